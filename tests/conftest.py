@@ -1,0 +1,25 @@
+"""Fixtures shared by every test package: the published spec and anyio's backend."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+SPEC_DIR = Path(__file__).resolve().parents[2] / "shared" / "polar-openapi"
+SUBSET_SPEC = SPEC_DIR / "2026-10.subset.openapi.json"
+
+
+@pytest.fixture(scope="session")
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def spec() -> dict[str, Any]:
+    """Polar's published OpenAPI spec, read from ../shared/ beside the checkout."""
+    if not SUBSET_SPEC.exists():
+        pytest.skip(f"Polar's OpenAPI spec is not at {SUBSET_SPEC}: put ../shared/ beside the checkout")
+    return json.loads(SUBSET_SPEC.read_text())
