@@ -1,0 +1,105 @@
+"""`PolarClient`: the one async client of Polar's API, with a service per resource."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Awaitable, Callable
+from types import TracebackType
+from urllib.parse import urlsplit
+
+import anyio
+import httpx2
+
+from polar_orders_mcp import __version__
+from polar_orders_mcp.polar.checkouts import Checkouts
+from polar_orders_mcp.polar.customer_portal import CustomerPortal
+from polar_orders_mcp.polar.customers import Customers
+from polar_orders_mcp.polar.orders import Orders
+from polar_orders_mcp.polar.products import Products
+from polar_orders_mcp.polar.requester import Requester
+from polar_orders_mcp.polar.retries import DEFAULT_MAX_RETRIES
+
+SERVERS = {"production": "https://api.polar.sh", "sandbox": "https://sandbox-api.polar.sh"}
+DEFAULT_API_VERSION = "2026-10"
+CONNECT_TIMEOUT = 5.0
+
+
+def resolve_server(server: str) -> tuple[str, str]:
+    """(environment, base URL) for "production", "sandbox" or any http(s) URL ("custom")."""
+    if server in SERVERS:
+        return server, SERVERS[server]
+    parts = urlsplit(server)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"server must be 'production', 'sandbox' or an http(s) URL, not {server!r}")
+    base_url = server.rstrip("/")
+    for environment, url in SERVERS.items():
+        if base_url == url:
+            return environment, url
+    return "custom", base_url
+
+
+class PolarClient:
+    """An async client of Polar's API.
+
+    `server` is "production", "sandbox" or a URL (an emulator, a proxy). Reads are retried
+    on connection errors, 429 and 502/503/504; writes are never repeated once Polar may
+    have seen them. Errors are `polar_orders_mcp.polar.errors.PolarError`s.
+    """
+
+    def __init__(
+        self,
+        token: str,
+        *,
+        server: str = "production",
+        api_version: str = DEFAULT_API_VERSION,
+        timeout: float = 30.0,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        transport: httpx2.AsyncBaseTransport | None = None,
+        user_agent: str | None = None,
+        customer_session: str | None = None,
+        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
+        if max_retries < 0:
+            raise ValueError("max_retries must be 0 or more")
+        self.environment, self.base_url = resolve_server(server)
+        self.api_version = api_version
+        self._http = httpx2.AsyncClient(
+            base_url=self.base_url,
+            transport=transport,
+            timeout=httpx2.Timeout(timeout, connect=min(CONNECT_TIMEOUT, timeout)),
+            headers={
+                "Polar-Version": api_version,
+                "User-Agent": user_agent or f"polar-orders-mcp/{__version__}",
+                "Accept": "application/json",
+            },
+            follow_redirects=False,
+        )
+        api = Requester(
+            self._http,
+            token=token,
+            environment=self.environment,
+            base_url=self.base_url,
+            max_retries=max_retries,
+            sleep=sleep,
+            rand=rand,
+        )
+        self.orders = Orders(api)
+        self.checkouts = Checkouts(api)
+        self.customers = Customers(api)
+        self.products = Products(api)
+        self.customer_portal = CustomerPortal(api, customer_session)
+
+    def __repr__(self) -> str:
+        return f"PolarClient(environment={self.environment!r}, base_url={self.base_url!r})"
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> PolarClient:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()

@@ -1,0 +1,114 @@
+"""What to do next after each Polar error: hints by error code, then by HTTP status."""
+
+from __future__ import annotations
+
+# Hints for Polar's own error codes (the `error` field). Codes are opaque strings:
+# unknown ones fall back to the status hint below.
+CODE_HINTS: dict[str, str] = {
+    "PaymentFailed": (
+        "The charge was declined and the order stays a draft; nothing was charged. Try another "
+        "payment method of the customer, or ask the customer to update theirs."
+    ),
+    "PaymentActionRequired": (
+        "The card needs the customer to authenticate (e.g. 3-D Secure), which cannot happen "
+        "off-session; nothing was charged. Send the customer a checkout link instead."
+    ),
+    "PaymentError": "The payment did not go through; nothing was charged. The customer can try again.",
+    "OffSessionChargesNotEnabled": (
+        "The organization has not enabled off-session charges in Polar, which draft orders need. "
+        "An organization admin must enable them; until then use a checkout link."
+    ),
+    "OrganizationNotReadyForPayments": (
+        "The organization's payment account is not ready; finish its payout account setup in Polar."
+    ),
+    "OrderNotDraft": (
+        "The order is not a draft any more (it may have just been finalized by another call). "
+        "Re-read the order before doing anything else; do not charge it again."
+    ),
+    "OrderNotEligibleForInvoice": (
+        "Invoices exist only for orders that are neither draft nor void; check the order's status."
+    ),
+    "MissingInvoiceBillingDetails": (
+        "Set the order's billing name and billing address first (update the order); the invoice "
+        "is permanent once generated."
+    ),
+    "InvoiceDoesNotExist": "No invoice has been generated for this order yet; generate one first.",
+    "ReceiptNotAllocated": "The order has no succeeded payment, so it has no receipt.",
+    "ResourceNotFound": ("Check the id: it may be mistyped, or belong to another organization or environment."),
+    "ExpiredCheckoutError": "The checkout session has expired; create a new checkout.",
+    "NotOpenCheckout": "The checkout is no longer open; create a new checkout.",
+    "AlreadyActiveSubscriptionError": "The customer already has an active subscription to this product.",
+    "NotPermitted": "This organization or token may not perform this action.",
+    "PaymentAlreadyInProgress": "A payment for this order is already being processed; check again shortly.",
+    "PaymentNotReady": "The payment is not ready yet; try again shortly.",
+    "RequestValidationError": "Fix the fields listed in the detail and send the request again.",
+}
+
+
+def _auth_hint(code: str | None, environment: str, base_url: str, path: str) -> str:
+    if "/customer-portal/" in path:
+        return (
+            "The customer session was not accepted. Customer sessions (polar_cst_…) last one hour "
+            "and belong to one environment; create a new one."
+        )
+    if code != "invalid_token":
+        return (
+            f"No access token was sent. Set an organization access token (polar_oat_…) created in Polar {environment}."
+        )
+    where = f"{environment} ({base_url})" if environment != "custom" else f"the server at {base_url}"
+    other = {
+        "production": "a sandbox token used against production? Point the client at sandbox",
+        "sandbox": "a production token used against sandbox? Point the client at production",
+    }
+    guess = other.get(environment, "a token from another environment? Check the server URL")
+    return (
+        f"Polar {where} does not accept this access token. Is it {guess}, or create a token in "
+        "the right environment. It may also have been revoked or have expired."
+    )
+
+
+def _status_hint(status: int, retry_after: float | None, api_version: str) -> str:
+    if status == 404:
+        return (
+            "Polar found nothing at this address. Check the id, the server URL and that "
+            f"Polar-Version {api_version or '(none)'} is a version Polar knows."
+        )
+    if status == 429:
+        when = f"after {retry_after:g} seconds" if retry_after is not None else "in a minute"
+        return f"Polar's rate limit was hit; nothing was done. Retry {when}."
+    if status >= 500:
+        return (
+            "The failure is on Polar's side, not in the request. Try again later; for a change "
+            "or a charge, re-read the object first to learn whether it happened."
+        )
+    return {
+        400: "Polar rejected the request; check the arguments.",
+        402: "The payment did not go through; nothing was charged.",
+        403: "This token or organization is not allowed to do this.",
+        409: "The object is not in a state that allows this; re-read it and check its status.",
+        410: "The object is gone (expired); create a new one.",
+        412: "The object changed state; re-read it before doing anything else.",
+        422: "Polar could not accept the values sent; fix them and send the request again.",
+    }.get(status, "Polar refused the request; read the detail and check the arguments.")
+
+
+def hint_for(
+    status: int,
+    code: str | None,
+    *,
+    environment: str,
+    base_url: str,
+    path: str = "",
+    retry_after: float | None = None,
+    scope: str | None = None,
+    api_version: str = "",
+) -> str:
+    """What the caller should do next after an error response."""
+    if status == 401:
+        return _auth_hint(code, environment, base_url, path)
+    if status == 403 and code == "insufficient_scope":
+        needed = f"the scope {scope}" if scope else "a scope it lacks"
+        return f"The access token needs {needed}; create a token that has it."
+    if code in CODE_HINTS:
+        return CODE_HINTS[code]
+    return _status_hint(status, retry_after, api_version)

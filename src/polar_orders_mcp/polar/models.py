@@ -1,0 +1,283 @@
+"""Tolerant response models: unknown fields are kept and unknown enum values accepted."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# Every enum is `Literal[...] | str`: Polar adds values within an API version, and an
+# unknown value must never turn into an outage.
+OrderStatus = Literal["draft", "pending", "paid", "refunded", "partially_refunded", "void"] | str
+OrderBillingReason = (
+    Literal[
+        "purchase",
+        "subscription_create",
+        "subscription_cycle",
+        "subscription_update",
+        "subscription_meter_cycle",
+    ]
+    | str
+)
+CheckoutStatus = Literal["open", "expired", "confirmed", "succeeded", "failed"] | str
+CustomerType = Literal["individual", "team"] | str
+ProductVisibility = Literal["draft", "private", "public"] | str
+RecurringInterval = Literal["day", "week", "month", "year"] | str
+AmountType = Literal["fixed", "custom", "free", "seat_based", "metered_unit"] | str
+PaymentMethodType = Literal["card"] | str
+Metadata = dict[str, Any]
+
+
+class PolarModel(BaseModel):
+    """Base of every response model: keeps fields this version of the client does not know."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+
+class Address(PolarModel):
+    line1: str | None = None
+    line2: str | None = None
+    postal_code: str | None = None
+    city: str | None = None
+    state: str | None = None
+    country: str
+
+
+class OrderCustomer(PolarModel):
+    id: str
+    email: str | None = None
+    name: str | None = None
+    external_id: str | None = None
+    type: CustomerType | None = None
+    billing_name: str | None = None
+    billing_address: Address | None = None
+    default_payment_method_id: str | None = None
+    organization_id: str | None = None
+    metadata: Metadata = Field(default_factory=dict)
+    created_at: datetime | None = None
+    deleted_at: datetime | None = None
+
+
+class OrderProduct(PolarModel):
+    id: str
+    name: str
+    description: str | None = None
+    is_recurring: bool | None = None
+    is_archived: bool | None = None
+    visibility: ProductVisibility | None = None
+    recurring_interval: RecurringInterval | None = None
+    organization_id: str | None = None
+    metadata: Metadata = Field(default_factory=dict)
+
+
+class OrderItem(PolarModel):
+    id: str
+    label: str
+    amount: int
+    tax_amount: int = 0
+    proration: bool = False
+    product_price_id: str | None = None
+
+
+class Order(PolarModel):
+    """An order; also what the customer portal returns (without `customer` and `metadata`)."""
+
+    id: str
+    created_at: datetime
+    modified_at: datetime | None = None
+    status: OrderStatus
+    paid: bool = False
+    subtotal_amount: int
+    discount_amount: int = 0
+    net_amount: int
+    tax_amount: int
+    total_amount: int
+    applied_balance_amount: int = 0
+    due_amount: int = 0
+    refunded_amount: int = 0
+    refunded_tax_amount: int = 0
+    refundable_amount: int | None = None
+    currency: str
+    billing_reason: OrderBillingReason | None = None
+    billing_name: str | None = None
+    billing_address: Address | None = None
+    invoice_number: str | None = None
+    is_invoice_generated: bool = False
+    receipt_number: str | None = None
+    customer_id: str
+    product_id: str | None = None
+    discount_id: str | None = None
+    subscription_id: str | None = None
+    checkout_id: str | None = None
+    description: str | None = None
+    metadata: Metadata = Field(default_factory=dict)
+    custom_field_data: dict[str, Any] = Field(default_factory=dict)
+    platform_fee_amount: int | None = None
+    customer: OrderCustomer | None = None
+    product: OrderProduct | None = None
+    discount: dict[str, Any] | None = None
+    subscription: dict[str, Any] | None = None
+    items: list[OrderItem] = Field(default_factory=list)
+
+
+class Customer(PolarModel):
+    id: str
+    type: CustomerType | None = None
+    email: str | None = None
+    email_verified: bool | None = None
+    name: str | None = None
+    external_id: str | None = None
+    billing_name: str | None = None
+    billing_address: Address | None = None
+    tax_id: list[Any] | None = None
+    locale: str | None = None
+    organization_id: str | None = None
+    default_payment_method_id: str | None = None
+    metadata: Metadata = Field(default_factory=dict)
+    created_at: datetime | None = None
+    modified_at: datetime | None = None
+    deleted_at: datetime | None = None
+
+
+class PaymentMethodCardMetadata(PolarModel):
+    brand: str | None = None
+    last4: str | None = None
+    exp_month: int | None = None
+    exp_year: int | None = None
+    wallet: str | None = None
+
+
+class PaymentMethod(PolarModel):
+    """A saved payment method: a card (with `method_metadata`) or a generic one."""
+
+    id: str
+    type: PaymentMethodType
+    processor: str | None = None
+    customer_id: str | None = None
+    is_default: bool = False
+    method_metadata: PaymentMethodCardMetadata | None = None
+    created_at: datetime | None = None
+
+    @property
+    def brand(self) -> str | None:
+        return self.method_metadata.brand if self.method_metadata else None
+
+    @property
+    def last4(self) -> str | None:
+        return self.method_metadata.last4 if self.method_metadata else None
+
+    @property
+    def exp_month(self) -> int | None:
+        return self.method_metadata.exp_month if self.method_metadata else None
+
+    @property
+    def exp_year(self) -> int | None:
+        return self.method_metadata.exp_year if self.method_metadata else None
+
+
+class ProductPrice(PolarModel):
+    """Any kind of price; the fields present depend on `amount_type`."""
+
+    id: str
+    amount_type: AmountType
+    price_currency: str | None = None
+    price_amount: int | None = None  # fixed
+    minimum_amount: int | None = None  # custom
+    maximum_amount: int | None = None
+    preset_amount: int | None = None
+    is_archived: bool = False
+    source: str | None = None
+    type: str | None = None  # legacy recurring prices
+    recurring_interval: RecurringInterval | None = None
+    product_id: str | None = None
+
+
+class Product(PolarModel):
+    id: str
+    name: str
+    description: str | None = None
+    visibility: ProductVisibility | None = None
+    is_recurring: bool = False
+    is_archived: bool = False
+    recurring_interval: RecurringInterval | None = None
+    organization_id: str | None = None
+    metadata: Metadata = Field(default_factory=dict)
+    prices: list[ProductPrice] = Field(default_factory=list)
+    benefits: list[dict[str, Any]] = Field(default_factory=list)
+    medias: list[dict[str, Any]] = Field(default_factory=list)
+    created_at: datetime | None = None
+
+
+class Checkout(PolarModel):
+    """A checkout session, as the organization API or the client-secret API returns it."""
+
+    id: str
+    status: CheckoutStatus
+    client_secret: str
+    url: str
+    expires_at: datetime
+    success_url: str | None = None
+    return_url: str | None = None
+    amount: int
+    discount_amount: int = 0
+    net_amount: int
+    tax_amount: int | None = None
+    total_amount: int
+    currency: str
+    organization_id: str | None = None
+    product_id: str | None = None
+    product_price_id: str | None = None
+    discount_id: str | None = None
+    customer_id: str | None = None
+    external_customer_id: str | None = None
+    customer_name: str | None = None
+    customer_email: str | None = None
+    customer_billing_name: str | None = None
+    customer_billing_address: Address | None = None
+    is_payment_required: bool | None = None
+    is_free_product_price: bool | None = None
+    metadata: Metadata = Field(default_factory=dict)
+    custom_field_data: dict[str, Any] = Field(default_factory=dict)
+    products: list[Product] = Field(default_factory=list)
+    product: Product | None = None
+    product_price: ProductPrice | None = None
+    created_at: datetime | None = None
+    modified_at: datetime | None = None
+    # Only in a confirm response: a customer session for the buyer.
+    customer_session_token: str | None = Field(default=None, repr=False)
+
+
+class Invoice(PolarModel):
+    url: str
+
+
+class Receipt(PolarModel):
+    """A receipt; `pending` while Polar still renders the PDF (202 with an empty body)."""
+
+    url: str | None = None
+    pending: bool = False
+
+
+class PaymentStatus(PolarModel):
+    """The customer portal's view of an order's payment."""
+
+    status: str
+    error: str | None = None
+
+
+T = TypeVar("T", bound=BaseModel)
+
+
+class Page(BaseModel, Generic[T]):
+    """One page of a list: the items, and where it sits among all pages."""
+
+    items: list[T]
+    total_count: int
+    max_page: int
+    page: int = 1
+    limit: int | None = None
+
+    @property
+    def has_next(self) -> bool:
+        return self.page < self.max_page

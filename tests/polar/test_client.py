@@ -1,0 +1,100 @@
+"""What every request carries: the server, auth, the API version, timeouts."""
+
+from __future__ import annotations
+
+import pytest
+
+from polar_orders_mcp.polar.client import DEFAULT_API_VERSION, SERVERS, PolarClient, resolve_server
+from tests.polar.scripted import ORDER_ID, Script, client_for, json_response, order_json
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.mark.parametrize(
+    ("server", "environment", "base_url"),
+    [
+        ("production", "production", "https://api.polar.sh"),
+        ("sandbox", "sandbox", "https://sandbox-api.polar.sh"),
+        ("https://sandbox-api.polar.sh/", "sandbox", "https://sandbox-api.polar.sh"),
+        ("http://127.0.0.1:8000", "custom", "http://127.0.0.1:8000"),
+    ],
+)
+def test_servers(server: str, environment: str, base_url: str) -> None:
+    assert resolve_server(server) == (environment, base_url)
+    assert SERVERS["production"] == "https://api.polar.sh"
+
+
+@pytest.mark.parametrize("server", ["staging", "ftp://x", "api.polar.sh", ""])
+def test_unknown_server_is_refused(server: str) -> None:
+    with pytest.raises(ValueError):
+        resolve_server(server)
+
+
+async def test_requests_carry_auth_version_and_user_agent() -> None:
+    script = Script(json_response(200, order_json()))
+    async with client_for(script, token="polar_oat_abc", server="sandbox") as polar:
+        assert (polar.environment, polar.base_url) == ("sandbox", "https://sandbox-api.polar.sh")
+        await polar.orders.get(ORDER_ID)
+    request = script.requests[0]
+    assert str(request.url) == f"https://sandbox-api.polar.sh/v1/orders/{ORDER_ID}"
+    assert request.headers["Authorization"] == "Bearer polar_oat_abc"
+    assert request.headers["Polar-Version"] == DEFAULT_API_VERSION == "2026-10"
+    assert request.headers["User-Agent"].startswith("polar-orders-mcp/")
+
+
+async def test_version_and_user_agent_are_configurable() -> None:
+    script = Script(json_response(200, order_json()))
+    async with client_for(script, api_version="2027-01", user_agent="desk/1") as polar:
+        await polar.orders.get(ORDER_ID)
+    assert script.requests[0].headers["Polar-Version"] == "2027-01"
+    assert script.requests[0].headers["User-Agent"] == "desk/1"
+
+
+async def test_timeouts() -> None:
+    script = Script(json_response(200, order_json()))
+    async with client_for(script, timeout=20.0) as polar:
+        await polar.orders.get(ORDER_ID)
+    timeouts = script.requests[0].extensions["timeout"]
+    assert timeouts == {"connect": 5.0, "read": 20.0, "write": 20.0, "pool": 20.0}
+
+
+async def test_checkout_client_routes_send_no_token() -> None:
+    body = {
+        "id": "c",
+        "status": "open",
+        "client_secret": "polar_c_s",
+        "url": "https://x",
+        "expires_at": "2026-10-01T00:00:00Z",
+        "amount": 1,
+        "net_amount": 1,
+        "total_amount": 1,
+        "currency": "usd",
+    }
+    script = Script(json_response(200, body))
+    async with client_for(script) as polar:
+        await polar.checkouts.client_get("polar_c_s")
+        await polar.checkouts.get("c")
+    assert "Authorization" not in script.requests[0].headers
+    assert script.requests[1].headers["Authorization"] == "Bearer polar_oat_test"
+
+
+async def test_customer_portal_uses_the_customer_session() -> None:
+    script = Script(json_response(200, order_json()))
+    async with client_for(script, customer_session="polar_cst_abc") as polar:
+        await polar.customer_portal.orders.get(ORDER_ID)
+        await polar.orders.get(ORDER_ID)
+    assert script.requests[0].url.path == f"/v1/customer-portal/orders/{ORDER_ID}"
+    assert script.requests[0].headers["Authorization"] == "Bearer polar_cst_abc"
+    assert script.requests[1].headers["Authorization"] == "Bearer polar_oat_test"
+
+
+async def test_ids_are_quoted_into_one_segment() -> None:
+    script = Script(json_response(200, order_json()))
+    async with client_for(script) as polar:
+        await polar.orders.get("../customers/x")
+    assert script.requests[0].url.raw_path == b"/v1/orders/..%2Fcustomers%2Fx"
+
+
+def test_repr_names_the_environment_only() -> None:
+    client = PolarClient("polar_oat_secret", server="sandbox")
+    assert repr(client) == "PolarClient(environment='sandbox', base_url='https://sandbox-api.polar.sh')"
