@@ -1,0 +1,130 @@
+"""The command line: serve (default), emulator, demo."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from polar_orders_mcp import __version__
+
+COMMANDS = ("serve", "emulator", "demo")
+
+
+def _csv(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="polar-orders-mcp",
+        description="MCP server for Polar.sh orders and checkouts. Commands: serve (default), "
+        "emulator (serve the local Polar emulator over HTTP), demo (a scripted session on the emulator).",
+        epilog="Secrets (POLAR_ACCESS_TOKEN, POLAR_MCP_HTTP_TOKEN, POLAR_MCP_CONFIRM_SECRET) are read from the "
+        "environment only, so they never show in a process list.",
+    )
+    parser.add_argument("--version", action="version", version=f"polar-orders-mcp {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="{serve,emulator,demo}")
+
+    serve = sub.add_parser("serve", help="serve MCP over stdio (the default command)")
+    serve.add_argument("--emulator", action="store_true", default=None,
+                       help="run against the embedded Polar emulator: no token, no network [POLAR_MCP_EMULATOR]")
+    serve.add_argument("--emulator-orders", type=int, metavar="N",
+                       help="orders seeded in the embedded emulator (default 60) [POLAR_MCP_EMULATOR_ORDERS]")
+    serve.add_argument("--server", metavar="ENV_OR_URL",
+                       help="production (default), sandbox, or a base URL [POLAR_SERVER]")
+    serve.add_argument("--api-version", metavar="VERSION",
+                       help="Polar-Version header (default 2026-10) [POLAR_API_VERSION]")
+    serve.add_argument("--confirm", choices=["auto", "elicit", "token", "off"],
+                       help="how irreversible calls are confirmed (default auto) [POLAR_MCP_CONFIRM]")
+    serve.add_argument("--confirm-ttl", type=float, metavar="SECONDS",
+                       help="lifetime of a confirmation token (default 300) [POLAR_MCP_CONFIRM_TTL]")
+    serve.add_argument("--timeout", type=float, metavar="SECONDS",
+                       help="Polar request timeout (default 30) [POLAR_MCP_TIMEOUT]")
+    serve.add_argument("--max-retries", type=int, metavar="N",
+                       help="retries for reads (default 3) [POLAR_MCP_MAX_RETRIES]")
+    serve.add_argument("--transport", choices=["stdio", "sse", "http"],
+                       help="stdio (default), sse, or http (streamable HTTP) [POLAR_MCP_TRANSPORT]")
+    serve.add_argument("--host", help="HTTP bind address (default 127.0.0.1) [POLAR_MCP_HOST]")
+    serve.add_argument("--port", type=int, help="HTTP port (default 8000) [POLAR_MCP_PORT]")
+    serve.add_argument("--allowed-hosts", type=_csv, metavar="H1,H2",
+                       help="extra Host values accepted, e.g. mcp.example.com:* [POLAR_MCP_ALLOWED_HOSTS]")
+    serve.add_argument("--allowed-origins", type=_csv, metavar="O1,O2",
+                       help="extra Origin values accepted [POLAR_MCP_ALLOWED_ORIGINS]")
+    serve.add_argument("--log-level", choices=["debug", "info", "warning", "error"],
+                       help="stderr log level (default warning) [POLAR_MCP_LOG_LEVEL]")
+
+    emulator = sub.add_parser("emulator", help="serve the local Polar emulator over HTTP")
+    emulator.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    emulator.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    emulator.add_argument("--orders", type=int, default=60, help="orders to seed (default 60)")
+
+    sub.add_parser("demo", help="run a scripted MCP session over stdio against the emulator")
+    return parser
+
+
+def _settings_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    names = ("emulator", "emulator_orders", "server", "api_version", "confirm", "confirm_ttl",
+             "timeout", "max_retries", "transport", "host", "port", "allowed_hosts", "allowed_origins",
+             "log_level")  # fmt: skip
+    return {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
+
+
+def _configure_logging(level: str) -> None:
+    # stdout carries the protocol in stdio mode: every log line goes to stderr.
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from polar_orders_mcp.settings import Settings
+
+    try:
+        settings = Settings(**_settings_overrides(args))
+    except ValidationError as exc:
+        for error in exc.errors():
+            field = ".".join(str(p) for p in error["loc"])
+            print(f"polar-orders-mcp: invalid setting {field}: {error['msg']}", file=sys.stderr)
+        return 2
+    _configure_logging(settings.log_level)
+
+    from polar_orders_mcp.server.app import build_server
+
+    try:
+        server = build_server(settings)
+        if settings.transport == "stdio":
+            server.run("stdio")
+        else:
+            from polar_orders_mcp.server.http import serve_http
+
+            serve_http(server, settings)
+    except ValueError as exc:
+        print(f"polar-orders-mcp: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help", "--version")):
+        argv.insert(0, "serve")
+    args = _parser().parse_args(argv)
+    if args.command == "emulator":
+        from polar_orders_mcp.emulator.app import serve
+
+        serve(host=args.host, port=args.port, orders=args.orders)
+        code = 0
+    elif args.command == "demo":
+        from polar_orders_mcp.demo import run_demo
+
+        code = run_demo()
+    else:
+        code = _serve(args)
+    sys.exit(code)

@@ -1,0 +1,141 @@
+"""`polar-orders-mcp demo`: a real MCP client session over stdio against the server on the emulator."""
+
+from __future__ import annotations
+
+import json
+import sys
+import textwrap
+from typing import Any
+
+import anyio
+import mcp_types as types
+from mcp.client import Client
+from mcp.client.stdio import StdioServerParameters
+
+WIDTH = 96
+
+
+def _say(text: str = "") -> None:
+    print(text, flush=True)
+
+
+def _step(title: str) -> None:
+    _say()
+    _say(f"── {title} " + "─" * max(0, WIDTH - len(title) - 4))
+
+
+def _show(data: Any, keys: tuple[str, ...] | None = None) -> None:
+    if keys is not None and isinstance(data, dict):
+        data = {k: data[k] for k in keys if k in data}
+    for line in json.dumps(data, indent=2, ensure_ascii=False).splitlines():
+        _say("   " + line)
+
+
+async def _call(client: Client, tool: str, args: dict[str, Any]) -> dict[str, Any]:
+    shown = ", ".join(f"{k}={v!r}" if len(repr(v)) < 50 else f"{k}={repr(v)[:47]}…'" for k, v in args.items())
+    _say(f"→ {tool}({shown})")
+    result = await client.call_tool(tool, args)
+    if result.is_error:
+        text = " ".join(c.text for c in result.content if isinstance(c, types.TextContent))
+        _say("← error:")
+        for line in textwrap.wrap(text, WIDTH - 5):
+            _say("   " + line)
+        return {}
+    return dict(result.structured_content or {})
+
+
+async def _human_accepts(_ctx: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+    _say("   [the client shows the human this confirmation]")
+    for line in params.message.splitlines():
+        _say("   │ " + line)
+    _say("   [the human clicks Approve]")
+    return types.ElicitResult(action="accept", content={"approve": True})
+
+
+async def _session() -> None:
+    params = StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "polar_orders_mcp", "serve", "--emulator"],
+    )
+    _say("polar-orders-mcp demo: an MCP client talking to the server over stdio; the server runs")
+    _say("on the embedded Polar emulator (no account, no network).")
+
+    async with Client(params, mode="legacy") as client:
+        tools = await client.list_tools()
+        _step(f"The server offers {len(tools.tools)} tools")
+        for tool in tools.tools:
+            hints = tool.annotations
+            kind = "read-only" if hints and hints.read_only_hint else (
+                "IRREVERSIBLE" if hints and hints.destructive_hint else "write")
+            _say(f"   {tool.name:<18} {kind}")
+
+        _step("List the newest orders")
+        listing = await _call(client, "list_orders", {"limit": 5})
+        _say(f"← {listing['total_count']} orders in all; the newest {len(listing['items'])}:")
+        for o in listing["items"]:
+            _say(f"   {o['id']}  {o['status']:<18} {o['total']:>10}  {o['customer']['email']}")
+
+        _step("Inspect one order")
+        order = await _call(client, "get_order", {"order_id": listing["items"][0]["id"]})
+        _show(order, ("id", "status", "total", "customer", "product", "invoice_generated", "receipt_number"))
+
+        drafts = await _find_drafts(client)
+        good, declining = drafts["good"], drafts["declining"]
+
+        _step("Create a checkout link for a product")
+        product_id = order["product"]["id"]
+        checkout = await _call(client, "create_checkout", {"products": [product_id],
+                                                           "customer_email": "buyer@example.com"})
+        _show(checkout, ("id", "status", "url", "total", "expires_at"))
+
+        _step("Finalize a draft order: first call = preview only, nothing is charged")
+        first = await _call(client, "finalize_order", {"order_id": good["id"]})
+        _show(first["preview"], ("summary", "amount", "currency", "customer_email", "product", "payment_method"))
+        _say(f"   confirmation_token: {first['confirmation_token'][:28]}… (expires {first['token_expires_at']})")
+
+        _step("The human approved the preview: second call with the token charges")
+        second = await _call(client, "finalize_order",
+                             {"order_id": good["id"], "confirmation_token": first["confirmation_token"]})
+        _say(f"← {second['status']}: order {second['order']['id']} is now {second['order']['status']}, "
+             f"{second['order']['total']} charged to {second['preview']['payment_method']}")
+
+        _step("Fetch its receipt")
+        receipt = await _call(client, "get_receipt", {"order_id": good["id"]})
+        _show(receipt, ("state", "url"))
+
+        _step("Replay the same token: refused, nothing charged")
+        await _call(client, "finalize_order",
+                    {"order_id": good["id"], "confirmation_token": first["confirmation_token"]})
+
+    async with Client(params, mode="legacy", elicitation_callback=_human_accepts) as client:
+        _step("A client that can ask the human directly: a declining card")
+        await _call(client, "finalize_order", {"order_id": declining["id"]})
+        after = await _call(client, "get_order", {"order_id": declining["id"]})
+        _say(f"← order {after['id']} is still {after['status']}: nothing was charged.")
+    _say()
+    _say("Demo complete.")
+
+
+async def _find_drafts(client: Client) -> dict[str, dict[str, Any]]:
+    """Draft orders to charge: one whose customer's card works, one whose card declines."""
+    found: dict[str, dict[str, Any]] = {}
+    page = 1
+    while page and len(found) < 2:
+        listing = (await client.call_tool("list_orders", {"limit": 100, "page": page})).structured_content or {}
+        for o in listing.get("items", []):
+            email = o["customer"]["email"] or ""
+            if o["status"] == "draft" and "declin" in email:
+                found.setdefault("declining", o)
+            elif o["status"] == "draft" and email.startswith("good"):
+                found.setdefault("good", o)
+        page = listing.get("next_page")
+    return found
+
+
+def run_demo() -> int:
+    try:
+        anyio.run(_session)
+    except KeyError as exc:
+        print(f"demo: the emulator's seed lacks the expected draft order: {exc}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,123 @@
+"""The HTTP transports (streamable HTTP and SSE): bearer auth, Host/Origin checks, /healthz."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from typing import Any
+
+from mcp.server.mcpserver import MCPServer
+from mcp.server.transport_security import TransportSecuritySettings
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from polar_orders_mcp import __version__
+from polar_orders_mcp.settings import Settings
+
+log = logging.getLogger(__name__)
+
+MCP_PATH = "/mcp"
+SSE_PATH = "/sse"
+MESSAGES_PATH = "/messages/"
+HEALTH_PATH = "/healthz"
+# Finish in-flight calls for at most this long on SIGTERM, then stop.
+GRACEFUL_SHUTDOWN_SECONDS = 10
+
+
+class StartupError(ValueError):
+    """A configuration the HTTP server refuses to start with."""
+
+
+def check_exposure(settings: Settings) -> None:
+    """Refuse to serve beyond loopback without a bearer token of the server's own."""
+    if settings.http_token is None and not settings.loopback:
+        raise StartupError(
+            f"Refusing to serve on {settings.host} without POLAR_MCP_HTTP_TOKEN: anyone who can reach the "
+            "port could act on your Polar organization. Set POLAR_MCP_HTTP_TOKEN (a long random string "
+            "clients send as 'Authorization: Bearer …'), or bind to 127.0.0.1."
+        )
+    if settings.http_token is not None and len(settings.http_token.get_secret_value()) < 16:
+        raise StartupError("POLAR_MCP_HTTP_TOKEN is too short: use at least 16 random characters.")
+
+
+def transport_security(settings: Settings) -> TransportSecuritySettings:
+    """Host and Origin checks, on by default wherever the server binds (DNS-rebinding defence)."""
+    hosts = ["127.0.0.1:*", "localhost:*", "[::1]:*"]
+    origins = ["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"]
+    if not settings.loopback and settings.host not in ("0.0.0.0", "::"):
+        hosts.append(f"{settings.host}:*")
+    return TransportSecuritySettings(
+        enable_dns_rebinding_protection=True,
+        allowed_hosts=[*hosts, *settings.allowed_hosts],
+        allowed_origins=[*origins, *settings.allowed_origins],
+    )
+
+
+class BearerAuth:
+    """Every request but the health check must carry the server's own token (constant-time compare)."""
+
+    def __init__(self, app: ASGIApp, token: str | None) -> None:
+        self.app = app
+        self.expected = f"Bearer {token}".encode() if token else None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or self.expected is None or scope["path"] == HEALTH_PATH:
+            await self.app(scope, receive, send)
+            return
+        given = dict(scope["headers"]).get(b"authorization", b"")
+        if hmac.compare_digest(given, self.expected):
+            await self.app(scope, receive, send)
+            return
+        body = json.dumps({
+            "error": "unauthorized",
+            "error_description": "Send 'Authorization: Bearer <POLAR_MCP_HTTP_TOKEN>'.",
+        }).encode()  # fmt: skip
+        await send({
+            "type": "http.response.start",
+            "status": 401,
+            "headers": [(b"content-type", b"application/json"), (b"www-authenticate", b'Bearer realm="mcp"')],
+        })  # fmt: skip
+        await send({"type": "http.response.body", "body": body})
+
+
+def http_app(mcp: MCPServer[Any], settings: Settings) -> ASGIApp:
+    """The ASGI app for `settings.transport` ("http" or "sse")."""
+    check_exposure(settings)
+
+    @mcp.custom_route(HEALTH_PATH, methods=["GET"])
+    async def healthz(_: Request) -> Response:
+        return JSONResponse({"status": "ok", "version": __version__, "transport": settings.transport})
+
+    security = transport_security(settings)
+    if settings.transport == "sse":
+        app = mcp.sse_app(
+            sse_path=SSE_PATH, message_path=MESSAGES_PATH, transport_security=security, host=settings.host
+        )
+    else:
+        app = mcp.streamable_http_app(streamable_http_path=MCP_PATH, transport_security=security, host=settings.host)
+    token = settings.http_token.get_secret_value() if settings.http_token else None
+    return BearerAuth(app, token)
+
+
+def serve_http(mcp: MCPServer[Any], settings: Settings) -> None:
+    """Run the HTTP transport under uvicorn until SIGINT/SIGTERM; in-flight calls get time to finish."""
+    import uvicorn
+
+    app = http_app(mcp, settings)
+    path = SSE_PATH if settings.transport == "sse" else MCP_PATH
+    log.warning(
+        "serving MCP (%s) on http://%s:%s%s%s",
+        settings.transport, settings.host, settings.port, path,
+        "" if settings.http_token else " (no bearer token: loopback only)",
+    )  # fmt: skip
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        lifespan="on",
+    )
+    uvicorn.Server(config).run()

@@ -1,0 +1,65 @@
+"""Resource templates: orders, checkouts and customers by id, as the same views the tools return."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ResourceError
+from pydantic import BaseModel
+
+from polar_orders_mcp.polar.client import PolarClient
+from polar_orders_mcp.polar.errors import PolarError
+from polar_orders_mcp.tools import views
+from polar_orders_mcp.tools.context import AppState
+from polar_orders_mcp.tools.customers import customer_view
+
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+
+async def _order(api: PolarClient, order_id: str) -> BaseModel:
+    return views.order(await api.orders.get(order_id))
+
+
+async def _checkout(api: PolarClient, checkout_id: str) -> BaseModel:
+    return views.checkout(await api.checkouts.get(checkout_id))
+
+
+async def _customer(api: PolarClient, customer_id: str) -> BaseModel:
+    customer = await api.customers.get(customer_id)
+    return customer_view(customer, await api.customers.payment_methods(customer_id))
+
+
+Reader = Callable[[PolarClient, str], Awaitable[BaseModel]]
+
+# (uri template, name, title, description, reader)
+RESOURCES: tuple[tuple[str, str, str, str, Reader], ...] = (
+    ("polar://orders/{id}", "order", "Order", "One order, as get_order shows it.", _order),
+    ("polar://checkouts/{id}", "checkout", "Checkout", "One checkout session, as get_checkout shows it.", _checkout),
+    ("polar://customers/{id}", "customer", "Customer", "One customer with saved payment methods.", _customer),
+)
+
+
+def _handler(kind: str, reader: Reader) -> Callable[..., Awaitable[str]]:
+    async def read(id: str, ctx: Context[Any, Any]) -> str:
+        if not _UUID.match(id):
+            raise ResourceError(f"{id!r} is not a Polar {kind} id: ids are UUIDs.")
+        state = ctx.request_context.lifespan_context
+        assert isinstance(state, AppState)
+        try:
+            view = await reader(state.client, id)
+        except PolarError as exc:
+            raise ResourceError(str(exc)) from exc
+        return view.model_dump_json(exclude_none=True, indent=2)
+
+    read.__name__ = f"read_{kind}"
+    return read
+
+
+def register_resources(mcp: MCPServer[Any]) -> None:
+    for uri, name, title, description, reader in RESOURCES:
+        mcp.resource(uri, name=name, title=title, description=description, mime_type="application/json")(
+            _handler(name, reader)
+        )

@@ -1,0 +1,141 @@
+"""Settings: environment variables and command-line flags, one validated object."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+ConfirmMode = Literal["auto", "elicit", "token", "off"]
+Transport = Literal["stdio", "sse", "http"]
+LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+
+
+def _env(name: str, field: str) -> AliasChoices:
+    # Accept the environment name and the field name (the CLI passes field names).
+    return AliasChoices(name, field)
+
+
+class Settings(BaseSettings):
+    """Everything the server is configured with. Flags override the environment."""
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, case_sensitive=False)
+
+    access_token: SecretStr | None = Field(
+        default=None,
+        validation_alias=_env("POLAR_ACCESS_TOKEN", "access_token"),
+        description="Polar organization access token (polar_oat_...).",
+    )
+    server: str = Field(
+        default="production",
+        validation_alias=_env("POLAR_SERVER", "server"),
+        description="production, sandbox, or a base URL.",
+    )
+    api_version: str = Field(
+        default="2026-10",
+        validation_alias=_env("POLAR_API_VERSION", "api_version"),
+        description="Value of the Polar-Version header.",
+    )
+    emulator: bool = Field(
+        default=False,
+        validation_alias=_env("POLAR_MCP_EMULATOR", "emulator"),
+        description="Serve against the embedded Polar emulator: no token, no network.",
+    )
+    emulator_orders: int = Field(
+        default=60,
+        ge=0,
+        le=1_000_000,
+        validation_alias=_env("POLAR_MCP_EMULATOR_ORDERS", "emulator_orders"),
+        description="How many orders the embedded emulator is seeded with.",
+    )
+    confirm: ConfirmMode = Field(
+        default="auto",
+        validation_alias=_env("POLAR_MCP_CONFIRM", "confirm"),
+        description="How irreversible calls are confirmed: auto, elicit, token or off.",
+    )
+    confirm_secret: SecretStr | None = Field(
+        default=None,
+        validation_alias=_env("POLAR_MCP_CONFIRM_SECRET", "confirm_secret"),
+        description="HMAC secret for confirmation tokens; random per process when unset.",
+    )
+    confirm_ttl: float = Field(
+        default=300.0,
+        gt=0,
+        le=3600,
+        validation_alias=_env("POLAR_MCP_CONFIRM_TTL", "confirm_ttl"),
+        description="Seconds a confirmation token stays valid.",
+    )
+    timeout: float = Field(
+        default=30.0,
+        gt=0,
+        le=600,
+        validation_alias=_env("POLAR_MCP_TIMEOUT", "timeout"),
+        description="Seconds to wait for Polar before giving up on a request.",
+    )
+    max_retries: int = Field(
+        default=3,
+        ge=0,
+        le=10,
+        validation_alias=_env("POLAR_MCP_MAX_RETRIES", "max_retries"),
+        description="Retries for reads on connection errors, 429 and 502/503/504.",
+    )
+    transport: Transport = Field(
+        default="stdio",
+        validation_alias=_env("POLAR_MCP_TRANSPORT", "transport"),
+        description="stdio, sse, or http (streamable HTTP).",
+    )
+    host: str = Field(
+        default="127.0.0.1",
+        validation_alias=_env("POLAR_MCP_HOST", "host"),
+        description="Address the HTTP transports bind to.",
+    )
+    port: int = Field(
+        default=8000, ge=0, le=65535, validation_alias=_env("POLAR_MCP_PORT", "port"), description="HTTP port."
+    )
+    http_token: SecretStr | None = Field(
+        default=None,
+        validation_alias=_env("POLAR_MCP_HTTP_TOKEN", "http_token"),
+        description="Bearer token HTTP clients must send; required unless bound to loopback.",
+    )
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        validation_alias=_env("POLAR_MCP_ALLOWED_HOSTS", "allowed_hosts"),
+        description="Extra Host header values accepted (host:port, or host:* for any port).",
+    )
+    allowed_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        validation_alias=_env("POLAR_MCP_ALLOWED_ORIGINS", "allowed_origins"),
+        description="Extra Origin header values accepted (scheme://host:port, port may be *).",
+    )
+    log_level: LogLevel = Field(
+        default="WARNING",
+        validation_alias=_env("POLAR_MCP_LOG_LEVEL", "log_level"),
+        description="Log level on stderr.",
+    )
+
+    @field_validator("server")
+    @classmethod
+    def _known_server(cls, value: str) -> str:
+        value = value.strip()
+        if value in ("production", "sandbox") or value.startswith(("http://", "https://")):
+            return value.rstrip("/")
+        raise ValueError("must be 'production', 'sandbox', or a URL starting with http:// or https://")
+
+    @field_validator("allowed_hosts", "allowed_origins", mode="before")
+    @classmethod
+    def _comma_list(cls, value: object) -> object:
+        # The environment gives "a,b"; flags and code give lists.
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @property
+    def loopback(self) -> bool:
+        return self.host in LOOPBACK
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value

@@ -1,0 +1,281 @@
+"""Checkout tools: payment links a customer completes, and the client-secret calls of the payment page."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from mcp.server.mcpserver import ElicitationResult, Resolve
+from mcp.server.mcpserver.exceptions import ToolError
+from pydantic import BaseModel, Field
+
+from polar_orders_mcp.polar.client import PolarClient
+from polar_orders_mcp.polar.errors import PolarConnectionError
+from polar_orders_mcp.tools import views
+from polar_orders_mcp.tools.base import Tool
+from polar_orders_mcp.tools.context import Api, Ctx, GuardDep, polar_errors_as_tool_errors
+from polar_orders_mcp.tools.guard import Approval, ConfirmationRefused, Preview, changed_facts, decide
+from polar_orders_mcp.tools.params import CheckoutId, ConfirmationToken, CustomerId, Detail, Metadata, ProductId
+
+ClientSecret = Annotated[
+    str,
+    Field(
+        pattern=r"^polar_c_[A-Za-z0-9_-]{1,200}$",
+        description="The checkout's client secret (polar_c_...), which is the credential of its payment page.",
+    ),
+]
+Email = Annotated[str | None, Field(max_length=320, pattern=r"^[^@\s]+@[^@\s]+$", description="Email address.")]
+Name = Annotated[str | None, Field(max_length=256)]
+Amount = Annotated[
+    int | None,
+    Field(ge=0, le=99_999_999, description="Minor units; only for pay-what-you-want prices."),
+]
+ExternalId = Annotated[str | None, Field(max_length=256, description="Your own id for the customer.")]
+CheckoutStatus = Literal["open", "expired", "confirmed", "succeeded", "failed"]
+CheckoutSort = Literal["created_at", "-created_at", "expires_at", "-expires_at", "status", "-status"]
+
+
+async def create_checkout(
+    products: Annotated[
+        list[ProductId],
+        Field(min_length=1, max_length=10, description="Product ids to offer; the customer picks one."),
+    ],
+    api: Api,
+    customer_id: CustomerId | None = None,
+    customer_email: Email = None,
+    customer_name: Name = None,
+    external_customer_id: ExternalId = None,
+    amount: Amount = None,
+    success_url: Annotated[
+        str | None,
+        Field(max_length=2048, pattern=r"^https?://", description="Where the customer lands after paying."),
+    ] = None,
+    metadata: Metadata | None = None,
+    detail: Detail = "summary",
+) -> views.CheckoutSummary:
+    """Create a checkout session and return its payment link (url) to send to the customer.
+    Moves no money: the customer pays on the page. Each call creates a NEW session, so do not
+    repeat a call that succeeded. To charge a saved card without the customer, use create_order."""
+    checkout = await api.checkouts.create(
+        products=list(products),
+        customer_id=customer_id,
+        customer_email=customer_email,
+        customer_name=customer_name,
+        external_customer_id=external_customer_id,
+        amount=amount,
+        success_url=success_url,
+        metadata=metadata,
+    )
+    return views.checkout(checkout, detail)
+
+
+class CheckoutList(BaseModel):
+    items: list[views.CheckoutSummary]
+    page: int
+    total_count: int
+    next_page: int | None
+
+
+async def list_checkouts(
+    api: Api,
+    customer_id: CustomerId | None = None,
+    product_id: ProductId | None = None,
+    status: Annotated[list[CheckoutStatus] | None, Field(max_length=5, description="Only these statuses.")] = None,
+    customer_email: Annotated[str | None, Field(max_length=320, description="Match the customer's email.")] = None,
+    sorting: Annotated[list[CheckoutSort] | None, Field(max_length=3)] = None,
+    page: Annotated[int, Field(ge=1)] = 1,
+    limit: Annotated[int, Field(ge=1, le=100)] = 20,
+) -> CheckoutList:
+    """List checkout sessions, newest first, by customer, product, status or customer email.
+    Use it to find a link already sent before creating another."""
+    result = await api.checkouts.list(
+        page=page,
+        limit=limit,
+        customer_id=customer_id,
+        product_id=product_id,
+        status=list(status) if status else None,
+        query=customer_email,
+        sorting=list(sorting) if sorting else None,
+    )
+    return CheckoutList(
+        items=[views.checkout(c) for c in result.items],
+        page=result.page,
+        total_count=result.total_count,
+        next_page=result.page + 1 if result.page < result.max_page else None,
+    )
+
+
+async def get_checkout(checkout_id: CheckoutId, api: Api, detail: Detail = "summary") -> views.CheckoutSummary:
+    """Get one checkout session: status, link, expiry, products, amount and customer."""
+    return views.checkout(await api.checkouts.get(checkout_id), detail)
+
+
+async def update_checkout(
+    checkout_id: CheckoutId,
+    api: Api,
+    customer_email: Email = None,
+    customer_name: Name = None,
+    product_id: ProductId | None = None,
+    amount: Amount = None,
+    success_url: Annotated[str | None, Field(max_length=2048, pattern=r"^https?://")] = None,
+    metadata: Metadata | None = None,
+) -> views.CheckoutSummary:
+    """Change an open checkout session: prefilled customer, chosen product, custom amount,
+    success URL or metadata. Moves no money; safe to repeat."""
+    fields = {
+        "customer_email": customer_email, "customer_name": customer_name, "product_id": product_id,
+        "amount": amount, "success_url": success_url, "metadata": metadata,
+    }  # fmt: skip
+    changes = {k: v for k, v in fields.items() if v is not None}
+    if not changes:
+        raise ToolError("Nothing to update: pass at least one field to change.")
+    return views.checkout(await api.checkouts.update(checkout_id, **changes))  # type: ignore[arg-type]
+
+
+async def get_checkout_by_secret(client_secret: ClientSecret, api: Api) -> views.CheckoutSummary:
+    """Get a checkout session the way its payment page sees it, from its client secret.
+    Use get_checkout when you have the checkout id."""
+    return views.checkout(await api.checkouts.client_get(client_secret))
+
+
+async def update_checkout_by_secret(
+    client_secret: ClientSecret,
+    api: Api,
+    customer_email: Email = None,
+    customer_name: Name = None,
+    customer_billing_name: Name = None,
+    product_id: ProductId | None = None,
+    amount: Amount = None,
+    discount_code: Annotated[str | None, Field(max_length=64)] = None,
+) -> views.CheckoutSummary:
+    """Fill in a checkout session as its payment page would (customer details, product, discount
+    code), using its client secret. Moves no money; safe to repeat."""
+    fields = {
+        "customer_email": customer_email, "customer_name": customer_name,
+        "customer_billing_name": customer_billing_name, "product_id": product_id, "amount": amount,
+        "discount_code": discount_code,
+    }  # fmt: skip
+    changes = {k: v for k, v in fields.items() if v is not None}
+    if not changes:
+        raise ToolError("Nothing to update: pass at least one field to change.")
+    return views.checkout(await api.checkouts.client_update(client_secret, **changes))  # type: ignore[arg-type]
+
+
+class CheckoutPreview(Preview):
+    """What confirming the checkout will charge, computed from Polar's data."""
+
+    checkout_id: str
+    amount: int | None
+    currency: str | None
+    amount_display: str
+    product: str | None
+    customer_email: str | None
+    customer_name: str | None
+
+
+async def compute_checkout_preview(api: PolarClient, client_secret: str) -> CheckoutPreview:
+    checkout = await api.checkouts.client_get(client_secret)
+    if checkout.status != "open":
+        raise ToolError(f"Checkout {checkout.id} is {checkout.status}, not open: there is nothing to confirm.")
+    product = checkout.product.name if checkout.product else None
+    email = views.clean_text(checkout.customer_email)
+    return CheckoutPreview(
+        summary=f"Confirm checkout {checkout.id}: charge {views.money(checkout.total_amount, checkout.currency)} "
+        f"to {email or 'the customer'} for {views.clean_text(product) or 'the selected product'}",
+        checkout_id=checkout.id,
+        amount=checkout.total_amount,
+        currency=checkout.currency,
+        amount_display=views.money(checkout.total_amount, checkout.currency),
+        product=views.clean_text(product),
+        customer_email=email,
+        customer_name=views.clean_text(checkout.customer_name),
+    )
+
+
+@polar_errors_as_tool_errors
+async def checkout_preview(client_secret: str, api: Api) -> CheckoutPreview:
+    return await compute_checkout_preview(api, client_secret)
+
+
+def confirm_payment(
+    preview: Annotated[CheckoutPreview, Resolve(checkout_preview)], guard: GuardDep, ctx: Ctx
+) -> object:
+    return guard.ask(ctx, preview)
+
+
+class ConfirmResult(BaseModel):
+    status: Literal["confirmation_required", "confirmed"]
+    preview: CheckoutPreview
+    confirmation_token: str | None = Field(
+        default=None, description="Pass back to confirm_checkout once a human approved the preview."
+    )
+    token_expires_at: str | None = None
+    checkout: views.CheckoutSummary | None = None
+    next_step: str
+
+
+async def confirm_checkout(
+    client_secret: ClientSecret,
+    api: Api,
+    guard: GuardDep,
+    preview: Annotated[CheckoutPreview, Resolve(checkout_preview)],
+    approval: Annotated[ElicitationResult[Approval], Resolve(confirm_payment)],
+    payment_token: Annotated[
+        str | None,
+        Field(max_length=512, description="The payment processor's confirmation token from the payment form."),
+    ] = None,
+    confirmation_token: ConfirmationToken | None = None,
+) -> ConfirmResult:
+    """Confirm a checkout session as its payment page does: CHARGES the customer, cannot be undone.
+    The first call returns a preview and a confirmation_token; call again with the token only
+    after a human approved the preview. A repeated call never charges twice."""
+    target = preview.checkout_id
+    not_done = f"Checkout {target} was not confirmed and nothing was charged"
+    decision = decide(
+        guard, approval, tool="confirm_checkout", target=target, preview=preview,
+        confirmation_token=confirmation_token, not_done=not_done,
+    )  # fmt: skip
+    if not decision.proceed:
+        assert decision.token is not None
+        return ConfirmResult(
+            status="confirmation_required",
+            preview=preview,
+            confirmation_token=decision.token.token,
+            token_expires_at=decision.token.expires_at,
+            next_step="Nothing was charged. Show this preview to a human; if they approve, call "
+            "confirm_checkout again with the same client_secret and this confirmation_token.",
+        )
+    fresh = await compute_checkout_preview(api, client_secret)
+    if changes := changed_facts(preview, fresh):
+        raise ConfirmationRefused(
+            f"{not_done}: it changed after the preview ({'; '.join(changes)}). "
+            "Call confirm_checkout again for a fresh preview."
+        )
+    try:
+        confirmed = await api.checkouts.client_confirm(client_secret, confirmation_token_id=payment_token)
+    except PolarConnectionError as exc:
+        if not exc.request_sent:
+            raise ToolError(f"{not_done}: Polar could not be reached ({exc}). It is safe to retry.") from exc
+        after = await api.checkouts.client_get(client_secret)
+        if after.status == "open":
+            raise ToolError(
+                f"{not_done}: the connection failed mid-request and the checkout is still open. "
+                "It is safe to call confirm_checkout again for a fresh preview."
+            ) from exc
+        confirmed = after
+    return ConfirmResult(
+        status="confirmed",
+        preview=fresh,
+        checkout=views.checkout(confirmed),
+        next_step="Confirmed: Polar now processes the payment; get_checkout shows when it succeeded.",
+    )
+
+
+TOOLS = (
+    Tool(create_checkout, tier="write", title="Create checkout link", toolset="checkouts"),
+    Tool(list_checkouts, tier="read", title="List checkouts", toolset="checkouts"),
+    Tool(get_checkout, tier="read", title="Get checkout", toolset="checkouts"),
+    Tool(update_checkout, tier="write", title="Update checkout", toolset="checkouts", idempotent=True),
+    Tool(get_checkout_by_secret, tier="read", title="Get checkout by client secret", toolset="checkouts"),
+    Tool(update_checkout_by_secret, tier="write", title="Fill in checkout", toolset="checkouts", idempotent=True),
+    Tool(confirm_checkout, tier="irreversible", title="Confirm checkout (charges)", toolset="checkouts"),
+)

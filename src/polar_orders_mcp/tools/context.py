@@ -1,0 +1,58 @@
+"""What a tool gets from the server rather than from the model: the API client and the guard."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated, Any, ParamSpec, TypeVar
+
+from mcp.server.mcpserver import Context, Resolve
+from mcp.server.mcpserver.exceptions import ToolError
+
+from polar_orders_mcp.polar.client import PolarClient
+from polar_orders_mcp.polar.errors import PolarError
+from polar_orders_mcp.tools.guard import Guard
+
+
+@dataclass
+class AppState:
+    """The server's lifespan state: one API client and one guard for every session."""
+
+    client: PolarClient
+    guard: Guard
+
+
+def _state(ctx: Context[Any, Any]) -> AppState:
+    state = ctx.request_context.lifespan_context
+    assert isinstance(state, AppState), "the server's lifespan must yield an AppState"
+    return state
+
+
+def api_client(ctx: Context[Any, Any]) -> PolarClient:
+    return _state(ctx).client
+
+
+def server_guard(ctx: Context[Any, Any]) -> Guard:
+    return _state(ctx).guard
+
+
+Ctx = Context[Any, Any]
+Api = Annotated[PolarClient, Resolve(api_client)]
+GuardDep = Annotated[Guard, Resolve(server_guard)]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def polar_errors_as_tool_errors(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+    """Show the model the client's readable error instead of the SDK's bare "Error executing tool"."""
+
+    @functools.wraps(fn)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return await fn(*args, **kwargs)
+        except PolarError as exc:
+            raise ToolError(str(exc)) from exc
+
+    return wrapper

@@ -1,0 +1,113 @@
+"""Customer tools: find customers and see their saved payment methods."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from mcp.server.mcpserver.exceptions import ToolError
+from pydantic import BaseModel, Field
+
+from polar_orders_mcp.polar import models
+from polar_orders_mcp.tools import views
+from polar_orders_mcp.tools.base import Tool
+from polar_orders_mcp.tools.context import Api
+from polar_orders_mcp.tools.params import CustomerId, Detail
+
+
+class PaymentMethodView(BaseModel):
+    id: str
+    label: str = Field(description="Masked, e.g. visa •••• 4242 (exp 12/2030).")
+    default: bool
+
+
+class CustomerSummary(BaseModel):
+    id: str
+    email: views.CustomerText = None
+    name: views.CustomerText = None
+    external_id: str | None = None
+    billing_name: views.CustomerText = None
+    billing_address: views.CustomerText = None
+    default_payment_method_id: str | None = None
+    payment_methods: list[PaymentMethodView] | None = Field(
+        default=None, description="Saved payment methods (get_customer only)."
+    )
+    created_at: str | None = None
+    metadata: dict[str, str] = Field(default_factory=dict)
+    api_object: dict[str, object] | None = Field(default=None, description="Only with detail='full'.")
+
+
+def customer_view(
+    c: models.Customer, methods: list[models.PaymentMethod] | None = None, detail: str = "summary"
+) -> CustomerSummary:
+    return CustomerSummary(
+        id=c.id,
+        email=views.clean_text(c.email),
+        name=views.clean_text(c.name),
+        external_id=views.clean_text(c.external_id),
+        billing_name=views.clean_text(c.billing_name),
+        billing_address=views.address_line(c.billing_address),
+        default_payment_method_id=c.default_payment_method_id,
+        payment_methods=None
+        if methods is None
+        else [
+            PaymentMethodView(
+                id=m.id,
+                label=views.payment_method_label(m),
+                default=m.is_default or m.id == c.default_payment_method_id,
+            )
+            for m in methods
+        ],
+        created_at=c.created_at.isoformat() if c.created_at else None,
+        metadata=views.clean_mapping(c.metadata),
+        api_object=c.model_dump(mode="json") if detail == "full" else None,
+    )
+
+
+class CustomerList(BaseModel):
+    items: list[CustomerSummary]
+    page: int
+    total_count: int
+    next_page: int | None
+
+
+async def find_customers(
+    api: Api,
+    email: Annotated[str | None, Field(max_length=320, description="Exact email address.")] = None,
+    external_id: Annotated[
+        str | None, Field(max_length=256, description="Your own id for the customer, exact.")
+    ] = None,
+    text: Annotated[
+        str | None, Field(max_length=256, description="Free text matched against name, email and external id.")
+    ] = None,
+    page: Annotated[int, Field(ge=1)] = 1,
+    limit: Annotated[int, Field(ge=1, le=100)] = 20,
+) -> CustomerList:
+    """Find customers by exact email, by your external id, or by free text; returns their ids for
+    list_orders, create_order and create_checkout. Use get_customer for saved payment methods."""
+    if not (email or external_id or text):
+        raise ToolError("Say whom to look for: pass email, external_id or text.")
+    result = await api.customers.list(page=page, limit=limit, email=email, query=text or external_id)
+    items = result.items
+    if external_id:
+        # Polar's text search matches external ids among other fields; keep the exact ones.
+        items = [c for c in items if c.external_id == external_id]
+    return CustomerList(
+        items=[customer_view(c) for c in items],
+        page=result.page,
+        total_count=result.total_count if not external_id else len(items),
+        next_page=result.page + 1 if result.page < result.max_page and not external_id else None,
+    )
+
+
+async def get_customer(customer_id: CustomerId, api: Api, detail: Detail = "summary") -> CustomerSummary:
+    """Get one customer with their billing details and saved payment methods (masked), which
+    finalize_order can charge."""
+    customer = await api.customers.get(customer_id)
+    methods = await api.customers.payment_methods(customer_id)
+    return customer_view(customer, methods, detail)
+
+
+TOOLS = (
+    Tool(find_customers, tier="read", title="Find customers", toolset="customers"),
+    Tool(get_customer, tier="read", title="Get customer", toolset="customers"),
+)

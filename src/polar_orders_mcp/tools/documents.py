@@ -1,0 +1,161 @@
+"""Order documents: receipts, invoices, and the CSV export."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import anyio
+from mcp.server.mcpserver import ElicitationResult, Resolve
+from mcp.server.mcpserver.exceptions import ToolError
+from pydantic import BaseModel, Field
+
+from polar_orders_mcp.polar.client import PolarClient
+from polar_orders_mcp.tools import views
+from polar_orders_mcp.tools.base import Tool
+from polar_orders_mcp.tools.context import Api, Ctx, GuardDep, polar_errors_as_tool_errors
+from polar_orders_mcp.tools.guard import Approval, ConfirmationRefused, Preview, changed_facts, decide
+from polar_orders_mcp.tools.params import ConfirmationToken, OrderId
+
+# Polar answers 202 while it renders a receipt PDF; a short wait usually sees it ready.
+RECEIPT_POLL_DELAYS = (0.3, 0.7, 1.5)
+
+
+async def get_receipt(order_id: OrderId, api: Api) -> views.ReceiptView:
+    """Get a link to the receipt PDF of a paid order (valid about 10 minutes).
+    Waits briefly while Polar renders a new receipt; if it is still rendering, try again shortly."""
+    receipt = await api.orders.get_receipt(order_id)
+    for delay in RECEIPT_POLL_DELAYS:
+        if not receipt.pending:
+            break
+        await anyio.sleep(delay)
+        receipt = await api.orders.get_receipt(order_id)
+    if receipt.pending:
+        return views.ReceiptView(
+            order_id=order_id,
+            state="rendering",
+            url=None,
+            next_step="Polar is still rendering this receipt; call get_receipt again in a few seconds.",
+        )
+    return views.ReceiptView(order_id=order_id, state="ready", url=receipt.url)
+
+
+class InvoicePreview(Preview):
+    """The permanent invoice that generate_invoice will make, computed from Polar's data."""
+
+    order_id: str
+    amount_display: str
+    customer_email: str | None
+    billing_name: str
+    billing_address: str
+
+
+async def compute_invoice_preview(api: PolarClient, order_id: str) -> InvoicePreview:
+    order = await api.orders.get(order_id)
+    if order.is_invoice_generated:
+        raise ToolError(
+            f"Order {order_id} already has invoice {order.invoice_number or ''}: nothing was generated. "
+            "Use get_invoice for its link."
+        )
+    if order.status in ("draft", "void"):
+        raise ToolError(
+            f"No invoice was generated: order {order_id} is {order.status}, and Polar only invoices "
+            "orders that were placed (pending, paid or refunded)."
+        )
+    billing_name = views.clean_text(order.billing_name)
+    billing_address = views.address_line(order.billing_address)
+    if not billing_name or not billing_address:
+        raise ToolError(
+            f"No invoice was generated: order {order_id} has no billing "
+            f"{'name' if not billing_name else 'address'}. Set it with update_order first — the "
+            "invoice is permanent."
+        )
+    email = views.clean_text(order.customer.email if order.customer else None)
+    return InvoicePreview(
+        summary=f"Generate the permanent invoice for order {order_id} "
+        f"({views.money(order.total_amount, order.currency)}) billed to {billing_name}",
+        order_id=order_id,
+        amount_display=views.money(order.total_amount, order.currency),
+        customer_email=email,
+        billing_name=billing_name,
+        billing_address=billing_address,
+    )
+
+
+@polar_errors_as_tool_errors
+async def invoice_preview(order_id: str, api: Api) -> InvoicePreview:
+    return await compute_invoice_preview(api, order_id)
+
+
+def confirm_invoice(
+    preview: Annotated[InvoicePreview, Resolve(invoice_preview)], guard: GuardDep, ctx: Ctx
+) -> object:
+    return guard.ask(ctx, preview)
+
+
+class InvoiceResult(BaseModel):
+    status: str = Field(description="confirmation_required, or requested: Polar is generating it.")
+    preview: InvoicePreview
+    confirmation_token: str | None = Field(
+        default=None, description="Pass back to generate_invoice once a human approved the preview."
+    )
+    token_expires_at: str | None = None
+    next_step: str
+
+
+async def generate_invoice(
+    order_id: OrderId,
+    api: Api,
+    guard: GuardDep,
+    preview: Annotated[InvoicePreview, Resolve(invoice_preview)],
+    approval: Annotated[ElicitationResult[Approval], Resolve(confirm_invoice)],
+    confirmation_token: ConfirmationToken | None = None,
+) -> InvoiceResult:
+    """Generate an order's invoice. PERMANENT: its billing name and address can never change
+    afterwards, so fix them with update_order first. The first call returns a preview and a
+    confirmation_token; call again with the token only after a human approved the preview."""
+    not_done = f"No invoice was generated for order {order_id}"
+    decision = decide(
+        guard, approval, tool="generate_invoice", target=order_id, preview=preview,
+        confirmation_token=confirmation_token, not_done=not_done,
+    )  # fmt: skip
+    if not decision.proceed:
+        assert decision.token is not None
+        return InvoiceResult(
+            status="confirmation_required",
+            preview=preview,
+            confirmation_token=decision.token.token,
+            token_expires_at=decision.token.expires_at,
+            next_step="Nothing was generated. Show this preview to a human; if they approve, call "
+            "generate_invoice again with the same order_id and this confirmation_token.",
+        )
+    fresh = await compute_invoice_preview(api, order_id)
+    if changes := changed_facts(preview, fresh):
+        raise ConfirmationRefused(
+            f"{not_done}: the order changed after the preview ({'; '.join(changes)}). "
+            "Call generate_invoice again for a fresh preview."
+        )
+    await api.orders.generate_invoice(order_id)
+    return InvoiceResult(
+        status="requested",
+        preview=fresh,
+        next_step="Polar is generating the invoice; get_invoice returns its link once it exists.",
+    )
+
+
+class InvoiceView(BaseModel):
+    order_id: str
+    url: str = Field(description="Link to the invoice PDF.")
+
+
+async def get_invoice(order_id: OrderId, api: Api) -> InvoiceView:
+    """Get a link to an order's invoice PDF. An order has no invoice until generate_invoice made
+    one; the error then says so."""
+    invoice = await api.orders.get_invoice(order_id)
+    return InvoiceView(order_id=order_id, url=invoice.url)
+
+
+TOOLS = (
+    Tool(get_receipt, tier="read", title="Get order receipt", toolset="orders"),
+    Tool(generate_invoice, tier="irreversible", title="Generate invoice (permanent)", toolset="orders"),
+    Tool(get_invoice, tier="read", title="Get invoice", toolset="orders"),
+)

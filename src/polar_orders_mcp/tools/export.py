@@ -1,0 +1,145 @@
+"""The CSV export of orders, returned as an embedded resource with a size cap."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import mcp_types as types
+from mcp.server.mcpserver.exceptions import ToolError
+from pydantic import AwareDatetime, BaseModel, Field
+
+from polar_orders_mcp.tools.base import Tool
+from polar_orders_mcp.tools.context import Api, Ctx
+from polar_orders_mcp.tools.params import ProductId
+
+# About 25k tokens: what MCP clients accept in one tool result before they cut it themselves.
+MAX_CSV_BYTES = 100_000
+PROGRESS_EVERY = 5_000
+
+ExportColumn = Literal[
+    "email", "created_at", "product", "net_amount", "currency", "status", "invoice_number",
+    "customer_name", "billing_name", "billing_country", "subtotal_amount", "discount_amount",
+    "tax_amount", "total_amount", "refunded_amount", "billing_reason",
+]  # fmt: skip
+OrderStatus = Literal["draft", "pending", "paid", "refunded", "partially_refunded", "void"]
+
+
+class ExportResult(BaseModel):
+    """What the export held. The CSV itself is the embedded resource beside this summary."""
+
+    row_count: int = Field(description="Orders matching the filters.")
+    rows_included: int = Field(description="Rows in the attached CSV (fewer than row_count when truncated).")
+    truncated: bool
+    csv_bytes: int
+    amounts: str = "Amounts in the CSV are in MAJOR units (12.50), unlike the other tools."
+    note: str | None = None
+
+
+class CsvRecords:
+    """Splits streamed CSV text into whole records; a quoted field may hold a newline."""
+
+    def __init__(self) -> None:
+        self._partial = ""
+
+    def feed(self, chunk: str) -> list[str]:
+        records: list[str] = []
+        text = self._partial + chunk
+        start = 0
+        quotes = 0
+        for index, char in enumerate(text):
+            if char == '"':
+                quotes += 1
+            elif char == "\n" and quotes % 2 == 0:
+                records.append(text[start : index + 1])
+                start = index + 1
+                quotes = 0
+        self._partial = text[start:]
+        return records
+
+    def close(self) -> list[str]:
+        rest, self._partial = self._partial, ""
+        return [rest + "\n"] if rest.strip() else []
+
+
+async def export_orders(
+    api: Api,
+    ctx: Ctx,
+    status: Annotated[list[OrderStatus] | None, Field(max_length=6, description="Only these statuses.")] = None,
+    created_after: Annotated[AwareDatetime | None, Field(description="ISO 8601 with a timezone.")] = None,
+    created_before: Annotated[AwareDatetime | None, Field(description="ISO 8601 with a timezone.")] = None,
+    product_id: ProductId | None = None,
+    columns: Annotated[
+        list[ExportColumn] | None, Field(max_length=16, description="Columns to include; default: all.")
+    ] = None,
+    timezone: Annotated[
+        str | None, Field(max_length=64, description="IANA zone for timestamps, e.g. Europe/Paris. Default UTC.")
+    ] = None,
+) -> Annotated[types.CallToolResult, ExportResult]:
+    """Export orders as CSV (amounts in major units) for reports and summaries, filtered by status,
+    creation date and product. The CSV comes back as an attached resource, cut at about 100 KB;
+    narrow the dates or pick fewer columns when it is truncated."""
+    if timezone is not None:
+        try:
+            ZoneInfo(timezone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ToolError(f"Unknown timezone {timezone!r}: use an IANA name such as UTC or Europe/Paris.") from exc
+    if created_after and created_before and created_after >= created_before:
+        raise ToolError("created_after must be before created_before.")
+    splitter = CsvRecords()
+    kept: list[str] = []
+    size = 0
+    rows = -1  # the header is not a row
+    truncated = False
+    stream = api.orders.export(
+        status=list(status) if status else None,
+        created_after=created_after,
+        created_before=created_before,
+        product_id=product_id,
+        columns=list(columns) if columns else None,
+        timezone=timezone,
+    )
+    async for chunk in stream:
+        for record in splitter.feed(chunk):
+            rows += 1
+            if not truncated and size + len(record.encode()) <= MAX_CSV_BYTES:
+                kept.append(record)
+                size += len(record.encode())
+            else:
+                truncated = True
+            if rows and rows % PROGRESS_EVERY == 0:
+                await ctx.report_progress(rows, None, f"{rows} orders exported")
+    for record in splitter.close():
+        rows += 1
+        if not truncated and size + len(record.encode()) <= MAX_CSV_BYTES:
+            kept.append(record)
+            size += len(record.encode())
+        else:
+            truncated = True
+    rows = max(rows, 0)
+    included = max(len(kept) - 1, 0)
+    result = ExportResult(
+        row_count=rows,
+        rows_included=included,
+        truncated=truncated,
+        csv_bytes=size,
+        note=(
+            f"Only the first {included} of {rows} rows fit in {MAX_CSV_BYTES // 1000} KB. Narrow "
+            "created_after/created_before, filter by status or product, or choose fewer columns."
+        )
+        if truncated
+        else None,
+    )
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    resource = types.EmbeddedResource(
+        type="resource",
+        resource=types.TextResourceContents(
+            uri=f"polar://exports/orders-{stamp}.csv", mime_type="text/csv", text="".join(kept)
+        ),
+    )
+    summary = types.TextContent(type="text", text=result.model_dump_json(exclude_none=True))
+    return types.CallToolResult(content=[summary, resource], structured_content=result.model_dump(mode="json"))
+
+
+TOOLS = (Tool(export_orders, tier="read", title="Export orders (CSV)", toolset="orders"),)

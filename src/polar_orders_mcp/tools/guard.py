@@ -1,0 +1,214 @@
+"""Confirmation of irreversible calls: elicitation when the client can be asked, else signed tokens."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from mcp.server.mcpserver import (
+    AcceptedElicitation,
+    Context,
+    Elicit,
+    ElicitationResult,
+)
+from mcp.server.mcpserver.exceptions import ToolError
+from pydantic import BaseModel, Field
+
+from polar_orders_mcp.settings import ConfirmMode
+
+
+class Approval(BaseModel):
+    """What the human is asked: the preview is in the message, this is the answer."""
+
+    approve: bool = Field(title="Approve", description="Yes: do exactly what the preview above says.")
+
+
+class NotAsked(BaseModel):
+    """The confirmation resolver's answer when the human was not asked (token path)."""
+
+
+class Preview(BaseModel):
+    """Facts the human approves. Subclasses add the facts; `summary` is the one-line action."""
+
+    summary: str
+
+    def facts(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    def message(self) -> str:
+        lines = [self.summary, ""]
+        for key, value in self.facts().items():
+            if key != "summary" and value is not None:
+                lines.append(f"{key.replace('_', ' ')}: {value}")
+        lines += ["", "Approve only if this is exactly what you want. It cannot be undone."]
+        return "\n".join(lines)
+
+
+class ConfirmationRefused(ToolError):
+    """A token or approval that does not allow the call: nothing was done."""
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def digest(facts: Mapping[str, Any]) -> str:
+    canonical = json.dumps(facts, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass
+class Issued:
+    token: str
+    expires_at: str
+
+
+@dataclass
+class ConfirmationTokens:
+    """HMAC-signed, expiring, single-use tokens bound to a tool, a target and the previewed facts.
+
+    The same secret lets several replicas accept each other's tokens; single use is enforced
+    per process (a token redeemed on one replica is unknown to another).
+    """
+
+    secret: bytes
+    ttl: float = 300.0
+    clock: Callable[[], float] = time.time
+    _used: dict[str, float] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def issue(self, *, tool: str, target: str, facts: Mapping[str, Any]) -> Issued:
+        expires = self.clock() + self.ttl
+        payload = {"t": tool, "g": target, "f": digest(facts), "e": round(expires, 3), "n": secrets.token_hex(8)}
+        body = _b64(json.dumps(payload, separators=(",", ":")).encode())
+        token = f"pc1.{body}.{self._sign(body)}"
+        return Issued(token=token, expires_at=datetime.fromtimestamp(expires, UTC).isoformat(timespec="seconds"))
+
+    def redeem(self, token: str, *, tool: str, target: str, facts: Mapping[str, Any]) -> None:
+        """Accept the token once, or raise ConfirmationRefused saying why."""
+        payload = self._verify(token)
+        if payload.get("t") != tool or payload.get("g") != target:
+            raise ConfirmationRefused(
+                f"This confirmation_token was issued for another call ({payload.get('t')} on "
+                f"{payload.get('g')}), not {tool} on {target}."
+            )
+        if float(payload.get("e", 0)) < self.clock():
+            raise ConfirmationRefused("The confirmation_token has expired.")
+        if payload.get("f") != digest(facts):
+            raise ConfirmationRefused(
+                "The target changed after the preview was made, so the approval no longer matches it."
+            )
+        nonce = str(payload.get("n"))
+        with self._lock:
+            now = self.clock()
+            for old in [n for n, exp in self._used.items() if exp < now]:
+                del self._used[old]
+            if nonce in self._used:
+                raise ConfirmationRefused("This confirmation_token was already used.")
+            self._used[nonce] = float(payload["e"])
+
+    def _sign(self, body: str) -> str:
+        return _b64(hmac.new(self.secret, body.encode(), hashlib.sha256).digest())
+
+    def _verify(self, token: str) -> dict[str, Any]:
+        parts = token.split(".")
+        if len(parts) != 3 or parts[0] != "pc1":
+            raise ConfirmationRefused("The confirmation_token is malformed: pass it back exactly as given.")
+        if not hmac.compare_digest(self._sign(parts[1]), parts[2]):
+            raise ConfirmationRefused("The confirmation_token is not valid: it was altered or not issued here.")
+        try:
+            payload = json.loads(_unb64(parts[1]))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ConfirmationRefused("The confirmation_token is malformed.") from exc
+        if not isinstance(payload, dict):
+            raise ConfirmationRefused("The confirmation_token is malformed.")
+        return payload
+
+
+@dataclass
+class Guard:
+    """The server's confirmation policy: one per server, shared by every irreversible tool."""
+
+    mode: ConfirmMode
+    tokens: ConfirmationTokens
+
+    def can_elicit(self, ctx: Context[Any, Any]) -> bool:
+        if self.mode not in ("auto", "elicit"):
+            return False
+        capabilities = ctx.client_capabilities
+        elicitation = capabilities.elicitation if capabilities is not None else None
+        return elicitation is not None and (elicitation.form is not None or elicitation.url is None)
+
+    def ask(self, ctx: Context[Any, Any], preview: Preview) -> Elicit[Approval] | NotAsked:
+        """The resolver's half: ask the human when the client can be asked, else leave it to tokens."""
+        if self.can_elicit(ctx):
+            return Elicit(preview.message(), Approval)
+        if self.mode == "elicit":
+            raise ToolError(
+                "This server requires a human to confirm irreversible calls in the client, and this "
+                "client cannot show confirmation requests (no elicitation support). Nothing was done."
+            )
+        return NotAsked()
+
+
+@dataclass
+class Decision:
+    """What the tool body does next: proceed, or hand the preview back for approval."""
+
+    proceed: bool
+    token: Issued | None = None
+
+
+def decide(
+    guard: Guard,
+    approval: ElicitationResult[Approval],
+    *,
+    tool: str,
+    target: str,
+    preview: Preview,
+    confirmation_token: str | None,
+    not_done: str,
+) -> Decision:
+    """Turn the approval outcome or token into a decision; raise when the call must stop.
+
+    `not_done` says what will not happen, e.g. "Order 123 was not charged".
+    """
+    if guard.mode == "off":
+        return Decision(proceed=True)
+    if isinstance(approval, AcceptedElicitation):
+        data = approval.data
+        if isinstance(data, Approval):
+            if data.approve:
+                return Decision(proceed=True)
+            raise ConfirmationRefused(f"{not_done}: the person declined the confirmation.")
+        # Not asked: the two-step token path.
+        if confirmation_token is None:
+            return Decision(proceed=False, token=guard.tokens.issue(tool=tool, target=target, facts=preview.facts()))
+        try:
+            guard.tokens.redeem(confirmation_token, tool=tool, target=target, facts=preview.facts())
+        except ConfirmationRefused as exc:
+            again = f"Call {tool} again without a token for a fresh preview."
+            raise ConfirmationRefused(f"{not_done}: {exc} {again}") from exc
+        return Decision(proceed=True)
+    if approval.action == "decline":
+        raise ConfirmationRefused(f"{not_done}: the person declined the confirmation.")
+    raise ConfirmationRefused(f"{not_done}: the confirmation was cancelled.")
+
+
+def changed_facts(before: Preview, after: Preview) -> list[str]:
+    """The previewed facts that differ now, as "field: old → new"."""
+    old, new = before.facts(), after.facts()
+    return [f"{k}: {old.get(k)} → {new.get(k)}" for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
