@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -158,10 +159,8 @@ CALLS: dict[str, Callable[[PolarClient], Awaitable[object]]] = {
 async def test_request_is_one_the_spec_accepts(spec: dict[str, Any], name: str) -> None:
     recorder = Recorder(httpx2.MockTransport(lambda request: httpx2.Response(404)))
     async with PolarClient("polar_oat_x", transport=recorder, sleep=Sleeps()) as polar:
-        try:
+        with contextlib.suppress(PolarError):  # only the request matters here
             await CALLS[name](polar)
-        except PolarError:
-            pass  # only the request matters here
     assert recorder.requests, "no request was sent"
     for request in recorder.requests:
         assert problems(spec, request) == []
@@ -214,10 +213,8 @@ async def test_the_table_covers_every_operation_the_client_offers(spec: dict[str
     recorder = Recorder(httpx2.MockTransport(lambda request: httpx2.Response(404)))
     async with PolarClient("polar_oat_x", transport=recorder, sleep=Sleeps()) as polar:
         for call in CALLS.values():
-            try:
+            with contextlib.suppress(PolarError):
                 await call(polar)
-            except PolarError:
-                pass
     seen = set()
     for request in recorder.requests:
         op = operation(spec, request.method, request.url.raw_path.decode().split("?")[0])
