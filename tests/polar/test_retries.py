@@ -195,3 +195,27 @@ async def test_other_writes_are_not_retried_on_503(call: object) -> None:
         with pytest.raises(ServerError):
             await call(polar)  # type: ignore[operator]
     assert script.calls == 1
+
+
+class _BrokenStream(httpx2.AsyncByteStream):
+    async def __aiter__(self):  # type: ignore[no-untyped-def]
+        yield b"email,created_at\n"
+        raise httpx2.ReadError("connection reset")
+
+
+async def test_export_is_retried_before_the_first_byte_only() -> None:
+    csv = httpx2.Response(200, text="email,status\na@b.co,paid\n", headers={"content-type": "text/csv"})
+    script = Script(httpx2.Response(503), csv)
+    async with client_for(script) as polar:
+        assert await polar.orders.export_rows() == [{"email": "a@b.co", "status": "paid"}]
+    assert script.calls == 2
+
+    broken = Script(httpx2.Response(200, stream=_BrokenStream()), csv)
+    async with client_for(broken) as polar:
+        chunks: list[str] = []
+        with pytest.raises(PolarConnectionError) as caught:
+            async for chunk in polar.orders.export():
+                chunks.append(chunk)
+    assert chunks == ["email,created_at\n"]
+    assert caught.value.request_sent is True
+    assert broken.calls == 1

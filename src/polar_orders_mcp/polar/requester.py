@@ -133,11 +133,6 @@ class Requester:
         logger.warning("%s on %s %s; retry %d of %d in %.2f s", why, method, path, attempt + 1, self.max_retries, delay)
         await self._sleep(delay)
 
-    async def json(self, method: str, path: str, **kwargs: Any) -> Any:
-        """The decoded JSON body of a successful response (None for an empty body)."""
-        response = await self.send(method, path, **kwargs)
-        return decode_json(response)
-
     async def model(self, model: type[M], method: str, path: str, **kwargs: Any) -> M:
         response = await self.send(method, path, **kwargs)
         return parse_model(model, decode_json(response), response)
