@@ -1,0 +1,72 @@
+"""The emulator's ASGI app (`create_app`) and a uvicorn runner for it (`serve`)."""
+
+from __future__ import annotations
+
+import json
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from . import checkout_routes, control, portal_routes, routes
+from .errors import PolarError, VersionNotFound
+from .state import API_VERSION, EmulatorState
+
+
+class PolarVersionMiddleware:
+    """`Polar-Version`: absent means the current version; an unknown one reaches no router (404)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/v1/"):
+            version = dict(scope["headers"]).get(b"polar-version")
+            if version is not None and version.decode("latin-1").strip() != API_VERSION:
+                error = VersionNotFound()
+                await JSONResponse(error.body(), error.status)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+async def polar_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, PolarError)
+    return JSONResponse(exc.body(), exc.status, headers=exc.headers())
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    # FastAPI's shape for unknown paths and methods: {"detail": "Not Found"}.
+    assert isinstance(exc, HTTPException)
+    return JSONResponse({"detail": exc.detail}, exc.status_code, headers=exc.headers)
+
+
+def create_app(*, orders: int = 60, seed: int = 0) -> Starlette:
+    """A fresh emulator seeded with `orders` orders; `app.state.emulator` is its EmulatorState.
+
+    Middleware is listed here, outermost first: a fault-injection layer goes in front of the
+    version check and reads its plan from the state object.
+    """
+    app = Starlette(
+        routes=[*control.ROUTES, *routes.ROUTES, *checkout_routes.ROUTES, *portal_routes.ROUTES],
+        middleware=[Middleware(PolarVersionMiddleware)],
+        exception_handlers={PolarError: polar_error, HTTPException: http_error},
+    )
+    app.state.emulator = EmulatorState(orders=orders, seed=seed)
+    return app
+
+
+def serve(host: str = "127.0.0.1", port: int = 8080, orders: int = 60) -> None:
+    """Run the emulator under uvicorn, after printing its base URL and tokens to stdout."""
+    import uvicorn
+
+    app = create_app(orders=orders)
+    info = app.state.emulator.seed_info
+    print(f"Polar emulator on http://{host}:{port} (API version {API_VERSION}, {info.orders} orders)")
+    print(f"  organization token (all scopes): {info.org_token}")
+    print(f"  organization token (read only):  {info.read_only_token}")
+    print(f"  seeded ids: GET http://{host}:{port}/_emulator/state")
+    print(json.dumps({"customers": info.customers, "draft_orders": info.draft_orders}, indent=2), flush=True)
+    uvicorn.run(app, host=host, port=port, log_level="warning")

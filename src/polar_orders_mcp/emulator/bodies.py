@@ -1,0 +1,120 @@
+"""Request bodies as pydantic models, mirroring the spec's OrderCreate, CheckoutCreate and friends."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import UUID4, BaseModel, ConfigDict, Field, StringConstraints
+
+MetadataValue = Annotated[str, StringConstraints(min_length=1, max_length=500)] | int | float | bool
+MetadataInput = Annotated[dict[Annotated[str, StringConstraints(min_length=1, max_length=40)], MetadataValue],
+                          Field(max_length=50)]
+Url = Annotated[str, StringConstraints(min_length=1, max_length=2083)]
+Email = Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class AddressInput(Body):
+    line1: str | None = None
+    line2: str | None = None
+    postal_code: str | None = None
+    city: str | None = None
+    state: str | None = None
+    country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
+
+
+class OrderCreate(Body):
+    customer_id: UUID4
+    product_id: UUID4
+    organization_id: UUID4 | None = None
+    currency: str | None = None
+    amount: Annotated[int, Field(ge=0)] | None = None
+    description: Annotated[str, StringConstraints(max_length=500)] | None = None
+    metadata: MetadataInput = {}
+    custom_field_data: dict[str, Any] = {}
+
+
+class OrderUpdate(Body):
+    billing_name: str | None = None
+    billing_address: AddressInput | None = None
+
+
+class OrderFinalize(Body):
+    payment_method_id: UUID4 | None = None
+
+
+class CheckoutCustomerFields(Body):
+    """What the buyer may set with the client secret (CheckoutUpdatePublic)."""
+
+    product_id: UUID4 | None = None
+    product_price_id: UUID4 | None = None
+    amount: Annotated[int, Field(ge=0)] | None = None
+    seats: Annotated[int, Field(ge=1, le=10_000)] | None = None
+    is_business_customer: bool | None = None
+    customer_name: Annotated[str, StringConstraints(max_length=256)] | None = None
+    customer_email: Email | None = None
+    customer_billing_name: str | None = None
+    customer_billing_address: AddressInput | None = None
+    customer_tax_id: str | None = None
+    locale: str | None = None
+    custom_field_data: dict[str, Any] | None = None
+
+
+class CheckoutUpdatePublic(CheckoutCustomerFields):
+    payment_method_type: str | None = None
+    discount_code: str | None = None
+    allow_trial: bool | None = None
+
+
+class CheckoutConfirm(CheckoutUpdatePublic):
+    confirmation_token_id: str | None = None
+
+
+class CheckoutUpdate(CheckoutCustomerFields):
+    metadata: MetadataInput | None = None
+    customer_metadata: MetadataInput | None = None
+    discount_id: UUID4 | None = None
+    allow_discount_codes: bool | None = None
+    require_billing_address: bool | None = None
+    allow_trial: bool | None = None
+    customer_ip_address: str | None = None
+    success_url: Url | None = None
+    return_url: Url | None = None
+    embed_origin: str | None = None
+
+
+class CheckoutCreate(Body):
+    products: Annotated[list[UUID4], Field(min_length=1)]
+    customer_id: UUID4 | None = None
+    external_customer_id: str | None = None
+    amount: Annotated[int, Field(ge=0)] | None = None
+    customer_name: Annotated[str, StringConstraints(max_length=256)] | None = None
+    customer_email: Email | None = None
+    customer_billing_name: str | None = None
+    customer_billing_address: AddressInput | None = None
+    customer_tax_id: str | None = None
+    customer_ip_address: str | None = None
+    is_business_customer: bool = False
+    require_billing_address: bool = False
+    allow_discount_codes: bool = True
+    allow_trial: bool = True
+    locale: str | None = None
+    metadata: MetadataInput = {}
+    customer_metadata: MetadataInput = {}
+    custom_field_data: dict[str, Any] = {}
+    success_url: Url | None = None
+    return_url: Url | None = None
+    embed_origin: str | None = None
+    discount_id: UUID4 | None = None
+    currency: str | None = None
+
+
+class CustomerSessionCreate(Body):
+    """Either shape of the spec's CustomerSession…Create: by id or by external id."""
+
+    customer_id: UUID4 | None = None
+    external_customer_id: str | None = None
+    return_url: Url | None = None

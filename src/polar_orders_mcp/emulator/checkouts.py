@@ -1,0 +1,242 @@
+"""Checkout sessions: create, update, the client-secret side, confirmation and expiry."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from .errors import (
+    ExpiredCheckoutError,
+    NotOpenCheckout,
+    PaymentError,
+    RequestValidationError,
+    ResourceNotFound,
+    invalid,
+)
+from .models import Checkout, Customer, Order, Product, Subscription, tax_for
+from .store import Page, Store, paginate, sort_records
+
+if TYPE_CHECKING:
+    from .state import EmulatorState
+
+CHECKOUT_TTL = timedelta(hours=1)
+CHECKOUT_SORT_KEYS: dict[str, Callable[[Checkout], Any]] = {
+    "created_at": lambda c: c.created_at,
+    "expires_at": lambda c: c.expires_at,
+    "status": lambda c: c.status,
+}
+# Fields a customer may change with the client secret (CheckoutUpdatePublic).
+CUSTOMER_FIELDS = ("customer_name", "customer_email", "customer_billing_name", "customer_billing_address",
+                   "customer_tax_id", "is_business_customer", "locale", "custom_field_data")
+# Further fields only the organization may change (CheckoutUpdate).
+ORGANIZATION_FIELDS = ("metadata", "customer_metadata", "success_url", "return_url", "embed_origin",
+                       "require_billing_address", "allow_discount_codes", "allow_trial", "customer_ip_address")
+
+
+@dataclass
+class CheckoutFilters:
+    organization_id: list[str] | None = None
+    product_id: list[str] | None = None
+    customer_id: list[str] | None = None
+    external_customer_id: list[str] | None = None
+    status: list[str] | None = None
+    query: str | None = None
+
+    def matches(self, c: Checkout) -> bool:
+        needle = self.query.lower() if self.query else None
+        return ((self.organization_id is None or c.organization_id in self.organization_id)
+                and (self.product_id is None or c.product.id in self.product_id)
+                and (self.customer_id is None or (c.customer is not None and c.customer.id in self.customer_id))
+                and (self.external_customer_id is None or c.external_customer_id in self.external_customer_id)
+                and (self.status is None or c.status in self.status)
+                and (needle is None or needle in (c.customer_email or "").lower()
+                     or needle in (c.customer_name or "").lower()))
+
+
+def card_outcome(token: str, known: Mapping[str, str]) -> str:
+    """How a confirmation token's card behaves: a seeded payment method id behaves as that card;
+    otherwise Stripe-like test names (`tok_chargeDeclined`, `tok_threeDSecure…`) pick the outcome."""
+    if token in known:
+        return known[token]
+    lowered = token.lower()
+    if "declin" in lowered:
+        return "declines"
+    return "requires_action" if "3ds" in lowered or "threedsecure" in lowered else "succeeds"
+
+
+class CheckoutService:
+    def __init__(self, state: EmulatorState) -> None:
+        self._state = state
+
+    @property
+    def _store(self) -> Store:
+        return self._state.store
+
+    def _refresh(self, checkout: Checkout) -> Checkout:
+        """Apply the transitions time and payment make: open past its expiry → expired,
+        confirmed with its order recorded → succeeded (the next read after confirm)."""
+        if checkout.status == "open" and checkout.expires_at <= self._state.now():
+            checkout.status = "expired"
+        elif checkout.status == "confirmed" and checkout.order_id is not None:
+            checkout.status = "succeeded"
+        return checkout
+
+    def list_checkouts(self, f: CheckoutFilters, *, sorting: Sequence[str], page: int, limit: int) -> Page[Checkout]:
+        found = [c for c in map(self._refresh, self._store.checkouts.values()) if f.matches(c)]
+        return paginate(sort_records(found, sorting, CHECKOUT_SORT_KEYS), page, limit)
+
+    def get(self, checkout_id: str) -> Checkout:
+        return self._refresh(self._store.checkout(checkout_id))
+
+    def create(self, *, products: list[str], customer_id: str | None = None, amount: int | None = None,
+               external_customer_id: str | None = None, fields: dict[str, Any]) -> Checkout:
+        store = self._store
+        chosen: list[Product] = []
+        for i, product_id in enumerate(products):
+            if product_id not in store.products:
+                raise invalid(("body", "products", i), "Product does not exist.", product_id)
+            chosen.append(store.products[product_id])
+        customer: Customer | None = None
+        if customer_id is not None:
+            customer = store.customers.get(customer_id)
+            if customer is None:
+                raise invalid(("body", "customer_id"), "Customer does not exist.", customer_id)
+        elif external_customer_id is not None:
+            customer = store.customer_by_external_id(external_customer_id)
+        now, product = self._state.now(), chosen[0]
+        secret = store.new_secret("polar_c_")
+        checkout = Checkout(store.new_id(), now, secret, now + CHECKOUT_TTL, store.organization.id, chosen, product,
+                            product.prices[0], product.prices[0].default_amount(),
+                            f"/_emulator/checkouts/{secret}/confirmation", customer=customer,
+                            external_customer_id=external_customer_id or (customer.external_id if customer else None))
+        if customer is not None:
+            checkout.customer_email, checkout.customer_name = customer.email, customer.name
+            checkout.customer_billing_name = customer.billing_name
+            checkout.customer_billing_address = customer.billing_address
+        self._apply(checkout, {k: v for k, v in fields.items() if v is not None}, CUSTOMER_FIELDS + ORGANIZATION_FIELDS)
+        if amount is not None:
+            self._set_amount(checkout, amount)
+        if checkout.customer_billing_address is not None:
+            # Polar: presetting the address makes the full address required.
+            checkout.require_billing_address = True
+        store.add_checkout(checkout)
+        return checkout
+
+    def update(self, checkout_id: str, changes: dict[str, Any]) -> Checkout:
+        checkout = self.get(checkout_id)
+        if checkout.status != "open":
+            raise NotOpenCheckout(f"Checkout {checkout.id} is not open: its status is {checkout.status}.")
+        return self._change(checkout, changes, CUSTOMER_FIELDS + ORGANIZATION_FIELDS)
+
+    def client_get(self, client_secret: str) -> Checkout:
+        checkout = self._store.checkouts_by_secret.get(client_secret)
+        if checkout is None:
+            raise ResourceNotFound()
+        if self._refresh(checkout).status == "expired":
+            raise ExpiredCheckoutError()
+        return checkout
+
+    def client_update(self, client_secret: str, changes: dict[str, Any]) -> Checkout:
+        checkout = self._open(client_secret)
+        return self._change(checkout, changes, CUSTOMER_FIELDS)
+
+    def confirm(self, client_secret: str, changes: dict[str, Any]) -> tuple[Checkout, str]:
+        """Pay: on success the checkout is `confirmed` (next read: `succeeded`) and a paid order exists.
+        Returns the checkout and a customer session token for the buyer."""
+        checkout = self._open(client_secret)
+        token = changes.pop("confirmation_token_id", None)
+        self._change(checkout, changes, CUSTOMER_FIELDS)
+        missing = [name for name, value in (("customer_email", checkout.customer_email),
+                                            ("customer_billing_address", checkout.customer_billing_address))
+                   if value is None]
+        if checkout.amount > 0 and token is None:
+            missing.append("confirmation_token_id")
+        if missing:
+            raise RequestValidationError([{"type": "missing", "loc": ["body", name], "msg": "Field required",
+                                           "input": None} for name in missing])
+        if checkout.amount > 0:
+            known = {pm.id: pm.outcome for pm in self._store.payment_methods.values()}
+            # On-session, the buyer completes 3-D Secure in the browser, so only a decline fails here.
+            if card_outcome(str(token), known) == "declines":
+                raise PaymentError("Your card was declined.")
+        customer = self._buyer(checkout)
+        order = self._order(checkout, customer)
+        checkout.status, checkout.order_id, checkout.customer = "confirmed", order.id, customer
+        session = self._state.catalog.create_session(customer_id=customer.id)
+        return checkout, session.token
+
+    def _open(self, client_secret: str) -> Checkout:
+        checkout = self.client_get(client_secret)
+        if checkout.status != "open":
+            raise NotOpenCheckout(f"Checkout {checkout.id} is not open: its status is {checkout.status}.")
+        return checkout
+
+    def _change(self, checkout: Checkout, changes: dict[str, Any], allowed: tuple[str, ...]) -> Checkout:
+        if "product_id" in changes and changes["product_id"] is not None:
+            product = next((p for p in checkout.products if p.id == changes["product_id"]), None)
+            if product is None:
+                raise invalid(("body", "product_id"), "Product is not available in this checkout.",
+                              changes["product_id"])
+            checkout.product, checkout.price = product, product.prices[0]
+            checkout.amount = checkout.price.default_amount()
+        if changes.get("product_price_id") not in (None, checkout.price.id):
+            raise invalid(("body", "product_price_id"), "Price does not exist.", changes["product_price_id"])
+        if changes.get("discount_code") is not None:
+            raise invalid(("body", "discount_code"), "Discount does not exist.", changes["discount_code"])
+        self._apply(checkout, changes, allowed)
+        if changes.get("amount") is not None:
+            self._set_amount(checkout, changes["amount"])
+        checkout.modified_at = self._state.now()
+        return checkout
+
+    @staticmethod
+    def _apply(checkout: Checkout, changes: dict[str, Any], allowed: tuple[str, ...]) -> None:
+        for name in allowed:
+            if name in changes:
+                setattr(checkout, name, changes[name])
+
+    @staticmethod
+    def _set_amount(checkout: Checkout, amount: int) -> None:
+        price = checkout.price
+        # Only pay-what-you-want prices take an amount; Polar ignores it for fixed prices.
+        if price.amount_type != "custom":
+            return
+        if amount < price.minimum_amount or (price.maximum_amount is not None and amount > price.maximum_amount):
+            raise invalid(("body", "amount"), f"Amount must be at least {price.minimum_amount}.", amount)
+        checkout.amount = amount
+
+    def _buyer(self, checkout: Checkout) -> Customer:
+        store = self._store
+        email = checkout.customer_email or ""
+        customer = checkout.customer or next(
+            (c for c in store.customers.values() if c.email.lower() == email.lower()), None)
+        if customer is None:
+            customer = Customer(store.new_id(), store.organization.id, self._state.now(), email,
+                                checkout.customer_name, checkout.customer_billing_address,
+                                external_id=checkout.external_customer_id, metadata=dict(checkout.customer_metadata))
+            store.add_customer(customer)
+        elif customer.billing_address is None:
+            customer.billing_address = checkout.customer_billing_address
+        return customer
+
+    def _order(self, checkout: Checkout, customer: Customer) -> Order:
+        store, now, product = self._store, self._state.now(), checkout.product
+        order = Order(store.new_id(), now, "paid", customer, product, checkout.price, checkout.amount,
+                      tax_for(checkout.amount, checkout.customer_billing_address), product.name,
+                      checkout.customer_billing_name or customer.name, checkout.customer_billing_address,
+                      dict(checkout.metadata), checkout_id=checkout.id,
+                      custom_field_data=dict(checkout.custom_field_data))
+        if product.is_recurring:
+            period = timedelta(days=30 if product.recurring_interval == "month" else 365)
+            subscription = Subscription(store.new_id(), now, customer.id, product.id, checkout.amount,
+                                        product.recurring_interval or "month", now, now + period)
+            store.subscriptions[subscription.id] = subscription
+            order.subscription, order.billing_reason = subscription, "subscription_create"
+        order.invoice_number = store.organization.allocate_invoice_number()
+        order.receipt_number = store.organization.allocate_receipt_number()
+        order.receipt_polls_left = self._state.settings.receipt_render_polls
+        store.add_order(order)
+        return order
+

@@ -1,0 +1,178 @@
+"""Errors the emulator raises, each carrying Polar's error code, status and message."""
+
+from __future__ import annotations
+
+from typing import Any
+
+# RFC 6750 wording, as Polar's OAuth2 error handler sends it.
+INVALID_TOKEN_DESCRIPTION = (
+    "The access token provided is expired, revoked, malformed, or invalid for other reasons."
+)
+INSUFFICIENT_SCOPE_DESCRIPTION = "The request requires higher privileges than provided by the access token."
+
+
+class PolarError(Exception):
+    """An error Polar renders as `{"error": <class name>, "detail": <message>}`."""
+
+    status: int = 400
+
+    def __init__(self, detail: str, status: int | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        if status is not None:
+            self.status = status
+
+    @property
+    def error(self) -> str:
+        return type(self).__name__
+
+    def body(self) -> Any:
+        return {"error": self.error, "detail": self.detail}
+
+    def headers(self) -> dict[str, str]:
+        return {}
+
+
+class ResourceNotFound(PolarError):
+    status = 404
+
+    def __init__(self, detail: str = "Not found") -> None:
+        super().__init__(detail)
+
+
+class Unauthorized(PolarError):
+    """No token, or a token of the wrong kind for the path (Polar: subject type not allowed)."""
+
+    status = 401
+
+    def __init__(self, detail: str = "Unauthorized") -> None:
+        super().__init__(detail)
+
+
+class _OAuth2Error(PolarError):
+    """Polar's OAuth2 errors use `error`/`error_description` and a WWW-Authenticate challenge."""
+
+    code = ""
+
+    def body(self) -> Any:
+        return {"error": self.code, "error_description": self.detail}
+
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": f'Bearer error="{self.code}", error_description="{self.detail}"'}
+
+
+class InvalidToken(_OAuth2Error):
+    status = 401
+    code = "invalid_token"
+
+    def __init__(self) -> None:
+        super().__init__(INVALID_TOKEN_DESCRIPTION)
+
+
+class InsufficientScope(_OAuth2Error):
+    status = 403
+    code = "insufficient_scope"
+
+    def __init__(self, required: frozenset[str]) -> None:
+        super().__init__(INSUFFICIENT_SCOPE_DESCRIPTION)
+        self.required = required
+
+    def headers(self) -> dict[str, str]:
+        scope = " ".join(sorted(self.required))
+        return {
+            "WWW-Authenticate": f'Bearer error="{self.code}", error_description="{self.detail}", '
+            f'scope="{scope}"'
+        }
+
+
+class VersionNotFound(PolarError):
+    """An unknown `Polar-Version` selects no router at all: FastAPI's bare 404."""
+
+    status = 404
+
+    def __init__(self) -> None:
+        super().__init__("Not Found")
+
+    def body(self) -> Any:
+        return {"detail": "Not Found"}
+
+
+class RequestValidationError(PolarError):
+    """FastAPI's 422: `detail` is a list of `{type, loc, msg, input[, ctx]}`."""
+
+    status = 422
+
+    def __init__(self, errors: list[dict[str, Any]]) -> None:
+        super().__init__("Validation error")
+        self.errors = errors
+
+    def body(self) -> Any:
+        return {"error": self.error, "detail": self.errors}
+
+
+class PolarRequestValidationError(RequestValidationError):
+    """Polar's own 422 for rules checked in its services (unknown ids, immutable fields)."""
+
+
+def invalid(loc: tuple[str | int, ...], msg: str, value: Any, kind: str = "value_error") -> PolarRequestValidationError:
+    return PolarRequestValidationError([{"type": kind, "loc": list(loc), "msg": msg, "input": value}])
+
+
+class OrderNotDraft(PolarError):
+    status = 412
+
+
+class PaymentFailed(PolarError):
+    status = 402
+
+
+class PaymentActionRequired(PolarError):
+    status = 402
+
+
+class OffSessionChargesNotEnabled(PolarError):
+    status = 403
+
+    def __init__(self) -> None:
+        super().__init__("Off-session charges are not enabled for this organization.")
+
+
+class OrganizationNotReadyForPayments(PolarError):
+    status = 403
+
+    def __init__(self) -> None:
+        super().__init__("This organization's account can't currently accept payments.")
+
+
+class OrderNotEligibleForInvoice(PolarError):
+    status = 409
+
+
+class MissingInvoiceBillingDetails(PolarError):
+    status = 422
+
+    def __init__(self) -> None:
+        super().__init__("Billing name and address are required to generate an invoice for this order.")
+
+
+class InvoiceDoesNotExist(PolarError):
+    status = 404
+
+
+class ReceiptNotAllocated(PolarError):
+    status = 404
+
+
+class ExpiredCheckoutError(PolarError):
+    status = 410
+
+    def __init__(self) -> None:
+        super().__init__("This checkout session has expired.")
+
+
+class NotOpenCheckout(PolarError):
+    status = 403
+
+
+class PaymentError(PolarError):
+    status = 400

@@ -1,0 +1,273 @@
+"""The emulator's records: compact dataclasses the state holds and the renderer turns into JSON."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+Metadata = dict[str, str | int | float | bool]
+Address = dict[str, str | None]
+ChargeOutcome = Literal["succeeds", "declines", "requires_action"]
+
+ORDER_STATUSES = ("draft", "pending", "paid", "refunded", "partially_refunded", "void")
+CHECKOUT_STATUSES = ("open", "expired", "confirmed", "succeeded", "failed")
+# Orders that carry a succeeded payment, hence a receipt.
+RECEIPT_STATUSES = frozenset({"paid", "refunded", "partially_refunded"})
+
+# A deterministic stand-in for tax: 20% in the EU and the UK, nothing elsewhere.
+TAXED_COUNTRIES = frozenset(
+    "AT BE BG CY CZ DE DK EE ES FI FR GB GR HR HU IE IT LT LU LV MT NL PL PT RO SE SI SK".split()
+)
+TAX_BASIS_POINTS = 2000
+# Stripe's minimum charge for USD, which Polar enforces on positive amounts.
+MINIMUM_AMOUNT = 50
+
+
+def tax_for(amount: int, address: Address | None) -> int:
+    if address is None or address.get("country") not in TAXED_COUNTRIES:
+        return 0
+    return round(amount * TAX_BASIS_POINTS / 10_000)
+
+
+@dataclass(slots=True)
+class Organization:
+    id: str
+    created_at: datetime
+    name: str
+    slug: str
+    invoice_prefix: str
+    off_session_charges_enabled: bool = True
+    payments_ready: bool = True
+    next_invoice: int = 1
+    next_receipt: int = 1
+
+    def allocate_invoice_number(self) -> str:
+        number = f"{self.invoice_prefix}-{self.next_invoice:05d}"
+        self.next_invoice += 1
+        return number
+
+    def allocate_receipt_number(self) -> str:
+        number = f"{self.invoice_prefix}-R{self.next_receipt:05d}"
+        self.next_receipt += 1
+        return number
+
+
+@dataclass(slots=True)
+class Price:
+    id: str
+    product_id: str
+    created_at: datetime
+    amount_type: Literal["fixed", "custom"]
+    price_amount: int = 0
+    minimum_amount: int = 0
+    maximum_amount: int | None = None
+    preset_amount: int | None = None
+    currency: str = "usd"
+
+    def default_amount(self) -> int:
+        if self.amount_type == "fixed":
+            return self.price_amount
+        return self.preset_amount if self.preset_amount is not None else self.minimum_amount
+
+
+@dataclass(slots=True)
+class Product:
+    id: str
+    organization_id: str
+    created_at: datetime
+    name: str
+    description: str | None
+    prices: list[Price]
+    recurring_interval: str | None = None
+    metadata: Metadata = field(default_factory=dict)
+    visibility: str = "public"
+    is_archived: bool = False
+
+    @property
+    def is_recurring(self) -> bool:
+        return self.recurring_interval is not None
+
+    @property
+    def billing_type(self) -> str:
+        return "recurring" if self.is_recurring else "one_time"
+
+
+@dataclass(slots=True)
+class Discount:
+    id: str
+    organization_id: str
+    created_at: datetime
+    name: str
+    code: str | None
+    basis_points: int
+
+
+@dataclass(slots=True)
+class PaymentMethod:
+    id: str
+    customer_id: str
+    created_at: datetime
+    brand: str
+    last4: str
+    exp_month: int
+    exp_year: int
+    outcome: ChargeOutcome
+
+
+@dataclass(slots=True)
+class Customer:
+    id: str
+    organization_id: str
+    created_at: datetime
+    email: str
+    name: str | None
+    billing_address: Address | None
+    external_id: str | None = None
+    metadata: Metadata = field(default_factory=dict)
+    payment_methods: list[PaymentMethod] = field(default_factory=list)
+    default_payment_method_id: str | None = None
+
+    @property
+    def billing_name(self) -> str | None:
+        return self.name if self.billing_address is not None else None
+
+
+@dataclass(slots=True)
+class Subscription:
+    id: str
+    created_at: datetime
+    customer_id: str
+    product_id: str
+    amount: int
+    recurring_interval: str
+    current_period_start: datetime
+    current_period_end: datetime
+    currency: str = "usd"
+    status: str = "active"
+
+
+@dataclass(slots=True)
+class Order:
+    id: str
+    created_at: datetime
+    status: str
+    customer: Customer
+    product: Product
+    price: Price
+    subtotal_amount: int
+    tax_amount: int
+    description: str
+    billing_name: str | None
+    billing_address: Address | None
+    metadata: Metadata
+    discount: Discount | None = None
+    discount_amount: int = 0
+    billing_reason: str = "purchase"
+    subscription: Subscription | None = None
+    checkout_id: str | None = None
+    invoice_number: str | None = None
+    receipt_number: str | None = None
+    is_invoice_generated: bool = False
+    refunded_amount: int = 0
+    refunded_tax_amount: int = 0
+    currency: str = "usd"
+    modified_at: datetime | None = None
+    custom_field_data: dict[str, Any] = field(default_factory=dict)
+    # Emulator bookkeeping, never rendered.
+    finalizing: bool = False
+    receipt_polls_left: int = 0
+
+    @property
+    def net_amount(self) -> int:
+        return self.subtotal_amount - self.discount_amount
+
+    @property
+    def total_amount(self) -> int:
+        return self.net_amount + self.tax_amount
+
+    @property
+    def paid(self) -> bool:
+        return self.status in RECEIPT_STATUSES
+
+    @property
+    def platform_fee_amount(self) -> int:
+        # Polar's 4% + 40¢, only once money has moved.
+        return round(self.total_amount * 0.04) + 40 if self.paid and self.total_amount else 0
+
+
+@dataclass(slots=True)
+class Checkout:
+    id: str
+    created_at: datetime
+    client_secret: str
+    expires_at: datetime
+    organization_id: str
+    products: list[Product]
+    product: Product
+    price: Price
+    amount: int
+    success_url: str
+    status: str = "open"
+    customer: Customer | None = None
+    external_customer_id: str | None = None
+    customer_name: str | None = None
+    customer_email: str | None = None
+    customer_billing_name: str | None = None
+    customer_billing_address: Address | None = None
+    customer_tax_id: str | None = None
+    customer_ip_address: str | None = None
+    is_business_customer: bool = False
+    require_billing_address: bool = False
+    allow_discount_codes: bool = True
+    allow_trial: bool = True
+    locale: str | None = None
+    return_url: str | None = None
+    embed_origin: str | None = None
+    metadata: Metadata = field(default_factory=dict)
+    customer_metadata: Metadata = field(default_factory=dict)
+    custom_field_data: dict[str, Any] = field(default_factory=dict)
+    currency: str = "usd"
+    modified_at: datetime | None = None
+    order_id: str | None = None
+
+    @property
+    def tax_amount(self) -> int | None:
+        # Polar leaves tax unknown (null) until it knows the buyer's country.
+        if self.customer_billing_address is None:
+            return None
+        return tax_for(self.amount, self.customer_billing_address)
+
+
+@dataclass(slots=True)
+class CustomerSession:
+    id: str
+    token: str
+    customer: Customer
+    created_at: datetime
+    expires_at: datetime
+    return_url: str | None = None
+
+
+@dataclass(slots=True)
+class Settings:
+    """Knobs the control plane turns; a fault-injection layer would live beside these."""
+
+    receipt_render_polls: int = 1
+    # Seconds a finalize's charge takes; widens the window concurrent finalizes race in.
+    charge_seconds: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class OrgPrincipal:
+    organization_id: str
+    scopes: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerPrincipal:
+    customer: Customer
+    session_id: str
+
+
+Principal = OrgPrincipal | CustomerPrincipal

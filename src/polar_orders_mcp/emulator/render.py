@@ -1,0 +1,219 @@
+"""Records → the JSON shapes of Polar's spec (Order, Product, Checkout…), built only when sent."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, TypeVar
+
+from .models import (
+    Checkout,
+    Customer,
+    CustomerSession,
+    Discount,
+    Order,
+    Organization,
+    PaymentMethod,
+    Price,
+    Product,
+    Subscription,
+)
+from .store import Page
+
+T = TypeVar("T")
+Json = dict[str, Any]
+ITEM_NAMESPACE = uuid.UUID("6f1d7a52-6a0e-4c1a-9f57-2f8f4f3b9d10")
+
+
+def iso(moment: datetime | None) -> str | None:
+    """Pydantic's rendering of an aware UTC datetime: `…Z`."""
+    if moment is None:
+        return None
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def absolute(base: str, url: str) -> str:
+    return base + url if url.startswith("/") else url
+
+
+def page(result: Page[T], item: Callable[[T], Json]) -> Json:
+    return {"items": [item(x) for x in result.items],
+            "pagination": {"total_count": result.total_count, "max_page": result.max_page}}
+
+
+def price(p: Price) -> Json:
+    out: Json = {"created_at": iso(p.created_at), "modified_at": None, "id": p.id, "source": "catalog",
+                 "amount_type": p.amount_type, "price_currency": p.currency, "tax_behavior": None,
+                 "is_archived": False, "product_id": p.product_id}
+    if p.amount_type == "fixed":
+        out["price_amount"] = p.price_amount
+    else:
+        out.update(minimum_amount=p.minimum_amount, maximum_amount=p.maximum_amount, preset_amount=p.preset_amount)
+    return out
+
+
+def _product_base(p: Product) -> Json:
+    return {"metadata": p.metadata, "id": p.id, "created_at": iso(p.created_at), "modified_at": None,
+            "trial_interval": None, "trial_interval_count": None, "name": p.name, "description": p.description,
+            "visibility": p.visibility, "recurring_interval": p.recurring_interval,
+            "recurring_interval_count": 1 if p.is_recurring else None, "meter_interval": None,
+            "meter_interval_count": None, "is_recurring": p.is_recurring, "is_archived": p.is_archived,
+            "organization_id": p.organization_id}
+
+
+def product(p: Product) -> Json:
+    return {**_product_base(p), "prices": [price(x) for x in p.prices], "benefits": [], "medias": [],
+            "attached_custom_fields": []}
+
+
+def _checkout_product(p: Product) -> Json:
+    out = _product_base(p)
+    del out["metadata"]
+    return {**out, "prices": [price(x) for x in p.prices], "benefits": [], "medias": []}
+
+
+def _organization(org: Organization) -> Json:
+    return {"created_at": iso(org.created_at), "modified_at": None, "id": org.id, "name": org.name,
+            "slug": org.slug, "avatar_url": None, "proration_behavior": "prorate", "allow_customer_updates": True}
+
+
+def _customer_organization(org: Organization) -> Json:
+    return {**_organization(org),
+            "customer_portal_settings": {"usage": {"show": True},
+                                         "subscription": {"update_seats": True, "update_plan": True}}}
+
+
+def customer(c: Customer) -> Json:
+    return {"id": c.id, "created_at": iso(c.created_at), "modified_at": None, "metadata": c.metadata,
+            "external_id": c.external_id, "email": c.email, "email_verified": True, "type": "individual",
+            "name": c.name, "billing_name": c.billing_name, "billing_address": c.billing_address, "tax_id": None,
+            "locale": None, "organization_id": c.organization_id,
+            "default_payment_method_id": c.default_payment_method_id, "deleted_at": None,
+            "first_user_event_at": None, "avatar_url": None}
+
+
+def payment_method(pm: PaymentMethod, default_id: str | None) -> Json:
+    return {"id": pm.id, "created_at": iso(pm.created_at), "modified_at": None, "processor": "stripe",
+            "customer_id": pm.customer_id, "type": "card",
+            "method_metadata": {"brand": pm.brand, "last4": pm.last4, "exp_month": pm.exp_month,
+                                "exp_year": pm.exp_year, "wallet": None},
+            "is_default": pm.id == default_id}
+
+
+def _discount(d: Discount) -> Json:
+    return {"duration": "once", "type": "percentage", "basis_points": d.basis_points, "created_at": iso(d.created_at),
+            "modified_at": None, "id": d.id, "metadata": {}, "name": d.name, "code": d.code, "starts_at": None,
+            "ends_at": None, "max_redemptions": None, "max_redemptions_per_customer": None,
+            "redemptions_count": 0, "organization_id": d.organization_id}
+
+
+def _subscription(s: Subscription) -> Json:
+    return {"metadata": {}, "created_at": iso(s.created_at), "modified_at": None, "id": s.id, "amount": s.amount,
+            "currency": s.currency, "recurring_interval": s.recurring_interval, "recurring_interval_count": 1,
+            "status": s.status, "current_period_start": iso(s.current_period_start),
+            "current_period_end": iso(s.current_period_end), "current_meter_period_start": None,
+            "current_meter_period_end": None, "trial_start": None, "trial_end": None,
+            "cancel_at_period_end": False, "canceled_at": None, "started_at": iso(s.created_at), "ends_at": None,
+            "ended_at": None, "past_due_at": None, "pause_at_period_end": False, "paused_at": None,
+            "resumes_at": None, "customer_id": s.customer_id, "product_id": s.product_id, "discount_id": None,
+            "checkout_id": None, "seats": None, "customer_cancellation_reason": None,
+            "customer_cancellation_comment": None}
+
+
+def _order_common(o: Order) -> Json:
+    paid = o.paid
+    return {
+        "id": o.id, "created_at": iso(o.created_at), "modified_at": iso(o.modified_at), "status": o.status,
+        "paid": paid, "subtotal_amount": o.subtotal_amount, "discount_amount": o.discount_amount,
+        "net_amount": o.net_amount, "tax_amount": o.tax_amount, "total_amount": o.total_amount,
+        "applied_balance_amount": 0, "due_amount": o.total_amount, "refunded_amount": o.refunded_amount,
+        "refunded_tax_amount": o.refunded_tax_amount, "currency": o.currency, "billing_reason": o.billing_reason,
+        "billing_name": o.billing_name, "billing_address": o.billing_address, "invoice_number": o.invoice_number,
+        "is_invoice_generated": o.is_invoice_generated, "receipt_number": o.receipt_number, "seats": None,
+        "customer_id": o.customer.id, "product_id": o.product.id,
+        "discount_id": o.discount.id if o.discount else None,
+        "subscription_id": o.subscription.id if o.subscription else None, "checkout_id": o.checkout_id,
+        "next_payment_attempt_at": None,
+        "items": [{"created_at": iso(o.created_at), "modified_at": None,
+                   "id": str(uuid.uuid5(ITEM_NAMESPACE, o.id)), "label": o.description, "amount": o.subtotal_amount,
+                   "tax_amount": o.tax_amount, "proration": False, "product_price_id": o.price.id}],
+        "description": o.description,
+        "refundable_amount": o.net_amount - o.refunded_amount if paid else 0,
+        "refundable_tax_amount": o.tax_amount - o.refunded_tax_amount if paid else 0,
+    }
+
+
+def order(o: Order) -> Json:
+    return {**_order_common(o), "metadata": o.metadata, "custom_field_data": o.custom_field_data,
+            "platform_fee_amount": o.platform_fee_amount, "platform_fee_currency": "usd" if o.paid else None,
+            "customer": customer(o.customer), "product": _product_base(o.product),
+            "discount": _discount(o.discount) if o.discount else None,
+            "subscription": _subscription(o.subscription) if o.subscription else None}
+
+
+def customer_order(o: Order, org: Organization) -> Json:
+    subscription = _subscription(o.subscription) if o.subscription else None
+    if subscription is not None:
+        del subscription["metadata"]
+    return {**_order_common(o),
+            "product": {**_checkout_product(o.product), "organization": _customer_organization(org)},
+            "subscription": subscription}
+
+
+def _checkout_common(c: Checkout, base: str) -> Json:
+    tax = c.tax_amount
+    required = c.amount > 0
+    setup = c.product.is_recurring
+    return {
+        "id": c.id, "created_at": iso(c.created_at), "modified_at": iso(c.modified_at),
+        "custom_field_data": c.custom_field_data, "payment_processor": "stripe", "status": c.status,
+        "client_secret": c.client_secret, "url": f"{base}/_emulator/checkouts/{c.client_secret}",
+        "expires_at": iso(c.expires_at), "success_url": absolute(base, c.success_url), "return_url": c.return_url,
+        "embed_origin": c.embed_origin, "amount": c.amount, "seats": None, "min_seats": None, "max_seats": None,
+        "discount_amount": 0, "net_amount": c.amount, "tax_amount": tax, "tax_behavior": "exclusive",
+        "total_amount": c.amount + (tax or 0), "currency": c.currency, "allow_trial": c.allow_trial,
+        "active_trial_interval": None, "active_trial_interval_count": None, "trial_end": None,
+        "organization_id": c.organization_id, "product_id": c.product.id, "product_price_id": c.price.id,
+        "discount_id": None, "allow_discount_codes": c.allow_discount_codes,
+        "require_billing_address": c.require_billing_address, "is_discount_applicable": required,
+        "is_free_product_price": c.price.amount_type == "fixed" and c.price.price_amount == 0,
+        "is_payment_required": required, "is_payment_setup_required": setup,
+        "is_payment_form_required": required or setup,
+        "customer_id": c.customer.id if c.customer else None, "is_business_customer": c.is_business_customer,
+        "customer_name": c.customer_name, "customer_email": c.customer_email,
+        "customer_ip_address": c.customer_ip_address, "customer_billing_name": c.customer_billing_name,
+        "customer_billing_address": c.customer_billing_address, "customer_tax_id": c.customer_tax_id,
+        "locale": c.locale, "payment_method_type": None,
+        "payment_processor_metadata": {"publishable_key": "pk_test_emulator"},
+        "billing_address_fields": {
+            "country": "required",
+            **{f: "required" if c.require_billing_address else "optional"
+               for f in ("state", "city", "postal_code", "line1")},
+            "line2": "optional",
+        },
+        "products": [_checkout_product(p) for p in c.products], "product": _checkout_product(c.product),
+        "product_price": price(c.price), "prices": {p.id: [price(x) for x in p.prices] for p in c.products},
+        "discount": None, "attached_custom_fields": [],
+    }
+
+
+def checkout(c: Checkout, base: str) -> Json:
+    return {**_checkout_common(c, base), "trial_interval": None, "trial_interval_count": None,
+            "metadata": c.metadata, "external_customer_id": c.external_customer_id, "subscription_id": None,
+            "customer_metadata": c.customer_metadata}
+
+
+def checkout_public(c: Checkout, org: Organization, base: str) -> Json:
+    return {**_checkout_common(c, base), "organization": _organization(org)}
+
+
+def checkout_confirmed(c: Checkout, org: Organization, base: str, session_token: str) -> Json:
+    return {**checkout_public(c, org, base), "customer_session_token": session_token}
+
+
+def customer_session(s: CustomerSession, org: Organization, base: str) -> Json:
+    return {"created_at": iso(s.created_at), "modified_at": None, "id": s.id, "token": s.token,
+            "expires_at": iso(s.expires_at), "return_url": s.return_url,
+            "customer_portal_url": f"{base}/_emulator/portal/{org.slug}?customer_session_token={s.token}",
+            "customer_id": s.customer.id, "customer": customer(s.customer)}

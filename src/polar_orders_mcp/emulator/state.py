@@ -1,0 +1,94 @@
+"""The emulator's whole state: store, clock, settings, authentication and the resource services."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from . import seed as seeding
+from .catalog import CatalogService
+from .checkouts import CheckoutService
+from .errors import InsufficientScope, InvalidToken, Unauthorized
+from .models import CustomerPrincipal, OrgPrincipal, Principal, Settings
+from .orders import OrderService
+from .seed import SeedInfo
+from .store import Store
+
+API_VERSION = "2026-10"
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class EmulatorState:
+    """Pure backend (no HTTP): routes call these services and render what they return.
+
+    Reset and reseed swap the store in place, so a reference to this object stays valid.
+    """
+
+    store: Store
+    seed_info: SeedInfo
+
+    def __init__(self, *, orders: int = 60, seed: int = 0, clock: Callable[[], datetime] = utc_now) -> None:
+        self.clock = clock
+        self.order_count = orders
+        self.seed = seed
+        self.settings = Settings()
+        self.orders = OrderService(self)
+        self.checkouts = CheckoutService(self)
+        self.catalog = CatalogService(self)
+        self.reset()
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    def reset(self, *, orders: int | None = None, seed: int | None = None) -> SeedInfo:
+        """Fresh state: a new seed (same parameters unless given) and default settings."""
+        if orders is not None:
+            self.order_count = orders
+        if seed is not None:
+            self.seed = seed
+        self.store, self.seed_info = seeding.build(orders=self.order_count, seed=self.seed, now=self.now())
+        self.settings = Settings()
+        return self.seed_info
+
+    def set_organization(self, *, off_session_charges_enabled: bool | None = None,
+                         payments_ready: bool | None = None) -> None:
+        org = self.store.organization
+        if off_session_charges_enabled is not None:
+            org.off_session_charges_enabled = off_session_charges_enabled
+        if payments_ready is not None:
+            org.payments_ready = payments_ready
+
+    # Authentication, as Polar's middleware does it: any bearer that is not a live token is
+    # `invalid_token`, whatever the path; the route then checks the subject's kind and scopes.
+
+    def authenticate(self, token: str | None) -> Principal | None:
+        if token is None:
+            return None
+        if token.startswith("polar_cst_"):
+            session = self.store.sessions.get(token)
+            if session is None or session.expires_at <= self.now():
+                raise InvalidToken()
+            return CustomerPrincipal(session.customer, session.id)
+        principal = self.store.tokens.get(token)
+        if principal is None:
+            raise InvalidToken()
+        return principal
+
+    def require_org(self, token: str | None, *scopes: str) -> OrgPrincipal:
+        """An organization token holding at least one of `scopes`."""
+        principal = self.authenticate(token)
+        if not isinstance(principal, OrgPrincipal):
+            raise Unauthorized()
+        if scopes and not principal.scopes.intersection(scopes):
+            raise InsufficientScope(frozenset(scopes))
+        return principal
+
+    def require_customer(self, token: str | None) -> CustomerPrincipal:
+        """A live customer session: the only credential the customer portal takes."""
+        principal = self.authenticate(token)
+        if not isinstance(principal, CustomerPrincipal):
+            raise Unauthorized()
+        return principal
