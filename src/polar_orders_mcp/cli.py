@@ -98,13 +98,13 @@ def _serve(args: argparse.Namespace) -> int:
     from polar_orders_mcp.server.app import build_server
 
     try:
-        server = build_server(settings)
         if settings.transport == "stdio":
-            server.run("stdio")
+            build_server(settings).run("stdio")
         else:
-            from polar_orders_mcp.server.http import serve_http
+            from polar_orders_mcp.server.http import check_exposure, serve_http
 
-            serve_http(server, settings)
+            check_exposure(settings)
+            serve_http(build_server(settings), settings)
     except ValueError as exc:
         print(f"polar-orders-mcp: {exc}", file=sys.stderr)
         return 2

@@ -52,7 +52,7 @@ def _handler(kind: str, reader: Reader) -> Callable[..., Awaitable[str]]:
             view = await reader(state.client, id)
         except PolarError as exc:
             raise ResourceError(str(exc)) from exc
-        return view.model_dump_json(exclude_none=True, indent=2)
+        return view.model_dump_json()
 
     read.__name__ = f"read_{kind}"
     return read

@@ -14,7 +14,15 @@ from polar_orders_mcp.tools import views
 from polar_orders_mcp.tools.base import Tool
 from polar_orders_mcp.tools.context import Api, Ctx, GuardDep, polar_errors_as_tool_errors
 from polar_orders_mcp.tools.guard import Approval, ConfirmationRefused, Preview, changed_facts, decide
-from polar_orders_mcp.tools.params import CheckoutId, ConfirmationToken, CustomerId, Detail, Metadata, ProductId
+from polar_orders_mcp.tools.params import (
+    AddressInput,
+    CheckoutId,
+    ConfirmationToken,
+    CustomerId,
+    Detail,
+    Metadata,
+    ProductId,
+)
 
 ClientSecret = Annotated[
     str,
@@ -143,6 +151,7 @@ async def update_checkout_by_secret(
     customer_email: Email = None,
     customer_name: Name = None,
     customer_billing_name: Name = None,
+    customer_billing_address: AddressInput | None = None,
     product_id: ProductId | None = None,
     amount: Amount = None,
     discount_code: Annotated[str | None, Field(max_length=64)] = None,
@@ -153,6 +162,8 @@ async def update_checkout_by_secret(
         "customer_email": customer_email, "customer_name": customer_name,
         "customer_billing_name": customer_billing_name, "product_id": product_id, "amount": amount,
         "discount_code": discount_code,
+        "customer_billing_address": customer_billing_address.model_dump(exclude_none=True)
+        if customer_billing_address else None,
     }  # fmt: skip
     changes = {k: v for k, v in fields.items() if v is not None}
     if not changes:
@@ -170,12 +181,21 @@ class CheckoutPreview(Preview):
     product: str | None
     customer_email: str | None
     customer_name: str | None
+    payment: str
 
 
-async def compute_checkout_preview(api: PolarClient, client_secret: str) -> CheckoutPreview:
+async def compute_checkout_preview(api: PolarClient, client_secret: str, payment_token: str | None) -> CheckoutPreview:
     checkout = await api.checkouts.client_get(client_secret)
     if checkout.status != "open":
         raise ToolError(f"Checkout {checkout.id} is {checkout.status}, not open: there is nothing to confirm.")
+    needs_payment = bool(checkout.total_amount)
+    if needs_payment and not payment_token:
+        total = views.money(checkout.total_amount, checkout.currency)
+        raise ToolError(
+            f"Checkout {checkout.id} was not confirmed: it charges {total} and needs payment_token, the payment "
+            "processor's confirmation token from the payment form. Without one, send the customer the "
+            "checkout url to pay themselves."
+        )
     product = checkout.product.name if checkout.product else None
     email = views.clean_text(checkout.customer_email)
     return CheckoutPreview(
@@ -188,12 +208,13 @@ async def compute_checkout_preview(api: PolarClient, client_secret: str) -> Chec
         product=views.clean_text(product),
         customer_email=email,
         customer_name=views.clean_text(checkout.customer_name),
+        payment=f"payment form token …{payment_token[-4:]}" if needs_payment and payment_token else "free: none",
     )
 
 
 @polar_errors_as_tool_errors
-async def checkout_preview(client_secret: str, api: Api) -> CheckoutPreview:
-    return await compute_checkout_preview(api, client_secret)
+async def checkout_preview(client_secret: str, payment_token: str | None, api: Api) -> CheckoutPreview:
+    return await compute_checkout_preview(api, client_secret, payment_token)
 
 
 def confirm_payment(
@@ -244,7 +265,7 @@ async def confirm_checkout(
             next_step="Nothing was charged. Show this preview to a human; if they approve, call "
             "confirm_checkout again with the same client_secret and this confirmation_token.",
         )
-    fresh = await compute_checkout_preview(api, client_secret)
+    fresh = await compute_checkout_preview(api, client_secret, payment_token)
     if changes := changed_facts(preview, fresh):
         raise ConfirmationRefused(
             f"{not_done}: it changed after the preview ({'; '.join(changes)}). "

@@ -36,6 +36,10 @@ class NotAsked(BaseModel):
     """The confirmation resolver's answer when the human was not asked (token path)."""
 
 
+# Bound by the token all the same; the human reads the display forms instead.
+_NOT_FOR_HUMANS = frozenset({"summary", "amount", "currency", "customer_id", "payment_method_id"})
+
+
 class Preview(BaseModel):
     """Facts the human approves. Subclasses add the facts; `summary` is the one-line action."""
 
@@ -45,9 +49,10 @@ class Preview(BaseModel):
         return self.model_dump(mode="json")
 
     def message(self) -> str:
+        """What the human reads: the action, then the facts in words (raw amounts and inner ids left out)."""
         lines = [self.summary, ""]
         for key, value in self.facts().items():
-            if key != "summary" and value is not None:
+            if key not in _NOT_FOR_HUMANS and value is not None:
                 lines.append(f"{key.replace('_', ' ')}: {value}")
         lines += ["", "Approve only if this is exactly what you want. It cannot be undone."]
         return "\n".join(lines)

@@ -20,6 +20,7 @@ from polar_orders_mcp.tools.base import Tool
 from polar_orders_mcp.tools.context import Api, Ctx, GuardDep, polar_errors_as_tool_errors
 from polar_orders_mcp.tools.guard import Approval, ConfirmationRefused, Preview, changed_facts, decide
 from polar_orders_mcp.tools.params import (
+    AddressInput,
     CheckoutId,
     ConfirmationToken,
     CustomerId,
@@ -84,17 +85,6 @@ async def get_order(order_id: OrderId, api: Api, detail: Detail = "summary") -> 
     """Get one order: status, customer, product, amounts, billing details, invoice and receipt state.
     Use list_orders to find an order id from a customer or product."""
     return views.order(await api.orders.get(order_id), detail)
-
-
-class AddressInput(BaseModel):
-    """A billing address. Polar does not let country or state change once set."""
-
-    line1: Annotated[str | None, Field(max_length=256)] = None
-    line2: Annotated[str | None, Field(max_length=256)] = None
-    postal_code: Annotated[str | None, Field(max_length=32)] = None
-    city: Annotated[str | None, Field(max_length=128)] = None
-    state: Annotated[str | None, Field(max_length=64, description="Region code, e.g. US-CA.")] = None
-    country: Annotated[str, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2, e.g. US.")]
 
 
 async def create_order(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 _UUID = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 
@@ -36,3 +36,14 @@ Metadata = Annotated[
     dict[str, str],
     Field(description="Metadata key/value pairs, e.g. {\"crm_id\": \"42\"}.", max_length=50),
 ]
+
+
+class AddressInput(BaseModel):
+    """A billing address. Polar does not let country or state change once set."""
+
+    line1: Annotated[str | None, Field(max_length=256)] = None
+    line2: Annotated[str | None, Field(max_length=256)] = None
+    postal_code: Annotated[str | None, Field(max_length=32)] = None
+    city: Annotated[str | None, Field(max_length=128)] = None
+    state: Annotated[str | None, Field(max_length=64, description="Region code, e.g. US-CA.")] = None
+    country: Annotated[str, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2, e.g. US.")]

@@ -1,0 +1,115 @@
+"""Checkout tools through the MCP protocol, including the guarded confirm."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from mcp.client import Client
+from mcp.server.mcpserver import MCPServer
+
+from polar_orders_mcp.emulator.seed import SeedInfo
+from polar_orders_mcp.emulator.state import EmulatorState
+from tests.tools.conftest import call, fail
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_create_checkout_returns_a_link(server: MCPServer[Any], seed: SeedInfo, mode: str) -> None:
+    async with Client(server, mode=mode) as client:
+        checkout = await call(client, "create_checkout", {
+            "products": [seed.products["one_time_fixed"]], "customer_email": "new@example.com",
+            "metadata": {"ticket": "T-1"},
+        })  # fmt: skip
+    assert checkout["status"] == "open"
+    assert checkout["url"].startswith("http")
+    assert checkout["client_secret"].startswith("polar_c_")
+    assert checkout["customer_email"] == "new@example.com"
+    assert checkout["metadata"] == {"ticket": "T-1"}
+
+
+async def test_list_and_get_checkouts(server: MCPServer[Any], seed: SeedInfo) -> None:
+    async with Client(server) as client:
+        listing = await call(client, "list_checkouts", {"status": ["open"]})
+        assert listing["items"] and {c["status"] for c in listing["items"]} == {"open"}
+        one = await call(client, "get_checkout", {"checkout_id": seed.open_checkout_id})
+    assert one["id"] == seed.open_checkout_id
+
+
+async def test_update_checkout(server: MCPServer[Any], seed: SeedInfo) -> None:
+    async with Client(server) as client:
+        updated = await call(client, "update_checkout", {
+            "checkout_id": seed.open_checkout_id, "customer_name": "Grace Hopper",
+        })  # fmt: skip
+    assert updated["customer_name"] == "Grace Hopper"
+
+
+async def test_client_secret_calls(server: MCPServer[Any], seed: SeedInfo) -> None:
+    secret = seed.open_checkout_client_secret
+    async with Client(server) as client:
+        seen = await call(client, "get_checkout_by_secret", {"client_secret": secret})
+        assert seen["id"] == seed.open_checkout_id
+        filled = await call(client, "update_checkout_by_secret", {
+            "client_secret": secret, "customer_email": "payer@example.com",
+        })  # fmt: skip
+    assert filled["customer_email"] == "payer@example.com"
+
+
+async def test_an_expired_checkout_says_gone(server: MCPServer[Any], seed: SeedInfo) -> None:
+    async with Client(server) as client:
+        message = await fail(client, "get_checkout_by_secret", {"client_secret": seed.expired_checkout_client_secret})
+    assert "410" in message and "ExpiredCheckoutError" in message
+
+
+async def test_confirm_checkout_needs_the_token(
+    server: MCPServer[Any], seed: SeedInfo, state: EmulatorState, mode: str
+) -> None:
+    secret = seed.open_checkout_client_secret
+    async with Client(server, mode=mode) as client:
+        await call(client, "update_checkout_by_secret", {
+            "client_secret": secret, "customer_email": "p@example.com",
+            "customer_billing_address": {"country": "US", "state": "US-NY", "city": "New York"},
+        })  # fmt: skip
+        missing = await fail(client, "confirm_checkout", {"client_secret": secret})
+        assert "needs payment_token" in missing
+        preview = await call(client, "confirm_checkout", {"client_secret": secret, "payment_token": "tok_visa"})
+        assert preview["status"] == "confirmation_required"
+        assert state.store.checkout(seed.open_checkout_id).status == "open"
+        confirmed = await call(
+            client, "confirm_checkout",
+            {"client_secret": secret, "payment_token": "tok_visa", "confirmation_token": preview["confirmation_token"]},
+        )  # fmt: skip
+    assert confirmed["status"] == "confirmed"
+    assert state.store.checkout(seed.open_checkout_id).status in ("confirmed", "succeeded")
+
+
+async def test_confirm_of_an_expired_checkout_is_refused(server: MCPServer[Any], seed: SeedInfo) -> None:
+    async with Client(server) as client:
+        message = await fail(client, "confirm_checkout", {"client_secret": seed.expired_checkout_client_secret})
+    assert "ExpiredCheckoutError" in message or "not open" in message
+
+
+async def test_find_customers_and_get_customer(server: MCPServer[Any], seed: SeedInfo) -> None:
+    async with Client(server) as client:
+        found = await call(client, "find_customers", {"email": "good-card@example.com"})
+        assert [c["id"] for c in found["items"]] == [seed.customers["good_card"]]
+        by_external = await call(client, "find_customers", {"external_id": "emu_good_card"})
+        assert [c["id"] for c in by_external["items"]] == [seed.customers["good_card"]]
+        customer = await call(client, "get_customer", {"customer_id": seed.customers["good_card"]})
+    methods = customer["payment_methods"]
+    assert len(methods) == 1 and "•••• 4242" in methods[0]["label"] and methods[0]["default"]
+
+
+async def test_find_customers_needs_a_criterion(server: MCPServer[Any]) -> None:
+    async with Client(server) as client:
+        message = await fail(client, "find_customers", {})
+    assert "email, external_id or text" in message
+
+
+async def test_list_products(server: MCPServer[Any]) -> None:
+    async with Client(server) as client:
+        one_time = await call(client, "list_products", {"kind": "one_time"})
+        recurring = await call(client, "list_products", {"kind": "recurring"})
+    assert one_time["items"] and not any(p["recurring"] for p in one_time["items"])
+    assert recurring["items"] and all(p["recurring"] for p in recurring["items"])
+    assert any(price["display"] == "$12.50" for p in one_time["items"] for price in p["prices"])

@@ -1,0 +1,111 @@
+"""Order reads and writes through the MCP protocol: list, get, create, update."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from mcp.client import Client
+from mcp.server.mcpserver import MCPServer
+
+from polar_orders_mcp.emulator.seed import SeedInfo
+from polar_orders_mcp.emulator.state import EmulatorState
+from tests.tools.conftest import call, fail
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_list_orders_pages_newest_first(server: MCPServer[Any], mode: str) -> None:
+    async with Client(server, mode=mode) as client:
+        first = await call(client, "list_orders", {"limit": 15})
+        second = await call(client, "list_orders", {"limit": 15, "page": first["next_page"]})
+    assert first["total_count"] == second["total_count"] >= 40
+    assert len(first["items"]) == 15
+    assert first["next_page"] == 2
+    stamps = [o["created_at"] for o in first["items"] + second["items"]]
+    assert stamps == sorted(stamps, reverse=True)
+    assert not {o["id"] for o in first["items"]} & {o["id"] for o in second["items"]}
+
+
+async def test_list_orders_filters_by_customer(server: MCPServer[Any], seed: SeedInfo) -> None:
+    customer = seed.customers["good_card"]
+    async with Client(server) as client:
+        listing = await call(client, "list_orders", {"customer_id": customer, "limit": 100})
+    assert listing["items"]
+    assert {o["customer"]["id"] for o in listing["items"]} == {customer}
+
+
+async def test_list_orders_on_the_last_page_has_no_next_page(server: MCPServer[Any]) -> None:
+    async with Client(server) as client:
+        listing = await call(client, "list_orders", {"limit": 100})
+    assert listing["next_page"] is None
+
+
+async def test_get_order_summary_has_what_support_needs(server: MCPServer[Any], seed: SeedInfo, mode: str) -> None:
+    async with Client(server, mode=mode) as client:
+        order = await call(client, "get_order", {"order_id": seed.paid_order_id})
+    assert order["id"] == seed.paid_order_id
+    assert order["status"] == "paid"
+    assert order["customer"]["email"]
+    assert order["product"]["name"]
+    assert isinstance(order["total_amount"], int)
+    assert order["total"].startswith(("$", "€", "£"))
+    assert order["api_object"] is None
+
+
+async def test_get_order_full_detail_adds_the_api_object(server: MCPServer[Any], seed: SeedInfo) -> None:
+    async with Client(server) as client:
+        order = await call(client, "get_order", {"order_id": seed.paid_order_id, "detail": "full"})
+    assert order["api_object"]["id"] == seed.paid_order_id
+    assert "subtotal_amount" in order["api_object"]
+
+
+async def test_get_order_unknown_id_says_not_found(server: MCPServer[Any]) -> None:
+    async with Client(server) as client:
+        message = await fail(client, "get_order", {"order_id": "00000000-0000-4000-8000-000000000000"})
+    assert "404" in message
+    assert "ResourceNotFound" in message
+
+
+@pytest.mark.parametrize("bad", ["../../v1/customers", "abc", "", "1 OR 1=1", "00000000-0000-4000-8000-00000000000g"])
+async def test_ids_are_validated_before_any_request(server: MCPServer[Any], bad: str) -> None:
+    async with Client(server) as client:
+        message = await fail(client, "get_order", {"order_id": bad})
+    assert "order_id" in message
+    assert "pattern" in message
+
+
+async def test_create_order_makes_a_draft_and_charges_nothing(
+    server: MCPServer[Any], seed: SeedInfo, state: EmulatorState
+) -> None:
+    async with Client(server) as client:
+        order = await call(client, "create_order", {
+            "customer_id": seed.customers["good_card"],
+            "product_id": seed.products["one_time_fixed"],
+            "description": "Extra seats",
+        })  # fmt: skip
+    assert order["status"] == "draft"
+    assert order["total_amount"] > 0
+    assert state.store.order(order["id"]).status == "draft"
+
+
+async def test_create_order_for_a_recurring_product_is_refused_clearly(
+    server: MCPServer[Any], seed: SeedInfo
+) -> None:
+    async with Client(server) as client:
+        message = await fail(client, "create_order", {
+            "customer_id": seed.customers["good_card"], "product_id": seed.products["recurring"],
+        })  # fmt: skip
+    assert "422" in message
+
+
+async def test_update_order_changes_billing_name(server: MCPServer[Any], seed: SeedInfo) -> None:
+    async with Client(server) as client:
+        order = await call(client, "update_order", {"order_id": seed.paid_order_id, "billing_name": "ACME Ltd"})
+    assert order["billing_name"] == "ACME Ltd"
+
+
+async def test_update_order_with_nothing_to_change_is_refused(server: MCPServer[Any], seed: SeedInfo) -> None:
+    async with Client(server) as client:
+        message = await fail(client, "update_order", {"order_id": seed.paid_order_id})
+    assert "Nothing to update" in message
