@@ -45,6 +45,18 @@ def _parser() -> argparse.ArgumentParser:
                        help="Polar request timeout (default 30) [POLAR_MCP_TIMEOUT]")
     serve.add_argument("--max-retries", type=int, metavar="N",
                        help="retries for reads (default 3) [POLAR_MCP_MAX_RETRIES]")
+    serve.add_argument("--read-only", action="store_true", default=None,
+                       help="serve only read tools; wins over every other selection [POLAR_MCP_READ_ONLY]")
+    serve.add_argument("--tools", type=_csv, metavar="T1,T2",
+                       help="serve only these tools [POLAR_MCP_TOOLS]")
+    serve.add_argument("--exclude-tools", type=_csv, metavar="T1,T2",
+                       help="never serve these tools [POLAR_MCP_EXCLUDE_TOOLS]")
+    serve.add_argument("--toolsets", type=_csv, metavar="S1,S2",
+                       help="serve only these groups: orders, checkouts, customers, portal [POLAR_MCP_TOOLSETS]")
+    serve.add_argument("--max-charge", type=int, metavar="AMOUNT",
+                       help="refuse charges above AMOUNT minor units (cents) [POLAR_MCP_MAX_CHARGE]")
+    serve.add_argument("--audit-log", metavar="FILE",
+                       help="append audit JSON lines to FILE instead of stderr [POLAR_MCP_AUDIT_LOG]")
     serve.add_argument("--transport", choices=["stdio", "sse", "http"],
                        help="stdio (default), sse, or http (streamable HTTP) [POLAR_MCP_TRANSPORT]")
     serve.add_argument("--host", help="HTTP bind address (default 127.0.0.1) [POLAR_MCP_HOST]")
@@ -67,7 +79,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def _settings_overrides(args: argparse.Namespace) -> dict[str, Any]:
     names = ("emulator", "emulator_orders", "server", "api_version", "confirm", "confirm_ttl",
-             "timeout", "max_retries", "transport", "host", "port", "allowed_hosts", "allowed_origins",
+             "timeout", "max_retries", "read_only", "tools", "exclude_tools", "toolsets", "max_charge",
+             "audit_log", "transport", "host", "port", "allowed_hosts", "allowed_origins",
              "log_level")  # fmt: skip
     return {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
 

@@ -81,6 +81,37 @@ class Settings(BaseSettings):
         validation_alias=_env("POLAR_MCP_MAX_RETRIES", "max_retries"),
         description="Retries for reads on connection errors, 429 and 502/503/504.",
     )
+    read_only: bool = Field(
+        default=False,
+        validation_alias=_env("POLAR_MCP_READ_ONLY", "read_only"),
+        description="Serve only read tools; wins over every other selection.",
+    )
+    tools: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        validation_alias=_env("POLAR_MCP_TOOLS", "tools"),
+        description="Serve only these tools (comma-separated names).",
+    )
+    exclude_tools: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        validation_alias=_env("POLAR_MCP_EXCLUDE_TOOLS", "exclude_tools"),
+        description="Never serve these tools.",
+    )
+    toolsets: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        validation_alias=_env("POLAR_MCP_TOOLSETS", "toolsets"),
+        description="Serve only these groups: orders, checkouts, customers, portal.",
+    )
+    max_charge: int | None = Field(
+        default=None,
+        ge=0,
+        validation_alias=_env("POLAR_MCP_MAX_CHARGE", "max_charge"),
+        description="Refuse irreversible charges above this amount, in minor units (cents).",
+    )
+    audit_log: str | None = Field(
+        default=None,
+        validation_alias=_env("POLAR_MCP_AUDIT_LOG", "audit_log"),
+        description="Append audit JSON lines to this file instead of stderr.",
+    )
     transport: Transport = Field(
         default="stdio",
         validation_alias=_env("POLAR_MCP_TRANSPORT", "transport"),
@@ -123,7 +154,7 @@ class Settings(BaseSettings):
             return value.rstrip("/")
         raise ValueError("must be 'production', 'sandbox', or a URL starting with http:// or https://")
 
-    @field_validator("allowed_hosts", "allowed_origins", mode="before")
+    @field_validator("allowed_hosts", "allowed_origins", "tools", "exclude_tools", "toolsets", mode="before")
     @classmethod
     def _comma_list(cls, value: object) -> object:
         # The environment gives "a,b"; flags and code give lists.

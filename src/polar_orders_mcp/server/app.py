@@ -16,9 +16,11 @@ from polar_orders_mcp.polar.client import PolarClient
 from polar_orders_mcp.prompts.workflows import PROMPTS
 from polar_orders_mcp.server.resources import register_resources
 from polar_orders_mcp.settings import Settings
+from polar_orders_mcp.tools.audit import AuditLog, audited
+from polar_orders_mcp.tools.base import Tool
 from polar_orders_mcp.tools.context import AppState, polar_errors_as_tool_errors
 from polar_orders_mcp.tools.guard import ConfirmationTokens, Guard
-from polar_orders_mcp.tools.registry import ALL_TOOLS
+from polar_orders_mcp.tools.registry import ALL_TOOLS, TOOLSETS
 
 log = logging.getLogger(__name__)
 
@@ -57,13 +59,46 @@ def _polar_target(settings: Settings, transport: httpx2.AsyncBaseTransport | Non
     return settings.access_token.get_secret_value(), settings.server, transport
 
 
+def select_tools(settings: Settings) -> list[Tool]:
+    """The tools to serve: toolsets, then --tools, then --exclude-tools; --read-only wins over all."""
+    names = {tool.name for tool in ALL_TOOLS}
+    for option, given, known in (
+        ("--tools", settings.tools, names),
+        ("--exclude-tools", settings.exclude_tools, names),
+        ("--toolsets", settings.toolsets, set(TOOLSETS)),
+    ):
+        unknown = sorted(set(given) - known)
+        if unknown:
+            raise ValueError(f"{option}: unknown {', '.join(unknown)}. Known: {', '.join(sorted(known))}.")
+    tools = list(ALL_TOOLS)
+    if settings.toolsets:
+        tools = [t for t in tools if t.toolset in settings.toolsets]
+    if settings.tools:
+        tools = [t for t in tools if t.name in settings.tools]
+    tools = [t for t in tools if t.name not in settings.exclude_tools]
+    if settings.read_only:
+        tools = [t for t in tools if t.tier == "read"]
+    return tools
+
+
 def build_server(settings: Settings, transport: httpx2.AsyncBaseTransport | None = None) -> MCPServer[AppState]:
     """The MCP server for these settings. `transport` plugs a fake Polar in (tests, the emulator)."""
     token, server, polar_transport = _polar_target(settings, transport)
     secret = (
         settings.confirm_secret.get_secret_value().encode() if settings.confirm_secret else secrets.token_bytes(32)
     )
-    guard = Guard(mode=settings.confirm, tokens=ConfirmationTokens(secret=secret, ttl=settings.confirm_ttl))
+    guard = Guard(
+        mode=settings.confirm,
+        tokens=ConfirmationTokens(secret=secret, ttl=settings.confirm_ttl),
+        max_charge=settings.max_charge,
+    )
+    tools = select_tools(settings)
+    if settings.confirm == "off" and any(t.tier == "irreversible" for t in tools):
+        log.warning(
+            "--confirm off: irreversible tools (charges, invoices) run WITHOUT human confirmation. "
+            "Use this only for unattended back-office automation."
+        )
+    audit = AuditLog(settings.audit_log)
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[AppState]) -> AsyncIterator[AppState]:
@@ -89,9 +124,10 @@ def build_server(settings: Settings, transport: httpx2.AsyncBaseTransport | None
         lifespan=lifespan,
         log_level=settings.log_level,
     )
-    for tool in ALL_TOOLS:
+    for tool in tools:
+        fn = tool.fn if tool.tier == "read" else audited(tool, audit, tool.fn)
         mcp.add_tool(
-            polar_errors_as_tool_errors(tool.fn),
+            polar_errors_as_tool_errors(fn),
             name=tool.name,
             title=tool.title,
             annotations=tool.annotations,

@@ -213,8 +213,13 @@ async def compute_checkout_preview(api: PolarClient, client_secret: str, payment
 
 
 @polar_errors_as_tool_errors
-async def checkout_preview(client_secret: str, payment_token: str | None, api: Api) -> CheckoutPreview:
-    return await compute_checkout_preview(api, client_secret, payment_token)
+async def checkout_preview(
+    client_secret: str, payment_token: str | None, api: Api, guard: GuardDep
+) -> CheckoutPreview:
+    preview = await compute_checkout_preview(api, client_secret, payment_token)
+    not_done = f"Checkout {preview.checkout_id} was not confirmed and nothing was charged"
+    guard.check_limit(preview.amount, preview.amount_display, not_done)
+    return preview
 
 
 def confirm_payment(

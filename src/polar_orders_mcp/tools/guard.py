@@ -149,6 +149,16 @@ class Guard:
 
     mode: ConfirmMode
     tokens: ConfirmationTokens
+    max_charge: int | None = None
+
+    def check_limit(self, amount: int | None, shown: str, not_done: str) -> None:
+        """--max-charge: refuse before asking anyone, before anything is sent to Polar."""
+        if self.max_charge is not None and amount is not None and amount > self.max_charge:
+            raise ToolError(
+                f"{not_done}: {shown} is above this server's limit for a single charge "
+                f"({self.max_charge} in minor units, set by --max-charge). A person must do this in Polar's "
+                "dashboard, or an operator must raise the limit."
+            )
 
     def can_elicit(self, ctx: Context[Any, Any]) -> bool:
         if self.mode not in ("auto", "elicit"):

@@ -193,8 +193,10 @@ async def compute_charge_preview(api: PolarClient, order_id: str, payment_method
 
 
 @polar_errors_as_tool_errors
-async def charge_preview(order_id: str, payment_method_id: str | None, api: Api) -> ChargePreview:
-    return await compute_charge_preview(api, order_id, payment_method_id)
+async def charge_preview(order_id: str, payment_method_id: str | None, api: Api, guard: GuardDep) -> ChargePreview:
+    preview = await compute_charge_preview(api, order_id, payment_method_id)
+    guard.check_limit(preview.amount, preview.amount_display, f"Order {order_id} was not charged")
+    return preview
 
 
 def confirm_charge(

@@ -5,6 +5,8 @@ from __future__ import annotations
 from polar_orders_mcp.tools import checkouts, customers, documents, export, orders, products
 from polar_orders_mcp.tools.base import Tool
 
+TOOLSETS = ("orders", "checkouts", "customers", "portal")
+
 ALL_TOOLS: tuple[Tool, ...] = (
     *orders.TOOLS,
     *documents.TOOLS,
