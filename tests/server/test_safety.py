@@ -44,7 +44,7 @@ def test_tools_toolsets_and_exclusions_select_by_name_and_group() -> None:
 
 @pytest.mark.parametrize("option", ["tools", "exclude_tools", "toolsets"])
 def test_unknown_names_are_refused_with_the_known_ones(option: str) -> None:
-    with pytest.raises(ValueError, match="unknown charge_everything. Known:"):
+    with pytest.raises(ValueError, match=r"unknown charge_everything\. Known:"):
         select_tools(Settings(emulator=True, **{option: ["charge_everything"]}))
 
 
