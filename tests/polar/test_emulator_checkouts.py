@@ -44,7 +44,8 @@ async def test_create_get_update(polar: PolarClient, emulator: Emulator) -> None
 async def test_create_with_unknown_product(polar: PolarClient) -> None:
     with pytest.raises(errors.UnprocessableEntityError) as caught:
         await polar.checkouts.create(products=["00000000-0000-4000-8000-000000000000"])
-    assert caught.value.code == "RequestValidationError"
+    assert caught.value.code == "PolarRequestValidationError"
+    assert caught.value.detail[0]["loc"] == ["body", "products", 0]
 
 
 async def test_get_unknown(polar: PolarClient) -> None:

@@ -114,3 +114,11 @@ async def test_receipt_ready() -> None:
     async with client_for(Script(json_response(200, {"url": "https://files/r.pdf"}))) as polar:
         receipt = await polar.orders.get_receipt(ORDER_ID)
     assert (receipt.pending, receipt.url) == (False, "https://files/r.pdf")
+
+
+async def test_portal_payment_status() -> None:
+    script = Script(json_response(200, {"status": "succeeded", "error": None, "next_action": "none"}))
+    async with client_for(script, customer_session="polar_cst_x") as polar:
+        status = await polar.customer_portal.orders.get_payment_status(ORDER_ID)
+    assert (status.status, status.error) == ("succeeded", None)
+    assert script.requests[0].url.path == f"/v1/customer-portal/orders/{ORDER_ID}/payment-status"

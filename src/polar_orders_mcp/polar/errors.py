@@ -256,7 +256,8 @@ def parse_error_body(response: httpx2.Response) -> tuple[Any, str | None, Any]:
         return text, None, " ".join(text.split())[:200]
     if not isinstance(body, dict):
         return body, None, body
-    code = body.get("error")
+    # Older Polar versions named the code `type`; OAuth2 errors put the message in `error_description`.
+    code = body.get("error", body.get("type"))
     detail = body["detail"] if "detail" in body else body.get("error_description")
     return body, code if isinstance(code, str) else None, detail
 

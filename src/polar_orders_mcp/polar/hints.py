@@ -42,6 +42,7 @@ CODE_HINTS: dict[str, str] = {
     "PaymentAlreadyInProgress": "A payment for this order is already being processed; check again shortly.",
     "PaymentNotReady": "The payment is not ready yet; try again shortly.",
     "RequestValidationError": "Fix the fields listed in the detail and send the request again.",
+    "PolarRequestValidationError": "Fix the fields listed in the detail and send the request again.",
 }
 
 
