@@ -14,6 +14,7 @@ from mcp.server.mcpserver import MCPServer
 from polar_orders_mcp import __version__
 from polar_orders_mcp.polar.client import PolarClient
 from polar_orders_mcp.prompts.workflows import PROMPTS
+from polar_orders_mcp.server.log_level import accept_log_level
 from polar_orders_mcp.server.resources import register_resources
 from polar_orders_mcp.settings import Settings
 from polar_orders_mcp.tools.audit import AuditLog, audited
@@ -136,4 +137,5 @@ def build_server(settings: Settings, transport: httpx2.AsyncBaseTransport | None
     for prompt in PROMPTS:
         mcp.prompt(title=prompt.title)(prompt.fn)
     register_resources(mcp)
+    accept_log_level(mcp)
     return mcp
