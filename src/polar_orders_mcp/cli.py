@@ -33,6 +33,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="run against the embedded Polar emulator: no token, no network [POLAR_MCP_EMULATOR]")
     serve.add_argument("--emulator-orders", type=int, metavar="N",
                        help="orders seeded in the embedded emulator (default 60) [POLAR_MCP_EMULATOR_ORDERS]")
+    serve.add_argument("--customer-session", metavar="TOKEN",
+                       help="act for one customer with their session token (polar_cst_...); prefer the "
+                       "environment variable [POLAR_CUSTOMER_SESSION]")
     serve.add_argument("--server", metavar="ENV_OR_URL",
                        help="production (default), sandbox, or a base URL [POLAR_SERVER]")
     serve.add_argument("--api-version", metavar="VERSION",
@@ -78,7 +81,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _settings_overrides(args: argparse.Namespace) -> dict[str, Any]:
-    names = ("emulator", "emulator_orders", "server", "api_version", "confirm", "confirm_ttl",
+    names = ("emulator", "emulator_orders", "customer_session", "server", "api_version", "confirm", "confirm_ttl",
              "timeout", "max_retries", "read_only", "tools", "exclude_tools", "toolsets", "max_charge",
              "audit_log", "transport", "host", "port", "allowed_hosts", "allowed_origins",
              "log_level")  # fmt: skip

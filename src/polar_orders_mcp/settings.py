@@ -28,6 +28,11 @@ class Settings(BaseSettings):
         validation_alias=_env("POLAR_ACCESS_TOKEN", "access_token"),
         description="Polar organization access token (polar_oat_...).",
     )
+    customer_session: SecretStr | None = Field(
+        default=None,
+        validation_alias=_env("POLAR_CUSTOMER_SESSION", "customer_session"),
+        description="Customer session token (polar_cst_...): serve one customer's portal tools instead.",
+    )
     server: str = Field(
         default="production",
         validation_alias=_env("POLAR_SERVER", "server"),
@@ -161,6 +166,10 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
+
+    @property
+    def customer_mode(self) -> bool:
+        return self.customer_session is not None
 
     @property
     def loopback(self) -> bool:

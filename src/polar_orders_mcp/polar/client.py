@@ -13,6 +13,7 @@ import httpx2
 from polar_orders_mcp import __version__
 from polar_orders_mcp.polar.checkouts import Checkouts
 from polar_orders_mcp.polar.customer_portal import CustomerPortal
+from polar_orders_mcp.polar.customer_sessions import CustomerSessions
 from polar_orders_mcp.polar.customers import Customers
 from polar_orders_mcp.polar.orders import Orders
 from polar_orders_mcp.polar.products import Products
@@ -89,6 +90,7 @@ class PolarClient:
         self.customers = Customers(api)
         self.products = Products(api)
         self.customer_portal = CustomerPortal(api, customer_session)
+        self.customer_sessions = CustomerSessions(api)
 
     def __repr__(self) -> str:
         return f"PolarClient(environment={self.environment!r}, base_url={self.base_url!r})"

@@ -248,6 +248,17 @@ class Checkout(PolarModel):
     customer_session_token: str | None = Field(default=None, repr=False)
 
 
+class CustomerSession(PolarModel):
+    """A customer-portal session; `token` is a credential (polar_cst_…), valid about an hour."""
+
+    id: str
+    token: str = Field(repr=False)
+    expires_at: datetime
+    customer_id: str
+    customer_portal_url: str | None = None
+    return_url: str | None = None
+
+
 class Invoice(PolarModel):
     url: str
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 import anyio
@@ -9,6 +10,7 @@ from mcp.server.mcpserver import ElicitationResult, Resolve
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, Field
 
+from polar_orders_mcp.polar import models
 from polar_orders_mcp.polar.client import PolarClient
 from polar_orders_mcp.tools import views
 from polar_orders_mcp.tools.base import Tool
@@ -23,18 +25,25 @@ RECEIPT_POLL_DELAYS = (0.3, 0.7, 1.5)
 async def get_receipt(order_id: OrderId, api: Api) -> views.ReceiptView:
     """Get a link to the receipt PDF of a paid order (valid about 10 minutes).
     Waits briefly while Polar renders a new receipt; if it is still rendering, try again shortly."""
-    receipt = await api.orders.get_receipt(order_id)
+    return await wait_for_receipt(order_id, lambda: api.orders.get_receipt(order_id), "get_receipt")
+
+
+async def wait_for_receipt(
+    order_id: str, fetch: Callable[[], Awaitable[models.Receipt]], tool: str
+) -> views.ReceiptView:
+    """Fetch a receipt, polling briefly while Polar answers 202 (still rendering)."""
+    receipt = await fetch()
     for delay in RECEIPT_POLL_DELAYS:
         if not receipt.pending:
             break
         await anyio.sleep(delay)
-        receipt = await api.orders.get_receipt(order_id)
+        receipt = await fetch()
     if receipt.pending:
         return views.ReceiptView(
             order_id=order_id,
             state="rendering",
             url=None,
-            next_step="Polar is still rendering this receipt; call get_receipt again in a few seconds.",
+            next_step=f"Polar is still rendering this receipt; call {tool} again in a few seconds.",
         )
     return views.ReceiptView(order_id=order_id, state="ready", url=receipt.url)
 
@@ -50,7 +59,12 @@ class InvoicePreview(Preview):
 
 
 async def compute_invoice_preview(api: PolarClient, order_id: str) -> InvoicePreview:
-    order = await api.orders.get(order_id)
+    return invoice_preview_of(await api.orders.get(order_id))
+
+
+def invoice_preview_of(order: models.Order) -> InvoicePreview:
+    """The invoice an order would get, or a ToolError saying why it cannot get one."""
+    order_id = order.id
     if order.is_invoice_generated:
         raise ToolError(
             f"Order {order_id} already has invoice {order.invoice_number or ''}: nothing was generated. "

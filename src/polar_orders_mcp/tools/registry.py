@@ -1,12 +1,13 @@
-"""The explicit table of every tool the server can serve."""
+"""The explicit tables of every tool the server can serve, in each of its two modes."""
 
 from __future__ import annotations
 
-from polar_orders_mcp.tools import checkouts, customers, documents, export, orders, products
+from polar_orders_mcp.tools import checkouts, customers, documents, export, orders, portal, products
 from polar_orders_mcp.tools.base import Tool
 
 TOOLSETS = ("orders", "checkouts", "customers", "portal")
 
+# Organization mode (an organization access token): the whole organization's orders.
 ALL_TOOLS: tuple[Tool, ...] = (
     *orders.TOOLS,
     *documents.TOOLS,
@@ -14,4 +15,8 @@ ALL_TOOLS: tuple[Tool, ...] = (
     *checkouts.TOOLS,
     *customers.TOOLS,
     *products.TOOLS,
+    *portal.TOOLS,
 )
+
+# Customer mode (a customer session): one signed-in customer's own orders, nothing else.
+CUSTOMER_TOOLS: tuple[Tool, ...] = portal.CUSTOMER_TOOLS
