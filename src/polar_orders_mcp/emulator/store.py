@@ -5,7 +5,6 @@ from __future__ import annotations
 import bisect
 import math
 import random
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -26,6 +25,9 @@ from .models import (
 
 T = TypeVar("T")
 MAX_LIMIT = 100
+# Version 4 and the RFC 4122 variant, as uuid.UUID(int=…, version=4) sets them.
+_UUID4_CLEAR = ~((0xF000 << 64) | (0xC000 << 48)) & ((1 << 128) - 1)
+_UUID4_SET = (0x4000 << 64) | (0x8000 << 48)
 SECRET_ALPHABET = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 
 
@@ -79,7 +81,9 @@ class Store:
     sessions: dict[str, CustomerSession] = field(default_factory=dict)
 
     def new_id(self) -> str:
-        return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
+        """A random UUID4 drawn from the seeded generator, so ids are reproducible."""
+        h = f"{self.rng.getrandbits(128) & _UUID4_CLEAR | _UUID4_SET:032x}"
+        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
     def new_secret(self, prefix: str) -> str:
         return prefix + "".join(self.rng.choices(SECRET_ALPHABET, k=40))
