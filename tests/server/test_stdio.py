@@ -12,7 +12,8 @@ from mcp.client.stdio import StdioServerParameters
 pytestmark = pytest.mark.anyio
 
 
-async def test_stdio_server_on_the_emulator() -> None:
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+async def test_stdio_server_on_the_emulator(mode: str) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("POLAR")}
     params = StdioServerParameters(
         command=sys.executable,
@@ -20,7 +21,7 @@ async def test_stdio_server_on_the_emulator() -> None:
         env=env,
     )
     # Debug logging is on: any log line on stdout would break the client's JSON-RPC parsing.
-    async with Client(params, mode="legacy") as client:
+    async with Client(params, mode=mode) as client:
         assert client.server_info is not None and client.server_info.name == "polar-orders-mcp"
         tools = await client.list_tools()
         listing = await client.call_tool("list_orders", {"limit": 2})

@@ -109,3 +109,18 @@ def test_csv_records_keep_quoted_newlines_together() -> None:
     records = splitter.feed('a,b\n"x\ny",2\n"unfinished') + splitter.feed(' "" quote",3\nlast,4')
     records += splitter.close()
     assert records == ['a,b\n', '"x\ny",2\n', '"unfinished "" quote",3\n', "last,4\n"]
+
+
+async def test_export_reports_progress_while_streaming(
+    server: MCPServer[Any], monkeypatch: pytest.MonkeyPatch, mode: str
+) -> None:
+    monkeypatch.setattr(export, "PROGRESS_EVERY", 10)
+    seen: list[float] = []
+
+    async def progress(done: float, total: float | None, message: str | None) -> None:
+        seen.append(done)
+
+    async with Client(server, mode=mode) as client:
+        result = await client.call_tool("export_orders", {}, progress_callback=progress)
+    assert not result.is_error
+    assert seen and seen == sorted(seen) and seen[0] == 10
