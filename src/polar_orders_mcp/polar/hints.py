@@ -56,14 +56,14 @@ def _auth_hint(code: str | None, environment: str, base_url: str, path: str) -> 
         return (
             f"No access token was sent. Set an organization access token (polar_oat_…) created in Polar {environment}."
         )
-    where = f"{environment} ({base_url})" if environment != "custom" else f"the server at {base_url}"
+    where = f"Polar {environment} ({base_url})" if environment != "custom" else f"The server at {base_url}"
     other = {
         "production": "a sandbox token used against production? Point the client at sandbox",
         "sandbox": "a production token used against sandbox? Point the client at production",
     }
     guess = other.get(environment, "a token from another environment? Check the server URL")
     return (
-        f"Polar {where} does not accept this access token. Is it {guess}, or create a token in "
+        f"{where} does not accept this access token. Is it {guess}, or create a token in "
         "the right environment. It may also have been revoked or have expired."
     )
 
