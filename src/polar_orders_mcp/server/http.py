@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import signal
 from typing import Any
 
 from mcp.server.mcpserver import MCPServer
@@ -120,4 +121,13 @@ def serve_http(mcp: MCPServer[Any], settings: Settings) -> None:
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         lifespan="on",
     )
+    # uvicorn shuts down gracefully on SIGTERM/SIGINT, then re-raises the signal to the handler
+    # that was there before it: make that handler a clean exit, so a stop asked for exits 0.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _exit_cleanly)
     uvicorn.Server(config).run()
+
+
+def _exit_cleanly(signum: int, frame: object) -> None:
+    log.warning("stopped by signal %s", signal.Signals(signum).name)
+    raise SystemExit(0)
