@@ -10,6 +10,7 @@ from typing import Any
 import anyio
 import mcp_types as types
 from mcp.client import Client
+from mcp.client.session import ClientRequestContext
 from mcp.client.stdio import StdioServerParameters
 
 WIDTH = 96
@@ -44,7 +45,8 @@ async def _call(client: Client, tool: str, args: dict[str, Any]) -> dict[str, An
     return dict(result.structured_content or {})
 
 
-async def _human_accepts(_ctx: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+async def _human_accepts(context: ClientRequestContext, params: types.ElicitRequestParams) -> types.ElicitResult:
+    assert isinstance(params, types.ElicitRequestFormParams)
     _say("   [the client shows the human this confirmation]")
     for line in params.message.splitlines():
         _say("   │ " + line)
@@ -119,7 +121,7 @@ async def _session() -> None:
 async def _find_drafts(client: Client) -> dict[str, dict[str, Any]]:
     """Draft orders to charge: one whose customer's card works, one whose card declines."""
     found: dict[str, dict[str, Any]] = {}
-    page = 1
+    page: int | None = 1
     while page and len(found) < 2:
         listing = (await client.call_tool("list_orders", {"limit": 100, "page": page})).structured_content or {}
         for o in listing.get("items", []):

@@ -87,9 +87,10 @@ def http_app(mcp: MCPServer[Any], settings: Settings) -> ASGIApp:
     """The ASGI app for `settings.transport` ("http" or "sse")."""
     check_exposure(settings)
 
-    @mcp.custom_route(HEALTH_PATH, methods=["GET"])
     async def healthz(_: Request) -> Response:
         return JSONResponse({"status": "ok", "version": __version__, "transport": settings.transport})
+
+    mcp.custom_route(HEALTH_PATH, methods=["GET"])(healthz)
 
     security = transport_security(settings)
     if settings.transport == "sse":
