@@ -13,7 +13,7 @@ from polar_orders_mcp.polar.errors import PolarConnectionError
 from polar_orders_mcp.tools import views
 from polar_orders_mcp.tools.base import Tool
 from polar_orders_mcp.tools.context import Api, Ctx, GuardDep, polar_errors_as_tool_errors
-from polar_orders_mcp.tools.guard import Approval, ConfirmationRefused, Preview, changed_facts, decide
+from polar_orders_mcp.tools.guard import Approval, AwaitingApproval, Preview, confirm
 from polar_orders_mcp.tools.params import (
     AddressInput,
     CheckoutId,
@@ -256,25 +256,18 @@ async def confirm_checkout(
     after a human approved the preview. A repeated call never charges twice."""
     target = preview.checkout_id
     not_done = f"Checkout {target} was not confirmed and nothing was charged"
-    decision = decide(
+    outcome = await confirm(
         guard, approval, tool="confirm_checkout", target=target, preview=preview,
         confirmation_token=confirmation_token, not_done=not_done,
+        reread=lambda: compute_checkout_preview(api, client_secret, payment_token),
     )  # fmt: skip
-    if not decision.proceed:
-        assert decision.token is not None
+    if isinstance(outcome, AwaitingApproval):
         return ConfirmResult(
             status="confirmation_required",
             preview=preview,
-            confirmation_token=decision.token.token,
-            token_expires_at=decision.token.expires_at,
-            next_step="Nothing was charged. Show this preview to a human; if they approve, call "
-            "confirm_checkout again with the same client_secret and this confirmation_token.",
-        )
-    fresh = await compute_checkout_preview(api, client_secret, payment_token)
-    if changes := changed_facts(preview, fresh):
-        raise ConfirmationRefused(
-            f"{not_done}: it changed after the preview ({'; '.join(changes)}). "
-            "Call confirm_checkout again for a fresh preview."
+            confirmation_token=outcome.token,
+            token_expires_at=outcome.expires_at,
+            next_step=outcome.next_step("confirm_checkout", "client_secret"),
         )
     try:
         confirmed = await api.checkouts.client_confirm(client_secret, confirmation_token_id=payment_token)
@@ -290,7 +283,7 @@ async def confirm_checkout(
         confirmed = after
     return ConfirmResult(
         status="confirmed",
-        preview=fresh,
+        preview=outcome,
         checkout=views.checkout(confirmed),
         next_step="Confirmed: Polar now processes the payment; get_checkout shows when it succeeded.",
     )

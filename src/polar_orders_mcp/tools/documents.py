@@ -15,7 +15,7 @@ from polar_orders_mcp.polar.client import PolarClient
 from polar_orders_mcp.tools import views
 from polar_orders_mcp.tools.base import Tool
 from polar_orders_mcp.tools.context import Api, Ctx, GuardDep, polar_errors_as_tool_errors
-from polar_orders_mcp.tools.guard import Approval, ConfirmationRefused, Preview, changed_facts, decide
+from polar_orders_mcp.tools.guard import Approval, AwaitingApproval, Preview, confirm
 from polar_orders_mcp.tools.params import ConfirmationToken, OrderId
 
 # Polar answers 202 while it renders a receipt PDF; a short wait usually sees it ready.
@@ -115,6 +115,16 @@ class InvoiceResult(BaseModel):
     token_expires_at: str | None = None
     next_step: str
 
+    @classmethod
+    def awaiting(cls, preview: InvoicePreview, outcome: AwaitingApproval, tool: str) -> InvoiceResult:
+        return cls(
+            status="confirmation_required",
+            preview=preview,
+            confirmation_token=outcome.token,
+            token_expires_at=outcome.expires_at,
+            next_step=outcome.next_step(tool, "order_id"),
+        )
+
 
 async def generate_invoice(
     order_id: OrderId,
@@ -127,31 +137,17 @@ async def generate_invoice(
     """Generate an order's invoice. PERMANENT: its billing name and address can never change
     afterwards, so fix them with update_order first. The first call returns a preview and a
     confirmation_token; call again with the token only after a human approved the preview."""
-    not_done = f"No invoice was generated for order {order_id}"
-    decision = decide(
+    outcome = await confirm(
         guard, approval, tool="generate_invoice", target=order_id, preview=preview,
-        confirmation_token=confirmation_token, not_done=not_done,
+        confirmation_token=confirmation_token, not_done=f"No invoice was generated for order {order_id}",
+        reread=lambda: compute_invoice_preview(api, order_id),
     )  # fmt: skip
-    if not decision.proceed:
-        assert decision.token is not None
-        return InvoiceResult(
-            status="confirmation_required",
-            preview=preview,
-            confirmation_token=decision.token.token,
-            token_expires_at=decision.token.expires_at,
-            next_step="Nothing was generated. Show this preview to a human; if they approve, call "
-            "generate_invoice again with the same order_id and this confirmation_token.",
-        )
-    fresh = await compute_invoice_preview(api, order_id)
-    if changes := changed_facts(preview, fresh):
-        raise ConfirmationRefused(
-            f"{not_done}: the order changed after the preview ({'; '.join(changes)}). "
-            "Call generate_invoice again for a fresh preview."
-        )
+    if isinstance(outcome, AwaitingApproval):
+        return InvoiceResult.awaiting(preview, outcome, "generate_invoice")
     await api.orders.generate_invoice(order_id)
     return InvoiceResult(
         status="requested",
-        preview=fresh,
+        preview=outcome,
         next_step="Polar is generating the invoice; get_invoice returns its link once it exists.",
     )
 

@@ -9,10 +9,10 @@ import json
 import secrets
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from mcp.server.mcpserver import (
     AcceptedElicitation,
@@ -179,48 +179,66 @@ class Guard:
         return NotAsked()
 
 
-@dataclass
-class Decision:
-    """What the tool body does next: proceed, or hand the preview back for approval."""
-
-    proceed: bool
-    token: Issued | None = None
+PreviewT = TypeVar("PreviewT", bound=Preview)
 
 
-def decide(
+class AwaitingApproval(BaseModel):
+    """Nothing was done: the preview waits for a human's approval, with the token that carries it."""
+
+    token: str
+    expires_at: str
+
+    def next_step(self, tool: str, target_argument: str) -> str:
+        return (
+            f"Nothing was done. Show this preview to a human; if they approve, call {tool} again with the "
+            f"same {target_argument} and this confirmation_token."
+        )
+
+
+async def confirm(
     guard: Guard,
     approval: ElicitationResult[Approval],
     *,
     tool: str,
     target: str,
-    preview: Preview,
+    preview: PreviewT,
     confirmation_token: str | None,
     not_done: str,
-) -> Decision:
-    """Turn the approval outcome or token into a decision; raise when the call must stop.
+    reread: Callable[[], Awaitable[PreviewT]],
+) -> AwaitingApproval | PreviewT:
+    """The whole confirmation of one irreversible call, the same for every such tool.
 
-    `not_done` says what will not happen, e.g. "Order 123 was not charged".
+    Returns AwaitingApproval when the preview must go to a human first (the token path), or the
+    preview read afresh right before acting, identical to what was approved. Raises
+    ConfirmationRefused, saying what was not done (`not_done`, e.g. "Order 123 was not charged"),
+    when the approval was refused, the token does not allow the call, or the target changed.
     """
-    if guard.mode == "off":
-        return Decision(proceed=True)
-    if isinstance(approval, AcceptedElicitation):
+    if guard.mode != "off":
+        if not isinstance(approval, AcceptedElicitation):
+            declined = approval.action == "decline"
+            said = "the person declined the confirmation" if declined else "the confirmation was cancelled"
+            raise ConfirmationRefused(f"{not_done}: {said}.")
         data = approval.data
         if isinstance(data, Approval):
-            if data.approve:
-                return Decision(proceed=True)
-            raise ConfirmationRefused(f"{not_done}: the person declined the confirmation.")
-        # Not asked: the two-step token path.
-        if confirmation_token is None:
-            return Decision(proceed=False, token=guard.tokens.issue(tool=tool, target=target, facts=preview.facts()))
-        try:
-            guard.tokens.redeem(confirmation_token, tool=tool, target=target, facts=preview.facts())
-        except ConfirmationRefused as exc:
-            again = f"Call {tool} again without a token for a fresh preview."
-            raise ConfirmationRefused(f"{not_done}: {exc} {again}") from exc
-        return Decision(proceed=True)
-    if approval.action == "decline":
-        raise ConfirmationRefused(f"{not_done}: the person declined the confirmation.")
-    raise ConfirmationRefused(f"{not_done}: the confirmation was cancelled.")
+            if not data.approve:
+                raise ConfirmationRefused(f"{not_done}: the person declined the confirmation.")
+        elif confirmation_token is None:
+            issued = guard.tokens.issue(tool=tool, target=target, facts=preview.facts())
+            return AwaitingApproval(token=issued.token, expires_at=issued.expires_at)
+        else:
+            try:
+                guard.tokens.redeem(confirmation_token, tool=tool, target=target, facts=preview.facts())
+            except ConfirmationRefused as exc:
+                again = f"Call {tool} again without a token for a fresh preview."
+                raise ConfirmationRefused(f"{not_done}: {exc} {again}") from exc
+    # Re-read right before acting: the approval covers the previewed facts, nothing else.
+    fresh = await reread()
+    if changes := changed_facts(preview, fresh):
+        raise ConfirmationRefused(
+            f"{not_done}: it changed after the preview ({'; '.join(changes)}). "
+            f"Call {tool} again for a fresh preview."
+        )
+    return fresh
 
 
 def changed_facts(before: Preview, after: Preview) -> list[str]:

@@ -18,7 +18,7 @@ from polar_orders_mcp.polar.errors import (
 from polar_orders_mcp.tools import views
 from polar_orders_mcp.tools.base import Tool
 from polar_orders_mcp.tools.context import Api, Ctx, GuardDep, polar_errors_as_tool_errors
-from polar_orders_mcp.tools.guard import Approval, ConfirmationRefused, Preview, changed_facts, decide
+from polar_orders_mcp.tools.guard import Approval, AwaitingApproval, Preview, confirm
 from polar_orders_mcp.tools.params import (
     AddressInput,
     CheckoutId,
@@ -232,27 +232,20 @@ async def finalize_order(
     confirmation_token; show the preview to a human and, only if they approve, call again with the
     token. Some clients ask the human directly instead. A repeated call never charges twice."""
     not_done = f"Order {order_id} was not charged"
-    decision = decide(
+    outcome = await confirm(
         guard, approval, tool="finalize_order", target=order_id, preview=preview,
         confirmation_token=confirmation_token, not_done=not_done,
+        reread=lambda: compute_charge_preview(api, order_id, payment_method_id),
     )  # fmt: skip
-    if not decision.proceed:
-        assert decision.token is not None
+    if isinstance(outcome, AwaitingApproval):
         return ChargeResult(
             status="confirmation_required",
             preview=preview,
-            confirmation_token=decision.token.token,
-            token_expires_at=decision.token.expires_at,
-            next_step="Nothing was charged. Show this preview to a human; if they approve, call "
-            "finalize_order again with the same order_id and this confirmation_token.",
+            confirmation_token=outcome.token,
+            token_expires_at=outcome.expires_at,
+            next_step=outcome.next_step("finalize_order", "order_id"),
         )
-    # Re-read right before charging: the approval covers the previewed facts, nothing else.
-    fresh = await compute_charge_preview(api, order_id, payment_method_id)
-    if changes := changed_facts(preview, fresh):
-        raise ConfirmationRefused(
-            f"{not_done}: it changed after the preview ({'; '.join(changes)}). "
-            "Call finalize_order again for a fresh preview."
-        )
+    fresh = outcome  # re-read just now, and identical to what was approved
     try:
         paid = await api.orders.finalize(order_id, payment_method_id=fresh.payment_method_id)
     except PaymentRequiredError as exc:

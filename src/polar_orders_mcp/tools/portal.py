@@ -22,7 +22,7 @@ from polar_orders_mcp.tools.documents import (
     invoice_preview_of,
     wait_for_receipt,
 )
-from polar_orders_mcp.tools.guard import Approval, ConfirmationRefused, changed_facts, decide
+from polar_orders_mcp.tools.guard import Approval, AwaitingApproval, confirm
 from polar_orders_mcp.tools.params import AddressInput, ConfirmationToken, CustomerId, OrderId
 
 P = ParamSpec("P")
@@ -116,31 +116,17 @@ async def request_my_invoice(
     """Request the permanent invoice for one of the customer's orders. Its billing details can never
     change afterwards: check them first. The first call returns a preview and a confirmation_token;
     call again with the token only after the customer approved the preview."""
-    not_done = f"No invoice was generated for order {order_id}"
-    decision = decide(
+    outcome = await confirm(
         guard, approval, tool="request_my_invoice", target=order_id, preview=preview,
-        confirmation_token=confirmation_token, not_done=not_done,
+        confirmation_token=confirmation_token, not_done=f"No invoice was generated for order {order_id}",
+        reread=lambda: compute_my_invoice_preview(api, order_id),
     )  # fmt: skip
-    if not decision.proceed:
-        assert decision.token is not None
-        return InvoiceResult(
-            status="confirmation_required",
-            preview=preview,
-            confirmation_token=decision.token.token,
-            token_expires_at=decision.token.expires_at,
-            next_step="Nothing was generated. Show this preview to the customer; if they approve, call "
-            "request_my_invoice again with the same order_id and this confirmation_token.",
-        )
-    fresh = await compute_my_invoice_preview(api, order_id)
-    if changes := changed_facts(preview, fresh):
-        raise ConfirmationRefused(
-            f"{not_done}: the order changed after the preview ({'; '.join(changes)}). "
-            "Call request_my_invoice again for a fresh preview."
-        )
+    if isinstance(outcome, AwaitingApproval):
+        return InvoiceResult.awaiting(preview, outcome, "request_my_invoice")
     await api.customer_portal.orders.generate_invoice(order_id)
     return InvoiceResult(
         status="requested",
-        preview=fresh,
+        preview=outcome,
         next_step="Polar is generating the invoice; get_my_invoice returns its link once it exists.",
     )
 
