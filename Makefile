@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint clean
+.PHONY: demo test lint clean conformance dist-check
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,5 +22,18 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests
 	$(BIN)/mypy
 
+# The official MCP conformance suite and the Inspector's schema lint, pinned in conformance/.
+CONFORMANCE_DEPS := conformance/node_modules/.package-lock.json
+
+$(CONFORMANCE_DEPS): conformance/package.json conformance/package-lock.json
+	cd conformance && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+
+conformance: $(STAMP) $(CONFORMANCE_DEPS)
+	bash conformance/run.sh
+
+# Build the sdist and wheel, then install and run each in a fresh virtualenv.
+dist-check:
+	PYTHON=$(PYTHON) bash scripts/dist-check.sh
+
 clean:
-	rm -rf $(VENV) build dist src/*.egg-info
+	rm -rf $(VENV) build dist src/*.egg-info conformance/node_modules conformance/results

@@ -1,0 +1,108 @@
+"""Release metadata agrees with the code: version, registry manifest, README options, conformance baseline."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mcp.client import Client
+
+from polar_orders_mcp import __version__
+from polar_orders_mcp.server.app import build_server
+from polar_orders_mcp.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
+SERVER_JSON: dict[str, Any] = json.loads((ROOT / "server.json").read_text())
+README = (ROOT / "README.md").read_text()
+
+
+def env_names() -> set[str]:
+    """Every environment variable Settings reads (the first alias of each field)."""
+    names = set()
+    for field in Settings.model_fields.values():
+        alias = field.validation_alias
+        choices = getattr(alias, "choices", None)
+        assert choices, f"{field} has no environment alias"
+        names.add(str(choices[0]))
+    return names
+
+
+def options_table() -> list[tuple[str, str]]:
+    """(flag, environment) of every row of the README's Options table."""
+    section = README.split("\n## Options\n", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| (`--[a-z-]+`|—) \| `([A-Z_]+)` \|", section, re.M)
+    return [(flag.strip("`"), env) for flag, env in rows]
+
+
+def test_the_version_has_one_source() -> None:
+    assert "version" in PYPROJECT["project"]["dynamic"]
+    assert PYPROJECT["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "polar_orders_mcp.__version__"}
+    assert f"## [{__version__}]" in (ROOT / "CHANGELOG.md").read_text()
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+async def test_server_info_reports_the_package_version(mode: str) -> None:
+    async with Client(build_server(Settings(emulator=True)), mode=mode) as client:
+        assert client.server_info is not None
+        assert (client.server_info.name, client.server_info.version) == ("polar-orders-mcp", __version__)
+
+
+def test_server_json_matches_the_package() -> None:
+    assert SERVER_JSON["version"] == __version__
+    (package,) = SERVER_JSON["packages"]
+    assert (package["registryType"], package["identifier"]) == ("pypi", PYPROJECT["project"]["name"])
+    assert package["version"] == __version__
+    assert package["transport"] == {"type": "stdio"}
+    # The registry proves PyPI ownership by finding this marker in the README published with the package.
+    assert f"mcp-name: {SERVER_JSON['name']}" in README
+
+
+def test_server_json_keeps_the_registry_limits() -> None:
+    # Limits of the registry's server.schema.json that a publish would otherwise reject late.
+    assert re.fullmatch(r"[a-zA-Z0-9.-]+/[a-zA-Z0-9._-]+", SERVER_JSON["name"])
+    assert 1 <= len(SERVER_JSON["description"]) <= 100
+    assert 1 <= len(SERVER_JSON["title"]) <= 100
+    assert SERVER_JSON["$schema"].startswith("https://static.modelcontextprotocol.io/schemas/")
+    for variable in SERVER_JSON["packages"][0]["environmentVariables"]:
+        assert variable["name"] in env_names(), f"{variable['name']} is not a setting"
+        assert variable.get("format", "string") in ("string", "number", "boolean", "filepath")
+        for key in ("default", "description"):
+            assert isinstance(variable.get(key, ""), str)
+        if "choices" in variable:
+            assert variable.get("default", variable["choices"][0]) in variable["choices"]
+    assert {"POLAR_ACCESS_TOKEN"} <= {v["name"] for v in SERVER_JSON["packages"][0]["environmentVariables"]}
+
+
+def test_the_options_table_lists_every_setting_and_flag() -> None:
+    rows = options_table()
+    assert sorted(env for _, env in rows) == sorted(env_names()), "README Options rows vs Settings fields"
+    help_text = subprocess.run(
+        [sys.executable, "-m", "polar_orders_mcp", "serve", "--help"],
+        capture_output=True, text=True, check=True, timeout=30,
+    ).stdout  # fmt: skip
+    flags = set(re.findall(r"^  (--[a-z-]+)", help_text, re.M)) - {"--help"}
+    assert flags == {flag for flag, _ in rows if flag != "—"}, "README Options flags vs `serve --help`"
+
+
+def test_the_conformance_baseline_lists_only_fixture_scenarios() -> None:
+    entries = re.findall(r"^  - (\S+)(.*)$", (ROOT / "conformance" / "expected-failures.yml").read_text(), re.M)
+    assert entries
+    for scenario, comment in entries:
+        # Each entry names the suite's own fixture it needs, in a one-line reason.
+        assert re.fullmatch(r"\s+# .*fixture (tool|prompt|resource|template) \S+", comment), scenario
+
+
+def test_the_image_runs_the_http_transport_as_an_unprivileged_user() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    users = re.findall(r"^USER (\S+)", dockerfile, re.M)
+    assert users and users[-1].split(":")[0] not in ("root", "0")
+    assert "POLAR_MCP_TRANSPORT=http" in dockerfile
+    assert "POLAR_MCP_HTTP_TOKEN" not in re.sub(r"#.*", "", dockerfile), "no token baked into the image"
