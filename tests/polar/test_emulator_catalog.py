@@ -6,7 +6,7 @@ import pytest
 
 from polar_orders_mcp.polar import errors
 from polar_orders_mcp.polar.client import PolarClient
-from tests.polar.conftest import ORG_TOKEN, Emulator
+from tests.polar.conftest import Emulator
 
 pytestmark = pytest.mark.anyio
 
@@ -56,21 +56,13 @@ async def test_products(polar: PolarClient, emulator: Emulator) -> None:
     assert len([p async for p in polar.products.iterate(limit=2)]) == page.total_count
 
 
-async def _customer_session(emulator: Emulator, customer_id: str) -> str:
-    response = await emulator.control.post(
-        "/v1/customer-sessions/",
-        json={"customer_id": customer_id},
-        headers={"Authorization": f"Bearer {ORG_TOKEN}", "Polar-Version": "2026-10"},
-    )
-    response.raise_for_status()
-    token: str = response.json()["token"]
-    return token
-
-
 async def test_customer_portal_orders(emulator: Emulator) -> None:
     customer_id = emulator.seed["customers"]["good_card"]
-    session = await _customer_session(emulator, customer_id)
-    async with emulator.client(customer_session=session) as polar:
+    async with emulator.client() as org:
+        session = await org.customer_sessions.create(customer_id=customer_id)
+    assert session.token.startswith("polar_cst_") and session.customer_id == customer_id
+    assert session.token not in repr(session)
+    async with emulator.client(customer_session=session.token) as polar:
         portal = polar.customer_portal.orders
         page = await portal.list(limit=100)
         assert page.items

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx2
 import pytest
 
-from polar_orders_mcp.polar.models import Checkout, Customer, Order, PaymentMethod, Product
+from polar_orders_mcp.polar.models import Checkout, Customer, CustomerSession, Order, PaymentMethod, Product
 from tests.polar.scripted import ORDER_ID, Script, client_for, json_response, order_json
 
 pytestmark = pytest.mark.anyio
@@ -122,3 +122,17 @@ async def test_portal_payment_status() -> None:
         status = await polar.customer_portal.orders.get_payment_status(ORDER_ID)
     assert (status.status, status.error) == ("succeeded", None)
     assert script.requests[0].url.path == f"/v1/customer-portal/orders/{ORDER_ID}/payment-status"
+
+
+def test_customer_session_token_is_not_in_repr() -> None:
+    session = CustomerSession.model_validate(
+        {
+            "id": "s",
+            "token": "polar_cst_SECRET",
+            "expires_at": "2026-10-01T01:00:00Z",
+            "customer_id": "cu",
+            "customer_portal_url": "https://polar.sh/acme/portal?customer_session_token=polar_cst_SECRET",
+        }
+    )
+    assert session.token == "polar_cst_SECRET"
+    assert "polar_cst_SECRET" not in repr(session) and "polar_cst_SECRET" not in str(session)

@@ -136,6 +136,10 @@ CALLS: dict[str, Callable[[PolarClient], Awaitable[object]]] = {
     ),
     "products.iterate": lambda p: _all(p.products.iterate(is_archived=False)),
     "products.get": lambda p: p.products.get(PRODUCT_ID),
+    "customer_sessions.create": lambda p: p.customer_sessions.create(
+        customer_id=CUSTOMER_ID, return_url="https://example.com/account"
+    ),
+    "customer_sessions.create.external": lambda p: p.customer_sessions.create(external_customer_id="ext_1"),
     "portal.orders.list": lambda p: p.customer_portal.orders.list(
         page=1,
         limit=10,
@@ -206,6 +210,7 @@ CLIENT_OPERATIONS = {
     "customer_portal:orders:invoice",
     "customer_portal:orders:receipt",
     "customer_portal:orders:get_payment_status",
+    "customer-sessions:create",
 }
 
 

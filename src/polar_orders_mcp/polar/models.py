@@ -255,7 +255,8 @@ class CustomerSession(PolarModel):
     token: str = Field(repr=False)
     expires_at: datetime
     customer_id: str
-    customer_portal_url: str | None = None
+    # The portal URL carries the token in its query string.
+    customer_portal_url: str | None = Field(default=None, repr=False)
     return_url: str | None = None
 
 
