@@ -95,6 +95,8 @@ def _configure_logging(level: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # httpx2 logs every URL at INFO, and query strings can hold customer emails: only in debug.
+    logging.getLogger("httpx2").setLevel(level if level == "DEBUG" else "WARNING")
 
 
 def _serve(args: argparse.Namespace) -> int:
