@@ -22,8 +22,9 @@ def _parser() -> argparse.ArgumentParser:
         prog="polar-orders-mcp",
         description="MCP server for Polar.sh orders and checkouts. Commands: serve (default), "
         "emulator (serve the local Polar emulator over HTTP), demo (a scripted session on the emulator).",
-        epilog="Secrets (POLAR_ACCESS_TOKEN, POLAR_MCP_HTTP_TOKEN, POLAR_MCP_CONFIRM_SECRET) are read from the "
-        "environment only, so they never show in a process list.",
+        epilog="Every server option: polar-orders-mcp serve --help. Secrets (POLAR_ACCESS_TOKEN, "
+        "POLAR_MCP_HTTP_TOKEN, POLAR_MCP_CONFIRM_SECRET) are read from the environment only, so they never "
+        "show in a process list.",
     )
     parser.add_argument("--version", action="version", version=f"polar-orders-mcp {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="{serve,emulator,demo}")
