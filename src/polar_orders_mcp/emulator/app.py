@@ -13,7 +13,21 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import checkout_routes, control, portal_routes, routes
 from .errors import PolarError, VersionNotFound
+from .faults import FaultInjector, FaultPlan
 from .state import API_VERSION, EmulatorState
+
+
+class EmulatorApp(Starlette):
+    """Starlette with the fault injector in front of everything, Starlette's own 500 handler included:
+    to drop a connection it must hold the server's `send`, and no layer may answer for it."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return FaultInjector(super().build_middleware_stack(), _fault_plan)
+
+
+def _fault_plan(scope: Scope) -> FaultPlan:
+    plan: FaultPlan = scope["app"].state.emulator.faults
+    return plan
 
 
 class PolarVersionMiddleware:
@@ -46,10 +60,10 @@ async def http_error(request: Request, exc: Exception) -> Response:
 def create_app(*, orders: int = 60, seed: int = 0) -> Starlette:
     """A fresh emulator seeded with `orders` orders; `app.state.emulator` is its EmulatorState.
 
-    Middleware is listed here, outermost first: a fault-injection layer goes in front of the
-    version check and reads its plan from the state object.
+    Middleware is listed here, outermost first; the fault injector (`faults.py`, plan in
+    `state.faults`, set through `/_emulator/faults`) sits in front of all of it, see `EmulatorApp`.
     """
-    app = Starlette(
+    app = EmulatorApp(
         routes=[*control.ROUTES, *routes.ROUTES, *checkout_routes.ROUTES, *portal_routes.ROUTES],
         middleware=[Middleware(PolarVersionMiddleware)],
         exception_handlers={PolarError: polar_error, HTTPException: http_error},

@@ -1,16 +1,18 @@
-"""The control plane under /_emulator/ (no auth): reset, reseed, inspect, tweak, and serve the files."""
+"""The control plane under /_emulator/ (no auth): reset, reseed, inspect, tweak, inject faults, serve the files."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict
 from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from .bodies import Body
+from .faults import FaultKind, compile_path
 from .params import parse_body
 from .routes import emulator
 from .state import EmulatorState
@@ -31,6 +33,27 @@ class OrganizationPatch(Body):
 class SettingsPatch(Body):
     receipt_render_polls: Annotated[int, Field(ge=0)] | None = None
     charge_seconds: Annotated[float, Field(ge=0, le=60)] | None = None
+
+
+class FaultRequest(Body):
+    """`POST /_emulator/faults`: apply `kind` to the next `count` requests matching `method` and `path`."""
+
+    kind: FaultKind
+    path: Annotated[str, Field(min_length=1, max_length=500)]
+    method: Annotated[str, Field(pattern=r"^[A-Za-z]{1,10}$")] | None = None
+    count: Annotated[int, Field(ge=1, le=1_000_000)] = 1
+    status: Annotated[int, Field(ge=400, le=599)] = 503
+    retry_after: Annotated[float, Field(ge=0, le=3600)] = 1.0
+    seconds: Annotated[float, Field(ge=0, le=60)] = 0.2
+
+    @field_validator("path")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        try:
+            compile_path(value)
+        except re.error as exc:
+            raise ValueError(f"not a valid regular expression: {exc}") from None
+        return value
 
 
 def state_json(state: EmulatorState) -> dict[str, Any]:
@@ -78,6 +101,33 @@ async def patch_settings(request: Request) -> Response:
     for name, value in body.model_dump(exclude_none=True).items():
         setattr(state.settings, name, value)
     return JSONResponse(asdict(state.settings))
+
+
+async def add_fault(request: Request) -> Response:
+    body = await parse_body(request, FaultRequest)
+    fault = emulator(request).faults.add(**body.model_dump())
+    return JSONResponse(fault.as_json(), 201)
+
+
+async def list_faults(request: Request) -> Response:
+    return JSONResponse({"faults": [f.as_json() for f in emulator(request).faults.faults]})
+
+
+async def clear_faults(request: Request) -> Response:
+    emulator(request).faults.clear()
+    return JSONResponse({"faults": []})
+
+
+async def list_requests(request: Request) -> Response:
+    """What reached the API, oldest first: `?method=POST&path=/v1/orders/{id}/finalize` narrows it."""
+    query = request.query_params
+    received = emulator(request).faults.received(query.get("method"), query.get("path"))
+    return JSONResponse({"count": len(received), "requests": [r.as_json() for r in received]})
+
+
+async def clear_requests(request: Request) -> Response:
+    emulator(request).faults.journal.clear()
+    return JSONResponse({"count": 0, "requests": []})
 
 
 async def get_file(request: Request) -> Response:
@@ -132,6 +182,11 @@ ROUTES: list[BaseRoute] = [
     Route("/_emulator/state", get_state, methods=["GET"]),
     Route("/_emulator/organization", patch_organization, methods=["PATCH"]),
     Route("/_emulator/settings", patch_settings, methods=["PATCH"]),
+    Route("/_emulator/faults", add_fault, methods=["POST"]),
+    Route("/_emulator/faults", list_faults, methods=["GET"]),
+    Route("/_emulator/faults", clear_faults, methods=["DELETE"]),
+    Route("/_emulator/requests", list_requests, methods=["GET"]),
+    Route("/_emulator/requests", clear_requests, methods=["DELETE"]),
     Route("/_emulator/files/{kind}/{name}", get_file, methods=["GET"]),
     Route("/_emulator/checkouts/{client_secret}", checkout_page, methods=["GET"]),
     Route("/_emulator/checkouts/{client_secret}/confirmation", checkout_page, methods=["GET"]),

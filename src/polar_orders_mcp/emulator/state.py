@@ -9,6 +9,7 @@ from . import seed as seeding
 from .catalog import CatalogService
 from .checkouts import CheckoutService
 from .errors import InsufficientScope, InvalidToken, Unauthorized
+from .faults import FaultPlan
 from .models import CustomerPrincipal, OrgPrincipal, Principal, Settings
 from .orders import OrderService
 from .seed import SeedInfo
@@ -35,6 +36,7 @@ class EmulatorState:
         self.order_count = orders
         self.seed = seed
         self.settings = Settings()
+        self.faults = FaultPlan()
         self.orders = OrderService(self)
         self.checkouts = CheckoutService(self)
         self.catalog = CatalogService(self)
@@ -44,13 +46,14 @@ class EmulatorState:
         return self.clock()
 
     def reset(self, *, orders: int | None = None, seed: int | None = None) -> SeedInfo:
-        """Fresh state: a new seed (same parameters unless given) and default settings."""
+        """Fresh state: a new seed (same parameters unless given), default settings, no faults."""
         if orders is not None:
             self.order_count = orders
         if seed is not None:
             self.seed = seed
         self.store, self.seed_info = seeding.build(orders=self.order_count, seed=self.seed, now=self.now())
         self.settings = Settings()
+        self.faults = FaultPlan()
         return self.seed_info
 
     def set_organization(self, *, off_session_charges_enabled: bool | None = None,
