@@ -99,6 +99,9 @@ async def test_faults_match_by_method_path_template_prefix_and_regex(faults: Fau
     await faults.add("status", "^/v1/orders/[0-9a-f-]+$", method="get", count=2, status=500)
     statuses = [(await http.get(f"/v1/orders/{seed.paid_order_id}", headers=ORG)).status_code for _ in range(3)]
     assert statuses == [500, 500, 200]
+    await faults.add("status", "/v1/orders/{id}", skip=2, status=502)
+    statuses = [(await http.get(f"/v1/orders/{seed.paid_order_id}", headers=ORG)).status_code for _ in range(4)]
+    assert statuses == [200, 200, 502, 200]
 
 
 async def test_the_control_plane_lists_clears_and_validates_faults(

@@ -36,7 +36,8 @@ class SettingsPatch(Body):
 
 
 class FaultRequest(Body):
-    """`POST /_emulator/faults`: apply `kind` to the next `count` requests matching `method` and `path`."""
+    """`POST /_emulator/faults`: apply `kind` to the next `count` requests matching `method` and `path`,
+    after letting `skip` of them through."""
 
     kind: FaultKind
     path: Annotated[str, Field(min_length=1, max_length=500)]
@@ -45,6 +46,7 @@ class FaultRequest(Body):
     status: Annotated[int, Field(ge=400, le=599)] = 503
     retry_after: Annotated[float, Field(ge=0, le=3600)] = 1.0
     seconds: Annotated[float, Field(ge=0, le=60)] = 0.2
+    skip: Annotated[int, Field(ge=0, le=1_000_000)] = 0
 
     @field_validator("path")
     @classmethod

@@ -1,6 +1,7 @@
 """Fault injection: a plan of per-path faults, a journal of requests received, and the ASGI layer applying them.
 
-A fault applies to the next `count` requests whose method and path match it. Kinds:
+A fault applies to the next `count` requests whose method and path match it, after letting the first
+`skip` of them through untouched. Kinds:
 
 | kind | what the client sees | did the route act? |
 |---|---|---|
@@ -65,6 +66,7 @@ class Fault:
     status: int = 503
     retry_after: float = 1.0
     seconds: float = 0.2
+    skip: int = 0
     applied: int = 0
     pattern: re.Pattern[str] = field(init=False, repr=False)
 
@@ -78,7 +80,7 @@ class Fault:
     def as_json(self) -> dict[str, Any]:
         return {"id": self.id, "kind": self.kind, "path": self.path, "method": self.method,
                 "remaining": self.remaining, "applied": self.applied, "status": self.status,
-                "retry_after": self.retry_after, "seconds": self.seconds}
+                "retry_after": self.retry_after, "seconds": self.seconds, "skip": self.skip}
 
 
 @dataclass(frozen=True)
@@ -102,9 +104,9 @@ class FaultPlan:
         self._ids = counter(1)
 
     def add(self, kind: FaultKind, path: str, *, method: str | None = None, count: int = 1,
-            status: int = 503, retry_after: float = 1.0, seconds: float = 0.2) -> Fault:
+            status: int = 503, retry_after: float = 1.0, seconds: float = 0.2, skip: int = 0) -> Fault:
         fault = Fault(next(self._ids), kind, path, method, count, status=status, retry_after=retry_after,
-                      seconds=seconds)
+                      seconds=seconds, skip=skip)
         self.faults.append(fault)
         return fault
 
@@ -114,7 +116,10 @@ class FaultPlan:
     def take(self, method: str, path: str) -> Fault | None:
         """The first live fault matching this request, counted as applied; journals the request."""
         fault = next((f for f in self.faults if f.remaining > 0 and f.matches(method, path)), None)
-        if fault is not None:
+        if fault is not None and fault.skip > 0:
+            fault.skip -= 1
+            fault = None
+        elif fault is not None:
             fault.remaining -= 1
             fault.applied += 1
         self.journal.append(Received(method, path, fault.kind if fault else None))
@@ -163,8 +168,10 @@ class FaultInjector:
 
 
 async def _latency(app: ASGIApp, fault: Fault, scope: Scope, receive: Receive, send: Send) -> None:
+    # Polar has the whole request and is slow to act on it: the route runs even if the client gave up.
+    body = await _drain(receive)
     await anyio.sleep(fault.seconds)
-    await app(scope, receive, send)
+    await app(scope, _replay(body, receive), send)
 
 
 async def _status(app: ASGIApp, fault: Fault, scope: Scope, receive: Receive, send: Send) -> None:
@@ -225,11 +232,24 @@ APPLY = {
 _PHRASES = {502: "Bad Gateway", 503: "Service Temporarily Unavailable", 504: "Gateway Time-out"}
 
 
-async def _drain(receive: Receive) -> None:
+async def _drain(receive: Receive) -> bytes:
+    """Read the whole request body."""
+    chunks: list[bytes] = []
     while True:
         message = await receive()
+        chunks.append(message.get("body", b""))
         if message["type"] != "http.request" or not message.get("more_body", False):
-            return
+            return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A `receive` that hands over an already-read body, then the connection's own messages."""
+    pending = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def replay() -> Message:
+        return pending.pop() if pending else await receive()
+
+    return replay
 
 
 async def _run(app: ASGIApp, scope: Scope, receive: Receive) -> Captured:
