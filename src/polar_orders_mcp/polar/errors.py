@@ -169,7 +169,15 @@ class MalformedResponseError(PolarError):
         self.method = method
         self.path = path
         self.request_id = request_id
-        self.hint = "This is unexpected from Polar; retry once, and report it if it persists."
+        if method in ("GET", "HEAD"):
+            self.hint = "This is unexpected from Polar; retry once, and report it if it persists."
+        else:
+            # A success status means Polar did it: repeating a create would make a second one.
+            self.hint = (
+                f"Polar accepted the request (HTTP {status_code}) but its answer could not be read, so the "
+                "change was most likely made. Re-read the object (after a create, list the newest ones) "
+                "before doing it again."
+            )
         text = f"Unreadable response (HTTP {status_code}) on {method} {path}: {message}. Hint: {self.hint}"
         if request_id:
             text += f" Request id: {request_id}."
@@ -186,10 +194,11 @@ class PolarConnectionError(PolarError):
         if request_sent and method not in ("GET", "HEAD"):
             self.hint = (
                 "The request was sent but no answer came back, so Polar may have acted on it. "
-                "Re-read the object to learn what happened before trying again."
+                "Re-read the object (after a create, list the newest ones) to learn what happened before "
+                "trying again."
             )
         elif request_sent:
-            self.hint = "Polar did not answer in time; try again shortly."
+            self.hint = "No answer came back; a read changes nothing, so it is safe to try again shortly."
         else:
             self.hint = (
                 "Polar could not be reached, so nothing was done. Check the network and the server URL, then try again."
