@@ -210,6 +210,35 @@ class PolarTimeoutError(PolarConnectionError):
     """The connection or the answer timed out."""
 
 
+# After a write raised one of these, Polar may have acted (or may still be acting) on it.
+OUTCOME_UNKNOWN: tuple[type[PolarError], ...] = (PolarConnectionError, MalformedResponseError, ServerError)
+
+
+def outcome_unknown(exc: PolarError) -> bool:
+    """Whether a write that raised `exc` may have taken effect at Polar all the same."""
+    if isinstance(exc, PolarConnectionError):
+        return exc.request_sent
+    return isinstance(exc, OUTCOME_UNKNOWN)
+
+
+def may_still_be_running(exc: PolarError) -> bool:
+    """A timeout or a 5xx: Polar (or a proxy in front of it) gave up answering, not necessarily working."""
+    return isinstance(exc, (PolarTimeoutError, ServerError))
+
+
+def what_failed(exc: PolarError) -> str:
+    """A few words on why a write's outcome is unknown, for messages that go on to say what happened."""
+    if isinstance(exc, PolarTimeoutError):
+        return "Polar did not answer in time"
+    if isinstance(exc, PolarConnectionError):
+        return "the connection was lost before Polar's answer arrived"
+    if isinstance(exc, ServerError):
+        return f"Polar answered HTTP {exc.status_code}"
+    if isinstance(exc, MalformedResponseError):
+        return f"Polar's answer (HTTP {exc.status_code}) could not be read"
+    return str(exc)
+
+
 STATUS_ERRORS: dict[int, type[PolarAPIError]] = {
     400: BadRequestError,
     401: AuthenticationError,

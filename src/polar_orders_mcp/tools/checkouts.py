@@ -9,7 +9,14 @@ from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, Field
 
 from polar_orders_mcp.polar.client import PolarClient
-from polar_orders_mcp.polar.errors import PolarConnectionError
+from polar_orders_mcp.polar.errors import (
+    OUTCOME_UNKNOWN,
+    PolarError,
+    may_still_be_running,
+    outcome_unknown,
+    what_failed,
+)
+from polar_orders_mcp.polar.models import Checkout
 from polar_orders_mcp.tools import views
 from polar_orders_mcp.tools.base import Tool
 from polar_orders_mcp.tools.context import Api, Ctx, GuardDep, polar_errors_as_tool_errors
@@ -271,22 +278,41 @@ async def confirm_checkout(
         )
     try:
         confirmed = await api.checkouts.client_confirm(client_secret, confirmation_token_id=payment_token)
-    except PolarConnectionError as exc:
-        if not exc.request_sent:
+    except OUTCOME_UNKNOWN as exc:
+        if not outcome_unknown(exc):
             raise ToolError(f"{not_done}: Polar could not be reached ({exc}). It is safe to retry.") from exc
-        after = await api.checkouts.client_get(client_secret)
-        if after.status == "open":
-            raise ToolError(
-                f"{not_done}: the connection failed mid-request and the checkout is still open. "
-                "It is safe to call confirm_checkout again for a fresh preview."
-            ) from exc
-        confirmed = after
+        confirmed = await _settle_ambiguous(api, client_secret, target, exc)
     return ConfirmResult(
         status="confirmed",
         preview=outcome,
         checkout=views.checkout(confirmed),
         next_step="Confirmed: Polar now processes the payment; get_checkout shows when it succeeded.",
     )
+
+
+async def _settle_ambiguous(api: PolarClient, client_secret: str, target: str, failure: PolarError) -> Checkout:
+    """The confirm request reached Polar but no usable answer came back: learn from Polar what happened."""
+    why = what_failed(failure)
+    try:
+        after = await api.checkouts.client_get(client_secret)
+    except PolarError as exc:
+        raise ToolError(
+            f"Checkout {target} may or may not have been confirmed: the confirm request failed ({why}) and "
+            f"reading the checkout back failed too ({exc}). Do not call confirm_checkout again until "
+            "get_checkout shows its status."
+        ) from exc
+    if after.status == "open" and may_still_be_running(failure):
+        raise ToolError(
+            f"Checkout {target} is still open, but {why} and Polar may still be processing the payment. "
+            "Check with get_checkout in a minute before doing anything else. Calling confirm_checkout "
+            "again is safe: Polar never confirms one checkout twice."
+        )
+    if after.status == "open":
+        raise ToolError(
+            f"Checkout {target} was not confirmed and nothing was charged: {why} and the checkout is still "
+            "open. It is safe to call confirm_checkout again for a fresh preview."
+        )
+    return after
 
 
 TOOLS = (

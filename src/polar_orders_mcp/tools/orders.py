@@ -11,9 +11,13 @@ from pydantic import BaseModel, Field
 
 from polar_orders_mcp.polar.client import PolarClient
 from polar_orders_mcp.polar.errors import (
+    OUTCOME_UNKNOWN,
     PaymentRequiredError,
-    PolarConnectionError,
+    PolarError,
     PreconditionFailedError,
+    may_still_be_running,
+    outcome_unknown,
+    what_failed,
 )
 from polar_orders_mcp.tools import views
 from polar_orders_mcp.tools.base import Tool
@@ -255,10 +259,10 @@ async def finalize_order(
             f"Order {order_id} was not charged by this call: Polar says it is no longer a draft "
             f"({exc.code}). Another call may have finalized it; check with get_order."
         ) from exc
-    except PolarConnectionError as exc:
-        if not exc.request_sent:
+    except OUTCOME_UNKNOWN as exc:
+        if not outcome_unknown(exc):
             raise ToolError(f"{not_done}: Polar could not be reached ({exc}). It is safe to retry.") from exc
-        return await _settle_ambiguous(api, order_id, fresh)
+        return await _settle_ambiguous(api, order_id, fresh, exc)
     log.info("order %s finalized: %s", order_id, paid.status)
     return ChargeResult(
         status="charged",
@@ -283,19 +287,36 @@ def _payment_refused(not_done: str, exc: PaymentRequiredError) -> str:
     )
 
 
-async def _settle_ambiguous(api: PolarClient, order_id: str, previewed: ChargePreview) -> ChargeResult:
-    """The finalize request was sent but no answer came: learn from Polar what really happened."""
-    order = await api.orders.get(order_id)
+async def _settle_ambiguous(
+    api: PolarClient, order_id: str, previewed: ChargePreview, failure: PolarError
+) -> ChargeResult:
+    """The charge request reached Polar but no usable answer came back: learn from Polar what happened."""
+    why = what_failed(failure)
+    try:
+        order = await api.orders.get(order_id)
+    except PolarError as exc:
+        raise ToolError(
+            f"Order {order_id} may or may not have been charged: the charge request failed ({why}) and reading "
+            f"the order back failed too ({exc}). Do not call finalize_order again until get_order shows the "
+            "order's status (paid means it was charged)."
+        ) from exc
+    if order.status == "draft" and may_still_be_running(failure):
+        # A slow charge can land after this read: say what is known, not more.
+        raise ToolError(
+            f"Order {order_id} is still a draft, but {why} and Polar may still be processing the charge. "
+            "Check with get_order in a minute before doing anything else. Calling finalize_order again is "
+            "safe: Polar never charges one order twice."
+        )
     if order.status == "draft":
         raise ToolError(
-            f"Order {order_id} was not charged: the connection to Polar failed mid-request and the "
-            "order is still a draft. It is safe to call finalize_order again for a fresh preview."
+            f"Order {order_id} was not charged: {why} and the order is still a draft. It is safe to call "
+            "finalize_order again for a fresh preview."
         )
     return ChargeResult(
         status="charged",
         preview=previewed,
         order=views.order(order),
-        next_step=f"The connection failed after Polar acted: the order is now {order.status}. "
+        next_step=f"The charge went through although {why}: the order is now {order.status}. "
         "Do not retry; use get_receipt for the receipt.",
     )
 
