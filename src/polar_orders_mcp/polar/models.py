@@ -32,7 +32,7 @@ Metadata = dict[str, Any]
 class PolarModel(BaseModel):
     """Base of every response model: keeps fields this version of the client does not know."""
 
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    model_config = ConfigDict(extra="allow", populate_by_name=True, defer_build=True)
 
 
 class Address(PolarModel):

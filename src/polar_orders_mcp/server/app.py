@@ -120,19 +120,22 @@ def build_server(settings: Settings, transport: httpx2.AsyncBaseTransport | None
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[AppState]) -> AsyncIterator[AppState]:
-        client = PolarClient(
-            token,
-            server=server,
-            api_version=settings.api_version,
-            timeout=settings.timeout,
-            max_retries=settings.max_retries,
-            transport=polar_transport,
-            user_agent=f"polar-orders-mcp/{__version__}",
-        )
+        def connect() -> PolarClient:
+            return PolarClient(
+                token,
+                server=server,
+                api_version=settings.api_version,
+                timeout=settings.timeout,
+                max_retries=settings.max_retries,
+                transport=polar_transport,
+                user_agent=f"polar-orders-mcp/{__version__}",
+            )
+
+        state = AppState(connect=connect, guard=guard)
         try:
-            yield AppState(client=client, guard=guard)
+            yield state
         finally:
-            await client.aclose()
+            await state.aclose()
 
     mcp: MCPServer[AppState] = MCPServer(
         SERVER_NAME,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any, ParamSpec, TypeVar
 
 from mcp.server.mcpserver import Context, Resolve
@@ -17,10 +17,25 @@ from polar_orders_mcp.tools.guard import Guard
 
 @dataclass
 class AppState:
-    """The server's lifespan state: one API client and one guard for every session."""
+    """The server's lifespan state: one API client and one guard for every session.
 
-    client: PolarClient
+    The client is made on first use: a session that never calls Polar (one that only lists the
+    tools) never loads the HTTP stack or builds an SSL context, which is about a tenth of a cold start.
+    """
+
+    connect: Callable[[], PolarClient]
     guard: Guard
+    _client: PolarClient | None = field(default=None, init=False, repr=False)
+
+    @property
+    def client(self) -> PolarClient:
+        if self._client is None:
+            self._client = self.connect()
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
 
 
 def _state(ctx: Context[Any, Any]) -> AppState:
