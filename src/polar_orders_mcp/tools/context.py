@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any, ParamSpec, TypeVar
 
-from mcp.server.mcpserver import Context, Resolve
+from mcp.server.mcpserver import AcceptedElicitation, Context, Resolve
 from mcp.server.mcpserver.exceptions import ToolError
 
 from polar_orders_mcp.polar.client import PolarClient
@@ -51,6 +51,11 @@ def api_client(ctx: Context[Any, Any]) -> PolarClient:
 def server_guard(ctx: Context[Any, Any]) -> Guard:
     return _state(ctx).guard
 
+
+# mcp 2.3.0 wraps every resolved value (the client, the guard) in `AcceptedElicitation[Any]`, a
+# parametrized pydantic generic that pydantic caches only weakly: unreferenced, the class is
+# rebuilt on the next tool call. This reference keeps the cached one.
+_RESOLVED = AcceptedElicitation[Any]
 
 Ctx = Context[Any, Any]
 Api = Annotated[PolarClient, Resolve(api_client)]
