@@ -10,10 +10,12 @@ from typing import Any
 
 import httpx2
 from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.tools import Tool as SdkTool
 
 from polar_orders_mcp import __version__
 from polar_orders_mcp.polar.client import PolarClient
 from polar_orders_mcp.prompts.workflows import PROMPTS
+from polar_orders_mcp.server.compact import compact_result, compact_schema
 from polar_orders_mcp.server.log_level import accept_log_level
 from polar_orders_mcp.server.resources import register_resources
 from polar_orders_mcp.settings import Settings
@@ -99,6 +101,22 @@ def select_tools(settings: Settings) -> list[Tool]:
     return tools
 
 
+def _sdk_tool(tool: Tool, audit: AuditLog) -> SdkTool:
+    """The SDK's tool for one table entry, with compact schemas and compact result text."""
+    fn = tool.fn if tool.tier == "read" else audited(tool, audit, tool.fn)
+    sdk_tool = SdkTool.from_function(
+        compact_result(polar_errors_as_tool_errors(fn)),
+        name=tool.name,
+        title=tool.title,
+        annotations=tool.annotations,
+        structured_output=True,
+    )
+    sdk_tool.parameters = compact_schema(sdk_tool.parameters, optional_null=True)
+    if sdk_tool.fn_metadata.output_schema is not None:
+        sdk_tool.fn_metadata.output_schema = compact_schema(sdk_tool.fn_metadata.output_schema, optional_null=False)
+    return sdk_tool
+
+
 def build_server(settings: Settings, transport: httpx2.AsyncBaseTransport | None = None) -> MCPServer[AppState]:
     """The MCP server for these settings. `transport` plugs a fake Polar in (tests, the emulator)."""
     token, server, polar_transport = _polar_target(settings, transport)
@@ -144,16 +162,8 @@ def build_server(settings: Settings, transport: httpx2.AsyncBaseTransport | None
         instructions=CUSTOMER_INSTRUCTIONS if settings.customer_mode else INSTRUCTIONS,
         lifespan=lifespan,
         log_level=settings.log_level,
+        tools=[_sdk_tool(tool, audit) for tool in tools],
     )
-    for tool in tools:
-        fn = tool.fn if tool.tier == "read" else audited(tool, audit, tool.fn)
-        mcp.add_tool(
-            polar_errors_as_tool_errors(fn),
-            name=tool.name,
-            title=tool.title,
-            annotations=tool.annotations,
-            structured_output=True,
-        )
     if not settings.customer_mode:
         # The prompts and resources read organization data: none of it is reachable for a customer.
         for prompt in PROMPTS:
