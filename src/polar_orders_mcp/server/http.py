@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
 import signal
+import time
 from typing import Any
 
+import uvicorn
 from mcp.server.mcpserver import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.requests import Request
@@ -83,6 +86,60 @@ class BearerAuth:
         await send({"type": "http.response.body", "body": body})
 
 
+class InFlight:
+    """Counts the requests being answered, GET streams aside: the calls a graceful stop waits for.
+
+    With streamable HTTP a tool call is one POST whose response ends with the call's answer.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.count = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] == "GET":
+            await self.app(scope, receive, send)
+            return
+        self.count += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.count -= 1
+
+
+class GracefulServer(uvicorn.Server):
+    """On SIGTERM/SIGINT: stop accepting, let the calls in flight finish (bounded), then end the streams.
+
+    sse_starlette would end every event stream at the signal, and with it the answer of every tool
+    call still running (streamable HTTP answers a POST over an event stream): it is told not to, and
+    the open streams (the GET ones, which never end by themselves) are ended once the calls are done.
+    """
+
+    def __init__(self, config: uvicorn.Config, in_flight: InFlight) -> None:
+        super().__init__(config)
+        self.in_flight = in_flight
+        from sse_starlette.sse import AppStatus
+
+        AppStatus.disable_automatic_graceful_drain()
+
+    async def shutdown(self, sockets: list[Any] | None = None) -> None:
+        from sse_starlette.sse import AppStatus
+
+        for server in self.servers:
+            server.close()
+        for connection in list(self.server_state.connections):
+            connection.shutdown()  # idle keep-alive connections close; busy ones close after their answer
+        grace = self.config.timeout_graceful_shutdown or GRACEFUL_SHUTDOWN_SECONDS
+        deadline = time.monotonic() + grace
+        while self.in_flight.count and time.monotonic() < deadline and not self.force_exit:
+            await asyncio.sleep(0.05)
+        if self.in_flight.count:
+            log.warning("stopping with %d call(s) still running after %s s", self.in_flight.count, grace)
+        AppStatus.should_exit = True
+        self.config.timeout_graceful_shutdown = max(1, round(deadline - time.monotonic()))
+        await super().shutdown(sockets)
+
+
 def http_app(mcp: MCPServer[Any], settings: Settings) -> ASGIApp:
     """The ASGI app for `settings.transport` ("http" or "sse")."""
     check_exposure(settings)
@@ -105,9 +162,7 @@ def http_app(mcp: MCPServer[Any], settings: Settings) -> ASGIApp:
 
 def serve_http(mcp: MCPServer[Any], settings: Settings) -> None:
     """Run the HTTP transport under uvicorn until SIGINT/SIGTERM; in-flight calls get time to finish."""
-    import uvicorn
-
-    app = http_app(mcp, settings)
+    app = InFlight(http_app(mcp, settings))
     path = SSE_PATH if settings.transport == "sse" else MCP_PATH
     log.warning(
         "serving MCP (%s) on http://%s:%s%s%s",
@@ -126,7 +181,7 @@ def serve_http(mcp: MCPServer[Any], settings: Settings) -> None:
     # that was there before it: make that handler a clean exit, so a stop asked for exits 0.
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, _exit_cleanly)
-    uvicorn.Server(config).run()
+    GracefulServer(config, app).run()
 
 
 def _exit_cleanly(signum: int, frame: object) -> None:
