@@ -30,8 +30,11 @@ def clean_text(value: object, limit: int = TEXT_LIMIT) -> str | None:
     """Customer-supplied text made safe to show: control and invisible characters removed, capped."""
     if value is None:
         return None
-    text = _INVISIBLE.sub("", str(value))
-    text = "".join(ch if ch in " \t" or unicodedata.category(ch)[0] != "C" else " " for ch in text)
+    text = str(value)
+    # Control, zero-width and bidi characters are all unprintable: most text skips the slow path.
+    if not text.isprintable():
+        text = _INVISIBLE.sub("", text)
+        text = "".join(ch if ch in " \t" or unicodedata.category(ch)[0] != "C" else " " for ch in text)
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
