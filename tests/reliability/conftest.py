@@ -19,9 +19,23 @@ from polar_orders_mcp.settings import Settings
 from tests.server.conftest import serve_in_thread
 
 
-@pytest.fixture
-def emulator() -> Any:
+@pytest.fixture(scope="module")
+def emulator_app() -> Any:
     return create_app(orders=20)
+
+
+@pytest.fixture(scope="module")
+def served_url(emulator_app: Any) -> Iterator[str]:
+    """The emulator under uvicorn on 127.0.0.1: faults are real sockets closing and real timeouts."""
+    with serve_in_thread(emulator_app) as url:
+        yield url
+
+
+@pytest.fixture
+def emulator(emulator_app: Any) -> Any:
+    """The module's emulator, reset: fresh seed (same ids), no faults, an empty request journal."""
+    emulator_app.state.emulator.reset()
+    return emulator_app
 
 
 @pytest.fixture
@@ -35,10 +49,8 @@ def seed(state: EmulatorState) -> SeedInfo:
 
 
 @pytest.fixture
-def polar_url(emulator: Any) -> Iterator[str]:
-    """The emulator under uvicorn on 127.0.0.1: faults are real sockets closing and real timeouts."""
-    with serve_in_thread(emulator) as url:
-        yield url
+def polar_url(emulator: Any, served_url: str) -> str:
+    return served_url
 
 
 @pytest.fixture(autouse=True)
@@ -70,12 +82,26 @@ async def faults(polar_url: str) -> AsyncIterator[Faults]:
         yield Faults(http)
 
 
+@pytest.fixture(scope="module")
+def built_servers() -> dict[tuple[Any, ...], MCPServer[Any]]:
+    return {}
+
+
 @pytest.fixture
-def make_server(polar_url: str) -> Callable[..., MCPServer[Any]]:
-    """Our server, its client pointed at the emulator's URL like at any Polar deployment."""
+def make_server(
+    polar_url: str, built_servers: dict[tuple[Any, ...], MCPServer[Any]]
+) -> Callable[..., MCPServer[Any]]:
+    """Our server, its client pointed at the emulator's URL like at any Polar deployment.
+
+    Built once per module and settings: each `Client` session runs the server's lifespan, so it
+    gets a fresh Polar client all the same.
+    """
 
     def make(**settings: Any) -> MCPServer[Any]:
         options: dict[str, Any] = {"server": polar_url, "access_token": ORG_TOKEN, "confirm": "off", **settings}
-        return build_server(Settings(**options))
+        key = tuple(sorted(options.items()))
+        if key not in built_servers:
+            built_servers[key] = build_server(Settings(**options))
+        return built_servers[key]
 
     return make

@@ -18,7 +18,7 @@ from tests.reliability.processes import Session, clean_env, server_process
 
 pytestmark = pytest.mark.anyio
 
-SLOW_SECONDS = 2.0  # Polar's answer to the call in flight comes this long after SIGTERM
+SLOW_SECONDS = 1.5  # Polar's answer to the call in flight comes this long after SIGTERM
 
 
 async def test_sigterm_lets_a_slow_call_in_flight_finish_then_exits_0(
