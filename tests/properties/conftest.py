@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 import re
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx2
 import mcp_types as types
+import uvicorn
 from mcp.server.mcpserver import MCPServer
 
 from polar_orders_mcp.emulator.app import create_app
@@ -37,3 +43,29 @@ def result_text(result: types.CallToolResult) -> str:
 def is_crash(result: types.CallToolResult) -> bool:
     """An is_error result carrying only the SDK's generic message: an unexpected exception in the tool."""
     return result.is_error and _CRASH.fullmatch(result_text(result).strip()) is not None
+
+
+@contextmanager
+def serve_on_loopback(app: Any) -> Iterator[str]:
+    """Run an ASGI app under uvicorn on 127.0.0.1:<free port>, its logs going to the root logger (and so
+    to caplog) rather than to uvicorn's own handlers; yield its base URL."""
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, log_level="debug", lifespan="on")
+    server = uvicorn.Server(config)
+    loggers = [logging.getLogger(name) for name in ("uvicorn", "uvicorn.error", "uvicorn.access")]
+    propagate = [logger.propagate for logger in loggers]
+    for logger in loggers:
+        logger.propagate = True
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not server.started:
+            if time.monotonic() > deadline or not thread.is_alive():
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.01)
+        yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        for logger, value in zip(loggers, propagate, strict=True):
+            logger.propagate = value
