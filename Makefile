@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint clean conformance dist-check
+.PHONY: demo test lint clean conformance dist-check soak
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,12 @@ lint: $(STAMP)
 	$(BIN)/python -m pip install --quiet ruff mypy
 	$(BIN)/ruff check src tests
 	$(BIN)/mypy
+
+# Ten minutes of mixed calls over streamable HTTP against a server process, with faults injected into
+# the emulator behind it; fails on any error or if the server's memory keeps growing. Writes
+# bench/results/soak.md. SOAK_ARGS="--duration 60" for a short run.
+soak: $(STAMP)
+	$(BIN)/python scripts/soak.py $(SOAK_ARGS)
 
 # The official MCP conformance suite and the Inspector's schema lint, pinned in conformance/.
 CONFORMANCE_DEPS := conformance/node_modules/.package-lock.json

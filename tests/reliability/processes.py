@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -85,10 +85,20 @@ def _drain(stream: Any, into: bytearray) -> None:
         into.extend(chunk)
 
 
-@contextmanager
-def server_process(*args: str, env: dict[str, str] | None = None) -> Iterator[ServerProcess]:
+def server_process(*args: str, env: dict[str, str] | None = None) -> AbstractContextManager[ServerProcess]:
     """`polar-orders-mcp serve --transport http --port 0 ARGS…`, healthy; killed on exit if still running."""
-    command = [sys.executable, "-m", "polar_orders_mcp", "serve", "--transport", "http", "--port", "0", *args]
+    return child_process("serve", "--transport", "http", "--port", "0", *args, env=env)
+
+
+def emulator_process(*args: str) -> AbstractContextManager[ServerProcess]:
+    """`polar-orders-mcp emulator --port 0 ARGS…`, answering; killed on exit."""
+    return child_process("emulator", "--port", "0", *args, health="/_emulator/state")
+
+
+@contextmanager
+def child_process(*args: str, env: dict[str, str] | None = None, health: str = "/healthz") -> Iterator[ServerProcess]:
+    """`polar-orders-mcp ARGS…` listening on the port it was given (0: any), once `health` answers 200."""
+    command = [sys.executable, "-m", "polar_orders_mcp", *args]
     proc = subprocess.Popen(command, env=env or clean_env(), stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
     server = ServerProcess(proc)
@@ -108,7 +118,7 @@ def server_process(*args: str, env: dict[str, str] | None = None) -> Iterator[Se
         server.url = f"http://127.0.0.1:{port}"
         while True:
             try:
-                if httpx2.get(f"{server.url}/healthz", timeout=10).status_code == 200:
+                if httpx2.get(f"{server.url}{health}", timeout=10).status_code == 200:
                     break
             except httpx2.TransportError:
                 pass
