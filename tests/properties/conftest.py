@@ -1,4 +1,4 @@
-"""Helpers for the property tests: emulator-backed servers, result text, and telling a crash from an error."""
+"""Helpers for the property tests: emulator-backed servers, result text, crash detection, a loopback server."""
 
 from __future__ import annotations
 
