@@ -90,6 +90,9 @@ async def test_a_write_answered_5xx_is_sent_once_and_not_done(
             # The server read the target back: not done so far, a retry is safe, and a slow Polar may still act.
             assert "still a draft" in message or "still open" in message, message
             assert "may still be processing" in message and "again is safe" in message, message
+        elif tool == "generate_invoice":
+            # Read back too: no invoice so far, a slow Polar may still make it, and a retry cannot make two.
+            assert "has no invoice yet" in message and "again is safe" in message, message
         else:
             assert f"HTTP {fault['status']}" in message and "Polar's side" in message, message
         await faults.http.delete("/_emulator/faults")
@@ -116,6 +119,10 @@ async def test_a_write_whose_answer_is_lost_is_sent_once_and_the_agent_learns_it
     elif tool == "confirm_checkout":
         assert not result.is_error and result.structured_content is not None
         assert result.structured_content["status"] == "confirmed"
+    elif tool == "generate_invoice":
+        # Read back: the invoice exists, so the call reports it as requested.
+        assert not result.is_error and result.structured_content is not None
+        assert result.structured_content["status"] == "requested"
     else:
         assert result.is_error
         assert "no answer came back, so Polar may have acted on it" in text, text
@@ -142,7 +149,8 @@ async def test_an_invoice_whose_answer_is_lost_is_not_made_twice(
     path = "/v1/orders/{id}/invoice"
     await faults.add("drop_after", path, method="POST")
     async with Client(make_server()) as client:
-        await fail(client, "generate_invoice", {"order_id": seed.paid_order_id})
+        first = await call(client, "generate_invoice", {"order_id": seed.paid_order_id})
+        assert first["status"] == "requested"  # read back: the invoice was made
         again = await fail(client, "generate_invoice", {"order_id": seed.paid_order_id})
         link = await call(client, "get_invoice", {"order_id": seed.paid_order_id})
     assert "already has invoice" in again and "nothing was generated" in again

@@ -113,3 +113,24 @@ async def test_list_products(server: MCPServer[Any]) -> None:
     assert one_time["items"] and not any(p["recurring"] for p in one_time["items"])
     assert recurring["items"] and all(p["recurring"] for p in recurring["items"])
     assert any(price["display"] == "$12.50" for p in one_time["items"] for price in p["prices"])
+
+
+async def test_a_confirmation_is_bound_to_the_whole_payment_token(
+    server: MCPServer[Any], seed: SeedInfo, state: EmulatorState
+) -> None:
+    secret = seed.open_checkout_client_secret
+    async with Client(server) as client:
+        await call(client, "update_checkout_by_secret", {
+            "client_secret": secret, "customer_email": "p@example.com",
+            "customer_billing_address": {"country": "US", "state": "US-NY", "city": "New York"},
+        })  # fmt: skip
+        approved = await call(
+            client, "confirm_checkout", {"client_secret": secret, "payment_token": "tok_chargeDeclined"}
+        )
+        other_card = {
+            "client_secret": secret, "payment_token": "ctoken_someone_elses_card_combined",
+            "confirmation_token": approved["confirmation_token"],
+        }  # fmt: skip
+        message = await fail(client, "confirm_checkout", other_card)
+    assert "changed after the preview" in message
+    assert state.store.checkout(seed.open_checkout_id).status == "open"

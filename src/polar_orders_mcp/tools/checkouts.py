@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Annotated, Literal
 
 from mcp.server.mcpserver import ElicitationResult, Resolve
@@ -189,6 +190,9 @@ class CheckoutPreview(Preview):
     customer_email: str | None
     customer_name: str | None
     payment: str
+    payment_token_digest: str | None = Field(
+        default=None, description="Binds the approval to this exact payment token, not just its last characters."
+    )
 
 
 async def compute_checkout_preview(api: PolarClient, client_secret: str, payment_token: str | None) -> CheckoutPreview:
@@ -216,6 +220,7 @@ async def compute_checkout_preview(api: PolarClient, client_secret: str, payment
         customer_email=email,
         customer_name=views.clean_text(checkout.customer_name),
         payment=f"payment form token …{payment_token[-4:]}" if needs_payment and payment_token else "free: none",
+        payment_token_digest=hashlib.sha256(payment_token.encode()).hexdigest()[:32] if payment_token else None,
     )
 
 

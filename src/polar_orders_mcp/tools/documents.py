@@ -12,6 +12,13 @@ from pydantic import BaseModel, Field
 
 from polar_orders_mcp.polar import models
 from polar_orders_mcp.polar.client import PolarClient
+from polar_orders_mcp.polar.errors import (
+    OUTCOME_UNKNOWN,
+    PolarError,
+    may_still_be_running,
+    outcome_unknown,
+    what_failed,
+)
 from polar_orders_mcp.tools import views
 from polar_orders_mcp.tools.base import Tool
 from polar_orders_mcp.tools.context import Api, Ctx, GuardDep, polar_errors_as_tool_errors
@@ -144,11 +151,52 @@ async def generate_invoice(
     )  # fmt: skip
     if isinstance(outcome, AwaitingApproval):
         return InvoiceResult.awaiting(preview, outcome, "generate_invoice")
-    await api.orders.generate_invoice(order_id)
+    return await send_invoice_request(
+        order_id,
+        outcome,
+        send=lambda: api.orders.generate_invoice(order_id),
+        read_back=lambda: api.orders.get(order_id),
+        tool="generate_invoice",
+        get_tool="get_invoice",
+    )
+
+
+async def send_invoice_request(
+    order_id: str,
+    preview: InvoicePreview,
+    *,
+    send: Callable[[], Awaitable[None]],
+    read_back: Callable[[], Awaitable[models.Order]],
+    tool: str,
+    get_tool: str,
+) -> InvoiceResult:
+    """Ask Polar for the invoice; when the answer is lost, read the order back to learn what happened."""
+    try:
+        await send()
+    except OUTCOME_UNKNOWN as exc:
+        if not outcome_unknown(exc):
+            raise ToolError(
+                f"No invoice was generated for order {order_id}: Polar could not be reached ({exc}). "
+                "It is safe to retry."
+            ) from exc
+        why = what_failed(exc)
+        try:
+            order = await read_back()
+        except PolarError as read_exc:
+            raise ToolError(
+                f"Order {order_id}'s invoice may or may not have been generated: the request failed ({why}) and "
+                f"reading the order back failed too ({read_exc}). Check with {get_tool} before calling {tool} again."
+            ) from read_exc
+        if not order.is_invoice_generated:
+            still = " yet, but Polar may still be making it" if may_still_be_running(exc) else ""
+            raise ToolError(
+                f"Order {order_id} has no invoice{still}: {why}. Check with {get_tool} in a minute; calling {tool} "
+                "again is safe, since an order only ever gets one invoice."
+            ) from exc
     return InvoiceResult(
         status="requested",
-        preview=outcome,
-        next_step="Polar is generating the invoice; get_invoice returns its link once it exists.",
+        preview=preview,
+        next_step=f"Polar is generating the invoice; {get_tool} returns its link once it exists.",
     )
 
 

@@ -37,7 +37,9 @@ class NotAsked(BaseModel):
 
 
 # Bound by the token all the same; the human reads the display forms instead.
-_NOT_FOR_HUMANS = frozenset({"summary", "amount", "currency", "customer_id", "payment_method_id"})
+_NOT_FOR_HUMANS = frozenset(
+    {"summary", "amount", "currency", "customer_id", "payment_method_id", "payment_token_digest"}
+)
 
 
 class Preview(BaseModel):

@@ -20,6 +20,7 @@ from polar_orders_mcp.tools.documents import (
     InvoiceResult,
     InvoiceView,
     invoice_preview_of,
+    send_invoice_request,
     wait_for_receipt,
 )
 from polar_orders_mcp.tools.guard import Approval, AwaitingApproval, confirm
@@ -123,11 +124,13 @@ async def request_my_invoice(
     )  # fmt: skip
     if isinstance(outcome, AwaitingApproval):
         return InvoiceResult.awaiting(preview, outcome, "request_my_invoice")
-    await api.customer_portal.orders.generate_invoice(order_id)
-    return InvoiceResult(
-        status="requested",
-        preview=outcome,
-        next_step="Polar is generating the invoice; get_my_invoice returns its link once it exists.",
+    return await send_invoice_request(
+        order_id,
+        outcome,
+        send=lambda: api.customer_portal.orders.generate_invoice(order_id),
+        read_back=lambda: api.customer_portal.orders.get(order_id),
+        tool="request_my_invoice",
+        get_tool="get_my_invoice",
     )
 
 
