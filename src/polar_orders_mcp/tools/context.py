@@ -44,11 +44,13 @@ def _state(ctx: Context[Any, Any]) -> AppState:
     return state
 
 
-def api_client(ctx: Context[Any, Any]) -> PolarClient:
+# Resolvers are async although they never wait: mcp runs a plain function resolver on a worker
+# thread, a thread hop on every tool call for a lookup.
+async def api_client(ctx: Context[Any, Any]) -> PolarClient:
     return _state(ctx).client
 
 
-def server_guard(ctx: Context[Any, Any]) -> Guard:
+async def server_guard(ctx: Context[Any, Any]) -> Guard:
     return _state(ctx).guard
 
 
