@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint clean conformance dist-check soak
+.PHONY: demo test lint clean conformance dist-check bench soak
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,21 @@ $(CONFORMANCE_DEPS): conformance/package.json conformance/package-lock.json
 
 conformance: $(STAMP) $(CONFORMANCE_DEPS)
 	bash conformance/run.sh
+
+# Benchmarks beside the floor and Polar's own MCP server (pinned in bench/package.json):
+# writes bench/results/latest.md and latest.png. BENCH_ARGS=--quick for a short smoke run.
+BENCH_STAMP := $(VENV)/.bench-installed
+BENCH_DEPS := bench/node_modules/.package-lock.json
+
+$(BENCH_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	touch $(BENCH_STAMP)
+
+$(BENCH_DEPS): bench/package.json bench/package-lock.json
+	cd bench && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+
+bench: $(BENCH_STAMP) $(BENCH_DEPS)
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 # Build the sdist and wheel, then install and run each in a fresh virtualenv.
 dist-check:

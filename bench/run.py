@@ -1,0 +1,184 @@
+"""Run the benchmarks and write bench/results/latest.md (+ .json and .png): `python -m bench.run [--quick]`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+from bench import cold_start, context, latency, report, scale, throughput
+from bench import procs as p
+
+
+@dataclass(frozen=True)
+class Config:
+    orders: int  # in the emulator shared by benchmarks 1-4
+    cold_runs: int
+    latency_calls: int
+    sessions: int
+    throughput_seconds: float
+    throughput_reps: int
+    scale_sizes: tuple[int, ...]
+    scale_reps: int
+
+
+FULL = Config(orders=1000, cold_runs=20, latency_calls=500, sessions=16, throughput_seconds=20, throughput_reps=3,
+              scale_sizes=(10_000, 100_000), scale_reps=3)  # fmt: skip
+QUICK = Config(orders=200, cold_runs=3, latency_calls=50, sessions=16, throughput_seconds=3, throughput_reps=1,
+               scale_sizes=(1_000, 5_000), scale_reps=1)  # fmt: skip
+
+Bench = Callable[[p.Processes, str, Config], dict[str, Any]]
+BENCHMARKS: dict[str, tuple[Bench, float]] = {  # name: (function, time budget in seconds)
+    "cold_start": (lambda procs, url, c: cold_start.run(procs, url, c.cold_runs), 300),
+    "latency": (lambda procs, url, c: latency.run(procs, url, c.latency_calls), 600),
+    "throughput": (
+        lambda procs, url, c: throughput.run(procs, url, c.sessions, c.throughput_seconds, c.throughput_reps),
+        600,
+    ),
+    "context": (lambda procs, url, c: context.run(procs, url), 120),
+    "scale": (lambda procs, url, c: scale.run(procs, list(c.scale_sizes), c.scale_reps), 1800),
+}
+
+NOTES = [
+    "Polar's server is `@polar-sh/sdk` 0.36.2 (`bin/mcp-server.js start`), pinned in `bench/package.json`. It was "
+    "generated for Polar's API before 2026-10 and sends no `Polar-Version` header; the emulator answers such requests "
+    "as 2026-10, whose orders that SDK rejects (`Response validation failed`: it requires `user_id`, a non-null "
+    "`customer.avatar_url` and `invoice_number`, and knows neither `draft` nor `void`). `bench/polar_preload.cjs` "
+    "rewrites the emulator's JSON into that older shape inside Polar's process and times itself (see section 2).",
+    "Polar's server only offers stdio and SSE, and binds SSE to 0.0.0.0; the same preload keeps it on 127.0.0.1. "
+    "Over HTTP it is compared with our SSE transport, which is the like-for-like pair.",
+    "Clients are minimal JSON-RPC clients (`bench/rpc.py`), protocol 2025-03-26 for every server "
+    "(Polar's answers 2024-11-05), so that what is timed is the server rather than a client library.",
+]
+
+
+def _run(argv: list[str]) -> str:
+    try:
+        return subprocess.run(argv, capture_output=True, text=True, timeout=30, cwd=p.ROOT).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "?"
+
+
+def machine() -> dict[str, Any]:
+    cpu = "?"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    memory_kb = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
+                     if line.startswith("MemTotal"))  # fmt: skip
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gb": memory_kb / 1024 / 1024,
+        "system": f"{platform.system()} {platform.release()}",
+        "load_start": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+    }
+
+
+def versions() -> dict[str, str]:
+    def node_package(name: str) -> str:
+        path = p.BENCH / "node_modules" / name / "package.json"
+        return json.loads(path.read_text())["version"] if path.exists() else "not installed"
+
+    commit = _run(["git", "rev-parse", "--short", "HEAD"])
+    dirty = _run(["git", "status", "--porcelain", "--untracked-files=no", "src"])
+    return {
+        "polar-orders-mcp": f"{version('polar-orders-mcp')} ({commit}{', modified' if dirty else ''})",
+        "Python": platform.python_version(),
+        "mcp": version("mcp"),
+        "httpx2": version("httpx2"),
+        "uvicorn": version("uvicorn"),
+        "pydantic": version("pydantic"),
+        "Node": _run(["node", "--version"]),
+        "@polar-sh/sdk": node_package("@polar-sh/sdk"),
+        "@modelcontextprotocol/sdk (Node)": node_package("@modelcontextprotocol/sdk"),
+    }
+
+
+def _stop_on_sigterm() -> None:
+    def stop(signum: int, _: Any) -> None:
+        raise SystemExit(128 + signum)  # unwinds through every `finally`: the peers are stopped
+
+    signal.signal(signal.SIGTERM, stop)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="a smoke run: small N, short runs (writes quick.*)")
+    parser.add_argument("--only", nargs="+", choices=list(BENCHMARKS), help="run only these benchmarks")
+    parser.add_argument("--out", type=Path, default=p.BENCH / "results", help="results directory")
+    args = parser.parse_args(argv)
+    if not p.POLAR_SERVER_JS.exists():
+        print("bench: Polar's server is missing: run `npm ci` in bench/ (make bench does)", file=sys.stderr)
+        return 2
+    if shutil.which("node") is None:
+        print("bench: node is not on PATH", file=sys.stderr)
+        return 2
+    _stop_on_sigterm()
+    config = QUICK if args.quick else FULL
+    names = args.only or list(BENCHMARKS)
+    started = time.monotonic()
+    command = "python -m bench.run" + (" --quick" if args.quick else "")
+    if args.only:
+        command += f" --only {' '.join(names)}"
+    results: dict[str, Any] = {
+        "started": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "command": command,
+        "quick": args.quick,
+        "config": asdict(config),
+        "machine": machine(),
+        "versions": versions(),
+        "benchmarks": {},
+        "failures": {},
+        "notes": NOTES,
+    }
+    logdir = Path(tempfile.mkdtemp(prefix="polar-orders-mcp-bench-"))
+    print(f"bench: logs of every process in {logdir}", file=sys.stderr)
+    with p.Processes(logdir) as procs:
+        emulator_url = procs.emulator(config.orders) if set(names) - {"scale"} else ""
+        for name in names:
+            fn, budget = BENCHMARKS[name]
+            print(f"bench: {name} …", file=sys.stderr, flush=True)
+            began = time.monotonic()
+            try:
+                with p.time_limit(budget * (0.5 if args.quick else 1), name):
+                    results["benchmarks"][name] = fn(procs, emulator_url, config)
+            except Exception as exc:  # record it and go on with the next benchmark
+                traceback.print_exc()
+                results["failures"][name] = f"{type(exc).__name__}: {exc}"[:500]
+            print(f"bench: {name} done in {time.monotonic() - began:.0f} s", file=sys.stderr, flush=True)
+    results["machine"]["load_end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    results["elapsed_s"] = time.monotonic() - started
+    stem = "quick" if args.quick else "latest"
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / f"{stem}.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
+    png = args.out / f"{stem}.png"
+    drawn = report.chart(results, png)
+    (args.out / f"{stem}.md").write_text(report.markdown(results, png.name if drawn else None))
+    print(f"bench: wrote {args.out / stem}.md" + (f" and {png.name}" if drawn else " (no chart: pip install "
+                                                   "-e '.[bench]')"), file=sys.stderr)  # fmt: skip
+    print("\n".join(report.headline(results)))
+    if results["failures"]:
+        print(f"bench: failures; the processes' logs are in {logdir}", file=sys.stderr)
+        return 1
+    shutil.rmtree(logdir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,24 @@
+"""bench/ still runs: its process handling, its client and its context check, tiny, with no Node."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx2
+from bench import context, rpc
+from bench import procs as p
+
+
+def test_bench_measures_our_server_over_stdio(tmp_path: Path) -> None:
+    with p.Processes(tmp_path) as procs:
+        url = procs.emulator(orders=12)
+        session = procs.stdio("ours", procs.ours_stdio_argv(), procs.ours_env(url))
+        listing = context.tools_list(rpc.check(session.request("tools/list")))
+        ours = session.call("list_orders", {"limit": 10})
+        raw = httpx2.get(f"{url}/v1/orders/", params={"limit": 10}, headers={"authorization": f"Bearer {p.ORG_TOKEN}"})
+        summaries = context.text_json(ours)["items"]
+        checks = [context.support_fields(s, r) for s, r in zip(summaries, raw.json()["items"], strict=True)]
+    assert procs.started == []  # every process it started is stopped
+    assert listing["tools"] >= 5 and listing["visible_bytes"] < listing["whole_bytes"]
+    assert len(summaries) == 10
+    assert [c["missing"] for c in checks] == [[]] * 10
