@@ -120,7 +120,7 @@ class GracefulServer(uvicorn.Server):
         self.in_flight = in_flight
         from sse_starlette.sse import AppStatus
 
-        AppStatus.disable_automatic_graceful_drain()
+        AppStatus.enable_automatic_graceful_drain = False  # what its untyped disable_…() does
 
     async def shutdown(self, sockets: list[Any] | None = None) -> None:
         from sse_starlette.sse import AppStatus
