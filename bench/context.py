@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import statistics
 from datetime import datetime
 from typing import Any
@@ -28,6 +29,8 @@ def tools_list(result: dict[str, Any]) -> dict[str, Any]:
     whole = [size(t) for t in tools]
     return {
         "tools": len(tools),
+        "description_bytes": sum(len(t.get("description", "").encode()) for t in tools),
+        "input_schema_bytes": sum(size(t.get("inputSchema", {})) for t in tools),
         "whole_bytes": size(result),
         "visible_bytes": sum(visible),
         "whole_per_tool": size(result) / len(tools),
@@ -38,11 +41,19 @@ def tools_list(result: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
 def tool_result(result: dict[str, Any]) -> dict[str, Any]:
     """`text`: what a client passes to the model (the text content); `whole`: the result on the wire."""
-    text = sum(len(c["text"].encode()) for c in result.get("content", []) if c.get("type") == "text")
+    texts = [c["text"] for c in result.get("content", []) if c.get("type") == "text"]
     structured = result.get("structuredContent")
-    return {"whole": size(result), "text": text, "structured": size(structured) if structured is not None else None}
+    return {
+        "whole": size(result),
+        "text": sum(len(t.encode()) for t in texts),
+        "text_uuid_bytes": sum(len(m) for t in texts for m in UUID.findall(t)),
+        "structured": size(structured) if structured is not None else None,
+    }
 
 
 def text_json(result: dict[str, Any]) -> Any:

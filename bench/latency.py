@@ -91,6 +91,9 @@ def run(procs: p.Processes, emulator_url: str, calls: int) -> dict[str, Any]:
             "floor-stdio": floor_calls(procs.stdio("floor-stdio", procs.floor_stdio_argv(), p.clean_env())),
             "ours-stdio": ours_calls(procs.stdio("ours-stdio", procs.ours_stdio_argv(), procs.ours_env(emulator_url))),
             "polar-stdio": polar_calls(polar_stdio),
+            "node-floor-stdio": floor_calls(
+                procs.stdio("node-floor-stdio", procs.node_floor_stdio_argv(), p.clean_env())
+            ),
             "floor-http": floor_calls(floor_http),
             "ours-http": ours_calls(ours_http),
             "ours-sse": ours_calls(ours_sse),

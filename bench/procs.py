@@ -27,6 +27,7 @@ ROOT = BENCH.parent
 VENV_BIN = Path(sys.executable).parent
 OUR_COMMAND = str(VENV_BIN / "polar-orders-mcp")
 FLOOR_SERVER = str(BENCH / "floor_server.py")
+NODE_FLOOR_SERVER = str(BENCH / "floor_server.mjs")
 POLAR_SERVER_JS = BENCH / "node_modules" / "@polar-sh" / "sdk" / "bin" / "mcp-server.js"
 # Keeps Polar's server on loopback and adapts the emulator's 2026-10 orders to its older SDK (see the file).
 POLAR_PRELOAD = BENCH / "polar_preload.cjs"
@@ -167,6 +168,9 @@ class Processes:
 
     def floor_stdio_argv(self) -> list[str]:
         return [sys.executable, FLOOR_SERVER]
+
+    def node_floor_stdio_argv(self) -> list[str]:
+        return ["node", NODE_FLOOR_SERVER]
 
     def polar_stdio_argv(self, emulator_url: str, *, preload: bool = True) -> list[str]:
         """Polar's server over stdio; without the preload for cold starts (no API call is made)."""

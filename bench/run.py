@@ -20,7 +20,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from bench import cold_start, context, latency, report, scale, throughput
+from bench import cold_start, context, latency, profile, report, scale, throughput
 from bench import procs as p
 
 
@@ -34,17 +34,20 @@ class Config:
     throughput_reps: int
     scale_sizes: tuple[int, ...]
     scale_reps: int
+    profile_calls: int
+    profile_seconds: float
 
 
 FULL = Config(orders=1000, cold_runs=20, latency_calls=500, sessions=16, throughput_seconds=20, throughput_reps=3,
-              scale_sizes=(10_000, 100_000), scale_reps=3)  # fmt: skip
+              scale_sizes=(10_000, 100_000), scale_reps=3, profile_calls=1000, profile_seconds=8)  # fmt: skip
 QUICK = Config(orders=200, cold_runs=3, latency_calls=50, sessions=16, throughput_seconds=3, throughput_reps=1,
-               scale_sizes=(1_000, 5_000), scale_reps=1)  # fmt: skip
+               scale_sizes=(1_000, 5_000), scale_reps=1, profile_calls=100, profile_seconds=2)  # fmt: skip
 
 Bench = Callable[[p.Processes, str, Config], dict[str, Any]]
 BENCHMARKS: dict[str, tuple[Bench, float]] = {  # name: (function, time budget in seconds)
     "cold_start": (lambda procs, url, c: cold_start.run(procs, url, c.cold_runs), 300),
     "latency": (lambda procs, url, c: latency.run(procs, url, c.latency_calls), 600),
+    "profile": (lambda procs, url, c: profile.run(procs, url, c.profile_calls, c.profile_seconds), 300),
     "throughput": (
         lambda procs, url, c: throughput.run(procs, url, c.sessions, c.throughput_seconds, c.throughput_reps),
         600,
@@ -52,18 +55,6 @@ BENCHMARKS: dict[str, tuple[Bench, float]] = {  # name: (function, time budget i
     "context": (lambda procs, url, c: context.run(procs, url), 120),
     "scale": (lambda procs, url, c: scale.run(procs, list(c.scale_sizes), c.scale_reps), 1800),
 }
-
-NOTES = [
-    "Polar's server is `@polar-sh/sdk` 0.36.2 (`bin/mcp-server.js start`), pinned in `bench/package.json`. It was "
-    "generated for Polar's API before 2026-10 and sends no `Polar-Version` header; the emulator answers such requests "
-    "as 2026-10, whose orders that SDK rejects (`Response validation failed`: it requires `user_id`, a non-null "
-    "`customer.avatar_url` and `invoice_number`, and knows neither `draft` nor `void`). `bench/polar_preload.cjs` "
-    "rewrites the emulator's JSON into that older shape inside Polar's process and times itself (see section 2).",
-    "Polar's server only offers stdio and SSE, and binds SSE to 0.0.0.0; the same preload keeps it on 127.0.0.1. "
-    "Over HTTP it is compared with our SSE transport, which is the like-for-like pair.",
-    "Clients are minimal JSON-RPC clients (`bench/rpc.py`), protocol 2025-03-26 for every server "
-    "(Polar's answers 2024-11-05), so that what is timed is the server rather than a client library.",
-]
 
 
 def _run(argv: list[str]) -> str:
@@ -110,6 +101,17 @@ def versions() -> dict[str, str]:
     }
 
 
+def render(results: dict[str, Any], stem: Path) -> int:
+    """Write `stem`.md and `stem`.png from the results."""
+    png = stem.with_suffix(".png")
+    drawn = report.chart(results, png)
+    stem.with_suffix(".md").write_text(report.markdown(results, png.name if drawn else None))
+    note = f" and {png.name}" if drawn else " (no chart: pip install -e '.[bench]' for matplotlib)"
+    print(f"bench: wrote {stem}.md{note}", file=sys.stderr)
+    print("\n".join(report.headline(results)))
+    return 0
+
+
 def _stop_on_sigterm() -> None:
     def stop(signum: int, _: Any) -> None:
         raise SystemExit(128 + signum)  # unwinds through every `finally`: the peers are stopped
@@ -122,7 +124,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="a smoke run: small N, short runs (writes quick.*)")
     parser.add_argument("--only", nargs="+", choices=list(BENCHMARKS), help="run only these benchmarks")
     parser.add_argument("--out", type=Path, default=p.BENCH / "results", help="results directory")
+    parser.add_argument("--render", type=Path, metavar="JSON", help="only write the .md and .png again from a JSON")
     args = parser.parse_args(argv)
+    if args.render:
+        return render(json.loads(args.render.read_text()), args.render.with_suffix(""))
     if not p.POLAR_SERVER_JS.exists():
         print("bench: Polar's server is missing: run `npm ci` in bench/ (make bench does)", file=sys.stderr)
         return 2
@@ -145,7 +150,6 @@ def main(argv: list[str] | None = None) -> int:
         "versions": versions(),
         "benchmarks": {},
         "failures": {},
-        "notes": NOTES,
     }
     logdir = Path(tempfile.mkdtemp(prefix="polar-orders-mcp-bench-"))
     print(f"bench: logs of every process in {logdir}", file=sys.stderr)
@@ -164,15 +168,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"bench: {name} done in {time.monotonic() - began:.0f} s", file=sys.stderr, flush=True)
     results["machine"]["load_end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     results["elapsed_s"] = time.monotonic() - started
-    stem = "quick" if args.quick else "latest"
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"{stem}.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
-    png = args.out / f"{stem}.png"
-    drawn = report.chart(results, png)
-    (args.out / f"{stem}.md").write_text(report.markdown(results, png.name if drawn else None))
-    print(f"bench: wrote {args.out / stem}.md" + (f" and {png.name}" if drawn else " (no chart: pip install "
-                                                   "-e '.[bench]')"), file=sys.stderr)  # fmt: skip
-    print("\n".join(report.headline(results)))
+    stem = args.out / ("quick" if args.quick else "latest")
+    stem.with_suffix(".json").write_text(json.dumps(results, indent=2, default=str) + "\n")
+    render(results, stem)
     if results["failures"]:
         print(f"bench: failures; the processes' logs are in {logdir}", file=sys.stderr)
         return 1
