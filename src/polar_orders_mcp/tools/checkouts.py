@@ -234,7 +234,7 @@ async def checkout_preview(
     return preview
 
 
-def confirm_payment(
+async def confirm_payment(
     preview: Annotated[CheckoutPreview, Resolve(checkout_preview)], guard: GuardDep, ctx: Ctx
 ) -> object:
     return guard.ask(ctx, preview)

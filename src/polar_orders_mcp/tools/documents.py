@@ -107,7 +107,7 @@ async def invoice_preview(order_id: str, api: Api) -> InvoicePreview:
     return await compute_invoice_preview(api, order_id)
 
 
-def confirm_invoice(
+async def confirm_invoice(
     preview: Annotated[InvoicePreview, Resolve(invoice_preview)], guard: GuardDep, ctx: Ctx
 ) -> object:
     return guard.ask(ctx, preview)

@@ -203,7 +203,7 @@ async def charge_preview(order_id: str, payment_method_id: str | None, api: Api,
     return preview
 
 
-def confirm_charge(
+async def confirm_charge(
     preview: Annotated[ChargePreview, Resolve(charge_preview)], guard: GuardDep, ctx: Ctx
 ) -> object:
     return guard.ask(ctx, preview)

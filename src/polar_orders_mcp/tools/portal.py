@@ -99,7 +99,7 @@ async def my_invoice_preview(order_id: str, api: Api) -> InvoicePreview:
     return await compute_my_invoice_preview(api, order_id)
 
 
-def confirm_my_invoice(
+async def confirm_my_invoice(
     preview: Annotated[InvoicePreview, Resolve(my_invoice_preview)], guard: GuardDep, ctx: Ctx
 ) -> object:
     return guard.ask(ctx, preview)
