@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import sys
+import tempfile
 import textwrap
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -54,10 +56,11 @@ async def _human_accepts(context: ClientRequestContext, params: types.ElicitRequ
     return types.ElicitResult(action="accept", content={"approve": True})
 
 
-async def _session() -> None:
+async def _session(audit_log: Path) -> None:
+    # The server's audit lines go to a file, shown at the end, instead of into the transcript.
     params = StdioServerParameters(
         command=sys.executable,
-        args=["-m", "polar_orders_mcp", "serve", "--emulator"],
+        args=["-m", "polar_orders_mcp", "serve", "--emulator", "--audit-log", str(audit_log)],
     )
     _say("polar-orders-mcp demo: an MCP client talking to the server over stdio; the server runs")
     _say("on the embedded Polar emulator (no account, no network).")
@@ -114,6 +117,10 @@ async def _session() -> None:
         await _call(client, "finalize_order", {"order_id": declining["id"]})
         after = await _call(client, "get_order", {"order_id": declining["id"]})
         _say(f"← order {after['id']} is still {after['status']}: nothing was charged.")
+    _step("The audit log: one line per write or irreversible call, no token in it")
+    for line in audit_log.read_text().splitlines():
+        entry = json.loads(line)
+        _say(f"   {entry['time'][11:23]}  {entry['tool']:<16} {entry['target'] or '(new)':<36}  {entry['outcome']}")
     _say()
     _say("Demo complete.")
 
@@ -136,7 +143,8 @@ async def _find_drafts(client: Client) -> dict[str, dict[str, Any]]:
 
 def run_demo() -> int:
     try:
-        anyio.run(_session)
+        with tempfile.TemporaryDirectory() as folder:
+            anyio.run(_session, Path(folder) / "audit.jsonl")
     except KeyError as exc:
         print(f"demo: the emulator's seed lacks the expected draft order: {exc}", file=sys.stderr)
         return 1

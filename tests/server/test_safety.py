@@ -135,3 +135,26 @@ def test_confirm_off_warns_at_start(caplog: pytest.LogCaptureFixture) -> None:
             Settings(emulator=True, confirm="off"), transport=httpx2.MockTransport(lambda r: httpx2.Response(500))
         )
     assert "WITHOUT human confirmation" in caplog.text
+
+
+async def test_audit_log_records_calls_refused_before_acting(tmp_path: Path) -> None:
+    emulator = create_app(orders=5)
+    seed = emulator.state.emulator.seed_info
+    log_file = tmp_path / "audit.jsonl"
+    server = build_server(
+        Settings(emulator=True, audit_log=str(log_file)), transport=httpx2.ASGITransport(app=emulator)
+    )
+    async with Client(server) as client:
+        await fail(client, "finalize_order", {"order_id": seed.paid_order_id})  # refused by the preview
+        await fail(client, "finalize_order", {"order_id": "../etc", "confirmation_token": "pc1.x.y"})  # bad id
+        await fail(client, "confirm_checkout", {"client_secret": seed.expired_checkout_client_secret})
+    lines = [json.loads(line) for line in log_file.read_text().splitlines()]
+    assert [(e["tool"], e["outcome"], e["stage"]) for e in lines] == [
+        ("finalize_order", "refused", "before acting"),
+        ("finalize_order", "refused", "before acting"),
+        ("confirm_checkout", "refused", "before acting"),
+    ]
+    assert lines[0]["target"] == seed.paid_order_id and "not a draft" in lines[0]["reason"]
+    assert lines[1]["arguments"]["confirmation_token"] == "<given>"
+    assert seed.expired_checkout_client_secret not in log_file.read_text()
+    assert lines[2]["arguments"]["client_secret"] == "<given>"

@@ -19,7 +19,7 @@ from polar_orders_mcp.server.compact import compact_result, compact_schema
 from polar_orders_mcp.server.log_level import accept_log_level
 from polar_orders_mcp.server.resources import register_resources
 from polar_orders_mcp.settings import Settings
-from polar_orders_mcp.tools.audit import AuditLog, audited
+from polar_orders_mcp.tools.audit import AuditedSdkTool, AuditLog, audited
 from polar_orders_mcp.tools.base import Tool
 from polar_orders_mcp.tools.context import AppState, polar_errors_as_tool_errors
 from polar_orders_mcp.tools.guard import ConfirmationTokens, Guard
@@ -104,13 +104,16 @@ def select_tools(settings: Settings) -> list[Tool]:
 def _sdk_tool(tool: Tool, audit: AuditLog) -> SdkTool:
     """The SDK's tool for one table entry, with compact schemas and compact result text."""
     fn = tool.fn if tool.tier == "read" else audited(tool, audit, tool.fn)
-    sdk_tool = SdkTool.from_function(
+    kind = SdkTool if tool.tier == "read" else AuditedSdkTool
+    sdk_tool = kind.from_function(
         compact_result(polar_errors_as_tool_errors(fn)),
         name=tool.name,
         title=tool.title,
         annotations=tool.annotations,
         structured_output=True,
     )
+    if isinstance(sdk_tool, AuditedSdkTool):
+        sdk_tool.audit_with(tool, audit)
     sdk_tool.parameters = compact_schema(sdk_tool.parameters, optional_null=True)
     if sdk_tool.fn_metadata.output_schema is not None:
         sdk_tool.fn_metadata.output_schema = compact_schema(sdk_tool.fn_metadata.output_schema, optional_null=False)

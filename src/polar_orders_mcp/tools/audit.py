@@ -7,11 +7,13 @@ import json
 import sys
 import threading
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import IO, Any
 
 from mcp.server.mcpserver.exceptions import ToolError
-from pydantic import BaseModel
+from mcp.server.mcpserver.tools import Tool as SdkTool
+from pydantic import BaseModel, PrivateAttr
 
 from polar_orders_mcp.polar.errors import PolarAPIError, PolarError
 from polar_orders_mcp.tools.base import Tool
@@ -19,6 +21,9 @@ from polar_orders_mcp.tools.base import Tool
 # Arguments that are credentials: never written, whatever the tool.
 SECRET_ARGUMENTS = frozenset({"confirmation_token", "client_secret", "payment_token"})
 TARGETS = ("order_id", "checkout_id", "customer_id")
+
+# Set when a call reaches the tool body, whose wrapper writes the detailed line itself.
+_body_reached: ContextVar[bool] = ContextVar("audit_body_reached", default=False)
 
 
 class AuditLog:
@@ -61,8 +66,10 @@ def _arguments(kwargs: dict[str, Any]) -> dict[str, Any]:
                 shown[name] = "<given>"
         elif isinstance(value, BaseModel):
             continue  # resolved values (preview, approval) are reported as facts instead
-        elif isinstance(value, str | int | float | bool | list | dict):
-            shown[name] = value
+        elif isinstance(value, str):
+            shown[name] = value if len(value) <= 200 else value[:200] + "…"  # hostile input stays bounded
+        elif isinstance(value, int | float | bool | list | dict):
+            shown[name] = value if len(json.dumps(value, default=str)) <= 2000 else "<too long to record>"
     return shown
 
 
@@ -71,6 +78,7 @@ def audited(tool: Tool, log: AuditLog, fn: Callable[..., Awaitable[Any]]) -> Cal
 
     @functools.wraps(fn)
     async def wrapper(*args: Any, **kwargs: Any) -> Any:
+        _body_reached.set(True)
         entry: dict[str, Any] = {
             "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
             "tool": tool.name,
@@ -103,3 +111,34 @@ def audited(tool: Tool, log: AuditLog, fn: Callable[..., Awaitable[Any]]) -> Cal
         return result
 
     return wrapper
+
+
+class AuditedSdkTool(SdkTool):
+    """The SDK's tool, also auditing calls refused before the body ran (bad arguments, a refused preview)."""
+
+    _entry: Tool | None = PrivateAttr(default=None)
+    _log: AuditLog | None = PrivateAttr(default=None)
+
+    def audit_with(self, tool: Tool, log: AuditLog) -> AuditedSdkTool:
+        self._entry, self._log = tool, log
+        return self
+
+    async def run(self, arguments: dict[str, Any], context: Any, convert_result: bool = False) -> Any:
+        reached = _body_reached.set(False)
+        try:
+            return await super().run(arguments, context, convert_result)
+        except ToolError as exc:
+            if not _body_reached.get() and self._entry is not None and self._log is not None:
+                self._log.write({
+                    "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+                    "tool": self._entry.name,
+                    "tier": self._entry.tier,
+                    "target": _target(self._entry, arguments),
+                    "arguments": _arguments(arguments),
+                    "outcome": "refused",
+                    "stage": "before acting",
+                    "reason": str(exc).removeprefix(f"Error executing tool {self._entry.name}: ")[:300],
+                })  # fmt: skip
+            raise
+        finally:
+            _body_reached.reset(reached)
