@@ -39,12 +39,19 @@ async def test_streamable_http_serves_tools_in_both_eras(mcp_over_http: Any, mod
     assert not listing.is_error and len(listing.structured_content["items"]) == 3  # type: ignore[index]
 
 
+def transport_client(url: str, transport: str, mode: str, **kwargs: Any) -> Client:
+    if transport == "sse":
+        return Client(sse_client(f"{url}/sse", headers=AUTH), mode=mode, **kwargs)
+    return http_client(url, mode, **kwargs)
+
+
 @pytest.mark.parametrize("mode", ["auto", "legacy"])
-async def test_confirmation_tokens_work_over_http(mcp_over_http: Any, emulator: Any, mode: str) -> None:
+@pytest.mark.parametrize("transport", ["http", "sse"])
+async def test_confirmation_tokens_work_over_http(mcp_over_http: Any, emulator: Any, mode: str, transport: str) -> None:
     state = emulator.state.emulator
     order_id = state.seed_info.draft_orders["good_card"]
-    with mcp_over_http("http") as url:
-        async with http_client(url, mode) as client:
+    with mcp_over_http(transport) as url:
+        async with transport_client(url, transport, mode) as client:
             first = await client.call_tool("finalize_order", {"order_id": order_id})
             token = first.structured_content["confirmation_token"]  # type: ignore[index]
             assert state.store.order(order_id).status == "draft"
@@ -54,7 +61,8 @@ async def test_confirmation_tokens_work_over_http(mcp_over_http: Any, emulator: 
 
 
 @pytest.mark.parametrize("mode", ["auto", "legacy"])
-async def test_elicitation_works_over_http(mcp_over_http: Any, emulator: Any, mode: str) -> None:
+@pytest.mark.parametrize("transport", ["http", "sse"])
+async def test_elicitation_works_over_http(mcp_over_http: Any, emulator: Any, mode: str, transport: str) -> None:
     state = emulator.state.emulator
     order_id = state.seed_info.draft_orders["good_card"]
     shown: list[str] = []
@@ -63,8 +71,8 @@ async def test_elicitation_works_over_http(mcp_over_http: Any, emulator: Any, mo
         shown.append(params.message)
         return types.ElicitResult(action="accept", content={"approve": True})
 
-    with mcp_over_http("http") as url:
-        async with http_client(url, mode, elicitation_callback=human) as client:
+    with mcp_over_http(transport) as url:
+        async with transport_client(url, transport, mode, elicitation_callback=human) as client:
             result = await client.call_tool("finalize_order", {"order_id": order_id})
     assert not result.is_error, result.content
     assert len(shown) == 1
