@@ -31,8 +31,8 @@ class CheckoutFilters(TypedDict, total=False):
     sorting: Sequence[str] | None
 
 
-class PublicFields(TypedDict, total=False):
-    """What the buyer may change through the client secret (`CheckoutUpdatePublic`)."""
+class _SharedFields(TypedDict, total=False):
+    """Fields both `CheckoutUpdatePublic` and `CheckoutUpdate` accept."""
 
     custom_field_data: dict[str, Any] | None
     product_id: str | None
@@ -46,6 +46,11 @@ class PublicFields(TypedDict, total=False):
     customer_billing_address: Address | dict[str, Any] | None
     customer_tax_id: str | None
     locale: str | None
+
+
+class PublicFields(_SharedFields, total=False):
+    """What the buyer may change through the client secret (`CheckoutUpdatePublic`)."""
+
     payment_method_type: str | None
     discount_code: str | None
 
@@ -56,21 +61,9 @@ class ConfirmFields(PublicFields, total=False):
     confirmation_token_id: str | None
 
 
-class UpdateFields(TypedDict, total=False):
+class UpdateFields(_SharedFields, total=False):
     """What the organization may change on a checkout (`CheckoutUpdate`)."""
 
-    custom_field_data: dict[str, Any] | None
-    product_id: str | None
-    product_price_id: str | None
-    amount: int | None
-    seats: int | None
-    is_business_customer: bool | None
-    customer_name: str | None
-    customer_email: str | None
-    customer_billing_name: str | None
-    customer_billing_address: Address | dict[str, Any] | None
-    customer_tax_id: str | None
-    locale: str | None
     metadata: dict[str, Any] | None
     currency: str | None
     discount_id: str | None

@@ -24,7 +24,8 @@ from polar_orders_mcp.tools.base import Tool
 from polar_orders_mcp.tools.context import Api, Ctx, GuardDep, polar_errors_as_tool_errors
 from polar_orders_mcp.tools.guard import Approval, AwaitingApproval, Preview, confirm
 from polar_orders_mcp.tools.params import (
-    AddressInput,
+    BillingAddress,
+    BillingName,
     CheckoutId,
     ConfirmationToken,
     CustomerId,
@@ -34,6 +35,7 @@ from polar_orders_mcp.tools.params import (
     OrderId,
     PaymentMethodId,
     ProductId,
+    billing_changes,
 )
 
 log = logging.getLogger(__name__)
@@ -124,20 +126,12 @@ async def create_order(
 async def update_order(
     order_id: OrderId,
     api: Api,
-    billing_name: Annotated[str | None, Field(max_length=256, description="Name on the invoice.")] = None,
-    billing_address: Annotated[
-        AddressInput | None, Field(description="Full billing address; country and state cannot change.")
-    ] = None,
+    billing_name: BillingName = None,
+    billing_address: BillingAddress = None,
 ) -> views.OrderSummary:
     """Fix an order's billing name or address before its invoice is generated (invoices are
     permanent, so do this first). Country and state cannot be changed. Safe to repeat."""
-    if billing_name is None and billing_address is None:
-        raise ToolError("Nothing to update: pass billing_name, billing_address, or both.")
-    order = await api.orders.update(
-        order_id,
-        billing_name=billing_name,
-        billing_address=billing_address.model_dump(exclude_none=True) if billing_address else None,
-    )
+    order = await api.orders.update(order_id, **billing_changes(billing_name, billing_address))
     return views.order(order)
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
+from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, Field
 
 _UUID = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
@@ -47,3 +48,19 @@ class AddressInput(BaseModel):
     city: Annotated[str | None, Field(max_length=128)] = None
     state: Annotated[str | None, Field(max_length=64, description="Region code, e.g. US-CA.")] = None
     country: Annotated[str, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2, e.g. US.")]
+
+
+BillingName = Annotated[str | None, Field(max_length=256, description="Name on the invoice.")]
+BillingAddress = Annotated[
+    AddressInput | None, Field(description="Full billing address; country and state cannot change.")
+]
+
+
+def billing_changes(billing_name: str | None, billing_address: AddressInput | None) -> dict[str, Any]:
+    """The billing fields to send, or a ToolError when there is nothing to change."""
+    if billing_name is None and billing_address is None:
+        raise ToolError("Nothing to update: pass billing_name, billing_address, or both.")
+    return {
+        "billing_name": billing_name,
+        "billing_address": billing_address.model_dump(exclude_none=True) if billing_address else None,
+    }

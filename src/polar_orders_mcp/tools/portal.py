@@ -24,7 +24,14 @@ from polar_orders_mcp.tools.documents import (
     wait_for_receipt,
 )
 from polar_orders_mcp.tools.guard import Approval, AwaitingApproval, confirm
-from polar_orders_mcp.tools.params import AddressInput, ConfirmationToken, CustomerId, OrderId
+from polar_orders_mcp.tools.params import (
+    BillingAddress,
+    BillingName,
+    ConfirmationToken,
+    CustomerId,
+    OrderId,
+    billing_changes,
+)
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -72,20 +79,12 @@ async def get_my_order(order_id: OrderId, api: Api) -> views.OrderSummary:
 async def update_my_billing_details(
     order_id: OrderId,
     api: Api,
-    billing_name: Annotated[str | None, Field(max_length=256, description="Name on the invoice.")] = None,
-    billing_address: Annotated[
-        AddressInput | None, Field(description="Full billing address; country and state cannot change.")
-    ] = None,
+    billing_name: BillingName = None,
+    billing_address: BillingAddress = None,
 ) -> views.OrderSummary:
     """Fix the billing name or address on one of the customer's orders before its invoice is
     made (the invoice is permanent). Country and state cannot change. Safe to repeat."""
-    if billing_name is None and billing_address is None:
-        raise ToolError("Nothing to update: pass billing_name, billing_address, or both.")
-    order = await api.customer_portal.orders.update(
-        order_id,
-        billing_name=billing_name,
-        billing_address=billing_address.model_dump(exclude_none=True) if billing_address else None,
-    )
+    order = await api.customer_portal.orders.update(order_id, **billing_changes(billing_name, billing_address))
     return views.order(order)
 
 
