@@ -9,8 +9,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from polar_orders_mcp import __version__
+from polar_orders_mcp.approvals.limits import CONFIRM_MODES
 
-COMMANDS = ("serve", "emulator", "demo")
+COMMANDS = ("serve", "emulator", "demo", "audit")
 
 
 def _csv(value: str) -> list[str]:
@@ -21,13 +22,14 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="polar-orders-mcp",
         description="MCP server for Polar.sh orders and checkouts. Commands: serve (default), "
-        "emulator (serve the local Polar emulator over HTTP), demo (a scripted session on the emulator).",
+        "emulator (serve the local Polar emulator over HTTP), demo (a scripted session on the emulator), "
+        "audit (verify or show the audit chain).",
         epilog="Every server option: polar-orders-mcp serve --help. Secrets (POLAR_ACCESS_TOKEN, "
-        "POLAR_MCP_HTTP_TOKEN, POLAR_MCP_CONFIRM_SECRET) are read from the environment only, so they never "
-        "show in a process list.",
+        "POLAR_MCP_HTTP_TOKEN, POLAR_MCP_APPROVER_TOKEN, POLAR_MCP_APPROVERS, POLAR_MCP_CONFIRM_SECRET, "
+        "POLAR_MCP_DATABASE_URL) are read from the environment only, so they never show in a process list.",
     )
     parser.add_argument("--version", action="version", version=f"polar-orders-mcp {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="{serve,emulator,demo}")
+    sub = parser.add_subparsers(dest="command", metavar="{serve,emulator,demo,audit}")
 
     serve = sub.add_parser("serve", help="serve MCP over stdio (the default command)")
     serve.add_argument("--emulator", action="store_true", default=None,
@@ -41,10 +43,29 @@ def _parser() -> argparse.ArgumentParser:
                        help="production (default), sandbox, or a base URL [POLAR_SERVER]")
     serve.add_argument("--api-version", metavar="VERSION",
                        help="Polar-Version header (default 2026-10) [POLAR_API_VERSION]")
-    serve.add_argument("--confirm", choices=["auto", "elicit", "token", "off"],
-                       help="how irreversible calls are confirmed (default auto) [POLAR_MCP_CONFIRM]")
-    serve.add_argument("--confirm-ttl", type=float, metavar="SECONDS",
-                       help="lifetime of a confirmation token (default 300) [POLAR_MCP_CONFIRM_TTL]")
+    serve.add_argument("--confirm", choices=[*CONFIRM_MODES, "token"], metavar="MODE",
+                       help="how a person approves irreversible calls: auto (default: in the client when it "
+                       "can ask, else the approval console), elicit (only in the client), console (only the "
+                       "console), relay (the model relays a token: it can approve by itself), off (nobody) "
+                       "[POLAR_MCP_CONFIRM]")
+    serve.add_argument("--approval-ttl", "--confirm-ttl", dest="approval_ttl", type=float, metavar="SECONDS",
+                       help="how long a request waits for a decision, and an approval for its use "
+                       "(default 900) [POLAR_MCP_APPROVAL_TTL]")
+    serve.add_argument("--approval-wait", type=float, metavar="SECONDS",
+                       help="how long a call waits for a decision once a person has the approval page "
+                       "(default 60) [POLAR_MCP_APPROVAL_WAIT]")
+    serve.add_argument("--approval-above", metavar="LIMITS",
+                       help="above this amount only the approval console may approve, even when the client "
+                       "could ask: usd=50000,eur=45000 or one number for any currency [POLAR_MCP_APPROVAL_ABOVE]")
+    serve.add_argument("--approvals-port", type=int, metavar="PORT",
+                       help="stdio mode: loopback port of the approval console (default 8765, 0 = any) "
+                       "[POLAR_MCP_APPROVALS_PORT]")
+    serve.add_argument("--console-url", metavar="URL",
+                       help="public address of the approval console in the links the server hands out "
+                       "[POLAR_MCP_CONSOLE_URL]")
+    serve.add_argument("--state-dir", metavar="DIR",
+                       help="where the embedded SQLite store lives (default ~/.local/state/polar-orders-mcp) "
+                       "[POLAR_MCP_STATE_DIR]")
     serve.add_argument("--timeout", type=float, metavar="SECONDS",
                        help="Polar request timeout (default 30) [POLAR_MCP_TIMEOUT]")
     serve.add_argument("--max-retries", type=int, metavar="N",
@@ -57,8 +78,15 @@ def _parser() -> argparse.ArgumentParser:
                        help="never serve these tools [POLAR_MCP_EXCLUDE_TOOLS]")
     serve.add_argument("--toolsets", type=_csv, metavar="S1,S2",
                        help="serve only these groups: orders, checkouts, customers, portal [POLAR_MCP_TOOLSETS]")
-    serve.add_argument("--max-charge", type=int, metavar="AMOUNT",
-                       help="refuse charges above AMOUNT minor units (cents) [POLAR_MCP_MAX_CHARGE]")
+    serve.add_argument("--max-charge", metavar="LIMITS",
+                       help="refuse any single move of money above this, per currency in minor units: "
+                       "usd=50000,eur=45000; a bare number applies to every currency [POLAR_MCP_MAX_CHARGE]")
+    serve.add_argument("--max-daily", metavar="LIMITS",
+                       help="refuse moves of money past this total in any 24 hours, per currency in minor "
+                       "units: usd=200000 [POLAR_MCP_MAX_DAILY]")
+    serve.add_argument("--allow-price-override", action="store_true", default=None,
+                       help="let create_order set an amount that replaces the product's fixed price "
+                       "[POLAR_MCP_ALLOW_PRICE_OVERRIDE]")
     serve.add_argument("--audit-log", metavar="FILE",
                        help="append audit JSON lines to FILE instead of stderr [POLAR_MCP_AUDIT_LOG]")
     serve.add_argument("--transport", choices=["stdio", "sse", "http"],
@@ -78,13 +106,21 @@ def _parser() -> argparse.ArgumentParser:
     emulator.add_argument("--orders", type=int, default=60, help="orders to seed (default 60)")
 
     sub.add_parser("demo", help="run a scripted MCP session over stdio against the emulator")
+
+    audit = sub.add_parser("audit", help="verify the audit chain, or show its last records")
+    audit.add_argument("action", choices=["verify", "tail"], help="verify: check every record's hash chain; "
+                       "tail: show the last records as a table")
+    audit.add_argument("-n", "--lines", type=int, default=20, help="tail: how many records (default 20)")
+    audit.add_argument("--file", metavar="FILE", help="check or show this JSON-lines audit log instead of the store")
+    audit.add_argument("--state-dir", metavar="DIR", help="the store's state directory [POLAR_MCP_STATE_DIR]")
     return parser
 
 
 def _settings_overrides(args: argparse.Namespace) -> dict[str, Any]:
-    names = ("emulator", "emulator_orders", "customer_session", "server", "api_version", "confirm", "confirm_ttl",
-             "timeout", "max_retries", "read_only", "tools", "exclude_tools", "toolsets", "max_charge",
-             "audit_log", "transport", "host", "port", "allowed_hosts", "allowed_origins",
+    names = ("emulator", "emulator_orders", "customer_session", "server", "api_version", "confirm", "approval_ttl",
+             "approval_wait", "approval_above", "approvals_port", "console_url", "state_dir", "timeout",
+             "max_retries", "read_only", "tools", "exclude_tools", "toolsets", "max_charge", "max_daily",
+             "allow_price_override", "audit_log", "transport", "host", "port", "allowed_hosts", "allowed_origins",
              "log_level")  # fmt: skip
     return {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
 
@@ -126,9 +162,9 @@ def _serve(args: argparse.Namespace) -> int:
 
     try:
         if settings.transport == "stdio":
-            server = build_server(settings)
-            _freeze_startup_objects()
-            server.run("stdio")
+            from polar_orders_mcp.server.stdio import serve_stdio
+
+            serve_stdio(settings)
         else:
             from polar_orders_mcp.server.http import check_exposure, serve_http
 
@@ -156,6 +192,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         from polar_orders_mcp.demo import run_demo
 
         code = run_demo()
+    elif args.command == "audit":
+        from polar_orders_mcp.audit_cli import run_audit
+
+        code = run_audit(args)
     else:
         code = _serve(args)
     sys.exit(code)

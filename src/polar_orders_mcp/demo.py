@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import secrets
+import subprocess
 import sys
 import tempfile
 import textwrap
@@ -56,12 +59,42 @@ async def _human_accepts(context: ClientRequestContext, params: types.ElicitRequ
     return types.ElicitResult(action="accept", content={"approve": True})
 
 
-async def _session(audit_log: Path) -> None:
-    # The server's audit lines go to a file, shown at the end, instead of into the transcript.
+async def _person_approves(link: str, secret: str) -> None:
+    """What a person does in a browser: open the link, sign in with the approver secret, click Approve."""
+    import re
+
+    import httpx2
+
+    base = link.split("/approvals/")[0]
+    async with httpx2.AsyncClient(base_url=base, follow_redirects=False, timeout=10) as browser:
+        login = await browser.get("/approvals/login")
+        csrf = re.search(r'name="csrf" value="([^"]*)"', login.text)
+        assert csrf, "the console's sign-in page has no form"
+        await browser.post("/approvals/login", data={"csrf": csrf.group(1), "next": "/approvals", "secret": secret},
+                           headers={"Origin": base})  # fmt: skip
+        page = await browser.get(link.removeprefix(base))
+        shown = re.sub(r"<[^>]+>", " ", page.text.split("<main>")[1].split("</form>")[0])
+        _say("   [the person signs in to the approval console and sees]")
+        for line in textwrap.wrap(" ".join(shown.split()), WIDTH - 8)[:6]:
+            _say("   │ " + line)
+        csrf = re.search(r'name="csrf" value="([^"]*)"', page.text)
+        assert csrf, "the request's page has no decision form"
+        decided = await browser.post(link.removeprefix(base), data={"csrf": csrf.group(1), "decision": "approve"},
+                                     headers={"Origin": base})  # fmt: skip
+        _say(f"   [the person clicks Approve: {'done' if decided.status_code == 303 else decided.status_code}]")
+
+
+async def _session(folder: Path) -> None:
+    # The server's audit lines go to a file, shown at the end, instead of into the transcript; the
+    # approver's secret is the person's, passed to the server in its environment, never to the model.
+    audit_log = folder / "audit.jsonl"
+    approver_secret = secrets.token_urlsafe(16)
     params = StdioServerParameters(
         command=sys.executable,
-        args=["-m", "polar_orders_mcp", "serve", "--emulator", "--audit-log", str(audit_log)],
-    )
+        args=["-m", "polar_orders_mcp", "serve", "--emulator", "--audit-log", str(audit_log),
+              "--state-dir", str(folder / "state"), "--approvals-port", "0", "--approval-wait", "0"],
+        env={**os.environ, "POLAR_MCP_APPROVER_TOKEN": approver_secret},
+    )  # fmt: skip
     _say("polar-orders-mcp demo: an MCP client talking to the server over stdio; the server runs")
     _say("on the embedded Polar emulator (no account, no network).")
 
@@ -93,14 +126,17 @@ async def _session(audit_log: Path) -> None:
                                                            "customer_email": "buyer@example.com"})
         _show(checkout, ("id", "status", "url", "total", "expires_at"))
 
-        _step("Finalize a draft order: first call = preview only, nothing is charged")
+        _step("Finalize a draft order: the first call only asks a person; nothing is charged")
         first = await _call(client, "finalize_order", {"order_id": good["id"]})
-        _show(first["preview"], ("summary", "amount", "currency", "customer_email", "product", "payment_method"))
-        _say(f"   confirmation_token: {first['confirmation_token'][:28]}… (expires {first['token_expires_at']})")
+        _show(first["preview"], ("summary", "amount_display", "customer_email", "product", "payment_method"))
+        approval = first["approval"]
+        _say(f"   status: {first['status']}; a person approves at {approval['approve_at']}")
 
-        _step("The human approved the preview: second call with the token charges")
-        second = await _call(client, "finalize_order",
-                             {"order_id": good["id"], "confirmation_token": first["confirmation_token"]})
+        _step("A person approves it in the approval console (the model never sees the approver secret)")
+        await _person_approves(approval["approve_at"], approver_secret)
+
+        _step("The agent calls again with the approval_id: now it charges")
+        second = await _call(client, "finalize_order", {"order_id": good["id"], "approval_id": approval["approval_id"]})
         _say(f"← {second['status']}: order {second['order']['id']} is now {second['order']['status']}, "
              f"{second['order']['total']} charged to {second['preview']['payment_method']}")
 
@@ -108,19 +144,24 @@ async def _session(audit_log: Path) -> None:
         receipt = await _call(client, "get_receipt", {"order_id": good["id"]})
         _show(receipt, ("state", "url"))
 
-        _step("Replay the same token: refused, nothing charged")
-        await _call(client, "finalize_order",
-                    {"order_id": good["id"], "confirmation_token": first["confirmation_token"]})
+        _step("The model replays the approval: refused, nothing charged")
+        await _call(client, "finalize_order", {"order_id": good["id"], "approval_id": approval["approval_id"]})
 
     async with Client(params, mode="legacy", elicitation_callback=_human_accepts) as client:
-        _step("A client that can ask the human directly: a declining card")
+        _step("A client that can ask the person directly: a declining card")
         await _call(client, "finalize_order", {"order_id": declining["id"]})
         after = await _call(client, "get_order", {"order_id": declining["id"]})
         _say(f"← order {after['id']} is still {after['status']}: nothing was charged.")
-    _step("The audit log: one line per write or irreversible call, no token in it")
+    _step("The audit: one hash-chained record per write or irreversible call, no secret in it")
     for line in audit_log.read_text().splitlines():
         entry = json.loads(line)
-        _say(f"   {entry['time'][11:23]}  {entry['tool']:<16} {entry['target'] or '(new)':<36}  {entry['outcome']}")
+        _say(f"   {entry['seq']:>3} {entry['time'][11:23]}  {entry['tool']:<16} {entry['target'] or '(new)':<36}  "
+             f"{entry.get('channel', ''):<8} {entry['outcome']}")
+    verify = subprocess.run(
+        [sys.executable, "-m", "polar_orders_mcp", "audit", "verify", "--state-dir", str(folder / "state")],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    _say(f"→ polar-orders-mcp audit verify\n← {verify.stdout.strip() or verify.stderr.strip()}")
     _say()
     _say("Demo complete.")
 
@@ -144,7 +185,7 @@ async def _find_drafts(client: Client) -> dict[str, dict[str, Any]]:
 def run_demo() -> int:
     try:
         with tempfile.TemporaryDirectory() as folder:
-            anyio.run(_session, Path(folder) / "audit.jsonl")
+            anyio.run(_session, Path(folder))
     except KeyError as exc:
         print(f"demo: the emulator's seed lacks the expected draft order: {exc}", file=sys.stderr)
         return 1

@@ -2,20 +2,55 @@
 
 from __future__ import annotations
 
+import os
+import sys
+from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-ConfirmMode = Literal["auto", "elicit", "token", "off"]
+from polar_orders_mcp.approvals.limits import ConfirmMode, Limits
+
 Transport = Literal["stdio", "sse", "http"]
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 
 
-def _env(name: str, field: str) -> AliasChoices:
+def _env(name: str, field: str, *more: str) -> AliasChoices:
     # Accept the environment name and the field name (the CLI passes field names).
-    return AliasChoices(name, field)
+    return AliasChoices(name, field, *more)
+
+
+def default_state_dir() -> Path:
+    """Where the server keeps its state (approvals, spend totals, the audit chain) by default."""
+    if sys.platform == "win32":
+        return Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local") / "polar-orders-mcp"
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "polar-orders-mcp"
+
+
+MIN_APPROVER_SECRET = 12
+
+
+def parse_approvers(text: str) -> dict[str, str]:
+    """`ada:secret1,bob:secret2` → {"ada": "secret1", "bob": "secret2"}; never echoes a secret."""
+    found: dict[str, str] = {}
+    for number, item in enumerate((part.strip() for part in text.split(",") if part.strip()), start=1):
+        name, sep, secret = item.partition(":")
+        name, secret = name.strip(), secret.strip()
+        if not sep or not name or not secret:
+            raise ValueError(f"entry {number} is not name:secret")
+        if not name.replace("-", "").replace("_", "").replace(".", "").isalnum() or len(name) > 64:
+            raise ValueError(f"entry {number}: approver names are letters, digits, '-', '_' or '.' (at most 64)")
+        if len(secret) < MIN_APPROVER_SECRET:
+            raise ValueError(
+                f"entry {number} ({name}): the secret is too short, use at least {MIN_APPROVER_SECRET} characters"
+            )
+        if name in found:
+            raise ValueError(f"approver {name} is listed twice")
+        found[name] = secret
+    return found
 
 
 class Settings(BaseSettings):
@@ -58,19 +93,63 @@ class Settings(BaseSettings):
     confirm: ConfirmMode = Field(
         default="auto",
         validation_alias=_env("POLAR_MCP_CONFIRM", "confirm"),
-        description="How irreversible calls are confirmed: auto, elicit, token or off.",
+        description="How a human approves irreversible calls: auto, elicit, console, relay or off.",
     )
     confirm_secret: SecretStr | None = Field(
         default=None,
         validation_alias=_env("POLAR_MCP_CONFIRM_SECRET", "confirm_secret"),
-        description="HMAC secret for confirmation tokens; random per process when unset.",
+        description="HMAC secret of relay-mode confirmation tokens; random per process when unset.",
     )
-    confirm_ttl: float = Field(
-        default=300.0,
+    approval_ttl: float = Field(
+        default=900.0,
         gt=0,
+        le=86_400,
+        validation_alias=_env("POLAR_MCP_APPROVAL_TTL", "approval_ttl", "POLAR_MCP_CONFIRM_TTL", "confirm_ttl"),
+        description="Seconds an approval request stays open for a decision, and an approval for its use.",
+    )
+    approval_wait: float = Field(
+        default=60.0,
+        ge=0,
         le=3600,
-        validation_alias=_env("POLAR_MCP_CONFIRM_TTL", "confirm_ttl"),
-        description="Seconds a confirmation token stays valid.",
+        validation_alias=_env("POLAR_MCP_APPROVAL_WAIT", "approval_wait"),
+        description="Seconds a call waits for a decision once a person has the approval page.",
+    )
+    approval_above: Annotated[Limits, NoDecode] = Field(
+        default_factory=Limits,
+        validation_alias=_env("POLAR_MCP_APPROVAL_ABOVE", "approval_above"),
+        description="Above this amount only the approval console may approve (a second person).",
+    )
+    approver_token: SecretStr | None = Field(
+        default=None,
+        validation_alias=_env("POLAR_MCP_APPROVER_TOKEN", "approver_token"),
+        description="The approval console's sign-in secret for one approver, named 'approver'.",
+    )
+    approvers: SecretStr | None = Field(
+        default=None,
+        validation_alias=_env("POLAR_MCP_APPROVERS", "approvers"),
+        description="Named approvers and their sign-in secrets: name:secret,name2:secret2.",
+    )
+    approvals_port: int = Field(
+        default=8765,
+        ge=0,
+        le=65535,
+        validation_alias=_env("POLAR_MCP_APPROVALS_PORT", "approvals_port"),
+        description="stdio mode: loopback port of the approval console (0: any free port).",
+    )
+    console_url: str | None = Field(
+        default=None,
+        validation_alias=_env("POLAR_MCP_CONSOLE_URL", "console_url"),
+        description="Public base URL of the approval console in links, e.g. https://mcp.example.com/approvals.",
+    )
+    state_dir: Path | None = Field(
+        default=None,
+        validation_alias=_env("POLAR_MCP_STATE_DIR", "state_dir"),
+        description="Directory of the embedded SQLite store (default: the per-user state directory).",
+    )
+    database_url: SecretStr | None = Field(
+        default=None,
+        validation_alias=_env("POLAR_MCP_DATABASE_URL", "database_url"),
+        description="Store URL: sqlite:///path or postgresql://… (shared by replicas); overrides --state-dir.",
     )
     timeout: float = Field(
         default=30.0,
@@ -106,11 +185,20 @@ class Settings(BaseSettings):
         validation_alias=_env("POLAR_MCP_TOOLSETS", "toolsets"),
         description="Serve only these groups: orders, checkouts, customers, portal.",
     )
-    max_charge: int | None = Field(
-        default=None,
-        ge=0,
+    max_charge: Annotated[Limits, NoDecode] = Field(
+        default_factory=Limits,
         validation_alias=_env("POLAR_MCP_MAX_CHARGE", "max_charge"),
-        description="Refuse irreversible charges above this amount, in minor units (cents).",
+        description="Largest single move of money, per currency in minor units: usd=50000,eur=45000.",
+    )
+    max_daily: Annotated[Limits, NoDecode] = Field(
+        default_factory=Limits,
+        validation_alias=_env("POLAR_MCP_MAX_DAILY", "max_daily"),
+        description="Most money moved in any 24 hours, per currency in minor units: usd=200000.",
+    )
+    allow_price_override: bool = Field(
+        default=False,
+        validation_alias=_env("POLAR_MCP_ALLOW_PRICE_OVERRIDE", "allow_price_override"),
+        description="Let create_order set an amount that overrides the product's fixed price.",
     )
     audit_log: str | None = Field(
         default=None,
@@ -158,6 +246,56 @@ class Settings(BaseSettings):
         if value in ("production", "sandbox") or value.startswith(("http://", "https://")):
             return value.rstrip("/")
         raise ValueError("must be 'production', 'sandbox', or a URL starting with http:// or https://")
+
+    @field_validator("confirm", mode="before")
+    @classmethod
+    def _renamed_mode(cls, value: object) -> object:
+        # 0.1.0's "token" is the model-relayed token, now called what it is.
+        return "relay" if isinstance(value, str) and value.strip().lower() == "token" else value
+
+    @field_validator("max_charge", "max_daily", "approval_above", mode="before")
+    @classmethod
+    def _limits(cls, value: object) -> Limits:
+        return Limits.parse(value)
+
+    @field_validator("approvers")
+    @classmethod
+    def _approvers_form(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            parse_approvers(value.get_secret_value())
+        return value
+
+    @field_validator("approver_token")
+    @classmethod
+    def _approver_secret_length(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value().strip()) < MIN_APPROVER_SECRET:
+            raise ValueError(f"too short: use at least {MIN_APPROVER_SECRET} random characters")
+        return value
+
+    @field_validator("console_url")
+    @classmethod
+    def _console_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip().rstrip("/")
+        if not value.startswith(("http://", "https://")) or "?" in value or "#" in value:
+            raise ValueError("must be an http(s) URL without query or fragment, e.g. https://mcp.example.com/approvals")
+        return value
+
+    def approver_secrets(self) -> dict[str, str]:
+        """Every approver's name and sign-in secret."""
+        found: dict[str, str] = {}
+        if self.approver_token is not None:
+            found["approver"] = self.approver_token.get_secret_value().strip()
+        if self.approvers is not None:
+            found.update(parse_approvers(self.approvers.get_secret_value()))
+        return found
+
+    def store_url(self) -> str:
+        """The store's database URL: --database-url, else SQLite in the state directory."""
+        if self.database_url is not None:
+            return self.database_url.get_secret_value()
+        return f"sqlite:///{(self.state_dir or default_state_dir()) / 'state.db'}"
 
     @field_validator("allowed_hosts", "allowed_origins", "tools", "exclude_tools", "toolsets", mode="before")
     @classmethod

@@ -44,7 +44,7 @@ PATH_SHAPES = (
     rf"/v1/checkouts/({UUID})?",
     rf"/v1/checkouts/client/{SECRET}(/confirm)?",
     rf"/v1/customers/({UUID}(/payment-methods)?)?",
-    r"/v1/products/",
+    rf"/v1/products/({UUID})?",
     r"/v1/customer-sessions/",
     rf"/v1/customer-portal/orders/({UUID}(/invoice|/receipt|/payment-status)?)?",
 )

@@ -16,6 +16,7 @@ from polar_orders_mcp.emulator.app import create_app
 from polar_orders_mcp.server.app import build_server
 from polar_orders_mcp.server.http import http_app
 from polar_orders_mcp.settings import Settings
+from tests.approvals.console_client import APPROVER_SECRET
 
 HTTP_TOKEN = "test-http-token-0123456789abcdef"
 
@@ -46,12 +47,13 @@ def emulator() -> Any:
 
 
 @pytest.fixture
-def mcp_over_http(emulator: Any) -> Callable[..., Any]:
+def mcp_over_http(emulator: Any, tmp_path: Any) -> Callable[..., Any]:
     """Start our server on a loopback port with the given transport and settings."""
 
     @contextmanager
     def start(transport: str = "http", **settings: Any) -> Iterator[str]:
-        config = Settings(emulator=True, transport=transport, http_token=HTTP_TOKEN, **settings)
+        defaults = {"approver_token": APPROVER_SECRET, "approval_wait": 0, "state_dir": tmp_path / "state"}
+        config = Settings(emulator=True, transport=transport, http_token=HTTP_TOKEN, **{**defaults, **settings})
         server = build_server(config, transport=httpx2.ASGITransport(app=emulator))
         with serve_in_thread(http_app(server, config)) as url:
             yield url

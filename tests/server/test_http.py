@@ -12,6 +12,7 @@ from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
 
 from polar_orders_mcp.settings import Settings
+from tests.approvals.console_client import Person
 from tests.server.conftest import HTTP_TOKEN
 
 pytestmark = pytest.mark.anyio
@@ -47,16 +48,22 @@ def transport_client(url: str, transport: str, mode: str, **kwargs: Any) -> Clie
 
 @pytest.mark.parametrize("mode", ["auto", "legacy"])
 @pytest.mark.parametrize("transport", ["http", "sse"])
-async def test_confirmation_tokens_work_over_http(mcp_over_http: Any, emulator: Any, mode: str, transport: str) -> None:
+async def test_the_approval_console_of_the_http_app_approves_a_charge(
+    mcp_over_http: Any, emulator: Any, mode: str, transport: str
+) -> None:
     state = emulator.state.emulator
     order_id = state.seed_info.draft_orders["good_card"]
     with mcp_over_http(transport) as url:
-        async with transport_client(url, transport, mode) as client:
+        async with transport_client(url, transport, mode) as client, Person(base_url=url) as person:
             first = await client.call_tool("finalize_order", {"order_id": order_id})
-            token = first.structured_content["confirmation_token"]  # type: ignore[index]
+            approval = first.structured_content["approval"]  # type: ignore[index]
+            assert approval["approve_at"] == f"{url}/approvals/{approval['approval_id']}"
             assert state.store.order(order_id).status == "draft"
-            second = await client.call_tool("finalize_order", {"order_id": order_id, "confirmation_token": token})
-    assert not second.is_error
+            assert (await person.approve(approval["approval_id"])).status_code == 303
+            second = await client.call_tool(
+                "finalize_order", {"order_id": order_id, "approval_id": approval["approval_id"]}
+            )
+    assert not second.is_error, second.content
     assert state.store.order(order_id).status == "paid"
 
 

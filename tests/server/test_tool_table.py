@@ -51,11 +51,12 @@ def test_every_tool_is_described_for_an_agent(tool: object) -> None:
     assert tool.output_schema, f"{tool.name} has no structured output"  # type: ignore[attr-defined]
 
 
-def test_irreversible_tools_take_a_confirmation_token_and_never_an_amount() -> None:
+def test_irreversible_tools_take_an_approval_id_and_never_an_amount() -> None:
     for tool in _listed_tools():
         entry = next(t for t in ALL_TOOLS if t.name == tool.name)
         properties = tool.input_schema["properties"]
         if entry.tier == "irreversible":
-            assert "confirmation_token" in properties, tool.name
+            assert "approval_id" in properties, tool.name
+            assert "approval_id" not in tool.input_schema.get("required", []), tool.name
             # What is charged comes from Polar, never from the model.
             assert "amount" not in properties, tool.name

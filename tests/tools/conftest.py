@@ -15,8 +15,14 @@ from mcp.server.mcpserver import MCPServer
 from polar_orders_mcp.emulator.app import create_app
 from polar_orders_mcp.emulator.seed import SeedInfo
 from polar_orders_mcp.emulator.state import EmulatorState
-from polar_orders_mcp.server.app import build_server
+from polar_orders_mcp.server.app import Built, build_parts
 from polar_orders_mcp.settings import Settings
+from tests.approvals.console_client import APPROVER_SECRET, Person
+
+CONSOLE_URL = "http://127.0.0.1:8765/approvals"
+# What every test server runs with unless a test says otherwise: an approver for the console, links
+# to a fixed address, and no waiting for decisions that a test makes itself.
+TEST_SETTINGS: dict[str, Any] = {"approver_token": APPROVER_SECRET, "console_url": CONSOLE_URL, "approval_wait": 0}
 
 
 @pytest.fixture
@@ -35,16 +41,39 @@ def seed(state: EmulatorState) -> SeedInfo:
 
 
 @pytest.fixture
-def make_server(emulator: Any) -> Callable[..., MCPServer[Any]]:
-    def make(**settings: Any) -> MCPServer[Any]:
-        return build_server(Settings(emulator=True, **settings), transport=httpx2.ASGITransport(app=emulator))
+def make_parts(emulator: Any, tmp_path: Any) -> Callable[..., Built]:
+    """Build a server on this test's emulator and its own store (a fresh SQLite file per test)."""
+
+    def make(**settings: Any) -> Built:
+        merged = {**TEST_SETTINGS, "state_dir": tmp_path / "state", **settings}
+        return build_parts(Settings(emulator=True, **merged), transport=httpx2.ASGITransport(app=emulator))
 
     return make
 
 
 @pytest.fixture
-def server(make_server: Callable[..., MCPServer[Any]]) -> MCPServer[Any]:
-    return make_server()
+def make_server(make_parts: Callable[..., Built]) -> Callable[..., MCPServer[Any]]:
+    def make(**settings: Any) -> MCPServer[Any]:
+        return make_parts(**settings).server
+
+    return make
+
+
+@pytest.fixture
+def parts(make_parts: Callable[..., Built]) -> Built:
+    return make_parts()
+
+
+@pytest.fixture
+def server(parts: Built) -> MCPServer[Any]:
+    return parts.server
+
+
+@pytest.fixture
+async def person(parts: Built) -> Any:
+    """A person signed in to this server's approval console."""
+    async with Person(parts.console) as someone:
+        yield someone
 
 
 @pytest.fixture(params=["auto", "legacy"])
@@ -70,3 +99,13 @@ async def fail(client: Client, tool: str, args: dict[str, Any] | None = None) ->
 
 def error_text(result: types.CallToolResult) -> str:
     return " ".join(c.text for c in result.content if isinstance(c, types.TextContent))
+
+
+async def approved_call(client: Client, person: Person, tool: str, args: dict[str, Any]) -> dict[str, Any]:
+    """An irreversible call the way it goes with the console: ask, a person approves, call again."""
+    first = await call(client, tool, args)
+    assert first["status"] == "approval_pending", first
+    approval_id = first["approval"]["approval_id"]
+    response = await person.approve(approval_id)
+    assert response.status_code == 303, response.text[:300]
+    return await call(client, tool, {**args, "approval_id": approval_id})

@@ -10,6 +10,7 @@ from mcp.server.mcpserver import MCPServer
 
 from polar_orders_mcp.emulator.seed import SeedInfo
 from polar_orders_mcp.emulator.state import EmulatorState
+from tests.approvals.console_client import Person
 from tests.tools.conftest import call, fail
 
 pytestmark = pytest.mark.anyio
@@ -61,8 +62,8 @@ async def test_an_expired_checkout_says_gone(server: MCPServer[Any], seed: SeedI
     assert "410" in message and "ExpiredCheckoutError" in message
 
 
-async def test_confirm_checkout_needs_the_token(
-    server: MCPServer[Any], seed: SeedInfo, state: EmulatorState, mode: str
+async def test_confirm_checkout_needs_the_token_and_a_person(
+    server: MCPServer[Any], person: Person, seed: SeedInfo, state: EmulatorState, mode: str
 ) -> None:
     secret = seed.open_checkout_client_secret
     async with Client(server, mode=mode) as client:
@@ -73,20 +74,21 @@ async def test_confirm_checkout_needs_the_token(
         missing = await fail(client, "confirm_checkout", {"client_secret": secret})
         assert "needs payment_token" in missing
         preview = await call(client, "confirm_checkout", {"client_secret": secret, "payment_token": "tok_visa"})
-        assert preview["status"] == "confirmation_required"
+        assert preview["status"] == "approval_pending"
         assert state.store.checkout(seed.open_checkout_id).status == "open"
+        await person.approve(preview["approval"]["approval_id"])
         confirmed = await call(
             client, "confirm_checkout",
-            {"client_secret": secret, "payment_token": "tok_visa", "confirmation_token": preview["confirmation_token"]},
+            {"client_secret": secret, "payment_token": "tok_visa", "approval_id": preview["approval"]["approval_id"]},
         )  # fmt: skip
     assert confirmed["status"] == "confirmed"
-    assert state.store.checkout(seed.open_checkout_id).status in ("confirmed", "succeeded")
+    assert state.store.checkout(seed.open_checkout_id).status == "confirmed"
 
 
 async def test_confirm_of_an_expired_checkout_is_refused(server: MCPServer[Any], seed: SeedInfo) -> None:
     async with Client(server) as client:
         message = await fail(client, "confirm_checkout", {"client_secret": seed.expired_checkout_client_secret})
-    assert "ExpiredCheckoutError" in message or "not open" in message
+    assert "410" in message and "ExpiredCheckoutError" in message
 
 
 async def test_find_customers_and_get_customer(server: MCPServer[Any], seed: SeedInfo) -> None:
@@ -115,8 +117,8 @@ async def test_list_products(server: MCPServer[Any]) -> None:
     assert any(price["display"] == "$12.50" for p in one_time["items"] for price in p["prices"])
 
 
-async def test_a_confirmation_is_bound_to_the_whole_payment_token(
-    server: MCPServer[Any], seed: SeedInfo, state: EmulatorState
+async def test_an_approval_is_bound_to_the_whole_payment_token(
+    server: MCPServer[Any], person: Person, seed: SeedInfo, state: EmulatorState
 ) -> None:
     secret = seed.open_checkout_client_secret
     async with Client(server) as client:
@@ -127,10 +129,11 @@ async def test_a_confirmation_is_bound_to_the_whole_payment_token(
         approved = await call(
             client, "confirm_checkout", {"client_secret": secret, "payment_token": "tok_chargeDeclined"}
         )
+        await person.approve(approved["approval"]["approval_id"])
         other_card = {
             "client_secret": secret, "payment_token": "ctoken_someone_elses_card_combined",
-            "confirmation_token": approved["confirmation_token"],
+            "approval_id": approved["approval"]["approval_id"],
         }  # fmt: skip
         message = await fail(client, "confirm_checkout", other_card)
-    assert "changed after the preview" in message
+    assert "changed after it was approved" in message and "payment_token_digest" in message
     assert state.store.checkout(seed.open_checkout_id).status == "open"

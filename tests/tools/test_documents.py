@@ -43,27 +43,25 @@ async def test_receipt_of_an_unpaid_order_is_a_clear_error(server: MCPServer[Any
     assert "ReceiptNotAllocated" in message
 
 
-async def test_invoice_is_previewed_then_generated_with_the_token(
+async def test_an_invoice_is_generated_at_once_and_regenerated_on_request(
     server: MCPServer[Any], seed: SeedInfo, state: EmulatorState, mode: str
 ) -> None:
     order_id = seed.paid_order_id
     async with Client(server, mode=mode) as client:
         missing = await fail(client, "get_invoice", {"order_id": order_id})
         assert "InvoiceDoesNotExist" in missing
-        preview = await call(client, "generate_invoice", {"order_id": order_id})
-        assert preview["status"] == "confirmation_required"
-        assert preview["preview"]["billing_name"]
-        assert not state.store.order(order_id).is_invoice_generated
-        done = await call(
-            client, "generate_invoice", {"order_id": order_id, "confirmation_token": preview["confirmation_token"]}
-        )
+        done = await call(client, "generate_invoice", {"order_id": order_id})
         assert done["status"] == "requested"
+        assert done["billing_name"]
         invoice = await call(client, "get_invoice", {"order_id": order_id})
+        again = await call(client, "generate_invoice", {"order_id": order_id})
     assert invoice["url"].startswith("http")
     assert state.store.order(order_id).is_invoice_generated
+    assert again["status"] == "requested"
+    assert again["invoice_number"] == state.store.order(order_id).invoice_number
 
 
-async def test_invoice_of_a_draft_is_refused_before_asking(server: MCPServer[Any], seed: SeedInfo) -> None:
+async def test_invoice_of_a_draft_is_refused(server: MCPServer[Any], seed: SeedInfo) -> None:
     async with Client(server) as client:
         message = await fail(client, "generate_invoice", {"order_id": seed.draft_orders["good_card"]})
     assert "No invoice was generated" in message and "draft" in message

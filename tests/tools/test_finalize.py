@@ -1,7 +1,8 @@
-"""finalize_order moves money: no charge without a valid confirmation for exactly this order."""
+"""finalize_order moves money: no charge without a person's approval of exactly this order."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import anyio
@@ -12,7 +13,9 @@ from mcp.server.mcpserver import MCPServer
 
 from polar_orders_mcp.emulator.seed import SeedInfo
 from polar_orders_mcp.emulator.state import EmulatorState
-from tests.tools.conftest import call, fail
+from polar_orders_mcp.server.app import Built
+from tests.approvals.console_client import Person
+from tests.tools.conftest import CONSOLE_URL, call, fail
 
 pytestmark = pytest.mark.anyio
 
@@ -20,7 +23,7 @@ pytestmark = pytest.mark.anyio
 class Human:
     """An elicitation callback: records what the human was shown, answers as told."""
 
-    def __init__(self, action: str = "accept", approve: bool = True, on_ask: Any = None) -> None:
+    def __init__(self, action: str = "accept", approve: Any = True, on_ask: Any = None) -> None:
         self.action, self.approve, self.on_ask = action, approve, on_ask
         self.shown: list[str] = []
 
@@ -36,116 +39,153 @@ def status(state: EmulatorState, order_id: str) -> str:
     return state.store.order(order_id).status
 
 
-async def test_first_call_previews_and_charges_nothing(
+async def test_first_call_asks_a_person_and_charges_nothing(
     server: MCPServer[Any], seed: SeedInfo, state: EmulatorState, mode: str
 ) -> None:
     order_id = seed.draft_orders["good_card"]
     async with Client(server, mode=mode) as client:
         result = await call(client, "finalize_order", {"order_id": order_id})
-    assert result["status"] == "confirmation_required"
+    assert result["status"] == "approval_pending"
     preview = result["preview"]
     assert preview["order_id"] == order_id
     assert preview["amount"] == state.store.order(order_id).total_amount
     assert preview["customer_email"] == "good-card@example.com"
     assert "4242" in preview["payment_method"]
-    assert preview["product"]
-    assert result["confirmation_token"]
+    approval = result["approval"]
+    assert approval["approval_id"].startswith("apr_")
+    assert approval["approve_at"] == f"{CONSOLE_URL}/{approval['approval_id']}"
+    assert datetime.fromisoformat(approval["expires_at"]).utcoffset() is not None
+    assert "approval_id" in result["next_step"] and approval["approve_at"] in result["next_step"]
+    assert "confirmation_token" not in result
     assert status(state, order_id) == "draft"
 
 
-async def test_token_from_the_preview_charges_once(
-    server: MCPServer[Any], seed: SeedInfo, state: EmulatorState, mode: str
+async def test_a_person_approving_in_the_console_lets_the_next_call_charge_once(
+    server: MCPServer[Any], person: Person, seed: SeedInfo, state: EmulatorState, mode: str
 ) -> None:
     order_id = seed.draft_orders["good_card"]
     async with Client(server, mode=mode) as client:
-        preview = await call(client, "finalize_order", {"order_id": order_id})
-        token = preview["confirmation_token"]
-        charged = await call(client, "finalize_order", {"order_id": order_id, "confirmation_token": token})
-        assert charged["status"] == "charged"
-        assert charged["order"]["status"] == "paid"
-        assert status(state, order_id) == "paid"
-        replay = await fail(client, "finalize_order", {"order_id": order_id, "confirmation_token": token})
-    assert "not charged" in replay or "not a draft" in replay
+        approval_id = (await call(client, "finalize_order", {"order_id": order_id}))["approval"]["approval_id"]
+        assert (await person.approve(approval_id)).status_code == 303
+        charged = await call(client, "finalize_order", {"order_id": order_id, "approval_id": approval_id})
+        replay = await fail(client, "finalize_order", {"order_id": order_id, "approval_id": approval_id})
+    assert charged["status"] == "charged"
+    assert charged["order"]["status"] == "paid"
+    assert status(state, order_id) == "paid"
+    assert "is paid, not a draft" in replay
+    assert [r.path for r in state.faults.journal if r.method == "POST"] == [f"/v1/orders/{order_id}/finalize"]
 
 
-async def test_a_reused_token_is_refused(server: MCPServer[Any], seed: SeedInfo, state: EmulatorState) -> None:
+async def test_an_approval_is_used_once(
+    server: MCPServer[Any], person: Person, seed: SeedInfo, state: EmulatorState
+) -> None:
     order_id = seed.draft_orders["declining_card"]
     async with Client(server) as client:
-        token = (await call(client, "finalize_order", {"order_id": order_id}))["confirmation_token"]
-        await fail(client, "finalize_order", {"order_id": order_id, "confirmation_token": token})  # declined card
-        message = await fail(client, "finalize_order", {"order_id": order_id, "confirmation_token": token})
-    assert "already used" in message
-    assert f"Order {order_id} was not charged" in message
+        first = await call(client, "finalize_order", {"order_id": order_id})
+        approval_id = first["approval"]["approval_id"]
+        await person.approve(approval_id)
+        declined = await fail(client, "finalize_order", {"order_id": order_id, "approval_id": approval_id})
+        again = await fail(client, "finalize_order", {"order_id": order_id, "approval_id": approval_id})
+    assert "declined" in declined
+    assert f"Order {order_id} was not charged by this call" in again and "already used" in again
     assert status(state, order_id) == "draft"
 
 
-async def test_a_tampered_token_is_refused(server: MCPServer[Any], seed: SeedInfo, state: EmulatorState) -> None:
+async def test_a_denial_charges_nothing_and_says_who_denied(
+    server: MCPServer[Any], person: Person, seed: SeedInfo, state: EmulatorState
+) -> None:
     order_id = seed.draft_orders["good_card"]
     async with Client(server) as client:
-        token = (await call(client, "finalize_order", {"order_id": order_id}))["confirmation_token"]
-        forged = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
-        message = await fail(client, "finalize_order", {"order_id": order_id, "confirmation_token": forged})
-    assert "not valid" in message
+        approval_id = (await call(client, "finalize_order", {"order_id": order_id}))["approval"]["approval_id"]
+        assert (await person.deny(approval_id)).status_code == 303
+        message = await fail(client, "finalize_order", {"order_id": order_id, "approval_id": approval_id})
+    assert f"Order {order_id} was not charged: approver denied it at" in message
     assert status(state, order_id) == "draft"
 
 
-async def test_a_token_for_another_order_is_refused(
-    server: MCPServer[Any], seed: SeedInfo, state: EmulatorState, make_server: Any
-) -> None:
-    good = seed.draft_orders["good_card"]
-    async with Client(server) as client:
-        other_order = await call(client, "create_order", {
-            "customer_id": seed.customers["good_card"], "product_id": seed.products["one_time_fixed"],
-        })  # fmt: skip
-        token = (await call(client, "finalize_order", {"order_id": good}))["confirmation_token"]
-        message = await fail(client, "finalize_order", {"order_id": other_order["id"], "confirmation_token": token})
-    assert "issued for another call" in message
-    assert status(state, other_order["id"]) == "draft"
-    assert status(state, good) == "draft"
-
-
-async def test_a_token_from_another_server_is_refused(
-    make_server: Any, seed: SeedInfo, state: EmulatorState
-) -> None:
-    order_id = seed.draft_orders["good_card"]
-    async with Client(make_server()) as one:
-        token = (await call(one, "finalize_order", {"order_id": order_id}))["confirmation_token"]
-    async with Client(make_server()) as two:  # a different random secret
-        message = await fail(two, "finalize_order", {"order_id": order_id, "confirmation_token": token})
-    assert "not valid" in message
-    assert status(state, order_id) == "draft"
-
-
-async def test_replicas_with_a_shared_secret_accept_each_others_tokens(
-    make_server: Any, seed: SeedInfo, state: EmulatorState
-) -> None:
-    order_id = seed.draft_orders["good_card"]
-    async with Client(make_server(confirm_secret="a-shared-secret-of-some-length")) as one:
-        token = (await call(one, "finalize_order", {"order_id": order_id}))["confirmation_token"]
-    async with Client(make_server(confirm_secret="a-shared-secret-of-some-length")) as two:
-        await call(two, "finalize_order", {"order_id": order_id, "confirmation_token": token})
-    assert status(state, order_id) == "paid"
-
-
-async def test_an_expired_token_is_refused(make_server: Any, seed: SeedInfo, state: EmulatorState) -> None:
-    order_id = seed.draft_orders["good_card"]
-    async with Client(make_server(confirm_ttl=0.05)) as client:
-        token = (await call(client, "finalize_order", {"order_id": order_id}))["confirmation_token"]
-        await anyio.sleep(0.1)
-        message = await fail(client, "finalize_order", {"order_id": order_id, "confirmation_token": token})
-    assert "expired" in message and "was not charged" in message
-    assert status(state, order_id) == "draft"
-
-
-async def test_an_order_changed_after_its_preview_is_refused(
+async def test_a_call_before_the_decision_is_told_to_wait(
     server: MCPServer[Any], seed: SeedInfo, state: EmulatorState
 ) -> None:
     order_id = seed.draft_orders["good_card"]
     async with Client(server) as client:
-        token = (await call(client, "finalize_order", {"order_id": order_id}))["confirmation_token"]
+        approval_id = (await call(client, "finalize_order", {"order_id": order_id}))["approval"]["approval_id"]
+        again = await call(client, "finalize_order", {"order_id": order_id, "approval_id": approval_id})
+    assert again["status"] == "approval_pending"
+    assert again["approval"]["approval_id"] == approval_id
+    assert status(state, order_id) == "draft"
+
+
+async def test_an_expired_request_cannot_be_approved_or_used(
+    make_parts: Any, seed: SeedInfo, state: EmulatorState
+) -> None:
+    parts: Built = make_parts(approval_ttl=0.2)
+    order_id = seed.draft_orders["good_card"]
+    async with Client(parts.server) as client, Person(parts.console) as person:
+        approval_id = (await call(client, "finalize_order", {"order_id": order_id}))["approval"]["approval_id"]
+        await anyio.sleep(0.3)
+        decided = await person.approve(approval_id)
+        message = await fail(client, "finalize_order", {"order_id": order_id, "approval_id": approval_id})
+    assert decided.status_code == 409 and "expired" in decided.text
+    assert f"Order {order_id} was not charged: approval {approval_id} expired at" in message
+    assert status(state, order_id) == "draft"
+
+
+async def test_an_approval_for_another_order_is_refused(
+    server: MCPServer[Any], person: Person, seed: SeedInfo, state: EmulatorState
+) -> None:
+    good = seed.draft_orders["good_card"]
+    async with Client(server) as client:
+        other = await call(client, "create_order", {
+            "customer_id": seed.customers["good_card"], "product_id": seed.products["one_time_fixed"],
+        })  # fmt: skip
+        approval_id = (await call(client, "finalize_order", {"order_id": good}))["approval"]["approval_id"]
+        await person.approve(approval_id)
+        message = await fail(client, "finalize_order", {"order_id": other["id"], "approval_id": approval_id})
+    assert f"approval {approval_id} was requested for finalize_order on {good}, not for this call" in message
+    assert status(state, other["id"]) == "draft"
+    assert status(state, good) == "draft"
+
+
+async def test_an_approval_from_another_store_is_unknown(
+    make_parts: Any, seed: SeedInfo, state: EmulatorState, tmp_path: Any
+) -> None:
+    order_id = seed.draft_orders["good_card"]
+    one: Built = make_parts(state_dir=tmp_path / "one")
+    async with Client(one.server) as client, Person(one.console) as person:
+        approval_id = (await call(client, "finalize_order", {"order_id": order_id}))["approval"]["approval_id"]
+        await person.approve(approval_id)
+    two: Built = make_parts(state_dir=tmp_path / "two")
+    async with Client(two.server) as client:
+        message = await fail(client, "finalize_order", {"order_id": order_id, "approval_id": approval_id})
+    assert f"there is no approval request {approval_id!r} here" in message
+    assert status(state, order_id) == "draft"
+
+
+async def test_servers_sharing_a_store_share_approvals(
+    make_parts: Any, seed: SeedInfo, state: EmulatorState, tmp_path: Any
+) -> None:
+    order_id = seed.draft_orders["good_card"]
+    one: Built = make_parts(state_dir=tmp_path / "shared")
+    two: Built = make_parts(state_dir=tmp_path / "shared")
+    async with Client(one.server) as client, Person(two.console) as person:
+        approval_id = (await call(client, "finalize_order", {"order_id": order_id}))["approval"]["approval_id"]
+        await person.approve(approval_id)
+    async with Client(two.server) as client:
+        charged = await call(client, "finalize_order", {"order_id": order_id, "approval_id": approval_id})
+    assert charged["status"] == "charged"
+    assert status(state, order_id) == "paid"
+
+
+async def test_an_order_changed_after_its_approval_is_refused(
+    server: MCPServer[Any], person: Person, seed: SeedInfo, state: EmulatorState
+) -> None:
+    order_id = seed.draft_orders["good_card"]
+    async with Client(server) as client:
+        approval_id = (await call(client, "finalize_order", {"order_id": order_id}))["approval"]["approval_id"]
+        await person.approve(approval_id)
         state.store.order(order_id).subtotal_amount += 10_000
-        message = await fail(client, "finalize_order", {"order_id": order_id, "confirmation_token": token})
-    assert "changed after the preview" in message
+        message = await fail(client, "finalize_order", {"order_id": order_id, "approval_id": approval_id})
+    assert "changed after it was approved" in message and "amount: 1500 → 11500" in message
     assert status(state, order_id) == "draft"
 
 
@@ -160,20 +200,33 @@ async def test_elicitation_shows_the_preview_and_charges_on_approval(
     assert status(state, order_id) == "paid"
     assert len(human.shown) == 1
     shown = human.shown[0]
-    amount = result["preview"]["amount_display"]
-    assert amount in shown and "good-card@example.com" in shown and "4242" in shown
+    assert "Amount: $15.00" in shown and "Customer email: good-card@example.com  (written by the customer)" in shown
+    assert "visa •••• 4242" in shown
+    assert order_id in shown.splitlines()[0]  # the summary names the order; the fact lines show no raw ids
+    assert "None" not in shown and "customer_id" not in shown and "payment_method_id" not in shown
+
+
+UNREADABLE = (
+    "the client's answer to the confirmation request was not a plain yes or no (approve must be true or false), "
+    "so nobody approved it. Call again to ask once more."
+)
 
 
 @pytest.mark.parametrize(("action", "approve", "said"), [
-    ("decline", False, "declined"), ("cancel", False, "cancelled"), ("accept", False, "declined"),
+    ("decline", True, "the person declined the confirmation request."),
+    ("cancel", True, "the person dismissed the confirmation request."),
+    ("accept", False, "the person declined the confirmation request."),
+    ("accept", "yes", UNREADABLE),
+    ("accept", 1, UNREADABLE),
+    ("accept", "on", UNREADABLE),
 ])  # fmt: skip
-async def test_a_refused_elicitation_charges_nothing(
-    server: MCPServer[Any], seed: SeedInfo, state: EmulatorState, mode: str, action: str, approve: bool, said: str
+async def test_a_refused_or_unreadable_elicitation_charges_nothing(
+    server: MCPServer[Any], seed: SeedInfo, state: EmulatorState, mode: str, action: str, approve: Any, said: str
 ) -> None:
     order_id = seed.draft_orders["good_card"]
     async with Client(server, mode=mode, elicitation_callback=Human(action, approve)) as client:
         message = await fail(client, "finalize_order", {"order_id": order_id})
-    assert f"Order {order_id} was not charged" in message and said in message
+    assert message == f"Error executing tool finalize_order: Order {order_id} was not charged: {said}"
     assert status(state, order_id) == "draft"
 
 
@@ -183,24 +236,15 @@ async def test_an_order_changed_while_the_human_decides_is_never_charged_unseen(
     order_id = seed.draft_orders["good_card"]
     order = state.store.order(order_id)
 
-    def change_once() -> None:
-        if len(human.shown) == 1:
-            order.subtotal_amount += 10_000
+    def change() -> None:
+        order.subtotal_amount += 10_000
 
-    human = Human(on_ask=change_once)
+    human = Human(on_ask=change)
     async with Client(server, mode=mode, elicitation_callback=human) as client:
-        result = await client.call_tool("finalize_order", {"order_id": order_id})
-    if mode == "legacy":
-        # The human answered about the old amount: the re-read before charging refuses.
-        assert result.is_error
-        assert "changed after the preview" in result.content[0].text  # type: ignore[union-attr]
-        assert status(state, order_id) == "draft"
-    else:
-        # The 2026 flow recomputes the question each round: the human is asked again, with the new amount.
-        assert len(human.shown) == 2
-        assert human.shown[0] != human.shown[1]
-        assert not result.is_error
-        assert status(state, order_id) == "paid"
+        message = await fail(client, "finalize_order", {"order_id": order_id})
+    assert "changed after it was approved" in message
+    assert len(human.shown) == 1
+    assert status(state, order_id) == "draft"
 
 
 async def test_a_declining_card_leaves_the_order_a_draft(
@@ -238,31 +282,3 @@ async def test_a_paid_order_is_not_a_draft(server: MCPServer[Any], seed: SeedInf
     async with Client(server) as client:
         message = await fail(client, "finalize_order", {"order_id": seed.paid_order_id})
     assert "is paid, not a draft" in message
-
-
-async def test_confirm_elicit_refuses_a_client_that_cannot_ask(
-    make_server: Any, seed: SeedInfo, state: EmulatorState
-) -> None:
-    order_id = seed.draft_orders["good_card"]
-    async with Client(make_server(confirm="elicit")) as client:
-        message = await fail(client, "finalize_order", {"order_id": order_id})
-    assert "cannot show confirmation requests" in message
-    assert status(state, order_id) == "draft"
-
-
-async def test_confirm_token_uses_tokens_even_when_the_client_could_ask(
-    make_server: Any, seed: SeedInfo, state: EmulatorState
-) -> None:
-    human = Human()
-    async with Client(make_server(confirm="token"), elicitation_callback=human) as client:
-        result = await call(client, "finalize_order", {"order_id": seed.draft_orders["good_card"]})
-    assert result["status"] == "confirmation_required"
-    assert human.shown == []
-
-
-async def test_confirm_off_charges_at_once(make_server: Any, seed: SeedInfo, state: EmulatorState) -> None:
-    order_id = seed.draft_orders["good_card"]
-    async with Client(make_server(confirm="off")) as client:
-        result = await call(client, "finalize_order", {"order_id": order_id})
-    assert result["status"] == "charged"
-    assert status(state, order_id) == "paid"

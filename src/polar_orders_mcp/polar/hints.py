@@ -29,8 +29,8 @@ CODE_HINTS: dict[str, str] = {
         "Invoices exist only for orders that are neither draft nor void; check the order's status."
     ),
     "MissingInvoiceBillingDetails": (
-        "Set the order's billing name and billing address first (update the order); the invoice "
-        "is permanent once generated."
+        "Set the order's billing name and billing address first (update the order), then ask for the "
+        "invoice again."
     ),
     "InvoiceDoesNotExist": "No invoice has been generated for this order yet; generate one first.",
     "ReceiptNotAllocated": "The order has no succeeded payment, so it has no receipt.",

@@ -133,7 +133,7 @@ class Orders:
         billing_name: str | None = None,
         billing_address: Address | dict[str, Any] | None = None,
     ) -> Order:
-        """Set the billing name and address (before generating the invoice, which is permanent)."""
+        """Set the billing name and address; the next invoice request regenerates the invoice with them."""
         if isinstance(billing_address, dict):
             billing_address = Address.model_validate(billing_address)
         body = build_body({"billing_name": billing_name, "billing_address": billing_address})

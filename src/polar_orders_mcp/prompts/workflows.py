@@ -30,31 +30,31 @@ Do not charge, invoice or change anything without asking me first. {_DATA_NOT_IN
 
 
 def charge_saved_card(customer_email: Email, product: str, amount: str = "") -> str:
-    """Charge a customer's saved card for a one-off purchase: draft, preview, confirm."""
-    amount_note = f" for {amount} (a pay-what-you-want price)" if amount else ""
-    amount_arg = ", amount=<minor units>" if amount else ""
+    """Charge a customer's saved card for a one-off purchase: draft, a person's approval, charge."""
+    amount_note = f" for {amount} (instead of the product's own price)" if amount else ""
+    amount_arg = ", amount=<minor units, which replaces the product's price>" if amount else ""
     return f"""Charge {customer_email}'s saved card for "{product}"{amount_note}.
 
 1. find_customers(email="{customer_email}"), then get_customer(customer_id=...) to check they have a saved card.
 2. list_products(kind="one_time") and pick the product; off-session charges need a one-time price.
 3. create_order(customer_id=..., product_id=...{amount_arg}) creates a DRAFT; nothing is charged.
-4. finalize_order(order_id=...) WITHOUT a token returns a preview. Show me the preview (amount,
-   customer, product, card) and wait for my explicit approval.
-5. Only after I approve: finalize_order(order_id=..., confirmation_token=<from step 4>).
+4. finalize_order(order_id=...) charges nothing yet: a person approves it first, in my client or at the
+   approval link it returns. Show me the preview (amount, customer, product, card) and the link.
+5. Once I say it is decided: finalize_order(order_id=..., approval_id=<from step 4>).
 6. get_receipt(order_id=...) and give me the link.
 If the card is declined or needs authentication, tell me; the order stays a draft, and
 create_checkout can send the customer a payment link instead. Never retry a charge on your own."""
 
 
 def fix_billing_and_invoice(order_id: Annotated[str, Field(description="The order's id.")]) -> str:
-    """Correct an order's billing details, then issue its (permanent) invoice."""
+    """Correct an order's billing details, then issue (or regenerate) its invoice."""
     return f"""Issue the invoice for order {order_id}, with correct billing details.
 
 1. get_order(order_id="{order_id}") and show me the billing name and address.
 2. Ask me whether they are right. If not, update_order(order_id=..., billing_name=..., billing_address=...)
    with what I give you (country and state cannot change).
-3. generate_invoice(order_id=...) returns a preview: the invoice is PERMANENT, so show it to me
-   and wait for my approval, then call it again with the confirmation_token.
+3. generate_invoice(order_id=...) makes the invoice with those details (or regenerates it, keeping its
+   number, when they changed).
 4. get_invoice(order_id=...) and give me the link (it can take a moment to exist).
 {_DATA_NOT_INSTRUCTIONS}"""
 

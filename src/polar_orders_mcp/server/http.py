@@ -26,6 +26,7 @@ MCP_PATH = "/mcp"
 SSE_PATH = "/sse"
 MESSAGES_PATH = "/messages/"
 HEALTH_PATH = "/healthz"
+CONSOLE_PATH = "/approvals"
 # Finish in-flight calls for at most this long on SIGTERM, then stop.
 GRACEFUL_SHUTDOWN_SECONDS = 10
 
@@ -67,7 +68,10 @@ class BearerAuth:
         self.expected = f"Bearer {token}".encode() if token else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or self.expected is None or scope["path"] == HEALTH_PATH:
+        # The approval console authenticates its own users (approvers, never the MCP client's bearer).
+        path = scope.get("path", "")
+        public = path in (HEALTH_PATH, CONSOLE_PATH) or path.startswith(CONSOLE_PATH + "/")
+        if scope["type"] != "http" or self.expected is None or public:
             await self.app(scope, receive, send)
             return
         given = dict(scope["headers"]).get(b"authorization", b"")

@@ -1,47 +1,61 @@
-"""The audit log: one JSON line per write or irreversible call, never a secret."""
+"""The audit: one record per write or irreversible call, chained by hashes in the store, and a JSON line.
+
+Each record carries the hash of the one before, so an edited, deleted or reordered record breaks the
+chain (`polar-orders-mcp audit verify`). Lines are ASCII (no U+2028 can split one) and never hold a
+secret: credential arguments are redacted, and no reason repeats a raw argument value.
+"""
 
 from __future__ import annotations
 
-import functools
 import json
+import logging
 import sys
 import threading
 from collections.abc import Awaitable, Callable
-from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import IO, Any
 
+import mcp_types as types
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.tools import Tool as SdkTool
-from pydantic import BaseModel, PrivateAttr
+from pydantic import PrivateAttr, ValidationError
 
+from polar_orders_mcp.approvals.flow import AUDIT_NOTE, Mismatch, NotDone, OutcomeUnknown
+from polar_orders_mcp.approvals.policy import Caller, ConfirmationRefused
 from polar_orders_mcp.polar.errors import PolarAPIError, PolarError
+from polar_orders_mcp.store.base import Store
 from polar_orders_mcp.tools.base import Tool
 
+log = logging.getLogger(__name__)
+
 # Arguments that are credentials: never written, whatever the tool.
-SECRET_ARGUMENTS = frozenset({"confirmation_token", "client_secret", "payment_token"})
-TARGETS = ("order_id", "checkout_id", "customer_id")
-
-# Set when a call reaches the tool body, whose wrapper writes the detailed line itself.
-_body_reached: ContextVar[bool] = ContextVar("audit_body_reached", default=False)
+SECRET_ARGUMENTS = frozenset({"approval_id", "client_secret", "payment_token", "confirmation_token"})
+TARGETS = ("order_id", "checkout_id", "customer_id", "subscription_id", "dispute_id", "refund_id")
 
 
-class AuditLog:
-    """Appends JSON lines to a file (flushed per line) or to stderr."""
+class AuditTrail:
+    """Appends each record to the store's hash chain, then as a JSON line to a file (or stderr)."""
 
-    def __init__(self, path: str | None = None) -> None:
+    def __init__(self, store: Callable[[], Awaitable[Store]], path: str | None = None) -> None:
+        self._store = store
         self._path = path
         self._lock = threading.Lock()
         try:
-            self._file: IO[str] | None = open(path, "a", encoding="utf-8") if path else None  # noqa: SIM115
+            self._file: IO[str] | None = open(path, "a", encoding="ascii") if path else None  # noqa: SIM115
         except OSError as exc:
             raise ValueError(f"Cannot open the audit log {path!r} for appending: {exc.strerror}.") from exc
 
-    def write(self, entry: dict[str, Any]) -> None:
-        line = json.dumps(entry, ensure_ascii=False, separators=(",", ":"), default=str)
+    async def write(self, entry: dict[str, Any]) -> None:
+        try:
+            record = await (await self._store()).append_audit(entry)
+            line = {"seq": record.seq, "prev": record.prev_hash, "hash": record.hash, **entry}
+        except Exception as exc:  # the store is down: the line is still written, unchained, and said so
+            log.error("audit record not chained: the store failed (%s)", type(exc).__name__)
+            line = {"seq": None, "chain": "store unavailable", **entry}
+        text = json.dumps(line, ensure_ascii=True, separators=(",", ":"), default=str)
         with self._lock:
             stream = self._file or sys.stderr
-            stream.write(line + "\n")
+            stream.write(text + "\n")
             stream.flush()
 
     def close(self) -> None:
@@ -50,95 +64,141 @@ class AuditLog:
             self._file = None
 
 
-def _target(tool: Tool, kwargs: dict[str, Any]) -> str | None:
+def _target(arguments: dict[str, Any], note: dict[str, Any]) -> str | None:
     for name in TARGETS:
-        if isinstance(kwargs.get(name), str):
-            return str(kwargs[name])
-    preview = kwargs.get("preview")
-    return getattr(preview, "checkout_id", None) or getattr(preview, "order_id", None)
+        if isinstance(arguments.get(name), str):
+            return str(arguments[name])[:100]
+    previewed = note.get("previewed") or {}
+    return previewed.get("checkout_id") or previewed.get("order_id")
 
 
-def _arguments(kwargs: dict[str, Any]) -> dict[str, Any]:
+def recorded_arguments(arguments: dict[str, Any]) -> dict[str, Any]:
+    """The arguments as recorded: credentials redacted, long values bounded."""
     shown: dict[str, Any] = {}
-    for name, value in kwargs.items():
-        if name in SECRET_ARGUMENTS:
+    for name, value in list(arguments.items())[:40]:
+        key = str(name)[:64]
+        if key in SECRET_ARGUMENTS:
             if value is not None:
-                shown[name] = "<given>"
-        elif isinstance(value, BaseModel):
-            continue  # resolved values (preview, approval) are reported as facts instead
+                shown[key] = "<given>"
         elif isinstance(value, str):
-            shown[name] = value if len(value) <= 200 else value[:200] + "…"  # hostile input stays bounded
-        elif isinstance(value, int | float | bool | list | dict):
-            shown[name] = value if len(json.dumps(value, default=str)) <= 2000 else "<too long to record>"
+            shown[key] = value if len(value) <= 200 else value[:200] + "…"  # hostile input stays bounded
+        elif isinstance(value, int | float | bool | list | dict) or value is None:
+            shown[key] = value if len(json.dumps(value, default=str)) <= 2000 else "<too long to record>"
+        else:
+            shown[key] = f"<{type(value).__name__}>"
     return shown
 
 
-def audited(tool: Tool, log: AuditLog, fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
-    """Wrap a write or irreversible tool so every call leaves one audit line, whatever its outcome."""
+def _polar_cause(exc: BaseException) -> PolarError | None:
+    seen: BaseException | None = exc
+    for _ in range(6):
+        if seen is None:
+            return None
+        if isinstance(seen, PolarError):
+            return seen
+        seen = seen.__cause__
+    return None
 
-    @functools.wraps(fn)
-    async def wrapper(*args: Any, **kwargs: Any) -> Any:
-        _body_reached.set(True)
-        entry: dict[str, Any] = {
-            "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
-            "tool": tool.name,
-            "tier": tool.tier,
-            "target": _target(tool, kwargs),
-            "arguments": _arguments(kwargs),
-        }
-        preview = kwargs.get("preview")
-        if isinstance(preview, BaseModel):
-            entry["previewed"] = preview.model_dump(mode="json")
-        try:
-            result = await fn(*args, **kwargs)
-        except PolarAPIError as exc:
-            entry.update(outcome="polar_error", status=exc.status_code, error_code=exc.code)
-            log.write(entry)
-            raise
-        except PolarError as exc:
-            entry.update(outcome="polar_unreachable", error=type(exc).__name__)
-            log.write(entry)
-            raise
-        except ToolError as exc:
-            entry.update(outcome="refused", reason=str(exc)[:300])
-            log.write(entry)
-            raise
-        status = getattr(result, "status", None)
-        entry["outcome"] = "confirmation_required" if status == "confirmation_required" else "ok"
-        if isinstance(status, str) and status != "confirmation_required":
-            entry["result_status"] = status
-        log.write(entry)
-        return result
 
-    return wrapper
+def _invalid_arguments(exc: BaseException) -> str | None:
+    """Which arguments were invalid, without their values (pydantic's text repeats them)."""
+    cause = exc.__cause__
+    if isinstance(cause, ValidationError):
+        fields = sorted({".".join(str(p) for p in error["loc"]) or "(arguments)" for error in cause.errors()})
+        return "invalid arguments: " + ", ".join(fields)[:300]
+    return None
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc)
+    if text.startswith("Error executing tool ") and ": " in text:
+        text = text.split(": ", 1)[1]
+    return text[:400]
+
+
+def outcome_of(exc: BaseException) -> dict[str, Any]:
+    """The outcome fields of a call that raised."""
+    polar = _polar_cause(exc)
+    if isinstance(polar, PolarAPIError):
+        return {"outcome": "polar_error", "status": polar.status_code, "error_code": polar.code}
+    if polar is not None:
+        return {"outcome": "polar_unreachable", "error": type(polar).__name__}
+    invalid = _invalid_arguments(exc)
+    if invalid is not None:
+        return {"outcome": "refused", "reason": invalid}
+    kinds: tuple[tuple[type[BaseException], str], ...] = (
+        (Mismatch, "mismatch"),
+        (OutcomeUnknown, "unknown"),
+        (NotDone, "not_done"),
+        (ConfirmationRefused, "refused"),
+    )
+    cause: BaseException | None = exc
+    while cause is not None:
+        for kind, name in kinds:
+            if isinstance(cause, kind):
+                return {"outcome": name, "reason": _reason(cause)}
+        cause = cause.__cause__
+    if isinstance(exc, ToolError):
+        return {"outcome": "refused", "reason": _reason(exc)}
+    return {"outcome": "error", "error": type(exc).__name__}
 
 
 class AuditedSdkTool(SdkTool):
-    """The SDK's tool, also auditing calls refused before the body ran (bad arguments, a refused preview)."""
+    """The SDK's tool, writing one audit record per call, whatever its outcome."""
 
     _entry: Tool | None = PrivateAttr(default=None)
-    _log: AuditLog | None = PrivateAttr(default=None)
+    _trail: AuditTrail | None = PrivateAttr(default=None)
+    _identify: Callable[[Any], Caller] | None = PrivateAttr(default=None)
 
-    def audit_with(self, tool: Tool, log: AuditLog) -> AuditedSdkTool:
-        self._entry, self._log = tool, log
+    def audit_with(self, tool: Tool, trail: AuditTrail, identify: Callable[[Any], Caller]) -> AuditedSdkTool:
+        self._entry, self._trail, self._identify = tool, trail, identify
         return self
 
     async def run(self, arguments: dict[str, Any], context: Any, convert_result: bool = False) -> Any:
-        reached = _body_reached.set(False)
+        note: dict[str, Any] = {}
+        reset = AUDIT_NOTE.set(note)
         try:
-            return await super().run(arguments, context, convert_result)
-        except ToolError as exc:
-            if not _body_reached.get() and self._entry is not None and self._log is not None:
-                self._log.write({
-                    "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
-                    "tool": self._entry.name,
-                    "tier": self._entry.tier,
-                    "target": _target(self._entry, arguments),
-                    "arguments": _arguments(arguments),
-                    "outcome": "refused",
-                    "stage": "before acting",
-                    "reason": str(exc).removeprefix(f"Error executing tool {self._entry.name}: ")[:300],
-                })  # fmt: skip
+            result = await super().run(arguments, context, convert_result)
+        except BaseException as exc:
+            if isinstance(exc, Exception):
+                await self._write(arguments, context, note, outcome_of(exc))
             raise
         finally:
-            _body_reached.reset(reached)
+            AUDIT_NOTE.reset(reset)
+        await self._write(arguments, context, note, _result_outcome(result))
+        return result
+
+    async def _write(
+        self, arguments: dict[str, Any], context: Any, note: dict[str, Any], outcome: dict[str, Any]
+    ) -> None:
+        if self._entry is None or self._trail is None:
+            return
+        who = self._identify(context) if self._identify is not None else Caller("unknown")
+        entry: dict[str, Any] = {
+            "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+            "tool": self._entry.name,
+            "tier": self._entry.tier,
+            "client": who.client,
+            "session": who.session,
+            "target": _target(arguments if isinstance(arguments, dict) else {}, note),
+            "arguments": recorded_arguments(arguments if isinstance(arguments, dict) else {}),
+        }
+        for key in ("channel", "approval_id", "approver", "previewed", "acted", "differences", "settled"):
+            if key in note:
+                entry[key] = note[key]
+        entry.update(outcome)
+        if entry.get("outcome") == "ok" and note.get("outcome_detail") == "as approved":
+            entry["outcome"] = "done"
+        await self._trail.write(entry)
+
+
+def _result_outcome(result: Any) -> dict[str, Any]:
+    if isinstance(result, types.InputRequiredResult):
+        return {"outcome": "approval_requested"}
+    structured = getattr(result, "structured_content", None)
+    status = structured.get("status") if isinstance(structured, dict) else None
+    if getattr(result, "is_error", False):
+        return {"outcome": "refused"}
+    if status in ("approval_pending", "confirmation_required"):
+        return {"outcome": status}
+    return {"outcome": "ok", **({"result_status": status} if isinstance(status, str) else {})}

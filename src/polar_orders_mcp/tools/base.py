@@ -10,7 +10,7 @@ from mcp.types import ToolAnnotations
 
 Tier = Literal["read", "write", "irreversible"]
 """read: changes nothing. write: creates or changes, no money moves.
-irreversible: charges, confirms checkouts, makes permanent invoices; always confirmed."""
+irreversible: moves money (charges, checkout confirmations); a person approves every call."""
 
 TIERS: tuple[Tier, ...] = ("read", "write", "irreversible")
 

@@ -3,29 +3,25 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Annotated, Literal
+from dataclasses import dataclass
+from typing import Annotated, ClassVar, Literal
 
-from mcp.server.mcpserver import ElicitationResult, Resolve
+import mcp_types as types
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, Field
 
+from polar_orders_mcp.approvals.flow import Action, Awaiting, NotDone, OutcomeUnknown
+from polar_orders_mcp.approvals.preview import Preview
 from polar_orders_mcp.polar.client import PolarClient
-from polar_orders_mcp.polar.errors import (
-    OUTCOME_UNKNOWN,
-    PolarError,
-    may_still_be_running,
-    outcome_unknown,
-    what_failed,
-)
+from polar_orders_mcp.polar.errors import BadRequestError, PolarError, may_still_be_running, what_failed
 from polar_orders_mcp.polar.models import Checkout
 from polar_orders_mcp.tools import views
 from polar_orders_mcp.tools.base import Tool
-from polar_orders_mcp.tools.context import Api, Ctx, GuardDep, polar_errors_as_tool_errors
-from polar_orders_mcp.tools.guard import Approval, AwaitingApproval, Preview, confirm
+from polar_orders_mcp.tools.context import Api, Ctx
+from polar_orders_mcp.tools.irreversible import ApprovalIdArg, GuardedResult, guarded
 from polar_orders_mcp.tools.params import (
     AddressInput,
     CheckoutId,
-    ConfirmationToken,
     CustomerId,
     Detail,
     Metadata,
@@ -183,15 +179,27 @@ class CheckoutPreview(Preview):
     """What confirming the checkout will charge, computed from Polar's data."""
 
     checkout_id: str
-    amount: int | None
+    amount: int | None = Field(description="Minor units, tax included.")
     currency: str | None
     amount_display: str
+    product_id: str | None
     product: str | None
+    price_amount: int | None = Field(description="The chosen amount of a pay-what-you-want price, sent back pinned.")
+    discount: str | None
     customer_email: str | None
     customer_name: str | None
     payment: str
     payment_token_digest: str | None = Field(
         default=None, description="Binds the approval to this exact payment token, not just its last characters."
+    )
+
+    SHOWN = (
+        ("amount_display", "Amount", "amount"),
+        ("product", "Product", "text"),
+        ("discount", "Discount", "text"),
+        ("customer_email", "Customer email", "customer"),
+        ("customer_name", "Customer name", "customer"),
+        ("payment", "Payment", "text"),
     )
 
 
@@ -207,16 +215,23 @@ async def compute_checkout_preview(api: PolarClient, client_secret: str, payment
             "processor's confirmation token from the payment form. Without one, send the customer the "
             "checkout url to pay themselves."
         )
-    product = checkout.product.name if checkout.product else None
+    product = views.clean_text(checkout.product.name if checkout.product else None)
     email = views.clean_text(checkout.customer_email)
+    custom = checkout.product_price is not None and checkout.product_price.amount_type == "custom"
+    discount = (
+        f"-{views.money(checkout.discount_amount, checkout.currency)}" if checkout.discount_amount else None
+    )
     return CheckoutPreview(
         summary=f"Confirm checkout {checkout.id}: charge {views.money(checkout.total_amount, checkout.currency)} "
-        f"to {email or 'the customer'} for {views.clean_text(product) or 'the selected product'}",
+        f"to {email or 'the customer'} for {product or 'the selected product'}",
         checkout_id=checkout.id,
         amount=checkout.total_amount,
         currency=checkout.currency,
         amount_display=views.money(checkout.total_amount, checkout.currency),
-        product=views.clean_text(product),
+        product_id=checkout.product_id,
+        product=product,
+        price_amount=checkout.amount if custom else None,
+        discount=discount,
         customer_email=email,
         customer_name=views.clean_text(checkout.customer_name),
         payment=f"payment form token …{payment_token[-4:]}" if needs_payment and payment_token else "free: none",
@@ -224,100 +239,107 @@ async def compute_checkout_preview(api: PolarClient, client_secret: str, payment
     )
 
 
-@polar_errors_as_tool_errors
-async def checkout_preview(
-    client_secret: str, payment_token: str | None, api: Api, guard: GuardDep
-) -> CheckoutPreview:
-    preview = await compute_checkout_preview(api, client_secret, payment_token)
-    not_done = f"Checkout {preview.checkout_id} was not confirmed and nothing was charged"
-    guard.check_limit(preview.amount, preview.amount_display, not_done)
-    return preview
+@dataclass
+class ConfirmCheckout(Action[CheckoutPreview, Checkout]):
+    """confirm_checkout: pay one open checkout as its payment page would."""
+
+    client_secret: str
+    payment_token: str | None
+    checkout_id: str = ""
+    tool: ClassVar[str] = "confirm_checkout"
+
+    @property
+    def target(self) -> str:
+        return self.checkout_id or "checkout"
+
+    def not_done(self) -> str:
+        return f"Checkout {self.checkout_id or '(unknown)'} was not confirmed and nothing was charged"
+
+    async def preview(self, api: PolarClient) -> CheckoutPreview:
+        preview = await compute_checkout_preview(api, self.client_secret, self.payment_token)
+        self.checkout_id = preview.checkout_id
+        return preview
+
+    async def act(self, api: PolarClient, approved: CheckoutPreview) -> Checkout:
+        # The approved product and amount travel in the confirm request itself, so a change made through
+        # the client secret after the approval is overwritten rather than charged.
+        try:
+            return await api.checkouts.client_confirm(
+                self.client_secret,
+                confirmation_token_id=self.payment_token,
+                product_id=approved.product_id,
+                amount=approved.price_amount,
+            )
+        except BadRequestError as exc:
+            raise NotDone(f"{self.not_done()}: Polar refused the payment ({exc.code}: {exc.detail}).") from exc
+
+    async def read_back(self, api: PolarClient, approved: CheckoutPreview, failure: PolarError) -> Checkout:
+        why = what_failed(failure)
+        target = self.checkout_id
+        try:
+            after = await api.checkouts.client_get(self.client_secret)
+        except PolarError as exc:
+            raise OutcomeUnknown(
+                f"Checkout {target} may or may not have been confirmed: the confirm request failed ({why}) and "
+                f"reading the checkout back failed too ({exc}). Do not call confirm_checkout again until "
+                "get_checkout shows its status."
+            ) from exc
+        if after.status == "open" and may_still_be_running(failure):
+            raise OutcomeUnknown(
+                f"Checkout {target} is still open, but {why} and Polar may still be processing the payment. "
+                "Check with get_checkout in a minute before doing anything else. Calling confirm_checkout "
+                "again is safe: Polar never confirms one checkout twice."
+            )
+        if after.status == "open":
+            raise NotDone(
+                f"{self.not_done()}: {why} and the checkout is still open. It is safe to call confirm_checkout "
+                "again (a person approves it again)."
+            )
+        return after
+
+    def verify(self, approved: CheckoutPreview, outcome: Checkout) -> list[str]:
+        found = []
+        if outcome.total_amount != approved.amount or (outcome.currency or "").lower() != (approved.currency or ""):
+            found.append(
+                f"approved {approved.amount_display}, "
+                f"Polar charged {views.money(outcome.total_amount, outcome.currency)}"
+            )
+        if outcome.product_id != approved.product_id:
+            found.append(f"approved product {approved.product}, Polar confirmed product {outcome.product_id}")
+        return found
 
 
-async def confirm_payment(
-    preview: Annotated[CheckoutPreview, Resolve(checkout_preview)], guard: GuardDep, ctx: Ctx
-) -> object:
-    return guard.ask(ctx, preview)
+class ConfirmResult(GuardedResult):
+    """confirm_checkout's answer: waiting for a person's approval (nothing charged yet), or confirmed."""
 
-
-class ConfirmResult(BaseModel):
-    status: Literal["confirmation_required", "confirmed"]
+    status: Literal["approval_pending", "confirmation_required", "confirmed"]
     preview: CheckoutPreview
-    confirmation_token: str | None = Field(
-        default=None, description="Pass back to confirm_checkout once a human approved the preview."
-    )
-    token_expires_at: str | None = None
     checkout: views.CheckoutSummary | None = None
-    next_step: str
 
 
 async def confirm_checkout(
+    ctx: Ctx,
     client_secret: ClientSecret,
-    api: Api,
-    guard: GuardDep,
-    preview: Annotated[CheckoutPreview, Resolve(checkout_preview)],
-    approval: Annotated[ElicitationResult[Approval], Resolve(confirm_payment)],
     payment_token: Annotated[
         str | None,
         Field(max_length=512, description="The payment processor's confirmation token from the payment form."),
     ] = None,
-    confirmation_token: ConfirmationToken | None = None,
-) -> ConfirmResult:
+    approval_id: ApprovalIdArg | None = None,
+) -> ConfirmResult | types.InputRequiredResult:
     """Confirm a checkout session as its payment page does: CHARGES the customer, cannot be undone.
-    The first call returns a preview and a confirmation_token; call again with the token only
-    after a human approved the preview. A repeated call never charges twice."""
-    target = preview.checkout_id
-    not_done = f"Checkout {target} was not confirmed and nothing was charged"
-    outcome = await confirm(
-        guard, approval, tool="confirm_checkout", target=target, preview=preview,
-        confirmation_token=confirmation_token, not_done=not_done,
-        reread=lambda: compute_checkout_preview(api, client_secret, payment_token),
-    )  # fmt: skip
-    if isinstance(outcome, AwaitingApproval):
-        return ConfirmResult(
-            status="confirmation_required",
-            preview=preview,
-            confirmation_token=outcome.token,
-            token_expires_at=outcome.expires_at,
-            next_step=outcome.next_step("confirm_checkout", "client_secret"),
-        )
-    try:
-        confirmed = await api.checkouts.client_confirm(client_secret, confirmation_token_id=payment_token)
-    except OUTCOME_UNKNOWN as exc:
-        if not outcome_unknown(exc):
-            raise ToolError(f"{not_done}: Polar could not be reached ({exc}). It is safe to retry.") from exc
-        confirmed = await _settle_ambiguous(api, client_secret, target, exc)
+    A person approves it first: the first call returns the preview and where a person approves it;
+    call again with approval_id once they did. Never confirms one checkout twice."""
+    outcome = await guarded(ctx, ConfirmCheckout(client_secret, payment_token), approval_id)
+    if isinstance(outcome, types.InputRequiredResult):
+        return outcome
+    if isinstance(outcome, Awaiting):
+        return ConfirmResult.waiting(outcome)
+    step = "Confirmed: Polar now processes the payment; get_checkout shows when it succeeded."
+    if outcome.settled:
+        step = f"Confirmed ({outcome.settled}). Do not retry; get_checkout shows when it succeeded."
     return ConfirmResult(
-        status="confirmed",
-        preview=outcome,
-        checkout=views.checkout(confirmed),
-        next_step="Confirmed: Polar now processes the payment; get_checkout shows when it succeeded.",
+        status="confirmed", preview=outcome.preview, checkout=views.checkout(outcome.outcome), next_step=step
     )
-
-
-async def _settle_ambiguous(api: PolarClient, client_secret: str, target: str, failure: PolarError) -> Checkout:
-    """The confirm request reached Polar but no usable answer came back: learn from Polar what happened."""
-    why = what_failed(failure)
-    try:
-        after = await api.checkouts.client_get(client_secret)
-    except PolarError as exc:
-        raise ToolError(
-            f"Checkout {target} may or may not have been confirmed: the confirm request failed ({why}) and "
-            f"reading the checkout back failed too ({exc}). Do not call confirm_checkout again until "
-            "get_checkout shows its status."
-        ) from exc
-    if after.status == "open" and may_still_be_running(failure):
-        raise ToolError(
-            f"Checkout {target} is still open, but {why} and Polar may still be processing the payment. "
-            "Check with get_checkout in a minute before doing anything else. Calling confirm_checkout "
-            "again is safe: Polar never confirms one checkout twice."
-        )
-    if after.status == "open":
-        raise ToolError(
-            f"Checkout {target} was not confirmed and nothing was charged: {why} and the checkout is still "
-            "open. It is safe to call confirm_checkout again for a fresh preview."
-        )
-    return after
 
 
 TOOLS = (

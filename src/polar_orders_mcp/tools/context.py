@@ -10,14 +10,14 @@ from typing import Annotated, Any, ParamSpec, TypeVar
 from mcp.server.mcpserver import AcceptedElicitation, Context, Resolve
 from mcp.server.mcpserver.exceptions import ToolError
 
+from polar_orders_mcp.approvals.policy import Guard
 from polar_orders_mcp.polar.client import PolarClient
 from polar_orders_mcp.polar.errors import PolarError
-from polar_orders_mcp.tools.guard import Guard
 
 
 @dataclass
 class AppState:
-    """The server's lifespan state: one API client and one guard for every session.
+    """The server's lifespan state: one API client and the guard every irreversible call goes through.
 
     The client is made on first use: a session that never calls Polar (one that only lists the
     tools) never loads the HTTP stack or builds an SSL context, which is about a tenth of a cold start.
@@ -25,6 +25,7 @@ class AppState:
 
     connect: Callable[[], PolarClient]
     guard: Guard
+    allow_price_override: bool = False
     _client: PolarClient | None = field(default=None, init=False, repr=False)
 
     @property
@@ -38,7 +39,7 @@ class AppState:
             await self._client.aclose()
 
 
-def _state(ctx: Context[Any, Any]) -> AppState:
+def app_state(ctx: Context[Any, Any]) -> AppState:
     state = ctx.request_context.lifespan_context
     assert isinstance(state, AppState), "the server's lifespan must yield an AppState"
     return state
@@ -47,11 +48,7 @@ def _state(ctx: Context[Any, Any]) -> AppState:
 # Resolvers are async although they never wait: mcp runs a plain function resolver on a worker
 # thread, a thread hop on every tool call for a lookup.
 async def api_client(ctx: Context[Any, Any]) -> PolarClient:
-    return _state(ctx).client
-
-
-async def server_guard(ctx: Context[Any, Any]) -> Guard:
-    return _state(ctx).guard
+    return app_state(ctx).client
 
 
 # mcp 2.3.0 wraps every resolved value (the client, the guard) in `AcceptedElicitation[Any]`, a
@@ -61,7 +58,6 @@ _RESOLVED = AcceptedElicitation[Any]
 
 Ctx = Context[Any, Any]
 Api = Annotated[PolarClient, Resolve(api_client)]
-GuardDep = Annotated[Guard, Resolve(server_guard)]
 
 P = ParamSpec("P")
 R = TypeVar("R")

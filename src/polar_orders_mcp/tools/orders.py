@@ -3,31 +3,32 @@
 from __future__ import annotations
 
 import logging
-from typing import Annotated, Literal
+from dataclasses import dataclass
+from typing import Annotated, ClassVar, Literal
 
-from mcp.server.mcpserver import ElicitationResult, Resolve
+import mcp_types as types
 from mcp.server.mcpserver.exceptions import ToolError
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from polar_orders_mcp.approvals.flow import Action, Awaiting, NotDone, OutcomeUnknown
+from polar_orders_mcp.approvals.preview import Preview
+from polar_orders_mcp.polar import models
 from polar_orders_mcp.polar.client import PolarClient
 from polar_orders_mcp.polar.errors import (
-    OUTCOME_UNKNOWN,
     PaymentRequiredError,
     PolarError,
     PreconditionFailedError,
     may_still_be_running,
-    outcome_unknown,
     what_failed,
 )
 from polar_orders_mcp.tools import views
 from polar_orders_mcp.tools.base import Tool
-from polar_orders_mcp.tools.context import Api, Ctx, GuardDep, polar_errors_as_tool_errors
-from polar_orders_mcp.tools.guard import Approval, AwaitingApproval, Preview, confirm
+from polar_orders_mcp.tools.context import Api, Ctx, app_state
+from polar_orders_mcp.tools.irreversible import ApprovalIdArg, GuardedResult, guarded
 from polar_orders_mcp.tools.params import (
     BillingAddress,
     BillingName,
     CheckoutId,
-    ConfirmationToken,
     CustomerId,
     Detail,
     DiscountId,
@@ -97,9 +98,15 @@ async def create_order(
     customer_id: CustomerId,
     product_id: ProductId,
     api: Api,
+    ctx: Ctx,
     amount: Annotated[
         int | None,
-        Field(ge=0, le=99_999_999, description="Minor units; only for pay-what-you-want prices."),
+        Field(
+            ge=0,
+            le=99_999_999,
+            description="OVERRIDES the product's fixed price, in minor units before tax. Only when the server "
+            "allows price overrides; omit it to charge the product's price.",
+        ),
     ] = None,
     currency: Annotated[
         str | None, Field(pattern=r"^[a-z]{3}$", description="ISO currency, lower case, e.g. usd.")
@@ -112,6 +119,12 @@ async def create_order(
     """Create a DRAFT order for an off-session charge of a customer's saved card; charges nothing.
     Charge it afterwards with finalize_order. Each call creates a new draft: after an unclear
     failure, look with list_orders(customer_id=...) before calling again."""
+    if amount is not None and not app_state(ctx).allow_price_override:
+        raise ToolError(
+            "No draft was created: amount overrides the product's fixed price, and this server does not allow "
+            "price overrides (the operator can turn them on with --allow-price-override). Omit amount to "
+            "charge the product's own price."
+        )
     order = await api.orders.create(
         customer_id=customer_id,
         product_id=product_id,
@@ -129,8 +142,8 @@ async def update_order(
     billing_name: BillingName = None,
     billing_address: BillingAddress = None,
 ) -> views.OrderSummary:
-    """Fix an order's billing name or address before its invoice is generated (invoices are
-    permanent, so do this first). Country and state cannot be changed. Safe to repeat."""
+    """Fix an order's billing name or address; generate_invoice then regenerates its invoice with the
+    same number. Country and state cannot be changed. Safe to repeat."""
     order = await api.orders.update(order_id, **billing_changes(billing_name, billing_address))
     return views.order(order)
 
@@ -139,9 +152,13 @@ class ChargePreview(Preview):
     """Exactly what finalizing the order will charge, computed by the server from Polar's data."""
 
     order_id: str
-    amount: int = Field(description="Minor units (cents).")
+    amount: int = Field(description="Minor units (cents), tax included.")
     currency: str
     amount_display: str
+    tax_display: str
+    list_price: int | None = Field(description="The product's own price in minor units, before tax.")
+    list_price_display: str | None = Field(description="The product's own price, when the order's differs.")
+    price_override: str | None = Field(description="Set when the order's amount overrides the product's price.")
     customer_id: str
     customer_email: str | None
     customer_name: str | None
@@ -150,9 +167,33 @@ class ChargePreview(Preview):
     payment_method_id: str
     payment_method: str
 
+    SHOWN = (
+        ("amount_display", "Amount", "amount"),
+        ("tax_display", "Of which tax", "text"),
+        ("price_override", "Price override", "warning"),
+        ("list_price_display", "Product's list price", "text"),
+        ("product", "Product", "text"),
+        ("customer_email", "Customer email", "customer"),
+        ("customer_name", "Customer name", "customer"),
+        ("payment_method", "Payment method", "text"),
+        ("description", "Description on the order", "text"),
+    )
+
+
+def list_price(product: models.Product | None, order: models.Order) -> int | None:
+    """The product's own fixed price in the order's currency, for the price the order charges."""
+    if product is None:
+        return None
+    wanted = {item.product_price_id for item in order.items if item.product_price_id}
+    prices = [p for p in product.prices if p.amount_type == "fixed" and p.price_amount is not None]
+    exact = [p for p in prices if p.id in wanted]
+    same_currency = [p for p in prices if (p.price_currency or order.currency).lower() == order.currency.lower()]
+    chosen = exact or same_currency
+    return chosen[0].price_amount if chosen else None
+
 
 async def compute_charge_preview(api: PolarClient, order_id: str, payment_method_id: str | None) -> ChargePreview:
-    """Read the order and the customer's saved methods; refuse early what cannot be charged."""
+    """Read the order, its product and the customer's saved methods; refuse early what cannot be charged."""
     order = await api.orders.get(order_id)
     if order.status != "draft":
         raise ToolError(
@@ -166,104 +207,151 @@ async def compute_charge_preview(api: PolarClient, order_id: str, payment_method
         if payment_method_id:
             raise ToolError(
                 f"Order {order_id} was not charged: payment method {payment_method_id} is not one of "
-                "this customer's saved methods. Use get_order and the customer's saved methods to pick one."
+                "this customer's saved methods. Use get_customer to see the saved methods and pick one."
             )
         raise ToolError(
             f"Order {order_id} was not charged: the customer has no default saved payment method. "
             "Pass payment_method_id, or send the customer a checkout link with create_checkout."
         )
+    listed = list_price(await api.products.get(order.product_id), order) if order.product_id else None
+    return charge_preview_of(order, method.id, views.payment_method_label(method), listed)
+
+
+def charge_preview_of(order: models.Order, method_id: str, method_label: str, listed: int | None) -> ChargePreview:
+    override = None
+    if listed is not None and listed != order.subtotal_amount:
+        difference = order.subtotal_amount - listed
+        override = (
+            f"this order's price {views.money(order.subtotal_amount, order.currency)} (before tax) replaces the "
+            f"product's {views.money(listed, order.currency)}: {'+' if difference > 0 else ''}"
+            f"{views.money(difference, order.currency)}"
+        )
     customer = order.customer
+    email = views.clean_text(customer.email if customer else None)
     return ChargePreview(
-        summary=f"Charge {views.money(order.total_amount, order.currency)} to "
-        f"{views.clean_text(customer.email if customer else None) or order.customer_id} for order {order_id}",
-        order_id=order_id,
+        summary=f"Charge {views.money(order.total_amount, order.currency)} to {email or order.customer_id} "
+        f"for order {order.id}",
+        order_id=order.id,
         amount=order.total_amount,
         currency=order.currency,
         amount_display=views.money(order.total_amount, order.currency),
+        tax_display=views.money(order.tax_amount, order.currency),
+        list_price=listed,
+        list_price_display=views.money(listed, order.currency) if override else None,
+        price_override=override,
         customer_id=order.customer_id,
-        customer_email=views.clean_text(customer.email if customer else None),
+        customer_email=email,
         customer_name=views.clean_text(customer.name if customer else None),
         product=views.clean_text(order.product.name if order.product else None),
         description=views.clean_text(order.description),
-        payment_method_id=method.id,
-        payment_method=views.payment_method_label(method),
+        payment_method_id=method_id,
+        payment_method=method_label,
     )
 
 
-@polar_errors_as_tool_errors
-async def charge_preview(order_id: str, payment_method_id: str | None, api: Api, guard: GuardDep) -> ChargePreview:
-    preview = await compute_charge_preview(api, order_id, payment_method_id)
-    guard.check_limit(preview.amount, preview.amount_display, f"Order {order_id} was not charged")
-    return preview
+@dataclass
+class Charge(Action[ChargePreview, models.Order]):
+    """finalize_order: charge one draft order to one saved payment method."""
+
+    order_id: str
+    payment_method_id: str | None
+    tool: ClassVar[str] = "finalize_order"
+
+    @property
+    def target(self) -> str:
+        return self.order_id
+
+    def not_done(self) -> str:
+        return f"Order {self.order_id} was not charged"
+
+    async def preview(self, api: PolarClient) -> ChargePreview:
+        return await compute_charge_preview(api, self.order_id, self.payment_method_id)
+
+    async def reread(self, api: PolarClient, approved: ChargePreview) -> ChargePreview:
+        # One read: the card is pinned in the charge request, and the list price is only for the person.
+        order = await api.orders.get(self.order_id)
+        if order.status != "draft":
+            raise ToolError(f"Order {self.order_id} was not charged: it is {order.status} now, not a draft.")
+        return charge_preview_of(order, approved.payment_method_id, approved.payment_method, approved.list_price)
+
+    async def act(self, api: PolarClient, approved: ChargePreview) -> models.Order:
+        # The approved card, not whatever the customer's default is by now.
+        try:
+            return await api.orders.finalize(self.order_id, payment_method_id=approved.payment_method_id)
+        except PaymentRequiredError as exc:
+            raise NotDone(_payment_refused(self.not_done(), exc)) from exc
+        except PreconditionFailedError as exc:
+            raise NotDone(
+                f"Order {self.order_id} was not charged by this call: Polar says it is no longer a draft "
+                f"({exc.code}). Another call may have finalized it; check with get_order."
+            ) from exc
+
+    async def read_back(self, api: PolarClient, approved: ChargePreview, failure: PolarError) -> models.Order:
+        why = what_failed(failure)
+        try:
+            order = await api.orders.get(self.order_id)
+        except PolarError as exc:
+            raise OutcomeUnknown(
+                f"Order {self.order_id} may or may not have been charged: the charge request failed ({why}) and "
+                f"reading the order back failed too ({exc}). Do not call finalize_order again until get_order "
+                "shows the order's status (paid means it was charged)."
+            ) from exc
+        if order.status == "draft" and may_still_be_running(failure):
+            # A slow charge can land after this read: say what is known, not more.
+            raise OutcomeUnknown(
+                f"Order {self.order_id} is still a draft, but {why} and Polar may still be processing the charge. "
+                "Check with get_order in a minute before doing anything else. Calling finalize_order again is safe: "
+                "Polar never charges one order twice."
+            )
+        if order.status == "draft":
+            raise NotDone(
+                f"Order {self.order_id} was not charged: {why} and the order is still a draft. It is safe to call "
+                "finalize_order again (a person approves it again)."
+            )
+        return order
+
+    def verify(self, approved: ChargePreview, outcome: models.Order) -> list[str]:
+        found = []
+        if outcome.total_amount != approved.amount or outcome.currency.lower() != approved.currency.lower():
+            found.append(
+                f"approved {approved.amount_display}, "
+                f"Polar charged {views.money(outcome.total_amount, outcome.currency)}"
+            )
+        if outcome.customer_id != approved.customer_id:
+            found.append(f"approved for customer {approved.customer_id}, Polar charged {outcome.customer_id}")
+        if outcome.status == "draft":
+            found.append("Polar answered the charge but the order is still a draft")
+        return found
 
 
-async def confirm_charge(
-    preview: Annotated[ChargePreview, Resolve(charge_preview)], guard: GuardDep, ctx: Ctx
-) -> object:
-    return guard.ask(ctx, preview)
+class ChargeResult(GuardedResult):
+    """finalize_order's answer: waiting for a person's approval (nothing charged yet), or charged."""
 
-
-class ChargeResult(BaseModel):
-    """The outcome of finalize_order: a preview awaiting approval, or the charged order."""
-
-    status: Literal["confirmation_required", "charged"]
+    status: Literal["approval_pending", "confirmation_required", "charged"]
     preview: ChargePreview
-    confirmation_token: str | None = Field(
-        default=None, description="Pass back to finalize_order once a human approved the preview."
-    )
-    token_expires_at: str | None = None
     order: views.OrderSummary | None = None
-    next_step: str
 
 
 async def finalize_order(
+    ctx: Ctx,
     order_id: OrderId,
-    api: Api,
-    guard: GuardDep,
-    preview: Annotated[ChargePreview, Resolve(charge_preview)],
-    approval: Annotated[ElicitationResult[Approval], Resolve(confirm_charge)],
     payment_method_id: PaymentMethodId | None = None,
-    confirmation_token: ConfirmationToken | None = None,
-) -> ChargeResult:
+    approval_id: ApprovalIdArg | None = None,
+) -> ChargeResult | types.InputRequiredResult:
     """Charge a draft order to the customer's saved card (off-session). MOVES MONEY, cannot be undone.
-    The first call charges nothing: it returns a preview (amount, customer, product, card) and a
-    confirmation_token; show the preview to a human and, only if they approve, call again with the
-    token. Some clients ask the human directly instead. A repeated call never charges twice."""
-    not_done = f"Order {order_id} was not charged"
-    outcome = await confirm(
-        guard, approval, tool="finalize_order", target=order_id, preview=preview,
-        confirmation_token=confirmation_token, not_done=not_done,
-        reread=lambda: compute_charge_preview(api, order_id, payment_method_id),
-    )  # fmt: skip
-    if isinstance(outcome, AwaitingApproval):
-        return ChargeResult(
-            status="confirmation_required",
-            preview=preview,
-            confirmation_token=outcome.token,
-            token_expires_at=outcome.expires_at,
-            next_step=outcome.next_step("finalize_order", "order_id"),
-        )
-    fresh = outcome  # re-read just now, and identical to what was approved
-    try:
-        paid = await api.orders.finalize(order_id, payment_method_id=fresh.payment_method_id)
-    except PaymentRequiredError as exc:
-        raise ToolError(_payment_refused(not_done, exc)) from exc
-    except PreconditionFailedError as exc:
-        raise ToolError(
-            f"Order {order_id} was not charged by this call: Polar says it is no longer a draft "
-            f"({exc.code}). Another call may have finalized it; check with get_order."
-        ) from exc
-    except OUTCOME_UNKNOWN as exc:
-        if not outcome_unknown(exc):
-            raise ToolError(f"{not_done}: Polar could not be reached ({exc}). It is safe to retry.") from exc
-        return await _settle_ambiguous(api, order_id, fresh, exc)
-    log.info("order %s finalized: %s", order_id, paid.status)
-    return ChargeResult(
-        status="charged",
-        preview=fresh,
-        order=views.order(paid),
-        next_step="Charged. Use get_receipt for the receipt.",
-    )
+    A person approves every charge: the first call charges nothing and returns the preview (amount,
+    customer, product, card) and where a person approves it; call again with approval_id once they
+    did. Some clients ask the person directly instead. Never charges one order twice."""
+    outcome = await guarded(ctx, Charge(order_id, payment_method_id), approval_id)
+    if isinstance(outcome, types.InputRequiredResult):
+        return outcome
+    if isinstance(outcome, Awaiting):
+        return ChargeResult.waiting(outcome)
+    log.info("order %s finalized: %s", order_id, outcome.outcome.status)
+    step = "Charged. Use get_receipt for the receipt."
+    if outcome.settled:
+        step = f"Charged ({outcome.settled}): the order is now {outcome.outcome.status}. Do not retry."
+    return ChargeResult(status="charged", preview=outcome.preview, order=views.order(outcome.outcome), next_step=step)
 
 
 def _payment_refused(not_done: str, exc: PaymentRequiredError) -> str:
@@ -278,40 +366,6 @@ def _payment_refused(not_done: str, exc: PaymentRequiredError) -> str:
         f"{not_done}: the payment was declined ({exc.code}: {detail}). The order is still a draft. "
         "Ask the customer to update their payment method or pay through a checkout link "
         "(create_checkout); retrying the same card will likely fail again."
-    )
-
-
-async def _settle_ambiguous(
-    api: PolarClient, order_id: str, previewed: ChargePreview, failure: PolarError
-) -> ChargeResult:
-    """The charge request reached Polar but no usable answer came back: learn from Polar what happened."""
-    why = what_failed(failure)
-    try:
-        order = await api.orders.get(order_id)
-    except PolarError as exc:
-        raise ToolError(
-            f"Order {order_id} may or may not have been charged: the charge request failed ({why}) and reading "
-            f"the order back failed too ({exc}). Do not call finalize_order again until get_order shows the "
-            "order's status (paid means it was charged)."
-        ) from exc
-    if order.status == "draft" and may_still_be_running(failure):
-        # A slow charge can land after this read: say what is known, not more.
-        raise ToolError(
-            f"Order {order_id} is still a draft, but {why} and Polar may still be processing the charge. "
-            "Check with get_order in a minute before doing anything else. Calling finalize_order again is "
-            "safe: Polar never charges one order twice."
-        )
-    if order.status == "draft":
-        raise ToolError(
-            f"Order {order_id} was not charged: {why} and the order is still a draft. It is safe to call "
-            "finalize_order again for a fresh preview."
-        )
-    return ChargeResult(
-        status="charged",
-        preview=previewed,
-        order=views.order(order),
-        next_step=f"The charge went through although {why}: the order is now {order.status}. "
-        "Do not retry; use get_receipt for the receipt.",
     )
 
 

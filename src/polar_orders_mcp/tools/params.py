@@ -18,17 +18,6 @@ PaymentMethodId = Annotated[
     str,
     Field(pattern=_UUID, description="Id of one of the customer's saved payment methods (a UUID)."),
 ]
-ConfirmationToken = Annotated[
-    str,
-    Field(
-        min_length=1,
-        max_length=2048,
-        description=(
-            "The confirmation_token from this tool's preview, passed back unchanged once a human "
-            "has approved that preview. Omit it on the first call."
-        ),
-    ),
-]
 Detail = Annotated[
     Literal["summary", "full"],
     Field(description="summary: compact agent view (default). full: adds Polar's complete API object."),

@@ -6,28 +6,23 @@ import functools
 from collections.abc import Awaitable, Callable
 from typing import Annotated, ParamSpec, TypeVar
 
-from mcp.server.mcpserver import ElicitationResult, Resolve
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, Field
 
-from polar_orders_mcp.polar.client import PolarClient
 from polar_orders_mcp.polar.errors import AuthenticationError
 from polar_orders_mcp.tools import views
 from polar_orders_mcp.tools.base import Tool
-from polar_orders_mcp.tools.context import Api, Ctx, GuardDep, polar_errors_as_tool_errors
+from polar_orders_mcp.tools.context import Api
 from polar_orders_mcp.tools.documents import (
-    InvoicePreview,
     InvoiceResult,
     InvoiceView,
-    invoice_preview_of,
+    check_invoice_request,
     send_invoice_request,
     wait_for_receipt,
 )
-from polar_orders_mcp.tools.guard import Approval, AwaitingApproval, confirm
 from polar_orders_mcp.tools.params import (
     BillingAddress,
     BillingName,
-    ConfirmationToken,
     CustomerId,
     OrderId,
     billing_changes,
@@ -82,50 +77,21 @@ async def update_my_billing_details(
     billing_name: BillingName = None,
     billing_address: BillingAddress = None,
 ) -> views.OrderSummary:
-    """Fix the billing name or address on one of the customer's orders before its invoice is
-    made (the invoice is permanent). Country and state cannot change. Safe to repeat."""
+    """Fix the billing name or address on one of the customer's orders; request_my_invoice then
+    regenerates its invoice. Country and state cannot change. Safe to repeat."""
     order = await api.customer_portal.orders.update(order_id, **billing_changes(billing_name, billing_address))
     return views.order(order)
 
 
-async def compute_my_invoice_preview(api: PolarClient, order_id: str) -> InvoicePreview:
-    return invoice_preview_of(await api.customer_portal.orders.get(order_id))
-
-
 @session_errors
-@polar_errors_as_tool_errors
-async def my_invoice_preview(order_id: str, api: Api) -> InvoicePreview:
-    return await compute_my_invoice_preview(api, order_id)
-
-
-async def confirm_my_invoice(
-    preview: Annotated[InvoicePreview, Resolve(my_invoice_preview)], guard: GuardDep, ctx: Ctx
-) -> object:
-    return guard.ask(ctx, preview)
-
-
-@session_errors
-async def request_my_invoice(
-    order_id: OrderId,
-    api: Api,
-    guard: GuardDep,
-    preview: Annotated[InvoicePreview, Resolve(my_invoice_preview)],
-    approval: Annotated[ElicitationResult[Approval], Resolve(confirm_my_invoice)],
-    confirmation_token: ConfirmationToken | None = None,
-) -> InvoiceResult:
-    """Request the permanent invoice for one of the customer's orders. Its billing details can never
-    change afterwards: check them first. The first call returns a preview and a confirmation_token;
-    call again with the token only after the customer approved the preview."""
-    outcome = await confirm(
-        guard, approval, tool="request_my_invoice", target=order_id, preview=preview,
-        confirmation_token=confirmation_token, not_done=f"No invoice was generated for order {order_id}",
-        reread=lambda: compute_my_invoice_preview(api, order_id),
-    )  # fmt: skip
-    if isinstance(outcome, AwaitingApproval):
-        return InvoiceResult.awaiting(preview, outcome, "request_my_invoice")
+async def request_my_invoice(order_id: OrderId, api: Api) -> InvoiceResult:
+    """Request the invoice PDF of one of the customer's orders, or regenerate it after its billing details
+    changed (it keeps its number). Fix billing details with update_my_billing_details first. Safe to repeat;
+    get_my_invoice returns the link once it exists."""
+    order = await api.customer_portal.orders.get(order_id)
+    check_invoice_request(order)
     return await send_invoice_request(
-        order_id,
-        outcome,
+        order,
         send=lambda: api.customer_portal.orders.generate_invoice(order_id),
         read_back=lambda: api.customer_portal.orders.get(order_id),
         tool="request_my_invoice",
@@ -178,7 +144,7 @@ CUSTOMER_TOOLS = (
     Tool(list_my_orders, tier="read", title="List my orders", toolset="portal"),
     Tool(get_my_order, tier="read", title="Get my order", toolset="portal"),
     Tool(update_my_billing_details, tier="write", title="Update my billing details", toolset="portal", idempotent=True),
-    Tool(request_my_invoice, tier="irreversible", title="Request my invoice (permanent)", toolset="portal"),
+    Tool(request_my_invoice, tier="write", title="Request my invoice", toolset="portal", idempotent=True),
     Tool(get_my_invoice, tier="read", title="Get my invoice", toolset="portal"),
     Tool(get_my_receipt, tier="read", title="Get my receipt", toolset="portal"),
 )

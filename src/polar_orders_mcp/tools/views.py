@@ -8,13 +8,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
+from polar_orders_mcp.money import money as money  # the tools format amounts through views
 from polar_orders_mcp.polar import models
-
-# Currencies whose minor unit is the major unit (Stripe's list, which Polar follows).
-_ZERO_DECIMAL = frozenset(
-    ["bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf", "ugx", "vnd", "vuv", "xaf", "xof", "xpf"]
-)
-_SYMBOLS = {"usd": "$", "eur": "€", "gbp": "£", "jpy": "¥", "inr": "₹", "krw": "₩", "brl": "R$"}
 
 # Zero-width and bidi controls hide text from a human reader while the model still reads it.
 _INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
@@ -45,18 +40,6 @@ def clean_mapping(values: dict[str, Any] | None, limit: int = TEXT_LIMIT) -> dic
     for key, value in list((values or {}).items())[:50]:
         cleaned[clean_text(key, 64) or ""] = clean_text(value, limit) or ""
     return cleaned
-
-
-def money(amount: int | None, currency: str | None) -> str:
-    """Minor units as a person reads them: 1250, "usd" -> "$12.50"; 500, "jpy" -> "¥500"."""
-    if amount is None:
-        return "—"
-    code = (currency or "").lower()
-    sign = "-" if amount < 0 else ""
-    units, cents = divmod(abs(amount), 100)
-    number = f"{abs(amount):,}" if code in _ZERO_DECIMAL else f"{units:,}.{cents:02d}"
-    symbol = _SYMBOLS.get(code)
-    return f"{sign}{symbol}{number}" if symbol else f"{sign}{number} {code.upper()}".strip()
 
 
 def address_line(address: models.Address | None) -> str | None:

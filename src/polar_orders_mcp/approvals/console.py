@@ -1,0 +1,316 @@
+"""The approval console: where a person signs in and approves or denies what an agent asked to do.
+
+Approvers sign in with a secret the model never sees, exchanged for an HttpOnly, SameSite=Strict
+session cookie (only its hash is stored). Every form carries a CSRF token bound to the session and
+is refused from another origin. No secret is ever put in a URL, and no page shows a token.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from polar_orders_mcp.approvals import pages
+from polar_orders_mcp.approvals.policy import Ctx
+from polar_orders_mcp.store.base import Store
+from polar_orders_mcp.store.records import NotPending
+
+SESSION_COOKIE = "pom_console"
+LOGIN_COOKIE = "pom_login"
+SESSION_TTL = 8 * 3600.0
+LOGIN_FAILURES_ALLOWED = 5
+LOGIN_FAILURE_WINDOW = 300.0
+HEADERS = {
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    # same-origin, not no-referrer: with no-referrer Chromium sends "Origin: null" on the console's own forms.
+    "Referrer-Policy": "same-origin",
+}
+DECIDED_HERE = ("console", "url")
+NOT_CONFIGURED = (
+    "no approver is configured for the approval console: set POLAR_MCP_APPROVER_TOKEN (one approver) or "
+    "POLAR_MCP_APPROVERS=name:secret,… (named approvers) in the server's environment, and restart it."
+)
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class Console:
+    """The console's routes, its sign-in, and the links the guard hands out.
+
+    `base_url` is where people reach it (e.g. https://mcp.example.com/approvals): set from the
+    configuration, or learned when the stdio listener binds; else taken from each MCP request's Host.
+    """
+
+    def __init__(
+        self,
+        store: Callable[[], Awaitable[Store]],
+        approvers: dict[str, str],
+        *,
+        path: str = "/approvals",
+        base_url: str | None = None,
+        allowed_hosts: Iterable[str] = (),
+        redeem_window: float = 300.0,
+        serving: bool = True,
+    ) -> None:
+        self._store = store
+        self._approvers = dict(approvers)
+        self.path = path
+        self.base_url = base_url
+        self.allowed_hosts = list(allowed_hosts)
+        self.redeem_window = redeem_window
+        self.serving = serving
+        self._failures: dict[str, deque[float]] = {}
+
+    # What the guard asks ---------------------------------------------------------------------------
+
+    def unavailable(self) -> str | None:
+        if not self._approvers:
+            return NOT_CONFIGURED
+        if not self.serving:
+            return "the approval console is not running (see the server's log for why)."
+        return None
+
+    def link(self, ctx: Ctx, approval_id: str | None = None) -> str:
+        base = self.base_url
+        if base is None:
+            request = getattr(ctx.request_context, "request", None)
+            if isinstance(request, Request):
+                base = f"{request.url.scheme}://{request.url.netloc}{self.path}"
+            else:
+                base = f"http://127.0.0.1{self.path}"
+        return f"{base}/{approval_id}" if approval_id else base
+
+    def routes(self) -> list[tuple[str, list[str], Callable[[Request], Awaitable[Response]]]]:
+        """(path, methods, endpoint) of every page, to mount in an app."""
+        p = self.path
+        return [
+            (p, ["GET"], self._index),
+            (f"{p}/", ["GET"], self._index),
+            (f"{p}/login", ["GET"], self._login_form),
+            (f"{p}/login", ["POST"], self._login),
+            (f"{p}/logout", ["POST"], self._logout),
+            (f"{p}/{{approval_id:str}}", ["GET"], self._detail),
+            (f"{p}/{{approval_id:str}}", ["POST"], self._decide),
+        ]
+
+    # Pages ------------------------------------------------------------------------------------------
+
+    async def _index(self, request: Request) -> Response:
+        if (refused := self._refuse(request)) is not None:
+            return refused
+        signed = await self._signed_in(request)
+        if signed is None:
+            return self._to_login(request, self.path)
+        approver, csrf = signed
+        store = await self._store()
+        # Requests being answered in a client (form, relay) are that client's to decide.
+        pending = [a for a in await store.list_approvals(states=["pending"], limit=50) if a.channel in DECIDED_HERE]
+        decided = await store.list_approvals(states=["approved", "denied", "used", "expired"], limit=30)
+        return _html(pages.index(pending, decided, store.now(), approver=approver, csrf=csrf, base=self.path))
+
+    async def _detail(self, request: Request) -> Response:
+        if (refused := self._refuse(request)) is not None:
+            return refused
+        approval_id = request.path_params["approval_id"]
+        signed = await self._signed_in(request)
+        if signed is None:
+            return self._to_login(request, f"{self.path}/{quote(approval_id, safe='')}")
+        approver, csrf = signed
+        store = await self._store()
+        approval = await store.get_approval(approval_id)
+        if approval is None:
+            return _html(pages.message("Not found", "There is no approval request with this id.", base=self.path), 404)
+        notice = {"approved": "You approved it.", "denied": "You denied it."}.get(request.query_params.get("done", ""))
+        return _html(pages.detail(approval, store.now(), approver=approver, csrf=csrf, base=self.path, notice=notice))
+
+    async def _decide(self, request: Request) -> Response:
+        if (refused := self._refuse(request, post=True)) is not None:
+            return refused
+        approval_id = request.path_params["approval_id"]
+        signed = await self._signed_in(request)
+        if signed is None:
+            return self._to_login(request, f"{self.path}/{quote(approval_id, safe='')}")
+        approver, csrf = signed
+        form = await request.form()
+        if not hmac.compare_digest(str(form.get("csrf", "")).encode(), csrf.encode()):
+            return _html(
+                pages.message("Refused", "This form is out of date: reload the page and try again.", base=self.path),
+                403,
+            )
+        decision = form.get("decision")
+        if decision not in ("approve", "deny"):
+            return _html(pages.message("Refused", "Choose Approve or Deny.", base=self.path), 400)
+        store = await self._store()
+        approval = await store.get_approval(approval_id)
+        if approval is None:
+            return _html(pages.message("Not found", "There is no approval request with this id.", base=self.path), 404)
+        if approval.channel not in DECIDED_HERE:
+            return _html(
+                pages.message(
+                    "Decided elsewhere",
+                    "This request is being answered in the client that asked for it, not here.",
+                    base=self.path,
+                ),
+                409,
+            )
+        try:
+            await store.decide(
+                approval_id, approve=decision == "approve", by=approver, redeem_window=self.redeem_window
+            )
+        except NotPending as exc:
+            text = f"This request is {exc.state}: it can no longer be decided."
+            return _html(pages.message("Already decided", text, base=self.path), 409)
+        done = "approved" if decision == "approve" else "denied"
+        return _redirect(f"{self.path}/{quote(approval_id, safe='')}?done={done}")
+
+    # Signing in -------------------------------------------------------------------------------------
+
+    async def _login_form(self, request: Request, error: str | None = None, status: int = 200) -> Response:
+        if (refused := self._refuse(request)) is not None:
+            return refused
+        if not self._approvers:
+            return _html(pages.message("The console is not set up", NOT_CONFIGURED, base=self.path), 503)
+        nonce = request.cookies.get(LOGIN_COOKIE) or secrets.token_urlsafe(24)
+        next_path = _local(request.query_params.get("next"), self.path)
+        response = _html(pages.login(csrf=nonce, base=self.path, next_path=next_path, error=error, names=False), status)
+        self._cookie(response, request, LOGIN_COOKIE, nonce, max_age=3600)
+        return response
+
+    async def _login(self, request: Request) -> Response:
+        if (refused := self._refuse(request, post=True)) is not None:
+            return refused
+        form = await request.form()
+        nonce = request.cookies.get(LOGIN_COOKIE, "")
+        if not nonce or not hmac.compare_digest(str(form.get("csrf", "")).encode(), nonce.encode()):
+            return await self._login_form(request, "The sign-in form was out of date: try again.", 403)
+        peer = request.client.host if request.client else "?"
+        if self._too_many_failures(peer):
+            return await self._login_form(request, "Too many failed sign-ins: wait a few minutes.", 429)
+        approver = self._approver_for(str(form.get("secret", "")))
+        if approver is None:
+            self._failures.setdefault(peer, deque()).append(time.monotonic())
+            return await self._login_form(request, "That is not an approver secret of this server.", 401)
+        token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
+        store = await self._store()
+        await store.create_console_session(token_hash=_hash(token), approver=approver, csrf=csrf, ttl=SESSION_TTL)
+        response = _redirect(_local(str(form.get("next", "")), self.path))
+        self._cookie(response, request, SESSION_COOKIE, token, max_age=int(SESSION_TTL))
+        response.delete_cookie(LOGIN_COOKIE, path=self.path)
+        return response
+
+    async def _logout(self, request: Request) -> Response:
+        if (refused := self._refuse(request, post=True)) is not None:
+            return refused
+        signed = await self._signed_in(request)
+        form = await request.form()
+        if signed is not None and hmac.compare_digest(str(form.get("csrf", "")).encode(), signed[1].encode()):
+            await (await self._store()).delete_console_session(_hash(request.cookies[SESSION_COOKIE]))
+        response = _redirect(f"{self.path}/login")
+        response.delete_cookie(SESSION_COOKIE, path=self.path)
+        return response
+
+    def _approver_for(self, secret: str) -> str | None:
+        """The approver whose secret this is. Every secret is compared, in constant time."""
+        found = None
+        given = secret.strip().encode()
+        for name, expected in self._approvers.items():
+            if hmac.compare_digest(given, expected.encode()) and found is None:
+                found = name
+        return found
+
+    def _too_many_failures(self, peer: str) -> bool:
+        recent = self._failures.get(peer)
+        if not recent:
+            return False
+        while recent and recent[0] < time.monotonic() - LOGIN_FAILURE_WINDOW:
+            recent.popleft()
+        return len(recent) >= LOGIN_FAILURES_ALLOWED
+
+    async def _signed_in(self, request: Request) -> tuple[str, str] | None:
+        token = request.cookies.get(SESSION_COOKIE)
+        if not token or not self._approvers:
+            return None
+        session = await (await self._store()).get_console_session(_hash(token))
+        if session is None or session.approver not in self._approvers:
+            return None
+        return session.approver, session.csrf
+
+    def _to_login(self, request: Request, next_path: str) -> Response:
+        return _redirect(f"{self.path}/login?next={quote(next_path, safe='/')}")
+
+    def _cookie(self, response: Response, request: Request, name: str, value: str, *, max_age: int) -> None:
+        secure = request.url.scheme == "https" or (self.base_url or "").startswith("https://")
+        response.set_cookie(
+            name, value, max_age=max_age, path=self.path, httponly=True, samesite="strict", secure=secure
+        )
+
+    def _refuse(self, request: Request, *, post: bool = False) -> Response | None:
+        """Host checks against DNS rebinding; POSTs only from this console's own origin."""
+        host = request.headers.get("host", "")
+        if not _host_allowed(host, self.allowed_hosts):
+            return Response("Invalid Host header", status_code=421, headers=HEADERS)
+        if post:
+            origin = request.headers.get("origin")
+            if origin is not None and origin != "null" and urlsplit(origin).netloc != host:
+                return Response("Cross-origin form refused", status_code=403, headers=HEADERS)
+            if origin == "null":
+                return Response("Cross-origin form refused", status_code=403, headers=HEADERS)
+        return None
+
+
+def _split(host: str) -> tuple[str, str | None]:
+    """("example.com", "8000") from "example.com:8000"; IPv6 in brackets; no port → None."""
+    if host.startswith("["):
+        name, _, rest = host[1:].partition("]")
+        return name.lower(), rest[1:] if rest.startswith(":") else None
+    name, sep, port = host.rpartition(":")
+    return (name.lower(), port) if sep else (host.lower(), None)
+
+
+def _host_allowed(host: str, allowed: list[str]) -> bool:
+    """`name:port`, `name:*` (any port, or none) or a bare `name` (no port)."""
+    name, port = _split(host)
+    for pattern in allowed:
+        want, want_port = _split(pattern)
+        if want == name and (want_port == "*" or want_port == port):
+            return True
+    return False
+
+
+def _local(path: str | None, default: str) -> str:
+    """A redirect target inside the console only: never another site."""
+    if path and path.startswith(default) and not path.startswith("//") and "\\" not in path and "\n" not in path:
+        return path
+    return default
+
+
+def _html(text: str, status: int = 200) -> HTMLResponse:
+    return HTMLResponse(text, status_code=status, headers=HEADERS)
+
+
+def _redirect(location: str) -> Response:
+    return RedirectResponse(location, status_code=303, headers=HEADERS)
+
+
+def console_app(console: Console) -> Any:
+    """The console alone as an ASGI app: what the stdio mode's loopback listener serves."""
+    from starlette.applications import Starlette
+
+    routes: list[BaseRoute] = [Route(path, endpoint, methods=methods) for path, methods, endpoint in console.routes()]
+    return Starlette(routes=routes)

@@ -1,0 +1,497 @@
+"""The one path of every irreversible call: preview → a person's approval → act with the approved
+facts → verify the outcome → settle an unclear one. A new irreversible tool is an `Action`."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from abc import ABC, abstractmethod
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Generic, TypeVar
+
+import anyio
+import mcp_types as types
+from mcp.server.elicitation import render_elicitation_schema
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp_types.version import is_version_at_least
+from pydantic import BaseModel, Field
+
+from polar_orders_mcp.approvals.policy import Caller, ConfirmationRefused, Ctx, Guard, limit_message
+from polar_orders_mcp.approvals.preview import Preview, changed_facts
+from polar_orders_mcp.polar.client import PolarClient
+from polar_orders_mcp.polar.errors import OUTCOME_UNKNOWN, PolarAPIError, PolarError, outcome_unknown
+from polar_orders_mcp.store.base import Store
+from polar_orders_mcp.store.records import Approval, LimitExceeded, NewApproval, NotPending, NotRedeemable
+
+P = TypeVar("P", bound=Preview)
+O = TypeVar("O")  # noqa: E741
+
+# The audit entry of the call in progress: the guard adds the channel, the approval and the outcome.
+AUDIT_NOTE: ContextVar[dict[str, Any] | None] = ContextVar("audit_note", default=None)
+
+# Marks the request_state of an elicitation this server asked (protocol 2026-07-28); the SDK seals it.
+STATE_PREFIX = "pom1:"
+ANSWER_KEY = "approval"
+
+
+class NotDone(ToolError):
+    """Polar did not do it: no money moved."""
+
+
+class OutcomeUnknown(ToolError):
+    """Polar may or may not have done it; the message says how to find out."""
+
+
+class ApprovalForm(BaseModel):
+    """The one question a form elicitation asks; the facts are in the message above it."""
+
+    approve: bool = Field(title="Approve", description="Yes: do exactly what the message above says.")
+
+
+class Action(ABC, Generic[P, O]):
+    """One irreversible call: how to preview it, do it with the approved facts, and check the result."""
+
+    tool: ClassVar[str]
+
+    @property
+    @abstractmethod
+    def target(self) -> str:
+        """The id of what the call acts on (an order, a checkout…)."""
+
+    @abstractmethod
+    async def preview(self, api: PolarClient) -> P:
+        """Read Polar and compute what a person approves; ToolError when there is nothing to do."""
+
+    @abstractmethod
+    async def act(self, api: PolarClient, approved: P) -> O:
+        """Do it, carrying the approved facts in the request. Raise NotDone for Polar's refusals."""
+
+    @abstractmethod
+    async def read_back(self, api: PolarClient, approved: P, failure: PolarError) -> O:
+        """The answer was lost after Polar may have acted: find out. Return the outcome if it was done,
+        raise NotDone if it was not, OutcomeUnknown if Polar cannot tell yet."""
+
+    @abstractmethod
+    def verify(self, approved: P, outcome: O) -> list[str]:
+        """How what Polar reports differs from what was approved, in words; empty when it matches."""
+
+    @abstractmethod
+    def not_done(self) -> str:
+        """ "Order 123 was not charged": how every refusal of this call begins."""
+
+    async def reread(self, api: PolarClient, approved: P) -> P:
+        """The facts again, right before acting on an approval given some time ago. The default reads
+        everything the preview read; an action whose act pins some facts can read less."""
+        return await self.preview(api)
+
+    def recheck(self, approved: P, fresh: P) -> list[str]:
+        """What changed since the approval that forbids acting on it (default: any fact)."""
+        return changed_facts(approved.facts(), fresh.facts())
+
+
+@dataclass
+class Awaiting(Generic[P]):
+    """Nothing was done yet: a person has to decide first."""
+
+    preview: P
+    approval: Approval
+    link: str | None
+    token: str | None
+    next_step: str
+
+
+@dataclass
+class Done(Generic[P, O]):
+    """It was done, exactly as approved (a mismatch is raised, never returned)."""
+
+    preview: P
+    outcome: O
+    approval: Approval | None
+    settled: str | None = None
+    """Set when the answer was lost and reading back showed it was done: what happened."""
+
+
+def iso(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds")
+
+
+def _note(**fields: Any) -> None:
+    note = AUDIT_NOTE.get()
+    if note is not None:
+        note.update({k: v for k, v in fields.items() if v is not None})
+
+
+def modern(ctx: Ctx) -> bool:
+    """True when elicitation rides InputRequiredResult (2026-07-28) rather than a request mid-call."""
+    version = ctx.protocol_version
+    return version is not None and is_version_at_least(version, "2026-07-28")
+
+
+async def run(
+    ctx: Ctx,
+    action: Action[P, O],
+    *,
+    api: PolarClient,
+    guard: Guard,
+    approval_id: str | None,
+) -> Awaiting[P] | Done[P, O] | types.InputRequiredResult:
+    """The whole guarded call. `approval_id` is what the model passed back: an approval id, or in relay
+    mode the confirmation token standing for one. Raises ToolError (NotDone, ConfirmationRefused…)
+    saying what was not done."""
+    preview = await action.preview(api)
+    not_done = action.not_done()
+    _note(previewed=preview.facts())
+    await guard.check_limits(preview, not_done)
+    if guard.mode == "off":
+        _note(channel="off", approver="none (--confirm off)")
+        return await _act(action, api, guard, preview, None)
+    store = await guard.store()
+    who = guard.identify(ctx)
+    answer: types.ElicitResult | None = None
+    resumed = _resumed(ctx)
+    if resumed is not None:
+        approval_id, answer = resumed
+    confirmation_token = approval_id if approval_id is not None and approval_id.startswith("pr1.") else None
+    if confirmation_token is not None:
+        if guard.mode != "relay":
+            raise ConfirmationRefused(
+                f"{not_done}: this server does not take confirmation tokens; a person approves each call "
+                "(pass approval_id once they have, or call without it for a new request)."
+            )
+        approval_id = guard.relay.approval_id(confirmation_token)
+    if approval_id is None:
+        return await _ask(ctx, action, api, guard, store, who, preview)
+    approval = await _load(store, approval_id, action, who, not_done)
+    _note(approval_id=approval.id, channel=approval.channel)
+    if confirmation_token is not None:
+        guard.relay.check(confirmation_token, approval)
+        approval = await _decide(store, guard, approval, True, "relay: a token passed back by the model", not_done)
+    elif approval.channel == "relay":
+        raise ConfirmationRefused(
+            f"{not_done}: approval {approval.id} is approved only by passing back the whole confirmation token "
+            "given with the preview, once the user approved it."
+        )
+    elif answer is not None:
+        approval = await _answered(ctx, store, guard, approval, answer, not_done)
+    return await _proceed(ctx, action, api, guard, store, approval, preview)
+
+
+def _resumed(ctx: Ctx) -> tuple[str, types.ElicitResult | None] | None:
+    state = ctx.request_state
+    if not state or not state.startswith(STATE_PREFIX):
+        return None
+    answer = (ctx.input_responses or {}).get(ANSWER_KEY)
+    return state.removeprefix(STATE_PREFIX), answer if isinstance(answer, types.ElicitResult) else None
+
+
+async def _load(store: Store, approval_id: str, action: Action[Any, Any], who: Caller, not_done: str) -> Approval:
+    """The approval named by the call, if it is for this very call from this very client."""
+    approval = await store.get_approval(approval_id)
+    if approval is None:
+        raise ConfirmationRefused(
+            f"{not_done}: there is no approval request {approval_id!r} here. Call {action.tool} without "
+            "approval_id to ask a person."
+        )
+    if approval.tool != action.tool or approval.target != action.target:
+        raise ConfirmationRefused(
+            f"{not_done}: approval {approval.id} was requested for {approval.tool} on {approval.target}, not for "
+            f"this call. Call {action.tool} without approval_id to ask a person about this one."
+        )
+    if approval.client != who.client or (approval.session is not None and approval.session != who.session):
+        raise ConfirmationRefused(
+            f"{not_done}: approval {approval.id} was requested by another client or session, and only the one "
+            f"that asked can use it. Call {action.tool} without approval_id to ask a person from here."
+        )
+    return approval
+
+
+async def _ask(
+    ctx: Ctx, action: Action[P, O], api: PolarClient, guard: Guard, store: Store, who: Caller, preview: P
+) -> Awaiting[P] | Done[P, O] | types.InputRequiredResult:
+    """A new request: record it, then ask a person through the chosen channel."""
+    not_done = action.not_done()
+    channel = guard.choose(ctx, preview, not_done)
+    amount, currency = preview.money()
+    approval = await store.create_approval(
+        NewApproval(
+            tool=action.tool,
+            target=action.target,
+            digest=preview.digest(),
+            facts=preview.facts(),
+            summary=preview.summary,
+            message=preview.message(),
+            display=[(label, value, str(kind)) for label, value, kind in preview.rows()],
+            amount=amount,
+            currency=currency,
+            client=who.client,
+            session=who.session,
+            channel=channel,
+            ttl=guard.ttl,
+        )
+    )
+    _note(approval_id=approval.id, channel=channel)
+    if channel == "relay":
+        token = guard.relay.issue(approval)
+        return Awaiting(preview, approval, None, token, _relay_step(action, approval))
+    if channel == "console":
+        if guard.mode == "console" and guard.wait > 0:
+            approval = await _wait(ctx, store, guard, approval, guard.wait)
+            if approval.state_at(store.now()) != "pending":
+                return await _proceed(ctx, action, api, guard, store, approval, preview, fresh=False)
+        return _pending(ctx, guard, action, approval, preview)
+    link = guard.console.link(ctx, approval.id) if channel == "url" else None
+    if modern(ctx):
+        return _input_required(approval, preview, link)
+    if channel == "form":
+        try:
+            answer = await ctx.session.elicit_form(
+                message=preview.message(),
+                requested_schema=render_elicitation_schema(ApprovalForm),
+                related_request_id=ctx.request_id,
+            )
+        except Exception as exc:  # the client failed to answer: nobody approved
+            await _decide_quietly(store, guard, approval, False, f"{who.client}: the confirmation request failed")
+            shown = type(exc).__name__
+            raise NotDone(f"{not_done}: the client could not show the confirmation request ({shown}).") from exc
+    else:
+        assert link is not None
+        answer = await ctx.session.elicit_url(
+            message=_url_message(preview), url=link, elicitation_id=approval.id, related_request_id=ctx.request_id
+        )
+    approval = await _answered(ctx, store, guard, approval, answer, not_done)
+    # The person took their time: what is acted on must still be what they saw.
+    return await _proceed(ctx, action, api, guard, store, approval, preview, fresh=False)
+
+
+def _input_required(approval: Approval, preview: Preview, link: str | None) -> types.InputRequiredResult:
+    params: types.ElicitRequestParams
+    if link is None:
+        params = types.ElicitRequestFormParams(
+            message=preview.message(), requested_schema=render_elicitation_schema(ApprovalForm)
+        )
+    else:
+        params = types.ElicitRequestURLParams(message=_url_message(preview), url=link)
+    return types.InputRequiredResult(
+        input_requests={ANSWER_KEY: types.ElicitRequest(params=params)},
+        request_state=STATE_PREFIX + approval.id,
+    )
+
+
+def _url_message(preview: Preview) -> str:
+    return f"{preview.summary}\n\nOpen the approval page to review the details and approve or deny it."
+
+
+async def _answered(
+    ctx: Ctx, store: Store, guard: Guard, approval: Approval, answer: types.ElicitResult, not_done: str
+) -> Approval:
+    """Apply a client's answer to the request it asked. A form answer decides; a URL answer only says
+    the person opened the page, and the decision comes from the console."""
+    who = guard.identify(ctx)
+    if answer.action != "accept":
+        said = "declined" if answer.action == "decline" else "dismissed"
+        await _decide_quietly(store, guard, approval, False, f"{who.client}: the person {said} it in the client")
+        raise NotDone(f"{not_done}: the person {said} the confirmation request.")
+    if approval.channel == "url":
+        return approval
+    content = answer.content or {}
+    approve = content.get("approve")
+    if not isinstance(approve, bool) or set(content) - {"approve"}:
+        await _decide_quietly(store, guard, approval, False, f"{who.client}: an unreadable answer")
+        raise NotDone(
+            f"{not_done}: the client's answer to the confirmation request was not a plain yes or no "
+            "(approve must be true or false), so nobody approved it. Call again to ask once more."
+        )
+    if not approve:
+        await _decide_quietly(store, guard, approval, False, f"{who.client}: the person declined it in the client")
+        raise NotDone(f"{not_done}: the person declined the confirmation request.")
+    return await _decide(store, guard, approval, True, f"{who.client}: the person approved it in the client", not_done)
+
+
+async def _decide(store: Store, guard: Guard, approval: Approval, approve: bool, by: str, not_done: str) -> Approval:
+    try:
+        return await store.decide(approval.id, approve=approve, by=by, redeem_window=guard.redeem_window)
+    except NotPending as exc:
+        raise ConfirmationRefused(
+            f"{not_done}: approval {approval.id} is {exc.state}, not open for a decision."
+        ) from exc
+
+
+async def _decide_quietly(store: Store, guard: Guard, approval: Approval, approve: bool, by: str) -> None:
+    with contextlib.suppress(NotPending):  # decided already, by a person or another call
+        await store.decide(approval.id, approve=approve, by=by, redeem_window=guard.redeem_window)
+
+
+async def _wait(ctx: Ctx, store: Store, guard: Guard, approval: Approval, seconds: float) -> Approval:
+    """Wait for a person's decision, at most `seconds`, telling the client how long it has waited."""
+    start = time.monotonic()
+    last_report = -10.0
+    while approval.state_at(store.now()) == "pending":
+        waited = time.monotonic() - start
+        if waited >= seconds:
+            break
+        if waited - last_report >= 5:
+            last_report = waited
+            await ctx.report_progress(waited, seconds, f"waiting for a person to approve {approval.id}")
+        await anyio.sleep(min(guard.poll_interval, seconds - waited))
+        approval = await store.get_approval(approval.id) or approval
+    return approval
+
+
+async def _proceed(
+    ctx: Ctx,
+    action: Action[P, O],
+    api: PolarClient,
+    guard: Guard,
+    store: Store,
+    approval: Approval,
+    preview: P,
+    *,
+    fresh: bool = True,
+) -> Awaiting[P] | Done[P, O]:
+    """Act on an approval once a person approved it; otherwise say where it stands. `fresh`: the
+    preview was read from Polar in this call without waiting for anyone since."""
+    not_done = action.not_done()
+    now = store.now()
+    state = approval.state_at(now)
+    if state == "pending" and guard.wait > 0:
+        fresh = False
+        if approval.channel == "url" and not modern(ctx):
+            approval = await _wait(ctx, store, guard, approval, guard.wait)
+            if approval.state_at(store.now()) != "pending":
+                await ctx.session.send_elicit_complete(approval.id, related_request_id=ctx.request_id)
+        else:
+            approval = await _wait(ctx, store, guard, approval, guard.wait)
+        state = approval.state_at(store.now())
+    _note(approver=approval.decided_by)
+    if state == "pending":
+        return _pending(ctx, guard, action, approval, preview)
+    if state == "denied":
+        raise NotDone(
+            f"{not_done}: {approval.decided_by or 'a person'} denied it at {iso(approval.decided_at or now)}."
+        )
+    if state == "expired":
+        raise ConfirmationRefused(
+            f"{not_done}: approval {approval.id} expired at {iso(approval.expires_at)} before it was used. Call "
+            f"{action.tool} again without approval_id to ask a person again."
+        )
+    if state == "used":
+        raise ConfirmationRefused(
+            f"{not_done} by this call: approval {approval.id} was already used at {iso(approval.used_at or now)} "
+            "(each approval allows one call). Check the target's status before anything else."
+        )
+    if not fresh:
+        preview = await action.reread(api, _as(preview, approval.facts))
+    if changes := action.recheck(_as(preview, approval.facts), preview):
+        raise ConfirmationRefused(
+            f"{not_done}: it changed after it was approved ({'; '.join(changes)}), so the approval no longer "
+            f"matches it. Call {action.tool} again without approval_id for a fresh preview and approval."
+        )
+    try:
+        approval = await store.redeem(approval.id, digest=approval.digest)
+    except NotRedeemable as exc:
+        raise ConfirmationRefused(
+            f"{not_done} by this call: approval {approval.id} is {exc.state} (another call may have used it)."
+        ) from exc
+    approved = _as(preview, approval.facts)
+    return await _act(action, api, guard, approved, approval)
+
+
+def _as(preview: P, facts: dict[str, Any]) -> P:
+    """The approved facts as the action's preview type."""
+    return type(preview).model_validate(facts)
+
+
+def _pending(ctx: Ctx, guard: Guard, action: Action[P, Any], approval: Approval, preview: P) -> Awaiting[P]:
+    link = guard.console.link(ctx, approval.id)
+    step = (
+        f"Nothing was done yet: a person must approve request {approval.id} in the approval console, at {link} "
+        f"(signed in as an approver; the link alone allows nothing). It expires at {iso(approval.expires_at)}. "
+        f"Tell the user; once it is decided, call {action.tool} again with the same arguments and "
+        f"approval_id={approval.id!r}."
+    )
+    return Awaiting(preview, approval, link, None, step)
+
+
+def _relay_step(action: Action[Any, Any], approval: Approval) -> str:
+    return (
+        f"Nothing was done yet. Show this preview to the user; only if they approve it, call {action.tool} again "
+        f"with the same arguments and this confirmation_token. It expires at {iso(approval.expires_at)}."
+    )
+
+
+async def _act(
+    action: Action[P, O], api: PolarClient, guard: Guard, approved: P, approval: Approval | None
+) -> Done[P, O]:
+    """Send the one request that moves money, counted against the limits, then check what Polar did."""
+    not_done = action.not_done()
+    store = await guard.store()
+    amount, currency = approved.money()
+    key = approval.id if approval is not None else f"off_{time.time_ns()}"
+    try:
+        await store.start_act(
+            approval_id=key,
+            tool=action.tool,
+            target=action.target,
+            currency=currency,
+            amount=amount or 0,
+            per_charge=guard.max_charge.of(currency),
+            daily=guard.max_daily.of(currency),
+        )
+    except LimitExceeded as exc:
+        await _outcome(store, approval, "refused_limit")
+        raise ConfirmationRefused(
+            limit_message(not_done, exc.kind, exc.currency, exc.limit, exc.used, exc.amount)
+        ) from exc
+    settled: str | None = None
+    _note(acted=True)
+    try:
+        outcome = await action.act(api, approved)
+    except NotDone:
+        await _finish(store, key, approval, "failed")
+        raise
+    except OUTCOME_UNKNOWN as exc:
+        if not outcome_unknown(exc):
+            await _finish(store, key, approval, "failed")
+            raise NotDone(
+                f"{not_done}: Polar could not be reached ({exc}). Nothing happened; calling again is safe."
+            ) from exc
+        try:
+            outcome = await action.read_back(api, approved, exc)
+        except NotDone:
+            await _finish(store, key, approval, "failed")
+            raise
+        except ToolError:
+            await _finish(store, key, approval, "unknown")
+            raise
+        settled = "the answer was lost, and reading it back from Polar showed it was done"
+    except PolarAPIError as exc:
+        await _finish(store, key, approval, "failed")
+        raise NotDone(f"{not_done}: {exc}") from exc
+    differences = action.verify(approved, outcome)
+    await store.finish_act(key, "done", {"differences": differences} if differences else None)
+    if differences:
+        await _outcome(store, approval, "mismatch")
+        _note(outcome_detail="mismatch", differences=differences)
+        raise Mismatch(
+            f"{action.tool} went through on {action.target}, but NOT as approved: {'; '.join(differences)}. "
+            "Tell a person now; do not retry."
+        )
+    await _outcome(store, approval, "done")
+    _note(outcome_detail="as approved", settled=settled)
+    return Done(approved, outcome, approval, settled)
+
+
+class Mismatch(ToolError):
+    """Polar did something other than what was approved: reported, never shown as success."""
+
+
+async def _finish(store: Store, key: str, approval: Approval | None, state: str) -> None:
+    await store.finish_act(key, state)  # type: ignore[arg-type]
+    await _outcome(store, approval, state)
+
+
+async def _outcome(store: Store, approval: Approval | None, outcome: str) -> None:
+    if approval is not None:
+        await store.set_outcome(approval.id, outcome)

@@ -1,0 +1,83 @@
+"""Plain policy values shared by the settings and the guard: the confirmation modes and money limits."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+ConfirmMode = Literal["auto", "elicit", "console", "relay", "off"]
+CONFIRM_MODES: tuple[ConfirmMode, ...] = ("auto", "elicit", "console", "relay", "off")
+
+
+class Limits(BaseModel):
+    """An amount per currency, in that currency's minor units, with an optional one for any other currency.
+
+    Written `usd=50000,eur=45000`; a bare number (`10000`) applies to every currency in its own minor
+    units (10000 is $100.00 but also ¥10,000), and both combine: `10000,jpy=1000000`.
+    """
+
+    any_currency: int | None = None
+    per_currency: dict[str, int] = Field(default_factory=dict)
+
+    def of(self, currency: str | None) -> int | None:
+        if currency is None:
+            return None
+        return self.per_currency.get(currency.lower(), self.any_currency)
+
+    def __bool__(self) -> bool:
+        return self.any_currency is not None or bool(self.per_currency)
+
+    @classmethod
+    def parse(cls, value: object) -> Limits:
+        if isinstance(value, Limits):
+            return value
+        if value is None or value == "":
+            return cls()
+        if isinstance(value, bool):
+            raise ValueError("expected an amount in minor units, or currency=amount pairs like usd=50000,eur=45000")
+        if isinstance(value, int):
+            return cls(any_currency=_amount(str(value)))
+        if isinstance(value, dict):
+            return cls(per_currency={_currency(k): _amount(str(v)) for k, v in value.items()})
+        if not isinstance(value, str):
+            raise ValueError("expected an amount in minor units, or currency=amount pairs like usd=50000,eur=45000")
+        limits = cls()
+        for item in (part.strip() for part in value.split(",")):
+            if not item:
+                continue
+            if "=" in item:
+                currency, _, amount = item.partition("=")
+                limits.per_currency[_currency(currency)] = _amount(amount)
+            elif limits.any_currency is None:
+                limits.any_currency = _amount(item)
+            else:
+                raise ValueError(f"two amounts for any currency ({limits.any_currency} and {item}): give one")
+        return limits
+
+    def describe(self) -> str:
+        parts = [f"{c}={a}" for c, a in sorted(self.per_currency.items())]
+        if self.any_currency is not None:
+            parts.insert(0, f"{self.any_currency} (any other currency)")
+        return ", ".join(parts) or "none"
+
+
+def _currency(text: str) -> str:
+    code = text.strip().lower()
+    if len(code) != 3 or not code.isalpha() or not code.isascii():
+        raise ValueError(f"{text.strip()!r} is not a currency code: use ISO codes such as usd, eur, jpy")
+    return code
+
+
+def _amount(text: str) -> int:
+    text = text.strip()
+    if not text.isdigit() or not text.isascii():
+        hint = ""
+        try:
+            major = float(text)
+        except ValueError:
+            pass
+        else:
+            hint = f" ({text} in major units is {round(major * 100)} minor units for a 2-decimal currency)"
+        raise ValueError(f"{text!r} is not an amount in minor units: give a whole number, e.g. 1250 for $12.50{hint}")
+    return int(text)

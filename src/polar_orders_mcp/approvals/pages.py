@@ -1,0 +1,224 @@
+"""The approval console's pages: plain server-rendered HTML, no script, readable on a phone.
+
+Every value is escaped here; text a customer wrote is shown as such, never as markup.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from html import escape
+
+from polar_orders_mcp.store.records import Approval
+
+TOOL_NAMES = {
+    "finalize_order": "Charge a saved card",
+    "confirm_checkout": "Confirm a checkout payment",
+    "create_refund": "Refund",
+    "revoke_subscription": "Revoke a subscription now",
+    "accept_dispute": "Concede a dispute",
+}
+
+STATE_WORDS = {
+    "pending": "Waiting for a decision",
+    "approved": "Approved, not used yet",
+    "denied": "Denied",
+    "expired": "Expired",
+    "used": "Approved and used",
+}
+
+CSS = """
+:root{--ink:#1b1f24;--muted:#5b6470;--line:#d9dee4;--bg:#f5f6f8;--card:#fff;--ok:#11663a;--ok-bg:#e6f4ec;
+--no:#9b1c1c;--no-bg:#fbeaea;--warn:#7a4d00;--warn-bg:#fff4de;--accent:#1f4fbf}
+*{box-sizing:border-box}
+body{margin:0;font:16px/1.5 -apple-system,BlinkMacSystemFont,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;
+color:var(--ink);background:var(--bg)}
+header{background:#fff;border-bottom:1px solid var(--line);padding:12px 20px;display:flex;align-items:center;
+justify-content:space-between;gap:12px;flex-wrap:wrap}
+header .brand{font-weight:650;letter-spacing:.2px}
+header .who{color:var(--muted);font-size:14px;display:flex;gap:10px;align-items:center}
+main{max-width:860px;margin:0 auto;padding:20px 16px 48px}
+h1{font-size:22px;margin:8px 0 16px}
+h2{font-size:17px;margin:28px 0 10px;color:var(--muted);font-weight:600;text-transform:uppercase;letter-spacing:.6px}
+.card{background:var(--card);border:1px solid var(--line);border-radius:10px;padding:18px 20px;margin:0 0 14px}
+.card.pending{border-left:4px solid var(--accent)}
+.amount{font-size:30px;font-weight:700;font-variant-numeric:tabular-nums;margin:2px 0 6px}
+.kind{color:var(--muted);font-size:14px;text-transform:uppercase;letter-spacing:.5px}
+.summary{margin:4px 0 12px}
+dl{display:grid;grid-template-columns:minmax(120px,34%) 1fr;gap:6px 14px;margin:0}
+dt{color:var(--muted)}
+dd{margin:0;overflow-wrap:anywhere}
+.customer{background:#f1f3f6;border-radius:4px;padding:0 4px;font-family:ui-monospace,SFMono-Regular,Menlo,monospace;
+font-size:14px}
+.tag{display:inline-block;font-size:12px;color:var(--muted);border:1px solid var(--line);border-radius:999px;
+padding:0 8px;margin-left:6px;white-space:nowrap;font-family:inherit}
+.row-warning dd{color:var(--warn);font-weight:600}
+.notice{background:var(--warn-bg);color:var(--warn);border-radius:8px;padding:10px 12px;margin:12px 0}
+.meta{color:var(--muted);font-size:14px;margin-top:12px}
+.actions{display:flex;gap:10px;margin-top:16px;flex-wrap:wrap}
+button{font:inherit;font-weight:600;border-radius:8px;padding:10px 20px;border:1px solid transparent;cursor:pointer;
+min-width:130px}
+button.approve{background:var(--ok);color:#fff}
+button.deny{background:#fff;color:var(--no);border-color:var(--no)}
+button.plain{background:#fff;color:var(--ink);border-color:var(--line);min-width:0;padding:6px 12px;font-weight:500}
+.state{display:inline-block;border-radius:999px;padding:2px 10px;font-size:13px;font-weight:600}
+.state.approved,.state.used{background:var(--ok-bg);color:var(--ok)}
+.state.denied{background:var(--no-bg);color:var(--no)}
+.state.expired{background:#eef0f3;color:var(--muted)}
+.state.pending{background:#e8eefc;color:var(--accent)}
+table{width:100%;border-collapse:collapse;background:#fff;border:1px solid var(--line);border-radius:10px;
+overflow:hidden;font-size:14px}
+th,td{text-align:left;padding:8px 10px;border-bottom:1px solid var(--line);vertical-align:top}
+th{color:var(--muted);font-weight:600;background:#fafbfc}
+td.num{font-variant-numeric:tabular-nums;white-space:nowrap}
+a{color:var(--accent)}
+form.login{max-width:380px}
+label{display:block;font-weight:600;margin:12px 0 6px}
+input[type=text],input[type=password]{width:100%;font:inherit;padding:10px 12px;border:1px solid var(--line);
+border-radius:8px}
+.error{background:var(--no-bg);color:var(--no);border-radius:8px;padding:10px 12px;margin:12px 0}
+.empty{color:var(--muted)}
+@media (max-width:560px){dl{grid-template-columns:1fr}dt{margin-top:6px}.amount{font-size:26px}
+button{flex:1}table .opt{display:none}}
+"""
+
+
+def when(timestamp: float | None) -> str:
+    if timestamp is None:
+        return "—"
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def page(title: str, body: str, *, approver: str | None = None, csrf: str | None = None, base: str = "") -> str:
+    who = ""
+    if approver is not None and csrf is not None:
+        who = (
+            f'<div class="who">Signed in as <strong>{escape(approver)}</strong>'
+            f'<form method="post" action="{escape(base)}/logout">'
+            f'<input type="hidden" name="csrf" value="{escape(csrf)}">'
+            '<button class="plain" type="submit">Sign out</button></form></div>'
+        )
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width,initial-scale=1">'
+        f"<title>{escape(title)} · Polar approvals</title><style>{CSS}</style></head><body>"
+        f'<header><div class="brand"><a href="{escape(base) or "/"}" style="color:inherit;text-decoration:none">'
+        f"Polar approvals</a></div>{who}</header><main>{body}</main></body></html>"
+    )
+
+
+def facts(approval: Approval) -> str:
+    rows = []
+    for label, value, kind in approval.display:
+        if kind == "amount":
+            continue
+        shown = escape(value)
+        if kind == "customer":
+            shown = f'<span class="customer">{shown}</span><span class="tag">written by the customer</span>'
+        rows.append(
+            f'<div class="row-{escape(kind)}" style="display:contents"><dt>{escape(label)}</dt><dd>{shown}</dd></div>'
+        )
+    return f"<dl>{''.join(rows)}</dl>"
+
+
+def amount_of(approval: Approval) -> str:
+    return next((value for _, value, kind in approval.display if kind == "amount"), "")
+
+
+def card(approval: Approval, now: float, *, csrf: str, base: str, link: bool) -> str:
+    state = approval.state_at(now)
+    title = TOOL_NAMES.get(approval.tool, approval.tool)
+    heading = f'<a href="{escape(base)}/{escape(approval.id)}">{escape(title)}</a>' if link else escape(title)
+    amount = amount_of(approval)
+    parts = [
+        f'<section class="card {escape(state)}"><div class="kind">{heading}</div>',
+        f'<div class="amount">{escape(amount)}</div>' if amount else "",
+        f'<div class="summary">{escape(approval.summary)}</div>',
+        facts(approval),
+        f'<div class="meta">Requested by <strong>{escape(approval.client)}</strong> at {when(approval.created_at)} · '
+        f"request {escape(approval.id)}</div>",
+    ]
+    if state == "pending" and approval.channel in ("console", "url"):
+        parts.append(
+            f'<div class="meta">Open until {when(approval.expires_at)}.</div>'
+            f'<form class="actions" method="post" action="{escape(base)}/{escape(approval.id)}">'
+            f'<input type="hidden" name="csrf" value="{escape(csrf)}">'
+            '<button class="approve" type="submit" name="decision" value="approve">Approve</button>'
+            '<button class="deny" type="submit" name="decision" value="deny">Deny</button></form>'
+        )
+    elif state == "pending":
+        parts.append('<div class="meta">Being answered in the client that asked for it.</div>')
+    else:
+        parts.append(f'<div class="meta">{decision_line(approval, now)}</div>')
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def decision_line(approval: Approval, now: float) -> str:
+    state = approval.state_at(now)
+    line = f'<span class="state {escape(state)}">{escape(STATE_WORDS.get(state, state))}</span>'
+    if approval.decided_by:
+        line += f" by {escape(approval.decided_by)} at {when(approval.decided_at)}"
+    if approval.used_at:
+        line += f"; used at {when(approval.used_at)}"
+    if approval.outcome:
+        line += f"; outcome: {escape(approval.outcome.replace('_', ' '))}"
+    return line
+
+
+def index(pending: list[Approval], decided: list[Approval], now: float, *, approver: str, csrf: str, base: str) -> str:
+    cards = "".join(card(a, now, csrf=csrf, base=base, link=True) for a in pending) or (
+        '<p class="empty">Nothing is waiting for a decision.</p>'
+    )
+    rows = "".join(
+        f"<tr><td>{when(a.decided_at or a.expires_at)}</td><td>{escape(TOOL_NAMES.get(a.tool, a.tool))}</td>"
+        f'<td class="num">{escape(amount_of(a))}</td><td class="opt">{escape(a.client)}</td>'
+        f'<td>{decision_line(a, now)} · <a href="{escape(base)}/{escape(a.id)}">details</a></td></tr>'
+        for a in decided
+    )
+    history = (
+        '<table><thead><tr><th>When</th><th>What</th><th>Amount</th><th class="opt">Asked by</th><th>Decision</th>'
+        f"</tr></thead><tbody>{rows}</tbody></table>"
+        if rows
+        else '<p class="empty">No decisions yet.</p>'
+    )
+    body = (
+        f'<h1>Waiting for approval</h1>{cards}<p><a href="{escape(base)}">Refresh</a></p>'
+        f"<h2>Recent decisions</h2>{history}"
+    )
+    return page("Waiting for approval", body, approver=approver, csrf=csrf, base=base)
+
+
+def detail(approval: Approval, now: float, *, approver: str, csrf: str, base: str, notice: str | None) -> str:
+    note = f'<div class="notice">{escape(notice)}</div>' if notice else ""
+    body = f"{note}<h1>Approval request</h1>{card(approval, now, csrf=csrf, base=base, link=False)}" + (
+        f'<p><a href="{escape(base)}">All requests</a></p>'
+    )
+    return page("Approval request", body, approver=approver, csrf=csrf, base=base)
+
+
+def login(*, csrf: str, base: str, next_path: str, error: str | None, names: bool) -> str:
+    problem = f'<div class="error">{escape(error)}</div>' if error else ""
+    name_field = (
+        '<label for="name">Approver name</label><input id="name" name="name" type="text" autocomplete="username" '
+        "required>"
+        if names
+        else ""
+    )
+    body = (
+        "<h1>Sign in to approve</h1>"
+        "<p>Approvals move money. Sign in with the approver secret this server was configured with; "
+        "an AI agent never sees it.</p>"
+        f'{problem}<form class="login card" method="post" action="{escape(base)}/login">'
+        f'<input type="hidden" name="csrf" value="{escape(csrf)}">'
+        f'<input type="hidden" name="next" value="{escape(next_path)}">{name_field}'
+        '<label for="secret">Approver secret</label>'
+        '<input id="secret" name="secret" type="password" autocomplete="current-password" required>'
+        '<div class="actions"><button class="approve" type="submit">Sign in</button></div></form>'
+    )
+    return page("Sign in", body, base=base)
+
+
+def message(title: str, text: str, *, base: str) -> str:
+    return page(
+        title, f'<h1>{escape(title)}</h1><p>{escape(text)}</p><p><a href="{escape(base)}">Approvals</a></p>', base=base
+    )

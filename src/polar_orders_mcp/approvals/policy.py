@@ -1,0 +1,171 @@
+"""The confirmation policy: which channel asks a person, the spending limits, and relay tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.exceptions import ToolError
+
+from polar_orders_mcp.approvals.limits import ConfirmMode, Limits
+from polar_orders_mcp.approvals.preview import Preview
+from polar_orders_mcp.money import money
+from polar_orders_mcp.store.base import Store
+from polar_orders_mcp.store.records import Approval, Channel
+
+Ctx = Context[Any, Any]
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who made a call: the client's credential name, and its protocol session when it has one."""
+
+    client: str
+    session: str | None = None
+
+
+class ConsoleLink(Protocol):
+    """Where a person approves: the approval console's state and its links."""
+
+    def unavailable(self) -> str | None:
+        """Why no person can approve in the console now (e.g. no approver configured), or None."""
+        ...
+
+    def link(self, ctx: Ctx, approval_id: str | None = None) -> str:
+        """The console's address for this call's client; with an id, that request's own page."""
+        ...
+
+
+class ConfirmationRefused(ToolError):
+    """Nothing was done: no valid approval allows this call."""
+
+
+def capabilities(ctx: Ctx) -> tuple[bool, bool]:
+    """(form, url): the elicitation modes the client declared. A bare `elicitation: {}` (the only
+    shape before modes existed) means form; url-only does not."""
+    declared = ctx.client_capabilities
+    elicitation = declared.elicitation if declared is not None else None
+    if elicitation is None:
+        return False, False
+    form = elicitation.form is not None or elicitation.url is None
+    return form, elicitation.url is not None
+
+
+@dataclass
+class RelayTokens:
+    """Relay mode's model-relayed tokens: an HMAC over the approval they stand for."""
+
+    secret: bytes
+    PREFIX = "pr1"
+
+    def issue(self, approval: Approval) -> str:
+        return f"{self.PREFIX}.{approval.id}.{self._sign(approval.id, approval.tool, approval.target, approval.digest)}"
+
+    def approval_id(self, token: str) -> str:
+        """The approval a token names, before its signature is checked against that approval."""
+        parts = token.split(".")
+        if len(parts) != 3 or parts[0] != self.PREFIX or not parts[1].startswith("apr_"):
+            raise ConfirmationRefused("The confirmation_token is malformed: pass it back exactly as it was given.")
+        return parts[1]
+
+    def check(self, token: str, approval: Approval) -> None:
+        expected = self.issue(approval).encode()
+        # Bytes on both sides: compare_digest refuses a str with non-ASCII characters.
+        if not hmac.compare_digest(token.encode("utf-8", "replace"), expected):
+            raise ConfirmationRefused("The confirmation_token is not valid: it was altered or not issued here.")
+
+    def _sign(self, *parts: str) -> str:
+        return hmac.new(self.secret, "\n".join(parts).encode(), hashlib.sha256).hexdigest()[:43]
+
+
+@dataclass
+class Guard:
+    """One per server: the policy every irreversible tool goes through, and what it needs to apply it."""
+
+    mode: ConfirmMode
+    store: Callable[[], Awaitable[Store]]
+    relay: RelayTokens
+    console: ConsoleLink
+    identify: Callable[[Ctx], Caller]
+    ttl: float = 900.0
+    wait: float = 60.0
+    max_charge: Limits = field(default_factory=Limits)
+    max_daily: Limits = field(default_factory=Limits)
+    approval_above: Limits = field(default_factory=Limits)
+    redeem_window: float = 300.0
+    poll_interval: float = 0.5
+
+    def choose(self, ctx: Ctx, preview: Preview, not_done: str) -> Channel:
+        """The channel that asks a person about this call, or a refusal saying why none can."""
+        if self.mode == "off":
+            return "off"
+        if self.mode == "relay":
+            return "relay"
+        amount, currency = preview.money()
+        threshold = self.approval_above.of(currency)
+        second_person = threshold is not None and amount is not None and amount > threshold
+        no_console = self.console.unavailable()
+        if self.mode == "console" or second_person:
+            if no_console:
+                why = (
+                    "this server requires the approval console"
+                    if self.mode == "console"
+                    else (
+                        f"above {threshold} minor units of {currency} (--approval-above) only the approval console may "
+                        "approve"
+                    )
+                )
+                raise ConfirmationRefused(f"{not_done}: {why}, and {no_console}")
+            return "console"
+        form, url = capabilities(ctx)
+        if form:
+            return "form"
+        if url and not no_console:
+            return "url"
+        if self.mode == "elicit":
+            raise ConfirmationRefused(
+                f"{not_done}: this server requires a person to approve in the client (--confirm elicit), and this "
+                "client cannot show confirmation requests (no form or URL elicitation)."
+            )
+        if no_console:
+            raise ConfirmationRefused(
+                f"{not_done}: no person can be asked. This client cannot show confirmation requests, and {no_console}"
+            )
+        return "console"
+
+    async def check_limits(self, preview: Preview, not_done: str) -> None:
+        """Refuse before anyone is asked when the move is over a limit (checked again, atomically, at the act)."""
+        amount, currency = preview.money()
+        if amount is None or currency is None:
+            return
+        per_charge = self.max_charge.of(currency)
+        if per_charge is not None and amount > per_charge:
+            raise ConfirmationRefused(limit_message(not_done, "per_charge", currency, per_charge, 0, amount))
+        daily = self.max_daily.of(currency)
+        if daily is not None:
+            used = await (await self.store()).spent(currency)
+            if used + amount > daily:
+                raise ConfirmationRefused(limit_message(not_done, "daily", currency, daily, used, amount))
+
+
+def limit_message(
+    not_done: str, kind: Literal["per_charge", "daily"], currency: str, limit: int, used: int, amount: int
+) -> str:
+    code = currency.upper()
+    if kind == "per_charge":
+        return (
+            f"{not_done}: {money(amount, currency)} is over this server's limit for a single move of money in "
+            f"{code}, {money(limit, currency)} (--max-charge). A person can do it in Polar's dashboard, or the "
+            "operator who runs this server can raise --max-charge."
+        )
+    left = max(0, limit - used)
+    return (
+        f"{not_done}: {money(amount, currency)} would take the money moved in {code} in the last 24 hours to "
+        f"{money(used + amount, currency)}, over this server's limit of {money(limit, currency)} (--max-daily); "
+        f"{money(left, currency)} is left until earlier moves are 24 hours old. A person can do it in Polar's "
+        "dashboard, or the operator who runs this server can raise --max-daily."
+    )

@@ -1,0 +1,71 @@
+"""What a person approves: the facts of one irreversible call, computed by the server from Polar's data."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel
+
+RowKind = Literal["amount", "text", "customer", "warning"]
+"""amount: the money, shown large; customer: text a customer wrote (shown as such); warning: read this."""
+
+
+def digest(facts: dict[str, Any]) -> str:
+    """The facts' fingerprint: an approval is for exactly these facts and no others."""
+    canonical = json.dumps(facts, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class Preview(BaseModel):
+    """Facts a person approves. Subclasses add the facts and say in `SHOWN` which a person reads.
+
+    Every field is bound by the approval's digest; `SHOWN` lists, in order, the ones a person reads
+    with their labels. Inner ids and raw minor-unit amounts stay out of what people read.
+    """
+
+    summary: str
+
+    SHOWN: ClassVar[tuple[tuple[str, str, RowKind], ...]] = ()
+    AMOUNT_FIELD: ClassVar[str | None] = "amount"
+    CURRENCY_FIELD: ClassVar[str | None] = "currency"
+
+    def facts(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    def digest(self) -> str:
+        return digest(self.facts())
+
+    def money(self) -> tuple[int | None, str | None]:
+        """The money this call moves, in minor units, and its currency (None when it moves none)."""
+        amount = getattr(self, self.AMOUNT_FIELD, None) if self.AMOUNT_FIELD else None
+        currency = getattr(self, self.CURRENCY_FIELD, None) if self.CURRENCY_FIELD else None
+        return (amount if isinstance(amount, int) else None), (currency.lower() if isinstance(currency, str) else None)
+
+    def rows(self) -> list[tuple[str, str, RowKind]]:
+        """(label, value, kind) for each fact a person reads, leaving out the empty ones."""
+        found: list[tuple[str, str, RowKind]] = []
+        for name, label, kind in self.SHOWN:
+            value = getattr(self, name, None)
+            if value is None or value == "" or value == []:
+                continue
+            if isinstance(value, list):
+                value = "; ".join(str(v) for v in value)
+            found.append((label, str(value), kind))
+        return found
+
+    def message(self) -> str:
+        """The text a client shows a person in a confirmation request."""
+        lines = [self.summary, ""]
+        for label, value, kind in self.rows():
+            suffix = "  (written by the customer)" if kind == "customer" else ""
+            lines.append(f"{label}: {value}{suffix}")
+        lines += ["", "Approve only if this is exactly what you want. It cannot be undone."]
+        return "\n".join(lines)
+
+
+def changed_facts(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    """The facts that differ now, as "field: old → new"."""
+    keys = sorted((set(before) | set(after)) - {"summary"})
+    return [f"{k}: {before.get(k)} → {after.get(k)}" for k in keys if before.get(k) != after.get(k)]

@@ -1,0 +1,86 @@
+"""The store's interface: the small async surface every backend (SQLite, PostgreSQL) implements."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from polar_orders_mcp.store.records import (
+    Act,
+    ActState,
+    Approval,
+    ApprovalState,
+    AuditRecord,
+    ConsoleSession,
+    NewApproval,
+)
+
+
+class Store(Protocol):
+    """Durable, shared state. Every method is atomic on its own; none holds a lock between calls."""
+
+    url_for_humans: str
+    """Where the data lives, without any password: for messages and logs."""
+
+    def now(self) -> float: ...
+
+    # Approvals ------------------------------------------------------------------------------------
+    async def create_approval(self, new: NewApproval) -> Approval: ...
+
+    async def get_approval(self, approval_id: str) -> Approval | None: ...
+
+    async def list_approvals(self, *, states: Sequence[ApprovalState], limit: int = 50) -> list[Approval]:
+        """Pending ones oldest first; decided ones newest decision first. Expiry is applied as of now."""
+        ...
+
+    async def decide(self, approval_id: str, *, approve: bool, by: str, redeem_window: float) -> Approval:
+        """pending → approved | denied, once; raises NotPending otherwise. An approval gets at least
+        `redeem_window` seconds from the decision to be used."""
+        ...
+
+    async def redeem(self, approval_id: str, *, digest: str) -> Approval:
+        """approved → used, once, if still valid and for these facts; raises NotRedeemable otherwise."""
+        ...
+
+    async def set_outcome(self, approval_id: str, outcome: str) -> None: ...
+
+    # Acts and spend -------------------------------------------------------------------------------
+    async def start_act(
+        self,
+        *,
+        approval_id: str,
+        tool: str,
+        target: str,
+        currency: str | None,
+        amount: int,
+        per_charge: int | None,
+        daily: int | None,
+    ) -> Act:
+        """Record a money-moving call about to be sent, checking the limits and counting it in the
+        same transaction: concurrent calls from any process can never together pass a limit.
+        Raises LimitExceeded."""
+        ...
+
+    async def finish_act(self, approval_id: str, state: ActState, detail: dict[str, Any] | None = None) -> None: ...
+
+    async def spent(self, currency: str | None, *, window: float = 86_400.0) -> int:
+        """Money moved (or possibly moved) in `currency` during the last `window` seconds."""
+        ...
+
+    async def acts_for(self, tool: str, target: str, *, window: float = 86_400.0) -> list[Act]: ...
+
+    # Audit chain ----------------------------------------------------------------------------------
+    async def append_audit(self, entry: dict[str, Any]) -> AuditRecord: ...
+
+    async def audit_records(self, *, after: int = 0, limit: int | None = None) -> list[AuditRecord]: ...
+
+    async def audit_tail(self, count: int) -> list[AuditRecord]: ...
+
+    # Console sessions -----------------------------------------------------------------------------
+    async def create_console_session(self, *, token_hash: str, approver: str, csrf: str, ttl: float) -> None: ...
+
+    async def get_console_session(self, token_hash: str) -> ConsoleSession | None: ...
+
+    async def delete_console_session(self, token_hash: str) -> None: ...
+
+    async def close(self) -> None: ...

@@ -1,0 +1,148 @@
+"""What the store keeps, as plain records, and the errors its atomic operations raise."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+ApprovalState = Literal["pending", "approved", "denied", "expired", "used"]
+Channel = Literal["form", "url", "console", "relay", "off"]
+ActState = Literal["started", "done", "failed", "unknown"]
+"""started: sent (or about to be) and not settled; done: Polar did it; failed: Polar did not;
+unknown: the answer was lost and reading back could not tell. Only `failed` frees spend."""
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class NewApproval:
+    """An approval request as the guard makes it, before the store gives it an id."""
+
+    tool: str
+    target: str
+    digest: str
+    facts: dict[str, Any]
+    summary: str
+    message: str
+    display: list[tuple[str, str, str]]
+    """What a person reads, in order: (label, value, kind); kind "customer" marks customer-written text."""
+    amount: int | None
+    currency: str | None
+    client: str
+    session: str | None
+    channel: Channel
+    ttl: float
+
+
+@dataclass(frozen=True)
+class Approval:
+    """One request for a human's approval of one irreversible call, and what became of it."""
+
+    id: str
+    tool: str
+    target: str
+    digest: str
+    facts: dict[str, Any]
+    summary: str
+    message: str
+    display: list[tuple[str, str, str]]
+    amount: int | None
+    currency: str | None
+    client: str
+    session: str | None
+    channel: Channel
+    state: ApprovalState
+    created_at: float
+    expires_at: float
+    decided_by: str | None = None
+    decided_at: float | None = None
+    used_at: float | None = None
+    outcome: str | None = None
+
+    def state_at(self, now: float) -> ApprovalState:
+        """The state as of `now`: a pending or approved request past its expiry reads as expired."""
+        if self.state in ("pending", "approved") and now >= self.expires_at:
+            return "expired"
+        return self.state
+
+
+@dataclass(frozen=True)
+class Act:
+    """One money-moving call sent to Polar on an approval: what the spend totals count."""
+
+    approval_id: str
+    tool: str
+    target: str
+    currency: str | None
+    amount: int
+    state: ActState
+    started_at: float
+    finished_at: float | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    """One line of the audit chain: the entry and the hash that links it to the one before."""
+
+    seq: int
+    prev_hash: str
+    hash: str
+    entry: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ConsoleSession:
+    approver: str
+    csrf: str
+    expires_at: float
+
+
+GENESIS = "0" * 64
+
+
+def canonical(entry: dict[str, Any]) -> str:
+    """The one serialization an audit hash covers: sorted keys, ASCII only, no spaces."""
+    return json.dumps(entry, sort_keys=True, separators=(",", ":"), ensure_ascii=True, default=str)
+
+
+def chain_hash(prev_hash: str, seq: int, entry: dict[str, Any]) -> str:
+    return hashlib.sha256(f"{prev_hash}\n{seq}\n{canonical(entry)}".encode()).hexdigest()
+
+
+class StoreError(Exception):
+    """Base class of what the store raises."""
+
+
+class NotPending(StoreError):
+    """A decision on an approval that is no longer pending (decided, used or expired)."""
+
+    def __init__(self, approval: Approval | None, state: str) -> None:
+        super().__init__(f"approval is {state}")
+        self.approval, self.state = approval, state
+
+
+class NotRedeemable(StoreError):
+    """Redeeming an approval that is not approved now (pending, denied, expired or used already)."""
+
+    def __init__(self, approval: Approval | None, state: str) -> None:
+        super().__init__(f"approval is {state}")
+        self.approval, self.state = approval, state
+
+
+class LimitExceeded(StoreError):
+    """A move of money over a configured limit. `kind` is "per_charge" or "daily"."""
+
+    def __init__(self, kind: Literal["per_charge", "daily"], currency: str, limit: int, used: int, amount: int) -> None:
+        super().__init__(f"{kind} limit of {limit} {currency} exceeded")
+        self.kind, self.currency, self.limit, self.used, self.amount = kind, currency, limit, used, amount
+
+    @property
+    def left(self) -> int:
+        return max(0, self.limit - self.used)
+
+
+class SchemaTooNew(StoreError):
+    """The database was made by a newer version of this server."""

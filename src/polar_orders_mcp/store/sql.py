@@ -1,0 +1,524 @@
+"""The store on SQLAlchemy Core: one implementation for SQLite (embedded) and PostgreSQL (shared).
+
+Atomicity comes from the database, never from a process lock: single-row state changes are
+conditional UPDATEs (`... WHERE state = 'approved'`, one winner), and the two read-then-write
+operations (spend limits, the audit chain) first UPDATE a lock row, which serializes them in
+PostgreSQL (row lock) and in SQLite (transactions begin IMMEDIATE, taking the write lock).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
+
+from polar_orders_mcp.store.records import (
+    GENESIS,
+    SCHEMA_VERSION,
+    Act,
+    ActState,
+    Approval,
+    ApprovalState,
+    AuditRecord,
+    ConsoleSession,
+    LimitExceeded,
+    NewApproval,
+    NotPending,
+    NotRedeemable,
+    SchemaTooNew,
+    chain_hash,
+)
+
+DAY = 86_400.0
+
+metadata = sa.MetaData()
+
+meta = sa.Table(
+    "pom_meta",
+    metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("value", sa.String(256), nullable=False),
+)
+
+approvals = sa.Table(
+    "pom_approvals",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("tool", sa.String(64), nullable=False),
+    sa.Column("target", sa.String(256), nullable=False),
+    sa.Column("digest", sa.String(64), nullable=False),
+    sa.Column("facts", sa.Text, nullable=False),
+    sa.Column("summary", sa.Text, nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("display", sa.Text, nullable=False),
+    sa.Column("amount", sa.BigInteger),
+    sa.Column("currency", sa.String(8)),
+    sa.Column("client", sa.String(128), nullable=False),
+    sa.Column("session", sa.String(256)),
+    sa.Column("channel", sa.String(16), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("created_at", sa.Float(53), nullable=False),
+    sa.Column("expires_at", sa.Float(53), nullable=False),
+    sa.Column("decided_by", sa.String(128)),
+    sa.Column("decided_at", sa.Float(53)),
+    sa.Column("used_at", sa.Float(53)),
+    sa.Column("outcome", sa.String(32)),
+    sa.Index("pom_approvals_state", "state", "created_at"),
+)
+
+acts = sa.Table(
+    "pom_acts",
+    metadata,
+    sa.Column("approval_id", sa.String(64), primary_key=True),
+    sa.Column("tool", sa.String(64), nullable=False),
+    sa.Column("target", sa.String(256), nullable=False),
+    sa.Column("currency", sa.String(8)),
+    sa.Column("amount", sa.BigInteger, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("started_at", sa.Float(53), nullable=False),
+    sa.Column("finished_at", sa.Float(53)),
+    sa.Column("detail", sa.Text, nullable=False),
+    sa.Index("pom_acts_currency", "currency", "started_at"),
+    sa.Index("pom_acts_target", "tool", "target", "started_at"),
+)
+
+locks = sa.Table(
+    "pom_locks",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("n", sa.BigInteger, nullable=False),
+)
+
+audit = sa.Table(
+    "pom_audit",
+    metadata,
+    sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("prev_hash", sa.String(64), nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+    sa.Column("entry", sa.Text, nullable=False),
+)
+
+audit_head = sa.Table(
+    "pom_audit_head",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+)
+
+console_sessions = sa.Table(
+    "pom_console_sessions",
+    metadata,
+    sa.Column("token_hash", sa.String(64), primary_key=True),
+    sa.Column("approver", sa.String(128), nullable=False),
+    sa.Column("csrf", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.Float(53), nullable=False),
+    sa.Column("expires_at", sa.Float(53), nullable=False),
+)
+
+
+def async_url(url: str) -> sa.URL:
+    """The SQLAlchemy URL with this project's async driver for `sqlite://` and `postgresql://` URLs."""
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        return parsed.set(drivername="sqlite+aiosqlite")
+    if backend in ("postgresql", "postgres"):
+        return parsed.set(drivername="postgresql+asyncpg")
+    raise ValueError(f"unsupported database URL scheme {parsed.drivername!r}: use sqlite:/// or postgresql://")
+
+
+def _approval(row: sa.Row[Any]) -> Approval:
+    return Approval(
+        id=row.id,
+        tool=row.tool,
+        target=row.target,
+        digest=row.digest,
+        facts=json.loads(row.facts),
+        summary=row.summary,
+        message=row.message,
+        display=[tuple(r) for r in json.loads(row.display)],
+        amount=row.amount,
+        currency=row.currency,
+        client=row.client,
+        session=row.session,
+        channel=row.channel,
+        state=row.state,
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        decided_by=row.decided_by,
+        decided_at=row.decided_at,
+        used_at=row.used_at,
+        outcome=row.outcome,
+    )
+
+
+def _act(row: sa.Row[Any]) -> Act:
+    return Act(
+        approval_id=row.approval_id,
+        tool=row.tool,
+        target=row.target,
+        currency=row.currency,
+        amount=row.amount,
+        state=row.state,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        detail=json.loads(row.detail),
+    )
+
+
+class SqlStore:
+    """The store on one database URL. Connects on first use; safe to share between tasks."""
+
+    def __init__(self, url: str, *, clock: Callable[[], float] = time.time) -> None:
+        self._url = async_url(url)
+        self.url_for_humans = make_url(url).render_as_string(hide_password=True)
+        self.dialect = self._url.get_backend_name()
+        self._clock = clock
+        self._engine: AsyncEngine | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._opening: asyncio.Future[AsyncEngine] | None = None
+        self._ready = False
+
+    def now(self) -> float:
+        return self._clock()
+
+    # Connections ----------------------------------------------------------------------------------
+
+    def _make_engine(self) -> AsyncEngine:
+        if self.dialect == "sqlite":
+            # A connection per transaction: no pooled connection outlives the event loop it was made
+            # on, and opening a local file costs a fraction of a millisecond.
+            engine = create_async_engine(self._url, poolclass=NullPool, connect_args={"timeout": 30})
+            _sqlite_pragmas(engine)
+            return engine
+        return create_async_engine(self._url, pool_size=5, max_overflow=10, pool_pre_ping=True)
+
+    async def _get_engine(self) -> AsyncEngine:
+        loop = asyncio.get_running_loop()
+        if self._engine is not None and self._loop is loop:
+            return self._engine
+        if self._opening is None or self._opening.get_loop() is not loop:
+            # The first caller on this loop opens the engine (and checks the schema); the others wait for it.
+            self._opening = loop.create_future()
+            try:
+                engine = self._make_engine()
+                if not self._ready:
+                    await self._ensure_schema(engine)
+                    self._ready = True
+            except BaseException as exc:
+                self._opening.set_exception(exc)
+                self._opening.exception()  # retrieved: the callers see it, asyncio does not log it
+                self._opening = None
+                raise
+            self._engine, self._loop = engine, loop
+            self._opening.set_result(engine)
+            return engine
+        return await asyncio.shield(self._opening)
+
+    @asynccontextmanager
+    async def _tx(self, *, write: bool = True) -> AsyncIterator[AsyncConnection]:
+        engine = await self._get_engine()
+        async with engine.connect() as conn:
+            if write and self.dialect == "sqlite":
+                conn = await conn.execution_options(sqlite_immediate=True)
+            async with conn.begin():
+                yield conn
+
+    async def _ensure_schema(self, engine: AsyncEngine) -> None:
+        async with engine.connect() as conn:
+            conn = await conn.execution_options(sqlite_immediate=True)
+            async with conn.begin():
+                if self.dialect == "postgresql":
+                    # Two replicas starting at once must not both create the tables.
+                    await conn.execute(sa.text("SELECT pg_advisory_xact_lock(7420113)"))
+                await conn.run_sync(metadata.create_all)
+                version = (await conn.execute(sa.select(meta.c.value).where(meta.c.key == "schema_version"))).scalar()
+                if version is None:
+                    await conn.execute(meta.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
+                    await conn.execute(audit_head.insert().values(id=1, seq=0, hash=GENESIS))
+                elif int(version) > SCHEMA_VERSION:
+                    raise SchemaTooNew(
+                        f"The database at {self.url_for_humans} has schema version {version}, newer than this "
+                        f"server's {SCHEMA_VERSION}: upgrade polar-orders-mcp, or point it at another database."
+                    )
+
+    async def close(self) -> None:
+        self._opening = None
+        if self._engine is not None:
+            engine, self._engine, self._loop = self._engine, None, None
+            await engine.dispose()
+
+    # Approvals ------------------------------------------------------------------------------------
+
+    async def create_approval(self, new: NewApproval) -> Approval:
+        now = self.now()
+        approval = Approval(
+            id="apr_" + secrets.token_urlsafe(18),
+            tool=new.tool,
+            target=new.target,
+            digest=new.digest,
+            facts=new.facts,
+            summary=new.summary,
+            message=new.message,
+            display=new.display,
+            amount=new.amount,
+            currency=new.currency,
+            client=new.client,
+            session=new.session,
+            channel=new.channel,
+            state="pending",
+            created_at=now,
+            expires_at=now + new.ttl,
+        )
+        async with self._tx() as conn:
+            await conn.execute(
+                approvals.insert().values(
+                    id=approval.id,
+                    tool=approval.tool,
+                    target=approval.target,
+                    digest=approval.digest,
+                    facts=json.dumps(approval.facts, sort_keys=True),
+                    summary=approval.summary,
+                    message=approval.message,
+                    display=json.dumps(approval.display),
+                    amount=approval.amount,
+                    currency=approval.currency,
+                    client=approval.client,
+                    session=approval.session,
+                    channel=approval.channel,
+                    state="pending",
+                    created_at=approval.created_at,
+                    expires_at=approval.expires_at,
+                )
+            )
+        return approval
+
+    async def get_approval(self, approval_id: str) -> Approval | None:
+        async with self._tx(write=False) as conn:
+            row = (await conn.execute(approvals.select().where(approvals.c.id == approval_id))).first()
+        return _approval(row) if row else None
+
+    async def list_approvals(self, *, states: Sequence[ApprovalState], limit: int = 50) -> list[Approval]:
+        now = self.now()
+        async with self._tx(write=False) as conn:
+            rows = (
+                await conn.execute(
+                    approvals.select()
+                    .order_by(sa.func.coalesce(approvals.c.decided_at, approvals.c.created_at).desc())
+                    .limit(max(limit * 4, 200))
+                )
+            ).all()
+        found = [a for a in map(_approval, rows) if a.state_at(now) in states]
+        pending = sorted((a for a in found if a.state_at(now) == "pending"), key=lambda a: a.created_at)
+        return (pending + [a for a in found if a.state_at(now) != "pending"])[:limit]
+
+    async def decide(self, approval_id: str, *, approve: bool, by: str, redeem_window: float) -> Approval:
+        now = self.now()
+        until = now + redeem_window
+        async with self._tx() as conn:
+            result = await conn.execute(
+                approvals.update()
+                .where(approvals.c.id == approval_id, approvals.c.state == "pending", approvals.c.expires_at > now)
+                .values(
+                    state="approved" if approve else "denied",
+                    decided_by=by,
+                    decided_at=now,
+                    expires_at=sa.case((approvals.c.expires_at < until, until), else_=approvals.c.expires_at),
+                )
+            )
+            row = (await conn.execute(approvals.select().where(approvals.c.id == approval_id))).first()
+        approval = _approval(row) if row else None
+        if result.rowcount != 1:
+            raise NotPending(approval, approval.state_at(now) if approval else "unknown")
+        assert approval is not None
+        return approval
+
+    async def redeem(self, approval_id: str, *, digest: str) -> Approval:
+        now = self.now()
+        async with self._tx() as conn:
+            result = await conn.execute(
+                approvals.update()
+                .where(
+                    approvals.c.id == approval_id,
+                    approvals.c.state == "approved",
+                    approvals.c.expires_at > now,
+                    approvals.c.digest == digest,
+                )
+                .values(state="used", used_at=now)
+            )
+            row = (await conn.execute(approvals.select().where(approvals.c.id == approval_id))).first()
+        approval = _approval(row) if row else None
+        if result.rowcount != 1:
+            state: str = "unknown" if approval is None else approval.state_at(now)
+            if approval is not None and state == "approved" and approval.digest != digest:
+                state = "for other facts"
+            raise NotRedeemable(approval, state)
+        assert approval is not None
+        return approval
+
+    async def set_outcome(self, approval_id: str, outcome: str) -> None:
+        async with self._tx() as conn:
+            await conn.execute(approvals.update().where(approvals.c.id == approval_id).values(outcome=outcome))
+
+    # Acts and spend -------------------------------------------------------------------------------
+
+    async def start_act(
+        self,
+        *,
+        approval_id: str,
+        tool: str,
+        target: str,
+        currency: str | None,
+        amount: int,
+        per_charge: int | None,
+        daily: int | None,
+    ) -> Act:
+        now = self.now()
+        async with self._tx() as conn:
+            await self._lock(conn, f"spend:{currency or '-'}")
+            if per_charge is not None and currency and amount > per_charge:
+                raise LimitExceeded("per_charge", currency, per_charge, 0, amount)
+            if daily is not None and currency:
+                used = await self._spent(conn, currency, now - DAY)
+                if used + amount > daily:
+                    raise LimitExceeded("daily", currency, daily, used, amount)
+            await conn.execute(
+                acts.insert().values(
+                    approval_id=approval_id,
+                    tool=tool,
+                    target=target,
+                    currency=currency,
+                    amount=amount,
+                    state="started",
+                    started_at=now,
+                    detail="{}",
+                )
+            )
+        return Act(approval_id, tool, target, currency, amount, "started", now)
+
+    async def finish_act(self, approval_id: str, state: ActState, detail: dict[str, Any] | None = None) -> None:
+        async with self._tx() as conn:
+            await conn.execute(
+                acts.update()
+                .where(acts.c.approval_id == approval_id)
+                .values(state=state, finished_at=self.now(), detail=json.dumps(detail or {}, sort_keys=True))
+            )
+
+    async def spent(self, currency: str | None, *, window: float = DAY) -> int:
+        if not currency:
+            return 0
+        async with self._tx(write=False) as conn:
+            return await self._spent(conn, currency, self.now() - window)
+
+    @staticmethod
+    async def _spent(conn: AsyncConnection, currency: str, since: float) -> int:
+        total = await conn.execute(
+            sa.select(sa.func.coalesce(sa.func.sum(acts.c.amount), 0)).where(
+                acts.c.currency == currency, acts.c.started_at > since, acts.c.state != "failed"
+            )
+        )
+        return int(total.scalar() or 0)
+
+    async def acts_for(self, tool: str, target: str, *, window: float = DAY) -> list[Act]:
+        async with self._tx(write=False) as conn:
+            rows = (
+                await conn.execute(
+                    acts.select()
+                    .where(acts.c.tool == tool, acts.c.target == target, acts.c.started_at > self.now() - window)
+                    .order_by(acts.c.started_at)
+                )
+            ).all()
+        return [_act(r) for r in rows]
+
+    async def _lock(self, conn: AsyncConnection, name: str) -> None:
+        """Take the named lock row for the rest of the transaction, creating it on first use."""
+        insert = (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(locks)
+        await conn.execute(insert.values(name=name, n=0).on_conflict_do_nothing(index_elements=["name"]))
+        await conn.execute(locks.update().where(locks.c.name == name).values(n=locks.c.n + 1))
+
+    # Audit chain ----------------------------------------------------------------------------------
+
+    async def append_audit(self, entry: dict[str, Any]) -> AuditRecord:
+        async with self._tx() as conn:
+            await conn.execute(audit_head.update().where(audit_head.c.id == 1).values(seq=audit_head.c.seq + 1))
+            head = (await conn.execute(audit_head.select().where(audit_head.c.id == 1))).one()
+            seq, prev = int(head.seq), str(head.hash)
+            digest = chain_hash(prev, seq, entry)
+            await conn.execute(
+                audit.insert().values(seq=seq, prev_hash=prev, hash=digest, entry=json.dumps(entry, sort_keys=True))
+            )
+            await conn.execute(audit_head.update().where(audit_head.c.id == 1).values(hash=digest))
+        return AuditRecord(seq=seq, prev_hash=prev, hash=digest, entry=entry)
+
+    async def audit_records(self, *, after: int = 0, limit: int | None = None) -> list[AuditRecord]:
+        query = audit.select().where(audit.c.seq > after).order_by(audit.c.seq)
+        if limit is not None:
+            query = query.limit(limit)
+        async with self._tx(write=False) as conn:
+            rows = (await conn.execute(query)).all()
+        return [AuditRecord(r.seq, r.prev_hash, r.hash, json.loads(r.entry)) for r in rows]
+
+    async def audit_tail(self, count: int) -> list[AuditRecord]:
+        async with self._tx(write=False) as conn:
+            rows = (await conn.execute(audit.select().order_by(audit.c.seq.desc()).limit(count))).all()
+        return [AuditRecord(r.seq, r.prev_hash, r.hash, json.loads(r.entry)) for r in reversed(rows)]
+
+    async def audit_head(self) -> tuple[int, str]:
+        async with self._tx(write=False) as conn:
+            head = (await conn.execute(audit_head.select().where(audit_head.c.id == 1))).one()
+        return int(head.seq), str(head.hash)
+
+    # Console sessions -----------------------------------------------------------------------------
+
+    async def create_console_session(self, *, token_hash: str, approver: str, csrf: str, ttl: float) -> None:
+        now = self.now()
+        async with self._tx() as conn:
+            await conn.execute(console_sessions.delete().where(console_sessions.c.expires_at <= now))
+            await conn.execute(
+                console_sessions.insert().values(
+                    token_hash=token_hash, approver=approver, csrf=csrf, created_at=now, expires_at=now + ttl
+                )
+            )
+
+    async def get_console_session(self, token_hash: str) -> ConsoleSession | None:
+        async with self._tx(write=False) as conn:
+            row = (
+                await conn.execute(console_sessions.select().where(console_sessions.c.token_hash == token_hash))
+            ).first()
+        if row is None or row.expires_at <= self.now():
+            return None
+        return ConsoleSession(approver=row.approver, csrf=row.csrf, expires_at=row.expires_at)
+
+    async def delete_console_session(self, token_hash: str) -> None:
+        async with self._tx() as conn:
+            await conn.execute(console_sessions.delete().where(console_sessions.c.token_hash == token_hash))
+
+
+def _sqlite_pragmas(engine: AsyncEngine) -> None:
+    """WAL (readers never wait for the writer), a generous busy wait for other processes on the same
+    file, full fsync (a redeemed approval must survive a power cut), and IMMEDIATE write transactions."""
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # SQLAlchemy's "begin" event below issues BEGIN itself
+        cursor = dbapi_connection.cursor()
+        for pragma in ("journal_mode=WAL", "busy_timeout=30000", "synchronous=FULL", "foreign_keys=ON"):
+            cursor.execute(f"PRAGMA {pragma}")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: sa.Connection) -> None:
+        immediate = conn.get_execution_options().get("sqlite_immediate")
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")

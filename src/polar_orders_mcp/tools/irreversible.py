@@ -1,0 +1,69 @@
+"""What every irreversible tool shares: the approval argument, the answer while a person decides, the call."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Self, TypeVar
+
+import mcp_types as types
+from pydantic import BaseModel, Field
+
+from polar_orders_mcp.approvals import flow
+from polar_orders_mcp.approvals.flow import Action, Awaiting, Done, iso
+from polar_orders_mcp.approvals.preview import Preview
+from polar_orders_mcp.tools.context import Ctx, app_state
+
+P = TypeVar("P", bound=Preview)
+O = TypeVar("O")  # noqa: E741
+
+ApprovalIdArg = Annotated[
+    str,
+    Field(
+        pattern=r"^(apr_[A-Za-z0-9_-]{16,64}|pr1\.apr_[A-Za-z0-9_-]{16,64}\.[0-9a-f]{43})$",
+        description="Omit on the first call. Then pass back approval.approval_id from this tool's answer, with "
+        "the same other arguments, once a person decided.",
+    ),
+]
+
+
+class ApprovalTicket(BaseModel):
+    """The request a person decides on. Knowing its id or link allows nothing: deciding needs a sign-in."""
+
+    approval_id: str = Field(description="Pass back as approval_id once it is decided.")
+    approve_at: str | None = Field(description="The approval console's page of this request, for the person.")
+    expires_at: str
+
+
+class GuardedResult(BaseModel):
+    """An irreversible tool's answer: waiting for a person (nothing done yet), or done as approved."""
+
+    status: str
+    approval: ApprovalTicket | None = None
+    next_step: str
+
+    @classmethod
+    def waiting(cls, outcome: Awaiting[Any], **fields: Any) -> Self:
+        """Nothing was done yet: `approval_pending` (console) or `confirmation_required` (relay mode)."""
+        token = outcome.token
+        data: dict[str, Any] = {
+            "status": "confirmation_required" if token else "approval_pending",
+            "preview": outcome.preview,
+            "approval": ApprovalTicket(
+                approval_id=token or outcome.approval.id,
+                approve_at=outcome.link,
+                expires_at=iso(outcome.approval.expires_at),
+            ),
+            "next_step": outcome.next_step,
+            **fields,
+        }
+        return cls(**data)
+
+
+Pending = Literal["approval_pending", "confirmation_required"]
+
+
+async def guarded(
+    ctx: Ctx, action: Action[P, O], approval_id: str | None
+) -> Awaiting[P] | Done[P, O] | types.InputRequiredResult:
+    """Run one irreversible call on the server's guard."""
+    state = app_state(ctx)
+    return await flow.run(ctx, action, api=state.client, guard=state.guard, approval_id=approval_id)

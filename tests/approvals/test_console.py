@@ -1,0 +1,208 @@
+"""The approval console over HTTP: sign-in, cookies, CSRF, origins, hosts, escaping — what a hostile page tries."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import httpx2
+import pytest
+from mcp.client import Client
+
+from polar_orders_mcp.approvals.console import console_app
+from polar_orders_mcp.emulator.seed import SeedInfo
+from polar_orders_mcp.emulator.state import EmulatorState
+from polar_orders_mcp.server.app import Built
+from tests.approvals.console_client import APPROVER_SECRET, Person
+from tests.tools.conftest import call
+
+pytestmark = pytest.mark.anyio
+
+ORIGIN = "http://127.0.0.1:8765"
+
+
+def browser(parts: Built, **kwargs: Any) -> httpx2.AsyncClient:
+    return httpx2.AsyncClient(
+        transport=httpx2.ASGITransport(app=console_app(parts.console)),
+        base_url=ORIGIN,
+        follow_redirects=False,
+        **kwargs,
+    )
+
+
+async def pending_request(parts: Built, seed: SeedInfo) -> str:
+    async with Client(parts.server) as client:
+        return str(
+            (await call(client, "finalize_order", {"order_id": seed.draft_orders["good_card"]}))["approval"][
+                "approval_id"
+            ]
+        )
+
+
+async def approval_state(parts: Built, approval_id: str) -> str:
+    approval = await (await parts.store()).get_approval(approval_id)
+    assert approval is not None
+    return approval.state
+
+
+async def test_every_page_needs_a_signed_in_approver(parts: Built, seed: SeedInfo) -> None:
+    approval_id = await pending_request(parts, seed)
+    async with browser(parts) as http:
+        index = await http.get("/approvals")
+        page = await http.get(f"/approvals/{approval_id}")
+        post = await http.post(f"/approvals/{approval_id}", data={"csrf": "x", "decision": "approve"})
+    assert index.status_code == 303 and index.headers["location"] == "/approvals/login?next=/approvals"
+    assert page.status_code == 303 and page.headers["location"] == f"/approvals/login?next=/approvals/{approval_id}"
+    assert post.status_code == 303 and "Charge" not in post.text
+    assert await approval_state(parts, approval_id) == "pending"
+
+
+async def test_signing_in_gives_an_httponly_strict_cookie_and_no_secret_in_any_url(parts: Built) -> None:
+    async with Person(parts.console) as person:
+        login = await person.http.get("/approvals/login")
+        signed = await person.sign_in()
+    assert 'type="password"' in login.text and APPROVER_SECRET not in login.text
+    cookie = signed.headers["set-cookie"]
+    assert cookie.startswith("pom_console=") and "HttpOnly" in cookie and "SameSite=strict" in cookie
+    assert "Path=/approvals" in cookie
+    assert signed.status_code == 303 and signed.headers["location"] == "/approvals"
+    assert APPROVER_SECRET not in signed.headers["location"] and APPROVER_SECRET not in cookie
+
+
+async def test_a_wrong_secret_is_refused_and_repeated_failures_are_slowed(parts: Built) -> None:
+    async with Person(parts.console, secret="not-the-approver-secret") as intruder:
+        statuses = [(await intruder.sign_in()).status_code for _ in range(6)]
+        page = await intruder.http.get("/approvals")
+    assert statuses == [401] * 5 + [429]
+    assert page.status_code == 303
+
+
+async def test_sign_in_needs_the_forms_own_token(parts: Built) -> None:
+    async with browser(parts) as http:
+        forged = await http.post("/approvals/login", data={"csrf": "forged", "secret": APPROVER_SECRET})
+    assert forged.status_code == 403 and "pom_console" not in forged.headers.get("set-cookie", "")
+
+
+async def test_a_decision_needs_the_sessions_csrf_token(parts: Built, person: Person, seed: SeedInfo) -> None:
+    approval_id = await pending_request(parts, seed)
+    await person.sign_in()
+    refused = await person.http.post(
+        f"/approvals/{approval_id}", data={"csrf": "forged", "decision": "approve"}, headers={"Origin": ORIGIN}
+    )
+    assert refused.status_code == 403 and "out of date" in refused.text
+    assert await approval_state(parts, approval_id) == "pending"
+
+
+async def test_a_decision_posted_from_another_site_is_refused(parts: Built, person: Person, seed: SeedInfo) -> None:
+    approval_id = await pending_request(parts, seed)
+    await person.sign_in()
+    page = await person.http.get(f"/approvals/{approval_id}")
+    csrf = re.search(r'name="csrf" value="([^"]*)"', page.text)
+    assert csrf
+    for origin in ("https://evil.example", "null"):
+        refused = await person.http.post(
+            f"/approvals/{approval_id}", data={"csrf": csrf.group(1), "decision": "approve"}, headers={"Origin": origin}
+        )
+        assert refused.status_code == 403
+    assert await approval_state(parts, approval_id) == "pending"
+
+
+async def test_an_unknown_host_is_refused(parts: Built) -> None:
+    async with browser(parts) as http:
+        rebound = await http.get("/approvals/login", headers={"Host": "evil.example"})
+    assert rebound.status_code == 421
+
+
+async def test_the_page_escapes_and_labels_what_customers_wrote(
+    parts: Built, person: Person, seed: SeedInfo, state: EmulatorState
+) -> None:
+    customer = state.store.order(seed.draft_orders["good_card"]).customer
+    customer.name = '<script>alert("pwned")</script><img src=x onerror=alert(1)>'
+    approval_id = await pending_request(parts, seed)
+    await person.sign_in()
+    page = await person.http.get(f"/approvals/{approval_id}")
+    assert "<script>" not in page.text and "<img" not in page.text
+    assert "&lt;script&gt;alert(&quot;pwned&quot;)&lt;/script&gt;" in page.text
+    name_row = re.search(r"<dt>Customer name</dt><dd>(.*?)</dd>", page.text)
+    assert name_row and "written by the customer" in name_row.group(1)
+    assert page.headers["content-security-policy"].startswith("default-src 'none'")
+    assert page.headers["x-frame-options"] == "DENY" and page.headers["cache-control"] == "no-store"
+
+
+async def test_the_list_shows_pending_requests_with_their_facts_and_the_decisions(
+    parts: Built, person: Person, seed: SeedInfo
+) -> None:
+    approval_id = await pending_request(parts, seed)
+    await person.sign_in()
+    listing = await person.http.get("/approvals")
+    assert "$15.00" in listing.text and "good-card@example.com" in listing.text and "visa •••• 4242" in listing.text
+    assert f'action="/approvals/{approval_id}"' in listing.text and "No decisions yet." in listing.text
+    await person.approve(approval_id)
+    after = await person.http.get("/approvals")
+    assert "Nothing is waiting for a decision." in after.text
+    assert "Approved, not used yet</span> by approver" in after.text
+
+
+async def test_signing_out_ends_the_session(parts: Built, person: Person) -> None:
+    await person.sign_in()
+    page = await person.http.get("/approvals")
+    csrf = re.search(r'action="/approvals/logout"><input type="hidden" name="csrf" value="([^"]*)"', page.text)
+    assert csrf
+    cookie = person.http.cookies["pom_console"]
+    out = await person.http.post("/approvals/logout", data={"csrf": csrf.group(1)}, headers={"Origin": ORIGIN})
+    assert out.status_code == 303
+    async with browser(parts, cookies={"pom_console": cookie}) as replay:  # the old cookie, kept by someone
+        assert (await replay.get("/approvals")).status_code == 303
+
+
+async def test_without_an_approver_the_console_says_how_to_configure_one(make_parts: Any) -> None:
+    parts: Built = make_parts(approver_token=None)
+    async with browser(parts) as http:
+        login = await http.get("/approvals/login")
+    assert login.status_code == 503
+    assert "set POLAR_MCP_APPROVER_TOKEN (one approver) or POLAR_MCP_APPROVERS=name:secret,…" in login.text
+
+
+async def test_named_approvers_are_recorded_by_name(make_parts: Any, seed: SeedInfo) -> None:
+    parts: Built = make_parts(approver_token=None, approvers="ada:ada-secret-0123456,bob:bob-secret-0123456")
+    approval_id = await pending_request(parts, seed)
+    async with Person(parts.console, secret="bob-secret-0123456") as bob:
+        assert (await bob.approve(approval_id)).status_code == 303
+    approval = await (await parts.store()).get_approval(approval_id)
+    assert approval is not None and approval.decided_by == "bob"
+
+
+async def test_a_request_answered_in_the_client_is_not_decided_here(
+    parts: Built, person: Person, seed: SeedInfo
+) -> None:
+    store = await parts.store()
+    from polar_orders_mcp.store.records import NewApproval
+
+    asked_in_a_client = await store.create_approval(
+        NewApproval(
+            tool="finalize_order",
+            target=seed.draft_orders["good_card"],
+            digest="d" * 64,
+            facts={},
+            summary="Charge",
+            message="Charge",
+            display=[],
+            amount=1500,
+            currency="usd",
+            client="stdio",
+            session=None,
+            channel="form",
+            ttl=900,
+        )
+    )
+    await person.sign_in()
+    page = await person.http.get(f"/approvals/{asked_in_a_client.id}")
+    csrf = re.search(r'name="csrf" value="([^"]*)"', page.text)
+    assert csrf and "Being answered in the client" in page.text
+    refused = await person.http.post(
+        f"/approvals/{asked_in_a_client.id}",
+        data={"csrf": csrf.group(1), "decision": "approve"},
+        headers={"Origin": ORIGIN},
+    )
+    assert refused.status_code == 409
+    assert await approval_state(parts, asked_in_a_client.id) == "pending"

@@ -1,0 +1,148 @@
+"""Spending limits per currency and per 24 hours, held in the store: atomic across sessions and restarts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio
+import pytest
+from mcp.client import Client
+from pydantic import ValidationError
+
+from polar_orders_mcp.approvals.limits import Limits
+from polar_orders_mcp.emulator.seed import SeedInfo
+from polar_orders_mcp.emulator.state import EmulatorState
+from polar_orders_mcp.server.app import Built
+from polar_orders_mcp.settings import Settings
+from tests.approvals.console_client import Person
+from tests.tools.conftest import call, fail
+
+pytestmark = pytest.mark.anyio
+
+
+def test_limits_are_written_per_currency_or_for_any() -> None:
+    assert Limits.parse("usd=50000,eur=45000").of("usd") == 50000
+    assert Limits.parse("usd=50000,eur=45000").of("jpy") is None
+    assert Limits.parse("10000").of("jpy") == 10000
+    assert Limits.parse("10000,jpy=1000000").of("jpy") == 1000000
+    assert Limits.parse("10000,jpy=1000000").of("USD") == 10000
+    assert not Limits.parse("")
+
+
+@pytest.mark.parametrize(
+    ("given", "said"),
+    [
+        (
+            "12.50",
+            "'12.50' is not an amount in minor units: give a whole number, e.g. 1250 for $12.50 (12.50 in major "
+            "units is 1250 minor units for a 2-decimal currency)",
+        ),
+        ("usd=12.5", "'12.5' is not an amount in minor units"),
+        ("dollars=100", "'dollars' is not a currency code: use ISO codes such as usd, eur, jpy"),
+        ("100,200", "two amounts for any currency (100 and 200): give one"),
+    ],
+)
+def test_a_limit_that_is_not_one_says_what_to_write(given: str, said: str) -> None:
+    with pytest.raises(ValidationError, match="max_charge") as caught:
+        Settings(max_charge=given)
+    assert said in str(caught.value)
+
+
+async def test_a_charge_over_its_currencys_limit_is_refused_before_anyone_is_asked(
+    make_parts: Any, seed: SeedInfo, state: EmulatorState
+) -> None:
+    order_id = seed.draft_orders["good_card"]
+    async with Client(make_parts(max_charge="usd=1000,eur=900000").server) as client:
+        message = await fail(client, "finalize_order", {"order_id": order_id})
+    assert message == (
+        f"Error executing tool finalize_order: Order {order_id} was not charged: $15.00 is over this server's "
+        "limit for a single move of money in USD, $10.00 (--max-charge). A person can do it in Polar's dashboard, "
+        "or the operator who runs this server can raise --max-charge."
+    )
+    store = await make_parts().store()
+    assert await store.list_approvals(states=["pending"]) == []  # nobody was asked
+
+
+async def test_another_currencys_limit_does_not_apply(make_parts: Any, seed: SeedInfo, state: EmulatorState) -> None:
+    async with Client(make_parts(max_charge="eur=1000").server) as client:
+        first = await call(client, "finalize_order", {"order_id": seed.draft_orders["good_card"]})
+    assert first["status"] == "approval_pending"
+
+
+async def test_a_bare_limit_applies_to_every_currency(make_parts: Any, seed: SeedInfo, state: EmulatorState) -> None:
+    async with Client(make_parts(max_charge="1000").server) as client:
+        message = await fail(client, "finalize_order", {"order_id": seed.draft_orders["good_card"]})
+    assert "over this server's limit for a single move of money in USD, $10.00" in message
+
+
+async def drafts(client: Client, seed: SeedInfo, count: int) -> list[str]:
+    made = []
+    for _ in range(count):
+        order = await call(
+            client,
+            "create_order",
+            {
+                "customer_id": seed.customers["good_card"],
+                "product_id": seed.products["one_time_fixed"],
+            },
+        )
+        made.append(order["id"])
+    return made
+
+
+async def test_the_daily_limit_holds_when_approved_charges_land_at_once_from_many_sessions(
+    make_parts: Any, seed: SeedInfo, state: EmulatorState
+) -> None:
+    parts: Built = make_parts(max_daily="usd=4500")  # three $15.00 charges
+    async with Client(parts.server) as client, Person(parts.console) as person:
+        orders = await drafts(client, seed, 6)
+        approvals = []
+        for order_id in orders:  # each alone is within the limit, so every request is made and approved
+            approval_id = (await call(client, "finalize_order", {"order_id": order_id}))["approval"]["approval_id"]
+            await person.approve(approval_id)
+            approvals.append(approval_id)
+    outcomes: dict[str, Any] = {}
+
+    async def charge(order_id: str, approval_id: str) -> None:
+        async with Client(parts.server) as session:
+            outcomes[order_id] = await session.call_tool(
+                "finalize_order", {"order_id": order_id, "approval_id": approval_id}
+            )
+
+    async with anyio.create_task_group() as group:
+        for order_id, approval_id in zip(orders, approvals, strict=True):
+            group.start_soon(charge, order_id, approval_id)
+    paid = [o for o in orders if state.store.order(o).status == "paid"]
+    refused = [outcomes[o] for o in orders if outcomes[o].is_error]
+    assert len(paid) == 3 and len(refused) == 3
+    for result in refused:
+        text = result.content[0].text  # type: ignore[union-attr]
+        assert "over this server's limit of $45.00 (--max-daily); $0.00 is left" in text
+    assert await (await parts.store()).spent("usd") == 4500
+
+
+async def test_the_daily_total_survives_a_restart(make_parts: Any, seed: SeedInfo, state: EmulatorState) -> None:
+    first: Built = make_parts(max_daily="usd=2000", confirm="off")
+    async with Client(first.server) as client:
+        [one, two] = await drafts(client, seed, 2)
+        await call(client, "finalize_order", {"order_id": one})
+    restarted: Built = make_parts(max_daily="usd=2000", confirm="off")  # a new process on the same state
+    async with Client(restarted.server) as client:
+        message = await fail(client, "finalize_order", {"order_id": two})
+    assert (
+        "would take the money moved in USD in the last 24 hours to $30.00, over this server's limit of $20.00"
+        in message
+    )
+    assert "$5.00 is left" in message
+    assert state.store.order(two).status == "draft"
+
+
+async def test_a_charge_polar_refused_frees_its_share_of_the_daily_limit(
+    make_parts: Any, seed: SeedInfo, state: EmulatorState
+) -> None:
+    parts: Built = make_parts(max_daily="usd=1500", confirm="off")
+    async with Client(parts.server) as client:
+        await fail(client, "finalize_order", {"order_id": seed.draft_orders["declining_card"]})  # $12.50, declined
+        charged = await call(client, "finalize_order", {"order_id": seed.draft_orders["good_card"]})  # $15.00
+    assert charged["status"] == "charged"
+    assert await (await parts.store()).spent("usd") == 1500
