@@ -566,7 +566,8 @@ def _update_checkout_by_secret(machine: ConfirmationMachine, data: st.DataObject
     change = data.draw(st.sampled_from(["email", "address", "name", "amount"]), label="change")
     return {"client_secret": machine.pick_secret(data)} | {
         "email": {"customer_email": "buyer@example.com"},
-        "address": {"customer_billing_address": {"country": "US", "state": "US-NY", "city": "New York"}},
+        "address": {"customer_billing_address": {
+            "country": "US", "state": "US-NY", "line1": "1 Main St", "city": "New York", "postal_code": "10001"}},
         "name": {"customer_name": data.draw(st.sampled_from(["Buyer", "Another Buyer"]))},
         "amount": {"amount": data.draw(st.sampled_from([500, 2000]))},
     }[change]
