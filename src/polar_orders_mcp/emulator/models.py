@@ -8,8 +8,8 @@ from typing import Any, Literal
 
 Metadata = dict[str, str | int | float | bool]
 Address = dict[str, str | None]
-# (billing name, address items): the inputs of an invoice that the emulator models.
-InvoiceDetails = tuple[str | None, tuple[tuple[str, str | None], ...] | None]
+# (billing name, a copy of the address): the inputs of an invoice that the emulator models.
+InvoiceDetails = tuple[str | None, Address | None]
 ChargeOutcome = Literal["succeeds", "declines", "requires_action"]
 
 ORDER_STATUSES = ("draft", "pending", "paid", "refunded", "partially_refunded", "void")
@@ -208,7 +208,7 @@ class Order:
     def billing_details(self) -> InvoiceDetails:
         """What Polar's invoice checksum covers (of what the emulator models): name and address."""
         address = self.billing_address
-        return self.billing_name, tuple(sorted(address.items())) if address is not None else None
+        return self.billing_name, dict(address) if address is not None else None
 
     @property
     def net_amount(self) -> int:

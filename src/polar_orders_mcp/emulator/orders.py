@@ -295,11 +295,10 @@ class OrderService:
             raise OrderNotEligibleForInvoice(order.id, order.status)
         if order.billing_name is None or order.billing_address is None:
             raise MissingInvoiceBillingDetails()
-        details = order.billing_details
-        if order.invoice == details:
+        if order.invoice == (order.billing_name, order.billing_address):
             return
         order.invoice_number = order.invoice_number or self._store.organization.allocate_invoice_number()
-        order.invoice = details
+        order.invoice = order.billing_details
         order.modified_at = self._state.now()
 
     def invoice_url(self, order_id: str, customer: Customer | None = None) -> str:
@@ -340,7 +339,7 @@ class OrderService:
             return None
         if kind == "invoices" and order.invoice is not None:
             name, address = order.invoice
-            country = dict(address or ()).get("country")
+            country = address.get("country") if address else None
             return f"Invoice {order.invoice_number} for order {order.id}: {name}, {country}"
         if kind == "receipts" and order.paid and order.receipt_polls_left == 0:
             return f"Receipt {order.receipt_number} for order {order.id}"
