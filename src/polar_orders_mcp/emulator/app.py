@@ -96,7 +96,8 @@ def serve(host: str = "127.0.0.1", port: int = 8080, orders: int = 60) -> None:
 
     app = create_app(orders=orders)
     info = app.state.emulator.seed_info
-    print(f"Polar emulator on http://{host}:{port} (API version {API_VERSION}, {info.orders} orders)")
+    print(f"Polar emulator on http://{host}:{port} (API versions {API_VERSION} and {DEFAULT_API_VERSION}, the "
+          f"default; {info.orders} orders)")
     print(f"  organization token (all scopes): {info.org_token}")
     print(f"  organization token (read only):  {info.read_only_token}")
     print(f"  seeded ids: GET http://{host}:{port}/_emulator/state")
