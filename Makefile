@@ -40,7 +40,8 @@ lint: $(STAMP)
 soak: $(STAMP)
 	$(BIN)/python scripts/soak.py $(SOAK_ARGS)
 
-# The official MCP conformance suite and the Inspector's schema lint, pinned in conformance/.
+# The official MCP conformance suite, the Inspector's schema lint and Polar's TypeScript SDK against the
+# emulator, pinned in conformance/.
 CONFORMANCE_DEPS := conformance/node_modules/.package-lock.json
 
 $(CONFORMANCE_DEPS): conformance/package.json conformance/package-lock.json

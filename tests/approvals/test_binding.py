@@ -63,7 +63,13 @@ async def test_an_approval_for_one_tool_does_not_serve_another(
             {
                 "client_secret": seed.open_checkout_client_secret,
                 "customer_email": "p@example.com",
-                "customer_billing_address": {"country": "US", "state": "US-NY", "city": "New York"},
+                "customer_billing_address": {
+                    "country": "US",
+                    "state": "US-NY",
+                    "city": "New York",
+                    "line1": "1 Main St",
+                    "postal_code": "10001",
+                },
             },
         )
         charge = (await call(client, "finalize_order", {"order_id": seed.draft_orders["good_card"]}))["approval"]

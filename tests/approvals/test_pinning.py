@@ -21,7 +21,13 @@ pytestmark = pytest.mark.anyio
 
 BUYER = {
     "customer_email": "buyer@example.com",
-    "customer_billing_address": {"country": "US", "state": "US-NY", "city": "New York"},
+    "customer_billing_address": {
+        "country": "US",
+        "state": "US-NY",
+        "city": "New York",
+        "line1": "1 Main St",
+        "postal_code": "10001",
+    },
 }
 
 

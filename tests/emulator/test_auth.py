@@ -22,6 +22,8 @@ async def test_missing_token_is_401_unauthorized(anonymous: httpx2.AsyncClient) 
     response = await anonymous.get("/v1/orders/")
     assert response.status_code == 401
     assert response.json() == {"error": "Unauthorized", "detail": "Unauthorized"}
+    # polar.exceptions.Unauthorized's challenge, realm from Polar's settings.
+    assert response.headers["www-authenticate"] == 'Bearer realm="polar"'
 
 
 async def test_unknown_token_is_401_invalid_token_with_challenge(anonymous: httpx2.AsyncClient) -> None:
@@ -77,13 +79,25 @@ async def test_client_checkout_paths_need_no_bearer_but_reject_a_bad_one(anonymo
     assert (await anonymous.get(path, headers=bearer("polar_oat_nope"))).status_code == 401
 
 
-@pytest.mark.parametrize("version, status", [(None, 200), ("2026-10", 200), ("2025-01", 404), ("latest", 404)])
-async def test_polar_version_header(client: httpx2.AsyncClient, version: str | None, status: int) -> None:
+@pytest.mark.parametrize("version, status, served", [
+    (None, 200, "2026-04"), ("2026-04", 200, "2026-04"), ("2026-10", 200, "2026-10"),
+    ("2025-01", 404, None), ("2027-01", 404, None), ("latest", 404, None), (" 2026-10", 404, None)])
+async def test_polar_version_header(client: httpx2.AsyncClient, version: str | None, status: int,
+                                    served: str | None) -> None:
     headers = {"Polar-Version": version} if version else {}
     response = await client.get("/v1/orders/", headers=headers)
     assert response.status_code == status
+    # Polar's APIVersionMiddleware: a request without the header is served as 2026-04, the answer says
+    # which version it is, and an unknown version reaches no router at all.
+    assert response.headers.get("polar-version") == served
     if status == 404:
         assert response.json() == {"detail": "Not Found"}
+
+
+async def test_errors_carry_the_version_too(anonymous: httpx2.AsyncClient) -> None:
+    response = await anonymous.get("/v1/orders/", headers={"Polar-Version": "2026-10"})
+    assert response.status_code == 401 and response.headers["polar-version"] == "2026-10"
+    assert "polar-version" not in (await anonymous.get("/_emulator/state")).headers
 
 
 async def test_unknown_version_wins_over_auth_and_spares_the_control_plane(anonymous: httpx2.AsyncClient) -> None:

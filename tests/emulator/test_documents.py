@@ -36,8 +36,7 @@ async def test_no_receipt_without_a_succeeded_payment(client: httpx2.AsyncClient
     order_id = info.orders_by_status[status]
     response = await client.get(f"/v1/orders/{order_id}/receipt")
     assert response.status_code == 404
-    assert response.json() == {"error": "ReceiptNotAllocated",
-                               "detail": f"No receipt is allocated for order {order_id}: it has no succeeded payment."}
+    assert response.json() == {"error": "ReceiptNotAllocated", "detail": f"No receipt allocated for order {order_id}."}
 
 
 async def test_invoice_lifecycle(client: httpx2.AsyncClient, info: SeedInfo) -> None:
@@ -60,7 +59,7 @@ async def test_invoice_needs_an_eligible_status(client: httpx2.AsyncClient, info
     response = await client.post(f"/v1/orders/{order_id}/invoice")
     assert response.status_code == 409
     assert response.json() == {"error": "OrderNotEligibleForInvoice", "detail": (
-        f"Order {order_id} is not eligible for invoice generation: its status is {status}.")}
+        f"Order {order_id} is not eligible for invoice generation (current status: {status}).")}
 
 
 async def test_missing_billing_details_then_fixed_with_patch(client: httpx2.AsyncClient, info: SeedInfo) -> None:
@@ -82,21 +81,65 @@ async def test_country_and_state_cannot_change(client: httpx2.AsyncClient, info:
     order_id = info.draft_orders["declining_card"]  # billed in California
     moved = await client.patch(f"/v1/orders/{order_id}", json={"billing_address": {"country": "GB"}})
     assert moved.status_code == 422
-    assert moved.json()["detail"] == [{"type": "value_error", "loc": ["body", "billing_address", "country"],
-                                       "msg": "Country cannot be updated.", "input": "GB"}]
+    # Polar checks both and reports both: the state (US-CA) went too.
+    assert moved.json() == {"error": "PolarRequestValidationError", "detail": [
+        {"type": "value_error", "loc": ["body", "billing_address", "country"], "msg": "Country cannot be changed",
+         "input": "GB"},
+        {"type": "value_error", "loc": ["body", "billing_address", "state"], "msg": "State cannot be changed",
+         "input": None}]}
     state = await client.patch(f"/v1/orders/{order_id}", json={"billing_address": {"country": "US", "state": "US-NY"}})
-    assert state.status_code == 422 and state.json()["detail"][0]["msg"] == "State cannot be updated."
+    assert state.status_code == 422 and [e["msg"] for e in state.json()["detail"]] == ["State cannot be changed"]
     fine = await client.patch(f"/v1/orders/{order_id}", json={"billing_address": {
         "country": "US", "state": "US-CA", "line1": "2 Mission St", "city": "San Francisco"}, "billing_name": "Dan D."})
     assert fine.status_code == 200 and fine.json()["billing_name"] == "Dan D."
 
 
-async def test_billing_details_are_permanent_once_invoiced(client: httpx2.AsyncClient, info: SeedInfo) -> None:
+async def test_billing_address_null_removes_it_and_a_new_one_can_have_any_country(client: httpx2.AsyncClient,
+                                                                                 info: SeedInfo) -> None:
+    order_id = info.paid_order_id  # billed in GB
+    cleared = await client.patch(f"/v1/orders/{order_id}", json={"billing_address": None})
+    assert cleared.status_code == 200 and cleared.json()["billing_address"] is None
+    # With no address on the order, there is nothing to keep: Polar compares only two addresses.
+    moved = await client.patch(f"/v1/orders/{order_id}", json={"billing_address": {"country": "FR", "city": "Paris"}})
+    assert moved.status_code == 200 and moved.json()["billing_address"]["country"] == "FR"
+    # No address, no invoice.
+    await client.patch(f"/v1/orders/{order_id}", json={"billing_address": None})
+    refused = await client.post(f"/v1/orders/{order_id}/invoice")
+    assert refused.status_code == 422 and refused.json()["error"] == "MissingInvoiceBillingDetails"
+
+
+async def invoice_pdf(client: httpx2.AsyncClient, order_id: str) -> bytes:
+    url = (await client.get(f"/v1/orders/{order_id}/invoice")).json()["url"]
+    return (await client.get(url)).content
+
+
+async def test_billing_details_change_after_the_invoice_and_the_next_request_regenerates_it(
+        client: httpx2.AsyncClient, info: SeedInfo) -> None:
     order_id = info.paid_order_id
     await client.post(f"/v1/orders/{order_id}/invoice")
-    response = await client.patch(f"/v1/orders/{order_id}", json={"billing_name": "Someone Else"})
-    assert response.status_code == 422
-    assert response.json()["detail"][0]["type"] == "invoice_already_generated"
+    first = (await client.get(f"/v1/orders/{order_id}")).json()
+    number = first["invoice_number"]
+    assert f"Invoice {number} for order {order_id}: Ada Good, GB".encode() in await invoice_pdf(client, order_id)
+    changed = await client.patch(f"/v1/orders/{order_id}", json={"billing_name": "Ada Good Ltd"})
+    assert changed.status_code == 200 and changed.json()["is_invoice_generated"] is True
+    # The invoice that exists is the one generated before the change...
+    assert b"Ada Good, GB" in await invoice_pdf(client, order_id)
+    # ...until the next request, whose checksum differs: regenerated, same number.
+    assert (await client.post(f"/v1/orders/{order_id}/invoice")).status_code == 202
+    after = (await client.get(f"/v1/orders/{order_id}")).json()
+    assert after["invoice_number"] == number and after["modified_at"] >= first["modified_at"]
+    assert f"Invoice {number} for order {order_id}: Ada Good Ltd, GB".encode() in await invoice_pdf(client, order_id)
+
+
+async def test_an_unchanged_invoice_is_not_regenerated(client: httpx2.AsyncClient, info: SeedInfo) -> None:
+    order_id = info.paid_order_id
+    await client.post(f"/v1/orders/{order_id}/invoice")
+    before = (await client.get(f"/v1/orders/{order_id}")).json()
+    # Setting the same name again leaves the checksum as it was: the request is a no-op.
+    await client.patch(f"/v1/orders/{order_id}", json={"billing_name": before["billing_name"]})
+    touched = (await client.get(f"/v1/orders/{order_id}")).json()["modified_at"]
+    assert (await client.post(f"/v1/orders/{order_id}/invoice")).status_code == 202
+    assert (await client.get(f"/v1/orders/{order_id}")).json()["modified_at"] == touched
 
 
 async def test_file_route_serves_only_existing_documents(client: httpx2.AsyncClient, info: SeedInfo) -> None:

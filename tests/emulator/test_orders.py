@@ -32,40 +32,59 @@ async def test_create_draft_freezes_tax_from_the_billing_country(client: httpx2.
     assert us["tax_amount"] == 0
 
 
-async def test_create_with_amount_description_custom_and_free_prices(client: httpx2.AsyncClient,
-                                                                     info: SeedInfo) -> None:
-    custom = (await client.post("/v1/orders/", json=draft_body(info, product="one_time_custom"))).json()
-    assert custom["subtotal_amount"] == 1000  # the preset amount
+async def test_create_with_amount_description_and_free_prices(client: httpx2.AsyncClient, info: SeedInfo) -> None:
     override = (await client.post("/v1/orders/", json=draft_body(info, amount=5000, description="5,000 tokens"))).json()
     assert override["subtotal_amount"] == 5000 and override["description"] == "5,000 tokens"
     assert override["items"][0]["label"] == "5,000 tokens"
-    free = (await client.post("/v1/orders/", json=draft_body(info, "no_payment_method", "free"))).json()
+    free = (await client.post("/v1/orders/", json=draft_body(info, "declining_card", "free"))).json()
     assert free["total_amount"] == 0
-    # Nothing to charge: a free draft is paid without any payment method.
+    # Under the currency minimum Polar charges nothing, so even a declining card's free draft is paid.
     paid = await client.post(f"/v1/orders/{free['id']}/finalize")
-    assert paid.status_code == 200 and paid.json()["status"] == "paid"
+    assert paid.status_code == 200 and paid.json()["status"] == "paid" and paid.json()["receipt_number"]
 
 
-@pytest.mark.parametrize("customer, product, extra, loc, msg", [
-    ("good_card", "recurring", {}, ["body", "product_id"], "Only one-time products can be charged off-session."),
-    ("no_billing_address", "one_time_fixed", {}, ["body", "customer_id"],
-     "The customer needs a billing address to compute tax."),
-    ("good_card", "one_time_fixed", {"amount": 10}, ["body", "amount"], "Amount must be 0 or at least 50."),
+@pytest.mark.parametrize("customer, product, extra, loc, kind, msg", [
+    ("good_card", "recurring", {}, ["body", "product_id"], "value_error",
+     "Subscription products are not supported by the off-session charge API. Use a one-time product."),
+    ("good_card", "one_time_custom", {}, ["body", "product_id"], "value_error",
+     "Off-session charges only support fixed-price products."),
+    ("no_billing_address", "one_time_fixed", {}, ["body", "customer_id"], "value_error",
+     "Tax could not be calculated for this order. The customer needs a complete, valid billing address before an "
+     "off-session charge can be created."),
+    ("good_card", "one_time_fixed", {"amount": 10}, ["body", "amount"], "greater_than_equal",
+     "Amount must be at least $0.50."),
+    ("good_card", "one_time_fixed", {"amount": 100_000_000}, ["body", "amount"], "less_than_equal",
+     "Amount must be at most $999,999.99."),
+    ("good_card", "one_time_fixed", {"currency": "EUR"}, ["body", "currency"], "value_error",
+     "Product has no price in currency 'eur'."),
 ])
-async def test_create_rejections_are_422(client: httpx2.AsyncClient, info: SeedInfo, customer: str, product: str,
-                                         extra: dict[str, Any], loc: list[str], msg: str) -> None:
+async def test_create_rejections_are_polars(client: httpx2.AsyncClient, info: SeedInfo, customer: str, product: str,
+                                            extra: dict[str, Any], loc: list[str], kind: str, msg: str) -> None:
     response = await client.post("/v1/orders/", json=draft_body(info, customer, product, **extra))
     assert response.status_code == 422
-    assert response.json()["error"] == "PolarRequestValidationError"
-    assert response.json()["detail"][0]["loc"] == loc and response.json()["detail"][0]["msg"] == msg
+    value = {**draft_body(info, customer, product), **extra}[loc[-1]]
+    assert response.json() == {"error": "PolarRequestValidationError",
+                               "detail": [{"type": kind, "loc": loc, "msg": msg, "input": value}]}
+
+
+async def test_create_refuses_an_organization_id_with_an_organization_token(client: httpx2.AsyncClient,
+                                                                           info: SeedInfo) -> None:
+    # Even the token's own organization: Polar takes it from the token.
+    response = await client.post("/v1/orders/", json=draft_body(info, organization_id=info.organization_id))
+    assert response.status_code == 422
+    assert response.json()["detail"] == [{
+        "type": "organization_token", "loc": ["body", "organization_id"],
+        "msg": "Setting organization_id is disallowed when using an organization token.",
+        "input": info.organization_id}]
 
 
 async def test_create_needs_off_session_charges(client: httpx2.AsyncClient, info: SeedInfo) -> None:
     await client.patch("/_emulator/organization", json={"off_session_charges_enabled": False})
     response = await client.post("/v1/orders/", json=draft_body(info))
     assert response.status_code == 403
-    assert response.json() == {"error": "OffSessionChargesNotEnabled",
-                               "detail": "Off-session charges are not enabled for this organization."}
+    assert response.json() == {"error": "OffSessionChargesNotEnabled", "detail": (
+        f"Off-session charges are not enabled for this organization ({info.organization_id}). "
+        "Contact Polar support to opt in.")}
 
 
 async def test_finalize_good_card_pays_and_numbers_the_order(client: httpx2.AsyncClient, info: SeedInfo) -> None:
@@ -77,14 +96,15 @@ async def test_finalize_good_card_pays_and_numbers_the_order(client: httpx2.Asyn
     assert order["receipt_number"] and order["invoice_number"] and order["platform_fee_amount"] > 0
     again = await client.post(f"/v1/orders/{order_id}/finalize")
     assert again.status_code == 412
-    assert again.json() == {"error": "OrderNotDraft", "detail": f"Order {order_id} is not a draft: its status is paid."}
+    assert again.json() == {"error": "OrderNotDraft", "detail": (
+        f"Order {order_id} is not in draft status (current: paid). Only draft orders can be modified or finalized.")}
 
 
 @pytest.mark.parametrize("kind, error, detail", [
-    ("declining_card", "PaymentFailed", "Card payment failed for order {id}: Your card was declined."),
+    ("declining_card", "PaymentFailed", "Payment failed with reason: card_error."),
     ("sca_card", "PaymentActionRequired",
-     "Payment for order {id} requires customer authentication (3-D Secure), which can't be completed off-session."),
-    ("no_payment_method", "PaymentFailed", "Order {id} can't be charged: its customer has no saved payment method."),
+     "Order {id} payment requires customer authentication (e.g. 3DS challenge); off-session charge cannot complete."),
+    ("no_payment_method", "PaymentFailed", "Payment failed with reason: missing_payment_method."),
 ])
 async def test_failed_charges_are_402_and_the_order_stays_draft(client: httpx2.AsyncClient, info: SeedInfo,
                                                                 kind: str, error: str, detail: str) -> None:
@@ -92,15 +112,26 @@ async def test_failed_charges_are_402_and_the_order_stays_draft(client: httpx2.A
     response = await client.post(f"/v1/orders/{order_id}/finalize", json={})
     assert response.status_code == 402
     assert response.json() == {"error": error, "detail": detail.format(id=order_id)}
-    assert (await client.get(f"/v1/orders/{order_id}")).json()["status"] == "draft"
+    order = (await client.get(f"/v1/orders/{order_id}")).json()
+    assert (order["status"], order["invoice_number"]) == ("draft", None)
 
 
-async def test_finalize_with_an_explicit_payment_method(client: httpx2.AsyncClient, info: SeedInfo) -> None:
+async def test_a_free_draft_needs_a_payment_method_all_the_same(client: httpx2.AsyncClient, info: SeedInfo) -> None:
+    free = (await client.post("/v1/orders/", json=draft_body(info, "no_payment_method", "free"))).json()
+    response = await client.post(f"/v1/orders/{free['id']}/finalize")
+    assert response.status_code == 402
+    assert response.json() == {"error": "PaymentFailed",
+                               "detail": "Payment failed with reason: missing_payment_method."}
+
+
+@pytest.mark.parametrize("method", ["declining_card", "unknown"])
+async def test_another_customers_or_an_unknown_payment_method_is_a_failed_payment(
+        client: httpx2.AsyncClient, info: SeedInfo, method: str) -> None:
     order_id = info.draft_orders["good_card"]
-    foreign = await client.post(f"/v1/orders/{order_id}/finalize",
-                                json={"payment_method_id": info.payment_methods["declining_card"]})
-    assert foreign.status_code == 422
-    assert foreign.json()["detail"][0]["loc"] == ["body", "payment_method_id"]
+    method_id = info.payment_methods.get(method, "0b6a7f5e-3f0e-4c2b-9a53-8f7b2b9d1c11")
+    refused = await client.post(f"/v1/orders/{order_id}/finalize", json={"payment_method_id": method_id})
+    assert refused.status_code == 402
+    assert refused.json() == {"error": "PaymentFailed", "detail": "Payment failed with reason: missing_payment_method."}
     own = await client.post(f"/v1/orders/{order_id}/finalize",
                             json={"payment_method_id": info.payment_methods["good_card"]})
     assert own.status_code == 200
@@ -110,7 +141,9 @@ async def test_finalize_respects_the_organization_flags(client: httpx2.AsyncClie
     order_id = info.draft_orders["good_card"]
     await client.patch("/_emulator/organization", json={"payments_ready": False})
     response = await client.post(f"/v1/orders/{order_id}/finalize")
-    assert response.status_code == 403 and response.json()["error"] == "OrganizationNotReadyForPayments"
+    assert response.status_code == 403 and response.json() == {"error": "OrganizationNotReadyForPayments", "detail": (
+        f"This organization ({info.organization_id}) can't accept payments yet. "
+        "Its account may be pending onboarding or under review.")}
     await client.patch("/_emulator/organization", json={"payments_ready": True, "off_session_charges_enabled": False})
     response = await client.post(f"/v1/orders/{order_id}/finalize")
     assert response.status_code == 403 and response.json()["error"] == "OffSessionChargesNotEnabled"
@@ -139,7 +172,7 @@ async def test_concurrent_finalizes_charge_once(client: httpx2.AsyncClient, info
     assert sorted(r.status_code for r in responses) == [200, 412]
     # The loser arrived while the winner was charging: it saw the claimed order, not a paid one.
     loser = next(r for r in responses if r.status_code == 412)
-    assert loser.json()["detail"].endswith("its status is pending.")
+    assert loser.json()["detail"].startswith(f"Order {order_id} is not in draft status (current: pending).")
     order = (await client.get(f"/v1/orders/{order_id}")).json()
     assert order["status"] == "paid"
     assert (await client.get("/_emulator/state")).json()["counts"]["orders"] == before

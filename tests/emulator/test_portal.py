@@ -64,3 +64,36 @@ async def test_alias_answers_exactly_like_the_portal(client: httpx2.AsyncClient,
         portal = await anonymous.get(f"/v1/customer-portal/orders{suffix}", headers=headers)
         alias = await anonymous.get(f"/v1/users/orders{suffix}", headers=headers)
         assert (portal.status_code, portal.json()) == (alias.status_code, alias.json())
+
+
+@pytest.mark.parametrize("prefix", PREFIXES)
+async def test_payment_status_follows_the_latest_payment(client: httpx2.AsyncClient, anonymous: httpx2.AsyncClient,
+                                                         info: SeedInfo, prefix: str) -> None:
+    headers = await session_headers(client, info.customers["declining_card"])
+    draft = info.draft_orders["declining_card"]
+    status = f"{prefix}/{draft}/payment-status"
+    assert (await anonymous.get(status, headers=headers)).json() == {"status": "no_payment", "error": None}
+    await client.post(f"/v1/orders/{draft}/finalize")
+    assert (await anonymous.get(status, headers=headers)).json() == {
+        "status": "failed", "error": "The bank did not return any further details with this decline."}
+    good = await session_headers(client, info.customers["good_card"])
+    paid = await anonymous.get(f"{prefix}/{info.paid_order_id}/payment-status", headers=good)
+    assert paid.json() == {"status": "succeeded", "error": None}
+    theirs = await anonymous.get(f"{prefix}/{info.paid_order_id}/payment-status", headers=headers)
+    assert theirs.status_code == 404 and theirs.json() == {"error": "ResourceNotFound", "detail": "Not found"}
+
+
+@pytest.mark.parametrize("prefix", PREFIXES)
+async def test_no_order_is_eligible_for_a_payment_retry(client: httpx2.AsyncClient, anonymous: httpx2.AsyncClient,
+                                                        info: SeedInfo, prefix: str) -> None:
+    headers = await session_headers(client, info.customers["good_card"])
+    order_id = info.orders_by_status["pending"]
+    url = f"{prefix}/{order_id}/confirm-payment"
+    retry = await anonymous.post(url, headers=headers, json={"confirmation_token_id": "tok_visa"})
+    assert retry.status_code == 422
+    assert retry.json() == {"error": "OrderNotEligibleForRetry",
+                            "detail": f"Order {order_id} is not eligible for payment retry."}
+    neither = await anonymous.post(url, headers=headers, json={})
+    assert neither.status_code == 422 and neither.json()["error"] == "RequestValidationError"
+    assert neither.json()["detail"][0]["msg"] == (
+        "Value error, Either confirmation_token_id or payment_method_id must be provided")

@@ -304,7 +304,13 @@ class ApprovalMachine(RuleBasedStateMachine):
                     {
                         "client_secret": secret,
                         "customer_email": "buyer@example.com",
-                        "customer_billing_address": {"country": "US", "state": "US-NY", "city": "New York"},
+                        "customer_billing_address": {
+                            "country": "US",
+                            "state": "US-NY",
+                            "city": "New York",
+                            "line1": "1 Main St",
+                            "postal_code": "10001",
+                        },
                     },
                 )
         return self.live_targets(tool)
@@ -523,7 +529,15 @@ def _update_checkout_by_secret(machine: ApprovalMachine, data: st.DataObject) ->
     change = data.draw(st.sampled_from(["email", "address", "name", "amount"]), label="change")
     return {"client_secret": data.draw(st.sampled_from(machine.secrets))} | {
         "email": {"customer_email": "buyer@example.com"},
-        "address": {"customer_billing_address": {"country": "US", "state": "US-NY", "city": "New York"}},
+        "address": {
+            "customer_billing_address": {
+                "country": "US",
+                "state": "US-NY",
+                "line1": "1 Main St",
+                "city": "New York",
+                "postal_code": "10001",
+            }
+        },
         "name": {"customer_name": data.draw(st.sampled_from(["Buyer", "Another Buyer"]))},
         "amount": {"amount": data.draw(st.sampled_from([500, 2000]))},
     }[change]

@@ -37,8 +37,8 @@ def ready_checkout(state: EmulatorState) -> None:
     """The seeded open checkout, filled in as its payment page would, so it can be confirmed."""
     checkout = state.store.checkout(state.seed_info.open_checkout_id)
     checkout.customer_email = "payer@example.com"
-    checkout.customer_billing_address = {"country": "US", "state": "US-NY", "line1": None, "line2": None,
-                                         "postal_code": None, "city": None}  # fmt: skip
+    checkout.customer_billing_address = {"country": "US", "state": "US-NY", "line1": "1 Main St", "line2": None,
+                                         "postal_code": "10001", "city": "New York"}  # fmt: skip
 
 
 def seeded_count(state: EmulatorState, table: str) -> Callable[[EmulatorState], int]:

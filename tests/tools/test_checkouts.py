@@ -51,9 +51,9 @@ async def test_client_secret_calls(server: MCPServer[Any], seed: SeedInfo) -> No
         seen = await call(client, "get_checkout_by_secret", {"client_secret": secret})
         assert seen["id"] == seed.open_checkout_id
         filled = await call(client, "update_checkout_by_secret", {
-            "client_secret": secret, "customer_email": "payer@example.com",
+            "client_secret": secret, "customer_name": "Payer Name",
         })  # fmt: skip
-    assert filled["customer_email"] == "payer@example.com"
+    assert filled["customer_name"] == "Payer Name"
 
 
 async def test_an_expired_checkout_says_gone(server: MCPServer[Any], seed: SeedInfo) -> None:
@@ -69,7 +69,8 @@ async def test_confirm_checkout_needs_the_token_and_a_person(
     async with Client(server, mode=mode) as client:
         await call(client, "update_checkout_by_secret", {
             "client_secret": secret, "customer_email": "p@example.com",
-            "customer_billing_address": {"country": "US", "state": "US-NY", "city": "New York"},
+            "customer_billing_address": {
+                "country": "US", "state": "US-NY", "line1": "1 Main St", "city": "New York", "postal_code": "10001"},
         })  # fmt: skip
         missing = await fail(client, "confirm_checkout", {"client_secret": secret})
         assert "needs payment_token" in missing
@@ -124,7 +125,8 @@ async def test_an_approval_is_bound_to_the_whole_payment_token(
     async with Client(server) as client:
         await call(client, "update_checkout_by_secret", {
             "client_secret": secret, "customer_email": "p@example.com",
-            "customer_billing_address": {"country": "US", "state": "US-NY", "city": "New York"},
+            "customer_billing_address": {
+                "country": "US", "state": "US-NY", "line1": "1 Main St", "city": "New York", "postal_code": "10001"},
         })  # fmt: skip
         approved = await call(
             client, "confirm_checkout", {"client_secret": secret, "payment_token": "tok_chargeDeclined"}

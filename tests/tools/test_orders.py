@@ -53,6 +53,15 @@ async def test_get_order_summary_has_what_support_needs(server: MCPServer[Any], 
     assert order["api_object"] is None
 
 
+async def test_get_order_shows_the_units_bought(server: MCPServer[Any], seed: SeedInfo, state: EmulatorState) -> None:
+    # Today's API sends `units` on every order (null unless the price is unit-based).
+    state.store.order(seed.paid_order_id).units = 3
+    async with Client(server) as client:
+        order = await call(client, "get_order", {"order_id": seed.paid_order_id})
+        other = await call(client, "get_order", {"order_id": seed.draft_orders["good_card"]})
+    assert (order["units"], other["units"]) == (3, None)
+
+
 async def test_get_order_full_detail_adds_the_api_object(server: MCPServer[Any], seed: SeedInfo) -> None:
     async with Client(server) as client:
         order = await call(client, "get_order", {"order_id": seed.paid_order_id, "detail": "full"})

@@ -5,16 +5,17 @@ from __future__ import annotations
 import json
 
 from starlette.applications import Starlette
+from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import checkout_routes, control, portal_routes, routes
-from .errors import PolarError, VersionNotFound
+from .errors import NotNullViolation, PolarError, VersionNotFound
 from .faults import FaultInjector, FaultPlan
-from .state import API_VERSION, EmulatorState
+from .state import API_VERSION, API_VERSIONS, DEFAULT_API_VERSION, EmulatorState
 
 
 class EmulatorApp(Starlette):
@@ -31,24 +32,41 @@ def _fault_plan(scope: Scope) -> FaultPlan:
 
 
 class PolarVersionMiddleware:
-    """`Polar-Version`: absent means the current version; an unknown one reaches no router (404)."""
+    """Polar's APIVersionMiddleware on `/v1/`: no `Polar-Version` selects the default (2026-04), an
+    unknown or malformed one reaches no router (a bare 404), and every other answer carries the
+    version it was served in as a `Polar-Version` header. The two versions Polar serves have the
+    same shapes for everything the emulator serves, so only the header differs."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith("/v1/"):
-            version = dict(scope["headers"]).get(b"polar-version")
-            if version is not None and version.decode("latin-1").strip() != API_VERSION:
-                error = VersionNotFound()
-                await JSONResponse(error.body(), error.status)(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
+        if scope["type"] != "http" or not scope["path"].startswith("/v1/"):
+            await self.app(scope, receive, send)
+            return
+        raw = dict(scope["headers"]).get(b"polar-version")
+        version = raw.decode("latin-1") if raw else DEFAULT_API_VERSION
+        if version not in API_VERSIONS:
+            error = VersionNotFound()
+            await JSONResponse(error.body(), error.status)(scope, receive, send)
+            return
+
+        async def send_with_version(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message)["Polar-Version"] = version
+            await send(message)
+
+        await self.app(scope, receive, send_with_version)
 
 
 async def polar_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, PolarError)
     return JSONResponse(exc.body(), exc.status, headers=exc.headers())
+
+
+async def server_error(request: Request, exc: Exception) -> Response:
+    # What Polar's stack answers for an unhandled database error: Starlette's bare 500.
+    return PlainTextResponse("Internal Server Error", 500)
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
@@ -66,7 +84,7 @@ def create_app(*, orders: int = 60, seed: int = 0) -> Starlette:
     app = EmulatorApp(
         routes=[*control.ROUTES, *routes.ROUTES, *checkout_routes.ROUTES, *portal_routes.ROUTES],
         middleware=[Middleware(PolarVersionMiddleware)],
-        exception_handlers={PolarError: polar_error, HTTPException: http_error},
+        exception_handlers={PolarError: polar_error, NotNullViolation: server_error, HTTPException: http_error},
     )
     app.state.emulator = EmulatorState(orders=orders, seed=seed)
     return app
@@ -78,7 +96,8 @@ def serve(host: str = "127.0.0.1", port: int = 8080, orders: int = 60) -> None:
 
     app = create_app(orders=orders)
     info = app.state.emulator.seed_info
-    print(f"Polar emulator on http://{host}:{port} (API version {API_VERSION}, {info.orders} orders)")
+    print(f"Polar emulator on http://{host}:{port} (API versions {API_VERSION} and {DEFAULT_API_VERSION}, the "
+          f"default; {info.orders} orders)")
     print(f"  organization token (all scopes): {info.org_token}")
     print(f"  organization token (read only):  {info.read_only_token}")
     print(f"  seeded ids: GET http://{host}:{port}/_emulator/state")

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import UUID4, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import UUID4, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 MetadataValue = Annotated[str, StringConstraints(min_length=1, max_length=500)] | int | float | bool
 MetadataInput = Annotated[dict[Annotated[str, StringConstraints(min_length=1, max_length=40)], MetadataValue],
@@ -44,6 +44,22 @@ class OrderUpdate(Body):
 
 class OrderFinalize(Body):
     payment_method_id: UUID4 | None = None
+
+
+class CustomerOrderConfirmPayment(Body):
+    """The portal's retry of a failed payment: a new card's token or a saved method, not both."""
+
+    confirmation_token_id: str | None = None
+    payment_method_id: UUID4 | None = None
+    payment_processor: Literal["stripe"] = "stripe"
+
+    @model_validator(mode="after")
+    def _one_way_to_pay(self) -> CustomerOrderConfirmPayment:
+        if self.confirmation_token_id is None and self.payment_method_id is None:
+            raise ValueError("Either confirmation_token_id or payment_method_id must be provided")
+        if self.confirmation_token_id is not None and self.payment_method_id is not None:
+            raise ValueError("Only one of confirmation_token_id or payment_method_id can be provided")
+        return self
 
 
 class CheckoutCustomerFields(Body):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -9,13 +11,26 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import (
     ExpiredCheckoutError,
+    NotNullViolation,
     NotOpenCheckout,
     PaymentError,
-    RequestValidationError,
+    PaymentNotReady,
+    PolarRequestValidationError,
     ResourceNotFound,
     invalid,
 )
-from .models import Checkout, Customer, Order, Product, Subscription, tax_for
+from .models import (
+    MAXIMUM_AMOUNT,
+    MINIMUM_AMOUNT,
+    Address,
+    Checkout,
+    Customer,
+    Order,
+    Product,
+    Subscription,
+    format_usd,
+    tax_for,
+)
 from .store import Page, Store, paginate, sort_records
 
 if TYPE_CHECKING:
@@ -33,6 +48,27 @@ CUSTOMER_FIELDS = ("customer_name", "customer_email", "customer_billing_name", "
 # Further fields only the organization may change (CheckoutUpdate).
 ORGANIZATION_FIELDS = ("metadata", "customer_metadata", "success_url", "return_url", "embed_origin",
                        "require_billing_address", "allow_discount_codes", "allow_trial", "customer_ip_address")
+# Fields the update bodies accept as null although Polar's checkout table holds them NOT NULL.
+NOT_NULL_FIELDS = ("allow_discount_codes", "require_billing_address", "is_business_customer")
+_CHECKOUT_FIELDS = tuple(f.name for f in dataclasses.fields(Checkout))
+
+
+def _commit(staged: Checkout, checkout: Checkout) -> None:
+    for name in _CHECKOUT_FIELDS:
+        setattr(checkout, name, getattr(staged, name))
+
+
+def _lookup(checkout: Checkout, path: tuple[str, ...]) -> Any:
+    """`customer_email` or `customer_billing_address.country`, None where any step is missing."""
+    value: Any = getattr(checkout, path[0])
+    for key in path[1:]:
+        value = value.get(key) if isinstance(value, dict) else None
+    return value
+
+
+def has_address(address: Address) -> bool:
+    """Polar's Address.has_address: a street, city or postal code beyond the country."""
+    return any(address.get(k) is not None for k in ("line1", "line2", "city", "postal_code"))
 
 
 @dataclass
@@ -115,11 +151,16 @@ class CheckoutService:
             checkout.customer_email, checkout.customer_name = customer.email, customer.name
             checkout.customer_billing_name = customer.billing_name
             checkout.customer_billing_address = customer.billing_address
-        self._apply(checkout, {k: v for k, v in fields.items() if v is not None}, CUSTOMER_FIELDS + ORGANIZATION_FIELDS)
+        for name in CUSTOMER_FIELDS + ORGANIZATION_FIELDS:
+            if fields.get(name) is not None:
+                setattr(checkout, name, fields[name])
+        checkout.locale = "en"
         if amount is not None:
             self._set_amount(checkout, amount)
-        if checkout.customer_billing_address is not None:
-            # Polar: presetting the address makes the full address required.
+        preset: Address | None = fields.get("customer_billing_address")
+        if preset is not None and (has_address(preset) or (preset.get("state") is not None
+                                                          and preset.get("country") not in ("US", "CA"))):
+            # Polar: presetting more of an address than its country makes the full address required.
             checkout.require_billing_address = True
         store.add_checkout(checkout)
         return checkout
@@ -127,7 +168,7 @@ class CheckoutService:
     def update(self, checkout_id: str, changes: dict[str, Any]) -> Checkout:
         checkout = self.get(checkout_id)
         if checkout.status != "open":
-            raise NotOpenCheckout(f"Checkout {checkout.id} is not open: its status is {checkout.status}.")
+            raise NotOpenCheckout(checkout.id, checkout.status)
         return self._change(checkout, changes, CUSTOMER_FIELDS + ORGANIZATION_FIELDS)
 
     def client_get(self, client_secret: str) -> Checkout:
@@ -144,23 +185,31 @@ class CheckoutService:
 
     def confirm(self, client_secret: str, changes: dict[str, Any]) -> tuple[Checkout, str]:
         """Pay: on success the checkout is `confirmed` (next read: `succeeded`) and a paid order exists.
-        Returns the checkout and a customer session token for the buyer."""
+        Returns the checkout and a customer session token for the buyer. As in Polar, a confirmation
+        that fails changes nothing: the request's fields are applied to a copy first."""
         checkout = self._open(client_secret)
         token = changes.pop("confirmation_token_id", None)
-        self._change(checkout, changes, CUSTOMER_FIELDS)
-        missing = [name for name, value in (("customer_email", checkout.customer_email),
-                                            ("customer_billing_address", checkout.customer_billing_address))
-                   if value is None]
-        if checkout.amount > 0 and token is None:
-            missing.append("confirmation_token_id")
-        if missing:
-            raise RequestValidationError([{"type": "missing", "loc": ["body", name], "msg": "Field required",
-                                           "input": None} for name in missing])
-        if checkout.amount > 0:
+        staged = self._change(copy.copy(checkout), changes, CUSTOMER_FIELDS)
+        if not self._store.organization.payments_ready and staged.is_payment_form_required:
+            raise PaymentNotReady()
+        errors: list[dict[str, Any]] = [
+            {"type": "missing", "loc": ["body", *path], "msg": "Field is required.", "input": None}
+            for path in staged.required_confirm_fields() if _lookup(staged, path) is None]
+        address = staged.customer_billing_address
+        if staged.is_billing_address_required and (address is None or not has_address(address)):
+            errors.append({"type": "value_error", "loc": ["body", "customer_billing_address"],
+                           "msg": "Full billing address is required.", "input": address})
+        if staged.is_payment_form_required and token is None:
+            errors.append({"type": "missing", "loc": ["body", "confirmation_token_id"],
+                           "msg": "Confirmation token is required.", "input": None})
+        if errors:
+            raise PolarRequestValidationError(errors)
+        if staged.is_payment_form_required:
             known = {pm.id: pm.outcome for pm in self._store.payment_methods.values()}
             # On-session, the buyer completes 3-D Secure in the browser, so only a decline fails here.
             if card_outcome(str(token), known) == "declines":
                 raise PaymentError("Your card was declined.")
+        _commit(staged, checkout)
         customer = self._buyer(checkout)
         order = self._order(checkout, customer)
         checkout.status, checkout.order_id, checkout.customer = "confirmed", order.id, customer
@@ -170,41 +219,64 @@ class CheckoutService:
     def _open(self, client_secret: str) -> Checkout:
         checkout = self.client_get(client_secret)
         if checkout.status != "open":
-            raise NotOpenCheckout(f"Checkout {checkout.id} is not open: its status is {checkout.status}.")
+            raise NotOpenCheckout(checkout.id, checkout.status)
         return checkout
 
     def _change(self, checkout: Checkout, changes: dict[str, Any], allowed: tuple[str, ...]) -> Checkout:
-        if "product_id" in changes and changes["product_id"] is not None:
-            product = next((p for p in checkout.products if p.id == changes["product_id"]), None)
+        """Apply an update as Polar's `_update_checkout` does; nothing changes if any check fails."""
+        staged = copy.copy(checkout)
+        if changes.get("product_id") is not None:
+            product = next((p for p in staged.products if p.id == changes["product_id"]), None)
             if product is None:
                 raise invalid(("body", "product_id"), "Product is not available in this checkout.",
                               changes["product_id"])
-            checkout.product, checkout.price = product, product.prices[0]
-            checkout.amount = checkout.price.default_amount()
-        if changes.get("product_price_id") not in (None, checkout.price.id):
-            raise invalid(("body", "product_price_id"), "Price does not exist.", changes["product_price_id"])
-        if changes.get("discount_code") is not None:
-            raise invalid(("body", "discount_code"), "Discount does not exist.", changes["discount_code"])
-        self._apply(checkout, changes, allowed)
+            price_id = changes.get("product_price_id")
+            # Each product has one price here; Polar only reads product_price_id along with product_id.
+            if price_id is not None and price_id != product.prices[0].id:
+                raise invalid(("body", "product_price_id"), "Price is not available in this checkout.", price_id)
+            staged.product, staged.price = product, product.prices[0]
+            staged.amount = staged.price.default_amount()
         if changes.get("amount") is not None:
-            self._set_amount(checkout, changes["amount"])
-        checkout.modified_at = self._state.now()
+            self._set_amount(staged, changes["amount"])
+        if changes.get("discount_code") is not None and staged.allow_discount_codes:
+            # Polar's quirk: this error's input is the (absent) discount_id.
+            raise invalid(("body", "discount_code"), "Discount does not exist.", None)
+        updates = {k: v for k, v in changes.items() if k in allowed}
+        # Polar ignores a null address, and the customer's email once the checkout has a customer.
+        if updates.get("customer_billing_address", ...) is None:
+            del updates["customer_billing_address"]
+        if staged.customer is not None:
+            updates.pop("customer_email", None)
+        nulls = [name for name in NOT_NULL_FIELDS if name in updates and updates[name] is None]
+        if nulls:
+            # Polar's code sets these columns to NULL, which its database refuses: a bare 500.
+            raise NotNullViolation(nulls[0])
+        for name, value in updates.items():
+            setattr(staged, name, value)
+        if staged.is_business_customer is False and "is_business_customer" in updates:
+            staged.customer_tax_id = staged.customer_billing_name = None
+        # Polar pins the locale to "en" for organizations without checkout localization.
+        staged.locale = "en"
+        staged.modified_at = self._state.now()
+        _commit(staged, checkout)
         return checkout
 
     @staticmethod
-    def _apply(checkout: Checkout, changes: dict[str, Any], allowed: tuple[str, ...]) -> None:
-        for name in allowed:
-            if name in changes:
-                setattr(checkout, name, changes[name])
-
-    @staticmethod
     def _set_amount(checkout: Checkout, amount: int) -> None:
+        """Polar's validate_custom_price_amount; only pay-what-you-want prices take an amount."""
         price = checkout.price
-        # Only pay-what-you-want prices take an amount; Polar ignores it for fixed prices.
         if price.amount_type != "custom":
             return
-        if amount < price.minimum_amount or (price.maximum_amount is not None and amount > price.maximum_amount):
-            raise invalid(("body", "amount"), f"Amount must be at least {price.minimum_amount}.", amount)
+        if amount < price.minimum_amount:
+            raise invalid(("body", "amount"), "Amount is below minimum.", amount, kind="greater_than_equal")
+        if 0 < amount < MINIMUM_AMOUNT:
+            raise invalid(("body", "amount"), f"Amount must be 0 or at least {format_usd(MINIMUM_AMOUNT)}.", amount,
+                          kind="invalid_amount")
+        if price.maximum_amount is not None and amount > price.maximum_amount:
+            raise invalid(("body", "amount"), "Amount is above maximum.", amount, kind="less_than_equal")
+        if amount > MAXIMUM_AMOUNT:
+            raise invalid(("body", "amount"), f"Amount must be at most {format_usd(MAXIMUM_AMOUNT)}.", amount,
+                          kind="less_than_equal")
         checkout.amount = amount
 
     def _buyer(self, checkout: Checkout) -> Customer:

@@ -134,12 +134,10 @@ async def clear_requests(request: Request) -> Response:
 
 async def get_file(request: Request) -> Response:
     kind, name = request.path_params["kind"], request.path_params["name"]
-    order_id = name.removesuffix(".pdf")
-    if kind not in ("receipts", "invoices") or not name.endswith(".pdf") or \
-            not emulator(request).orders.has_document(kind, order_id):
+    text = emulator(request).orders.document_text(kind, name.removesuffix(".pdf")) if name.endswith(".pdf") else None
+    if text is None:
         return JSONResponse({"detail": "Not Found"}, 404)
-    title = f"{'Receipt' if kind == 'receipts' else 'Invoice'} for order {order_id}"
-    return Response(pdf(title), media_type="application/pdf")
+    return Response(pdf(text), media_type="application/pdf")
 
 
 async def checkout_page(request: Request) -> Response:

@@ -48,6 +48,10 @@ class Unauthorized(PolarError):
     def __init__(self, detail: str = "Unauthorized") -> None:
         super().__init__(detail)
 
+    def headers(self) -> dict[str, str]:
+        # polar.exceptions.Unauthorized, with settings.WWW_AUTHENTICATE_REALM = "polar".
+        return {"WWW-Authenticate": 'Bearer realm="polar"'}
+
 
 class _OAuth2Error(PolarError):
     """Polar's OAuth2 errors use `error`/`error_description` and a WWW-Authenticate challenge."""
@@ -115,37 +119,69 @@ class PolarRequestValidationError(RequestValidationError):
 
 
 def invalid(loc: tuple[str | int, ...], msg: str, value: Any, kind: str = "value_error") -> PolarRequestValidationError:
+    """One of Polar's service-level 422s. Polar builds them as pydantic custom errors, which keep
+    no `ctx`: the body has exactly `type`, `loc`, `msg` and `input`."""
     return PolarRequestValidationError([{"type": kind, "loc": list(loc), "msg": msg, "input": value}])
+
+
+# The messages below are Polar's own (server/polar/order/service.py, checkout/service.py,
+# customer_portal/service/order.py, exceptions.py), so an integration matching on them learns
+# the real text.
 
 
 class OrderNotDraft(PolarError):
     status = 412
 
+    def __init__(self, order_id: str, status: str) -> None:
+        super().__init__(f"Order {order_id} is not in draft status (current: {status}). "
+                         "Only draft orders can be modified or finalized.")
+
 
 class PaymentFailed(PolarError):
+    """`reason` is Polar's PaymentFailedReason: `card_error` or `missing_payment_method`."""
+
     status = 402
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"Payment failed with reason: {reason}.")
 
 
 class PaymentActionRequired(PolarError):
     status = 402
 
+    def __init__(self, order_id: str) -> None:
+        super().__init__(f"Order {order_id} payment requires customer authentication "
+                         "(e.g. 3DS challenge); off-session charge cannot complete.")
+
 
 class OffSessionChargesNotEnabled(PolarError):
     status = 403
 
-    def __init__(self) -> None:
-        super().__init__("Off-session charges are not enabled for this organization.")
+    def __init__(self, organization_id: str) -> None:
+        super().__init__(f"Off-session charges are not enabled for this organization ({organization_id}). "
+                         "Contact Polar support to opt in.")
 
 
 class OrganizationNotReadyForPayments(PolarError):
     status = 403
 
+    def __init__(self, organization_id: str) -> None:
+        super().__init__(f"This organization ({organization_id}) can't accept payments yet. "
+                         "Its account may be pending onboarding or under review.")
+
+
+class PaymentNotReady(PolarError):
+    status = 403
+
     def __init__(self) -> None:
-        super().__init__("This organization's account can't currently accept payments.")
+        super().__init__("Organization is not ready to accept payments")
 
 
 class OrderNotEligibleForInvoice(PolarError):
     status = 409
+
+    def __init__(self, order_id: str, status: str) -> None:
+        super().__init__(f"Order {order_id} is not eligible for invoice generation (current status: {status}).")
 
 
 class MissingInvoiceBillingDetails(PolarError):
@@ -158,9 +194,22 @@ class MissingInvoiceBillingDetails(PolarError):
 class InvoiceDoesNotExist(PolarError):
     status = 404
 
+    def __init__(self, order_id: str) -> None:
+        super().__init__(f"No invoice exists for order {order_id}.")
+
 
 class ReceiptNotAllocated(PolarError):
     status = 404
+
+    def __init__(self, order_id: str) -> None:
+        super().__init__(f"No receipt allocated for order {order_id}.")
+
+
+class OrderNotEligibleForRetry(PolarError):
+    status = 422
+
+    def __init__(self, order_id: str) -> None:
+        super().__init__(f"Order {order_id} is not eligible for payment retry.")
 
 
 class ExpiredCheckoutError(PolarError):
@@ -173,6 +222,23 @@ class ExpiredCheckoutError(PolarError):
 class NotOpenCheckout(PolarError):
     status = 403
 
+    def __init__(self, checkout_id: str, status: str) -> None:
+        super().__init__(f"Checkout {checkout_id} is not open: {status}")
+
 
 class PaymentError(PolarError):
     status = 400
+
+    def __init__(self, error: str | None) -> None:
+        # Polar puts the processor's message (Stripe's, e.g. "Your card was declined.") in the middle.
+        super().__init__(f"The payment failed{f': {error}' if error else '.'} "
+                         "Please try again with a different payment method.")
+
+
+class NotNullViolation(Exception):
+    """A write Polar's code attempts but its database refuses (a NULL in a NOT NULL column):
+    Polar answers with a bare 500 and changes nothing."""
+
+    def __init__(self, column: str) -> None:
+        super().__init__(f"null value in column {column!r} violates not-null constraint")
+        self.column = column

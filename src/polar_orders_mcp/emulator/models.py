@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 Metadata = dict[str, str | int | float | bool]
 Address = dict[str, str | None]
+# (billing name, a copy of the address): the inputs of an invoice that the emulator models.
+InvoiceDetails = tuple[str | None, Address | None]
 ChargeOutcome = Literal["succeeds", "declines", "requires_action"]
 
 ORDER_STATUSES = ("draft", "pending", "paid", "refunded", "partially_refunded", "void")
@@ -20,8 +22,14 @@ TAXED_COUNTRIES = frozenset(
     "AT BE BG CY CZ DE DK EE ES FI FR GB GR HR HU IE IT LT LU LV MT NL PL PT RO SE SI SK".split()
 )
 TAX_BASIS_POINTS = 2000
-# Stripe's minimum charge for USD, which Polar enforces on positive amounts.
+# Polar's bounds for a USD amount (kit/currency.py): Stripe's minimum charge, and the maximum.
 MINIMUM_AMOUNT = 50
+MAXIMUM_AMOUNT = 999_999_99
+
+
+def format_usd(amount: int) -> str:
+    """Minor units as Polar's format_currency writes USD for en_US: 50 → "$0.50"."""
+    return f"${amount / 100:,.2f}"
 
 
 def tax_for(amount: int, address: Address | None) -> int:
@@ -83,6 +91,13 @@ class Product:
     metadata: Metadata = field(default_factory=dict)
     visibility: str = "public"
     is_archived: bool = False
+    # Set once an order (or the subscription an order starts) refers to the product.
+    referenced: bool = False
+
+    @property
+    def is_deletable(self) -> bool:
+        # Polar: products referenced by an order, subscription, trial or discount cannot be deleted.
+        return not self.referenced
 
     @property
     def is_recurring(self) -> bool:
@@ -168,15 +183,32 @@ class Order:
     checkout_id: str | None = None
     invoice_number: str | None = None
     receipt_number: str | None = None
-    is_invoice_generated: bool = False
+    # Units bought of a unit-based price; the seeded catalog has none, so this stays None.
+    units: int | None = None
+    # The billing name and address the generated invoice shows; None until an invoice exists.
+    invoice: InvoiceDetails | None = None
     refunded_amount: int = 0
     refunded_tax_amount: int = 0
     currency: str = "usd"
     modified_at: datetime | None = None
     custom_field_data: dict[str, Any] = field(default_factory=dict)
+    # The latest payment when it is not simply "succeeded if paid": `no_payment` (paid under the
+    # currency minimum, nothing charged) or `failed` with the processor's decline message.
+    payment_status: str | None = None
+    payment_error: str | None = None
     # Emulator bookkeeping, never rendered.
     finalizing: bool = False
     receipt_polls_left: int = 0
+
+    @property
+    def is_invoice_generated(self) -> bool:
+        return self.invoice is not None
+
+    @property
+    def billing_details(self) -> InvoiceDetails:
+        """What Polar's invoice checksum covers (of what the emulator models): name and address."""
+        address = self.billing_address
+        return self.billing_name, dict(address) if address is not None else None
 
     @property
     def net_amount(self) -> int:
@@ -185,6 +217,11 @@ class Order:
     @property
     def total_amount(self) -> int:
         return self.net_amount + self.tax_amount
+
+    @property
+    def due_amount(self) -> int:
+        # No customer balance is applied in the emulator.
+        return self.total_amount
 
     @property
     def paid(self) -> bool:
@@ -221,7 +258,8 @@ class Checkout:
     require_billing_address: bool = False
     allow_discount_codes: bool = True
     allow_trial: bool = True
-    locale: str | None = None
+    # Polar pins "en" unless the organization enabled checkout localization.
+    locale: str | None = "en"
     return_url: str | None = None
     embed_origin: str | None = None
     metadata: Metadata = field(default_factory=dict)
@@ -230,6 +268,46 @@ class Checkout:
     currency: str = "usd"
     modified_at: datetime | None = None
     order_id: str | None = None
+
+    @property
+    def is_payment_required(self) -> bool:
+        return self.amount > 0
+
+    @property
+    def is_payment_setup_required(self) -> bool:
+        return self.product.is_recurring
+
+    @property
+    def is_payment_form_required(self) -> bool:
+        return self.is_payment_required or self.is_payment_setup_required
+
+    @property
+    def is_billing_address_required(self) -> bool:
+        return self.require_billing_address or self.is_business_customer
+
+    def billing_address_modes(self) -> dict[str, str]:
+        """Polar's `billing_address_fields`: which address fields the form asks for."""
+        address = self.customer_billing_address
+        country = address.get("country") if address else None
+        full = self.is_billing_address_required or country == "US"
+        rest = "required" if full else "disabled"
+        return {"country": "required",
+                "state": "required" if country in ("US", "CA") else ("optional" if full else "disabled"),
+                "line1": rest, "line2": "optional" if full else "disabled", "city": rest, "postal_code": rest}
+
+    def required_confirm_fields(self) -> list[tuple[str, ...]]:
+        """What a confirmation must have (Polar's `_get_required_confirm_fields`), in a stable order."""
+        paths: list[tuple[str, ...]] = []
+        if self.customer is None:
+            paths.append(("customer_email",))
+        if self.is_payment_form_required or self.is_business_customer:
+            paths.append(("customer_billing_address",))
+        if self.is_payment_form_required:
+            paths.extend(("customer_billing_address", name)
+                         for name, mode in self.billing_address_modes().items() if mode == "required")
+        if self.is_business_customer:
+            paths.append(("customer_billing_name",))
+        return paths
 
     @property
     def tax_amount(self) -> int | None:

@@ -8,7 +8,7 @@ import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from .errors import (
     InvoiceDoesNotExist,
@@ -16,14 +16,26 @@ from .errors import (
     OffSessionChargesNotEnabled,
     OrderNotDraft,
     OrderNotEligibleForInvoice,
+    OrderNotEligibleForRetry,
     OrganizationNotReadyForPayments,
     PaymentActionRequired,
     PaymentFailed,
+    PolarRequestValidationError,
     ReceiptNotAllocated,
     ResourceNotFound,
     invalid,
 )
-from .models import MINIMUM_AMOUNT, Address, Customer, Metadata, Order, PaymentMethod, tax_for
+from .models import (
+    MAXIMUM_AMOUNT,
+    MINIMUM_AMOUNT,
+    Address,
+    Customer,
+    Metadata,
+    Order,
+    PaymentMethod,
+    format_usd,
+    tax_for,
+)
 from .store import Page, Store, paginate, sort_records
 
 if TYPE_CHECKING:
@@ -43,6 +55,9 @@ ORDER_SORT_KEYS: dict[str, Callable[[Order], Any]] = {
     "subscription": lambda o: o.subscription.id if o.subscription else None,
 }
 DEFAULT_SORTING = ("-created_at",)
+# Stripe's seller message for a generic decline (test card 4000 0000 0000 0002), which Polar keeps
+# as the payment's decline message.
+GENERIC_DECLINE = "The bank did not return any further details with this decline."
 
 
 @dataclass
@@ -155,27 +170,39 @@ class OrderService:
     def create(self, *, customer_id: str, product_id: str, organization_id: str | None = None,
                currency: str | None = None, amount: int | None = None, description: str | None = None,
                metadata: Metadata | None = None, custom_field_data: dict[str, Any] | None = None) -> Order:
-        """A draft for an off-session charge, with tax frozen now."""
+        """A draft for an off-session charge, with tax frozen now. The checks run in Polar's order."""
         store, org = self._store, self._store.organization
-        if organization_id is not None and organization_id != org.id:
-            raise invalid(("body", "organization_id"), "Organization not found.", organization_id)
+        if organization_id is not None:
+            # Every token the emulator knows is an organization token.
+            raise invalid(("body", "organization_id"),
+                          "Setting organization_id is disallowed when using an organization token.",
+                          organization_id, kind="organization_token")
         if not org.off_session_charges_enabled:
-            raise OffSessionChargesNotEnabled()
-        customer = store.customers.get(customer_id)
-        if customer is None:
-            raise invalid(("body", "customer_id"), "Customer does not exist.", customer_id)
+            raise OffSessionChargesNotEnabled(org.id)
         product = store.products.get(product_id)
         if product is None:
             raise invalid(("body", "product_id"), "Product does not exist.", product_id)
         if product.is_recurring:
-            raise invalid(("body", "product_id"), "Only one-time products can be charged off-session.", product_id)
+            raise invalid(("body", "product_id"), "Subscription products are not supported by the off-session "
+                          "charge API. Use a one-time product.", product_id)
+        if any(price.amount_type != "fixed" for price in product.prices):
+            raise invalid(("body", "product_id"), "Off-session charges only support fixed-price products.",
+                          product_id)
+        customer = store.customers.get(customer_id)
+        if customer is None:
+            raise invalid(("body", "customer_id"), "Customer does not exist.", customer_id)
         price = product.prices[0]
         if currency is not None and currency.lower() != price.currency:
-            raise invalid(("body", "currency"), f"The product has no price in {currency}.", currency)
+            raise invalid(("body", "currency"), f"Product has no price in currency '{currency.lower()}'.", currency)
         if amount is not None and 0 < amount < MINIMUM_AMOUNT:
-            raise invalid(("body", "amount"), f"Amount must be 0 or at least {MINIMUM_AMOUNT}.", amount)
+            raise invalid(("body", "amount"), f"Amount must be at least {format_usd(MINIMUM_AMOUNT)}.", amount,
+                          kind="greater_than_equal")
+        if amount is not None and amount > MAXIMUM_AMOUNT:
+            raise invalid(("body", "amount"), f"Amount must be at most {format_usd(MAXIMUM_AMOUNT)}.", amount,
+                          kind="less_than_equal")
         if customer.billing_address is None:
-            raise invalid(("body", "customer_id"), "The customer needs a billing address to compute tax.",
+            raise invalid(("body", "customer_id"), "Tax could not be calculated for this order. The customer needs "
+                          "a complete, valid billing address before an off-session charge can be created.",
                           customer_id)
         subtotal = price.default_amount() if amount is None else amount
         order = Order(store.new_id(), self._state.now(), "draft", customer, product, price, subtotal,
@@ -186,19 +213,19 @@ class OrderService:
         return order
 
     def update(self, order_id: str, changes: dict[str, Any], customer: Customer | None = None) -> Order:
-        """PATCH billing details; `changes` holds only the fields the request set."""
+        """PATCH billing details; `changes` holds only the fields the request set. As in Polar, they can
+        change at any time, invoice or not; only country and state of an existing address are fixed,
+        and `billing_address: null` removes the address."""
         order = self.get(order_id, customer)
-        if order.is_invoice_generated:
-            raise invalid(("body",), "The invoice for this order is already generated: billing details are "
-                          "permanent.", changes, kind="invoice_already_generated")
+        new: Address | None = changes.get("billing_address")
+        old = order.billing_address
+        if new is not None and old is not None:
+            errors = [{"type": "value_error", "loc": ["body", "billing_address", field],
+                       "msg": f"{field.capitalize()} cannot be changed", "input": new.get(field)}
+                      for field in ("country", "state") if new.get(field) != old.get(field)]
+            if errors:
+                raise PolarRequestValidationError(errors)
         if "billing_address" in changes:
-            new: Address | None = changes["billing_address"]
-            old = order.billing_address
-            if old is not None:
-                for field in ("country", "state"):
-                    if (new or {}).get(field) != old.get(field):
-                        raise invalid(("body", "billing_address", field), f"{field.capitalize()} cannot be updated.",
-                                      (new or {}).get(field))
             order.billing_address = new
         if "billing_name" in changes:
             order.billing_name = changes["billing_name"]
@@ -214,17 +241,19 @@ class OrderService:
         except BaseException:
             order.status = "draft"
             raise
-        outcome = method.outcome if method is not None else "succeeds"
+        # Polar: under the currency's minimum nothing is charged and the order is simply paid.
+        charged = order.due_amount >= MINIMUM_AMOUNT
+        outcome = method.outcome if charged else "succeeds"
         if outcome != "succeeds":
             order.status = "draft"
             if outcome == "declines":
-                raise PaymentFailed(f"Card payment failed for order {order.id}: Your card was declined.")
-            raise PaymentActionRequired(
-                f"Payment for order {order.id} requires customer authentication (3-D Secure), "
-                "which can't be completed off-session."
-            )
+                order.payment_status, order.payment_error = "failed", GENERIC_DECLINE
+                raise PaymentFailed("card_error")
+            raise PaymentActionRequired(order.id)
         org = self._store.organization
         order.status = "paid"
+        order.payment_status = None if charged else "no_payment"
+        order.payment_error = None
         order.invoice_number = order.invoice_number or org.allocate_invoice_number()
         order.receipt_number = org.allocate_receipt_number()
         # Polar renders the receipt PDF after the charge; until then the receipt endpoint says 202.
@@ -232,60 +261,86 @@ class OrderService:
         order.modified_at = self._state.now()
         return order
 
-    def _claim(self, order_id: str, payment_method_id: str | None) -> tuple[Order, PaymentMethod | None]:
+    def _claim(self, order_id: str, payment_method_id: str | None) -> tuple[Order, PaymentMethod]:
         order = self.get(order_id)
         if order.status != "draft":
-            raise OrderNotDraft(f"Order {order.id} is not a draft: its status is {order.status}.")
+            raise OrderNotDraft(order.id, order.status)
         org = self._store.organization
         if not org.off_session_charges_enabled:
-            raise OffSessionChargesNotEnabled()
+            raise OffSessionChargesNotEnabled(org.id)
         if not org.payments_ready:
-            raise OrganizationNotReadyForPayments()
-        method: PaymentMethod | None = None
+            raise OrganizationNotReadyForPayments(org.id)
+        # Polar resolves the method before anything else, whatever the amount: an unknown one,
+        # another customer's, or none at all is a failed payment.
+        customer = order.customer
+        method: PaymentMethod | None
         if payment_method_id is not None:
             method = self._store.payment_methods.get(payment_method_id)
-            if method is None or method.customer_id != order.customer.id:
-                raise invalid(("body", "payment_method_id"), "Payment method does not exist for this customer.",
-                              payment_method_id)
-        elif order.customer.default_payment_method_id is not None:
-            method = self._store.payment_methods[order.customer.default_payment_method_id]
-        if method is None and order.total_amount > 0:
-            raise PaymentFailed(f"Order {order.id} can't be charged: its customer has no saved payment method.")
+            if method is not None and method.customer_id != customer.id:
+                method = None
+        elif customer.default_payment_method_id is not None:
+            method = self._store.payment_methods.get(customer.default_payment_method_id)
+        else:
+            method = customer.payment_methods[0] if customer.payment_methods else None
+        if method is None:
+            raise PaymentFailed("missing_payment_method")
         order.status = "pending"
         return order, method
 
     def generate_invoice(self, order_id: str, customer: Customer | None = None) -> None:
+        """Make the invoice, or make it again when the billing details changed since (Polar compares a
+        checksum of them); the invoice number stays. Polar queues this; the emulator does it at once."""
         order = self.get(order_id, customer)
         if order.status in ("draft", "void"):
-            raise OrderNotEligibleForInvoice(
-                f"Order {order.id} is not eligible for invoice generation: its status is {order.status}."
-            )
+            raise OrderNotEligibleForInvoice(order.id, order.status)
         if order.billing_name is None or order.billing_address is None:
             raise MissingInvoiceBillingDetails()
+        if order.invoice == (order.billing_name, order.billing_address):
+            return
         order.invoice_number = order.invoice_number or self._store.organization.allocate_invoice_number()
-        order.is_invoice_generated = True
+        order.invoice = order.billing_details
         order.modified_at = self._state.now()
 
     def invoice_url(self, order_id: str, customer: Customer | None = None) -> str:
         order = self.get(order_id, customer)
         if not order.is_invoice_generated:
-            raise InvoiceDoesNotExist(f"No invoice exists for order {order.id}.")
+            raise InvoiceDoesNotExist(order.id)
         return document_url("invoices", order.id)
 
     def receipt_url(self, order_id: str, customer: Customer | None = None) -> str | None:
         """The receipt's URL, or None while it is still rendering."""
         order = self.get(order_id, customer)
         if not order.paid or order.receipt_number is None:
-            raise ReceiptNotAllocated(f"No receipt is allocated for order {order.id}: it has no succeeded payment.")
+            raise ReceiptNotAllocated(order.id)
         if order.receipt_polls_left > 0:
             order.receipt_polls_left -= 1
             return None
         return document_url("receipts", order.id)
 
-    def has_document(self, kind: str, order_id: str) -> bool:
+    def payment_status(self, order_id: str, customer: Customer | None = None) -> tuple[str, str | None]:
+        """The latest payment's status and decline message, as the customer portal reports them."""
+        order = self.get(order_id, customer)
+        if order.payment_status is not None:
+            return order.payment_status, order.payment_error
+        return ("succeeded" if order.paid else "no_payment"), None
+
+    def retry_payment(self, order_id: str, customer: Customer | None = None) -> NoReturn:
+        """The portal's payment retry. Polar only retries a pending subscription order that is in
+        dunning (a next payment attempt is scheduled); the emulator schedules none, so no order is
+        eligible."""
+        order = self.get(order_id, customer)
+        raise OrderNotEligibleForRetry(order.id)
+
+    def document_text(self, kind: str, order_id: str) -> str | None:
+        """The one line the emulator's PDF shows, or None when that document does not exist. An
+        invoice shows the billing details it was generated with, so a regeneration is visible."""
         order = self._store.orders_by_id.get(order_id)
         if order is None:
-            return False
-        if kind == "invoices":
-            return order.is_invoice_generated
-        return kind == "receipts" and order.paid and order.receipt_polls_left == 0
+            return None
+        if kind == "invoices" and order.invoice is not None:
+            name, address = order.invoice
+            country = address.get("country") if address else None
+            return f"Invoice {order.invoice_number} for order {order.id}: {name}, {country}"
+        if kind == "receipts" and order.paid and order.receipt_polls_left == 0:
+            return f"Receipt {order.receipt_number} for order {order.id}"
+        return None

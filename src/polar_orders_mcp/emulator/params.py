@@ -32,9 +32,16 @@ def fastapi_errors(exc: ValidationError, prefix: Sequence[str | int]) -> list[di
         item: dict[str, Any] = {"type": err["type"], "loc": [*prefix, *err["loc"]], "msg": err["msg"],
                                 "input": err.get("input")}
         if "ctx" in err:
-            item["ctx"] = {k: v if isinstance(v, int | float | str | bool) else str(v) for k, v in err["ctx"].items()}
+            item["ctx"] = {k: _jsonable(v) for k, v in err["ctx"].items()}
         out.append(item)
     return out
+
+
+def _jsonable(value: Any) -> Any:
+    # FastAPI's jsonable_encoder: an exception (a validator's ValueError) becomes its empty vars().
+    if isinstance(value, int | float | str | bool):
+        return value
+    return {} if isinstance(value, Exception) else str(value)
 
 
 def path_id(value: str, name: str = "id") -> str:

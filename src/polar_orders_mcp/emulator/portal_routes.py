@@ -70,6 +70,21 @@ async def get_receipt(request: Request) -> Response:
     return JSONResponse({"url": base_url(request) + url})
 
 
+async def get_payment_status(request: Request) -> Response:
+    state = emulator(request)
+    customer = state.require_customer(bearer(request)).customer
+    status, error = state.orders.payment_status(path_id(request.path_params["id"]), customer)
+    return JSONResponse({"status": status, "error": error})
+
+
+async def confirm_retry_payment(request: Request) -> Response:
+    state = emulator(request)
+    customer = state.require_customer(bearer(request)).customer
+    order_id = path_id(request.path_params["id"])
+    await parse_body(request, bodies.CustomerOrderConfirmPayment)
+    state.orders.retry_payment(order_id, customer)
+
+
 ROUTES: list[BaseRoute] = [
     route
     for prefix in PREFIXES
@@ -80,5 +95,7 @@ ROUTES: list[BaseRoute] = [
         Route(f"{prefix}/{{id}}/invoice", generate_invoice, methods=["POST"]),
         Route(f"{prefix}/{{id}}/invoice", get_invoice, methods=["GET"]),
         Route(f"{prefix}/{{id}}/receipt", get_receipt, methods=["GET"]),
+        Route(f"{prefix}/{{id}}/payment-status", get_payment_status, methods=["GET"]),
+        Route(f"{prefix}/{{id}}/confirm-payment", confirm_retry_payment, methods=["POST"]),
     )
 ]

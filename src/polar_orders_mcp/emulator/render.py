@@ -63,8 +63,8 @@ def _product_base(p: Product) -> Json:
 
 
 def product(p: Product) -> Json:
-    return {**_product_base(p), "prices": [price(x) for x in p.prices], "benefits": [], "medias": [],
-            "attached_custom_fields": []}
+    return {**_product_base(p), "is_deletable": p.is_deletable, "prices": [price(x) for x in p.prices],
+            "benefits": [], "medias": [], "attached_custom_fields": []}
 
 
 def _checkout_product(p: Product) -> Json:
@@ -117,7 +117,7 @@ def _subscription(s: Subscription) -> Json:
             "cancel_at_period_end": False, "canceled_at": None, "started_at": iso(s.created_at), "ends_at": None,
             "ended_at": None, "past_due_at": None, "pause_at_period_end": False, "paused_at": None,
             "resumes_at": None, "customer_id": s.customer_id, "product_id": s.product_id, "discount_id": None,
-            "checkout_id": None, "seats": None, "customer_cancellation_reason": None,
+            "checkout_id": None, "seats": None, "units": None, "customer_cancellation_reason": None,
             "customer_cancellation_comment": None}
 
 
@@ -131,13 +131,15 @@ def _order_common(o: Order) -> Json:
         "refunded_tax_amount": o.refunded_tax_amount, "currency": o.currency, "billing_reason": o.billing_reason,
         "billing_name": o.billing_name, "billing_address": o.billing_address, "invoice_number": o.invoice_number,
         "is_invoice_generated": o.is_invoice_generated, "receipt_number": o.receipt_number, "seats": None,
+        "units": o.units,
         "customer_id": o.customer.id, "product_id": o.product.id,
         "discount_id": o.discount.id if o.discount else None,
         "subscription_id": o.subscription.id if o.subscription else None, "checkout_id": o.checkout_id,
         "next_payment_attempt_at": None,
         "items": [{"created_at": iso(o.created_at), "modified_at": None,
                    "id": str(uuid.uuid5(ITEM_NAMESPACE, o.id)), "label": o.description, "amount": o.subtotal_amount,
-                   "tax_amount": o.tax_amount, "proration": False, "product_price_id": o.price.id}],
+                   "tax_amount": o.tax_amount, "proration": False, "product_price_id": o.price.id,
+                   "start_timestamp": None, "end_timestamp": None}],
         "description": o.description,
         "refundable_amount": o.net_amount - o.refunded_amount if paid else 0,
         "refundable_tax_amount": o.tax_amount - o.refunded_tax_amount if paid else 0,
@@ -163,14 +165,14 @@ def customer_order(o: Order, org: Organization) -> Json:
 
 def _checkout_common(c: Checkout, base: str) -> Json:
     tax = c.tax_amount
-    required = c.amount > 0
-    setup = c.product.is_recurring
+    required = c.is_payment_required
     return {
         "id": c.id, "created_at": iso(c.created_at), "modified_at": iso(c.modified_at),
         "custom_field_data": c.custom_field_data, "payment_processor": "stripe", "status": c.status,
         "client_secret": c.client_secret, "url": f"{base}/_emulator/checkouts/{c.client_secret}",
         "expires_at": iso(c.expires_at), "success_url": absolute(base, c.success_url), "return_url": c.return_url,
         "embed_origin": c.embed_origin, "amount": c.amount, "seats": None, "min_seats": None, "max_seats": None,
+        "units": None, "min_units": None, "max_units": None,
         "discount_amount": 0, "net_amount": c.amount, "tax_amount": tax, "tax_behavior": "exclusive",
         "total_amount": c.amount + (tax or 0), "currency": c.currency, "allow_trial": c.allow_trial,
         "active_trial_interval": None, "active_trial_interval_count": None, "trial_end": None,
@@ -178,20 +180,15 @@ def _checkout_common(c: Checkout, base: str) -> Json:
         "discount_id": None, "allow_discount_codes": c.allow_discount_codes,
         "require_billing_address": c.require_billing_address, "is_discount_applicable": required,
         "is_free_product_price": c.price.amount_type == "fixed" and c.price.price_amount == 0,
-        "is_payment_required": required, "is_payment_setup_required": setup,
-        "is_payment_form_required": required or setup,
+        "is_payment_required": required, "is_payment_setup_required": c.is_payment_setup_required,
+        "is_payment_form_required": c.is_payment_form_required,
         "customer_id": c.customer.id if c.customer else None, "is_business_customer": c.is_business_customer,
         "customer_name": c.customer_name, "customer_email": c.customer_email,
         "customer_ip_address": c.customer_ip_address, "customer_billing_name": c.customer_billing_name,
         "customer_billing_address": c.customer_billing_address, "customer_tax_id": c.customer_tax_id,
         "locale": c.locale, "payment_method_type": None,
         "payment_processor_metadata": {"publishable_key": "pk_test_emulator"},
-        "billing_address_fields": {
-            "country": "required",
-            **{f: "required" if c.require_billing_address else "optional"
-               for f in ("state", "city", "postal_code", "line1")},
-            "line2": "optional",
-        },
+        "billing_address_fields": c.billing_address_modes(),
         "products": [_checkout_product(p) for p in c.products], "product": _checkout_product(c.product),
         "product_price": price(c.price), "prices": {p.id: [price(x) for x in p.prices] for p in c.products},
         "discount": None, "attached_custom_fields": [],

@@ -253,6 +253,7 @@ def _generated_orders(store: Store, products: dict[str, Product], discount: Disc
     for offset in offsets:
         customer = customers[int(random_() * n_customers)]
         product = table[int(random_() * 100)]
+        product.referenced = True
         status = STATUS_TABLE[int(random_() * 100)]
         price = product.prices[0]
         subtotal = price.price_amount if price.amount_type == "fixed" else CUSTOM_AMOUNTS[int(random_() * 5)]
@@ -273,7 +274,8 @@ def _generated_orders(store: Store, products: dict[str, Product], discount: Disc
             order.invoice_number = org.allocate_invoice_number()
             if status != "pending" and status != "void":
                 order.receipt_number = org.allocate_receipt_number()
-                order.is_invoice_generated = random_() < 0.3 and order.billing_address is not None
+                if random_() < 0.3 and order.billing_address is not None:
+                    order.invoice = order.billing_details
         orders.append(order)
         by_id[order.id] = order
 

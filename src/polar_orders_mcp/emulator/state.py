@@ -15,7 +15,11 @@ from .orders import OrderService
 from .seed import SeedInfo
 from .store import Store
 
+# The version the emulator is written against, and the ones Polar serves (server/polar/version.py):
+# a request without `Polar-Version` is served as 2026-04, Polar's current version.
 API_VERSION = "2026-10"
+DEFAULT_API_VERSION = "2026-04"
+API_VERSIONS = frozenset({DEFAULT_API_VERSION, API_VERSION})
 
 
 def utc_now() -> datetime:

@@ -95,6 +95,7 @@ class Store:
         else:
             bisect.insort(self.orders, order, key=lambda o: o.created_at)
         self.orders_by_id[order.id] = order
+        order.product.referenced = True
 
     def add_customer(self, customer: Customer) -> None:
         self.customers[customer.id] = customer

@@ -105,6 +105,8 @@ class Order(PolarModel):
     invoice_number: str | None = None
     is_invoice_generated: bool = False
     receipt_number: str | None = None
+    seats: int | None = None
+    units: int | None = None
     customer_id: str
     product_id: str | None = None
     discount_id: str | None = None

@@ -74,6 +74,7 @@ class OrderSummary(BaseModel):
     total: str = Field(description="total_amount for humans, e.g. $12.50.")
     tax_amount: int
     refunded_amount: int
+    units: int | None = Field(default=None, description="Units bought, for unit-based prices; else null.")
     billing_reason: str | None = None
     billing_name: CustomerText = None
     billing_address: CustomerText = None
@@ -109,6 +110,7 @@ def order(o: models.Order, detail: str = "summary") -> OrderSummary:
         total=money(o.total_amount, o.currency),
         tax_amount=o.tax_amount,
         refunded_amount=o.refunded_amount,
+        units=o.units,
         billing_reason=o.billing_reason,
         billing_name=clean_text(o.billing_name),
         billing_address=address_line(o.billing_address),
