@@ -80,3 +80,9 @@ class SpecChecker:
 @pytest.fixture
 def conform(spec: dict[str, Any]) -> SpecChecker:
     return SpecChecker(spec)
+
+
+@pytest.fixture
+def conform_full(full_spec: dict[str, Any]) -> SpecChecker:
+    """Checks against the whole spec, for the paths the subset does not have."""
+    return SpecChecker(full_spec)
