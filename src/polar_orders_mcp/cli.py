@@ -56,7 +56,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--exclude-tools", type=_csv, metavar="T1,T2",
                        help="never serve these tools [POLAR_MCP_EXCLUDE_TOOLS]")
     serve.add_argument("--toolsets", type=_csv, metavar="S1,S2",
-                       help="serve only these groups: orders, checkouts, customers, portal [POLAR_MCP_TOOLSETS]")
+                       help="serve only these groups: orders, checkouts, customers, portal, refunds, "
+                       "subscriptions, disputes [POLAR_MCP_TOOLSETS]")
     serve.add_argument("--max-charge", type=int, metavar="AMOUNT",
                        help="refuse charges above AMOUNT minor units (cents) [POLAR_MCP_MAX_CHARGE]")
     serve.add_argument("--audit-log", metavar="FILE",

@@ -33,8 +33,8 @@ OUTCOMES: dict[str, tuple[bool, type[Exception]]] = {
     "malformed": (True, errors.MalformedResponseError),
     "slow_body": (True, errors.PolarTimeoutError),
 }
-TIMEOUT = 0.5
-FAULT_OPTIONS = {"status": 503, "retry_after": 0, "seconds": 1.0}
+TIMEOUT = 0.3
+FAULT_OPTIONS = {"status": 503, "retry_after": 0, "seconds": 0.6}
 
 
 @dataclass

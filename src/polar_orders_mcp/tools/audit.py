@@ -20,7 +20,7 @@ from polar_orders_mcp.tools.base import Tool
 
 # Arguments that are credentials: never written, whatever the tool.
 SECRET_ARGUMENTS = frozenset({"confirmation_token", "client_secret", "payment_token"})
-TARGETS = ("order_id", "checkout_id", "customer_id")
+TARGETS = ("order_id", "checkout_id", "customer_id", "subscription_id", "dispute_id", "refund_id")
 
 # Set when a call reaches the tool body, whose wrapper writes the detailed line itself.
 _body_reached: ContextVar[bool] = ContextVar("audit_body_reached", default=False)
