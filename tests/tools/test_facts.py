@@ -152,8 +152,9 @@ async def test_revoke_facts_refuse_an_ended_subscription(api: PolarClient, seed:
     revoked = await api.subscriptions.revoke(subscription_id)
     with pytest.raises(ToolError) as caught:
         await subscription_revoke_facts(api, subscription_id)
-    assert str(caught.value) == (f"Subscription {subscription_id} was not revoked: it has already ended (canceled "
-                                 f"({revoked.ended_at.isoformat() if revoked.ended_at else ''})); nothing to revoke.")
+    assert revoked.ended_at is not None
+    assert str(caught.value) == (f"Subscription {subscription_id} was not revoked: it is canceled and ended at "
+                                 f"{revoked.ended_at.isoformat()}; there is nothing to revoke.")
 
 
 async def test_accept_facts_of_an_open_dispute(api: PolarClient, seed: SeedInfo) -> None:

@@ -22,6 +22,7 @@ from polar_orders_mcp.tools import views
 from polar_orders_mcp.tools.base import Tool
 from polar_orders_mcp.tools.context import Api
 from polar_orders_mcp.tools.params import CustomerId, Detail, ProductId, SubscriptionId
+from polar_orders_mcp.tools.refunds import refundable
 
 SubscriptionStatus = Literal[
     "incomplete", "incomplete_expired", "trialing", "active", "past_due", "canceled", "unpaid", "paused"
@@ -224,7 +225,8 @@ async def subscription_revoke_facts(api: PolarClient, subscription_id: str) -> S
     s = await api.subscriptions.get(subscription_id)
     not_done = f"Subscription {subscription_id} was not revoked"
     if s.ended_at is not None or s.status in ("canceled", "unpaid"):
-        raise ToolError(f"{not_done}: it has already ended ({s.status}{_when(s.ended_at)}); nothing to revoke.")
+        ended = f" at {s.ended_at.isoformat()}" if s.ended_at else ""
+        raise ToolError(f"{not_done}: it is {s.status} and ended{ended}; there is nothing to revoke.")
     if s.status not in BILLABLE and s.status != "paused":
         raise ToolError(f"{not_done}: it is {s.status}, which Polar cannot cancel (it never started).")
     orders = await api.orders.list(subscription_id=subscription_id, limit=1)
@@ -250,8 +252,7 @@ async def subscription_revoke_facts(api: PolarClient, subscription_id: str) -> S
         "the last order separately if the customer is owed money.",
         last_order=LastOrder(id=last.id, status=last.status, created_at=last.created_at.isoformat(),
                              total=views.money(last.total_amount, last.currency),
-                             refundable_amount=max(0, last.net_amount + last.applied_balance_amount
-                                                   - last.refunded_amount))
+                             refundable_amount=refundable(last)[0])
         if last is not None else None,
     )
 
