@@ -10,6 +10,8 @@ import pytest
 
 SPEC_DIR = Path(__file__).resolve().parents[2] / "shared" / "polar-openapi"
 SUBSET_SPEC = SPEC_DIR / "2026-10.subset.openapi.json"
+# The whole published spec: refunds, subscriptions and disputes are only in this one.
+FULL_SPEC = SPEC_DIR / "2026-10.openapi.json"
 
 
 @pytest.fixture(scope="session")
@@ -23,3 +25,11 @@ def spec() -> dict[str, Any]:
     if not SUBSET_SPEC.exists():
         pytest.skip(f"Polar's OpenAPI spec is not at {SUBSET_SPEC}: put ../shared/ beside the checkout")
     return json.loads(SUBSET_SPEC.read_text())
+
+
+@pytest.fixture(scope="session")
+def full_spec() -> dict[str, Any]:
+    """Polar's whole published OpenAPI spec (the subset lacks refunds, subscriptions and disputes)."""
+    if not FULL_SPEC.exists():
+        pytest.skip(f"Polar's full OpenAPI spec is not at {FULL_SPEC}: put ../shared/ beside the checkout")
+    return json.loads(FULL_SPEC.read_text())

@@ -77,7 +77,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--exclude-tools", type=_csv, metavar="T1,T2",
                        help="never serve these tools [POLAR_MCP_EXCLUDE_TOOLS]")
     serve.add_argument("--toolsets", type=_csv, metavar="S1,S2",
-                       help="serve only these groups: orders, checkouts, customers, portal [POLAR_MCP_TOOLSETS]")
+                       help="serve only these groups: orders, checkouts, customers, portal, refunds, "
+                       "subscriptions, disputes [POLAR_MCP_TOOLSETS]")
     serve.add_argument("--max-charge", metavar="LIMITS",
                        help="refuse any single move of money above this, per currency in minor units: "
                        "usd=50000,eur=45000; a bare number applies to every currency [POLAR_MCP_MAX_CHARGE]")

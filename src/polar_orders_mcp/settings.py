@@ -183,7 +183,7 @@ class Settings(BaseSettings):
     toolsets: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         validation_alias=_env("POLAR_MCP_TOOLSETS", "toolsets"),
-        description="Serve only these groups: orders, checkouts, customers, portal.",
+        description="Serve only these groups: orders, checkouts, customers, portal, refunds, subscriptions, disputes.",
     )
     max_charge: Annotated[Limits, NoDecode] = Field(
         default_factory=Limits,

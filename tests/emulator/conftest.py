@@ -88,3 +88,9 @@ def current_spec(spec: dict[str, Any]) -> dict[str, Any]:
 @pytest.fixture
 def conform(current_spec: dict[str, Any]) -> SpecChecker:
     return SpecChecker(current_spec)
+
+
+@pytest.fixture
+def conform_full(full_spec: dict[str, Any]) -> SpecChecker:
+    """Checks against the whole spec, for the paths the subset does not have."""
+    return SpecChecker(full_spec)

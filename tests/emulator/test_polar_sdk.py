@@ -380,4 +380,4 @@ def test_the_2026_04_client_reads_the_same_answers(base_url: str, info: SeedInfo
         assert old.version == "2026-04"
         assert old.orders.get(info.paid_order_id).id == info.paid_order_id
         assert old.checkouts.get(info.open_checkout_id).units is None
-        assert old.products.get(info.products["free"]).is_deletable is False
+        assert old.products.get(info.products["one_time_fixed"]).is_deletable is False

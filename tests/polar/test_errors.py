@@ -173,3 +173,17 @@ async def test_every_error_is_a_polar_error() -> None:
     ]:
         assert issubclass(cls, errors.PolarError)
     assert issubclass(errors.PolarTimeoutError, errors.PolarConnectionError)
+
+
+@pytest.mark.parametrize(("status", "code", "cls", "says"), [
+    (409, "RefundPendingCreation", errors.ConflictError, "do not refund again"),
+    (403, "InactiveSubscription", errors.PermissionDeniedError, "not active"),
+    (409, "SubscriptionLocked", errors.ConflictError, "update pending"),
+])  # fmt: skip
+async def test_refusals_the_emulator_never_sends_still_get_their_hint(
+    status: int, code: str, cls: type[PolarAPIError], says: str
+) -> None:
+    # Polar raises RefundPendingCreation only in its webhook handling, and never raises SubscriptionLocked today.
+    error = await _raise(status, {"error": code, "detail": "…"})
+    assert type(error) is cls and error.code == code
+    assert says in error.hint and f"Hint: {error.hint}" in str(error)

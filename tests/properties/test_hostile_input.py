@@ -47,6 +47,9 @@ PATH_SHAPES = (
     rf"/v1/products/({UUID})?",
     r"/v1/customer-sessions/",
     rf"/v1/customer-portal/orders/({UUID}(/invoice|/receipt|/payment-status)?)?",
+    r"/v1/refunds/",
+    rf"/v1/subscriptions/({UUID})?",
+    rf"/v1/disputes/({UUID}(/accept)?)?",
 )
 NOT_IN_A_PATH = ("..", "%2e", "%2E", "%2f", "%2F", "%5c", "%5C", "%00", "\\")
 HOSTILE = (

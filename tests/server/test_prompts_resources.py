@@ -26,6 +26,8 @@ ARGS = {
     "fix_billing_and_invoice": {"order_id": "00000000-0000-4000-8000-000000000000"},
     "send_checkout_link": {"customer_email": "ada@example.com", "products": "Starter Pack"},
     "summarize_sales": {"start": "2026-10-01T00:00:00Z", "end": "2026-11-01T00:00:00Z"},
+    "refund_order": {"order_id": "00000000-0000-4000-8000-000000000000", "amount": "625"},
+    "handle_dispute": {"dispute_id": "00000000-0000-4000-8000-000000000000"},
 }
 
 
@@ -52,6 +54,23 @@ async def test_prompts_are_listed_and_name_real_tools_in_order(server: Any) -> N
             assert len(named) >= 1, prompt.name
             for name in named:
                 assert name in TOOL_NAMES
+
+
+async def test_the_after_sales_prompts_walk_through_their_tools_in_order(server: Any) -> None:
+    async with Client(server) as client:
+        texts = {name: (await client.get_prompt(name, ARGS[name])).messages[0].content
+                 for name in ("summarize_sales", "refund_order", "handle_dispute")}
+    text = {name: content.text for name, content in texts.items() if isinstance(content, types.TextContent)}
+
+    def order_of(name: str, *tools: str) -> list[int]:
+        return [text[name].index(f"{tool}(") for tool in tools]
+
+    assert "export_orders(" not in text["summarize_sales"] and 'status=["paid"' in text["summarize_sales"]
+    assert 'summarize_orders(created_after="2026-10-01T00:00:00Z"' in text["summarize_sales"]
+    steps = order_of("refund_order", "get_order", "list_refunds", "create_refund")
+    assert steps == sorted(steps) and "amount=625" in text["refund_order"]
+    steps = order_of("handle_dispute", "get_dispute", "get_order", "list_refunds", "accept_dispute")
+    assert steps == sorted(steps) and "needs_response" in text["handle_dispute"]
 
 
 async def test_resource_templates_read_the_same_views(server: Any, emulator: Any) -> None:

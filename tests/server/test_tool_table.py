@@ -9,7 +9,7 @@ from mcp.client import Client
 from polar_orders_mcp.server.app import build_server
 from polar_orders_mcp.settings import Settings
 from polar_orders_mcp.tools.base import TIERS
-from polar_orders_mcp.tools.registry import ALL_TOOLS
+from polar_orders_mcp.tools.registry import ALL_TOOLS, CUSTOMER_TOOLS, TOOLSETS
 
 HINTS = ("read_only_hint", "destructive_hint", "idempotent_hint", "open_world_hint")
 
@@ -29,7 +29,8 @@ def test_every_tool_has_a_known_tier_and_a_unique_name() -> None:
     assert len(names) == len(set(names))
     for tool in ALL_TOOLS:
         assert tool.tier in TIERS, tool.name
-        assert tool.toolset in ("orders", "checkouts", "customers", "portal"), tool.name
+        assert tool.toolset in TOOLSETS, tool.name
+    assert {t.toolset for t in (*ALL_TOOLS, *CUSTOMER_TOOLS)} == set(TOOLSETS)
 
 
 @pytest.mark.parametrize("tool", _listed_tools(), ids=lambda t: t.name)

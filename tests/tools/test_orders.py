@@ -118,3 +118,30 @@ async def test_update_order_with_nothing_to_change_is_refused(server: MCPServer[
     async with Client(server) as client:
         message = await fail(client, "update_order", {"order_id": seed.paid_order_id})
     assert "Nothing to update" in message
+
+
+async def test_list_orders_filters_by_status_dates_and_subscription(
+    server: MCPServer[Any], seed: SeedInfo, state: EmulatorState, mode: str
+) -> None:
+    orders = state.store.orders
+    after, before = orders[5].created_at, orders[30].created_at
+    async with Client(server, mode=mode) as client:
+        refunds = await call(client, "list_orders", {"status": ["refunded", "partially_refunded"], "limit": 100})
+        window = await call(client, "list_orders", {"created_after": after.isoformat(),
+                                                    "created_before": before.isoformat(), "limit": 100})
+        subscribed = await call(client, "list_orders", {"subscription_id": seed.subscriptions["active"]})
+    assert {o["status"] for o in refunds["items"]} == {"refunded", "partially_refunded"}
+    assert refunds["total_count"] == sum(o.status in ("refunded", "partially_refunded") for o in orders)
+    # Both bounds are exclusive: the orders at exactly `after` and `before` are left out.
+    assert {o["id"] for o in window["items"]} == {o.id for o in orders[6:30]}
+    assert [o["id"] for o in subscribed["items"]] == [seed.subscription_orders["active"]]
+
+
+async def test_list_orders_refuses_naive_or_backwards_dates(server: MCPServer[Any], state: EmulatorState) -> None:
+    async with Client(server) as client:
+        naive = await fail(client, "list_orders", {"created_after": "2026-10-01T00:00:00"})
+        backwards = await fail(client, "list_orders", {"created_after": "2026-10-02T00:00:00Z",
+                                                       "created_before": "2026-10-01T00:00:00Z"})
+    assert "created_after" in naive and "timezone" in naive
+    assert backwards == "Error executing tool list_orders: created_after must be before created_before."
+    assert state.faults.received("GET", "/v1/orders/") == []

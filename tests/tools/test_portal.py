@@ -130,3 +130,17 @@ async def test_the_deprecated_users_path_serves_the_same_order(emulator: Any, st
         old = await http.get(f"/v1/users/orders/{order_id}", headers=headers)
     assert new.status_code == old.status_code == 200
     assert new.json() == old.json()
+
+
+async def test_list_my_orders_keeps_only_the_statuses_asked_for(
+    customer_server: Any, state: EmulatorState, mode: str
+) -> None:
+    mine = [o for o in state.store.orders if o.customer.id == state.seed_info.customers["good_card"]]
+    paid = sorted((o for o in mine if o.status == "paid"), key=lambda o: o.created_at, reverse=True)
+    async with Client(customer_server, mode=mode) as client:
+        first = await call(client, "list_my_orders", {"status": ["paid"], "limit": 3})
+        second = await call(client, "list_my_orders", {"status": ["paid"], "limit": 3, "page": 2})
+        refunded = await call(client, "list_my_orders", {"status": ["refunded", "partially_refunded"]})
+    assert [o["id"] for o in first["items"] + second["items"]] == [o.id for o in paid[:6]]
+    assert first["total_count"] == len(paid) and first["next_page"] == 2
+    assert {o["status"] for o in refunded["items"]} == {"refunded", "partially_refunded"}

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from . import checkout_routes, control, portal_routes, routes
+from . import checkout_routes, control, dispute_routes, portal_routes, refund_routes, routes, subscription_routes
 from .errors import NotNullViolation, PolarError, VersionNotFound
 from .faults import FaultInjector, FaultPlan
 from .state import API_VERSION, API_VERSIONS, DEFAULT_API_VERSION, EmulatorState
@@ -82,7 +82,8 @@ def create_app(*, orders: int = 60, seed: int = 0) -> Starlette:
     `state.faults`, set through `/_emulator/faults`) sits in front of all of it, see `EmulatorApp`.
     """
     app = EmulatorApp(
-        routes=[*control.ROUTES, *routes.ROUTES, *checkout_routes.ROUTES, *portal_routes.ROUTES],
+        routes=[*control.ROUTES, *routes.ROUTES, *checkout_routes.ROUTES, *portal_routes.ROUTES, *refund_routes.ROUTES,
+                *subscription_routes.ROUTES, *dispute_routes.ROUTES],
         middleware=[Middleware(PolarVersionMiddleware)],
         exception_handlers={PolarError: polar_error, NotNullViolation: server_error, HTTPException: http_error},
     )

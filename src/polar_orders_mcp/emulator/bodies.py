@@ -134,3 +134,37 @@ class CustomerSessionCreate(Body):
     customer_id: UUID4 | None = None
     external_customer_id: str | None = None
     return_url: Url | None = None
+
+
+class RefundCreate(Body):
+    order_id: UUID4
+    reason: Literal["duplicate", "fraudulent", "customer_request", "service_disruption", "satisfaction_guarantee",
+                    "other"]
+    amount: Annotated[int, Field(gt=0)]
+    comment: str | None = None
+    revoke_benefits: bool = False
+    metadata: MetadataInput = {}
+
+
+CancellationReason = Literal["customer_service", "low_quality", "missing_features", "switched_service", "too_complex",
+                             "too_expensive", "unused", "other"]
+
+
+class SubscriptionCancel(Body):
+    """`cancel_at_period_end`: true cancels when the period ends, false takes that back."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cancel_at_period_end: bool
+    customer_cancellation_reason: CancellationReason | None = None
+    customer_cancellation_comment: str | None = None
+
+
+class SubscriptionRevoke(Body):
+    """`revoke: true`: cancel now, as `DELETE` does."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    revoke: Literal[True]
+    customer_cancellation_reason: CancellationReason | None = None
+    customer_cancellation_comment: str | None = None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
 from starlette.requests import Request
@@ -28,11 +28,13 @@ class SeedRequest(Body):
 class OrganizationPatch(Body):
     off_session_charges_enabled: bool | None = None
     payments_ready: bool | None = None
+    can_refund: bool | None = None
 
 
 class SettingsPatch(Body):
     receipt_render_polls: Annotated[int, Field(ge=0)] | None = None
     charge_seconds: Annotated[float, Field(ge=0, le=60)] | None = None
+    refund_status: Literal["succeeded", "pending"] | None = None
 
 
 class FaultRequest(Body):
@@ -65,10 +67,11 @@ def state_json(state: EmulatorState) -> dict[str, Any]:
         **asdict(state.seed_info),
         "settings": asdict(state.settings),
         "organization": {"off_session_charges_enabled": org.off_session_charges_enabled,
-                         "payments_ready": org.payments_ready},
+                         "payments_ready": org.payments_ready, "can_refund": org.can_refund},
         "counts": {"orders": len(store.orders), "customers": len(store.customers),
                    "products": len(store.products), "checkouts": len(store.checkouts),
-                   "customer_sessions": len(store.sessions)},
+                   "customer_sessions": len(store.sessions), "refunds": len(store.refunds),
+                   "subscriptions": len(store.subscriptions), "disputes": len(store.disputes)},
     }
 
 
@@ -93,7 +96,7 @@ async def patch_organization(request: Request) -> Response:
     state = emulator(request)
     body = await parse_body(request, OrganizationPatch)
     state.set_organization(off_session_charges_enabled=body.off_session_charges_enabled,
-                           payments_ready=body.payments_ready)
+                           payments_ready=body.payments_ready, can_refund=body.can_refund)
     return JSONResponse(state_json(state)["organization"])
 
 

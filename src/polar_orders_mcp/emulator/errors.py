@@ -242,3 +242,72 @@ class NotNullViolation(Exception):
     def __init__(self, column: str) -> None:
         super().__init__(f"null value in column {column!r} violates not-null constraint")
         self.column = column
+
+# Refunds (polar/refund/service.py): messages as Polar words them.
+
+
+class RefundsBlocked(PolarError):
+    status = 403
+
+    def __init__(self, order_id: str) -> None:
+        super().__init__(f"Refunds are blocked for order: {order_id}")
+
+
+class RefundedAlready(PolarError):
+    status = 403
+
+    def __init__(self, order_id: str) -> None:
+        super().__init__(f"Order is already fully refunded: {order_id}")
+
+
+class RefundDisputedPayment(PolarError):
+    status = 403
+
+    def __init__(self, order_id: str) -> None:
+        super().__init__(f"Refund cannot be issued for order with disputed payment: {order_id}")
+
+
+class RevokeSubscriptionBenefitsProhibited(PolarError):
+    status = 400
+
+    def __init__(self) -> None:
+        super().__init__("Subscription benefits can only be revoked upon cancellation")
+
+
+class RefundUnknownPayment(ResourceNotFound):
+    def __init__(self, order_id: str) -> None:
+        super().__init__(f"Refund issued for unknown order: {order_id}")
+
+
+# Subscriptions (polar/subscription/service.py) and Polar's generic errors its uncancel raises.
+
+
+class AlreadyCanceledSubscription(PolarError):
+    status = 403
+
+    def __init__(self) -> None:
+        super().__init__("This subscription is already canceled or will be at the end of the period.")
+
+
+class ResourceUnavailable(PolarError):
+    status = 410
+
+    def __init__(self) -> None:
+        super().__init__("Unavailable")
+
+
+class BadRequest(PolarError):
+    status = 400
+
+    def __init__(self) -> None:
+        super().__init__("Bad request")
+
+
+# Disputes (polar/dispute/service.py).
+
+
+class DisputeNotOpenError(PolarError):
+    status = 409
+
+    def __init__(self, dispute_id: str) -> None:
+        super().__init__(f"Dispute {dispute_id} is not awaiting a response.")

@@ -13,6 +13,19 @@ InvoiceDetails = tuple[str | None, Address | None]
 ChargeOutcome = Literal["succeeds", "declines", "requires_action"]
 
 ORDER_STATUSES = ("draft", "pending", "paid", "refunded", "partially_refunded", "void")
+REFUND_STATUSES = ("pending", "succeeded", "failed", "canceled")
+# Reasons a refund request may give; Polar keeps `dispute_prevention` for its own refunds.
+REFUND_REASONS = ("duplicate", "fraudulent", "customer_request", "service_disruption", "satisfaction_guarantee",
+                  "other")
+SUBSCRIPTION_STATUSES = ("incomplete", "incomplete_expired", "trialing", "active", "past_due", "canceled", "unpaid",
+                         "paused")
+BILLABLE_SUBSCRIPTION_STATUSES = frozenset({"trialing", "active", "past_due"})
+CANCELLATION_REASONS = ("customer_service", "low_quality", "missing_features", "switched_service", "too_complex",
+                        "too_expensive", "unused", "other")
+DISPUTE_STATUSES = ("prevented", "early_warning", "needs_response", "under_review", "lost", "won")
+# Stripe refuses to refund a charge with a dispute open or lost (`charge_disputed`); an early warning
+# (a ChargebackStop alert) is not a dispute at Stripe yet, and a won one is settled.
+REFUND_BLOCKING_DISPUTE_STATUSES = frozenset({"needs_response", "under_review", "lost"})
 CHECKOUT_STATUSES = ("open", "expired", "confirmed", "succeeded", "failed")
 # Orders that carry a succeeded payment, hence a receipt.
 RECEIPT_STATUSES = frozenset({"paid", "refunded", "partially_refunded"})
@@ -49,6 +62,8 @@ class Organization:
     payments_ready: bool = True
     next_invoice: int = 1
     next_receipt: int = 1
+    # Polar's `refunds` capability of the organization: without it every refund is RefundsBlocked.
+    can_refund: bool = True
 
     def allocate_invoice_number(self) -> str:
         number = f"{self.invoice_prefix}-{self.next_invoice:05d}"
@@ -160,6 +175,29 @@ class Subscription:
     current_period_end: datetime
     currency: str = "usd"
     status: str = "active"
+    cancel_at_period_end: bool = False
+    canceled_at: datetime | None = None
+    ends_at: datetime | None = None
+    ended_at: datetime | None = None
+    customer_cancellation_reason: str | None = None
+    customer_cancellation_comment: str | None = None
+    metadata: Metadata = field(default_factory=dict)
+    modified_at: datetime | None = None
+
+    @property
+    def billable(self) -> bool:
+        return self.status in BILLABLE_SUBSCRIPTION_STATUSES
+
+    def can_cancel(self, immediately: bool = False) -> bool:
+        """Polar's `Subscription.can_cancel`: a paused one can still be revoked at once."""
+        if immediately and self.status == "paused":
+            return self.ended_at is None
+        if not self.billable or self.ended_at:
+            return False
+        return immediately or not (self.cancel_at_period_end or self.ends_at)
+
+    def can_uncancel(self) -> bool:
+        return self.cancel_at_period_end and self.billable
 
 
 @dataclass(slots=True)
@@ -199,6 +237,9 @@ class Order:
     # Emulator bookkeeping, never rendered.
     finalizing: bool = False
     receipt_polls_left: int = 0
+    applied_balance_amount: int = 0
+    # Polar's `refunds_blocked_at`, set by its staff on an order: not in the API's Order schema.
+    refunds_blocked: bool = False
 
     @property
     def is_invoice_generated(self) -> bool:
@@ -231,6 +272,50 @@ class Order:
     def platform_fee_amount(self) -> int:
         # Polar's 4% + 40¢, only once money has moved.
         return round(self.total_amount * 0.04) + 40 if self.paid and self.total_amount else 0
+
+    # Refund arithmetic, as Polar's models/order.py has it (Python floats and round(), like Polar).
+
+    @property
+    def refundable_amount(self) -> int:
+        return max(0, self.net_amount + self.applied_balance_amount - self.refunded_amount)
+
+    @property
+    def refundable_tax_amount(self) -> int:
+        return max(0, self.tax_amount - self.refunded_tax_amount)
+
+    @property
+    def has_succeeded_payment(self) -> bool:
+        # A free order is paid without any payment to refund.
+        return self.paid and self.total_amount > 0
+
+    def refund_tax_from_subtotal(self, amount: int) -> int:
+        """The tax refunded with `amount` (net of tax); the caller checked it is at most refundable."""
+        if amount == self.refundable_amount:
+            return self.refundable_tax_amount
+        if self.tax_amount <= 0:
+            return 0
+        ratio = self.tax_amount / self.net_amount
+        return min(round(amount * ratio), self.refundable_tax_amount)
+
+    def refund_split_from_total(self, total: int) -> tuple[int, int]:
+        """(amount, tax) Polar records for a refund of `total` at Stripe: the tax is reverse engineered."""
+        if total == self.refundable_amount + self.refundable_tax_amount:
+            return self.refundable_amount, self.refundable_tax_amount
+        if self.tax_amount <= 0:
+            return total, 0
+        tax = min(abs(round(self.tax_amount * total / self.total_amount)), self.refundable_tax_amount)
+        return total - tax, tax
+
+    def update_refunds(self, amount: int, tax_amount: int) -> None:
+        refunded = self.refunded_amount + amount
+        if refunded == 0:
+            self.status = "paid"
+        elif refunded >= self.net_amount + self.applied_balance_amount:
+            self.status = "refunded"
+        else:
+            self.status = "partially_refunded"
+        self.refunded_amount = refunded
+        self.refunded_tax_amount += tax_amount
 
 
 @dataclass(slots=True)
@@ -334,6 +419,8 @@ class Settings:
     receipt_render_polls: int = 1
     # Seconds a finalize's charge takes; widens the window concurrent finalizes race in.
     charge_seconds: float = 0.0
+    # What a new refund's status is: Stripe answers `succeeded` for most card refunds, `pending` for some.
+    refund_status: str = "succeeded"
 
 
 @dataclass(frozen=True, slots=True)
@@ -349,3 +436,45 @@ class CustomerPrincipal:
 
 
 Principal = OrgPrincipal | CustomerPrincipal
+
+
+@dataclass(slots=True)
+class Refund:
+    id: str
+    created_at: datetime
+    order: Order
+    status: str
+    reason: str
+    amount: int
+    tax_amount: int
+    comment: str | None = None
+    revoke_benefits: bool = False
+    metadata: Metadata = field(default_factory=dict)
+    modified_at: datetime | None = None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status == "succeeded"
+
+
+@dataclass(slots=True)
+class Dispute:
+    id: str
+    created_at: datetime
+    order: Order
+    status: str
+    amount: int
+    tax_amount: int
+    payment_id: str
+    reason: str | None = None
+    evidence_due_by: datetime | None = None
+    past_due: bool = False
+    modified_at: datetime | None = None
+
+    @property
+    def resolved(self) -> bool:
+        return self.status in ("lost", "won")
+
+    @property
+    def closed(self) -> bool:
+        return self.status in ("prevented", "lost", "won")

@@ -12,11 +12,13 @@ from .models import (
     Customer,
     CustomerSession,
     Discount,
+    Dispute,
     Order,
     Organization,
     PaymentMethod,
     Price,
     Product,
+    Refund,
     Subscription,
 )
 from .store import Page
@@ -109,16 +111,17 @@ def _discount(d: Discount) -> Json:
 
 
 def _subscription(s: Subscription) -> Json:
-    return {"metadata": {}, "created_at": iso(s.created_at), "modified_at": None, "id": s.id, "amount": s.amount,
-            "currency": s.currency, "recurring_interval": s.recurring_interval, "recurring_interval_count": 1,
-            "status": s.status, "current_period_start": iso(s.current_period_start),
+    return {"metadata": s.metadata, "created_at": iso(s.created_at), "modified_at": iso(s.modified_at), "id": s.id,
+            "amount": s.amount, "currency": s.currency, "recurring_interval": s.recurring_interval,
+            "recurring_interval_count": 1, "status": s.status, "current_period_start": iso(s.current_period_start),
             "current_period_end": iso(s.current_period_end), "current_meter_period_start": None,
             "current_meter_period_end": None, "trial_start": None, "trial_end": None,
-            "cancel_at_period_end": False, "canceled_at": None, "started_at": iso(s.created_at), "ends_at": None,
-            "ended_at": None, "past_due_at": None, "pause_at_period_end": False, "paused_at": None,
-            "resumes_at": None, "customer_id": s.customer_id, "product_id": s.product_id, "discount_id": None,
-            "checkout_id": None, "seats": None, "units": None, "customer_cancellation_reason": None,
-            "customer_cancellation_comment": None}
+            "cancel_at_period_end": s.cancel_at_period_end, "canceled_at": iso(s.canceled_at),
+            "started_at": iso(s.created_at), "ends_at": iso(s.ends_at), "ended_at": iso(s.ended_at),
+            "past_due_at": None, "pause_at_period_end": False, "paused_at": None, "resumes_at": None,
+            "customer_id": s.customer_id, "product_id": s.product_id, "discount_id": None, "checkout_id": None,
+            "seats": None, "units": None, "customer_cancellation_reason": s.customer_cancellation_reason,
+            "customer_cancellation_comment": s.customer_cancellation_comment}
 
 
 def _order_common(o: Order) -> Json:
@@ -127,7 +130,8 @@ def _order_common(o: Order) -> Json:
         "id": o.id, "created_at": iso(o.created_at), "modified_at": iso(o.modified_at), "status": o.status,
         "paid": paid, "subtotal_amount": o.subtotal_amount, "discount_amount": o.discount_amount,
         "net_amount": o.net_amount, "tax_amount": o.tax_amount, "total_amount": o.total_amount,
-        "applied_balance_amount": 0, "due_amount": o.total_amount, "refunded_amount": o.refunded_amount,
+        "applied_balance_amount": o.applied_balance_amount,
+        "due_amount": max(0, o.total_amount + o.applied_balance_amount), "refunded_amount": o.refunded_amount,
         "refunded_tax_amount": o.refunded_tax_amount, "currency": o.currency, "billing_reason": o.billing_reason,
         "billing_name": o.billing_name, "billing_address": o.billing_address, "invoice_number": o.invoice_number,
         "is_invoice_generated": o.is_invoice_generated, "receipt_number": o.receipt_number, "seats": None,
@@ -141,8 +145,8 @@ def _order_common(o: Order) -> Json:
                    "tax_amount": o.tax_amount, "proration": False, "product_price_id": o.price.id,
                    "start_timestamp": None, "end_timestamp": None}],
         "description": o.description,
-        "refundable_amount": o.net_amount - o.refunded_amount if paid else 0,
-        "refundable_tax_amount": o.tax_amount - o.refunded_tax_amount if paid else 0,
+        # Polar computes these from the amounts whatever the status, unpaid orders included.
+        "refundable_amount": o.refundable_amount, "refundable_tax_amount": o.refundable_tax_amount,
     }
 
 
@@ -214,3 +218,26 @@ def customer_session(s: CustomerSession, org: Organization, base: str) -> Json:
             "expires_at": iso(s.expires_at), "return_url": s.return_url,
             "customer_portal_url": f"{base}/_emulator/portal/{org.slug}?customer_session_token={s.token}",
             "customer_id": s.customer.id, "customer": customer(s.customer)}
+
+
+def subscription(s: Subscription, c: Customer, p: Product) -> Json:
+    """The organization API's full Subscription: its customer, product and prices inline."""
+    return {**_subscription(s), "custom_field_data": {}, "customer": customer(c), "product": product(p),
+            "discount": None, "prices": [price(x) for x in p.prices], "meters": [], "pending_update": None}
+
+
+def refund(r: Refund) -> Json:
+    o = r.order
+    return {"created_at": iso(r.created_at), "modified_at": iso(r.modified_at), "id": r.id, "metadata": r.metadata,
+            "status": r.status, "reason": r.reason, "amount": r.amount, "tax_amount": r.tax_amount,
+            "currency": o.currency, "organization_id": o.customer.organization_id, "order_id": o.id,
+            "subscription_id": o.subscription.id if o.subscription else None, "customer_id": o.customer.id,
+            "revoke_benefits": r.revoke_benefits, "dispute": None}
+
+
+def dispute(d: Dispute) -> Json:
+    return {"created_at": iso(d.created_at), "modified_at": iso(d.modified_at), "id": d.id, "status": d.status,
+            "resolved": d.resolved, "closed": d.closed, "amount": d.amount, "tax_amount": d.tax_amount,
+            "currency": d.order.currency, "reason": d.reason, "evidence_due_by": iso(d.evidence_due_by),
+            "past_due": d.past_due, "order_id": d.order.id, "payment_id": d.payment_id,
+            "customer": customer(d.order.customer), "case_id": None}

@@ -8,6 +8,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from . import seed_sales
 from .models import (
     Address,
     Checkout,
@@ -29,7 +30,8 @@ ORG_TOKEN = "polar_oat_emulator_full_access"
 READ_ONLY_TOKEN = "polar_oat_emulator_read_only"
 SCOPES = frozenset(
     f"{resource}:{access}"
-    for resource in ("checkouts", "customers", "discounts", "orders", "products", "refunds", "subscriptions")
+    for resource in ("checkouts", "customers", "discounts", "disputes", "orders", "products", "refunds",
+                     "subscriptions")
     for access in ("read", "write")
 ) | {"customer_sessions:write"}
 READ_SCOPES = frozenset(s for s in SCOPES if s.endswith(":read"))
@@ -71,6 +73,14 @@ class SeedInfo:
     expired_checkout_id: str
     expired_checkout_client_secret: str
     succeeded_checkout_id: str
+    # After sales (seed_sales.py): disputes, disputed orders and subscriptions by state, and the
+    # seeded refund of each (partially) refunded special order by its status.
+    disputes: dict[str, str]
+    disputed_orders: dict[str, str]
+    refunds_blocked_order_id: str
+    subscriptions: dict[str, str]
+    subscription_orders: dict[str, str]
+    refunds: dict[str, str]
 
 
 def address(country: str, n: int) -> Address:
@@ -107,11 +117,15 @@ def _build(*, orders: int, seed: int, now: datetime) -> tuple[Store, SeedInfo]:
     for customer in (*customers.values(), *extra):
         store.add_customer(customer)
     specials = _special_orders(store, products, customers)
-    _generated_orders(store, products, discount, [*customers.values(), *extra], max(0, orders - len(specials)))
+    generated = max(0, orders - len(specials) - seed_sales.ORDER_COUNT)
+    _generated_orders(store, products, discount, [*customers.values(), *extra], generated)
     for order in specials:
         store.add_order(order)
         _number(org, order)
     checkouts = _checkouts(store, products, customers, specials[-1], now)
+    seed_sales.settle_generated(store, SEED_EPOCH)
+    sales = seed_sales.sales(store, products, customers, SEED_EPOCH)
+    seed_sales.refund_records(store)
     info = SeedInfo(
         seed=seed, orders=len(store.orders), organization_id=org.id,
         org_token=ORG_TOKEN, read_only_token=READ_ONLY_TOKEN,
@@ -124,6 +138,10 @@ def _build(*, orders: int, seed: int, now: datetime) -> tuple[Store, SeedInfo]:
         open_checkout_id=checkouts[0].id, open_checkout_client_secret=checkouts[0].client_secret,
         expired_checkout_id=checkouts[1].id, expired_checkout_client_secret=checkouts[1].client_secret,
         succeeded_checkout_id=checkouts[2].id,
+        disputes=sales.disputes, disputed_orders=sales.disputed_orders,
+        refunds_blocked_order_id=sales.refunds_blocked_order_id, subscriptions=sales.subscriptions,
+        subscription_orders=sales.subscription_orders,
+        refunds={o.status: store.derived_id("refund", o.id) for o in specials if o.refunded_amount > 0},
     )
     return store, info
 
@@ -283,8 +301,8 @@ def _generated_orders(store: Store, products: dict[str, Product], discount: Disc
 def _attach_subscription(store: Store, subscriptions: dict[tuple[str, str], Subscription], order: Order) -> None:
     key = (order.customer.id, order.product.id)
     subscription = subscriptions.get(key)
+    period = timedelta(days=30 if order.product.recurring_interval == "month" else 365)
     if subscription is None:
-        period = timedelta(days=30 if order.product.recurring_interval == "month" else 365)
         subscription = Subscription(store.new_id(), order.created_at, order.customer.id, order.product.id,
                                     order.subtotal_amount, order.product.recurring_interval or "month",
                                     order.created_at, order.created_at + period)
@@ -292,6 +310,9 @@ def _attach_subscription(store: Store, subscriptions: dict[tuple[str, str], Subs
         order.billing_reason = "subscription_create"
     else:
         order.billing_reason = "subscription_cycle"
+        # Each cycle's order starts the subscription's next period.
+        subscription.current_period_start = order.created_at
+        subscription.current_period_end = order.created_at + period
     order.subscription = subscription
 
 

@@ -8,12 +8,15 @@ from datetime import UTC, datetime
 from . import seed as seeding
 from .catalog import CatalogService
 from .checkouts import CheckoutService
+from .disputes import DisputeService
 from .errors import InsufficientScope, InvalidToken, Unauthorized
 from .faults import FaultPlan
 from .models import CustomerPrincipal, OrgPrincipal, Principal, Settings
 from .orders import OrderService
+from .refunds import RefundService
 from .seed import SeedInfo
 from .store import Store
+from .subscriptions import SubscriptionService
 
 # The version the emulator is written against, and the ones Polar serves (server/polar/version.py):
 # a request without `Polar-Version` is served as 2026-04, Polar's current version.
@@ -44,6 +47,9 @@ class EmulatorState:
         self.orders = OrderService(self)
         self.checkouts = CheckoutService(self)
         self.catalog = CatalogService(self)
+        self.refunds = RefundService(self)
+        self.subscriptions = SubscriptionService(self)
+        self.disputes = DisputeService(self)
         self.reset()
 
     def now(self) -> datetime:
@@ -61,12 +67,14 @@ class EmulatorState:
         return self.seed_info
 
     def set_organization(self, *, off_session_charges_enabled: bool | None = None,
-                         payments_ready: bool | None = None) -> None:
+                         payments_ready: bool | None = None, can_refund: bool | None = None) -> None:
         org = self.store.organization
         if off_session_charges_enabled is not None:
             org.off_session_charges_enabled = off_session_charges_enabled
         if payments_ready is not None:
             org.payments_ready = payments_ready
+        if can_refund is not None:
+            org.can_refund = can_refund
 
     # Authentication, as Polar's middleware does it: any bearer that is not a live token is
     # `invalid_token`, whatever the path; the route then checks the subject's kind and scopes.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import hashlib
 import math
 import random
 from collections.abc import Callable, Sequence
@@ -15,11 +16,13 @@ from .models import (
     Customer,
     CustomerSession,
     Discount,
+    Dispute,
     Order,
     Organization,
     OrgPrincipal,
     PaymentMethod,
     Product,
+    Refund,
     Subscription,
 )
 
@@ -79,10 +82,19 @@ class Store:
     checkouts: dict[str, Checkout] = field(default_factory=dict)
     checkouts_by_secret: dict[str, Checkout] = field(default_factory=dict)
     sessions: dict[str, CustomerSession] = field(default_factory=dict)
+    refunds: list[Refund] = field(default_factory=list)
+    disputes: dict[str, Dispute] = field(default_factory=dict)
 
     def new_id(self) -> str:
         """A random UUID4 drawn from the seeded generator, so ids are reproducible."""
         h = f"{self.rng.getrandbits(128) & _UUID4_CLEAR | _UUID4_SET:032x}"
+        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+    @staticmethod
+    def derived_id(*parts: str) -> str:
+        """A UUID4-shaped id hashed from `parts`: reproducible without drawing from the generator."""
+        value = int.from_bytes(hashlib.sha256("/".join(parts).encode()).digest()[:16], "big")
+        h = f"{value & _UUID4_CLEAR | _UUID4_SET:032x}"
         return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
     def new_secret(self, prefix: str) -> str:
@@ -129,6 +141,24 @@ class Store:
             return self.checkouts[checkout_id]
         except KeyError:
             raise ResourceNotFound() from None
+
+    def subscription(self, subscription_id: str) -> Subscription:
+        try:
+            return self.subscriptions[subscription_id]
+        except KeyError:
+            raise ResourceNotFound() from None
+
+    def dispute(self, dispute_id: str) -> Dispute:
+        try:
+            return self.disputes[dispute_id]
+        except KeyError:
+            raise ResourceNotFound() from None
+
+    def add_refund(self, refund: Refund) -> None:
+        if not self.refunds or self.refunds[-1].created_at <= refund.created_at:
+            self.refunds.append(refund)
+        else:
+            bisect.insort(self.refunds, refund, key=lambda r: r.created_at)
 
     def customer_by_external_id(self, external_id: str) -> Customer | None:
         return next((c for c in self.customers.values() if c.external_id == external_id), None)

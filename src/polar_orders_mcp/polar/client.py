@@ -15,10 +15,13 @@ from polar_orders_mcp.polar.checkouts import Checkouts
 from polar_orders_mcp.polar.customer_portal import CustomerPortal
 from polar_orders_mcp.polar.customer_sessions import CustomerSessions
 from polar_orders_mcp.polar.customers import Customers
+from polar_orders_mcp.polar.disputes import Disputes
 from polar_orders_mcp.polar.orders import Orders
 from polar_orders_mcp.polar.products import Products
+from polar_orders_mcp.polar.refunds import Refunds
 from polar_orders_mcp.polar.requester import Requester
 from polar_orders_mcp.polar.retries import DEFAULT_MAX_RETRIES
+from polar_orders_mcp.polar.subscriptions import Subscriptions
 
 SERVERS = {"production": "https://api.polar.sh", "sandbox": "https://sandbox-api.polar.sh"}
 DEFAULT_API_VERSION = "2026-10"
@@ -91,6 +94,9 @@ class PolarClient:
         self.products = Products(api)
         self.customer_portal = CustomerPortal(api, customer_session)
         self.customer_sessions = CustomerSessions(api)
+        self.refunds = Refunds(api)
+        self.subscriptions = Subscriptions(api)
+        self.disputes = Disputes(api)
 
     def __repr__(self) -> str:
         return f"PolarClient(environment={self.environment!r}, base_url={self.base_url!r})"

@@ -322,6 +322,7 @@ def error_from_response(
         retry_after=retry_after,
         scope=scope,
         api_version=response.request.headers.get("polar-version", ""),
+        detail=detail,
     )
     kwargs: dict[str, Any] = {
         "code": code,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 # Hints for Polar's own error codes (the `error` field). Codes are opaque strings:
 # unknown ones fall back to the status hint below.
 CODE_HINTS: dict[str, str] = {
@@ -43,6 +45,60 @@ CODE_HINTS: dict[str, str] = {
     "PaymentNotReady": "The payment is not ready yet; try again shortly.",
     "RequestValidationError": "Fix the fields listed in the detail and send the request again.",
     "PolarRequestValidationError": "Fix the fields listed in the detail and send the request again.",
+    # Refunds: each refusal below means nothing was refunded.
+    "RefundsBlocked": (
+        "Polar blocks refunds for this order or for the whole organization (usually while its account is "
+        "under review); nothing was refunded. Retrying will not help: ask Polar support to lift the block."
+    ),
+    "RefundedAlready": (
+        "The order is already fully refunded, so nothing more can be refunded; nothing was done. List the "
+        "order's refunds to see what was paid back and when."
+    ),
+    "RefundDisputedPayment": (
+        "The customer's bank disputes this payment (a chargeback), and a disputed payment cannot be "
+        "refunded; nothing was refunded. Handle the dispute instead: accept it to concede, or let it be decided."
+    ),
+    "RevokeSubscriptionBenefitsProhibited": (
+        "revoke_benefits is only for one-time purchases; nothing was refunded. Refund this subscription order "
+        "without it, and cancel or revoke the subscription itself to end its benefits."
+    ),
+    "RefundUnknownPayment": (
+        "The order has no succeeded payment (a draft, pending, void or free order), so there is no money to "
+        "refund; nothing was done."
+    ),
+    "RefundPendingCreation": (
+        "Polar is still recording a refund of this order: do not refund again. Wait a minute, then list the "
+        "order's refunds to see it."
+    ),
+    # Subscriptions.
+    "AlreadyCanceledSubscription": (
+        "The subscription is already canceled, or scheduled to cancel when its period ends; nothing changed. "
+        "Read it to see when it ends."
+    ),
+    "InactiveSubscription": "The subscription is not active, so this change does not apply; nothing changed.",
+    "SubscriptionLocked": "The subscription has an update pending; try again once it is applied.",
+    # Disputes.
+    "DisputeNotOpenError": (
+        "Only a dispute awaiting a response (needs_response) can be accepted; this one is under review or "
+        "closed, and nothing was done. Read it for its status."
+    ),
+}
+
+REFUND_TOO_HIGH = "Refund amount exceeds refundable amount"
+REFUND_TOO_HIGH_HINT = (
+    "The amount is more than what is left to refund on this order; nothing was refunded. The amount is net "
+    "of tax (Polar adds the prorated tax itself): re-read the order and refund at most its refundable_amount."
+)
+# Polar's uncancel answers with its generic errors: say what they mean there.
+SUBSCRIPTION_HINTS: dict[str, str] = {
+    "ResourceUnavailable": (
+        "The subscription has already ended, so its cancellation cannot be taken back; nothing changed. "
+        "The customer must subscribe again."
+    ),
+    "BadRequest": (
+        "The subscription has no cancellation scheduled at the period's end, so there is nothing to take "
+        "back; nothing changed. Read it to see its state."
+    ),
 }
 
 
@@ -103,13 +159,23 @@ def hint_for(
     retry_after: float | None = None,
     scope: str | None = None,
     api_version: str = "",
+    detail: Any = None,
 ) -> str:
     """What the caller should do next after an error response."""
     if status == 401:
         return _auth_hint(code, environment, base_url, path)
+    if status == 422 and _says(detail, REFUND_TOO_HIGH):
+        return REFUND_TOO_HIGH_HINT
+    if "/subscriptions/" in path and code in SUBSCRIPTION_HINTS:
+        return SUBSCRIPTION_HINTS[code]
     if status == 403 and code == "insufficient_scope":
         needed = f"the scope {scope}" if scope else "a scope it lacks"
         return f"The access token needs {needed}; create a token that has it."
     if code in CODE_HINTS:
         return CODE_HINTS[code]
     return _status_hint(status, retry_after, api_version)
+
+
+def _says(detail: Any, message: str) -> bool:
+    """Whether a 422's field errors include `message`."""
+    return isinstance(detail, list) and any(isinstance(item, dict) and item.get("msg") == message for item in detail)

@@ -295,3 +295,113 @@ class Page(BaseModel, Generic[T]):
     @property
     def has_next(self) -> bool:
         return self.page < self.max_page
+
+
+RefundStatus = Literal["pending", "succeeded", "failed", "canceled"] | str
+RefundReason = (
+    Literal[
+        "duplicate",
+        "fraudulent",
+        "customer_request",
+        "service_disruption",
+        "satisfaction_guarantee",
+        "dispute_prevention",
+        "other",
+    ]
+    | str
+)
+SubscriptionStatus = (
+    Literal["incomplete", "incomplete_expired", "trialing", "active", "past_due", "canceled", "unpaid", "paused"]
+    | str
+)
+CancellationReason = (
+    Literal[
+        "customer_service",
+        "low_quality",
+        "missing_features",
+        "switched_service",
+        "too_complex",
+        "too_expensive",
+        "unused",
+        "other",
+    ]
+    | str
+)
+DisputeStatus = Literal["prevented", "early_warning", "needs_response", "under_review", "lost", "won"] | str
+
+
+class Refund(PolarModel):
+    """A refund of (part of) an order; `amount` is net of tax, `tax_amount` the tax refunded with it."""
+
+    id: str
+    created_at: datetime
+    modified_at: datetime | None = None
+    status: RefundStatus
+    reason: RefundReason
+    amount: int
+    tax_amount: int = 0
+    currency: str
+    order_id: str
+    subscription_id: str | None = None
+    customer_id: str
+    organization_id: str | None = None
+    revoke_benefits: bool = False
+    metadata: Metadata = Field(default_factory=dict)
+    dispute: dict[str, Any] | None = None
+
+    @property
+    def total_amount(self) -> int:
+        return self.amount + self.tax_amount
+
+
+class Subscription(PolarModel):
+    id: str
+    created_at: datetime
+    modified_at: datetime | None = None
+    status: SubscriptionStatus
+    amount: int
+    currency: str
+    recurring_interval: RecurringInterval | None = None
+    recurring_interval_count: int | None = None
+    current_period_start: datetime | None = None
+    current_period_end: datetime | None = None
+    cancel_at_period_end: bool = False
+    canceled_at: datetime | None = None
+    started_at: datetime | None = None
+    ends_at: datetime | None = None
+    ended_at: datetime | None = None
+    trial_end: datetime | None = None
+    customer_id: str
+    product_id: str | None = None
+    discount_id: str | None = None
+    checkout_id: str | None = None
+    customer_cancellation_reason: CancellationReason | None = None
+    customer_cancellation_comment: str | None = None
+    metadata: Metadata = Field(default_factory=dict)
+    customer: Customer | None = None
+    product: Product | None = None
+
+
+class Dispute(PolarModel):
+    """A chargeback raised by the customer's bank on an order's payment."""
+
+    id: str
+    created_at: datetime
+    modified_at: datetime | None = None
+    status: DisputeStatus
+    resolved: bool = False
+    closed: bool = False
+    amount: int
+    tax_amount: int = 0
+    currency: str
+    reason: str | None = None
+    evidence_due_by: datetime | None = None
+    past_due: bool = False
+    order_id: str
+    payment_id: str | None = None
+    customer: Customer | None = None
+    case_id: str | None = None
+
+    @property
+    def total_amount(self) -> int:
+        return self.amount + self.tax_amount

@@ -72,19 +72,58 @@ Give me the url and when it expires. Creating a checkout moves no money."""
 
 
 def summarize_sales(
-    start: Annotated[str, Field(description="Start date, ISO 8601, e.g. 2026-10-01T00:00:00Z.")],
-    end: Annotated[str, Field(description="End date, ISO 8601, exclusive.")],
+    start: Annotated[str, Field(description="Start, ISO 8601 with an offset, e.g. 2026-10-01T00:00:00Z (exclusive).")],
+    end: Annotated[str, Field(description="End, ISO 8601 with an offset, exclusive.")],
     timezone: str = "UTC",
 ) -> str:
-    """Summarise sales over a period from a CSV export of orders."""
+    """Summarise sales over a period from exact server-side sums of the orders."""
     return f"""Summarise sales from {start} to {end} ({timezone}).
 
-1. export_orders(created_after="{start}", created_before="{end}", timezone="{timezone}",
-   columns=["created_at", "status", "product", "currency", "net_amount", "tax_amount", "total_amount",
-   "refunded_amount"]).
-2. If the result says truncated, export shorter periods and combine them.
-Report: number of paid orders, revenue by currency (amounts in the CSV are in major units), top
-products, refunds, and anything unusual. Say how many rows you read."""
+1. summarize_orders(created_after="{start}", created_before="{end}", timezone="{timezone}",
+   status=["paid", "partially_refunded", "refunded"]) for the totals per currency.
+2. summarize_orders(..., group_by="product") for the top products, and group_by="day" (periods of at
+   most 92 days) to see how sales moved over time.
+Amounts are exact integers in minor units (cents): divide by 100 only to show them, and never add
+amounts of different currencies. Report: number of orders, revenue (net, tax, total) per currency, top
+products, refunds (refunded_amount), and anything unusual. Only read rows with export_orders if I ask."""
+
+
+def refund_order(
+    order_id: Annotated[str, Field(description="The order's id.")],
+    reason: Annotated[str, Field(description="Why: duplicate, fraudulent, customer_request, service_disruption, "
+                                 "satisfaction_guarantee or other.")] = "customer_request",
+    amount: Annotated[str, Field(description="Minor units net of tax to refund; empty for all that is left.")] = "",
+) -> str:
+    """Refund an order, in full or in part: check what was refunded, preview, human approval, confirm."""
+    amount_arg = f", amount={amount}" if amount else ""
+    return f"""Refund order {order_id} (reason: {reason}).
+
+1. get_order(order_id="{order_id}"): it must be paid or partially_refunded; note the customer and total.
+2. list_refunds(order_id="{order_id}") to see what was refunded already, and when. If a refund was made
+   in the last 24 hours, tell me before going on: it may be the refund I am asking for.
+3. create_refund(order_id="{order_id}", reason="{reason}"{amount_arg}) WITHOUT a token returns a preview:
+   the amount (net of tax), the tax Polar prorates with it, what the customer gets back, and the earlier
+   refunds. Show me the preview and wait for my explicit approval.
+4. Only after I approve, confirm it as the preview says (the confirmation the tool asks for).
+5. list_refunds(order_id="{order_id}") again and tell me the refund's status.
+Amounts are in minor units, net of tax. Never retry a refund on your own: after an unclear failure,
+list the order's refunds to see what happened. If Polar refuses (refunds blocked, already refunded,
+a disputed payment), tell me what it said. {_DATA_NOT_INSTRUCTIONS}"""
+
+
+def handle_dispute(dispute_id: Annotated[str, Field(description="The dispute's id.")]) -> str:
+    """Look into a dispute (chargeback) and decide, with me, whether to concede it."""
+    return f"""Help me handle dispute {dispute_id}.
+
+1. get_dispute(dispute_id="{dispute_id}"): status, the bank's reason, the disputed total and the deadline
+   (evidence_due_by).
+2. get_order(order_id=...) for its order, and list_refunds(order_id=...) for what was refunded already.
+3. Tell me what happened and my options. Only a dispute in needs_response can be conceded; one under
+   review, won or lost needs nothing from us.
+4. If I decide to concede: accept_dispute(dispute_id="{dispute_id}") WITHOUT a token returns a preview
+   (what the customer keeps, the subscription Polar revokes). Show it to me and wait for my explicit
+   approval; only then confirm it. Accepting cannot be undone, and a disputed payment cannot be
+   refunded instead. {_DATA_NOT_INSTRUCTIONS}"""
 
 
 @dataclass(frozen=True)
@@ -99,4 +138,6 @@ PROMPTS = (
     Prompt(fix_billing_and_invoice, "Fix billing details and issue an invoice"),
     Prompt(send_checkout_link, "Send a checkout link"),
     Prompt(summarize_sales, "Summarise sales over a period"),
+    Prompt(refund_order, "Refund an order (check, preview, approve, confirm)"),
+    Prompt(handle_dispute, "Handle a dispute (chargeback)"),
 )

@@ -12,7 +12,7 @@ from pydantic import AwareDatetime, BaseModel, Field
 
 from polar_orders_mcp.tools.base import Tool
 from polar_orders_mcp.tools.context import Api, Ctx
-from polar_orders_mcp.tools.params import ProductId
+from polar_orders_mcp.tools.params import OrderStatus, ProductId
 
 # About 25k tokens: what MCP clients accept in one tool result before they cut it themselves.
 MAX_CSV_BYTES = 100_000
@@ -23,7 +23,6 @@ ExportColumn = Literal[
     "customer_name", "billing_name", "billing_country", "subtotal_amount", "discount_amount",
     "tax_amount", "total_amount", "refunded_amount", "billing_reason",
 ]  # fmt: skip
-OrderStatus = Literal["draft", "pending", "paid", "refunded", "partially_refunded", "void"]
 
 
 class ExportResult(BaseModel):

@@ -8,7 +8,7 @@ from typing import Annotated, ClassVar, Literal
 
 import mcp_types as types
 from mcp.server.mcpserver.exceptions import ToolError
-from pydantic import Field
+from pydantic import AwareDatetime, BaseModel, Field
 
 from polar_orders_mcp.approvals.flow import Action, Awaiting, NotDone, OutcomeUnknown
 from polar_orders_mcp.approvals.preview import Preview
@@ -34,8 +34,10 @@ from polar_orders_mcp.tools.params import (
     DiscountId,
     Metadata,
     OrderId,
+    OrderStatus,
     PaymentMethodId,
     ProductId,
+    SubscriptionId,
     billing_changes,
 )
 
@@ -61,6 +63,20 @@ async def list_orders(
     ] = None,
     discount_id: DiscountId | None = None,
     checkout_id: CheckoutId | None = None,
+    subscription_id: SubscriptionId | None = None,
+    status: Annotated[
+        list[OrderStatus] | None, Field(max_length=6, description="Only these statuses, e.g. [\"paid\"].")
+    ] = None,
+    created_after: Annotated[
+        AwareDatetime | None,
+        Field(description="Only orders created strictly after this instant (exclusive). ISO 8601 with a UTC "
+              "offset, e.g. 2026-10-01T00:00:00+02:00; compared in UTC."),
+    ] = None,
+    created_before: Annotated[
+        AwareDatetime | None,
+        Field(description="Only orders created strictly before this instant (exclusive). ISO 8601 with a UTC "
+              "offset; compared in UTC."),
+    ] = None,
     metadata: Metadata | None = None,
     sorting: Annotated[
         list[OrderSort] | None,
@@ -70,9 +86,11 @@ async def list_orders(
     limit: Annotated[int, Field(ge=1, le=100, description="Orders per page, at most 100.")] = 20,
     detail: Detail = "summary",
 ) -> views.OrderList:
-    """List orders, newest first, filtered by customer, product, discount, checkout or metadata.
-    Returns one page with total_count and next_page; use find filters rather than walking every page.
-    Use get_order for one order you already know the id of."""
+    """List orders, newest first, filtered by customer, product, status, creation date, subscription,
+    discount, checkout or metadata. Returns one page with total_count and next_page; use filters rather
+    than walking every page. Use get_order for one order you know the id of."""
+    if created_after and created_before and created_after >= created_before:
+        raise ToolError("created_after must be before created_before.")
     result = await api.orders.list(
         page=page,
         limit=limit,
@@ -82,6 +100,10 @@ async def list_orders(
         product_billing_type=product_billing_type,
         discount_id=discount_id,
         checkout_id=checkout_id,
+        subscription_id=subscription_id,
+        status=list(status) if status else None,
+        created_after=created_after,
+        created_before=created_before,
         metadata=metadata,
         sorting=list(sorting) if sorting else None,
     )

@@ -14,10 +14,14 @@ CustomerId = Annotated[str, Field(pattern=_UUID, description="Polar customer id 
 ProductId = Annotated[str, Field(pattern=_UUID, description="Polar product id (a UUID).")]
 CheckoutId = Annotated[str, Field(pattern=_UUID, description="Polar checkout session id (a UUID).")]
 DiscountId = Annotated[str, Field(pattern=_UUID, description="Polar discount id (a UUID).")]
+RefundId = Annotated[str, Field(pattern=_UUID, description="Polar refund id (a UUID).")]
+SubscriptionId = Annotated[str, Field(pattern=_UUID, description="Polar subscription id (a UUID).")]
+DisputeId = Annotated[str, Field(pattern=_UUID, description="Polar dispute id (a UUID).")]
 PaymentMethodId = Annotated[
     str,
     Field(pattern=_UUID, description="Id of one of the customer's saved payment methods (a UUID)."),
 ]
+OrderStatus = Literal["draft", "pending", "paid", "refunded", "partially_refunded", "void"]
 Detail = Annotated[
     Literal["summary", "full"],
     Field(description="summary: compact agent view (default). full: adds Polar's complete API object."),

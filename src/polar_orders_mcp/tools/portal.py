@@ -9,6 +9,8 @@ from typing import Annotated, ParamSpec, TypeVar
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, Field
 
+from polar_orders_mcp.polar import models
+from polar_orders_mcp.polar.client import PolarClient
 from polar_orders_mcp.polar.errors import AuthenticationError
 from polar_orders_mcp.tools import views
 from polar_orders_mcp.tools.base import Tool
@@ -25,6 +27,7 @@ from polar_orders_mcp.tools.params import (
     BillingName,
     CustomerId,
     OrderId,
+    OrderStatus,
     billing_changes,
 )
 
@@ -54,13 +57,23 @@ def session_errors(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
 async def list_my_orders(
     api: Api,
     product_name: Annotated[str | None, Field(max_length=256, description="Match product names.")] = None,
+    status: Annotated[
+        list[OrderStatus] | None, Field(max_length=6, description="Only these statuses, e.g. [\"paid\"].")
+    ] = None,
     page: Annotated[int, Field(ge=1)] = 1,
     limit: Annotated[int, Field(ge=1, le=100)] = 20,
 ) -> views.OrderList:
-    """List the signed-in customer's own orders, newest first. Only this customer's orders exist
-    here; use get_my_order for one of them."""
-    result = await api.customer_portal.orders.list(page=page, limit=limit, query=product_name)
-    return views.order_list(result)
+    """List the signed-in customer's own orders, newest first, optionally only some statuses. Only
+    this customer's orders exist here; use get_my_order for one of them."""
+    if not status:
+        return views.order_list(await api.customer_portal.orders.list(page=page, limit=limit, query=product_name))
+    # Polar's customer portal has no status filter: read the customer's orders and keep the wanted ones.
+    wanted = set(status)
+    matching = [o async for o in api.customer_portal.orders.iterate(query=product_name) if o.status in wanted]
+    start = (page - 1) * limit
+    found = models.Page[models.Order](items=matching[start : start + limit], total_count=len(matching),
+                                      max_page=-(-len(matching) // limit), page=page, limit=limit)
+    return views.order_list(found)
 
 
 @session_errors

@@ -2,20 +2,36 @@
 
 from __future__ import annotations
 
-from polar_orders_mcp.tools import checkouts, customers, documents, export, orders, portal, products
+from polar_orders_mcp.tools import (
+    checkouts,
+    customers,
+    disputes,
+    documents,
+    export,
+    orders,
+    portal,
+    products,
+    refunds,
+    subscriptions,
+    summary,
+)
 from polar_orders_mcp.tools.base import Tool
 
-TOOLSETS = ("orders", "checkouts", "customers", "portal")
+TOOLSETS = ("orders", "checkouts", "customers", "portal", "refunds", "subscriptions", "disputes")
 
 # Organization mode (an organization access token): the whole organization's orders.
 ALL_TOOLS: tuple[Tool, ...] = (
     *orders.TOOLS,
     *documents.TOOLS,
     *export.TOOLS,
+    *summary.TOOLS,
     *checkouts.TOOLS,
     *customers.TOOLS,
     *products.TOOLS,
     *portal.TOOLS,
+    *refunds.TOOLS,
+    *subscriptions.TOOLS,
+    *disputes.TOOLS,
 )
 
 # Customer mode (a customer session): one signed-in customer's own orders, nothing else.

@@ -202,3 +202,197 @@ def payment_method_label(method: models.PaymentMethod | None) -> str:
         return f"{method.brand} •••• {method.last4}{expiry}"
     return str(method.type)
 
+
+
+def _next_page(page: models.Page[Any]) -> int | None:
+    return page.page + 1 if page.page < page.max_page else None
+
+
+def _iso(moment: Any) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
+class RefundView(BaseModel):
+    """A refund. `amount` is net of tax; the customer got `total_amount` (amount + tax) back."""
+
+    id: str
+    status: str = Field(description="pending, succeeded, failed or canceled; only succeeded refunds paid money back.")
+    reason: str
+    created_at: str
+    order_id: str
+    customer_id: str
+    subscription_id: str | None = None
+    currency: str
+    amount: int = Field(description="Refunded, minor units, net of tax.")
+    tax_amount: int = Field(description="Tax refunded with it, minor units.")
+    total_amount: int = Field(description="What the customer got back, minor units.")
+    total: str = Field(description="total_amount for humans, e.g. $7.50.")
+    revoke_benefits: bool
+    metadata: dict[str, str] = Field(default_factory=dict)
+    api_object: dict[str, Any] | None = Field(
+        default=None, description="Polar's refund object, only with detail='full'."
+    )
+
+
+def refund(r: models.Refund, detail: str = "summary") -> RefundView:
+    return RefundView(
+        id=r.id,
+        status=r.status,
+        reason=r.reason,
+        created_at=r.created_at.isoformat(),
+        order_id=r.order_id,
+        customer_id=r.customer_id,
+        subscription_id=r.subscription_id,
+        currency=r.currency,
+        amount=r.amount,
+        tax_amount=r.tax_amount,
+        total_amount=r.total_amount,
+        total=money(r.total_amount, r.currency),
+        revoke_benefits=r.revoke_benefits,
+        metadata=clean_mapping(r.metadata),
+        api_object=r.model_dump(mode="json") if detail == "full" else None,
+    )
+
+
+class RefundList(BaseModel):
+    items: list[RefundView]
+    page: int
+    total_count: int = Field(description="Refunds matching the filters, over all pages.")
+    next_page: int | None = Field(description="Pass as page to get the next page; null on the last page.")
+
+
+def refund_list(page: models.Page[models.Refund], detail: str = "summary") -> RefundList:
+    return RefundList(items=[refund(r, detail) for r in page.items], page=page.page, total_count=page.total_count,
+                      next_page=_next_page(page))
+
+
+class SubscriptionView(BaseModel):
+    """A subscription. It renews at current_period_end unless cancel_at_period_end (then it ends there)."""
+
+    id: str
+    status: str = Field(description="active, trialing, past_due, canceled, unpaid, paused, incomplete…")
+    customer: CustomerRef
+    product: ProductRef
+    currency: str
+    amount: int = Field(description="Price per period, minor units.")
+    price: str = Field(description="amount for humans, e.g. $29.00 / month.")
+    started_at: str | None = None
+    current_period_start: str | None = None
+    current_period_end: str | None = None
+    cancel_at_period_end: bool = Field(
+        description="true: it ends at current_period_end; uncancel_subscription undoes it."
+    )
+    canceled_at: str | None = None
+    ends_at: str | None = Field(default=None, description="When it will end or ended.")
+    ended_at: str | None = Field(default=None, description="Set once it has ended: access is gone.")
+    cancellation_reason: str | None = None
+    cancellation_comment: CustomerText = None
+    metadata: dict[str, str] = Field(default_factory=dict)
+    api_object: dict[str, Any] | None = Field(
+        default=None, description="Polar's subscription object, only with detail='full'."
+    )
+
+
+def subscription(s: models.Subscription, detail: str = "summary") -> SubscriptionView:
+    interval = f" / {s.recurring_interval}" if s.recurring_interval else ""
+    count = s.recurring_interval_count or 1
+    if count > 1 and interval:
+        interval = f" / {count} {s.recurring_interval}s"
+    return SubscriptionView(
+        id=s.id,
+        status=s.status,
+        customer=CustomerRef(
+            id=s.customer_id,
+            email=clean_text(s.customer.email if s.customer else None),
+            name=clean_text(s.customer.name if s.customer else None),
+        ),
+        product=ProductRef(id=s.product_id, name=clean_text(s.product.name if s.product else None)),
+        currency=s.currency,
+        amount=s.amount,
+        price=money(s.amount, s.currency) + interval,
+        started_at=_iso(s.started_at),
+        current_period_start=_iso(s.current_period_start),
+        current_period_end=_iso(s.current_period_end),
+        cancel_at_period_end=s.cancel_at_period_end,
+        canceled_at=_iso(s.canceled_at),
+        ends_at=_iso(s.ends_at),
+        ended_at=_iso(s.ended_at),
+        cancellation_reason=s.customer_cancellation_reason,
+        cancellation_comment=clean_text(s.customer_cancellation_comment),
+        metadata=clean_mapping(s.metadata),
+        api_object=s.model_dump(mode="json") if detail == "full" else None,
+    )
+
+
+class SubscriptionList(BaseModel):
+    items: list[SubscriptionView]
+    page: int
+    total_count: int = Field(description="Subscriptions matching the filters, over all pages.")
+    next_page: int | None = Field(description="Pass as page to get the next page; null on the last page.")
+
+
+def subscription_list(page: models.Page[models.Subscription], detail: str = "summary") -> SubscriptionList:
+    return SubscriptionList(items=[subscription(s, detail) for s in page.items], page=page.page,
+                            total_count=page.total_count, next_page=_next_page(page))
+
+
+class DisputeView(BaseModel):
+    """A dispute (chargeback) of an order's payment by the customer's bank."""
+
+    id: str
+    status: str = Field(
+        description="needs_response (can be accepted), under_review, won, lost, prevented, early_warning."
+    )
+    reason: str | None = Field(default=None, description="The card network's reason, e.g. fraudulent.")
+    created_at: str
+    order_id: str
+    customer: CustomerRef
+    currency: str
+    amount: int = Field(description="Disputed, minor units, net of tax.")
+    tax_amount: int
+    total_amount: int = Field(description="The disputed total, minor units.")
+    total: str
+    evidence_due_by: str | None = Field(default=None, description="Deadline to respond, if a response is awaited.")
+    past_due: bool
+    resolved: bool = Field(description="Won or lost.")
+    closed: bool = Field(description="Won, lost or prevented.")
+    api_object: dict[str, Any] | None = Field(
+        default=None, description="Polar's dispute object, only with detail='full'."
+    )
+
+
+def dispute(d: models.Dispute, detail: str = "summary") -> DisputeView:
+    return DisputeView(
+        id=d.id,
+        status=d.status,
+        reason=clean_text(d.reason),
+        created_at=d.created_at.isoformat(),
+        order_id=d.order_id,
+        customer=CustomerRef(
+            id=d.customer.id if d.customer else "",
+            email=clean_text(d.customer.email if d.customer else None),
+            name=clean_text(d.customer.name if d.customer else None),
+        ),
+        currency=d.currency,
+        amount=d.amount,
+        tax_amount=d.tax_amount,
+        total_amount=d.total_amount,
+        total=money(d.total_amount, d.currency),
+        evidence_due_by=_iso(d.evidence_due_by),
+        past_due=d.past_due,
+        resolved=d.resolved,
+        closed=d.closed,
+        api_object=d.model_dump(mode="json") if detail == "full" else None,
+    )
+
+
+class DisputeList(BaseModel):
+    items: list[DisputeView]
+    page: int
+    total_count: int = Field(description="Disputes matching the filters, over all pages.")
+    next_page: int | None = Field(description="Pass as page to get the next page; null on the last page.")
+
+
+def dispute_list(page: models.Page[models.Dispute], detail: str = "summary") -> DisputeList:
+    return DisputeList(items=[dispute(d, detail) for d in page.items], page=page.page, total_count=page.total_count,
+                       next_page=_next_page(page))

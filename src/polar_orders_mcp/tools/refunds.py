@@ -1,0 +1,241 @@
+"""Refund tools: list and read refunds, and the facts a refund of an order would have (refund_facts)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Literal
+
+from mcp.server.mcpserver.exceptions import ToolError
+from pydantic import BaseModel, Field
+
+from polar_orders_mcp.polar import models
+from polar_orders_mcp.polar.client import PolarClient
+from polar_orders_mcp.polar.errors import PermissionDeniedError
+from polar_orders_mcp.tools import views
+from polar_orders_mcp.tools.base import Tool
+from polar_orders_mcp.tools.context import Api
+from polar_orders_mcp.tools.params import CustomerId, Detail, OrderId, RefundId, SubscriptionId
+
+RefundSort = Literal["created_at", "-created_at", "amount", "-amount"]
+# A refund this recent on the same order makes a new one worth a second look (a retried request?).
+RECENT_REFUND_WINDOW = timedelta(hours=24)
+# Refunds that paid, or are paying, money back.
+MONEY_BACK = frozenset({"pending", "succeeded"})
+# Stripe refuses a refund of a charge disputed and not won (`charge_disputed`); Polar then says
+# RefundDisputedPayment. An early warning is not a dispute at Stripe yet.
+REFUND_BLOCKING_DISPUTES = frozenset({"needs_response", "under_review", "lost"})
+UNPAID = frozenset({"draft", "pending", "void"})
+
+
+async def list_refunds(
+    api: Api,
+    order_id: OrderId | None = None,
+    customer_id: CustomerId | None = None,
+    subscription_id: SubscriptionId | None = None,
+    succeeded: Annotated[
+        bool | None, Field(description="true: only succeeded refunds; false: pending, failed or canceled ones.")
+    ] = None,
+    sorting: Annotated[
+        list[RefundSort] | None,
+        Field(max_length=2, description="Sort keys, '-' for descending. Default: newest first."),
+    ] = None,
+    page: Annotated[int, Field(ge=1, description="Page number, from 1.")] = 1,
+    limit: Annotated[int, Field(ge=1, le=100, description="Refunds per page, at most 100.")] = 20,
+    detail: Detail = "summary",
+) -> views.RefundList:
+    """List refunds, newest first, by order, customer or subscription: what was paid back, when, and
+    whether it succeeded. Use it before refunding an order, to see what was refunded already."""
+    result = await api.refunds.list(
+        page=page,
+        limit=limit,
+        order_id=order_id,
+        customer_id=customer_id,
+        subscription_id=subscription_id,
+        succeeded=succeeded,
+        sorting=list(sorting) if sorting else None,
+    )
+    return views.refund_list(result, detail)
+
+
+async def get_refund(refund_id: RefundId, api: Api, detail: Detail = "summary") -> views.RefundView:
+    """Get one refund by id: amount, tax, status, reason, order. Use list_refunds(order_id=...) to
+    find the refunds of an order."""
+    return views.refund(await api.refunds.get(refund_id), detail)
+
+
+# What a refund would do, for the tool that makes it (preview, then act with exactly these facts).
+
+
+class PreviousRefund(BaseModel):
+    id: str
+    status: str
+    reason: str
+    amount: int
+    tax_amount: int
+    total: str = Field(description="amount + tax for humans.")
+    created_at: str
+
+
+class RefundFacts(BaseModel):
+    """What refunding the order would do, from Polar's data. Amounts in minor units; `amount` is net of
+    tax, as Polar's refund takes it, and `tax_amount` the tax Polar prorates with it."""
+
+    order_id: str
+    order_status: str
+    customer_id: str
+    customer_email: views.CustomerText = None
+    customer_name: views.CustomerText = None
+    product: views.CustomerText = None
+    currency: str
+    amount: int = Field(description="To refund, net of tax: what POST /v1/refunds/ is sent.")
+    tax_amount: int = Field(description="The tax Polar refunds with it (prorated as Polar computes it).")
+    total_amount: int = Field(description="What the customer gets back: amount + tax_amount.")
+    amount_display: str
+    tax_display: str
+    total_display: str
+    full_refund: bool = Field(description="True: the order becomes refunded; false: partially_refunded.")
+    order_total_amount: int
+    refunded_amount: int = Field(description="Refunded before, net of tax (Polar's refunded_amount).")
+    refunded_tax_amount: int
+    refundable_amount: int = Field(description="Polar's refundable amount: max(0, net + applied balance - refunded).")
+    pending_amount: int = Field(description="Net amount of refunds still pending, which Polar does not count yet.")
+    available_amount: int = Field(description="What may still be refunded: refundable_amount - pending_amount.")
+    subscription_id: str | None = Field(
+        default=None, description="Set for a subscription order: Polar refuses revoke_benefits for those."
+    )
+    previous_refunds: list[PreviousRefund] = Field(default_factory=list, description="Newest first.")
+    refunded_in_last_24h: bool
+    recent_refunds_note: str | None = Field(
+        default=None, description='e.g. "$6.25 was refunded on this order at 2026-12-02 10:42 UTC".'
+    )
+    disputes_checked: bool = Field(description="False when the token may not read disputes (disputes:read).")
+
+
+def refundable(order: models.Order) -> tuple[int, int]:
+    """(net, tax) Polar still allows to refund, by its models/order.py formula, whatever the status."""
+    net = max(0, order.net_amount + order.applied_balance_amount - order.refunded_amount)
+    return net, max(0, order.tax_amount - order.refunded_tax_amount)
+
+
+def prorated_tax(order: models.Order, amount: int) -> int:
+    """The tax Polar refunds with `amount` (net): its `calculate_refunded_tax_from_subtotal`, same floats."""
+    net, tax = refundable(order)
+    if amount == net:
+        return tax
+    if order.tax_amount <= 0 or order.net_amount <= 0:
+        return 0
+    ratio = order.tax_amount / order.net_amount
+    return min(round(amount * ratio), tax)
+
+
+def _at(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _refusable(order: models.Order, not_done: str) -> None:
+    """Refuse what Polar would refuse for the order as a whole, saying what to do instead."""
+    if order.status in UNPAID:
+        raise ToolError(
+            f"{not_done}: it is {order.status}, so it has no succeeded payment to refund. Only paid or "
+            "partially refunded orders can be refunded."
+        )
+    if order.status == "refunded":
+        paid_back = views.money(order.refunded_amount + order.refunded_tax_amount, order.currency)
+        raise ToolError(
+            f"{not_done}: it is already fully refunded ({paid_back} paid back). See when with "
+            f"list_refunds(order_id={order.id!r})."
+        )
+    if order.total_amount <= 0:
+        raise ToolError(f"{not_done}: it was free, so there is no money to refund.")
+
+
+async def _open_dispute(api: PolarClient, order_id: str) -> tuple[models.Dispute | None, bool]:
+    try:
+        disputes = [d async for d in api.disputes.iterate(order_id=order_id)]
+    except PermissionDeniedError:
+        return None, False  # Polar still refuses a disputed payment; the preview just cannot say so.
+    return next((d for d in disputes if d.status in REFUND_BLOCKING_DISPUTES), None), True
+
+
+async def refund_facts(
+    api: PolarClient, order_id: str, amount: int | None = None, *, now: datetime | None = None
+) -> RefundFacts:
+    """The facts of refunding `amount` (net of tax, minor units; None: all that is left) of the order.
+
+    Reads the order, its refunds and its disputes. Raises ToolError, saying what to do, when Polar
+    would refuse: not paid, free, fully refunded, amount above what is left, a disputed payment.
+    Polar's own reads may raise PolarError (an unknown order is NotFoundError).
+    """
+    not_done = f"Order {order_id} was not refunded"
+    if amount is not None and amount < 1:
+        raise ToolError(f"{not_done}: amount must be at least 1 (minor units, net of tax).")
+    order = await api.orders.get(order_id)
+    _refusable(order, not_done)
+    refunds = [r async for r in api.refunds.iterate(order_id=order_id, sorting=["-created_at"])]
+    net, _ = refundable(order)
+    pending = sum(r.amount for r in refunds if r.status == "pending")
+    available = max(0, net - pending)
+    if available == 0:
+        raise ToolError(
+            f"{not_done}: nothing is left to refund; {views.money(pending, order.currency)} of it is in a refund "
+            "still pending at Polar. Check it again later with list_refunds."
+        )
+    wanted = available if amount is None else amount
+    if wanted > available:
+        raise ToolError(
+            f"{not_done}: {views.money(wanted, order.currency)} is more than the "
+            f"{views.money(available, order.currency)} left to refund (amounts are net of tax; Polar adds the "
+            f"prorated tax). Pass an amount of at most {available}, or leave it out to refund all of it."
+        )
+    dispute, checked = await _open_dispute(api, order_id)
+    if dispute is not None:
+        raise ToolError(
+            f"{not_done}: its payment is disputed (dispute {dispute.id}, {dispute.status}), and Polar cannot "
+            "refund a disputed payment. Handle the dispute instead (get_dispute)."
+        )
+    tax = prorated_tax(order, wanted)
+    since = (now or datetime.now(UTC)) - RECENT_REFUND_WINDOW
+    recent = [r for r in refunds if r.status in MONEY_BACK and r.created_at >= since]
+    note = "; ".join(
+        f"{views.money(r.total_amount, r.currency)} was refunded on this order at {_at(r.created_at)} "
+        f"(refund {r.id}, {r.status})"
+        for r in recent
+    )
+    customer = order.customer
+    return RefundFacts(
+        order_id=order.id,
+        order_status=order.status,
+        customer_id=order.customer_id,
+        customer_email=views.clean_text(customer.email if customer else None),
+        customer_name=views.clean_text(customer.name if customer else None),
+        product=views.clean_text(order.product.name if order.product else order.description),
+        currency=order.currency,
+        amount=wanted,
+        tax_amount=tax,
+        total_amount=wanted + tax,
+        amount_display=views.money(wanted, order.currency),
+        tax_display=views.money(tax, order.currency),
+        total_display=views.money(wanted + tax, order.currency),
+        full_refund=wanted == net,
+        order_total_amount=order.total_amount,
+        refunded_amount=order.refunded_amount,
+        refunded_tax_amount=order.refunded_tax_amount,
+        refundable_amount=net,
+        pending_amount=pending,
+        available_amount=available,
+        subscription_id=order.subscription_id,
+        previous_refunds=[
+            PreviousRefund(id=r.id, status=r.status, reason=r.reason, amount=r.amount, tax_amount=r.tax_amount,
+                           total=views.money(r.total_amount, r.currency), created_at=r.created_at.isoformat())
+            for r in refunds
+        ],
+        refunded_in_last_24h=bool(recent),
+        recent_refunds_note=note or None,
+        disputes_checked=checked,
+    )
+
+
+TOOLS = (
+    Tool(list_refunds, tier="read", title="List refunds", toolset="refunds"),
+    Tool(get_refund, tier="read", title="Get refund", toolset="refunds"),
+)

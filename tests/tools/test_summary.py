@@ -1,0 +1,138 @@
+"""summarize_orders: exact sums in minor units from Polar's export, by currency, product, status or day."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter, defaultdict
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx2
+import pytest
+from mcp.client import Client
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+
+from polar_orders_mcp.emulator.app import create_app
+from polar_orders_mcp.emulator.state import EmulatorState
+from polar_orders_mcp.server.app import build_server
+from polar_orders_mcp.settings import Settings
+from polar_orders_mcp.tools import summary
+from tests.tools.conftest import call, fail
+
+pytestmark = pytest.mark.anyio
+SALES = ["paid", "partially_refunded", "refunded"]
+AFTER, BEFORE = datetime(2026, 5, 1, tzinfo=UTC), datetime(2026, 7, 1, tzinfo=UTC)
+
+
+def expected(state: EmulatorState, statuses: list[str]) -> dict[str, int]:
+    orders = [o for o in state.store.orders if AFTER < o.created_at < BEFORE and o.status in statuses]
+    return {"orders": len(orders), "net_amount": sum(o.net_amount for o in orders),
+            "tax_amount": sum(o.tax_amount for o in orders), "total_amount": sum(o.total_amount for o in orders),
+            "refunded_amount": sum(o.refunded_amount for o in orders)}
+
+
+@pytest.fixture
+def emulator() -> Any:
+    return create_app(orders=1200)
+
+
+async def test_totals_are_exact_minor_units_per_currency(server: MCPServer[Any], state: EmulatorState,
+                                                         mode: str) -> None:
+    async with Client(server, mode=mode) as client:
+        result = await call(client, "summarize_orders", {
+            "created_after": AFTER.isoformat(), "created_before": BEFORE.isoformat(), "status": SALES})
+    want = expected(state, SALES)
+    assert result["orders"] == want["orders"] > 100
+    [usd] = result["currencies"]
+    assert {k: usd[k] for k in want} == want
+    assert usd["currency"] == "usd" and usd["net_after_refunds"] == want["net_amount"] - want["refunded_amount"]
+    assert usd["total"] == f"${want['total_amount'] // 100:,}.{want['total_amount'] % 100:02d}"
+    assert result["groups"] is None and "both exclusive" in result["period"]
+    assert len(str(result)) < 700  # a few hundred bytes, however many orders
+
+
+async def test_grouped_by_product_status_and_day(server: MCPServer[Any], state: EmulatorState) -> None:
+    bounds = {"created_after": AFTER.isoformat(), "created_before": BEFORE.isoformat()}
+    async with Client(server) as client:
+        by_product = await call(client, "summarize_orders", {**bounds, "group_by": "product"})
+        by_status = await call(client, "summarize_orders", {**bounds, "group_by": "status"})
+        by_day = await call(client, "summarize_orders", {**bounds, "status": ["paid"], "group_by": "day",
+                                                         "timezone": "America/New_York"})
+    orders = [o for o in state.store.orders if AFTER < o.created_at < BEFORE]
+    products: defaultdict[str, int] = defaultdict(int)
+    for o in orders:
+        products[o.description] += o.total_amount
+    assert {g["key"]: g["total_amount"] for g in by_product["groups"]} == products
+    totals = [g["total_amount"] for g in by_product["groups"]]
+    assert totals == sorted(totals, reverse=True)
+    assert {g["key"]: g["orders"] for g in by_status["groups"]} == Counter(o.status for o in orders)
+    assert by_status["groups"][0]["key"] == "paid"
+    zone = ZoneInfo("America/New_York")
+    days = Counter(o.created_at.astimezone(zone).date().isoformat() for o in orders if o.status == "paid")
+    assert {g["key"]: g["orders"] for g in by_day["groups"]} == days
+    assert [g["key"] for g in by_day["groups"]] == sorted(days)
+
+
+async def test_progress_is_reported_on_long_ranges(server: MCPServer[Any], monkeypatch: pytest.MonkeyPatch,
+                                                   mode: str) -> None:
+    monkeypatch.setattr(summary, "PROGRESS_EVERY", 400)
+    seen: list[tuple[float, float | None]] = []
+
+    async def progress(done: float, total: float | None, message: str | None) -> None:
+        seen.append((done, total))
+
+    async with Client(server, mode=mode) as client:
+        result = await client.call_tool("summarize_orders", {}, progress_callback=progress)
+    assert not result.is_error
+    assert seen == [(400, 1200), (800, 1200), (1200, 1200)]
+
+
+async def test_bad_ranges_and_zones_are_refused_before_any_request(server: MCPServer[Any],
+                                                                   state: EmulatorState) -> None:
+    async with Client(server) as client:
+        year = await fail(client, "summarize_orders", {"group_by": "day", "created_after": "2026-01-01T00:00:00Z",
+                                                       "created_before": "2026-12-01T00:00:00Z"})
+        open_ended = await fail(client, "summarize_orders", {"group_by": "day"})
+        backwards = await fail(client, "summarize_orders", {"created_after": BEFORE.isoformat(),
+                                                            "created_before": AFTER.isoformat()})
+        zone = await fail(client, "summarize_orders", {"timezone": "Mars/Olympus"})
+        naive = await fail(client, "summarize_orders", {"created_after": "2026-05-01T00:00:00"})
+    assert "group_by='day' needs created_after and created_before at most 92 days apart" in year == open_ended
+    assert backwards.endswith("created_after must be before created_before.")
+    assert "Unknown timezone 'Mars/Olympus'" in zone
+    assert "created_after" in naive and "timezone" in naive
+    assert state.faults.received(path="/v1/orders/*") == []
+
+
+async def test_products_past_the_group_cap_are_folded_into_other(server: MCPServer[Any],
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(summary, "MAX_GROUPS", 3)
+    async with Client(server) as client:
+        result = await call(client, "summarize_orders", {"group_by": "product"})
+    keys = [g["key"] for g in result["groups"]]
+    assert len(keys) == 3 and keys[-1] == "(other)" and result["other_groups"] == 6 - 2
+    assert sum(g["orders"] for g in result["groups"]) == result["orders"] == 1200
+
+
+def test_export_amounts_convert_to_exact_minor_units() -> None:
+    # Polar writes minor / 100 as a Python float; its text is exact up to 10^13 minor units.
+    rng = random.Random(7)
+    for minor in [0, 1, 5, 10, 1250, 99_999_999, *(rng.randrange(10**13) for _ in range(20_000))]:
+        assert summary.minor_units(str(minor / 100), "net_amount") == minor
+    for bad in ("12.345", "nan", "abc"):
+        with pytest.raises(ToolError):
+            summary.minor_units(bad, "net_amount")
+
+
+async def test_a_quoted_product_name_with_a_comma_and_newline_is_one_group(emulator: Any,
+                                                                           state: EmulatorState) -> None:
+    for order in state.store.orders[:10]:
+        order.description = 'Seats, "team"\nedition'
+    server = build_server(Settings(emulator=True), transport=httpx2.ASGITransport(app=emulator))
+    async with Client(server) as client:
+        result = await call(client, "summarize_orders", {"group_by": "product",
+                                                         "created_before": (state.store.orders[9].created_at
+                                                                            + timedelta(seconds=1)).isoformat()})
+    assert [(g["key"], g["orders"]) for g in result["groups"]] == [('Seats, "team" edition', 10)]
