@@ -8,7 +8,7 @@ from typing import Annotated, ClassVar, Literal
 
 import mcp_types as types
 from mcp.server.mcpserver.exceptions import ToolError
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import AwareDatetime, Field
 
 from polar_orders_mcp.approvals.flow import Action, Awaiting, NotDone, OutcomeUnknown
 from polar_orders_mcp.approvals.preview import Preview

@@ -10,7 +10,6 @@ from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, Field
 
 from polar_orders_mcp.polar import models
-from polar_orders_mcp.polar.client import PolarClient
 from polar_orders_mcp.polar.errors import AuthenticationError
 from polar_orders_mcp.tools import views
 from polar_orders_mcp.tools.base import Tool
