@@ -15,6 +15,7 @@ from mcp.server.mcpserver.tools import Tool as SdkTool
 from polar_orders_mcp import __version__
 from polar_orders_mcp.polar.client import PolarClient
 from polar_orders_mcp.prompts.workflows import PROMPTS
+from polar_orders_mcp.server.arguments import CheckedTool, close_schema
 from polar_orders_mcp.server.compact import compact_result, compact_schema
 from polar_orders_mcp.server.log_level import accept_log_level
 from polar_orders_mcp.server.resources import register_resources
@@ -101,10 +102,15 @@ def select_tools(settings: Settings) -> list[Tool]:
     return tools
 
 
-def _sdk_tool(tool: Tool, audit: AuditLog) -> SdkTool:
-    """The SDK's tool for one table entry, with compact schemas and compact result text."""
+class AuditedCheckedTool(AuditedSdkTool, CheckedTool):
+    """A write or irreversible tool: audited, including the calls its argument checks refuse."""
+
+
+def _sdk_tool(tool: Tool, audit: AuditLog, served: list[str]) -> SdkTool:
+    """The SDK's tool for one table entry: closed, compact schemas, agent-readable argument errors,
+    compact result text."""
     fn = tool.fn if tool.tier == "read" else audited(tool, audit, tool.fn)
-    kind = SdkTool if tool.tier == "read" else AuditedSdkTool
+    kind: type[CheckedTool] = CheckedTool if tool.tier == "read" else AuditedCheckedTool
     sdk_tool = kind.from_function(
         compact_result(polar_errors_as_tool_errors(fn)),
         name=tool.name,
@@ -112,9 +118,11 @@ def _sdk_tool(tool: Tool, audit: AuditLog) -> SdkTool:
         annotations=tool.annotations,
         structured_output=True,
     )
+    assert isinstance(sdk_tool, CheckedTool)
     if isinstance(sdk_tool, AuditedSdkTool):
         sdk_tool.audit_with(tool, audit)
-    sdk_tool.parameters = compact_schema(sdk_tool.parameters, optional_null=True)
+    sdk_tool.serving_beside(served)
+    sdk_tool.parameters = close_schema(compact_schema(sdk_tool.parameters, optional_null=True))
     if sdk_tool.fn_metadata.output_schema is not None:
         sdk_tool.fn_metadata.output_schema = compact_schema(sdk_tool.fn_metadata.output_schema, optional_null=False)
     return sdk_tool
@@ -165,7 +173,7 @@ def build_server(settings: Settings, transport: httpx2.AsyncBaseTransport | None
         instructions=CUSTOMER_INSTRUCTIONS if settings.customer_mode else INSTRUCTIONS,
         lifespan=lifespan,
         log_level=settings.log_level,
-        tools=[_sdk_tool(tool, audit) for tool in tools],
+        tools=[_sdk_tool(tool, audit, [t.name for t in tools]) for tool in tools],
     )
     if not settings.customer_mode:
         # The prompts and resources read organization data: none of it is reachable for a customer.
