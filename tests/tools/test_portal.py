@@ -63,14 +63,35 @@ async def test_another_customers_order_is_not_found(customer_server: Any, state:
     assert state.store.order(foreign).billing_name != "Mallory"
 
 
-async def test_an_expired_session_says_to_create_a_new_one(emulator: Any, state: EmulatorState, seed: SeedInfo) -> None:
+# Arguments that get each customer-mode tool as far as Polar; every tool of the table is listed.
+EXPIRED_CALLS = {
+    "list_my_orders": {},
+    "get_my_order": {"order_id": "paid"},
+    "update_my_billing_details": {"order_id": "paid", "billing_name": "Ada Good"},
+    "request_my_invoice": {"order_id": "paid"},
+    "get_my_invoice": {"order_id": "paid"},
+    "get_my_receipt": {"order_id": "paid"},
+}
+
+
+def test_every_customer_tool_is_tried_with_an_expired_session() -> None:
+    assert set(EXPIRED_CALLS) == {tool.name for tool in CUSTOMER_TOOLS}
+
+
+@pytest.mark.parametrize("tool", sorted(EXPIRED_CALLS))
+async def test_an_expired_session_says_to_create_a_new_one(
+    emulator: Any, state: EmulatorState, seed: SeedInfo, tool: str
+) -> None:
     token = session_for(state, "good_card")
     state.store.sessions[token].expires_at = state.now() - timedelta(seconds=1)
     server = build_server(Settings(emulator=True, customer_session=token), transport=httpx2.ASGITransport(app=emulator))
+    args = {name: seed.paid_order_id if value == "paid" else value for name, value in EXPIRED_CALLS[tool].items()}
     async with Client(server) as client:
-        message = await fail(client, "list_my_orders", {})
-    assert "customer session has expired" in message
-    assert token not in message
+        message = await fail(client, tool, args)
+    assert message == (
+        f"Error executing tool {tool}: The customer session has expired or is not valid: create a new one "
+        "(create_customer_session in organization mode, or your app's sign-in flow), then try again."
+    )
 
 
 async def test_billing_details_rules(customer_server: Any, state: EmulatorState, seed: SeedInfo) -> None:

@@ -92,8 +92,9 @@ async def compute_my_invoice_preview(api: PolarClient, order_id: str) -> Invoice
     return invoice_preview_of(await api.customer_portal.orders.get(order_id))
 
 
-@session_errors
+# session_errors inside: polar_errors_as_tool_errors would otherwise turn the 401 into a ToolError first.
 @polar_errors_as_tool_errors
+@session_errors
 async def my_invoice_preview(order_id: str, api: Api) -> InvoicePreview:
     return await compute_my_invoice_preview(api, order_id)
 
