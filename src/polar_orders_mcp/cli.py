@@ -89,6 +89,14 @@ def _settings_overrides(args: argparse.Namespace) -> dict[str, Any]:
     return {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
 
 
+def _setting_name(loc: tuple[int | str, ...], given: dict[str, Any]) -> str:
+    """What the user typed: the flag when a flag set the field, else the environment variable."""
+    field = str(loc[0]) if loc else ""
+    if field in given:
+        return "--" + field.replace("_", "-")
+    return ".".join(str(part) for part in loc)
+
+
 def _configure_logging(level: str) -> None:
     # stdout carries the protocol in stdio mode: every log line goes to stderr.
     handler = logging.StreamHandler(sys.stderr)
@@ -113,12 +121,14 @@ def _serve(args: argparse.Namespace) -> int:
 
     from polar_orders_mcp.settings import Settings
 
+    overrides = _settings_overrides(args)
     try:
-        settings = Settings(**_settings_overrides(args))
+        settings = Settings(**overrides)
     except ValidationError as exc:
         for error in exc.errors():
-            field = ".".join(str(p) for p in error["loc"])
-            print(f"polar-orders-mcp: invalid setting {field}: {error['msg']}", file=sys.stderr)
+            name = _setting_name(error["loc"], overrides)
+            message = str(error["msg"]).removeprefix("Value error, ")
+            print(f"polar-orders-mcp: invalid setting {name}: {message}", file=sys.stderr)
         return 2
     _configure_logging(settings.log_level)
 
@@ -130,15 +140,29 @@ def _serve(args: argparse.Namespace) -> int:
             _freeze_startup_objects()
             server.run("stdio")
         else:
-            from polar_orders_mcp.server.http import check_exposure, serve_http
+            from polar_orders_mcp.server.http import check_exposure, listen, serve_http
 
             check_exposure(settings)
+            sock = listen(settings.host, settings.port, how_to_change="--port N (or POLAR_MCP_PORT)")
             server = build_server(settings)
             _freeze_startup_objects()
-            serve_http(server, settings)
+            serve_http(server, settings, sock)
     except ValueError as exc:
         print(f"polar-orders-mcp: {exc}", file=sys.stderr)
         return 2
+    return 0
+
+
+def _emulator(args: argparse.Namespace) -> int:
+    from polar_orders_mcp.emulator.app import serve
+    from polar_orders_mcp.server.http import StartupError, listen
+
+    try:
+        sock = listen(args.host, args.port, how_to_change="--port N")
+    except StartupError as exc:
+        print(f"polar-orders-mcp emulator: {exc}", file=sys.stderr)
+        return 2
+    serve(host=args.host, port=args.port, orders=args.orders, sock=sock)
     return 0
 
 
@@ -148,10 +172,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         argv.insert(0, "serve")
     args = _parser().parse_args(argv)
     if args.command == "emulator":
-        from polar_orders_mcp.emulator.app import serve
-
-        serve(host=args.host, port=args.port, orders=args.orders)
-        code = 0
+        code = _emulator(args)
     elif args.command == "demo":
         from polar_orders_mcp.demo import run_demo
 

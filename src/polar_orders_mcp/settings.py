@@ -7,10 +7,14 @@ from typing import Annotated, Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from polar_orders_mcp.polar.servers import SERVERS, resolve_server
+
 ConfirmMode = Literal["auto", "elicit", "token", "off"]
 Transport = Literal["stdio", "sse", "http"]
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+ORGANIZATION_TOKEN_PREFIX = "polar_oat_"
+CUSTOMER_SESSION_PREFIX = "polar_cst_"
 
 
 def _env(name: str, field: str) -> AliasChoices:
@@ -154,10 +158,38 @@ class Settings(BaseSettings):
     @field_validator("server")
     @classmethod
     def _known_server(cls, value: str) -> str:
+        resolve_server(value)  # the client's own check: what starts here also works on the first call
         value = value.strip()
-        if value in ("production", "sandbox") or value.startswith(("http://", "https://")):
-            return value.rstrip("/")
-        raise ValueError("must be 'production', 'sandbox', or a URL starting with http:// or https://")
+        return value if value in SERVERS else value.rstrip("/")
+
+    @field_validator("access_token", "customer_session", "http_token", "confirm_secret")
+    @classmethod
+    def _no_whitespace(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and any(ch.isspace() for ch in value.get_secret_value()):
+            raise ValueError(
+                "has spaces or line breaks in it (a copy-paste slip?): set it to the token alone, nothing around it"
+            )
+        return value
+
+    @field_validator("access_token")
+    @classmethod
+    def _organization_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and value.get_secret_value().startswith(CUSTOMER_SESSION_PREFIX):
+            raise ValueError(
+                "is a customer session (polar_cst_…), which belongs in POLAR_CUSTOMER_SESSION (customer mode: one "
+                "customer's own orders). POLAR_ACCESS_TOKEN takes an organization access token (polar_oat_…)"
+            )
+        return value
+
+    @field_validator("customer_session")
+    @classmethod
+    def _customer_session(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and value.get_secret_value().startswith(ORGANIZATION_TOKEN_PREFIX):
+            raise ValueError(
+                "is an organization access token (polar_oat_…), which belongs in POLAR_ACCESS_TOKEN. "
+                "POLAR_CUSTOMER_SESSION takes a customer session (polar_cst_…)"
+            )
+        return value
 
     @field_validator("allowed_hosts", "allowed_origins", "tools", "exclude_tools", "toolsets", mode="before")
     @classmethod

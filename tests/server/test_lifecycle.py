@@ -26,6 +26,9 @@ def test_sigterm_stops_the_http_server_with_exit_code_0() -> None:
         server.proc.send_signal(signal.SIGTERM)
         assert server.proc.wait(timeout=60) == 0, server.output()
     assert bytes(server.stdout) == b""  # HTTP mode writes nothing to stdout
+    # The start line is printed as such, not logged as a warning; a requested stop logs nothing either.
+    banner = f"polar-orders-mcp: serving MCP (http) on {server.url}/mcp (no bearer token: loopback only)\n"
+    assert server.output() == banner
 
 
 def test_closing_stdin_ends_the_stdio_server_cleanly() -> None:

@@ -92,14 +92,44 @@ def select_tools(settings: Settings) -> list[Tool]:
         if unknown:
             raise ValueError(f"{option}: unknown {', '.join(unknown)}. Known: {', '.join(sorted(known))}.")
     tools = list(available)
+    steps: list[tuple[str, list[Tool]]] = []
     if settings.toolsets:
         tools = [t for t in tools if t.toolset in settings.toolsets]
+        steps.append((f"--toolsets {','.join(settings.toolsets)}", tools))
     if settings.tools:
         tools = [t for t in tools if t.name in settings.tools]
-    tools = [t for t in tools if t.name not in settings.exclude_tools]
+        steps.append((f"--tools {','.join(settings.tools)}", tools))
+    if settings.exclude_tools:
+        tools = [t for t in tools if t.name not in settings.exclude_tools]
+        steps.append((f"--exclude-tools {','.join(settings.exclude_tools)}", tools))
     if settings.read_only:
         tools = [t for t in tools if t.tier == "read"]
+        steps.append(("--read-only (read tools only)", tools))
+    if not tools:
+        raise ValueError(_nothing_left(steps, customer_mode=settings.customer_mode))
     return tools
+
+
+def _nothing_left(steps: list[tuple[str, list[Tool]]], *, customer_mode: bool) -> str:
+    """Why a selection serves no tool at all: each option in turn, up to the one that removed the last."""
+
+    def names(tools: list[Tool]) -> str:
+        shown = ", ".join(t.name for t in tools[:5])
+        return shown + (f" and {len(tools) - 5} more" if len(tools) > 5 else "")
+
+    said = []
+    before: list[Tool] = []
+    for index, (option, left) in enumerate(steps):
+        if not left:
+            said.append(f"then {option} removes {names(before)}" if index else f"{option} matches none")
+            break
+        said.append(f"{option} keeps {names(left)}")
+        before = left
+    mode = " In customer mode only the portal tools exist." if customer_mode else ""
+    return (
+        f"This selection serves no tool at all: {'; '.join(said)}.{mode} Change --tools, --exclude-tools, "
+        "--toolsets or --read-only (or their POLAR_MCP_* variables) so that at least one tool is left."
+    )
 
 
 class AuditedCheckedTool(AuditedSdkTool, CheckedTool):

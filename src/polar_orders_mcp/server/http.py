@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import hmac
 import json
 import logging
 import signal
+import socket
+import sys
 import time
 from typing import Any
 
@@ -44,6 +47,33 @@ def check_exposure(settings: Settings) -> None:
         )
     if settings.http_token is not None and len(settings.http_token.get_secret_value()) < 16:
         raise StartupError("POLAR_MCP_HTTP_TOKEN is too short: use at least 16 random characters.")
+
+
+def listen(host: str, port: int, *, how_to_change: str) -> socket.socket:
+    """A socket bound to host:port, or a StartupError saying why not and how to pick another.
+
+    Bound before anything says "serving", so a port in use is reported as such rather than as a
+    banner followed by uvicorn's bare errno; uvicorn then serves on this very socket.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise StartupError(
+                f"Port {port} on {host} is already in use (another server, or this one started twice). "
+                f"Pick another with {how_to_change}, or stop what is listening there."
+            ) from exc
+        if exc.errno == errno.EACCES:
+            raise StartupError(
+                f"Not allowed to listen on port {port}: ports below 1024 need privileges. Pick another with "
+                f"{how_to_change}."
+            ) from exc
+        raise StartupError(f"Cannot listen on {host}:{port}: {exc.strerror}. Check the address.") from exc
+    return sock
 
 
 def transport_security(settings: Settings) -> TransportSecuritySettings:
@@ -160,15 +190,23 @@ def http_app(mcp: MCPServer[Any], settings: Settings) -> ASGIApp:
     return BearerAuth(app, token)
 
 
-def serve_http(mcp: MCPServer[Any], settings: Settings) -> None:
-    """Run the HTTP transport under uvicorn until SIGINT/SIGTERM; in-flight calls get time to finish."""
+def serve_http(mcp: MCPServer[Any], settings: Settings, sock: socket.socket | None = None) -> None:
+    """Run the HTTP transport under uvicorn until SIGINT/SIGTERM; in-flight calls get time to finish.
+
+    `sock` is the listening socket from `listen()`; without one it is bound here.
+    """
     app = InFlight(http_app(mcp, settings))
+    if sock is None:
+        sock = listen(settings.host, settings.port, how_to_change="--port N (or POLAR_MCP_PORT)")
     path = SSE_PATH if settings.transport == "sse" else MCP_PATH
-    log.warning(
-        "serving MCP (%s) on http://%s:%s%s%s",
-        settings.transport, settings.host, settings.port, path,
-        "" if settings.http_token else " (no bearer token: loopback only)",
-    )  # fmt: skip
+    port = sock.getsockname()[1]
+    # The start line is printed, not logged: it is not a warning, and it must show at every log level.
+    print(
+        f"polar-orders-mcp: serving MCP ({settings.transport}) on http://{_url_host(settings.host)}:{port}{path}"
+        + ("" if settings.http_token else " (no bearer token: loopback only)"),
+        file=sys.stderr,
+        flush=True,
+    )
     config = uvicorn.Config(
         app,
         host=settings.host,
@@ -181,9 +219,13 @@ def serve_http(mcp: MCPServer[Any], settings: Settings) -> None:
     # that was there before it: make that handler a clean exit, so a stop asked for exits 0.
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, _exit_cleanly)
-    GracefulServer(config, app).run()
+    GracefulServer(config, app).run(sockets=[sock])
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
 
 
 def _exit_cleanly(signum: int, frame: object) -> None:
-    log.warning("stopped by signal %s", signal.Signals(signum).name)
+    log.info("stopped by signal %s", signal.Signals(signum).name)
     raise SystemExit(0)
