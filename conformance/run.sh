@@ -33,7 +33,7 @@ rm -rf "$results" && mkdir -p "$results"
 for name in $(compgen -e | grep '^POLAR' || true); do unset "$name"; done
 port="$("$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 base="http://127.0.0.1:$port"
-"$server_bin" serve --emulator --transport http --host 127.0.0.1 --port "$port" >"$results/server.log" 2>&1 &
+"$server_bin" serve --emulator --transport http --no-auth --host 127.0.0.1 --port "$port" >"$results/server.log" 2>&1 &
 server_pid=$!
 stop_server() {
     kill "$server_pid" 2>/dev/null || true

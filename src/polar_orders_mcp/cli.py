@@ -23,8 +23,8 @@ def _parser() -> argparse.ArgumentParser:
         description="MCP server for Polar.sh orders and checkouts. Commands: serve (default), "
         "emulator (serve the local Polar emulator over HTTP), demo (a scripted session on the emulator).",
         epilog="Every server option: polar-orders-mcp serve --help. Secrets (POLAR_ACCESS_TOKEN, "
-        "POLAR_MCP_HTTP_TOKEN, POLAR_MCP_CONFIRM_SECRET) are read from the environment only, so they never "
-        "show in a process list.",
+        "POLAR_MCP_HTTP_TOKEN, POLAR_MCP_HTTP_TOKENS, POLAR_MCP_CONFIRM_SECRET) are read from the environment "
+        "only, so they never show in a process list.",
     )
     parser.add_argument("--version", action="version", version=f"polar-orders-mcp {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="{serve,emulator,demo}")
@@ -65,6 +65,17 @@ def _parser() -> argparse.ArgumentParser:
                        help="stdio (default), sse, or http (streamable HTTP) [POLAR_MCP_TRANSPORT]")
     serve.add_argument("--host", help="HTTP bind address (default 127.0.0.1) [POLAR_MCP_HOST]")
     serve.add_argument("--port", type=int, help="HTTP port (default 8000) [POLAR_MCP_PORT]")
+    serve.add_argument("--no-auth", action="store_true", default=None,
+                       help="serve HTTP on loopback without a bearer token (otherwise one is made up and printed "
+                       "when POLAR_MCP_HTTP_TOKEN is unset) [POLAR_MCP_NO_AUTH]")
+    serve.add_argument("--max-sessions-per-client", type=int, metavar="N",
+                       help="open MCP sessions one HTTP client may hold (default 100) "
+                       "[POLAR_MCP_MAX_SESSIONS_PER_CLIENT]")
+    serve.add_argument("--max-sessions", type=int, metavar="N",
+                       help="open MCP sessions over all HTTP clients (default 1000) [POLAR_MCP_MAX_SESSIONS]")
+    serve.add_argument("--session-idle-timeout", type=float, metavar="SECONDS",
+                       help="close an MCP session after this long without a request (default 1800) "
+                       "[POLAR_MCP_SESSION_IDLE_TIMEOUT]")
     serve.add_argument("--allowed-hosts", type=_csv, metavar="H1,H2",
                        help="extra Host values accepted, e.g. mcp.example.com:* [POLAR_MCP_ALLOWED_HOSTS]")
     serve.add_argument("--allowed-origins", type=_csv, metavar="O1,O2",
@@ -84,8 +95,8 @@ def _parser() -> argparse.ArgumentParser:
 def _settings_overrides(args: argparse.Namespace) -> dict[str, Any]:
     names = ("emulator", "emulator_orders", "customer_session", "server", "api_version", "confirm", "confirm_ttl",
              "timeout", "max_retries", "read_only", "tools", "exclude_tools", "toolsets", "max_charge",
-             "audit_log", "transport", "host", "port", "allowed_hosts", "allowed_origins",
-             "log_level")  # fmt: skip
+             "audit_log", "transport", "host", "port", "no_auth", "max_sessions_per_client", "max_sessions",
+             "session_idle_timeout", "allowed_hosts", "allowed_origins", "log_level")  # fmt: skip
     return {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
 
 

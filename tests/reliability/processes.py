@@ -86,7 +86,12 @@ def _drain(stream: Any, into: bytearray) -> None:
 
 
 def server_process(*args: str, env: dict[str, str] | None = None) -> AbstractContextManager[ServerProcess]:
-    """`polar-orders-mcp serve --transport http --port 0 ARGS…`, healthy; killed on exit if still running."""
+    """`polar-orders-mcp serve --transport http --port 0 ARGS…`, healthy; killed on exit if still running.
+
+    With --no-auth unless `env` sets an HTTP token: the sessions here speak plain JSON-RPC on loopback.
+    """
+    if not {"POLAR_MCP_HTTP_TOKEN", "POLAR_MCP_HTTP_TOKENS"} & set(env or {}):
+        args = ("--no-auth", *args)
     return child_process("serve", "--transport", "http", "--port", "0", *args, env=env)
 
 

@@ -89,5 +89,7 @@ def serve(host: str = "127.0.0.1", port: int = 8080, orders: int = 60, sock: soc
     print(f"  organization token (read only):  {info.read_only_token}")
     print(f"  seeded ids: GET http://{host}:{port}/_emulator/state")
     print(json.dumps({"customers": info.customers, "draft_orders": info.draft_orders}, indent=2), flush=True)
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
-    server.run(sockets=None if sock is None else [sock])
+    if sock is None:
+        uvicorn.run(app, host=host, port=port, log_level="warning")
+    else:
+        uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning")).run(sockets=[sock])

@@ -1,0 +1,43 @@
+"""Who is calling a tool: the HTTP client's credential name (or stdio), and its MCP session when it has one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from mcp.server.mcpserver import Context
+
+# Where the HTTP layer (server/http.py) leaves what it established about a request, in the ASGI scope.
+CLIENT_KEY = "polar_orders_mcp.client"
+SESSION_KEY = "polar_orders_mcp.session"
+
+STDIO = "stdio"
+"""The client name of every call over stdio (and of an in-memory client): whoever started the process."""
+ANONYMOUS = "anonymous"
+"""The client name over HTTP served with --no-auth (loopback only): no credential tells callers apart."""
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who made a call.
+
+    `client`: "stdio"; over HTTP the name of the bearer credential the request carried ("default" for
+    POLAR_MCP_HTTP_TOKEN or the token made up at start, a name from POLAR_MCP_HTTP_TOKENS), or "anonymous"
+    with --no-auth. `session`: the MCP session the call belongs to, which only that client can use — the
+    `mcp-session-id` of a handshake-era streamable HTTP session, or the SSE session id; None over stdio
+    and in the stateless 2026 era, where there is no session.
+    """
+
+    client: str
+    session: str | None
+
+
+def caller(ctx: Context[Any, Any]) -> Caller:
+    """The caller of the tool call (or resolver, prompt, resource read) that `ctx` belongs to."""
+    request = ctx.request_context.request
+    scope = getattr(request, "scope", None)
+    if not isinstance(scope, dict):
+        return Caller(STDIO, None)
+    client = scope.get(CLIENT_KEY)
+    session = scope.get(SESSION_KEY)
+    return Caller(client if isinstance(client, str) else ANONYMOUS, session if isinstance(session, str) else None)
