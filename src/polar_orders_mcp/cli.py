@@ -11,6 +11,7 @@ from typing import Any
 from polar_orders_mcp import __version__
 
 COMMANDS = ("serve", "emulator", "demo")
+PAYLOAD_LOGGERS = {"httpx2": logging.WARNING, "sse_starlette": logging.INFO, "mcp.server.sse": logging.INFO}
 
 
 def _csv(value: str) -> list[str]:
@@ -115,8 +116,13 @@ def _configure_logging(level: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    # httpx2 logs every URL at INFO, and query strings can hold customer emails: only in debug.
-    logging.getLogger("httpx2").setLevel(level if level == "DEBUG" else "WARNING")
+    # Loggers that write what passes through them, whatever the level asked for: httpx2 logs every URL
+    # at INFO (query strings hold customer emails, checkout paths hold client secrets; the client logs
+    # its own redacted line), and at DEBUG sse_starlette logs every event-stream chunk and the SDK's SSE
+    # transport every message, that is whole tool results with client secrets, customer sessions and
+    # confirmation tokens in them.
+    for name, floor in PAYLOAD_LOGGERS.items():
+        logging.getLogger(name).setLevel(max(logging.getLevelName(level), floor))
 
 
 def _freeze_startup_objects() -> None:
