@@ -24,8 +24,15 @@ async def test_create_checkout_returns_a_link(server: MCPServer[Any], seed: Seed
     assert checkout["status"] == "open"
     assert checkout["url"].startswith("http")
     assert checkout["client_secret"].startswith("polar_c_")
-    assert checkout["customer_email"] == "new@example.com"
-    assert checkout["metadata"] == {"ticket": "T-1"}
+    assert checkout["client_secret_note"] == (
+        "client_secret is a credential, like a password: pass it only to get_checkout_by_secret, "
+        "update_checkout_by_secret and confirm_checkout; never show it to anyone or put it in a message. Send "
+        "the customer the url instead."
+    )
+    assert checkout["customer_supplied"] == {
+        "name": None, "email": "new@example.com", "billing_name": None, "billing_address": None,
+        "description": None, "metadata": {"ticket": "T-1"},
+    }  # fmt: skip
 
 
 async def test_list_and_get_checkouts(server: MCPServer[Any], seed: SeedInfo) -> None:
@@ -41,7 +48,7 @@ async def test_update_checkout(server: MCPServer[Any], seed: SeedInfo) -> None:
         updated = await call(client, "update_checkout", {
             "checkout_id": seed.open_checkout_id, "customer_name": "Grace Hopper",
         })  # fmt: skip
-    assert updated["customer_name"] == "Grace Hopper"
+    assert updated["customer_supplied"]["name"] == "Grace Hopper"
 
 
 async def test_client_secret_calls(server: MCPServer[Any], seed: SeedInfo) -> None:
@@ -52,7 +59,7 @@ async def test_client_secret_calls(server: MCPServer[Any], seed: SeedInfo) -> No
         filled = await call(client, "update_checkout_by_secret", {
             "client_secret": secret, "customer_email": "payer@example.com",
         })  # fmt: skip
-    assert filled["customer_email"] == "payer@example.com"
+    assert filled["customer_supplied"]["email"] == "payer@example.com"
 
 
 async def test_an_expired_checkout_says_gone(server: MCPServer[Any], seed: SeedInfo) -> None:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -132,6 +133,12 @@ def _nothing_left(steps: list[tuple[str, list[Tool]]], *, customer_mode: bool) -
     )
 
 
+def description_of(fn: Callable[..., Any]) -> str:
+    """The docstring as the model should read it: paragraphs on one line each, without the source's indent."""
+    paragraphs = inspect.cleandoc(fn.__doc__ or "").split("\n\n")
+    return "\n\n".join(" ".join(line.strip() for line in paragraph.splitlines()) for paragraph in paragraphs)
+
+
 class AuditedCheckedTool(AuditedSdkTool, CheckedTool):
     """A write or irreversible tool: audited, including the calls its argument checks refuse."""
 
@@ -145,6 +152,7 @@ def _sdk_tool(tool: Tool, audit: AuditLog, served: list[str]) -> SdkTool:
         compact_result(polar_errors_as_tool_errors(fn)),
         name=tool.name,
         title=tool.title,
+        description=description_of(tool.fn),
         annotations=tool.annotations,
         structured_output=True,
     )

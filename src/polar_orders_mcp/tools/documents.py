@@ -52,7 +52,7 @@ async def wait_for_receipt(
             url=None,
             next_step=f"Polar is still rendering this receipt; call {tool} again in a few seconds.",
         )
-    return views.ReceiptView(order_id=order_id, state="ready", url=receipt.url)
+    return views.ReceiptView(order_id=order_id, state="ready", url=receipt.url, link_expires=views.LINK_LIFETIME)
 
 
 class InvoicePreview(Preview):
@@ -202,12 +202,14 @@ async def send_invoice_request(
 
 class InvoiceView(BaseModel):
     order_id: str
-    url: str = Field(description="Link to the invoice PDF.")
+    url: str = Field(description="Short-lived link to the invoice PDF (about 10 minutes).")
+    # Polar presigns invoice links for 10 minutes (S3Service's default presign TTL).
+    link_expires: str = views.LINK_LIFETIME
 
 
 async def get_invoice(order_id: OrderId, api: Api) -> InvoiceView:
-    """Get a link to an order's invoice PDF. An order has no invoice until generate_invoice made
-    one; the error then says so."""
+    """Get a link to an order's invoice PDF; the link works for about 10 minutes, so fetch a fresh one
+    when needed. An order has no invoice until generate_invoice made one; the error then says so."""
     invoice = await api.orders.get_invoice(order_id)
     return InvoiceView(order_id=order_id, url=invoice.url)
 
