@@ -140,12 +140,16 @@ async def test_create_is_retried_when_it_never_left() -> None:
     assert script.calls == 2
 
 
-@pytest.mark.parametrize("failure", [httpx2.Response(503), httpx2.Response(502), httpx2.Response(429)])
-async def test_finalize_is_not_retried(failure: httpx2.Response) -> None:
+@pytest.mark.parametrize(
+    ("failure", "error"),
+    [(httpx2.Response(503), ServerError), (httpx2.Response(502), ServerError), (httpx2.Response(429), RateLimitError)],
+)
+async def test_finalize_is_not_retried(failure: httpx2.Response, error: type[Exception]) -> None:
     script = Script(failure, OK)
     async with client_for(script) as polar:
-        with pytest.raises((ServerError, RateLimitError)):
+        with pytest.raises(error) as caught:
             await polar.orders.finalize(ORDER_ID)
+    assert type(caught.value) is error
     assert script.calls == 1
 
 
