@@ -45,6 +45,7 @@ APPROVALS_PATH = "/approvals"
 users, e.g. an approval console), but still behind the Host and Origin checks."""
 
 _SSE_SESSION = re.compile(rb"session_id=([0-9a-fA-F]{32})")
+CLOSE_SECONDS = 5
 _SHOWN = 100
 
 
@@ -242,7 +243,8 @@ class Gate:
             async def ignore(_: Message) -> None:
                 return None
 
-            await self.app(delete, receive, ignore)
+            with anyio.move_on_after(CLOSE_SECONDS):  # bounded: making room must never hang the new session
+                await self.app(delete, receive, ignore)
 
         return close
 
