@@ -1,7 +1,9 @@
 # polar-orders-mcp over streamable HTTP, as an unprivileged user.
 #   docker build -t polar-orders-mcp .
-#   docker run --rm -p 8000:8000 -e POLAR_MCP_HTTP_TOKEN -e POLAR_ACCESS_TOKEN -e POLAR_SERVER=sandbox polar-orders-mcp
-# Clients connect to http://localhost:8000/mcp with "Authorization: Bearer $POLAR_MCP_HTTP_TOKEN".
+#   docker run --rm -p 127.0.0.1:8000:8000 -e POLAR_MCP_HTTP_TOKEN -e POLAR_ACCESS_TOKEN -e POLAR_SERVER=sandbox \
+#       polar-orders-mcp
+# Published on the host's loopback only; put a TLS proxy in front to serve it further.
+# Clients connect to http://127.0.0.1:8000/mcp with "Authorization: Bearer $POLAR_MCP_HTTP_TOKEN".
 # The server binds 0.0.0.0 inside the container, so it refuses to start without POLAR_MCP_HTTP_TOKEN.
 FROM python:3.11-slim
 

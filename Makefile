@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint clean conformance dist-check bench soak system-deps
+.PHONY: demo test lint clean conformance dist-check bench soak schemas system-deps
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# Rewrite the tool schema snapshots in tests/schemas/ (public API) after a deliberate change; review the diff.
+schemas: $(STAMP)
+	$(BIN)/python -m tests.update_schemas
 
 lint: $(STAMP)
 	$(BIN)/python -m pip install --quiet ruff mypy

@@ -68,30 +68,32 @@ def support_fields(summary: dict[str, Any], raw: dict[str, Any]) -> dict[str, An
     """Every fact a support agent needs, present in our summary and equal to Polar's own value."""
     customer, product = raw.get("customer") or {}, raw.get("product") or {}
     address = raw.get("billing_address") or {}
+    supplied = summary.get("customer_supplied", {})
+    invoice_number = summary.get("invoice_number") or summary.get("reserved_invoice_number")
     checks = {
         "id": summary.get("id") == raw["id"],
         "status": summary.get("status") == raw["status"],
         "created_at": _same_time(summary.get("created_at", ""), raw["created_at"]),
-        "customer id": summary.get("customer", {}).get("id") == raw["customer_id"],
-        "customer email": summary.get("customer", {}).get("email") == customer.get("email"),
-        "customer name": summary.get("customer", {}).get("name") == customer.get("name"),
+        "customer id": summary.get("customer_id") == raw["customer_id"],
+        "customer email": supplied.get("email") == customer.get("email"),
+        "customer name": supplied.get("name") == customer.get("name"),
         "product id": summary.get("product", {}).get("id") == raw["product_id"],
         "product name": summary.get("product", {}).get("name") == product.get("name"),
-        "description": summary.get("description") == raw.get("description"),
+        "description": supplied.get("description") == raw.get("description"),
         "currency": summary.get("currency") == raw["currency"],
         "total amount": summary.get("total_amount") == raw["total_amount"],
         "total for humans": isinstance(summary.get("total"), str) and bool(summary["total"]),
         "tax amount": summary.get("tax_amount") == raw["tax_amount"],
         "refunded amount": summary.get("refunded_amount") == raw["refunded_amount"],
         "billing reason": summary.get("billing_reason") == raw.get("billing_reason"),
-        "billing name": summary.get("billing_name") == raw.get("billing_name"),
-        "billing address": all(str(v) in (summary.get("billing_address") or "") for v in address.values() if v),
+        "billing name": supplied.get("billing_name") == raw.get("billing_name"),
+        "billing address": all(str(v) in (supplied.get("billing_address") or "") for v in address.values() if v),
         "invoice generated": summary.get("invoice_generated") == raw.get("is_invoice_generated"),
-        "invoice number": summary.get("invoice_number") == raw.get("invoice_number"),
+        "invoice number": invoice_number == raw.get("invoice_number"),
         "receipt number": summary.get("receipt_number") == raw.get("receipt_number"),
         "subscription": summary.get("subscription_id") == raw.get("subscription_id"),
         "checkout": summary.get("checkout_id") == raw.get("checkout_id"),
-        "metadata": summary.get("metadata", {}) == {k: str(v) for k, v in (raw.get("metadata") or {}).items()},
+        "metadata": supplied.get("metadata", {}) == {k: str(v) for k, v in (raw.get("metadata") or {}).items()},
     }
     return {"checked": len(checks), "missing": sorted(name for name, ok in checks.items() if not ok)}
 

@@ -187,7 +187,7 @@ class Processes:
     def ours_http(self, emulator_url: str, transport: str = "http") -> tuple[str, subprocess.Popen[bytes]]:
         """Our server over streamable HTTP (`http`) or SSE; its base URL."""
         port = free_port()
-        argv = [OUR_COMMAND, "serve", "--transport", transport, "--host", HOST, "--port", str(port)]
+        argv = [OUR_COMMAND, "serve", "--transport", transport, "--no-auth", "--host", HOST, "--port", str(port)]
         proc = self.start(f"ours-{transport}-{port}", argv, self.ours_env(emulator_url))
         url = f"http://{HOST}:{port}"
         wait_http(f"{url}/healthz", 60, proc)

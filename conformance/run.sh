@@ -40,7 +40,7 @@ free_port() {
 }
 port="$(free_port)"
 base="http://127.0.0.1:$port"
-"$server_bin" serve --emulator --transport http --host 127.0.0.1 --port "$port" >"$results/server.log" 2>&1 &
+"$server_bin" serve --emulator --transport http --no-auth --host 127.0.0.1 --port "$port" >"$results/server.log" 2>&1 &
 server_pid=$!
 emulator_pid=""
 stop_servers() {

@@ -90,7 +90,7 @@ PY
     step "$kind: streamable HTTP on loopback"
     local port
     port="$("$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-    "$bin" serve --emulator --transport http --host 127.0.0.1 --port "$port" >"$work/http-$kind.log" 2>&1 &
+    "$bin" serve --emulator --transport http --no-auth --host 127.0.0.1 --port "$port" >"$work/http-$kind.log" 2>&1 &
     server_pid=$!
     for _ in $(seq 1 150); do
         "$python" -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/healthz', timeout=1)" \

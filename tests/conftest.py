@@ -33,3 +33,19 @@ def full_spec() -> dict[str, Any]:
     if not FULL_SPEC.exists():
         pytest.skip(f"Polar's full OpenAPI spec is not at {FULL_SPEC}: put ../shared/ beside the checkout")
     return json.loads(FULL_SPEC.read_text())
+
+
+@pytest.fixture(autouse=True, scope="session")
+def private_state_dir(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """No test touches the user's own state directory: every server the tests start, in process or as a
+    subprocess, keeps its store in this session's temporary directory unless a test says otherwise."""
+    import os
+
+    folder = tmp_path_factory.mktemp("state")
+    saved = os.environ.get("POLAR_MCP_STATE_DIR")
+    os.environ["POLAR_MCP_STATE_DIR"] = str(folder)
+    yield folder
+    if saved is None:
+        os.environ.pop("POLAR_MCP_STATE_DIR", None)
+    else:
+        os.environ["POLAR_MCP_STATE_DIR"] = saved

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
+from collections.abc import Iterator
+
+import pytest
 
 from polar_orders_mcp import __version__
 
@@ -52,3 +56,88 @@ def test_http_beyond_loopback_needs_a_token() -> None:
     result = run("serve", "--emulator", "--transport", "http", "--host", "0.0.0.0", "--port", "0")
     assert result.returncode == 2
     assert "POLAR_MCP_HTTP_TOKEN" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("env", "args", "expected"),
+    [
+        ({"POLAR_SERVER": "http://"}, (), "invalid setting POLAR_SERVER: must be 'production', 'sandbox', or a base "
+         "URL such as https://sandbox-api.polar.sh or http://127.0.0.1:8080; the value 'http://' is not one: it has "
+         "no host name"),
+        ({}, ("--server", "http://"), "invalid setting --server: must be 'production', 'sandbox', or a base URL such "
+         "as https://sandbox-api.polar.sh or http://127.0.0.1:8080; the value 'http://' is not one: it has no host "
+         "name"),
+        ({"POLAR_ACCESS_TOKEN": "polar_cst_abcdef"}, (), "invalid setting POLAR_ACCESS_TOKEN: is a customer session "
+         "(polar_cst_…), which belongs in POLAR_CUSTOMER_SESSION (customer mode: one customer's own orders). "
+         "POLAR_ACCESS_TOKEN takes an organization access token (polar_oat_…)"),
+        ({"POLAR_CUSTOMER_SESSION": "polar_oat_abcdef"}, (), "invalid setting POLAR_CUSTOMER_SESSION: is an "
+         "organization access token (polar_oat_…), which belongs in POLAR_ACCESS_TOKEN. POLAR_CUSTOMER_SESSION "
+         "takes a customer session (polar_cst_…)"),
+        ({"POLAR_ACCESS_TOKEN": "polar_oat_abc def"}, (), "invalid setting POLAR_ACCESS_TOKEN: has spaces or line "
+         "breaks in it (a copy-paste slip?): set it to the token alone, nothing around it"),
+        ({"POLAR_ACCESS_TOKEN": "polar_oat_abcdef\n"}, (), "invalid setting POLAR_ACCESS_TOKEN: has spaces or line "
+         "breaks in it (a copy-paste slip?): set it to the token alone, nothing around it"),
+        ({}, ("--max-charge", "-5"), "invalid setting --max-charge: '-5' is negative: a limit is a whole "
+         "number of minor units, 0 or more"),
+        ({"POLAR_MCP_MAX_CHARGE": "-5"}, (), "invalid setting POLAR_MCP_MAX_CHARGE: '-5' is negative: a "
+         "limit is a whole number of minor units, 0 or more"),
+        ({}, ("--max-charge", "12.50"), "invalid setting --max-charge: '12.50' is not an amount in minor "
+         "units: give a whole number, e.g. 1250 for $12.50 (12.50 in major units is 1250 minor units for a 2-decimal "
+         "currency)"),
+        ({}, ("--max-daily", "usd=10,usd"), "invalid setting --max-daily: 'usd' is not an amount in minor units: "
+         "give a whole number, e.g. 1250 for $12.50"),
+    ],
+)
+def test_a_bad_setting_is_refused_at_start_naming_what_the_user_typed(
+    env: dict[str, str], args: tuple[str, ...], expected: str
+) -> None:
+    result = run("serve", *args, env={"POLAR_ACCESS_TOKEN": "polar_oat_abcdef", **env})
+    assert result.returncode == 2
+    assert result.stderr == f"polar-orders-mcp: {expected}\n"
+    assert "abcdef" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (("--read-only", "--tools", "finalize_order"), "--tools finalize_order keeps finalize_order; then "
+         "--read-only (read tools only) removes finalize_order."),
+        (("--tools", "get_order", "--exclude-tools", "get_order"), "--tools get_order keeps get_order; then "
+         "--exclude-tools get_order removes get_order."),
+    ],
+)
+def test_a_selection_of_no_tools_is_refused_at_start(args: tuple[str, ...], expected: str) -> None:
+    result = run("serve", "--emulator", *args)
+    assert result.returncode == 2
+    assert result.stderr == (
+        f"polar-orders-mcp: This selection serves no tool at all: {expected} Change --tools, --exclude-tools, "
+        "--toolsets or --read-only (or their POLAR_MCP_* variables) so that at least one tool is left.\n"
+    )
+
+
+@pytest.fixture
+def taken_port() -> Iterator[int]:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        yield sock.getsockname()[1]
+
+
+@pytest.mark.parametrize("transport", ["http", "sse"])
+def test_a_port_in_use_is_named_before_anything_says_serving(taken_port: int, transport: str) -> None:
+    result = run("serve", "--emulator", "--transport", transport, "--port", str(taken_port))
+    assert result.returncode == 2
+    assert result.stderr == (
+        f"polar-orders-mcp: Port {taken_port} on 127.0.0.1 is already in use (another server, or this one started "
+        "twice). Pick another with --port N (or POLAR_MCP_PORT), or stop what is listening there.\n"
+    )
+
+
+def test_the_emulator_names_a_port_in_use_before_its_banner(taken_port: int) -> None:
+    result = run("emulator", "--port", str(taken_port))
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr == (
+        f"polar-orders-mcp emulator: Port {taken_port} on 127.0.0.1 is already in use (another server, or this one "
+        "started twice). Pick another with --port N, or stop what is listening there.\n"
+    )

@@ -106,3 +106,23 @@ def test_the_image_runs_the_http_transport_as_an_unprivileged_user() -> None:
     assert users and users[-1].split(":")[0] not in ("root", "0")
     assert "POLAR_MCP_TRANSPORT=http" in dockerfile
     assert "POLAR_MCP_HTTP_TOKEN" not in re.sub(r"#.*", "", dockerfile), "no token baked into the image"
+
+
+def test_the_install_rows_work_from_inside_the_clone() -> None:
+    """The quick start leaves the reader in the clone: `pipx install ./polar-orders-mcp` fails there."""
+    section = README.split("\n## Install\n", 1)[1].split("\n### ", 1)[0]
+    rows = "\n".join(line for line in section.splitlines() if line.startswith("| "))
+    commands = re.findall(r"`((?:pipx|pip|uv tool) install [^`]+)`", rows)
+    assert [command.split(" install ")[0] for command in commands] == ["pipx", "uv tool", "pip"]
+    for command in commands:
+        target = command.rsplit(" ", 1)[1]
+        assert (ROOT / target / "pyproject.toml").is_file(), command
+
+
+def test_every_docker_run_publishes_on_loopback_only() -> None:
+    """`-p 8000:8000` publishes on every interface of the host; the docs say to keep it on loopback."""
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    runs = re.findall(r"docker run .*", README + dockerfile)
+    assert len(runs) >= 2
+    for run in runs:
+        assert re.findall(r"-p (\S+)", run) == ["127.0.0.1:8000:8000"], run

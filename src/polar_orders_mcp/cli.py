@@ -12,6 +12,11 @@ from polar_orders_mcp import __version__
 from polar_orders_mcp.approvals.limits import CONFIRM_MODES
 
 COMMANDS = ("serve", "emulator", "demo", "audit")
+# Loggers that would write request or result payloads (customer data, audit entries) at DEBUG.
+PAYLOAD_LOGGERS = {
+    "httpx2": logging.WARNING, "sse_starlette": logging.INFO, "mcp.server.sse": logging.INFO,
+    "aiosqlite": logging.INFO, "sqlalchemy.engine": logging.WARNING, "asyncpg": logging.INFO,
+}
 
 
 def _csv(value: str) -> list[str]:
@@ -25,8 +30,9 @@ def _parser() -> argparse.ArgumentParser:
         "emulator (serve the local Polar emulator over HTTP), demo (a scripted session on the emulator), "
         "audit (verify or show the audit chain).",
         epilog="Every server option: polar-orders-mcp serve --help. Secrets (POLAR_ACCESS_TOKEN, "
-        "POLAR_MCP_HTTP_TOKEN, POLAR_MCP_APPROVER_TOKEN, POLAR_MCP_APPROVERS, POLAR_MCP_CONFIRM_SECRET, "
-        "POLAR_MCP_DATABASE_URL) are read from the environment only, so they never show in a process list.",
+        "POLAR_MCP_HTTP_TOKEN, POLAR_MCP_HTTP_TOKENS, POLAR_MCP_APPROVER_TOKEN, POLAR_MCP_APPROVERS, "
+        "POLAR_MCP_CONFIRM_SECRET, POLAR_MCP_DATABASE_URL) are read from the environment only, so they never show "
+        "in a process list.",
     )
     parser.add_argument("--version", action="version", version=f"polar-orders-mcp {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="{serve,emulator,demo,audit}")
@@ -94,6 +100,17 @@ def _parser() -> argparse.ArgumentParser:
                        help="stdio (default), sse, or http (streamable HTTP) [POLAR_MCP_TRANSPORT]")
     serve.add_argument("--host", help="HTTP bind address (default 127.0.0.1) [POLAR_MCP_HOST]")
     serve.add_argument("--port", type=int, help="HTTP port (default 8000) [POLAR_MCP_PORT]")
+    serve.add_argument("--no-auth", action="store_true", default=None,
+                       help="serve HTTP on loopback without a bearer token (otherwise one is made up and printed "
+                       "when POLAR_MCP_HTTP_TOKEN is unset) [POLAR_MCP_NO_AUTH]")
+    serve.add_argument("--max-sessions-per-client", type=int, metavar="N",
+                       help="open MCP sessions one HTTP client may hold (default 100) "
+                       "[POLAR_MCP_MAX_SESSIONS_PER_CLIENT]")
+    serve.add_argument("--max-sessions", type=int, metavar="N",
+                       help="open MCP sessions over all HTTP clients (default 1000) [POLAR_MCP_MAX_SESSIONS]")
+    serve.add_argument("--session-idle-timeout", type=float, metavar="SECONDS",
+                       help="close an MCP session after this long without a request (default 1800) "
+                       "[POLAR_MCP_SESSION_IDLE_TIMEOUT]")
     serve.add_argument("--allowed-hosts", type=_csv, metavar="H1,H2",
                        help="extra Host values accepted, e.g. mcp.example.com:* [POLAR_MCP_ALLOWED_HOSTS]")
     serve.add_argument("--allowed-origins", type=_csv, metavar="O1,O2",
@@ -121,9 +138,17 @@ def _settings_overrides(args: argparse.Namespace) -> dict[str, Any]:
     names = ("emulator", "emulator_orders", "customer_session", "server", "api_version", "confirm", "approval_ttl",
              "approval_wait", "approval_above", "approvals_port", "console_url", "state_dir", "timeout",
              "max_retries", "read_only", "tools", "exclude_tools", "toolsets", "max_charge", "max_daily",
-             "allow_price_override", "audit_log", "transport", "host", "port", "allowed_hosts", "allowed_origins",
-             "log_level")  # fmt: skip
+             "allow_price_override", "audit_log", "transport", "host", "port", "no_auth", "max_sessions_per_client",
+             "max_sessions", "session_idle_timeout", "allowed_hosts", "allowed_origins", "log_level")  # fmt: skip
     return {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
+
+
+def _setting_name(loc: tuple[int | str, ...], given: dict[str, Any]) -> str:
+    """What the user typed: the flag when a flag set the field, else the environment variable."""
+    field = str(loc[0]) if loc else ""
+    if field in given:
+        return "--" + field.replace("_", "-")
+    return ".".join(str(part) for part in loc)
 
 
 def _configure_logging(level: str) -> None:
@@ -133,8 +158,13 @@ def _configure_logging(level: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    # httpx2 logs every URL at INFO, and query strings can hold customer emails: only in debug.
-    logging.getLogger("httpx2").setLevel(level if level == "DEBUG" else "WARNING")
+    # Loggers that write what passes through them, whatever the level asked for: httpx2 logs every URL
+    # at INFO (query strings hold customer emails, checkout paths hold client secrets; the client logs
+    # its own redacted line), and at DEBUG sse_starlette logs every event-stream chunk and the SDK's SSE
+    # transport every message, that is whole tool results with client secrets, customer sessions and
+    # confirmation tokens in them.
+    for name, floor in PAYLOAD_LOGGERS.items():
+        logging.getLogger(name).setLevel(max(logging.getLevelName(level), floor))
 
 
 def _freeze_startup_objects() -> None:
@@ -150,12 +180,14 @@ def _serve(args: argparse.Namespace) -> int:
 
     from polar_orders_mcp.settings import Settings
 
+    overrides = _settings_overrides(args)
     try:
-        settings = Settings(**_settings_overrides(args))
+        settings = Settings(**overrides)
     except ValidationError as exc:
         for error in exc.errors():
-            field = ".".join(str(p) for p in error["loc"])
-            print(f"polar-orders-mcp: invalid setting {field}: {error['msg']}", file=sys.stderr)
+            name = _setting_name(error["loc"], overrides)
+            message = str(error["msg"]).removeprefix("Value error, ")
+            print(f"polar-orders-mcp: invalid setting {name}: {message}", file=sys.stderr)
         return 2
     _configure_logging(settings.log_level)
 
@@ -167,15 +199,29 @@ def _serve(args: argparse.Namespace) -> int:
 
             serve_stdio(settings)
         else:
-            from polar_orders_mcp.server.http import check_exposure, serve_http
+            from polar_orders_mcp.server.http import check_exposure, listen, serve_http
 
             check_exposure(settings)
+            sock = listen(settings.host, settings.port, how_to_change="--port N (or POLAR_MCP_PORT)")
             server = build_server(settings)
             _freeze_startup_objects()
-            serve_http(server, settings)
+            serve_http(server, settings, sock)
     except ValueError as exc:
         print(f"polar-orders-mcp: {exc}", file=sys.stderr)
         return 2
+    return 0
+
+
+def _emulator(args: argparse.Namespace) -> int:
+    from polar_orders_mcp.emulator.app import serve
+    from polar_orders_mcp.server.http import StartupError, listen
+
+    try:
+        sock = listen(args.host, args.port, how_to_change="--port N")
+    except StartupError as exc:
+        print(f"polar-orders-mcp emulator: {exc}", file=sys.stderr)
+        return 2
+    serve(host=args.host, port=args.port, orders=args.orders, sock=sock)
     return 0
 
 
@@ -185,10 +231,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         argv.insert(0, "serve")
     args = _parser().parse_args(argv)
     if args.command == "emulator":
-        from polar_orders_mcp.emulator.app import serve
-
-        serve(host=args.host, port=args.port, orders=args.orders)
-        code = 0
+        code = _emulator(args)
     elif args.command == "demo":
         from polar_orders_mcp.demo import run_demo
 

@@ -111,11 +111,11 @@ async def _session(folder: Path) -> None:
         listing = await _call(client, "list_orders", {"limit": 5})
         _say(f"← {listing['total_count']} orders in all; the newest {len(listing['items'])}:")
         for o in listing["items"]:
-            _say(f"   {o['id']}  {o['status']:<18} {o['total']:>10}  {o['customer']['email']}")
+            _say(f"   {o['id']}  {o['status']:<18} {o['total']:>10}  {o['customer_supplied']['email']}")
 
         _step("Inspect one order")
         order = await _call(client, "get_order", {"order_id": listing["items"][0]["id"]})
-        _show(order, ("id", "status", "total", "customer", "product", "invoice_generated", "receipt_number"))
+        _show(order, ("id", "status", "total", "customer_id", "product", "invoice_generated", "receipt_number"))
 
         drafts = await _find_drafts(client)
         good, declining = drafts["good"], drafts["declining"]
@@ -173,7 +173,7 @@ async def _find_drafts(client: Client) -> dict[str, dict[str, Any]]:
     while page and len(found) < 2:
         listing = (await client.call_tool("list_orders", {"limit": 100, "page": page})).structured_content or {}
         for o in listing.get("items", []):
-            email = o["customer"]["email"] or ""
+            email = o["customer_supplied"]["email"] or ""
             if o["status"] == "draft" and "declin" in email:
                 found.setdefault("declining", o)
             elif o["status"] == "draft" and email.startswith("good"):

@@ -3,18 +3,64 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from polar_orders_mcp.approvals.limits import ConfirmMode, Limits
+from polar_orders_mcp.polar.servers import SERVERS, resolve_server
 
 Transport = Literal["stdio", "sse", "http"]
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+ORGANIZATION_TOKEN_PREFIX = "polar_oat_"
+DEFAULT_CLIENT = "default"
+# Names the server gives callers itself (server/identity.py): no HTTP client may take them.
+RESERVED_CLIENTS = frozenset({"stdio", "anonymous"})
+MIN_HTTP_TOKEN = 16
+_CLIENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+CUSTOMER_SESSION_PREFIX = "polar_cst_"
+
+
+def parse_http_tokens(text: str) -> dict[str, str]:
+    """name:token,name:token -> {name: token}; a ValueError that never shows a token."""
+    clients: dict[str, str] = {}
+    for number, item in enumerate(text.split(","), start=1):
+        name, colon, token = item.strip().partition(":")
+        if not colon:
+            raise ValueError(f"entry {number} is not name:token (a client name, a colon, then its token)")
+        if not _CLIENT_NAME.fullmatch(name):
+            raise ValueError(
+                f"entry {number}: the client name must be 1-64 letters, digits, '.', '_' or '-', starting with a "
+                "letter or digit"
+            )
+        if name in RESERVED_CLIENTS:
+            raise ValueError(f"entry {number}: {name!r} is a name the server uses itself; pick another")
+        if name in clients:
+            raise ValueError(f"client {name!r} is named twice")
+        if len(token) < MIN_HTTP_TOKEN or any(ch.isspace() for ch in token):
+            raise ValueError(
+                f"the token of client {name!r} must be at least {MIN_HTTP_TOKEN} characters with no spaces"
+            )
+        clients[name] = token
+    return clients
+
+
+def _with_default(clients: dict[str, str], single: SecretStr | None) -> dict[str, str]:
+    if single is not None:
+        if DEFAULT_CLIENT in clients:
+            raise ValueError(
+                f"names a client {DEFAULT_CLIENT!r}, the name of POLAR_MCP_HTTP_TOKEN's client: rename it, or drop "
+                "POLAR_MCP_HTTP_TOKEN"
+            )
+        clients = {DEFAULT_CLIENT: single.get_secret_value(), **clients}
+    if len(set(clients.values())) != len(clients):
+        raise ValueError("gives two HTTP clients the same token: give each client its own")
+    return clients
 
 
 def _env(name: str, field: str, *more: str) -> AliasChoices:
@@ -221,7 +267,38 @@ class Settings(BaseSettings):
     http_token: SecretStr | None = Field(
         default=None,
         validation_alias=_env("POLAR_MCP_HTTP_TOKEN", "http_token"),
-        description="Bearer token HTTP clients must send; required unless bound to loopback.",
+        description="Bearer token HTTP clients must send (client 'default'); made up per run on loopback when unset.",
+    )
+    http_tokens: SecretStr | None = Field(
+        default=None,
+        validation_alias=_env("POLAR_MCP_HTTP_TOKENS", "http_tokens"),
+        description="Named HTTP clients, name:token,name:token; each session belongs to the client that opened it.",
+    )
+    no_auth: bool = Field(
+        default=False,
+        validation_alias=_env("POLAR_MCP_NO_AUTH", "no_auth"),
+        description="Serve HTTP on loopback without any bearer token (every local user and process can call tools).",
+    )
+    max_sessions_per_client: int = Field(
+        default=100,
+        ge=1,
+        le=100_000,
+        validation_alias=_env("POLAR_MCP_MAX_SESSIONS_PER_CLIENT", "max_sessions_per_client"),
+        description="Open MCP sessions (streamable HTTP or SSE) one HTTP client may hold; its idlest goes first.",
+    )
+    max_sessions: int = Field(
+        default=1000,
+        ge=1,
+        le=100_000,
+        validation_alias=_env("POLAR_MCP_MAX_SESSIONS", "max_sessions"),
+        description="Open MCP sessions over all HTTP clients.",
+    )
+    session_idle_timeout: float = Field(
+        default=1800.0,
+        gt=0,
+        le=86_400,
+        validation_alias=_env("POLAR_MCP_SESSION_IDLE_TIMEOUT", "session_idle_timeout"),
+        description="Seconds without a request after which an MCP session is closed and its memory freed.",
     )
     allowed_hosts: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
@@ -242,10 +319,51 @@ class Settings(BaseSettings):
     @field_validator("server")
     @classmethod
     def _known_server(cls, value: str) -> str:
+        resolve_server(value)  # the client's own check: what starts here also works on the first call
         value = value.strip()
-        if value in ("production", "sandbox") or value.startswith(("http://", "https://")):
-            return value.rstrip("/")
-        raise ValueError("must be 'production', 'sandbox', or a URL starting with http:// or https://")
+        return value if value in SERVERS else value.rstrip("/")
+
+    @field_validator("http_tokens")
+    @classmethod
+    def _named_clients(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        if value is not None:
+            single = info.data.get("http_token")
+            _with_default(parse_http_tokens(value.get_secret_value()), single)
+        return value
+
+    def http_clients(self) -> dict[str, str]:
+        """Client name -> bearer token, from POLAR_MCP_HTTP_TOKEN ('default') and POLAR_MCP_HTTP_TOKENS."""
+        clients = parse_http_tokens(self.http_tokens.get_secret_value()) if self.http_tokens else {}
+        return _with_default(clients, self.http_token)
+
+    @field_validator("access_token", "customer_session", "http_token", "confirm_secret")
+    @classmethod
+    def _no_whitespace(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and any(ch.isspace() for ch in value.get_secret_value()):
+            raise ValueError(
+                "has spaces or line breaks in it (a copy-paste slip?): set it to the token alone, nothing around it"
+            )
+        return value
+
+    @field_validator("access_token")
+    @classmethod
+    def _organization_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and value.get_secret_value().startswith(CUSTOMER_SESSION_PREFIX):
+            raise ValueError(
+                "is a customer session (polar_cst_…), which belongs in POLAR_CUSTOMER_SESSION (customer mode: one "
+                "customer's own orders). POLAR_ACCESS_TOKEN takes an organization access token (polar_oat_…)"
+            )
+        return value
+
+    @field_validator("customer_session")
+    @classmethod
+    def _customer_session(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and value.get_secret_value().startswith(ORGANIZATION_TOKEN_PREFIX):
+            raise ValueError(
+                "is an organization access token (polar_oat_…), which belongs in POLAR_ACCESS_TOKEN. "
+                "POLAR_CUSTOMER_SESSION takes a customer session (polar_cst_…)"
+            )
+        return value
 
     @field_validator("confirm", mode="before")
     @classmethod

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from polar_orders_mcp.polar.client import DEFAULT_API_VERSION, SERVERS, PolarClient, resolve_server
+from polar_orders_mcp.polar.client import DEFAULT_API_VERSION, PolarClient
+from polar_orders_mcp.polar.servers import SERVERS, resolve_server
 from tests.polar.scripted import ORDER_ID, Script, client_for, json_response, order_json
 
 pytestmark = pytest.mark.anyio
@@ -24,10 +25,33 @@ def test_servers(server: str, environment: str, base_url: str) -> None:
     assert SERVERS["production"] == "https://api.polar.sh"
 
 
-@pytest.mark.parametrize("server", ["staging", "ftp://x", "api.polar.sh", ""])
-def test_unknown_server_is_refused(server: str) -> None:
-    with pytest.raises(ValueError):
+@pytest.mark.parametrize(
+    ("server", "problem"),
+    [
+        ("staging", "it does not start with http:// or https://"),
+        ("ftp://x", "it does not start with http:// or https://"),
+        ("api.polar.sh", "it does not start with http:// or https://"),
+        ("", "it does not start with http:// or https://"),
+        ("http://", "it has no host name"),
+        ("https:///v1", "it has no host name"),
+        ("http://127.0.0.1:99999", "its port is not a number from 0 to 65535"),
+        ("https://api.polar.sh/?x=1", "it has a query, a fragment or spaces"),
+    ],
+)
+def test_unknown_server_is_refused(server: str, problem: str) -> None:
+    with pytest.raises(ValueError) as refused:
         resolve_server(server)
+    assert str(refused.value) == (
+        "must be 'production', 'sandbox', or a base URL such as https://sandbox-api.polar.sh or "
+        f"http://127.0.0.1:8080; the value {server!r} is not one: {problem}"
+    )
+
+
+def test_a_server_url_with_a_password_is_refused_without_showing_it() -> None:
+    with pytest.raises(ValueError) as refused:
+        resolve_server("https://user:s3cret@api.polar.sh")
+    assert "s3cret" not in str(refused.value)
+    assert str(refused.value).endswith("it holds a user name or password: the token goes in POLAR_ACCESS_TOKEN")
 
 
 async def test_requests_carry_auth_version_and_user_agent() -> None:

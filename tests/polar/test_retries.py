@@ -140,12 +140,16 @@ async def test_create_is_retried_when_it_never_left() -> None:
     assert script.calls == 2
 
 
-@pytest.mark.parametrize("failure", [httpx2.Response(503), httpx2.Response(502), httpx2.Response(429)])
-async def test_finalize_is_not_retried(failure: httpx2.Response) -> None:
+@pytest.mark.parametrize(
+    ("failure", "error"),
+    [(httpx2.Response(503), ServerError), (httpx2.Response(502), ServerError), (httpx2.Response(429), RateLimitError)],
+)
+async def test_finalize_is_not_retried(failure: httpx2.Response, error: type[Exception]) -> None:
     script = Script(failure, OK)
     async with client_for(script) as polar:
-        with pytest.raises((ServerError, RateLimitError)):
+        with pytest.raises(error) as caught:
             await polar.orders.finalize(ORDER_ID)
+    assert type(caught.value) is error
     assert script.calls == 1
 
 
@@ -176,7 +180,18 @@ async def test_connect_errors_until_exhausted_say_nothing_was_sent() -> None:
             await polar.orders.finalize(ORDER_ID)
     assert not isinstance(caught.value, PolarTimeoutError)
     assert caught.value.request_sent is False
-    assert "nothing was done" in str(caught.value)
+    assert str(caught.value) == (
+        f"Could not talk to Polar at https://api.polar.sh (ConnectError) on POST /v1/orders/{ORDER_ID}/finalize. "
+        "Hint: Polar could not be reached, so nothing was done. Check the network and the server URL, then try again."
+    )
+
+
+async def test_a_connect_error_names_the_server_it_tried() -> None:
+    script = Script(httpx2.ConnectError("refused"))
+    async with client_for(script, server="http://127.0.0.1:9", max_retries=0) as polar:
+        with pytest.raises(PolarConnectionError) as caught:
+            await polar.orders.get(ORDER_ID)
+    assert str(caught.value).startswith("Could not talk to Polar at http://127.0.0.1:9 (ConnectError) on GET /v1/")
 
 
 @pytest.mark.parametrize(

@@ -19,6 +19,7 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import anyio
 import httpx2
 
 STARTUP_SECONDS = 60.0
@@ -86,7 +87,12 @@ def _drain(stream: Any, into: bytearray) -> None:
 
 
 def server_process(*args: str, env: dict[str, str] | None = None) -> AbstractContextManager[ServerProcess]:
-    """`polar-orders-mcp serve --transport http --port 0 ARGS…`, healthy; killed on exit if still running."""
+    """`polar-orders-mcp serve --transport http --port 0 ARGS…`, healthy; killed on exit if still running.
+
+    With --no-auth unless `env` sets an HTTP token: the sessions here speak plain JSON-RPC on loopback.
+    """
+    if not {"POLAR_MCP_HTTP_TOKEN", "POLAR_MCP_HTTP_TOKENS"} & set(env or {}):
+        args = ("--no-auth", *args)
     return child_process("serve", "--transport", "http", "--port", "0", *args, env=env)
 
 
@@ -183,3 +189,39 @@ def parse_answer(response: httpx2.Response) -> dict[str, Any]:
                     return data  # type: ignore[no-any-return]
         raise AssertionError(f"no answer in the event stream: {response.text[:300]}")
     return response.json()  # type: ignore[no-any-return]
+
+
+@dataclass
+class Figures:
+    answered: int
+    sessions: list[int]
+    seconds: float
+    rss_before_kb: int
+    rss_after_kb: int
+
+
+async def concurrent_sessions(server: ServerProcess, sessions: int, calls: int) -> Figures:
+    """`sessions` MCP sessions at once, each making `calls` get_order calls that must all succeed."""
+    async with httpx2.AsyncClient(timeout=60, limits=httpx2.Limits(max_connections=sessions)) as http:
+        async with Session(http, server.url) as setup:
+            listing = await setup.call("list_orders", {"limit": min(sessions, 100)})
+        orders = [o["id"] for o in listing["structuredContent"]["items"]]
+        rss_before = server.rss_kb()
+        answered: list[int] = []
+
+        async def session(number: int) -> None:
+            order_id = orders[number % len(orders)]
+            async with Session(http, server.url) as mcp:
+                for _ in range(calls):
+                    result = await mcp.call("get_order", {"order_id": order_id})
+                    assert not result["isError"], result
+                    assert result["structuredContent"]["id"] == order_id
+                    answered.append(number)
+
+        started = time.monotonic()
+        with anyio.fail_after(120):
+            async with anyio.create_task_group() as group:
+                for number in range(sessions):
+                    group.start_soon(session, number)
+        elapsed = time.monotonic() - started
+    return Figures(len(answered), sorted(set(answered)), elapsed, rss_before, server.rss_kb())

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-import anyio
 import httpx2
 import pytest
 from mcp.server.transport_security import DEFAULT_MAX_REQUEST_BODY_SIZE
@@ -14,13 +12,13 @@ from mcp.server.transport_security import DEFAULT_MAX_REQUEST_BODY_SIZE
 from polar_orders_mcp.server.app import build_server
 from polar_orders_mcp.server.http import http_app
 from polar_orders_mcp.settings import Settings
-from tests.reliability.processes import MCP_HEADERS, Session, server_process
+from tests.reliability.processes import MCP_HEADERS, Session, concurrent_sessions, server_process
 from tests.server.conftest import HTTP_TOKEN, serve_in_thread
 
 pytestmark = pytest.mark.anyio
 
 AUTH = {"Authorization": f"Bearer {HTTP_TOKEN}"}
-SESSIONS, CALLS = 50, 100
+SESSIONS, CALLS = 8, 10
 
 
 @pytest.fixture
@@ -59,33 +57,9 @@ async def test_an_oversized_body_is_refused_and_the_server_keeps_serving(
         assert not listing["isError"] and len(listing["structuredContent"]["items"]) == 2
 
 
-async def test_50_sessions_of_100_calls_each_complete_with_no_error() -> None:
-    """Concurrent sessions against a server process; the figures are printed (pytest -s shows them)."""
-    with server_process("--emulator", "--emulator-orders", "200") as server:
-        async with httpx2.AsyncClient(timeout=60, limits=httpx2.Limits(max_connections=SESSIONS)) as http:
-            async with Session(http, server.url) as setup:
-                listing = await setup.call("list_orders", {"limit": SESSIONS})
-            orders = [o["id"] for o in listing["structuredContent"]["items"]]
-            rss_before = server.rss_kb()
-            answered: list[int] = []
-
-            async def session(number: int) -> None:
-                order_id = orders[number % len(orders)]
-                async with Session(http, server.url) as mcp:
-                    for _ in range(CALLS):
-                        result = await mcp.call("get_order", {"order_id": order_id})
-                        assert not result["isError"], result
-                        assert result["structuredContent"]["id"] == order_id
-                        answered.append(number)
-
-            started = time.monotonic()
-            with anyio.fail_after(120):
-                async with anyio.create_task_group() as group:
-                    for number in range(SESSIONS):
-                        group.start_soon(session, number)
-            elapsed = time.monotonic() - started
-        rss_after = server.rss_kb()
-    assert len(answered) == SESSIONS * CALLS
-    assert sorted(set(answered)) == list(range(SESSIONS))
-    print(f"\n{SESSIONS} sessions x {CALLS} calls: {len(answered)} answered, 0 errors, {elapsed:.1f} s "
-          f"({len(answered) / elapsed:.0f} calls/s); server RSS {rss_before // 1024} -> {rss_after // 1024} MiB")
+async def test_concurrent_sessions_each_complete_with_no_error() -> None:
+    """A small burst, against a server process; the big one (50 x 100) is `python -m bench.http_load`."""
+    with server_process("--emulator", "--emulator-orders", "50") as server:
+        figures = await concurrent_sessions(server, SESSIONS, CALLS)
+    assert figures.answered == SESSIONS * CALLS
+    assert figures.sessions == list(range(SESSIONS))

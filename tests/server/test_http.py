@@ -10,10 +10,16 @@ import pytest
 from mcp.client import Client
 from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.exceptions import MCPError
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
 
+from polar_orders_mcp.server.app import build_server
+from polar_orders_mcp.server.http import http_app
 from polar_orders_mcp.settings import Settings
 from tests.approvals.console_client import Person
-from tests.server.conftest import HTTP_TOKEN
+from tests.server.conftest import HTTP_TOKEN, serve_in_thread
 
 pytestmark = pytest.mark.anyio
 
@@ -108,22 +114,37 @@ async def test_missing_or_wrong_bearer_is_refused(mcp_over_http: Any, transport:
 
 
 async def test_wrong_bearer_refuses_the_mcp_client(mcp_over_http: Any) -> None:
-    with mcp_over_http("http") as url, pytest.raises(Exception):  # noqa: B017
+    with mcp_over_http("http") as url, pytest.raises(ExceptionGroup) as refused:
         async with http_client(url, "legacy", token="wrong-token-wrong-token") as client:
             await client.list_tools()
+    # The client's task group reports the HTTP 401 as this error, two groups down.
+    assert refused.group_contains(MCPError, match="^Server returned an error response$", depth=2)
 
 
-async def test_bad_host_and_origin_are_refused(mcp_over_http: Any) -> None:
+async def test_bad_host_and_origin_are_refused_with_the_option_to_use(mcp_over_http: Any) -> None:
     with mcp_over_http("http") as url:
         async with httpx2.AsyncClient() as http:
-            evil_host = {**JSON_HEADERS, **AUTH, "Host": "evil.example"}
+            evil_host = {**JSON_HEADERS, **AUTH, "Host": "evil.example:8000"}
             bad_host = await http.post(f"{url}/mcp", json=INIT, headers=evil_host)
             bad_origin = await http.post(
                 f"{url}/mcp", json=INIT, headers={**JSON_HEADERS, **AUTH, "Origin": "https://evil.example"}
             )
+            no_token_bad_host = await http.post(f"{url}/mcp", json=INIT, headers={**JSON_HEADERS, "Host": "evil"})
             good = await http.post(f"{url}/mcp", json=INIT, headers={**JSON_HEADERS, **AUTH})
-    assert bad_host.status_code in (400, 421)
+    assert bad_host.status_code == 421
+    assert bad_host.json() == {
+        "error": "invalid_host",
+        "error_description": "This server does not answer to Host 'evil.example:8000'. If clients reach it by that "
+        "name (a proxy, a DNS name), start it with --allowed-hosts evil.example:* (or POLAR_MCP_ALLOWED_HOSTS). "
+        "Accepted now: 127.0.0.1:*, localhost:*, [::1]:*.",
+    }
     assert bad_origin.status_code == 403
+    assert bad_origin.json() == {
+        "error": "invalid_origin",
+        "error_description": "Requests from web pages at Origin 'https://evil.example' are refused. If that page is "
+        "yours, start the server with --allowed-origins https://evil.example (or POLAR_MCP_ALLOWED_ORIGINS).",
+    }
+    assert no_token_bad_host.status_code == 421  # Host first: a rebinding page learns nothing of the auth
     assert good.status_code == 200
 
 
@@ -135,6 +156,49 @@ async def test_allowed_hosts_and_origins_can_be_added(mcp_over_http: Any) -> Non
         async with httpx2.AsyncClient() as http:
             response = await http.post(f"{url}/mcp", json=INIT, headers=headers)
     assert response.status_code == 200
+
+
+@pytest.mark.parametrize("transport,path", [("http", "/mcp"), ("sse", "/sse")])
+async def test_host_name_star_also_accepts_the_name_without_a_port(
+    mcp_over_http: Any, transport: str, path: str
+) -> None:
+    """What a client of https://mcp.example.com/mcp sends through most proxies: no port."""
+    with mcp_over_http(transport, allowed_hosts=["mcp.example.com:*"]) as url:
+        # The server's own origin (a page it serves, e.g. an approval console) needs no --allowed-origins.
+        headers = {**JSON_HEADERS, **AUTH, "Host": "mcp.example.com", "Origin": "https://mcp.example.com"}
+        async with httpx2.AsyncClient(timeout=30) as http:
+            if transport == "http":
+                response = await http.post(f"{url}{path}", json=INIT, headers=headers)
+                status = response.status_code
+            else:
+                async with http.stream("GET", f"{url}{path}", headers=headers) as stream:
+                    status = stream.status_code
+            other = await http.post(f"{url}/mcp", json=INIT, headers={**headers, "Host": "mcp.example.com.evil"})
+    assert status == 200
+    assert other.status_code == 421
+
+
+async def test_extra_routes_under_approvals_skip_the_bearer_but_not_the_host_check(emulator: Any) -> None:
+    async def ping(_: Request) -> Response:
+        return PlainTextResponse("pong")
+
+    config = Settings(emulator=True, transport="http", http_token=HTTP_TOKEN)
+    server = build_server(config, transport=httpx2.ASGITransport(app=emulator))
+    routes = [Route("/approvals/ping", ping), Route("/admin/ping", ping)]
+    with serve_in_thread(http_app(server, config, routes)) as url:
+        async with httpx2.AsyncClient(base_url=url) as http:
+            approvals = await http.get("/approvals/ping")
+            approvals_bad_host = await http.get("/approvals/ping", headers={"Host": "evil.example"})
+            approvals_bad_origin = await http.get("/approvals/ping", headers={"Origin": "https://evil.example"})
+            admin_anonymous = await http.get("/admin/ping")
+            admin = await http.get("/admin/ping", headers=AUTH)
+            mcp = await http.post("/mcp", json=INIT, headers={**JSON_HEADERS, **AUTH})
+    assert (approvals.status_code, approvals.text) == (200, "pong")
+    assert approvals_bad_host.status_code == 421
+    assert approvals_bad_origin.status_code == 403
+    assert admin_anonymous.status_code == 401
+    assert (admin.status_code, admin.text) == (200, "pong")
+    assert mcp.status_code == 200
 
 
 async def test_healthz_needs_no_token(mcp_over_http: Any) -> None:
@@ -152,3 +216,23 @@ def test_serving_beyond_loopback_without_a_token_is_refused() -> None:
         check_exposure(Settings(emulator=True, transport="http", host="0.0.0.0"))
     check_exposure(Settings(emulator=True, transport="http", host="127.0.0.1"))
     check_exposure(Settings(emulator=True, transport="http", host="0.0.0.0", http_token="x" * 32))
+    check_exposure(Settings(emulator=True, transport="http", host="0.0.0.0", http_tokens="desk:" + "x" * 32))
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"host": "0.0.0.0", "no_auth": True}, "Refusing to serve on 0.0.0.0 without POLAR_MCP_HTTP_TOKEN: anyone who "
+         "can reach the port could act on your Polar organization. Set POLAR_MCP_HTTP_TOKEN (a long random string "
+         "clients send as 'Authorization: Bearer …') or POLAR_MCP_HTTP_TOKENS, or bind to 127.0.0.1. --no-auth is "
+         "for loopback only."),
+        ({"no_auth": True, "http_token": "x" * 32}, "--no-auth and an HTTP token (POLAR_MCP_HTTP_TOKEN or "
+         "POLAR_MCP_HTTP_TOKENS) at once: drop one of them."),
+    ],
+)
+def test_no_auth_is_for_loopback_without_tokens_only(settings: dict[str, Any], message: str) -> None:
+    from polar_orders_mcp.server.http import StartupError, check_exposure
+
+    with pytest.raises(StartupError) as refused:
+        check_exposure(Settings(emulator=True, transport="http", **settings))
+    assert str(refused.value) == message

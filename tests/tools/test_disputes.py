@@ -21,7 +21,7 @@ async def test_list_disputes_by_status_and_order(server: MCPServer[Any], seed: S
         of_order = await call(client, "list_disputes", {"order_id": seed.disputed_orders["won"]})
     assert [d["id"] for d in open_["items"]] == [seed.disputes["needs_response"]]
     item = open_["items"][0]
-    assert (item["total_amount"], item["total"], item["reason"], item["customer"]["email"]) == (
+    assert (item["total_amount"], item["total"], item["reason"], item["customer_supplied"]["email"]) == (
         1500, "$15.00", "fraudulent", "good-card@example.com")
     assert item["evidence_due_by"] and (item["resolved"], item["closed"]) == (False, False)
     assert every["total_count"] == 4 and every["next_page"] == 2

@@ -52,7 +52,7 @@ async def test_an_invoice_is_generated_at_once_and_regenerated_on_request(
         assert "InvoiceDoesNotExist" in missing
         done = await call(client, "generate_invoice", {"order_id": order_id})
         assert done["status"] == "requested"
-        assert done["billing_name"]
+        assert done["customer_supplied"]["billing_name"]
         invoice = await call(client, "get_invoice", {"order_id": order_id})
         again = await call(client, "generate_invoice", {"order_id": order_id})
     assert invoice["url"].startswith("http")

@@ -49,7 +49,7 @@ async def test_my_orders_are_only_mine(customer_server: Any, seed: SeedInfo, mod
     async with Client(customer_server, mode=mode) as client:
         listing = await call(client, "list_my_orders", {"limit": 100})
     assert listing["items"]
-    assert {o["customer"]["id"] for o in listing["items"]} == {seed.customers["good_card"]}
+    assert {o["customer_id"] for o in listing["items"]} == {seed.customers["good_card"]}
 
 
 async def test_another_customers_order_is_not_found(customer_server: Any, state: EmulatorState, seed: SeedInfo) -> None:
@@ -63,14 +63,35 @@ async def test_another_customers_order_is_not_found(customer_server: Any, state:
     assert state.store.order(foreign).billing_name != "Mallory"
 
 
-async def test_an_expired_session_says_to_create_a_new_one(emulator: Any, state: EmulatorState, seed: SeedInfo) -> None:
+# Arguments that get each customer-mode tool as far as Polar; every tool of the table is listed.
+EXPIRED_CALLS = {
+    "list_my_orders": {},
+    "get_my_order": {"order_id": "paid"},
+    "update_my_billing_details": {"order_id": "paid", "billing_name": "Ada Good"},
+    "request_my_invoice": {"order_id": "paid"},
+    "get_my_invoice": {"order_id": "paid"},
+    "get_my_receipt": {"order_id": "paid"},
+}
+
+
+def test_every_customer_tool_is_tried_with_an_expired_session() -> None:
+    assert set(EXPIRED_CALLS) == {tool.name for tool in CUSTOMER_TOOLS}
+
+
+@pytest.mark.parametrize("tool", sorted(EXPIRED_CALLS))
+async def test_an_expired_session_says_to_create_a_new_one(
+    emulator: Any, state: EmulatorState, seed: SeedInfo, tool: str
+) -> None:
     token = session_for(state, "good_card")
     state.store.sessions[token].expires_at = state.now() - timedelta(seconds=1)
     server = build_server(Settings(emulator=True, customer_session=token), transport=httpx2.ASGITransport(app=emulator))
+    args = {name: seed.paid_order_id if value == "paid" else value for name, value in EXPIRED_CALLS[tool].items()}
     async with Client(server) as client:
-        message = await fail(client, "list_my_orders", {})
-    assert "customer session has expired" in message
-    assert token not in message
+        message = await fail(client, tool, args)
+    assert message == (
+        f"Error executing tool {tool}: The customer session has expired or is not valid: create a new one "
+        "(create_customer_session in organization mode, or your app's sign-in flow), then try again."
+    )
 
 
 async def test_billing_details_rules(customer_server: Any, state: EmulatorState, seed: SeedInfo) -> None:
@@ -80,21 +101,21 @@ async def test_billing_details_rules(customer_server: Any, state: EmulatorState,
     )  # fmt: skip
     async with Client(customer_server) as client:
         renamed = await call(client, "update_my_billing_details", {"order_id": mine.id, "billing_name": "Ada Ltd"})
-        assert renamed["billing_name"] == "Ada Ltd"
+        assert renamed["customer_supplied"]["billing_name"] == "Ada Ltd"
         moved = await fail(client, "update_my_billing_details", {
             "order_id": mine.id, "billing_address": {"country": "US", "state": "US-CA", "city": "Oakland"},
         })  # fmt: skip
         assert "422" in moved
         requested = await call(client, "request_my_invoice", {"order_id": mine.id})
-        assert requested["billing_name"] == "Ada Ltd"
+        assert requested["customer_supplied"]["billing_name"] == "Ada Ltd"
         assert state.store.order(mine.id).is_invoice_generated
         invoice = await call(client, "get_my_invoice", {"order_id": mine.id})
         assert invoice["url"].startswith("http")
         # Polar accepts billing details after the invoice exists; the next request regenerates it.
         late = await call(client, "update_my_billing_details", {"order_id": mine.id, "billing_name": "Not Too Late"})
         again = await call(client, "request_my_invoice", {"order_id": mine.id})
-    assert late["billing_name"] == state.store.order(mine.id).billing_name == "Not Too Late"
-    assert again["billing_name"] == "Not Too Late"
+    assert late["customer_supplied"]["billing_name"] == state.store.order(mine.id).billing_name == "Not Too Late"
+    assert again["customer_supplied"]["billing_name"] == "Not Too Late"
 
 
 async def test_my_receipt(customer_server: Any, state: EmulatorState, seed: SeedInfo) -> None:
@@ -117,7 +138,7 @@ async def test_create_customer_session_hands_out_a_working_scoped_token(
     )
     async with Client(scoped) as client:
         listing = await call(client, "list_my_orders", {"limit": 100})
-    assert {o["customer"]["id"] for o in listing["items"]} == {seed.customers["sca_card"]}
+    assert {o["customer_id"] for o in listing["items"]} == {seed.customers["sca_card"]}
 
 
 async def test_the_deprecated_users_path_serves_the_same_order(emulator: Any, state: EmulatorState) -> None:

@@ -27,7 +27,7 @@ async def test_list_and_get_subscriptions(server: MCPServer[Any], seed: SeedInfo
     assert seed.subscriptions["active"] in {s["id"] for s in ada["items"]}
     assert {s["status"] for s in ada["items"]} == {"active"}
     assert [s["id"] for s in ending["items"]] == [seed.subscriptions["canceled_at_period_end"]]
-    assert (one["price"], one["customer"]["email"], one["product"]["name"]) == (
+    assert (one["price"], one["customer_supplied"]["email"], one["product"]["name"]) == (
         "$29.00 / month", "good-card@example.com", "Pro Monthly")
     assert one["cancel_at_period_end"] is False and one["ends_at"] is None and one["current_period_end"]
 

@@ -308,9 +308,12 @@ def _redirect(location: str) -> Response:
     return RedirectResponse(location, status_code=303, headers=HEADERS)
 
 
+def console_routes(console: Console) -> list[BaseRoute]:
+    return [Route(path, endpoint, methods=methods) for path, methods, endpoint in console.routes()]
+
+
 def console_app(console: Console) -> Any:
     """The console alone as an ASGI app: what the stdio mode's loopback listener serves."""
     from starlette.applications import Starlette
 
-    routes: list[BaseRoute] = [Route(path, endpoint, methods=methods) for path, methods, endpoint in console.routes()]
-    return Starlette(routes=routes)
+    return Starlette(routes=console_routes(console))

@@ -71,6 +71,8 @@ def _currency(text: str) -> str:
 
 def _amount(text: str) -> int:
     text = text.strip()
+    if text.startswith("-"):
+        raise ValueError(f"{text!r} is negative: a limit is a whole number of minor units, 0 or more")
     if not text.isdigit() or not text.isascii():
         hint = ""
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 
 from starlette.applications import Starlette
 from starlette.datastructures import MutableHeaders
@@ -91,16 +92,24 @@ def create_app(*, orders: int = 60, seed: int = 0) -> Starlette:
     return app
 
 
-def serve(host: str = "127.0.0.1", port: int = 8080, orders: int = 60) -> None:
-    """Run the emulator under uvicorn, after printing its base URL and tokens to stdout."""
+def serve(host: str = "127.0.0.1", port: int = 8080, orders: int = 60, sock: socket.socket | None = None) -> None:
+    """Run the emulator under uvicorn, after printing its base URL and tokens to stdout.
+
+    `sock`: a socket already bound to host:port (so a port in use is known before the banner).
+    """
     import uvicorn
 
     app = create_app(orders=orders)
     info = app.state.emulator.seed_info
+    if sock is not None:
+        port = sock.getsockname()[1]
     print(f"Polar emulator on http://{host}:{port} (API versions {API_VERSION} and {DEFAULT_API_VERSION}, the "
           f"default; {info.orders} orders)")
     print(f"  organization token (all scopes): {info.org_token}")
     print(f"  organization token (read only):  {info.read_only_token}")
     print(f"  seeded ids: GET http://{host}:{port}/_emulator/state")
     print(json.dumps({"customers": info.customers, "draft_orders": info.draft_orders}, indent=2), flush=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    if sock is None:
+        uvicorn.run(app, host=host, port=port, log_level="warning")
+    else:
+        uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning")).run(sockets=[sock])

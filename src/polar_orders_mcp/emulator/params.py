@@ -22,7 +22,7 @@ _POSITIVE = TypeAdapter(Annotated[int, Field(gt=0)])
 _BOOL = TypeAdapter(bool)
 _DATETIME = TypeAdapter(datetime)
 _AWARE = TypeAdapter(AwareDatetime)
-_METADATA_KEY = re.compile(r"^metadata\[(.+)\]$")
+_METADATA_KEY = re.compile(r"metadata\[(.+)\]")
 
 
 def fastapi_errors(exc: ValidationError, prefix: Sequence[str | int]) -> list[dict[str, Any]]:
@@ -130,7 +130,7 @@ class Query:
     def metadata(self) -> dict[str, list[str]] | None:
         found: dict[str, list[str]] = {}
         for key, value in self._params.multi_items():
-            match = _METADATA_KEY.match(key)
+            match = _METADATA_KEY.fullmatch(key)
             if match:
                 found.setdefault(match.group(1), []).append(value)
         return found or None

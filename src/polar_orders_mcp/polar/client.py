@@ -5,7 +5,6 @@ from __future__ import annotations
 import random
 from collections.abc import Awaitable, Callable
 from types import TracebackType
-from urllib.parse import urlsplit
 
 import anyio
 import httpx2
@@ -21,25 +20,11 @@ from polar_orders_mcp.polar.products import Products
 from polar_orders_mcp.polar.refunds import Refunds
 from polar_orders_mcp.polar.requester import Requester
 from polar_orders_mcp.polar.retries import DEFAULT_MAX_RETRIES
+from polar_orders_mcp.polar.servers import resolve_server
 from polar_orders_mcp.polar.subscriptions import Subscriptions
 
-SERVERS = {"production": "https://api.polar.sh", "sandbox": "https://sandbox-api.polar.sh"}
 DEFAULT_API_VERSION = "2026-10"
 CONNECT_TIMEOUT = 5.0
-
-
-def resolve_server(server: str) -> tuple[str, str]:
-    """(environment, base URL) for "production", "sandbox" or any http(s) URL ("custom")."""
-    if server in SERVERS:
-        return server, SERVERS[server]
-    parts = urlsplit(server)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError(f"server must be 'production', 'sandbox' or an http(s) URL, not {server!r}")
-    base_url = server.rstrip("/")
-    for environment, url in SERVERS.items():
-        if base_url == url:
-            return environment, url
-    return "custom", base_url
 
 
 class PolarClient:

@@ -108,7 +108,7 @@ class Requester:
                     await self._pause(attempt, None, f"{type(exc).__name__}", method, shown)
                     attempt += 1
                     continue
-                raise _connection_error(exc, sent, method, shown) from exc
+                raise _connection_error(exc, sent, method, shown, self.base_url) from exc
             except httpx2.DecodingError as exc:
                 raise MalformedResponseError(
                     "the body could not be decoded", status_code=0, method=method, path=shown
@@ -145,21 +145,24 @@ class Requester:
             async for chunk in response.aiter_text():
                 yield chunk
         except httpx2.TransportError as exc:
-            raise _connection_error(exc, True, method, shown) from exc
+            raise _connection_error(exc, True, method, shown, self.base_url) from exc
         finally:
             await response.aclose()
 
 
-def _connection_error(exc: httpx2.TransportError, sent: bool, method: str, path: str) -> PolarConnectionError:
+def _connection_error(
+    exc: httpx2.TransportError, sent: bool, method: str, path: str, base_url: str
+) -> PolarConnectionError:
+    # The base URL says where it tried (production, sandbox, a proxy); it never holds a credential.
     if isinstance(exc, httpx2.TimeoutException):
         return PolarTimeoutError(
-            f"Polar did not answer in time ({type(exc).__name__})",
+            f"Polar at {base_url} did not answer in time ({type(exc).__name__})",
             request_sent=sent,
             method=method,
             path=path,
         )
     return PolarConnectionError(
-        f"Could not talk to Polar ({type(exc).__name__})", request_sent=sent, method=method, path=path
+        f"Could not talk to Polar at {base_url} ({type(exc).__name__})", request_sent=sent, method=method, path=path
     )
 
 

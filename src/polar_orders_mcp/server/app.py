@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import atexit
+import inspect
 import logging
 import secrets
 import shutil
 import tempfile
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -22,6 +24,7 @@ from polar_orders_mcp.approvals.console import Console
 from polar_orders_mcp.approvals.policy import Guard, RelayTokens
 from polar_orders_mcp.polar.client import PolarClient
 from polar_orders_mcp.prompts.workflows import PROMPTS
+from polar_orders_mcp.server.arguments import CheckedTool, close_schema
 from polar_orders_mcp.server.compact import compact_result, compact_schema
 from polar_orders_mcp.server.identity import caller
 from polar_orders_mcp.server.log_level import accept_log_level
@@ -97,29 +100,73 @@ def select_tools(settings: Settings) -> list[Tool]:
         if unknown:
             raise ValueError(f"{option}: unknown {', '.join(unknown)}. Known: {', '.join(sorted(known))}.")
     tools = list(available)
+    steps: list[tuple[str, list[Tool]]] = []
     if settings.toolsets:
         tools = [t for t in tools if t.toolset in settings.toolsets]
+        steps.append((f"--toolsets {','.join(settings.toolsets)}", tools))
     if settings.tools:
         tools = [t for t in tools if t.name in settings.tools]
-    tools = [t for t in tools if t.name not in settings.exclude_tools]
+        steps.append((f"--tools {','.join(settings.tools)}", tools))
+    if settings.exclude_tools:
+        tools = [t for t in tools if t.name not in settings.exclude_tools]
+        steps.append((f"--exclude-tools {','.join(settings.exclude_tools)}", tools))
     if settings.read_only:
         tools = [t for t in tools if t.tier == "read"]
+        steps.append(("--read-only (read tools only)", tools))
+    if not tools:
+        raise ValueError(_nothing_left(steps, customer_mode=settings.customer_mode))
     return tools
 
 
-def _sdk_tool(tool: Tool, trail: AuditTrail) -> SdkTool:
-    """The SDK's tool for one table entry, with compact schemas and compact result text."""
-    kind = SdkTool if tool.tier == "read" else AuditedSdkTool
+def _nothing_left(steps: list[tuple[str, list[Tool]]], *, customer_mode: bool) -> str:
+    """Why a selection serves no tool at all: each option in turn, up to the one that removed the last."""
+
+    def names(tools: list[Tool]) -> str:
+        shown = ", ".join(t.name for t in tools[:5])
+        return shown + (f" and {len(tools) - 5} more" if len(tools) > 5 else "")
+
+    said = []
+    before: list[Tool] = []
+    for index, (option, left) in enumerate(steps):
+        if not left:
+            said.append(f"then {option} removes {names(before)}" if index else f"{option} matches none")
+            break
+        said.append(f"{option} keeps {names(left)}")
+        before = left
+    mode = " In customer mode only the portal tools exist." if customer_mode else ""
+    return (
+        f"This selection serves no tool at all: {'; '.join(said)}.{mode} Change --tools, --exclude-tools, "
+        "--toolsets or --read-only (or their POLAR_MCP_* variables) so that at least one tool is left."
+    )
+
+
+def description_of(fn: Callable[..., Any]) -> str:
+    """The docstring as the model should read it: paragraphs on one line each, without the source's indent."""
+    paragraphs = inspect.cleandoc(fn.__doc__ or "").split("\n\n")
+    return "\n\n".join(" ".join(line.strip() for line in paragraph.splitlines()) for paragraph in paragraphs)
+
+
+class AuditedCheckedTool(AuditedSdkTool, CheckedTool):
+    """A write or irreversible tool: audited, including the calls its argument checks refuse."""
+
+
+def _sdk_tool(tool: Tool, trail: AuditTrail, served: list[str]) -> SdkTool:
+    """The SDK's tool for one table entry: closed, compact schemas, agent-readable argument errors,
+    compact result text."""
+    kind: type[CheckedTool] = CheckedTool if tool.tier == "read" else AuditedCheckedTool
     sdk_tool = kind.from_function(
         compact_result(polar_errors_as_tool_errors(tool.fn)),
         name=tool.name,
         title=tool.title,
+        description=description_of(tool.fn),
         annotations=tool.annotations,
         structured_output=True,
     )
+    assert isinstance(sdk_tool, CheckedTool)
     if isinstance(sdk_tool, AuditedSdkTool):
         sdk_tool.audit_with(tool, trail, caller)
-    sdk_tool.parameters = compact_schema(sdk_tool.parameters, optional_null=True)
+    sdk_tool.serving_beside(served)
+    sdk_tool.parameters = close_schema(compact_schema(sdk_tool.parameters, optional_null=True))
     if sdk_tool.fn_metadata.output_schema is not None:
         sdk_tool.fn_metadata.output_schema = compact_schema(sdk_tool.fn_metadata.output_schema, optional_null=False)
     return sdk_tool
@@ -239,7 +286,7 @@ def build_parts(settings: Settings, transport: httpx2.AsyncBaseTransport | None 
         instructions=CUSTOMER_INSTRUCTIONS if settings.customer_mode else INSTRUCTIONS,
         lifespan=lifespan,
         log_level=settings.log_level,
-        tools=[_sdk_tool(tool, trail) for tool in tools],
+        tools=[_sdk_tool(tool, trail, [t.name for t in tools]) for tool in tools],
     )
     if not settings.customer_mode:
         # The prompts and resources read organization data: none of it is reachable for a customer.
@@ -247,6 +294,13 @@ def build_parts(settings: Settings, transport: httpx2.AsyncBaseTransport | None 
             mcp.prompt(title=prompt.title)(prompt.fn)
         register_resources(mcp)
     accept_log_level(mcp)
-    for path, methods, endpoint in console.routes():
-        mcp.custom_route(path, methods=methods)(endpoint)
+    _CONSOLES[mcp] = console
     return Built(mcp, console, store, guard)
+
+
+# The approval console of each server build_parts made, for the HTTP app to serve beside MCP.
+_CONSOLES: weakref.WeakKeyDictionary[MCPServer[Any], Console] = weakref.WeakKeyDictionary()
+
+
+def console_of(mcp: MCPServer[Any]) -> Console | None:
+    return _CONSOLES.get(mcp)

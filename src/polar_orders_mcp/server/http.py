@@ -1,13 +1,17 @@
-"""The HTTP transports (streamable HTTP and SSE): bearer auth, Host/Origin checks, /healthz."""
+"""The HTTP transports (streamable HTTP and SSE): the app behind its gate, /healthz, and serving it."""
 
 from __future__ import annotations
 
 import asyncio
-import hmac
+import errno
 import json
 import logging
+import secrets
 import signal
+import socket
+import sys
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import uvicorn
@@ -15,18 +19,24 @@ from mcp.server.mcpserver import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from polar_orders_mcp import __version__
-from polar_orders_mcp.settings import Settings
+from polar_orders_mcp.server.gate import (
+    HEALTH_PATH,
+    MCP_PATH,
+    MESSAGES_PATH,
+    SSE_PATH,
+    Credentials,
+    Gate,
+    HostRules,
+)
+from polar_orders_mcp.server.sessions import Sessions
+from polar_orders_mcp.settings import DEFAULT_CLIENT, MIN_HTTP_TOKEN, Settings
 
 log = logging.getLogger(__name__)
 
-MCP_PATH = "/mcp"
-SSE_PATH = "/sse"
-MESSAGES_PATH = "/messages/"
-HEALTH_PATH = "/healthz"
-CONSOLE_PATH = "/approvals"
 # Finish in-flight calls for at most this long on SIGTERM, then stop.
 GRACEFUL_SHUTDOWN_SECONDS = 10
 
@@ -36,58 +46,88 @@ class StartupError(ValueError):
 
 
 def check_exposure(settings: Settings) -> None:
-    """Refuse to serve beyond loopback without a bearer token of the server's own."""
-    if settings.http_token is None and not settings.loopback:
+    """Refuse to serve beyond loopback without a bearer token of the server's own, or tokens with --no-auth."""
+    try:
+        clients = settings.http_clients()
+    except ValueError as exc:
+        raise StartupError(f"POLAR_MCP_HTTP_TOKENS {exc}.") from exc
+    if settings.no_auth and clients:
+        raise StartupError(
+            "--no-auth and an HTTP token (POLAR_MCP_HTTP_TOKEN or POLAR_MCP_HTTP_TOKENS) at once: drop one of them."
+        )
+    if not clients and not settings.loopback:
         raise StartupError(
             f"Refusing to serve on {settings.host} without POLAR_MCP_HTTP_TOKEN: anyone who can reach the "
             "port could act on your Polar organization. Set POLAR_MCP_HTTP_TOKEN (a long random string "
-            "clients send as 'Authorization: Bearer …'), or bind to 127.0.0.1."
+            "clients send as 'Authorization: Bearer …') or POLAR_MCP_HTTP_TOKENS, or bind to 127.0.0.1."
+            + (" --no-auth is for loopback only." if settings.no_auth else "")
         )
-    if settings.http_token is not None and len(settings.http_token.get_secret_value()) < 16:
-        raise StartupError("POLAR_MCP_HTTP_TOKEN is too short: use at least 16 random characters.")
+    if settings.http_token is not None and len(settings.http_token.get_secret_value()) < MIN_HTTP_TOKEN:
+        raise StartupError(f"POLAR_MCP_HTTP_TOKEN is too short: use at least {MIN_HTTP_TOKEN} random characters.")
 
 
-def transport_security(settings: Settings) -> TransportSecuritySettings:
-    """Host and Origin checks, on by default wherever the server binds (DNS-rebinding defence)."""
+def credentials(settings: Settings) -> Credentials:
+    """The configured clients; on loopback without any, one token made up for this run (printed at start)."""
+    clients = settings.http_clients()
+    if clients or settings.no_auth:
+        return Credentials(clients, no_auth=settings.no_auth)
+    return Credentials({DEFAULT_CLIENT: secrets.token_urlsafe(32)}, generated=True)
+
+
+def listen(host: str, port: int, *, how_to_change: str) -> socket.socket:
+    """A socket bound to host:port, or a StartupError saying why not and how to pick another.
+
+    Bound before anything says "serving", so a port in use is reported as such rather than as a
+    banner followed by uvicorn's bare errno; uvicorn then serves on this very socket.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise StartupError(
+                f"Port {port} on {host} is already in use (another server, or this one started twice). "
+                f"Pick another with {how_to_change}, or stop what is listening there."
+            ) from exc
+        if exc.errno == errno.EACCES:
+            raise StartupError(
+                f"Not allowed to listen on port {port}: ports below 1024 need privileges. Pick another with "
+                f"{how_to_change}."
+            ) from exc
+        raise StartupError(f"Cannot listen on {host}:{port}: {exc.strerror}. Check the address.") from exc
+    return sock
+
+
+def host_rules(settings: Settings) -> HostRules:
+    """Host and Origin values accepted, wherever the server binds (DNS-rebinding defence).
+
+    `name:*` accepts `name` on any port and `name` alone (what a client of https://name/ sends through
+    most proxies). An Origin of a host the server answers to is its own: accepted too.
+    """
     hosts = ["127.0.0.1:*", "localhost:*", "[::1]:*"]
     origins = ["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"]
     if not settings.loopback and settings.host not in ("0.0.0.0", "::"):
         hosts.append(f"{settings.host}:*")
+    hosts += settings.allowed_hosts
+    for host in settings.allowed_hosts:
+        origins += [f"http://{host}", f"https://{host}"]
+    origins += settings.allowed_origins
+    return HostRules(tuple(dict.fromkeys(hosts)), tuple(dict.fromkeys(origins)))
+
+
+def transport_security(settings: Settings) -> TransportSecuritySettings:
+    """The same rules for the SDK's own check behind the gate, with every accepted form spelled out for it."""
+    rules = host_rules(settings)
+    bare = [pattern[:-2] for pattern in rules.hosts if pattern.endswith(":*")]
+    bare_origins = [pattern[:-2] for pattern in rules.origins if pattern.endswith(":*")]
     return TransportSecuritySettings(
         enable_dns_rebinding_protection=True,
-        allowed_hosts=[*hosts, *settings.allowed_hosts],
-        allowed_origins=[*origins, *settings.allowed_origins],
+        allowed_hosts=[*rules.hosts, *bare],
+        allowed_origins=[*rules.origins, *bare_origins],
     )
-
-
-class BearerAuth:
-    """Every request but the health check must carry the server's own token (constant-time compare)."""
-
-    def __init__(self, app: ASGIApp, token: str | None) -> None:
-        self.app = app
-        self.expected = f"Bearer {token}".encode() if token else None
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        # The approval console authenticates its own users (approvers, never the MCP client's bearer).
-        path = scope.get("path", "")
-        public = path in (HEALTH_PATH, CONSOLE_PATH) or path.startswith(CONSOLE_PATH + "/")
-        if scope["type"] != "http" or self.expected is None or public:
-            await self.app(scope, receive, send)
-            return
-        given = dict(scope["headers"]).get(b"authorization", b"")
-        if hmac.compare_digest(given, self.expected):
-            await self.app(scope, receive, send)
-            return
-        body = json.dumps({
-            "error": "unauthorized",
-            "error_description": "Send 'Authorization: Bearer <POLAR_MCP_HTTP_TOKEN>'.",
-        }).encode()  # fmt: skip
-        await send({
-            "type": "http.response.start",
-            "status": 401,
-            "headers": [(b"content-type", b"application/json"), (b"www-authenticate", b'Bearer realm="mcp"')],
-        })  # fmt: skip
-        await send({"type": "http.response.body", "body": body})
 
 
 class InFlight:
@@ -144,8 +184,19 @@ class GracefulServer(uvicorn.Server):
         await super().shutdown(sockets)
 
 
-def http_app(mcp: MCPServer[Any], settings: Settings) -> ASGIApp:
-    """The ASGI app for `settings.transport` ("http" or "sse")."""
+def http_app(
+    mcp: MCPServer[Any],
+    settings: Settings,
+    extra_routes: Sequence[BaseRoute] = (),
+    *,
+    clients: Credentials | None = None,
+) -> ASGIApp:
+    """The ASGI app for `settings.transport` ("http" or "sse"), behind the gate (server/gate.py).
+
+    `extra_routes` are served beside MCP: those under /approvals without the MCP bearer (they
+    authenticate their own users), the others with it; all behind the Host and Origin checks.
+    `clients`: who may call, when the caller already made them up (see `credentials`).
+    """
     check_exposure(settings)
 
     async def healthz(_: Request) -> Response:
@@ -159,20 +210,53 @@ def http_app(mcp: MCPServer[Any], settings: Settings) -> ASGIApp:
             sse_path=SSE_PATH, message_path=MESSAGES_PATH, transport_security=security, host=settings.host
         )
     else:
-        app = mcp.streamable_http_app(streamable_http_path=MCP_PATH, transport_security=security, host=settings.host)
-    token = settings.http_token.get_secret_value() if settings.http_token else None
-    return BearerAuth(app, token)
+        app = mcp.streamable_http_app(
+            streamable_http_path=MCP_PATH,
+            transport_security=security,
+            host=settings.host,
+            session_idle_timeout=settings.session_idle_timeout,
+            max_sessions=settings.max_sessions,
+        )
+    sessions = Sessions(
+        per_client=settings.max_sessions_per_client,
+        total=settings.max_sessions,
+        idle_timeout=settings.session_idle_timeout,
+    )
+    return Gate(
+        app,
+        transport="sse" if settings.transport == "sse" else "http",
+        rules=host_rules(settings),
+        credentials=clients or credentials(settings),
+        sessions=sessions,
+        extra_routes=[*extra_routes, *_approval_console(mcp)],
+    )
 
 
-def serve_http(mcp: MCPServer[Any], settings: Settings) -> None:
-    """Run the HTTP transport under uvicorn until SIGINT/SIGTERM; in-flight calls get time to finish."""
-    app = InFlight(http_app(mcp, settings))
-    path = SSE_PATH if settings.transport == "sse" else MCP_PATH
-    log.warning(
-        "serving MCP (%s) on http://%s:%s%s%s",
-        settings.transport, settings.host, settings.port, path,
-        "" if settings.http_token else " (no bearer token: loopback only)",
-    )  # fmt: skip
+def _approval_console(mcp: MCPServer[Any]) -> list[BaseRoute]:
+    """The approval console of a server made by build_parts, at /approvals (its own sign-in, no bearer)."""
+    from polar_orders_mcp.approvals.console import console_routes
+    from polar_orders_mcp.server.app import console_of
+
+    console = console_of(mcp)
+    return console_routes(console) if console is not None else []
+
+
+def serve_http(
+    mcp: MCPServer[Any],
+    settings: Settings,
+    sock: socket.socket | None = None,
+    extra_routes: Sequence[BaseRoute] = (),
+) -> None:
+    """Run the HTTP transport under uvicorn until SIGINT/SIGTERM; in-flight calls get time to finish.
+
+    `sock` is the listening socket from `listen()`; without one it is bound here.
+    """
+    clients = credentials(settings)
+    app = InFlight(http_app(mcp, settings, extra_routes, clients=clients))
+    if sock is None:
+        sock = listen(settings.host, settings.port, how_to_change="--port N (or POLAR_MCP_PORT)")
+    # Printed, not logged: the start line is no warning, and it must show at every log level.
+    print(banner(settings, clients, sock.getsockname()[1]), file=sys.stderr, flush=True)
     config = uvicorn.Config(
         app,
         host=settings.host,
@@ -185,9 +269,45 @@ def serve_http(mcp: MCPServer[Any], settings: Settings) -> None:
     # that was there before it: make that handler a clean exit, so a stop asked for exits 0.
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, _exit_cleanly)
-    GracefulServer(config, app).run()
+    GracefulServer(config, app).run(sockets=[sock])
+
+
+def banner(settings: Settings, clients: Credentials, port: int) -> str:
+    """Where the server listens; with a token made up for this run, the token and a client config to paste
+    (as notebook servers do); with --no-auth, a warning."""
+    path = SSE_PATH if settings.transport == "sse" else MCP_PATH
+    url = f"http://{_url_host(settings.host)}:{port}{path}"
+    lines = [f"polar-orders-mcp: serving MCP ({settings.transport}) on {url}"]
+    if clients.no_auth:
+        lines.append(
+            f"polar-orders-mcp: WARNING: --no-auth: no token is asked for, so every local user and process that "
+            f"can reach {_url_host(settings.host)}:{port} can use your Polar organization through this server."
+        )
+    elif clients.generated:
+        token = clients.clients[DEFAULT_CLIENT]
+        config = {
+            "mcpServers": {
+                "polar-orders": {
+                    "type": "sse" if settings.transport == "sse" else "http",
+                    "url": url,
+                    "headers": {"Authorization": f"Bearer {token}"},
+                }
+            }
+        }
+        lines += [
+            "polar-orders-mcp: no POLAR_MCP_HTTP_TOKEN is set, so clients must send this token, made for this run:",
+            f"    Authorization: Bearer {token}",
+            "  A client configuration to paste (Claude Code's .mcp.json, Cursor, VS Code's mcp.json):",
+            "    " + json.dumps(config),
+            "  Set POLAR_MCP_HTTP_TOKEN to keep one token across restarts; --no-auth serves without any.",
+        ]
+    return "\n".join(lines)
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
 
 
 def _exit_cleanly(signum: int, frame: object) -> None:
-    log.warning("stopped by signal %s", signal.Signals(signum).name)
+    log.info("stopped by signal %s", signal.Signals(signum).name)
     raise SystemExit(0)

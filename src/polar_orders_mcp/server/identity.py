@@ -1,23 +1,29 @@
-"""Who is calling: the client's credential name and its protocol session, from the request."""
+"""Who is calling a tool: the HTTP client's credential name (or stdio), and its MCP session when it has one."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from starlette.requests import Request
+from mcp.server.mcpserver import Context
 
 from polar_orders_mcp.approvals.policy import Caller
 
-# Set in the ASGI scope's state by the HTTP bearer check: the name of the credential that matched.
-CLIENT_KEY = "polar_mcp_client"
+# Where the HTTP layer (server/http.py) leaves what it established about a request, in the ASGI scope.
+CLIENT_KEY = "polar_orders_mcp.client"
+SESSION_KEY = "polar_orders_mcp.session"
+
+STDIO = "stdio"
+"""The client name of every call over stdio (and of an in-memory client): whoever started the process."""
+ANONYMOUS = "anonymous"
+"""The client name over HTTP served with --no-auth (loopback only): no credential tells callers apart."""
 
 
-def caller(ctx: Any) -> Caller:
-    """stdio: the one local client. HTTP: the credential's name, and the legacy session id if any."""
-    request = getattr(getattr(ctx, "request_context", None), "request", None)
-    if not isinstance(request, Request):
-        return Caller("stdio")
-    state = request.scope.get("state") or {}
-    client = str(state.get(CLIENT_KEY) or "http")
-    session = request.headers.get("mcp-session-id") or request.query_params.get("session_id")
-    return Caller(client, session)
+def caller(ctx: Context[Any, Any]) -> Caller:
+    """The caller of the tool call (or resolver, prompt, resource read) that `ctx` belongs to."""
+    request = ctx.request_context.request
+    scope = getattr(request, "scope", None)
+    if not isinstance(scope, dict):
+        return Caller(STDIO, None)
+    client = scope.get(CLIENT_KEY)
+    session = scope.get(SESSION_KEY)
+    return Caller(client if isinstance(client, str) else ANONYMOUS, session if isinstance(session, str) else None)

@@ -98,7 +98,8 @@ async def list_checkouts(
     limit: Annotated[int, Field(ge=1, le=100)] = 20,
 ) -> CheckoutList:
     """List checkout sessions, newest first, by customer, product, status or customer email.
-    Use it to find a link already sent before creating another."""
+    Use it to find a link already sent before creating another. Client secrets are left out: get_checkout
+    shows one checkout's."""
     result = await api.checkouts.list(
         page=page,
         limit=limit,
@@ -109,7 +110,8 @@ async def list_checkouts(
         sorting=list(sorting) if sorting else None,
     )
     return CheckoutList(
-        items=[views.checkout(c) for c in result.items],
+        # Without client secrets: a listing needs none, and each is a payment page's credential.
+        items=[views.checkout(c, with_secret=False) for c in result.items],
         page=result.page,
         total_count=result.total_count,
         next_page=result.page + 1 if result.page < result.max_page else None,

@@ -22,18 +22,22 @@ class PaymentMethodView(BaseModel):
 
 class CustomerSummary(BaseModel):
     id: str
-    email: views.CustomerText = None
-    name: views.CustomerText = None
     external_id: str | None = None
-    billing_name: views.CustomerText = None
-    billing_address: views.CustomerText = None
-    default_payment_method_id: str | None = None
+    default_payment_method_id: str | None = Field(
+        default=None, description="The saved payment method finalize_order charges unless told another."
+    )
     payment_methods: list[PaymentMethodView] | None = Field(
-        default=None, description="Saved payment methods (get_customer only)."
+        default=None,
+        description="Saved payment methods, masked: get_customer lists them; find_customers leaves them out.",
+        exclude_if=lambda value: value is None,
     )
     created_at: str | None = None
-    metadata: dict[str, str] = Field(default_factory=dict)
-    api_object: dict[str, object] | None = Field(default=None, description="Only with detail='full'.")
+    customer_supplied: views.CustomerSupplied
+    api_object: dict[str, object] | None = Field(
+        default=None,
+        description="Polar's complete customer object (its text cleaned), only with detail='full'.",
+        exclude_if=lambda value: value is None,
+    )
 
 
 def customer_view(
@@ -41,11 +45,7 @@ def customer_view(
 ) -> CustomerSummary:
     return CustomerSummary(
         id=c.id,
-        email=views.clean_text(c.email),
-        name=views.clean_text(c.name),
         external_id=views.clean_text(c.external_id),
-        billing_name=views.clean_text(c.billing_name),
-        billing_address=views.address_line(c.billing_address),
         default_payment_method_id=c.default_payment_method_id,
         payment_methods=None
         if methods is None
@@ -58,8 +58,14 @@ def customer_view(
             for m in methods
         ],
         created_at=c.created_at.isoformat() if c.created_at else None,
-        metadata=views.clean_mapping(c.metadata),
-        api_object=c.model_dump(mode="json") if detail == "full" else None,
+        customer_supplied=views.CustomerSupplied(
+            name=views.clean_text(c.name),
+            email=views.clean_text(c.email),
+            billing_name=views.clean_text(c.billing_name),
+            billing_address=views.address_line(c.billing_address),
+            metadata=views.clean_mapping(c.metadata),
+        ),
+        api_object=views.full_object(c, detail),
     )
 
 
@@ -68,6 +74,7 @@ class CustomerList(BaseModel):
     page: int
     total_count: int
     next_page: int | None
+    payment_methods: str = "Not listed here: get_customer shows a customer's saved payment methods."
 
 
 async def find_customers(

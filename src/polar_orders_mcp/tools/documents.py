@@ -21,7 +21,7 @@ from polar_orders_mcp.tools import views
 from polar_orders_mcp.tools.base import Tool
 from polar_orders_mcp.tools.context import Api
 from polar_orders_mcp.tools.params import OrderId
-from polar_orders_mcp.tools.views import CustomerText
+from polar_orders_mcp.tools.views import CustomerSupplied
 
 # Polar answers 202 while it renders a receipt PDF; a short wait usually sees it ready.
 RECEIPT_POLL_DELAYS = (0.3, 0.7, 1.5)
@@ -50,7 +50,7 @@ async def wait_for_receipt(
             url=None,
             next_step=f"Polar is still rendering this receipt; call {tool} again in a few seconds.",
         )
-    return views.ReceiptView(order_id=order_id, state="ready", url=receipt.url)
+    return views.ReceiptView(order_id=order_id, state="ready", url=receipt.url, link_expires=views.LINK_LIFETIME)
 
 
 def check_invoice_request(order: models.Order) -> None:
@@ -72,8 +72,7 @@ class InvoiceResult(BaseModel):
     order_id: str
     status: Literal["requested"] = Field(description="requested: Polar is generating (or regenerating) it.")
     invoice_number: str | None = None
-    billing_name: CustomerText = None
-    billing_address: CustomerText = None
+    customer_supplied: CustomerSupplied = Field(description="The billing details the invoice is made with.")
     next_step: str
 
 
@@ -128,20 +127,23 @@ async def send_invoice_request(
         order_id=order_id,
         status="requested",
         invoice_number=order.invoice_number,
-        billing_name=views.clean_text(order.billing_name),
-        billing_address=views.address_line(order.billing_address),
+        customer_supplied=CustomerSupplied(
+            billing_name=views.clean_text(order.billing_name), billing_address=views.address_line(order.billing_address)
+        ),
         next_step=f"Polar is generating the invoice (a few seconds); {get_tool} returns its link once it exists.",
     )
 
 
 class InvoiceView(BaseModel):
     order_id: str
-    url: str = Field(description="Link to the invoice PDF.")
+    url: str = Field(description="Short-lived link to the invoice PDF (about 10 minutes).")
+    # Polar presigns invoice links for 10 minutes (S3Service's default presign TTL).
+    link_expires: str = views.LINK_LIFETIME
 
 
 async def get_invoice(order_id: OrderId, api: Api) -> InvoiceView:
-    """Get a link to an order's invoice PDF. An order has no invoice until generate_invoice made
-    one; the error then says so."""
+    """Get a link to an order's invoice PDF; the link works for about 10 minutes, so fetch a fresh one
+    when needed. An order has no invoice until generate_invoice made one; the error then says so."""
     invoice = await api.orders.get_invoice(order_id)
     return InvoiceView(order_id=order_id, url=invoice.url)
 

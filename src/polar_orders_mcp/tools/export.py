@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -10,6 +13,7 @@ import mcp_types as types
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import AwareDatetime, BaseModel, Field
 
+from polar_orders_mcp.tools import views
 from polar_orders_mcp.tools.base import Tool
 from polar_orders_mcp.tools.context import Api, Ctx
 from polar_orders_mcp.tools.params import OrderStatus, ProductId
@@ -17,6 +21,10 @@ from polar_orders_mcp.tools.params import OrderStatus, ProductId
 # About 25k tokens: what MCP clients accept in one tool result before they cut it themselves.
 MAX_CSV_BYTES = 100_000
 PROGRESS_EVERY = 5_000
+CSV_CELL_LIMIT = 500
+# A cell starting with one of these is run as a formula by spreadsheets (CSV injection).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"[-+]?\d+(\.\d+)?")
 
 ExportColumn = Literal[
     "email", "created_at", "product", "net_amount", "currency", "status", "invoice_number",
@@ -33,7 +41,29 @@ class ExportResult(BaseModel):
     truncated: bool
     csv_bytes: int
     amounts: str = "Amounts in the CSV are in MAJOR units (12.50), unlike the other tools."
+    cells: str = (
+        "Text cells are cleaned like every customer-supplied text (invisible characters removed, one line, at "
+        f"most {CSV_CELL_LIMIT} characters); one starting with = + - or @ has a ' put before it, so that a "
+        "spreadsheet does not run it as a formula."
+    )
     note: str | None = None
+
+
+def clean_cell(cell: str) -> str:
+    """One CSV cell as safe to read and to open in a spreadsheet: cleaned text, never a formula."""
+    text = views.clean_text(cell, CSV_CELL_LIMIT) or ""
+    if text.startswith(_FORMULA_START) and not _NUMBER.fullmatch(text):
+        return "'" + text
+    return text
+
+
+def clean_record(record: str) -> str:
+    """A whole CSV record (quoted fields may hold line breaks) with every cell cleaned, written back."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n" if record.endswith("\r\n") else "\n")
+    for row in csv.reader(io.StringIO(record)):
+        writer.writerow([clean_cell(cell) for cell in row])
+    return out.getvalue()
 
 
 class CsvRecords:
@@ -100,7 +130,7 @@ async def export_orders(
         timezone=timezone,
     )
     async for chunk in stream:
-        for record in splitter.feed(chunk):
+        for record in map(clean_record, splitter.feed(chunk)):
             rows += 1
             if not truncated and size + len(record.encode()) <= MAX_CSV_BYTES:
                 kept.append(record)
@@ -109,7 +139,7 @@ async def export_orders(
                 truncated = True
             if rows and rows % PROGRESS_EVERY == 0:
                 await ctx.report_progress(rows, None, f"{rows} orders exported")
-    for record in splitter.close():
+    for record in map(clean_record, splitter.close()):
         rows += 1
         if not truncated and size + len(record.encode()) <= MAX_CSV_BYTES:
             kept.append(record)

@@ -379,10 +379,14 @@ async def finalize_order(
 def _payment_refused(not_done: str, exc: PaymentRequiredError) -> str:
     detail = exc.detail if isinstance(exc.detail, str) else exc.code
     if exc.code == "PaymentActionRequired":
+        # Polar's own detail already says why (authentication, which an off-session charge cannot do).
+        why = exc.detail.strip() if isinstance(exc.detail, str) and exc.detail.strip() else (
+            "the customer's bank requires the customer to authenticate this payment (3-D Secure), which "
+            "cannot happen off-session."
+        )  # fmt: skip
         return (
-            f"{not_done}: the customer's bank requires the customer to authenticate this payment "
-            f"({detail}), which cannot happen off-session. The order is still a draft; send the "
-            "customer a checkout link (create_checkout) so they can pay themselves."
+            f"{not_done}: {why.rstrip('.')}. The order is still a draft. Only the customer can authenticate "
+            "the payment: send them a checkout link (create_checkout) to pay there."
         )
     return (
         f"{not_done}: the payment was declined ({exc.code}: {detail}). The order is still a draft. "

@@ -113,7 +113,8 @@ async def request_my_invoice(order_id: OrderId, api: Api) -> InvoiceResult:
 
 @session_errors
 async def get_my_invoice(order_id: OrderId, api: Api) -> InvoiceView:
-    """Get the link to the invoice of one of the customer's orders, once it exists."""
+    """Get the link to the invoice of one of the customer's orders, once it exists; the link works for
+    about 10 minutes."""
     invoice = await api.customer_portal.orders.get_invoice(order_id)
     return InvoiceView(order_id=order_id, url=invoice.url)
 

@@ -1,0 +1,199 @@
+"""Tool arguments: closed schemas, unknown names refused with the valid ones, errors written for an agent."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import httpx2
+import pytest
+from mcp.client import Client
+from mcp.server.mcpserver import MCPServer
+
+from polar_orders_mcp.server.app import build_server
+from polar_orders_mcp.settings import Settings
+from polar_orders_mcp.tools.registry import ALL_TOOLS, CUSTOMER_TOOLS
+from tests.tools.conftest import call, fail
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def make_server(emulator: Any) -> Callable[..., MCPServer[Any]]:
+    def make(**settings: Any) -> MCPServer[Any]:
+        return build_server(Settings(emulator=True, **settings), transport=httpx2.ASGITransport(app=emulator))
+
+    return make
+
+
+@pytest.fixture
+def server(make_server: Callable[..., MCPServer[Any]]) -> MCPServer[Any]:
+    return make_server()
+
+
+@pytest.fixture
+def state(emulator: Any) -> Any:
+    return emulator.state.emulator
+
+
+@pytest.fixture
+def seed(state: Any) -> Any:
+    return state.seed_info
+
+
+@pytest.fixture(params=["auto", "legacy"])
+def mode(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+UUID = "8f14e45f-ceea-4e7a-9c2b-3d5e6f708192"
+LIST_ORDERS_ARGS = (
+    "customer_id, external_customer_id, product_id, product_billing_type, discount_id, checkout_id, subscription_id, "
+    "status, created_after, created_before, metadata, sorting, page, limit, detail"
+)
+
+
+def _objects(schema: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every object schema inside `schema` that lists properties, the root included."""
+    found = [schema] if "properties" in schema else []
+    for key in ("properties", "$defs"):
+        for sub in schema.get(key, {}).values():
+            found += _objects(sub)
+    for key in ("items", "additionalProperties"):
+        if isinstance(schema.get(key), dict):
+            found += _objects(schema[key])
+    for sub in schema.get("anyOf", []):
+        found += _objects(sub)
+    return found
+
+
+async def test_every_input_schema_is_closed(make_server: Any, seed: Any, mode: str) -> None:
+    for server in (make_server(), make_server(customer_session="polar_cst_" + "x" * 40)):
+        async with Client(server, mode=mode) as client:
+            tools = (await client.list_tools()).tools
+        assert tools
+        for tool in tools:
+            for obj in _objects(tool.input_schema):
+                assert obj.get("additionalProperties") is False, (tool.name, obj)
+    assert len(ALL_TOOLS) + len(CUSTOMER_TOOLS) > 20
+
+
+async def test_a_misspelled_filter_is_an_error_not_unfiltered_data(server: Any, mode: str) -> None:
+    async with Client(server, mode=mode) as client:
+        message = await fail(client, "list_orders", {"customer_email": "nobody@example.com"})
+    assert message == (
+        "Error executing tool list_orders: Unknown argument customer_email; did you mean customer_id? To find a "
+        "customer by email use find_customers, then pass its id as customer_id. list_orders takes: "
+        f"{LIST_ORDERS_ARGS}. Nothing was done: call list_orders again with this fixed."
+    )
+
+
+async def test_an_unknown_date_argument_names_the_real_one(server: Any, mode: str) -> None:
+    async with Client(server, mode=mode) as client:
+        message = await fail(client, "export_orders", {"start": "yesterday"})
+    assert message == (
+        "Error executing tool export_orders: Unknown argument start; did you mean created_after? export_orders "
+        "takes: status, created_after, created_before, product_id, columns, timezone. Nothing was done: call "
+        "export_orders again with this fixed."
+    )
+
+
+async def test_the_find_customers_hint_is_only_given_when_that_tool_is_served(make_server: Any, mode: str) -> None:
+    async with Client(make_server(tools=["list_orders"]), mode=mode) as client:
+        message = await fail(client, "list_orders", {"customer_email": "nobody@example.com"})
+    assert message == (
+        "Error executing tool list_orders: Unknown argument customer_email; did you mean customer_id? list_orders "
+        f"takes: {LIST_ORDERS_ARGS}. Nothing was done: call list_orders again with this fixed."
+    )
+
+
+async def test_values_the_server_resolves_itself_are_unknown_arguments(server: Any, seed: Any, mode: str) -> None:
+    order_id = seed.draft_orders["good_card"]
+    async with Client(server, mode=mode) as client:
+        message = await fail(client, "finalize_order", {"order_id": order_id, "preview": {"amount": 1}})
+    assert message == (
+        "Error executing tool finalize_order: Unknown argument preview. finalize_order takes: order_id, "
+        "payment_method_id, approval_id. Nothing was done: call finalize_order again with this fixed."
+    )
+
+
+async def test_an_unknown_field_of_a_nested_object_is_named_with_its_siblings(server: Any, seed: Any) -> None:
+    async with Client(server) as client:
+        message = await fail(
+            client, "update_order", {"order_id": seed.paid_order_id, "billing_address": {"zip": "1", "country": "US"}}
+        )
+    assert message == (
+        "Error executing tool update_order: Unknown argument billing_address.zip. billing_address takes: line1, "
+        "line2, postal_code, city, state, country. Nothing was done: call update_order again with this fixed."
+    )
+
+
+async def test_a_bad_uuid_says_what_a_good_one_looks_like(server: Any, mode: str) -> None:
+    async with Client(server, mode=mode) as client:
+        message = await fail(client, "get_order", {"order_id": f"{UUID}\n"})
+    assert message == (
+        f'Error executing tool get_order: Argument order_id ("{UUID}\\n") is not a UUID. Expected: Polar order id '
+        f'(a UUID). For example: "{UUID}". Nothing was done: call get_order again with this fixed.'
+    )
+
+
+async def test_several_problems_are_each_explained(server: Any, seed: Any) -> None:
+    customer = seed.customers["good_card"]
+    async with Client(server) as client:
+        message = await fail(
+            client, "create_order", {"customer_id": customer, "product_id": "x", "currency": "USD", "amount": -1}
+        )
+    assert message == (
+        'Error executing tool create_order: Argument product_id ("x") is not a UUID. Expected: Polar product id '
+        f'(a UUID). For example: "{UUID}". Argument amount (-1) is too small: at least 0. Expected: OVERRIDES the '
+        "product's fixed price, in minor units before tax. Only when the server allows price overrides; omit it "
+        'to charge the product\'s price. For example: 1250. Argument currency ("USD") does not have the '
+        'expected form. Expected: ISO currency, lower case, e.g. usd. For example: "usd". Nothing was done: call '
+        "create_order again with this fixed."
+    )
+    assert "pydantic" not in message and "validation error" not in message and "[0-9a-fA-F]" not in message
+
+
+@pytest.mark.parametrize(
+    ("tool", "args", "expected"),
+    [
+        ("get_order", {}, f'Argument order_id is required. Expected: Polar order id (a UUID). For example: "{UUID}".'),
+        ("list_orders", {"limit": 500}, "Argument limit (500) is too large: at most 100. Expected: Orders per page, "
+         "at most 100. For example: 20."),
+        ("list_orders", {"page": "two"}, 'Argument page ("two") must be a whole number. Expected: Page number, from 1. '
+         "For example: 1."),
+        ("list_checkouts", {"status": "opn"}, 'Argument status[0] ("opn") must be one of "open", "expired", '
+         '"confirmed", "succeeded", "failed". For example: "open".'),
+        ("export_orders", {"created_after": "2026-01-01"}, 'Argument created_after ("2026-01-01") needs a timezone '
+         '(Z or an offset such as +02:00). Expected: ISO 8601 with a timezone. For example: "2026-10-01T00:00:00Z".'),
+        ("list_orders", {"metadata": {"crm": 1}}, "Argument metadata.crm (1) must be a string."),
+    ],
+)
+async def test_each_kind_of_bad_value_gets_a_readable_line(
+    server: Any, tool: str, args: dict[str, Any], expected: str
+) -> None:
+    async with Client(server) as client:
+        message = await fail(client, tool, args)
+    assert message == f"Error executing tool {tool}: {expected} Nothing was done: call {tool} again with this fixed."
+
+
+async def test_a_credential_is_never_repeated_back_in_an_error(server: Any, seed: Any) -> None:
+    secret = "polar_c_" + "é" * 40
+    async with Client(server) as client:
+        message = await fail(client, "get_checkout_by_secret", {"client_secret": secret})
+    assert message == (
+        "Error executing tool get_checkout_by_secret: Argument client_secret does not have the expected form. "
+        "Expected: The checkout's client secret (polar_c_...), which is the credential of its payment page. For "
+        'example: "polar_c_…". Nothing was done: call get_checkout_by_secret again with this fixed.'
+    )
+
+
+async def test_a_single_string_is_taken_where_a_list_is_expected(server: Any, mode: str) -> None:
+    async with Client(server, mode=mode) as client:
+        open_only = await call(client, "list_checkouts", {"status": "open"})
+        as_list = await call(client, "list_checkouts", {"status": ["open"]})
+        as_json = await call(client, "list_checkouts", {"status": '["open", "expired"]'})
+        exported = await call(client, "export_orders", {"status": "paid", "columns": "status"})
+    assert open_only["items"] and {c["status"] for c in open_only["items"]} == {"open"}
+    assert open_only == as_list
+    assert {c["status"] for c in as_json["items"]} == {"open", "expired"}
+    assert exported["row_count"] > 0

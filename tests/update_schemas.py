@@ -1,0 +1,68 @@
+"""Write the tool schema snapshots in tests/schemas/ from the server as it is: `python -m tests.update_schemas`.
+
+Every tool's input and output schema is public API: tests/server/test_schema_snapshots.py fails when one
+drifts from its snapshot. After changing a tool (or adding one), run this (or `make schemas`) and review
+the diff of tests/schemas/ like any other change. One file per tool and mode, so that tools added on
+different branches do not touch the same file.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import anyio
+from mcp.client import Client
+
+from polar_orders_mcp.server.app import build_server
+from polar_orders_mcp.settings import Settings
+
+SNAPSHOTS = Path(__file__).resolve().parent / "schemas"
+# A customer session is never used to list tools: any well-formed one will do.
+MODES = {
+    "organization": Settings(emulator=True),
+    "customer": Settings(emulator=True, customer_session="polar_cst_" + "0" * 40),
+}
+ERAS = ("legacy", "auto")  # the initialize handshake, and the stateless 2026 era
+
+
+async def _listed(settings: Settings, era: str) -> dict[str, dict[str, Any]]:
+    async with Client(build_server(settings), mode=era) as client:
+        tools = (await client.list_tools()).tools
+    return {tool.name: {"input": tool.input_schema, "output": tool.output_schema} for tool in tools}
+
+
+async def current() -> dict[str, dict[str, Any]]:
+    """Path inside tests/schemas/ -> what the file holds, for every tool of every mode."""
+    files: dict[str, dict[str, Any]] = {}
+    for mode, settings in MODES.items():
+        by_era = {era: await _listed(settings, era) for era in ERAS}
+        names = set().union(*(set(tools) for tools in by_era.values()))
+        for name in sorted(names):
+            schemas = {era: tools.get(name) for era, tools in by_era.items()}
+            same = all(schema == schemas[ERAS[0]] for schema in schemas.values())
+            files[f"{mode}/{name}.json"] = schemas[ERAS[0]] if same else {"eras": schemas}  # type: ignore[dict-item]
+    return files
+
+
+def render(content: dict[str, Any]) -> str:
+    return json.dumps(content, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def main() -> int:
+    files = anyio.run(current)
+    for mode in MODES:
+        shutil.rmtree(SNAPSHOTS / mode, ignore_errors=True)
+    for path, content in files.items():
+        target = SNAPSHOTS / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(render(content))
+    print(f"wrote {len(files)} tool schema snapshots under {SNAPSHOTS.relative_to(Path.cwd())}/", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
