@@ -52,12 +52,18 @@ def test_every_tool_is_described_for_an_agent(tool: object) -> None:
     assert tool.output_schema, f"{tool.name} has no structured output"  # type: ignore[attr-defined]
 
 
-def test_irreversible_tools_take_an_approval_id_and_never_an_amount() -> None:
+def test_irreversible_tools_take_an_approval_id_and_an_amount_only_to_refund_less() -> None:
+    irreversible = set()
     for tool in _listed_tools():
         entry = next(t for t in ALL_TOOLS if t.name == tool.name)
         properties = tool.input_schema["properties"]
         if entry.tier == "irreversible":
+            irreversible.add(tool.name)
             assert "approval_id" in properties, tool.name
             assert "approval_id" not in tool.input_schema.get("required", []), tool.name
-            # What is charged comes from Polar, never from the model.
-            assert "amount" not in properties, tool.name
+            # What is charged comes from Polar, never from the model. A refund's amount can only be less than
+            # what Polar still allows, and the person approving sees it.
+            assert ("amount" in properties) == (tool.name == "create_refund"), tool.name
+    assert irreversible == {
+        "finalize_order", "confirm_checkout", "create_refund", "revoke_subscription", "accept_dispute",
+    }

@@ -81,6 +81,10 @@ class Action(ABC, Generic[P, O]):
     def not_done(self) -> str:
         """ "Order 123 was not charged": how every refusal of this call begins."""
 
+    async def with_history(self, preview: P, store: Store) -> P:
+        """The preview with what the store knows of earlier calls on the same target (default: nothing)."""
+        return preview
+
     async def reread(self, api: PolarClient, approved: P) -> P:
         """The facts again, right before acting on an approval given some time ago. The default reads
         everything the preview read; an action whose act pins some facts can read less."""
@@ -140,7 +144,7 @@ async def run(
     """The whole guarded call. `approval_id` is what the model passed back: an approval id, or in relay
     mode the confirmation token standing for one. Raises ToolError (NotDone, ConfirmationRefused…)
     saying what was not done."""
-    preview = await action.preview(api)
+    preview = await action.with_history(await action.preview(api), await guard.store())
     not_done = action.not_done()
     _note(previewed=preview.facts())
     await guard.check_limits(preview, not_done)
@@ -382,7 +386,7 @@ async def _proceed(
             "(each approval allows one call). Check the target's status before anything else."
         )
     if not fresh:
-        preview = await action.reread(api, _as(preview, approval.facts))
+        preview = await action.with_history(await action.reread(api, _as(preview, approval.facts)), store)
     if changes := action.recheck(_as(preview, approval.facts), preview):
         raise ConfirmationRefused(
             f"{not_done}: it changed after it was approved ({'; '.join(changes)}), so the approval no longer "

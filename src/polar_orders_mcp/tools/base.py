@@ -10,7 +10,8 @@ from mcp.types import ToolAnnotations
 
 Tier = Literal["read", "write", "irreversible"]
 """read: changes nothing. write: creates or changes, no money moves.
-irreversible: moves money (charges, checkout confirmations); a person approves every call."""
+irreversible: cannot be undone (charges, checkout confirmations, refunds, revocations, conceded
+disputes); a person approves every call."""
 
 TIERS: tuple[Tier, ...] = ("read", "write", "irreversible")
 

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from dataclasses import dataclass
+from typing import Annotated, ClassVar, Literal
 
+import mcp_types as types
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, Field
 
+from polar_orders_mcp.approvals.flow import Action, Awaiting, NotDone, OutcomeUnknown
+from polar_orders_mcp.approvals.preview import Preview
+from polar_orders_mcp.polar import models
 from polar_orders_mcp.polar.client import PolarClient
+from polar_orders_mcp.polar.errors import PolarAPIError, PolarError, may_still_be_running, what_failed
 from polar_orders_mcp.tools import views
 from polar_orders_mcp.tools.base import Tool
-from polar_orders_mcp.tools.context import Api
+from polar_orders_mcp.tools.context import Api, Ctx
+from polar_orders_mcp.tools.irreversible import ApprovalIdArg, GuardedResult, guarded
 from polar_orders_mcp.tools.params import Detail, DisputeId, OrderId
 
 DisputeStatus = Literal["prevented", "early_warning", "needs_response", "under_review", "lost", "won"]
@@ -109,7 +116,133 @@ async def dispute_accept_facts(api: PolarClient, dispute_id: str) -> DisputeAcce
     )
 
 
+class ConcedePreview(Preview):
+    """What accepting the dispute concedes, computed from Polar's data. No new money moves: the bank
+    already took the disputed total back; accepting gives up the fight for it."""
+
+    dispute_id: str
+    status: str
+    reason: str | None
+    order_id: str
+    customer_id: str
+    customer_email: str | None
+    customer_name: str | None
+    currency: str
+    total_amount: int
+    total_display: str
+    evidence_due_by: str | None
+    subscription_id: str | None
+    effect: str
+
+    AMOUNT_FIELD = None
+    CURRENCY_FIELD = None
+    SHOWN = (
+        ("total_display", "The customer keeps", "amount"),
+        ("effect", "What happens", "warning"),
+        ("reason", "The bank's reason", "text"),
+        ("evidence_due_by", "Evidence due by", "text"),
+        ("customer_email", "Customer email", "customer"),
+        ("customer_name", "Customer name", "customer"),
+    )
+
+
+@dataclass
+class Concede(Action[ConcedePreview, models.Dispute]):
+    """accept_dispute: concede one chargeback."""
+
+    dispute_id: str
+    tool: ClassVar[str] = "accept_dispute"
+
+    @property
+    def target(self) -> str:
+        return self.dispute_id
+
+    def not_done(self) -> str:
+        return f"Dispute {self.dispute_id} was not accepted"
+
+    async def preview(self, api: PolarClient) -> ConcedePreview:
+        facts = await dispute_accept_facts(api, self.dispute_id)
+        return ConcedePreview(
+            summary=f"Concede dispute {facts.dispute_id} of order {facts.order_id}: "
+            f"{facts.customer_email or facts.customer_id} keeps {facts.total_display}",
+            dispute_id=facts.dispute_id,
+            status=facts.status,
+            reason=facts.reason,
+            order_id=facts.order_id,
+            customer_id=facts.customer_id,
+            customer_email=facts.customer_email,
+            customer_name=facts.customer_name,
+            currency=facts.currency,
+            total_amount=facts.total_amount,
+            total_display=facts.total_display,
+            evidence_due_by=facts.evidence_due_by,
+            subscription_id=facts.subscription_id,
+            effect=facts.effect,
+        )
+
+    async def act(self, api: PolarClient, approved: ConcedePreview) -> models.Dispute:
+        try:
+            return await api.disputes.accept(self.dispute_id)
+        except PolarAPIError as exc:
+            if exc.status_code >= 500:
+                raise
+            raise NotDone(f"{self.not_done()}: {exc}") from exc
+
+    async def read_back(self, api: PolarClient, approved: ConcedePreview, failure: PolarError) -> models.Dispute:
+        why = what_failed(failure)
+        try:
+            after = await api.disputes.get(self.dispute_id)
+        except PolarError as exc:
+            raise OutcomeUnknown(
+                f"Dispute {self.dispute_id} may or may not have been accepted: the request failed ({why}) and "
+                f"reading it back failed too ({exc}). Check with get_dispute before anything else."
+            ) from exc
+        if after.status != "needs_response":
+            return after
+        if may_still_be_running(failure):
+            raise OutcomeUnknown(
+                f"Dispute {self.dispute_id} still needs a response, but {why} and Polar may still be accepting it. "
+                "Check with get_dispute in a minute."
+            )
+        raise NotDone(f"{self.not_done()}: {why}, and it still needs a response.")
+
+    def verify(self, approved: ConcedePreview, outcome: models.Dispute) -> list[str]:
+        if outcome.id != approved.dispute_id:
+            return [f"approved for dispute {approved.dispute_id}, Polar answered about {outcome.id}"]
+        if outcome.status == "needs_response":
+            return ["Polar answered, but the dispute still needs a response"]
+        return []
+
+
+class ConcedeResult(GuardedResult):
+    """accept_dispute's answer: waiting for a person's approval (nothing conceded yet), or accepted."""
+
+    status: Literal["approval_pending", "confirmation_required", "accepted"]
+    preview: ConcedePreview
+    dispute: views.DisputeView | None = None
+
+
+async def accept_dispute(
+    ctx: Ctx, dispute_id: DisputeId, approval_id: ApprovalIdArg | None = None
+) -> ConcedeResult | types.InputRequiredResult:
+    """Concede a dispute (chargeback) that awaits a response: the customer keeps the money, no evidence can
+    be sent afterwards, and Polar revokes the order's benefits. Cannot be undone. A person approves it first:
+    the first call returns the preview and where to approve it; call again with approval_id."""
+    outcome = await guarded(ctx, Concede(dispute_id), approval_id)
+    if isinstance(outcome, types.InputRequiredResult):
+        return outcome
+    if isinstance(outcome, Awaiting):
+        return ConcedeResult.waiting(outcome)
+    step = f"Accepted: the dispute is {outcome.outcome.status}."
+    if outcome.settled:
+        step = f"Accepted ({outcome.settled}). Do not retry."
+    return ConcedeResult(
+        status="accepted", preview=outcome.preview, dispute=views.dispute(outcome.outcome), next_step=step
+    )
+
+
 TOOLS = (
     Tool(list_disputes, tier="read", title="List disputes", toolset="disputes"),
     Tool(get_dispute, tier="read", title="Get dispute", toolset="disputes"),
+    Tool(accept_dispute, tier="irreversible", title="Accept (concede) a dispute", toolset="disputes"),
 )

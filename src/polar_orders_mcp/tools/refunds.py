@@ -2,21 +2,36 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
+import mcp_types as types
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, Field
 
+from polar_orders_mcp.approvals.flow import Action, Awaiting, NotDone, OutcomeUnknown
+from polar_orders_mcp.approvals.preview import Preview
 from polar_orders_mcp.polar import models
 from polar_orders_mcp.polar.client import PolarClient
-from polar_orders_mcp.polar.errors import PermissionDeniedError
+from polar_orders_mcp.polar.errors import (
+    PermissionDeniedError,
+    PolarAPIError,
+    PolarError,
+    may_still_be_running,
+    what_failed,
+)
+from polar_orders_mcp.store.base import Store
 from polar_orders_mcp.tools import views
 from polar_orders_mcp.tools.base import Tool
-from polar_orders_mcp.tools.context import Api
+from polar_orders_mcp.tools.context import Api, Ctx
+from polar_orders_mcp.tools.irreversible import ApprovalIdArg, GuardedResult, guarded
 from polar_orders_mcp.tools.params import CustomerId, Detail, OrderId, RefundId, SubscriptionId
 
 RefundSort = Literal["created_at", "-created_at", "amount", "-amount"]
+RefundReason = Literal[
+    "duplicate", "fraudulent", "customer_request", "service_disruption", "satisfaction_guarantee", "other"
+]
 # A refund this recent on the same order makes a new one worth a second look (a retried request?).
 RECENT_REFUND_WINDOW = timedelta(hours=24)
 # Refunds that paid, or are paying, money back.
@@ -225,8 +240,15 @@ async def refund_facts(
         available_amount=available,
         subscription_id=order.subscription_id,
         previous_refunds=[
-            PreviousRefund(id=r.id, status=r.status, reason=r.reason, amount=r.amount, tax_amount=r.tax_amount,
-                           total=views.money(r.total_amount, r.currency), created_at=r.created_at.isoformat())
+            PreviousRefund(
+                id=r.id,
+                status=r.status,
+                reason=r.reason,
+                amount=r.amount,
+                tax_amount=r.tax_amount,
+                total=views.money(r.total_amount, r.currency),
+                created_at=r.created_at.isoformat(),
+            )
             for r in refunds
         ],
         refunded_in_last_24h=bool(recent),
@@ -235,7 +257,232 @@ async def refund_facts(
     )
 
 
+class RefundPreview(Preview):
+    """Exactly what refunding will pay back, computed by the server from Polar's data."""
+
+    order_id: str
+    order_status: str
+    currency: str
+    amount: int = Field(description="Refunded, net of tax, minor units: what the refund request carries.")
+    tax_amount: int = Field(description="The tax Polar refunds with it.")
+    total_amount: int = Field(description="What the customer gets back, minor units.")
+    total_display: str
+    amount_display: str
+    tax_display: str
+    full_refund: bool
+    reason: str
+    comment: str | None
+    revoke_benefits: bool
+    benefits: str
+    customer_id: str
+    customer_email: str | None
+    customer_name: str | None
+    product: str | None
+    refunded_before: str | None = Field(description="What was refunded on this order before, if anything.")
+    recent_refunds_note: str | None = Field(description="Refunds of this order in the last 24 hours.")
+    unsettled_note: str | None = Field(description="Earlier refund requests of this server whose outcome is unknown.")
+    previous_refund_ids: list[str]
+
+    AMOUNT_FIELD = "total_amount"
+    SHOWN = (
+        ("total_display", "Paid back to the customer", "amount"),
+        ("recent_refunds_note", "Already refunded in the last 24 hours", "warning"),
+        ("unsettled_note", "An earlier refund request", "warning"),
+        ("amount_display", "Refund, net of tax", "text"),
+        ("tax_display", "Tax refunded with it", "text"),
+        ("refunded_before", "Refunded before", "text"),
+        ("reason", "Reason", "text"),
+        ("comment", "Comment", "text"),
+        ("benefits", "Benefits", "text"),
+        ("product", "Product", "text"),
+        ("customer_email", "Customer email", "customer"),
+        ("customer_name", "Customer name", "customer"),
+    )
+
+
+def refund_preview_of(facts: RefundFacts, reason: str, comment: str | None, revoke_benefits: bool) -> RefundPreview:
+    kind = "in full" if facts.full_refund else "in part"
+    before = None
+    if facts.refunded_amount:
+        before = (
+            f"{views.money(facts.refunded_amount + facts.refunded_tax_amount, facts.currency)} of "
+            f"{views.money(facts.order_total_amount, facts.currency)}"
+        )
+    return RefundPreview(
+        summary=f"Refund {facts.total_display} to {facts.customer_email or facts.customer_id} for order "
+        f"{facts.order_id} ({kind})",
+        order_id=facts.order_id,
+        order_status=facts.order_status,
+        currency=facts.currency,
+        amount=facts.amount,
+        tax_amount=facts.tax_amount,
+        total_amount=facts.total_amount,
+        total_display=facts.total_display,
+        amount_display=facts.amount_display,
+        tax_display=facts.tax_display,
+        full_refund=facts.full_refund,
+        reason=reason,
+        comment=views.clean_text(comment, 500),
+        revoke_benefits=revoke_benefits,
+        benefits="revoked with the refund" if revoke_benefits else "kept by the customer",
+        customer_id=facts.customer_id,
+        customer_email=facts.customer_email,
+        customer_name=facts.customer_name,
+        product=facts.product,
+        refunded_before=before,
+        recent_refunds_note=facts.recent_refunds_note,
+        unsettled_note=None,
+        previous_refund_ids=[r.id for r in facts.previous_refunds],
+    )
+
+
+@dataclass
+class Refund(Action[RefundPreview, models.Refund]):
+    """create_refund: pay back (part of) one paid order, exactly once."""
+
+    order_id: str
+    amount: int | None
+    reason: str
+    comment: str | None
+    revoke_benefits: bool
+    sent_at: datetime | None = None
+    tool: ClassVar[str] = "create_refund"
+
+    @property
+    def target(self) -> str:
+        return self.order_id
+
+    def not_done(self) -> str:
+        return f"Order {self.order_id} was not refunded"
+
+    async def preview(self, api: PolarClient) -> RefundPreview:
+        facts = await refund_facts(api, self.order_id, self.amount)
+        if self.revoke_benefits and facts.subscription_id:
+            raise ToolError(
+                f"{self.not_done()}: it is an order of subscription {facts.subscription_id}, and Polar does not "
+                "revoke a subscription's benefits with a refund. Refund without revoke_benefits, and use "
+                "revoke_subscription to end the subscription."
+            )
+        return refund_preview_of(facts, self.reason, self.comment, self.revoke_benefits)
+
+    async def with_history(self, preview: RefundPreview, store: Store) -> RefundPreview:
+        """A refund this server sent whose answer was lost, and which Polar does not list, is worth a warning:
+        Polar may still be making it."""
+        unsettled = [a for a in await store.acts_for(self.tool, self.order_id) if a.state in ("started", "unknown")]
+        if not unsettled:
+            return preview
+        listed = set(preview.previous_refund_ids)
+        lines = [
+            f"{views.money(a.amount, a.currency)} requested at {datetime.fromtimestamp(a.started_at, UTC):%H:%M} UTC "
+            f"with no answer from Polar{'' if a.detail.get('refund_id') in listed else ' and not listed by it yet'}"
+            for a in unsettled
+        ]
+        return preview.model_copy(update={"unsettled_note": "; ".join(lines)})
+
+    async def act(self, api: PolarClient, approved: RefundPreview) -> models.Refund:
+        self.sent_at = datetime.now(UTC)
+        try:
+            made = await api.refunds.create(
+                order_id=self.order_id,
+                reason=approved.reason,
+                amount=approved.amount,
+                comment=approved.comment,
+                revoke_benefits=approved.revoke_benefits,
+            )
+        except PolarAPIError as exc:
+            if exc.status_code >= 500:
+                raise  # an unclear answer: read_back finds out
+            raise NotDone(f"{self.not_done()}: {exc}") from exc
+        if made.status in ("failed", "canceled"):
+            raise NotDone(
+                f"{self.not_done()}: Polar made refund {made.id} but it {made.status}; nothing was paid back."
+            )
+        return made
+
+    async def read_back(self, api: PolarClient, approved: RefundPreview, failure: PolarError) -> models.Refund:
+        why = what_failed(failure)
+        try:
+            refunds = [r async for r in api.refunds.iterate(order_id=self.order_id, sorting=["-created_at"])]
+        except PolarError as exc:
+            raise OutcomeUnknown(
+                f"Order {self.order_id} may or may not have been refunded: the refund request failed ({why}) and "
+                f"listing the order's refunds failed too ({exc}). Do not call create_refund again: check "
+                f"list_refunds(order_id={self.order_id!r}) first."
+            ) from exc
+        since = (self.sent_at or datetime.now(UTC)) - timedelta(seconds=5)
+        new = [
+            r for r in refunds
+            if r.id not in approved.previous_refund_ids and r.amount == approved.amount and r.created_at >= since
+        ]  # fmt: skip
+        if new:
+            return new[0]
+        if may_still_be_running(failure):
+            raise OutcomeUnknown(
+                f"Order {self.order_id} shows no new refund yet, but {why} and Polar may still be making it. Do not "
+                f"call create_refund again: check list_refunds(order_id={self.order_id!r}) in a minute."
+            )
+        raise NotDone(
+            f"{self.not_done()}: {why}, and the order's refunds show no new one. Calling create_refund again asks "
+            "a person again."
+        )
+
+    def verify(self, approved: RefundPreview, outcome: models.Refund) -> list[str]:
+        found = []
+        if outcome.order_id != approved.order_id:
+            found.append(f"approved for order {approved.order_id}, Polar refunded order {outcome.order_id}")
+        if outcome.total_amount != approved.total_amount or outcome.currency.lower() != approved.currency.lower():
+            found.append(
+                f"approved {approved.total_display} back to the customer, Polar refunds "
+                f"{views.money(outcome.total_amount, outcome.currency)}"
+            )
+        return found
+
+
+class RefundResult(GuardedResult):
+    """create_refund's answer: waiting for a person's approval (nothing refunded yet), or refunded."""
+
+    status: Literal["approval_pending", "confirmation_required", "refunded"]
+    preview: RefundPreview
+    refund: views.RefundView | None = None
+
+
+async def create_refund(
+    ctx: Ctx,
+    order_id: OrderId,
+    reason: Annotated[RefundReason, Field(description="Why, in Polar's words.")] = "customer_request",
+    amount: Annotated[
+        int | None,
+        Field(
+            ge=1,
+            le=99_999_999,
+            description="Minor units, NET of tax (Polar adds the prorated tax). Default: everything still refundable.",
+        ),
+    ] = None,
+    comment: Annotated[str | None, Field(max_length=500, description="Note kept with the refund.")] = None,
+    revoke_benefits: Annotated[
+        bool, Field(description="Also revoke what the order granted (one-time purchases only).")
+    ] = False,
+    approval_id: ApprovalIdArg | None = None,
+) -> RefundResult | types.InputRequiredResult:
+    """Refund a paid order, in full or in part: MOVES MONEY back to the customer, cannot be undone. A
+    person approves every refund: the first call refunds nothing and returns the preview (what the
+    customer gets back, the tax, earlier refunds) and where to approve it; call again with approval_id.
+    Never refunds twice: after an unclear failure check list_refunds before calling again."""
+    action = Refund(order_id, amount, reason, comment, revoke_benefits)
+    outcome = await guarded(ctx, action, approval_id)
+    if isinstance(outcome, types.InputRequiredResult):
+        return outcome
+    if isinstance(outcome, Awaiting):
+        return RefundResult.waiting(outcome)
+    made = outcome.outcome
+    step = f"Refund {made.id} is {made.status}: list_refunds(order_id={order_id!r}) shows it."
+    if outcome.settled:
+        step = f"Refunded ({outcome.settled}): refund {made.id} is {made.status}. Do not retry."
+    return RefundResult(status="refunded", preview=outcome.preview, refund=views.refund(made), next_step=step)
+
+
 TOOLS = (
     Tool(list_refunds, tier="read", title="List refunds", toolset="refunds"),
     Tool(get_refund, tier="read", title="Get refund", toolset="refunds"),
+    Tool(create_refund, tier="irreversible", title="Refund an order", toolset="refunds"),
 )

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from dataclasses import dataclass
+from typing import Annotated, ClassVar, Literal
 
+import mcp_types as types
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, Field
 
+from polar_orders_mcp.approvals.flow import Action, Awaiting, NotDone, OutcomeUnknown
+from polar_orders_mcp.approvals.preview import Preview
 from polar_orders_mcp.polar import models
 from polar_orders_mcp.polar.client import PolarClient
 from polar_orders_mcp.polar.errors import (
@@ -14,13 +18,16 @@ from polar_orders_mcp.polar.errors import (
     BadRequestError,
     GoneError,
     PermissionDeniedError,
+    PolarAPIError,
     PolarError,
+    may_still_be_running,
     outcome_unknown,
     what_failed,
 )
 from polar_orders_mcp.tools import views
 from polar_orders_mcp.tools.base import Tool
-from polar_orders_mcp.tools.context import Api
+from polar_orders_mcp.tools.context import Api, Ctx
+from polar_orders_mcp.tools.irreversible import ApprovalIdArg, GuardedResult, guarded
 from polar_orders_mcp.tools.params import CustomerId, Detail, ProductId, SubscriptionId
 from polar_orders_mcp.tools.refunds import refundable
 
@@ -53,7 +60,7 @@ async def list_subscriptions(
     customer_id: CustomerId | None = None,
     product_id: ProductId | None = None,
     status: Annotated[
-        list[SubscriptionStatus] | None, Field(max_length=8, description="Only these statuses, e.g. [\"active\"].")
+        list[SubscriptionStatus] | None, Field(max_length=8, description='Only these statuses, e.g. ["active"].')
     ] = None,
     cancel_at_period_end: Annotated[
         bool | None, Field(description="true: only those set to end when their period ends.")
@@ -110,11 +117,15 @@ async def cancel_subscription(
     if current.cancel_at_period_end and not _ended(current):
         return _scheduled(current, "already_scheduled")
     if _ended(current):
-        raise ToolError(f"Subscription {subscription_id} was not canceled: it is {current.status} and has already "
-                        f"ended{_when(current.ended_at or current.ends_at)}; there is nothing to cancel.")
+        raise ToolError(
+            f"Subscription {subscription_id} was not canceled: it is {current.status} and has already "
+            f"ended{_when(current.ended_at or current.ends_at)}; there is nothing to cancel."
+        )
     if current.status not in BILLABLE:
-        raise ToolError(f"Subscription {subscription_id} was not canceled: it is {current.status}; only an active, "
-                        "trialing or past-due subscription can be canceled at its period's end.")
+        raise ToolError(
+            f"Subscription {subscription_id} was not canceled: it is {current.status}; only an active, "
+            "trialing or past-due subscription can be canceled at its period's end."
+        )
     try:
         changed = await api.subscriptions.cancel_at_period_end(subscription_id, reason=reason, comment=comment)
     except PermissionDeniedError as exc:
@@ -135,12 +146,17 @@ async def uncancel_subscription(subscription_id: SubscriptionId, api: Api) -> Su
     again). Safe to repeat: with nothing scheduled it changes nothing."""
     current = await api.subscriptions.get(subscription_id)
     if _ended(current):
-        raise ToolError(f"Subscription {subscription_id} was not resumed: it has already ended"
-                        f"{_when(current.ended_at or current.ends_at)}, so it cannot be uncanceled. The customer "
-                        "must subscribe again.")
+        raise ToolError(
+            f"Subscription {subscription_id} was not resumed: it has already ended"
+            f"{_when(current.ended_at or current.ends_at)}, so it cannot be uncanceled. The customer "
+            "must subscribe again."
+        )
     if not current.cancel_at_period_end:
-        return SubscriptionChange(outcome="not_scheduled", subscription=views.subscription(current),
-                                  next_step="No cancellation was scheduled: nothing changed, it renews as before.")
+        return SubscriptionChange(
+            outcome="not_scheduled",
+            subscription=views.subscription(current),
+            next_step="No cancellation was scheduled: nothing changed, it renews as before.",
+        )
     try:
         changed = await api.subscriptions.uncancel(subscription_id)
     except (BadRequestError, GoneError) as exc:
@@ -159,15 +175,21 @@ def _when(moment: object) -> str:
 def _scheduled(s: models.Subscription, outcome: Literal["scheduled", "already_scheduled"]) -> SubscriptionChange:
     when = _when(s.ends_at or s.current_period_end)
     done = "It was already set to end" if outcome == "already_scheduled" else "It will end"
-    return SubscriptionChange(outcome=outcome, subscription=views.subscription(s),
-                              next_step=f"{done} at the end of its period{when}; access lasts until then. "
-                              "uncancel_subscription undoes this before that date.")
+    return SubscriptionChange(
+        outcome=outcome,
+        subscription=views.subscription(s),
+        next_step=f"{done} at the end of its period{when}; access lasts until then. "
+        "uncancel_subscription undoes this before that date.",
+    )
 
 
 def _resumed(s: models.Subscription) -> SubscriptionChange:
     renews = _when(s.current_period_end)
-    return SubscriptionChange(outcome="resumed", subscription=views.subscription(s),
-                              next_step=f"The scheduled cancellation is undone: it renews{renews}.")
+    return SubscriptionChange(
+        outcome="resumed",
+        subscription=views.subscription(s),
+        next_step=f"The scheduled cancellation is undone: it renews{renews}.",
+    )
 
 
 async def _settle(api: PolarClient, subscription_id: str, failure: PolarError, *, wanted: bool) -> SubscriptionChange:
@@ -176,16 +198,21 @@ async def _settle(api: PolarClient, subscription_id: str, failure: PolarError, *
     try:
         now = await api.subscriptions.get(subscription_id)
     except PolarError as exc:
-        raise ToolError(f"Subscription {subscription_id} may or may not have been {verb}: the change failed "
-                        f"({what_failed(failure)}) and reading it back failed too ({exc}). Check with "
-                        "get_subscription before trying again.") from exc
+        raise ToolError(
+            f"Subscription {subscription_id} may or may not have been {verb}: the change failed "
+            f"({what_failed(failure)}) and reading it back failed too ({exc}). Check with "
+            "get_subscription before trying again."
+        ) from exc
     if _ended(now):
-        raise ToolError(f"Subscription {subscription_id} was not {verb}: it has ended "
-                        f"({now.status}){_when(now.ended_at)}.")
+        raise ToolError(
+            f"Subscription {subscription_id} was not {verb}: it has ended ({now.status}){_when(now.ended_at)}."
+        )
     if now.cancel_at_period_end == wanted:
         return _scheduled(now, "already_scheduled") if wanted else _resumed(now)
-    raise ToolError(f"Subscription {subscription_id} was not {verb}: {what_failed(failure)}, and it is unchanged. "
-                    "It is safe to call again.")
+    raise ToolError(
+        f"Subscription {subscription_id} was not {verb}: {what_failed(failure)}, and it is unchanged. "
+        "It is safe to call again."
+    )
 
 
 # What revoking a subscription would do, for the tool that does it.
@@ -232,8 +259,11 @@ async def subscription_revoke_facts(api: PolarClient, subscription_id: str) -> S
     orders = await api.orders.list(subscription_id=subscription_id, limit=1)
     last = orders.items[0] if orders.items else None
     view = views.subscription(s)
-    ends = f"it would otherwise end at {view.ends_at}" if s.cancel_at_period_end else (
-        f"it would otherwise renew at {view.current_period_end}")
+    ends = (
+        f"it would otherwise end at {view.ends_at}"
+        if s.cancel_at_period_end
+        else (f"it would otherwise renew at {view.current_period_end}")
+    )
     return SubscriptionRevokeFacts(
         subscription_id=s.id,
         status=s.status,
@@ -250,18 +280,155 @@ async def subscription_revoke_facts(api: PolarClient, subscription_id: str) -> S
         ends_at=view.ends_at,
         effect=f"Access ends NOW and its benefits are revoked ({ends}). Nothing is refunded by this: refund "
         "the last order separately if the customer is owed money.",
-        last_order=LastOrder(id=last.id, status=last.status, created_at=last.created_at.isoformat(),
-                             total=views.money(last.total_amount, last.currency),
-                             refundable_amount=refundable(last)[0])
-        if last is not None else None,
+        last_order=LastOrder(
+            id=last.id,
+            status=last.status,
+            created_at=last.created_at.isoformat(),
+            total=views.money(last.total_amount, last.currency),
+            refundable_amount=refundable(last)[0],
+        )
+        if last is not None
+        else None,
+    )
+
+
+class RevokePreview(Preview):
+    """What revoking the subscription ends, computed from Polar's data. No money moves."""
+
+    subscription_id: str
+    status: str
+    customer_id: str
+    customer_email: str | None
+    customer_name: str | None
+    product: str | None
+    price: str
+    ends: str = Field(description="What would happen without revoking.")
+    effect: str
+    last_order: str | None = Field(description="Its newest order, to refund separately if owed.")
+
+    AMOUNT_FIELD = None
+    CURRENCY_FIELD = None
+    SHOWN = (
+        ("effect", "What happens", "warning"),
+        ("product", "Subscription", "text"),
+        ("price", "Price", "text"),
+        ("ends", "Without revoking", "text"),
+        ("last_order", "Its newest order", "text"),
+        ("customer_email", "Customer email", "customer"),
+        ("customer_name", "Customer name", "customer"),
+    )
+
+
+@dataclass
+class Revoke(Action[RevokePreview, models.Subscription]):
+    """revoke_subscription: end one subscription now."""
+
+    subscription_id: str
+    tool: ClassVar[str] = "revoke_subscription"
+
+    @property
+    def target(self) -> str:
+        return self.subscription_id
+
+    def not_done(self) -> str:
+        return f"Subscription {self.subscription_id} was not revoked"
+
+    async def preview(self, api: PolarClient) -> RevokePreview:
+        facts = await subscription_revoke_facts(api, self.subscription_id)
+        last = facts.last_order
+        return RevokePreview(
+            summary=f"Revoke subscription {facts.subscription_id} of {facts.customer_email or facts.customer_id} "
+            f"now ({facts.product or 'its product'}, {facts.price})",
+            subscription_id=facts.subscription_id,
+            status=facts.status,
+            customer_id=facts.customer_id,
+            customer_email=facts.customer_email,
+            customer_name=facts.customer_name,
+            product=facts.product,
+            price=facts.price,
+            ends=f"ends at {facts.ends_at}" if facts.cancel_at_period_end else f"renews at {facts.current_period_end}",
+            effect=facts.effect,
+            last_order=f"{last.id}, {last.status}, {last.total} (refundable: "
+            f"{views.money(last.refundable_amount, facts.currency)})"
+            if last
+            else None,
+        )
+
+    async def act(self, api: PolarClient, approved: RevokePreview) -> models.Subscription:
+        try:
+            return await api.subscriptions.revoke(self.subscription_id)
+        except PolarAPIError as exc:
+            if exc.status_code >= 500:
+                raise
+            raise NotDone(f"{self.not_done()}: {exc}") from exc
+
+    async def read_back(self, api: PolarClient, approved: RevokePreview, failure: PolarError) -> models.Subscription:
+        why = what_failed(failure)
+        try:
+            after = await api.subscriptions.get(self.subscription_id)
+        except PolarError as exc:
+            raise OutcomeUnknown(
+                f"Subscription {self.subscription_id} may or may not have been revoked: the request failed ({why}) "
+                f"and reading it back failed too ({exc}). Check with get_subscription before anything else."
+            ) from exc
+        if _ended(after):
+            return after
+        if may_still_be_running(failure):
+            raise OutcomeUnknown(
+                f"Subscription {self.subscription_id} is still {after.status}, but {why} and Polar may still be "
+                "revoking it. Check with get_subscription in a minute."
+            )
+        raise NotDone(f"{self.not_done()}: {why}, and it is still {after.status}.")
+
+    def verify(self, approved: RevokePreview, outcome: models.Subscription) -> list[str]:
+        if outcome.id != approved.subscription_id:
+            return [f"approved for subscription {approved.subscription_id}, Polar answered about {outcome.id}"]
+        return [] if _ended(outcome) else [f"Polar answered, but the subscription is still {outcome.status}"]
+
+
+class RevokeResult(GuardedResult):
+    """revoke_subscription's answer: waiting for a person's approval (nothing done yet), or revoked."""
+
+    status: Literal["approval_pending", "confirmation_required", "revoked"]
+    preview: RevokePreview
+    subscription: views.SubscriptionView | None = None
+
+
+async def revoke_subscription(
+    ctx: Ctx, subscription_id: SubscriptionId, approval_id: ApprovalIdArg | None = None
+) -> RevokeResult | types.InputRequiredResult:
+    """End a subscription NOW: access and benefits go at once and cannot be given back; refunds nothing by
+    itself. A person approves it first: the first call returns the preview and where to approve it; call
+    again with approval_id. To stop it at the end of the paid period instead, use cancel_subscription."""
+    outcome = await guarded(ctx, Revoke(subscription_id), approval_id)
+    if isinstance(outcome, types.InputRequiredResult):
+        return outcome
+    if isinstance(outcome, Awaiting):
+        return RevokeResult.waiting(outcome)
+    step = "Revoked. Refund its last order separately (create_refund) if the customer is owed money."
+    if outcome.settled:
+        step = f"Revoked ({outcome.settled}). Do not retry."
+    return RevokeResult(
+        status="revoked", preview=outcome.preview, subscription=views.subscription(outcome.outcome), next_step=step
     )
 
 
 TOOLS = (
     Tool(list_subscriptions, tier="read", title="List subscriptions", toolset="subscriptions"),
     Tool(get_subscription, tier="read", title="Get subscription", toolset="subscriptions"),
-    Tool(cancel_subscription, tier="write", title="Cancel subscription at period end", toolset="subscriptions",
-         idempotent=True),
-    Tool(uncancel_subscription, tier="write", title="Undo a scheduled cancellation", toolset="subscriptions",
-         idempotent=True),
+    Tool(
+        cancel_subscription,
+        tier="write",
+        title="Cancel subscription at period end",
+        toolset="subscriptions",
+        idempotent=True,
+    ),
+    Tool(
+        uncancel_subscription,
+        tier="write",
+        title="Undo a scheduled cancellation",
+        toolset="subscriptions",
+        idempotent=True,
+    ),
+    Tool(revoke_subscription, tier="irreversible", title="Revoke subscription now", toolset="subscriptions"),
 )

@@ -1,0 +1,189 @@
+"""Refunds, revocations and conceded disputes: a person approves each, it happens once, as approved."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from mcp.client import Client
+
+from polar_orders_mcp.emulator.seed import SeedInfo
+from polar_orders_mcp.emulator.state import EmulatorState
+from polar_orders_mcp.server.app import Built
+from tests.approvals.console_client import Person
+from tests.tools.conftest import approved_call, call, fail
+
+pytestmark = pytest.mark.anyio
+
+REFUNDS = "/v1/refunds/"
+
+
+def refund_posts(state: EmulatorState) -> int:
+    return sum(1 for r in state.faults.journal if r.method == "POST" and r.path == REFUNDS)
+
+
+async def test_a_full_refund_is_previewed_approved_and_made_once(
+    parts: Built, person: Person, seed: SeedInfo, state: EmulatorState, mode: str
+) -> None:
+    order_id = seed.paid_order_id
+    order = state.store.order(order_id)
+    async with Client(parts.server, mode=mode) as client:
+        first = await call(client, "create_refund", {"order_id": order_id})
+        preview = first["preview"]
+        assert first["status"] == "approval_pending" and refund_posts(state) == 0
+        assert (preview["amount"], preview["tax_amount"], preview["total_amount"]) == (
+            order.net_amount,
+            order.tax_amount,
+            order.total_amount,
+        )
+        assert preview["full_refund"] is True and preview["benefits"] == "kept by the customer"
+        await person.approve(first["approval"]["approval_id"])
+        done = await call(
+            client, "create_refund", {"order_id": order_id, "approval_id": first["approval"]["approval_id"]}
+        )
+        again = await fail(
+            client, "create_refund", {"order_id": order_id, "approval_id": first["approval"]["approval_id"]}
+        )
+    assert done["status"] == "refunded" and done["refund"]["total_amount"] == order.total_amount
+    assert state.store.order(order_id).status == "refunded"
+    assert "already fully refunded" in again
+    assert refund_posts(state) == 1
+
+
+async def test_a_second_refund_within_a_day_is_flagged_to_the_person(
+    parts: Built, person: Person, seed: SeedInfo, state: EmulatorState
+) -> None:
+    order_id = seed.paid_order_id
+    async with Client(parts.server) as client:
+        await approved_call(client, person, "create_refund", {"order_id": order_id, "amount": 500})
+        second = await call(client, "create_refund", {"order_id": order_id, "amount": 500})
+        page = await person.http.get(f"/approvals/{second['approval']['approval_id']}")
+    note = second["preview"]["recent_refunds_note"]
+    assert note.startswith("$6.00 was refunded on this order at ") and "(refund " in note  # $5.00 + 20% tax
+    assert "Already refunded in the last 24 hours" in page.text and "$6.00 was refunded on this order" in page.text
+    assert second["preview"]["refunded_before"] == f"$6.00 of {second['preview']['refunded_before'].split(' of ')[1]}"
+
+
+async def test_a_refund_made_in_between_voids_the_approval(
+    parts: Built, person: Person, seed: SeedInfo, state: EmulatorState
+) -> None:
+    order_id = seed.paid_order_id
+    async with Client(parts.server) as client:
+        first = await call(client, "create_refund", {"order_id": order_id, "amount": 500})
+        await person.approve(first["approval"]["approval_id"])
+        await approved_call(client, person, "create_refund", {"order_id": order_id, "amount": 300})  # someone else's
+        message = await fail(
+            client,
+            "create_refund",
+            {
+                "order_id": order_id,
+                "amount": 500,
+                "approval_id": first["approval"]["approval_id"],
+            },
+        )
+    assert "changed after it was approved" in message
+    assert refund_posts(state) == 1
+
+
+# Each fault on POST /v1/refunds/, whether the emulator made the refund behind it, and what the agent must be told.
+LOST = "Refunded (the answer was lost, and reading it back from Polar showed it was done)"
+SLOW = "Polar may still be making it. Do not call create_refund again"
+FAULTS = [
+    ({"kind": "status", "status": 500}, False, SLOW),
+    ({"kind": "status", "status": 503}, False, SLOW),
+    ({"kind": "rate_limit"}, False, "was not refunded: HTTP error (HTTP 429)"),
+    ({"kind": "drop_before"}, False, "was not refunded: the connection was lost before Polar's answer arrived"),
+    ({"kind": "drop_after"}, True, LOST),
+    ({"kind": "truncate"}, True, LOST),
+    ({"kind": "malformed"}, True, LOST),
+    ({"kind": "slow_body", "seconds": 0.05}, True, "is succeeded: list_refunds"),
+    ({"kind": "latency", "seconds": 0.05}, True, "is succeeded: list_refunds"),
+]
+
+
+@pytest.mark.parametrize(
+    ("fault", "made", "told"), FAULTS, ids=[f["kind"] + str(f.get("status", "")) for f, _, _ in FAULTS]
+)
+async def test_every_fault_on_the_refund_request_sends_it_once_and_says_what_happened(
+    make_parts: Any, seed: SeedInfo, state: EmulatorState, fault: dict[str, Any], made: bool, told: str
+) -> None:
+    order_id = seed.paid_order_id
+    state.faults.add(path=REFUNDS, method="POST", **fault)
+    async with Client(make_parts(confirm="off").server) as client:
+        result = await client.call_tool("create_refund", {"order_id": order_id, "amount": 500})
+        listed = await call(client, "list_refunds", {"order_id": order_id})  # reads still work
+    text = " ".join(getattr(c, "text", "") for c in result.content)
+    refunds = [r for r in state.store.refunds if r.order.id == order_id and r.amount == 500]
+    assert refund_posts(state) == 1
+    assert len(refunds) == int(made)
+    assert result.is_error is not made and told in text, text
+    assert len([r for r in listed["items"] if r["amount"] == 500]) == int(made)
+
+
+async def test_polars_refusals_say_what_to_do(make_parts: Any, seed: SeedInfo, state: EmulatorState) -> None:
+    async with Client(make_parts(confirm="off").server) as client:
+        blocked = await fail(client, "create_refund", {"order_id": seed.refunds_blocked_order_id})
+        disputed = await fail(client, "create_refund", {"order_id": seed.disputed_orders["needs_response"]})
+        too_much = await fail(client, "create_refund", {"order_id": seed.paid_order_id, "amount": 99_999_999})
+        draft = await fail(client, "create_refund", {"order_id": seed.draft_orders["good_card"]})
+        benefits = await fail(
+            client,
+            "create_refund",
+            {
+                "order_id": seed.subscription_orders["active"],
+                "revoke_benefits": True,
+            },
+        )
+    assert (
+        "RefundsBlocked (HTTP 403)" in blocked and f"Order {seed.refunds_blocked_order_id} was not refunded" in blocked
+    )
+    assert "its payment is disputed" in disputed and "get_dispute" in disputed
+    assert "is more than the" in too_much and "left to refund" in too_much
+    assert "it is draft, so it has no succeeded payment to refund" in draft
+    assert "use revoke_subscription" in benefits
+    assert refund_posts(state) == 1  # only the blocked one reached Polar (which refuses it)
+
+
+async def test_refunds_count_against_the_daily_limit(make_parts: Any, seed: SeedInfo, state: EmulatorState) -> None:
+    async with Client(make_parts(confirm="off", max_daily="usd=1000").server) as client:
+        await call(client, "create_refund", {"order_id": seed.paid_order_id, "amount": 500})  # $6.00 with tax
+        message = await fail(client, "create_refund", {"order_id": seed.paid_order_id, "amount": 500})
+    assert "--max-daily" in message and "$4.00 is left" in message
+    assert refund_posts(state) == 1
+
+
+async def test_revoking_a_subscription_is_approved_then_ends_it_at_once(
+    parts: Built, person: Person, seed: SeedInfo, state: EmulatorState, mode: str
+) -> None:
+    subscription_id = seed.subscriptions["active"]
+    async with Client(parts.server, mode=mode) as client:
+        first = await call(client, "revoke_subscription", {"subscription_id": subscription_id})
+        assert "Access ends NOW" in first["preview"]["effect"]
+        assert state.store.subscriptions[subscription_id].ended_at is None
+        await person.approve(first["approval"]["approval_id"])
+        done = await call(client, "revoke_subscription", {
+            "subscription_id": subscription_id, "approval_id": first["approval"]["approval_id"],
+        })  # fmt: skip
+        again = await fail(client, "revoke_subscription", {"subscription_id": subscription_id})
+    assert done["status"] == "revoked" and done["subscription"]["ended_at"]
+    assert state.store.subscriptions[subscription_id].ended_at is not None
+    assert "there is nothing to revoke" in again
+
+
+async def test_conceding_a_dispute_is_approved_then_closes_it(
+    parts: Built, person: Person, seed: SeedInfo, state: EmulatorState, mode: str
+) -> None:
+    dispute_id = seed.disputes["needs_response"]
+    async with Client(parts.server, mode=mode) as client:
+        first = await call(client, "accept_dispute", {"dispute_id": dispute_id})
+        assert (
+            first["preview"]["total_display"].startswith("$")
+            and "Concedes the chargeback" in first["preview"]["effect"]
+        )
+        await person.approve(first["approval"]["approval_id"])
+        done = await call(
+            client, "accept_dispute", {"dispute_id": dispute_id, "approval_id": first["approval"]["approval_id"]}
+        )
+        closed = await fail(client, "accept_dispute", {"dispute_id": seed.disputes["won"]})
+    assert done["status"] == "accepted" and done["dispute"]["status"] == "lost"
+    assert "only a dispute awaiting a response (needs_response) can be accepted" in closed
