@@ -282,3 +282,26 @@ async def test_a_paid_order_is_not_a_draft(server: MCPServer[Any], seed: SeedInf
     async with Client(server) as client:
         message = await fail(client, "finalize_order", {"order_id": seed.paid_order_id})
     assert "is paid, not a draft" in message
+
+
+async def test_the_approved_call_reads_the_order_once_then_charges(
+    server: MCPServer[Any], person: Person, seed: SeedInfo, state: EmulatorState
+) -> None:
+    """The first call reads the order, the customer's cards and the product (its list price); the approved
+    call reads only the order (the card is pinned in the charge), then charges."""
+    order_id = seed.draft_orders["good_card"]
+    async with Client(server) as client:
+        state.faults.journal.clear()
+        approval_id = (await call(client, "finalize_order", {"order_id": order_id}))["approval"]["approval_id"]
+        first = [(r.method, r.path) for r in state.faults.journal]
+        await person.approve(approval_id)
+        state.faults.journal.clear()
+        await call(client, "finalize_order", {"order_id": order_id, "approval_id": approval_id})
+        second = [(r.method, r.path) for r in state.faults.journal]
+    customer = state.store.order(order_id).customer.id
+    product = state.store.order(order_id).product.id
+    assert first == [
+        ("GET", f"/v1/orders/{order_id}"), ("GET", f"/v1/customers/{customer}/payment-methods"),
+        ("GET", f"/v1/products/{product}"),
+    ]
+    assert second == [("GET", f"/v1/orders/{order_id}"), ("POST", f"/v1/orders/{order_id}/finalize")]

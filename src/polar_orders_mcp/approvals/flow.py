@@ -54,6 +54,9 @@ class Action(ABC, Generic[P, O]):
     """One irreversible call: how to preview it, do it with the approved facts, and check the result."""
 
     tool: ClassVar[str]
+    preview_model: ClassVar[type[Preview] | None] = None
+    """The preview's type, when the target is known before reading Polar (so an approved call can be
+    checked with a reread instead of a whole new preview)."""
 
     @property
     @abstractmethod
@@ -144,14 +147,16 @@ async def run(
     """The whole guarded call. `approval_id` is what the model passed back: an approval id, or in relay
     mode the confirmation token standing for one. Raises ToolError (NotDone, ConfirmationRefused…)
     saying what was not done."""
-    preview = await action.with_history(await action.preview(api), await guard.store())
+    store = await guard.store()
+    preview = await _approved_facts_now(ctx, action, api, guard, store, approval_id)
+    if preview is None:
+        preview = await action.with_history(await action.preview(api), store)
     not_done = action.not_done()
     _note(previewed=preview.facts())
     await guard.check_limits(preview, not_done)
     if guard.mode == "off":
         _note(channel="off", approver="none (--confirm off)")
         return await _act(action, api, guard, preview, None)
-    store = await guard.store()
     who = guard.identify(ctx)
     answer: types.ElicitResult | None = None
     resumed = _resumed(ctx)
@@ -180,6 +185,26 @@ async def run(
     elif answer is not None:
         approval = await _answered(ctx, store, guard, approval, answer, not_done)
     return await _proceed(ctx, action, api, guard, store, approval, preview)
+
+
+async def _approved_facts_now(
+    ctx: Ctx, action: Action[P, O], api: PolarClient, guard: Guard, store: Store, approval_id: str | None
+) -> P | None:
+    """For a call bringing back an approval that is approved: the approved facts as they stand now, from
+    the action's reread (for a charge, one read instead of the preview's three), or None to preview
+    afresh. Whatever this returns is still checked against the approval before anything is sent."""
+    model = action.preview_model
+    if guard.mode == "off" or approval_id is None or approval_id.startswith("pr1.") or model is None:
+        return None
+    if _resumed(ctx) is not None:
+        return None
+    approval = await store.get_approval(approval_id)
+    if approval is None or (approval.tool, approval.target) != (action.tool, action.target):
+        return None
+    if approval.state_at(store.now()) != "approved":
+        return None
+    approved = model.model_validate(approval.facts)
+    return await action.with_history(await action.reread(api, approved), store)  # type: ignore[arg-type]
 
 
 def _resumed(ctx: Ctx) -> tuple[str, types.ElicitResult | None] | None:

@@ -152,6 +152,7 @@ class Concede(Action[ConcedePreview, models.Dispute]):
 
     dispute_id: str
     tool: ClassVar[str] = "accept_dispute"
+    preview_model: ClassVar[type[Preview] | None] = ConcedePreview
 
     @property
     def target(self) -> str:

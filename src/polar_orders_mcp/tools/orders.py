@@ -278,6 +278,7 @@ class Charge(Action[ChargePreview, models.Order]):
     order_id: str
     payment_method_id: str | None
     tool: ClassVar[str] = "finalize_order"
+    preview_model: ClassVar[type[Preview] | None] = ChargePreview
 
     @property
     def target(self) -> str:

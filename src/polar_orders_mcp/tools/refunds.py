@@ -347,6 +347,7 @@ class Refund(Action[RefundPreview, models.Refund]):
     revoke_benefits: bool
     sent_at: datetime | None = None
     tool: ClassVar[str] = "create_refund"
+    preview_model: ClassVar[type[Preview] | None] = RefundPreview
 
     @property
     def target(self) -> str:

@@ -325,6 +325,7 @@ class Revoke(Action[RevokePreview, models.Subscription]):
 
     subscription_id: str
     tool: ClassVar[str] = "revoke_subscription"
+    preview_model: ClassVar[type[Preview] | None] = RevokePreview
 
     @property
     def target(self) -> str:
