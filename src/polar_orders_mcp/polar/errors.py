@@ -35,6 +35,8 @@ from polar_orders_mcp.polar.hints import hint_for
 
 # Polar's own API sends no request id header today (polarsource/polar#8540 asks for
 # `X-Request-ID`); Cloudflare in front of it sends `cf-ray`. The first one present wins.
+# Requests that change nothing at Polar: safe to retry, and an unreadable answer to one proves nothing done.
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 REQUEST_ID_HEADERS = ("x-request-id", "x-polar-request-id", "x-correlation-id", "cf-ray")
 
 _CLIENT_SECRET = re.compile(r"(/checkouts/client/)([^/\s\"'?#]+)")
@@ -169,7 +171,7 @@ class MalformedResponseError(PolarError):
         self.method = method
         self.path = path
         self.request_id = request_id
-        if method in ("GET", "HEAD"):
+        if method in READ_METHODS:
             self.hint = "This is unexpected from Polar; retry once, and report it if it persists."
         else:
             # A success status means Polar did it: repeating a create would make a second one.
@@ -191,7 +193,7 @@ class PolarConnectionError(PolarError):
         self.request_sent = request_sent
         self.method = method
         self.path = path
-        if request_sent and method not in ("GET", "HEAD"):
+        if request_sent and method not in READ_METHODS:
             self.hint = (
                 "The request was sent but no answer came back, so Polar may have acted on it. "
                 "Re-read the object (after a create, list the newest ones) to learn what happened before "

@@ -9,7 +9,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 # Every enum is `Literal[...] | str`: Polar adds values within an API version, and an
 # unknown value must never turn into an outage.
-OrderStatus = Literal["draft", "pending", "paid", "refunded", "partially_refunded", "void"] | str
+# The values known today, for filters the tools offer; the models take any value.
+OrderStatusName = Literal["draft", "pending", "paid", "refunded", "partially_refunded", "void"]
+CheckoutStatusName = Literal["open", "expired", "confirmed", "succeeded", "failed"]
+OrderStatus = OrderStatusName | str
 OrderBillingReason = (
     Literal[
         "purchase",
@@ -20,7 +23,7 @@ OrderBillingReason = (
     ]
     | str
 )
-CheckoutStatus = Literal["open", "expired", "confirmed", "succeeded", "failed"] | str
+CheckoutStatus = CheckoutStatusName | str
 CustomerType = Literal["individual", "team"] | str
 ProductVisibility = Literal["draft", "private", "public"] | str
 RecurringInterval = Literal["day", "week", "month", "year"] | str

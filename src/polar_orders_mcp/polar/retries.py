@@ -10,13 +10,15 @@ from collections.abc import Callable
 
 import httpx2
 
+from polar_orders_mcp.polar.errors import READ_METHODS
+
 DEFAULT_MAX_RETRIES = 3
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 INITIAL_BACKOFF = 0.5  # seconds before the first retry, doubled each time
 MAX_BACKOFF = 8.0
 MAX_RETRY_AFTER = 30.0  # never wait longer than this, whatever Retry-After says
 # Reads may be repeated freely; anything else only when it provably never left.
-IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+IDEMPOTENT_METHODS = READ_METHODS
 
 # Failures before any byte of the request left this process: safe to retry for every method.
 NOT_SENT_ERRORS: tuple[type[httpx2.TransportError], ...] = (

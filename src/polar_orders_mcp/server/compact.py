@@ -9,10 +9,12 @@ from typing import Any, ParamSpec, TypeVar
 import mcp_types as types
 from pydantic import BaseModel
 
+from polar_orders_mcp.polar.ids import UUID_PATTERN
+
 P = ParamSpec("P")
 R = TypeVar("R")
 
-_UUID = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+_UUID = UUID_PATTERN
 # Where a JSON schema holds further schemas; every other keyword holds data (enum, default, required…).
 _SCHEMA_MAPS = frozenset({"properties", "$defs", "definitions", "patternProperties", "dependentSchemas"})
 _SCHEMA_LISTS = frozenset({"anyOf", "oneOf", "allOf", "prefixItems"})

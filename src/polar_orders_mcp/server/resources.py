@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -12,12 +11,12 @@ from pydantic import BaseModel
 
 from polar_orders_mcp.polar.client import PolarClient
 from polar_orders_mcp.polar.errors import PolarError
+from polar_orders_mcp.polar.ids import is_uuid
 from polar_orders_mcp.tools import views
 from polar_orders_mcp.tools.context import AppState
 from polar_orders_mcp.tools.customers import customer_view
 
 # Matched with fullmatch: `$` would also match before a trailing newline, and let "<uuid>\n" through.
-_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
 async def _order(api: PolarClient, order_id: str) -> BaseModel:
@@ -45,7 +44,7 @@ RESOURCES: tuple[tuple[str, str, str, str, Reader], ...] = (
 
 def _handler(kind: str, reader: Reader) -> Callable[..., Awaitable[str]]:
     async def read(id: str, ctx: Context[Any, Any]) -> str:
-        if not _UUID.fullmatch(id):
+        if not is_uuid(id):
             raise ResourceError(f"{id!r} is not a Polar {kind} id: ids are UUIDs.")
         state = ctx.request_context.lifespan_context
         assert isinstance(state, AppState)

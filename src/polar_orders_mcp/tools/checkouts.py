@@ -14,7 +14,7 @@ from polar_orders_mcp.approvals.flow import Action, Awaiting, NotDone, OutcomeUn
 from polar_orders_mcp.approvals.preview import Preview
 from polar_orders_mcp.polar.client import PolarClient
 from polar_orders_mcp.polar.errors import BadRequestError, PolarError, may_still_be_running, what_failed
-from polar_orders_mcp.polar.models import Checkout
+from polar_orders_mcp.polar.models import Checkout, CheckoutStatusName
 from polar_orders_mcp.tools import views
 from polar_orders_mcp.tools.base import Tool
 from polar_orders_mcp.tools.context import Api, Ctx
@@ -42,7 +42,7 @@ Amount = Annotated[
     Field(ge=0, le=99_999_999, description="Minor units; only for pay-what-you-want prices."),
 ]
 ExternalId = Annotated[str | None, Field(max_length=256, description="Your own id for the customer.")]
-CheckoutStatus = Literal["open", "expired", "confirmed", "succeeded", "failed"]
+CheckoutStatus = CheckoutStatusName
 CheckoutSort = Literal["created_at", "-created_at", "expires_at", "-expires_at", "status", "-status"]
 
 

@@ -7,7 +7,10 @@ from typing import Annotated, Any, Literal
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, Field
 
-_UUID = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+from polar_orders_mcp.polar.ids import UUID_PATTERN
+from polar_orders_mcp.polar.models import OrderStatusName
+
+_UUID = UUID_PATTERN
 
 OrderId = Annotated[str, Field(pattern=_UUID, description="Polar order id (a UUID).")]
 CustomerId = Annotated[str, Field(pattern=_UUID, description="Polar customer id (a UUID).")]
@@ -21,7 +24,7 @@ PaymentMethodId = Annotated[
     str,
     Field(pattern=_UUID, description="Id of one of the customer's saved payment methods (a UUID)."),
 ]
-OrderStatus = Literal["draft", "pending", "paid", "refunded", "partially_refunded", "void"]
+OrderStatus = OrderStatusName
 Detail = Annotated[
     Literal["summary", "full"],
     Field(description="summary: compact agent view (default). full: adds Polar's complete API object."),
