@@ -38,10 +38,11 @@ class Window(httpx2.AsyncBaseTransport):
     def __init__(self, app: Any, suffix: str, change: Any) -> None:
         self.inner = httpx2.ASGITransport(app=app)
         self.suffix, self.change = suffix, change
+        self.methods: tuple[str, ...] = ("POST",)
         self.changed = 0
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
-        if request.method == "POST" and request.url.path.endswith(self.suffix) and not self.changed:
+        if request.method in self.methods and request.url.path.endswith(self.suffix) and not self.changed:
             self.changed += 1
             await self.change()
         return await self.inner.handle_async_request(request)
@@ -251,3 +252,96 @@ async def test_an_allowed_price_override_is_shown_plainly_to_the_person(
         "this order's price $999,999.99 (before tax) replaces the product's $12.50: +$999,987.49"
     )
     assert "Price override" in page.text and "+$999,987.49" in page.text and "$12.50" in page.text
+
+
+async def emulator_call(emulator: Any, method: str, path: str, body: Any = None) -> Any:
+    """A change made at Polar by someone else (the dashboard, another integration), through its API."""
+    from polar_orders_mcp.emulator.seed import ORG_TOKEN
+
+    async with httpx2.AsyncClient(transport=httpx2.ASGITransport(app=emulator), base_url="http://e") as http:
+        response = await http.request(
+            method, path, json=body, headers={"Polar-Version": "2026-10", "Authorization": f"Bearer {ORG_TOKEN}"}
+        )
+        assert response.status_code < 300, response.text
+        return response.json() if response.content else None
+
+
+async def approve_then_act(parts: Built, tool: str, args: dict[str, Any]) -> Any:
+    async with Client(parts.server) as client, Person(parts.console) as person:
+        first = await call(client, tool, args)
+        await person.approve(first["approval"]["approval_id"])
+        return await client.call_tool(tool, {**args, "approval_id": first["approval"]["approval_id"]})
+
+
+async def test_a_refund_made_elsewhere_at_the_last_moment_leaves_exactly_the_approved_refund(
+    emulator: Any, seed: SeedInfo, state: EmulatorState, tmp_path: Any
+) -> None:
+    order_id = seed.paid_order_id
+    transport = Window(
+        emulator,
+        "/v1/refunds/",
+        lambda: emulator_call(
+            emulator, "POST", "/v1/refunds/", {"order_id": order_id, "reason": "duplicate", "amount": 300}
+        ),
+    )
+    result = await approve_then_act(
+        parts_with(emulator, transport, tmp_path), "create_refund", {"order_id": order_id, "amount": 500}
+    )
+    refunds = sorted(r.amount for r in state.store.refunds if r.order.id == order_id)
+    assert transport.changed == 1 and not result.is_error, result.content
+    assert refunds == [300, 500]  # the other one, and exactly the approved one
+
+
+async def test_a_refund_that_no_longer_fits_at_the_last_moment_refunds_nothing(
+    emulator: Any, seed: SeedInfo, state: EmulatorState, tmp_path: Any
+) -> None:
+    order_id = seed.paid_order_id
+    net = state.store.order(order_id).net_amount
+    transport = Window(
+        emulator,
+        "/v1/refunds/",
+        lambda: emulator_call(
+            emulator, "POST", "/v1/refunds/", {"order_id": order_id, "reason": "duplicate", "amount": net - 100}
+        ),
+    )
+    result = await approve_then_act(
+        parts_with(emulator, transport, tmp_path), "create_refund", {"order_id": order_id, "amount": 500}
+    )
+    text = result.content[0].text  # type: ignore[union-attr]
+    assert result.is_error and f"Order {order_id} was not refunded" in text
+    assert sorted(r.amount for r in state.store.refunds if r.order.id == order_id) == [net - 100]
+
+
+async def test_a_subscription_canceled_elsewhere_at_the_last_moment_is_not_revoked_twice(
+    emulator: Any, seed: SeedInfo, state: EmulatorState, tmp_path: Any
+) -> None:
+    subscription_id = seed.subscriptions["active"]
+    transport = Window(
+        emulator,
+        f"/v1/subscriptions/{subscription_id}",
+        lambda: emulator_call(emulator, "DELETE", f"/v1/subscriptions/{subscription_id}"),
+    )
+    transport.methods = ("PATCH",)
+    result = await approve_then_act(
+        parts_with(emulator, transport, tmp_path), "revoke_subscription", {"subscription_id": subscription_id}
+    )
+    text = result.content[0].text  # type: ignore[union-attr]
+    assert result.is_error and f"Subscription {subscription_id} was not revoked" in text
+    assert "AlreadyCanceledSubscription" in text
+
+
+async def test_a_dispute_resolved_at_the_last_moment_is_not_conceded(
+    emulator: Any, seed: SeedInfo, state: EmulatorState, tmp_path: Any
+) -> None:
+    dispute_id = seed.disputes["needs_response"]
+
+    async def the_bank_decides() -> None:
+        state.store.disputes[dispute_id].status = "won"
+
+    transport = Window(emulator, "/accept", the_bank_decides)
+    result = await approve_then_act(
+        parts_with(emulator, transport, tmp_path), "accept_dispute", {"dispute_id": dispute_id}
+    )
+    text = result.content[0].text  # type: ignore[union-attr]
+    assert result.is_error and f"Dispute {dispute_id} was not accepted" in text
+    assert state.store.disputes[dispute_id].status == "won"
