@@ -121,3 +121,28 @@ async def test_a_relay_token_with_odd_characters_is_refused_cleanly(
         message = await fail(client, "finalize_order", {"order_id": order_id, "approval_id": forged})
     assert "The confirmation_token is not valid: it was altered or not issued here." in message
     assert state.store.order(order_id).status == "draft"
+
+
+async def test_one_approval_raced_from_two_servers_on_one_store_charges_once(
+    make_parts: Any, seed: SeedInfo, state: EmulatorState, tmp_path: Any
+) -> None:
+    import anyio
+
+    order_id = seed.draft_orders["good_card"]
+    one: Built = make_parts(state_dir=tmp_path / "shared")
+    two: Built = make_parts(state_dir=tmp_path / "shared")
+    async with Client(one.server) as a, Person(one.console) as person:
+        approval_id = (await call(a, "finalize_order", {"order_id": order_id}))["approval"]["approval_id"]
+        await person.approve(approval_id)
+    results: list[Any] = []
+
+    async def use(parts: Built) -> None:
+        async with Client(parts.server) as client:
+            results.append(await client.call_tool("finalize_order", {"order_id": order_id, "approval_id": approval_id}))
+
+    async with anyio.create_task_group() as group:
+        for parts in (one, two, one, two):
+            group.start_soon(use, parts)
+    charged = [r for r in results if not r.is_error]
+    assert len(charged) == 1
+    assert [r.path for r in state.faults.journal if r.method == "POST"] == [f"/v1/orders/{order_id}/finalize"]
