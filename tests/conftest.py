@@ -1,12 +1,20 @@
-"""Fixtures shared by every test package: the published spec and anyio's backend."""
+"""Fixtures shared by every test package: the published spec, anyio's backend, a real PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+import itertools
 import json
+import os
+import secrets
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from deploy.postgres import Cluster, missing_reason
+from sqlalchemy.engine import make_url
 
 SPEC_DIR = Path(__file__).resolve().parents[2] / "shared" / "polar-openapi"
 SUBSET_SPEC = SPEC_DIR / "2026-10.subset.openapi.json"
@@ -23,3 +31,49 @@ def spec() -> dict[str, Any]:
     if not SUBSET_SPEC.exists():
         pytest.skip(f"Polar's OpenAPI spec is not at {SUBSET_SPEC}: put ../shared/ beside the checkout")
     return json.loads(SUBSET_SPEC.read_text())
+
+
+TEST_DATABASE_ENV = "POLAR_MCP_TEST_DATABASE_URL"
+
+
+class Postgres:
+    """A PostgreSQL server the tests make fresh databases in: a throwaway cluster, or the one at
+    POLAR_MCP_TEST_DATABASE_URL (its user must be allowed to create databases)."""
+
+    def __init__(self, admin_url: str) -> None:
+        self.admin_url = admin_url
+        self._made = itertools.count(1)
+
+    def new_database(self) -> str:
+        """The URL of a new, empty database."""
+        name = f"pom_test_{os.getpid()}_{next(self._made)}_{secrets.token_hex(3)}"
+
+        import asyncpg
+
+        async def create() -> None:
+            connection = await asyncpg.connect(self.admin_url)
+            try:
+                await connection.execute(f'CREATE DATABASE "{name}"')
+            finally:
+                await connection.close()
+
+        # In a thread of its own: the caller may be inside a running event loop.
+        with concurrent.futures.ThreadPoolExecutor(1) as worker:
+            worker.submit(asyncio.run, create()).result(timeout=60)
+        return make_url(self.admin_url).set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    """A real PostgreSQL for the session. Skipped where none can be had, saying why; a failure under CI."""
+    given = os.environ.get(TEST_DATABASE_ENV)
+    if given:
+        yield Postgres(given)
+        return
+    reason = missing_reason()
+    if reason is not None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI needs PostgreSQL for the database tests: {reason}")
+        pytest.skip(f"{reason}, or set {TEST_DATABASE_ENV} to a server where databases may be created")
+    with Cluster() as cluster:
+        yield Postgres(cluster.url)
