@@ -151,4 +151,9 @@ class SchemaTooNew(StoreError):
 
 
 class StoreUnavailable(StoreError):
-    """The database could not be reached, or failed a statement: the operation may not have happened."""
+    """The database could not be reached, or failed a statement: the operation may not have happened.
+    `reason` is the failure alone (e.g. "ConnectionRefusedError"), without where the database is."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason

@@ -306,7 +306,8 @@ class SqlStore:
             await old.dispose(close=False)
 
     def _unavailable(self, exc: BaseException) -> StoreUnavailable:
-        return StoreUnavailable(f"the store at {self.url_for_humans} failed ({_reason(exc)})")
+        cause = exc.orig if isinstance(exc, sa.exc.DBAPIError) and exc.orig is not None else exc
+        return StoreUnavailable(f"the store at {self.url_for_humans} failed ({_reason(exc)})", type(cause).__name__)
 
     @asynccontextmanager
     async def _tx(self, *, write: bool = True) -> AsyncIterator[AsyncConnection]:
