@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint clean conformance dist-check bench soak system-deps
+.PHONY: demo test lint clean conformance dist-check bench bench-replicas soak system-deps replicas
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,8 +31,15 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/python -m pip install --quiet ruff mypy
-	$(BIN)/ruff check src tests
+	$(BIN)/ruff check src tests deploy
 	$(BIN)/mypy
+
+# The compose recipe (deploy/compose.yaml) as local processes: a PostgreSQL cluster in a temporary
+# directory, the emulator, two replicas sharing that database and a proxy in front (round robin, legacy
+# sessions sticky). Prints the URLs and credentials; Ctrl-C stops everything.
+# REPLICAS_ARGS="--replicas 3 --port 9000 -- --max-daily usd=200000" for more.
+replicas: $(STAMP)
+	$(BIN)/python -m deploy.local $(REPLICAS_ARGS)
 
 # Ten minutes of mixed calls over streamable HTTP against a server process, with faults injected into
 # the emulator behind it; fails on any error or if the server's memory keeps growing. Writes
