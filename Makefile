@@ -71,6 +71,11 @@ $(BENCH_DEPS): bench/package.json bench/package-lock.json
 bench: $(BENCH_STAMP) $(BENCH_DEPS)
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
+# One and two replicas on one PostgreSQL, and the store's cost per irreversible call on SQLite and
+# PostgreSQL, in one run: writes bench/results/replicas.md. BENCH_ARGS=--quick for a short smoke run.
+bench-replicas: $(STAMP)
+	$(BIN)/python -m bench.replicas $(BENCH_ARGS)
+
 # Build the sdist and wheel, then install and run each in a fresh virtualenv.
 dist-check:
 	PYTHON=$(PYTHON) bash scripts/dist-check.sh

@@ -87,6 +87,7 @@ class Topology:
         proxy_port: int = 0,
         fast_database: bool = True,
         secrets_: Secrets | None = None,
+        proxy_process: bool = False,
     ) -> None:
         self.count = replicas
         self.serve_args = list(serve_args)
@@ -94,6 +95,7 @@ class Topology:
         self.proxy_port = proxy_port or free_port()
         self.fast_database = fast_database
         self.secrets = secrets_ or Secrets()
+        self.proxy_process = proxy_process  # the proxy in a process of its own, not a thread of this one
         self.root = Path(tempfile.mkdtemp(prefix="polar-orders-mcp-replicas-"))
         self.cluster: Cluster | None = None
         self.database_url = database_url or ""
@@ -101,6 +103,7 @@ class Topology:
         self.replicas: list[Replica] = []
         self.proxy: Proxy | None = None
         self._emulator: subprocess.Popen[bytes] | None = None
+        self._proxy_proc: subprocess.Popen[bytes] | None = None
         self._proxy_server: uvicorn.Server | None = None
         self._proxy_thread: threading.Thread | None = None
         self._logs: list[IO[bytes]] = []
@@ -175,6 +178,16 @@ class Topology:
         return subprocess.Popen(command, env=env or _clean_env(), stdin=subprocess.DEVNULL, stdout=log, stderr=log)
 
     def _start_proxy(self) -> None:
+        if self.proxy_process:
+            argv = [sys.executable, "-m", "deploy.proxy", "--host", HOST, "--port", str(self.proxy_port),
+                    *(r.url for r in self.replicas)]  # fmt: skip
+            log = open(self.root / "proxy.log", "ab")  # noqa: SIM115 - closed in stop()
+            self._logs.append(log)
+            root = str(Path(__file__).resolve().parents[1])
+            env = {**_clean_env(), "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+            self._proxy_proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+            _wait(f"{self.proxy_url}/healthz", self._proxy_proc, self.root / "proxy.log")
+            return
         self.proxy = Proxy([r.url for r in self.replicas])
         config = uvicorn.Config(self.proxy, host=HOST, port=self.proxy_port, log_level="warning", lifespan="on")
         self._proxy_server = uvicorn.Server(config)
@@ -192,8 +205,10 @@ class Topology:
         if self._proxy_server is not None and self._proxy_thread is not None:
             self._proxy_server.should_exit = True
             self._proxy_thread.join(timeout=10)
-        for proc in [r.proc for r in self.replicas] + ([self._emulator] if self._emulator else []):
-            _stop(proc)
+        procs = [self._proxy_proc] + [r.proc for r in self.replicas] + [self._emulator]
+        for proc in procs:
+            if proc is not None:
+                _stop(proc)
         for log in self._logs:
             log.close()
         if self.cluster is not None:
