@@ -257,7 +257,7 @@ class SqlStore:
         dsn = self._url.set(drivername="postgresql").render_as_string(hide_password=False)
         return create_async_engine(
             "postgresql+asyncpg://",
-            connect_args={"dsn": dsn, "timeout": 30},
+            connect_args={"dsn": dsn, "timeout": 10},
             pool_size=5,
             max_overflow=10,
             pool_timeout=30,
