@@ -30,7 +30,10 @@ def topology(postgres: Postgres) -> Iterator[Topology]:
 @pytest.fixture
 async def polar(topology: Topology) -> AsyncIterator[Polar]:
     """The emulator, reset to its seed (no faults, an empty request journal); the store's spend totals
-    emptied, so that each test starts with its whole daily limit."""
+    emptied, so that each test starts with its whole daily limit; a replica a test killed, started again."""
+    for index, replica in enumerate(topology.replicas):
+        if replica.proc.poll() is not None:
+            topology.restart(index)
     async with httpx2.AsyncClient(base_url=topology.emulator_url, timeout=30,
                                   headers={"Authorization": f"Bearer {ORG_TOKEN}"}) as http:  # fmt: skip
         (await http.post("/_emulator/reset")).raise_for_status()

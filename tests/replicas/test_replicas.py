@@ -219,7 +219,7 @@ async def test_a_replica_killed_mid_charge_loses_nothing_and_nothing_is_charged_
     async with agent(topology, a.url) as on_a, person(topology, a.url) as approver:
         approval_id = await ask(on_a, order_id)
         await approver.approve(approval_id)
-        await polar.fault(kind="latency", path="/v1/orders/{id}/finalize", method="POST", seconds=1.5)
+        await polar.fault(kind="latency", path="/v1/orders/{id}/finalize", method="POST", seconds=1.0)
         failed: list[BaseException] = []
 
         async def doomed() -> None:
@@ -253,5 +253,4 @@ async def test_a_replica_killed_mid_charge_loses_nothing_and_nothing_is_charged_
         await store.close()
     assert approval is not None and approval.state == "used" and approval.outcome is None
     assert [(act.approval_id, act.state, act.amount) for act in acts] == [(approval_id, "started", 1500)]
-    topology.restart(1)
 

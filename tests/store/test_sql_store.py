@@ -332,7 +332,7 @@ def _redeem_all(url: str, ids: list[str], digest: str, go: Any, results: Any) ->
     async def run() -> int:
         store = SqlStore(url)
         await store.get_approval(ids[0])  # connected and ready before the start
-        go.wait(30)
+        go.wait(30)  # both connected: neither starts before the other is ready
         won = 0
         for approval_id in ids:
             try:
@@ -355,7 +355,7 @@ async def test_two_processes_sharing_one_database_redeem_each_approval_once(stor
         ids.append(approval.id)
     await store.close()
     context = multiprocessing.get_context("spawn")
-    results, go = context.Queue(), context.Event()
+    results, go = context.Queue(), context.Barrier(2)
     # The two go through the same approvals from opposite ends, so they meet in the middle and race there.
     processes = [
         context.Process(target=_redeem_all, args=(store_url, order, "d" * 64, go, results))
@@ -363,7 +363,6 @@ async def test_two_processes_sharing_one_database_redeem_each_approval_once(stor
     ]
     for process in processes:
         process.start()
-    go.set()
     for process in processes:
         process.join(timeout=60)
     wins = [results.get(timeout=5) for _ in processes]
