@@ -25,6 +25,20 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def own_state_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """A server given no --state-dir keeps its store in the per-user state directory: point that at a
+    temporary one for the run (server processes inherit it), so no test reads, writes or upgrades the
+    store of whoever runs the tests."""
+    saved = os.environ.get("XDG_STATE_HOME")
+    os.environ["XDG_STATE_HOME"] = str(tmp_path_factory.mktemp("state-home"))
+    yield
+    if saved is None:
+        os.environ.pop("XDG_STATE_HOME", None)
+    else:
+        os.environ["XDG_STATE_HOME"] = saved
+
+
 @pytest.fixture(scope="session")
 def spec() -> dict[str, Any]:
     """Polar's published OpenAPI spec, read from ../shared/ beside the checkout."""
