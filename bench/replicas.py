@@ -24,6 +24,7 @@ import json
 import os
 import platform
 import secrets
+import shutil
 import sys
 import tempfile
 import time
@@ -55,6 +56,8 @@ class Config:
     e2e_charges: int
     drafts: int
 
+
+WORK: list[str] = []  # the run's temporary directory: logs, SQLite files; removed at the end
 
 FULL = Config(sessions=16, seconds=10, reps=3, store_charges=200, e2e_charges=40, drafts=8000)
 QUICK = Config(sessions=8, seconds=2, reps=1, store_charges=20, e2e_charges=5, drafts=600)
@@ -277,7 +280,7 @@ async def _one_transaction(url: str, kept: bool, n: int = 200) -> dict[str, floa
 
 def store_costs(sqlite_url: str, postgres_url: str, config: Config) -> dict[str, Any]:
     result: dict[str, Any] = {"operations_per_charge": OPERATIONS_PER_CHARGE, "charges": config.store_charges}
-    folder = Path(tempfile.mkdtemp(prefix="polar-orders-mcp-bench-diagnostic-"))
+    folder = Path(tempfile.mkdtemp(prefix="diagnostic-", dir=WORK[0]))
     result["sqlite_transaction"] = {
         "per transaction": asyncio.run(_one_transaction(f"sqlite:///{folder / 'a.db'}", kept=False)),
         "kept": asyncio.run(_one_transaction(f"sqlite:///{folder / 'b.db'}", kept=True)),
@@ -322,7 +325,7 @@ async def _e2e(url: str, token: str, approver: str, drafts: Drafts, charges: int
 def end_to_end(topology: Topology, procs: p.Processes, config: Config) -> dict[str, Any]:
     """The same approved charge against a replica on PostgreSQL and a server on a SQLite file."""
     drafts = Drafts.make(topology.emulator_url, 2 * (config.e2e_charges + 3))
-    state = Path(tempfile.mkdtemp(prefix="polar-orders-mcp-bench-sqlite-"))
+    state = Path(tempfile.mkdtemp(prefix="sqlite-server-", dir=WORK[0]))
     env = {**topology.env(), "POLAR_MCP_STATE_DIR": str(state)}
     env.pop("POLAR_MCP_DATABASE_URL")
     env.pop("POLAR_MCP_CONSOLE_URL")
@@ -465,7 +468,8 @@ def main(argv: list[str] | None = None) -> int:
         "version": version("polar-orders-mcp"),
         "python": platform.python_version(),
     }
-    logdir = Path(tempfile.mkdtemp(prefix="polar-orders-mcp-bench-replicas-"))
+    WORK.append(tempfile.mkdtemp(prefix="polar-orders-mcp-bench-replicas-"))
+    logdir = Path(WORK[0]) / "logs"
     serve_args = ["--max-daily", "usd=1000000000", "--approval-wait", "0"]
     with Cluster(fast=False) as cluster, p.Processes(logdir) as procs:
         results["postgresql"] = cluster.psql("SHOW server_version")
@@ -477,8 +481,9 @@ def main(argv: list[str] | None = None) -> int:
             print("bench.replicas: end to end …", file=sys.stderr, flush=True)
             results["end_to_end"] = end_to_end(topology, procs, config)
         print("bench.replicas: the store alone …", file=sys.stderr, flush=True)
-        sqlite_dir = Path(tempfile.mkdtemp(prefix="polar-orders-mcp-bench-store-"))
+        sqlite_dir = Path(tempfile.mkdtemp(prefix="store-", dir=WORK[0]))
         results["store"] = store_costs(f"sqlite:///{sqlite_dir / 'state.db'}", cluster.create_database("store"), config)
+    shutil.rmtree(WORK[0], ignore_errors=True)
     results["machine"]["load_end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     args.out.mkdir(parents=True, exist_ok=True)
     stem = args.out / ("replicas-quick" if args.quick else "replicas")
