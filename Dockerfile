@@ -14,7 +14,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 COPY pyproject.toml README.md /tmp/build/
 COPY src /tmp/build/src
-RUN pip install /tmp/build && rm -rf /tmp/build \
+RUN pip install "/tmp/build[postgres]" && rm -rf /tmp/build \
     && groupadd --system --gid 10001 mcp \
     && useradd --system --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin mcp
 

@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint clean conformance dist-check bench soak schemas system-deps
+.PHONY: demo test lint clean conformance dist-check bench bench-replicas soak schemas system-deps replicas
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,8 +35,15 @@ schemas: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/python -m pip install --quiet ruff mypy
-	$(BIN)/ruff check src tests
+	$(BIN)/ruff check src tests deploy
 	$(BIN)/mypy
+
+# The compose recipe (deploy/compose.yaml) as local processes: a PostgreSQL cluster in a temporary
+# directory, the emulator, two replicas sharing that database and a proxy in front (round robin, legacy
+# sessions sticky). Prints the URLs and credentials; Ctrl-C stops everything.
+# REPLICAS_ARGS="--replicas 3 --port 9000 -- --max-daily usd=200000" for more.
+replicas: $(STAMP)
+	$(BIN)/python -m deploy.local $(REPLICAS_ARGS)
 
 # Ten minutes of mixed calls over streamable HTTP against a server process, with faults injected into
 # the emulator behind it; fails on any error or if the server's memory keeps growing. Writes
@@ -68,6 +75,11 @@ $(BENCH_DEPS): bench/package.json bench/package-lock.json
 
 bench: $(BENCH_STAMP) $(BENCH_DEPS)
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+# One and two replicas on one PostgreSQL, and the store's cost per irreversible call on SQLite and
+# PostgreSQL, in one run: writes bench/results/replicas.md. BENCH_ARGS=--quick for a short smoke run.
+bench-replicas: $(STAMP)
+	$(BIN)/python -m bench.replicas $(BENCH_ARGS)
 
 # Build the sdist and wheel, then install and run each in a fresh virtualenv.
 dist-check:

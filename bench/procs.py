@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -42,9 +43,16 @@ def free_port() -> int:
         return port
 
 
+_STATE_HOME: list[str] = []
+
+
 def clean_env(**extra: str) -> dict[str, str]:
-    """The environment without any POLAR_* of the caller's: no real token ever reaches a peer."""
+    """The environment without any POLAR_* of the caller's: no real token ever reaches a peer, and no
+    server keeps (or upgrades) its store in the caller's own state directory."""
+    if not _STATE_HOME:
+        _STATE_HOME.append(tempfile.mkdtemp(prefix="polar-orders-mcp-bench-state-"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("POLAR")}
+    env["XDG_STATE_HOME"] = _STATE_HOME[0]
     env.update(extra)
     return env
 

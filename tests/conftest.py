@@ -1,12 +1,20 @@
-"""Fixtures shared by every test package: the published spec and anyio's backend."""
+"""Fixtures shared by every test package: the published spec, anyio's backend, a real PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+import itertools
 import json
+import os
+import secrets
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from deploy.postgres import Cluster, missing_reason
+from sqlalchemy.engine import make_url
 
 SPEC_DIR = Path(__file__).resolve().parents[2] / "shared" / "polar-openapi"
 SUBSET_SPEC = SPEC_DIR / "2026-10.subset.openapi.json"
@@ -17,6 +25,20 @@ FULL_SPEC = SPEC_DIR / "2026-10.openapi.json"
 @pytest.fixture(scope="session")
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def own_state_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """A server given no --state-dir keeps its store in the per-user state directory: point that at a
+    temporary one for the run (server processes inherit it), so no test reads, writes or upgrades the
+    store of whoever runs the tests."""
+    saved = os.environ.get("XDG_STATE_HOME")
+    os.environ["XDG_STATE_HOME"] = str(tmp_path_factory.mktemp("state-home"))
+    yield
+    if saved is None:
+        os.environ.pop("XDG_STATE_HOME", None)
+    else:
+        os.environ["XDG_STATE_HOME"] = saved
 
 
 @pytest.fixture(scope="session")
@@ -49,3 +71,47 @@ def private_state_dir(tmp_path_factory: pytest.TempPathFactory) -> Any:
         os.environ.pop("POLAR_MCP_STATE_DIR", None)
     else:
         os.environ["POLAR_MCP_STATE_DIR"] = saved
+TEST_DATABASE_ENV = "POLAR_MCP_TEST_DATABASE_URL"
+
+
+class Postgres:
+    """A PostgreSQL server the tests make fresh databases in: a throwaway cluster, or the one at
+    POLAR_MCP_TEST_DATABASE_URL (its user must be allowed to create databases)."""
+
+    def __init__(self, admin_url: str) -> None:
+        self.admin_url = admin_url
+        self._made = itertools.count(1)
+
+    def new_database(self) -> str:
+        """The URL of a new, empty database."""
+        name = f"pom_test_{os.getpid()}_{next(self._made)}_{secrets.token_hex(3)}"
+
+        import asyncpg
+
+        async def create() -> None:
+            connection = await asyncpg.connect(self.admin_url)
+            try:
+                await connection.execute(f'CREATE DATABASE "{name}"')
+            finally:
+                await connection.close()
+
+        # In a thread of its own: the caller may be inside a running event loop.
+        with concurrent.futures.ThreadPoolExecutor(1) as worker:
+            worker.submit(asyncio.run, create()).result(timeout=60)
+        return make_url(self.admin_url).set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    """A real PostgreSQL for the session. Skipped where none can be had, saying why; a failure under CI."""
+    given = os.environ.get(TEST_DATABASE_ENV)
+    if given:
+        yield Postgres(given)
+        return
+    reason = missing_reason()
+    if reason is not None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI needs PostgreSQL for the database tests: {reason}")
+        pytest.skip(f"{reason}, or set {TEST_DATABASE_ENV} to a server where databases may be created")
+    with Cluster() as cluster:
+        yield Postgres(cluster.url)

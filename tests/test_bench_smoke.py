@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import httpx2
@@ -22,3 +23,10 @@ def test_bench_measures_our_server_over_stdio(tmp_path: Path) -> None:
     assert listing["tools"] >= 5 and listing["visible_bytes"] < listing["whole_bytes"]
     assert len(summaries) == 10
     assert [c["missing"] for c in checks] == [[]] * 10
+
+
+def test_the_replica_benchmark_times_the_store_operations_of_an_approved_charge(tmp_path: Path) -> None:
+    from bench import replicas
+
+    timed = asyncio.run(replicas._store_run(f"sqlite:///{tmp_path / 'state.db'}", charges=2, concurrency=2))
+    assert timed["ms_per_charge"]["n"] == 2 and timed["charges_per_s"] > 0

@@ -141,3 +141,22 @@ def test_the_emulator_names_a_port_in_use_before_its_banner(taken_port: int) -> 
         f"polar-orders-mcp emulator: Port {taken_port} on 127.0.0.1 is already in use (another server, or this one "
         "started twice). Pick another with --port N, or stop what is listening there.\n"
     )
+def test_an_http_server_whose_database_cannot_be_reached_does_not_start() -> None:
+    database = "postgresql://pom:db-password-1234@127.0.0.1:1/pom"
+    result = run("serve", "--emulator", "--transport", "http", "--port", "0", env={"POLAR_MCP_DATABASE_URL": database})
+    assert result.returncode == 2
+    assert result.stderr.endswith(
+        "polar-orders-mcp: the store at postgresql://pom:***@127.0.0.1:1/pom failed (ConnectionRefusedError: "
+        "[Errno 111] Connect call failed ('127.0.0.1', 1))\n"
+    )
+    assert "POLAR_MCP_REQUEST_STATE_KEYS is not set" in result.stderr  # a shared database: warned first
+    assert "db-password-1234" not in result.stderr and "Traceback" not in result.stderr
+
+
+def test_request_state_keys_that_are_not_keys_are_refused_without_echoing_them() -> None:
+    result = run("serve", "--emulator", "--transport", "http", env={"POLAR_MCP_REQUEST_STATE_KEYS": "tooshort123"})
+    assert result.returncode == 2
+    assert result.stderr.startswith(
+        "polar-orders-mcp: invalid setting POLAR_MCP_REQUEST_STATE_KEYS: key 1 is too short"
+    )
+    assert "tooshort123" not in result.stderr

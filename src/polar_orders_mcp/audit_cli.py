@@ -11,7 +11,7 @@ from typing import Any
 
 import anyio
 
-from polar_orders_mcp.store.records import GENESIS, AuditRecord, chain_hash
+from polar_orders_mcp.store.records import GENESIS, AuditRecord, StoreError, chain_hash
 
 BATCH = 1000
 
@@ -133,6 +133,6 @@ def _tail(args: argparse.Namespace) -> int:
 def run_audit(args: argparse.Namespace) -> int:
     try:
         return _verify(args) if args.action == "verify" else _tail(args)
-    except (ValueError, OSError) as exc:
+    except (ValueError, OSError, StoreError) as exc:
         print(f"polar-orders-mcp audit: {exc}", file=sys.stderr)
         return 2

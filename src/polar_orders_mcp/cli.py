@@ -31,8 +31,8 @@ def _parser() -> argparse.ArgumentParser:
         "audit (verify or show the audit chain).",
         epilog="Every server option: polar-orders-mcp serve --help. Secrets (POLAR_ACCESS_TOKEN, "
         "POLAR_MCP_HTTP_TOKEN, POLAR_MCP_HTTP_TOKENS, POLAR_MCP_APPROVER_TOKEN, POLAR_MCP_APPROVERS, "
-        "POLAR_MCP_CONFIRM_SECRET, POLAR_MCP_DATABASE_URL) are read from the environment only, so they never show "
-        "in a process list.",
+        "POLAR_MCP_CONFIRM_SECRET, POLAR_MCP_REQUEST_STATE_KEYS, POLAR_MCP_DATABASE_URL) are read from the "
+        "environment only, so they never show in a process list.",
     )
     parser.add_argument("--version", action="version", version=f"polar-orders-mcp {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="{serve,emulator,demo,audit}")
@@ -191,7 +191,7 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     _configure_logging(settings.log_level)
 
-    from polar_orders_mcp.server.app import build_server
+    from polar_orders_mcp.store.records import StoreError
 
     try:
         if settings.transport == "stdio":
@@ -199,14 +199,19 @@ def _serve(args: argparse.Namespace) -> int:
 
             serve_stdio(settings)
         else:
+            from polar_orders_mcp.server.app import build_parts, open_store, replica_warnings
             from polar_orders_mcp.server.http import check_exposure, listen, serve_http
 
             check_exposure(settings)
             sock = listen(settings.host, settings.port, how_to_change="--port N (or POLAR_MCP_PORT)")
-            server = build_server(settings)
+            built = build_parts(settings)
+            for warning in replica_warnings(settings):
+                logging.getLogger("polar_orders_mcp").warning("%s", warning)
+            # The schema is created or upgraded before the first request; a newer one stops the start.
+            open_store(built)
             _freeze_startup_objects()
-            serve_http(server, settings, sock)
-    except ValueError as exc:
+            serve_http(built.server, settings, sock)
+    except (ValueError, StoreError) as exc:
         print(f"polar-orders-mcp: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -99,6 +99,24 @@ def parse_approvers(text: str) -> dict[str, str]:
     return found
 
 
+MIN_REQUEST_STATE_KEY = 32  # what mcp's AES-GCM request-state codec requires
+KEY_HINT = "python -c 'import secrets; print(secrets.token_hex(32))'"
+
+
+def split_keys(text: str) -> list[str]:
+    """`key1,key2` → ["key1", "key2"], each long enough and listed once; never echoes a key."""
+    keys = [part.strip() for part in text.split(",") if part.strip()]
+    if not keys:
+        raise ValueError(f"no key given: generate one with {KEY_HINT}")
+    for number, key in enumerate(keys, start=1):
+        if len(key.encode()) < MIN_REQUEST_STATE_KEY:
+            raise ValueError(f"key {number} is too short: use at least {MIN_REQUEST_STATE_KEY} random characters, "
+                             f"e.g. from {KEY_HINT}")  # fmt: skip
+    if len(set(keys)) != len(keys):
+        raise ValueError("a key is listed twice")
+    return keys
+
+
 class Settings(BaseSettings):
     """Everything the server is configured with. Flags override the environment."""
 
@@ -145,6 +163,12 @@ class Settings(BaseSettings):
         default=None,
         validation_alias=_env("POLAR_MCP_CONFIRM_SECRET", "confirm_secret"),
         description="HMAC secret of relay-mode confirmation tokens; random per process when unset.",
+    )
+    request_state_keys: SecretStr | None = Field(
+        default=None,
+        validation_alias=_env("POLAR_MCP_REQUEST_STATE_KEYS", "request_state_keys"),
+        description="Keys sealing the state a 2026-07-28 client echoes back (key1,key2: the first seals, all "
+        "open); random per process when unset. Replicas must share them.",
     )
     approval_ttl: float = Field(
         default=900.0,
@@ -383,6 +407,13 @@ class Settings(BaseSettings):
             parse_approvers(value.get_secret_value())
         return value
 
+    @field_validator("request_state_keys")
+    @classmethod
+    def _request_state_keys_form(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            split_keys(value.get_secret_value())
+        return value
+
     @field_validator("approver_token")
     @classmethod
     def _approver_secret_length(cls, value: SecretStr | None) -> SecretStr | None:
@@ -408,6 +439,15 @@ class Settings(BaseSettings):
         if self.approvers is not None:
             found.update(parse_approvers(self.approvers.get_secret_value()))
         return found
+
+    def request_state_key_list(self) -> list[str]:
+        """The request-state keys, the sealing one first; empty when unset."""
+        return split_keys(self.request_state_keys.get_secret_value()) if self.request_state_keys else []
+
+    @property
+    def shared_store(self) -> bool:
+        """The store is a database server other processes (replicas) may share."""
+        return self.store_url().startswith(("postgresql:", "postgres:", "postgresql+"))
 
     def store_url(self) -> str:
         """The store's database URL: --database-url, else SQLite in the state directory."""

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
-import sqlite3
+import warnings
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
 
 from polar_orders_mcp.store.records import (
     SCHEMA_VERSION,
@@ -17,8 +22,10 @@ from polar_orders_mcp.store.records import (
     NotPending,
     NotRedeemable,
     SchemaTooNew,
+    StoreUnavailable,
 )
-from polar_orders_mcp.store.sql import SqlStore
+from polar_orders_mcp.store.sql import SqlStore, async_url
+from tests.conftest import Postgres
 
 pytestmark = pytest.mark.anyio
 
@@ -54,9 +61,18 @@ def clock() -> Clock:
     return Clock()
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Every store test runs on both backends: a fresh SQLite file, and a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'state.db'}"
+    postgres: Postgres = request.getfixturevalue("postgres")
+    return postgres.new_database()
+
+
 @pytest.fixture
-async def store(tmp_path: Path, clock: Clock) -> Any:
-    opened = SqlStore(f"sqlite:///{tmp_path / 'state.db'}", clock=clock)
+async def store(store_url: str, clock: Clock) -> Any:
+    opened = SqlStore(store_url, clock=clock)
     yield opened
     await opened.close()
 
@@ -169,23 +185,154 @@ async def test_the_audit_chain_stays_one_chain_under_concurrent_appends(store: S
     assert check_chain(records, await store.audit_head()) == (30, None)
 
 
-async def test_a_database_from_a_newer_version_is_refused(tmp_path: Path) -> None:
-    path = tmp_path / "state.db"
-    first = SqlStore(f"sqlite:///{path}")
+async def execute(url: str, *statements: str) -> list[Any]:
+    """Run SQL on the store's database behind its back, as an operator (or an attacker) could."""
+    engine = create_async_engine(async_url(url), poolclass=NullPool)
+    rows: list[Any] = []
+    try:
+        async with engine.begin() as conn:
+            for statement in statements:
+                result = await conn.execute(sa.text(statement))
+                rows.append(result.all() if result.returns_rows else None)
+        return rows
+    finally:
+        await engine.dispose()
+
+
+async def test_a_database_from_a_newer_version_is_refused(store_url: str) -> None:
+    first = SqlStore(store_url)
     await first.create_approval(request())
     await first.close()
-    with sqlite3.connect(path) as connection:
-        connection.execute("UPDATE pom_meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION + 1),))
-    newer = SqlStore(f"sqlite:///{path}")
-    with pytest.raises(SchemaTooNew, match=rf"schema version {SCHEMA_VERSION + 1}, newer than this server's"):
+    await execute(store_url, f"UPDATE pom_meta SET value = '{SCHEMA_VERSION + 1}' WHERE key = 'schema_version'")
+    newer = SqlStore(store_url)
+    with pytest.raises(SchemaTooNew) as refused:
+        await newer.open()
+    assert str(refused.value) == (
+        f"The database at {newer.url_for_humans} has schema version {SCHEMA_VERSION + 1}, newer than this "
+        f"server's {SCHEMA_VERSION}: upgrade polar-orders-mcp, or point it at another database."
+    )
+    with pytest.raises(SchemaTooNew):  # every later use refuses too
         await newer.get_approval("apr_x")
+    assert await execute(store_url, "SELECT value FROM pom_meta WHERE key = 'schema_version'") == [
+        [(str(SCHEMA_VERSION + 1),)]
+    ]
 
 
-def _redeem_all(path: str, ids: list[str], digest: str, go: Any, results: Any) -> None:
+async def test_a_database_of_schema_1_is_upgraded_on_start(store_url: str) -> None:
+    first = SqlStore(store_url)
+    kept = await first.create_approval(request())
+    await first.close()
+    # Schema 1 as it was: VARCHAR lengths on the free-text columns (which only PostgreSQL enforces).
+    downgrade = ["UPDATE pom_meta SET value = '1' WHERE key = 'schema_version'"]
+    if store_url.startswith("postgresql"):
+        downgrade += ["ALTER TABLE pom_approvals ALTER COLUMN session TYPE varchar(256), "
+                      "ALTER COLUMN decided_by TYPE varchar(128)",
+                      "ALTER TABLE pom_acts ALTER COLUMN target TYPE varchar(256)"]  # fmt: skip
+    await execute(store_url, *downgrade)
+    upgraded = SqlStore(store_url)
+    try:
+        await upgraded.open()
+        long_session = await upgraded.create_approval(replace(request(), session="s" * 1000))
+        decided = await upgraded.decide(long_session.id, approve=True, by="b" * 300, redeem_window=300)
+        assert (await upgraded.get_approval(kept.id)) == kept
+    finally:
+        await upgraded.close()
+    assert decided.session == "s" * 1000 and decided.decided_by == "b" * 300
+    assert await execute(store_url, "SELECT value FROM pom_meta WHERE key = 'schema_version'") == [
+        [(str(SCHEMA_VERSION),)]
+    ]
+
+
+async def test_replicas_starting_at_once_create_the_schema_once(store_url: str) -> None:
+    stores = [SqlStore(store_url) for _ in range(6)]
+    try:
+        async with anyio.create_task_group() as group:
+            for store in stores:
+                group.start_soon(store.open)
+        made = [await store.create_approval(request(f"order-{n}")) for n, store in enumerate(stores)]
+        seen = await stores[0].list_approvals(states=["pending"])
+    finally:
+        for store in stores:
+            await store.close()
+    assert sorted(a.id for a in seen) == sorted(a.id for a in made)
+    assert await execute(store_url, "SELECT count(*) FROM pom_meta", "SELECT seq FROM pom_audit_head") == [
+        [(1,)],
+        [(0,)],
+    ]
+
+
+async def test_text_is_kept_alike_by_both_databases(store: SqlStore) -> None:
+    """Lengths, NUL characters and lone surrogates: what SQLite keeps and PostgreSQL refuses."""
+    made = await store.create_approval(
+        replace(request(), session="s" * 5000, client="c" * 500, summary="a\x00b", message="m\ud800")
+    )
+    again = await store.get_approval(made.id)
+    assert again == made
+    assert (again.session, again.client) == ("s" * 5000, "c" * 500)  # type: ignore[union-attr]
+    assert (again.summary, again.message) == ("a\N{REPLACEMENT CHARACTER}b", "m?")  # type: ignore[union-attr]
+    for made_up in ("apr_\x00", "x" * 1000, "apr_\u00e9", "\ud800"):
+        assert await store.get_approval(made_up) is None
+
+
+def test_a_store_used_again_from_a_new_event_loop_reconnects(store_url: str) -> None:
+    with warnings.catch_warnings():
+        # The first loop's idle PostgreSQL connection cannot be closed once that loop is gone: it is let
+        # go, and its socket closed when collected (with a ResourceWarning). A server has one loop.
+        warnings.simplefilter("ignore", ResourceWarning)
+        two_loops(store_url)
+        gc.collect()
+
+
+def two_loops(store_url: str) -> None:
+    store = SqlStore(store_url)
+
+    async def make() -> str:
+        return (await store.create_approval(request())).id
+
+    async def read(approval_id: str) -> str | None:
+        found = await store.get_approval(approval_id)
+        return found.id if found else None
+
+    made = anyio.run(make)
+    assert anyio.run(read, made) == made  # a second loop: the first one's pool is gone with it
+
+    async def last() -> str | None:
+        try:
+            return await read(made)
+        finally:
+            await store.close()
+
+    assert anyio.run(last) == made
+
+
+async def test_an_unreachable_database_is_reported_without_its_password() -> None:
+    store = SqlStore("postgresql://pom:hunter2-secret@127.0.0.1:1/pom")
+    with pytest.raises(StoreUnavailable) as failed:
+        await store.open()
+    message = str(failed.value)
+    assert message.startswith("the store at postgresql://pom:***@127.0.0.1:1/pom failed (ConnectionRefusedError")
+    assert "hunter2" not in message
+
+
+async def test_the_postgresql_url_is_read_as_libpq_reads_it(postgres: Postgres) -> None:
+    """`sslmode` and the other libpq parameters reach the driver (SQLAlchemy would pass them on as
+    keywords asyncpg does not take)."""
+    url = postgres.new_database()
+    plain = SqlStore(url + "?sslmode=disable&application_name=pom-test")
+    try:
+        await plain.open()
+    finally:
+        await plain.close()
+    required = SqlStore(url + "?sslmode=require")  # the test server speaks no TLS
+    with pytest.raises(StoreUnavailable, match="rejected SSL upgrade"):
+        await required.open()
+
+
+def _redeem_all(url: str, ids: list[str], digest: str, go: Any, results: Any) -> None:
     async def run() -> int:
-        store = SqlStore(f"sqlite:///{path}")
+        store = SqlStore(url)
         await store.get_approval(ids[0])  # connected and ready before the start
-        go.wait(30)
+        go.wait(30)  # both connected: neither starts before the other is ready
         won = 0
         for approval_id in ids:
             try:
@@ -199,9 +346,8 @@ def _redeem_all(path: str, ids: list[str], digest: str, go: Any, results: Any) -
     results.put(anyio.run(run))
 
 
-async def test_two_processes_sharing_one_file_redeem_each_approval_once(tmp_path: Path) -> None:
-    path = str(tmp_path / "state.db")
-    store = SqlStore(f"sqlite:///{path}")
+async def test_two_processes_sharing_one_database_redeem_each_approval_once(store_url: str) -> None:
+    store = SqlStore(store_url)
     ids = []
     for n in range(40):
         approval = await store.create_approval(request(f"order-{n}"))
@@ -209,14 +355,14 @@ async def test_two_processes_sharing_one_file_redeem_each_approval_once(tmp_path
         ids.append(approval.id)
     await store.close()
     context = multiprocessing.get_context("spawn")
-    results, go = context.Queue(), context.Event()
+    results, go = context.Queue(), context.Barrier(2)
     # The two go through the same approvals from opposite ends, so they meet in the middle and race there.
     processes = [
-        context.Process(target=_redeem_all, args=(path, order, "d" * 64, go, results)) for order in (ids, ids[::-1])
+        context.Process(target=_redeem_all, args=(store_url, order, "d" * 64, go, results))
+        for order in (ids, ids[::-1])
     ]
     for process in processes:
         process.start()
-    go.set()
     for process in processes:
         process.join(timeout=60)
     wins = [results.get(timeout=5) for _ in processes]

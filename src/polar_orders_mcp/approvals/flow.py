@@ -4,8 +4,10 @@ facts → verify the outcome → settle an unclear one. A new irreversible tool 
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Awaitable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,7 +25,16 @@ from polar_orders_mcp.approvals.preview import Preview, changed_facts
 from polar_orders_mcp.polar.client import PolarClient
 from polar_orders_mcp.polar.errors import OUTCOME_UNKNOWN, PolarAPIError, PolarError, outcome_unknown
 from polar_orders_mcp.store.base import Store
-from polar_orders_mcp.store.records import Approval, LimitExceeded, NewApproval, NotPending, NotRedeemable
+from polar_orders_mcp.store.records import (
+    Approval,
+    LimitExceeded,
+    NewApproval,
+    NotPending,
+    NotRedeemable,
+    StoreUnavailable,
+)
+
+log = logging.getLogger(__name__)
 
 P = TypeVar("P", bound=Preview)
 O = TypeVar("O")  # noqa: E741
@@ -147,6 +158,25 @@ async def run(
     """The whole guarded call. `approval_id` is what the model passed back: an approval id, or in relay
     mode the confirmation token standing for one. Raises ToolError (NotDone, ConfirmationRefused…)
     saying what was not done."""
+    try:
+        return await _run(ctx, action, api=api, guard=guard, approval_id=approval_id)
+    except StoreUnavailable as exc:
+        # A store failure once Polar was asked is logged and absorbed (_record): this one came before.
+        log.error("%s: %s", action.tool, exc)
+        raise NotDone(
+            f"{action.not_done()}: the server's approval store is unavailable ({exc.reason}), so nothing was "
+            "sent to Polar. Tell the operator; once it is back, call again (a person may have to approve again)."
+        ) from exc
+
+
+async def _run(
+    ctx: Ctx,
+    action: Action[P, O],
+    *,
+    api: PolarClient,
+    guard: Guard,
+    approval_id: str | None,
+) -> Awaiting[P] | Done[P, O] | types.InputRequiredResult:
     store = await guard.store()
     preview = await _approved_facts_now(ctx, action, api, guard, store, approval_id)
     if preview is None:
@@ -499,7 +529,8 @@ async def _act(
         await _finish(store, key, approval, "failed")
         raise NotDone(f"{not_done}: {exc}") from exc
     differences = action.verify(approved, outcome)
-    await store.finish_act(key, "done", {"differences": differences} if differences else None)
+    detail = {"differences": differences} if differences else None
+    await _record("the act's outcome", store.finish_act(key, "done", detail))
     if differences:
         await _outcome(store, approval, "mismatch")
         _note(outcome_detail="mismatch", differences=differences)
@@ -517,10 +548,19 @@ class Mismatch(ToolError):
 
 
 async def _finish(store: Store, key: str, approval: Approval | None, state: str) -> None:
-    await store.finish_act(key, state)  # type: ignore[arg-type]
+    await _record("the act's outcome", store.finish_act(key, state))  # type: ignore[arg-type]
     await _outcome(store, approval, state)
 
 
 async def _outcome(store: Store, approval: Approval | None, outcome: str) -> None:
     if approval is not None:
-        await store.set_outcome(approval.id, outcome)
+        await _record("the approval's outcome", store.set_outcome(approval.id, outcome))
+
+
+async def _record(what: str, write: Awaitable[None]) -> None:
+    """Write what Polar did once it was asked. A store failure then is logged, never allowed to hide
+    Polar's answer: the act keeps its `started` row, which keeps counting against the limits."""
+    try:
+        await write
+    except StoreUnavailable as exc:
+        log.error("could not record %s (%s): the act stays 'started' in the store", what, exc)

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx2
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import MCPServer, RequestStateSecurity
 from mcp.server.mcpserver.tools import Tool as SdkTool
 
 from polar_orders_mcp import __version__
@@ -190,6 +191,40 @@ def store_provider(settings: Settings) -> Callable[[], Awaitable[Store]]:
     return store
 
 
+def replica_warnings(settings: Settings) -> list[str]:
+    """What replicas sharing one database must each be given alike, and this one was not: HTTP only."""
+    if settings.transport == "stdio" or not settings.shared_store:
+        return []
+    found = []
+    if not settings.request_state_keys:
+        found.append(
+            "POLAR_MCP_REQUEST_STATE_KEYS is not set, so this process seals request state with a key of its "
+            "own: with several replicas, a 2026-07-28 client answering a confirmation request on another "
+            "replica than the one that asked is refused. Set it to the same secret on every replica, e.g. "
+            "from python -c 'import secrets; print(secrets.token_hex(32))'."
+        )
+    if settings.confirm == "relay" and settings.confirm_secret is None:
+        found.append(
+            "POLAR_MCP_CONFIRM_SECRET is not set, so relay tokens are signed with a key of this process's own "
+            "and refused by every other replica. Set it to the same secret on every replica."
+        )
+    return found
+
+
+def open_store(built: Built) -> None:
+    """Connect to the store now, creating or upgrading its schema, on an event loop of its own (the
+    connections are closed with it). Raises StoreError: SchemaTooNew, StoreUnavailable."""
+
+    async def check() -> None:
+        store = await built.store()
+        try:
+            await store.open()
+        finally:
+            await store.close()
+
+    anyio.run(check)
+
+
 def _emulator_state(settings: Settings) -> Settings:
     """The embedded emulator starts fresh every time, and so does its store, unless told where to keep it."""
     if not settings.emulator or settings.state_dir is not None or settings.database_url is not None:
@@ -280,7 +315,9 @@ def build_parts(settings: Settings, transport: httpx2.AsyncBaseTransport | None 
         finally:
             await state.aclose()
 
+    keys = settings.request_state_key_list()
     mcp: MCPServer[AppState] = MCPServer(
+        # Sealed request state names this server as its audience: every replica has the same name.
         SERVER_NAME,
         title="Polar orders",
         version=__version__,
@@ -288,6 +325,8 @@ def build_parts(settings: Settings, transport: httpx2.AsyncBaseTransport | None 
         lifespan=lifespan,
         log_level=settings.log_level,
         tools=[_sdk_tool(tool, trail, [t.name for t in tools]) for tool in tools],
+        # Shared keys let a 2026-07-28 client's answer, sealed by one replica, be opened by another.
+        request_state_security=RequestStateSecurity(keys=keys) if keys else None,
     )
     if not settings.customer_mode:
         # The prompts and resources read organization data: none of it is reachable for a customer.

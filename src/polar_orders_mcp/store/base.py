@@ -83,4 +83,9 @@ class Store(Protocol):
 
     async def delete_console_session(self, token_hash: str) -> None: ...
 
+    async def open(self) -> None:
+        """Connect now and create or upgrade the schema (otherwise done on first use). Raises
+        SchemaTooNew for a database of a newer version, StoreUnavailable when it cannot be reached."""
+        ...
+
     async def close(self) -> None: ...

@@ -13,7 +13,9 @@ ActState = Literal["started", "done", "failed", "unknown"]
 """started: sent (or about to be) and not settled; done: Polar did it; failed: Polar did not;
 unknown: the answer was lost and reading back could not tell. Only `failed` frees spend."""
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""1: the first schema. 2: free text (targets, client names, sessions, deciders, outcomes) in columns
+without a length, so that PostgreSQL, which enforces VARCHAR lengths, takes what SQLite takes."""
 
 
 @dataclass(frozen=True)
@@ -146,3 +148,12 @@ class LimitExceeded(StoreError):
 
 class SchemaTooNew(StoreError):
     """The database was made by a newer version of this server."""
+
+
+class StoreUnavailable(StoreError):
+    """The database could not be reached, or failed a statement: the operation may not have happened.
+    `reason` is the failure alone (e.g. "ConnectionRefusedError"), without where the database is."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason

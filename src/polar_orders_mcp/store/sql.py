@@ -4,12 +4,16 @@ Atomicity comes from the database, never from a process lock: single-row state c
 conditional UPDATEs (`... WHERE state = 'approved'`, one winner), and the two read-then-write
 operations (spend limits, the audit chain) first UPDATE a lock row, which serializes them in
 PostgreSQL (row lock) and in SQLite (transactions begin IMMEDIATE, taking the write lock).
+PostgreSQL runs at its default isolation, READ COMMITTED: a conditional UPDATE that waited for
+another transaction's row lock re-reads the row before deciding, and each statement after the lock
+row is taken sees everything its previous holder committed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -37,8 +41,11 @@ from polar_orders_mcp.store.records import (
     NotPending,
     NotRedeemable,
     SchemaTooNew,
+    StoreUnavailable,
     chain_hash,
 )
+
+log = logging.getLogger(__name__)
 
 DAY = 86_400.0
 
@@ -56,7 +63,7 @@ approvals = sa.Table(
     metadata,
     sa.Column("id", sa.String(64), primary_key=True),
     sa.Column("tool", sa.String(64), nullable=False),
-    sa.Column("target", sa.String(256), nullable=False),
+    sa.Column("target", sa.Text, nullable=False),
     sa.Column("digest", sa.String(64), nullable=False),
     sa.Column("facts", sa.Text, nullable=False),
     sa.Column("summary", sa.Text, nullable=False),
@@ -64,16 +71,16 @@ approvals = sa.Table(
     sa.Column("display", sa.Text, nullable=False),
     sa.Column("amount", sa.BigInteger),
     sa.Column("currency", sa.String(8)),
-    sa.Column("client", sa.String(128), nullable=False),
-    sa.Column("session", sa.String(256)),
+    sa.Column("client", sa.Text, nullable=False),
+    sa.Column("session", sa.Text),
     sa.Column("channel", sa.String(16), nullable=False),
     sa.Column("state", sa.String(16), nullable=False),
     sa.Column("created_at", sa.Float(53), nullable=False),
     sa.Column("expires_at", sa.Float(53), nullable=False),
-    sa.Column("decided_by", sa.String(128)),
+    sa.Column("decided_by", sa.Text),
     sa.Column("decided_at", sa.Float(53)),
     sa.Column("used_at", sa.Float(53)),
-    sa.Column("outcome", sa.String(32)),
+    sa.Column("outcome", sa.Text),
     sa.Index("pom_approvals_state", "state", "created_at"),
 )
 
@@ -82,7 +89,7 @@ acts = sa.Table(
     metadata,
     sa.Column("approval_id", sa.String(64), primary_key=True),
     sa.Column("tool", sa.String(64), nullable=False),
-    sa.Column("target", sa.String(256), nullable=False),
+    sa.Column("target", sa.Text, nullable=False),
     sa.Column("currency", sa.String(8)),
     sa.Column("amount", sa.BigInteger, nullable=False),
     sa.Column("state", sa.String(16), nullable=False),
@@ -139,6 +146,42 @@ def async_url(url: str) -> sa.URL:
     raise ValueError(f"unsupported database URL scheme {parsed.drivername!r}: use sqlite:/// or postgresql://")
 
 
+def _text(value: str) -> str:
+    """Free text as both databases store it: PostgreSQL refuses NUL characters (SQLite keeps them), and
+    neither can encode a lone surrogate."""
+    return value.encode("utf-8", "replace").decode("utf-8").replace("\x00", "\N{REPLACEMENT CHARACTER}")
+
+
+def _may_be_id(value: str) -> bool:
+    return len(value) <= 64 and value.isascii() and value.isprintable()
+
+
+def _free_text_columns(conn: sa.Connection, dialect: str) -> None:
+    """Schema 2: free text loses its declared length (SQLite never enforced one: nothing to do there)."""
+    if dialect != "postgresql":
+        return
+    for table, columns in (("pom_approvals", ("target", "client", "session", "decided_by", "outcome")),
+                           ("pom_acts", ("target",))):  # fmt: skip
+        conn.execute(sa.text(f"ALTER TABLE {table} " + ", ".join(f"ALTER COLUMN {c} TYPE text" for c in columns)))
+
+
+# The step that brings a database to each version from the one before; run in order, in one transaction.
+MIGRATIONS: dict[int, Callable[[sa.Connection, str], None]] = {2: _free_text_columns}
+# Database failures turned into StoreUnavailable; asyncpg raises its own errors while connecting.
+FAILURES = (sa.exc.SQLAlchemyError, OSError, asyncio.TimeoutError)
+
+
+def _failure(exc: BaseException) -> bool:
+    return isinstance(exc, FAILURES) or type(exc).__module__.startswith("asyncpg")
+
+
+def _reason(exc: BaseException) -> str:
+    """What failed, in one line, without the statement or its parameters."""
+    cause = exc.orig if isinstance(exc, sa.exc.DBAPIError) and exc.orig is not None else exc
+    text = str(cause).strip().splitlines()[0] if str(cause).strip() else ""
+    return f"{type(cause).__name__}: {text[:200]}" if text else type(cause).__name__
+
+
 def _approval(row: sa.Row[Any]) -> Approval:
     return Approval(
         id=row.id,
@@ -179,7 +222,13 @@ def _act(row: sa.Row[Any]) -> Act:
 
 
 class SqlStore:
-    """The store on one database URL. Connects on first use; safe to share between tasks."""
+    """The store on one database URL. Connects on first use (or `open()`); safe to share between tasks.
+
+    Its connections belong to the event loop that opened them, as asyncpg's do. A server process has
+    one loop. A store used again from a new loop (a command calling anyio.run twice, tests) opens a new
+    engine there; the old one is closed on its own loop if that loop still runs, else let go: its
+    idle connections cannot be closed from another loop, and their sockets close when collected.
+    """
 
     def __init__(self, url: str, *, clock: Callable[[], float] = time.time) -> None:
         self._url = async_url(url)
@@ -203,7 +252,17 @@ class SqlStore:
             engine = create_async_engine(self._url, poolclass=NullPool, connect_args={"timeout": 30})
             _sqlite_pragmas(engine)
             return engine
-        return create_async_engine(self._url, pool_size=5, max_overflow=10, pool_pre_ping=True)
+        # asyncpg reads the URL itself, as libpq does (sslmode, sslrootcert, several hosts, passfile…):
+        # SQLAlchemy would pass each query parameter as a keyword, and asyncpg takes no `sslmode=`.
+        dsn = self._url.set(drivername="postgresql").render_as_string(hide_password=False)
+        return create_async_engine(
+            "postgresql+asyncpg://",
+            connect_args={"dsn": dsn, "timeout": 10},
+            pool_size=5,
+            max_overflow=10,
+            pool_timeout=30,
+            pool_pre_ping=True,
+        )
 
     async def _get_engine(self) -> AsyncEngine:
         loop = asyncio.get_running_loop()
@@ -213,46 +272,95 @@ class SqlStore:
             # The first caller on this loop opens the engine (and checks the schema); the others wait for it.
             self._opening = loop.create_future()
             try:
+                await self._let_go()
                 engine = self._make_engine()
                 if not self._ready:
-                    await self._ensure_schema(engine)
+                    try:
+                        await self._ensure_schema(engine)
+                    except BaseException:
+                        await engine.dispose()
+                        raise
                     self._ready = True
             except BaseException as exc:
-                self._opening.set_exception(exc)
+                failure = self._unavailable(exc) if _failure(exc) else exc
+                self._opening.set_exception(failure)
                 self._opening.exception()  # retrieved: the callers see it, asyncio does not log it
                 self._opening = None
-                raise
+                if failure is exc:
+                    raise
+                raise failure from exc
             self._engine, self._loop = engine, loop
             self._opening.set_result(engine)
             return engine
         return await asyncio.shield(self._opening)
 
+    async def _let_go(self) -> None:
+        """Release the engine of another event loop (see the class's docstring)."""
+        old, old_loop = self._engine, self._loop
+        self._engine = self._loop = None
+        if old is None:
+            return
+        if old_loop is not None and old_loop.is_running() and not old_loop.is_closed():
+            asyncio.run_coroutine_threadsafe(old.dispose(), old_loop)
+        else:
+            await old.dispose(close=False)
+
+    def _unavailable(self, exc: BaseException) -> StoreUnavailable:
+        cause = exc.orig if isinstance(exc, sa.exc.DBAPIError) and exc.orig is not None else exc
+        return StoreUnavailable(f"the store at {self.url_for_humans} failed ({_reason(exc)})", type(cause).__name__)
+
     @asynccontextmanager
     async def _tx(self, *, write: bool = True) -> AsyncIterator[AsyncConnection]:
         engine = await self._get_engine()
-        async with engine.connect() as conn:
-            if write and self.dialect == "sqlite":
-                conn = await conn.execution_options(sqlite_immediate=True)
-            async with conn.begin():
-                yield conn
+        try:
+            async with engine.connect() as conn:
+                if write and self.dialect == "sqlite":
+                    conn = await conn.execution_options(sqlite_immediate=True)
+                async with conn.begin():
+                    yield conn
+        except BaseException as exc:
+            if _failure(exc):
+                raise self._unavailable(exc) from exc
+            raise
 
     async def _ensure_schema(self, engine: AsyncEngine) -> None:
+        """Create the schema, or bring an older one up to date; refuse a newer one, changing nothing."""
         async with engine.connect() as conn:
             conn = await conn.execution_options(sqlite_immediate=True)
             async with conn.begin():
                 if self.dialect == "postgresql":
-                    # Two replicas starting at once must not both create the tables.
+                    # Replicas starting at once must not both create or upgrade the tables.
                     await conn.execute(sa.text("SELECT pg_advisory_xact_lock(7420113)"))
-                await conn.run_sync(metadata.create_all)
-                version = (await conn.execute(sa.select(meta.c.value).where(meta.c.key == "schema_version"))).scalar()
-                if version is None:
-                    await conn.execute(meta.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
-                    await conn.execute(audit_head.insert().values(id=1, seq=0, hash=GENESIS))
-                elif int(version) > SCHEMA_VERSION:
+                version = await self._schema_version(conn)
+                if version is not None and version > SCHEMA_VERSION:
                     raise SchemaTooNew(
                         f"The database at {self.url_for_humans} has schema version {version}, newer than this "
                         f"server's {SCHEMA_VERSION}: upgrade polar-orders-mcp, or point it at another database."
                     )
+                await conn.run_sync(metadata.create_all)
+                if version is None:
+                    await conn.execute(meta.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
+                    await conn.execute(audit_head.insert().values(id=1, seq=0, hash=GENESIS))
+                elif version < SCHEMA_VERSION:
+                    for step in range(version + 1, SCHEMA_VERSION + 1):
+                        await conn.run_sync(MIGRATIONS[step], self.dialect)
+                    await conn.execute(
+                        meta.update().where(meta.c.key == "schema_version").values(value=str(SCHEMA_VERSION))
+                    )
+                    log.warning("upgraded the store at %s from schema %s to %s", self.url_for_humans, version,
+                                SCHEMA_VERSION)  # fmt: skip
+
+    @staticmethod
+    async def _schema_version(conn: AsyncConnection) -> int | None:
+        if not await conn.run_sync(lambda sync: sa.inspect(sync).has_table(meta.name)):
+            return None
+        found = (await conn.execute(sa.select(meta.c.value).where(meta.c.key == "schema_version"))).scalar()
+        return None if found is None else int(found)
+
+    async def open(self) -> None:
+        """Connect now, creating or upgrading the schema. Raises SchemaTooNew for a database of a newer
+        version, StoreUnavailable when it cannot be reached."""
+        await self._get_engine()
 
     async def close(self) -> None:
         self._opening = None
@@ -267,16 +375,16 @@ class SqlStore:
         approval = Approval(
             id="apr_" + secrets.token_urlsafe(18),
             tool=new.tool,
-            target=new.target,
+            target=_text(new.target),
             digest=new.digest,
             facts=new.facts,
-            summary=new.summary,
-            message=new.message,
+            summary=_text(new.summary),
+            message=_text(new.message),
             display=new.display,
             amount=new.amount,
             currency=new.currency,
-            client=new.client,
-            session=new.session,
+            client=_text(new.client),
+            session=None if new.session is None else _text(new.session),
             channel=new.channel,
             state="pending",
             created_at=now,
@@ -306,6 +414,8 @@ class SqlStore:
         return approval
 
     async def get_approval(self, approval_id: str) -> Approval | None:
+        if not _may_be_id(approval_id):
+            return None  # a made-up id (the model's, a URL's): PostgreSQL would refuse some as parameters
         async with self._tx(write=False) as conn:
             row = (await conn.execute(approvals.select().where(approvals.c.id == approval_id))).first()
         return _approval(row) if row else None
@@ -333,7 +443,7 @@ class SqlStore:
                 .where(approvals.c.id == approval_id, approvals.c.state == "pending", approvals.c.expires_at > now)
                 .values(
                     state="approved" if approve else "denied",
-                    decided_by=by,
+                    decided_by=_text(by),
                     decided_at=now,
                     expires_at=sa.case((approvals.c.expires_at < until, until), else_=approvals.c.expires_at),
                 )
@@ -370,7 +480,7 @@ class SqlStore:
 
     async def set_outcome(self, approval_id: str, outcome: str) -> None:
         async with self._tx() as conn:
-            await conn.execute(approvals.update().where(approvals.c.id == approval_id).values(outcome=outcome))
+            await conn.execute(approvals.update().where(approvals.c.id == approval_id).values(outcome=_text(outcome)))
 
     # Acts and spend -------------------------------------------------------------------------------
 
@@ -385,7 +495,7 @@ class SqlStore:
         per_charge: int | None,
         daily: int | None,
     ) -> Act:
-        now = self.now()
+        now, target = self.now(), _text(target)
         async with self._tx() as conn:
             await self._lock(conn, f"spend:{currency or '-'}")
             if per_charge is not None and currency and amount > per_charge:
