@@ -26,8 +26,9 @@ system-deps:
 demo: $(STAMP)
 	$(BIN)/polar-orders-mcp demo
 
+# One worker per core, a test file per worker at a time (module fixtures stay whole): PYTEST_ARGS to add.
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto --dist loadfile $(PYTEST_ARGS)
 
 # Rewrite the tool schema snapshots in tests/schemas/ (public API) after a deliberate change; review the diff.
 schemas: $(STAMP)

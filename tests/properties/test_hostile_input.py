@@ -15,6 +15,7 @@ character. Hostile ids in place of each id parameter must not reach the emulator
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -74,8 +75,9 @@ WRONG_TYPES: SearchStrategy[Any] = st.one_of(
 # Control, format (zero-width, bidi), separator, combining and symbol characters.
 ODD_TEXT = st.text(st.characters(categories=["Cc", "Cf", "Zs", "Zl", "Zp", "Mn", "So", "Lo"]), max_size=30)
 HOSTILE_TEXT: SearchStrategy[Any] = st.one_of(st.sampled_from(HOSTILE), ODD_TEXT)
+# 15 examples per tool in `make test`; POLAR_MCP_FUZZ_EXAMPLES=500 for a deep run.
 FUZZ = settings(
-    max_examples=25,
+    max_examples=int(os.environ.get("POLAR_MCP_FUZZ_EXAMPLES", "15")),
     deadline=None,
     database=None,
     derandomize=True,
