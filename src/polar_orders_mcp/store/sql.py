@@ -44,96 +44,21 @@ from polar_orders_mcp.store.records import (
     StoreUnavailable,
     chain_hash,
 )
+from polar_orders_mcp.store.schema import (
+    MIGRATIONS,
+    acts,
+    approvals,
+    audit,
+    audit_head,
+    console_sessions,
+    locks,
+    meta,
+    metadata,
+)
 
 log = logging.getLogger(__name__)
 
 DAY = 86_400.0
-
-metadata = sa.MetaData()
-
-meta = sa.Table(
-    "pom_meta",
-    metadata,
-    sa.Column("key", sa.String(64), primary_key=True),
-    sa.Column("value", sa.String(256), nullable=False),
-)
-
-approvals = sa.Table(
-    "pom_approvals",
-    metadata,
-    sa.Column("id", sa.String(64), primary_key=True),
-    sa.Column("tool", sa.String(64), nullable=False),
-    sa.Column("target", sa.Text, nullable=False),
-    sa.Column("digest", sa.String(64), nullable=False),
-    sa.Column("facts", sa.Text, nullable=False),
-    sa.Column("summary", sa.Text, nullable=False),
-    sa.Column("message", sa.Text, nullable=False),
-    sa.Column("display", sa.Text, nullable=False),
-    sa.Column("amount", sa.BigInteger),
-    sa.Column("currency", sa.String(8)),
-    sa.Column("client", sa.Text, nullable=False),
-    sa.Column("session", sa.Text),
-    sa.Column("channel", sa.String(16), nullable=False),
-    sa.Column("state", sa.String(16), nullable=False),
-    sa.Column("created_at", sa.Float(53), nullable=False),
-    sa.Column("expires_at", sa.Float(53), nullable=False),
-    sa.Column("decided_by", sa.Text),
-    sa.Column("decided_at", sa.Float(53)),
-    sa.Column("used_at", sa.Float(53)),
-    sa.Column("outcome", sa.Text),
-    sa.Index("pom_approvals_state", "state", "created_at"),
-)
-
-acts = sa.Table(
-    "pom_acts",
-    metadata,
-    sa.Column("approval_id", sa.String(64), primary_key=True),
-    sa.Column("tool", sa.String(64), nullable=False),
-    sa.Column("target", sa.Text, nullable=False),
-    sa.Column("currency", sa.String(8)),
-    sa.Column("amount", sa.BigInteger, nullable=False),
-    sa.Column("state", sa.String(16), nullable=False),
-    sa.Column("started_at", sa.Float(53), nullable=False),
-    sa.Column("finished_at", sa.Float(53)),
-    sa.Column("detail", sa.Text, nullable=False),
-    sa.Index("pom_acts_currency", "currency", "started_at"),
-    sa.Index("pom_acts_target", "tool", "target", "started_at"),
-)
-
-locks = sa.Table(
-    "pom_locks",
-    metadata,
-    sa.Column("name", sa.String(64), primary_key=True),
-    sa.Column("n", sa.BigInteger, nullable=False),
-)
-
-audit = sa.Table(
-    "pom_audit",
-    metadata,
-    sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
-    sa.Column("prev_hash", sa.String(64), nullable=False),
-    sa.Column("hash", sa.String(64), nullable=False),
-    sa.Column("entry", sa.Text, nullable=False),
-)
-
-audit_head = sa.Table(
-    "pom_audit_head",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
-    sa.Column("seq", sa.BigInteger, nullable=False),
-    sa.Column("hash", sa.String(64), nullable=False),
-)
-
-console_sessions = sa.Table(
-    "pom_console_sessions",
-    metadata,
-    sa.Column("token_hash", sa.String(64), primary_key=True),
-    sa.Column("approver", sa.String(128), nullable=False),
-    sa.Column("csrf", sa.String(64), nullable=False),
-    sa.Column("created_at", sa.Float(53), nullable=False),
-    sa.Column("expires_at", sa.Float(53), nullable=False),
-)
-
 
 def async_url(url: str) -> sa.URL:
     """The SQLAlchemy URL with this project's async driver for `sqlite://` and `postgresql://` URLs."""
@@ -156,17 +81,6 @@ def _may_be_id(value: str) -> bool:
     return len(value) <= 64 and value.isascii() and value.isprintable()
 
 
-def _free_text_columns(conn: sa.Connection, dialect: str) -> None:
-    """Schema 2: free text loses its declared length (SQLite never enforced one: nothing to do there)."""
-    if dialect != "postgresql":
-        return
-    for table, columns in (("pom_approvals", ("target", "client", "session", "decided_by", "outcome")),
-                           ("pom_acts", ("target",))):  # fmt: skip
-        conn.execute(sa.text(f"ALTER TABLE {table} " + ", ".join(f"ALTER COLUMN {c} TYPE text" for c in columns)))
-
-
-# The step that brings a database to each version from the one before; run in order, in one transaction.
-MIGRATIONS: dict[int, Callable[[sa.Connection, str], None]] = {2: _free_text_columns}
 # Database failures turned into StoreUnavailable; asyncpg raises its own errors while connecting.
 FAILURES = (sa.exc.SQLAlchemyError, OSError, asyncio.TimeoutError)
 
