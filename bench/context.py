@@ -98,6 +98,28 @@ def support_fields(summary: dict[str, Any], raw: dict[str, Any]) -> dict[str, An
     return {"checked": len(checks), "missing": sorted(name for name, ok in checks.items() if not ok)}
 
 
+LEAN_FACTS = ("id", "status", "created_at", "customer id", "customer email", "product name", "currency",
+              "total amount", "total for humans")
+ALL_ROW_FIELDS = ["product_id", "tax", "refunds", "billing", "documents", "links", "customer_name", "notes"]
+
+
+def as_summary(row: dict[str, Any]) -> dict[str, Any]:
+    """A list row in get_order's shape (product as {id, name}), so the same facts can be checked on it."""
+    return {
+        **row,
+        "product": {"id": row.get("product_id"), "name": row.get("product")},
+        "customer_supplied": {"metadata": {}, **row.get("customer_supplied", {})},
+    }
+
+
+def row_fields(row: dict[str, Any], raw: dict[str, Any]) -> dict[str, Any]:
+    """The facts a lean list row promises (ids, status, date, amount and its display form, customer email,
+    product name), each equal to Polar's own value."""
+    checked = support_fields(as_summary(row), raw)
+    missing = [name for name in checked["missing"] if name in LEAN_FACTS]
+    return {"checked": len(LEAN_FACTS), "missing": missing}
+
+
 def run(procs: p.Processes, emulator_url: str) -> dict[str, Any]:
     api = httpx2.Client(
         base_url=emulator_url, headers={"authorization": f"Bearer {p.ORG_TOKEN}", "polar-version": "2026-10"}
@@ -117,8 +139,11 @@ def run(procs: p.Processes, emulator_url: str) -> dict[str, Any]:
     ours_list = ours.call("list_orders", {"limit": LIST_LIMIT})
     polar_list = polar.call("orders-list", {"request": {"limit": LIST_LIMIT}})
     listed = text_json(ours_list)["items"]
+    every_field = text_json(ours.call("list_orders", {"limit": LIST_LIMIT, "fields": ALL_ROW_FIELDS}))["items"]
+    # get_order and rows with every field carry every fact; a lean row carries the facts it promises.
     coverage = [support_fields(text_json(ours_get), raw_order)]
-    coverage += [support_fields(s, r) for s, r in zip(listed, raw_list["items"], strict=True)]
+    coverage += [support_fields(as_summary(s), r) for s, r in zip(every_field, raw_list["items"], strict=True)]
+    coverage += [row_fields(s, r) for s, r in zip(listed, raw_list["items"], strict=True)]
     result: dict[str, Any] = {
         "bytes_per_token": BYTES_PER_TOKEN,
         "list_limit": LIST_LIMIT,

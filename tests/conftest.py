@@ -71,6 +71,19 @@ def private_state_dir(tmp_path_factory: pytest.TempPathFactory) -> Any:
         os.environ.pop("POLAR_MCP_STATE_DIR", None)
     else:
         os.environ["POLAR_MCP_STATE_DIR"] = saved
+@pytest.fixture(autouse=True, scope="session")
+def every_toolset() -> Any:
+    """Servers the tests start serve every toolset (POLAR_MCP_TOOLSETS=all, inherited by server
+    processes); the tests of the default selection pass their own."""
+    saved = os.environ.get("POLAR_MCP_TOOLSETS")
+    os.environ["POLAR_MCP_TOOLSETS"] = "all"
+    yield
+    if saved is None:
+        os.environ.pop("POLAR_MCP_TOOLSETS", None)
+    else:
+        os.environ["POLAR_MCP_TOOLSETS"] = saved
+
+
 TEST_DATABASE_ENV = "POLAR_MCP_TEST_DATABASE_URL"
 
 

@@ -18,11 +18,14 @@ def test_bench_measures_our_server_over_stdio(tmp_path: Path) -> None:
         ours = session.call("list_orders", {"limit": 10})
         raw = httpx2.get(f"{url}/v1/orders/", params={"limit": 10}, headers={"authorization": f"Bearer {p.ORG_TOKEN}"})
         summaries = context.text_json(ours)["items"]
-        checks = [context.support_fields(s, r) for s, r in zip(summaries, raw.json()["items"], strict=True)]
+        whole = context.text_json(session.call("list_orders", {"limit": 10, "fields": context.ALL_ROW_FIELDS}))
+        checks = [context.row_fields(s, r) for s, r in zip(summaries, raw.json()["items"], strict=True)]
+        checks += [context.support_fields(context.as_summary(s), r)
+                   for s, r in zip(whole["items"], raw.json()["items"], strict=True)]
     assert procs.started == []  # every process it started is stopped
     assert listing["tools"] >= 5 and listing["visible_bytes"] < listing["whole_bytes"]
     assert len(summaries) == 10
-    assert [c["missing"] for c in checks] == [[]] * 10
+    assert [c["missing"] for c in checks] == [[]] * 20
 
 
 def test_the_replica_benchmark_times_the_store_operations_of_an_approved_charge(tmp_path: Path) -> None:

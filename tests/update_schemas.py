@@ -23,7 +23,7 @@ from polar_orders_mcp.settings import Settings
 SNAPSHOTS = Path(__file__).resolve().parent / "schemas"
 # A customer session is never used to list tools: any well-formed one will do.
 MODES = {
-    "organization": Settings(emulator=True),
+    "organization": Settings(emulator=True, toolsets=["all"]),
     "customer": Settings(emulator=True, customer_session="polar_cst_" + "0" * 40),
 }
 ERAS = ("legacy", "auto")  # the initialize handshake, and the stateless 2026 era

@@ -10,6 +10,7 @@ from typing import Any
 
 from polar_orders_mcp import __version__
 from polar_orders_mcp.approvals.limits import CONFIRM_MODES
+from polar_orders_mcp.tools.toolsets import toolsets_help
 
 COMMANDS = ("serve", "emulator", "demo", "audit")
 # Loggers that would write request or result payloads (customer data, audit entries) at DEBUG.
@@ -37,7 +38,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"polar-orders-mcp {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="{serve,emulator,demo,audit}")
 
-    serve = sub.add_parser("serve", help="serve MCP over stdio (the default command)")
+    serve = sub.add_parser(
+        "serve", help="serve MCP over stdio (the default command)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=f"toolsets (--toolsets):\n{toolsets_help()}",
+    )
     serve.add_argument("--emulator", action="store_true", default=None,
                        help="run against the embedded Polar emulator: no token, no network [POLAR_MCP_EMULATOR]")
     serve.add_argument("--emulator-orders", type=int, metavar="N",
@@ -83,8 +88,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--exclude-tools", type=_csv, metavar="T1,T2",
                        help="never serve these tools [POLAR_MCP_EXCLUDE_TOOLS]")
     serve.add_argument("--toolsets", type=_csv, metavar="S1,S2",
-                       help="serve only these groups: orders, checkouts, customers, portal, refunds, "
-                       "subscriptions, disputes [POLAR_MCP_TOOLSETS]")
+                       help="the groups of tools to serve (listed below); 'default' stands for the default "
+                       "ones, 'all' for every one: default,subscriptions adds one [POLAR_MCP_TOOLSETS]")
     serve.add_argument("--max-charge", metavar="LIMITS",
                        help="refuse any single move of money above this, per currency in minor units: "
                        "usd=50000,eur=45000; a bare number applies to every currency [POLAR_MCP_MAX_CHARGE]")

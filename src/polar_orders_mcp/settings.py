@@ -253,7 +253,7 @@ class Settings(BaseSettings):
     toolsets: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         validation_alias=_env("POLAR_MCP_TOOLSETS", "toolsets"),
-        description="Serve only these groups: orders, checkouts, customers, portal, refunds, subscriptions, disputes.",
+        description="The groups of tools to serve; empty: the default ones. `default` and `all` expand.",
     )
     max_charge: Annotated[Limits, NoDecode] = Field(
         default_factory=Limits,

@@ -27,7 +27,7 @@ import anyio
 import mcp_types as types
 import pytest
 from anyio.from_thread import BlockingPortal, start_blocking_portal
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 from hypothesis.strategies import SearchStrategy
 from mcp.client import Client
@@ -129,7 +129,12 @@ class Rig:
             with anyio.fail_after(CALL_SECONDS):
                 return await client.call_tool(tool, args)
 
-        return self.portal.call(bounded)
+        try:
+            return self.portal.call(bounded)
+        except UnicodeEncodeError:
+            # A lone surrogate in a key: this client cannot write it as JSON at all, so the case is not
+            # one a server can receive from it (a raw JSON peer can: tests/server/test_arguments.py).
+            reject()
 
 
 @pytest.fixture(scope="module")

@@ -48,7 +48,7 @@ def mode(request: pytest.FixtureRequest) -> str:
 UUID = "8f14e45f-ceea-4e7a-9c2b-3d5e6f708192"
 LIST_ORDERS_ARGS = (
     "customer_id, external_customer_id, product_id, product_billing_type, discount_id, checkout_id, subscription_id, "
-    "status, created_after, created_before, metadata, sorting, page, limit, detail"
+    "status, created_after, created_before, metadata, sorting, page, limit, fields, detail"
 )
 
 
@@ -131,8 +131,8 @@ async def test_a_bad_uuid_says_what_a_good_one_looks_like(server: Any, mode: str
     async with Client(server, mode=mode) as client:
         message = await fail(client, "get_order", {"order_id": f"{UUID}\n"})
     assert message == (
-        f'Error executing tool get_order: Argument order_id ("{UUID}\\n") is not a UUID. Expected: Polar order id '
-        f'(a UUID). For example: "{UUID}". Nothing was done: call get_order again with this fixed.'
+        f'Error executing tool get_order: Argument order_id ("{UUID}\\n") is not a UUID. For example: "{UUID}". '
+        "Nothing was done: call get_order again with this fixed."
     )
 
 
@@ -143,12 +143,10 @@ async def test_several_problems_are_each_explained(server: Any, seed: Any) -> No
             client, "create_order", {"customer_id": customer, "product_id": "x", "currency": "USD", "amount": -1}
         )
     assert message == (
-        'Error executing tool create_order: Argument product_id ("x") is not a UUID. Expected: Polar product id '
-        f'(a UUID). For example: "{UUID}". Argument amount (-1) is too small: at least 0. Expected: OVERRIDES the '
-        "product's fixed price, in minor units before tax. Only when the server allows price overrides; omit it "
-        'to charge the product\'s price. For example: 1250. Argument currency ("USD") does not have the '
-        'expected form. Expected: ISO currency, lower case, e.g. usd. For example: "usd". Nothing was done: call '
-        "create_order again with this fixed."
+        f'Error executing tool create_order: Argument product_id ("x") is not a UUID. For example: "{UUID}". '
+        "Argument amount (-1) is too small: at least 0. For example: 1 (OVERRIDES the product's price (minor "
+        'units, before tax), if the server allows it). Argument currency ("USD") does not have the expected form. '
+        'For example: "usd". Nothing was done: call create_order again with this fixed.'
     )
     assert "pydantic" not in message and "validation error" not in message and "[0-9a-fA-F]" not in message
 
@@ -156,15 +154,16 @@ async def test_several_problems_are_each_explained(server: Any, seed: Any) -> No
 @pytest.mark.parametrize(
     ("tool", "args", "expected"),
     [
-        ("get_order", {}, f'Argument order_id is required. Expected: Polar order id (a UUID). For example: "{UUID}".'),
-        ("list_orders", {"limit": 500}, "Argument limit (500) is too large: at most 100. Expected: Orders per page, "
-         "at most 100. For example: 20."),
-        ("list_orders", {"page": "two"}, 'Argument page ("two") must be a whole number. Expected: Page number, from 1. '
-         "For example: 1."),
+        ("get_order", {}, f'Argument order_id is required. For example: "{UUID}".'),
+        ("list_orders", {"limit": 500}, "Argument limit (500) is too large: at most 100. For example: 20."),
+        ("list_orders", {"page": "two"}, 'Argument page ("two") must be a whole number. For example: 1.'),
+        ("list_orders", {"page": 0}, "Argument page (0) is too small: at least 1. For example: 1."),
+        ("find_customers", {"email": "a" * 400}, f'Argument email ("{"a" * 58}…) is too long: at most 320 '
+         "characters. Expected: exact."),
         ("list_checkouts", {"status": "opn"}, 'Argument status[0] ("opn") must be one of "open", "expired", '
          '"confirmed", "succeeded", "failed". For example: "open".'),
         ("export_orders", {"created_after": "2026-01-01"}, 'Argument created_after ("2026-01-01") needs a timezone '
-         '(Z or an offset such as +02:00). Expected: ISO 8601 with a timezone. For example: "2026-10-01T00:00:00Z".'),
+         '(Z or an offset such as +02:00). For example: "2026-10-01T00:00:00Z" (exclusive).'),
         ("list_orders", {"metadata": {"crm": 1}}, "Argument metadata.crm (1) must be a string."),
     ],
 )
@@ -182,8 +181,8 @@ async def test_a_credential_is_never_repeated_back_in_an_error(server: Any, seed
         message = await fail(client, "get_checkout_by_secret", {"client_secret": secret})
     assert message == (
         "Error executing tool get_checkout_by_secret: Argument client_secret does not have the expected form. "
-        "Expected: The checkout's client secret (polar_c_...), which is the credential of its payment page. For "
-        'example: "polar_c_…". Nothing was done: call get_checkout_by_secret again with this fixed.'
+        'For example: "polar_c_…" (the checkout\'s client secret (polar_c_...): its payment page\'s credential). '
+        "Nothing was done: call get_checkout_by_secret again with this fixed."
     )
 
 
@@ -197,3 +196,25 @@ async def test_a_single_string_is_taken_where_a_list_is_expected(server: Any, mo
     assert open_only == as_list
     assert {c["status"] for c in as_json["items"]} == {"open", "expired"}
     assert exported["row_count"] > 0
+
+
+@pytest.mark.parametrize("arguments", [
+    {"metadata": {"\ud800": "x"}},
+    {"metadata": {"k": "a\udfffb"}},
+    {"customer_name": "\ud83d"},
+])  # fmt: skip
+async def test_text_that_is_not_unicode_is_refused_by_name_before_anything_runs(
+    server: MCPServer[Any], seed: Any, arguments: dict[str, Any]
+) -> None:
+    """A raw JSON peer can send a lone surrogate (\\ud800); no UTF-8 text can hold it, so it would fail
+    deep inside. It is refused up front, naming the argument."""
+    from mcp.server.mcpserver.exceptions import ToolError
+
+    from polar_orders_mcp.server.arguments import check_arguments
+
+    tool = server._tool_manager.get_tool("update_checkout")
+    with pytest.raises(ToolError) as refused:
+        check_arguments(tool, {"checkout_id": seed.open_checkout_id, **arguments})  # type: ignore[arg-type]
+    name = next(iter(arguments))
+    assert f"Argument {name} holds text that is not valid Unicode" in str(refused.value)
+    assert "Nothing was done" in str(refused.value)

@@ -50,7 +50,7 @@ async def _results_with_secrets(client: Client) -> list[str]:
 
 @pytest.mark.parametrize("transport", ["http", "sse"])
 async def test_debug_logs_hold_no_tool_result(transport: str) -> None:
-    env = clean_env(POLAR_MCP_HTTP_TOKEN=TOKEN)
+    env = clean_env(POLAR_MCP_HTTP_TOKEN=TOKEN, POLAR_MCP_TOOLSETS="all")
     args = ("serve", "--emulator", "--transport", transport, "--port", "0", "--log-level", "debug",
             "--audit-log", "/dev/null")  # fmt: skip
     with child_process(*args, env=env) as server:

@@ -9,13 +9,16 @@ from mcp.client import Client
 from polar_orders_mcp.server.app import build_server
 from polar_orders_mcp.settings import Settings
 from polar_orders_mcp.tools.base import TIERS
-from polar_orders_mcp.tools.registry import ALL_TOOLS, CUSTOMER_TOOLS, TOOLSETS
+from polar_orders_mcp.tools.registry import ALL_TOOLS, CUSTOMER_TOOLS
+from polar_orders_mcp.tools.toolsets import TOOLSET_NAMES as TOOLSETS
 
 HINTS = ("read_only_hint", "destructive_hint", "idempotent_hint", "open_world_hint")
 
 
-def _listed_tools() -> list:
-    server = build_server(Settings(access_token="polar_oat_test", server="http://127.0.0.1:9"))
+def _listed_tools(**settings: object) -> list:
+    server = build_server(
+        Settings(access_token="polar_oat_test", server="http://127.0.0.1:9", **{"toolsets": ["all"], **settings})
+    )
 
     async def listing() -> list:
         async with Client(server) as client:
@@ -48,7 +51,7 @@ def test_every_tool_states_all_four_hints_in_agreement_with_its_tier(tool: objec
 @pytest.mark.parametrize("tool", _listed_tools(), ids=lambda t: t.name)
 def test_every_tool_is_described_for_an_agent(tool: object) -> None:
     description = tool.description or ""  # type: ignore[attr-defined]
-    assert 40 < len(description) < 600, tool.name  # type: ignore[attr-defined]
+    assert 40 < len(description) < 300, tool.name  # type: ignore[attr-defined]
     assert tool.output_schema, f"{tool.name} has no structured output"  # type: ignore[attr-defined]
 
 
@@ -67,3 +70,45 @@ def test_irreversible_tools_take_an_approval_id_and_an_amount_only_to_refund_les
     assert irreversible == {
         "finalize_order", "confirm_checkout", "create_refund", "revoke_subscription", "accept_dispute",
     }
+
+
+DEFAULT = [
+    "list_orders", "get_order", "update_order", "get_receipt", "generate_invoice", "get_invoice",
+    "create_order", "finalize_order",
+    "create_checkout", "list_checkouts", "get_checkout", "update_checkout",
+    "find_customers", "get_customer", "list_products",
+    "list_refunds", "get_refund", "create_refund",
+]  # fmt: skip
+
+
+def test_without_toolsets_the_server_lists_the_default_ones_in_toolset_order() -> None:
+    assert [t.name for t in _listed_tools(toolsets=[])] == DEFAULT
+
+
+def test_every_toolset_but_the_defaults_is_opt_in() -> None:
+    with_subscriptions = [t.name for t in _listed_tools(toolsets=["default", "subscriptions"])]
+    assert with_subscriptions == [*DEFAULT, "list_subscriptions", "get_subscription", "cancel_subscription",
+                                  "uncancel_subscription", "revoke_subscription"]
+    assert [t.name for t in _listed_tools(toolsets=["checkout_page"])] == [
+        "get_checkout_by_secret", "update_checkout_by_secret", "confirm_checkout"
+    ]
+    everything = [t.name for t in _listed_tools(toolsets=["all"])]
+    assert sorted(everything) == sorted(t.name for t in ALL_TOOLS)
+    assert everything[: len(DEFAULT)] == DEFAULT
+
+
+def test_tools_named_by_tools_are_served_whatever_their_toolset() -> None:
+    assert [t.name for t in _listed_tools(toolsets=[], tools=["accept_dispute", "get_order"])] == [
+        "get_order", "accept_dispute"
+    ]
+
+
+def test_serve_help_describes_every_toolset(capsys: pytest.CaptureFixture[str]) -> None:
+    from polar_orders_mcp.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["serve", "--help"])
+    shown = capsys.readouterr().out
+    for name in TOOLSETS:
+        assert f"  {name} " in shown, name
+    assert "subscriptions      opt-in" in shown and "orders             default" in shown

@@ -21,8 +21,10 @@ from tests.approvals.console_client import APPROVER_SECRET, Person
 
 CONSOLE_URL = "http://127.0.0.1:8765/approvals"
 # What every test server runs with unless a test says otherwise: an approver for the console, links
-# to a fixed address, and no waiting for decisions that a test makes itself.
-TEST_SETTINGS: dict[str, Any] = {"approver_token": APPROVER_SECRET, "console_url": CONSOLE_URL, "approval_wait": 0}
+# to a fixed address, no waiting for decisions that a test makes itself, and every toolset.
+TEST_SETTINGS: dict[str, Any] = {
+    "approver_token": APPROVER_SECRET, "console_url": CONSOLE_URL, "approval_wait": 0, "toolsets": ["all"]
+}
 
 
 @pytest.fixture

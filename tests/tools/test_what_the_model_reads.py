@@ -194,9 +194,9 @@ async def test_invoice_and_receipt_links_say_they_expire(server: MCPServer[Any],
         tools = {t.name: t.description for t in (await client.list_tools()).tools}
     assert receipt["link_expires"] == "The link works for about 10 minutes: fetch a fresh one rather than keeping it."
     assert tools["get_invoice"] == (
-        "Get a link to an order's invoice PDF; the link works for about 10 minutes, so fetch a fresh one when "
-        "needed. An order has no invoice until generate_invoice made one; the error then says so."
+        "An order's invoice PDF link (valid about 10 minutes), once generate_invoice made it."
     )
+    assert "(valid about 10 minutes)" in tools["get_receipt"]
 
 
 async def test_an_invoice_link_says_it_expires(server: MCPServer[Any], seed: SeedInfo, state: EmulatorState) -> None:

@@ -26,7 +26,7 @@ from polar_orders_mcp.approvals.policy import Guard, RelayTokens
 from polar_orders_mcp.polar.client import PolarClient
 from polar_orders_mcp.prompts.workflows import PROMPTS
 from polar_orders_mcp.server.arguments import CheckedTool, close_schema
-from polar_orders_mcp.server.compact import compact_result, compact_schema
+from polar_orders_mcp.server.compact import compact_result, compact_schema, inline_defs
 from polar_orders_mcp.server.identity import caller
 from polar_orders_mcp.server.log_level import accept_log_level
 from polar_orders_mcp.server.resources import register_resources
@@ -35,7 +35,8 @@ from polar_orders_mcp.store.base import Store
 from polar_orders_mcp.tools.audit import AuditedSdkTool, AuditTrail
 from polar_orders_mcp.tools.base import Tool
 from polar_orders_mcp.tools.context import AppState, polar_errors_as_tool_errors
-from polar_orders_mcp.tools.registry import ALL_TOOLS, CUSTOMER_TOOLS, TOOLSETS
+from polar_orders_mcp.tools.registry import ALL_TOOLS, CUSTOMER_TOOLS
+from polar_orders_mcp.tools.toolsets import DEFAULT_TOOLSETS, TOOLSET_NAMES, TOOLSET_WORDS
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,8 @@ SERVER_NAME = "polar-orders-mcp"
 INSTRUCTIONS = """\
 Work with Polar.sh orders and checkouts for one organization.
 - Find orders with list_orders (filters) and inspect one with get_order; amounts are in minor \
-units (cents) with a display string beside them.
+units (cents) with a display string beside them. Lists give short rows; detail="full" adds Polar's \
+whole object to any answer.
 - finalize_order, confirm_checkout, create_refund, revoke_subscription and accept_dispute cannot be \
 undone. A person approves each call: the first call does nothing and returns the preview and where the \
 person approves it (or the client asks them directly). Tell the user, then call again with the \
@@ -89,26 +91,42 @@ def _token(settings: Settings) -> str | None:
     return secret.get_secret_value() if secret else None
 
 
+def chosen_toolsets(given: list[str]) -> set[str]:
+    """The toolsets --toolsets names: the default ones when it is empty; `default` and `all` expand."""
+    chosen: set[str] = set()
+    for name in given or ["default"]:
+        if name == "all":
+            chosen |= set(TOOLSET_NAMES)
+        elif name == "default":
+            chosen |= set(DEFAULT_TOOLSETS)
+        else:
+            chosen.add(name)
+    return chosen
+
+
 def select_tools(settings: Settings) -> list[Tool]:
-    """The tools to serve: toolsets, then --tools, then --exclude-tools; --read-only wins over all."""
+    """The tools to serve: toolsets (the default ones unless --toolsets says), then --tools, then
+    --exclude-tools; --read-only wins over all. A tool named in --tools is served whatever its toolset."""
     available = CUSTOMER_TOOLS if settings.customer_mode else ALL_TOOLS
     names = {tool.name for tool in available}
     for option, given, known in (
         ("--tools", settings.tools, names),
         ("--exclude-tools", settings.exclude_tools, names),
-        ("--toolsets", settings.toolsets, set(TOOLSETS)),
+        ("--toolsets", settings.toolsets, {*TOOLSET_NAMES, *TOOLSET_WORDS}),
     ):
         unknown = sorted(set(given) - known)
         if unknown:
             raise ValueError(f"{option}: unknown {', '.join(unknown)}. Known: {', '.join(sorted(known))}.")
     tools = list(available)
     steps: list[tuple[str, list[Tool]]] = []
-    if settings.toolsets:
-        tools = [t for t in tools if t.toolset in settings.toolsets]
-        steps.append((f"--toolsets {','.join(settings.toolsets)}", tools))
     if settings.tools:
         tools = [t for t in tools if t.name in settings.tools]
         steps.append((f"--tools {','.join(settings.tools)}", tools))
+    if settings.toolsets or not settings.tools:
+        toolsets = chosen_toolsets(settings.toolsets)
+        tools = [t for t in tools if t.toolset in toolsets]
+        option = f"--toolsets {','.join(settings.toolsets)}" if settings.toolsets else "the default toolsets"
+        steps.append((option, tools))
     if settings.exclude_tools:
         tools = [t for t in tools if t.name not in settings.exclude_tools]
         steps.append((f"--exclude-tools {','.join(settings.exclude_tools)}", tools))
@@ -168,7 +186,7 @@ def _sdk_tool(tool: Tool, trail: AuditTrail, served: list[str]) -> SdkTool:
     if isinstance(sdk_tool, AuditedSdkTool):
         sdk_tool.audit_with(tool, trail, caller)
     sdk_tool.serving_beside(served)
-    sdk_tool.parameters = close_schema(compact_schema(sdk_tool.parameters, optional_null=True))
+    sdk_tool.parameters = close_schema(compact_schema(inline_defs(sdk_tool.parameters), optional_null=True))
     if sdk_tool.fn_metadata.output_schema is not None:
         sdk_tool.fn_metadata.output_schema = compact_schema(sdk_tool.fn_metadata.output_schema, optional_null=False)
     return sdk_tool

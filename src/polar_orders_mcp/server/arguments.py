@@ -87,6 +87,11 @@ class CheckedTool(SdkTool):
 def check_arguments(tool: CheckedTool, arguments: dict[str, Any]) -> dict[str, Any]:
     """The arguments to hand on (a lone string made a list where one is wanted), or a ToolError for the agent."""
     arguments = _lists_from_strings(arguments, tool.parameters)
+    if (name := _not_unicode(arguments)) is not None:
+        raise ToolError(
+            f"Argument {name} holds text that is not valid Unicode (a lone surrogate such as \\ud800, which "
+            f"no UTF-8 text can carry). Nothing was done: call {tool.name} again with plain text there."
+        )
     metadata = tool.fn_metadata
     try:
         metadata.arg_model.model_validate(metadata.pre_parse_json(arguments), extra="forbid")
@@ -94,6 +99,28 @@ def check_arguments(tool: CheckedTool, arguments: dict[str, Any]) -> dict[str, A
         # `from exc`: the SDK then logs the failing field names only, never the values.
         raise ToolError(explain(tool.name, tool.parameters, exc.errors(), tool._served)) from exc
     return arguments
+
+
+def _not_unicode(value: Any, name: str | None = None) -> str | None:
+    """The argument holding a lone surrogate (in a value or a key, at any depth), or None."""
+    if isinstance(value, str):
+        return name if any("\ud800" <= ch <= "\udfff" for ch in value) else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found = _not_unicode(key, name or str(key)) if isinstance(key, str) else None
+            found = found or _not_unicode(item, name or str(key))
+            if found is not None:
+                return _label_safe(found)
+    elif isinstance(value, list):
+        for item in value:
+            if (found := _not_unicode(item, name)) is not None:
+                return found
+    return None
+
+
+def _label_safe(name: str) -> str:
+    """An argument's name fit to print: a name that is itself not valid Unicode is shown escaped."""
+    return name.encode("utf-8", "backslashreplace").decode()
 
 
 def _lists_from_strings(arguments: dict[str, Any], schema: Mapping[str, Any]) -> dict[str, Any]:
@@ -212,14 +239,14 @@ def _what_was_wrong(error: ErrorDetails, sub: Mapping[str, Any]) -> str:
 
 
 def _wanted(sub: Mapping[str, Any], defs: Mapping[str, Any]) -> str:
-    """" Expected: <description>. For example: <value>." from the argument's own schema."""
+    """" For example: <value> (<description>)." from the argument's own schema."""
     sub = _resolved(sub, defs)
-    description = str(sub.get("description") or "").strip()
-    text = f" Expected: {description.rstrip('.')}." if description else ""
+    description = str(sub.get("description") or "").strip().rstrip(".")
     example = _example(sub, defs)
-    if example is not None:
-        text += f" For example: {json.dumps(example, ensure_ascii=False)}."
-    return text
+    if example is None:
+        return f" Expected: {description}." if description else ""
+    note = f" ({description})" if description else ""
+    return f" For example: {json.dumps(example, ensure_ascii=False)}{note}."
 
 
 def _example(sub: Mapping[str, Any], defs: Mapping[str, Any], depth: int = 0) -> Any:

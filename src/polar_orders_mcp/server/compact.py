@@ -20,6 +20,8 @@ _SCHEMA_MAPS = frozenset({"properties", "$defs", "definitions", "patternProperti
 _SCHEMA_LISTS = frozenset({"anyOf", "oneOf", "allOf", "prefixItems"})
 _SCHEMA_ONE = frozenset({"items", "additionalProperties", "not", "if", "then", "else", "contains", "propertyNames"})
 _NULL = {"type": "null"}
+# Caps an input schema keeps to itself (the server still enforces them).
+_CAPS = frozenset({"maxLength", "maxItems", "maxProperties"})
 
 
 def compact_schema(schema: dict[str, Any], *, optional_null: bool) -> dict[str, Any]:
@@ -30,10 +32,14 @@ def compact_schema(schema: dict[str, Any], *, optional_null: bool) -> dict[str, 
     - With `optional_null` (input schemas only): an optional parameter defaulting to null is
       advertised as its type alone, since leaving it out means null. Output schemas keep their
       null branches: results carry those nulls.
+    - Input schemas only: length and count caps (`maxLength`, `maxItems`, `maxProperties`) are
+      not advertised: they guard the server against absurd input, not a rule an agent plans by, and
+      the server still checks them (an argument over a cap gets an error naming the cap). An `enum`
+      of strings says its type by itself.
     """
     out: dict[str, Any] = {}
     for key, value in schema.items():
-        if key == "title":
+        if key == "title" or (optional_null and (key in _CAPS or _sanity_cap(key, value))):
             continue
         if key in _SCHEMA_MAPS and isinstance(value, dict):
             out[key] = {name: compact_schema(sub, optional_null=optional_null) for name, sub in value.items()}
@@ -57,7 +63,60 @@ def compact_schema(schema: dict[str, Any], *, optional_null: bool) -> dict[str, 
     if out.get("pattern") == _UUID:
         del out["pattern"]
         out["format"] = "uuid"
+    if optional_null and out.get("type") == "string" and all(isinstance(v, str) for v in out.get("enum") or [0]):
+        del out["type"]
+    if optional_null and "default" in out and out["default"] is None:
+        del out["default"]
     return out
+
+
+def _sanity_cap(key: str, value: Any) -> bool:
+    """A bound that only keeps absurd numbers out: a `maximum` of 99,999,999 minor units on amounts, a
+    `minimum` of 0 or 1 on counts and pages."""
+    if key == "maximum":
+        return isinstance(value, int) and value >= 1_000_000
+    return key == "minimum" and value in (0, 1)
+
+
+def inline_defs(schema: dict[str, Any]) -> dict[str, Any]:
+    """The schema with each `$defs` entry written where it is used, when it is used once (a billing
+    address, say): the reference and its wrapper cost more than they save. The entry's own description
+    goes; the property that used it keeps its own."""
+    defs = schema.get("$defs")
+    if not isinstance(defs, dict):
+        return schema
+    uses: dict[str, int] = {}
+    _count_refs(schema, uses)
+    once = {name for name, count in uses.items() if count == 1 and name in defs}
+
+    def swap(node: Any) -> Any:
+        if isinstance(node, list):
+            return [swap(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.removeprefix("#/$defs/") in once:
+            target = {k: v for k, v in defs[ref.removeprefix("#/$defs/")].items() if k != "description"}
+            return {**swap(target), **{k: swap(v) for k, v in node.items() if k != "$ref"}}
+        return {k: swap(v) for k, v in node.items() if k != "$defs"}
+
+    out = swap(schema)
+    kept = {name: swap(sub) for name, sub in defs.items() if name not in once}
+    if kept:
+        out["$defs"] = kept
+    return out  # type: ignore[no-any-return]
+
+
+def _count_refs(node: Any, uses: dict[str, int]) -> None:
+    if isinstance(node, list):
+        for item in node:
+            _count_refs(item, uses)
+    elif isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+            uses[ref.removeprefix("#/$defs/")] = uses.get(ref.removeprefix("#/$defs/"), 0) + 1
+        for value in node.values():
+            _count_refs(value, uses)
 
 
 def compact_result(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:

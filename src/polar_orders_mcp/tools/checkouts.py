@@ -24,7 +24,9 @@ from polar_orders_mcp.tools.params import (
     CheckoutId,
     CustomerId,
     Detail,
+    Limit,
     Metadata,
+    Page,
     ProductId,
 )
 
@@ -32,16 +34,16 @@ ClientSecret = Annotated[
     str,
     Field(
         pattern=r"^polar_c_[A-Za-z0-9_-]{1,200}$",
-        description="The checkout's client secret (polar_c_...), which is the credential of its payment page.",
+        description="the checkout's client secret (polar_c_...): its payment page's credential",
     ),
 ]
-Email = Annotated[str | None, Field(max_length=320, pattern=r"^[^@\s]+@[^@\s]+$", description="Email address.")]
+Email = Annotated[str | None, Field(max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")]
 Name = Annotated[str | None, Field(max_length=256)]
 Amount = Annotated[
     int | None,
-    Field(ge=0, le=99_999_999, description="Minor units; only for pay-what-you-want prices."),
+    Field(ge=0, le=99_999_999, description="minor units; pay-what-you-want prices only"),
 ]
-ExternalId = Annotated[str | None, Field(max_length=256, description="Your own id for the customer.")]
+ExternalId = Annotated[str | None, Field(max_length=256, description="your own id")]
 CheckoutStatus = CheckoutStatusName
 CheckoutSort = Literal["created_at", "-created_at", "expires_at", "-expires_at", "status", "-status"]
 
@@ -49,7 +51,7 @@ CheckoutSort = Literal["created_at", "-created_at", "expires_at", "-expires_at",
 async def create_checkout(
     products: Annotated[
         list[ProductId],
-        Field(min_length=1, max_length=10, description="Product ids to offer; the customer picks one."),
+        Field(min_length=1, max_length=10, description="the customer picks one"),
     ],
     api: Api,
     customer_id: CustomerId | None = None,
@@ -59,14 +61,11 @@ async def create_checkout(
     amount: Amount = None,
     success_url: Annotated[
         str | None,
-        Field(max_length=2048, pattern=r"^https?://", description="Where the customer lands after paying."),
+        Field(max_length=2048, pattern=r"^https?://"),
     ] = None,
     metadata: Metadata | None = None,
-    detail: Detail = "summary",
 ) -> views.CheckoutSummary:
-    """Create a checkout session and return its payment link (url) to send to the customer.
-    Moves no money: the customer pays on the page. Each call creates a NEW session, so do not
-    repeat a call that succeeded. To charge a saved card without the customer, use create_order."""
+    """A checkout link (url) to send the customer, who pays on the page. Each call makes a new one."""
     checkout = await api.checkouts.create(
         products=list(products),
         customer_id=customer_id,
@@ -77,7 +76,7 @@ async def create_checkout(
         success_url=success_url,
         metadata=metadata,
     )
-    return views.checkout(checkout, detail)
+    return views.checkout(checkout)
 
 
 class CheckoutList(BaseModel):
@@ -91,15 +90,13 @@ async def list_checkouts(
     api: Api,
     customer_id: CustomerId | None = None,
     product_id: ProductId | None = None,
-    status: Annotated[list[CheckoutStatus] | None, Field(max_length=5, description="Only these statuses.")] = None,
-    customer_email: Annotated[str | None, Field(max_length=320, description="Match the customer's email.")] = None,
+    status: Annotated[list[CheckoutStatus] | None, Field(max_length=5)] = None,
+    customer_email: Annotated[str | None, Field(max_length=320)] = None,
     sorting: Annotated[list[CheckoutSort] | None, Field(max_length=3)] = None,
-    page: Annotated[int, Field(ge=1)] = 1,
-    limit: Annotated[int, Field(ge=1, le=100)] = 20,
+    page: Page = 1,
+    limit: Limit = 20,
 ) -> CheckoutList:
-    """List checkout sessions, newest first, by customer, product, status or customer email.
-    Use it to find a link already sent before creating another. Client secrets are left out: get_checkout
-    shows one checkout's."""
+    """Checkout sessions, newest first: find a link already sent before making another."""
     result = await api.checkouts.list(
         page=page,
         limit=limit,
@@ -114,12 +111,12 @@ async def list_checkouts(
         items=[views.checkout(c, with_secret=False) for c in result.items],
         page=result.page,
         total_count=result.total_count,
-        next_page=result.page + 1 if result.page < result.max_page else None,
+        next_page=views.next_page(result),
     )
 
 
 async def get_checkout(checkout_id: CheckoutId, api: Api, detail: Detail = "summary") -> views.CheckoutSummary:
-    """Get one checkout session: status, link, expiry, products, amount and customer."""
+    """One checkout: status, link, expiry, products, amount, customer."""
     return views.checkout(await api.checkouts.get(checkout_id), detail)
 
 
@@ -133,8 +130,7 @@ async def update_checkout(
     success_url: Annotated[str | None, Field(max_length=2048, pattern=r"^https?://")] = None,
     metadata: Metadata | None = None,
 ) -> views.CheckoutSummary:
-    """Change an open checkout session: prefilled customer, chosen product, custom amount,
-    success URL or metadata. Moves no money; safe to repeat."""
+    """Change an open checkout: prefilled customer, product, amount, success URL, metadata."""
     fields = {
         "customer_email": customer_email, "customer_name": customer_name, "product_id": product_id,
         "amount": amount, "success_url": success_url, "metadata": metadata,
@@ -349,7 +345,7 @@ TOOLS = (
     Tool(list_checkouts, tier="read", title="List checkouts", toolset="checkouts"),
     Tool(get_checkout, tier="read", title="Get checkout", toolset="checkouts"),
     Tool(update_checkout, tier="write", title="Update checkout", toolset="checkouts", idempotent=True),
-    Tool(get_checkout_by_secret, tier="read", title="Get checkout by client secret", toolset="checkouts"),
-    Tool(update_checkout_by_secret, tier="write", title="Fill in checkout", toolset="checkouts", idempotent=True),
-    Tool(confirm_checkout, tier="irreversible", title="Confirm checkout (charges)", toolset="checkouts"),
+    Tool(get_checkout_by_secret, tier="read", title="Get checkout by client secret", toolset="checkout_page"),
+    Tool(update_checkout_by_secret, tier="write", title="Fill in checkout", toolset="checkout_page", idempotent=True),
+    Tool(confirm_checkout, tier="irreversible", title="Confirm checkout (charges)", toolset="checkout_page"),
 )

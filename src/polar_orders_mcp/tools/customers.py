@@ -11,7 +11,7 @@ from polar_orders_mcp.polar import models
 from polar_orders_mcp.tools import views
 from polar_orders_mcp.tools.base import Tool
 from polar_orders_mcp.tools.context import Api
-from polar_orders_mcp.tools.params import CustomerId, Detail
+from polar_orders_mcp.tools.params import CustomerId, Detail, Limit, Page
 
 
 class PaymentMethodView(BaseModel):
@@ -79,18 +79,13 @@ class CustomerList(BaseModel):
 
 async def find_customers(
     api: Api,
-    email: Annotated[str | None, Field(max_length=320, description="Exact email address.")] = None,
-    external_id: Annotated[
-        str | None, Field(max_length=256, description="Your own id for the customer, exact.")
-    ] = None,
-    text: Annotated[
-        str | None, Field(max_length=256, description="Free text matched against name, email and external id.")
-    ] = None,
-    page: Annotated[int, Field(ge=1)] = 1,
-    limit: Annotated[int, Field(ge=1, le=100)] = 20,
+    email: Annotated[str | None, Field(max_length=320, description="exact")] = None,
+    external_id: Annotated[str | None, Field(max_length=256, description="your own id, exact")] = None,
+    text: Annotated[str | None, Field(max_length=256, description="matches name, email, external id")] = None,
+    page: Page = 1,
+    limit: Limit = 20,
 ) -> CustomerList:
-    """Find customers by exact email, by your external id, or by free text; returns their ids for
-    list_orders, create_order and create_checkout. Use get_customer for saved payment methods."""
+    """Find customers (their ids) by email, external id or text."""
     if not (email or external_id or text):
         raise ToolError("Say whom to look for: pass email, external_id or text.")
     result = await api.customers.list(page=page, limit=limit, email=email, query=text or external_id)
@@ -102,13 +97,12 @@ async def find_customers(
         items=[customer_view(c) for c in items],
         page=result.page,
         total_count=result.total_count if not external_id else len(items),
-        next_page=result.page + 1 if result.page < result.max_page and not external_id else None,
+        next_page=None if external_id else views.next_page(result),
     )
 
 
 async def get_customer(customer_id: CustomerId, api: Api, detail: Detail = "summary") -> CustomerSummary:
-    """Get one customer with their billing details and saved payment methods (masked), which
-    finalize_order can charge."""
+    """One customer: billing details and saved cards (masked) for finalize_order."""
     customer = await api.customers.get(customer_id)
     methods = await api.customers.payment_methods(customer_id)
     return customer_view(customer, methods, detail)

@@ -28,8 +28,7 @@ RECEIPT_POLL_DELAYS = (0.3, 0.7, 1.5)
 
 
 async def get_receipt(order_id: OrderId, api: Api) -> views.ReceiptView:
-    """Get a link to the receipt PDF of a paid order (valid about 10 minutes).
-    Waits briefly while Polar renders a new receipt; if it is still rendering, try again shortly."""
+    """A paid order's receipt PDF link (valid about 10 minutes)."""
     return await wait_for_receipt(order_id, lambda: api.orders.get_receipt(order_id), "get_receipt")
 
 
@@ -77,9 +76,7 @@ class InvoiceResult(BaseModel):
 
 
 async def generate_invoice(order_id: OrderId, api: Api) -> InvoiceResult:
-    """Generate an order's invoice PDF, or regenerate it after its billing details changed (it keeps its
-    number; unchanged details leave it as it is). Fix billing details with update_order first. Moves no
-    money; safe to repeat. get_invoice returns the link once Polar has made it."""
+    """Make an order's invoice, or remake it after update_order (same number). Then get_invoice."""
     order = await api.orders.get(order_id)
     check_invoice_request(order)
     return await send_invoice_request(
@@ -142,8 +139,7 @@ class InvoiceView(BaseModel):
 
 
 async def get_invoice(order_id: OrderId, api: Api) -> InvoiceView:
-    """Get a link to an order's invoice PDF; the link works for about 10 minutes, so fetch a fresh one
-    when needed. An order has no invoice until generate_invoice made one; the error then says so."""
+    """An order's invoice PDF link (valid about 10 minutes), once generate_invoice made it."""
     invoice = await api.orders.get_invoice(order_id)
     return InvoiceView(order_id=order_id, url=invoice.url)
 

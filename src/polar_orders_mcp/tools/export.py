@@ -11,12 +11,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import mcp_types as types
 from mcp.server.mcpserver.exceptions import ToolError
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import BaseModel, Field
 
 from polar_orders_mcp.tools import views
 from polar_orders_mcp.tools.base import Tool
 from polar_orders_mcp.tools.context import Api, Ctx
-from polar_orders_mcp.tools.params import OrderStatus, ProductId
+from polar_orders_mcp.tools.params import OrderStatus, ProductId, Since, Until
 
 # About 25k tokens: what MCP clients accept in one tool result before they cut it themselves.
 MAX_CSV_BYTES = 100_000
@@ -95,20 +95,14 @@ class CsvRecords:
 async def export_orders(
     api: Api,
     ctx: Ctx,
-    status: Annotated[list[OrderStatus] | None, Field(max_length=6, description="Only these statuses.")] = None,
-    created_after: Annotated[AwareDatetime | None, Field(description="ISO 8601 with a timezone.")] = None,
-    created_before: Annotated[AwareDatetime | None, Field(description="ISO 8601 with a timezone.")] = None,
+    status: Annotated[list[OrderStatus] | None, Field(max_length=6)] = None,
+    created_after: Since = None,
+    created_before: Until = None,
     product_id: ProductId | None = None,
-    columns: Annotated[
-        list[ExportColumn] | None, Field(max_length=16, description="Columns to include; default: all.")
-    ] = None,
-    timezone: Annotated[
-        str | None, Field(max_length=64, description="IANA zone for timestamps, e.g. Europe/Paris. Default UTC.")
-    ] = None,
+    columns: Annotated[list[ExportColumn] | None, Field(max_length=16, description="default: all")] = None,
+    timezone: Annotated[str | None, Field(max_length=64, description="IANA, e.g. Europe/Paris")] = None,
 ) -> Annotated[types.CallToolResult, ExportResult]:
-    """Export orders as CSV (amounts in major units) for reports and summaries, filtered by status,
-    creation date and product. The CSV comes back as an attached resource, cut at about 100 KB;
-    narrow the dates or pick fewer columns when it is truncated."""
+    """Orders as CSV (major units), attached, cut at about 100 KB. For totals use summarize_orders."""
     if timezone is not None:
         try:
             ZoneInfo(timezone)
@@ -171,4 +165,4 @@ async def export_orders(
     return types.CallToolResult(content=[summary, resource], structured_content=result.model_dump(mode="json"))
 
 
-TOOLS = (Tool(export_orders, tier="read", title="Export orders (CSV)", toolset="orders"),)
+TOOLS = (Tool(export_orders, tier="read", title="Export orders (CSV)", toolset="reports"),)

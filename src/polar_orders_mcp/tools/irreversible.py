@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal, Self, TypeVar
 
 import mcp_types as types
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, WithJsonSchema
 
 from polar_orders_mcp.approvals import flow
 from polar_orders_mcp.approvals.flow import Action, Awaiting, Done, iso
@@ -19,9 +19,9 @@ ApprovalIdArg = Annotated[
     str,
     Field(
         pattern=r"^(apr_[A-Za-z0-9_-]{16,64}|pr1\.apr_[A-Za-z0-9_-]{16,64}\.[0-9a-f]{43})$",
-        description="Omit on the first call. Then pass back approval.approval_id from this tool's answer, with "
-        "the same other arguments, once a person decided.",
     ),
+    # Advertised short: the model copies the id from the first answer, the server checks its form.
+    WithJsonSchema({"type": "string", "description": "omit at first; then approval.approval_id"}),
 ]
 
 

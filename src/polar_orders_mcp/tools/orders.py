@@ -8,7 +8,7 @@ from typing import Annotated, ClassVar, Literal
 
 import mcp_types as types
 from mcp.server.mcpserver.exceptions import ToolError
-from pydantic import AwareDatetime, Field
+from pydantic import Field
 
 from polar_orders_mcp.approvals.flow import Action, Awaiting, NotDone, OutcomeUnknown
 from polar_orders_mcp.approvals.preview import Preview
@@ -32,13 +32,18 @@ from polar_orders_mcp.tools.params import (
     CustomerId,
     Detail,
     DiscountId,
+    Limit,
     Metadata,
     OrderId,
     OrderStatus,
+    Page,
     PaymentMethodId,
     ProductId,
+    Since,
     SubscriptionId,
+    Until,
     billing_changes,
+    sort_keys,
 )
 
 log = logging.getLogger(__name__)
@@ -48,47 +53,31 @@ OrderSort = Literal[
     "amount", "-amount", "net_amount", "-net_amount", "customer", "-customer",
     "product", "-product", "discount", "-discount", "subscription", "-subscription",
 ]  # fmt: skip
+ORDER_SORT_SCHEMA = sort_keys(
+    "created_at", "status", "invoice_number", "amount", "net_amount", "customer", "product", "discount", "subscription"
+)
 
 
 async def list_orders(
     api: Api,
     customer_id: CustomerId | None = None,
-    external_customer_id: Annotated[
-        str | None, Field(max_length=256, description="Your own id for the customer, as set in Polar.")
-    ] = None,
+    external_customer_id: Annotated[str | None, Field(max_length=256, description="your own id")] = None,
     product_id: ProductId | None = None,
-    product_billing_type: Annotated[
-        Literal["one_time", "recurring"] | None,
-        Field(description="one_time purchases, or recurring (subscription) orders."),
-    ] = None,
+    product_billing_type: Literal["one_time", "recurring"] | None = None,
     discount_id: DiscountId | None = None,
     checkout_id: CheckoutId | None = None,
     subscription_id: SubscriptionId | None = None,
-    status: Annotated[
-        list[OrderStatus] | None, Field(max_length=6, description="Only these statuses, e.g. [\"paid\"].")
-    ] = None,
-    created_after: Annotated[
-        AwareDatetime | None,
-        Field(description="Only orders created strictly after this instant (exclusive). ISO 8601 with a UTC "
-              "offset, e.g. 2026-10-01T00:00:00+02:00; compared in UTC."),
-    ] = None,
-    created_before: Annotated[
-        AwareDatetime | None,
-        Field(description="Only orders created strictly before this instant (exclusive). ISO 8601 with a UTC "
-              "offset; compared in UTC."),
-    ] = None,
+    status: Annotated[list[OrderStatus] | None, Field(max_length=6)] = None,
+    created_after: Since = None,
+    created_before: Until = None,
     metadata: Metadata | None = None,
-    sorting: Annotated[
-        list[OrderSort] | None,
-        Field(max_length=4, description="Sort keys, '-' for descending. Default: newest first."),
-    ] = None,
-    page: Annotated[int, Field(ge=1, description="Page number, from 1.")] = 1,
-    limit: Annotated[int, Field(ge=1, le=100, description="Orders per page, at most 100.")] = 20,
+    sorting: Annotated[list[OrderSort] | None, Field(max_length=4), ORDER_SORT_SCHEMA] = None,
+    page: Page = 1,
+    limit: Limit = 20,
+    fields: Annotated[list[views.OrderField] | None, Field(max_length=8, description="add to each row")] = None,
     detail: Detail = "summary",
 ) -> views.OrderList:
-    """List orders, newest first, filtered by customer, product, status, creation date, subscription,
-    discount, checkout or metadata. Returns one page with total_count and next_page; use filters rather
-    than walking every page. Use get_order for one order you know the id of."""
+    """Orders, newest first, as short rows. Filter rather than page through; get_order has the rest."""
     if created_after and created_before and created_after >= created_before:
         raise ToolError("created_after must be before created_before.")
     result = await api.orders.list(
@@ -107,12 +96,11 @@ async def list_orders(
         metadata=metadata,
         sorting=list(sorting) if sorting else None,
     )
-    return views.order_list(result, detail)
+    return views.order_list(result, detail, fields)
 
 
 async def get_order(order_id: OrderId, api: Api, detail: Detail = "summary") -> views.OrderSummary:
-    """Get one order: status, customer, product, amounts, billing details, invoice and receipt state.
-    Use list_orders to find an order id from a customer or product."""
+    """One order: status, customer, product, amounts, billing details, invoice and receipt."""
     return views.order(await api.orders.get(order_id), detail)
 
 
@@ -126,21 +114,17 @@ async def create_order(
         Field(
             ge=0,
             le=99_999_999,
-            description="OVERRIDES the product's fixed price, in minor units before tax. Only when the server "
-            "allows price overrides; omit it to charge the product's price.",
+            description="OVERRIDES the product's price (minor units, before tax), if the server allows it",
         ),
     ] = None,
-    currency: Annotated[
-        str | None, Field(pattern=r"^[a-z]{3}$", description="ISO currency, lower case, e.g. usd.")
-    ] = None,
+    currency: Annotated[str | None, Field(pattern=r"^[a-z]{3}$")] = None,
     description: Annotated[
-        str | None, Field(max_length=500, description="Shown on the invoice and receipt.")
+        str | None, Field(max_length=500, description="on the invoice and receipt")
     ] = None,
     metadata: Metadata | None = None,
 ) -> views.OrderSummary:
-    """Create a DRAFT order for an off-session charge of a customer's saved card; charges nothing.
-    Charge it afterwards with finalize_order. Each call creates a new draft: after an unclear
-    failure, look with list_orders(customer_id=...) before calling again."""
+    """A DRAFT order, for finalize_order to charge to a saved card. Each call makes one: after an unclear
+    failure, check list_orders first."""
     if amount is not None and not app_state(ctx).allow_price_override:
         raise ToolError(
             "No draft was created: amount overrides the product's fixed price, and this server does not allow "
@@ -164,8 +148,8 @@ async def update_order(
     billing_name: BillingName = None,
     billing_address: BillingAddress = None,
 ) -> views.OrderSummary:
-    """Fix an order's billing name or address; generate_invoice then regenerates its invoice with the
-    same number. Country and state cannot be changed. Safe to repeat."""
+    """Fix an order's billing name or address (not country or state); generate_invoice then remakes
+    its invoice."""
     order = await api.orders.update(order_id, **billing_changes(billing_name, billing_address))
     return views.order(order)
 
@@ -361,10 +345,8 @@ async def finalize_order(
     payment_method_id: PaymentMethodId | None = None,
     approval_id: ApprovalIdArg | None = None,
 ) -> ChargeResult | types.InputRequiredResult:
-    """Charge a draft order to the customer's saved card (off-session). MOVES MONEY, cannot be undone.
-    A person approves every charge: the first call charges nothing and returns the preview (amount,
-    customer, product, card) and where a person approves it; call again with approval_id once they
-    did. Some clients ask the person directly instead. Never charges one order twice."""
+    """Charge a draft order to a saved card (default: the customer's default). MOVES MONEY: a person
+    approves each charge; the first call returns the preview and where to approve it."""
     outcome = await guarded(ctx, Charge(order_id, payment_method_id), approval_id)
     if isinstance(outcome, types.InputRequiredResult):
         return outcome
@@ -399,7 +381,7 @@ def _payment_refused(not_done: str, exc: PaymentRequiredError) -> str:
 TOOLS = (
     Tool(list_orders, tier="read", title="List orders", toolset="orders"),
     Tool(get_order, tier="read", title="Get order", toolset="orders"),
-    Tool(create_order, tier="write", title="Create draft order", toolset="orders"),
+    Tool(create_order, tier="write", title="Create draft order", toolset="charges"),
     Tool(update_order, tier="write", title="Update order billing details", toolset="orders", idempotent=True),
-    Tool(finalize_order, tier="irreversible", title="Finalize (charge) a draft order", toolset="orders"),
+    Tool(finalize_order, tier="irreversible", title="Finalize (charge) a draft order", toolset="charges"),
 )

@@ -5,51 +5,61 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from mcp.server.mcpserver.exceptions import ToolError
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field, WithJsonSchema
 
 from polar_orders_mcp.polar.ids import UUID_PATTERN
 from polar_orders_mcp.polar.models import OrderStatusName
 
 _UUID = UUID_PATTERN
 
-OrderId = Annotated[str, Field(pattern=_UUID, description="Polar order id (a UUID).")]
-CustomerId = Annotated[str, Field(pattern=_UUID, description="Polar customer id (a UUID).")]
-ProductId = Annotated[str, Field(pattern=_UUID, description="Polar product id (a UUID).")]
-CheckoutId = Annotated[str, Field(pattern=_UUID, description="Polar checkout session id (a UUID).")]
-DiscountId = Annotated[str, Field(pattern=_UUID, description="Polar discount id (a UUID).")]
-RefundId = Annotated[str, Field(pattern=_UUID, description="Polar refund id (a UUID).")]
-SubscriptionId = Annotated[str, Field(pattern=_UUID, description="Polar subscription id (a UUID).")]
-DisputeId = Annotated[str, Field(pattern=_UUID, description="Polar dispute id (a UUID).")]
-PaymentMethodId = Annotated[
-    str,
-    Field(pattern=_UUID, description="Id of one of the customer's saved payment methods (a UUID)."),
-]
+OrderId = Annotated[str, Field(pattern=_UUID)]
+CustomerId = Annotated[str, Field(pattern=_UUID)]
+ProductId = Annotated[str, Field(pattern=_UUID)]
+CheckoutId = Annotated[str, Field(pattern=_UUID)]
+DiscountId = Annotated[str, Field(pattern=_UUID)]
+RefundId = Annotated[str, Field(pattern=_UUID)]
+SubscriptionId = Annotated[str, Field(pattern=_UUID)]
+DisputeId = Annotated[str, Field(pattern=_UUID)]
+PaymentMethodId = Annotated[str, Field(pattern=_UUID, description="a saved card (get_customer)")]
 OrderStatus = OrderStatusName
+
+
+def sort_keys(*keys: str) -> WithJsonSchema:
+    """The advertised schema of a `sorting` argument: its keys in one line instead of an enum that lists
+    each twice (ascending and descending). The server still checks each against the full list."""
+    return WithJsonSchema(
+        {"type": "array", "items": {"type": "string"}, "description": f"{', '.join(keys)}; -key: descending"}
+    )
+
+
+Since = Annotated[AwareDatetime | None, Field(description="exclusive")]
+Until = Annotated[AwareDatetime | None, Field(description="exclusive")]
+Page = Annotated[int, Field(ge=1)]
+Limit = Annotated[int, Field(ge=1, le=100)]
 Detail = Annotated[
     Literal["summary", "full"],
-    Field(description="summary: compact agent view (default). full: adds Polar's complete API object."),
+    # What "full" adds is said once, in the server's instructions.
+    WithJsonSchema({"enum": ["summary", "full"]}),
 ]
 Metadata = Annotated[
     dict[str, str],
-    Field(description="Metadata key/value pairs, e.g. {\"crm_id\": \"42\"}.", max_length=50),
+    Field(max_length=50),
 ]
 
 
 class AddressInput(BaseModel):
-    """A billing address. Polar does not let country or state change once set."""
+    """A billing address."""
 
     line1: Annotated[str | None, Field(max_length=256)] = None
     line2: Annotated[str | None, Field(max_length=256)] = None
     postal_code: Annotated[str | None, Field(max_length=32)] = None
     city: Annotated[str | None, Field(max_length=128)] = None
-    state: Annotated[str | None, Field(max_length=64, description="Region code, e.g. US-CA.")] = None
-    country: Annotated[str, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2, e.g. US.")]
+    state: Annotated[str | None, Field(max_length=64, description="e.g. US-CA")] = None
+    country: Annotated[str, Field(pattern=r"^[A-Z]{2}$", description="e.g. US")]
 
 
-BillingName = Annotated[str | None, Field(max_length=256, description="Name on the invoice.")]
-BillingAddress = Annotated[
-    AddressInput | None, Field(description="Full billing address; country and state cannot change.")
-]
+BillingName = Annotated[str | None, Field(max_length=256)]
+BillingAddress = Annotated[AddressInput | None, Field(description="whole; country and state cannot change")]
 
 
 def billing_changes(billing_name: str | None, billing_address: AddressInput | None) -> dict[str, Any]:

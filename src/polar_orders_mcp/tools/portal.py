@@ -162,5 +162,5 @@ CUSTOMER_TOOLS = (
     Tool(get_my_receipt, tier="read", title="Get my receipt", toolset="portal"),
 )
 
-TOOLS = (Tool(create_customer_session, tier="write", title="Create customer session", toolset="portal"),)
+TOOLS = (Tool(create_customer_session, tier="write", title="Create customer session", toolset="customer_sessions"),)
 

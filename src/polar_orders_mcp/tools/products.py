@@ -10,6 +10,7 @@ from polar_orders_mcp.polar import models
 from polar_orders_mcp.tools import views
 from polar_orders_mcp.tools.base import Tool
 from polar_orders_mcp.tools.context import Api
+from polar_orders_mcp.tools.params import Limit, Page
 
 
 class PriceView(BaseModel):
@@ -59,16 +60,13 @@ def product_view(p: models.Product) -> ProductSummary:
 
 async def list_products(
     api: Api,
-    text: Annotated[str | None, Field(max_length=256, description="Match product names.")] = None,
-    kind: Annotated[
-        Literal["one_time", "recurring"] | None, Field(description="Only one-time or only recurring products.")
-    ] = None,
+    text: Annotated[str | None, Field(max_length=256, description="matches names")] = None,
+    kind: Literal["one_time", "recurring"] | None = None,
     include_archived: bool = False,
-    page: Annotated[int, Field(ge=1)] = 1,
-    limit: Annotated[int, Field(ge=1, le=100)] = 20,
+    page: Page = 1,
+    limit: Limit = 20,
 ) -> ProductList:
-    """List products with their prices, for create_order (one-time prices only) and
-    create_checkout."""
+    """Products and their prices (create_order takes one-time fixed prices only)."""
     result = await api.products.list(
         page=page,
         limit=limit,
@@ -80,7 +78,7 @@ async def list_products(
         items=[product_view(p) for p in result.items],
         page=result.page,
         total_count=result.total_count,
-        next_page=result.page + 1 if result.page < result.max_page else None,
+        next_page=views.next_page(result),
     )
 
 

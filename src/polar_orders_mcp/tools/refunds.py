@@ -26,7 +26,7 @@ from polar_orders_mcp.tools import views
 from polar_orders_mcp.tools.base import Tool
 from polar_orders_mcp.tools.context import Api, Ctx
 from polar_orders_mcp.tools.irreversible import ApprovalIdArg, GuardedResult, guarded
-from polar_orders_mcp.tools.params import CustomerId, Detail, OrderId, RefundId, SubscriptionId
+from polar_orders_mcp.tools.params import CustomerId, Detail, Limit, OrderId, Page, RefundId, SubscriptionId
 
 RefundSort = Literal["created_at", "-created_at", "amount", "-amount"]
 RefundReason = Literal[
@@ -47,19 +47,13 @@ async def list_refunds(
     order_id: OrderId | None = None,
     customer_id: CustomerId | None = None,
     subscription_id: SubscriptionId | None = None,
-    succeeded: Annotated[
-        bool | None, Field(description="true: only succeeded refunds; false: pending, failed or canceled ones.")
-    ] = None,
-    sorting: Annotated[
-        list[RefundSort] | None,
-        Field(max_length=2, description="Sort keys, '-' for descending. Default: newest first."),
-    ] = None,
-    page: Annotated[int, Field(ge=1, description="Page number, from 1.")] = 1,
-    limit: Annotated[int, Field(ge=1, le=100, description="Refunds per page, at most 100.")] = 20,
+    succeeded: Annotated[bool | None, Field(description="false: pending, failed or canceled")] = None,
+    sorting: Annotated[list[RefundSort] | None, Field(max_length=2)] = None,
+    page: Page = 1,
+    limit: Limit = 20,
     detail: Detail = "summary",
 ) -> views.RefundList:
-    """List refunds, newest first, by order, customer or subscription: what was paid back, when, and
-    whether it succeeded. Use it before refunding an order, to see what was refunded already."""
+    """Refunds, newest first: what was paid back, when, and whether it succeeded."""
     result = await api.refunds.list(
         page=page,
         limit=limit,
@@ -73,8 +67,7 @@ async def list_refunds(
 
 
 async def get_refund(refund_id: RefundId, api: Api, detail: Detail = "summary") -> views.RefundView:
-    """Get one refund by id: amount, tax, status, reason, order. Use list_refunds(order_id=...) to
-    find the refunds of an order."""
+    """One refund: amount, tax, status, reason, order."""
     return views.refund(await api.refunds.get(refund_id), detail)
 
 
@@ -450,25 +443,21 @@ class RefundResult(GuardedResult):
 async def create_refund(
     ctx: Ctx,
     order_id: OrderId,
-    reason: Annotated[RefundReason, Field(description="Why, in Polar's words.")] = "customer_request",
+    reason: RefundReason = "customer_request",
     amount: Annotated[
         int | None,
         Field(
             ge=1,
             le=99_999_999,
-            description="Minor units, NET of tax (Polar adds the prorated tax). Default: everything still refundable.",
+            description="minor units, NET of tax (Polar adds its tax); default: all refundable",
         ),
     ] = None,
-    comment: Annotated[str | None, Field(max_length=500, description="Note kept with the refund.")] = None,
-    revoke_benefits: Annotated[
-        bool, Field(description="Also revoke what the order granted (one-time purchases only).")
-    ] = False,
+    comment: Annotated[str | None, Field(max_length=500)] = None,
+    revoke_benefits: Annotated[bool, Field(description="one-time purchases only")] = False,
     approval_id: ApprovalIdArg | None = None,
 ) -> RefundResult | types.InputRequiredResult:
-    """Refund a paid order, in full or in part: MOVES MONEY back to the customer, cannot be undone. A
-    person approves every refund: the first call refunds nothing and returns the preview (what the
-    customer gets back, the tax, earlier refunds) and where to approve it; call again with approval_id.
-    Never refunds twice: after an unclear failure check list_refunds before calling again."""
+    """Refund a paid order, in full or in part. MOVES MONEY: a person approves each refund; the first call
+    returns the preview and where to approve it. After an unclear failure, list_refunds first."""
     action = Refund(order_id, amount, reason, comment, revoke_benefits)
     outcome = await guarded(ctx, action, approval_id)
     if isinstance(outcome, types.InputRequiredResult):

@@ -16,11 +16,17 @@ from polar_orders_mcp.tools import (
     summary,
 )
 from polar_orders_mcp.tools.base import Tool
+from polar_orders_mcp.tools.toolsets import TOOLSET_NAMES
 
-TOOLSETS = ("orders", "checkouts", "customers", "portal", "refunds", "subscriptions", "disputes")
+
+def _in_toolset_order(tools: tuple[Tool, ...]) -> tuple[Tool, ...]:
+    """Tools grouped by toolset, in TOOLSETS' order, each toolset in its modules' table order."""
+    rank = {name: index for index, name in enumerate(TOOLSET_NAMES)}
+    return tuple(sorted(tools, key=lambda tool: rank[tool.toolset]))
+
 
 # Organization mode (an organization access token): the whole organization's orders.
-ALL_TOOLS: tuple[Tool, ...] = (
+ALL_TOOLS: tuple[Tool, ...] = _in_toolset_order((
     *orders.TOOLS,
     *documents.TOOLS,
     *export.TOOLS,
@@ -32,7 +38,7 @@ ALL_TOOLS: tuple[Tool, ...] = (
     *refunds.TOOLS,
     *subscriptions.TOOLS,
     *disputes.TOOLS,
-)
+))
 
 # Customer mode (a customer session): one signed-in customer's own orders, nothing else.
 CUSTOMER_TOOLS: tuple[Tool, ...] = portal.CUSTOMER_TOOLS

@@ -25,7 +25,7 @@ from polar_orders_mcp.tools import views
 from polar_orders_mcp.tools.base import Tool
 from polar_orders_mcp.tools.context import Api, Ctx
 from polar_orders_mcp.tools.export import CsvRecords
-from polar_orders_mcp.tools.params import OrderStatus, ProductId
+from polar_orders_mcp.tools.params import OrderStatus, ProductId, Since, Until
 
 COLUMNS = ["created_at", "product", "currency", "status", "net_amount", "tax_amount", "total_amount",
            "refunded_amount"]  # fmt: skip
@@ -134,25 +134,17 @@ def _groups(sums: dict[tuple[str, str], _Sums], group_by: GroupBy) -> tuple[list
 async def summarize_orders(
     api: Api,
     ctx: Ctx,
-    created_after: Annotated[
-        AwareDatetime | None, Field(description="Orders created strictly after this instant (ISO 8601 with offset).")
-    ] = None,
-    created_before: Annotated[
-        AwareDatetime | None, Field(description="Orders created strictly before this instant (ISO 8601 with offset).")
-    ] = None,
+    created_after: Since = None,
+    created_before: Until = None,
     status: Annotated[
-        list[OrderStatus] | None,
-        Field(max_length=6, description='Only these statuses. Sales: ["paid", "partially_refunded", "refunded"].'),
+        list[OrderStatus] | None, Field(max_length=6, description='sales: ["paid","partially_refunded","refunded"]')
     ] = None,
     product_id: ProductId | None = None,
-    group_by: Annotated[GroupBy | None, Field(description="Also split by product name, status or day.")] = None,
-    timezone: Annotated[
-        str | None, Field(max_length=64, description="IANA zone the days of group_by='day' are in. Default UTC.")
-    ] = None,
+    group_by: GroupBy | None = None,
+    timezone: Annotated[str | None, Field(max_length=64, description="IANA, for the days of group_by=day")] = None,
 ) -> SalesSummary:
-    """Sales figures over a period: order counts and exact sums in minor units (net, tax, total,
-    refunded) per currency, optionally by product, status or day. Computed by the server from Polar's
-    export, so a year of orders comes back in a few hundred bytes; use export_orders for the rows."""
+    """Sales figures for a period: order counts and exact sums (net, tax, total, refunded) per currency,
+    optionally by product, status or day."""
     _check(created_after, created_before, group_by, timezone)
     statuses = list(status) if status else None
     expected = (await api.orders.list(limit=1, status=statuses, created_after=created_after,
@@ -202,4 +194,4 @@ async def summarize_orders(
     )
 
 
-TOOLS = (Tool(summarize_orders, tier="read", title="Summarize orders (sales figures)", toolset="orders"),)
+TOOLS = (Tool(summarize_orders, tier="read", title="Summarize orders (sales figures)", toolset="reports"),)
