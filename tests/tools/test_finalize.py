@@ -305,3 +305,60 @@ async def test_the_approved_call_reads_the_order_once_then_charges(
         ("GET", f"/v1/products/{product}"),
     ]
     assert second == [("GET", f"/v1/orders/{order_id}"), ("POST", f"/v1/orders/{order_id}/finalize")]
+
+
+async def test_a_confirmed_charge_after_looking_at_the_customer_and_products_costs_three_requests(
+    server: MCPServer[Any], person: Person, seed: SeedInfo, state: EmulatorState
+) -> None:
+    """The usual way to a charge reads the customer's cards (get_customer) and the products (list_products)
+    first: the preview takes the card's label and the list price from those reads of a few minutes ago and
+    reads only the order; the approved call reads the order again, right before charging it."""
+    order_id = seed.draft_orders["good_card"]
+    customer = state.store.order(order_id).customer.id
+    async with Client(server) as client:
+        await call(client, "get_customer", {"customer_id": customer})
+        await call(client, "list_products", {})
+        state.faults.journal.clear()
+        approval_id = (await call(client, "finalize_order", {"order_id": order_id}))["approval"]["approval_id"]
+        await person.approve(approval_id)
+        charged = await call(client, "finalize_order", {"order_id": order_id, "approval_id": approval_id})
+        sent = [(r.method, r.path) for r in state.faults.journal]
+    assert charged["status"] == "charged"
+    assert charged["preview"]["payment_method"].startswith("visa •••• 4242")
+    assert sent == [
+        ("GET", f"/v1/orders/{order_id}"), ("GET", f"/v1/orders/{order_id}"),
+        ("POST", f"/v1/orders/{order_id}/finalize"),
+    ]
+
+
+async def test_a_card_not_among_the_remembered_ones_is_looked_up_afresh(
+    server: MCPServer[Any], seed: SeedInfo, state: EmulatorState
+) -> None:
+    """A card added since the customer was read is not refused on the strength of an old list."""
+    order_id = seed.draft_orders["good_card"]
+    order = state.store.order(order_id)
+    async with Client(server) as client:
+        await call(client, "get_customer", {"customer_id": order.customer.id})
+        state.faults.journal.clear()
+        message = await fail(client, "finalize_order", {"order_id": order_id, "payment_method_id": UNKNOWN_CARD})
+        sent = [(r.method, r.path) for r in state.faults.journal]
+    assert ("GET", f"/v1/customers/{order.customer.id}/payment-methods") in sent
+    assert "is not one of this customer's saved methods" in message
+
+
+UNKNOWN_CARD = "0f0f0f0f-0f0f-4f0f-8f0f-0f0f0f0f0f0f"
+
+
+def test_what_was_read_is_remembered_for_five_minutes_only() -> None:
+    from polar_orders_mcp.polar.recent import SECONDS, SIZE, Recent
+
+    now = [1000.0]
+    recent: Recent[str] = Recent(clock=lambda: now[0])
+    recent.put("a", "first")
+    now[0] += SECONDS
+    assert recent.get("a") == "first"
+    now[0] += 0.001
+    assert recent.get("a") is None
+    for n in range(SIZE + 1):
+        recent.put(str(n), "x")
+    assert recent.get("0") is None and recent.get(str(SIZE)) == "x"

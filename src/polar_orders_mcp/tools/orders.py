@@ -206,8 +206,10 @@ async def compute_charge_preview(api: PolarClient, order_id: str, payment_method
             f"Order {order_id} is {order.status}, not a draft: there is nothing to charge. "
             "Only draft orders (made with create_order) can be finalized."
         )
-    methods = await api.customers.payment_methods(order.customer_id)
     wanted = payment_method_id or (order.customer.default_payment_method_id if order.customer else None)
+    # The card's label is for the person; the charge request names the card itself, and Polar refuses one
+    # that is not the customer's. So the saved cards read in the last few minutes (get_customer) serve.
+    methods = await api.customers.recent_payment_methods(order.customer_id, wanted)
     method = next((m for m in methods if m.id == wanted), None) if wanted else None
     if method is None:
         if payment_method_id:
@@ -219,7 +221,9 @@ async def compute_charge_preview(api: PolarClient, order_id: str, payment_method
             f"Order {order_id} was not charged: the customer has no default saved payment method. "
             "Pass payment_method_id, or send the customer a checkout link with create_checkout."
         )
-    listed = list_price(await api.products.get(order.product_id), order) if order.product_id else None
+    # The list price is shown beside the order's own amount (read fresh) so that a person sees an override:
+    # a product read in the last few minutes (list_products before create_order) serves for it.
+    listed = list_price(await api.products.recent(order.product_id), order) if order.product_id else None
     return charge_preview_of(order, method.id, views.payment_method_label(method), listed)
 
 
@@ -275,7 +279,9 @@ class Charge(Action[ChargePreview, models.Order]):
         return await compute_charge_preview(api, self.order_id, self.payment_method_id)
 
     async def reread(self, api: PolarClient, approved: ChargePreview) -> ChargePreview:
-        # One read: the card is pinned in the charge request, and the list price is only for the person.
+        # One read, right before the charge: the order's status and amounts (what Polar will charge; its
+        # finalize takes no amount, so this read is what keeps a changed order from being charged unseen).
+        # The card is pinned in the charge request, and the list price is only for the person.
         order = await api.orders.get(self.order_id)
         if order.status != "draft":
             raise ToolError(f"Order {self.order_id} was not charged: it is {order.status} now, not a draft.")
