@@ -151,8 +151,8 @@ OLD: dict[str, Callable[[Agent, Scenario], Any]] = {
 # up a month, generate_invoice needs no approval, refunds and subscriptions exist, and irreversible calls
 # are approved by a person in the approval console.
 
-# The toolsets each task's server is started with, beside the default ones (None: the defaults only).
-CURRENT_TOOLSETS: dict[str, list[str]] = {"cancel_subscription": ["subscriptions"]}
+# The opt-in toolsets each task's server is started with, beside the default ones (absent: the defaults).
+CURRENT_TOOLSETS: dict[str, list[str]] = {"cancel_subscription": ["subscriptions"], "month_sales": ["reports"]}
 
 
 def customer_id(a: Agent, email: str) -> str:

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib.util
 import io
 import json
+import os
 import secrets
 import shutil
 import statistics
@@ -60,11 +60,6 @@ def extract_old(into: Path) -> Path:
     return into / "src"
 
 
-def has_default_toolsets() -> bool:
-    """Whether this tree serves a default set of tools (and knows `--toolsets default,…`)."""
-    return importlib.util.find_spec("polar_orders_mcp.tools.toolsets") is not None
-
-
 @dataclass(frozen=True)
 class Version:
     label: str
@@ -88,11 +83,10 @@ class Version:
             return argv, env, "customer session"
         env["POLAR_MCP_APPROVER_TOKEN"] = self.approver_secret
         argv += ["--approvals-port", "0", "--approval-wait", "0"]
-        extra = CURRENT_TOOLSETS.get(task.key)
-        if extra and has_default_toolsets():
+        if extra := CURRENT_TOOLSETS.get(task.key):
             chosen = ",".join(["default", *extra])
             return [*argv, "--toolsets", chosen], env, f"--toolsets {chosen}"
-        return argv, env, "defaults" if has_default_toolsets() else "defaults (every tool: no default toolsets yet)"
+        return argv, env, "default toolsets"
 
 
 class Emulator:
@@ -258,30 +252,25 @@ def scenario(emulator: Emulator, seed: dict[str, Any]) -> Scenario:
 
 @dataclass
 class Server:
-    """One server process of one version and configuration, serving tasks one after another."""
+    """The server process of one task on one version: a new agent session, started ahead of its task."""
 
+    task: Task
     version: Version
-    configured: str
-    argv: list[str]
-    env: dict[str, str]
+    configured: str = ""
     session: rpc.StdioSession | None = None
     listing: dict[str, Any] = field(default_factory=dict)
     failed: str | None = None  # it did not start
-    replies: dict[str, list[str]] = field(default_factory=dict)  # requests sent, by the calls up to and with it
-
-    @classmethod
-    def of(cls, version: Version, url: str, task: Task, token: str | None = None) -> Server:
-        argv, env, configured = version.command(url, task, token)
-        return cls(version, configured, argv, env)
 
     @property
-    def key(self) -> tuple[str, str]:
-        return self.version.label, self.configured
+    def sequence(self) -> Callable[[Agent, Scenario], Any] | None:
+        return self.task.old if self.version.old_src is not None else self.task.current
 
-    def spawn(self, procs: p.Processes, state: Path) -> None:
-        name = f"{self.version.label}-{len(procs.started)}"
-        argv = self.argv if self.version.old_src is not None else [*self.argv, "--state-dir", str(state / name)]
-        self.session = rpc.StdioSession(procs.start(name, argv, self.env, pipes=True))
+    def spawn(self, procs: p.Processes, emulator: Emulator, state: Path, token: str | None = None) -> None:
+        argv, env, self.configured = self.version.command(emulator.url, self.task, token)
+        name = f"{self.version.label}-{self.task.key}"
+        if self.version.old_src is None:  # a store of its own, as a new installation has
+            argv += ["--state-dir", str(state / name)]
+        self.session = rpc.StdioSession(procs.start(name, argv, env, pipes=True))
 
     def ready(self) -> None:
         """Initialize the session and read the tool list (the process has been starting meanwhile)."""
@@ -296,56 +285,42 @@ class Server:
         if self.session is not None:
             procs.stop(self.session.proc)
 
-    def differs(self, calls: list[Call]) -> list[str]:
-        """Calls that sent other requests to Polar than the same calls after the same earlier calls of an
-        earlier task, from the same seed: then the server kept something between tasks (a cache?)."""
-        found, steps = [], []
-        for c in calls:
-            steps.append([c.tool, c.arguments])
-            sent = [" ".join(r) for r in c.requests]
-            before = self.replies.setdefault(json.dumps(steps, sort_keys=True), sent)
-            if before != sent:
-                found.append(f"{c.tool}: {before} before, {sent} now")
-        return found
 
-
-def prepared(task: Task, version: Version) -> Callable[[Agent, Scenario], Any] | None:
-    return task.old if version.old_src is not None else task.current
-
-
-def run_task(procs: p.Processes, emulator: Emulator, seed: dict[str, Any], task: Task, server: Server,
-             s: Scenario, state: Path) -> dict[str, Any]:  # fmt: skip
-    """Reset the emulator, replay the task's calls on the server, and what they cost. A task in customer
-    mode gets a server of its own: its customer session lives in the emulator's state, made after the reset."""
-    sequence = prepared(task, server.version)
+def run_task(procs: p.Processes, emulator: Emulator, seed: dict[str, Any], server: Server, s: Scenario,
+             state: Path, *, keep: bool = False) -> dict[str, Any]:  # fmt: skip
+    """Reset the emulator, replay the task's calls on the server's session, and what they cost. The server
+    is stopped afterwards unless `keep` (and it did not fail)."""
+    task, sequence = server.task, server.sequence
     assert sequence is not None
     fresh = emulator.reset()
     if any(fresh[k] != seed[k] for k in SEED_FIELDS):
         raise RuntimeError("the emulator's seed changed after a reset: the tasks' inputs no longer hold")
-    startup: list[tuple[str, str]] = []
-    if task.customer_mode:
-        token = emulator.api("POST", "/v1/customer-sessions/", json={"customer_id": s.portal_customer_id})["token"]
+    if server.session is None:  # not started ahead: a customer session lives in the emulator's state
+        token = None
+        if task.customer_mode:
+            token = emulator.api("POST", "/v1/customer-sessions/", json={"customer_id": s.portal_customer_id})
         emulator.clear_journal()
-        server = Server.of(server.version, emulator.url, task, token)
-        server.spawn(procs, state)
+        server.spawn(procs, emulator, state, token["token"] if token else None)
+    try:
         server.ready()
         startup = emulator.journal()
-    try:
         if server.failed:
             raise TaskFailed(server.failed)
         assert server.session is not None
         agent = Agent(server.session, emulator, server.version.approver_secret, seen=len(startup))
         answer = sequence(agent, s)
-    finally:
-        if task.customer_mode:
-            server.stop(procs)
+    except BaseException:
+        server.stop(procs)
+        raise
+    if not keep:
+        server.stop(procs)
     tools = visible_tools(server.listing)
     made = [
         {"tool": c.tool, "arguments": c.arguments, "result_bytes": c.result_bytes, "error": c.error,
          "requests": [" ".join(r) for r in c.requests]}
         for c in agent.calls
     ]  # fmt: skip
-    result = {
+    return {
         "configured": server.configured,
         "tools": len(tools),
         "tool_list_bytes": sum(size for _, size in tools),
@@ -353,18 +328,17 @@ def run_task(procs: p.Processes, emulator: Emulator, seed: dict[str, Any], task:
         "startup_requests": [" ".join(r) for r in startup],
         "checked": CHECKS[task.key](answer, s, emulator),
     }
-    if differs := server.differs(agent.calls):
-        result["differs"] = differs
-    return result
 
 
-def figures(emulator: Emulator, server: Server) -> dict[str, Any]:
-    """A version's default tool list tool by tool, and one list_orders page's rows (the seed's newest)."""
-    if server.failed:
-        raise TaskFailed(server.failed)
-    assert server.session is not None
+def figures(procs: p.Processes, emulator: Emulator, server: Server) -> dict[str, Any]:
+    """A version's default tool list tool by tool, and one list_orders page's rows (the seed's newest),
+    on the server of its last task with the default tools, once that task is done."""
     emulator.reset()
-    page = context.text_json(server.session.call("list_orders", {"limit": LIST_PAGE}))["items"]
+    assert server.session is not None
+    try:
+        page = context.text_json(server.session.call("list_orders", {"limit": LIST_PAGE}))["items"]
+    finally:
+        server.stop(procs)
     tools = visible_tools(server.listing)
     rows = [context.size(row) for row in page]
     return {
@@ -376,16 +350,19 @@ def figures(emulator: Emulator, server: Server) -> dict[str, Any]:
     }
 
 
+AHEAD = 2  # servers starting while a task runs: enough to keep two cores busy
+
+
 def run(procs: p.Processes, emulator_url: str, only: list[str] | None = None, *, old: bool = True) -> dict[str, Any]:
     """Every task (or those in `only`) on both versions (on this tree only without `old`), against the
-    emulator at `emulator_url`, which each task resets to its seed; first each version's default tool list
+    emulator at `emulator_url`, which each task resets to its seed; then each version's default tool list
     and list row. A task whose sequence no longer fits the tools is recorded as failed; the others still run.
 
-    One server process per version and configuration serves its tasks in turn (a process per task would
-    cost a start each, seconds of CPU); the processes start together before the first task, and asking
-    them nothing of Polar while they start is checked, as is that a call repeated in a later task sends the
-    same requests as the first time (nothing kept between tasks)."""
+    Each task has a server process of its own (a new session: nothing a server remembers of earlier reads
+    carries over). A version's first server starts right before its task; once it has shown that it asks
+    Polar nothing while it starts, the version's next servers start while the tasks before them run."""
     started = time.monotonic()
+    load = os.getloadavg()[0]
     emulator = Emulator(emulator_url)
     with tempfile.TemporaryDirectory(prefix="polar-orders-mcp-tasks-") as tmp:
         state = Path(tmp)
@@ -393,38 +370,36 @@ def run(procs: p.Processes, emulator_url: str, only: list[str] | None = None, *,
         versions = [Version(CURRENT_LABEL, None, secret)]
         if old:
             versions.insert(0, Version(OLD_LABEL, extract_old(state / OLD_LABEL), secret))
-        pool: dict[tuple[str, str], Server] = {}
         try:
             seed = emulator.reset()
             s = scenario(emulator, seed)
-            chosen = [(task, version) for task in TASKS if not only or task.key in only for version in versions
-                      if prepared(task, version) is not None]  # fmt: skip
-            plans: list[tuple[Task, Server]] = []
-            for task, version in [(TASKS[0], v) for v in versions] + chosen:
-                server = Server.of(version, emulator.url, task)
-                plans.append((task, pool.setdefault(server.key, server) if not task.customer_mode else server))
-            emulator.clear_journal()
-            for server in pool.values():
-                server.spawn(procs, state)
-            for server in pool.values():
-                server.ready()
-            results: dict[str, Any] = {"startup_requests": [" ".join(r) for r in emulator.journal()],
-                                       "tasks": {}, "figures": {}}  # fmt: skip
-            for _, server in plans[: len(versions)]:
-                results["figures"][server.version.label] = figures(emulator, server)
-            for task, server in plans[len(versions) :]:
-                entry = results["tasks"].setdefault(task.key, {"title": task.title, "asked": task.asked})
+            results: dict[str, Any] = {"tasks": {}, "figures": {}}
+            servers = [Server(task, version) for task in TASKS if not only or task.key in only for version in versions]
+            servers = [server for server in servers if server.sequence is not None]
+            shown = {server.version.label: server for server in servers
+                     if not server.task.customer_mode and server.task.key not in CURRENT_TOOLSETS}  # fmt: skip
+            quiet: dict[str, bool] = {}  # by version: its servers ask Polar nothing while they start
+            for i, server in enumerate(servers):
+                for following in servers[i + 1 : i + 1 + AHEAD]:
+                    if following.session is None and not following.task.customer_mode and quiet.get(
+                            following.version.label):  # fmt: skip
+                        following.spawn(procs, emulator, state)
+                label, keep = server.version.label, shown.get(server.version.label) is server
+                entry = results["tasks"].setdefault(server.task.key, {"title": server.task.title,
+                                                                      "asked": server.task.asked})  # fmt: skip
                 try:
-                    entry[server.version.label] = run_task(procs, emulator, seed, task, server, s, state)
+                    entry[label] = run_task(procs, emulator, seed, server, s, state, keep=keep)
+                    quiet.setdefault(label, not entry[label]["startup_requests"])
+                    if keep:
+                        results["figures"][label] = figures(procs, emulator, server)
                 except (TaskFailed, AssertionError, rpc.RpcError, KeyError, IndexError, StopIteration) as exc:
-                    entry[server.version.label] = {"failed": f"{type(exc).__name__}: {exc}"[:600]}
-                    print(f"bench.tasks: {task.key} on {server.version.label} failed: {exc}", file=sys.stderr)
+                    entry[label] = {"failed": f"{type(exc).__name__}: {exc}"[:600]}
+                    print(f"bench.tasks: {server.task.key} on {label} failed: {exc}", file=sys.stderr)
         finally:
-            for server in pool.values():
-                server.stop(procs)
             emulator.close()
     results["seed_orders"] = seed["orders"]
     results["elapsed_s"] = time.monotonic() - started
+    results["load"] = {"start": load, "end": os.getloadavg()[0], "cores": os.cpu_count()}
     return results
 
 
