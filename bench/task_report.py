@@ -9,6 +9,8 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+from bench.task_steps import DIFFERENCES
+
 OLD, CURRENT = "0.1.0", "current"
 TOOL_LIST_LIMIT = 10_000  # "10 KB", read strictly
 TOOL_LIMIT = 600
@@ -99,8 +101,9 @@ def targets(r: dict[str, Any]) -> list[Target]:
     charge = r["tasks"].get("confirmed_charge", {}).get(CURRENT)
     if ok(charge):
         sent = requests(charge, "finalize_order")
+        detail = f"{by_method(sent).partition(' ')[2].strip('()')}; the whole task {sum(requests(charge).values())}"
         out.append(Target("Polar requests per confirmed charge (both `finalize_order` calls)", sum(sent.values()),
-                          CHARGE_REQUESTS_LIMIT, "", by_method(sent).partition(" ")[2].strip("()")))  # fmt: skip
+                          CHARGE_REQUESTS_LIMIT, "", detail))  # fmt: skip
     return out
 
 
@@ -243,6 +246,7 @@ def markdown(r: dict[str, Any]) -> str:
     if note := where(r):
         lines += [note, ""]
     lines += ["## Tasks", "", *summary_table(r)]
+    lines += ["How the sequences differ:", "", *[f"- {line}" for line in DIFFERENCES], ""]
     lines += tools_section(r)
     lines += calls_section(r)
     return "\n".join(lines).rstrip() + "\n"

@@ -222,6 +222,23 @@ CURRENT: dict[str, Callable[[Agent, Scenario], Any]] = {
 }
 
 
+# How the two versions' sequences differ, for the report: keep it true to OLD and CURRENT above.
+DIFFERENCES = (
+    "0.1.0's `list_orders` has no status filter: for a customer's most recent paid order the agent reads a page "
+    "of the customer's orders (the default 20) and picks the newest paid one; the current one asks for one paid "
+    "row. The same in customer mode with `list_my_orders`.",
+    "0.1.0 has no summary tool: for a month's figures the model reads `export_orders`' CSV of the month's sales "
+    "and adds it up; the current version's `summarize_orders` returns the sums.",
+    "0.1.0's `generate_invoice` asks for a confirmation token, so making an invoice takes a second call; the "
+    "current one makes it in one call.",
+    "0.1.0 serves all its tools all the time; the current server serves its default toolsets, with `reports` "
+    "for the month's figures and `subscriptions` for the cancellation added by `--toolsets`.",
+    "The current `finalize_order` reuses what the session read in the last five minutes: the product's list "
+    "price after `list_products` (in the sequence), the card's label after `get_customer` (not in it: the "
+    "preview shows the card anyway, so here the preview reads the saved cards itself).",
+)
+
+
 TASKS: tuple[Task, ...] = (
     Task("receipt", "Find a receipt", "Ada (by email) wants the receipt of her most recent paid order.",
          OLD["receipt"], CURRENT["receipt"]),
