@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint clean conformance dist-check bench bench-replicas soak schemas system-deps replicas
+.PHONY: demo test lint clean conformance dist-check bench bench-tasks bench-replicas soak schemas system-deps replicas
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -62,8 +62,9 @@ $(CONFORMANCE_DEPS): conformance/package.json conformance/package-lock.json
 conformance: $(STAMP) $(CONFORMANCE_DEPS)
 	bash conformance/run.sh
 
-# Benchmarks beside the floor and Polar's own MCP server (pinned in bench/package.json):
-# writes bench/results/latest.md and latest.png. BENCH_ARGS=--quick for a short smoke run.
+# Benchmarks beside the floor and Polar's own MCP server (pinned in bench/package.json), and the support
+# tasks on 0.1.0 and this tree: writes bench/results/latest.md, latest.png and tasks.md. BENCH_ARGS=--quick
+# for a short smoke run.
 BENCH_STAMP := $(VENV)/.bench-installed
 BENCH_DEPS := bench/node_modules/.package-lock.json
 
@@ -76,6 +77,11 @@ $(BENCH_DEPS): bench/package.json bench/package-lock.json
 
 bench: $(BENCH_STAMP) $(BENCH_DEPS)
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+# The support tasks alone (also part of make bench): each task's calls on 0.1.0 and on this tree, what the
+# model reads and the requests Polar gets; writes bench/results/tasks.md. TASKS_ARGS="--only receipt refund".
+bench-tasks: $(STAMP)
+	$(BIN)/python -m bench.tasks $(TASKS_ARGS)
 
 # One and two replicas on one PostgreSQL, and the store's cost per irreversible call on SQLite and
 # PostgreSQL, in one run: writes bench/results/replicas.md. BENCH_ARGS=--quick for a short smoke run.

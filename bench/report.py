@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench import task_report
+
 
 @dataclass
 class Target:
@@ -71,6 +73,9 @@ def targets(r: dict[str, Any]) -> list[Target]:
         out.append(Target("context", "get_order text / raw API JSON", q["get_order text ours/raw"], 0.25))
         out.append(Target("context", "list_orders (50) text / raw API JSON", q["list_orders text ours/raw"], 0.25))
         out.append(Target("context", "support-agent fields missing", len(ctx["support_fields"]["missing"]), 0, unit=""))
+    if tk := b.get("tasks"):
+        for t in task_report.targets(tk):
+            out.append(Target("tasks", t.label, t.value, t.limit, unit=t.unit))
     if s := b.get("scale"):
         d = s["derived"]
         large = str(max(s["sizes"]))
@@ -291,6 +296,19 @@ NOTES = [
 ]
 
 
+def tasks_section(tk: dict[str, Any]) -> list[str]:
+    lines = [
+        f"## 6. Support tasks, 0.1.0 and this tree ({len(tk['tasks'])} tasks; every call: "
+        f"[{tk.get('file', 'tasks.md')}]({tk.get('file', 'tasks.md')}))",
+        "",
+        "The shortest correct sequence of calls for each support task, replayed on both versions against the "
+        "emulator (`bench/task_steps.py`). Total = tool list × calls + results: the model-visible tool list "
+        "is sent on every turn, one turn per call.",
+        "",
+    ]
+    return [*lines, *task_report.summary_table(tk)]
+
+
 SECTIONS: dict[str, Callable[[dict[str, Any]], list[str]]] = {
     "cold_start": cold_start_section,
     "latency": latency_section,
@@ -298,6 +316,7 @@ SECTIONS: dict[str, Callable[[dict[str, Any]], list[str]]] = {
     "throughput": throughput_section,
     "context": context_section,
     "scale": scale_section,
+    "tasks": tasks_section,
 }
 
 
@@ -372,6 +391,9 @@ def limits(r: dict[str, Any]) -> list[str]:
             f"product, checkout) that later calls need; a 50-order page is {li['ours']['text']:,} bytes "
             f"({li['ours']['text_uuid_bytes']:,} of ids)."
         )  # fmt: skip
+    tk = b.get("tasks")
+    if "tasks" in missed and tk and (note := task_report.where(tk)):
+        out.append(f"**Support tasks**: {note}")
     return out
 
 

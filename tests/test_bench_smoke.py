@@ -33,3 +33,25 @@ def test_the_replica_benchmark_times_the_store_operations_of_an_approved_charge(
 
     timed = asyncio.run(replicas._store_run(f"sqlite:///{tmp_path / 'state.db'}", charges=2, concurrency=2))
     assert timed["ms_per_charge"]["n"] == 2 and timed["charges_per_s"] > 0
+
+
+
+def test_the_task_benchmark_counts_calls_bytes_and_the_requests_polar_gets(tmp_path: Path) -> None:
+    from bench import task_report, tasks
+
+    with p.Processes(tmp_path) as procs:
+        url = procs.emulator(orders=12)
+        results = tasks.run(procs, url, only=["receipt"], old=False)
+    assert procs.started == []
+    assert tasks.failures(results) == []
+    receipt = results["tasks"]["receipt"]["current"]
+    order_id = receipt["calls"][2]["arguments"]["order_id"]
+    assert [(c["tool"], c["requests"]) for c in receipt["calls"]] == [
+        ("find_customers", ["GET /v1/customers/"]),
+        ("list_orders", ["GET /v1/orders/"]),
+        ("get_receipt", [f"GET /v1/orders/{order_id}/receipt"]),
+    ]
+    assert receipt["startup_requests"] == [] and receipt["tools"] >= 5 and receipt["tool_list_bytes"] > 1000
+    assert all(c["result_bytes"] > 100 and not c["error"] for c in receipt["calls"])
+    results_bytes = sum(c["result_bytes"] for c in receipt["calls"])
+    assert task_report.total_bytes(receipt) == 3 * receipt["tool_list_bytes"] + results_bytes
