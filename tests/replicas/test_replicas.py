@@ -55,10 +55,7 @@ async def test_an_approval_granted_on_one_replica_is_used_once_wherever_the_call
         again = await charge(on_a, order_id, approval_id)
     assert not charged.is_error, error_text(charged)
     assert charged.structured_content["status"] == "charged"  # type: ignore[index]
-    assert error_text(again) == (
-        f"Error executing tool finalize_order: Order {order_id} is paid, not a draft: there is nothing to charge. "
-        "Only draft orders (made with create_order) can be finalized."
-    )
+    assert USED.search(error_text(again)), error_text(again)
     assert (await polar.order(order_id))["status"] == "paid"
     assert await polar.charges(order_id) == 1
 

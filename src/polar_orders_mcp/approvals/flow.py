@@ -231,7 +231,11 @@ async def _approved_facts_now(
     approval = await store.get_approval(approval_id)
     if approval is None or (approval.tool, approval.target) != (action.tool, action.target):
         return None
-    if approval.state_at(store.now()) != "approved":
+    state = approval.state_at(store.now())
+    if state == "used":
+        # Said before anything is read: a late call racing the one that used it learns why it did nothing.
+        raise _used(action, approval, store.now())
+    if state != "approved":
         return None
     approved = model.model_validate(approval.facts)
     return await action.with_history(await action.reread(api, approved), store)  # type: ignore[arg-type]
@@ -436,10 +440,7 @@ async def _proceed(
             f"{action.tool} again without approval_id to ask a person again."
         )
     if state == "used":
-        raise ConfirmationRefused(
-            f"{not_done} by this call: approval {approval.id} was already used at {iso(approval.used_at or now)} "
-            "(each approval allows one call). Check the target's status before anything else."
-        )
+        raise _used(action, approval, now)
     if not fresh:
         preview = await action.with_history(await action.reread(api, _as(preview, approval.facts)), store)
     if changes := action.recheck(_as(preview, approval.facts), preview):
@@ -455,6 +456,14 @@ async def _proceed(
         ) from exc
     approved = _as(preview, approval.facts)
     return await _act(action, api, guard, approved, approval)
+
+
+def _used(action: Action[Any, Any], approval: Approval, now: float) -> ConfirmationRefused:
+    return ConfirmationRefused(
+        f"{action.not_done()} by this call: approval {approval.id} was already used at "
+        f"{iso(approval.used_at or now)} (each approval allows one call). Check the target's status before "
+        "anything else."
+    )
 
 
 def _as(preview: P, facts: dict[str, Any]) -> P:
