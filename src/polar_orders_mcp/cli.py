@@ -10,6 +10,7 @@ from typing import Any
 
 from polar_orders_mcp import __version__
 from polar_orders_mcp.approvals.limits import CONFIRM_MODES
+from polar_orders_mcp.stderr import say
 from polar_orders_mcp.tools.toolsets import toolsets_help
 
 COMMANDS = ("serve", "emulator", "demo", "audit")
@@ -192,7 +193,7 @@ def _serve(args: argparse.Namespace) -> int:
         for error in exc.errors():
             name = _setting_name(error["loc"], overrides)
             message = str(error["msg"]).removeprefix("Value error, ")
-            print(f"polar-orders-mcp: invalid setting {name}: {message}", file=sys.stderr)
+            say(f"polar-orders-mcp: invalid setting {name}: {message}")
         return 2
     _configure_logging(settings.log_level)
 
@@ -217,7 +218,7 @@ def _serve(args: argparse.Namespace) -> int:
             _freeze_startup_objects()
             serve_http(built.server, settings, sock)
     except (ValueError, StoreError) as exc:
-        print(f"polar-orders-mcp: {exc}", file=sys.stderr)
+        say(f"polar-orders-mcp: {exc}")
         return 2
     return 0
 
@@ -229,7 +230,7 @@ def _emulator(args: argparse.Namespace) -> int:
     try:
         sock = listen(args.host, args.port, how_to_change="--port N")
     except StartupError as exc:
-        print(f"polar-orders-mcp emulator: {exc}", file=sys.stderr)
+        say(f"polar-orders-mcp emulator: {exc}")
         return 2
     serve(host=args.host, port=args.port, orders=args.orders, sock=sock)
     return 0

@@ -18,11 +18,9 @@ from mcp.client import Client
 from mcp.client.session import ClientRequestContext
 from mcp.client.stdio import StdioServerParameters
 
+from polar_orders_mcp.stderr import say as _say
+
 WIDTH = 96
-
-
-def _say(text: str = "") -> None:
-    print(text, flush=True)
 
 
 def _step(title: str) -> None:
@@ -187,6 +185,6 @@ def run_demo() -> int:
         with tempfile.TemporaryDirectory() as folder:
             anyio.run(_session, Path(folder))
     except KeyError as exc:
-        print(f"demo: the emulator's seed lacks the expected draft order: {exc}", file=sys.stderr)
+        _say(f"demo: the emulator's seed lacks the expected draft order: {exc}")
         return 1
     return 0

@@ -9,7 +9,6 @@ import logging
 import secrets
 import signal
 import socket
-import sys
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -34,6 +33,7 @@ from polar_orders_mcp.server.gate import (
 )
 from polar_orders_mcp.server.sessions import Sessions
 from polar_orders_mcp.settings import DEFAULT_CLIENT, MIN_HTTP_TOKEN, Settings
+from polar_orders_mcp.stderr import say
 
 log = logging.getLogger(__name__)
 
@@ -256,7 +256,7 @@ def serve_http(
     if sock is None:
         sock = listen(settings.host, settings.port, how_to_change="--port N (or POLAR_MCP_PORT)")
     # Printed, not logged: the start line is no warning, and it must show at every log level.
-    print(banner(settings, clients, sock.getsockname()[1]), file=sys.stderr, flush=True)
+    say(banner(settings, clients, sock.getsockname()[1]))
     config = uvicorn.Config(
         app,
         host=settings.host,
