@@ -68,14 +68,29 @@ def csv_of(answer: dict[str, Any]) -> str:
     return str(answer["_resources"][0]["text"])
 
 
+# -- both versions ----------------------------------------------------------------------------------
+# Finding a customer and charging a saved card take the same calls on both (Agent.confirmed gets the
+# approval each version's way: a relayed token on 0.1.0, a person in the console now).
+
+
+def customer_id(a: Agent, email: str) -> str:
+    return str(a.call("find_customers", email=email)["items"][0]["id"])
+
+
+def charge(a: Agent, s: Scenario, email: str, *, declines: bool) -> Any:
+    customer = customer_id(a, email)
+    product_id = str(a.call("list_products", text=PRODUCT)["items"][0]["id"])
+    draft = a.call("create_order", customer_id=customer, product_id=product_id)
+    charged = a.confirmed("finalize_order", refused=declines, order_id=draft["id"])
+    if not declines:
+        return charged
+    return {"draft": draft, "checkout": a.call("create_checkout", products=[product_id], customer_id=customer)}
+
+
 # -- 0.1.0 (ed87fbc) ---------------------------------------------------------------------------------
 # No status filter on list_orders (an agent pages through a customer's orders for the newest paid one),
 # no summary tool (it reads export_orders' CSV), generate_invoice behind a confirmation token, and the
 # token of any irreversible call relayed by the model itself.
-
-
-def old_customer_id(a: Agent, email: str) -> str:
-    return str(a.call("find_customers", email=email)["items"][0]["id"])
 
 
 def old_newest_paid(a: Agent, customer_id: str) -> dict[str, Any]:
@@ -90,26 +105,12 @@ def old_newest_paid(a: Agent, customer_id: str) -> dict[str, Any]:
 
 
 def old_receipt(a: Agent, s: Scenario) -> Any:
-    order = old_newest_paid(a, old_customer_id(a, s.receipt_email))
+    order = old_newest_paid(a, customer_id(a, s.receipt_email))
     return a.call("get_receipt", order_id=order["id"])
 
 
-def old_product_id(a: Agent, name: str) -> str:
-    return str(a.call("list_products", text=name)["items"][0]["id"])
-
-
-def old_charge(a: Agent, s: Scenario, email: str, *, declines: bool) -> Any:
-    customer_id = old_customer_id(a, email)
-    product_id = old_product_id(a, PRODUCT)
-    draft = a.call("create_order", customer_id=customer_id, product_id=product_id)
-    charged = a.confirmed("finalize_order", refused=declines, order_id=draft["id"])
-    if not declines:
-        return charged
-    return {"draft": draft, "checkout": a.call("create_checkout", products=[product_id], customer_id=customer_id)}
-
-
 def old_billing_invoice(a: Agent, s: Scenario) -> Any:
-    order = old_newest_paid(a, old_customer_id(a, s.receipt_email))
+    order = old_newest_paid(a, customer_id(a, s.receipt_email))
     address = {"line1": NEW_BILLING_LINE1, "postal_code": "10001", "city": "London", "country": "GB"}
     a.call("update_order", order_id=order["id"], billing_name=NEW_BILLING_NAME, billing_address=address)
     a.confirmed("generate_invoice", order_id=order["id"])
@@ -137,8 +138,8 @@ def open_checkouts(a: Agent, s: Scenario) -> Any:
 
 OLD: dict[str, Callable[[Agent, Scenario], Any]] = {
     "receipt": old_receipt,
-    "declined_charge": lambda a, s: old_charge(a, s, s.declining_email, declines=True),
-    "confirmed_charge": lambda a, s: old_charge(a, s, s.good_email, declines=False),
+    "declined_charge": lambda a, s: charge(a, s, s.declining_email, declines=True),
+    "confirmed_charge": lambda a, s: charge(a, s, s.good_email, declines=False),
     "billing_invoice": old_billing_invoice,
     "month_sales": old_month,
     "portal": old_portal,
@@ -155,10 +156,6 @@ OLD: dict[str, Callable[[Agent, Scenario], Any]] = {
 CURRENT_TOOLSETS: dict[str, list[str]] = {"cancel_subscription": ["subscriptions"], "month_sales": ["reports"]}
 
 
-def customer_id(a: Agent, email: str) -> str:
-    return str(a.call("find_customers", email=email)["items"][0]["id"])
-
-
 def newest_paid(a: Agent, customer: str) -> dict[str, Any]:
     return dict(a.call("list_orders", customer_id=customer, status=["paid"], limit=1)["items"][0])
 
@@ -166,16 +163,6 @@ def newest_paid(a: Agent, customer: str) -> dict[str, Any]:
 def receipt(a: Agent, s: Scenario) -> Any:
     order = newest_paid(a, customer_id(a, s.receipt_email))
     return a.call("get_receipt", order_id=order["id"])
-
-
-def charge(a: Agent, s: Scenario, email: str, *, declines: bool) -> Any:
-    customer = customer_id(a, email)
-    product_id = str(a.call("list_products", text=PRODUCT)["items"][0]["id"])
-    draft = a.call("create_order", customer_id=customer, product_id=product_id)
-    charged = a.confirmed("finalize_order", refused=declines, order_id=draft["id"])
-    if not declines:
-        return charged
-    return {"draft": draft, "checkout": a.call("create_checkout", products=[product_id], customer_id=customer)}
 
 
 def billing_invoice(a: Agent, s: Scenario) -> Any:
