@@ -331,6 +331,67 @@ async def test_a_confirmed_charge_after_looking_at_the_customer_and_products_cos
     ]
 
 
+async def test_a_charge_of_a_draft_just_made_costs_three_requests(
+    server: MCPServer[Any], person: Person, seed: SeedInfo, state: EmulatorState
+) -> None:
+    """The way to a charge through this server: list_products, create_order, finalize_order twice. The
+    preview takes the order from create_order's answer and the list price from list_products, so it reads
+    only the customer's cards; the approved call reads the order right before charging it."""
+    customer = seed.customers["good_card"]
+    async with Client(server) as client:
+        await call(client, "list_products", {})
+        draft = await call(
+            client, "create_order", {"customer_id": customer, "product_id": seed.products["one_time_fixed"]}
+        )
+        order_id = draft["id"]
+        state.faults.journal.clear()
+        approval_id = (await call(client, "finalize_order", {"order_id": order_id}))["approval"]["approval_id"]
+        await person.approve(approval_id)
+        charged = await call(client, "finalize_order", {"order_id": order_id, "approval_id": approval_id})
+        sent = [(r.method, r.path) for r in state.faults.journal]
+    assert charged["status"] == "charged"
+    assert sent == [
+        ("GET", f"/v1/customers/{customer}/payment-methods"), ("GET", f"/v1/orders/{order_id}"),
+        ("POST", f"/v1/orders/{order_id}/finalize"),
+    ]
+
+
+async def _a_draft_that_changes_after_it_was_made(client: Client, seed: SeedInfo, state: EmulatorState) -> str:
+    args = {"customer_id": seed.customers["good_card"], "product_id": seed.products["one_time_fixed"]}
+    draft = await call(client, "create_order", args)
+    order_id: str = draft["id"]
+    state.store.order(order_id).subtotal_amount += 10_000  # after create_order's answer was remembered
+    return order_id
+
+
+async def test_a_preview_from_a_remembered_draft_is_read_again_before_the_charge(
+    server: MCPServer[Any], seed: SeedInfo, state: EmulatorState, mode: str
+) -> None:
+    """The person is shown the draft as create_order answered; it changed since. In both protocol eras
+    (the newer one asks in a second request, which previews again) the order is read before charging,
+    and the difference stops the charge."""
+    human = Human()
+    async with Client(server, mode=mode, elicitation_callback=human) as client:
+        order_id = await _a_draft_that_changes_after_it_was_made(client, seed, state)
+        message = await fail(client, "finalize_order", {"order_id": order_id})
+    assert "changed after it was approved" in message
+    assert "Amount: $15.00" in human.shown[0]
+    assert status(state, order_id) == "draft"
+    assert not [r for r in state.faults.journal if r.path.endswith("/finalize")]
+
+
+async def test_an_unattended_charge_of_a_remembered_draft_reads_it_first(
+    make_server: Any, seed: SeedInfo, state: EmulatorState
+) -> None:
+    """With --confirm off nobody is asked, so the charge is described from a fresh read, not a remembered one."""
+    async with Client(make_server(confirm="off")) as client:
+        order_id = await _a_draft_that_changes_after_it_was_made(client, seed, state)
+        charged = await call(client, "finalize_order", {"order_id": order_id})
+    assert charged["status"] == "charged"
+    assert charged["preview"]["amount"] == state.store.order(order_id).total_amount
+    assert status(state, order_id) == "paid"
+
+
 async def test_a_card_not_among_the_remembered_ones_is_looked_up_afresh(
     server: MCPServer[Any], seed: SeedInfo, state: EmulatorState
 ) -> None:

@@ -186,6 +186,8 @@ async def _run(
     await guard.check_limits(preview, not_done)
     if guard.mode == "off":
         _note(channel="off", approver="none (--confirm off)")
+        if preview.remembered:  # nobody saw it, but the outcome is checked against it: read it now
+            preview = await action.with_history(await action.reread(api, preview), store)
         return await _act(action, api, guard, preview, None)
     who = guard.identify(ctx)
     answer: types.ElicitResult | None = None
@@ -441,7 +443,7 @@ async def _proceed(
         )
     if state == "used":
         raise _used(action, approval, now)
-    if not fresh:
+    if not fresh or preview.remembered:
         preview = await action.with_history(await action.reread(api, _as(preview, approval.facts)), store)
     if changes := action.recheck(_as(preview, approval.facts), preview):
         raise ConfirmationRefused(

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, Self
 
-from pydantic import BaseModel
+from pydantic import BaseModel, PrivateAttr
 
 RowKind = Literal["amount", "text", "customer", "warning"]
 """amount: the money, shown large; customer: text a customer wrote (shown as such); warning: read this."""
@@ -27,9 +27,22 @@ class Preview(BaseModel):
 
     summary: str
 
+    _remembered: bool = PrivateAttr(default=False)
+    """Built from reads made earlier (minutes ago at most) rather than in this call: acting on it needs
+    the action's reread first, whatever the channel."""
+
     SHOWN: ClassVar[tuple[tuple[str, str, RowKind], ...]] = ()
     AMOUNT_FIELD: ClassVar[str | None] = "amount"
     CURRENCY_FIELD: ClassVar[str | None] = "currency"
+
+    @property
+    def remembered(self) -> bool:
+        return self._remembered
+
+    def from_memory(self) -> Self:
+        """Mark it as built from earlier reads."""
+        self._remembered = True
+        return self
 
     def facts(self) -> dict[str, Any]:
         return self.model_dump(mode="json")

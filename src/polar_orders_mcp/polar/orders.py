@@ -15,6 +15,7 @@ from typing_extensions import Unpack
 from polar_orders_mcp.polar.models import Address, Invoice, Order, Page, Receipt
 from polar_orders_mcp.polar.pagination import MAX_LIMIT, fetch_page, iterate_pages
 from polar_orders_mcp.polar.params import IdFilter, MetadataFilter, build_body, build_query
+from polar_orders_mcp.polar.recent import Recent
 from polar_orders_mcp.polar.requester import Requester, decode_json, malformed, parse_model
 from polar_orders_mcp.polar.segments import segment
 
@@ -55,6 +56,7 @@ class Orders:
 
     def __init__(self, api: Requester) -> None:
         self._api = api
+        self._seen: Recent[Order] = Recent()
 
     async def list(
         self,
@@ -99,7 +101,16 @@ class Orders:
         return iterate_pages(lambda n: fetch_page(self._api, PATH, Order, query, page=n, limit=limit))
 
     async def get(self, order_id: str) -> Order:
-        return await self._api.model(Order, "GET", f"{PATH}{segment(order_id)}")
+        return self._remember(await self._api.model(Order, "GET", f"{PATH}{segment(order_id)}"))
+
+    def remembered(self, order_id: str) -> Order | None:
+        """The order as this client last read, made or changed it in the last few minutes, if it did. For
+        a preview that is read again before anything is done, never for what a request carries."""
+        return self._seen.get(order_id)
+
+    def _remember(self, order: Order) -> Order:
+        self._seen.put(order.id, order)
+        return order
 
     async def create(
         self,
@@ -124,7 +135,7 @@ class Orders:
                 "custom_field_data": custom_field_data,
             }
         )
-        return await self._api.model(Order, "POST", PATH, json_body=body)
+        return self._remember(await self._api.model(Order, "POST", PATH, json_body=body))
 
     async def update(
         self,
@@ -137,7 +148,7 @@ class Orders:
         if isinstance(billing_address, dict):
             billing_address = Address.model_validate(billing_address)
         body = build_body({"billing_name": billing_name, "billing_address": billing_address})
-        return await self._api.model(Order, "PATCH", f"{PATH}{segment(order_id)}", json_body=body)
+        return self._remember(await self._api.model(Order, "PATCH", f"{PATH}{segment(order_id)}", json_body=body))
 
     async def finalize(self, order_id: str, *, payment_method_id: str | None = None) -> Order:
         """Charge a draft order (the customer's default method unless one is given).
@@ -146,7 +157,8 @@ class Orders:
         have happened: re-read the order before doing anything else.
         """
         body = build_body({"payment_method_id": payment_method_id})
-        return await self._api.model(Order, "POST", f"{PATH}{segment(order_id)}/finalize", json_body=body)
+        order = await self._api.model(Order, "POST", f"{PATH}{segment(order_id)}/finalize", json_body=body)
+        return self._remember(order)
 
     async def generate_invoice(self, order_id: str) -> None:
         """Ask Polar to generate the invoice (202, body null); it renders in the background."""

@@ -1,5 +1,5 @@
-"""What was read from Polar in the last few minutes, by id: for facts shown to a person beside ones
-read fresh, never for what a request carries."""
+"""What was read from Polar in the last few minutes, by id: for facts shown to a person that are read
+again before anything is done, or that nothing is done with; never for what a request carries."""
 
 from __future__ import annotations
 

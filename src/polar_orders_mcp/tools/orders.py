@@ -199,8 +199,15 @@ def list_price(product: models.Product | None, order: models.Order) -> int | Non
 
 
 async def compute_charge_preview(api: PolarClient, order_id: str, payment_method_id: str | None) -> ChargePreview:
-    """Read the order, its product and the customer's saved methods; refuse early what cannot be charged."""
-    order = await api.orders.get(order_id)
+    """Read the order, its product and the customer's saved methods; refuse early what cannot be charged.
+
+    Each of the three may come from what this server read in the last few minutes (the order from
+    create_order's answer, the cards from get_customer, the product from list_products): the preview is
+    then marked remembered, and the order is read again right before the charge in every channel."""
+    remembered = api.orders.remembered(order_id)
+    if remembered is not None and remembered.status != "draft":
+        remembered = None  # a refusal is said on a fresh read
+    order = remembered or await api.orders.get(order_id)
     if order.status != "draft":
         raise ToolError(
             f"Order {order_id} is {order.status}, not a draft: there is nothing to charge. "
@@ -224,7 +231,8 @@ async def compute_charge_preview(api: PolarClient, order_id: str, payment_method
     # The list price is shown beside the order's own amount (read fresh) so that a person sees an override:
     # a product read in the last few minutes (list_products before create_order) serves for it.
     listed = list_price(await api.products.recent(order.product_id), order) if order.product_id else None
-    return charge_preview_of(order, method.id, views.payment_method_label(method), listed)
+    preview = charge_preview_of(order, method.id, views.payment_method_label(method), listed)
+    return preview.from_memory() if remembered else preview
 
 
 def charge_preview_of(order: models.Order, method_id: str, method_label: str, listed: int | None) -> ChargePreview:
@@ -281,6 +289,7 @@ class Charge(Action[ChargePreview, models.Order]):
     async def reread(self, api: PolarClient, approved: ChargePreview) -> ChargePreview:
         # One read, right before the charge: the order's status and amounts (what Polar will charge; its
         # finalize takes no amount, so this read is what keeps a changed order from being charged unseen).
+        # It is never skipped: not after a person's approval, nor after a preview built from memory.
         # The card is pinned in the charge request, and the list price is only for the person.
         order = await api.orders.get(self.order_id)
         if order.status != "draft":
