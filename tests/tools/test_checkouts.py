@@ -151,3 +151,21 @@ async def test_an_approval_is_bound_to_the_whole_payment_token(
         message = await fail(client, "confirm_checkout", other_card)
     assert "changed after it was approved" in message and "payment_token_digest" in message
     assert state.store.checkout(seed.open_checkout_id).status == "open"
+
+
+async def test_a_checkout_s_client_secret_is_shown_only_where_a_tool_takes_it(
+    make_server: Any, seed: SeedInfo, mode: str
+) -> None:
+    """The secret is a credential: a merchant desk (the default toolsets) sends the url and never sees it."""
+    args = {"products": [seed.products["one_time_fixed"]], "customer_email": "new@example.com"}
+    async with Client(make_server(toolsets=["default"]), mode=mode) as client:
+        made = await client.call_tool("create_checkout", args)
+        checkout_id = made.structured_content["id"]  # type: ignore[index]
+        read = await client.call_tool("get_checkout", {"checkout_id": checkout_id, "detail": "full"})
+        changed = await client.call_tool("update_checkout", {"checkout_id": checkout_id, "customer_name": "N"})
+    for result in (made, read, changed):
+        assert not result.is_error
+        assert "client_secret" not in result.content[0].text  # type: ignore[union-attr]
+    async with Client(make_server(toolsets=["default", "checkout_page"]), mode=mode) as client:
+        shown = await call(client, "create_checkout", args)
+    assert shown["client_secret"].startswith("polar_c_") and shown["client_secret_note"]

@@ -155,7 +155,7 @@ async def test_no_misleading_nulls(server: MCPServer[Any], seed: SeedInfo, mode:
     assert "api_object" not in text and "api_object" not in (order.structured_content or {})
     # A customer with a card is never shown with payment_methods: null.
     assert "payment_methods" not in found["items"][0]
-    assert found["payment_methods"] == "Not listed here: get_customer shows a customer's saved payment methods."
+    assert found["payment_methods"] == "get_customer lists each one's saved cards."
     assert [m["default"] for m in customer["payment_methods"]] == [True]
 
 
@@ -194,9 +194,9 @@ async def test_invoice_and_receipt_links_say_they_expire(server: MCPServer[Any],
         tools = {t.name: t.description for t in (await client.list_tools()).tools}
     assert receipt["link_expires"] == "The link works for about 10 minutes: fetch a fresh one rather than keeping it."
     assert tools["get_invoice"] == (
-        "An order's invoice PDF link (valid about 10 minutes), once generate_invoice made it."
+        "An order's invoice PDF link (short-lived), once generate_invoice made it."
     )
-    assert "(valid about 10 minutes)" in tools["get_receipt"]
+    assert "(short-lived)" in tools["get_receipt"]
 
 
 async def test_an_invoice_link_says_it_expires(server: MCPServer[Any], seed: SeedInfo, state: EmulatorState) -> None:

@@ -475,11 +475,11 @@ def _as(preview: P, facts: dict[str, Any]) -> P:
 
 def _pending(ctx: Ctx, guard: Guard, action: Action[P, Any], approval: Approval, preview: P) -> Awaiting[P]:
     link = guard.console.link(ctx, approval.id)
+    # The id, the link and the expiry are in the answer beside this: said once.
     step = (
-        f"Nothing was done yet: a person must approve request {approval.id} in the approval console, at {link} "
-        f"(signed in as an approver; the link alone allows nothing). It expires at {iso(approval.expires_at)}. "
-        f"Tell the user; once it is decided, call {action.tool} again with the same arguments and "
-        f"approval_id={approval.id!r}."
+        "Nothing was done yet: a person decides at approve_at, signed in to the approval console (the link alone "
+        f"allows nothing), before expires_at. Tell the user; once decided, call {action.tool} again with the same "
+        "arguments and approval_id."
     )
     return Awaiting(preview, approval, link, None, step)
 

@@ -101,11 +101,12 @@ class Orders:
         return iterate_pages(lambda n: fetch_page(self._api, PATH, Order, query, page=n, limit=limit))
 
     async def get(self, order_id: str) -> Order:
-        return self._remember(await self._api.model(Order, "GET", f"{PATH}{segment(order_id)}"))
+        return await self._api.model(Order, "GET", f"{PATH}{segment(order_id)}")
 
     def remembered(self, order_id: str) -> Order | None:
-        """The order as this client last read, made or changed it in the last few minutes, if it did. For
-        a preview that is read again before anything is done, never for what a request carries."""
+        """The order as this client made, changed or charged it in the last few minutes (Polar's answer),
+        if it did. For a preview that is read again before anything is done, never for what a request
+        carries."""
         return self._seen.get(order_id)
 
     def _remember(self, order: Order) -> Order:
@@ -157,7 +158,11 @@ class Orders:
         have happened: re-read the order before doing anything else.
         """
         body = build_body({"payment_method_id": payment_method_id})
-        order = await self._api.model(Order, "POST", f"{PATH}{segment(order_id)}/finalize", json_body=body)
+        try:
+            order = await self._api.model(Order, "POST", f"{PATH}{segment(order_id)}/finalize", json_body=body)
+        except BaseException:
+            self._seen.forget(order_id)  # whatever it is now, it may not be what was remembered
+            raise
         return self._remember(order)
 
     async def generate_invoice(self, order_id: str) -> None:

@@ -27,6 +27,9 @@ class Recent(Generic[T]):
             return None
         return seen[1]
 
+    def forget(self, key: str) -> None:
+        self._seen.pop(key, None)
+
     def put(self, key: str, value: T) -> None:
         self._seen[key] = (self._clock(), value)
         self._seen.move_to_end(key)

@@ -26,7 +26,7 @@ from polar_orders_mcp.approvals.policy import Guard, RelayTokens
 from polar_orders_mcp.polar.client import PolarClient
 from polar_orders_mcp.prompts.workflows import PROMPTS
 from polar_orders_mcp.server.arguments import CheckedTool, close_schema
-from polar_orders_mcp.server.compact import compact_result, compact_schema, inline_defs
+from polar_orders_mcp.server.compact import bare_ids, compact_result, compact_schema, inline_defs
 from polar_orders_mcp.server.identity import caller
 from polar_orders_mcp.server.log_level import accept_log_level
 from polar_orders_mcp.server.resources import register_resources
@@ -45,8 +45,8 @@ SERVER_NAME = "polar-orders-mcp"
 INSTRUCTIONS = """\
 Work with Polar.sh orders and checkouts for one organization.
 - Find orders with list_orders (filters) and inspect one with get_order; amounts are in minor \
-units (cents) with a display string beside them. Lists give short rows; detail="full" adds Polar's \
-whole object to any answer.
+units (cents) with a display string beside them. Lists give short rows, from page 1; detail="full" \
+(default "summary") adds Polar's whole object to any answer.
 - finalize_order, confirm_checkout, create_refund, revoke_subscription and accept_dispute cannot be \
 undone. A person approves each call: the first call does nothing and returns the preview and where the \
 person approves it (or the client asks them directly). Tell the user, then call again with the \
@@ -170,6 +170,10 @@ class AuditedCheckedTool(AuditedSdkTool, CheckedTool):
     """A write or irreversible tool: audited, including the calls its argument checks refuse."""
 
 
+# The tools that take a checkout's client secret (the checkout_page toolset).
+SECRET_TAKERS = frozenset({"get_checkout_by_secret", "update_checkout_by_secret", "confirm_checkout"})
+
+
 def _sdk_tool(tool: Tool, trail: AuditTrail, served: list[str]) -> SdkTool:
     """The SDK's tool for one table entry: closed, compact schemas, agent-readable argument errors,
     compact result text."""
@@ -186,7 +190,9 @@ def _sdk_tool(tool: Tool, trail: AuditTrail, served: list[str]) -> SdkTool:
     if isinstance(sdk_tool, AuditedSdkTool):
         sdk_tool.audit_with(tool, trail, caller)
     sdk_tool.serving_beside(served)
-    sdk_tool.parameters = close_schema(compact_schema(inline_defs(sdk_tool.parameters), optional_null=True))
+    checked = close_schema(compact_schema(inline_defs(sdk_tool.parameters), optional_null=True))
+    sdk_tool.parameters = bare_ids(checked)
+    sdk_tool.explain_with(checked)
     if sdk_tool.fn_metadata.output_schema is not None:
         sdk_tool.fn_metadata.output_schema = compact_schema(sdk_tool.fn_metadata.output_schema, optional_null=False)
     return sdk_tool
@@ -327,7 +333,12 @@ def build_parts(settings: Settings, transport: httpx2.AsyncBaseTransport | None 
                 user_agent=f"polar-orders-mcp/{__version__}",
             )
 
-        state = AppState(connect=connect, guard=guard, allow_price_override=settings.allow_price_override)
+        state = AppState(
+            connect=connect,
+            guard=guard,
+            allow_price_override=settings.allow_price_override,
+            show_client_secrets=any(t.name in SECRET_TAKERS for t in tools),
+        )
         try:
             yield state
         finally:

@@ -21,6 +21,8 @@ from mcp.server.mcpserver.tools import Tool as SdkTool
 from pydantic import PrivateAttr, ValidationError
 from pydantic_core import ErrorDetails
 
+from polar_orders_mcp.polar.ids import EMAIL_PATTERN
+
 # Arguments that are credentials: their values are never repeated back in an error.
 CREDENTIALS = frozenset({"confirmation_token", "client_secret", "payment_token"})
 
@@ -47,7 +49,7 @@ PATTERN_EXAMPLES = {
     "^[a-z]{3}$": "usd",
     "^[A-Z]{2}$": "US",
     "^https?://": "https://example.com/thanks",
-    r"^[^@\s]+@[^@\s]+$": "jane@example.com",
+    EMAIL_PATTERN: "jane@example.com",
 }
 FORMAT_EXAMPLES = {"uuid": EXAMPLE_UUID, "date-time": "2026-10-01T00:00:00Z", "date": "2026-10-01"}
 VALUE_SHOWN = 60
@@ -74,10 +76,20 @@ class CheckedTool(SdkTool):
     """The SDK's tool, checking its arguments the agent's way before the SDK validates them itself."""
 
     _served: frozenset[str] = PrivateAttr(default=frozenset())
+    _explained: dict[str, Any] | None = PrivateAttr(default=None)
 
     def serving_beside(self, names: Iterable[str]) -> None:
         """The other tools served, so that a hint only ever names one that exists."""
         self._served = frozenset(names)
+
+    def explain_with(self, schema: dict[str, Any]) -> None:
+        """The schema an argument error is explained from: the advertised one with what it leaves out
+        to be short (ids' `format: uuid`)."""
+        self._explained = schema
+
+    @property
+    def explained_schema(self) -> dict[str, Any]:
+        return self._explained or self.parameters
 
     async def run(self, arguments: dict[str, Any], context: Any, convert_result: bool = False) -> Any:
         arguments = check_arguments(self, arguments)
@@ -97,7 +109,7 @@ def check_arguments(tool: CheckedTool, arguments: dict[str, Any]) -> dict[str, A
         metadata.arg_model.model_validate(metadata.pre_parse_json(arguments), extra="forbid")
     except ValidationError as exc:
         # `from exc`: the SDK then logs the failing field names only, never the values.
-        raise ToolError(explain(tool.name, tool.parameters, exc.errors(), tool._served)) from exc
+        raise ToolError(explain(tool.name, tool.explained_schema, exc.errors(), tool._served)) from exc
     return arguments
 
 

@@ -9,7 +9,7 @@ from typing import Any, ParamSpec, TypeVar
 import mcp_types as types
 from pydantic import BaseModel
 
-from polar_orders_mcp.polar.ids import UUID_PATTERN
+from polar_orders_mcp.polar.ids import EMAIL_PATTERN, UUID_PATTERN
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -28,20 +28,24 @@ def compact_schema(schema: dict[str, Any], *, optional_null: bool) -> dict[str, 
     """The same schema in fewer bytes.
 
     - `title`s go: pydantic derives them from the property names the model already reads.
-    - The UUID regex becomes `format: uuid` (the server still checks the pattern itself).
+    - The UUID regex becomes `format: uuid`, and in input schemas the email regex `format: email` (the
+      server still checks both patterns).
     - With `optional_null` (input schemas only): an optional parameter defaulting to null is
       advertised as its type alone, since leaving it out means null. Output schemas keep their
       null branches: results carry those nulls.
     - Input schemas only: length and count caps (`maxLength`, `maxItems`, `maxProperties`) are
       not advertised: they guard the server against absurd input, not a rule an agent plans by, and
       the server still checks them (an argument over a cap gets an error naming the cap). An `enum`
-      of strings says its type by itself.
+      of strings says its type by itself, and a flag's default of false goes without saying, as do the
+      first page and detail="summary" (the server's instructions say so once).
     """
     out: dict[str, Any] = {}
     for key, value in schema.items():
         if key == "title" or (optional_null and (key in _CAPS or _sanity_cap(key, value))):
             continue
-        if key in _SCHEMA_MAPS and isinstance(value, dict):
+        if key == "properties" and optional_null and isinstance(value, dict):
+            out[key] = {name: _implied(name, compact_schema(sub, optional_null=True)) for name, sub in value.items()}
+        elif key in _SCHEMA_MAPS and isinstance(value, dict):
             out[key] = {name: compact_schema(sub, optional_null=optional_null) for name, sub in value.items()}
         elif key in _SCHEMA_LISTS and isinstance(value, list):
             out[key] = [compact_schema(sub, optional_null=optional_null) for sub in value]
@@ -63,11 +67,41 @@ def compact_schema(schema: dict[str, Any], *, optional_null: bool) -> dict[str, 
     if out.get("pattern") == _UUID:
         del out["pattern"]
         out["format"] = "uuid"
+    if optional_null and out.get("pattern") == EMAIL_PATTERN:
+        del out["pattern"]
+        out["format"] = "email"
     if optional_null and out.get("type") == "string" and all(isinstance(v, str) for v in out.get("enum") or [0]):
         del out["type"]
-    if optional_null and "default" in out and out["default"] is None:
+    # Leaving it out means null, or for a flag, false.
+    unsaid = out.get("default") is None or (out.get("default") is False and out.get("type") == "boolean")
+    if optional_null and "default" in out and unsaid:
         del out["default"]
     return out
+
+
+# Defaults every agent assumes, said once in the server's instructions rather than in every tool.
+_IMPLIED_DEFAULTS: dict[str, Any] = {"page": 1, "detail": "summary"}
+
+
+def _implied(name: str, schema: dict[str, Any]) -> dict[str, Any]:
+    if name in _IMPLIED_DEFAULTS and schema.get("default") == _IMPLIED_DEFAULTS[name]:
+        return {k: v for k, v in schema.items() if k != "default"}
+    return schema
+
+
+def bare_ids(schema: Any) -> Any:
+    """An input schema as advertised: ids without `format: uuid`. The parameter's name says what it is
+    (`order_id`), the server checks its form, and an error then gives an example; in a tool list the
+    format would be paid on every id of every tool, on every turn."""
+    if isinstance(schema, list):
+        return [bare_ids(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    return {
+        key: bare_ids(value)
+        for key, value in schema.items()
+        if not (key == "format" and value == "uuid" and schema.get("type") == "string")
+    }
 
 
 def _sanity_cap(key: str, value: Any) -> bool:

@@ -9,7 +9,6 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ResourceError
 from pydantic import BaseModel
 
-from polar_orders_mcp.polar.client import PolarClient
 from polar_orders_mcp.polar.errors import PolarError
 from polar_orders_mcp.polar.ids import is_uuid
 from polar_orders_mcp.tools import views
@@ -19,20 +18,21 @@ from polar_orders_mcp.tools.customers import customer_view
 # Matched with fullmatch: `$` would also match before a trailing newline, and let "<uuid>\n" through.
 
 
-async def _order(api: PolarClient, order_id: str) -> BaseModel:
-    return views.order(await api.orders.get(order_id))
+async def _order(state: AppState, order_id: str) -> BaseModel:
+    return views.order(await state.client.orders.get(order_id))
 
 
-async def _checkout(api: PolarClient, checkout_id: str) -> BaseModel:
-    return views.checkout(await api.checkouts.get(checkout_id))
+async def _checkout(state: AppState, checkout_id: str) -> BaseModel:
+    return views.checkout(await state.client.checkouts.get(checkout_id), with_secret=state.show_client_secrets)
 
 
-async def _customer(api: PolarClient, customer_id: str) -> BaseModel:
+async def _customer(state: AppState, customer_id: str) -> BaseModel:
+    api = state.client
     customer = await api.customers.get(customer_id)
     return customer_view(customer, await api.customers.payment_methods(customer_id))
 
 
-Reader = Callable[[PolarClient, str], Awaitable[BaseModel]]
+Reader = Callable[[AppState, str], Awaitable[BaseModel]]
 
 # (uri template, name, title, description, reader)
 RESOURCES: tuple[tuple[str, str, str, str, Reader], ...] = (
@@ -49,7 +49,7 @@ def _handler(kind: str, reader: Reader) -> Callable[..., Awaitable[str]]:
         state = ctx.request_context.lifespan_context
         assert isinstance(state, AppState)
         try:
-            view = await reader(state.client, id)
+            view = await reader(state, id)
         except PolarError as exc:
             raise ResourceError(str(exc)) from exc
         return view.model_dump_json()

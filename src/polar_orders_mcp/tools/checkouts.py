@@ -14,10 +14,11 @@ from polar_orders_mcp.approvals.flow import Action, Awaiting, NotDone, OutcomeUn
 from polar_orders_mcp.approvals.preview import Preview
 from polar_orders_mcp.polar.client import PolarClient
 from polar_orders_mcp.polar.errors import BadRequestError, PolarError, may_still_be_running, what_failed
+from polar_orders_mcp.polar.ids import EMAIL_PATTERN
 from polar_orders_mcp.polar.models import Checkout, CheckoutStatusName
 from polar_orders_mcp.tools import views
 from polar_orders_mcp.tools.base import Tool
-from polar_orders_mcp.tools.context import Api, Ctx
+from polar_orders_mcp.tools.context import Api, Ctx, app_state
 from polar_orders_mcp.tools.irreversible import ApprovalIdArg, GuardedResult, guarded
 from polar_orders_mcp.tools.params import (
     AddressInput,
@@ -37,15 +38,13 @@ ClientSecret = Annotated[
         description="the checkout's client secret (polar_c_...): its payment page's credential",
     ),
 ]
-Email = Annotated[str | None, Field(max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")]
+Email = Annotated[str | None, Field(max_length=320, pattern=EMAIL_PATTERN)]
 Name = Annotated[str | None, Field(max_length=256)]
 Amount = Annotated[
     int | None,
-    Field(ge=0, le=99_999_999, description="minor units; pay-what-you-want prices only"),
+    Field(ge=0, le=99_999_999, description="minor units, pay-what-you-want only"),
 ]
-ExternalId = Annotated[str | None, Field(max_length=256, description="your own id")]
 CheckoutStatus = CheckoutStatusName
-CheckoutSort = Literal["created_at", "-created_at", "expires_at", "-expires_at", "status", "-status"]
 
 
 async def create_checkout(
@@ -54,10 +53,10 @@ async def create_checkout(
         Field(min_length=1, max_length=10, description="the customer picks one"),
     ],
     api: Api,
+    ctx: Ctx,
     customer_id: CustomerId | None = None,
     customer_email: Email = None,
     customer_name: Name = None,
-    external_customer_id: ExternalId = None,
     amount: Amount = None,
     success_url: Annotated[
         str | None,
@@ -65,22 +64,21 @@ async def create_checkout(
     ] = None,
     metadata: Metadata | None = None,
 ) -> views.CheckoutSummary:
-    """A checkout link (url) to send the customer, who pays on the page. Each call makes a new one."""
+    """A checkout link (url) for the customer to pay. Each call makes a new one."""
     checkout = await api.checkouts.create(
         products=list(products),
         customer_id=customer_id,
         customer_email=customer_email,
         customer_name=customer_name,
-        external_customer_id=external_customer_id,
         amount=amount,
         success_url=success_url,
         metadata=metadata,
     )
-    return views.checkout(checkout)
+    return views.checkout(checkout, with_secret=app_state(ctx).show_client_secrets)
 
 
 class CheckoutList(BaseModel):
-    items: list[views.CheckoutSummary]
+    items: list[views.CheckoutRow]
     page: int
     total_count: int
     next_page: int | None
@@ -92,11 +90,10 @@ async def list_checkouts(
     product_id: ProductId | None = None,
     status: Annotated[list[CheckoutStatus] | None, Field(max_length=5)] = None,
     customer_email: Annotated[str | None, Field(max_length=320)] = None,
-    sorting: Annotated[list[CheckoutSort] | None, Field(max_length=3)] = None,
     page: Page = 1,
     limit: Limit = 20,
 ) -> CheckoutList:
-    """Checkout sessions, newest first: find a link already sent before making another."""
+    """Checkout sessions, newest first: a link sent already?"""
     result = await api.checkouts.list(
         page=page,
         limit=limit,
@@ -104,25 +101,27 @@ async def list_checkouts(
         product_id=product_id,
         status=list(status) if status else None,
         query=customer_email,
-        sorting=list(sorting) if sorting else None,
     )
     return CheckoutList(
         # Without client secrets: a listing needs none, and each is a payment page's credential.
-        items=[views.checkout(c, with_secret=False) for c in result.items],
+        items=[views.checkout_row(c) for c in result.items],
         page=result.page,
         total_count=result.total_count,
         next_page=views.next_page(result),
     )
 
 
-async def get_checkout(checkout_id: CheckoutId, api: Api, detail: Detail = "summary") -> views.CheckoutSummary:
+async def get_checkout(
+    checkout_id: CheckoutId, api: Api, ctx: Ctx, detail: Detail = "summary"
+) -> views.CheckoutSummary:
     """One checkout: status, link, expiry, products, amount, customer."""
-    return views.checkout(await api.checkouts.get(checkout_id), detail)
+    return views.checkout(await api.checkouts.get(checkout_id), detail, with_secret=app_state(ctx).show_client_secrets)
 
 
 async def update_checkout(
     checkout_id: CheckoutId,
     api: Api,
+    ctx: Ctx,
     customer_email: Email = None,
     customer_name: Name = None,
     product_id: ProductId | None = None,
@@ -130,7 +129,7 @@ async def update_checkout(
     success_url: Annotated[str | None, Field(max_length=2048, pattern=r"^https?://")] = None,
     metadata: Metadata | None = None,
 ) -> views.CheckoutSummary:
-    """Change an open checkout: prefilled customer, product, amount, success URL, metadata."""
+    """Change an open checkout's prefilled customer, product, amount, success URL or metadata."""
     fields = {
         "customer_email": customer_email, "customer_name": customer_name, "product_id": product_id,
         "amount": amount, "success_url": success_url, "metadata": metadata,
@@ -138,7 +137,8 @@ async def update_checkout(
     changes = {k: v for k, v in fields.items() if v is not None}
     if not changes:
         raise ToolError("Nothing to update: pass at least one field to change.")
-    return views.checkout(await api.checkouts.update(checkout_id, **changes))  # type: ignore[arg-type]
+    updated = await api.checkouts.update(checkout_id, **changes)  # type: ignore[arg-type]
+    return views.checkout(updated, with_secret=app_state(ctx).show_client_secrets)
 
 
 async def get_checkout_by_secret(client_secret: ClientSecret, api: Api) -> views.CheckoutSummary:

@@ -26,6 +26,8 @@ class AppState:
     connect: Callable[[], PolarClient]
     guard: Guard
     allow_price_override: bool = False
+    show_client_secrets: bool = True
+    """A checkout's client secret is a credential: answers carry it only when a tool that takes one is served."""
     _client: PolarClient | None = field(default=None, init=False, repr=False)
 
     @property

@@ -74,14 +74,14 @@ class CustomerList(BaseModel):
     page: int
     total_count: int
     next_page: int | None
-    payment_methods: str = "Not listed here: get_customer shows a customer's saved payment methods."
+    payment_methods: str = "get_customer lists each one's saved cards."
 
 
 async def find_customers(
     api: Api,
     email: Annotated[str | None, Field(max_length=320, description="exact")] = None,
-    external_id: Annotated[str | None, Field(max_length=256, description="your own id, exact")] = None,
-    text: Annotated[str | None, Field(max_length=256, description="matches name, email, external id")] = None,
+    external_id: Annotated[str | None, Field(max_length=256, description="your own id")] = None,
+    text: Annotated[str | None, Field(max_length=256, description="in name, email or external id")] = None,
     page: Page = 1,
     limit: Limit = 20,
 ) -> CustomerList:

@@ -28,7 +28,7 @@ RECEIPT_POLL_DELAYS = (0.3, 0.7, 1.5)
 
 
 async def get_receipt(order_id: OrderId, api: Api) -> views.ReceiptView:
-    """A paid order's receipt PDF link (valid about 10 minutes)."""
+    """A paid order's receipt PDF link (short-lived)."""
     return await wait_for_receipt(order_id, lambda: api.orders.get_receipt(order_id), "get_receipt")
 
 
@@ -76,7 +76,7 @@ class InvoiceResult(BaseModel):
 
 
 async def generate_invoice(order_id: OrderId, api: Api) -> InvoiceResult:
-    """Make an order's invoice, or remake it after update_order (same number). Then get_invoice."""
+    """Make an order's invoice, or remake it after update_order. Then get_invoice."""
     order = await api.orders.get(order_id)
     check_invoice_request(order)
     return await send_invoice_request(
@@ -139,7 +139,7 @@ class InvoiceView(BaseModel):
 
 
 async def get_invoice(order_id: OrderId, api: Api) -> InvoiceView:
-    """An order's invoice PDF link (valid about 10 minutes), once generate_invoice made it."""
+    """An order's invoice PDF link (short-lived), once generate_invoice made it."""
     invoice = await api.orders.get_invoice(order_id)
     return InvoiceView(order_id=order_id, url=invoice.url)
 

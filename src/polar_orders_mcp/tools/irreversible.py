@@ -21,7 +21,7 @@ ApprovalIdArg = Annotated[
         pattern=r"^(apr_[A-Za-z0-9_-]{16,64}|pr1\.apr_[A-Za-z0-9_-]{16,64}\.[0-9a-f]{43})$",
     ),
     # Advertised short: the model copies the id from the first answer, the server checks its form.
-    WithJsonSchema({"type": "string", "description": "omit at first; then approval.approval_id"}),
+    WithJsonSchema({"type": "string", "description": "omit at first; then from its answer"}),
 ]
 
 

@@ -31,7 +31,6 @@ from polar_orders_mcp.tools.params import (
     CheckoutId,
     CustomerId,
     Detail,
-    DiscountId,
     Limit,
     Metadata,
     OrderId,
@@ -53,18 +52,14 @@ OrderSort = Literal[
     "amount", "-amount", "net_amount", "-net_amount", "customer", "-customer",
     "product", "-product", "discount", "-discount", "subscription", "-subscription",
 ]  # fmt: skip
-ORDER_SORT_SCHEMA = sort_keys(
-    "created_at", "status", "invoice_number", "amount", "net_amount", "customer", "product", "discount", "subscription"
-)
+# The keys an agent sorts by; the others Polar offers (net_amount, discount, subscription) are accepted too.
+ORDER_SORT_SCHEMA = sort_keys("created_at", "amount", "status", "invoice_number", "customer", "product")
 
 
 async def list_orders(
     api: Api,
     customer_id: CustomerId | None = None,
-    external_customer_id: Annotated[str | None, Field(max_length=256, description="your own id")] = None,
     product_id: ProductId | None = None,
-    product_billing_type: Literal["one_time", "recurring"] | None = None,
-    discount_id: DiscountId | None = None,
     checkout_id: CheckoutId | None = None,
     subscription_id: SubscriptionId | None = None,
     status: Annotated[list[OrderStatus] | None, Field(max_length=6)] = None,
@@ -84,10 +79,7 @@ async def list_orders(
         page=page,
         limit=limit,
         customer_id=customer_id,
-        external_customer_id=external_customer_id,
         product_id=product_id,
-        product_billing_type=product_billing_type,
-        discount_id=discount_id,
         checkout_id=checkout_id,
         subscription_id=subscription_id,
         status=list(status) if status else None,
@@ -114,7 +106,7 @@ async def create_order(
         Field(
             ge=0,
             le=99_999_999,
-            description="OVERRIDES the product's price (minor units, before tax), if the server allows it",
+            description="OVERRIDES the product's price (minor units, before tax); if allowed",
         ),
     ] = None,
     currency: Annotated[str | None, Field(pattern=r"^[a-z]{3}$")] = None,
@@ -122,9 +114,9 @@ async def create_order(
         str | None, Field(max_length=500, description="on the invoice and receipt")
     ] = None,
     metadata: Metadata | None = None,
-) -> views.OrderSummary:
-    """A DRAFT order, for finalize_order to charge to a saved card. Each call makes one: after an unclear
-    failure, check list_orders first."""
+) -> views.OrderRow:
+    """A DRAFT order, for finalize_order to charge. Each call makes one: after an unclear failure, check
+    list_orders."""
     if amount is not None and not app_state(ctx).allow_price_override:
         raise ToolError(
             "No draft was created: amount overrides the product's fixed price, and this server does not allow "
@@ -139,7 +131,7 @@ async def create_order(
         description=description,
         metadata=metadata,
     )
-    return views.order(order)
+    return views.order_row(order, fields=("tax",))  # the draft as a row: finalize_order previews the rest
 
 
 async def update_order(
@@ -148,8 +140,8 @@ async def update_order(
     billing_name: BillingName = None,
     billing_address: BillingAddress = None,
 ) -> views.OrderSummary:
-    """Fix an order's billing name or address (not country or state); generate_invoice then remakes
-    its invoice."""
+    """Fix an order's billing name or address (not its country or state); generate_invoice then remakes
+    the invoice."""
     order = await api.orders.update(order_id, **billing_changes(billing_name, billing_address))
     return views.order(order)
 
@@ -351,7 +343,9 @@ class ChargeResult(GuardedResult):
 
     status: Literal["approval_pending", "confirmation_required", "charged"]
     preview: ChargePreview
-    order: views.OrderSummary | None = None
+    order: views.OrderRow | None = Field(
+        default=None, description="The paid order, as a row with its documents' numbers; get_order has the rest."
+    )
 
 
 async def finalize_order(
@@ -360,8 +354,8 @@ async def finalize_order(
     payment_method_id: PaymentMethodId | None = None,
     approval_id: ApprovalIdArg | None = None,
 ) -> ChargeResult | types.InputRequiredResult:
-    """Charge a draft order to a saved card (default: the customer's default). MOVES MONEY: a person
-    approves each charge; the first call returns the preview and where to approve it."""
+    """Charge a draft order to a saved card (default: the customer's). MOVES MONEY: a person approves
+    each charge first."""
     outcome = await guarded(ctx, Charge(order_id, payment_method_id), approval_id)
     if isinstance(outcome, types.InputRequiredResult):
         return outcome
@@ -371,7 +365,8 @@ async def finalize_order(
     step = "Charged. Use get_receipt for the receipt."
     if outcome.settled:
         step = f"Charged ({outcome.settled}): the order is now {outcome.outcome.status}. Do not retry."
-    return ChargeResult(status="charged", preview=outcome.preview, order=views.order(outcome.outcome), next_step=step)
+    paid = views.order_row(outcome.outcome, fields=("documents",))
+    return ChargeResult(status="charged", preview=outcome.preview, order=paid, next_step=step)
 
 
 def _payment_refused(not_done: str, exc: PaymentRequiredError) -> str:

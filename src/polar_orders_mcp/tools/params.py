@@ -44,6 +44,8 @@ Detail = Annotated[
 Metadata = Annotated[
     dict[str, str],
     Field(max_length=50),
+    # Advertised as an object: that its values are strings is the server's check (and its error's example).
+    WithJsonSchema({"type": "object"}),
 ]
 
 
@@ -59,7 +61,7 @@ class AddressInput(BaseModel):
 
 
 BillingName = Annotated[str | None, Field(max_length=256)]
-BillingAddress = Annotated[AddressInput | None, Field(description="whole; country and state cannot change")]
+BillingAddress = Annotated[AddressInput | None, Field(description="the whole address")]
 
 
 def billing_changes(billing_name: str | None, billing_address: AddressInput | None) -> dict[str, Any]:

@@ -53,7 +53,7 @@ async def list_refunds(
     limit: Limit = 20,
     detail: Detail = "summary",
 ) -> views.RefundList:
-    """Refunds, newest first: what was paid back, when, and whether it succeeded."""
+    """Refunds, newest first: amount, date, status."""
     result = await api.refunds.list(
         page=page,
         limit=limit,
@@ -449,15 +449,15 @@ async def create_refund(
         Field(
             ge=1,
             le=99_999_999,
-            description="minor units, NET of tax (Polar adds its tax); default: all refundable",
+            description="minor units, before tax; default: all",
         ),
     ] = None,
     comment: Annotated[str | None, Field(max_length=500)] = None,
-    revoke_benefits: Annotated[bool, Field(description="one-time purchases only")] = False,
+    revoke_benefits: bool = False,
     approval_id: ApprovalIdArg | None = None,
 ) -> RefundResult | types.InputRequiredResult:
-    """Refund a paid order, in full or in part. MOVES MONEY: a person approves each refund; the first call
-    returns the preview and where to approve it. After an unclear failure, list_refunds first."""
+    """Refund a paid order, whole or in part. MOVES MONEY: a person approves it first. After an unclear
+    failure, check list_refunds."""
     action = Refund(order_id, amount, reason, comment, revoke_benefits)
     outcome = await guarded(ctx, action, approval_id)
     if isinstance(outcome, types.InputRequiredResult):

@@ -306,8 +306,42 @@ def checkout(c: models.Checkout, detail: str = "summary", *, with_secret: bool =
             email=clean_text(c.customer_email),
             metadata=clean_mapping(c.metadata),
         ),
-        api_object=full_object(c, detail),
+        api_object=_without_secret(full_object(c, detail)) if not with_secret else full_object(c, detail),
     )
+
+
+class CheckoutRow(BaseModel):
+    """A checkout in a list: what tells checkouts apart. get_checkout has the rest (success URL, metadata)."""
+
+    id: str
+    status: str
+    url: str | None = Field(description="The payment page to send to the customer.")
+    expires_at: str | None
+    products: list[str] = Field(description="The products' names; get_checkout has their ids.")
+    currency: str | None
+    total_amount: int | None
+    total: str
+    customer_id: str | None = None
+    customer_supplied: RowSupplied
+
+
+def checkout_row(c: models.Checkout) -> CheckoutRow:
+    return CheckoutRow(
+        id=c.id,
+        status=c.status,
+        url=c.url,
+        expires_at=c.expires_at.isoformat() if c.expires_at else None,
+        products=[clean_text(p.name) or "" for p in (c.products or [])],
+        currency=c.currency,
+        total_amount=c.total_amount,
+        total=money(c.total_amount, c.currency),
+        customer_id=c.customer_id,
+        customer_supplied=RowSupplied(email=clean_text(c.customer_email)),
+    )
+
+
+def _without_secret(api_object: dict[str, Any] | None) -> dict[str, Any] | None:
+    return {k: v for k, v in api_object.items() if k != "client_secret"} if api_object is not None else None
 
 
 LINK_LIFETIME = "The link works for about 10 minutes: fetch a fresh one rather than keeping it."
