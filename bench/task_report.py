@@ -88,7 +88,7 @@ def targets(r: dict[str, Any]) -> list[Target]:
         name, largest = max(tools.items(), key=lambda kv: kv[1])
         over = sum(size > TOOL_LIMIT for size in tools.values())
         out.append(Target("largest tool, model-visible", largest, TOOL_LIMIT, " B",
-                          f"{name}; {over} of {len(tools)} tools over {TOOL_LIMIT} B"))  # fmt: skip
+                          f"{name}; {over} of {len(tools)} tools over {TOOL_LIMIT} B, profiled below"))  # fmt: skip
         out.append(Target(f"one `list_orders` row (median of a page of {current['list_orders_rows']})",
                           current["list_orders_row_bytes"]["median"], ROW_LIMIT, " B"))  # fmt: skip
     for task in r["tasks"].values():
@@ -203,6 +203,23 @@ def tools_section(r: dict[str, Any]) -> list[str]:
                      f"{_b(row['median'])} ({_b(row['min'])}–{_b(row['max'])})"])  # fmt: skip
     lines += _table(["version", "server", "tools", "model-visible B", "largest tools (B)",
                      "`list_orders` row B, median (min–max)"], rows)  # fmt: skip
+    return lines + profile_section(r)
+
+
+def profile_section(r: dict[str, Any]) -> list[str]:
+    """The current tools over the per-tool limit, byte by byte: what each argument costs."""
+    profiles = (r["figures"].get(CURRENT) or {}).get("profiles") or {}
+    if not profiles:
+        return []
+    lines = [f"### Tools over {TOOL_LIMIT} B, argument by argument", "",
+             "Each argument's bytes are its `\"name\":{…}` in the input schema; the rest is the tool's name "
+             "and the schema's envelope (type, required, additionalProperties: false).", ""]  # fmt: skip
+    rows = []
+    for name, p in sorted(profiles.items(), key=lambda kv: -r["figures"][CURRENT]["tools"][kv[0]]):
+        arguments = sorted(p["arguments"].items(), key=lambda kv: -kv[1])
+        rows.append([f"`{name}`", _b(r["figures"][CURRENT]["tools"][name]), _b(p["description"]),
+                     ", ".join(f"{arg} {_b(size)}" for arg, size in arguments), _b(p["rest"])])  # fmt: skip
+    lines += _table(["tool", "B", "description B", "arguments (B)", "rest B"], rows)
     return lines
 
 

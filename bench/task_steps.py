@@ -220,9 +220,10 @@ DIFFERENCES = (
     "current one makes it in one call.",
     "0.1.0 serves all its tools all the time; the current server serves its default toolsets, with `reports` "
     "for the month's figures and `subscriptions` for the cancellation added by `--toolsets`.",
-    "The current `finalize_order` reuses what the session read in the last five minutes: the product's list "
-    "price after `list_products` (in the sequence), the card's label after `get_customer` (not in it: the "
-    "preview shows the card anyway, so here the preview reads the saved cards itself).",
+    "The current `finalize_order` previews from what the server read or made in the last five minutes: the "
+    "draft from `create_order`'s answer, the product's list price after `list_products`, the card's label "
+    "after `get_customer` (not in the sequence, so the preview reads the saved cards itself). The approved "
+    "call always reads the order right before charging it.",
 )
 
 

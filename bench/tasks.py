@@ -222,6 +222,17 @@ class Agent:
             raise TaskFailed(f"the approval console answered {status} to the approval of {approval_id}")
 
 
+def profile(tool: dict[str, Any]) -> dict[str, Any]:
+    """Where one tool's model-visible bytes go: its description, each argument (`"name":{…}`), and the rest
+    (the name, the schema's envelope: type, required, additionalProperties)."""
+    schema = tool.get("inputSchema") or {}
+    arguments = {name: context.size({name: sub}) - 2 for name, sub in (schema.get("properties") or {}).items()}
+    description = len((tool.get("description") or "").encode())
+    whole = context.size({k: tool[k] for k in context.MODEL_VISIBLE if k in tool})
+    return {"description": description, "arguments": arguments,
+            "rest": whole - description - sum(arguments.values())}  # fmt: skip
+
+
 def visible_tools(listing: dict[str, Any]) -> list[tuple[str, int]]:
     """Each tool's model-visible bytes (name, description, input schema), in the server's order."""
     return [(t["name"], context.size({k: t[k] for k in context.MODEL_VISIBLE if k in t})) for t in listing["tools"]]
@@ -344,6 +355,7 @@ def figures(procs: p.Processes, emulator: Emulator, server: Server) -> dict[str,
     return {
         "configured": server.configured,
         "tools": dict(tools),
+        "profiles": {t["name"]: profile(t) for t in server.listing["tools"] if dict(tools)[t["name"]] > 600},
         "tool_list_bytes": sum(size for _, size in tools),
         "list_orders_rows": len(rows),
         "list_orders_row_bytes": {"median": statistics.median(rows), "min": min(rows), "max": max(rows)},

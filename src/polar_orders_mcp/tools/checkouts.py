@@ -64,7 +64,7 @@ async def create_checkout(
     ] = None,
     metadata: Metadata | None = None,
 ) -> views.CheckoutSummary:
-    """A checkout link (url) for the customer to pay. Each call makes a new one."""
+    """A payment link (url) for the customer. Each call makes a new one."""
     checkout = await api.checkouts.create(
         products=list(products),
         customer_id=customer_id,
