@@ -13,10 +13,9 @@ from typing import Any
 import httpx2
 import mcp_types as types
 import uvicorn
-from mcp.server.mcpserver import MCPServer
 
 from polar_orders_mcp.emulator.app import create_app
-from polar_orders_mcp.server.app import build_server
+from polar_orders_mcp.server.app import Built, build_parts
 from polar_orders_mcp.settings import Settings
 
 UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
@@ -31,9 +30,9 @@ def quiet_emulator(orders: int = 20) -> Any:
     return app
 
 
-def emulator_server(app: Any, **settings: Any) -> MCPServer[Any]:
+def emulator_parts(app: Any, **settings: Any) -> Built:
     """Our server in emulator mode, talking to `app` (the emulator, or a wrapper of it) in process."""
-    return build_server(Settings(emulator=True, **settings), transport=httpx2.ASGITransport(app=app))
+    return build_parts(Settings(emulator=True, **settings), transport=httpx2.ASGITransport(app=app))
 
 
 def result_text(result: types.CallToolResult) -> str:

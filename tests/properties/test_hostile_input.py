@@ -34,7 +34,7 @@ from mcp.client import Client
 from starlette.types import Receive, Scope, Send
 
 from polar_orders_mcp.tools.registry import ALL_TOOLS, CUSTOMER_TOOLS
-from tests.properties.conftest import UUID, emulator_server, is_crash, quiet_emulator, result_text
+from tests.properties.conftest import UUID, emulator_parts, is_crash, quiet_emulator, result_text
 
 CALL_SECONDS = 10
 SECRET = r"polar_c_[A-Za-z0-9_-]+"
@@ -144,10 +144,11 @@ def rig() -> Iterator[Rig]:
     seed = state.seed_info
     session = state.catalog.create_session(customer_id=seed.customers["good_card"]).token
     recorder = Recorder(emulator)
-    servers = {
-        "org": emulator_server(recorder, audit_log="/dev/null"),
-        "customer": emulator_server(recorder, audit_log="/dev/null", customer_session=session),
+    built = {
+        "org": emulator_parts(recorder, audit_log="/dev/null"),
+        "customer": emulator_parts(recorder, audit_log="/dev/null", customer_session=session),
     }
+    servers = {mode: parts.server for mode, parts in built.items()}
     with ExitStack() as stack:
         portal = stack.enter_context(start_blocking_portal())
         clients = {
@@ -155,8 +156,9 @@ def rig() -> Iterator[Rig]:
             for mode, server in servers.items()
             for era in ("auto", "legacy")
         }
+        # As the server checks them: the advertised schemas leave out ids' form (format: uuid).
         schemas = {
-            (mode, tool.name): tool.input_schema
+            (mode, tool.name): built[mode].checked_schemas[tool.name]
             for mode in servers
             for tool in portal.call(clients[(mode, "auto")].list_tools).tools
         }

@@ -85,6 +85,37 @@ async def test_a_refund_made_in_between_voids_the_approval(
     assert refund_posts(state) == 1
 
 
+async def test_the_approved_refund_reads_the_order_and_its_refunds_then_refunds(
+    parts: Built, person: Person, seed: SeedInfo, state: EmulatorState
+) -> None:
+    """The order (its status and amounts) and its refunds (one made in between) are read again right before the
+    refund; its disputes are not: Polar refuses to refund a disputed payment by itself."""
+    order_id = seed.paid_order_id
+    async with Client(parts.server) as client:
+        first = await call(client, "create_refund", {"order_id": order_id})
+        await person.approve(first["approval"]["approval_id"])
+        state.faults.journal.clear()
+        await call(client, "create_refund", {"order_id": order_id, "approval_id": first["approval"]["approval_id"]})
+    sent = [(r.method, r.path.split("?")[0]) for r in state.faults.journal]
+    assert sent == [("GET", f"/v1/orders/{order_id}"), ("GET", REFUNDS), ("POST", REFUNDS)]
+
+
+async def test_a_dispute_opened_after_the_approval_stops_the_refund(
+    parts: Built, person: Person, seed: SeedInfo, state: EmulatorState
+) -> None:
+    order_id = seed.paid_order_id
+    async with Client(parts.server) as client:
+        first = await call(client, "create_refund", {"order_id": order_id})
+        await person.approve(first["approval"]["approval_id"])
+        disputed = state.store.dispute(seed.disputes["needs_response"])
+        disputed.order = state.store.order(order_id)  # the customer's bank opened one meanwhile
+        message = await fail(
+            client, "create_refund", {"order_id": order_id, "approval_id": first["approval"]["approval_id"]}
+        )
+    assert f"Order {order_id} was not refunded" in message and "disput" in message
+    assert state.store.order(order_id).refunded_amount == 0
+
+
 # Each fault on POST /v1/refunds/, whether the emulator made the refund behind it, and what the agent must be told.
 LOST = "Refunded (the answer was lost, and reading it back from Polar showed it was done)"
 SLOW = "Polar may still be making it. Do not call create_refund again"

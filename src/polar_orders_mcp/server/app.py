@@ -11,7 +11,7 @@ import tempfile
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -273,6 +273,8 @@ class Built:
     console: Console
     store: Callable[[], Awaitable[Store]]
     guard: Guard
+    checked_schemas: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Each tool's input schema as the server checks arguments: the advertised one with ids' form."""
 
 
 def build_server(settings: Settings, transport: httpx2.AsyncBaseTransport | None = None) -> MCPServer[AppState]:
@@ -353,7 +355,7 @@ def build_parts(settings: Settings, transport: httpx2.AsyncBaseTransport | None 
         instructions=CUSTOMER_INSTRUCTIONS if settings.customer_mode else INSTRUCTIONS,
         lifespan=lifespan,
         log_level=settings.log_level,
-        tools=[_sdk_tool(tool, trail, [t.name for t in tools]) for tool in tools],
+        tools=(sdk_tools := [_sdk_tool(tool, trail, [t.name for t in tools]) for tool in tools]),
         # Shared keys let a 2026-07-28 client's answer, sealed by one replica, be opened by another.
         request_state_security=RequestStateSecurity(keys=keys) if keys else None,
     )
@@ -364,7 +366,8 @@ def build_parts(settings: Settings, transport: httpx2.AsyncBaseTransport | None 
         register_resources(mcp)
     accept_log_level(mcp)
     _CONSOLES[mcp] = console
-    return Built(mcp, console, store, guard)
+    checked = {t.name: t.explained_schema for t in sdk_tools if isinstance(t, CheckedTool)}
+    return Built(mcp, console, store, guard, checked)
 
 
 # The approval console of each server build_parts made, for the HTTP app to serve beside MCP.

@@ -116,7 +116,10 @@ class RefundFacts(BaseModel):
     recent_refunds_note: str | None = Field(
         default=None, description='e.g. "$6.25 was refunded on this order at 2026-12-02 10:42 UTC".'
     )
-    disputes_checked: bool = Field(description="False when the token may not read disputes (disputes:read).")
+    disputes_checked: bool = Field(
+        description="False when the disputes were not read (a token without disputes:read, or the re-read right "
+        "before a refund)."
+    )
 
 
 def refundable(order: models.Order) -> tuple[int, int]:
@@ -166,13 +169,19 @@ async def _open_dispute(api: PolarClient, order_id: str) -> tuple[models.Dispute
 
 
 async def refund_facts(
-    api: PolarClient, order_id: str, amount: int | None = None, *, now: datetime | None = None
+    api: PolarClient,
+    order_id: str,
+    amount: int | None = None,
+    *,
+    now: datetime | None = None,
+    check_disputes: bool = True,
 ) -> RefundFacts:
     """The facts of refunding `amount` (net of tax, minor units; None: all that is left) of the order.
 
     Reads the order, its refunds and its disputes. Raises ToolError, saying what to do, when Polar
     would refuse: not paid, free, fully refunded, amount above what is left, a disputed payment.
-    Polar's own reads may raise PolarError (an unknown order is NotFoundError).
+    Polar's own reads may raise PolarError (an unknown order is NotFoundError). Without
+    `check_disputes`, the disputes are not read.
     """
     not_done = f"Order {order_id} was not refunded"
     if amount is not None and amount < 1:
@@ -195,7 +204,7 @@ async def refund_facts(
             f"{views.money(available, order.currency)} left to refund (amounts are net of tax; Polar adds the "
             f"prorated tax). Pass an amount of at most {available}, or leave it out to refund all of it."
         )
-    dispute, checked = await _open_dispute(api, order_id)
+    dispute, checked = await _open_dispute(api, order_id) if check_disputes else (None, False)
     if dispute is not None:
         raise ToolError(
             f"{not_done}: its payment is disputed (dispute {dispute.id}, {dispute.status}), and Polar cannot "
@@ -357,6 +366,12 @@ class Refund(Action[RefundPreview, models.Refund]):
                 "revoke a subscription's benefits with a refund. Refund without revoke_benefits, and use "
                 "revoke_subscription to end the subscription."
             )
+        return refund_preview_of(facts, self.reason, self.comment, self.revoke_benefits)
+
+    async def reread(self, api: PolarClient, approved: RefundPreview) -> RefundPreview:
+        # Right before the refund: the order (status, amounts) and its refunds (one made since the approval
+        # changes what is left). Not its disputes: Polar refuses a disputed payment itself (RefundDisputedPayment).
+        facts = await refund_facts(api, self.order_id, self.amount, check_disputes=False)
         return refund_preview_of(facts, self.reason, self.comment, self.revoke_benefits)
 
     async def with_history(self, preview: RefundPreview, store: Store) -> RefundPreview:
