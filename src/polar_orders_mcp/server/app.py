@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import atexit
+import copy
+import functools
 import inspect
 import logging
 import secrets
@@ -171,8 +173,22 @@ class AuditedCheckedTool(AuditedSdkTool, CheckedTool):
 
 
 def _sdk_tool(tool: Tool, trail: AuditTrail, served: list[str]) -> SdkTool:
-    """The SDK's tool for one table entry: closed, compact schemas, agent-readable argument errors,
-    compact result text."""
+    """The SDK's tool for one table entry, for one server: its own copy of the shared one below (the
+    schemas copied too, so that nothing one server hands out can change another's)."""
+    shared = _shared_sdk_tool(tool)
+    metadata = shared.fn_metadata.model_copy(update={"output_schema": copy.deepcopy(shared.fn_metadata.output_schema)})
+    sdk_tool = shared.model_copy(update={"parameters": copy.deepcopy(shared.parameters), "fn_metadata": metadata})
+    if isinstance(sdk_tool, AuditedSdkTool):
+        sdk_tool.audit_with(tool, trail, caller)
+    sdk_tool.serving_beside(served)
+    return sdk_tool
+
+
+@functools.cache
+def _shared_sdk_tool(tool: Tool) -> CheckedTool:
+    """One table entry as the SDK's tool: closed, compact schemas, agent-readable argument errors, compact
+    result text. Made once per process (pydantic derives the argument model and the schemas from the
+    function: most of the time a server takes to build), copied for each server."""
     kind: type[CheckedTool] = CheckedTool if tool.tier == "read" else AuditedCheckedTool
     sdk_tool = kind.from_function(
         compact_result(polar_errors_as_tool_errors(tool.fn)),
@@ -183,9 +199,6 @@ def _sdk_tool(tool: Tool, trail: AuditTrail, served: list[str]) -> SdkTool:
         structured_output=True,
     )
     assert isinstance(sdk_tool, CheckedTool)
-    if isinstance(sdk_tool, AuditedSdkTool):
-        sdk_tool.audit_with(tool, trail, caller)
-    sdk_tool.serving_beside(served)
     sdk_tool.parameters = close_schema(compact_schema(inline_defs(sdk_tool.parameters), optional_null=True))
     if sdk_tool.fn_metadata.output_schema is not None:
         sdk_tool.fn_metadata.output_schema = compact_schema(sdk_tool.fn_metadata.output_schema, optional_null=False)
