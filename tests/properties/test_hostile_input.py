@@ -75,9 +75,9 @@ WRONG_TYPES: SearchStrategy[Any] = st.one_of(
 # Control, format (zero-width, bidi), separator, combining and symbol characters.
 ODD_TEXT = st.text(st.characters(categories=["Cc", "Cf", "Zs", "Zl", "Zp", "Mn", "So", "Lo"]), max_size=30)
 HOSTILE_TEXT: SearchStrategy[Any] = st.one_of(st.sampled_from(HOSTILE), ODD_TEXT)
-# 15 examples per tool in `make test`; POLAR_MCP_FUZZ_EXAMPLES=500 for a deep run.
+# 6 examples per tool and mode in `make test`; POLAR_MCP_FUZZ_EXAMPLES=500 in `make test-deep`.
 FUZZ = settings(
-    max_examples=int(os.environ.get("POLAR_MCP_FUZZ_EXAMPLES", "15")),
+    max_examples=int(os.environ.get("POLAR_MCP_FUZZ_EXAMPLES", "6")),
     deadline=None,
     database=None,
     derandomize=True,
