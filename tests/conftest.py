@@ -22,6 +22,7 @@ SUBSET_SPEC = SPEC_DIR / "2026-10.subset.openapi.json"
 FULL_SPEC = SPEC_DIR / "2026-10.openapi.json"
 
 
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist: unknown when it is not loaded
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
     """`-n auto` starts two workers per core: a test spends much of its time waiting (on the store's
     database thread, on a subprocess, a browser, a socket), so one worker per core leaves a third of
