@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint clean conformance dist-check bench bench-tasks bench-replicas soak schemas system-deps replicas
+.PHONY: demo test test-deep lint clean conformance dist-check bench bench-tasks bench-replicas soak schemas system-deps replicas
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,9 +26,16 @@ system-deps:
 demo: $(STAMP)
 	$(BIN)/polar-orders-mcp demo
 
-# One worker per core, a test file per worker at a time (module fixtures stay whole): PYTEST_ARGS to add.
+# Two workers per core (tests/conftest.py), a test file per worker at a time (module fixtures stay whole):
+# PYTEST_ARGS to add.
 test: $(STAMP)
 	$(BIN)/python -m pytest -n auto --dist loadfile $(PYTEST_ARGS)
+
+# The property tests at depth: 500 hostile argument sets per tool and mode, 200 runs of the approval
+# state machine per policy (make test runs 6 and 10), without the per-test timeout.
+test-deep: $(STAMP)
+	POLAR_MCP_FUZZ_EXAMPLES=500 POLAR_MCP_MACHINE_EXAMPLES=200 \
+		$(BIN)/python -m pytest -n auto --dist loadfile --timeout 0 tests/properties $(PYTEST_ARGS)
 
 # Rewrite the tool schema snapshots in tests/schemas/ (public API) after a deliberate change; review the diff.
 schemas: $(STAMP)

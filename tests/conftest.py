@@ -22,6 +22,17 @@ SUBSET_SPEC = SPEC_DIR / "2026-10.subset.openapi.json"
 FULL_SPEC = SPEC_DIR / "2026-10.openapi.json"
 
 
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist: unknown when it is not loaded
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
+    """`-n auto` starts two workers per core: a test spends much of its time waiting (on the store's
+    database thread, on a subprocess, a browser, a socket), so one worker per core leaves a third of
+    the machine idle. PYTEST_XDIST_AUTO_NUM_WORKERS still decides when set."""
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return None
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return 2 * cores
+
+
 @pytest.fixture(scope="session")
 def anyio_backend() -> str:
     return "asyncio"

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from polar_orders_mcp import __version__
+from polar_orders_mcp.cli import main
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -19,6 +20,24 @@ def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
         [sys.executable, "-m", "polar_orders_mcp", *args],
         capture_output=True, text=True, timeout=30, env={**base, **(env or {})}, stdin=subprocess.DEVNULL,
     )  # fmt: skip
+
+
+def refusal(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str, env: dict[str, str]
+) -> tuple[object, str]:
+    """A start refused while reading the settings, in this process (the same main() the command runs,
+    with only `env` in the POLAR* variables): the exit code and what was said on stderr. Refusals past
+    the settings configure logging and open sockets: those run the real command, with run()."""
+    for name in [k for k in os.environ if k.startswith("POLAR")]:
+        monkeypatch.delenv(name)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exited:
+        main(list(args))
+    said = capsys.readouterr()
+    assert said.out == ""
+    return exited.value.code, said.err
 
 
 def test_version() -> None:
@@ -45,11 +64,12 @@ def test_missing_token_is_a_clear_error_not_a_traceback() -> None:
     assert result.stdout == ""
 
 
-def test_invalid_setting_names_the_setting() -> None:
-    result = run("serve", "--server", "staging", env={"POLAR_ACCESS_TOKEN": "polar_oat_x"})
-    assert result.returncode == 2
-    assert "server" in result.stderr and "sandbox" in result.stderr
-    assert "polar_oat_x" not in result.stderr
+def test_invalid_setting_names_the_setting(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    env = {"POLAR_ACCESS_TOKEN": "polar_oat_x"}
+    code, stderr = refusal(monkeypatch, capsys, "serve", "--server", "staging", env=env)
+    assert code == 2
+    assert "server" in stderr and "sandbox" in stderr
+    assert "polar_oat_x" not in stderr
 
 
 def test_http_beyond_loopback_needs_a_token() -> None:
@@ -89,12 +109,16 @@ def test_http_beyond_loopback_needs_a_token() -> None:
     ],
 )
 def test_a_bad_setting_is_refused_at_start_naming_what_the_user_typed(
-    env: dict[str, str], args: tuple[str, ...], expected: str
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    env: dict[str, str],
+    args: tuple[str, ...],
+    expected: str,
 ) -> None:
-    result = run("serve", *args, env={"POLAR_ACCESS_TOKEN": "polar_oat_abcdef", **env})
-    assert result.returncode == 2
-    assert result.stderr == f"polar-orders-mcp: {expected}\n"
-    assert "abcdef" not in result.stderr
+    code, stderr = refusal(monkeypatch, capsys, "serve", *args, env={"POLAR_ACCESS_TOKEN": "polar_oat_abcdef", **env})
+    assert code == 2
+    assert stderr == f"polar-orders-mcp: {expected}\n"
+    assert "abcdef" not in stderr
 
 
 @pytest.mark.parametrize(

@@ -22,6 +22,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
+import os
 import re
 from collections import Counter
 from collections.abc import Callable
@@ -47,6 +48,9 @@ from tests.approvals.console_client import APPROVER_SECRET, Person
 from tests.properties.conftest import UUID, is_crash, quiet_emulator, result_text
 
 CALL_SECONDS = 10
+# Runs of 20 steps per policy: 10 in `make test` (with fewer, the console policy confirms no checkout and
+# the test fails as vacuous); POLAR_MCP_MACHINE_EXAMPLES=200 in `make test-deep`.
+MACHINE_EXAMPLES = int(os.environ.get("POLAR_MCP_MACHINE_EXAMPLES", "10"))
 Pair = tuple[str, str]  # (tool, target): what an approval allows, and what an effect needs
 
 QUESTIONS = {
@@ -560,7 +564,7 @@ def test_nothing_irreversible_happens_without_a_persons_approval_of_its_target(m
     run_state_machine_as_test(
         machine,
         settings=settings(
-            max_examples=15,
+            max_examples=MACHINE_EXAMPLES,
             stateful_step_count=20,
             deadline=None,
             database=None,

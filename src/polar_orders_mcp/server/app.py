@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import atexit
+import copy
+import functools
 import inspect
 import logging
 import secrets
@@ -175,8 +177,23 @@ SECRET_TAKERS = frozenset({"get_checkout_by_secret", "update_checkout_by_secret"
 
 
 def _sdk_tool(tool: Tool, trail: AuditTrail, served: list[str]) -> SdkTool:
-    """The SDK's tool for one table entry: closed, compact schemas, agent-readable argument errors,
-    compact result text."""
+    """The SDK's tool for one table entry, for one server: its own copy of the shared one below (the
+    schemas copied too, so that nothing one server hands out can change another's)."""
+    shared = _shared_sdk_tool(tool)
+    metadata = shared.fn_metadata.model_copy(update={"output_schema": copy.deepcopy(shared.fn_metadata.output_schema)})
+    sdk_tool = shared.model_copy(update={"parameters": copy.deepcopy(shared.parameters), "fn_metadata": metadata})
+    sdk_tool.explain_with(copy.deepcopy(shared.explained_schema))
+    if isinstance(sdk_tool, AuditedSdkTool):
+        sdk_tool.audit_with(tool, trail, caller)
+    sdk_tool.serving_beside(served)
+    return sdk_tool
+
+
+@functools.cache
+def _shared_sdk_tool(tool: Tool) -> CheckedTool:
+    """One table entry as the SDK's tool: closed, compact schemas, agent-readable argument errors, compact
+    result text. Made once per process (pydantic derives the argument model and the schemas from the
+    function: most of the time a server takes to build), copied for each server."""
     kind: type[CheckedTool] = CheckedTool if tool.tier == "read" else AuditedCheckedTool
     sdk_tool = kind.from_function(
         compact_result(polar_errors_as_tool_errors(tool.fn)),
@@ -187,9 +204,6 @@ def _sdk_tool(tool: Tool, trail: AuditTrail, served: list[str]) -> SdkTool:
         structured_output=True,
     )
     assert isinstance(sdk_tool, CheckedTool)
-    if isinstance(sdk_tool, AuditedSdkTool):
-        sdk_tool.audit_with(tool, trail, caller)
-    sdk_tool.serving_beside(served)
     checked = close_schema(compact_schema(inline_defs(sdk_tool.parameters), optional_null=True))
     sdk_tool.parameters = bare_ids(checked)
     sdk_tool.explain_with(checked)

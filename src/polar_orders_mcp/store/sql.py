@@ -12,9 +12,11 @@ row is taken sees everything its previous holder committed.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 import secrets
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -538,7 +540,9 @@ def _sqlite_pragmas(engine: AsyncEngine) -> None:
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None  # SQLAlchemy's "begin" event below issues BEGIN itself
         cursor = dbapi_connection.cursor()
-        for pragma in ("journal_mode=WAL", "busy_timeout=30000", "synchronous=FULL", "foreign_keys=ON"):
+        cursor.execute("PRAGMA busy_timeout=30000")
+        _wal(cursor)
+        for pragma in ("synchronous=FULL", "foreign_keys=ON"):
             cursor.execute(f"PRAGMA {pragma}")
         cursor.close()
 
@@ -546,3 +550,16 @@ def _sqlite_pragmas(engine: AsyncEngine) -> None:
     def _on_begin(conn: sa.Connection) -> None:
         immediate = conn.get_execution_options().get("sqlite_immediate")
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def _wal(cursor: Any) -> None:
+    """Switch the file to WAL. Connections converting a new file at once (replicas starting together) can
+    be refused "database is locked" at once, without SQLite's busy wait: that one is tried again."""
+    for attempt in itertools.count():
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt >= 300:
+                raise
+            time.sleep(0.01)
