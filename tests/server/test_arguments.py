@@ -145,6 +145,17 @@ async def test_a_bad_uuid_says_what_a_good_one_looks_like(server: Any, mode: str
     )
 
 
+async def test_a_malformed_email_says_what_a_good_one_looks_like(server: Any, seed: Any) -> None:
+    async with Client(server) as client:
+        message = await fail(
+            client, "create_checkout", {"products": [seed.products["one_time_fixed"]], "customer_email": "bad"}
+        )
+    assert message == (
+        'Error executing tool create_checkout: Argument customer_email ("bad") does not have the expected form. '
+        'For example: "jane@example.com". Nothing was done: call create_checkout again with this fixed.'
+    )
+
+
 async def test_several_problems_are_each_explained(server: Any, seed: Any) -> None:
     customer = seed.customers["good_card"]
     async with Client(server) as client:

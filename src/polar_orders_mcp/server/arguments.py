@@ -21,8 +21,6 @@ from mcp.server.mcpserver.tools import Tool as SdkTool
 from pydantic import PrivateAttr, ValidationError
 from pydantic_core import ErrorDetails
 
-from polar_orders_mcp.polar.ids import EMAIL_PATTERN
-
 # Arguments that are credentials: their values are never repeated back in an error.
 CREDENTIALS = frozenset({"confirmation_token", "client_secret", "payment_token"})
 
@@ -49,9 +47,10 @@ PATTERN_EXAMPLES = {
     "^[a-z]{3}$": "usd",
     "^[A-Z]{2}$": "US",
     "^https?://": "https://example.com/thanks",
-    EMAIL_PATTERN: "jane@example.com",
 }
-FORMAT_EXAMPLES = {"uuid": EXAMPLE_UUID, "date-time": "2026-10-01T00:00:00Z", "date": "2026-10-01"}
+FORMAT_EXAMPLES = {
+    "uuid": EXAMPLE_UUID, "email": "jane@example.com", "date-time": "2026-10-01T00:00:00Z", "date": "2026-10-01"
+}  # fmt: skip
 VALUE_SHOWN = 60
 
 
