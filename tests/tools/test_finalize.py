@@ -15,7 +15,7 @@ from polar_orders_mcp.emulator.seed import SeedInfo
 from polar_orders_mcp.emulator.state import EmulatorState
 from polar_orders_mcp.server.app import Built
 from tests.approvals.console_client import Person
-from tests.tools.conftest import CONSOLE_URL, call, fail
+from tests.tools.conftest import CONSOLE_URL, approved_call, call, fail
 
 pytestmark = pytest.mark.anyio
 
@@ -323,9 +323,7 @@ async def test_a_confirmed_charge_after_looking_at_the_customer_and_products_cos
         await call(client, "get_customer", {"customer_id": customer})
         await call(client, "list_products", {})
         state.faults.journal.clear()
-        approval_id = (await call(client, "finalize_order", {"order_id": order_id}))["approval"]["approval_id"]
-        await person.approve(approval_id)
-        charged = await call(client, "finalize_order", {"order_id": order_id, "approval_id": approval_id})
+        charged = await approved_call(client, person, "finalize_order", {"order_id": order_id})
         sent = [(r.method, r.path) for r in state.faults.journal]
     assert charged["status"] == "charged"
     assert charged["preview"]["payment_method"].startswith("visa •••• 4242")
@@ -349,9 +347,7 @@ async def test_a_charge_of_a_draft_just_made_costs_three_requests(
         )
         order_id = draft["id"]
         state.faults.journal.clear()
-        approval_id = (await call(client, "finalize_order", {"order_id": order_id}))["approval"]["approval_id"]
-        await person.approve(approval_id)
-        charged = await call(client, "finalize_order", {"order_id": order_id, "approval_id": approval_id})
+        charged = await approved_call(client, person, "finalize_order", {"order_id": order_id})
         sent = [(r.method, r.path) for r in state.faults.journal]
     assert charged["status"] == "charged"
     assert sent == [

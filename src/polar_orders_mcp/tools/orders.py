@@ -194,8 +194,9 @@ async def compute_charge_preview(api: PolarClient, order_id: str, payment_method
     """Read the order, its product and the customer's saved methods; refuse early what cannot be charged.
 
     Each of the three may come from what this server read in the last few minutes (the order from
-    create_order's answer, the cards from get_customer, the product from list_products): the preview is
-    then marked remembered, and the order is read again right before the charge in every channel."""
+    create_order's answer, the cards from get_customer, the product from list_products). The cards and
+    the product only label what is shown (the charge names the card itself); a preview whose order came
+    from memory is marked remembered, and the order is read again right before the charge anyway."""
     remembered = api.orders.remembered(order_id)
     if remembered is not None and remembered.status != "draft":
         remembered = None  # a refusal is said on a fresh read

@@ -306,7 +306,7 @@ def checkout(c: models.Checkout, detail: str = "summary", *, with_secret: bool =
             email=clean_text(c.customer_email),
             metadata=clean_mapping(c.metadata),
         ),
-        api_object=_without_secret(full_object(c, detail)) if not with_secret else full_object(c, detail),
+        api_object=full_object(c, detail) if with_secret else _without_secret(full_object(c, detail)),
     )
 
 
