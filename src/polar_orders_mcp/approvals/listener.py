@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import uvicorn
 
 from polar_orders_mcp.approvals.console import Console, console_app
+from polar_orders_mcp.sockets import tcp_listener
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ class ConsoleListener:
 
     def bind(self) -> int:
         """Take the port now, so the links handed out name the real one. Returns it."""
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock = tcp_listener()
         try:
             sock.bind((LOOPBACK, self.port))
         except OSError as exc:

@@ -33,6 +33,7 @@ from polar_orders_mcp.server.gate import (
 )
 from polar_orders_mcp.server.sessions import Sessions
 from polar_orders_mcp.settings import DEFAULT_CLIENT, MIN_HTTP_TOKEN, Settings
+from polar_orders_mcp.sockets import tcp_listener
 from polar_orders_mcp.stderr import say
 
 log = logging.getLogger(__name__)
@@ -80,9 +81,7 @@ def listen(host: str, port: int, *, how_to_change: str) -> socket.socket:
     Bound before anything says "serving", so a port in use is reported as such rather than as a
     banner followed by uvicorn's bare errno; uvicorn then serves on this very socket.
     """
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock = tcp_listener(socket.AF_INET6 if ":" in host else socket.AF_INET)
     try:
         sock.bind((host, port))
     except OSError as exc:
