@@ -275,8 +275,9 @@ async def _respond(send: Send, status: int, body: bytes, headers: list[tuple[byt
 
 def _server_transport(send: Send) -> asyncio.BaseTransport | None:
     # uvicorn hands the app its request cycle's bound `send`; the cycle holds the connection's transport.
+    # Checked by what it does, not its class: uvloop's transports are not asyncio.BaseTransport subclasses.
     transport = getattr(getattr(send, "__self__", None), "transport", None)
-    return transport if isinstance(transport, asyncio.BaseTransport) else None
+    return transport if callable(getattr(transport, "close", None)) and hasattr(transport, "is_closing") else None
 
 
 async def _drop(receive: Receive, send: Send, message: str) -> None:

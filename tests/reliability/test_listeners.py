@@ -1,7 +1,7 @@
-"""Every listener the project opens answers without Nagle's delay: TCP_NODELAY on each accepted connection.
+"""How the project's HTTP listeners serve: no Nagle delay on any accepted connection, uvloop and httptools.
 
 Checked on the real server processes (MCP over HTTP, the emulator, stdio's approval console): the test
-takes a duplicate of the server's own accepted socket (pidfd_getfd) and reads the option from it.
+takes a duplicate of the server's own accepted socket (pidfd_getfd) and reads TCP_NODELAY from it.
 Nothing is timed. With Nagle on, every answer waited ~40 ms for the client's delayed ACK.
 """
 
@@ -24,6 +24,7 @@ import pytest
 
 from tests.reliability.processes import (
     STARTUP_SECONDS,
+    child_process,
     clean_env,
     emulator_process,
     listening_port,
@@ -71,22 +72,35 @@ def _nodelay_on_accepted(pid: int, port: int, path: str) -> int:
             return accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
 
 
-def test_the_mcp_server_over_http_answers_without_nagle() -> None:
-    with server_process("--emulator") as server:
+LOOPS = ("uvloop", "asyncio")
+
+
+def _env(loop: str, tmp_path: Path, **extra: str) -> dict[str, str]:
+    """The server's environment; for "asyncio", uvloop made unimportable (as where it is not installed)."""
+    if loop == "uvloop":
+        return clean_env(**extra)
+    (tmp_path / "uvloop.py").write_text("raise ImportError('not installed here')\n")
+    return clean_env(PYTHONPATH=str(tmp_path), **extra)
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+def test_the_mcp_server_over_http_answers_without_nagle(loop: str, tmp_path: Path) -> None:
+    with server_process("--emulator", env=_env(loop, tmp_path)) as server:
         port = int(server.url.rsplit(":", 1)[1])
         assert _nodelay_on_accepted(server.pid, port, "/healthz") == 1
 
 
-def test_the_standalone_emulator_answers_without_nagle() -> None:
-    with emulator_process() as emulator:
+@pytest.mark.parametrize("loop", LOOPS)
+def test_the_standalone_emulator_answers_without_nagle(loop: str, tmp_path: Path) -> None:
+    env = _env(loop, tmp_path)
+    with child_process("emulator", "--port", "0", env=env, health="/_emulator/state") as emulator:
         port = int(emulator.url.rsplit(":", 1)[1])
         assert _nodelay_on_accepted(emulator.pid, port, "/_emulator/state") == 1
 
 
 @contextmanager
-def _stdio_server_with_console() -> Iterator[tuple[int, int]]:
+def _stdio_server_with_console(env: dict[str, str]) -> Iterator[tuple[int, int]]:
     """`serve` over stdio (stdin held open) with its approval console on a free port: (pid, console port)."""
-    env = clean_env(POLAR_MCP_APPROVER_TOKEN="nodelay-approver-secret-0123456789")
     command = [sys.executable, "-m", "polar_orders_mcp", "serve", "--emulator", "--approvals-port", "0"]
     proc = subprocess.Popen(command, env=env, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)  # fmt: skip
@@ -109,8 +123,24 @@ def _stdio_server_with_console() -> Iterator[tuple[int, int]]:
 
 
 def test_the_stdio_servers_approval_console_answers_without_nagle() -> None:
-    with _stdio_server_with_console() as (pid, port):
+    """stdio mode runs asyncio's own loop: the socket's protocol alone turns Nagle off there."""
+    env = clean_env(POLAR_MCP_APPROVER_TOKEN="nodelay-approver-secret-0123456789")
+    with _stdio_server_with_console(env) as (pid, port):
         assert _nodelay_on_accepted(pid, port, "/approvals") == 1
+
+
+def _mapped_libraries(pid: int) -> str:
+    return Path(f"/proc/{pid}/maps").read_text()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="uvloop has no Windows build: asyncio's own loop serves there")
+def test_the_http_servers_run_on_uvloop_and_httptools() -> None:
+    """uvicorn takes them only when installed ("auto"): a dependency dropped would silently cost CPU per call."""
+    with server_process("--emulator") as server, emulator_process() as emulator:
+        for pid in (server.pid, emulator.pid):
+            maps = _mapped_libraries(pid)
+            assert "/uvloop/loop." in maps, "the event loop is asyncio's, not uvloop"
+            assert "/httptools/parser/parser." in maps, "requests are parsed by h11, not httptools"
 
 
 def test_every_listening_socket_is_made_by_tcp_listener() -> None:
