@@ -87,8 +87,8 @@ async def _timed(workers: list[Worker], seconds: float) -> dict[str, Any]:
     began = time.perf_counter()
     await asyncio.wait_for(asyncio.gather(*(loop(n, w) for n, w in enumerate(workers))), seconds + 120)
     elapsed = time.perf_counter() - began
-    return {"calls_per_s": calls / elapsed, "units": len(latencies), "p50_ms": stats.percentile(latencies, 50),
-            "errors": len(errors), "first_errors": errors[:3]}  # fmt: skip
+    return {"calls_per_s": calls / elapsed, "calls": calls, "units": len(latencies),
+            "p50_ms": stats.percentile(latencies, 50), "errors": len(errors), "first_errors": errors[:3]}  # fmt: skip
 
 
 async def _session(url: str, token: str) -> rpc.AsyncHttpSession:
@@ -126,9 +126,26 @@ class Drafts:
         return self.ids.pop()
 
 
+@dataclass(frozen=True)
+class Meter:
+    """The processes whose CPU time a run counts: name -> pid; `trees` are counted with their children."""
+
+    pids: dict[str, int]
+    trees: frozenset[str] = frozenset()
+
+    def read(self) -> dict[str, float]:
+        return {name: (p.cpu_seconds_tree if name in self.trees else p.cpu_seconds)(pid)
+                for name, pid in self.pids.items()} | {"load generator": time.process_time()}  # fmt: skip
+
+
+def postmaster_pid(cluster: Cluster) -> int:
+    return int((cluster.data / "postmaster.pid").read_text().split()[0])
+
+
 async def _throughput(urls: list[str], topology: Topology, config: Config, kind: str, drafts: Drafts,
-                      order_id: str) -> dict[str, Any]:  # fmt: skip
-    """`config.sessions` sessions spread over `urls`, each reading or charging back to back."""
+                      order_id: str, meter: Meter) -> dict[str, Any]:  # fmt: skip
+    """`config.sessions` sessions spread over `urls`, each reading or charging back to back; with the CPU
+    time each process of the system spent per call (`cpu_ms_per_call`)."""
     token = topology.secrets.http_token
     sessions = [await _session(urls[n % len(urls)], token) for n in range(config.sessions)]
     store = SqlStore(topology.database_url)
@@ -149,13 +166,18 @@ async def _throughput(urls: list[str], topology: Topology, config: Config, kind:
     try:
         work = read if kind == "read" else approved_charge
         await _timed([work] * config.sessions, min(2.0, config.seconds))  # warm-up
-        return await _timed([work] * config.sessions, config.seconds)
+        before = meter.read()
+        timed = await _timed([work] * config.sessions, config.seconds)
+        after = meter.read()
+        calls = max(timed["calls"], 1)
+        timed["cpu_ms_per_call"] = {name: 1000 * (after[name] - before[name]) / calls for name in before}
+        return timed
     finally:
         await store.close()
         await asyncio.gather(*(s.aclose() for s in sessions), return_exceptions=True)
 
 
-def throughput(topology: Topology, config: Config) -> dict[str, Any]:
+def throughput(topology: Topology, config: Config, postgres: int) -> dict[str, Any]:
     drafts = Drafts.make(topology.emulator_url, config.drafts)
     order_id = httpx2.get(f"{topology.emulator_url}/_emulator/state", timeout=30).json()["paid_order_id"]
     shapes = {
@@ -163,20 +185,23 @@ def throughput(topology: Topology, config: Config) -> dict[str, Any]:
         "two replicas": [r.url for r in topology.replicas],
         "two replicas behind the proxy": [topology.proxy_url],
     }
+    meter = Meter({**topology.processes(), "PostgreSQL": postgres}, trees=frozenset({"PostgreSQL"}))
     runs: dict[str, dict[str, list[dict[str, Any]]]] = {k: {s: [] for s in shapes} for k in ("read", "charge")}
     for rep in range(config.reps):
         names = list(shapes)
         for name in names[rep % 3 :] + names[: rep % 3]:  # a different order each round
             for kind in runs:
                 runs[kind][name].append(asyncio.run(_throughput(shapes[name], topology, config, kind, drafts,
-                                                                order_id)))  # fmt: skip
+                                                                order_id, meter)))  # fmt: skip
     result: dict[str, Any] = {"sessions": config.sessions, "seconds": config.seconds, "reps": config.reps}
     for kind, by_shape in runs.items():
         result[kind] = {
             name: {"calls_per_s": stats.summary([r["calls_per_s"] for r in rows]),
                    "p50_ms": stats.summary([r["p50_ms"] for r in rows]),
                    "errors": sum(r["errors"] for r in rows),
-                   "first_errors": [e for r in rows for e in r["first_errors"]][:3]}
+                   "first_errors": [e for r in rows for e in r["first_errors"]][:3],
+                   "cpu_ms_per_call": {process: stats.summary([r["cpu_ms_per_call"][process] for r in rows])["median"]
+                                       for process in rows[0]["cpu_ms_per_call"]}}
             for name, rows in by_shape.items()
         }  # fmt: skip
         one = result[kind]["one replica"]["calls_per_s"]["median"]
@@ -356,6 +381,58 @@ def _f(value: float, digits: int = 1) -> str:
     return f"{value:,.{digits}f}"
 
 
+SHAPES = ("one replica", "two replicas", "two replicas behind the proxy")
+
+
+def _cpu_parts(cpu: dict[str, float]) -> dict[str, float]:
+    """CPU ms per call grouped as the report shows it: the replicas together, then each other process."""
+    parts = {"replicas": sum(v for k, v in cpu.items() if k.startswith("replica-"))}
+    parts |= {k: v for k, v in cpu.items() if not k.startswith("replica-")}
+    return parts
+
+
+def _cpu_section(t: dict[str, Any], cores: int) -> list[str]:
+    """What bounds the calls per second: the CPU each call costs every process, against the cores there are."""
+    if "cpu_ms_per_call" not in t["read"]["one replica"]:
+        return []  # results from before the CPU was counted
+    names = list(_cpu_parts(t["read"]["one replica"]["cpu_ms_per_call"]))
+    lines = [
+        "",
+        "## What bounds it: the CPU each call costs",
+        "",
+        "CPU time (user + system) each process spent per call during the runs above, median of the rounds; "
+        f"the ceiling is what {cores} cores could serve if nothing but these calls used them.",
+        "",
+        f"| workload | topology | {' | '.join(names)} | whole system | ceiling on {cores} cores | measured | "
+        "measured / ceiling |",
+        "|---|---|" + "---|" * (len(names) + 4),
+    ]
+    for kind, label in (("read", "reads"), ("charge", "approved charges")):
+        for shape in SHAPES:
+            row = t[kind][shape]
+            parts = _cpu_parts(row["cpu_ms_per_call"])
+            total = sum(parts.values())
+            ceiling = cores * 1000 / total if total else float("nan")
+            measured = row["calls_per_s"]["median"]
+            cells = " | ".join(_f(parts.get(name, 0.0), 2) for name in names)
+            lines.append(f"| {label} | {shape} | {cells} | {_f(total, 2)} ms | {_f(ceiling, 0)} calls/s | "
+                         f"{_f(measured, 0)} calls/s | {measured / ceiling:.0%} |")  # fmt: skip
+    read = t["read"]["one replica"]
+    parts = _cpu_parts(read["cpu_ms_per_call"])
+    total = sum(parts.values())
+    ceiling = cores * 1000 / total
+    lines += [
+        "",
+        f"A read costs the whole system {_f(total, 2)} ms of CPU, {_f(parts['replicas'], 2)} ms of it in the "
+        f"replica: {cores} cores can serve at most {_f(ceiling, 0)} reads/s, and one replica already reaches "
+        f"{_f(read['calls_per_s']['median'], 0)} ({read['calls_per_s']['median'] / ceiling:.0%} of that). So two "
+        f"replicas on this machine can add at most {ceiling / read['calls_per_s']['median']:.2f}× — they add a "
+        "process, not a core; on a machine with a core per replica (and the emulator, the load generator and "
+        "PostgreSQL elsewhere) the replica's own share is the bound.",
+    ]
+    return lines
+
+
 def markdown(r: dict[str, Any]) -> str:
     t, s, e = r["throughput"], r["store"], r["end_to_end"]
     lines = [
@@ -384,6 +461,7 @@ def markdown(r: dict[str, Any]) -> str:
                  f"{', ' + str(row[name]['errors']) + ' errors' if row[name]['errors'] else ''})"
                  for name in ("one replica", "two replicas", "two replicas behind the proxy")]  # fmt: skip
         lines.append(f"| {label} | {' | '.join(cells)} | {row['two_over_one']:.2f}× | {row['proxy_over_one']:.2f}× |")
+    lines += _cpu_section(t, r["machine"]["cores"])
     lines += [
         "",
         "## The store's cost per irreversible call",
@@ -477,7 +555,7 @@ def main(argv: list[str] | None = None) -> int:
                             serve_args=serve_args, secrets_=Secrets(), proxy_process=True)  # fmt: skip
         with topology:
             print("bench.replicas: throughput …", file=sys.stderr, flush=True)
-            results["throughput"] = throughput(topology, config)
+            results["throughput"] = throughput(topology, config, postmaster_pid(cluster))
             print("bench.replicas: end to end …", file=sys.stderr, flush=True)
             results["end_to_end"] = end_to_end(topology, procs, config)
         print("bench.replicas: the store alone …", file=sys.stderr, flush=True)

@@ -199,6 +199,15 @@ class Topology:
                 raise RuntimeError(f"the proxy did not start on port {self.proxy_port}")
             time.sleep(0.02)
 
+    def processes(self) -> dict[str, int]:
+        """The process id of each part this topology started, by name (the proxy only as a process of its own)."""
+        found = {replica.name: replica.proc.pid for replica in self.replicas}
+        if self._emulator is not None:
+            found["emulator"] = self._emulator.pid
+        if self._proxy_proc is not None:
+            found["proxy"] = self._proxy_proc.pid
+        return found
+
     # Stopping ---------------------------------------------------------------------------------------
 
     def stop(self) -> None:
