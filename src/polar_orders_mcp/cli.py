@@ -75,6 +75,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--console-url", metavar="URL",
                        help="public address of the approval console in the links the server hands out "
                        "[POLAR_MCP_CONSOLE_URL]")
+    serve.add_argument("--timezone", metavar="ZONE",
+                       help="IANA time zone of the times people read in approvals, e.g. Europe/Paris (UTC is "
+                       "shown beside; default: this machine's zone) [POLAR_MCP_TIMEZONE]")
     serve.add_argument("--state-dir", metavar="DIR",
                        help="where the embedded SQLite store lives (default ~/.local/state/polar-orders-mcp) "
                        "[POLAR_MCP_STATE_DIR]")
@@ -142,7 +145,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _settings_overrides(args: argparse.Namespace) -> dict[str, Any]:
     names = ("emulator", "emulator_orders", "customer_session", "server", "api_version", "confirm", "approval_ttl",
-             "approval_wait", "approval_above", "approvals_port", "console_url", "state_dir", "timeout",
+             "approval_wait", "approval_above", "approvals_port", "console_url", "timezone", "state_dir", "timeout",
              "max_retries", "read_only", "tools", "exclude_tools", "toolsets", "max_charge", "max_daily",
              "allow_price_override", "audit_log", "transport", "host", "port", "no_auth", "max_sessions_per_client",
              "max_sessions", "session_idle_timeout", "allowed_hosts", "allowed_origins", "log_level")  # fmt: skip

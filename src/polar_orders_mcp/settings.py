@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 import re
 import sys
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -101,6 +103,34 @@ def parse_approvers(text: str) -> dict[str, str]:
 
 MIN_REQUEST_STATE_KEY = 32  # what mcp's AES-GCM request-state codec requires
 KEY_HINT = "python -c 'import secrets; print(secrets.token_hex(32))'"
+
+
+def zone_named(name: str) -> tzinfo:
+    try:
+        return ZoneInfo(name.strip())
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"{name.strip()[:60]!r} is not an IANA time zone: use a name such as Europe/Paris, America/New_York or UTC"
+        ) from None
+
+
+def local_zone() -> tzinfo:
+    """This machine's time zone: TZ, else /etc/localtime's zone name, else its current offset (no DST rules)."""
+    for name in (os.environ.get("TZ", "").lstrip(":"), _localtime_name()):
+        if name:
+            try:
+                return ZoneInfo(name)
+            except (ZoneInfoNotFoundError, ValueError):
+                pass
+    return datetime.now().astimezone().tzinfo or UTC
+
+
+def _localtime_name() -> str:
+    try:
+        target = os.readlink("/etc/localtime")
+    except OSError:
+        return ""
+    return target.partition("zoneinfo/")[2]
 
 
 def split_keys(text: str) -> list[str]:
@@ -210,6 +240,12 @@ class Settings(BaseSettings):
         default=None,
         validation_alias=_env("POLAR_MCP_CONSOLE_URL", "console_url"),
         description="Public base URL of the approval console in links, e.g. https://mcp.example.com/approvals.",
+    )
+    timezone: str | None = Field(
+        default=None,
+        validation_alias=_env("POLAR_MCP_TIMEZONE", "timezone"),
+        description="IANA time zone for the times people read in approvals (UTC is shown beside); default: this "
+        "machine's zone.",
     )
     state_dir: Path | None = Field(
         default=None,
@@ -399,6 +435,17 @@ class Settings(BaseSettings):
     @classmethod
     def _limits(cls, value: object) -> Limits:
         return Limits.parse(value)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            zone_named(value)
+        return value
+
+    def display_zone(self) -> tzinfo:
+        """The zone people read approval times in: --timezone, else this machine's own."""
+        return zone_named(self.timezone) if self.timezone else local_zone()
 
     @field_validator("approvers")
     @classmethod

@@ -124,7 +124,7 @@ async def test_the_page_escapes_and_labels_what_customers_wrote(
     assert "<script>" not in page.text and "<img" not in page.text
     assert "&lt;script&gt;alert(&quot;pwned&quot;)&lt;/script&gt;" in page.text
     name_row = re.search(r"<dt>Customer name</dt><dd>(.*?)</dd>", page.text)
-    assert name_row and "written by the customer" in name_row.group(1)
+    assert name_row and "as the customer entered it" in name_row.group(1)
     assert page.headers["content-security-policy"].startswith("default-src 'none'")
     assert page.headers["x-frame-options"] == "DENY" and page.headers["cache-control"] == "no-store"
 

@@ -135,7 +135,7 @@ async def test_a_person_signs_in_sees_the_charge_and_approves_it(chromium: Any, 
         assert chromium.current_url == approval["approve_at"]
         page = chromium.find_element(By.TAG_NAME, "main").text
         assert "$15.00" in page and "good-card@example.com" in page and "visa •••• 4242" in page
-        assert "written by the customer" in page and "Starter Pack" in page
+        assert "as the customer entered it" in page and "Starter Pack" in page
         assert APPROVER_SECRET not in chromium.page_source
         if os.environ.get("UPDATE_SCREENSHOTS") == "1":
             chromium.get(f"{url}/approvals")

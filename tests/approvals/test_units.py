@@ -98,7 +98,7 @@ PREVIEW = Charge(
 def test_a_preview_shows_people_its_facts_in_words_without_ids_or_empty_lines() -> None:
     assert PREVIEW.message() == (
         "Charge $15.00 to a@example.com for order o-1\n\nAmount: $15.00\n"
-        "Customer email: a@example.com  (written by the customer)\n\n"
+        "Customer email: a@example.com  (as the customer entered it)\n\n"
         "Approve only if this is exactly what you want. It cannot be undone."
     )
     assert PREVIEW.rows() == [("Amount", "$15.00", "amount"), ("Customer email", "a@example.com", "customer")]

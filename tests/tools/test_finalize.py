@@ -204,7 +204,8 @@ async def test_elicitation_shows_the_preview_and_charges_on_approval(
     assert status(state, order_id) == "paid"
     assert len(human.shown) == 1
     shown = human.shown[0]
-    assert "Amount: $15.00" in shown and "Customer email: good-card@example.com  (written by the customer)" in shown
+    assert "Amount, tax included: $15.00" in shown
+    assert "Customer email: good-card@example.com  (as the customer entered it)" in shown
     assert "visa •••• 4242" in shown
     assert order_id in shown.splitlines()[0]  # the summary names the order; the fact lines show no raw ids
     assert "None" not in shown and "customer_id" not in shown and "payment_method_id" not in shown
@@ -375,7 +376,7 @@ async def test_a_preview_from_a_remembered_draft_is_read_again_before_the_charge
         order_id = await _a_draft_that_changes_after_it_was_made(client, seed, state)
         message = await fail(client, "finalize_order", {"order_id": order_id})
     assert "changed after it was approved" in message
-    assert "Amount: $15.00" in human.shown[0]
+    assert "Amount, tax included: $15.00" in human.shown[0]
     assert status(state, order_id) == "draft"
     assert not [r for r in state.faults.journal if r.path.endswith("/finalize")]
 

@@ -13,6 +13,7 @@ import secrets
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
+from datetime import UTC, tzinfo
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -67,6 +68,7 @@ class Console:
         allowed_hosts: Iterable[str] = (),
         redeem_window: float = 300.0,
         serving: bool = True,
+        zone: tzinfo = UTC,
     ) -> None:
         self._store = store
         self._approvers = dict(approvers)
@@ -75,6 +77,7 @@ class Console:
         self.allowed_hosts = list(allowed_hosts)
         self.redeem_window = redeem_window
         self.serving = serving
+        self.zone = zone  # the times on its pages: the server's display zone, UTC beside
         self._failures: dict[str, deque[float]] = {}
 
     # What the guard asks ---------------------------------------------------------------------------
@@ -122,7 +125,8 @@ class Console:
         # Requests being answered in a client (form, relay) are that client's to decide.
         pending = [a for a in await store.list_approvals(states=["pending"], limit=50) if a.channel in DECIDED_HERE]
         decided = await store.list_approvals(states=["approved", "denied", "used", "expired"], limit=30)
-        return _html(pages.index(pending, decided, store.now(), approver=approver, csrf=csrf, base=self.path))
+        return _html(pages.index(pending, decided, store.now(), approver=approver, csrf=csrf, base=self.path,
+                                 zone=self.zone))
 
     async def _detail(self, request: Request) -> Response:
         if (refused := self._refuse(request)) is not None:
@@ -137,7 +141,8 @@ class Console:
         if approval is None:
             return _html(pages.message("Not found", "There is no approval request with this id.", base=self.path), 404)
         notice = {"approved": "You approved it.", "denied": "You denied it."}.get(request.query_params.get("done", ""))
-        return _html(pages.detail(approval, store.now(), approver=approver, csrf=csrf, base=self.path, notice=notice))
+        return _html(pages.detail(approval, store.now(), approver=approver, csrf=csrf, base=self.path,
+                                  notice=notice, zone=self.zone))
 
     async def _decide(self, request: Request) -> Response:
         if (refused := self._refuse(request, post=True)) is not None:

@@ -10,7 +10,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable
 from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any, ClassVar, Generic, TypeVar
 
 import anyio
@@ -286,7 +286,7 @@ async def _ask(
             digest=preview.digest(),
             facts=preview.facts(),
             summary=preview.summary,
-            message=preview.message(),
+            message=preview.message(guard.zone),
             display=[(label, value, str(kind)) for label, value, kind in preview.rows()],
             amount=amount,
             currency=currency,
@@ -308,11 +308,11 @@ async def _ask(
         return _pending(ctx, guard, action, approval, preview)
     link = guard.console.link(ctx, approval.id) if channel == "url" else None
     if modern(ctx):
-        return _input_required(approval, preview, link)
+        return _input_required(approval, preview, link, guard.zone)
     if channel == "form":
         try:
             answer = await ctx.session.elicit_form(
-                message=preview.message(),
+                message=preview.message(guard.zone),
                 requested_schema=render_elicitation_schema(ApprovalForm),
                 related_request_id=ctx.request_id,
             )
@@ -330,11 +330,13 @@ async def _ask(
     return await _proceed(ctx, action, api, guard, store, approval, preview, fresh=False)
 
 
-def _input_required(approval: Approval, preview: Preview, link: str | None) -> types.InputRequiredResult:
+def _input_required(
+    approval: Approval, preview: Preview, link: str | None, zone: tzinfo
+) -> types.InputRequiredResult:
     params: types.ElicitRequestParams
     if link is None:
         params = types.ElicitRequestFormParams(
-            message=preview.message(), requested_schema=render_elicitation_schema(ApprovalForm)
+            message=preview.message(zone), requested_schema=render_elicitation_schema(ApprovalForm)
         )
     else:
         params = types.ElicitRequestURLParams(message=_url_message(preview), url=link)

@@ -1,13 +1,14 @@
 """The approval console's pages: plain server-rendered HTML, no script, readable on a phone.
 
-Every value is escaped here; text a customer wrote is shown as such, never as markup.
+Every value is escaped here; the facts come from render.py, the same rows a client's form shows.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, tzinfo
 from html import escape
 
+from polar_orders_mcp.approvals import render
 from polar_orders_mcp.store.records import Approval
 
 TOOL_NAMES = {
@@ -52,6 +53,8 @@ font-size:14px}
 .tag{display:inline-block;font-size:12px;color:var(--muted);border:1px solid var(--line);border-radius:999px;
 padding:0 8px;margin-left:6px;white-space:nowrap;font-family:inherit}
 .row-warning dd{color:var(--warn);font-weight:600}
+.agent-words{margin-top:14px;border-top:1px dashed var(--line);padding-top:10px}
+.agent-words .kind{margin-bottom:6px}
 .notice{background:var(--warn-bg);color:var(--warn);border-radius:8px;padding:10px 12px;margin:12px 0}
 .meta{color:var(--muted);font-size:14px;margin-top:12px}
 .actions{display:flex;gap:10px;margin-top:16px;flex-wrap:wrap}
@@ -82,10 +85,8 @@ button{flex:1}table .opt{display:none}}
 """
 
 
-def when(timestamp: float | None) -> str:
-    if timestamp is None:
-        return "—"
-    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+def when(timestamp: float | None, zone: tzinfo) -> str:
+    return escape(render.when(timestamp, zone))
 
 
 def page(title: str, body: str, *, approver: str | None = None, csrf: str | None = None, base: str = "") -> str:
@@ -106,25 +107,15 @@ def page(title: str, body: str, *, approver: str | None = None, csrf: str | None
     )
 
 
-def facts(approval: Approval) -> str:
-    rows = []
-    for label, value, kind in approval.display:
-        if kind == "amount":
-            continue
-        shown = escape(value)
-        if kind == "customer":
-            shown = f'<span class="customer">{shown}</span><span class="tag">written by the customer</span>'
-        rows.append(
-            f'<div class="row-{escape(kind)}" style="display:contents"><dt>{escape(label)}</dt><dd>{shown}</dd></div>'
-        )
-    return f"<dl>{''.join(rows)}</dl>"
+def facts(approval: Approval, zone: tzinfo = UTC) -> str:
+    return render.html(approval.display, zone)
 
 
 def amount_of(approval: Approval) -> str:
     return next((value for _, value, kind in approval.display if kind == "amount"), "")
 
 
-def card(approval: Approval, now: float, *, csrf: str, base: str, link: bool) -> str:
+def card(approval: Approval, now: float, *, csrf: str, base: str, link: bool, zone: tzinfo) -> str:
     state = approval.state_at(now)
     title = TOOL_NAMES.get(approval.tool, approval.tool)
     heading = f'<a href="{escape(base)}/{escape(approval.id)}">{escape(title)}</a>' if link else escape(title)
@@ -133,13 +124,13 @@ def card(approval: Approval, now: float, *, csrf: str, base: str, link: bool) ->
         f'<section class="card {escape(state)}"><div class="kind">{heading}</div>',
         f'<div class="amount">{escape(amount)}</div>' if amount else "",
         f'<div class="summary">{escape(approval.summary)}</div>',
-        facts(approval),
-        f'<div class="meta">Requested by <strong>{escape(approval.client)}</strong> at {when(approval.created_at)} · '
-        f"request {escape(approval.id)}</div>",
+        facts(approval, zone),
+        f'<div class="meta">Requested by <strong>{escape(approval.client)}</strong> at '
+        f"{when(approval.created_at, zone)} · request {escape(approval.id)}</div>",
     ]
     if state == "pending" and approval.channel in ("console", "url"):
         parts.append(
-            f'<div class="meta">Open until {when(approval.expires_at)}.</div>'
+            f'<div class="meta">Open until {when(approval.expires_at, zone)}.</div>'
             f'<form class="actions" method="post" action="{escape(base)}/{escape(approval.id)}">'
             f'<input type="hidden" name="csrf" value="{escape(csrf)}">'
             '<button class="approve" type="submit" name="decision" value="approve">Approve</button>'
@@ -148,31 +139,33 @@ def card(approval: Approval, now: float, *, csrf: str, base: str, link: bool) ->
     elif state == "pending":
         parts.append('<div class="meta">Being answered in the client that asked for it.</div>')
     else:
-        parts.append(f'<div class="meta">{decision_line(approval, now)}</div>')
+        parts.append(f'<div class="meta">{decision_line(approval, now, zone)}</div>')
     parts.append("</section>")
     return "".join(parts)
 
 
-def decision_line(approval: Approval, now: float) -> str:
+def decision_line(approval: Approval, now: float, zone: tzinfo) -> str:
     state = approval.state_at(now)
     line = f'<span class="state {escape(state)}">{escape(STATE_WORDS.get(state, state))}</span>'
     if approval.decided_by:
-        line += f" by {escape(approval.decided_by)} at {when(approval.decided_at)}"
+        line += f" by {escape(approval.decided_by)} at {when(approval.decided_at, zone)}"
     if approval.used_at:
-        line += f"; used at {when(approval.used_at)}"
+        line += f"; used at {when(approval.used_at, zone)}"
     if approval.outcome:
         line += f"; outcome: {escape(approval.outcome.replace('_', ' '))}"
     return line
 
 
-def index(pending: list[Approval], decided: list[Approval], now: float, *, approver: str, csrf: str, base: str) -> str:
-    cards = "".join(card(a, now, csrf=csrf, base=base, link=True) for a in pending) or (
+def index(
+    pending: list[Approval], decided: list[Approval], now: float, *, approver: str, csrf: str, base: str, zone: tzinfo
+) -> str:
+    cards = "".join(card(a, now, csrf=csrf, base=base, link=True, zone=zone) for a in pending) or (
         '<p class="empty">Nothing is waiting for a decision.</p>'
     )
     rows = "".join(
-        f"<tr><td>{when(a.decided_at or a.expires_at)}</td><td>{escape(TOOL_NAMES.get(a.tool, a.tool))}</td>"
+        f"<tr><td>{when(a.decided_at or a.expires_at, zone)}</td><td>{escape(TOOL_NAMES.get(a.tool, a.tool))}</td>"
         f'<td class="num">{escape(amount_of(a))}</td><td class="opt">{escape(a.client)}</td>'
-        f'<td>{decision_line(a, now)} · <a href="{escape(base)}/{escape(a.id)}">details</a></td></tr>'
+        f'<td>{decision_line(a, now, zone)} · <a href="{escape(base)}/{escape(a.id)}">details</a></td></tr>'
         for a in decided
     )
     history = (
@@ -188,9 +181,11 @@ def index(pending: list[Approval], decided: list[Approval], now: float, *, appro
     return page("Waiting for approval", body, approver=approver, csrf=csrf, base=base)
 
 
-def detail(approval: Approval, now: float, *, approver: str, csrf: str, base: str, notice: str | None) -> str:
+def detail(
+    approval: Approval, now: float, *, approver: str, csrf: str, base: str, notice: str | None, zone: tzinfo
+) -> str:
     note = f'<div class="notice">{escape(notice)}</div>' if notice else ""
-    body = f"{note}<h1>Approval request</h1>{card(approval, now, csrf=csrf, base=base, link=False)}" + (
+    body = f"{note}<h1>Approval request</h1>{card(approval, now, csrf=csrf, base=base, link=False, zone=zone)}" + (
         f'<p><a href="{escape(base)}">All requests</a></p>'
     )
     return page("Approval request", body, approver=approver, csrf=csrf, base=base)

@@ -6,6 +6,7 @@ import hashlib
 import hmac
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, tzinfo
 from typing import Any, Literal, Protocol
 
 from mcp.server.mcpserver import Context
@@ -98,6 +99,8 @@ class Guard:
     approval_above: Limits = field(default_factory=Limits)
     redeem_window: float = 300.0
     poll_interval: float = 0.5
+    zone: tzinfo = UTC
+    """The zone of the times a person reads in a confirmation (UTC is shown beside)."""
 
     def choose(self, ctx: Ctx, preview: Preview, not_done: str) -> Channel:
         """The channel that asks a person about this call, or a refusal saying why none can."""

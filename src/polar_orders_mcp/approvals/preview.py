@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import UTC, tzinfo
 from typing import Any, ClassVar, Literal, Self
 
 from pydantic import BaseModel, PrivateAttr
 
-RowKind = Literal["amount", "text", "customer", "warning"]
-"""amount: the money, shown large; customer: text a customer wrote (shown as such); warning: read this."""
+from polar_orders_mcp.approvals import render
+
+RowKind = Literal["amount", "text", "time", "customer", "agent", "warning"]
+"""amount: the money, shown large; text: a fact read from Polar or computed from it; time: an ISO 8601 instant,
+shown in the display zone; customer: details a customer entered (tagged as theirs); agent: words the agent
+wrote, shown apart as unchecked; warning: read this."""
 
 
 def digest(facts: dict[str, Any]) -> str:
@@ -68,14 +73,9 @@ class Preview(BaseModel):
             found.append((label, str(value), kind))
         return found
 
-    def message(self) -> str:
-        """The text a client shows a person in a confirmation request."""
-        lines = [self.summary, ""]
-        for label, value, kind in self.rows():
-            suffix = "  (written by the customer)" if kind == "customer" else ""
-            lines.append(f"{label}: {value}{suffix}")
-        lines += ["", "Approve only if this is exactly what you want. It cannot be undone."]
-        return "\n".join(lines)
+    def message(self, zone: tzinfo = UTC) -> str:
+        """The text a client shows a person in a confirmation request (render.text: the console's rows too)."""
+        return render.text(self.summary, self.rows(), zone)
 
 
 def changed_facts(before: dict[str, Any], after: dict[str, Any]) -> list[str]:

@@ -206,6 +206,7 @@ class Product(PolarModel):
     is_recurring: bool = False
     is_archived: bool = False
     recurring_interval: RecurringInterval | None = None
+    recurring_interval_count: int | None = None
     organization_id: str | None = None
     metadata: Metadata = Field(default_factory=dict)
     prices: list[ProductPrice] = Field(default_factory=list)

@@ -309,6 +309,7 @@ def build_parts(settings: Settings, transport: httpx2.AsyncBaseTransport | None 
         settings.approver_secrets(),
         base_url=settings.console_url,
         allowed_hosts=console_hosts(settings),
+        zone=settings.display_zone(),
     )
     guard = Guard(
         mode=settings.confirm,
@@ -321,6 +322,7 @@ def build_parts(settings: Settings, transport: httpx2.AsyncBaseTransport | None 
         max_charge=settings.max_charge,
         max_daily=settings.max_daily,
         approval_above=settings.approval_above,
+        zone=console.zone,
     )
     tools = select_tools(settings)
     irreversible = any(t.tier == "irreversible" for t in tools)

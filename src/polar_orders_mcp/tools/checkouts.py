@@ -184,6 +184,7 @@ class CheckoutPreview(Preview):
     product: str | None
     price_amount: int | None = Field(description="The chosen amount of a pay-what-you-want price, sent back pinned.")
     discount: str | None
+    renews: str | None = Field(default=None, description="How often a subscription product charges again.")
     customer_email: str | None
     customer_name: str | None
     payment: str
@@ -192,7 +193,8 @@ class CheckoutPreview(Preview):
     )
 
     SHOWN = (
-        ("amount_display", "Amount", "amount"),
+        ("amount_display", "Amount, tax included", "amount"),
+        ("renews", "Then", "warning"),
         ("product", "Product", "text"),
         ("discount", "Discount", "text"),
         ("customer_email", "Customer email", "customer"),
@@ -230,6 +232,7 @@ async def compute_checkout_preview(api: PolarClient, client_secret: str, payment
         product=product,
         price_amount=checkout.amount if custom else None,
         discount=discount,
+        renews=views.renewal(checkout.product),
         customer_email=email,
         customer_name=views.clean_text(checkout.customer_name),
         payment=f"payment form token …{payment_token[-4:]}" if needs_payment and payment_token else "free: none",

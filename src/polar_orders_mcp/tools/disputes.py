@@ -137,10 +137,10 @@ class ConcedePreview(Preview):
     AMOUNT_FIELD = None
     CURRENCY_FIELD = None
     SHOWN = (
-        ("total_display", "The customer keeps", "amount"),
+        ("total_display", "The customer keeps, tax included", "amount"),
         ("effect", "What happens", "warning"),
         ("reason", "The bank's reason", "text"),
-        ("evidence_due_by", "Evidence due by", "text"),
+        ("evidence_due_by", "Evidence due by", "time"),
         ("customer_email", "Customer email", "customer"),
         ("customer_name", "Customer name", "customer"),
     )

@@ -166,16 +166,21 @@ class ChargePreview(Preview):
     payment_method: str
 
     SHOWN = (
-        ("amount_display", "Amount", "amount"),
+        ("amount_display", "Amount, tax included", "amount"),
         ("tax_display", "Of which tax", "text"),
         ("price_override", "Price override", "warning"),
-        ("list_price_display", "Product's list price", "text"),
+        ("list_price_display", "Product's list price, before tax", "text"),
         ("product", "Product", "text"),
         ("customer_email", "Customer email", "customer"),
         ("customer_name", "Customer name", "customer"),
         ("payment_method", "Payment method", "text"),
-        ("description", "Description on the order", "text"),
+        ("own_description", "Description on the order", "agent"),
     )
+
+    @property
+    def own_description(self) -> str | None:
+        """The description when it says more than the product's name (Polar's default): create_order's words."""
+        return self.description if self.description != self.product else None
 
 
 def list_price(product: models.Product | None, order: models.Order) -> int | None:

@@ -287,14 +287,14 @@ class RefundPreview(Preview):
 
     AMOUNT_FIELD = "total_amount"
     SHOWN = (
-        ("total_display", "Paid back to the customer", "amount"),
+        ("total_display", "Paid back to the customer, tax included", "amount"),
         ("recent_refunds_note", "Already refunded in the last 24 hours", "warning"),
         ("unsettled_note", "An earlier refund request", "warning"),
         ("amount_display", "Refund, net of tax", "text"),
         ("tax_display", "Tax refunded with it", "text"),
         ("refunded_before", "Refunded before", "text"),
-        ("reason", "Reason", "text"),
-        ("comment", "Comment", "text"),
+        ("reason", "Reason", "agent"),
+        ("comment", "Comment", "agent"),
         ("benefits", "Benefits", "text"),
         ("product", "Product", "text"),
         ("customer_email", "Customer email", "customer"),

@@ -302,7 +302,8 @@ class RevokePreview(Preview):
     customer_name: str | None
     product: str | None
     price: str
-    ends: str = Field(description="What would happen without revoking.")
+    would_end_at: str | None = Field(default=None, description="Without revoking, it ends then (ISO 8601).")
+    would_renew_at: str | None = Field(default=None, description="Without revoking, it renews then (ISO 8601).")
     effect: str
     last_order: str | None = Field(description="Its newest order, to refund separately if owed.")
 
@@ -311,8 +312,9 @@ class RevokePreview(Preview):
     SHOWN = (
         ("effect", "What happens", "warning"),
         ("product", "Subscription", "text"),
-        ("price", "Price", "text"),
-        ("ends", "Without revoking", "text"),
+        ("price", "Price, before tax", "text"),
+        ("would_end_at", "Without revoking, it ends", "time"),
+        ("would_renew_at", "Without revoking, it renews and charges again", "time"),
         ("last_order", "Its newest order", "text"),
         ("customer_email", "Customer email", "customer"),
         ("customer_name", "Customer name", "customer"),
@@ -347,10 +349,11 @@ class Revoke(Action[RevokePreview, models.Subscription]):
             customer_name=facts.customer_name,
             product=facts.product,
             price=facts.price,
-            ends=f"ends at {facts.ends_at}" if facts.cancel_at_period_end else f"renews at {facts.current_period_end}",
+            would_end_at=facts.ends_at if facts.cancel_at_period_end else None,
+            would_renew_at=None if facts.cancel_at_period_end else facts.current_period_end,
             effect=facts.effect,
-            last_order=f"{last.id}, {last.status}, {last.total} (refundable: "
-            f"{views.money(last.refundable_amount, facts.currency)})"
+            last_order=f"{last.id}, {last.status}: {last.total} tax included; "
+            f"{views.money(last.refundable_amount, facts.currency)} before tax can still be refunded"
             if last
             else None,
         )

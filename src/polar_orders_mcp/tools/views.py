@@ -30,6 +30,15 @@ CustomerText = Annotated[
 ]
 
 
+def renewal(product: models.Product | None) -> str | None:
+    """How often a subscription product charges again, as a person reads it; None for a one-time product."""
+    if product is None or not product.is_recurring or product.recurring_interval is None:
+        return None
+    count = product.recurring_interval_count or 1
+    every = str(product.recurring_interval) if count == 1 else f"{count} {product.recurring_interval}s"
+    return f"charges again every {every} until the subscription is cancelled"
+
+
 def clean_text(value: object, limit: int = TEXT_LIMIT) -> str | None:
     """Customer-supplied text made safe to show: invisible and control characters removed, one line, capped."""
     if value is None:
