@@ -26,7 +26,7 @@ ARGS = {
     "fix_billing_and_invoice": {"order_id": "00000000-0000-4000-8000-000000000000"},
     "send_checkout_link": {"customer_email": "ada@example.com", "products": "Starter Pack"},
     "summarize_sales": {"start": "2026-10-01T00:00:00Z", "end": "2026-11-01T00:00:00Z"},
-    "refund_order": {"order_id": "00000000-0000-4000-8000-000000000000", "amount": "625"},
+    "refund_order": {"order_id": "00000000-0000-4000-8000-000000000000", "total": "625"},
     "handle_dispute": {"dispute_id": "00000000-0000-4000-8000-000000000000"},
 }
 
@@ -68,7 +68,7 @@ async def test_the_after_sales_prompts_walk_through_their_tools_in_order(server:
     assert "export_orders(" not in text["summarize_sales"] and 'status=["paid"' in text["summarize_sales"]
     assert 'summarize_orders(created_after="2026-10-01T00:00:00Z"' in text["summarize_sales"]
     steps = order_of("refund_order", "get_order", "list_refunds", "create_refund")
-    assert steps == sorted(steps) and "amount=625" in text["refund_order"]
+    assert steps == sorted(steps) and "total=625" in text["refund_order"]
     steps = order_of("handle_dispute", "get_dispute", "get_order", "list_refunds", "accept_dispute")
     assert steps == sorted(steps) and "needs_response" in text["handle_dispute"]
 

@@ -218,3 +218,44 @@ async def test_conceding_a_dispute_is_approved_then_closes_it(
         closed = await fail(client, "accept_dispute", {"dispute_id": seed.disputes["won"]})
     assert done["status"] == "accepted" and done["dispute"]["status"] == "lost"
     assert "only a dispute awaiting a response (needs_response) can be accepted" in closed
+
+
+async def test_a_refund_by_the_total_the_customer_gets_back_is_split_as_polar_splits_it(
+    parts: Built, person: Person, seed: SeedInfo, state: EmulatorState
+) -> None:
+    """$2.00 back on a 20%-tax order: 167 net + 33 prorated tax. An agent that passed 200 as the net amount
+    would have refunded $2.40."""
+    order_id = seed.disputed_orders["won"]  # 12.50 + 20% tax, paid, its dispute won
+    order = state.store.order(order_id)
+    assert (order.net_amount, order.tax_amount) == (1250, 250)
+    async with Client(parts.server) as client:
+        first = await call(client, "create_refund", {"order_id": order_id, "total": 200})
+        preview = first["preview"]
+        assert (preview["total_amount"], preview["amount"], preview["tax_amount"]) == (200, 167, 33)
+        assert preview["total_display"] == "$2.00" and preview["amount_display"] == "$1.67"
+        await person.approve(first["approval"]["approval_id"])
+        done = await call(client, "create_refund", {
+            "order_id": order_id, "total": 200, "approval_id": first["approval"]["approval_id"],
+        })  # fmt: skip
+    assert done["refund"]["total_amount"] == 200
+    assert (state.store.order(order_id).refunded_amount, state.store.order(order_id).refunded_tax_amount) == (167, 33)
+
+
+async def test_a_total_no_refund_can_pay_back_names_the_nearest(parts: Built, seed: SeedInfo) -> None:
+    order_id = seed.disputed_orders["won"]
+    async with Client(parts.server) as client:
+        unreachable = await fail(client, "create_refund", {"order_id": order_id, "total": 3})
+        too_much = await fail(client, "create_refund", {"order_id": order_id, "total": 1501})
+        both = await fail(client, "create_refund", {"order_id": order_id, "total": 200, "amount": 167})
+    assert unreachable.endswith(
+        f"Order {order_id} was not refunded: no refund pays back exactly $0.03: Polar rounds the tax it prorates to "
+        "the cent. The nearest totals are 2 ($0.02) or 4 ($0.04): pass one of them as total."
+    )
+    assert too_much.endswith(
+        f"Order {order_id} was not refunded: $15.01 is more than the $15.00 (tax included) left to refund. Pass a "
+        "total of at most 1500, or leave both out to refund all of it."
+    )
+    assert both.endswith(
+        f"Order {order_id} was not refunded: pass amount (net of tax) or total (what the customer gets back, tax "
+        "included), not both."
+    )

@@ -121,28 +121,32 @@ def refund_order(
             "satisfaction_guarantee or other.",
         ),
     ] = "customer_request",
-    amount: Annotated[
-        str, Field(max_length=16, description="Minor units net of tax to refund; empty for all that is left.")
+    total: Annotated[
+        str,
+        Field(
+            max_length=16,
+            description="Minor units the customer gets back, tax included; empty for all that is left.",
+        ),
     ] = "",
 ) -> str:
     """Refund an order, in full or in part: check what was refunded, a person's approval, the refund."""
     # A plain number is passed as one; anything else stays quoted data the model must not run with.
-    amount_arg = ""
-    if amount:
-        amount_arg = f", amount={int(amount)}" if amount.strip().isdigit() else f", amount={quoted(amount)}"
+    total_arg = ""
+    if total:
+        total_arg = f", total={int(total)}" if total.strip().isdigit() else f", total={quoted(total)}"
     order = quoted(order_id)
     return f"""Refund order {order} (reason: {quoted(reason)}).
 
 1. get_order(order_id={order}): it must be paid or partially_refunded; note the customer and total.
 2. list_refunds(order_id={order}) to see what was refunded already, and when. If a refund was made
    in the last 24 hours, tell me before going on: it may be the refund I am asking for.
-3. create_refund(order_id={order}, reason={quoted(reason)}{amount_arg}) refunds nothing yet: it returns
+3. create_refund(order_id={order}, reason={quoted(reason)}{total_arg}) refunds nothing yet: it returns
    the preview (the amount net of tax, the tax Polar prorates with it, what the customer gets back, the
    earlier refunds) and where a person approves it. Show me the preview and the link.
 4. Once I say it is decided, call create_refund again with the same arguments and the approval_id.
 5. list_refunds(order_id={order}) again and tell me the refund's status.
-Amounts are in minor units, net of tax. Never retry a refund on your own: after an unclear failure,
-list the order's refunds to see what happened. If Polar refuses (refunds blocked, already refunded,
+Amounts are in minor units; total is what the customer gets back, tax included. Never retry a
+refund on your own: after an unclear failure, list the order's refunds to see what happened. If Polar refuses (refunds blocked, already refunded,
 a disputed payment), tell me what it said. {_DATA_NOT_INSTRUCTIONS}"""
 
 

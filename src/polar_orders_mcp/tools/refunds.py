@@ -139,6 +139,37 @@ def prorated_tax(order: models.Order, amount: int) -> int:
     return min(round(amount * ratio), tax)
 
 
+def net_for_total(order: models.Order, total: int, available: int, not_done: str) -> int:
+    """The net amount whose refund pays back exactly `total` (tax included) once Polar adds its prorated tax.
+
+    net + prorated_tax(net) grows with net, one cent of net at a time by one cent or more: a search finds the
+    largest net at or below `total`. When rounding leaves no net that gives `total` exactly, the two nearest
+    totals are named so the agent can pick one.
+    """
+    low, high = 0, available
+    while low < high:  # the largest net whose total is at most `total`
+        middle = (low + high + 1) // 2
+        if middle + prorated_tax(order, middle) <= total:
+            low = middle
+        else:
+            high = middle - 1
+    paid_back = low + prorated_tax(order, low)
+    if paid_back == total and low > 0:
+        return low
+    most = available + prorated_tax(order, available)
+    if total > most:
+        raise ToolError(
+            f"{not_done}: {views.money(total, order.currency)} is more than the {views.money(most, order.currency)} "
+            f"(tax included) left to refund. Pass a total of at most {most}, or leave both out to refund all of it."
+        )
+    nearest = [t for t in (paid_back if low > 0 else None, (low + 1) + prorated_tax(order, low + 1)) if t]
+    shown = " or ".join(f"{t} ({views.money(t, order.currency)})" for t in nearest)
+    raise ToolError(
+        f"{not_done}: no refund pays back exactly {views.money(total, order.currency)}: Polar rounds the tax it "
+        f"prorates to the cent. The nearest totals are {shown}: pass one of them as total."
+    )
+
+
 def _at(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
@@ -173,10 +204,12 @@ async def refund_facts(
     order_id: str,
     amount: int | None = None,
     *,
+    total: int | None = None,
     now: datetime | None = None,
     check_disputes: bool = True,
 ) -> RefundFacts:
-    """The facts of refunding `amount` (net of tax, minor units; None: all that is left) of the order.
+    """The facts of refunding `amount` (net of tax, minor units) of the order, or what pays back `total` (tax
+    included); neither: all that is left.
 
     Reads the order, its refunds and its disputes. Raises ToolError, saying what to do, when Polar
     would refuse: not paid, free, fully refunded, amount above what is left, a disputed payment.
@@ -186,6 +219,10 @@ async def refund_facts(
     not_done = f"Order {order_id} was not refunded"
     if amount is not None and amount < 1:
         raise ToolError(f"{not_done}: amount must be at least 1 (minor units, net of tax).")
+    if amount is not None and total is not None:
+        raise ToolError(
+            f"{not_done}: pass amount (net of tax) or total (what the customer gets back, tax included), not both."
+        )
     order = await api.orders.get(order_id)
     _refusable(order, not_done)
     refunds = [r async for r in api.refunds.iterate(order_id=order_id, sorting=["-created_at"])]
@@ -197,6 +234,8 @@ async def refund_facts(
             f"{not_done}: nothing is left to refund; {views.money(pending, order.currency)} of it is in a refund "
             "still pending at Polar. Check it again later with list_refunds."
         )
+    if total is not None:
+        amount = net_for_total(order, total, available, not_done)
     wanted = available if amount is None else amount
     if wanted > available:
         raise ToolError(
@@ -347,6 +386,7 @@ class Refund(Action[RefundPreview, models.Refund]):
     reason: str
     comment: str | None
     revoke_benefits: bool
+    total: int | None = None
     sent_at: datetime | None = None
     tool: ClassVar[str] = "create_refund"
     preview_model: ClassVar[type[Preview] | None] = RefundPreview
@@ -359,7 +399,7 @@ class Refund(Action[RefundPreview, models.Refund]):
         return f"Order {self.order_id} was not refunded"
 
     async def preview(self, api: PolarClient) -> RefundPreview:
-        facts = await refund_facts(api, self.order_id, self.amount)
+        facts = await refund_facts(api, self.order_id, self.amount, total=self.total)
         if self.revoke_benefits and facts.subscription_id:
             raise ToolError(
                 f"{self.not_done()}: it is an order of subscription {facts.subscription_id}, and Polar does not "
@@ -371,7 +411,7 @@ class Refund(Action[RefundPreview, models.Refund]):
     async def reread(self, api: PolarClient, approved: RefundPreview) -> RefundPreview:
         # Right before the refund: the order (status, amounts) and its refunds (one made since the approval
         # changes what is left). Not its disputes: Polar refuses a disputed payment itself (RefundDisputedPayment).
-        facts = await refund_facts(api, self.order_id, self.amount, check_disputes=False)
+        facts = await refund_facts(api, self.order_id, self.amount, total=self.total, check_disputes=False)
         return refund_preview_of(facts, self.reason, self.comment, self.revoke_benefits)
 
     async def with_history(self, preview: RefundPreview, store: Store) -> RefundPreview:
@@ -459,21 +499,21 @@ async def create_refund(
     ctx: Ctx,
     order_id: OrderId,
     reason: RefundReason = "customer_request",
+    total: Annotated[
+        int | None,
+        Field(ge=1, le=99_999_999, description="what the customer gets back, tax included (minor units)"),
+    ] = None,
     amount: Annotated[
         int | None,
-        Field(
-            ge=1,
-            le=99_999_999,
-            description="minor units, before tax; default: all",
-        ),
+        Field(ge=1, le=99_999_999, description="or: minor units before tax (Polar adds the tax)"),
     ] = None,
     comment: Annotated[str | None, Field(max_length=500)] = None,
     revoke_benefits: bool = False,
     approval_id: ApprovalIdArg | None = None,
 ) -> RefundResult | types.InputRequiredResult:
-    """Refund a paid order, whole or in part. MOVES MONEY: a person approves it first. After an unclear
-    failure, check list_refunds."""
-    action = Refund(order_id, amount, reason, comment, revoke_benefits)
+    """Refund a paid order, whole (leave total and amount out) or in part. MOVES MONEY: a person approves it
+    first. After an unclear failure, check list_refunds."""
+    action = Refund(order_id, amount, reason, comment, revoke_benefits, total)
     outcome = await guarded(ctx, action, approval_id)
     if isinstance(outcome, types.InputRequiredResult):
         return outcome
