@@ -146,8 +146,8 @@ def refund_order(
 4. Once I say it is decided, call create_refund again with the same arguments and the approval_id.
 5. list_refunds(order_id={order}) again and tell me the refund's status.
 Amounts are in minor units; total is what the customer gets back, tax included. Never retry a
-refund on your own: after an unclear failure, list the order's refunds to see what happened. If Polar refuses (refunds blocked, already refunded,
-a disputed payment), tell me what it said. {_DATA_NOT_INSTRUCTIONS}"""
+refund on your own: after an unclear failure, list the order's refunds to see what happened. If
+Polar refuses (refunds blocked, already refunded, a disputed payment), tell me what it said. {_DATA_NOT_INSTRUCTIONS}"""
 
 
 def handle_dispute(dispute_id: Annotated[str, Field(max_length=64, description="The dispute's id.")]) -> str:
