@@ -11,6 +11,8 @@ from bench import procs as p
 from bench import rpc, stats
 
 PAGE = 100  # the most Polar returns per page
+# export_orders is in the opt-in reports toolset.
+TOOLSETS = ("default", "reports")
 CALL_TIMEOUT = 600.0
 
 
@@ -67,7 +69,7 @@ def ours_walk(session: rpc.StdioSession) -> int:
 
 def measure_ours(procs: p.Processes, emulator_url: str, op: str) -> dict[str, Any]:
     """A fresh server per operation, so that its peak RSS belongs to that operation alone."""
-    session = procs.stdio(f"scale-{op}", procs.ours_stdio_argv(), procs.ours_env(emulator_url))
+    session = procs.stdio(f"scale-{op}", procs.ours_stdio_argv(TOOLSETS), procs.ours_env(emulator_url))
     emulator_pid = procs.by_url[emulator_url].pid
     try:
         rss_start = p.rss_peak_kb(session.proc.pid)
