@@ -20,7 +20,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from bench import cold_start, context, latency, profile, report, scale, tasks, throughput
+from bench import cold_start, context, latency, profile, readme, report, scale, tasks, throughput
 from bench import procs as p
 
 
@@ -180,6 +180,8 @@ def main(argv: list[str] | None = None) -> int:
         tasks.write(results["benchmarks"]["tasks"], task_stem, command)
     stem.with_suffix(".json").write_text(json.dumps(results, indent=2, default=str) + "\n")
     render(results, stem)
+    if not args.quick and not args.only and args.out == p.BENCH / "results":
+        readme.main([])  # the README's figures from the results just written
     if results["failures"]:
         print(f"bench: failures; the processes' logs are in {logdir}", file=sys.stderr)
         return 1
