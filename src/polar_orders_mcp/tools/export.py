@@ -66,6 +66,20 @@ def clean_record(record: str) -> str:
     return out.getvalue()
 
 
+def _record_ends(text: str) -> list[int]:
+    """The offset just past each record-ending newline of `text`, which starts a record."""
+    ends: list[int] = []
+    offset = 0
+    for index, part in enumerate(text.split('"')):
+        if index % 2 == 0:  # outside quotes: an even number of quotes before it
+            start = part.find("\n")
+            while start >= 0:
+                ends.append(offset + start + 1)
+                start = part.find("\n", start + 1)
+        offset += len(part) + 1
+    return ends
+
+
 class CsvRecords:
     """Splits streamed CSV text into whole records; a quoted field may hold a newline.
 
@@ -76,23 +90,10 @@ class CsvRecords:
     def __init__(self) -> None:
         self._partial = ""  # the text of the record not yet ended, from its start (outside quotes)
 
-    def _ends(self, text: str) -> list[int]:
-        """The offset just past each record-ending newline of `text`, which starts a record."""
-        ends: list[int] = []
-        offset = 0
-        for index, part in enumerate(text.split('"')):
-            if index % 2 == 0:  # outside quotes: an even number of quotes before it
-                start = part.find("\n")
-                while start >= 0:
-                    ends.append(offset + start + 1)
-                    start = part.find("\n", start + 1)
-            offset += len(part) + 1
-        return ends
-
     def feed(self, chunk: str) -> list[str]:
         """The records `chunk` ends, whole."""
         text = self._partial + chunk
-        ends = self._ends(text)
+        ends = _record_ends(text)
         starts = [0, *ends]
         self._partial = text[starts[-1] :]
         return [text[start:end] for start, end in zip(starts, ends, strict=False)]
@@ -131,9 +132,10 @@ class Cut:
             if self.truncated:
                 continue
             cleaned = clean_record(record)
-            if self.size + len(cleaned.encode()) <= MAX_CSV_BYTES:
+            size = len(cleaned.encode())
+            if self.size + size <= MAX_CSV_BYTES:
                 self.kept.append(cleaned)
-                self.size += len(cleaned.encode())
+                self.size += size
             else:
                 self.truncated = True
 
