@@ -1,4 +1,4 @@
-"""Run the benchmarks and write bench/results/latest.md (+ .json and .png): `python -m bench.run [--quick]`."""
+"""Run the benchmarks and write bench/results/latest.md (+ .json and .png): `python -m bench.run [--quick | --tiny]`."""
 
 from __future__ import annotations
 
