@@ -74,7 +74,8 @@ def test_the_scale_benchmark_exports_and_walks_every_order(tmp_path: Path) -> No
     assert (procs.started, seen) == ([], {"export": (20, 20), "walk": (20, 20)})
 
 
-# The tasks' own tiny run is the task test above: at any size each task replays its whole sequence.
+# Not the tasks: whatever the size, each replays its whole sequence on 0.1.0 and on this tree. The task test
+# above replays one, and tests/test_bench_tools.py checks the tools of every task against its toolsets.
 TINY = [name for name in run.BENCHMARKS if name != "tasks"]
 
 
