@@ -70,8 +70,9 @@ conformance: $(STAMP) $(CONFORMANCE_DEPS)
 	bash conformance/run.sh
 
 # Benchmarks beside the floor and Polar's own MCP server (pinned in bench/package.json), and the support
-# tasks on 0.1.0 and this tree: writes bench/results/latest.md, latest.png and tasks.md. BENCH_ARGS=--quick
-# for a short smoke run.
+# tasks on 0.1.0 and this tree: writes bench/results/latest.md, latest.png and tasks.md, and README.md's
+# figures from them. First every benchmark at a tiny size (about a minute), so that one that no longer fits
+# the server fails before the long run. BENCH_ARGS=--quick for a short smoke run.
 BENCH_STAMP := $(VENV)/.bench-installed
 BENCH_DEPS := bench/node_modules/.package-lock.json
 
@@ -83,6 +84,7 @@ $(BENCH_DEPS): bench/package.json bench/package-lock.json
 	cd bench && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 
 bench: $(BENCH_STAMP) $(BENCH_DEPS)
+	POLAR_MCP_BENCH_SMOKE=1 $(BIN)/python -m pytest -p no:xdist tests/test_bench_tools.py tests/test_bench_smoke.py
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 # The support tasks alone (also part of make bench): each task's calls on 0.1.0 and on this tree, what the

@@ -57,6 +57,12 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env
 
 
+def toolsets_option(toolsets: Sequence[str]) -> list[str]:
+    """`--toolsets …` for our server; nothing for the default toolsets. A benchmark that calls a tool outside
+    them says so in its module's TOOLSETS (tests/test_bench_tools.py checks every tool it names is served)."""
+    return ["--toolsets", ",".join(toolsets)] if toolsets else []
+
+
 def wait_http(url: str, timeout: float = 120.0, proc: subprocess.Popen[bytes] | None = None) -> None:
     """Poll until `url` answers (any status below 500)."""
     deadline = time.monotonic() + timeout
@@ -182,8 +188,9 @@ class Processes:
         self.by_url[url] = proc
         return url
 
-    def ours_stdio_argv(self) -> list[str]:
-        return [OUR_COMMAND, "serve"]
+    def ours_stdio_argv(self, toolsets: Sequence[str] = ()) -> list[str]:
+        """Our server over stdio, with the default toolsets unless `toolsets` names others."""
+        return [OUR_COMMAND, "serve", *toolsets_option(toolsets)]
 
     def ours_env(self, emulator_url: str) -> dict[str, str]:
         return clean_env(POLAR_ACCESS_TOKEN=ORG_TOKEN, POLAR_SERVER=emulator_url)
@@ -206,10 +213,13 @@ class Processes:
         session.initialize()
         return session
 
-    def ours_http(self, emulator_url: str, transport: str = "http") -> tuple[str, subprocess.Popen[bytes]]:
+    def ours_http(
+        self, emulator_url: str, transport: str = "http", toolsets: Sequence[str] = ()
+    ) -> tuple[str, subprocess.Popen[bytes]]:
         """Our server over streamable HTTP (`http`) or SSE; its base URL."""
         port = free_port()
-        argv = [OUR_COMMAND, "serve", "--transport", transport, "--no-auth", "--host", HOST, "--port", str(port)]
+        argv = [OUR_COMMAND, "serve", "--transport", transport, "--no-auth", "--host", HOST, "--port", str(port),
+                *toolsets_option(toolsets)]  # fmt: skip
         proc = self.start(f"ours-{transport}-{port}", argv, self.ours_env(emulator_url))
         url = f"http://{HOST}:{port}"
         wait_http(f"{url}/healthz", 60, proc)

@@ -1,4 +1,4 @@
-"""Run the benchmarks and write bench/results/latest.md (+ .json and .png): `python -m bench.run [--quick]`."""
+"""Run the benchmarks and write bench/results/latest.md (+ .json and .png): `python -m bench.run [--quick | --tiny]`."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from bench import cold_start, context, latency, profile, report, scale, tasks, throughput
+from bench import cold_start, context, latency, profile, readme, report, scale, tasks, throughput
 from bench import procs as p
 
 
@@ -42,6 +42,9 @@ FULL = Config(orders=1000, cold_runs=20, latency_calls=500, sessions=16, through
               scale_sizes=(10_000, 100_000), scale_reps=3, profile_calls=1000, profile_seconds=8)  # fmt: skip
 QUICK = Config(orders=200, cold_runs=3, latency_calls=50, sessions=16, throughput_seconds=3, throughput_reps=1,
                scale_sizes=(1_000, 5_000), scale_reps=1, profile_calls=100, profile_seconds=2)  # fmt: skip
+# Seconds per benchmark: that each still runs on this tree (tests/test_bench_smoke.py); its figures mean nothing.
+TINY = Config(orders=60, cold_runs=1, latency_calls=25, sessions=2, throughput_seconds=0.3, throughput_reps=1,
+              scale_sizes=(30, 60), scale_reps=1, profile_calls=10, profile_seconds=0.3)  # fmt: skip
 
 Bench = Callable[[p.Processes, str, Config], dict[str, Any]]
 BENCHMARKS: dict[str, tuple[Bench, float]] = {  # name: (function, time budget in seconds)
@@ -123,7 +126,9 @@ def _stop_on_sigterm() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="a smoke run: small N, short runs (writes quick.*)")
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help="a smoke run: small N, short runs (writes quick.*)")
+    size.add_argument("--tiny", action="store_true", help="seconds per benchmark, to check each runs (writes tiny.*)")
     parser.add_argument("--only", nargs="+", choices=list(BENCHMARKS), help="run only these benchmarks")
     parser.add_argument("--out", type=Path, default=p.BENCH / "results", help="results directory")
     parser.add_argument("--render", type=Path, metavar="JSON", help="only write the .md and .png again from a JSON")
@@ -137,16 +142,17 @@ def main(argv: list[str] | None = None) -> int:
         print("bench: node is not on PATH", file=sys.stderr)
         return 2
     _stop_on_sigterm()
-    config = QUICK if args.quick else FULL
+    config = TINY if args.tiny else QUICK if args.quick else FULL
     names = args.only or list(BENCHMARKS)
     started = time.monotonic()
-    command = "python -m bench.run" + (" --quick" if args.quick else "")
+    label = "tiny" if args.tiny else "quick" if args.quick else ""
+    command = "python -m bench.run" + (f" --{label}" if label else "")
     if args.only:
         command += f" --only {' '.join(names)}"
     results: dict[str, Any] = {
         "started": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "command": command,
-        "quick": args.quick,
+        "quick": bool(label),
         "config": asdict(config),
         "machine": machine(),
         "versions": versions(),
@@ -162,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"bench: {name} …", file=sys.stderr, flush=True)
             began = time.monotonic()
             try:
-                with p.time_limit(budget * (0.5 if args.quick else 1), name):
+                with p.time_limit(budget * (0.5 if label else 1), name):
                     results["benchmarks"][name] = fn(procs, emulator_url, config)
             except Exception as exc:  # record it and go on with the next benchmark
                 traceback.print_exc()
@@ -173,13 +179,15 @@ def main(argv: list[str] | None = None) -> int:
     results["machine"]["load_end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     results["elapsed_s"] = time.monotonic() - started
     args.out.mkdir(parents=True, exist_ok=True)
-    stem = args.out / ("quick" if args.quick else "latest")
+    stem = args.out / (label or "latest")
     if "tasks" in results["benchmarks"]:
-        task_stem = args.out / ("tasks-quick" if args.quick else "tasks")
+        task_stem = args.out / (f"tasks-{label}" if label else "tasks")
         results["benchmarks"]["tasks"]["file"] = task_stem.with_suffix(".md").name
         tasks.write(results["benchmarks"]["tasks"], task_stem, command)
     stem.with_suffix(".json").write_text(json.dumps(results, indent=2, default=str) + "\n")
     render(results, stem)
+    if not label and not args.only and args.out == p.BENCH / "results":
+        readme.main([])  # the README's figures from the results just written
     if results["failures"]:
         print(f"bench: failures; the processes' logs are in {logdir}", file=sys.stderr)
         return 1

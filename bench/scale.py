@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from functools import partial
 from typing import Any
 
 import httpx2
@@ -11,6 +12,8 @@ from bench import procs as p
 from bench import rpc, stats
 
 PAGE = 100  # the most Polar returns per page
+# export_orders is in the opt-in reports toolset.
+TOOLSETS = ("default", "reports")
 CALL_TIMEOUT = 600.0
 
 
@@ -67,7 +70,7 @@ def ours_walk(session: rpc.StdioSession) -> int:
 
 def measure_ours(procs: p.Processes, emulator_url: str, op: str) -> dict[str, Any]:
     """A fresh server per operation, so that its peak RSS belongs to that operation alone."""
-    session = procs.stdio(f"scale-{op}", procs.ours_stdio_argv(), procs.ours_env(emulator_url))
+    session = procs.stdio(f"scale-{op}", procs.ours_stdio_argv(TOOLSETS), procs.ours_env(emulator_url))
     emulator_pid = procs.by_url[emulator_url].pid
     try:
         rss_start = p.rss_peak_kb(session.proc.pid)
@@ -83,6 +86,12 @@ def measure_ours(procs: p.Processes, emulator_url: str, op: str) -> dict[str, An
         procs.stop(session.proc)
     return {"seconds": seconds, "rows": rows, "rss_start_mb": rss_start / 1024, "rss_peak_mb": rss_peak / 1024,
             "server_cpu_seconds": cpu, "emulator_cpu_seconds": emulator_cpu}  # fmt: skip
+
+
+def linearity(small: dict[str, Any], large: dict[str, Any], growth: float, key: str) -> float:
+    """1.0 is perfectly linear; 2.0 means each row costs twice as much at the larger size. NaN when the smaller
+    size took no measurable time (a tiny run: CPU time counts in clock ticks)."""
+    return stats.ratio(large[key]["median"], small[key]["median"]) / growth
 
 
 def run(procs: p.Processes, sizes: list[int], reps: int) -> dict[str, Any]:
@@ -117,18 +126,14 @@ def run(procs: p.Processes, sizes: list[int], reps: int) -> dict[str, Any]:
     derived: dict[str, float] = {}
     for op in ("export", "walk"):
         a, b = result["runs"][small][op], result["runs"][large][op]
-        # 1.0 is perfectly linear; 2.0 means each row costs twice as much at the larger size.
-        derived[f"{op} time linearity"] = b["seconds"]["median"] / a["seconds"]["median"] / growth
-        derived[f"{op} direct time linearity"] = b["direct_seconds"]["median"] / a["direct_seconds"]["median"] / growth
-        derived[f"{op} ours/direct time {large}"] = b["seconds"]["median"] / b["direct_seconds"]["median"]
+        per_row = partial(linearity, a, b, growth)
+        derived[f"{op} time linearity"] = per_row("seconds")
+        derived[f"{op} direct time linearity"] = per_row("direct_seconds")
+        derived[f"{op} ours/direct time {large}"] = stats.ratio(b["seconds"]["median"], b["direct_seconds"]["median"])
         derived[f"{op} peak RSS MB {large}"] = b["rss_peak_mb"]["max"]
         derived[f"{op} RSS growth {small}->{large}"] = b["rss_peak_mb"]["max"] / a["rss_peak_mb"]["max"]
-        derived[f"{op} server CPU linearity"] = (
-            b["server_cpu_seconds"]["median"] / a["server_cpu_seconds"]["median"] / growth
-        )
-        derived[f"{op} emulator CPU linearity"] = (
-            b["emulator_cpu_seconds"]["median"] / a["emulator_cpu_seconds"]["median"] / growth
-        )
+        derived[f"{op} server CPU linearity"] = per_row("server_cpu_seconds")
+        derived[f"{op} emulator CPU linearity"] = per_row("emulator_cpu_seconds")
         derived[f"{op} server CPU µs per row {large}"] = 1e6 * b["server_cpu_seconds"]["median"] / int(large)
     result["derived"] = derived
     return result

@@ -35,7 +35,7 @@ from typing import Any
 import httpx2
 from tests.approvals.console_client import Person
 
-from bench import context, rpc, task_report
+from bench import context, readme, rpc, task_report
 from bench import procs as p
 from bench.task_steps import CHECKS, CURRENT_TOOLSETS, TASKS, Scenario, Task
 
@@ -458,6 +458,8 @@ def main(argv: list[str] | None = None) -> int:
     stem = args.out / ("tasks" if not args.only and args.orders == ORDERS else "tasks-partial")
     write(results, stem, command)
     print(f"bench: wrote {stem}.md and .json in {results['elapsed_s']:.0f} s", file=sys.stderr)
+    if stem == p.BENCH / "results" / "tasks":
+        readme.main([])  # the README's figures from the results just written
     print("\n".join(task_report.summary_table(results)))
     if failed := failures(results):
         print(f"bench.tasks: failed: {', '.join(failed)}; the servers' logs are in {logdir}", file=sys.stderr)

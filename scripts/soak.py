@@ -41,6 +41,8 @@ SAMPLE_EVERY = 5.0
 FAULT_EVERY = 20.0
 WARM_UP_FRACTION = 0.2  # the first part of the run, where caches and pools fill, is not judged
 SESSION_CALLS = 40  # calls per session before it is closed and a new one opened
+# The mix calls export_orders, in the opt-in reports toolset.
+TOOLSETS = ("default", "reports")
 
 
 @dataclass
@@ -288,7 +290,9 @@ async def soak(args: argparse.Namespace) -> int:
     token = secrets.token_urlsafe(32)
     with emulator_process("--orders", "200") as emulator:
         env = clean_env(POLAR_ACCESS_TOKEN=ORG_TOKEN, POLAR_MCP_HTTP_TOKEN=token)
-        with server_process("--server", emulator.url, "--confirm", "token", env=env) as server:
+        with server_process(
+            "--server", emulator.url, "--confirm", "token", "--toolsets", ",".join(TOOLSETS), env=env
+        ) as server:
             ids = await catalog(emulator.url)
             pacer = Pacer(args.rate)
             started = time.monotonic()

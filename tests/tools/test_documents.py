@@ -96,6 +96,24 @@ async def test_export_is_cut_with_a_note_when_too_big(
     assert "Narrow" in result["note"]
 
 
+async def test_export_cleans_only_the_rows_it_returns(
+    server: MCPServer[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cleaned: list[str] = []
+    clean_record = export.clean_record
+
+    def counted(record: str) -> str:
+        cleaned.append(record)
+        return clean_record(record)
+
+    monkeypatch.setattr(export, "MAX_CSV_BYTES", 600)
+    monkeypatch.setattr(export, "clean_record", counted)
+    async with Client(server) as client:
+        result = await call(client, "export_orders", {})
+    # The header, the rows returned, and the first row that did not fit (its cleaned size decided the cut).
+    assert (len(cleaned), result["truncated"]) == (result["rows_included"] + 2, True)
+
+
 async def test_export_rejects_an_unknown_timezone(server: MCPServer[Any]) -> None:
     async with Client(server) as client:
         message = await fail(client, "export_orders", {"timezone": "Mars/Olympus"})
@@ -107,6 +125,12 @@ def test_csv_records_keep_quoted_newlines_together() -> None:
     records = splitter.feed('a,b\n"x\ny",2\n"unfinished') + splitter.feed(' "" quote",3\nlast,4')
     records += splitter.close()
     assert records == ['a,b\n', '"x\ny",2\n', '"unfinished "" quote",3\n', "last,4\n"]
+
+
+def test_csv_records_skipped_are_counted_as_feed_would_split_them() -> None:
+    splitter = export.CsvRecords()
+    counts = [splitter.skip('a,b\n"x\ny",2\n"unfinished'), splitter.skip(' "" quote\n",3\nlast,4')]
+    assert (counts, splitter.close()) == ([2, 1], ["last,4\n"])
 
 
 async def test_export_reports_progress_while_streaming(

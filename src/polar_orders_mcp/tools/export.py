@@ -66,30 +66,83 @@ def clean_record(record: str) -> str:
     return out.getvalue()
 
 
+def _record_ends(text: str) -> list[int]:
+    """The offset just past each record-ending newline of `text`, which starts a record."""
+    ends: list[int] = []
+    offset = 0
+    for index, part in enumerate(text.split('"')):
+        if index % 2 == 0:  # outside quotes: an even number of quotes before it
+            start = part.find("\n")
+            while start >= 0:
+                ends.append(offset + start + 1)
+                start = part.find("\n", start + 1)
+        offset += len(part) + 1
+    return ends
+
+
 class CsvRecords:
-    """Splits streamed CSV text into whole records; a quoted field may hold a newline."""
+    """Splits streamed CSV text into whole records; a quoted field may hold a newline.
+
+    A newline outside quotes ends a record (an escaped quote "" toggles twice). The scan looks at the text
+    between quotes, not at each character, so `skip` counts the records of a chunk at the speed of
+    str.count and keeps only the unfinished record's text."""
 
     def __init__(self) -> None:
-        self._partial = ""
+        self._partial = ""  # the text of the record not yet ended, from its start (outside quotes)
 
     def feed(self, chunk: str) -> list[str]:
-        records: list[str] = []
+        """The records `chunk` ends, whole."""
         text = self._partial + chunk
-        start = 0
-        quotes = 0
-        for index, char in enumerate(text):
-            if char == '"':
-                quotes += 1
-            elif char == "\n" and quotes % 2 == 0:
-                records.append(text[start : index + 1])
-                start = index + 1
-                quotes = 0
-        self._partial = text[start:]
-        return records
+        ends = _record_ends(text)
+        starts = [0, *ends]
+        self._partial = text[starts[-1] :]
+        return [text[start:end] for start, end in zip(starts, ends, strict=False)]
+
+    def skip(self, chunk: str) -> int:
+        """How many records `chunk` ends, without making them."""
+        text = self._partial + chunk
+        parts = text.split('"')
+        count = sum(part.count("\n") for part in parts[::2])
+        self._partial = text
+        for index in reversed(range(0, len(parts), 2)) if count else ():
+            if "\n" in parts[index]:  # the last record ends in this part: keep what follows
+                tail = parts[index][parts[index].rindex("\n") + 1 :]
+                self._partial = '"'.join([tail, *parts[index + 1 :]])
+                break
+        return count
 
     def close(self) -> list[str]:
         rest, self._partial = self._partial, ""
         return [rest + "\n"] if rest.strip() else []
+
+
+class Cut:
+    """The records that fit in MAX_CSV_BYTES once cleaned, and how many records there were in all."""
+
+    def __init__(self) -> None:
+        self.kept: list[str] = []
+        self.size = 0
+        self.records = 0  # the header included
+        self.truncated = False
+
+    def take(self, records: list[str]) -> None:
+        """Clean and keep records while they fit; past the first that does not, only count them."""
+        for record in records:
+            self.records += 1
+            if self.truncated:
+                continue
+            cleaned = clean_record(record)
+            size = len(cleaned.encode())
+            if self.size + size <= MAX_CSV_BYTES:
+                self.kept.append(cleaned)
+                self.size += size
+            else:
+                self.truncated = True
+
+    @property
+    def rows(self) -> int:
+        """Orders: the records but the header."""
+        return max(self.records - 1, 0)
 
 
 async def export_orders(
@@ -110,11 +163,7 @@ async def export_orders(
             raise ToolError(f"Unknown timezone {timezone!r}: use an IANA name such as UTC or Europe/Paris.") from exc
     if created_after and created_before and created_after >= created_before:
         raise ToolError("created_after must be before created_before.")
-    splitter = CsvRecords()
-    kept: list[str] = []
-    size = 0
-    rows = -1  # the header is not a row
-    truncated = False
+    cut = Cut()
     stream = api.orders.export(
         status=list(status) if status else None,
         created_after=created_after,
@@ -123,24 +172,17 @@ async def export_orders(
         columns=list(columns) if columns else None,
         timezone=timezone,
     )
+    splitter = CsvRecords()
     async for chunk in stream:
-        for record in map(clean_record, splitter.feed(chunk)):
-            rows += 1
-            if not truncated and size + len(record.encode()) <= MAX_CSV_BYTES:
-                kept.append(record)
-                size += len(record.encode())
-            else:
-                truncated = True
-            if rows and rows % PROGRESS_EVERY == 0:
-                await ctx.report_progress(rows, None, f"{rows} orders exported")
-    for record in map(clean_record, splitter.close()):
-        rows += 1
-        if not truncated and size + len(record.encode()) <= MAX_CSV_BYTES:
-            kept.append(record)
-            size += len(record.encode())
+        before = cut.rows
+        if cut.truncated:  # only counted from here on: nothing past the cut is made or cleaned
+            cut.records += splitter.skip(chunk)
         else:
-            truncated = True
-    rows = max(rows, 0)
+            cut.take(splitter.feed(chunk))
+        for done in range(before - before % PROGRESS_EVERY + PROGRESS_EVERY, cut.rows + 1, PROGRESS_EVERY):
+            await ctx.report_progress(done, None, f"{done} orders exported")
+    cut.take(splitter.close())
+    kept, size, truncated, rows = cut.kept, cut.size, cut.truncated, cut.rows
     included = max(len(kept) - 1, 0)
     result = ExportResult(
         row_count=rows,
