@@ -67,6 +67,7 @@ def test_irreversible_tools_take_an_approval_id_and_an_amount_only_to_refund_les
             # What is charged comes from Polar, never from the model. A refund's amount can only be less than
             # what Polar still allows, and the person approving sees it.
             assert ("amount" in properties) == (tool.name == "create_refund"), tool.name
+            assert ("total" in properties) == (tool.name == "create_refund"), tool.name
     assert irreversible == {
         "finalize_order", "confirm_checkout", "create_refund", "revoke_subscription", "accept_dispute",
     }

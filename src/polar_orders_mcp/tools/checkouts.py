@@ -19,7 +19,7 @@ from polar_orders_mcp.polar.models import Checkout, CheckoutStatusName
 from polar_orders_mcp.tools import views
 from polar_orders_mcp.tools.base import Tool
 from polar_orders_mcp.tools.context import Api, Ctx, app_state
-from polar_orders_mcp.tools.irreversible import ApprovalIdArg, GuardedResult, guarded
+from polar_orders_mcp.tools.irreversible import ApprovalIdArg, GuardedResult, guarded, how_decided
 from polar_orders_mcp.tools.params import (
     AddressInput,
     CheckoutId,
@@ -328,8 +328,8 @@ async def confirm_checkout(
     approval_id: ApprovalIdArg | None = None,
 ) -> ConfirmResult | types.InputRequiredResult:
     """Confirm a checkout session as its payment page does: CHARGES the customer, cannot be undone.
-    A person approves it first: the first call returns the preview and where a person approves it;
-    call again with approval_id once they did. Never confirms one checkout twice."""
+    A person approves it first, in the client during this call or in the approval console (answer
+    approval_pending: call again with its approval_id once decided). Never confirms one checkout twice."""
     outcome = await guarded(ctx, ConfirmCheckout(client_secret, payment_token), approval_id)
     if isinstance(outcome, types.InputRequiredResult):
         return outcome
@@ -339,7 +339,8 @@ async def confirm_checkout(
     if outcome.settled:
         step = f"Confirmed ({outcome.settled}). Do not retry; get_checkout shows when it succeeded."
     return ConfirmResult(
-        status="confirmed", preview=outcome.preview, checkout=views.checkout(outcome.outcome), next_step=step
+        status="confirmed", preview=outcome.preview, checkout=views.checkout(outcome.outcome),
+        decided=how_decided(outcome), next_step=step,
     )
 
 

@@ -17,7 +17,7 @@ from polar_orders_mcp.polar.errors import PolarAPIError, PolarError, may_still_b
 from polar_orders_mcp.tools import views
 from polar_orders_mcp.tools.base import Tool
 from polar_orders_mcp.tools.context import Api, Ctx
-from polar_orders_mcp.tools.irreversible import ApprovalIdArg, GuardedResult, guarded
+from polar_orders_mcp.tools.irreversible import ApprovalIdArg, GuardedResult, guarded, how_decided
 from polar_orders_mcp.tools.params import Detail, DisputeId, OrderId
 
 DisputeStatus = Literal["prevented", "early_warning", "needs_response", "under_review", "lost", "won"]
@@ -226,9 +226,9 @@ class ConcedeResult(GuardedResult):
 async def accept_dispute(
     ctx: Ctx, dispute_id: DisputeId, approval_id: ApprovalIdArg | None = None
 ) -> ConcedeResult | types.InputRequiredResult:
-    """Concede a dispute (chargeback) that awaits a response: the customer keeps the money, no evidence can
-    be sent afterwards, and Polar revokes the order's benefits. Cannot be undone. A person approves it first:
-    the first call returns the preview and where to approve it; call again with approval_id."""
+    """Concede a dispute (chargeback): the customer keeps the money and Polar revokes the order's benefits.
+    Cannot be undone. A person approves it first, in the client during this call or in the approval console
+    (answer approval_pending: call again with its approval_id)."""
     outcome = await guarded(ctx, Concede(dispute_id), approval_id)
     if isinstance(outcome, types.InputRequiredResult):
         return outcome
@@ -238,7 +238,8 @@ async def accept_dispute(
     if outcome.settled:
         step = f"Accepted ({outcome.settled}). Do not retry."
     return ConcedeResult(
-        status="accepted", preview=outcome.preview, dispute=views.dispute(outcome.outcome), next_step=step
+        status="accepted", preview=outcome.preview, dispute=views.dispute(outcome.outcome),
+        decided=how_decided(outcome), next_step=step,
     )
 
 

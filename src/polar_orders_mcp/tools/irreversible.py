@@ -21,7 +21,7 @@ ApprovalIdArg = Annotated[
         pattern=r"^(apr_[A-Za-z0-9_-]{16,64}|pr1\.apr_[A-Za-z0-9_-]{16,64}\.[0-9a-f]{43})$",
     ),
     # Advertised short: the model copies the id from the first answer, the server checks its form.
-    WithJsonSchema({"type": "string", "description": "omit at first; then from its answer"}),
+    WithJsonSchema({"type": "string", "description": "only to finish a call that answered approval_pending"}),
 ]
 
 
@@ -38,6 +38,7 @@ class GuardedResult(BaseModel):
 
     status: str
     approval: ApprovalTicket | None = None
+    decided: str | None = Field(default=None, description="Who approved what was done, where and when.")
     next_step: str
 
     @classmethod
@@ -59,6 +60,21 @@ class GuardedResult(BaseModel):
 
 
 Pending = Literal["approval_pending", "confirmation_required"]
+
+
+def how_decided(done: Done[Any, Any]) -> str:
+    """Who approved what was done, where and when: the answer says it, so no agent expects a second call."""
+    approval = done.approval
+    if approval is None:
+        return "Done without asking anyone: this server runs with --confirm off."
+    at = f" at {iso(approval.decided_at)}" if approval.decided_at else ""
+    if approval.channel == "form":
+        return f"Approved by the person in the client ({approval.client}){at}, in this same call."
+    if approval.channel in ("console", "url"):
+        return f"Approved by {approval.decided_by or 'an approver'} in the approval console{at}."
+    if approval.channel == "relay":
+        return "Approved by passing back the confirmation token (--confirm relay): this server asked no one itself."
+    return f"Approved ({approval.channel}){at}."
 
 
 async def guarded(

@@ -24,7 +24,7 @@ from polar_orders_mcp.polar.errors import (
 from polar_orders_mcp.tools import views
 from polar_orders_mcp.tools.base import Tool
 from polar_orders_mcp.tools.context import Api, Ctx, app_state
-from polar_orders_mcp.tools.irreversible import ApprovalIdArg, GuardedResult, guarded
+from polar_orders_mcp.tools.irreversible import ApprovalIdArg, GuardedResult, guarded, how_decided
 from polar_orders_mcp.tools.params import (
     BillingAddress,
     BillingName,
@@ -361,7 +361,8 @@ async def finalize_order(
     approval_id: ApprovalIdArg | None = None,
 ) -> ChargeResult | types.InputRequiredResult:
     """Charge a draft order to a saved card (default: the customer's). MOVES MONEY: a person approves
-    each charge first."""
+    each charge first, in the client during this call or in the approval console (then the answer is
+    approval_pending: call again with its approval_id once decided)."""
     outcome = await guarded(ctx, Charge(order_id, payment_method_id), approval_id)
     if isinstance(outcome, types.InputRequiredResult):
         return outcome
@@ -372,7 +373,9 @@ async def finalize_order(
     if outcome.settled:
         step = f"Charged ({outcome.settled}): the order is now {outcome.outcome.status}. Do not retry."
     paid = views.order_row(outcome.outcome, fields=("documents",))
-    return ChargeResult(status="charged", preview=outcome.preview, order=paid, next_step=step)
+    return ChargeResult(
+        status="charged", preview=outcome.preview, order=paid, decided=how_decided(outcome), next_step=step
+    )
 
 
 def _payment_refused(not_done: str, exc: PaymentRequiredError) -> str:

@@ -25,7 +25,7 @@ from polar_orders_mcp.store.base import Store
 from polar_orders_mcp.tools import views
 from polar_orders_mcp.tools.base import Tool
 from polar_orders_mcp.tools.context import Api, Ctx
-from polar_orders_mcp.tools.irreversible import ApprovalIdArg, GuardedResult, guarded
+from polar_orders_mcp.tools.irreversible import ApprovalIdArg, GuardedResult, guarded, how_decided
 from polar_orders_mcp.tools.params import CustomerId, Detail, Limit, OrderId, Page, RefundId, SubscriptionId
 
 RefundSort = Literal["created_at", "-created_at", "amount", "-amount"]
@@ -512,7 +512,8 @@ async def create_refund(
     approval_id: ApprovalIdArg | None = None,
 ) -> RefundResult | types.InputRequiredResult:
     """Refund a paid order, whole (leave total and amount out) or in part. MOVES MONEY: a person approves it
-    first. After an unclear failure, check list_refunds."""
+    first, in the client during this call or in the approval console (answer approval_pending: call again
+    with its approval_id). After an unclear failure, check list_refunds."""
     action = Refund(order_id, amount, reason, comment, revoke_benefits, total)
     outcome = await guarded(ctx, action, approval_id)
     if isinstance(outcome, types.InputRequiredResult):
@@ -523,7 +524,10 @@ async def create_refund(
     step = f"Refund {made.id} is {made.status}: list_refunds(order_id={order_id!r}) shows it."
     if outcome.settled:
         step = f"Refunded ({outcome.settled}): refund {made.id} is {made.status}. Do not retry."
-    return RefundResult(status="refunded", preview=outcome.preview, refund=views.refund(made), next_step=step)
+    return RefundResult(
+        status="refunded", preview=outcome.preview, refund=views.refund(made), decided=how_decided(outcome),
+        next_step=step,
+    )
 
 
 TOOLS = (

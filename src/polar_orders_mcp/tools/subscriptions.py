@@ -27,7 +27,7 @@ from polar_orders_mcp.polar.errors import (
 from polar_orders_mcp.tools import views
 from polar_orders_mcp.tools.base import Tool
 from polar_orders_mcp.tools.context import Api, Ctx
-from polar_orders_mcp.tools.irreversible import ApprovalIdArg, GuardedResult, guarded
+from polar_orders_mcp.tools.irreversible import ApprovalIdArg, GuardedResult, guarded, how_decided
 from polar_orders_mcp.tools.params import CustomerId, Detail, ProductId, SubscriptionId
 from polar_orders_mcp.tools.refunds import refundable
 
@@ -401,9 +401,9 @@ class RevokeResult(GuardedResult):
 async def revoke_subscription(
     ctx: Ctx, subscription_id: SubscriptionId, approval_id: ApprovalIdArg | None = None
 ) -> RevokeResult | types.InputRequiredResult:
-    """End a subscription NOW: access and benefits go at once and cannot be given back; refunds nothing by
-    itself. A person approves it first: the first call returns the preview and where to approve it; call
-    again with approval_id. To stop it at the end of the paid period instead, use cancel_subscription."""
+    """End a subscription NOW: access and benefits go at once; refunds nothing (cancel_subscription ends it at
+    period end instead). A person approves it first, in the client during this call or in the approval
+    console (answer approval_pending: call again with its approval_id)."""
     outcome = await guarded(ctx, Revoke(subscription_id), approval_id)
     if isinstance(outcome, types.InputRequiredResult):
         return outcome
@@ -413,7 +413,8 @@ async def revoke_subscription(
     if outcome.settled:
         step = f"Revoked ({outcome.settled}). Do not retry."
     return RevokeResult(
-        status="revoked", preview=outcome.preview, subscription=views.subscription(outcome.outcome), next_step=step
+        status="revoked", preview=outcome.preview, subscription=views.subscription(outcome.outcome),
+        decided=how_decided(outcome), next_step=step,
     )
 
 

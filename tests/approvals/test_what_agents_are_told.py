@@ -1,0 +1,64 @@
+"""What the agent is told about an approval: a finished answer says who approved it, where and when, so no
+agent expects a second call; approval_id is described as what finishes a pending answer only."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from mcp.client import Client
+from mcp.server.mcpserver import MCPServer
+
+from polar_orders_mcp.emulator.seed import SeedInfo
+from tests.approvals.console_client import Person
+from tests.tools.conftest import approved_call, call
+from tests.tools.test_finalize import Human
+
+pytestmark = pytest.mark.anyio
+
+WHEN = r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\+00:00"
+
+
+async def test_a_charge_the_person_approved_in_the_client_says_so(
+    server: MCPServer[Any], seed: SeedInfo, mode: str
+) -> None:
+    async with Client(server, mode=mode, elicitation_callback=Human()) as client:
+        done = await call(client, "finalize_order", {"order_id": seed.draft_orders["good_card"]})
+    assert done["status"] == "charged"
+    said = done["decided"]
+    assert re.fullmatch(rf"Approved by the person in the client \(stdio\) at {WHEN}, in this same call\.", said)
+
+
+async def test_a_charge_approved_in_the_console_names_the_approver(
+    server: MCPServer[Any], person: Person, seed: SeedInfo
+) -> None:
+    async with Client(server) as client:
+        done = await approved_call(client, person, "finalize_order", {"order_id": seed.draft_orders["good_card"]})
+    assert re.fullmatch(rf"Approved by approver in the approval console at {WHEN}\.", done["decided"])
+
+
+async def test_a_refund_with_approvals_off_says_no_one_was_asked(
+    make_server: Callable[..., MCPServer[Any]], seed: SeedInfo
+) -> None:
+    async with Client(make_server(confirm="off")) as client:
+        done = await call(client, "create_refund", {"order_id": seed.paid_order_id, "total": 120})
+    assert done["decided"] == "Done without asking anyone: this server runs with --confirm off."
+
+
+async def test_approval_id_is_described_as_finishing_a_pending_answer_only(
+    make_server: Callable[..., MCPServer[Any]],
+) -> None:
+    async with Client(make_server(toolsets=["all"])) as client:
+        listed = (await client.list_tools()).tools
+    irreversible = {tool.name: tool for tool in listed if tool.input_schema["properties"].get("approval_id")}
+    assert set(irreversible) == {
+        "finalize_order", "confirm_checkout", "create_refund", "revoke_subscription", "accept_dispute",
+    }  # fmt: skip
+    for tool in irreversible.values():
+        described = " ".join((tool.description or "").split())
+        assert "in the client during this call or in the approval console" in described, tool.name
+        assert tool.input_schema["properties"]["approval_id"]["description"] == (
+            "only to finish a call that answered approval_pending"
+        )
