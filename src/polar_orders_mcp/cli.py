@@ -96,7 +96,8 @@ def _parser() -> argparse.ArgumentParser:
                        "ones, 'all' for every one: default,subscriptions adds one [POLAR_MCP_TOOLSETS]")
     serve.add_argument("--max-charge", metavar="LIMITS",
                        help="refuse any single move of money above this, per currency in minor units: "
-                       "usd=50000,eur=45000; a bare number applies to every currency [POLAR_MCP_MAX_CHARGE]")
+                       "usd=50000,eur=45000 (a currency left out is refused); a bare number or *=N applies to every "
+                       "other currency [POLAR_MCP_MAX_CHARGE]")
     serve.add_argument("--max-daily", metavar="LIMITS",
                        help="refuse moves of money past this total in any 24 hours, per currency in minor "
                        "units: usd=200000 [POLAR_MCP_MAX_DAILY]")

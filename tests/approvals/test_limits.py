@@ -22,7 +22,10 @@ pytestmark = pytest.mark.anyio
 
 def test_limits_are_written_per_currency_or_for_any() -> None:
     assert Limits.parse("usd=50000,eur=45000").of("usd") == 50000
-    assert Limits.parse("usd=50000,eur=45000").of("jpy") is None
+    assert Limits.parse("usd=50000,eur=45000").of("jpy") == 0  # a currency the limits leave out: nothing
+    assert not Limits.parse("usd=50000").names("jpy") and Limits.parse("usd=50000").names("USD")
+    assert Limits.parse("*=700,usd=50000").of("jpy") == 700 and Limits.parse("*=700").names("jpy")
+    assert Limits.parse("").of("usd") is None and Limits.parse("").names("usd")
     assert Limits.parse("10000").of("jpy") == 10000
     assert Limits.parse("10000,jpy=1000000").of("jpy") == 1000000
     assert Limits.parse("10000,jpy=1000000").of("USD") == 10000
@@ -40,6 +43,8 @@ def test_limits_are_written_per_currency_or_for_any() -> None:
         ("usd=12.5", "'12.5' is not an amount in minor units"),
         ("dollars=100", "'dollars' is not a currency code: use ISO codes such as usd, eur, jpy"),
         ("100,200", "two amounts for any currency (100 and 200): give one"),
+        ("usd=50000,usd=100", "usd is given twice (50000 and 100): give one"),
+        ("usd:50000", "'usd:50000': write a currency's limit as currency=amount, e.g. usd=50000"),
     ],
 )
 def test_a_limit_that_is_not_one_says_what_to_write(given: str, said: str) -> None:
@@ -63,10 +68,56 @@ async def test_a_charge_over_its_currencys_limit_is_refused_before_anyone_is_ask
     assert await store.list_approvals(states=["pending"]) == []  # nobody was asked
 
 
-async def test_another_currencys_limit_does_not_apply(make_parts: Any, seed: SeedInfo, state: EmulatorState) -> None:
-    async with Client(make_parts(max_charge="eur=1000").server) as client:
+@pytest.mark.parametrize("flag", ["max_charge", "max_daily", "approval_above"])
+async def test_a_move_in_a_currency_the_limits_leave_out_is_refused_before_anyone_is_asked(
+    make_parts: Any, seed: SeedInfo, state: EmulatorState, flag: str
+) -> None:
+    order_id = seed.draft_orders["good_card"]
+    parts = make_parts(**{flag: "eur=900000"})
+    async with Client(parts.server) as client:
+        message = await fail(client, "finalize_order", {"order_id": order_id})
+    option = "--" + flag.replace("_", "-")
+    assert message == (
+        f"Error executing tool finalize_order: Order {order_id} was not charged: it moves money in USD, and this "
+        f"server's {option} names only EUR: a move in a currency its limits leave out is refused. The operator who "
+        f"runs this server can add usd=AMOUNT to {option}, or *=AMOUNT for every other currency."
+    )
+    assert await (await parts.store()).list_approvals(states=["pending"]) == []
+    assert state.store.order(order_id).status == "draft"
+
+
+async def test_a_currency_left_out_is_refused_at_the_act_too(
+    make_parts: Any, seed: SeedInfo, state: EmulatorState
+) -> None:
+    """Approved while no limit was set; the server restarted with limits that name only EUR: the act refuses."""
+    order_id = seed.draft_orders["good_card"]
+    before = make_parts()
+    async with Client(before.server) as client, Person(before.console) as person:
+        approval_id = (await call(client, "finalize_order", {"order_id": order_id}))["approval"]["approval_id"]
+        await person.approve(approval_id)
+    async with Client(make_parts(max_daily="eur=900000").server) as client:
+        message = await fail(client, "finalize_order", {"order_id": order_id, "approval_id": approval_id})
+    assert "it moves money in USD, and this server's --max-daily names only EUR" in message
+    assert state.store.order(order_id).status == "draft"
+
+
+async def test_a_star_limit_covers_every_other_currency(make_parts: Any, seed: SeedInfo, state: EmulatorState) -> None:
+    async with Client(make_parts(max_charge="eur=1000,*=2000").server) as client:
         first = await call(client, "finalize_order", {"order_id": seed.draft_orders["good_card"]})
     assert first["status"] == "approval_pending"
+
+
+async def test_conceding_a_dispute_counts_against_the_limits(
+    make_parts: Any, seed: SeedInfo, state: EmulatorState
+) -> None:
+    dispute_id = seed.disputes["needs_response"]
+    async with Client(make_parts(max_charge="usd=1000", toolsets=["all"]).server) as client:
+        message = await fail(client, "accept_dispute", {"dispute_id": dispute_id})
+    assert (
+        f"Dispute {dispute_id} was not accepted: $15.00 is over this server's limit for a single move of money in "
+        "USD, $10.00 (--max-charge)."
+    ) in message
+    assert state.store.dispute(dispute_id).status == "needs_response"
 
 
 async def test_a_bare_limit_applies_to_every_currency(make_parts: Any, seed: SeedInfo, state: EmulatorState) -> None:

@@ -13,17 +13,25 @@ CONFIRM_MODES: tuple[ConfirmMode, ...] = ("auto", "elicit", "console", "relay", 
 class Limits(BaseModel):
     """An amount per currency, in that currency's minor units, with an optional one for any other currency.
 
-    Written `usd=50000,eur=45000`; a bare number (`10000`) applies to every currency in its own minor
-    units (10000 is $100.00 but also ¥10,000), and both combine: `10000,jpy=1000000`.
+    Written `usd=50000,eur=45000`; a bare number or `*=` (`10000`, `*=10000`) applies to every other
+    currency in its own minor units (10000 is $100.00 but also ¥10,000), and both combine:
+    `10000,jpy=1000000`. Limits that name some currencies and give no amount for the others leave
+    those others at 0: nothing moves in a currency the operator did not think of.
     """
 
     any_currency: int | None = None
     per_currency: dict[str, int] = Field(default_factory=dict)
 
     def of(self, currency: str | None) -> int | None:
-        if currency is None:
+        """The limit for `currency`: None when no limit is set at all, 0 for a currency these limits leave out."""
+        if currency is None or not self:
             return None
-        return self.per_currency.get(currency.lower(), self.any_currency)
+        found = self.per_currency.get(currency.lower(), self.any_currency)
+        return 0 if found is None else found
+
+    def names(self, currency: str) -> bool:
+        """Whether these limits say something of `currency` (by its code, or for any currency)."""
+        return not self or self.any_currency is not None or currency.lower() in self.per_currency
 
     def __bool__(self) -> bool:
         return self.any_currency is not None or bool(self.per_currency)
@@ -46,11 +54,17 @@ class Limits(BaseModel):
         for item in (part.strip() for part in value.split(",")):
             if not item:
                 continue
-            if "=" in item:
+            if ":" in item and "=" not in item:
+                raise ValueError(f"{item!r}: write a currency's limit as currency=amount, e.g. usd=50000")
+            if "=" in item and item.partition("=")[0].strip() != "*":
                 currency, _, amount = item.partition("=")
-                limits.per_currency[_currency(currency)] = _amount(amount)
+                code = _currency(currency)
+                if code in limits.per_currency:
+                    given = f"{limits.per_currency[code]} and {amount.strip()}"
+                    raise ValueError(f"{code} is given twice ({given}): give one")
+                limits.per_currency[code] = _amount(amount)
             elif limits.any_currency is None:
-                limits.any_currency = _amount(item)
+                limits.any_currency = _amount(item.partition("=")[2] if "=" in item else item)
             else:
                 raise ValueError(f"two amounts for any currency ({limits.any_currency} and {item}): give one")
         return limits

@@ -145,6 +145,10 @@ class Guard:
         amount, currency = preview.money()
         if amount is None or currency is None:
             return
+        for limits, flag in ((self.max_charge, "--max-charge"), (self.max_daily, "--max-daily"),
+                             (self.approval_above, "--approval-above")):  # fmt: skip
+            if not limits.names(currency):
+                raise ConfirmationRefused(unnamed_currency_message(not_done, currency, limits, flag))
         per_charge = self.max_charge.of(currency)
         if per_charge is not None and amount > per_charge:
             raise ConfirmationRefused(limit_message(not_done, "per_charge", currency, per_charge, 0, amount))
@@ -153,6 +157,16 @@ class Guard:
             used = await (await self.store()).spent(currency)
             if used + amount > daily:
                 raise ConfirmationRefused(limit_message(not_done, "daily", currency, daily, used, amount))
+
+
+def unnamed_currency_message(not_done: str, currency: str, limits: Limits, flag: str) -> str:
+    code = currency.upper()
+    named = ", ".join(sorted(c.upper() for c in limits.per_currency))
+    return (
+        f"{not_done}: it moves money in {code}, and this server's {flag} names only {named}: a move in a "
+        f"currency its limits leave out is refused. The operator who runs this server can add {currency}=AMOUNT "
+        f"to {flag}, or *=AMOUNT for every other currency."
+    )
 
 
 def limit_message(

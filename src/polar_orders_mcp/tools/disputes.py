@@ -134,8 +134,8 @@ class ConcedePreview(Preview):
     subscription_id: str | None
     effect: str
 
-    AMOUNT_FIELD = None
-    CURRENCY_FIELD = None
+    # Conceding gives up money for good: it counts against the limits and --approval-above like a refund.
+    AMOUNT_FIELD = "total_amount"
     SHOWN = (
         ("total_display", "The customer keeps, tax included", "amount"),
         ("effect", "What happens", "warning"),
