@@ -43,7 +43,7 @@ schemas: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/python -m pip install --quiet ruff mypy
-	$(BIN)/ruff check src tests deploy
+	$(BIN)/ruff check src tests bench deploy scripts
 	$(BIN)/mypy
 
 # The compose recipe (deploy/compose.yaml) as local processes: a PostgreSQL cluster in a temporary
