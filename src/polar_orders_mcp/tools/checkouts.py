@@ -328,8 +328,7 @@ async def confirm_checkout(
     approval_id: ApprovalIdArg | None = None,
 ) -> ConfirmResult | types.InputRequiredResult:
     """Confirm a checkout session as its payment page does: CHARGES the customer, cannot be undone.
-    A person approves it first, in the client during this call or in the approval console (answer
-    approval_pending: call again with its approval_id once decided). Never confirms one checkout twice."""
+    A person approves it first, maybe in this call. Never confirms one checkout twice."""
     outcome = await guarded(ctx, ConfirmCheckout(client_secret, payment_token), approval_id)
     if isinstance(outcome, types.InputRequiredResult):
         return outcome

@@ -227,8 +227,7 @@ async def accept_dispute(
     ctx: Ctx, dispute_id: DisputeId, approval_id: ApprovalIdArg | None = None
 ) -> ConcedeResult | types.InputRequiredResult:
     """Concede a dispute (chargeback): the customer keeps the money and Polar revokes the order's benefits.
-    Cannot be undone. A person approves it first, in the client during this call or in the approval console
-    (answer approval_pending: call again with its approval_id)."""
+    Cannot be undone. A person approves it first, maybe in this call."""
     outcome = await guarded(ctx, Concede(dispute_id), approval_id)
     if isinstance(outcome, types.InputRequiredResult):
         return outcome

@@ -21,7 +21,7 @@ ApprovalIdArg = Annotated[
         pattern=r"^(apr_[A-Za-z0-9_-]{16,64}|pr1\.apr_[A-Za-z0-9_-]{16,64}\.[0-9a-f]{43})$",
     ),
     # Advertised short: the model copies the id from the first answer, the server checks its form.
-    WithJsonSchema({"type": "string", "description": "only to finish a call that answered approval_pending"}),
+    WithJsonSchema({"type": "string", "description": "only after an approval_pending answer"}),
 ]
 
 

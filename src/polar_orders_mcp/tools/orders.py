@@ -361,8 +361,7 @@ async def finalize_order(
     approval_id: ApprovalIdArg | None = None,
 ) -> ChargeResult | types.InputRequiredResult:
     """Charge a draft order to a saved card (default: the customer's). MOVES MONEY: a person approves
-    each charge first, in the client during this call or in the approval console (then the answer is
-    approval_pending: call again with its approval_id once decided)."""
+    each charge first, maybe in this call."""
     outcome = await guarded(ctx, Charge(order_id, payment_method_id), approval_id)
     if isinstance(outcome, types.InputRequiredResult):
         return outcome

@@ -501,19 +501,18 @@ async def create_refund(
     reason: RefundReason = "customer_request",
     total: Annotated[
         int | None,
-        Field(ge=1, le=99_999_999, description="what the customer gets back, tax included (minor units)"),
+        Field(ge=1, description="paid back, tax included"),
     ] = None,
     amount: Annotated[
         int | None,
-        Field(ge=1, le=99_999_999, description="or: minor units before tax (Polar adds the tax)"),
+        Field(ge=1, le=99_999_999, description="or: before tax; neither: all"),
     ] = None,
     comment: Annotated[str | None, Field(max_length=500)] = None,
     revoke_benefits: bool = False,
     approval_id: ApprovalIdArg | None = None,
 ) -> RefundResult | types.InputRequiredResult:
-    """Refund a paid order, whole (leave total and amount out) or in part. MOVES MONEY: a person approves it
-    first, in the client during this call or in the approval console (answer approval_pending: call again
-    with its approval_id). After an unclear failure, check list_refunds."""
+    """Refund a paid order, whole or in part. MOVES MONEY: a person approves it first, maybe in this call.
+    After an unclear failure, check list_refunds."""
     action = Refund(order_id, amount, reason, comment, revoke_benefits, total)
     outcome = await guarded(ctx, action, approval_id)
     if isinstance(outcome, types.InputRequiredResult):

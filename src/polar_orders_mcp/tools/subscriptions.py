@@ -402,8 +402,7 @@ async def revoke_subscription(
     ctx: Ctx, subscription_id: SubscriptionId, approval_id: ApprovalIdArg | None = None
 ) -> RevokeResult | types.InputRequiredResult:
     """End a subscription NOW: access and benefits go at once; refunds nothing (cancel_subscription ends it at
-    period end instead). A person approves it first, in the client during this call or in the approval
-    console (answer approval_pending: call again with its approval_id)."""
+    period end instead). A person approves it first, maybe in this call."""
     outcome = await guarded(ctx, Revoke(subscription_id), approval_id)
     if isinstance(outcome, types.InputRequiredResult):
         return outcome
