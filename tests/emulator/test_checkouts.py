@@ -167,3 +167,32 @@ async def test_expired_checkouts_are_410_on_the_client_side(anonymous: httpx2.As
 async def test_unknown_client_secret_is_404(anonymous: httpx2.AsyncClient) -> None:
     response = await anonymous.get("/v1/checkouts/client/polar_c_nope")
     assert response.status_code == 404 and response.json() == {"error": "ResourceNotFound", "detail": "Not found"}
+
+
+async def test_a_null_success_url_falls_back_to_polars_own_page(client: httpx2.AsyncClient, info: SeedInfo) -> None:
+    """Polar stores the null and shows its default confirmation page (checkout/service.py)."""
+    checkout = await create(client, info, success_url="https://shop.example/thanks")
+    response = await client.patch(f"/v1/checkouts/{checkout['id']}", json={"success_url": None})
+    assert response.status_code == 200, response.text
+    default = f"http://polar.test/_emulator/checkouts/{checkout['client_secret']}/confirmation"
+    assert response.json()["success_url"] == default
+    assert (await client.get(f"/v1/checkouts/{checkout['id']}")).json()["success_url"] == default
+
+
+async def test_null_metadata_is_refused_as_polar_refuses_it(client: httpx2.AsyncClient, info: SeedInfo) -> None:
+    checkout = await create(client, info, metadata={"order_ref": "A-7"})
+    response = await client.patch(f"/v1/checkouts/{checkout['id']}", json={"metadata": None})
+    assert response.status_code == 422, response.text
+    error = response.json()
+    assert error["error"] == "RequestValidationError"
+    assert [(e["loc"], e["type"]) for e in error["detail"]] == [(["body", "metadata"], "dict_type")]
+    assert (await client.get(f"/v1/checkouts/{checkout['id']}")).json()["metadata"] == {"order_ref": "A-7"}
+
+
+async def test_null_customer_metadata_fails_as_in_polar_and_changes_nothing(
+        client: httpx2.AsyncClient, info: SeedInfo) -> None:
+    checkout = await create(client, info, customer_metadata={"tier": "gold"})
+    response = await client.patch(f"/v1/checkouts/{checkout['id']}", json={"customer_metadata": None})
+    # Polar writes the NULL into a NOT NULL column: its database refuses it, a bare 500.
+    assert response.status_code == 500 and response.text == "Internal Server Error"
+    assert (await client.get(f"/v1/checkouts/{checkout['id']}")).json()["customer_metadata"] == {"tier": "gold"}

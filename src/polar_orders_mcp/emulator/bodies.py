@@ -90,7 +90,8 @@ class CheckoutConfirm(CheckoutUpdatePublic):
 
 
 class CheckoutUpdate(CheckoutCustomerFields):
-    metadata: MetadataInput | None = None
+    # Polar's fields are dicts with a default: absent keeps the metadata, null is a 422 ("dict_type").
+    metadata: MetadataInput = Field(default=None)  # type: ignore[arg-type]
     customer_metadata: MetadataInput | None = None
     discount_id: UUID4 | None = None
     allow_discount_codes: bool | None = None

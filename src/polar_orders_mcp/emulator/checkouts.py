@@ -49,7 +49,7 @@ CUSTOMER_FIELDS = ("customer_name", "customer_email", "customer_billing_name", "
 ORGANIZATION_FIELDS = ("metadata", "customer_metadata", "success_url", "return_url", "embed_origin",
                        "require_billing_address", "allow_discount_codes", "allow_trial", "customer_ip_address")
 # Fields the update bodies accept as null although Polar's checkout table holds them NOT NULL.
-NOT_NULL_FIELDS = ("allow_discount_codes", "require_billing_address", "is_business_customer")
+NOT_NULL_FIELDS = ("allow_discount_codes", "require_billing_address", "is_business_customer", "customer_metadata")
 _CHECKOUT_FIELDS = tuple(f.name for f in dataclasses.fields(Checkout))
 
 
@@ -144,8 +144,7 @@ class CheckoutService:
         now, product = self._state.now(), chosen[0]
         secret = store.new_secret("polar_c_")
         checkout = Checkout(store.new_id(), now, secret, now + CHECKOUT_TTL, store.organization.id, chosen, product,
-                            product.prices[0], product.prices[0].default_amount(),
-                            f"/_emulator/checkouts/{secret}/confirmation", customer=customer,
+                            product.prices[0], product.prices[0].default_amount(), None, customer=customer,
                             external_customer_id=external_customer_id or (customer.external_id if customer else None))
         if customer is not None:
             checkout.customer_email, checkout.customer_name = customer.email, customer.name

@@ -329,7 +329,7 @@ class Checkout:
     product: Product
     price: Price
     amount: int
-    success_url: str
+    success_url: str | None  # None: Polar's default page, as an update with null leaves it
     status: str = "open"
     customer: Customer | None = None
     external_customer_id: str | None = None
