@@ -31,7 +31,7 @@ async def test_unknown_token_is_401_invalid_token_with_challenge(anonymous: http
     assert response.status_code == 401
     assert response.json() == {"error": "invalid_token", "error_description": INVALID_TOKEN_DESCRIPTION}
     assert response.headers["www-authenticate"] == (
-        f'Bearer error="invalid_token", error_description="{INVALID_TOKEN_DESCRIPTION}"')
+        f'Bearer realm="polar", error="invalid_token", error_description="{INVALID_TOKEN_DESCRIPTION}"')
 
 
 async def test_read_only_token_reads_but_cannot_write(anonymous: httpx2.AsyncClient, info: SeedInfo) -> None:
@@ -44,7 +44,9 @@ async def test_read_only_token_reads_but_cannot_write(anonymous: httpx2.AsyncCli
         response = await anonymous.request(method, path, headers=headers, json={})
         assert response.status_code == 403, path
         assert response.json() == {"error": "insufficient_scope", "error_description": INSUFFICIENT_SCOPE_DESCRIPTION}
-        assert 'error="insufficient_scope"' in response.headers["www-authenticate"]
+        assert response.headers["www-authenticate"].startswith('Bearer realm="polar", scope="')
+        assert response.headers["www-authenticate"].endswith(
+            f'", error="insufficient_scope", error_description="{INSUFFICIENT_SCOPE_DESCRIPTION}"')
     # Polar's spec quirk: generating an invoice needs only orders:read.
     response = await anonymous.post(f"/v1/orders/{info.paid_order_id}/invoice", headers=headers)
     assert response.status_code == 202

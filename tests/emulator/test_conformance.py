@@ -242,7 +242,7 @@ async def test_auth_and_version_errors(anonymous: httpx2.AsyncClient, info: Seed
     response = await anonymous.get("/v1/orders/", headers={"Authorization": "Bearer polar_oat_nope"})
     assert response.status_code == 401
     assert set(response.json()) == {"error", "error_description"} and response.json()["error"] == "invalid_token"
-    assert response.headers["www-authenticate"].startswith('Bearer error="invalid_token"')
+    assert response.headers["www-authenticate"].startswith('Bearer realm="polar", error="invalid_token"')
     response = await anonymous.post("/v1/orders/", json={}, headers={"Authorization": f"Bearer {READ_ONLY_TOKEN}"})
     assert response.status_code == 403
     assert response.json()["error"] == "insufficient_scope" and set(response.json()) == {"error", "error_description"}

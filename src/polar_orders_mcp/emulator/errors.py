@@ -54,15 +54,23 @@ class Unauthorized(PolarError):
 
 
 class _OAuth2Error(PolarError):
-    """Polar's OAuth2 errors use `error`/`error_description` and a WWW-Authenticate challenge."""
+    """Polar's OAuth2 errors use `error`/`error_description` and a WWW-Authenticate challenge.
+
+    Authlib's (rfc6750 InvalidTokenError.get_headers) as Polar raises them (polar/oauth2/exceptions.py): the
+    realm, then the extra attributes (the scope needed), then the error and its description.
+    """
 
     code = ""
 
     def body(self) -> Any:
         return {"error": self.code, "error_description": self.detail}
 
+    def attributes(self) -> dict[str, str]:
+        return {}
+
     def headers(self) -> dict[str, str]:
-        return {"WWW-Authenticate": f'Bearer error="{self.code}", error_description="{self.detail}"'}
+        parts = {"realm": "polar", **self.attributes(), "error": self.code, "error_description": self.detail}
+        return {"WWW-Authenticate": "Bearer " + ", ".join(f'{key}="{value}"' for key, value in parts.items())}
 
 
 class InvalidToken(_OAuth2Error):
@@ -81,12 +89,8 @@ class InsufficientScope(_OAuth2Error):
         super().__init__(INSUFFICIENT_SCOPE_DESCRIPTION)
         self.required = required
 
-    def headers(self) -> dict[str, str]:
-        scope = " ".join(sorted(self.required))
-        return {
-            "WWW-Authenticate": f'Bearer error="{self.code}", error_description="{self.detail}", '
-            f'scope="{scope}"'
-        }
+    def attributes(self) -> dict[str, str]:
+        return {"scope": " ".join(sorted(self.required))}
 
 
 class VersionNotFound(PolarError):

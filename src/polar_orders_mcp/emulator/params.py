@@ -140,8 +140,10 @@ class Query:
         try:
             return ZoneInfo(raw)
         except (ZoneInfoNotFoundError, ValueError):
-            self.errors.append({"type": "TimeZoneName", "loc": ["query", name], "msg": "Invalid timezone name.",
-                                "input": raw})
+            # Polar's own validator (order/export.py): a ValueError, so pydantic's value_error.
+            message = f"{raw!r} is not a valid IANA time zone"
+            self.errors.append({"type": "value_error", "loc": ["query", name], "msg": f"Value error, {message}",
+                                "input": raw, "ctx": {"error": message}})
             return ZoneInfo("UTC")
 
     def check(self) -> None:
