@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 ConfirmMode = Literal["auto", "elicit", "console", "relay", "off"]
 CONFIRM_MODES: tuple[ConfirmMode, ...] = ("auto", "elicit", "console", "relay", "off")
@@ -16,6 +16,8 @@ class Limits(BaseModel):
     Written `usd=50000,eur=45000`; a bare number (`10000`) applies to every currency in its own minor
     units (10000 is $100.00 but also ¥10,000), and both combine: `10000,jpy=1000000`.
     """
+
+    model_config = ConfigDict(defer_build=True)
 
     any_currency: int | None = None
     per_currency: dict[str, int] = Field(default_factory=dict)

@@ -6,7 +6,7 @@ import hashlib
 import json
 from typing import Any, ClassVar, Literal, Self
 
-from pydantic import BaseModel, PrivateAttr
+from pydantic import BaseModel, ConfigDict, PrivateAttr
 
 RowKind = Literal["amount", "text", "customer", "warning"]
 """amount: the money, shown large; customer: text a customer wrote (shown as such); warning: read this."""
@@ -24,6 +24,8 @@ class Preview(BaseModel):
     Every field is bound by the approval's digest; `SHOWN` lists, in order, the ones a person reads
     with their labels. Inner ids and raw minor-unit amounts stay out of what people read.
     """
+
+    model_config = ConfigDict(defer_build=True)
 
     summary: str
 
