@@ -9,6 +9,7 @@ import anyio
 
 from polar_orders_mcp.approvals.listener import ConsoleListener
 from polar_orders_mcp.server.app import Built, build_parts, select_tools
+from polar_orders_mcp.server.schema_cache import default_cache_dir
 from polar_orders_mcp.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -21,7 +22,8 @@ def console_needed(settings: Settings) -> bool:
 
 
 def serve_stdio(settings: Settings) -> None:
-    built = build_parts(settings)
+    # Every launch of a desktop client starts a server: the schemas derived on the first are kept for the next.
+    built = build_parts(settings, schema_cache=default_cache_dir())
     listener: ConsoleListener | None = None
     if console_needed(settings):
         if built.console.unavailable():

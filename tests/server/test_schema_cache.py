@@ -1,0 +1,77 @@
+"""A server made from cached tool schemas lists and answers exactly as one that derives them from the code."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from mcp.client import Client
+
+from polar_orders_mcp.server.app import PREPARE_AFTER_SECONDS, build_parts
+from polar_orders_mcp.server.schema_cache import SchemaCache, ToolSchemas
+from polar_orders_mcp.settings import Settings
+
+pytestmark = pytest.mark.anyio
+
+SETTINGS = Settings(emulator=True, emulator_orders=5, toolsets=["all"])
+
+
+async def _listed(built: Any, mode: str) -> list[dict[str, Any]]:
+    async with Client(built.server, mode=mode) as client:
+        return [tool.model_dump(by_alias=True) for tool in (await client.list_tools()).tools]
+
+
+def _underived(built: Any) -> list[str]:
+    return [tool.name for tool in built.server._tool_manager.list_tools() if not tool.derived]
+
+
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+async def test_a_server_made_from_cached_schemas_lists_exactly_what_a_derived_one_lists(
+    mode: str, tmp_path: Path
+) -> None:
+    build_parts(SETTINGS, schema_cache=tmp_path)  # writes the cache
+    assert await _listed(build_parts(SETTINGS, schema_cache=tmp_path), mode) == await _listed(
+        build_parts(SETTINGS), mode
+    )
+
+
+def test_a_server_made_from_cached_schemas_derives_no_tool_while_it_starts(tmp_path: Path) -> None:
+    build_parts(SETTINGS, schema_cache=tmp_path)
+    built = build_parts(SETTINGS, schema_cache=tmp_path)
+    assert len(_underived(built)) == len(built.server._tool_manager.list_tools())
+
+
+async def test_a_tool_made_from_cached_schemas_answers_its_first_call_as_a_derived_one(tmp_path: Path) -> None:
+    build_parts(SETTINGS, schema_cache=tmp_path)
+    answers = []
+    for built in (build_parts(SETTINGS, schema_cache=tmp_path), build_parts(SETTINGS)):
+        async with Client(built.server) as client:
+            orders = await client.call_tool("list_orders", {"limit": 2})
+            wrong = await client.call_tool("get_order", {"order_id": "nope"})
+        answers.append((orders.structured_content, wrong.content))
+    assert answers[0] == answers[1]
+
+
+async def test_a_server_made_from_cached_schemas_derives_every_tool_before_its_first_call(tmp_path: Path) -> None:
+    build_parts(SETTINGS, schema_cache=tmp_path)
+    built = build_parts(SETTINGS, schema_cache=tmp_path)
+    async with Client(built.server):
+        await anyio.sleep(PREPARE_AFTER_SECONDS + 1)
+        assert _underived(built) == []
+
+
+def test_the_schemas_of_other_code_are_never_read(tmp_path: Path) -> None:
+    written = SchemaCache(tmp_path, key="before")
+    written.put("tools.get_order", ToolSchemas({"type": "object"}, None, {"type": "object"}))
+    written.save()
+    assert SchemaCache(tmp_path, key="after").get("tools.get_order") is None
+
+
+def test_an_unreadable_cache_costs_only_the_derivation(tmp_path: Path) -> None:
+    build_parts(SETTINGS, schema_cache=tmp_path)
+    (cached,) = tmp_path.glob("tool-schemas-*.json")
+    cached.write_text("{not json")
+    built = build_parts(SETTINGS, schema_cache=tmp_path)
+    assert _underived(built) == []
