@@ -33,6 +33,7 @@ from polar_orders_mcp.server.arguments import CheckedTool, close_schema
 from polar_orders_mcp.server.compact import bare_ids, compact_result, compact_schema, inline_defs
 from polar_orders_mcp.server.identity import caller
 from polar_orders_mcp.server.log_level import accept_log_level
+from polar_orders_mcp.server.output_schemas import compact_output
 from polar_orders_mcp.server.resources import register_resources
 from polar_orders_mcp.server.schema_cache import SchemaCache, ToolSchemas
 from polar_orders_mcp.settings import LOOPBACK, Settings
@@ -248,7 +249,8 @@ def _shared_sdk_tool(tool: Tool) -> CheckedTool:
     sdk_tool.parameters = bare_ids(checked)
     sdk_tool.explain_with(checked)
     if sdk_tool.fn_metadata.output_schema is not None:
-        sdk_tool.fn_metadata.output_schema = compact_schema(sdk_tool.fn_metadata.output_schema, optional_null=False)
+        output = compact_schema(sdk_tool.fn_metadata.output_schema, optional_null=False)
+        sdk_tool.fn_metadata.output_schema = compact_output(output)
     return sdk_tool
 
 
