@@ -75,3 +75,19 @@ def test_an_unreadable_cache_costs_only_the_derivation(tmp_path: Path) -> None:
     cached.write_text("{not json")
     built = build_parts(SETTINGS, schema_cache=tmp_path)
     assert _underived(built) == []
+
+
+async def test_prompts_made_from_cached_arguments_list_and_render_as_derived_ones(tmp_path: Path) -> None:
+    build_parts(SETTINGS, schema_cache=tmp_path)
+    seen = []
+    for built in (build_parts(SETTINGS, schema_cache=tmp_path), build_parts(SETTINGS)):
+        async with Client(built.server) as client:
+            listed = [prompt.model_dump() for prompt in (await client.list_prompts()).prompts]
+            rendered = await client.get_prompt("refund_order", {"order_id": "abc", "reason": "duplicate"})
+            try:
+                await client.get_prompt("fix_billing_and_invoice", {"order_id": "x" * 65})
+                refused = ""
+            except Exception as exc:  # the argument check's error, whichever way it travels
+                refused = str(exc)
+        seen.append((listed, rendered.model_dump(), refused))
+    assert seen[0] == seen[1]

@@ -28,12 +28,12 @@ from polar_orders_mcp import __version__
 from polar_orders_mcp.approvals.console import Console
 from polar_orders_mcp.approvals.policy import Guard, RelayTokens
 from polar_orders_mcp.polar.client import PolarClient
-from polar_orders_mcp.prompts.workflows import PROMPTS
 from polar_orders_mcp.server.arguments import CheckedTool, close_schema
 from polar_orders_mcp.server.compact import bare_ids, compact_result, compact_schema, inline_defs
 from polar_orders_mcp.server.identity import caller
 from polar_orders_mcp.server.log_level import accept_log_level
 from polar_orders_mcp.server.output_schemas import compact_output
+from polar_orders_mcp.server.prompts import add_prompts
 from polar_orders_mcp.server.resources import register_resources
 from polar_orders_mcp.server.schema_cache import SchemaCache, ToolSchemas
 from polar_orders_mcp.settings import LOOPBACK, Settings
@@ -383,8 +383,6 @@ def build_parts(
     trail = AuditTrail(store, settings.audit_log)
     schemas = SchemaCache(schema_cache) if schema_cache is not None else None
     sdk_tools = [_sdk_tool(tool, trail, [t.name for t in tools], schemas) for tool in tools]
-    if schemas is not None:
-        schemas.save()
     underived = [t for t in sdk_tools if isinstance(t, CheckedTool) and not t.derived]
 
     @asynccontextmanager
@@ -431,9 +429,10 @@ def build_parts(
     )
     if not settings.customer_mode:
         # The prompts and resources read organization data: none of it is reachable for a customer.
-        for prompt in PROMPTS:
-            mcp.prompt(title=prompt.title)(prompt.fn)
+        add_prompts(mcp, schemas)
         register_resources(mcp)
+    if schemas is not None:
+        schemas.save()
     accept_log_level(mcp)
     _CONSOLES[mcp] = console
     checked = {t.name: t.explained_schema for t in sdk_tools if isinstance(t, CheckedTool)}

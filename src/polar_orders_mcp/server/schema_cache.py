@@ -80,7 +80,7 @@ class SchemaCache:
             log.debug("tool schema cache %s not read: %s", self.path, exc)
 
     def get(self, key: str) -> ToolSchemas | None:
-        entry = self._entries.get(key)
+        entry = self.entry(key)
         if not isinstance(entry, dict):
             return None
         try:
@@ -89,8 +89,14 @@ class SchemaCache:
             return None
 
     def put(self, key: str, schemas: ToolSchemas) -> None:
-        entry = {"parameters": schemas.parameters, "output": schemas.output, "explained": schemas.explained}
-        self._entries[key] = entry
+        self.keep(key, {"parameters": schemas.parameters, "output": schemas.output, "explained": schemas.explained})
+
+    def entry(self, key: str) -> Any:
+        """What `keep` kept under `key` (JSON data), or None."""
+        return self._entries.get(key)
+
+    def keep(self, key: str, value: Any) -> None:
+        self._entries[key] = value
         self._added = True
 
     def save(self) -> None:
