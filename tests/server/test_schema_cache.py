@@ -9,7 +9,8 @@ import anyio
 import pytest
 from mcp.client import Client
 
-from polar_orders_mcp.server.app import PREPARE_AFTER_SECONDS, build_parts
+from polar_orders_mcp.server.app import build_parts
+from polar_orders_mcp.server.prepare import AFTER_LIST_SECONDS, UNLISTED_AFTER_SECONDS
 from polar_orders_mcp.server.schema_cache import SchemaCache, ToolSchemas
 from polar_orders_mcp.settings import Settings
 
@@ -54,11 +55,32 @@ async def test_a_tool_made_from_cached_schemas_answers_its_first_call_as_a_deriv
     assert answers[0] == answers[1]
 
 
-async def test_a_server_made_from_cached_schemas_derives_every_tool_before_its_first_call(tmp_path: Path) -> None:
+async def test_a_server_made_from_cached_schemas_derives_every_tool_once_the_tool_list_is_answered(
+    tmp_path: Path,
+) -> None:
+    build_parts(SETTINGS, schema_cache=tmp_path)
+    built = build_parts(SETTINGS, schema_cache=tmp_path)
+    async with Client(built.server) as client:
+        await client.list_tools()
+        await anyio.sleep(AFTER_LIST_SECONDS + 0.5)
+        assert _underived(built) == []
+
+
+async def test_a_server_made_from_cached_schemas_derives_nothing_before_the_tool_list_is_answered(
+    tmp_path: Path,
+) -> None:
     build_parts(SETTINGS, schema_cache=tmp_path)
     built = build_parts(SETTINGS, schema_cache=tmp_path)
     async with Client(built.server):
-        await anyio.sleep(PREPARE_AFTER_SECONDS + 1)
+        await anyio.sleep(UNLISTED_AFTER_SECONDS / 2)
+        assert len(_underived(built)) == len(built.checked_schemas)
+
+
+async def test_a_server_whose_tools_are_never_listed_derives_them_all_the_same(tmp_path: Path) -> None:
+    build_parts(SETTINGS, schema_cache=tmp_path)
+    built = build_parts(SETTINGS, schema_cache=tmp_path)
+    async with Client(built.server):
+        await anyio.sleep(UNLISTED_AFTER_SECONDS + 0.5)
         assert _underived(built) == []
 
 

@@ -33,6 +33,7 @@ from polar_orders_mcp.server.compact import bare_ids, compact_result, compact_sc
 from polar_orders_mcp.server.identity import caller
 from polar_orders_mcp.server.log_level import accept_log_level
 from polar_orders_mcp.server.output_schemas import compact_output
+from polar_orders_mcp.server.prepare import FirstCallPreparation
 from polar_orders_mcp.server.prompts import add_prompts
 from polar_orders_mcp.server.resources import register_resources
 from polar_orders_mcp.server.schema_cache import SchemaCache, ToolSchemas
@@ -384,6 +385,8 @@ def build_parts(
     schemas = SchemaCache(schema_cache) if schema_cache is not None else None
     sdk_tools = [_sdk_tool(tool, trail, [t.name for t in tools], schemas) for tool in tools]
     underived = [t for t in sdk_tools if isinstance(t, CheckedTool) and not t.derived]
+    # stdio serves one client for the whole process: its Polar client can be made before the first call.
+    preparation = FirstCallPreparation(underived, connect=settings.transport == "stdio") if underived else None
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[AppState]) -> AsyncIterator[AppState]:
@@ -406,8 +409,8 @@ def build_parts(
         )
         try:
             async with anyio.create_task_group() as group:
-                if underived:
-                    group.start_soon(_prepare_first_call, underived, state if settings.transport == "stdio" else None)
+                if preparation is not None:
+                    group.start_soon(preparation.run, state)
                 yield state
                 group.cancel_scope.cancel()
         finally:
@@ -426,6 +429,7 @@ def build_parts(
         # Shared keys let a 2026-07-28 client's answer, sealed by one replica, be opened by another.
         request_state_security=RequestStateSecurity(keys=keys) if keys else None,
         cache_hints=LIST_CACHE_HINTS,
+        middleware=[preparation] if preparation is not None else None,
     )
     if not settings.customer_mode:
         # The prompts and resources read organization data: none of it is reachable for a customer.
@@ -437,23 +441,6 @@ def build_parts(
     _CONSOLES[mcp] = console
     checked = {t.name: t.explained_schema for t in sdk_tools if isinstance(t, CheckedTool)}
     return Built(mcp, console, store, guard, checked)
-
-
-# How long a server made from cached schemas leaves the CPU to the client's first requests (initialize,
-# tools/list) before it derives what calls need.
-PREPARE_AFTER_SECONDS = 0.2
-
-
-async def _prepare_first_call(tools: list[CheckedTool], state: AppState | None) -> None:
-    """While the client reads the tool list and the model thinks: derive each tool's argument model, one
-    tool at a time so that a request arriving meanwhile waits for one at most; then (stdio: one client for
-    the whole session) make the Polar client, whose SSL context is a tenth of a second, on a worker thread."""
-    await anyio.sleep(PREPARE_AFTER_SECONDS)
-    for tool in tools:
-        tool.derive_now()
-        await anyio.sleep(0)
-    if state is not None:
-        await anyio.to_thread.run_sync(lambda: state.client)
 
 
 # The approval console of each server build_parts made, for the HTTP app to serve beside MCP.
