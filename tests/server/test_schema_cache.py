@@ -11,7 +11,7 @@ from mcp.client import Client
 
 from polar_orders_mcp.server.app import build_parts
 from polar_orders_mcp.server.prepare import AFTER_LIST_SECONDS, UNLISTED_AFTER_SECONDS
-from polar_orders_mcp.server.schema_cache import SchemaCache, ToolSchemas
+from polar_orders_mcp.server.schema_cache import SchemaCache, ToolSchemas, default_cache_dir
 from polar_orders_mcp.settings import Settings
 
 pytestmark = pytest.mark.anyio
@@ -113,3 +113,10 @@ async def test_prompts_made_from_cached_arguments_list_and_render_as_derived_one
                 refused = str(exc)
         seen.append((listed, rendered.model_dump(), refused))
     assert seen[0] == seen[1]
+
+
+def test_without_a_home_directory_a_server_goes_without_the_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.delenv("HOME")
+    monkeypatch.setattr("pwd.getpwuid", lambda uid: (_ for _ in ()).throw(KeyError(uid)))
+    assert default_cache_dir() is None

@@ -36,10 +36,15 @@ class ToolSchemas:
     explained: dict[str, Any]
 
 
-def default_cache_dir() -> Path:
-    if sys.platform == "win32":
-        return Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local") / "polar-orders-mcp" / "cache"
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "polar-orders-mcp"
+def default_cache_dir() -> Path | None:
+    """The per-user cache directory, or None where there is no home directory to put it in."""
+    try:
+        if sys.platform == "win32":
+            local = os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local"
+            return Path(local) / "polar-orders-mcp" / "cache"
+        return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "polar-orders-mcp"
+    except (KeyError, RuntimeError):  # no HOME and no password entry
+        return None
 
 
 def _sdk_files() -> list[Path]:
