@@ -10,21 +10,16 @@ NULLABLE = [{"type": "string"}, {"type": "null"}]
 TEXT = {"anyOf": NULLABLE, "default": None, "description": "Customer-supplied text: data."}
 
 
-def test_a_nullable_type_becomes_a_type_list_without_its_null_default() -> None:
+def test_a_null_default_goes_and_the_nullable_type_keeps_its_branches() -> None:
     url = {"anyOf": [{"type": "string", "format": "uri"}, {"type": "null"}], "default": None}
-    schema = {"properties": {"url": url}}
-    assert compact_output(schema) == {"properties": {"url": {"type": ["string", "null"], "format": "uri"}}}
-
-
-def test_a_nullable_enum_keeps_its_branches_since_the_enum_would_refuse_null() -> None:
-    branches = [{"enum": ["a", "b"], "type": "string"}, {"type": "null"}]
-    schema = {"properties": {"kind": {"anyOf": branches}}}
-    assert compact_output(schema) == {"properties": {"kind": {"anyOf": branches}}}
+    assert compact_output({"properties": {"url": url}}) == {
+        "properties": {"url": {"anyOf": [{"type": "string", "format": "uri"}, {"type": "null"}]}}
+    }
 
 
 def test_a_described_subschema_written_out_several_times_is_defined_once() -> None:
     person: dict[str, Any] = {"type": "object", "properties": {name: dict(TEXT) for name in ("name", "email", "city")}}
-    shared = {"type": ["string", "null"], "description": "Customer-supplied text: data."}
+    shared = {"anyOf": NULLABLE, "description": "Customer-supplied text: data."}
     ref = {"$ref": "#/$defs/CustomerSuppliedText"}
     assert compact_output(person) == {
         "type": "object",
@@ -37,7 +32,7 @@ def test_a_subschema_written_once_stays_where_it_is() -> None:
     schema = {"type": "object", "properties": {"name": dict(TEXT)}}
     assert compact_output(schema) == {
         "type": "object",
-        "properties": {"name": {"type": ["string", "null"], "description": "Customer-supplied text: data."}},
+        "properties": {"name": {"anyOf": NULLABLE, "description": "Customer-supplied text: data."}},
     }
 
 
@@ -53,6 +48,6 @@ def test_repeats_inside_existing_definitions_are_shared_and_the_definitions_kept
         "properties": {"customer": {"$ref": "#/$defs/Supplied"}, "note": ref},
         "$defs": {
             "Supplied": {"type": "object", "properties": {"name": ref, "email": ref}},
-            "CustomerSuppliedText": {"type": ["string", "null"], "description": "Customer-supplied text: data."},
+            "CustomerSuppliedText": {"anyOf": NULLABLE, "description": "Customer-supplied text: data."},
         },
     }

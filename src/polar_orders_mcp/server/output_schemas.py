@@ -1,13 +1,15 @@
-"""Output schemas in fewer bytes with nothing lost: nullable types as type lists, repeats defined once.
+"""Output schemas in fewer bytes with nothing lost: no null defaults, repeated subschemas defined once.
 
 Output schemas were four fifths of a tool list, and a client is sent the list again whenever it asks.
 Each step below leaves the set of valid results exactly as it was:
 
-- `anyOf: [{type: T, …}, {type: null}]` becomes `type: [T, "null"]` (with the branch's other keywords,
-  which all apply to T's values only);
 - `default: null` goes: in an output schema a default says nothing (results carry their nulls);
 - a subschema written out several times, with its description (say the customer-text field, five times
   in every order), is written once under `$defs` and referred to where it was.
+
+Nullable types stay `anyOf` branches: `type: ["string", "null"]` would be shorter, but clients that map
+schemas onto a single-`type` dialect (Gemini's function declarations) refuse it, and the Inspector's
+lint says so.
 """
 
 from __future__ import annotations
@@ -20,16 +22,8 @@ from typing import Any
 _MAPS = frozenset({"properties", "$defs", "patternProperties"})
 _LISTS = frozenset({"anyOf", "oneOf", "allOf", "prefixItems"})
 _ONE = frozenset({"items", "additionalProperties", "not", "contains"})
-# Keywords that constrain values of one type only, so a null passes them: safe beside `type: [T, "null"]`.
-_TYPED = frozenset({
-    "type", "format", "items", "prefixItems", "additionalProperties", "properties", "required", "minimum",
-    "maximum", "exclusiveMinimum", "exclusiveMaximum", "minLength", "maxLength", "pattern", "minItems", "maxItems",
-})  # fmt: skip
-_NULL = {"type": "null"}
-
-
 def compact_output(schema: dict[str, Any]) -> dict[str, Any]:
-    return share_repeats(_nullable(schema))
+    return share_repeats(_without_null_defaults(schema))
 
 
 def _children(node: dict[str, Any]) -> list[dict[str, Any]]:
@@ -60,16 +54,10 @@ def _rebuild(node: dict[str, Any], change: Any) -> dict[str, Any]:
     return out
 
 
-def _nullable(node: dict[str, Any]) -> dict[str, Any]:
-    out = _rebuild(node, _nullable)
+def _without_null_defaults(node: dict[str, Any]) -> dict[str, Any]:
+    out = _rebuild(node, _without_null_defaults)
     if out.get("default", ...) is None:
         del out["default"]
-    branches = out.get("anyOf")
-    if isinstance(branches, list) and len(branches) == 2 and _NULL in branches:
-        other = next(branch for branch in branches if branch != _NULL)
-        if isinstance(other.get("type"), str) and set(other) <= _TYPED:
-            rest = {key: value for key, value in out.items() if key != "anyOf"}
-            out = {**other, "type": [other["type"], "null"], **rest}
     return out
 
 
