@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import anyio
 import pytest
 from mcp.client import Client
 
 from polar_orders_mcp.server.app import build_parts
-from polar_orders_mcp.server.prepare import AFTER_LIST_SECONDS, UNLISTED_AFTER_SECONDS
+from polar_orders_mcp.server.arguments import CheckedTool
+from polar_orders_mcp.server.prepare import AFTER_LIST_SECONDS, UNLISTED_AFTER_SECONDS, FirstCallPreparation
 from polar_orders_mcp.server.schema_cache import SchemaCache, ToolSchemas, default_cache_dir
 from polar_orders_mcp.settings import Settings
+from polar_orders_mcp.tools.context import AppState
 
 pytestmark = pytest.mark.anyio
 
@@ -120,3 +123,26 @@ def test_without_a_home_directory_a_server_goes_without_the_cache(monkeypatch: p
     monkeypatch.delenv("HOME")
     monkeypatch.setattr("pwd.getpwuid", lambda uid: (_ for _ in ()).throw(KeyError(uid)))
     assert default_cache_dir() is None
+
+
+async def test_the_preparation_waits_while_a_request_is_being_answered() -> None:
+    derived: list[str] = []
+
+    class Tool:
+        def derive_now(self) -> None:
+            derived.append("derived")
+
+    preparation = FirstCallPreparation([cast(CheckedTool, Tool())], connect=False)
+    release = anyio.Event()
+
+    async def slow_call(_: Any) -> None:
+        await release.wait()
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(preparation.run, cast(AppState, None))
+        group.start_soon(preparation, cast(Any, SimpleNamespace(method="tools/call")), slow_call)
+        await anyio.sleep(UNLISTED_AFTER_SECONDS + AFTER_LIST_SECONDS + 0.2)
+        during = list(derived)
+        release.set()
+        await anyio.sleep(0.2)
+    assert (during, derived) == ([], ["derived"])
