@@ -33,7 +33,13 @@ def ours() -> dict[str, float]:
     settings = Settings()
     phases["Settings()"] = _ms(t)
     t = time.perf_counter()
-    server = build_server(settings)
+    try:
+        from polar_orders_mcp.server.app import build_parts
+        from polar_orders_mcp.server.schema_cache import default_cache_dir
+    except ImportError:  # a tree from before the schema cache
+        server = build_server(settings)
+    else:  # as `serve` over stdio builds it: the tool schemas from the cache the warm-up spawn wrote
+        server = build_parts(settings, schema_cache=default_cache_dir()).server
     phases["build_server (tool registration in the SDK)"] = _ms(t)
     phases.update(_list_tools(server))
     phases.update(_sdk_registration_split())

@@ -42,14 +42,16 @@ def anyio_backend() -> str:
 def own_state_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """A server given no --state-dir keeps its store in the per-user state directory: point that at a
     temporary one for the run (server processes inherit it), so no test reads, writes or upgrades the
-    store of whoever runs the tests."""
-    saved = os.environ.get("XDG_STATE_HOME")
+    store of whoever runs the tests; likewise the per-user cache directory (a stdio server's tool schemas)."""
+    saved = {name: os.environ.get(name) for name in ("XDG_STATE_HOME", "XDG_CACHE_HOME")}
     os.environ["XDG_STATE_HOME"] = str(tmp_path_factory.mktemp("state-home"))
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("cache-home"))
     yield
-    if saved is None:
-        os.environ.pop("XDG_STATE_HOME", None)
-    else:
-        os.environ["XDG_STATE_HOME"] = saved
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 @pytest.fixture(scope="session")

@@ -15,12 +15,16 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import mcp_types
 from mcp.client import Client
 
 from polar_orders_mcp.server.app import build_server
 from polar_orders_mcp.settings import Settings
 
 SNAPSHOTS = Path(__file__).resolve().parent / "schemas"
+# The size of the tool list as the server sends it, so that its growth shows in review like a schema change.
+SIZES = SNAPSHOTS / "tool_list_bytes.json"
+SIZED = {"default": ["default"], "all": ["all"]}
 # A customer session is never used to list tools: any well-formed one will do.
 MODES = {
     "organization": Settings(emulator=True, toolsets=["all"]),
@@ -48,6 +52,21 @@ async def current() -> dict[str, dict[str, Any]]:
     return files
 
 
+async def sizes() -> dict[str, dict[str, int]]:
+    """Bytes of the `tools/list` result (compact JSON, as sent) for the default toolsets and for all of them."""
+    found: dict[str, dict[str, int]] = {}
+    for name, toolsets in SIZED.items():
+        async with Client(build_server(Settings(emulator=True, toolsets=toolsets)), mode="legacy") as client:
+            tools = (await client.list_tools()).tools
+        outputs = [tool.output_schema for tool in tools if tool.output_schema is not None]
+        found[name] = {
+            "tools": len(tools),
+            "bytes": len(mcp_types.ListToolsResult(tools=tools).model_dump_json(by_alias=True, exclude_none=True)),
+            "output_schema_bytes": sum(len(json.dumps(schema, separators=(",", ":"))) for schema in outputs),
+        }
+    return found
+
+
 def render(content: dict[str, Any]) -> str:
     return json.dumps(content, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
@@ -60,7 +79,9 @@ def main() -> int:
         target = SNAPSHOTS / path
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(render(content))
-    print(f"wrote {len(files)} tool schema snapshots under {SNAPSHOTS.relative_to(Path.cwd())}/", file=sys.stderr)
+    SIZES.write_text(render(anyio.run(sizes)))
+    where = SNAPSHOTS.relative_to(Path.cwd())
+    print(f"wrote {len(files)} tool schema snapshots and the tool list's size under {where}/", file=sys.stderr)
     return 0
 
 

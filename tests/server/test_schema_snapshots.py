@@ -7,7 +7,7 @@ import difflib
 
 import pytest
 
-from tests.update_schemas import MODES, SNAPSHOTS, current, render
+from tests.update_schemas import MODES, SIZES, SNAPSHOTS, current, render, sizes
 
 pytestmark = pytest.mark.anyio
 
@@ -25,3 +25,7 @@ async def test_every_tool_schema_matches_its_snapshot() -> None:
         diff = "".join(difflib.unified_diff(expected.splitlines(True), actual.splitlines(True), path, "now", n=2))
         assert actual == expected, f"the schema of {path} changed. {UPDATE}\n{diff}"
 
+
+
+async def test_the_tool_lists_size_matches_its_snapshot() -> None:
+    assert render(await sizes()) == SIZES.read_text(), f"the tool list's size changed. {UPDATE}"

@@ -18,7 +18,7 @@ import mcp_types as types
 from mcp.server.elicitation import render_elicitation_schema
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types.version import is_version_at_least
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from polar_orders_mcp.approvals.policy import Caller, ConfirmationRefused, Ctx, Guard, limit_message
 from polar_orders_mcp.approvals.preview import Preview, changed_facts
@@ -57,6 +57,8 @@ class OutcomeUnknown(ToolError):
 
 class ApprovalForm(BaseModel):
     """The one question a form elicitation asks; the facts are in the message above it."""
+
+    model_config = ConfigDict(defer_build=True)
 
     approve: bool = Field(title="Approve", description="Yes: do exactly what the message above says.")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 ConfirmMode = Literal["auto", "elicit", "console", "relay", "off"]
 CONFIRM_MODES: tuple[ConfirmMode, ...] = ("auto", "elicit", "console", "relay", "off")
@@ -18,6 +18,8 @@ class Limits(BaseModel):
     `10000,jpy=1000000`. Limits that name some currencies and give no amount for the others leave
     those others at 0: nothing moves in a currency the operator did not think of.
     """
+
+    model_config = ConfigDict(defer_build=True)
 
     any_currency: int | None = None
     per_currency: dict[str, int] = Field(default_factory=dict)

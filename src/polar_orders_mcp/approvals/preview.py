@@ -7,7 +7,7 @@ import json
 from datetime import UTC, tzinfo
 from typing import Any, ClassVar, Literal, Self
 
-from pydantic import BaseModel, PrivateAttr
+from pydantic import BaseModel, ConfigDict, PrivateAttr
 
 from polar_orders_mcp.approvals import render
 
@@ -29,6 +29,8 @@ class Preview(BaseModel):
     Every field is bound by the approval's digest; `SHOWN` lists, in order, the ones a person reads
     with their labels. Inner ids and raw minor-unit amounts stay out of what people read.
     """
+
+    model_config = ConfigDict(defer_build=True)
 
     summary: str
 

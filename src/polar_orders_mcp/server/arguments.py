@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import difflib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from mcp.server.mcpserver.exceptions import ToolError
@@ -76,6 +76,25 @@ class CheckedTool(SdkTool):
 
     _served: frozenset[str] = PrivateAttr(default=frozenset())
     _explained: dict[str, Any] | None = PrivateAttr(default=None)
+    _derive: Callable[[], SdkTool] | None = PrivateAttr(default=None)
+
+    def derive_later(self, derive: Callable[[], SdkTool]) -> None:
+        """This tool was made from cached schemas: its argument model comes from `derive` (the SDK's tool made
+        from the function) on its first call, or earlier through `derive_now`."""
+        self._derive = derive
+
+    def derive_now(self) -> None:
+        if self._derive is None:
+            return
+        derived, self._derive = self._derive(), None
+        # The schemas this tool advertises stay its own; the rest is what calling the function needs.
+        self.fn_metadata = derived.fn_metadata.model_copy(update={"output_schema": self.fn_metadata.output_schema})
+        self.fn, self.is_async, self.context_kwarg = derived.fn, derived.is_async, derived.context_kwarg
+        self.resolved_params, self.resolver_plans = derived.resolved_params, derived.resolver_plans
+
+    @property
+    def derived(self) -> bool:
+        return self._derive is None
 
     def serving_beside(self, names: Iterable[str]) -> None:
         """The other tools served, so that a hint only ever names one that exists."""
@@ -91,6 +110,7 @@ class CheckedTool(SdkTool):
         return self._explained or self.parameters
 
     async def run(self, arguments: dict[str, Any], context: Any, convert_result: bool = False) -> Any:
+        self.derive_now()
         arguments = check_arguments(self, arguments)
         return await super().run(arguments, context, convert_result)
 

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import gc
 import logging
+from typing import TYPE_CHECKING
 
 import anyio
 
-from polar_orders_mcp.approvals.listener import ConsoleListener
 from polar_orders_mcp.server.app import Built, build_parts, select_tools
+from polar_orders_mcp.server.schema_cache import default_cache_dir
 from polar_orders_mcp.settings import Settings
+
+if TYPE_CHECKING:
+    from polar_orders_mcp.approvals.listener import ConsoleListener
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +25,8 @@ def console_needed(settings: Settings) -> bool:
 
 
 def serve_stdio(settings: Settings) -> None:
-    built = build_parts(settings)
+    # Every launch of a desktop client starts a server: the schemas derived on the first are kept for the next.
+    built = build_parts(settings, schema_cache=default_cache_dir())
     listener: ConsoleListener | None = None
     if console_needed(settings):
         if built.console.unavailable():
@@ -30,6 +35,9 @@ def serve_stdio(settings: Settings) -> None:
                 "(elicitation). Set POLAR_MCP_APPROVER_TOKEN to enable the approval console."
             )
         else:
+            # Imported here: without an approver, a stdio server never loads uvicorn.
+            from polar_orders_mcp.approvals.listener import ConsoleListener
+
             listener = ConsoleListener(built.console, settings.approvals_port)
             try:
                 listener.bind()

@@ -8,7 +8,7 @@ from typing import Annotated, ClassVar, Literal
 
 import mcp_types as types
 from mcp.server.mcpserver.exceptions import ToolError
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from polar_orders_mcp.approvals.flow import Action, Awaiting, NotDone, OutcomeUnknown
 from polar_orders_mcp.approvals.preview import Preview
@@ -78,6 +78,7 @@ async def create_checkout(
 
 
 class CheckoutList(BaseModel):
+    model_config = ConfigDict(defer_build=True)
     items: list[views.CheckoutRow]
     page: int
     total_count: int

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any, ParamSpec, TypeVar
@@ -21,6 +22,8 @@ class AppState:
 
     The client is made on first use: a session that never calls Polar (one that only lists the
     tools) never loads the HTTP stack or builds an SSL context, which is about a tenth of a cold start.
+    A stdio server makes it on a worker thread once it has answered the tool list (see server/app.py), so
+    the lock keeps the first call from making a second one meanwhile.
     """
 
     connect: Callable[[], PolarClient]
@@ -29,11 +32,14 @@ class AppState:
     show_client_secrets: bool = True
     """A checkout's client secret is a credential: answers carry it only when a tool that takes one is served."""
     _client: PolarClient | None = field(default=None, init=False, repr=False)
+    _connecting: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     @property
     def client(self) -> PolarClient:
         if self._client is None:
-            self._client = self.connect()
+            with self._connecting:
+                if self._client is None:
+                    self._client = self.connect()
         return self._client
 
     async def aclose(self) -> None:

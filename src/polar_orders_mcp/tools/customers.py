@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from mcp.server.mcpserver.exceptions import ToolError
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from polar_orders_mcp.polar import models
 from polar_orders_mcp.tools import views
@@ -15,12 +15,14 @@ from polar_orders_mcp.tools.params import CustomerId, Detail, Limit, Page
 
 
 class PaymentMethodView(BaseModel):
+    model_config = ConfigDict(defer_build=True)
     id: str
     label: str = Field(description="Masked, e.g. visa •••• 4242 (exp 12/2030).")
     default: bool
 
 
 class CustomerSummary(BaseModel):
+    model_config = ConfigDict(defer_build=True)
     id: str
     external_id: str | None = None
     default_payment_method_id: str | None = Field(
@@ -70,6 +72,7 @@ def customer_view(
 
 
 class CustomerList(BaseModel):
+    model_config = ConfigDict(defer_build=True)
     items: list[CustomerSummary]
     page: int
     total_count: int

@@ -7,7 +7,7 @@ from typing import Annotated, ClassVar, Literal
 
 import mcp_types as types
 from mcp.server.mcpserver.exceptions import ToolError
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from polar_orders_mcp.approvals.flow import Action, Awaiting, NotDone, OutcomeUnknown
 from polar_orders_mcp.approvals.preview import Preview
@@ -57,6 +57,8 @@ async def get_dispute(dispute_id: DisputeId, api: Api, detail: Detail = "summary
 
 class DisputeAcceptFacts(BaseModel):
     """What accepting (conceding) the dispute would do, from Polar's data. Amounts in minor units."""
+
+    model_config = ConfigDict(defer_build=True)
 
     dispute_id: str
     status: str

@@ -7,7 +7,7 @@ from typing import Literal
 
 import anyio
 from mcp.server.mcpserver.exceptions import ToolError
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from polar_orders_mcp.polar import models
 from polar_orders_mcp.polar.errors import (
@@ -68,6 +68,7 @@ def check_invoice_request(order: models.Order) -> None:
 
 
 class InvoiceResult(BaseModel):
+    model_config = ConfigDict(defer_build=True)
     order_id: str
     status: Literal["requested"] = Field(description="requested: Polar is generating (or regenerating) it.")
     invoice_number: str | None = None
@@ -132,6 +133,7 @@ async def send_invoice_request(
 
 
 class InvoiceView(BaseModel):
+    model_config = ConfigDict(defer_build=True)
     order_id: str
     url: str = Field(description="Short-lived link to the invoice PDF (about 10 minutes).")
     # Polar presigns invoice links for 10 minutes (S3Service's default presign TTL).

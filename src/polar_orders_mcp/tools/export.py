@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import mcp_types as types
 from mcp.server.mcpserver.exceptions import ToolError
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from polar_orders_mcp.tools import views
 from polar_orders_mcp.tools.base import Tool
@@ -35,6 +35,8 @@ ExportColumn = Literal[
 
 class ExportResult(BaseModel):
     """What the export held. The CSV itself is the embedded resource beside this summary."""
+
+    model_config = ConfigDict(defer_build=True)
 
     row_count: int = Field(description="Orders matching the filters.")
     rows_included: int = Field(description="Rows in the attached CSV (fewer than row_count when truncated).")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal, Self, TypeVar
 
 import mcp_types as types
-from pydantic import BaseModel, Field, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from polar_orders_mcp.approvals import flow
 from polar_orders_mcp.approvals.flow import Action, Awaiting, Done, iso
@@ -28,6 +28,8 @@ ApprovalIdArg = Annotated[
 class ApprovalTicket(BaseModel):
     """The request a person decides on. Knowing its id or link allows nothing: deciding needs a sign-in."""
 
+    model_config = ConfigDict(defer_build=True)
+
     approval_id: str = Field(description="Pass back as approval_id once it is decided.")
     approve_at: str | None = Field(description="The approval console's page of this request, for the person.")
     expires_at: str
@@ -35,6 +37,8 @@ class ApprovalTicket(BaseModel):
 
 class GuardedResult(BaseModel):
     """An irreversible tool's answer: waiting for a person (nothing done yet), or done as approved."""
+
+    model_config = ConfigDict(defer_build=True)
 
     status: str
     approval: ApprovalTicket | None = None

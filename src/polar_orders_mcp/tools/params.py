@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from mcp.server.mcpserver.exceptions import ToolError
-from pydantic import AwareDatetime, BaseModel, Field, WithJsonSchema
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, WithJsonSchema
 
 from polar_orders_mcp.polar.ids import UUID_PATTERN
 from polar_orders_mcp.polar.models import OrderStatusName
@@ -50,6 +50,8 @@ Metadata = Annotated[
 
 class AddressInput(BaseModel):
     """A billing address."""
+
+    model_config = ConfigDict(defer_build=True)
 
     line1: Annotated[str | None, Field(max_length=256)] = None
     line2: Annotated[str | None, Field(max_length=256)] = None

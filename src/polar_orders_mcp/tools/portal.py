@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, ParamSpec, TypeVar
 
 from mcp.server.mcpserver.exceptions import ToolError
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from polar_orders_mcp.polar import models
 from polar_orders_mcp.polar.errors import AuthenticationError
@@ -126,6 +126,7 @@ async def get_my_receipt(order_id: OrderId, api: Api) -> views.ReceiptView:
 
 
 class CustomerSessionView(BaseModel):
+    model_config = ConfigDict(defer_build=True)
     customer_id: str
     token: str = Field(description="polar_cst_… credential for this customer only; hand it to their app.")
     expires_at: str

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from polar_orders_mcp.polar import models
 from polar_orders_mcp.tools import views
@@ -14,6 +14,7 @@ from polar_orders_mcp.tools.params import Limit, Page
 
 
 class PriceView(BaseModel):
+    model_config = ConfigDict(defer_build=True)
     id: str
     type: str = Field(description="fixed, custom (pay what you want), free, or another Polar type.")
     amount: int | None = Field(description="Minor units for fixed prices; the minimum for custom ones.")
@@ -21,6 +22,7 @@ class PriceView(BaseModel):
 
 
 class ProductSummary(BaseModel):
+    model_config = ConfigDict(defer_build=True)
     id: str
     name: views.CustomerText = None
     recurring: bool
@@ -30,6 +32,7 @@ class ProductSummary(BaseModel):
 
 
 class ProductList(BaseModel):
+    model_config = ConfigDict(defer_build=True)
     items: list[ProductSummary]
     page: int
     total_count: int

@@ -8,7 +8,7 @@ from typing import Annotated, ClassVar, Literal
 
 import mcp_types as types
 from mcp.server.mcpserver.exceptions import ToolError
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from polar_orders_mcp.approvals.flow import Action, Awaiting, NotDone, OutcomeUnknown
 from polar_orders_mcp.approvals.preview import Preview
@@ -75,6 +75,7 @@ async def get_refund(refund_id: RefundId, api: Api, detail: Detail = "summary") 
 
 
 class PreviousRefund(BaseModel):
+    model_config = ConfigDict(defer_build=True)
     id: str
     status: str
     reason: str
@@ -87,6 +88,8 @@ class PreviousRefund(BaseModel):
 class RefundFacts(BaseModel):
     """What refunding the order would do, from Polar's data. Amounts in minor units; `amount` is net of
     tax, as Polar's refund takes it, and `tax_amount` the tax Polar prorates with it."""
+
+    model_config = ConfigDict(defer_build=True)
 
     order_id: str
     order_status: str

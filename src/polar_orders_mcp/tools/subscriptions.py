@@ -7,7 +7,7 @@ from typing import Annotated, ClassVar, Literal
 
 import mcp_types as types
 from mcp.server.mcpserver.exceptions import ToolError
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from polar_orders_mcp.approvals.flow import Action, Awaiting, NotDone, OutcomeUnknown
 from polar_orders_mcp.approvals.preview import Preview
@@ -97,6 +97,8 @@ async def get_subscription(
 
 class SubscriptionChange(BaseModel):
     """What cancel_subscription or uncancel_subscription did."""
+
+    model_config = ConfigDict(defer_build=True)
 
     outcome: Literal["scheduled", "already_scheduled", "resumed", "not_scheduled"]
     subscription: views.SubscriptionView
@@ -219,6 +221,7 @@ async def _settle(api: PolarClient, subscription_id: str, failure: PolarError, *
 
 
 class LastOrder(BaseModel):
+    model_config = ConfigDict(defer_build=True)
     id: str
     status: str
     created_at: str
@@ -228,6 +231,8 @@ class LastOrder(BaseModel):
 
 class SubscriptionRevokeFacts(BaseModel):
     """What revoking the subscription now would do. Revoking refunds nothing by itself."""
+
+    model_config = ConfigDict(defer_build=True)
 
     subscription_id: str
     status: str

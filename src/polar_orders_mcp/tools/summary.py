@@ -19,7 +19,7 @@ from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from mcp.server.mcpserver.exceptions import ToolError
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from polar_orders_mcp.tools import views
 from polar_orders_mcp.tools.base import Tool
@@ -38,6 +38,7 @@ GroupBy = Literal["product", "status", "day"]
 
 
 class Totals(BaseModel):
+    model_config = ConfigDict(defer_build=True)
     orders: int
     net_amount: int = Field(description="Minor units, net of tax and discounts.")
     tax_amount: int
@@ -58,6 +59,8 @@ class GroupTotals(Totals):
 
 class SalesSummary(BaseModel):
     """Counts and exact sums of the matching orders, by currency (never added across currencies)."""
+
+    model_config = ConfigDict(defer_build=True)
 
     orders: int = Field(description="Orders matching the filters.")
     currencies: list[CurrencyTotals]
