@@ -211,3 +211,16 @@ async def test_list_filters_and_sorting(client: httpx2.AsyncClient, info: SeedIn
     assert amounts == sorted(amounts, reverse=True)
     bad = await client.get("/v1/subscriptions/", params={"status": "gone", "sorting": "created_at"})
     assert bad.status_code == 422 and {d["loc"][1] for d in bad.json()["detail"]} == {"status", "sorting"}
+
+
+@pytest.mark.parametrize(("method", "path", "status"), [
+    ("POST", "/v1/subscriptions/", 405),
+    ("GET", f"/v1/subscriptions/{UNKNOWN}/charge-preview", 404),
+    ("GET", "/v1/customer-portal/subscriptions/", 404),
+    ("PATCH", f"/v1/customer-portal/subscriptions/{UNKNOWN}", 404),
+    ("DELETE", f"/v1/customer-portal/subscriptions/{UNKNOWN}", 404),
+])  # fmt: skip
+async def test_what_the_readme_lists_as_unserved_answers_as_an_unknown_route(client: httpx2.AsyncClient, method: str,
+                                                                             path: str, status: int) -> None:
+    response = await client.request(method, path, json={})
+    assert response.status_code == status

@@ -10,9 +10,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from . import bodies, render
+from .export import SUBSCRIPTIONS
 from .models import CANCELLATION_REASONS, SUBSCRIPTION_STATUSES, Subscription
 from .params import Query, parse_body, path_id
-from .routes import bearer, emulator
+from .routes import bearer, csv_response, emulator
 from .state import EmulatorState
 from .subscriptions import DEFAULT_SORTING, SORT_PROPERTIES, SubscriptionFilters
 
@@ -43,6 +44,27 @@ async def list_subscriptions(request: Request) -> Response:
     q.check()
     result = state.subscriptions.list_subscriptions(f, sorting=sorting, page=page, limit=limit)
     return JSONResponse(render.page(result, lambda s: _render(state, s)))
+
+
+async def export_subscriptions(request: Request) -> Response:
+    """Polar's `GET /v1/subscriptions/export`: every matching subscription, newest start first, as CSV."""
+    state = emulator(request)
+    state.require_org(bearer(request), "subscriptions:read", "subscriptions:write")
+    q = Query(request.query_params)
+    f = SubscriptionFilters(
+        organization_id=q.uuids("organization_id"), product_id=q.uuids("product_id"),
+        status=q.enums("status", SUBSCRIPTION_STATUSES), cancel_at_period_end=q.boolean("cancel_at_period_end"),
+        started_after=q.moment("started_after", aware=True), started_before=q.moment("started_before", aware=True),
+    )
+    tz = q.timezone()
+    columns = q.enums("columns", tuple(SUBSCRIPTIONS.headers)) or list(SUBSCRIPTIONS.defaults)
+    q.check()
+    store = state.store
+    # The matching subscriptions are fixed when the request starts; rows are rendered as they are sent.
+    rows = ((s, store.customers[s.customer_id], store.products[s.product_id])
+            for s in state.subscriptions.matching(f))
+    return csv_response(SUBSCRIPTIONS.rows(rows, columns, tz),
+                        SUBSCRIPTIONS.filename(f.started_after, f.started_before, tz))
 
 
 async def get_subscription(request: Request) -> Response:
@@ -96,6 +118,7 @@ async def revoke_subscription(request: Request) -> Response:
 
 ROUTES: list[BaseRoute] = [
     Route("/v1/subscriptions/", list_subscriptions, methods=["GET"]),
+    Route("/v1/subscriptions/export", export_subscriptions, methods=["GET"]),
     Route("/v1/subscriptions/{id}", get_subscription, methods=["GET"]),
     Route("/v1/subscriptions/{id}", update_subscription, methods=["PATCH"]),
     Route("/v1/subscriptions/{id}", revoke_subscription, methods=["DELETE"]),

@@ -107,9 +107,13 @@ class SubscriptionService:
 
     def list_subscriptions(self, f: SubscriptionFilters, *, sorting: Sequence[str], page: int,
                            limit: int) -> Page[Subscription]:
+        return paginate(self.matching(f, sorting), page, limit)
+
+    def matching(self, f: SubscriptionFilters, sorting: Sequence[str] = DEFAULT_SORTING) -> list[Subscription]:
+        """Every subscription `f` matches, sorted: a list's pages, or an export's rows (Polar: all on one page)."""
         store = self._store
-        found = [s for s in store.subscriptions.values() if f.matches(s, store)]
-        return paginate(sort_records(found, sorting, sort_keys(store)), page, limit)
+        return sort_records([s for s in store.subscriptions.values() if f.matches(s, store)], sorting,
+                            sort_keys(store))
 
     def get(self, subscription_id: str) -> Subscription:
         return self._store.subscription(subscription_id)
