@@ -50,6 +50,9 @@ async def test_subscriptions(client: httpx2.AsyncClient, conform_full: SpecCheck
     many, one = "/v1/subscriptions/", "/v1/subscriptions/{id}"
     conform_full.check(await client.get(many, params={"limit": 100}), "GET", many)
     conform_full.check(await client.get(many, params={"status": "nope"}), "GET", many)
+    export = "/v1/subscriptions/export"
+    conform_full.check(await client.get(export, params={"columns": ["email", "seats", "trial_end"]}), "GET", export)
+    conform_full.check(await client.get(export, params={"started_after": "2026-01-01T00:00:00"}), "GET", export)
     for subscription_id in info.subscriptions.values():
         conform_full.check(await client.get(f"/v1/subscriptions/{subscription_id}"), "GET", one)
     for bad in (UNKNOWN, "x"):
@@ -62,6 +65,9 @@ async def test_subscriptions(client: httpx2.AsyncClient, conform_full: SpecCheck
     conform_full.check(await client.patch(active, json={"cancel_at_period_end": True}), "PATCH", one)  # 403
     conform_full.check(await client.patch(active, json={"cancel_at_period_end": False}), "PATCH", one)
     conform_full.check(await client.patch(active, json={"seats": "many"}), "PATCH", one)
+    conform_full.check(await client.patch(active, json={}), "PATCH", one)
+    conform_full.check(await client.patch(active, json={"metadata": {"crm_id": "A-17", "seats": 3}}), "PATCH", one)
+    conform_full.check(await client.patch(active, json={"metadata": {"k": "v" * 501}}), "PATCH", one)
     conform_full.check(await client.patch(scheduled, json={"revoke": True}), "PATCH", one)
     conform_full.check(await client.delete(active), "DELETE", one)
     conform_full.check(await client.delete(active), "DELETE", one)  # 403

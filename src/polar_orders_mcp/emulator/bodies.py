@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import UUID4, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import UUID4, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 MetadataValue = Annotated[str, StringConstraints(min_length=1, max_length=500)] | int | float | bool
 MetadataInput = Annotated[dict[Annotated[str, StringConstraints(min_length=1, max_length=40)], MetadataValue],
@@ -169,3 +169,16 @@ class SubscriptionRevoke(Body):
     revoke: Literal[True]
     customer_cancellation_reason: CancellationReason | None = None
     customer_cancellation_comment: str | None = None
+
+
+class SubscriptionUpdate(Body):
+    """Polar's SubscriptionUpdateBase: product, discount, trial and metadata; `{}` is valid and changes nothing."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    product_id: UUID4 | None = None
+    proration_behavior: Literal["invoice", "prorate", "next_period", "reset"] | None = None
+    discount_id: UUID4 | None = None
+    # Polar's is a FutureDatetime; the emulator refuses any trial, so a past one is refused the same way.
+    trial_end: AwareDatetime | Literal["now"] | None = None
+    metadata: MetadataInput = {}

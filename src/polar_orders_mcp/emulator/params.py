@@ -39,7 +39,7 @@ def fastapi_errors(exc: ValidationError, prefix: Sequence[str | int]) -> list[di
 
 def _jsonable(value: Any) -> Any:
     # FastAPI's jsonable_encoder: an exception (a validator's ValueError) becomes its empty vars().
-    if isinstance(value, int | float | str | bool):
+    if value is None or isinstance(value, int | float | str | bool):
         return value
     return {} if isinstance(value, Exception) else str(value)
 

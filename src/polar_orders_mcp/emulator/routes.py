@@ -11,7 +11,7 @@ from starlette.routing import BaseRoute, Route
 from . import bodies, render
 from .catalog import CustomerFilters, ProductFilters
 from .errors import RequestValidationError
-from .export import DEFAULT_COLUMNS, EXPORT_HEADERS, csv_rows, export_filename
+from .export import ORDERS
 from .models import ORDER_STATUSES
 from .orders import DEFAULT_SORTING, ORDER_SORT_KEYS, OrderFilters
 from .params import Query, changes, parse_body, path_id
@@ -144,17 +144,21 @@ async def export_orders(request: Request) -> Response:
                      status=q.enums("status", ORDER_STATUSES), created_after=q.moment("created_after", aware=True),
                      created_before=q.moment("created_before", aware=True))
     tz = q.timezone()
-    columns = q.enums("columns", tuple(EXPORT_HEADERS)) or list(DEFAULT_COLUMNS)
+    columns = q.enums("columns", tuple(ORDERS.headers)) or list(ORDERS.defaults)
     q.check()
     # The matching orders are fixed when the request starts; rows are rendered as they are sent.
     orders = state.orders.sorted(state.orders.matching(f), DEFAULT_SORTING)
-    filename = export_filename(f.created_after, f.created_before, tz)
-    return StreamingResponse(_chunks(csv_rows(orders, columns, tz)), media_type="text/csv",
+    return csv_response(ORDERS.rows(orders, columns, tz), ORDERS.filename(f.created_after, f.created_before, tz))
+
+
+def csv_response(rows: Iterator[str], filename: str) -> StreamingResponse:
+    """Polar's CSVStreamingResponse: text/csv, streamed, as an attachment named `filename` (ASCII here)."""
+    return StreamingResponse(_chunks(rows), media_type="text/csv",
                              headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
 async def _chunks(rows: Iterator[str]) -> AsyncIterator[str]:
-    """Group rows so 100k orders are not 100k ASGI sends."""
+    """Group rows so 100k records are not 100k ASGI sends."""
     batch: list[str] = []
     for row in rows:
         batch.append(row)

@@ -1,20 +1,25 @@
-"""Thin routes for subscriptions: list, get, cancel at period end or uncancel (PATCH), revoke (PATCH or DELETE)."""
+"""Thin routes for subscriptions: list, export, get, update metadata, cancel or uncancel (PATCH), revoke."""
 
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from . import bodies, render
-from .errors import RequestValidationError
+from .export import SUBSCRIPTIONS
 from .models import CANCELLATION_REASONS, SUBSCRIPTION_STATUSES, Subscription
 from .params import Query, parse_body, path_id
-from .routes import bearer, emulator
+from .routes import bearer, csv_response, emulator
 from .state import EmulatorState
 from .subscriptions import DEFAULT_SORTING, SORT_PROPERTIES, SubscriptionFilters
+
+# Body keys of the `SubscriptionUpdate` shapes other than the base update, cancel and revoke.
+OTHER_SHAPES = frozenset({"seats", "units", "current_billing_period_end", "pause_at_period_end", "resumes_at",
+                          "resume", "pending_update"})
 
 
 def _render(state: EmulatorState, s: Subscription) -> dict[str, object]:
@@ -41,6 +46,27 @@ async def list_subscriptions(request: Request) -> Response:
     return JSONResponse(render.page(result, lambda s: _render(state, s)))
 
 
+async def export_subscriptions(request: Request) -> Response:
+    """Polar's `GET /v1/subscriptions/export`: every matching subscription, newest start first, as CSV."""
+    state = emulator(request)
+    state.require_org(bearer(request), "subscriptions:read", "subscriptions:write")
+    q = Query(request.query_params)
+    f = SubscriptionFilters(
+        organization_id=q.uuids("organization_id"), product_id=q.uuids("product_id"),
+        status=q.enums("status", SUBSCRIPTION_STATUSES), cancel_at_period_end=q.boolean("cancel_at_period_end"),
+        started_after=q.moment("started_after", aware=True), started_before=q.moment("started_before", aware=True),
+    )
+    tz = q.timezone()
+    columns = q.enums("columns", tuple(SUBSCRIPTIONS.headers)) or list(SUBSCRIPTIONS.defaults)
+    q.check()
+    store = state.store
+    # The matching subscriptions are fixed when the request starts; rows are rendered as they are sent.
+    rows = ((s, store.customers[s.customer_id], store.products[s.product_id])
+            for s in state.subscriptions.matching(f))
+    return csv_response(SUBSCRIPTIONS.rows(rows, columns, tz),
+                        SUBSCRIPTIONS.filename(f.started_after, f.started_before, tz))
+
+
 async def get_subscription(request: Request) -> Response:
     state = emulator(request)
     state.require_org(bearer(request), "subscriptions:read", "subscriptions:write")
@@ -48,35 +74,39 @@ async def get_subscription(request: Request) -> Response:
 
 
 async def update_subscription(request: Request) -> Response:
-    """The two shapes of `SubscriptionUpdate` the emulator serves; the others (product, seats, discount,
-    trial, pause…) are refused with a 422 saying so."""
+    """Polar's `SubscriptionUpdate` shapes, told apart by their keys: revoke, cancel or uncancel, the ones the
+    emulator refuses (seats, units, billing period, pause, resume, pending update), else the base update
+    (metadata; product, discount and trial are refused)."""
     state = emulator(request)
     state.require_org(bearer(request), "subscriptions:write")
     subscription_id = path_id(request.path_params["id"])
-    keys = _keys(await request.body())
-    if "revoke" in keys:
+    data = _object(await request.body())
+    if "revoke" in data:
         revoke = await parse_body(request, bodies.SubscriptionRevoke)
         s = state.subscriptions.cancel(subscription_id, immediately=True, reason=revoke.customer_cancellation_reason,
                                        comment=revoke.customer_cancellation_comment)
-    elif "cancel_at_period_end" in keys or not keys:
+    elif "cancel_at_period_end" in data:
         cancel = await parse_body(request, bodies.SubscriptionCancel)
         if cancel.cancel_at_period_end:
             s = state.subscriptions.cancel(subscription_id, reason=cancel.customer_cancellation_reason,
                                            comment=cancel.customer_cancellation_comment)
         else:
             s = state.subscriptions.uncancel(subscription_id)
+    elif set(data) & OTHER_SHAPES:
+        state.subscriptions.refuse_update(subscription_id, data)
     else:
-        raise RequestValidationError([{"type": "value_error", "loc": ["body"], "input": sorted(keys),
-                                       "msg": "The emulator only serves cancel_at_period_end and revoke updates."}])
+        update = await parse_body(request, bodies.SubscriptionUpdate)
+        s = state.subscriptions.update(subscription_id, update.model_dump(mode="json", exclude_unset=True))
     return JSONResponse(_render(state, s))
 
 
-def _keys(raw: bytes) -> set[str]:
+def _object(raw: bytes) -> dict[str, Any]:
+    """The body's top-level object, to pick the shape; `parse_body` reports what is not one."""
     try:
         data = json.loads(raw) if raw.strip() else None
     except ValueError:
-        return set()
-    return set(data) if isinstance(data, dict) else set()
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 async def revoke_subscription(request: Request) -> Response:
@@ -88,6 +118,7 @@ async def revoke_subscription(request: Request) -> Response:
 
 ROUTES: list[BaseRoute] = [
     Route("/v1/subscriptions/", list_subscriptions, methods=["GET"]),
+    Route("/v1/subscriptions/export", export_subscriptions, methods=["GET"]),
     Route("/v1/subscriptions/{id}", get_subscription, methods=["GET"]),
     Route("/v1/subscriptions/{id}", update_subscription, methods=["PATCH"]),
     Route("/v1/subscriptions/{id}", revoke_subscription, methods=["DELETE"]),

@@ -1,13 +1,13 @@
-"""Subscriptions: listing, reading, cancel at period end, uncancel and revoke, with Polar's rules."""
+"""Subscriptions: listing, reading, metadata updates, cancel at period end, uncancel and revoke, with Polar's rules."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
-from .errors import AlreadyCanceledSubscription, BadRequest, ResourceUnavailable
+from .errors import AlreadyCanceledSubscription, BadRequest, RequestValidationError, ResourceUnavailable
 from .models import Subscription
 from .orders import metadata_matches
 from .store import Page, Store, paginate, sort_records
@@ -21,6 +21,26 @@ SORT_PROPERTIES = ("customer", "status", "started_at", "current_period_end", "en
 # The deprecated `active` filter: true is Polar's active statuses, false its revoked ones.
 ACTIVE = frozenset({"trialing", "active"})
 REVOKED = frozenset({"canceled", "unpaid"})
+# The updates of Polar's `SubscriptionUpdate` the emulator does not apply, by body field, and why. Each is a
+# 422 value_error naming the field; the subscription is left unchanged.
+_NO_PRODUCT_CHANGE = ("changing a subscription's product is not served by the emulator: Polar prorates the change "
+                      "and may invoice and charge it, which the emulator does not model")
+_NO_PAUSE = "pausing and resuming subscriptions is not served by the emulator: it models no paused period"
+UNSERVED_UPDATES: dict[str, str] = {
+    "product_id": _NO_PRODUCT_CHANGE,
+    "discount_id": ("applying a discount to a subscription is not served by the emulator: its discounts exist only "
+                    "on seeded orders; discount_id null, which removes the discount, is served"),
+    "trial_end": "trials are not served by the emulator: no subscription or price has a trial period",
+    "seats": "seat updates are not served by the emulator: no price is seat-based",
+    "units": "unit updates are not served by the emulator: no price is unit-based",
+    "current_billing_period_end": ("moving the billing period's end is not served by the emulator: it does not run "
+                                   "Polar's renewal (a new period, order and charge)"),
+    "pause_at_period_end": _NO_PAUSE,
+    "resumes_at": _NO_PAUSE,
+    "resume": _NO_PAUSE,
+    "pending_update": ("clearing a pending update is not served by the emulator: no subscription ever has one "
+                       "(product, seat and unit changes are not served)"),
+}
 
 
 def sort_keys(store: Store) -> dict[str, Callable[[Subscription], Any]]:
@@ -87,12 +107,34 @@ class SubscriptionService:
 
     def list_subscriptions(self, f: SubscriptionFilters, *, sorting: Sequence[str], page: int,
                            limit: int) -> Page[Subscription]:
+        return paginate(self.matching(f, sorting), page, limit)
+
+    def matching(self, f: SubscriptionFilters, sorting: Sequence[str] = DEFAULT_SORTING) -> list[Subscription]:
+        """Every subscription `f` matches, sorted: a list's pages, or an export's rows (Polar: all on one page)."""
         store = self._store
-        found = [s for s in store.subscriptions.values() if f.matches(s, store)]
-        return paginate(sort_records(found, sorting, sort_keys(store)), page, limit)
+        return sort_records([s for s in store.subscriptions.values() if f.matches(s, store)], sorting,
+                            sort_keys(store))
 
     def get(self, subscription_id: str) -> Subscription:
         return self._store.subscription(subscription_id)
+
+    def update(self, subscription_id: str, changes: Mapping[str, Any]) -> Subscription:
+        """Polar's `update` for a SubscriptionUpdateBase body: `{}` (or only nulls and `proration_behavior`) changes
+        nothing; `metadata` replaces the metadata; `discount_id: null` removes a discount there is none of."""
+        s = self.get(subscription_id)
+        refused = [name for name in ("product_id", "discount_id", "trial_end") if changes.get(name) is not None]
+        if refused:
+            raise unserved_update(refused, changes)
+        if "discount_id" in changes or "metadata" in changes:
+            # Polar writes the column even when the value is the same, so `modified_at` moves.
+            s.metadata = dict(changes.get("metadata", s.metadata))
+            s.modified_at = self._state.now()
+        return s
+
+    def refuse_update(self, subscription_id: str, body: Mapping[str, Any]) -> NoReturn:
+        """An update of a shape the emulator does not apply: 404 for an unknown subscription, as Polar, else 422."""
+        self.get(subscription_id)
+        raise unserved_update([name for name in body if name in UNSERVED_UPDATES], body)
 
     def cancel(self, subscription_id: str, *, immediately: bool = False, reason: str | None = None,
                comment: str | None = None) -> Subscription:
@@ -127,3 +169,8 @@ class SubscriptionService:
         s.customer_cancellation_reason = s.customer_cancellation_comment = None
         s.modified_at = self._state.now()
         return s
+
+
+def unserved_update(fields: Sequence[str], body: Mapping[str, Any]) -> RequestValidationError:
+    return RequestValidationError([{"type": "value_error", "loc": ["body", name], "msg": UNSERVED_UPDATES[name],
+                                    "input": body[name]} for name in fields])
