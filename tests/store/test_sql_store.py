@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gc
 import multiprocessing
+import threading
+import time
 import warnings
 from dataclasses import replace
 from pathlib import Path
@@ -367,3 +369,51 @@ async def test_two_processes_sharing_one_database_redeem_each_approval_once(stor
         process.join(timeout=60)
     wins = [results.get(timeout=5) for _ in processes]
     assert sum(wins) == 40 and min(wins) > 0, wins
+
+
+async def test_sqlite_keeps_a_connection_between_transactions(tmp_path: Path) -> None:
+    """A transaction on SQLite reuses the loop's connection instead of opening the file (a thread, four
+    pragmas) again."""
+    opened: list[object] = []
+
+    def count(*_: object) -> None:
+        opened.append(1)
+
+    sa.event.listen(sa.pool.Pool, "connect", count)
+    store = SqlStore(f"sqlite:///{tmp_path / 'state.db'}")
+    try:
+        made = await store.create_approval(request())
+        for _ in range(5):
+            await store.get_approval(made.id)
+            await store.set_outcome(made.id, "done")
+    finally:
+        sa.event.remove(sa.pool.Pool, "connect", count)
+        await store.close()
+    assert len(opened) == 1
+
+
+def _sqlite_threads() -> int:
+    return sum("_connection_worker_thread" in t.name for t in threading.enumerate())
+
+
+def test_a_new_event_loop_closes_the_sqlite_connections_kept_by_the_old_one(tmp_path: Path) -> None:
+    """A connection belongs to its loop: the next loop closes the ones the old loop left in the pool."""
+    before = _sqlite_threads()
+    store = SqlStore(f"sqlite:///{tmp_path / 'state.db'}")
+
+    async def make() -> str:
+        return (await store.create_approval(request())).id
+
+    async def read_and_close(approval_id: str) -> bool:
+        try:
+            return await store.get_approval(approval_id) is not None
+        finally:
+            await store.close()
+
+    made = anyio.run(make)
+    assert _sqlite_threads() == before + 1  # kept after its loop ended
+    assert anyio.run(read_and_close, made)
+    deadline = time.monotonic() + 5
+    while _sqlite_threads() != before and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert _sqlite_threads() == before

@@ -27,7 +27,7 @@ from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import AsyncAdaptedQueuePool
 
 from polar_orders_mcp.store.records import (
     GENESIS,
@@ -61,6 +61,7 @@ from polar_orders_mcp.store.schema import (
 log = logging.getLogger(__name__)
 
 DAY = 86_400.0
+
 
 def async_url(url: str) -> sa.URL:
     """The SQLAlchemy URL with this project's async driver for `sqlite://` and `postgresql://` URLs."""
@@ -140,10 +141,11 @@ def _act(row: sa.Row[Any]) -> Act:
 class SqlStore:
     """The store on one database URL. Connects on first use (or `open()`); safe to share between tasks.
 
-    Its connections belong to the event loop that opened them, as asyncpg's do. A server process has
-    one loop. A store used again from a new loop (a command calling anyio.run twice, tests) opens a new
-    engine there; the old one is closed on its own loop if that loop still runs, else let go: its
-    idle connections cannot be closed from another loop, and their sockets close when collected.
+    Its connections belong to the event loop that opened them, as asyncpg's and aiosqlite's do, and are
+    kept in a pool between transactions on both backends. A server process has one loop. A store used
+    again from a new loop (a command calling anyio.run twice, tests) opens a new engine there; the old
+    one is closed on its own loop if that loop still runs, else let go: SQLite's connections are closed
+    on their own threads, PostgreSQL's sockets when collected.
     """
 
     def __init__(self, url: str, *, clock: Callable[[], float] = time.time) -> None:
@@ -155,6 +157,7 @@ class SqlStore:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._opening: asyncio.Future[AsyncEngine] | None = None
         self._ready = False
+        self._sqlite_open: set[Any] = set()  # the SQLite engine's open connections
 
     def now(self) -> float:
         return self._clock()
@@ -163,10 +166,13 @@ class SqlStore:
 
     def _make_engine(self) -> AsyncEngine:
         if self.dialect == "sqlite":
-            # A connection per transaction: no pooled connection outlives the event loop it was made
-            # on, and opening a local file costs a fraction of a millisecond.
-            engine = create_async_engine(self._url, poolclass=NullPool, connect_args={"timeout": 30})
-            _sqlite_pragmas(engine)
+            # Kept connections: opening one (a thread, the file, four pragmas) cost more than the transaction.
+            # The engine is this loop's alone (see _get_engine); _let_go closes them when the loop changes.
+            engine = create_async_engine(
+                self._url, poolclass=AsyncAdaptedQueuePool, pool_size=5, max_overflow=10, pool_timeout=30,
+                connect_args={"timeout": 30},
+            )  # fmt: skip
+            self._sqlite_open = _sqlite_pragmas(engine)
             return engine
         # asyncpg reads the URL itself, as libpq does (sslmode, sslrootcert, several hosts, passfile…):
         # SQLAlchemy would pass each query parameter as a keyword, and asyncpg takes no `sslmode=`.
@@ -218,8 +224,13 @@ class SqlStore:
             return
         if old_loop is not None and old_loop.is_running() and not old_loop.is_closed():
             asyncio.run_coroutine_threadsafe(old.dispose(), old_loop)
-        else:
-            await old.dispose(close=False)
+            return
+        if self.dialect == "sqlite":
+            # aiosqlite closes a connection on the thread it was opened on: asked from here, no loop needed.
+            for kept in list(self._sqlite_open):
+                kept.driver_connection.stop()
+            self._sqlite_open.clear()
+        await old.dispose(close=False)
 
     def _unavailable(self, exc: BaseException) -> StoreUnavailable:
         cause = exc.orig if isinstance(exc, sa.exc.DBAPIError) and exc.orig is not None else exc
@@ -532,12 +543,19 @@ class SqlStore:
             await conn.execute(console_sessions.delete().where(console_sessions.c.token_hash == token_hash))
 
 
-def _sqlite_pragmas(engine: AsyncEngine) -> None:
+def _sqlite_pragmas(engine: AsyncEngine) -> set[Any]:
     """WAL (readers never wait for the writer), a generous busy wait for other processes on the same
-    file, full fsync (a redeemed approval must survive a power cut), and IMMEDIATE write transactions."""
+    file, full fsync (a redeemed approval must survive a power cut), and IMMEDIATE write transactions.
+    Returns the set of the engine's open connections, kept up to date."""
+    opened: set[Any] = set()
+
+    @event.listens_for(engine.sync_engine, "close")
+    def _on_close(dbapi_connection: Any, _record: Any) -> None:
+        opened.discard(dbapi_connection)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        opened.add(dbapi_connection)
         dbapi_connection.isolation_level = None  # SQLAlchemy's "begin" event below issues BEGIN itself
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA busy_timeout=30000")
@@ -550,6 +568,8 @@ def _sqlite_pragmas(engine: AsyncEngine) -> None:
     def _on_begin(conn: sa.Connection) -> None:
         immediate = conn.get_execution_options().get("sqlite_immediate")
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return opened
 
 
 def _wal(cursor: Any) -> None:
