@@ -298,6 +298,15 @@ class SqlStore:
     # Approvals ------------------------------------------------------------------------------------
 
     async def create_approval(self, new: NewApproval) -> Approval:
+        return (await self.request_approval(new))[0]
+
+    async def request_approval(
+        self,
+        new: NewApproval,
+        *,
+        daily: int | None = None,
+        audit: Callable[[Approval], dict[str, Any] | None] | None = None,
+    ) -> tuple[Approval, AuditRecord | None]:
         now = self.now()
         approval = Approval(
             id="apr_" + secrets.token_urlsafe(18),
@@ -318,6 +327,11 @@ class SqlStore:
             expires_at=now + new.ttl,
         )
         async with self._tx() as conn:
+            if daily is not None and new.currency and new.amount is not None:
+                # Before anyone is asked; the act checks again, atomically (start_act, redeem_and_start).
+                used = await self._spent(conn, new.currency, now - DAY)
+                if used + new.amount > daily:
+                    raise LimitExceeded("daily", new.currency, daily, used, new.amount)
             await conn.execute(
                 approvals.insert().values(
                     id=approval.id,
@@ -338,7 +352,9 @@ class SqlStore:
                     expires_at=approval.expires_at,
                 )
             )
-        return approval
+            entry = audit(approval) if audit is not None else None
+            record = await self._append(conn, entry) if entry is not None else None
+        return approval, record
 
     async def get_approval(self, approval_id: str) -> Approval | None:
         if not _may_be_id(approval_id):
@@ -346,6 +362,16 @@ class SqlStore:
         async with self._tx(write=False) as conn:
             row = (await conn.execute(approvals.select().where(approvals.c.id == approval_id))).first()
         return _approval(row) if row else None
+
+    async def approval_with_spent(self, approval_id: str, *, window: float = DAY) -> tuple[Approval | None, int]:
+        if not _may_be_id(approval_id):
+            return None, 0
+        async with self._tx(write=False) as conn:
+            row = (await conn.execute(approvals.select().where(approvals.c.id == approval_id))).first()
+            approval = _approval(row) if row else None
+            currency = approval.currency if approval else None
+            used = await self._spent(conn, currency, self.now() - window) if currency else 0
+        return approval, used
 
     async def list_approvals(self, *, states: Sequence[ApprovalState], limit: int = 50) -> list[Approval]:
         now = self.now()
@@ -362,20 +388,25 @@ class SqlStore:
         return (pending + [a for a in found if a.state_at(now) != "pending"])[:limit]
 
     async def decide(self, approval_id: str, *, approve: bool, by: str, redeem_window: float) -> Approval:
-        now = self.now()
-        until = now + redeem_window
         async with self._tx() as conn:
-            result = await conn.execute(
-                approvals.update()
-                .where(approvals.c.id == approval_id, approvals.c.state == "pending", approvals.c.expires_at > now)
-                .values(
-                    state="approved" if approve else "denied",
-                    decided_by=_text(by),
-                    decided_at=now,
-                    expires_at=sa.case((approvals.c.expires_at < until, until), else_=approvals.c.expires_at),
-                )
+            return await self._decide(conn, approval_id, approve, by, self.now(), redeem_window)
+
+    @staticmethod
+    async def _decide(
+        conn: AsyncConnection, approval_id: str, approve: bool, by: str, now: float, redeem_window: float
+    ) -> Approval:
+        until = now + redeem_window
+        result = await conn.execute(
+            approvals.update()
+            .where(approvals.c.id == approval_id, approvals.c.state == "pending", approvals.c.expires_at > now)
+            .values(
+                state="approved" if approve else "denied",
+                decided_by=_text(by),
+                decided_at=now,
+                expires_at=sa.case((approvals.c.expires_at < until, until), else_=approvals.c.expires_at),
             )
-            row = (await conn.execute(approvals.select().where(approvals.c.id == approval_id))).first()
+        )
+        row = (await conn.execute(approvals.select().where(approvals.c.id == approval_id))).first()
         approval = _approval(row) if row else None
         if result.rowcount != 1:
             raise NotPending(approval, approval.state_at(now) if approval else "unknown")
@@ -383,19 +414,50 @@ class SqlStore:
         return approval
 
     async def redeem(self, approval_id: str, *, digest: str) -> Approval:
-        now = self.now()
         async with self._tx() as conn:
-            result = await conn.execute(
-                approvals.update()
-                .where(
-                    approvals.c.id == approval_id,
-                    approvals.c.state == "approved",
-                    approvals.c.expires_at > now,
-                    approvals.c.digest == digest,
+            return await self._redeem(conn, approval_id, digest, self.now())
+
+    async def redeem_and_start(
+        self,
+        approval_id: str,
+        *,
+        digest: str,
+        tool: str,
+        target: str,
+        currency: str | None,
+        amount: int,
+        per_charge: int | None,
+        daily: int | None,
+    ) -> Approval:
+        now, target = self.now(), _text(target)
+        refused: LimitExceeded | None = None
+        async with self._tx() as conn:
+            approval = await self._redeem(conn, approval_id, digest, now)
+            try:
+                await self._start(conn, approval_id, tool, target, currency, amount, per_charge, daily, now)
+            except LimitExceeded as exc:
+                # Used all the same, as when the two were separate steps: committed, then raised.
+                refused = exc
+                await conn.execute(
+                    approvals.update().where(approvals.c.id == approval_id).values(outcome="refused_limit")
                 )
-                .values(state="used", used_at=now)
+        if refused is not None:
+            raise refused
+        return approval
+
+    @staticmethod
+    async def _redeem(conn: AsyncConnection, approval_id: str, digest: str, now: float) -> Approval:
+        result = await conn.execute(
+            approvals.update()
+            .where(
+                approvals.c.id == approval_id,
+                approvals.c.state == "approved",
+                approvals.c.expires_at > now,
+                approvals.c.digest == digest,
             )
-            row = (await conn.execute(approvals.select().where(approvals.c.id == approval_id))).first()
+            .values(state="used", used_at=now)
+        )
+        row = (await conn.execute(approvals.select().where(approvals.c.id == approval_id))).first()
         approval = _approval(row) if row else None
         if result.rowcount != 1:
             state: str = "unknown" if approval is None else approval.state_at(now)
@@ -424,34 +486,62 @@ class SqlStore:
     ) -> Act:
         now, target = self.now(), _text(target)
         async with self._tx() as conn:
-            await self._lock(conn, f"spend:{currency or '-'}")
-            if per_charge is not None and currency and amount > per_charge:
-                raise LimitExceeded("per_charge", currency, per_charge, 0, amount)
-            if daily is not None and currency:
-                used = await self._spent(conn, currency, now - DAY)
-                if used + amount > daily:
-                    raise LimitExceeded("daily", currency, daily, used, amount)
-            await conn.execute(
-                acts.insert().values(
-                    approval_id=approval_id,
-                    tool=tool,
-                    target=target,
-                    currency=currency,
-                    amount=amount,
-                    state="started",
-                    started_at=now,
-                    detail="{}",
-                )
-            )
+            await self._start(conn, approval_id, tool, target, currency, amount, per_charge, daily, now)
         return Act(approval_id, tool, target, currency, amount, "started", now)
 
-    async def finish_act(self, approval_id: str, state: ActState, detail: dict[str, Any] | None = None) -> None:
+    async def _start(
+        self,
+        conn: AsyncConnection,
+        approval_id: str,
+        tool: str,
+        target: str,
+        currency: str | None,
+        amount: int,
+        per_charge: int | None,
+        daily: int | None,
+        now: float,
+    ) -> None:
+        """Check the limits and count the act, under the currency's lock row."""
+        await self._lock(conn, f"spend:{currency or '-'}")
+        if per_charge is not None and currency and amount > per_charge:
+            raise LimitExceeded("per_charge", currency, per_charge, 0, amount)
+        if daily is not None and currency:
+            used = await self._spent(conn, currency, now - DAY)
+            if used + amount > daily:
+                raise LimitExceeded("daily", currency, daily, used, amount)
+        await conn.execute(
+            acts.insert().values(
+                approval_id=approval_id,
+                tool=tool,
+                target=target,
+                currency=currency,
+                amount=amount,
+                state="started",
+                started_at=now,
+                detail="{}",
+            )
+        )
+
+    async def finish_act(
+        self,
+        approval_id: str,
+        state: ActState,
+        detail: dict[str, Any] | None = None,
+        *,
+        outcome: str | None = None,
+        audit: dict[str, Any] | None = None,
+    ) -> AuditRecord | None:
         async with self._tx() as conn:
             await conn.execute(
                 acts.update()
                 .where(acts.c.approval_id == approval_id)
                 .values(state=state, finished_at=self.now(), detail=json.dumps(detail or {}, sort_keys=True))
             )
+            if outcome is not None:
+                await conn.execute(
+                    approvals.update().where(approvals.c.id == approval_id).values(outcome=_text(outcome))
+                )
+            return await self._append(conn, audit) if audit is not None else None
 
     async def spent(self, currency: str | None, *, window: float = DAY) -> int:
         if not currency:
@@ -489,14 +579,19 @@ class SqlStore:
 
     async def append_audit(self, entry: dict[str, Any]) -> AuditRecord:
         async with self._tx() as conn:
-            await conn.execute(audit_head.update().where(audit_head.c.id == 1).values(seq=audit_head.c.seq + 1))
-            head = (await conn.execute(audit_head.select().where(audit_head.c.id == 1))).one()
-            seq, prev = int(head.seq), str(head.hash)
-            digest = chain_hash(prev, seq, entry)
-            await conn.execute(
-                audit.insert().values(seq=seq, prev_hash=prev, hash=digest, entry=json.dumps(entry, sort_keys=True))
-            )
-            await conn.execute(audit_head.update().where(audit_head.c.id == 1).values(hash=digest))
+            return await self._append(conn, entry)
+
+    @staticmethod
+    async def _append(conn: AsyncConnection, entry: dict[str, Any]) -> AuditRecord:
+        """Chain one record; the head row's update serializes appends (see the module's docstring)."""
+        await conn.execute(audit_head.update().where(audit_head.c.id == 1).values(seq=audit_head.c.seq + 1))
+        head = (await conn.execute(audit_head.select().where(audit_head.c.id == 1))).one()
+        seq, prev = int(head.seq), str(head.hash)
+        digest = chain_hash(prev, seq, entry)
+        await conn.execute(
+            audit.insert().values(seq=seq, prev_hash=prev, hash=digest, entry=json.dumps(entry, sort_keys=True))
+        )
+        await conn.execute(audit_head.update().where(audit_head.c.id == 1).values(hash=digest))
         return AuditRecord(seq=seq, prev_hash=prev, hash=digest, entry=entry)
 
     async def audit_records(self, *, after: int = 0, limit: int | None = None) -> list[AuditRecord]:
@@ -537,6 +632,40 @@ class SqlStore:
         if row is None or row.expires_at <= self.now():
             return None
         return ConsoleSession(approver=row.approver, csrf=row.csrf, expires_at=row.expires_at)
+
+    async def console_view(self, token_hash: str, approval_id: str) -> tuple[ConsoleSession | None, Approval | None]:
+        async with self._tx(write=False) as conn:
+            return await self._console_rows(conn, token_hash, approval_id)
+
+    async def decide_in_console(
+        self,
+        token_hash: str,
+        approval_id: str,
+        judge: Callable[[ConsoleSession | None, Approval | None], bool | None],
+        *,
+        redeem_window: float,
+    ) -> tuple[ConsoleSession | None, Approval | None]:
+        now = self.now()
+        async with self._tx() as conn:
+            session, approval = await self._console_rows(conn, token_hash, approval_id)
+            approve = judge(session, approval)
+            if approve is None or session is None or approval is None:
+                return session, approval
+            return session, await self._decide(conn, approval_id, approve, session.approver, now, redeem_window)
+
+    async def _console_rows(
+        self, conn: AsyncConnection, token_hash: str, approval_id: str
+    ) -> tuple[ConsoleSession | None, Approval | None]:
+        found = (
+            await conn.execute(console_sessions.select().where(console_sessions.c.token_hash == token_hash))
+        ).first()
+        session = None
+        if found is not None and found.expires_at > self.now():
+            session = ConsoleSession(approver=found.approver, csrf=found.csrf, expires_at=found.expires_at)
+        row = None
+        if _may_be_id(approval_id):
+            row = (await conn.execute(approvals.select().where(approvals.c.id == approval_id))).first()
+        return session, _approval(row) if row else None
 
     async def delete_console_session(self, token_hash: str) -> None:
         async with self._tx() as conn:
