@@ -207,7 +207,7 @@ async def _run(
 ) -> Awaiting[P] | Done[P, O] | types.InputRequiredResult:
     store = await guard.store()
     loaded = await _read_approval(ctx, guard, store, approval_id)
-    preview = await _approved_facts_now(ctx, action, api, guard, store, approval_id, loaded)
+    preview = await _approved_facts_now(ctx, action, api, guard, store, loaded)
     if preview is None:
         preview = await action.with_history(await action.preview(api), store)
     not_done = action.not_done()
@@ -277,25 +277,26 @@ async def _approved_facts_now(
     api: PolarClient,
     guard: Guard,
     store: Store,
-    approval_id: str | None,
     loaded: Loaded | None,
 ) -> P | None:
-    """For a call bringing back an approval that is approved: the approved facts as they stand now, from
-    the action's reread (for a charge, one read instead of the preview's three), or None to preview
-    afresh. Whatever this returns is still checked against the approval before anything is sent."""
+    """For a call bringing back an approval that is approved, or the person's answer to a pending one (a
+    resumed request): the facts they approved as they stand now, from the action's reread (for a charge, one
+    read instead of the preview's three), or None to preview afresh. Whatever this returns is still checked
+    against the approval before anything is sent."""
     model = action.preview_model
-    if guard.mode == "off" or approval_id is None or approval_id.startswith("pr1.") or model is None:
-        return None
-    if _resumed(ctx) is not None or loaded is None:
+    if guard.mode == "off" or loaded is None or model is None:  # loaded: None without an approval id
         return None
     approval = loaded[0]
     if approval is None or (approval.tool, approval.target) != (action.tool, action.target):
         return None
     state = approval.state_at(store.now())
-    if state == "used":
+    if _resumed(ctx) is not None:
+        if state != "pending":
+            return None
+    elif state == "used":
         # Said before anything is read: a late call racing the one that used it learns why it did nothing.
         raise _used(action, approval, store.now())
-    if state != "approved":
+    elif state != "approved":
         return None
     approved = model.model_validate(approval.facts)
     return await action.with_history(await action.reread(api, approved), store)  # type: ignore[arg-type]
