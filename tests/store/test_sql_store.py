@@ -5,7 +5,6 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import threading
-import time
 import warnings
 from dataclasses import replace
 from pathlib import Path
@@ -393,8 +392,8 @@ async def test_sqlite_keeps_a_connection_between_transactions(tmp_path: Path) ->
     assert len(opened) == 1
 
 
-def _sqlite_threads() -> int:
-    return sum("_connection_worker_thread" in t.name for t in threading.enumerate())
+def _sqlite_threads() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if "_connection_worker_thread" in t.name}
 
 
 def test_a_new_event_loop_closes_the_sqlite_connections_kept_by_the_old_one(tmp_path: Path) -> None:
@@ -412,12 +411,11 @@ def test_a_new_event_loop_closes_the_sqlite_connections_kept_by_the_old_one(tmp_
             await store.close()
 
     made = anyio.run(make)
-    assert _sqlite_threads() == before + 1  # kept after its loop ended
+    kept = _sqlite_threads() - before  # the first loop's connection, kept after its loop ended
     assert anyio.run(read_and_close, made)
-    deadline = time.monotonic() + 5
-    while _sqlite_threads() != before and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert _sqlite_threads() == before
+    for thread in kept:
+        thread.join(timeout=5)
+    assert (len(kept), [t for t in kept if t.is_alive()]) == (1, [])
 
 
 async def _approved(store: SqlStore, target: str, amount: int = 1500) -> Any:
@@ -516,3 +514,27 @@ async def test_the_console_decides_only_what_its_judge_allows_by_the_sessions_ap
     with pytest.raises(NotPending):
         await store.decide_in_console("h" * 64, made.id, lambda s, a: False, redeem_window=300)
     assert (seen, decided.state, decided.decided_by) == ([("ada", "pending")], "approved", "ada")  # type: ignore[union-attr]
+
+
+async def test_an_act_over_the_per_charge_limit_is_refused_and_counts_nothing(store: SqlStore) -> None:
+    """Checked again at the act: the limit may have been lowered since the request was approved."""
+    approval = await _approved(store, "order-1", amount=20_000)
+    with pytest.raises(LimitExceeded) as refused:
+        await store.redeem_and_start(
+            approval.id, digest=approval.digest, **{**_act("order-1", 20_000), "per_charge": 10_000}
+        )
+    assert (refused.value.kind, await store.spent("usd")) == ("per_charge", 0)
+
+
+async def test_an_approval_is_read_with_the_days_spend_in_its_currency(store: SqlStore) -> None:
+    approval = await _approved(store, "order-1")
+    await store.start_act(approval_id="a", **_act("order-0", 700))
+    await store.start_act(approval_id="b", **{**_act("order-2", 900), "currency": "eur"})
+    assert await store.approval_with_spent(approval.id) == (approval, 700)
+
+
+async def test_an_expired_console_session_is_read_as_signed_out(store: SqlStore, clock: Clock) -> None:
+    await store.create_console_session(token_hash="h" * 64, approver="ada", csrf="c", ttl=60)
+    made = await store.create_approval(request())
+    clock.now += 61
+    assert (await store.console_view("h" * 64, made.id)) == (None, made)
