@@ -299,7 +299,15 @@ async def _approved_facts_now(
     elif state != "approved":
         return None
     approved = model.model_validate(approval.facts)
-    return await action.with_history(await action.reread(api, approved), store)  # type: ignore[arg-type]
+    try:
+        fresh = await action.reread(api, approved)  # type: ignore[arg-type]
+    except ToolError:
+        # A call racing the one that used this approval can find the target changed by it: say that first.
+        again = await store.get_approval(approval.id)
+        if again is not None and again.state_at(store.now()) == "used":
+            raise _used(action, again, store.now()) from None
+        raise
+    return await action.with_history(fresh, store)
 
 
 def _resumed(ctx: Ctx) -> tuple[str, types.ElicitResult | None] | None:
