@@ -6,8 +6,9 @@ store costs an irreversible call on SQLite and on PostgreSQL, as ratios measured
 1. Throughput: concurrent streamable-HTTP sessions calling `get_order` (reads: the store is not touched)
    and doing approved charges (the store on every step), against one replica, two replicas with the
    sessions split between them, and two replicas behind deploy/proxy.py.
-2. The store alone: the operations one console-approved charge performs, in order, timed on a SQLite
-   file and on a PostgreSQL database, one charge at a time and eight at once.
+2. The store: real console-approved charges in one process (client, console and emulator in memory),
+   timing every store transaction they make, on a SQLite file and on a PostgreSQL database, one charge at
+   a time and eight at once.
 3. One console-approved charge end to end against a server process on each backend: the first call,
    the person's approval in the console, the second call that charges.
 
@@ -28,7 +29,8 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from importlib.metadata import version
@@ -38,11 +40,15 @@ from typing import Any
 import httpx2
 from deploy.local import ORG_TOKEN, Secrets, Topology
 from deploy.postgres import Cluster
-from tests.approvals.console_client import Person
+from mcp.client import Client
+from tests.approvals.console_client import APPROVER_SECRET, Person
 
 from bench import procs as p
 from bench import rpc, stats
 from bench.run import machine
+from polar_orders_mcp.emulator.app import create_app
+from polar_orders_mcp.server.app import build_parts
+from polar_orders_mcp.settings import Settings
 from polar_orders_mcp.store.records import NewApproval
 from polar_orders_mcp.store.sql import SqlStore
 
@@ -214,81 +220,97 @@ def throughput(topology: Topology, config: Config, postgres: int) -> dict[str, A
 
 # 2. The store alone ------------------------------------------------------------------------------------
 
-
-def _request(target: str) -> NewApproval:
-    return NewApproval(
-        tool="finalize_order", target=target, digest="d" * 64, facts={"order_id": target, "amount": 1500},
-        summary=f"Charge $15.00 for order {target}", message=f"Charge $15.00 for order {target}",
-        display=[("Amount", "$15.00", "amount")], amount=1500, currency="usd", client="http", session="s" * 32,
-        channel="console", ttl=900,
-    )  # fmt: skip
+SPENT: list[float] = []  # ms of each store transaction while timing
 
 
-async def one_charge(store: SqlStore, n: int, session_hash: str) -> None:
-    """The store operations of one console-approved charge under --max-daily, in the order they happen."""
-    target = f"order-{n}-{time.monotonic_ns()}"
-    # The first call: the limit checked before anyone is asked, the request recorded, the call audited.
-    await store.spent("usd")
-    approval = await store.create_approval(_request(target))
-    await store.append_audit({"tool": "finalize_order", "target": target, "outcome": "approval_pending"})
-    # The person: the detail page (session, request), then the decision (session, request, decide).
-    await store.get_console_session(session_hash)
-    await store.get_approval(approval.id)
-    await store.get_console_session(session_hash)
-    await store.get_approval(approval.id)
-    await store.decide(approval.id, approve=True, by="ada", redeem_window=300)
-    # The second call: limits, the approval, its redemption, the act counted, settled, audited.
-    await store.spent("usd")
-    await store.get_approval(approval.id)
-    await store.redeem(approval.id, digest=approval.digest)
-    await store.start_act(approval_id=approval.id, tool="finalize_order", target=target, currency="usd",
-                          amount=1500, per_charge=None, daily=10**12)  # fmt: skip
-    await store.finish_act(approval.id, "done")
-    await store.set_outcome(approval.id, "done")
-    await store.append_audit({"tool": "finalize_order", "target": target, "outcome": "done"})
+def _timed_transactions() -> Callable[[], None]:
+    """Time every store transaction (SqlStore._tx, which every operation goes through once); returns undo."""
+    original = SqlStore._tx
+
+    @asynccontextmanager
+    async def timed(self: SqlStore, *, write: bool = True) -> AsyncIterator[Any]:
+        began = time.perf_counter()
+        try:
+            async with original(self, write=write) as conn:
+                yield conn
+        finally:
+            SPENT.append((time.perf_counter() - began) * 1000)
+
+    SqlStore._tx = timed  # type: ignore[method-assign]
+
+    def undo() -> None:
+        SqlStore._tx = original  # type: ignore[method-assign]
+
+    return undo
 
 
-OPERATIONS_PER_CHARGE = 16
+async def one_charge(client: Client, person: Person, order_id: str) -> None:
+    """One console-approved charge as a client and a person make it: the store operations are the real ones."""
+    first = (await client.call_tool("finalize_order", {"order_id": order_id})).structured_content or {}
+    approval_id = first["approval"]["approval_id"]
+    decided = await person.approve(approval_id)
+    assert decided.status_code == 303, decided.text[:200]
+    done = await client.call_tool("finalize_order", {"order_id": order_id, "approval_id": approval_id})
+    assert (done.structured_content or {}).get("status") == "charged", done
 
 
 async def _store_run(url: str, charges: int, concurrency: int) -> dict[str, Any]:
-    store = SqlStore(url)
-    await store.open()
-    session_hash = secrets.token_hex(32)
-    await store.create_console_session(token_hash=session_hash, approver="ada", csrf="c" * 32, ttl=3600)
-    for n in range(5):  # warm-up: connections, prepared statements
-        await one_charge(store, -n, session_hash)
-    times: list[float] = []
+    """`charges` console-approved charges, `concurrency` at once, through the MCP client in memory, the
+    console's pages over ASGI and the emulator in process, on a store at `url` (under --max-daily): the
+    time spent in store transactions per charge, and how many there were."""
+    emulator = create_app(orders=10)
+    settings = Settings(emulator=True, database_url=url, approver_token=APPROVER_SECRET, approval_wait=0,
+                        console_url="http://127.0.0.1:8765/approvals", max_daily="usd=1000000000")  # fmt: skip
+    parts = build_parts(settings, transport=httpx2.ASGITransport(app=emulator))
+    seed = emulator.state.emulator.seed_info
+    body = {"customer_id": seed.customers["good_card"], "product_id": seed.products["one_time_fixed"]}
+    async with httpx2.AsyncClient(transport=httpx2.ASGITransport(app=emulator), base_url="http://emulator",
+                                  headers={"authorization": f"Bearer {ORG_TOKEN}"}) as http:  # fmt: skip
+        drafts = [(await http.post("/v1/orders/", json=body)).json()["id"] for _ in range(charges + 5)]
+    undo = _timed_transactions()
+    try:
+        async with Client(parts.server) as client, Person(parts.console) as person:
+            await person.sign_in()
+            for _ in range(5):  # warm-up: connections, prepared statements
+                await one_charge(client, person, drafts.pop())
+            SPENT.clear()
+            times: list[float] = []
 
-    async def worker(w: int) -> None:
-        for n in range(w, charges, concurrency):
+            async def worker(w: int) -> None:
+                for n in range(w, charges, concurrency):
+                    began = time.perf_counter()
+                    await one_charge(client, person, drafts[n])
+                    times.append((time.perf_counter() - began) * 1000)
+
             began = time.perf_counter()
-            await one_charge(store, n, session_hash)
-            times.append((time.perf_counter() - began) * 1000)
-
-    began = time.perf_counter()
-    await asyncio.gather(*(worker(w) for w in range(concurrency)))
-    elapsed = time.perf_counter() - began
-    await store.close()
-    return {"ms_per_charge": stats.summary(times), "charges_per_s": charges / elapsed,
-            "ms_per_operation_p50": stats.percentile(times, 50) / OPERATIONS_PER_CHARGE}  # fmt: skip
+            await asyncio.gather(*(worker(w) for w in range(concurrency)))
+            elapsed = time.perf_counter() - began
+            spent, operations = sum(SPENT), len(SPENT)
+    finally:
+        undo()
+        await (await parts.store()).close()
+    per_charge = operations / charges
+    return {"store_ms_per_charge": spent / charges, "ms_per_charge": stats.summary(times),
+            "charges_per_s": charges / elapsed, "operations_per_charge": per_charge,
+            "ms_per_operation": spent / operations}  # fmt: skip
 
 
 async def _one_transaction(url: str, kept: bool, n: int = 200) -> dict[str, float]:
     """ms per read (get_approval) and per write (set_outcome) transaction on SQLite, with the store as it is
-    (a connection per transaction) or, as a diagnostic, with a kept connection (a pooled engine)."""
+    (kept connections) or, as a diagnostic, with a new connection per transaction (NullPool swapped in)."""
     store = SqlStore(url)
-    if kept:
+    if not kept:
         from sqlalchemy.ext.asyncio import create_async_engine
+        from sqlalchemy.pool import NullPool
 
         from polar_orders_mcp.store import sql
 
-        def pooled() -> Any:
-            engine = create_async_engine(store._url, connect_args={"timeout": 30})
+        def per_transaction() -> Any:
+            engine = create_async_engine(store._url, poolclass=NullPool, connect_args={"timeout": 30})
             sql._sqlite_pragmas(engine)
             return engine
 
-        store._make_engine = pooled  # type: ignore[method-assign]
+        store._make_engine = per_transaction  # type: ignore[method-assign]
     approval = await store.create_approval(_request("diagnostic"))
     timed: dict[str, float] = {}
     for name, op in (("read", lambda: store.get_approval(approval.id)),
@@ -303,8 +325,17 @@ async def _one_transaction(url: str, kept: bool, n: int = 200) -> dict[str, floa
     return timed
 
 
-def store_costs(sqlite_url: str, postgres_url: str, config: Config) -> dict[str, Any]:
-    result: dict[str, Any] = {"operations_per_charge": OPERATIONS_PER_CHARGE, "charges": config.store_charges}
+def _request(target: str) -> NewApproval:
+    return NewApproval(
+        tool="finalize_order", target=target, digest="d" * 64, facts={"order_id": target, "amount": 1500},
+        summary=f"Charge $15.00 for order {target}", message=f"Charge $15.00 for order {target}",
+        display=[("Amount", "$15.00", "amount")], amount=1500, currency="usd", client="http", session="s" * 32,
+        channel="console", ttl=900,
+    )  # fmt: skip
+
+
+def store_costs(sqlite_url: str, postgres_url: Callable[[], str], config: Config) -> dict[str, Any]:
+    result: dict[str, Any] = {"charges": config.store_charges}
     folder = Path(tempfile.mkdtemp(prefix="diagnostic-", dir=WORK[0]))
     result["sqlite_transaction"] = {
         "per transaction": asyncio.run(_one_transaction(f"sqlite:///{folder / 'a.db'}", kept=False)),
@@ -313,10 +344,12 @@ def store_costs(sqlite_url: str, postgres_url: str, config: Config) -> dict[str,
     for concurrency in (1, 8):
         key = f"concurrency {concurrency}"
         result[key] = {name: asyncio.run(_store_run(url, config.store_charges, concurrency))
-                       for name, url in (("sqlite", sqlite_url), ("postgresql", postgres_url))}  # fmt: skip
+                       for name, url in (("sqlite", f"{sqlite_url}{concurrency}.db"),
+                                         ("postgresql", postgres_url()))}  # fmt: skip
         rows = result[key]
+        result["operations_per_charge"] = rows["sqlite"]["operations_per_charge"]
         result[key]["postgresql_over_sqlite_ms"] = stats.ratio(
-            rows["postgresql"]["ms_per_charge"]["median"], rows["sqlite"]["ms_per_charge"]["median"]
+            rows["postgresql"]["store_ms_per_charge"], rows["sqlite"]["store_ms_per_charge"]
         )
         result[key]["postgresql_over_sqlite_rate"] = stats.ratio(
             rows["postgresql"]["charges_per_s"], rows["sqlite"]["charges_per_s"]
@@ -466,12 +499,13 @@ def markdown(r: dict[str, Any]) -> str:
         "",
         "## The store's cost per irreversible call",
         "",
-        f"The {s['operations_per_charge']} store operations of one console-approved charge under `--max-daily` "
-        "(limit check, request, audit; the console's session and request reads and the decision; limit check, "
-        "lookup, redemption, the act counted and settled, the outcome, audit), called directly, "
-        f"{s['charges']} charges per row.",
+        f"Real console-approved charges under `--max-daily` (the MCP client in memory, the console's page and "
+        "decision over ASGI, the emulator in process), timing every store transaction they make: "
+        f"{s['operations_per_charge']:g} per charge (the request with its limit check and audit record; the "
+        "console's page and decision; the approval with the day's spend, its redemption with the act counted, "
+        f"the act settled with the outcome and audit record), {s['charges']} charges per row.",
         "",
-        "| charges at once | SQLite ms per charge (p50 / p99) | PostgreSQL ms per charge (p50 / p99) | "
+        "| charges at once | SQLite: ms in the store per charge | PostgreSQL: ms in the store per charge | "
         "PostgreSQL / SQLite | SQLite charges/s | PostgreSQL charges/s | PostgreSQL / SQLite |",
         "|---|---|---|---|---|---|---|",
     ]
@@ -479,8 +513,7 @@ def markdown(r: dict[str, Any]) -> str:
         row = s[f"concurrency {concurrency}"]
         q, g = row["sqlite"], row["postgresql"]
         lines.append(
-            f"| {concurrency} | {_f(q['ms_per_charge']['median'], 2)} / {_f(q['ms_per_charge']['p99'], 2)} | "
-            f"{_f(g['ms_per_charge']['median'], 2)} / {_f(g['ms_per_charge']['p99'], 2)} | "
+            f"| {concurrency} | {_f(q['store_ms_per_charge'], 2)} | {_f(g['store_ms_per_charge'], 2)} | "
             f"{row['postgresql_over_sqlite_ms']:.2f}× | {_f(q['charges_per_s'], 0)} | {_f(g['charges_per_s'], 0)} | "
             f"{row['postgresql_over_sqlite_rate']:.2f}× |"
         )
@@ -489,10 +522,10 @@ def markdown(r: dict[str, Any]) -> str:
         each, kept = diagnostic["per transaction"], diagnostic["kept"]
         lines += [
             "",
-            "Where SQLite's time goes: one transaction on the store as it is (a new connection each time) takes "
-            f"{each['read_ms']:.2f} ms to read an approval and {each['write_ms']:.2f} ms to write its outcome; "
-            f"with a kept connection (a pooled engine, swapped in for this measure only) {kept['read_ms']:.2f} ms "
-            f"and {kept['write_ms']:.2f} ms.",
+            "One SQLite transaction on the store as it is (connections kept per event loop) takes "
+            f"{kept['read_ms']:.2f} ms to read an approval and {kept['write_ms']:.2f} ms to write its outcome; with "
+            f"a new connection per transaction (NullPool, swapped in for this measure only) {each['read_ms']:.2f} ms "
+            f"and {each['write_ms']:.2f} ms.",
         ]
     lines += [
         "",
@@ -502,12 +535,12 @@ def markdown(r: dict[str, Any]) -> str:
         "then the POST), the second `finalize_order` that charges; one at a time, "
         f"{e['sqlite']['ms_per_charge']['n']} charges per backend, after three to warm up.",
         "",
-        "| store | ms per approved charge (p50 / p99) | of which the store (p50, from the table above) | share |",
+        "| store | ms per approved charge (p50 / p99) | of which the store (from the table above) | share |",
         "|---|---|---|---|",
     ]
     for name, label in (("sqlite", "SQLite file"), ("postgresql", "PostgreSQL")):
         total = e[name]["ms_per_charge"]
-        part = one[name]["ms_per_charge"]["median"]
+        part = one[name]["store_ms_per_charge"]
         lines.append(f"| {label} | {_f(total['median'])} / {_f(total['p99'])} | {_f(part, 2)} | "
                      f"{part / total['median']:.0%} |")  # fmt: skip
     lines += [
@@ -516,10 +549,9 @@ def markdown(r: dict[str, Any]) -> str:
         "",
         "## Reading it",
         "",
-        "- The SQLite store opens a connection for each transaction (no pooled connection may outlive the "
-        "event loop that made it), through aiosqlite's own thread, and sets four pragmas on each; a "
-        "PostgreSQL replica reuses pooled connections (the measure above shows what that difference costs). "
-        "Both wait for the disk at every commit. Eight charges at once on SQLite queue for its one writer.",
+        "- Both stores keep their connections in a pool per event loop (SQLite's through aiosqlite's own "
+        "thread each). Both wait for the disk at every commit. Eight charges at once on SQLite queue for its "
+        "one writer; their store time includes that wait, and the event loop's other work.",
         "- Two replicas on two cores share them with the load generator, the emulator and PostgreSQL: what a "
         "second replica adds here is a second Python process, not a CPU. deploy/proxy.py is one more Python "
         "process in every request's path; HAProxy (the compose recipe) is not measured here.",
@@ -560,7 +592,8 @@ def main(argv: list[str] | None = None) -> int:
             results["end_to_end"] = end_to_end(topology, procs, config)
         print("bench.replicas: the store alone …", file=sys.stderr, flush=True)
         sqlite_dir = Path(tempfile.mkdtemp(prefix="store-", dir=WORK[0]))
-        results["store"] = store_costs(f"sqlite:///{sqlite_dir / 'state.db'}", cluster.create_database("store"), config)
+        results["store"] = store_costs(f"sqlite:///{sqlite_dir}/state-", lambda: cluster.create_database(
+            f"store_{secrets.token_hex(3)}"), config)  # fmt: skip
     shutil.rmtree(WORK[0], ignore_errors=True)
     results["machine"]["load_end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     args.out.mkdir(parents=True, exist_ok=True)

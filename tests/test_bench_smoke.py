@@ -42,6 +42,7 @@ def test_the_replica_benchmark_times_the_store_operations_of_an_approved_charge(
 
     timed = asyncio.run(replicas._store_run(f"sqlite:///{tmp_path / 'state.db'}", charges=2, concurrency=2))
     assert timed["ms_per_charge"]["n"] == 2 and timed["charges_per_s"] > 0
+    assert timed["operations_per_charge"] == 6  # counted from the real charges, under --max-daily
 
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from typing import Any
 
@@ -206,3 +207,19 @@ async def test_a_request_answered_in_the_client_is_not_decided_here(
     )
     assert refused.status_code == 409
     assert await approval_state(parts, asked_in_a_client.id) == "pending"
+
+
+async def test_a_session_of_an_approver_no_longer_configured_decides_nothing(parts: Built, seed: SeedInfo) -> None:
+    """A session signed in by an approver since removed from the server's configuration is signed out."""
+    approval_id = await pending_request(parts, seed)
+    token = "a-session-token-of-a-removed-approver"
+    await (await parts.store()).create_console_session(
+        token_hash=hashlib.sha256(token.encode()).hexdigest(), approver="removed", csrf="c" * 32, ttl=3600
+    )
+    async with browser(parts, cookies={"pom_console": token}) as http:
+        answer = await http.post(
+            f"/approvals/{approval_id}", data={"csrf": "c" * 32, "decision": "approve"}, headers={"Origin": ORIGIN}
+        )
+    assert (answer.status_code, answer.headers["location"], await approval_state(parts, approval_id)) == (
+        303, f"/approvals/login?next=/approvals/{approval_id}", "pending"
+    )  # fmt: skip

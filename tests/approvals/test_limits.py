@@ -197,3 +197,40 @@ async def test_a_charge_polar_refused_frees_its_share_of_the_daily_limit(
         charged = await call(client, "finalize_order", {"order_id": seed.draft_orders["good_card"]})  # $15.00
     assert charged["status"] == "charged"
     assert await (await parts.store()).spent("usd") == 1500
+
+
+async def test_a_charge_over_the_days_total_is_refused_before_anyone_is_asked(make_parts: Any, seed: SeedInfo) -> None:
+    """The request is not recorded: checked in the same transaction that would record it."""
+    parts: Built = make_parts(max_daily="usd=2000")
+    store = await parts.store()
+    await store.start_act(approval_id="earlier", tool="finalize_order", target="another-order", currency="usd",
+                          amount=1000, per_charge=None, daily=None)  # fmt: skip
+    order_id = seed.draft_orders["good_card"]
+    async with Client(parts.server) as client:
+        message = await fail(client, "finalize_order", {"order_id": order_id})
+    assert message == (
+        f"Error executing tool finalize_order: Order {order_id} was not charged: $15.00 would take the money moved "
+        "in USD in the last 24 hours to $25.00, over this server's limit of $20.00 (--max-daily); $10.00 is left "
+        "until earlier moves are 24 hours old. A person can do it in Polar's dashboard, or the operator who runs "
+        "this server can raise --max-daily."
+    )
+    assert await store.list_approvals(states=["pending"]) == []
+
+
+async def test_an_approved_charge_over_the_days_total_by_now_keeps_its_approval(
+    make_parts: Any, seed: SeedInfo
+) -> None:
+    """Another charge used up the day's total after the approval: the approved call is refused before the
+    approval is used (it can be used once the total allows), and nothing is charged."""
+    parts: Built = make_parts(max_daily="usd=2000")
+    store = await parts.store()
+    order_id = seed.draft_orders["good_card"]
+    async with Client(parts.server) as client, Person(parts.console) as person:
+        approval_id = (await call(client, "finalize_order", {"order_id": order_id}))["approval"]["approval_id"]
+        await person.approve(approval_id)
+        await store.start_act(approval_id="another", tool="finalize_order", target="another-order", currency="usd",
+                              amount=1000, per_charge=None, daily=None)  # fmt: skip
+        message = await fail(client, "finalize_order", {"order_id": order_id, "approval_id": approval_id})
+    approval = await store.get_approval(approval_id)
+    assert "over this server's limit of $20.00 (--max-daily)" in message
+    assert (approval.state if approval else None, await store.spent("usd")) == ("approved", 1000)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -42,12 +43,21 @@ def seed(state: EmulatorState) -> SeedInfo:
     return state.seed_info
 
 
+# POLAR_MCP_TEST_STORE=postgresql runs these tests with their stores on PostgreSQL instead of SQLite.
+STORE_ENV = "POLAR_MCP_TEST_STORE"
+
+
 @pytest.fixture
-def make_parts(emulator: Any, tmp_path: Any) -> Callable[..., Built]:
-    """Build a server on this test's emulator and its own store (a fresh SQLite file per test)."""
+def make_parts(emulator: Any, tmp_path: Any, request: pytest.FixtureRequest) -> Callable[..., Built]:
+    """Build a server on this test's emulator and its own store (a fresh SQLite file per test, or a fresh
+    PostgreSQL database under POLAR_MCP_TEST_STORE=postgresql)."""
+    database: list[str] = []  # on PostgreSQL: one database per test, shared by its servers as a state dir is
 
     def make(**settings: Any) -> Built:
         merged = {**TEST_SETTINGS, "state_dir": tmp_path / "state", **settings}
+        if os.environ.get(STORE_ENV) == "postgresql" and "database_url" not in settings:
+            database or database.append(request.getfixturevalue("postgres").new_database())
+            merged["database_url"] = database[0]
         return build_parts(Settings(emulator=True, **merged), transport=httpx2.ASGITransport(app=emulator))
 
     return make

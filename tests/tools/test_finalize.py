@@ -312,6 +312,30 @@ async def test_the_approved_call_reads_the_order_once_then_charges(
     assert second == [("GET", f"/v1/orders/{order_id}"), ("POST", f"/v1/orders/{order_id}/finalize")]
 
 
+async def test_a_charge_approved_in_the_client_reads_polar_alike_in_both_eras(
+    server: MCPServer[Any], seed: SeedInfo, state: EmulatorState, mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The person takes longer to answer than reads are remembered. The newer era answers in a second
+    request: it reads the order again right before charging, as the older one does once the person
+    answered, instead of building the whole preview (order, cards, product) again."""
+    from polar_orders_mcp.polar import recent
+
+    order_id = seed.draft_orders["good_card"]
+    customer = state.store.order(order_id).customer.id
+    product = state.store.order(order_id).product.id
+    human = Human(on_ask=lambda: monkeypatch.setattr(recent, "SECONDS", -1.0))
+    async with Client(server, mode=mode, elicitation_callback=human) as client:
+        state.faults.journal.clear()
+        charged = await call(client, "finalize_order", {"order_id": order_id})
+        sent = [(r.method, r.path) for r in state.faults.journal]
+    assert charged["status"] == "charged"
+    assert sent == [
+        ("GET", f"/v1/orders/{order_id}"), ("GET", f"/v1/customers/{customer}/payment-methods"),
+        ("GET", f"/v1/products/{product}"), ("GET", f"/v1/orders/{order_id}"),
+        ("POST", f"/v1/orders/{order_id}/finalize"),
+    ]  # fmt: skip
+
+
 async def test_a_confirmed_charge_after_looking_at_the_customer_and_products_costs_three_requests(
     server: MCPServer[Any], person: Person, seed: SeedInfo, state: EmulatorState
 ) -> None:

@@ -24,7 +24,7 @@ from starlette.routing import BaseRoute, Route
 from polar_orders_mcp.approvals import pages
 from polar_orders_mcp.approvals.policy import Ctx
 from polar_orders_mcp.store.base import Store
-from polar_orders_mcp.store.records import NotPending
+from polar_orders_mcp.store.records import Approval, ConsoleSession, NotPending
 
 SESSION_COOKIE = "pom_console"
 LOGIN_COOKIE = "pom_login"
@@ -132,12 +132,13 @@ class Console:
         if (refused := self._refuse(request)) is not None:
             return refused
         approval_id = request.path_params["approval_id"]
-        signed = await self._signed_in(request)
+        store = await self._store()
+        token = request.cookies.get(SESSION_COOKIE)
+        session, approval = await store.console_view(_hash(token), approval_id) if token else (None, None)
+        signed = self._approver_of(session)
         if signed is None:
             return self._to_login(request, f"{self.path}/{quote(approval_id, safe='')}")
         approver, csrf = signed
-        store = await self._store()
-        approval = await store.get_approval(approval_id)
         if approval is None:
             return _html(pages.message("Not found", "There is no approval request with this id.", base=self.path), 404)
         notice = {"approved": "You approved it.", "denied": "You denied it."}.get(request.query_params.get("done", ""))
@@ -148,21 +149,51 @@ class Console:
         if (refused := self._refuse(request, post=True)) is not None:
             return refused
         approval_id = request.path_params["approval_id"]
-        signed = await self._signed_in(request)
+        token = request.cookies.get(SESSION_COOKIE)
+        if not token:
+            return self._to_login(request, f"{self.path}/{quote(approval_id, safe='')}")
+        form = await request.form()
+        decision = form.get("decision")
+        refusal: list[Response] = []
+
+        def judge(session: ConsoleSession | None, approval: Approval | None) -> bool | None:
+            """Whether this form decides the request (approve or deny), read in the decision's transaction;
+            None, with the answer saying why, when it does not."""
+            said = self._refusal(request, approval_id, self._approver_of(session), form, approval)
+            if said is not None:
+                refusal.append(said)
+                return None
+            return decision == "approve"
+
+        store = await self._store()
+        try:
+            await store.decide_in_console(_hash(token), approval_id, judge, redeem_window=self.redeem_window)
+        except NotPending as exc:
+            text = f"This request is {exc.state}: it can no longer be decided."
+            return _html(pages.message("Already decided", text, base=self.path), 409)
+        if refusal:
+            return refusal[0]
+        done = "approved" if decision == "approve" else "denied"
+        return _redirect(f"{self.path}/{quote(approval_id, safe='')}?done={done}")
+
+    def _refusal(
+        self,
+        request: Request,
+        approval_id: str,
+        signed: tuple[str, str] | None,
+        form: Any,
+        approval: Approval | None,
+    ) -> Response | None:
+        """Why this decision form is not applied, as the answer to it; None when it is."""
         if signed is None:
             return self._to_login(request, f"{self.path}/{quote(approval_id, safe='')}")
-        approver, csrf = signed
-        form = await request.form()
-        if not hmac.compare_digest(str(form.get("csrf", "")).encode(), csrf.encode()):
+        if not hmac.compare_digest(str(form.get("csrf", "")).encode(), signed[1].encode()):
             return _html(
                 pages.message("Refused", "This form is out of date: reload the page and try again.", base=self.path),
                 403,
             )
-        decision = form.get("decision")
-        if decision not in ("approve", "deny"):
+        if form.get("decision") not in ("approve", "deny"):
             return _html(pages.message("Refused", "Choose Approve or Deny.", base=self.path), 400)
-        store = await self._store()
-        approval = await store.get_approval(approval_id)
         if approval is None:
             return _html(pages.message("Not found", "There is no approval request with this id.", base=self.path), 404)
         if approval.channel not in DECIDED_HERE:
@@ -174,15 +205,7 @@ class Console:
                 ),
                 409,
             )
-        try:
-            await store.decide(
-                approval_id, approve=decision == "approve", by=approver, redeem_window=self.redeem_window
-            )
-        except NotPending as exc:
-            text = f"This request is {exc.state}: it can no longer be decided."
-            return _html(pages.message("Already decided", text, base=self.path), 409)
-        done = "approved" if decision == "approve" else "denied"
-        return _redirect(f"{self.path}/{quote(approval_id, safe='')}?done={done}")
+        return None
 
     # Signing in -------------------------------------------------------------------------------------
 
@@ -251,8 +274,11 @@ class Console:
         token = request.cookies.get(SESSION_COOKIE)
         if not token or not self._approvers:
             return None
-        session = await (await self._store()).get_console_session(_hash(token))
-        if session is None or session.approver not in self._approvers:
+        return self._approver_of(await (await self._store()).get_console_session(_hash(token)))
+
+    def _approver_of(self, session: ConsoleSession | None) -> tuple[str, str] | None:
+        """(approver, csrf) of a console session that is signed in, by an approver this server still has."""
+        if session is None or not self._approvers or session.approver not in self._approvers:
             return None
         return session.approver, session.csrf
 

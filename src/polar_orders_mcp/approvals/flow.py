@@ -7,9 +7,9 @@ import contextlib
 import logging
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -26,7 +26,9 @@ from polar_orders_mcp.polar.client import PolarClient
 from polar_orders_mcp.polar.errors import OUTCOME_UNKNOWN, PolarAPIError, PolarError, outcome_unknown
 from polar_orders_mcp.store.base import Store
 from polar_orders_mcp.store.records import (
+    ActState,
     Approval,
+    AuditRecord,
     LimitExceeded,
     NewApproval,
     NotPending,
@@ -39,8 +41,22 @@ log = logging.getLogger(__name__)
 P = TypeVar("P", bound=Preview)
 O = TypeVar("O")  # noqa: E741
 
-# The audit entry of the call in progress: the guard adds the channel, the approval and the outcome.
-AUDIT_NOTE: ContextVar[dict[str, Any] | None] = ContextVar("audit_note", default=None)
+
+@dataclass
+class AuditNote:
+    """The audit record of the call in progress, as the audit layer opens it around each call.
+
+    The flow adds `fields` (the channel, the approval, the outcome). `entry`, when the audit layer sets it,
+    makes the call's whole record for an outcome: the flow then appends it to the chain in the same
+    transaction as its last store write and leaves the record in `chained`, so the audit layer only writes
+    its line (saving a transaction per call)."""
+
+    fields: dict[str, Any] = field(default_factory=dict)
+    entry: Callable[[str], dict[str, Any] | None] | None = None
+    chained: AuditRecord | None = None
+
+
+AUDIT_NOTE: ContextVar[AuditNote | None] = ContextVar("audit_note", default=None)
 
 # Marks the request_state of an elicitation this server asked (protocol 2026-07-28); the SDK seals it.
 STATE_PREFIX = "pom1:"
@@ -140,7 +156,19 @@ def iso(timestamp: float) -> str:
 def _note(**fields: Any) -> None:
     note = AUDIT_NOTE.get()
     if note is not None:
-        note.update({k: v for k, v in fields.items() if v is not None})
+        note.fields.update({k: v for k, v in fields.items() if v is not None})
+
+
+def _audit_entry(outcome: str) -> dict[str, Any] | None:
+    """The call's audit record for this outcome, to chain in the flow's last write; None outside a call."""
+    note = AUDIT_NOTE.get()
+    return note.entry(outcome) if note is not None and note.entry is not None else None
+
+
+def _chained(record: AuditRecord | None) -> None:
+    note = AUDIT_NOTE.get()
+    if note is not None and record is not None:
+        note.chained = record
 
 
 def modern(ctx: Ctx) -> bool:
@@ -180,12 +208,15 @@ async def _run(
     approval_id: str | None,
 ) -> Awaiting[P] | Done[P, O] | types.InputRequiredResult:
     store = await guard.store()
-    preview = await _approved_facts_now(ctx, action, api, guard, store, approval_id)
+    loaded = await _read_approval(ctx, guard, store, approval_id)
+    preview = await _approved_facts_now(ctx, action, api, guard, store, loaded)
     if preview is None:
         preview = await action.with_history(await action.preview(api), store)
     not_done = action.not_done()
     _note(previewed=preview.facts())
-    await guard.check_limits(preview, not_done)
+    # A first call checks the daily limit as it records the request (_ask), in the same transaction.
+    first = approval_id is None and _resumed(ctx) is None and guard.mode != "off"
+    await guard.check_limits(preview, not_done, _spent_in(loaded, preview), daily=not first)
     if guard.mode == "off":
         _note(channel="off", approver="none (--confirm off)")
         if preview.remembered:  # nobody saw it, but the outcome is checked against it: read it now
@@ -206,7 +237,7 @@ async def _run(
         approval_id = guard.relay.approval_id(confirmation_token)
     if approval_id is None:
         return await _ask(ctx, action, api, guard, store, who, preview)
-    approval = await _load(store, approval_id, action, who, not_done)
+    approval = await _load(store, approval_id, action, who, not_done, None if confirmation_token else loaded)
     _note(approval_id=approval.id, channel=approval.channel)
     if confirmation_token is not None:
         guard.relay.check(confirmation_token, approval)
@@ -221,28 +252,64 @@ async def _run(
     return await _proceed(ctx, action, api, guard, store, approval, preview)
 
 
+Loaded = tuple[Approval | None, int]
+"""An approval read once per call, with the money moved in its currency during the last day."""
+
+
+async def _read_approval(ctx: Ctx, guard: Guard, store: Store, approval_id: str | None) -> Loaded | None:
+    """The approval a call brings back (as an id, or in the resumed request's state), read once for the
+    whole call; None when there is none, or when it comes as a relay token (read once the token is checked)."""
+    resumed = _resumed(ctx)
+    wanted = resumed[0] if resumed is not None else approval_id
+    if guard.mode == "off" or wanted is None or wanted.startswith("pr1."):
+        return None
+    return await store.approval_with_spent(wanted)
+
+
+def _spent_in(loaded: Loaded | None, preview: Preview) -> int | None:
+    """What was moved in the preview's currency, if it was read with the approval."""
+    if loaded is None or loaded[0] is None or loaded[0].currency != preview.money()[1]:
+        return None
+    return loaded[1]
+
+
 async def _approved_facts_now(
-    ctx: Ctx, action: Action[P, O], api: PolarClient, guard: Guard, store: Store, approval_id: str | None
+    ctx: Ctx,
+    action: Action[P, O],
+    api: PolarClient,
+    guard: Guard,
+    store: Store,
+    loaded: Loaded | None,
 ) -> P | None:
-    """For a call bringing back an approval that is approved: the approved facts as they stand now, from
-    the action's reread (for a charge, one read instead of the preview's three), or None to preview
-    afresh. Whatever this returns is still checked against the approval before anything is sent."""
+    """For a call bringing back an approval that is approved, or the person's answer to a pending one (a
+    resumed request): the facts they approved as they stand now, from the action's reread (for a charge, one
+    read instead of the preview's three), or None to preview afresh. Whatever this returns is still checked
+    against the approval before anything is sent."""
     model = action.preview_model
-    if guard.mode == "off" or approval_id is None or approval_id.startswith("pr1.") or model is None:
+    if guard.mode == "off" or loaded is None or model is None:  # loaded: None without an approval id
         return None
-    if _resumed(ctx) is not None:
-        return None
-    approval = await store.get_approval(approval_id)
+    approval = loaded[0]
     if approval is None or (approval.tool, approval.target) != (action.tool, action.target):
         return None
     state = approval.state_at(store.now())
-    if state == "used":
+    if _resumed(ctx) is not None:
+        if state != "pending":
+            return None
+    elif state == "used":
         # Said before anything is read: a late call racing the one that used it learns why it did nothing.
         raise _used(action, approval, store.now())
-    if state != "approved":
+    elif state != "approved":
         return None
     approved = model.model_validate(approval.facts)
-    return await action.with_history(await action.reread(api, approved), store)  # type: ignore[arg-type]
+    try:
+        fresh = await action.reread(api, approved)  # type: ignore[arg-type]
+    except ToolError:
+        # A call racing the one that used this approval can find the target changed by it: say that first.
+        again = await store.get_approval(approval.id)
+        if again is not None and again.state_at(store.now()) == "used":
+            raise _used(action, again, store.now()) from None
+        raise
+    return await action.with_history(fresh, store)
 
 
 def _resumed(ctx: Ctx) -> tuple[str, types.ElicitResult | None] | None:
@@ -253,9 +320,12 @@ def _resumed(ctx: Ctx) -> tuple[str, types.ElicitResult | None] | None:
     return state.removeprefix(STATE_PREFIX), answer if isinstance(answer, types.ElicitResult) else None
 
 
-async def _load(store: Store, approval_id: str, action: Action[Any, Any], who: Caller, not_done: str) -> Approval:
-    """The approval named by the call, if it is for this very call from this very client."""
-    approval = await store.get_approval(approval_id)
+async def _load(
+    store: Store, approval_id: str, action: Action[Any, Any], who: Caller, not_done: str, loaded: Loaded | None
+) -> Approval:
+    """The approval named by the call (as read already, when it was), if it is for this very call from this
+    very client."""
+    approval = loaded[0] if loaded is not None else await store.get_approval(approval_id)
     if approval is None:
         raise ConfirmationRefused(
             f"{not_done}: there is no approval request {approval_id!r} here. Call {action.tool} without "
@@ -281,24 +351,38 @@ async def _ask(
     not_done = action.not_done()
     channel = guard.choose(ctx, preview, not_done)
     amount, currency = preview.money()
-    approval = await store.create_approval(
-        NewApproval(
-            tool=action.tool,
-            target=action.target,
-            digest=preview.digest(),
-            facts=preview.facts(),
-            summary=preview.summary,
-            message=preview.message(guard.zone),
-            display=[(label, value, str(kind)) for label, value, kind in preview.rows()],
-            amount=amount,
-            currency=currency,
-            client=who.client,
-            session=who.session,
-            channel=channel,
-            ttl=guard.ttl,
-        )
+    # The call's outcome when it ends as soon as the request is recorded: its audit record rides along.
+    waits = channel == "console" and guard.mode == "console" and guard.wait > 0
+    said = {"relay": "confirmation_required", "console": None if waits else "approval_pending"}.get(
+        channel, "approval_requested" if modern(ctx) else None
     )
-    _note(approval_id=approval.id, channel=channel)
+
+    def audit(approval: Approval) -> dict[str, Any] | None:
+        _note(approval_id=approval.id, channel=channel)
+        return _audit_entry(said) if said else None
+
+    request = NewApproval(
+        tool=action.tool,
+        target=action.target,
+        digest=preview.digest(),
+        facts=preview.facts(),
+        summary=preview.summary,
+        message=preview.message(guard.zone),
+        display=[(label, value, str(kind)) for label, value, kind in preview.rows()],
+        amount=amount,
+        currency=currency,
+        client=who.client,
+        session=who.session,
+        channel=channel,
+        ttl=guard.ttl,
+    )
+    try:
+        approval, record = await store.request_approval(request, daily=guard.max_daily.of(currency), audit=audit)
+    except LimitExceeded as exc:
+        raise ConfirmationRefused(
+            limit_message(not_done, exc.kind, exc.currency, exc.limit, exc.used, exc.amount)
+        ) from exc
+    _chained(record)
     if channel == "relay":
         token = guard.relay.issue(approval)
         return Awaiting(preview, approval, None, token, _relay_step(action, approval))
@@ -454,12 +538,6 @@ async def _proceed(
             f"{not_done}: it changed after it was approved ({'; '.join(changes)}), so the approval no longer "
             f"matches it. Call {action.tool} again without approval_id for a fresh preview and approval."
         )
-    try:
-        approval = await store.redeem(approval.id, digest=approval.digest)
-    except NotRedeemable as exc:
-        raise ConfirmationRefused(
-            f"{not_done} by this call: approval {approval.id} is {exc.state} (another call may have used it)."
-        ) from exc
     approved = _as(preview, approval.facts)
     return await _act(action, api, guard, approved, approval)
 
@@ -498,23 +576,32 @@ def _relay_step(action: Action[Any, Any], approval: Approval) -> str:
 async def _act(
     action: Action[P, O], api: PolarClient, guard: Guard, approved: P, approval: Approval | None
 ) -> Done[P, O]:
-    """Send the one request that moves money, counted against the limits, then check what Polar did."""
+    """Redeem the approval (once, atomically) and send the one request that moves money, counted against
+    the limits in the same transaction; then check what Polar did."""
     not_done = action.not_done()
     store = await guard.store()
     amount, currency = approved.money()
     key = approval.id if approval is not None else f"off_{time.time_ns()}"
+    act: dict[str, Any] = {
+        "tool": action.tool,
+        "target": action.target,
+        "currency": currency,
+        "amount": amount or 0,
+        "per_charge": guard.max_charge.of(currency),
+        "daily": guard.max_daily.of(currency),
+    }
     try:
-        await store.start_act(
-            approval_id=key,
-            tool=action.tool,
-            target=action.target,
-            currency=currency,
-            amount=amount or 0,
-            per_charge=guard.max_charge.of(currency),
-            daily=guard.max_daily.of(currency),
-        )
-    except LimitExceeded as exc:
-        await _outcome(store, approval, "refused_limit")
+        if approval is None:
+            await store.start_act(approval_id=key, **act)
+        else:
+            # A loser of a redeem race stops here: nothing counted, nothing sent.
+            approval = await store.redeem_and_start(approval.id, digest=approval.digest, **act)
+    except NotRedeemable as exc:
+        assert approval is not None
+        raise ConfirmationRefused(
+            f"{not_done} by this call: approval {approval.id} is {exc.state} (another call may have used it)."
+        ) from exc
+    except LimitExceeded as exc:  # the approval is used up all the same (recorded as refused_limit)
         raise ConfirmationRefused(
             limit_message(not_done, exc.kind, exc.currency, exc.limit, exc.used, exc.amount)
         ) from exc
@@ -544,17 +631,16 @@ async def _act(
         await _finish(store, key, approval, "failed")
         raise NotDone(f"{not_done}: {exc}") from exc
     differences = action.verify(approved, outcome)
-    detail = {"differences": differences} if differences else None
-    await _record("the act's outcome", store.finish_act(key, "done", detail))
     if differences:
-        await _outcome(store, approval, "mismatch")
         _note(outcome_detail="mismatch", differences=differences)
+        await _finish(store, key, approval, "done", {"differences": differences}, outcome="mismatch")
         raise Mismatch(
             f"{action.tool} went through on {action.target}, but NOT as approved: {'; '.join(differences)}. "
             "Tell a person now; do not retry."
         )
-    await _outcome(store, approval, "done")
     _note(outcome_detail="as approved", settled=settled)
+    # The call's audit record is chained with the act's settlement: one transaction.
+    await _finish(store, key, approval, "done", audit=_audit_entry("done"))
     return Done(approved, outcome, approval, settled)
 
 
@@ -562,20 +648,27 @@ class Mismatch(ToolError):
     """Polar did something other than what was approved: reported, never shown as success."""
 
 
-async def _finish(store: Store, key: str, approval: Approval | None, state: str) -> None:
-    await _record("the act's outcome", store.finish_act(key, state))  # type: ignore[arg-type]
-    await _outcome(store, approval, state)
+async def _finish(
+    store: Store,
+    key: str,
+    approval: Approval | None,
+    state: ActState,
+    detail: dict[str, Any] | None = None,
+    *,
+    outcome: str | None = None,
+    audit: dict[str, Any] | None = None,
+) -> None:
+    """Settle the act and its approval's outcome (the act's state unless said), with the call's audit
+    record when given, in one transaction."""
+    outcome = (outcome or state) if approval is not None else None
+    _chained(await _record("the act's outcome", store.finish_act(key, state, detail, outcome=outcome, audit=audit)))
 
 
-async def _outcome(store: Store, approval: Approval | None, outcome: str) -> None:
-    if approval is not None:
-        await _record("the approval's outcome", store.set_outcome(approval.id, outcome))
-
-
-async def _record(what: str, write: Awaitable[None]) -> None:
+async def _record(what: str, write: Awaitable[AuditRecord | None]) -> AuditRecord | None:
     """Write what Polar did once it was asked. A store failure then is logged, never allowed to hide
     Polar's answer: the act keeps its `started` row, which keeps counting against the limits."""
     try:
-        await write
+        return await write
     except StoreUnavailable as exc:
         log.error("could not record %s (%s): the act stays 'started' in the store", what, exc)
+        return None

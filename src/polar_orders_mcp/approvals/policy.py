@@ -140,8 +140,12 @@ class Guard:
             )
         return "console"
 
-    async def check_limits(self, preview: Preview, not_done: str) -> None:
-        """Refuse before anyone is asked when the move is over a limit (checked again, atomically, at the act)."""
+    async def check_limits(
+        self, preview: Preview, not_done: str, used: int | None = None, *, daily: bool = True
+    ) -> None:
+        """Refuse before anyone is asked when the move is over a limit (checked again, atomically, at the act).
+        `used`: the money moved in the preview's currency during the last day, when read already; `daily`
+        False leaves the daily limit to the store operation that records the request."""
         amount, currency = preview.money()
         if amount is None or currency is None:
             return
@@ -152,11 +156,12 @@ class Guard:
         per_charge = self.max_charge.of(currency)
         if per_charge is not None and amount > per_charge:
             raise ConfirmationRefused(limit_message(not_done, "per_charge", currency, per_charge, 0, amount))
-        daily = self.max_daily.of(currency)
-        if daily is not None:
-            used = await (await self.store()).spent(currency)
-            if used + amount > daily:
-                raise ConfirmationRefused(limit_message(not_done, "daily", currency, daily, used, amount))
+        limit = self.max_daily.of(currency)
+        if limit is not None and daily:
+            if used is None:
+                used = await (await self.store()).spent(currency)
+            if used + amount > limit:
+                raise ConfirmationRefused(limit_message(not_done, "daily", currency, limit, used, amount))
 
 
 def unnamed_currency_message(not_done: str, currency: str, limits: Limits, flag: str) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from polar_orders_mcp.store.records import (
@@ -27,7 +27,23 @@ class Store(Protocol):
     # Approvals ------------------------------------------------------------------------------------
     async def create_approval(self, new: NewApproval) -> Approval: ...
 
+    async def request_approval(
+        self,
+        new: NewApproval,
+        *,
+        daily: int | None = None,
+        audit: Callable[[Approval], dict[str, Any] | None] | None = None,
+    ) -> tuple[Approval, AuditRecord | None]:
+        """create_approval and, in the same transaction, refuse it (LimitExceeded, nothing recorded) when the
+        money moved in its currency during the last day plus its amount passes `daily`, and append the audit
+        entry `audit` makes of it (if any) to the audit chain, returning its record."""
+        ...
+
     async def get_approval(self, approval_id: str) -> Approval | None: ...
+
+    async def approval_with_spent(self, approval_id: str, *, window: float = 86_400.0) -> tuple[Approval | None, int]:
+        """get_approval and spent() in the approval's currency, read in one transaction."""
+        ...
 
     async def list_approvals(self, *, states: Sequence[ApprovalState], limit: int = 50) -> list[Approval]:
         """Pending ones oldest first; decided ones newest decision first. Expiry is applied as of now."""
@@ -40,6 +56,22 @@ class Store(Protocol):
 
     async def redeem(self, approval_id: str, *, digest: str) -> Approval:
         """approved → used, once, if still valid and for these facts; raises NotRedeemable otherwise."""
+        ...
+
+    async def redeem_and_start(
+        self,
+        approval_id: str,
+        *,
+        digest: str,
+        tool: str,
+        target: str,
+        currency: str | None,
+        amount: int,
+        per_charge: int | None,
+        daily: int | None,
+    ) -> Approval:
+        """redeem, then start_act for it, in one transaction. NotRedeemable: nothing changed. LimitExceeded:
+        the approval stays used, with the outcome `refused_limit`, and no act is counted."""
         ...
 
     async def set_outcome(self, approval_id: str, outcome: str) -> None: ...
@@ -61,7 +93,18 @@ class Store(Protocol):
         Raises LimitExceeded."""
         ...
 
-    async def finish_act(self, approval_id: str, state: ActState, detail: dict[str, Any] | None = None) -> None: ...
+    async def finish_act(
+        self,
+        approval_id: str,
+        state: ActState,
+        detail: dict[str, Any] | None = None,
+        *,
+        outcome: str | None = None,
+        audit: dict[str, Any] | None = None,
+    ) -> AuditRecord | None:
+        """Settle the act; in the same transaction set its approval's outcome and append `audit` to the
+        audit chain (returning its record) when given."""
+        ...
 
     async def spent(self, currency: str | None, *, window: float = 86_400.0) -> int:
         """Money moved (or possibly moved) in `currency` during the last `window` seconds."""
@@ -80,6 +123,23 @@ class Store(Protocol):
     async def create_console_session(self, *, token_hash: str, approver: str, csrf: str, ttl: float) -> None: ...
 
     async def get_console_session(self, token_hash: str) -> ConsoleSession | None: ...
+
+    async def console_view(self, token_hash: str, approval_id: str) -> tuple[ConsoleSession | None, Approval | None]:
+        """get_console_session and get_approval, read in one transaction."""
+        ...
+
+    async def decide_in_console(
+        self,
+        token_hash: str,
+        approval_id: str,
+        judge: Callable[[ConsoleSession | None, Approval | None], bool | None],
+        *,
+        redeem_window: float,
+    ) -> tuple[ConsoleSession | None, Approval | None]:
+        """In one transaction: read the session and the approval, ask `judge` (approve: True, deny: False,
+        leave it: None), and decide as `decide` does, by the session's approver. Returns what was read, the
+        approval as decided. Raises NotPending as `decide` does."""
+        ...
 
     async def delete_console_session(self, token_hash: str) -> None: ...
 

@@ -27,7 +27,7 @@ from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import AsyncAdaptedQueuePool
 
 from polar_orders_mcp.store.records import (
     GENESIS,
@@ -61,6 +61,7 @@ from polar_orders_mcp.store.schema import (
 log = logging.getLogger(__name__)
 
 DAY = 86_400.0
+
 
 def async_url(url: str) -> sa.URL:
     """The SQLAlchemy URL with this project's async driver for `sqlite://` and `postgresql://` URLs."""
@@ -140,10 +141,11 @@ def _act(row: sa.Row[Any]) -> Act:
 class SqlStore:
     """The store on one database URL. Connects on first use (or `open()`); safe to share between tasks.
 
-    Its connections belong to the event loop that opened them, as asyncpg's do. A server process has
-    one loop. A store used again from a new loop (a command calling anyio.run twice, tests) opens a new
-    engine there; the old one is closed on its own loop if that loop still runs, else let go: its
-    idle connections cannot be closed from another loop, and their sockets close when collected.
+    Its connections belong to the event loop that opened them, as asyncpg's and aiosqlite's do, and are
+    kept in a pool between transactions on both backends. A server process has one loop. A store used
+    again from a new loop (a command calling anyio.run twice, tests) opens a new engine there; the old
+    one is closed on its own loop if that loop still runs, else let go: SQLite's connections are closed
+    on their own threads, PostgreSQL's sockets when collected.
     """
 
     def __init__(self, url: str, *, clock: Callable[[], float] = time.time) -> None:
@@ -155,6 +157,7 @@ class SqlStore:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._opening: asyncio.Future[AsyncEngine] | None = None
         self._ready = False
+        self._sqlite_open: set[Any] = set()  # the SQLite engine's open connections
 
     def now(self) -> float:
         return self._clock()
@@ -163,10 +166,13 @@ class SqlStore:
 
     def _make_engine(self) -> AsyncEngine:
         if self.dialect == "sqlite":
-            # A connection per transaction: no pooled connection outlives the event loop it was made
-            # on, and opening a local file costs a fraction of a millisecond.
-            engine = create_async_engine(self._url, poolclass=NullPool, connect_args={"timeout": 30})
-            _sqlite_pragmas(engine)
+            # Kept connections: opening one (a thread, the file, four pragmas) cost more than the transaction.
+            # The engine is this loop's alone (see _get_engine); _let_go closes them when the loop changes.
+            engine = create_async_engine(
+                self._url, poolclass=AsyncAdaptedQueuePool, pool_size=5, max_overflow=10, pool_timeout=30,
+                connect_args={"timeout": 30},
+            )  # fmt: skip
+            self._sqlite_open = _sqlite_pragmas(engine)
             return engine
         # asyncpg reads the URL itself, as libpq does (sslmode, sslrootcert, several hosts, passfile…):
         # SQLAlchemy would pass each query parameter as a keyword, and asyncpg takes no `sslmode=`.
@@ -218,8 +224,13 @@ class SqlStore:
             return
         if old_loop is not None and old_loop.is_running() and not old_loop.is_closed():
             asyncio.run_coroutine_threadsafe(old.dispose(), old_loop)
-        else:
-            await old.dispose(close=False)
+            return
+        if self.dialect == "sqlite":
+            # aiosqlite closes a connection on the thread it was opened on: asked from here, no loop needed.
+            for kept in list(self._sqlite_open):
+                kept.driver_connection.stop()
+            self._sqlite_open.clear()
+        await old.dispose(close=False)
 
     def _unavailable(self, exc: BaseException) -> StoreUnavailable:
         cause = exc.orig if isinstance(exc, sa.exc.DBAPIError) and exc.orig is not None else exc
@@ -287,6 +298,15 @@ class SqlStore:
     # Approvals ------------------------------------------------------------------------------------
 
     async def create_approval(self, new: NewApproval) -> Approval:
+        return (await self.request_approval(new))[0]
+
+    async def request_approval(
+        self,
+        new: NewApproval,
+        *,
+        daily: int | None = None,
+        audit: Callable[[Approval], dict[str, Any] | None] | None = None,
+    ) -> tuple[Approval, AuditRecord | None]:
         now = self.now()
         approval = Approval(
             id="apr_" + secrets.token_urlsafe(18),
@@ -307,6 +327,11 @@ class SqlStore:
             expires_at=now + new.ttl,
         )
         async with self._tx() as conn:
+            if daily is not None and new.currency and new.amount is not None:
+                # Before anyone is asked; the act checks again, atomically (start_act, redeem_and_start).
+                used = await self._spent(conn, new.currency, now - DAY)
+                if used + new.amount > daily:
+                    raise LimitExceeded("daily", new.currency, daily, used, new.amount)
             await conn.execute(
                 approvals.insert().values(
                     id=approval.id,
@@ -327,7 +352,9 @@ class SqlStore:
                     expires_at=approval.expires_at,
                 )
             )
-        return approval
+            entry = audit(approval) if audit is not None else None
+            record = await self._append(conn, entry) if entry is not None else None
+        return approval, record
 
     async def get_approval(self, approval_id: str) -> Approval | None:
         if not _may_be_id(approval_id):
@@ -335,6 +362,16 @@ class SqlStore:
         async with self._tx(write=False) as conn:
             row = (await conn.execute(approvals.select().where(approvals.c.id == approval_id))).first()
         return _approval(row) if row else None
+
+    async def approval_with_spent(self, approval_id: str, *, window: float = DAY) -> tuple[Approval | None, int]:
+        if not _may_be_id(approval_id):
+            return None, 0
+        async with self._tx(write=False) as conn:
+            row = (await conn.execute(approvals.select().where(approvals.c.id == approval_id))).first()
+            approval = _approval(row) if row else None
+            currency = approval.currency if approval else None
+            used = await self._spent(conn, currency, self.now() - window) if currency else 0
+        return approval, used
 
     async def list_approvals(self, *, states: Sequence[ApprovalState], limit: int = 50) -> list[Approval]:
         now = self.now()
@@ -351,20 +388,25 @@ class SqlStore:
         return (pending + [a for a in found if a.state_at(now) != "pending"])[:limit]
 
     async def decide(self, approval_id: str, *, approve: bool, by: str, redeem_window: float) -> Approval:
-        now = self.now()
-        until = now + redeem_window
         async with self._tx() as conn:
-            result = await conn.execute(
-                approvals.update()
-                .where(approvals.c.id == approval_id, approvals.c.state == "pending", approvals.c.expires_at > now)
-                .values(
-                    state="approved" if approve else "denied",
-                    decided_by=_text(by),
-                    decided_at=now,
-                    expires_at=sa.case((approvals.c.expires_at < until, until), else_=approvals.c.expires_at),
-                )
+            return await self._decide(conn, approval_id, approve, by, self.now(), redeem_window)
+
+    @staticmethod
+    async def _decide(
+        conn: AsyncConnection, approval_id: str, approve: bool, by: str, now: float, redeem_window: float
+    ) -> Approval:
+        until = now + redeem_window
+        result = await conn.execute(
+            approvals.update()
+            .where(approvals.c.id == approval_id, approvals.c.state == "pending", approvals.c.expires_at > now)
+            .values(
+                state="approved" if approve else "denied",
+                decided_by=_text(by),
+                decided_at=now,
+                expires_at=sa.case((approvals.c.expires_at < until, until), else_=approvals.c.expires_at),
             )
-            row = (await conn.execute(approvals.select().where(approvals.c.id == approval_id))).first()
+        )
+        row = (await conn.execute(approvals.select().where(approvals.c.id == approval_id))).first()
         approval = _approval(row) if row else None
         if result.rowcount != 1:
             raise NotPending(approval, approval.state_at(now) if approval else "unknown")
@@ -372,19 +414,50 @@ class SqlStore:
         return approval
 
     async def redeem(self, approval_id: str, *, digest: str) -> Approval:
-        now = self.now()
         async with self._tx() as conn:
-            result = await conn.execute(
-                approvals.update()
-                .where(
-                    approvals.c.id == approval_id,
-                    approvals.c.state == "approved",
-                    approvals.c.expires_at > now,
-                    approvals.c.digest == digest,
+            return await self._redeem(conn, approval_id, digest, self.now())
+
+    async def redeem_and_start(
+        self,
+        approval_id: str,
+        *,
+        digest: str,
+        tool: str,
+        target: str,
+        currency: str | None,
+        amount: int,
+        per_charge: int | None,
+        daily: int | None,
+    ) -> Approval:
+        now, target = self.now(), _text(target)
+        refused: LimitExceeded | None = None
+        async with self._tx() as conn:
+            approval = await self._redeem(conn, approval_id, digest, now)
+            try:
+                await self._start(conn, approval_id, tool, target, currency, amount, per_charge, daily, now)
+            except LimitExceeded as exc:
+                # Used all the same, as when the two were separate steps: committed, then raised.
+                refused = exc
+                await conn.execute(
+                    approvals.update().where(approvals.c.id == approval_id).values(outcome="refused_limit")
                 )
-                .values(state="used", used_at=now)
+        if refused is not None:
+            raise refused
+        return approval
+
+    @staticmethod
+    async def _redeem(conn: AsyncConnection, approval_id: str, digest: str, now: float) -> Approval:
+        result = await conn.execute(
+            approvals.update()
+            .where(
+                approvals.c.id == approval_id,
+                approvals.c.state == "approved",
+                approvals.c.expires_at > now,
+                approvals.c.digest == digest,
             )
-            row = (await conn.execute(approvals.select().where(approvals.c.id == approval_id))).first()
+            .values(state="used", used_at=now)
+        )
+        row = (await conn.execute(approvals.select().where(approvals.c.id == approval_id))).first()
         approval = _approval(row) if row else None
         if result.rowcount != 1:
             state: str = "unknown" if approval is None else approval.state_at(now)
@@ -413,34 +486,62 @@ class SqlStore:
     ) -> Act:
         now, target = self.now(), _text(target)
         async with self._tx() as conn:
-            await self._lock(conn, f"spend:{currency or '-'}")
-            if per_charge is not None and currency and amount > per_charge:
-                raise LimitExceeded("per_charge", currency, per_charge, 0, amount)
-            if daily is not None and currency:
-                used = await self._spent(conn, currency, now - DAY)
-                if used + amount > daily:
-                    raise LimitExceeded("daily", currency, daily, used, amount)
-            await conn.execute(
-                acts.insert().values(
-                    approval_id=approval_id,
-                    tool=tool,
-                    target=target,
-                    currency=currency,
-                    amount=amount,
-                    state="started",
-                    started_at=now,
-                    detail="{}",
-                )
-            )
+            await self._start(conn, approval_id, tool, target, currency, amount, per_charge, daily, now)
         return Act(approval_id, tool, target, currency, amount, "started", now)
 
-    async def finish_act(self, approval_id: str, state: ActState, detail: dict[str, Any] | None = None) -> None:
+    async def _start(
+        self,
+        conn: AsyncConnection,
+        approval_id: str,
+        tool: str,
+        target: str,
+        currency: str | None,
+        amount: int,
+        per_charge: int | None,
+        daily: int | None,
+        now: float,
+    ) -> None:
+        """Check the limits and count the act, under the currency's lock row."""
+        await self._lock(conn, f"spend:{currency or '-'}")
+        if per_charge is not None and currency and amount > per_charge:
+            raise LimitExceeded("per_charge", currency, per_charge, 0, amount)
+        if daily is not None and currency:
+            used = await self._spent(conn, currency, now - DAY)
+            if used + amount > daily:
+                raise LimitExceeded("daily", currency, daily, used, amount)
+        await conn.execute(
+            acts.insert().values(
+                approval_id=approval_id,
+                tool=tool,
+                target=target,
+                currency=currency,
+                amount=amount,
+                state="started",
+                started_at=now,
+                detail="{}",
+            )
+        )
+
+    async def finish_act(
+        self,
+        approval_id: str,
+        state: ActState,
+        detail: dict[str, Any] | None = None,
+        *,
+        outcome: str | None = None,
+        audit: dict[str, Any] | None = None,
+    ) -> AuditRecord | None:
         async with self._tx() as conn:
             await conn.execute(
                 acts.update()
                 .where(acts.c.approval_id == approval_id)
                 .values(state=state, finished_at=self.now(), detail=json.dumps(detail or {}, sort_keys=True))
             )
+            if outcome is not None:
+                await conn.execute(
+                    approvals.update().where(approvals.c.id == approval_id).values(outcome=_text(outcome))
+                )
+            return await self._append(conn, audit) if audit is not None else None
 
     async def spent(self, currency: str | None, *, window: float = DAY) -> int:
         if not currency:
@@ -478,14 +579,19 @@ class SqlStore:
 
     async def append_audit(self, entry: dict[str, Any]) -> AuditRecord:
         async with self._tx() as conn:
-            await conn.execute(audit_head.update().where(audit_head.c.id == 1).values(seq=audit_head.c.seq + 1))
-            head = (await conn.execute(audit_head.select().where(audit_head.c.id == 1))).one()
-            seq, prev = int(head.seq), str(head.hash)
-            digest = chain_hash(prev, seq, entry)
-            await conn.execute(
-                audit.insert().values(seq=seq, prev_hash=prev, hash=digest, entry=json.dumps(entry, sort_keys=True))
-            )
-            await conn.execute(audit_head.update().where(audit_head.c.id == 1).values(hash=digest))
+            return await self._append(conn, entry)
+
+    @staticmethod
+    async def _append(conn: AsyncConnection, entry: dict[str, Any]) -> AuditRecord:
+        """Chain one record; the head row's update serializes appends (see the module's docstring)."""
+        await conn.execute(audit_head.update().where(audit_head.c.id == 1).values(seq=audit_head.c.seq + 1))
+        head = (await conn.execute(audit_head.select().where(audit_head.c.id == 1))).one()
+        seq, prev = int(head.seq), str(head.hash)
+        digest = chain_hash(prev, seq, entry)
+        await conn.execute(
+            audit.insert().values(seq=seq, prev_hash=prev, hash=digest, entry=json.dumps(entry, sort_keys=True))
+        )
+        await conn.execute(audit_head.update().where(audit_head.c.id == 1).values(hash=digest))
         return AuditRecord(seq=seq, prev_hash=prev, hash=digest, entry=entry)
 
     async def audit_records(self, *, after: int = 0, limit: int | None = None) -> list[AuditRecord]:
@@ -527,17 +633,58 @@ class SqlStore:
             return None
         return ConsoleSession(approver=row.approver, csrf=row.csrf, expires_at=row.expires_at)
 
+    async def console_view(self, token_hash: str, approval_id: str) -> tuple[ConsoleSession | None, Approval | None]:
+        async with self._tx(write=False) as conn:
+            return await self._console_rows(conn, token_hash, approval_id)
+
+    async def decide_in_console(
+        self,
+        token_hash: str,
+        approval_id: str,
+        judge: Callable[[ConsoleSession | None, Approval | None], bool | None],
+        *,
+        redeem_window: float,
+    ) -> tuple[ConsoleSession | None, Approval | None]:
+        now = self.now()
+        async with self._tx() as conn:
+            session, approval = await self._console_rows(conn, token_hash, approval_id)
+            approve = judge(session, approval)
+            if approve is None or session is None or approval is None:
+                return session, approval
+            return session, await self._decide(conn, approval_id, approve, session.approver, now, redeem_window)
+
+    async def _console_rows(
+        self, conn: AsyncConnection, token_hash: str, approval_id: str
+    ) -> tuple[ConsoleSession | None, Approval | None]:
+        found = (
+            await conn.execute(console_sessions.select().where(console_sessions.c.token_hash == token_hash))
+        ).first()
+        session = None
+        if found is not None and found.expires_at > self.now():
+            session = ConsoleSession(approver=found.approver, csrf=found.csrf, expires_at=found.expires_at)
+        row = None
+        if _may_be_id(approval_id):
+            row = (await conn.execute(approvals.select().where(approvals.c.id == approval_id))).first()
+        return session, _approval(row) if row else None
+
     async def delete_console_session(self, token_hash: str) -> None:
         async with self._tx() as conn:
             await conn.execute(console_sessions.delete().where(console_sessions.c.token_hash == token_hash))
 
 
-def _sqlite_pragmas(engine: AsyncEngine) -> None:
+def _sqlite_pragmas(engine: AsyncEngine) -> set[Any]:
     """WAL (readers never wait for the writer), a generous busy wait for other processes on the same
-    file, full fsync (a redeemed approval must survive a power cut), and IMMEDIATE write transactions."""
+    file, full fsync (a redeemed approval must survive a power cut), and IMMEDIATE write transactions.
+    Returns the set of the engine's open connections, kept up to date."""
+    opened: set[Any] = set()
+
+    @event.listens_for(engine.sync_engine, "close")
+    def _on_close(dbapi_connection: Any, _record: Any) -> None:
+        opened.discard(dbapi_connection)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        opened.add(dbapi_connection)
         dbapi_connection.isolation_level = None  # SQLAlchemy's "begin" event below issues BEGIN itself
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA busy_timeout=30000")
@@ -550,6 +697,8 @@ def _sqlite_pragmas(engine: AsyncEngine) -> None:
     def _on_begin(conn: sa.Connection) -> None:
         immediate = conn.get_execution_options().get("sqlite_immediate")
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return opened
 
 
 def _wal(cursor: Any) -> None:

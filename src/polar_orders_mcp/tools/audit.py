@@ -20,10 +20,11 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.tools import Tool as SdkTool
 from pydantic import PrivateAttr, ValidationError
 
-from polar_orders_mcp.approvals.flow import AUDIT_NOTE, Mismatch, NotDone, OutcomeUnknown
+from polar_orders_mcp.approvals.flow import AUDIT_NOTE, AuditNote, Mismatch, NotDone, OutcomeUnknown
 from polar_orders_mcp.approvals.policy import Caller, ConfirmationRefused
 from polar_orders_mcp.polar.errors import PolarAPIError, PolarError
 from polar_orders_mcp.store.base import Store
+from polar_orders_mcp.store.records import AuditRecord
 from polar_orders_mcp.tools.base import Tool
 
 log = logging.getLogger(__name__)
@@ -45,10 +46,11 @@ class AuditTrail:
         except OSError as exc:
             raise ValueError(f"Cannot open the audit log {path!r} for appending: {exc.strerror}.") from exc
 
-    async def write(self, entry: dict[str, Any]) -> None:
+    async def write(self, entry: dict[str, Any], chained: AuditRecord | None = None) -> None:
+        """Chain the entry in the store (unless `chained`, its record chained already), then write its line."""
         try:
-            record = await (await self._store()).append_audit(entry)
-            line = {"seq": record.seq, "prev": record.prev_hash, "hash": record.hash, **entry}
+            record = chained or await (await self._store()).append_audit(entry)
+            line = {"seq": record.seq, "prev": record.prev_hash, "hash": record.hash, **record.entry}
         except Exception as exc:  # the store is down: the line is still written, unchained, and said so
             log.error("audit record not chained: the store failed (%s)", type(exc).__name__)
             line = {"seq": None, "chain": "store unavailable", **entry}
@@ -155,7 +157,9 @@ class AuditedSdkTool(SdkTool):
         return self
 
     async def run(self, arguments: dict[str, Any], context: Any, convert_result: bool = False) -> Any:
-        note: dict[str, Any] = {}
+        note = AuditNote()
+        if self._entry is not None and self._trail is not None:
+            note.entry = lambda outcome: self._record(arguments, context, note.fields, {"outcome": outcome})
         reset = AUDIT_NOTE.set(note)
         try:
             result = await super().run(arguments, context, convert_result)
@@ -168,11 +172,23 @@ class AuditedSdkTool(SdkTool):
         await self._write(arguments, context, note, _result_outcome(result))
         return result
 
-    async def _write(
-        self, arguments: dict[str, Any], context: Any, note: dict[str, Any], outcome: dict[str, Any]
-    ) -> None:
-        if self._entry is None or self._trail is None:
+    async def _write(self, arguments: dict[str, Any], context: Any, note: AuditNote, outcome: dict[str, Any]) -> None:
+        if self._trail is None:
             return
+        entry = self._record(arguments, context, note.fields, outcome)
+        if entry is None:
+            return
+        chained = note.chained
+        # The flow chained the record of the outcome it foresaw; any other outcome gets a record of its own.
+        same = chained is not None and chained.entry.get("outcome") == entry.get("outcome")
+        await self._trail.write(entry, chained if same else None)
+
+    def _record(
+        self, arguments: dict[str, Any], context: Any, note: dict[str, Any], outcome: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """The call's audit entry for this outcome."""
+        if self._entry is None:
+            return None
         who = self._identify(context) if self._identify is not None else Caller("unknown")
         entry: dict[str, Any] = {
             "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
@@ -189,7 +205,7 @@ class AuditedSdkTool(SdkTool):
         entry.update(outcome)
         if entry.get("outcome") == "ok" and note.get("outcome_detail") == "as approved":
             entry["outcome"] = "done"
-        await self._trail.write(entry)
+        return entry
 
 
 def _result_outcome(result: Any) -> dict[str, Any]:
