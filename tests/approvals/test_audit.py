@@ -60,7 +60,7 @@ async def test_each_write_or_irreversible_call_is_one_chained_record(
     ]
     charge = lines[2]
     assert charge["channel"] == "console" and charge["approver"] == "approver" and charge["client"] == "stdio"
-    assert charge["approval_id"] == approval_id and charge["acted"] is True
+    assert charge["approval_id"] == approval_id and charge["acted"] is True and charge["polar_status"] == "paid"
     assert charge["previewed"]["amount"] == 1500 and "4242" in charge["previewed"]["payment_method"]
     assert charge["arguments"] == {"order_id": seed.draft_orders["good_card"], "approval_id": "<given>"}
     assert [e["prev"] for e in lines[1:]] == [e["hash"] for e in lines[:-1]]

@@ -638,7 +638,9 @@ async def _act(
             f"{action.tool} went through on {action.target}, but NOT as approved: {'; '.join(differences)}. "
             "Tell a person now; do not retry."
         )
-    _note(outcome_detail="as approved", settled=settled)
+    # What Polar says of the object it acted on (an order paid, a refund succeeded): evidence in the audit.
+    status = getattr(outcome, "status", None)
+    _note(outcome_detail="as approved", settled=settled, polar_status=status if isinstance(status, str) else None)
     # The call's audit record is chained with the act's settlement: one transaction.
     await _finish(store, key, approval, "done", audit=_audit_entry("done"))
     return Done(approved, outcome, approval, settled)

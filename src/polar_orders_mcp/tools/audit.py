@@ -199,13 +199,18 @@ class AuditedSdkTool(SdkTool):
             "target": _target(arguments if isinstance(arguments, dict) else {}, note),
             "arguments": recorded_arguments(arguments if isinstance(arguments, dict) else {}),
         }
-        for key in ("channel", "approval_id", "approver", "previewed", "acted", "differences", "settled"):
+        for key in NOTED:
             if key in note:
                 entry[key] = note[key]
         entry.update(outcome)
         if entry.get("outcome") == "ok" and note.get("outcome_detail") == "as approved":
             entry["outcome"] = "done"
         return entry
+
+
+# What the approval flow notes of a call that goes into its record (polar_status: what Polar said of the
+# object it acted on, e.g. an order "paid").
+NOTED = ("channel", "approval_id", "approver", "previewed", "acted", "differences", "settled", "polar_status")
 
 
 def _result_outcome(result: Any) -> dict[str, Any]:
