@@ -48,10 +48,14 @@ _STATE_HOME: list[str] = []
 
 def clean_env(**extra: str) -> dict[str, str]:
     """The environment without any POLAR_* of the caller's: no real token ever reaches a peer, and no
-    server keeps (or upgrades) its store in the caller's own state directory."""
+    server keeps (or upgrades) its store in the caller's own state directory; bytecode is written."""
     if not _STATE_HOME:
         _STATE_HOME.append(tempfile.mkdtemp(prefix="polar-orders-mcp-bench-state-"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("POLAR")}
+    # Peers run as installed software does: they keep bytecode caches. With PYTHONDONTWRITEBYTECODE set in the
+    # caller's environment, every spawn of a freshly edited tree would compile its modules again, and the cold
+    # start would measure the compiler (the tree with more modules more so).
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     env["XDG_STATE_HOME"] = _STATE_HOME[0]
     env.update(extra)
     return env

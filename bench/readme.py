@@ -1,4 +1,5 @@
-"""README's benchmark figures, written from bench/results/latest.md and tasks.md: `python -m bench.readme [--check]`."""
+"""README's benchmark figures, written from bench/results/ (latest.md, tasks.md, replicas.md):
+`python -m bench.readme [--check]`."""
 # ruff: noqa: RUF001  (the multiplication sign is meant)
 
 from __future__ import annotations
@@ -13,6 +14,10 @@ RESULTS = Path(__file__).resolve().parent / "results"
 README = Path(__file__).resolve().parents[1] / "README.md"
 BEGIN = "<!-- benchmark figures: written by `python -m bench.readme` from bench/results/; do not edit by hand -->"
 END = "<!-- end of benchmark figures -->"
+REPLICAS_BEGIN = (
+    "<!-- replica figures: written by `python -m bench.readme` from bench/results/replicas.md; do not edit by hand -->"
+)
+REPLICAS_END = "<!-- end of replica figures -->"
 
 
 def tables(markdown: str) -> dict[str, list[list[str]]]:
@@ -57,7 +62,7 @@ def first_number(text: str) -> str:
 
 def tasks_block(md: str) -> list[str]:
     found = tables(md)
-    run = re.search(r"^`python -m bench\.tasks`, (.+? UTC)", md, re.M)
+    run = re.search(r"^`python -m bench\.(?:tasks|run)[^`]*`, (.+? UTC)", md, re.M)
     rows = table(found, "Tasks", "task")
     out = [f"Figures of the run of {run.group(1) if run else '?'}:", "",
            "| task | calls (0.1.0 → now) | bytes now / 0.1.0 | Polar requests (0.1.0 → now) |",
@@ -151,6 +156,41 @@ def latest_block(md: str) -> list[str]:
     ]  # fmt: skip
 
 
+def replicas_block(md: str) -> list[str]:
+    """What one and two replicas and each store cost, from a `python -m bench.replicas` run."""
+    found = tables(md)
+    run = re.search(r"^`(python -m bench\.replicas[^`]*)` on (.+? UTC)", md, re.M)
+    operations = re.search(r": (\d+) per charge \(", md)
+    store = table(found, "The store's cost", "charges at once")
+    one_at_a_time, eight = row(store, "1"), row(store, "8")
+    e2e = table(found, "One approved charge end to end", "store")
+    sqlite, postgres = row(e2e, "SQLite file"), row(e2e, "PostgreSQL")
+    calls = table(found, "Calls per second", "workload")
+    bound = next((line for line in md.splitlines() if line.startswith("A read costs the whole system")), "")
+    names = ("reads", "reads (`get_order`)"), ("approved charges", "approved charges (two calls each)")
+    throughput = [f"| {label} | {' | '.join(first_number(c) + ' calls/s' for c in r[1:4])} | {r[4]} | {r[5]} |"
+                  for kind, label in names for r in [row(calls, kind)]]  # fmt: skip
+    p50 = lambda r: r[1].split(" / ")[0]  # noqa: E731
+    return [
+        *wrap(f"From the run of {run.group(2) if run else '?'} (`{run.group(1) if run else '?'}`, "
+              "[full results](bench/results/replicas.md)):"), "",
+        "| measure | SQLite | PostgreSQL | ratio |",
+        "|---|---|---|---|",
+        f"| ms in the store for one console-approved charge ({operations.group(1) if operations else '?'} "
+        f"transactions) | {one_at_a_time[1]} ms | {one_at_a_time[2]} ms | PostgreSQL {one_at_a_time[3]} |",
+        f"| the same, eight charges at once | {eight[4]} charges/s | {eight[5]} charges/s | PostgreSQL {eight[6]} |",
+        f"| one approved charge end to end (two calls and the console's click), p50 | {p50(sqlite)} ms | "
+        f"{p50(postgres)} ms | PostgreSQL {ratio(p50(postgres), p50(sqlite))} |",
+        "",
+        "| 16 sessions, PostgreSQL | one replica | two replicas | two behind deploy/proxy.py | two / one | "
+        "proxy / one |",
+        "|---|---|---|---|---|---|",
+        *throughput,
+        "",
+        *wrap(bound),
+    ]  # fmt: skip
+
+
 def wrap(text: str) -> list[str]:
     return textwrap.wrap(text, 100, break_on_hyphens=False, break_long_words=False)
 
@@ -175,9 +215,21 @@ def block(results: Path = RESULTS) -> str:
     return "\n".join(lines)
 
 
-def replaced(readme: str, new_block: str) -> str:
-    start, end = readme.index(BEGIN), readme.index(END) + len(END)
+def replicas(results: Path = RESULTS) -> str:
+    """The README's generated block of replica figures, markers included."""
+    lines = replicas_block((results / "replicas.md").read_text())
+    return "\n".join([REPLICAS_BEGIN, "", *lines, "", REPLICAS_END])
+
+
+def replaced(readme: str, new_block: str, begin: str = BEGIN, end_marker: str = END) -> str:
+    start, end = readme.index(begin), readme.index(end_marker) + len(end_marker)
     return readme[:start] + new_block + readme[end:]
+
+
+def updated(readme: str, results: Path = RESULTS) -> str:
+    """README.md with both generated blocks written from `results`."""
+    text = replaced(readme, block(results))
+    return replaced(text, replicas(results), REPLICAS_BEGIN, REPLICAS_END)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -185,15 +237,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="exit 1 if README.md's block differs, change nothing")
     args = parser.parse_args(argv)
     readme = README.read_text()
-    updated = replaced(readme, block())
+    new = updated(readme)
     if args.check:
-        if updated != readme:
+        if new != readme:
             print("README.md's benchmark figures differ from bench/results/: run python -m bench.readme",
                   file=sys.stderr)  # fmt: skip
             return 1
         return 0
-    if updated != readme:
-        README.write_text(updated)
+    if new != readme:
+        README.write_text(new)
         print("bench: wrote README.md's benchmark figures", file=sys.stderr)
     return 0
 

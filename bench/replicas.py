@@ -44,7 +44,7 @@ from mcp.client import Client
 from tests.approvals.console_client import APPROVER_SECRET, Person
 
 from bench import procs as p
-from bench import rpc, stats
+from bench import readme, rpc, stats
 from bench.run import machine
 from polar_orders_mcp.emulator.app import create_app
 from polar_orders_mcp.server.app import build_parts
@@ -452,16 +452,19 @@ def _cpu_section(t: dict[str, Any], cores: int) -> list[str]:
                          f"{_f(measured, 0)} calls/s | {measured / ceiling:.0%} |")  # fmt: skip
     read = t["read"]["one replica"]
     parts = _cpu_parts(read["cpu_ms_per_call"])
-    total = sum(parts.values())
-    ceiling = cores * 1000 / total
+    total, replica = sum(parts.values()), parts["replicas"]
+    single = 1000 / replica
+    one, two = read["calls_per_s"]["median"], t["read"]["two replicas"]["calls_per_s"]["median"]
+    two_ceiling = cores * 1000 / sum(_cpu_parts(t["read"]["two replicas"]["cpu_ms_per_call"]).values())
     lines += [
         "",
-        f"A read costs the whole system {_f(total, 2)} ms of CPU, {_f(parts['replicas'], 2)} ms of it in the "
-        f"replica: {cores} cores can serve at most {_f(ceiling, 0)} reads/s, and one replica already reaches "
-        f"{_f(read['calls_per_s']['median'], 0)} ({read['calls_per_s']['median'] / ceiling:.0%} of that). So two "
-        f"replicas on this machine can add at most {ceiling / read['calls_per_s']['median']:.2f}× — they add a "
-        "process, not a core; on a machine with a core per replica (and the emulator, the load generator and "
-        "PostgreSQL elsewhere) the replica's own share is the bound.",
+        f"A read costs the whole system {_f(total, 2)} ms of CPU, {_f(replica, 2)} ms of it in the replica. One "
+        f"replica is one Python process, so one core at most: {_f(single, 0)} reads/s, and it reached "
+        f"{_f(one, 0)} ({one / single:.0%} of that). Two replicas are bound by the {cores} cores, which every read "
+        f"also costs in the emulator, the load generator and PostgreSQL: at most {_f(two_ceiling, 0)} reads/s at "
+        f"their CPU per read, and they reached {_f(two, 0)} ({two / two_ceiling:.0%}), "
+        f"{t['read']['two_over_one']:.2f}× one replica. With a core per replica and the other processes "
+        "elsewhere, each replica's own CPU per read would be the bound.",
     ]
     return lines
 
@@ -602,6 +605,8 @@ def main(argv: list[str] | None = None) -> int:
     stem.with_suffix(".md").write_text(markdown(results))
     print(f"bench.replicas: wrote {stem}.md", file=sys.stderr)
     print(markdown(results))
+    if not args.quick:
+        readme.main([])  # the README's replica figures from the results just written
     return 0
 
 

@@ -10,12 +10,23 @@ from bench import readme
 
 def test_the_readme_figures_are_written_from_the_results_files() -> None:
     text = readme.README.read_text()
-    assert readme.replaced(text, readme.block()) == text, "run python -m bench.readme"
+    assert readme.updated(text) == text, "run python -m bench.readme"
 
 
 def test_a_figure_changed_in_the_results_changes_the_readme_block(tmp_path: Path) -> None:
-    for name in ("latest.md", "tasks.md"):
+    for name in ("latest.md", "tasks.md", "replicas.md"):
         shutil.copy(readme.RESULTS / name, tmp_path / name)
     latest = tmp_path / "latest.md"
-    latest.write_text(latest.read_text().replace("| ours | 20 | 58,372 | 17,191 |", "| ours | 18 | 50,000 | 8,248 |"))
-    assert "| `tools/list`, what the model reads | 8.2 KB for 18 tools |" in readme.block(tmp_path)
+    ours = next(line for line in latest.read_text().splitlines() if line.startswith("| ours | "))
+    cells = ours.strip("|").split("|")
+    cells[1], cells[3] = " 17 ", " 7,777 "
+    latest.write_text(latest.read_text().replace(ours, "|" + "|".join(cells) + "|"))
+    assert "| `tools/list`, what the model reads | 7.8 KB for 17 tools |" in readme.block(tmp_path)
+
+
+def test_a_replica_figure_changed_in_the_results_changes_the_readme_block(tmp_path: Path) -> None:
+    shutil.copy(readme.RESULTS / "replicas.md", tmp_path / "replicas.md")
+    results = tmp_path / "replicas.md"
+    e2e = next(line for line in results.read_text().splitlines() if line.startswith("| SQLite file | "))
+    results.write_text(results.read_text().replace(e2e, "| SQLite file | 12.5 / 20.0 | 1.00 | 8% |"))
+    assert "(two calls and the console's click), p50 | 12.5 ms |" in readme.replicas(tmp_path)
