@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
@@ -146,3 +147,27 @@ async def test_the_preparation_waits_while_a_request_is_being_answered() -> None
         release.set()
         await anyio.sleep(0.2)
     assert (during, derived) == ([], ["derived"])
+
+
+async def test_a_tampered_cache_changes_what_is_listed_never_what_is_accepted(tmp_path: Path) -> None:
+    """Someone who can write the cache can make the list say anything; the arguments are still checked by the
+    tool's own model, derived from the code: a hostile id is refused as by a server that never read a cache."""
+
+
+    build_parts(SETTINGS, schema_cache=tmp_path)
+    (cached,) = tmp_path.glob("tool-schemas-*.json")
+    entries = json.loads(cached.read_text())
+    permissive = {"type": "object", "additionalProperties": True}
+    for entry in entries.values():
+        if isinstance(entry, dict) and "parameters" in entry:
+            entry["parameters"], entry["explained"] = permissive, permissive
+    cached.write_text(json.dumps(entries))
+    hostile = {"order_id": "../../v1/refunds/", "extra": 1}
+    async with Client(build_parts(SETTINGS, schema_cache=tmp_path).server) as client:
+        listed = next(t for t in (await client.list_tools()).tools if t.name == "get_order")
+        answer = await client.call_tool("get_order", hostile)
+    assert listed.input_schema == permissive  # what a tampered cache can do
+    said = answer.content[0].text  # type: ignore[union-attr]
+    assert answer.is_error and "Unknown argument extra." in said  # what it cannot
+    assert 'Argument order_id ("../../v1/refunds/")' in said and said.endswith("Nothing was done: call get_order "
+                                                                             "again with this fixed.")
