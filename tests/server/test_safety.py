@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
@@ -92,3 +93,16 @@ def test_the_default_policy_does_not_warn(caplog: pytest.LogCaptureFixture) -> N
     with caplog.at_level(logging.WARNING):
         build_server(Settings(emulator=True), transport=httpx2.MockTransport(lambda r: httpx2.Response(500)))
     assert "approval" not in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("option", "given", "said"),
+    [
+        ("tools", ["list_order", "zzz"], "--tools: unknown list_order (did you mean list_orders?), zzz. Known: "),
+        ("exclude_tools", ["finalise_order"], "unknown finalise_order (did you mean finalize_order?)."),
+        ("toolsets", ["refund"], "--toolsets: unknown refund (did you mean refunds?). Known:"),
+    ],
+)
+def test_a_mistyped_tool_or_toolset_is_named_with_the_likely_one(option: str, given: list[str], said: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(said)):
+        select_tools(Settings(emulator=True, **{option: given}))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import copy
+import difflib
 import functools
 import inspect
 import logging
@@ -120,6 +121,11 @@ def chosen_toolsets(given: list[str]) -> set[str]:
     return chosen
 
 
+def _with_guess(name: str, known: set[str]) -> str:
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    return f"{name} (did you mean {close[0]}?)" if close else name
+
+
 def select_tools(settings: Settings) -> list[Tool]:
     """The tools to serve: toolsets (the default ones unless --toolsets says), then --tools, then
     --exclude-tools; --read-only wins over all. A tool named in --tools is served whatever its toolset."""
@@ -132,7 +138,8 @@ def select_tools(settings: Settings) -> list[Tool]:
     ):
         unknown = sorted(set(given) - known)
         if unknown:
-            raise ValueError(f"{option}: unknown {', '.join(unknown)}. Known: {', '.join(sorted(known))}.")
+            named = ", ".join(_with_guess(name, known) for name in unknown)
+            raise ValueError(f"{option}: unknown {named}. Known: {', '.join(sorted(known))}.")
     tools = list(available)
     steps: list[tuple[str, list[Tool]]] = []
     if settings.tools:
