@@ -234,3 +234,27 @@ async def test_an_approved_charge_over_the_days_total_by_now_keeps_its_approval(
     approval = await store.get_approval(approval_id)
     assert "over this server's limit of $20.00 (--max-daily)" in message
     assert (approval.state if approval else None, await store.spent("usd")) == ("approved", 1000)
+
+
+async def test_the_act_takes_the_servers_limits_into_the_store_with_it(
+    make_parts: Any, seed: SeedInfo, state: EmulatorState
+) -> None:
+    """The limits are checked before anyone is asked, and again atomically in the store as the approval is
+    redeemed: the act hands the store this server's own per-charge and daily limits, so that second check is
+    never skipped (it is what holds when the first one was made with other facts or limits)."""
+    parts: Built = make_parts(max_charge="usd=5000", max_daily="usd=100000")
+    store = await parts.store()
+    handed: list[tuple[Any, Any]] = []
+    redeem = store.redeem_and_start
+
+    async def recording(approval_id: str, **act: Any) -> Any:
+        handed.append((act["per_charge"], act["daily"]))
+        return await redeem(approval_id, **act)
+
+    store.redeem_and_start = recording  # type: ignore[method-assign]
+    async with Client(parts.server) as client, Person(parts.console) as person:
+        order_id = seed.draft_orders["good_card"]
+        approval_id = (await call(client, "finalize_order", {"order_id": order_id}))["approval"]["approval_id"]
+        await person.approve(approval_id)
+        done = await call(client, "finalize_order", {"order_id": order_id, "approval_id": approval_id})
+    assert (done["status"], handed) == ("charged", [(5000, 100000)])

@@ -119,6 +119,17 @@ async def test_redeeming_needs_an_approval_for_the_same_facts_in_time(store: Sql
         await store.redeem(approved.id, digest=approved.digest)
 
 
+async def test_an_approval_is_used_up_to_its_expiry_and_not_at_it(store: SqlStore, clock: Clock) -> None:
+    """The expiry is exclusive, as the approval reads it (state_at): at that very instant it is expired."""
+    early, late = await _approved(store, "order-1"), await _approved(store, "order-2")
+    clock.now = early.expires_at - 0.001
+    assert (await store.redeem_and_start(early.id, digest=early.digest, **_act("order-1"))).state == "used"
+    clock.now = late.expires_at
+    with pytest.raises(NotRedeemable, match="expired"):
+        await store.redeem_and_start(late.id, digest=late.digest, **_act("order-2"))
+    assert await store.spent("usd") == 1500
+
+
 async def test_a_request_cannot_be_decided_after_it_expired(store: SqlStore, clock: Clock) -> None:
     approval = await store.create_approval(request(ttl=60))
     clock.now += 61
@@ -538,3 +549,22 @@ async def test_an_expired_console_session_is_read_as_signed_out(store: SqlStore,
     made = await store.create_approval(request())
     clock.now += 61
     assert (await store.console_view("h" * 64, made.id)) == (None, made)
+
+
+async def test_the_per_charge_limit_at_the_act_holds_at_its_exact_boundary(store: SqlStore) -> None:
+    """A move of exactly the limit passes; one minor unit more is refused and counts nothing."""
+    at, over = await _approved(store, "order-1", amount=10_000), await _approved(store, "order-2", amount=10_001)
+    await store.redeem_and_start(at.id, digest=at.digest, **{**_act("order-1", 10_000), "per_charge": 10_000})
+    with pytest.raises(LimitExceeded) as refused:
+        await store.redeem_and_start(over.id, digest=over.digest, **{**_act("order-2", 10_001), "per_charge": 10_000})
+    assert (refused.value.kind, await store.spent("usd")) == ("per_charge", 10_000)
+
+
+async def test_the_daily_limit_at_the_act_holds_at_its_exact_boundary(store: SqlStore) -> None:
+    """Moves that add up to exactly the day's limit pass; one minor unit more is refused and counts nothing."""
+    first, second, third = [await _approved(store, f"order-{n}", amount=a) for n, a in ((1, 6_000), (2, 4_000), (3, 1))]
+    await store.redeem_and_start(first.id, digest=first.digest, **_act("order-1", 6_000, daily=10_000))
+    await store.redeem_and_start(second.id, digest=second.digest, **_act("order-2", 4_000, daily=10_000))
+    with pytest.raises(LimitExceeded) as refused:
+        await store.redeem_and_start(third.id, digest=third.digest, **_act("order-3", 1, daily=10_000))
+    assert (refused.value.kind, refused.value.used, await store.spent("usd")) == ("daily", 10_000, 10_000)
