@@ -594,8 +594,9 @@ async def _act(
         if approval is None:
             await store.start_act(approval_id=key, **act)
         else:
-            # A loser of a redeem race stops here: nothing counted, nothing sent.
-            approval = await store.redeem_and_start(approval.id, digest=approval.digest, **act)
+            # A loser of a redeem race stops here: nothing counted, nothing sent. The digest is of the facts
+            # about to be acted on, so a row whose facts no longer match what the person approved is refused.
+            approval = await store.redeem_and_start(approval.id, digest=approved.digest(), **act)
     except NotRedeemable as exc:
         assert approval is not None
         raise ConfirmationRefused(
