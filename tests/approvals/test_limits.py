@@ -204,7 +204,7 @@ async def test_a_charge_over_the_days_total_is_refused_before_anyone_is_asked(ma
     parts: Built = make_parts(max_daily="usd=2000")
     store = await parts.store()
     await store.start_act(approval_id="earlier", tool="finalize_order", target="another-order", currency="usd",
-                          amount=1000, per_charge=None, daily=None)  # fmt: skip
+                          amount=1000, per_charge=None, daily=None, seen=0)  # fmt: skip
     order_id = seed.draft_orders["good_card"]
     async with Client(parts.server) as client:
         message = await fail(client, "finalize_order", {"order_id": order_id})
@@ -229,7 +229,7 @@ async def test_an_approved_charge_over_the_days_total_by_now_keeps_its_approval(
         approval_id = (await call(client, "finalize_order", {"order_id": order_id}))["approval"]["approval_id"]
         await person.approve(approval_id)
         await store.start_act(approval_id="another", tool="finalize_order", target="another-order", currency="usd",
-                              amount=1000, per_charge=None, daily=None)  # fmt: skip
+                              amount=1000, per_charge=None, daily=None, seen=0)  # fmt: skip
         message = await fail(client, "finalize_order", {"order_id": order_id, "approval_id": approval_id})
     approval = await store.get_approval(approval_id)
     assert "over this server's limit of $20.00 (--max-daily)" in message

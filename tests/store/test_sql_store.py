@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 from polar_orders_mcp.store.records import (
+    IN_FLIGHT,
     SCHEMA_VERSION,
     LimitExceeded,
     NewApproval,
@@ -24,6 +25,7 @@ from polar_orders_mcp.store.records import (
     NotRedeemable,
     SchemaTooNew,
     StoreUnavailable,
+    TargetBusy,
 )
 from polar_orders_mcp.store.sql import SqlStore, async_url
 from tests.conftest import Postgres
@@ -161,6 +163,7 @@ async def test_concurrent_acts_never_pass_the_daily_limit(store: SqlStore) -> No
                 amount=1500,
                 per_charge=None,
                 daily=10_000,
+                seen=0,
             )
             outcomes.append("started")
         except LimitExceeded as exc:
@@ -175,10 +178,10 @@ async def test_concurrent_acts_never_pass_the_daily_limit(store: SqlStore) -> No
 
 async def test_a_failed_act_frees_its_amount_and_old_acts_age_out(store: SqlStore, clock: Clock) -> None:
     await store.start_act(
-        approval_id="a", tool="t", target="o", currency="usd", amount=1500, per_charge=None, daily=None
+        approval_id="a", tool="t", target="o", currency="usd", amount=1500, per_charge=None, daily=None, seen=0
     )
     await store.start_act(
-        approval_id="b", tool="t", target="o", currency="usd", amount=700, per_charge=None, daily=None
+        approval_id="b", tool="t", target="o2", currency="usd", amount=700, per_charge=None, daily=None, seen=0
     )
     await store.finish_act("b", "failed")
     assert await store.spent("usd") == 1500
@@ -240,6 +243,7 @@ async def test_a_database_of_schema_1_is_upgraded_on_start(store_url: str) -> No
         downgrade += ["ALTER TABLE pom_approvals ALTER COLUMN session TYPE varchar(256), "
                       "ALTER COLUMN decided_by TYPE varchar(128)",
                       "ALTER TABLE pom_acts ALTER COLUMN target TYPE varchar(256)"]  # fmt: skip
+    downgrade.append("DROP INDEX pom_acts_by_target")  # schema 3's
     await execute(store_url, *downgrade)
     upgraded = SqlStore(store_url)
     try:
@@ -250,6 +254,12 @@ async def test_a_database_of_schema_1_is_upgraded_on_start(store_url: str) -> No
     finally:
         await upgraded.close()
     assert decided.session == "s" * 1000 and decided.decided_by == "b" * 300
+    indexes = (
+        "SELECT indexname FROM pg_indexes WHERE indexname = 'pom_acts_by_target'"
+        if store_url.startswith("postgresql")
+        else "SELECT name FROM sqlite_master WHERE type = 'index' AND name = 'pom_acts_by_target'"
+    )
+    assert await execute(store_url, indexes) == [[("pom_acts_by_target",)]]
     assert await execute(store_url, "SELECT value FROM pom_meta WHERE key = 'schema_version'") == [
         [(str(SCHEMA_VERSION),)]
     ]
@@ -434,9 +444,9 @@ async def _approved(store: SqlStore, target: str, amount: int = 1500) -> Any:
     return await store.decide(made.id, approve=True, by="ada", redeem_window=300)
 
 
-def _act(target: str, amount: int = 1500, daily: int | None = None) -> dict[str, Any]:
+def _act(target: str, amount: int = 1500, daily: int | None = None, seen: int = 0) -> dict[str, Any]:
     return {"tool": "finalize_order", "target": target, "currency": "usd", "amount": amount, "per_charge": None,
-            "daily": daily}  # fmt: skip
+            "daily": daily, "seen": seen}  # fmt: skip
 
 
 async def test_of_many_concurrent_redemptions_with_their_acts_exactly_one_wins_and_counts(store: SqlStore) -> None:
@@ -498,7 +508,7 @@ async def test_a_request_over_the_daily_limit_is_not_recorded(store: SqlStore) -
 
 
 async def test_a_request_and_its_audit_record_are_written_together(store: SqlStore) -> None:
-    made, record = await store.request_approval(request("order-1"), daily=10_000, audit=lambda a: {"approval": a.id})
+    made, record, _ = await store.request_approval(request("order-1"), daily=10_000, audit=lambda a: {"approval": a.id})
     assert await store.audit_tail(5) == [record] and record is not None and record.entry == {"approval": made.id}
 
 
@@ -541,7 +551,7 @@ async def test_an_approval_is_read_with_the_days_spend_in_its_currency(store: Sq
     approval = await _approved(store, "order-1")
     await store.start_act(approval_id="a", **_act("order-0", 700))
     await store.start_act(approval_id="b", **{**_act("order-2", 900), "currency": "eur"})
-    assert await store.approval_with_spent(approval.id) == (approval, 700)
+    assert await store.approval_with_spent(approval.id) == (approval, 700, 0)
 
 
 async def test_an_expired_console_session_is_read_as_signed_out(store: SqlStore, clock: Clock) -> None:
@@ -568,3 +578,48 @@ async def test_the_daily_limit_at_the_act_holds_at_its_exact_boundary(store: Sql
     with pytest.raises(LimitExceeded) as refused:
         await store.redeem_and_start(third.id, digest=third.digest, **_act("order-3", 1, daily=10_000))
     assert (refused.value.kind, refused.value.used, await store.spent("usd")) == ("daily", 10_000, 10_000)
+
+
+async def test_an_act_on_a_target_with_another_act_in_flight_is_refused_and_its_approval_kept(
+    store: SqlStore, clock: Clock
+) -> None:
+    first, second = await _approved(store, "order-1"), await _approved(store, "order-1")
+    seen = await store.target_version("order-1")
+    await store.redeem_and_start(first.id, digest=first.digest, **_act("order-1", seen=seen))
+    with pytest.raises(TargetBusy) as busy:
+        await store.redeem_and_start(second.id, digest=second.digest, **_act("order-1", seen=seen + 1))
+    assert busy.value.why == "in flight"
+    assert (await store.get_approval(second.id)).state == "approved"  # type: ignore[union-attr]
+    assert await store.spent("usd") == 1500
+    # An act started and never settled (its process died) stops holding the target after IN_FLIGHT seconds.
+    clock.now += IN_FLIGHT
+    third = await _approved(store, "order-1")
+    later = await store.redeem_and_start(third.id, digest=third.digest, **_act("order-1", seen=seen + 1))
+    assert later.state == "used"
+
+
+async def test_an_act_on_a_target_acted_on_since_its_version_was_read_is_refused(store: SqlStore) -> None:
+    first, second = await _approved(store, "order-1"), await _approved(store, "order-1")
+    seen = await store.target_version("order-1")
+    await store.redeem_and_start(first.id, digest=first.digest, **_act("order-1", seen=seen))
+    await store.finish_act(first.id, "done")
+    with pytest.raises(TargetBusy) as busy:
+        await store.redeem_and_start(second.id, digest=second.digest, **_act("order-1", seen=seen + 1))
+    assert busy.value.why == "acted on since"
+    with pytest.raises(TargetBusy):  # an off-mode act, with no approval, is held to the same rule
+        await store.start_act(approval_id="off_1", **_act("order-1", seen=seen))
+    fresh = await store.target_version("order-1")
+    assert fresh == seen + 2  # started, then settled
+    redeemed = await store.redeem_and_start(second.id, digest=second.digest, **_act("order-1", seen=fresh))
+    assert redeemed.state == "used"
+
+
+async def test_acts_on_other_targets_do_not_hold_each_other(store: SqlStore) -> None:
+    one, other = await _approved(store, "order-1"), await _approved(store, "order-2")
+    await store.redeem_and_start(one.id, digest=one.digest, **_act("order-1"))
+    assert (await store.redeem_and_start(other.id, digest=other.digest, **_act("order-2"))).state == "used"
+    # A long target gets a lock row of its own too (lock names are at most 64 characters).
+    long_a, long_b = "x" * 80 + "a", "x" * 80 + "b"
+    await store.start_act(approval_id="la", **_act(long_a))
+    await store.start_act(approval_id="lb", **_act(long_b))
+    assert await store.target_version(long_a) == 1 and await store.target_version(long_b) == 1

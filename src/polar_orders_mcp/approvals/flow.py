@@ -30,10 +30,12 @@ from polar_orders_mcp.store.records import (
     Approval,
     AuditRecord,
     LimitExceeded,
+    Loaded,
     NewApproval,
     NotPending,
     NotRedeemable,
     StoreUnavailable,
+    TargetBusy,
 )
 
 log = logging.getLogger(__name__)
@@ -208,7 +210,11 @@ async def _run(
     approval_id: str | None,
 ) -> Awaiting[P] | Done[P, O] | types.InputRequiredResult:
     store = await guard.store()
+    # Whatever is acted on is read from Polar after its target's version is read (see Store.start_act).
     loaded = await _read_approval(ctx, guard, store, approval_id)
+    unasked_seen: int | None = None
+    if guard.mode == "off" and action.preview_model is not None:  # the target is known before reading Polar
+        unasked_seen = await store.target_version(action.target)
     preview = await _approved_facts_now(ctx, action, api, guard, store, loaded)
     if preview is None:
         preview = await action.with_history(await action.preview(api), store)
@@ -219,9 +225,12 @@ async def _run(
     await guard.check_limits(preview, not_done, _spent_in(loaded, preview), daily=not first)
     if guard.mode == "off":
         _note(channel="off", approver="none (--confirm off)")
-        if preview.remembered:  # nobody saw it, but the outcome is checked against it: read it now
+        if unasked_seen is None or preview.remembered:
+            # The target was learnt from the preview, or the preview from memory: read it (again) now.
+            if unasked_seen is None:
+                unasked_seen = await store.target_version(action.target)
             preview = await action.with_history(await action.reread(api, preview), store)
-        return await _act(action, api, guard, preview, None)
+        return await _act(action, api, guard, preview, None, unasked_seen)
     who = guard.identify(ctx)
     answer: types.ElicitResult | None = None
     resumed = _resumed(ctx)
@@ -237,7 +246,7 @@ async def _run(
         approval_id = guard.relay.approval_id(confirmation_token)
     if approval_id is None:
         return await _ask(ctx, action, api, guard, store, who, preview)
-    approval = await _load(store, approval_id, action, who, not_done, None if confirmation_token else loaded)
+    approval = await _load(store, approval_id, action, who, not_done, loaded)
     _note(approval_id=approval.id, channel=approval.channel)
     if confirmation_token is not None:
         guard.relay.check(confirmation_token, approval)
@@ -249,28 +258,29 @@ async def _run(
         )
     elif answer is not None:
         approval = await _answered(ctx, store, guard, approval, answer, not_done)
-    return await _proceed(ctx, action, api, guard, store, approval, preview)
-
-
-Loaded = tuple[Approval | None, int]
-"""An approval read once per call, with the money moved in its currency during the last day."""
+    assert loaded is not None  # read above for every approval id a call brings, before any read of Polar
+    return await _proceed(ctx, action, api, guard, store, approval, preview, loaded.version)
 
 
 async def _read_approval(ctx: Ctx, guard: Guard, store: Store, approval_id: str | None) -> Loaded | None:
-    """The approval a call brings back (as an id, or in the resumed request's state), read once for the
-    whole call; None when there is none, or when it comes as a relay token (read once the token is checked)."""
+    """The approval a call brings back (as an id, a relay token, or in the resumed request's state), read
+    once for the whole call with its target's version and the day's spend; None when there is none."""
     resumed = _resumed(ctx)
     wanted = resumed[0] if resumed is not None else approval_id
-    if guard.mode == "off" or wanted is None or wanted.startswith("pr1."):
+    if guard.mode == "off" or wanted is None:
         return None
+    if wanted.startswith("pr1."):
+        if guard.mode != "relay":
+            return None  # refused as a token this server does not take, before anything else
+        wanted = guard.relay.approval_id(wanted)  # the token itself is checked once the approval is loaded
     return await store.approval_with_spent(wanted)
 
 
 def _spent_in(loaded: Loaded | None, preview: Preview) -> int | None:
     """What was moved in the preview's currency, if it was read with the approval."""
-    if loaded is None or loaded[0] is None or loaded[0].currency != preview.money()[1]:
+    if loaded is None or loaded.approval is None or loaded.approval.currency != preview.money()[1]:
         return None
-    return loaded[1]
+    return loaded.spent
 
 
 async def _approved_facts_now(
@@ -288,8 +298,10 @@ async def _approved_facts_now(
     model = action.preview_model
     if guard.mode == "off" or loaded is None or model is None:  # loaded: None without an approval id
         return None
-    approval = loaded[0]
+    approval = loaded.approval
     if approval is None or (approval.tool, approval.target) != (action.tool, action.target):
+        return None
+    if approval.channel == "relay":  # nothing is said of it before its token is checked
         return None
     state = approval.state_at(store.now())
     if _resumed(ctx) is not None:
@@ -325,7 +337,7 @@ async def _load(
 ) -> Approval:
     """The approval named by the call (as read already, when it was), if it is for this very call from this
     very client."""
-    approval = loaded[0] if loaded is not None else await store.get_approval(approval_id)
+    approval = loaded.approval if loaded is not None else await store.get_approval(approval_id)
     if approval is None:
         raise ConfirmationRefused(
             f"{not_done}: there is no approval request {approval_id!r} here. Call {action.tool} without "
@@ -377,7 +389,9 @@ async def _ask(
         ttl=guard.ttl,
     )
     try:
-        approval, record = await store.request_approval(request, daily=guard.max_daily.of(currency), audit=audit)
+        approval, record, seen = await store.request_approval(
+            request, daily=guard.max_daily.of(currency), audit=audit
+        )
     except LimitExceeded as exc:
         raise ConfirmationRefused(
             limit_message(not_done, exc.kind, exc.currency, exc.limit, exc.used, exc.amount)
@@ -390,7 +404,7 @@ async def _ask(
         if guard.mode == "console" and guard.wait > 0:
             approval = await _wait(ctx, store, guard, approval, guard.wait)
             if approval.state_at(store.now()) != "pending":
-                return await _proceed(ctx, action, api, guard, store, approval, preview, fresh=False)
+                return await _proceed(ctx, action, api, guard, store, approval, preview, seen, fresh=False)
         return _pending(ctx, guard, action, approval, preview)
     link = guard.console.link(ctx, approval.id) if channel == "url" else None
     if modern(ctx):
@@ -413,7 +427,7 @@ async def _ask(
         )
     approval = await _answered(ctx, store, guard, approval, answer, not_done)
     # The person took their time: what is acted on must still be what they saw.
-    return await _proceed(ctx, action, api, guard, store, approval, preview, fresh=False)
+    return await _proceed(ctx, action, api, guard, store, approval, preview, seen, fresh=False)
 
 
 def _input_required(
@@ -500,11 +514,13 @@ async def _proceed(
     store: Store,
     approval: Approval,
     preview: P,
+    seen: int,
     *,
     fresh: bool = True,
 ) -> Awaiting[P] | Done[P, O]:
     """Act on an approval once a person approved it; otherwise say where it stands. `fresh`: the
-    preview was read from Polar in this call without waiting for anyone since."""
+    preview was read from Polar in this call without waiting for anyone since. `seen`: the target's
+    version, read before the preview (or the reread this makes)."""
     not_done = action.not_done()
     now = store.now()
     state = approval.state_at(now)
@@ -539,7 +555,7 @@ async def _proceed(
             f"matches it. Call {action.tool} again without approval_id for a fresh preview and approval."
         )
     approved = _as(preview, approval.facts)
-    return await _act(action, api, guard, approved, approval)
+    return await _act(action, api, guard, approved, approval, seen)
 
 
 def _used(action: Action[Any, Any], approval: Approval, now: float) -> ConfirmationRefused:
@@ -574,10 +590,11 @@ def _relay_step(action: Action[Any, Any], approval: Approval) -> str:
 
 
 async def _act(
-    action: Action[P, O], api: PolarClient, guard: Guard, approved: P, approval: Approval | None
+    action: Action[P, O], api: PolarClient, guard: Guard, approved: P, approval: Approval | None, seen: int
 ) -> Done[P, O]:
     """Redeem the approval (once, atomically) and send the one request that moves money, counted against
-    the limits in the same transaction; then check what Polar did."""
+    the limits and claiming the target (no other act on it in flight or since `seen`) in the same
+    transaction; then check what Polar did."""
     not_done = action.not_done()
     store = await guard.store()
     amount, currency = approved.money()
@@ -589,6 +606,7 @@ async def _act(
         "amount": amount or 0,
         "per_charge": guard.max_charge.of(currency),
         "daily": guard.max_daily.of(currency),
+        "seen": seen,
     }
     try:
         if approval is None:
@@ -606,6 +624,8 @@ async def _act(
         raise ConfirmationRefused(
             limit_message(not_done, exc.kind, exc.currency, exc.limit, exc.used, exc.amount)
         ) from exc
+    except TargetBusy as exc:
+        raise ConfirmationRefused(_busy_message(action, approval, exc)) from exc
     settled: str | None = None
     _note(acted=True)
     try:
@@ -645,6 +665,25 @@ async def _act(
     # The call's audit record is chained with the act's settlement: one transaction.
     await _finish(store, key, approval, "done", audit=_audit_entry("done"))
     return Done(approved, outcome, approval, settled)
+
+
+def _busy_message(action: Action[Any, Any], approval: Approval | None, busy: TargetBusy) -> str:
+    """Why an act was held back by another act on the same target, and what to do: nothing was sent."""
+    kept = f"; approval {approval.id} is still good" if approval is not None else ""
+    again = (
+        "call again with the same approval_id: the server reads it again and acts only if it still matches "
+        "what was approved" if approval is not None else "call again if it is still needed"
+    )
+    if busy.why == "in flight":
+        return (
+            f"{action.not_done()} by this call: another call is acting on {action.target} right now (nothing was "
+            f"sent by this one{kept}). Wait until it is done, check the target's status, then {again}."
+        )
+    return (
+        f"{action.not_done()} by this call: another call acted on {action.target} after this one read it, so "
+        f"what was read may be out of date (nothing was sent by this one{kept}). Check the target's status, then "
+        f"{again}."
+    )
 
 
 class Mismatch(ToolError):

@@ -12,7 +12,9 @@ from polar_orders_mcp.store.records import (
     ApprovalState,
     AuditRecord,
     ConsoleSession,
+    Loaded,
     NewApproval,
+    Requested,
 )
 
 
@@ -33,16 +35,16 @@ class Store(Protocol):
         *,
         daily: int | None = None,
         audit: Callable[[Approval], dict[str, Any] | None] | None = None,
-    ) -> tuple[Approval, AuditRecord | None]:
+    ) -> Requested:
         """create_approval and, in the same transaction, refuse it (LimitExceeded, nothing recorded) when the
         money moved in its currency during the last day plus its amount passes `daily`, and append the audit
-        entry `audit` makes of it (if any) to the audit chain, returning its record."""
+        entry `audit` makes of it (if any) to the audit chain, returning its record and the target's version."""
         ...
 
     async def get_approval(self, approval_id: str) -> Approval | None: ...
 
-    async def approval_with_spent(self, approval_id: str, *, window: float = 86_400.0) -> tuple[Approval | None, int]:
-        """get_approval and spent() in the approval's currency, read in one transaction."""
+    async def approval_with_spent(self, approval_id: str, *, window: float = 86_400.0) -> Loaded:
+        """get_approval, spent() in the approval's currency and the target's version, read in one transaction."""
         ...
 
     async def list_approvals(self, *, states: Sequence[ApprovalState], limit: int = 50) -> list[Approval]:
@@ -69,9 +71,10 @@ class Store(Protocol):
         amount: int,
         per_charge: int | None,
         daily: int | None,
+        seen: int,
     ) -> Approval:
-        """redeem, then start_act for it, in one transaction. NotRedeemable: nothing changed. LimitExceeded:
-        the approval stays used, with the outcome `refused_limit`, and no act is counted."""
+        """redeem, then start_act for it, in one transaction. NotRedeemable or TargetBusy: nothing changed.
+        LimitExceeded: the approval stays used, with the outcome `refused_limit`, and no act is counted."""
         ...
 
     async def set_outcome(self, approval_id: str, outcome: str) -> None: ...
@@ -87,10 +90,13 @@ class Store(Protocol):
         amount: int,
         per_charge: int | None,
         daily: int | None,
+        seen: int,
     ) -> Act:
         """Record a money-moving call about to be sent, checking the limits and counting it in the
         same transaction: concurrent calls from any process can never together pass a limit.
-        Raises LimitExceeded."""
+        Acts on one target are serialized: `seen` is the target's version as read before the facts the act
+        carries were read from Polar, and the act is refused (TargetBusy, nothing recorded) when another act
+        on the target is in flight or started or settled since. Raises LimitExceeded, TargetBusy."""
         ...
 
     async def finish_act(
@@ -102,8 +108,8 @@ class Store(Protocol):
         outcome: str | None = None,
         audit: dict[str, Any] | None = None,
     ) -> AuditRecord | None:
-        """Settle the act; in the same transaction set its approval's outcome and append `audit` to the
-        audit chain (returning its record) when given."""
+        """Settle the act (a new version of its target); in the same transaction set its approval's outcome
+        and append `audit` to the audit chain (returning its record) when given."""
         ...
 
     async def spent(self, currency: str | None, *, window: float = 86_400.0) -> int:
@@ -111,6 +117,11 @@ class Store(Protocol):
         ...
 
     async def acts_for(self, tool: str, target: str, *, window: float = 86_400.0) -> list[Act]: ...
+
+    async def target_version(self, target: str) -> int:
+        """A number that changes whenever an act on `target` starts or settles (0: never acted on). Read it
+        before reading the facts an act will carry, and pass it to the act as `seen`."""
+        ...
 
     # Audit chain ----------------------------------------------------------------------------------
     async def append_audit(self, entry: dict[str, Any]) -> AuditRecord: ...

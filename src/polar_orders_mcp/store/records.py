@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 ApprovalState = Literal["pending", "approved", "denied", "expired", "used"]
 Channel = Literal["form", "url", "console", "relay", "off"]
@@ -13,9 +13,15 @@ ActState = Literal["started", "done", "failed", "unknown"]
 """started: sent (or about to be) and not settled; done: Polar did it; failed: Polar did not;
 unknown: the answer was lost and reading back could not tell. Only `failed` frees spend."""
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """1: the first schema. 2: free text (targets, client names, sessions, deciders, outcomes) in columns
-without a length, so that PostgreSQL, which enforces VARCHAR lengths, takes what SQLite takes."""
+without a length, so that PostgreSQL, which enforces VARCHAR lengths, takes what SQLite takes. 3: acts
+indexed by target alone, for the check that no other act on a target is in flight."""
+
+IN_FLIGHT = 900.0
+"""Seconds an act that was started and never settled keeps its target busy (a settled act frees it at
+once). Longer than any request to Polar takes; after it, a target whose act was lost to a crash is free
+again, and the facts read from Polar are what protect it."""
 
 
 @dataclass(frozen=True)
@@ -68,6 +74,24 @@ class Approval:
         if self.state in ("pending", "approved") and now >= self.expires_at:
             return "expired"
         return self.state
+
+
+class Loaded(NamedTuple):
+    """An approval read at the start of a call, with what the act will be checked against."""
+
+    approval: Approval | None
+    spent: int
+    """Money moved in the approval's currency during the last day."""
+    version: int
+    """The version of the approval's target: see `Store.target_version`."""
+
+
+class Requested(NamedTuple):
+    """A request recorded: the approval, its audit record (if any) and its target's version then."""
+
+    approval: Approval
+    record: AuditRecord | None
+    version: int
 
 
 @dataclass(frozen=True)
@@ -144,6 +168,15 @@ class LimitExceeded(StoreError):
     @property
     def left(self) -> int:
         return max(0, self.limit - self.used)
+
+
+class TargetBusy(StoreError):
+    """An act on a target that another act is in flight on, or that was acted on after the call read it.
+    Nothing was changed: the approval, if any, is still as it was."""
+
+    def __init__(self, target: str, why: Literal["in flight", "acted on since"]) -> None:
+        super().__init__(f"{target} is {why}")
+        self.target, self.why = target, why
 
 
 class SchemaTooNew(StoreError):

@@ -12,6 +12,7 @@ row is taken sees everything its previous holder committed.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import itertools
 import json
 import logging
@@ -31,6 +32,7 @@ from sqlalchemy.pool import AsyncAdaptedQueuePool
 
 from polar_orders_mcp.store.records import (
     GENESIS,
+    IN_FLIGHT,
     SCHEMA_VERSION,
     Act,
     ActState,
@@ -39,11 +41,14 @@ from polar_orders_mcp.store.records import (
     AuditRecord,
     ConsoleSession,
     LimitExceeded,
+    Loaded,
     NewApproval,
     NotPending,
     NotRedeemable,
+    Requested,
     SchemaTooNew,
     StoreUnavailable,
+    TargetBusy,
     chain_hash,
 )
 from polar_orders_mcp.store.schema import (
@@ -97,6 +102,12 @@ def _reason(exc: BaseException) -> str:
     cause = exc.orig if isinstance(exc, sa.exc.DBAPIError) and exc.orig is not None else exc
     text = str(cause).strip().splitlines()[0] if str(cause).strip() else ""
     return f"{type(cause).__name__}: {text[:200]}" if text else type(cause).__name__
+
+
+def _target_lock(target: str) -> str:
+    """The lock row of one target (an order, a checkout…): its `n` is the target's version."""
+    name = f"target:{target}"
+    return name if len(name) <= 64 else "target#" + hashlib.sha256(target.encode()).hexdigest()[:57]
 
 
 def _approval(row: sa.Row[Any]) -> Approval:
@@ -306,7 +317,7 @@ class SqlStore:
         *,
         daily: int | None = None,
         audit: Callable[[Approval], dict[str, Any] | None] | None = None,
-    ) -> tuple[Approval, AuditRecord | None]:
+    ) -> Requested:
         now = self.now()
         approval = Approval(
             id="apr_" + secrets.token_urlsafe(18),
@@ -354,7 +365,8 @@ class SqlStore:
             )
             entry = audit(approval) if audit is not None else None
             record = await self._append(conn, entry) if entry is not None else None
-        return approval, record
+            version = await self._target_version(conn, approval.target)
+        return Requested(approval, record, version)
 
     async def get_approval(self, approval_id: str) -> Approval | None:
         if not _may_be_id(approval_id):
@@ -363,15 +375,16 @@ class SqlStore:
             row = (await conn.execute(approvals.select().where(approvals.c.id == approval_id))).first()
         return _approval(row) if row else None
 
-    async def approval_with_spent(self, approval_id: str, *, window: float = DAY) -> tuple[Approval | None, int]:
+    async def approval_with_spent(self, approval_id: str, *, window: float = DAY) -> Loaded:
         if not _may_be_id(approval_id):
-            return None, 0
+            return Loaded(None, 0, 0)
         async with self._tx(write=False) as conn:
             row = (await conn.execute(approvals.select().where(approvals.c.id == approval_id))).first()
             approval = _approval(row) if row else None
             currency = approval.currency if approval else None
             used = await self._spent(conn, currency, self.now() - window) if currency else 0
-        return approval, used
+            version = await self._target_version(conn, approval.target) if approval else 0
+        return Loaded(approval, used, version)
 
     async def list_approvals(self, *, states: Sequence[ApprovalState], limit: int = 50) -> list[Approval]:
         now = self.now()
@@ -428,11 +441,14 @@ class SqlStore:
         amount: int,
         per_charge: int | None,
         daily: int | None,
+        seen: int,
     ) -> Approval:
         now, target = self.now(), _text(target)
         refused: LimitExceeded | None = None
         async with self._tx() as conn:
             approval = await self._redeem(conn, approval_id, digest, now)
+            # Busy: the whole transaction rolls back, the approval stays approved for the next call.
+            await self._claim(conn, target, seen, now)
             try:
                 await self._start(conn, approval_id, tool, target, currency, amount, per_charge, daily, now)
             except LimitExceeded as exc:
@@ -483,9 +499,11 @@ class SqlStore:
         amount: int,
         per_charge: int | None,
         daily: int | None,
+        seen: int,
     ) -> Act:
         now, target = self.now(), _text(target)
         async with self._tx() as conn:
+            await self._claim(conn, target, seen, now)
             await self._start(conn, approval_id, tool, target, currency, amount, per_charge, daily, now)
         return Act(approval_id, tool, target, currency, amount, "started", now)
 
@@ -522,6 +540,29 @@ class SqlStore:
             )
         )
 
+    async def target_version(self, target: str) -> int:
+        async with self._tx(write=False) as conn:
+            return await self._target_version(conn, _text(target))
+
+    @staticmethod
+    async def _target_version(conn: AsyncConnection, target: str) -> int:
+        found = await conn.execute(sa.select(locks.c.n).where(locks.c.name == _target_lock(target)))
+        return int(found.scalar() or 0)
+
+    async def _claim(self, conn: AsyncConnection, target: str, seen: int, now: float) -> None:
+        """Take the target's lock row and refuse (TargetBusy) when another act on it is in flight, or when
+        one started or settled since the caller read `seen`."""
+        await self._lock(conn, _target_lock(target))
+        flying = await conn.execute(
+            sa.select(acts.c.approval_id)
+            .where(acts.c.target == target, acts.c.state == "started", acts.c.started_at > now - IN_FLIGHT)
+            .limit(1)
+        )
+        if flying.first() is not None:
+            raise TargetBusy(target, "in flight")
+        if await self._target_version(conn, target) != seen + 1:
+            raise TargetBusy(target, "acted on since")
+
     async def finish_act(
         self,
         approval_id: str,
@@ -532,6 +573,9 @@ class SqlStore:
         audit: dict[str, Any] | None = None,
     ) -> AuditRecord | None:
         async with self._tx() as conn:
+            target = (await conn.execute(sa.select(acts.c.target).where(acts.c.approval_id == approval_id))).scalar()
+            if target is not None:  # settling bumps the target's version: a call that read before acts again
+                await self._lock(conn, _target_lock(target))
             await conn.execute(
                 acts.update()
                 .where(acts.c.approval_id == approval_id)
