@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import anyio
@@ -345,3 +346,242 @@ async def test_a_dispute_resolved_at_the_last_moment_is_not_conceded(
     text = result.content[0].text  # type: ignore[union-attr]
     assert result.is_error and f"Dispute {dispute_id} was not accepted" in text
     assert state.store.disputes[dispute_id].status == "won"
+
+
+GERMAN_ADDRESS = {"country": "DE", "city": "Berlin", "line1": "Unter den Linden 1", "postal_code": "10117"}
+
+
+async def confirm_with_a_last_moment_change(
+    emulator: Any, seed: SeedInfo, tmp_path: Any, mode: str, **change: Any
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """A $12.00 pay-what-you-want checkout filled in by a US buyer and approved; right before the confirm
+    request reaches Polar, the payment page changes `change`. Returns the checkout, the first answer, the
+    confirmed one."""
+    secrets: list[str] = []
+    transport = Window(emulator, "/confirm", lambda: change_through_the_client_secret(emulator, secrets[0], **change))
+    parts = parts_with(emulator, transport, tmp_path)
+    async with Client(parts.server, mode=mode) as client, Person(parts.console) as person:
+        checkout = await custom_price_checkout(client, seed, 1200)
+        secrets.append(checkout["client_secret"])
+        args = {"client_secret": checkout["client_secret"], "payment_token": "tok_visa"}
+        first = await call(client, "confirm_checkout", args)
+        await person.approve(first["approval"]["approval_id"])
+        confirmed = await call(client, "confirm_checkout", {**args, "approval_id": first["approval"]["approval_id"]})
+    assert transport.changed == 1
+    return checkout, first, confirmed
+
+
+async def test_a_billing_country_changed_at_the_last_moment_is_not_what_sets_the_tax(
+    emulator: Any, seed: SeedInfo, state: EmulatorState, tmp_path: Any, mode: str
+) -> None:
+    """The finding: "approved $10.00, Polar charged $12.00" when the country moved to one with tax."""
+    checkout, first, confirmed = await confirm_with_a_last_moment_change(
+        emulator, seed, tmp_path, mode, customer_billing_address=GERMAN_ADDRESS
+    )
+    paid = state.store.checkout(checkout["id"])
+    assert first["preview"]["amount_display"] == "$12.00"
+    assert confirmed["checkout"]["total_amount"] == 1200  # not $14.40 with German VAT
+    address = paid.customer_billing_address or {}
+    assert {k: v for k, v in address.items() if v is not None} == BUYER["customer_billing_address"]
+    assert state.store.order(paid.order_id).tax_amount == 0  # type: ignore[arg-type]
+
+
+async def test_a_tax_id_added_at_the_last_moment_is_cleared_by_the_confirmation(
+    emulator: Any, seed: SeedInfo, state: EmulatorState, tmp_path: Any
+) -> None:
+    checkout, first, _ = await confirm_with_a_last_moment_change(
+        emulator, seed, tmp_path, "auto", is_business_customer=True, customer_billing_name="ACME Inc",
+        customer_tax_id="DE123456789",
+    )  # fmt: skip
+    assert first["preview"]["tax_id"] is None and first["preview"]["business"] is False
+    assert state.store.checkout(checkout["id"]).customer_tax_id is None
+
+
+async def test_the_slow_reread_race_with_a_new_billing_country_charges_only_what_was_approved(
+    parts: Built, person: Person, emulator: Any, seed: SeedInfo, state: EmulatorState
+) -> None:
+    """A slow answer to the reread before the confirm widens the window; the buyer's page moves the billing
+    country to one with tax inside it. Deterministic: the change lands while the reread's body is trickling."""
+    async with Client(parts.server) as client:
+        checkout = await custom_price_checkout(client, seed, 1000)
+        secret = checkout["client_secret"]
+        args = {"client_secret": secret, "payment_token": "tok_visa"}
+        first = await call(client, "confirm_checkout", args)
+        await person.approve(first["approval"]["approval_id"])
+        state.faults.add("slow_body", f"/v1/checkouts/client/{secret}", method="GET", seconds=0.4)
+        async with anyio.create_task_group() as group:
+
+            async def buyer_moves_to_germany() -> None:
+                await anyio.sleep(0.2)
+                await change_through_the_client_secret(emulator, secret, customer_billing_address=GERMAN_ADDRESS)
+
+            group.start_soon(buyer_moves_to_germany)
+            result = await client.call_tool(
+                "confirm_checkout", {**args, "approval_id": first["approval"]["approval_id"]}
+            )
+    assert not result.is_error, result.content
+    paid = state.store.checkout(checkout["id"])
+    country = (paid.customer_billing_address or {}).get("country")
+    assert (paid.status, paid.amount, country) == ("confirmed", 1000, "US")
+    assert state.store.order(paid.order_id).total_amount == 1000  # type: ignore[arg-type]
+
+
+async def test_a_checkout_that_charges_without_a_billing_address_is_refused_before_anyone_is_asked(
+    parts: Built, seed: SeedInfo, state: EmulatorState
+) -> None:
+    async with Client(parts.server) as client:
+        checkout = await call(
+            client, "create_checkout", {"products": [seed.products["one_time_custom"]], "amount": 1200}
+        )
+        await call(
+            client, "update_checkout_by_secret",
+            {"client_secret": checkout["client_secret"], "customer_email": "buyer@example.com"},
+        )  # fmt: skip
+        message = await fail(
+            client, "confirm_checkout", {"client_secret": checkout["client_secret"], "payment_token": "tok_visa"}
+        )
+    assert message == (
+        f"Error executing tool confirm_checkout: Checkout {checkout['id']} was not confirmed and nothing was "
+        "charged: it has no billing address yet, and the address sets the tax in what is charged. Fill it in first "
+        "(update_checkout_by_secret with customer_billing_address), then call confirm_checkout again."
+    )
+    assert await (await parts.store()).list_approvals(states=["pending"]) == []
+    assert state.store.checkout(checkout["id"]).status == "open"
+
+
+async def test_the_person_reads_the_billing_address_and_the_tax_it_sets(
+    parts: Built, seed: SeedInfo
+) -> None:
+    async with Client(parts.server) as client:
+        checkout = await call(
+            client, "create_checkout", {"products": [seed.products["one_time_custom"]], "amount": 1000}
+        )
+        await call(
+            client, "update_checkout_by_secret",
+            {"client_secret": checkout["client_secret"], "customer_email": "kunde@example.com",
+             "customer_billing_address": GERMAN_ADDRESS},
+        )  # fmt: skip
+        first = await call(
+            client, "confirm_checkout", {"client_secret": checkout["client_secret"], "payment_token": "tok_visa"}
+        )
+    store = await parts.store()
+    approval = await store.get_approval(first["approval"]["approval_id"])
+    assert approval is not None
+    shown = {label: (value, kind) for label, value, kind in approval.display}
+    assert shown["Amount, tax included"] == ("$12.00", "amount")
+    assert shown["Tax in it"] == ("$2.00", "text")
+    assert shown["Billing address (sets the tax)"] == ("Unter den Linden 1, 10117, Berlin, DE", "customer")
+    assert first["preview"]["billing_address"] == GERMAN_ADDRESS
+
+
+async def test_the_limits_count_what_polar_reports_it_charged_not_what_was_approved(
+    emulator: Any, seed: SeedInfo, state: EmulatorState, tmp_path: Any
+) -> None:
+    """A charge above its approval is a mismatch, and counts in full: the day's total then refuses the next
+    charge that the approved amount alone would have let through."""
+    order_id = seed.draft_orders["good_card"]
+
+    async def polar_charges_more() -> None:
+        state.store.order(order_id).subtotal_amount += 500  # $15.00 approved, $20.00 charged
+
+    transport = Window(emulator, "/finalize", polar_charges_more)
+    parts = parts_with(emulator, transport, tmp_path, max_daily="usd=3000")
+    async with Client(parts.server) as client, Person(parts.console) as person:
+        first = await call(client, "finalize_order", {"order_id": order_id})
+        await person.approve(first["approval"]["approval_id"])
+        mismatch = await fail(
+            client, "finalize_order", {"order_id": order_id, "approval_id": first["approval"]["approval_id"]}
+        )
+        store = await parts.store()
+        spent = await store.spent("usd")
+        another = seed.draft_orders["declining_card"]  # $12.50: fits beside $15.00, not beside $20.00
+        refused = await fail(client, "finalize_order", {"order_id": another})
+    assert "NOT as approved: approved $15.00, Polar charged $20.00" in mismatch
+    assert spent == 2000
+    assert "would take the money moved in USD in the last 24 hours to $32.50" in refused
+
+
+class Recorder(httpx2.AsyncBaseTransport):
+    """The emulator, recording the body of each request whose path ends with `suffix`, and optionally
+    rewriting what Polar answers to a GET (for what the emulator cannot make: a checkout's discount)."""
+
+    def __init__(self, app: Any, suffix: str, rewrite: Any = None) -> None:
+        self.inner = httpx2.ASGITransport(app=app)
+        self.suffix, self.rewrite = suffix, rewrite
+        self.bodies: list[dict[str, Any]] = []
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        if request.url.path.endswith(self.suffix):
+            self.bodies.append(json.loads(await request.aread()))
+        response = await self.inner.handle_async_request(request)
+        if self.rewrite is None or request.method != "GET" or "/checkouts/client/" not in request.url.path:
+            return response
+        body = self.rewrite(json.loads(await response.aread()))
+        return httpx2.Response(response.status_code, headers={"content-type": "application/json"}, json=body)
+
+
+async def test_the_confirmation_carries_every_fact_that_sets_the_amount(
+    emulator: Any, seed: SeedInfo, tmp_path: Any
+) -> None:
+    transport = Recorder(emulator, "/confirm")
+    parts = parts_with(emulator, transport, tmp_path)
+    async with Client(parts.server) as client, Person(parts.console) as person:
+        checkout = await custom_price_checkout(client, seed, 1200)
+        args = {"client_secret": checkout["client_secret"], "payment_token": "tok_visa"}
+        first = await call(client, "confirm_checkout", args)
+        await person.approve(first["approval"]["approval_id"])
+        await call(client, "confirm_checkout", {**args, "approval_id": first["approval"]["approval_id"]})
+    (sent,) = transport.bodies
+    preview = first["preview"]
+    assert sent == {
+        "confirmation_token_id": "tok_visa",
+        "product_id": preview["product_id"],
+        "product_price_id": preview["product_price_id"],
+        "amount": 1200,
+        "discount_code": None,  # sent as null: a discount added since is removed, not charged around
+        "customer_tax_id": None,  # likewise a tax id added since
+        "customer_billing_address": BUYER["customer_billing_address"],
+    }
+
+
+def with_discount(code: str | None, allow_codes: bool) -> Any:
+    def rewrite(body: dict[str, Any]) -> dict[str, Any]:
+        discount = {
+            "id": "3e1c2d6a-0000-4000-8000-000000000001", "name": "Launch", "code": code, "duration": "once",
+            "type": "fixed", "amount": 200, "currency": "usd", "amounts": {"usd": 200},
+        }  # fmt: skip
+        return {**body, "discount": discount, "discount_id": discount["id"], "allow_discount_codes": allow_codes}
+
+    return rewrite
+
+
+async def test_a_discount_without_a_code_on_a_page_that_takes_codes_is_refused_before_anyone_is_asked(
+    emulator: Any, seed: SeedInfo, tmp_path: Any
+) -> None:
+    """The confirmation can only name a discount by its code; without one, the payment page could remove it
+    between the approval and the charge (Polar removes a discount on `discount_code: null`)."""
+    parts = parts_with(emulator, Recorder(emulator, "/confirm", with_discount(None, allow_codes=True)), tmp_path)
+    async with Client(parts.server) as client:
+        checkout = await custom_price_checkout(client, seed, 1200)
+        args = {"client_secret": checkout["client_secret"], "payment_token": "tok_visa"}
+        message = await fail(client, "confirm_checkout", args)
+    assert message == (
+        f"Error executing tool confirm_checkout: Checkout {checkout['id']} was not confirmed and nothing was "
+        "charged: its discount was applied without a code, so the confirmation cannot name it, and the payment "
+        "page (which takes discount codes) could remove it before the charge. Turn discount codes off for this "
+        "checkout (update_checkout with allow_discount_codes false), then call again."
+    )
+    assert await (await parts.store()).list_approvals(states=["pending"]) == []
+
+
+@pytest.mark.parametrize(("code", "allow_codes"), [(None, False), ("LAUNCH", True)])
+async def test_a_discount_the_page_cannot_remove_or_that_has_a_code_is_pinned(
+    emulator: Any, seed: SeedInfo, tmp_path: Any, code: str | None, allow_codes: bool
+) -> None:
+    parts = parts_with(emulator, Recorder(emulator, "/confirm", with_discount(code, allow_codes)), tmp_path)
+    async with Client(parts.server) as client:
+        checkout = await custom_price_checkout(client, seed, 1200)
+        args = {"client_secret": checkout["client_secret"], "payment_token": "tok_visa"}
+        first = await call(client, "confirm_checkout", args)
+    assert first["status"] == "approval_pending"
+    assert first["preview"]["discount_code"] == code

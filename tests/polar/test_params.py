@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from polar_orders_mcp.polar.models import Address
-from polar_orders_mcp.polar.params import build_body, build_query
+from polar_orders_mcp.polar.params import NULL, build_body, build_query
 from polar_orders_mcp.polar.segments import segment
 
 
@@ -55,3 +55,11 @@ def test_ids_cannot_escape_their_path_segment() -> None:
     for bad in ["", " ", "..", "."]:
         with pytest.raises(ValueError):
             segment(bad)
+
+
+def test_a_body_sends_null_only_when_asked_to() -> None:
+    """None means "not sent"; NULL is a JSON null Polar reads as "clear it" (a discount, a tax id)."""
+    assert build_body({"discount_code": NULL, "customer_tax_id": None, "amount": 0}) == {
+        "discount_code": None,
+        "amount": 0,
+    }

@@ -111,6 +111,11 @@ class Action(ABC, Generic[P, O]):
     def verify(self, approved: P, outcome: O) -> list[str]:
         """How what Polar reports differs from what was approved, in words; empty when it matches."""
 
+    def moved(self, outcome: O) -> tuple[int, str] | None:
+        """The money Polar reports the call moved (minor units, currency), for the limits; None when Polar
+        reports none (the approved amount counts)."""
+        return None
+
     @abstractmethod
     def not_done(self) -> str:
         """ "Order 123 was not charged": how every refusal of this call begins."""
@@ -652,9 +657,11 @@ async def _act(
         await _finish(store, key, approval, "failed")
         raise NotDone(f"{not_done}: {exc}") from exc
     differences = action.verify(approved, outcome)
+    # The limits count what Polar reports it moved, more or less than approved.
+    moved = action.moved(outcome)
     if differences:
         _note(outcome_detail="mismatch", differences=differences)
-        await _finish(store, key, approval, "done", {"differences": differences}, outcome="mismatch")
+        await _finish(store, key, approval, "done", {"differences": differences}, outcome="mismatch", moved=moved)
         raise Mismatch(
             f"{action.tool} went through on {action.target}, but NOT as approved: {'; '.join(differences)}. "
             "Tell a person now; do not retry."
@@ -663,7 +670,7 @@ async def _act(
     status = getattr(outcome, "status", None)
     _note(outcome_detail="as approved", settled=settled, polar_status=status if isinstance(status, str) else None)
     # The call's audit record is chained with the act's settlement: one transaction.
-    await _finish(store, key, approval, "done", audit=_audit_entry("done"))
+    await _finish(store, key, approval, "done", audit=_audit_entry("done"), moved=moved)
     return Done(approved, outcome, approval, settled)
 
 
@@ -699,11 +706,13 @@ async def _finish(
     *,
     outcome: str | None = None,
     audit: dict[str, Any] | None = None,
+    moved: tuple[int, str] | None = None,
 ) -> None:
     """Settle the act and its approval's outcome (the act's state unless said), with the call's audit
-    record when given, in one transaction."""
+    record when given and the money Polar reports moved, in one transaction."""
     outcome = (outcome or state) if approval is not None else None
-    _chained(await _record("the act's outcome", store.finish_act(key, state, detail, outcome=outcome, audit=audit)))
+    settle = store.finish_act(key, state, detail, outcome=outcome, audit=audit, moved=moved)
+    _chained(await _record("the act's outcome", settle))
 
 
 async def _record(what: str, write: Awaitable[AuditRecord | None]) -> AuditRecord | None:

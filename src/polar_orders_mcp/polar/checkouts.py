@@ -9,7 +9,7 @@ from typing_extensions import Unpack
 
 from polar_orders_mcp.polar.models import Address, Checkout, Page
 from polar_orders_mcp.polar.pagination import MAX_LIMIT, fetch_page, iterate_pages
-from polar_orders_mcp.polar.params import IdFilter, build_body, build_query
+from polar_orders_mcp.polar.params import IdFilter, Nullable, build_body, build_query
 from polar_orders_mcp.polar.requester import Requester
 from polar_orders_mcp.polar.segments import segment
 
@@ -44,7 +44,7 @@ class _SharedFields(TypedDict, total=False):
     customer_email: str | None
     customer_billing_name: str | None
     customer_billing_address: Address | dict[str, Any] | None
-    customer_tax_id: str | None
+    customer_tax_id: str | Nullable | None
     locale: str | None
 
 
@@ -52,7 +52,7 @@ class PublicFields(_SharedFields, total=False):
     """What the buyer may change through the client secret (`CheckoutUpdatePublic`)."""
 
     payment_method_type: str | None
-    discount_code: str | None
+    discount_code: str | Nullable | None
 
 
 class ConfirmFields(PublicFields, total=False):

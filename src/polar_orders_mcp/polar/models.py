@@ -215,6 +215,14 @@ class Product(PolarModel):
     created_at: datetime | None = None
 
 
+class CheckoutDiscount(PolarModel):
+    """The discount applied to a checkout; `code` is None for one applied by id, without a code."""
+
+    id: str
+    name: str | None = None
+    code: str | None = None
+
+
 class Checkout(PolarModel):
     """A checkout session, as the organization API or the client-secret API returns it."""
 
@@ -241,6 +249,11 @@ class Checkout(PolarModel):
     customer_email: str | None = None
     customer_billing_name: str | None = None
     customer_billing_address: Address | None = None
+    customer_tax_id: str | None = None
+    is_business_customer: bool = False
+    seats: int | None = None
+    allow_discount_codes: bool = True
+    discount: CheckoutDiscount | None = None
     is_payment_required: bool | None = None
     is_free_product_price: bool | None = None
     metadata: Metadata = Field(default_factory=dict)

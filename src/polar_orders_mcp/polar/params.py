@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from enum import Enum
+from typing import Any, Final, Literal
 
 from pydantic import BaseModel
 
@@ -12,6 +13,17 @@ Query = list[tuple[str, str]]
 # An id filter: Polar takes one value or several (sent as repeated keys).
 IdFilter = str | Sequence[str] | None
 MetadataFilter = Mapping[str, str | int | bool | Sequence[str] | Sequence[int] | Sequence[bool]]
+
+
+class Null(Enum):
+    """A field sent as JSON null on purpose (None means "not sent"): Polar reads an explicit null as "clear
+    it", e.g. `discount_code: null` removes a checkout's discount."""
+
+    NULL = "null"
+
+
+NULL: Final = Null.NULL
+Nullable = Literal[Null.NULL]
 
 
 def _scalar(value: Any) -> str:
@@ -41,6 +53,8 @@ def build_query(params: Mapping[str, Any]) -> Query:
 
 
 def _json_value(value: Any) -> Any:
+    if value is NULL:
+        return None
     if isinstance(value, BaseModel):
         # Only the fields the model declares: extras that came back from Polar stay out of requests.
         return value.model_dump(mode="json", include=set(type(value).model_fields), exclude_none=True)
@@ -50,5 +64,5 @@ def _json_value(value: Any) -> Any:
 
 
 def build_body(fields: Mapping[str, Any]) -> dict[str, Any]:
-    """A JSON body from keyword arguments, leaving out the ones not given (None)."""
+    """A JSON body from keyword arguments, leaving out the ones not given (None); NULL is sent as null."""
     return {name: _json_value(value) for name, value in fields.items() if value is not None}

@@ -107,9 +107,11 @@ class Store(Protocol):
         *,
         outcome: str | None = None,
         audit: dict[str, Any] | None = None,
+        moved: tuple[int, str] | None = None,
     ) -> AuditRecord | None:
-        """Settle the act (a new version of its target); in the same transaction set its approval's outcome
-        and append `audit` to the audit chain (returning its record) when given."""
+        """Settle the act (a new version of its target); in the same transaction set its approval's outcome,
+        count what Polar reports it `moved` (amount, currency) instead of the approved amount, and append
+        `audit` to the audit chain (returning its record) when given."""
         ...
 
     async def spent(self, currency: str | None, *, window: float = 86_400.0) -> int:

@@ -571,7 +571,11 @@ class SqlStore:
         *,
         outcome: str | None = None,
         audit: dict[str, Any] | None = None,
+        moved: tuple[int, str] | None = None,
     ) -> AuditRecord | None:
+        settled: dict[str, Any] = {"state": state, "finished_at": self.now()}
+        if moved is not None:
+            settled.update(amount=moved[0], currency=moved[1].lower())
         async with self._tx() as conn:
             target = (await conn.execute(sa.select(acts.c.target).where(acts.c.approval_id == approval_id))).scalar()
             if target is not None:  # settling bumps the target's version: a call that read before acts again
@@ -579,7 +583,7 @@ class SqlStore:
             await conn.execute(
                 acts.update()
                 .where(acts.c.approval_id == approval_id)
-                .values(state=state, finished_at=self.now(), detail=json.dumps(detail or {}, sort_keys=True))
+                .values(**settled, detail=json.dumps(detail or {}, sort_keys=True))
             )
             if outcome is not None:
                 await conn.execute(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import mcp_types as types
 from mcp.server.mcpserver.exceptions import ToolError
@@ -16,6 +16,7 @@ from polar_orders_mcp.polar.client import PolarClient
 from polar_orders_mcp.polar.errors import BadRequestError, PolarError, may_still_be_running, what_failed
 from polar_orders_mcp.polar.ids import EMAIL_PATTERN
 from polar_orders_mcp.polar.models import Checkout, CheckoutStatusName
+from polar_orders_mcp.polar.params import NULL
 from polar_orders_mcp.tools import views
 from polar_orders_mcp.tools.base import Tool
 from polar_orders_mcp.tools.context import Api, Ctx, app_state
@@ -174,18 +175,32 @@ async def update_checkout_by_secret(
     return views.checkout(await api.checkouts.client_update(client_secret, **changes))  # type: ignore[arg-type]
 
 
+ADDRESS_FIELDS = ("line1", "line2", "postal_code", "city", "state", "country")
+
+
 class CheckoutPreview(Preview):
-    """What confirming the checkout will charge, computed from Polar's data."""
+    """What confirming the checkout will charge, computed from Polar's data. Every fact that sets the amount
+    is sent back in the confirm request itself: product and price, a pay-what-you-want amount, seats, the
+    discount (by its code, or none), and the tax inputs (billing address, tax id, business purchase)."""
 
     checkout_id: str
     amount: int | None = Field(description="Minor units, tax included.")
     currency: str | None
     amount_display: str
+    tax_display: str | None = None
     product_id: str | None
+    product_price_id: str | None = None
     product: str | None
     price_amount: int | None = Field(description="The chosen amount of a pay-what-you-want price, sent back pinned.")
+    seats: int | None = None
     discount: str | None
+    discount_code: str | None = None
     renews: str | None = Field(default=None, description="How often a subscription product charges again.")
+    billing_address: dict[str, str] | None = None
+    billing_address_display: str | None = None
+    tax_id: str | None = None
+    business: bool = False
+    business_display: str | None = None
     customer_email: str | None
     customer_name: str | None
     payment: str
@@ -196,10 +211,15 @@ class CheckoutPreview(Preview):
     SHOWN = (
         ("amount_display", "Amount, tax included", "amount"),
         ("renews", "Then", "warning"),
+        ("tax_display", "Tax in it", "text"),
         ("product", "Product", "text"),
+        ("seats", "Seats", "text"),
         ("discount", "Discount", "text"),
         ("customer_email", "Customer email", "customer"),
         ("customer_name", "Customer name", "customer"),
+        ("billing_address_display", "Billing address (sets the tax)", "customer"),
+        ("tax_id", "Tax id", "customer"),
+        ("business_display", "Business purchase", "customer"),
         ("payment", "Payment", "text"),
     )
 
@@ -216,11 +236,16 @@ async def compute_checkout_preview(api: PolarClient, client_secret: str, payment
             "processor's confirmation token from the payment form. Without one, send the customer the "
             "checkout url to pay themselves."
         )
+    refuse_what_cannot_be_pinned(checkout, needs_payment)
     product = views.clean_text(checkout.product.name if checkout.product else None)
     email = views.clean_text(checkout.customer_email)
     custom = checkout.product_price is not None and checkout.product_price.amount_type == "custom"
     discount = (
         f"-{views.money(checkout.discount_amount, checkout.currency)}" if checkout.discount_amount else None
+    )
+    address = checkout.customer_billing_address
+    pinned_address = (
+        {k: v for k in ADDRESS_FIELDS if isinstance(v := getattr(address, k, None), str)} if address else None
     )
     return CheckoutPreview(
         summary=f"Confirm checkout {checkout.id}: charge {views.money(checkout.total_amount, checkout.currency)} "
@@ -229,16 +254,43 @@ async def compute_checkout_preview(api: PolarClient, client_secret: str, payment
         amount=checkout.total_amount,
         currency=checkout.currency,
         amount_display=views.money(checkout.total_amount, checkout.currency),
+        tax_display=views.money(checkout.tax_amount, checkout.currency) if checkout.tax_amount is not None else None,
         product_id=checkout.product_id,
+        product_price_id=checkout.product_price_id,
         product=product,
         price_amount=checkout.amount if custom else None,
+        seats=checkout.seats,
         discount=discount,
+        discount_code=checkout.discount.code if checkout.discount else None,
         renews=views.renewal(checkout.product),
+        billing_address=pinned_address,
+        billing_address_display=views.clean_text(views.address_line(address)),
+        tax_id=checkout.customer_tax_id,
+        business=checkout.is_business_customer,
+        business_display="yes" if checkout.is_business_customer else None,
         customer_email=email,
         customer_name=views.clean_text(checkout.customer_name),
         payment=f"payment form token …{payment_token[-4:]}" if needs_payment and payment_token else "free: none",
         payment_token_digest=hashlib.sha256(payment_token.encode()).hexdigest()[:32] if payment_token else None,
     )
+
+
+def refuse_what_cannot_be_pinned(checkout: Checkout, needs_payment: bool) -> None:
+    """Refuse, before anyone is asked, a checkout whose charge depends on a fact the confirm request cannot
+    carry: the buyer's page could change it between the approval and the charge."""
+    not_done = f"Checkout {checkout.id} was not confirmed and nothing was charged"
+    if needs_payment and checkout.customer_billing_address is None:
+        raise ToolError(
+            f"{not_done}: it has no billing address yet, and the address sets the tax in what is charged. Fill "
+            "it in first (update_checkout_by_secret with customer_billing_address), then call confirm_checkout "
+            "again."
+        )
+    if checkout.discount is not None and checkout.discount.code is None and checkout.allow_discount_codes:
+        raise ToolError(
+            f"{not_done}: its discount was applied without a code, so the confirmation cannot name it, and the "
+            "payment page (which takes discount codes) could remove it before the charge. Turn discount codes "
+            "off for this checkout (update_checkout with allow_discount_codes false), then call again."
+        )
 
 
 @dataclass
@@ -263,14 +315,28 @@ class ConfirmCheckout(Action[CheckoutPreview, Checkout]):
         return preview
 
     async def act(self, api: PolarClient, approved: CheckoutPreview) -> Checkout:
-        # The approved product and amount travel in the confirm request itself, so a change made through
-        # the client secret after the approval is overwritten rather than charged.
+        # Everything that sets the amount travels in the confirm request itself, so a change made through
+        # the client secret after the approval is overwritten rather than charged. Polar applies these
+        # fields, then computes the tax from the address and tax id sent here.
+        pinned: dict[str, Any] = {
+            "product_id": approved.product_id,
+            "product_price_id": approved.product_price_id,
+            "amount": approved.price_amount,
+            # Explicit nulls: Polar removes a discount, and clears a tax id, that the approval did not have.
+            "discount_code": approved.discount_code or NULL,
+            "customer_tax_id": approved.tax_id or NULL,
+        }
+        # Only a tax id changes the tax. Polar clears the billing name and tax id of a purchase confirmed as not
+        # a business one, so `false` is never sent: the tax id, pinned above, is what counts.
+        if approved.business:
+            pinned["is_business_customer"] = True
+        if approved.billing_address is not None:
+            pinned["customer_billing_address"] = approved.billing_address
+        if approved.seats is not None:
+            pinned["seats"] = approved.seats
         try:
             return await api.checkouts.client_confirm(
-                self.client_secret,
-                confirmation_token_id=self.payment_token,
-                product_id=approved.product_id,
-                amount=approved.price_amount,
+                self.client_secret, confirmation_token_id=self.payment_token, **pinned
             )
         except BadRequestError as exc:
             raise NotDone(f"{self.not_done()}: Polar refused the payment ({exc.code}: {exc.detail}).") from exc
@@ -298,6 +364,9 @@ class ConfirmCheckout(Action[CheckoutPreview, Checkout]):
                 "again (a person approves it again)."
             )
         return after
+
+    def moved(self, outcome: Checkout) -> tuple[int, str]:
+        return outcome.total_amount, outcome.currency
 
     def verify(self, approved: CheckoutPreview, outcome: Checkout) -> list[str]:
         found = []

@@ -209,6 +209,9 @@ class Concede(Action[ConcedePreview, models.Dispute]):
             )
         raise NotDone(f"{self.not_done()}: {why}, and it still needs a response.")
 
+    def moved(self, outcome: models.Dispute) -> tuple[int, str]:
+        return outcome.total_amount, outcome.currency
+
     def verify(self, approved: ConcedePreview, outcome: models.Dispute) -> list[str]:
         if outcome.id != approved.dispute_id:
             return [f"approved for dispute {approved.dispute_id}, Polar answered about {outcome.id}"]

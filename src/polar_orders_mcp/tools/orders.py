@@ -330,6 +330,9 @@ class Charge(Action[ChargePreview, models.Order]):
             )
         return order
 
+    def moved(self, outcome: models.Order) -> tuple[int, str]:
+        return outcome.total_amount, outcome.currency
+
     def verify(self, approved: ChargePreview, outcome: models.Order) -> list[str]:
         found = []
         if outcome.total_amount != approved.amount or outcome.currency.lower() != approved.currency.lower():

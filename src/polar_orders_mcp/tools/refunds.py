@@ -478,6 +478,9 @@ class Refund(Action[RefundPreview, models.Refund]):
             "a person again."
         )
 
+    def moved(self, outcome: models.Refund) -> tuple[int, str]:
+        return outcome.total_amount, outcome.currency
+
     def verify(self, approved: RefundPreview, outcome: models.Refund) -> list[str]:
         found = []
         if outcome.order_id != approved.order_id:
