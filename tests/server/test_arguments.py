@@ -121,7 +121,8 @@ async def test_values_the_server_resolves_itself_are_unknown_arguments(server: A
         message = await fail(client, "finalize_order", {"order_id": order_id, "preview": {"amount": 1}})
     assert message == (
         "Error executing tool finalize_order: Unknown argument preview. finalize_order takes: order_id, "
-        "payment_method_id, approval_id. Nothing was done: call finalize_order again with this fixed."
+        "payment_method_id, max_amount, max_currency, approval_id. Nothing was done: call finalize_order again with "
+        "this fixed."
     )
 
 

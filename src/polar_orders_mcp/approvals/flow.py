@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from polar_orders_mcp.approvals.policy import Caller, ConfirmationRefused, Ctx, Guard, limit_message
 from polar_orders_mcp.approvals.preview import Preview, changed_facts
+from polar_orders_mcp.money import money
 from polar_orders_mcp.polar.client import PolarClient
 from polar_orders_mcp.polar.errors import OUTCOME_UNKNOWN, PolarAPIError, PolarError, outcome_unknown
 from polar_orders_mcp.store.base import Store
@@ -63,6 +64,35 @@ AUDIT_NOTE: ContextVar[AuditNote | None] = ContextVar("audit_note", default=None
 # Marks the request_state of an elicitation this server asked (protocol 2026-07-28); the SDK seals it.
 STATE_PREFIX = "pom1:"
 ANSWER_KEY = "approval"
+
+
+@dataclass(frozen=True)
+class Ceiling:
+    """The most one call may move, as the person told the agent ("any charge of $15.00 or less"): checked
+    before anyone is asked and again at the act, and shown to the person beside the amount."""
+
+    amount: int
+    currency: str | None = None
+    """None: the currency of the call's own amount."""
+
+    def refusal(self, preview: Preview, not_done: str) -> str | None:
+        """Why the call's amount is not within this ceiling, or None when it is."""
+        amount, currency = preview.money()
+        if amount is None:
+            return None
+        limit = money(self.amount, self.currency or currency)
+        if self.currency is not None and currency is not None and self.currency.lower() != currency:
+            return (
+                f"{not_done}: it moves {money(amount, currency)}, in {currency.upper()}, and the ceiling it was given "
+                f"(max_amount) is {limit}. Nothing was asked or done: tell the user the amount and currency."
+            )
+        if amount > self.amount:
+            return (
+                f"{not_done}: it moves {money(amount, currency)} (tax included), over the ceiling of {limit} it was "
+                "given (max_amount). Nothing was asked or done: tell the user the amount, and call again only with a "
+                "ceiling they agree to."
+            )
+        return None
 
 
 class NotDone(ToolError):
@@ -191,12 +221,13 @@ async def run(
     api: PolarClient,
     guard: Guard,
     approval_id: str | None,
+    ceiling: Ceiling | None = None,
 ) -> Awaiting[P] | Done[P, O] | types.InputRequiredResult:
     """The whole guarded call. `approval_id` is what the model passed back: an approval id, or in relay
-    mode the confirmation token standing for one. Raises ToolError (NotDone, ConfirmationRefused…)
-    saying what was not done."""
+    mode the confirmation token standing for one; `ceiling`, the most it may move. Raises ToolError
+    (NotDone, ConfirmationRefused…) saying what was not done."""
     try:
-        return await _run(ctx, action, api=api, guard=guard, approval_id=approval_id)
+        return await _run(ctx, action, api=api, guard=guard, approval_id=approval_id, ceiling=ceiling)
     except StoreUnavailable as exc:
         # A store failure once Polar was asked is logged and absorbed (_record): this one came before.
         log.error("%s: %s", action.tool, exc)
@@ -213,6 +244,7 @@ async def _run(
     api: PolarClient,
     guard: Guard,
     approval_id: str | None,
+    ceiling: Ceiling | None,
 ) -> Awaiting[P] | Done[P, O] | types.InputRequiredResult:
     store = await guard.store()
     # Whatever is acted on is read from Polar after its target's version is read (see Store.start_act).
@@ -225,6 +257,10 @@ async def _run(
         preview = await action.with_history(await action.preview(api), store)
     not_done = action.not_done()
     _note(previewed=preview.facts())
+    if ceiling is not None:
+        if (over := ceiling.refusal(preview, not_done)) is not None:
+            raise ConfirmationRefused(over)
+        preview.capped(ceiling.amount, ceiling.currency)
     # A first call checks the daily limit as it records the request (_ask), in the same transaction.
     first = approval_id is None and _resumed(ctx) is None and guard.mode != "off"
     await guard.check_limits(preview, not_done, _spent_in(loaded, preview), daily=not first)
@@ -235,7 +271,7 @@ async def _run(
             if unasked_seen is None:
                 unasked_seen = await store.target_version(action.target)
             preview = await action.with_history(await action.reread(api, preview), store)
-        return await _act(action, api, guard, preview, None, unasked_seen)
+        return await _act(action, api, guard, preview, None, unasked_seen, ceiling)
     who = guard.identify(ctx)
     answer: types.ElicitResult | None = None
     resumed = _resumed(ctx)
@@ -250,7 +286,7 @@ async def _run(
             )
         approval_id = guard.relay.approval_id(confirmation_token)
     if approval_id is None:
-        return await _ask(ctx, action, api, guard, store, who, preview)
+        return await _ask(ctx, action, api, guard, store, who, preview, ceiling)
     approval = await _load(store, approval_id, action, who, not_done, loaded)
     _note(approval_id=approval.id, channel=approval.channel)
     if confirmation_token is not None:
@@ -264,7 +300,7 @@ async def _run(
     elif answer is not None:
         approval = await _answered(ctx, store, guard, approval, answer, not_done)
     assert loaded is not None  # read above for every approval id a call brings, before any read of Polar
-    return await _proceed(ctx, action, api, guard, store, approval, preview, loaded.version)
+    return await _proceed(ctx, action, api, guard, store, approval, preview, loaded.version, ceiling)
 
 
 async def _read_approval(ctx: Ctx, guard: Guard, store: Store, approval_id: str | None) -> Loaded | None:
@@ -362,7 +398,14 @@ async def _load(
 
 
 async def _ask(
-    ctx: Ctx, action: Action[P, O], api: PolarClient, guard: Guard, store: Store, who: Caller, preview: P
+    ctx: Ctx,
+    action: Action[P, O],
+    api: PolarClient,
+    guard: Guard,
+    store: Store,
+    who: Caller,
+    preview: P,
+    ceiling: Ceiling | None,
 ) -> Awaiting[P] | Done[P, O] | types.InputRequiredResult:
     """A new request: record it, then ask a person through the chosen channel."""
     not_done = action.not_done()
@@ -409,7 +452,7 @@ async def _ask(
         if guard.mode == "console" and guard.wait > 0:
             approval = await _wait(ctx, store, guard, approval, guard.wait)
             if approval.state_at(store.now()) != "pending":
-                return await _proceed(ctx, action, api, guard, store, approval, preview, seen, fresh=False)
+                return await _proceed(ctx, action, api, guard, store, approval, preview, seen, ceiling, fresh=False)
         return _pending(ctx, guard, action, approval, preview)
     link = guard.console.link(ctx, approval.id) if channel == "url" else None
     if modern(ctx):
@@ -432,7 +475,7 @@ async def _ask(
         )
     approval = await _answered(ctx, store, guard, approval, answer, not_done)
     # The person took their time: what is acted on must still be what they saw.
-    return await _proceed(ctx, action, api, guard, store, approval, preview, seen, fresh=False)
+    return await _proceed(ctx, action, api, guard, store, approval, preview, seen, ceiling, fresh=False)
 
 
 def _input_required(
@@ -520,6 +563,7 @@ async def _proceed(
     approval: Approval,
     preview: P,
     seen: int,
+    ceiling: Ceiling | None,
     *,
     fresh: bool = True,
 ) -> Awaiting[P] | Done[P, O]:
@@ -560,7 +604,7 @@ async def _proceed(
             f"matches it. Call {action.tool} again without approval_id for a fresh preview and approval."
         )
     approved = _as(preview, approval.facts)
-    return await _act(action, api, guard, approved, approval, seen)
+    return await _act(action, api, guard, approved, approval, seen, ceiling)
 
 
 def _used(action: Action[Any, Any], approval: Approval, now: float) -> ConfirmationRefused:
@@ -595,12 +639,21 @@ def _relay_step(action: Action[Any, Any], approval: Approval) -> str:
 
 
 async def _act(
-    action: Action[P, O], api: PolarClient, guard: Guard, approved: P, approval: Approval | None, seen: int
+    action: Action[P, O],
+    api: PolarClient,
+    guard: Guard,
+    approved: P,
+    approval: Approval | None,
+    seen: int,
+    ceiling: Ceiling | None,
 ) -> Done[P, O]:
     """Redeem the approval (once, atomically) and send the one request that moves money, counted against
     the limits and claiming the target (no other act on it in flight or since `seen`) in the same
     transaction; then check what Polar did."""
     not_done = action.not_done()
+    # What was approved, within this call's ceiling (an approval asked for without one, or with a higher one).
+    if ceiling is not None and (over := ceiling.refusal(approved, not_done)) is not None:
+        raise ConfirmationRefused(over)
     store = await guard.store()
     amount, currency = approved.money()
     key = approval.id if approval is not None else f"off_{time.time_ns()}"

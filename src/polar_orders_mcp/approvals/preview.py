@@ -10,6 +10,7 @@ from typing import Any, ClassVar, Literal, Self
 from pydantic import BaseModel, ConfigDict, PrivateAttr
 
 from polar_orders_mcp.approvals import render
+from polar_orders_mcp.money import money
 
 RowKind = Literal["amount", "text", "time", "customer", "agent", "warning"]
 """amount: the money, shown large; text: a fact read from Polar or computed from it; time: an ISO 8601 instant,
@@ -34,6 +35,8 @@ class Preview(BaseModel):
 
     summary: str
 
+    _ceiling: str | None = PrivateAttr(default=None)
+    """The ceiling the call was given, as a person reads it (shown beside the amount, not a fact of Polar's)."""
     _remembered: bool = PrivateAttr(default=False)
     """Built from reads made earlier (minutes ago at most) rather than in this call: acting on it needs
     the action's reread first, whatever the channel."""
@@ -45,6 +48,11 @@ class Preview(BaseModel):
     @property
     def remembered(self) -> bool:
         return self._remembered
+
+    def capped(self, amount: int, currency: str | None) -> Self:
+        """Show the ceiling the call was given (the flow checked the amount is within it)."""
+        self._ceiling = f"{money(amount, currency or self.money()[1])}, tax included: this server refuses more"
+        return self
 
     def from_memory(self) -> Self:
         """Mark it as built from earlier reads."""
@@ -73,6 +81,9 @@ class Preview(BaseModel):
             if isinstance(value, list):
                 value = "; ".join(str(v) for v in value)
             found.append((label, str(value), kind))
+        if self._ceiling is not None:
+            at = next((n + 1 for n, row in enumerate(found) if row[2] == "amount"), 0)
+            found.insert(at, ("At most (the ceiling the agent was given)", self._ceiling, "text"))
         return found
 
     def message(self, zone: tzinfo = UTC) -> str:

@@ -20,7 +20,14 @@ from polar_orders_mcp.polar.params import NULL
 from polar_orders_mcp.tools import views
 from polar_orders_mcp.tools.base import Tool
 from polar_orders_mcp.tools.context import Api, Ctx, app_state
-from polar_orders_mcp.tools.irreversible import ApprovalIdArg, GuardedResult, guarded, how_decided
+from polar_orders_mcp.tools.irreversible import (
+    ApprovalIdArg,
+    GuardedResult,
+    MaxAmountArg,
+    MaxCurrencyArg,
+    guarded,
+    how_decided,
+)
 from polar_orders_mcp.tools.params import (
     AddressInput,
     CheckoutId,
@@ -395,11 +402,14 @@ async def confirm_checkout(
         str | None,
         Field(max_length=512, description="The payment processor's confirmation token from the payment form."),
     ] = None,
+    max_amount: MaxAmountArg = None,
+    max_currency: MaxCurrencyArg = None,
     approval_id: ApprovalIdArg | None = None,
 ) -> ConfirmResult | types.InputRequiredResult:
     """Confirm a checkout session as its payment page does: CHARGES the customer, cannot be undone.
     A person approves it first, maybe in this call. Never confirms one checkout twice."""
-    outcome = await guarded(ctx, ConfirmCheckout(client_secret, payment_token), approval_id)
+    action = ConfirmCheckout(client_secret, payment_token)
+    outcome = await guarded(ctx, action, approval_id, max_amount, max_currency)
     if isinstance(outcome, types.InputRequiredResult):
         return outcome
     if isinstance(outcome, Awaiting):

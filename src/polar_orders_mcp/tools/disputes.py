@@ -17,7 +17,14 @@ from polar_orders_mcp.polar.errors import PolarAPIError, PolarError, may_still_b
 from polar_orders_mcp.tools import views
 from polar_orders_mcp.tools.base import Tool
 from polar_orders_mcp.tools.context import Api, Ctx
-from polar_orders_mcp.tools.irreversible import ApprovalIdArg, GuardedResult, guarded, how_decided
+from polar_orders_mcp.tools.irreversible import (
+    ApprovalIdArg,
+    GuardedResult,
+    MaxAmountArg,
+    MaxCurrencyArg,
+    guarded,
+    how_decided,
+)
 from polar_orders_mcp.tools.params import Detail, DisputeId, OrderId
 
 DisputeStatus = Literal["prevented", "early_warning", "needs_response", "under_review", "lost", "won"]
@@ -229,11 +236,15 @@ class ConcedeResult(GuardedResult):
 
 
 async def accept_dispute(
-    ctx: Ctx, dispute_id: DisputeId, approval_id: ApprovalIdArg | None = None
+    ctx: Ctx,
+    dispute_id: DisputeId,
+    max_amount: MaxAmountArg = None,
+    max_currency: MaxCurrencyArg = None,
+    approval_id: ApprovalIdArg | None = None,
 ) -> ConcedeResult | types.InputRequiredResult:
     """Concede a dispute (chargeback): the customer keeps the money and Polar revokes the order's benefits.
     Cannot be undone. A person approves it first, maybe in this call."""
-    outcome = await guarded(ctx, Concede(dispute_id), approval_id)
+    outcome = await guarded(ctx, Concede(dispute_id), approval_id, max_amount, max_currency)
     if isinstance(outcome, types.InputRequiredResult):
         return outcome
     if isinstance(outcome, Awaiting):

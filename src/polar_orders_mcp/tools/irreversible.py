@@ -8,7 +8,7 @@ import mcp_types as types
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from polar_orders_mcp.approvals import flow
-from polar_orders_mcp.approvals.flow import Action, Awaiting, Done, iso
+from polar_orders_mcp.approvals.flow import Action, Awaiting, Ceiling, Done, iso
 from polar_orders_mcp.approvals.preview import Preview
 from polar_orders_mcp.tools.context import Ctx, app_state
 
@@ -22,6 +22,15 @@ ApprovalIdArg = Annotated[
     ),
     # Advertised short: the model copies the id from the first answer, the server checks its form.
     WithJsonSchema({"type": "string", "description": "only after an approval_pending answer"}),
+]
+
+
+MaxAmountArg = Annotated[
+    int | None,
+    Field(ge=0, le=99_999_999_999, description="a ceiling the user gave, minor units, tax included: more is refused"),
+]
+MaxCurrencyArg = Annotated[
+    str | None, Field(pattern=r"^[A-Za-z]{3}$", description="max_amount's currency (default: the amount's)")
 ]
 
 
@@ -82,8 +91,13 @@ def how_decided(done: Done[Any, Any]) -> str:
 
 
 async def guarded(
-    ctx: Ctx, action: Action[P, O], approval_id: str | None
+    ctx: Ctx,
+    action: Action[P, O],
+    approval_id: str | None,
+    max_amount: int | None = None,
+    max_currency: str | None = None,
 ) -> Awaiting[P] | Done[P, O] | types.InputRequiredResult:
-    """Run one irreversible call on the server's guard."""
+    """Run one irreversible call on the server's guard, within the ceiling the call was given (if any)."""
     state = app_state(ctx)
-    return await flow.run(ctx, action, api=state.client, guard=state.guard, approval_id=approval_id)
+    ceiling = Ceiling(max_amount, max_currency.lower() if max_currency else None) if max_amount is not None else None
+    return await flow.run(ctx, action, api=state.client, guard=state.guard, approval_id=approval_id, ceiling=ceiling)

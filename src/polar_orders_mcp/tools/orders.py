@@ -24,7 +24,14 @@ from polar_orders_mcp.polar.errors import (
 from polar_orders_mcp.tools import views
 from polar_orders_mcp.tools.base import Tool
 from polar_orders_mcp.tools.context import Api, Ctx, app_state
-from polar_orders_mcp.tools.irreversible import ApprovalIdArg, GuardedResult, guarded, how_decided
+from polar_orders_mcp.tools.irreversible import (
+    ApprovalIdArg,
+    GuardedResult,
+    MaxAmountArg,
+    MaxCurrencyArg,
+    guarded,
+    how_decided,
+)
 from polar_orders_mcp.tools.params import (
     BillingAddress,
     BillingName,
@@ -361,11 +368,13 @@ async def finalize_order(
     ctx: Ctx,
     order_id: OrderId,
     payment_method_id: PaymentMethodId | None = None,
+    max_amount: MaxAmountArg = None,
+    max_currency: MaxCurrencyArg = None,
     approval_id: ApprovalIdArg | None = None,
 ) -> ChargeResult | types.InputRequiredResult:
     """Charge a draft order to a saved card (default: the customer's). MOVES MONEY: a person approves
     each charge first, maybe in this call."""
-    outcome = await guarded(ctx, Charge(order_id, payment_method_id), approval_id)
+    outcome = await guarded(ctx, Charge(order_id, payment_method_id), approval_id, max_amount, max_currency)
     if isinstance(outcome, types.InputRequiredResult):
         return outcome
     if isinstance(outcome, Awaiting):

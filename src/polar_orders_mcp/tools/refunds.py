@@ -25,7 +25,14 @@ from polar_orders_mcp.store.base import Store
 from polar_orders_mcp.tools import views
 from polar_orders_mcp.tools.base import Tool
 from polar_orders_mcp.tools.context import Api, Ctx
-from polar_orders_mcp.tools.irreversible import ApprovalIdArg, GuardedResult, guarded, how_decided
+from polar_orders_mcp.tools.irreversible import (
+    ApprovalIdArg,
+    GuardedResult,
+    MaxAmountArg,
+    MaxCurrencyArg,
+    guarded,
+    how_decided,
+)
 from polar_orders_mcp.tools.params import CustomerId, Detail, Limit, OrderId, Page, RefundId, SubscriptionId
 
 RefundSort = Literal["created_at", "-created_at", "amount", "-amount"]
@@ -515,12 +522,14 @@ async def create_refund(
     ] = None,
     comment: Annotated[str | None, Field(max_length=500)] = None,
     revoke_benefits: bool = False,
+    max_amount: MaxAmountArg = None,
+    max_currency: MaxCurrencyArg = None,
     approval_id: ApprovalIdArg | None = None,
 ) -> RefundResult | types.InputRequiredResult:
     """Refund a paid order, whole or in part. MOVES MONEY: a person approves it first, maybe in this call.
     After an unclear failure, check list_refunds."""
     action = Refund(order_id, amount, reason, comment, revoke_benefits, total)
-    outcome = await guarded(ctx, action, approval_id)
+    outcome = await guarded(ctx, action, approval_id, max_amount, max_currency)
     if isinstance(outcome, types.InputRequiredResult):
         return outcome
     if isinstance(outcome, Awaiting):
