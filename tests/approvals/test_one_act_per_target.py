@@ -151,3 +151,30 @@ async def test_an_act_on_a_target_acted_on_after_its_facts_were_read_sends_nothi
         "the server reads it again and acts only if it still matches what was approved."
     )
     assert "changed after it was approved" in again
+
+
+async def test_with_confirm_off_two_refunds_of_one_order_fired_together_send_one(
+    make_parts: Any, state: EmulatorState
+) -> None:
+    """No person is asked, and acts on one target are still one at a time: the second is held back while the
+    first is at Polar, and told to call again if it is still needed."""
+    parts: Built = make_parts(confirm="off")
+    order_id = refundable_orders(state, 1)[0]
+    state.faults.add("latency", "/v1/refunds/", method="POST", seconds=0.3)
+    answers: list[Any] = []
+    async with Client(parts.server) as client:
+
+        async def refund() -> None:
+            answers.append(await client.call_tool("create_refund", {"order_id": order_id, "amount": PART}))
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(refund)
+            group.start_soon(refund)
+    held = [error_text(r) for r in answers if r.is_error]
+    assert len(state.faults.received("POST", "/v1/refunds/")) == 1
+    assert held == [
+        f"Error executing tool create_refund: Order {order_id} was not refunded by this call: another call is "
+        f"acting on {order_id} right now (nothing was sent by this one). Wait until it is done, check the target's "
+        "status, then call again if it is still needed."
+    ]
+    assert state.store.order(order_id).refunded_amount == PART

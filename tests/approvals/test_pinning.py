@@ -585,3 +585,19 @@ async def test_a_discount_the_page_cannot_remove_or_that_has_a_code_is_pinned(
         first = await call(client, "confirm_checkout", args)
     assert first["status"] == "approval_pending"
     assert first["preview"]["discount_code"] == code
+
+
+async def test_the_seats_of_a_seat_based_price_are_sent_back_pinned(
+    emulator: Any, seed: SeedInfo, tmp_path: Any
+) -> None:
+    """Polar resets the seats to the price's minimum when a confirmation names the product without them."""
+    transport = Recorder(emulator, "/confirm", lambda body: {**body, "seats": 3})
+    parts = parts_with(emulator, transport, tmp_path)
+    async with Client(parts.server) as client, Person(parts.console) as person:
+        checkout = await custom_price_checkout(client, seed, 1200)
+        args = {"client_secret": checkout["client_secret"], "payment_token": "tok_visa"}
+        first = await call(client, "confirm_checkout", args)
+        await person.approve(first["approval"]["approval_id"])
+        await call(client, "confirm_checkout", {**args, "approval_id": first["approval"]["approval_id"]})
+    assert first["preview"]["seats"] == 3
+    assert transport.bodies[0]["seats"] == 3
