@@ -26,6 +26,7 @@ from polar_orders_mcp.tools import views
 from polar_orders_mcp.tools.base import Tool
 from polar_orders_mcp.tools.context import Api, Ctx
 from polar_orders_mcp.tools.irreversible import ApprovalIdArg, GuardedResult, guarded, how_decided
+from polar_orders_mcp.tools.organization import refunds_refused, refused_by_organization
 from polar_orders_mcp.tools.params import CustomerId, Detail, Limit, OrderId, Page, RefundId, SubscriptionId
 
 RefundSort = Literal["created_at", "-created_at", "amount", "-amount"]
@@ -209,15 +210,16 @@ async def refund_facts(
     *,
     total: int | None = None,
     now: datetime | None = None,
-    check_disputes: bool = True,
+    before_asking: bool = True,
 ) -> RefundFacts:
     """The facts of refunding `amount` (net of tax, minor units) of the order, or what pays back `total` (tax
     included); neither: all that is left.
 
-    Reads the order, its refunds and its disputes. Raises ToolError, saying what to do, when Polar
-    would refuse: not paid, free, fully refunded, amount above what is left, a disputed payment.
-    Polar's own reads may raise PolarError (an unknown order is NotFoundError). Without
-    `check_disputes`, the disputes are not read.
+    Reads the order, what Polar lets its organization do, its refunds and its disputes. Raises ToolError,
+    saying what to do, when Polar would refuse: not paid, free, fully refunded, refunds turned off for the
+    organization, amount above what is left, a disputed payment. Polar's own reads may raise PolarError (an
+    unknown order is NotFoundError). Without `before_asking` (the re-read right before the refund), neither
+    the organization nor the disputes are read: Polar refuses those itself.
     """
     not_done = f"Order {order_id} was not refunded"
     if amount is not None and amount < 1:
@@ -228,6 +230,9 @@ async def refund_facts(
         )
     order = await api.orders.get(order_id)
     _refusable(order, not_done)
+    organization_id = order.customer.organization_id if order.customer else None
+    if before_asking and (why := await refused_by_organization(api, organization_id, refunds_refused)):
+        raise ToolError(f"{not_done}: {why}")
     refunds = [r async for r in api.refunds.iterate(order_id=order_id, sorting=["-created_at"])]
     net, _ = refundable(order)
     pending = sum(r.amount for r in refunds if r.status == "pending")
@@ -246,7 +251,7 @@ async def refund_facts(
             f"{views.money(available, order.currency)} left to refund (amounts are net of tax; Polar adds the "
             f"prorated tax). Pass an amount of at most {available}, or leave it out to refund all of it."
         )
-    dispute, checked = await _open_dispute(api, order_id) if check_disputes else (None, False)
+    dispute, checked = await _open_dispute(api, order_id) if before_asking else (None, False)
     if dispute is not None:
         raise ToolError(
             f"{not_done}: its payment is disputed (dispute {dispute.id}, {dispute.status}), and Polar cannot "
@@ -413,8 +418,9 @@ class Refund(Action[RefundPreview, models.Refund]):
 
     async def reread(self, api: PolarClient, approved: RefundPreview) -> RefundPreview:
         # Right before the refund: the order (status, amounts) and its refunds (one made since the approval
-        # changes what is left). Not its disputes: Polar refuses a disputed payment itself (RefundDisputedPayment).
-        facts = await refund_facts(api, self.order_id, self.amount, total=self.total, check_disputes=False)
+        # changes what is left). Not its disputes nor its organization: Polar refuses a disputed payment
+        # (RefundDisputedPayment) and refunds turned off (RefundsBlocked) itself.
+        facts = await refund_facts(api, self.order_id, self.amount, total=self.total, before_asking=False)
         return refund_preview_of(facts, self.reason, self.comment, self.revoke_benefits)
 
     async def with_history(self, preview: RefundPreview, store: Store) -> RefundPreview:
