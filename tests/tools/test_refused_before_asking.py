@@ -1,17 +1,22 @@
 """What Polar would refuse is answered before anyone is asked: no approval is recorded, no client is asked to
-show a confirmation, nothing is sent to Polar."""
+show a confirmation, nothing is sent to Polar. What only Polar's answer tells (an order's refunds blocked by
+its staff) is remembered, so nobody is asked about it again for a day."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import mcp_types as types
 import pytest
 from mcp.client import Client
 
-from polar_orders_mcp.emulator.seed import SeedInfo
+from polar_orders_mcp.approvals.flow import iso
+from polar_orders_mcp.emulator.models import OrgPrincipal
+from polar_orders_mcp.emulator.seed import SCOPES, SeedInfo
 from polar_orders_mcp.emulator.state import EmulatorState
 from polar_orders_mcp.server.app import Built
+from polar_orders_mcp.store.base import Store
 from tests.approvals.console_client import Person
 from tests.tools.conftest import call, fail
 
@@ -40,6 +45,13 @@ async def nobody_was_asked(parts: Built, human: Human) -> None:
     store = await parts.store()
     assert await store.list_approvals(states=EVERY_STATE) == []
     assert human.shown == []
+
+
+async def refused_at(store: Store, order_id: str) -> float:
+    """When the (only) refund this server sent for the order, which Polar refused, was sent."""
+    [act] = await store.acts_for("create_refund", order_id)
+    assert act.state == "failed"
+    return act.started_at
 
 
 # Read before asking: the organization's capabilities and feature settings.
@@ -119,6 +131,170 @@ async def test_an_organization_that_cannot_be_read_now_is_no_reason_to_refuse(
     async with Client(parts.server) as client:
         asked = await call(client, "finalize_order", {"order_id": seed.draft_orders["good_card"]})
     assert asked["status"] == "approval_pending"
+
+
+# Known only from Polar's answer: remembered for a day.
+
+
+def token_without(state: EmulatorState, seed: SeedInfo, *resources: str) -> str:
+    token = "polar_oat_without_" + "_".join(resources)
+    scopes = {s for s in SCOPES if s.split(":")[0] not in resources}
+    state.store.tokens[token] = OrgPrincipal(seed.organization_id, frozenset(scopes))
+    return token
+
+
+async def test_after_polar_refused_a_refund_as_blocked_nobody_is_asked_about_that_order_again(
+    parts: Built, seed: SeedInfo, state: EmulatorState, mode: str
+) -> None:
+    """Polar's staff blocked refunds of this order; its API does not show that, so the first request is asked and
+    refused by Polar. The next one is answered from that refusal."""
+    order_id = seed.refunds_blocked_order_id
+    human = Human()
+    async with Client(parts.server, mode=mode, elicitation_callback=human) as client:
+        first = await fail(client, "create_refund", {"order_id": order_id})
+        second = await fail(client, "create_refund", {"order_id": order_id, "amount": 100})
+    store = await parts.store()
+    refused = await refused_at(store, order_id)
+    assert f"Order {order_id} was not refunded: RefundsBlocked (HTTP 403)" in first
+    assert second == (
+        f"Error executing tool create_refund: Order {order_id} was not refunded: Polar refused a refund of it at "
+        f"{iso(refused)} (RefundsBlocked: refunds of this order are blocked at Polar, which its API does not show "
+        f"beforehand), and this server does not ask anyone about it again before {iso(refused + DAY)}. Ask Polar "
+        "support to unblock it."
+    )
+    assert len(human.shown) == 1 and len(await store.list_approvals(states=EVERY_STATE)) == 1
+    assert posts(state, "/v1/refunds/") == 1
+
+
+async def test_a_blocked_order_is_asked_about_again_after_a_day(
+    parts: Built, seed: SeedInfo, state: EmulatorState, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    order_id = seed.refunds_blocked_order_id
+    human = Human()
+    async with Client(parts.server, elicitation_callback=human) as client:
+        await fail(client, "create_refund", {"order_id": order_id})
+        await fail(client, "create_refund", {"order_id": order_id})
+        assert len(human.shown) == 1
+        store = await parts.store()
+        monkeypatch.setattr(store, "now", lambda: time.time() + DAY + 60)
+        state.store.order(order_id).refunds_blocked = False  # Polar's support unblocked it meanwhile
+        done = await call(client, "create_refund", {"order_id": order_id})
+    assert done["status"] == "refunded" and len(human.shown) == 2
+
+
+async def test_the_refusal_of_a_console_approved_refund_is_remembered_too(
+    parts: Built, person: Person, seed: SeedInfo, state: EmulatorState
+) -> None:
+    order_id = seed.refunds_blocked_order_id
+    async with Client(parts.server) as client:
+        first = await call(client, "create_refund", {"order_id": order_id})
+        await person.approve(first["approval"]["approval_id"])
+        await fail(client, "create_refund", {"order_id": order_id, "approval_id": first["approval"]["approval_id"]})
+        again = await fail(client, "create_refund", {"order_id": order_id})
+    assert "(RefundsBlocked: refunds of this order are blocked at Polar" in again
+    assert len(await (await parts.store()).list_approvals(states=EVERY_STATE)) == 1
+
+
+async def test_without_organizations_read_the_preview_cannot_tell_and_polar_answers(
+    make_parts: Any, seed: SeedInfo, state: EmulatorState
+) -> None:
+    """A token that cannot read the organization: the refund is asked for, Polar refuses it, and that is
+    remembered for the order."""
+    state.set_organization(can_refund=False)
+    parts: Built = make_parts(access_token=token_without(state, seed, "organizations"))
+    order_id = seed.paid_order_id
+    human = Human()
+    async with Client(parts.server, elicitation_callback=human) as client:
+        first = await fail(client, "create_refund", {"order_id": order_id})
+        second = await fail(client, "create_refund", {"order_id": order_id})
+    assert f"Order {order_id} was not refunded: RefundsBlocked (HTTP 403)" in first
+    assert len(human.shown) == 1 and posts(state, "/v1/refunds/") == 1
+    assert "Polar refused a refund of it at" in second and "does not ask anyone about it again before" in second
+
+
+async def test_a_disputed_payment_polar_refused_is_remembered_when_disputes_cannot_be_read(
+    make_parts: Any, seed: SeedInfo, state: EmulatorState
+) -> None:
+    parts: Built = make_parts(access_token=token_without(state, seed, "disputes"))
+    order_id = seed.disputed_orders["needs_response"]
+    human = Human()
+    async with Client(parts.server, elicitation_callback=human) as client:
+        first = await fail(client, "create_refund", {"order_id": order_id})
+        second = await fail(client, "create_refund", {"order_id": order_id})
+    refused = await refused_at(await parts.store(), order_id)
+    assert "RefundDisputedPayment" in first
+    assert second == (
+        f"Error executing tool create_refund: Order {order_id} was not refunded: Polar refused a refund of it at "
+        f"{iso(refused)} (RefundDisputedPayment: its payment is disputed), and this server does not ask anyone about "
+        f"it again before {iso(refused + DAY)}. Handle the dispute instead: list_disputes(order_id={order_id!r})."
+    )
+    assert len(human.shown) == 1
+
+
+REMEMBERED = [
+    ("RefundsBlocked", "refunds of this order are blocked at Polar, which its API does not show beforehand",
+     "Ask Polar support to unblock it."),
+    ("RefundDisputedPayment", "its payment is disputed", "Handle the dispute instead: list_disputes(order_id={id!r})."),
+    ("RefundedAlready", "it is already fully refunded", "See what was paid back: list_refunds(order_id={id!r})."),
+    ("RefundUnknownPayment", "Polar has no succeeded payment of it to refund", "Check the order with get_order."),
+]
+
+
+@pytest.mark.parametrize(("code", "why", "then"), REMEMBERED, ids=[c for c, _, _ in REMEMBERED])
+async def test_each_remembered_refusal_says_what_polar_said_and_what_to_do(
+    parts: Built, seed: SeedInfo, code: str, why: str, then: str
+) -> None:
+    order_id = seed.paid_order_id
+    store = await parts.store()
+    await store.start_act(approval_id="earlier", tool="create_refund", target=order_id, currency="usd", amount=1500,
+                          per_charge=None, daily=None)  # fmt: skip
+    await store.finish_act("earlier", "failed", {"refusal": code})
+    [act] = await store.acts_for("create_refund", order_id)
+    human = Human()
+    async with Client(parts.server, elicitation_callback=human) as client:
+        message = await fail(client, "create_refund", {"order_id": order_id})
+    assert message == (
+        f"Error executing tool create_refund: Order {order_id} was not refunded: Polar refused a refund of it at "
+        f"{iso(act.started_at)} ({code}: {why}), and this server does not ask anyone about it again before "
+        f"{iso(act.started_at + DAY)}. {then.format(id=order_id)}"
+    )
+    await nobody_was_asked(parts, human)
+
+
+HISTORIES = {
+    "an amount refused": [("failed", "RequestValidationError")],
+    "an option refused": [("failed", "RevokeSubscriptionBenefitsProhibited")],
+    "refunded since": [("failed", "RefundsBlocked"), ("done", None)],
+}
+
+
+@pytest.mark.parametrize("history", HISTORIES.values(), ids=HISTORIES.keys())
+async def test_other_refusals_and_a_refund_made_since_are_no_reason_to_refuse(
+    parts: Built, seed: SeedInfo, history: list[tuple[Any, str | None]]
+) -> None:
+    """Polar's answers about a request (its amount, its options) are not about the order; and a refund made after
+    a remembered refusal shows the order was unblocked."""
+    order_id = seed.paid_order_id
+    store = await parts.store()
+    for n, (outcome, refusal) in enumerate(history):
+        await store.start_act(approval_id=f"earlier{n}", tool="create_refund", target=order_id, currency="usd",
+                              amount=100, per_charge=None, daily=None)  # fmt: skip
+        await store.finish_act(f"earlier{n}", outcome, {"refusal": refusal} if refusal else None)
+    async with Client(parts.server) as client:
+        asked = await call(client, "create_refund", {"order_id": order_id, "amount": 100})
+    assert asked["status"] == "approval_pending"
+
+
+async def test_a_declined_charge_is_not_remembered(
+    parts: Built, seed: SeedInfo, state: EmulatorState
+) -> None:
+    """Only refunds remember Polar's refusals; a declined card may be fixed by the customer in a minute."""
+    order_id = seed.draft_orders["declining_card"]
+    human = Human()
+    async with Client(parts.server, elicitation_callback=human) as client:
+        await fail(client, "finalize_order", {"order_id": order_id})
+        await fail(client, "finalize_order", {"order_id": order_id})
+    assert len(human.shown) == 2
 
 
 # Refused before asking already: each checked the same way.

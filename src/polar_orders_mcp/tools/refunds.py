@@ -10,7 +10,7 @@ import mcp_types as types
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, ConfigDict, Field
 
-from polar_orders_mcp.approvals.flow import Action, Awaiting, NotDone, OutcomeUnknown
+from polar_orders_mcp.approvals.flow import Action, Awaiting, NotDone, OutcomeUnknown, iso
 from polar_orders_mcp.approvals.preview import Preview
 from polar_orders_mcp.polar import models
 from polar_orders_mcp.polar.client import PolarClient
@@ -22,6 +22,7 @@ from polar_orders_mcp.polar.errors import (
     what_failed,
 )
 from polar_orders_mcp.store.base import Store
+from polar_orders_mcp.store.records import Act
 from polar_orders_mcp.tools import views
 from polar_orders_mcp.tools.base import Tool
 from polar_orders_mcp.tools.context import Api, Ctx
@@ -41,6 +42,20 @@ MONEY_BACK = frozenset({"pending", "succeeded"})
 # RefundDisputedPayment. An early warning is not a dispute at Stripe yet.
 REFUND_BLOCKING_DISPUTES = frozenset({"needs_response", "under_review", "lost"})
 UNPAID = frozenset({"draft", "pending", "void"})
+# Polar's refusals about the order itself that a preview cannot always see (refunds of it blocked by Polar's staff,
+# which its API does not show; a payment disputed or refunded at the processor before Polar knows; disputes a
+# token cannot read): what it said and what to do. A refusal is remembered for as long as the store's acts are
+# listed (a day), so nobody is asked again about a refund Polar refused; after that a call asks again.
+REMEMBERED_REFUSALS = {
+    "RefundsBlocked": (
+        "refunds of this order are blocked at Polar, which its API does not show beforehand",
+        "Ask Polar support to unblock it.",
+    ),
+    "RefundDisputedPayment": ("its payment is disputed", "Handle the dispute instead: list_disputes(order_id={id!r})."),
+    "RefundedAlready": ("it is already fully refunded", "See what was paid back: list_refunds(order_id={id!r})."),
+    "RefundUnknownPayment": ("Polar has no succeeded payment of it to refund", "Check the order with get_order."),
+}
+REFUSAL_MEMORY = 86_400.0
 
 
 async def list_refunds(
@@ -424,9 +439,12 @@ class Refund(Action[RefundPreview, models.Refund]):
         return refund_preview_of(facts, self.reason, self.comment, self.revoke_benefits)
 
     async def with_history(self, preview: RefundPreview, store: Store) -> RefundPreview:
-        """A refund this server sent whose answer was lost, and which Polar does not list, is worth a warning:
-        Polar may still be making it."""
-        unsettled = [a for a in await store.acts_for(self.tool, self.order_id) if a.state in ("started", "unknown")]
+        """A refund of this order Polar refused for a reason about the order itself is not asked about again
+        for a day (ToolError). A refund this server sent whose answer was lost, and which Polar does not list,
+        is worth a warning: Polar may still be making it."""
+        acts = await store.acts_for(self.tool, self.order_id, window=REFUSAL_MEMORY)
+        self._refuse_what_polar_refused(acts)
+        unsettled = [a for a in acts if a.state in ("started", "unknown")]
         if not unsettled:
             return preview
         listed = set(preview.previous_refund_ids)
@@ -436,6 +454,21 @@ class Refund(Action[RefundPreview, models.Refund]):
             for a in unsettled
         ]
         return preview.model_copy(update={"unsettled_note": "; ".join(lines)})
+
+    def _refuse_what_polar_refused(self, acts: list[Act]) -> None:
+        """Polar's last word on refunding this order, if it was a remembered refusal (a refund made since means
+        the order was unblocked)."""
+        answered = [a for a in acts if a.state == "done" or a.detail.get("refusal") in REMEMBERED_REFUSALS]
+        if not answered or answered[-1].state == "done":
+            return
+        refused = answered[-1]
+        code = refused.detail["refusal"]
+        why, then = REMEMBERED_REFUSALS[code]
+        raise ToolError(
+            f"{self.not_done()}: Polar refused a refund of it at {iso(refused.started_at)} ({code}: {why}), and this "
+            f"server does not ask anyone about it again before {iso(refused.started_at + REFUSAL_MEMORY)}. "
+            + then.format(id=self.order_id)
+        )
 
     async def act(self, api: PolarClient, approved: RefundPreview) -> models.Refund:
         self.sent_at = datetime.now(UTC)
@@ -450,7 +483,7 @@ class Refund(Action[RefundPreview, models.Refund]):
         except PolarAPIError as exc:
             if exc.status_code >= 500:
                 raise  # an unclear answer: read_back finds out
-            raise NotDone(f"{self.not_done()}: {exc}") from exc
+            raise NotDone(f"{self.not_done()}: {exc}", refusal=exc.code) from exc
         if made.status in ("failed", "canceled"):
             raise NotDone(
                 f"{self.not_done()}: Polar made refund {made.id} but it {made.status}; nothing was paid back."
