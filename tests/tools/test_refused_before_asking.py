@@ -122,6 +122,23 @@ async def test_an_organization_turned_back_on_is_read_again_before_refusing(
     assert asked["status"] == "approval_pending"
 
 
+async def test_the_approved_refund_does_not_read_the_organization_again(
+    parts: Built, person: Person, seed: SeedInfo, state: EmulatorState, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Right before the refund only what the approval pins is read again (the order and its refunds): Polar
+    refuses refunds turned off meanwhile itself, so the organization is not read, however long ago it was."""
+    from polar_orders_mcp.polar import recent
+
+    order_id = seed.paid_order_id
+    async with Client(parts.server) as client:
+        first = await call(client, "create_refund", {"order_id": order_id})
+        await person.approve(first["approval"]["approval_id"])
+        monkeypatch.setattr(recent, "SECONDS", -1.0)
+        state.faults.journal.clear()
+        await call(client, "create_refund", {"order_id": order_id, "approval_id": first["approval"]["approval_id"]})
+    assert not [r for r in state.faults.journal if r.path.startswith("/v1/organizations/")]
+
+
 async def test_an_organization_that_cannot_be_read_now_is_no_reason_to_refuse(
     parts: Built, seed: SeedInfo, state: EmulatorState
 ) -> None:
