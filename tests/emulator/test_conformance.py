@@ -280,9 +280,10 @@ def test_every_operation_of_the_spec_is_served_or_listed_as_not(spec: dict[str, 
     operations = {(method.upper(), path) for path, ops in spec["paths"].items() for method in ops
                   if method in ("get", "post", "patch", "put", "delete")}
     assert operations - served(app) == NOT_SERVED
-    # Served beyond the subset: the portal's deprecated alias, and the after-sales paths of Polar's full spec
-    # (checked against it in test_conformance_sales.py).
-    assert {path.split("/")[2] for _, path in served(app) - operations} == {"users", "subscriptions", "disputes"}
+    # Served beyond the subset: the portal's deprecated alias, the after-sales paths of Polar's full spec
+    # (checked against it in test_conformance_sales.py) and the token's organization (test_organizations.py).
+    assert {path.split("/")[2] for _, path in served(app) - operations} == {
+        "users", "subscriptions", "disputes", "organizations"}
 
 
 async def test_what_is_not_served_answers_as_an_unknown_route(client: httpx2.AsyncClient) -> None:

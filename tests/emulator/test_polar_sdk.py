@@ -381,3 +381,16 @@ def test_the_2026_04_client_reads_the_same_answers(base_url: str, info: SeedInfo
         assert old.orders.get(info.paid_order_id).id == info.paid_order_id
         assert old.checkouts.get(info.open_checkout_id).units is None
         assert old.products.get(info.products["one_time_fixed"]).is_deletable is False
+
+
+def test_organization(polar: Polar, info: SeedInfo, state: EmulatorState) -> None:
+    organization = polar.organizations.get(info.organization_id)
+    assert isinstance(organization, outputs.Organization) and organization.capabilities.refunds is True
+    state.set_organization(can_refund=False, payments_ready=False, off_session_charges_enabled=False)
+    organization = polar.organizations.get(info.organization_id)
+    assert (organization.capabilities.refunds, organization.capabilities.checkout_payments) == (False, False)
+    assert organization.feature_settings is not None
+    assert organization.feature_settings.off_session_charges_enabled is False
+    with pytest.raises(errors.ResourceNotFound) as missing:
+        polar.organizations.get(UNKNOWN)
+    polar_error(missing.value, 404, "ResourceNotFound", "Not found")

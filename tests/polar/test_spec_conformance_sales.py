@@ -1,4 +1,5 @@
-"""Every refund, subscription and dispute request the client can send is one Polar's full spec accepts."""
+"""Every refund, subscription, dispute and organization request the client can send is one Polar's full spec
+accepts."""
 
 from __future__ import annotations
 
@@ -59,9 +60,10 @@ CALLS: dict[str, Callable[[PolarClient], Awaitable[object]]] = {
     "disputes.iterate": lambda p: _all(p.disputes.iterate(status="won")),
     "disputes.get": lambda p: p.disputes.get(ID2),
     "disputes.accept": lambda p: p.disputes.accept(ID2),
+    "organizations.get": lambda p: p.organizations.get(ID2),
 }  # fmt: skip
 OPERATIONS = {"refunds:list", "refunds:create", "subscriptions:list", "subscriptions:get", "subscriptions:update",
-              "disputes:list", "disputes:get", "disputes:accept"}
+              "disputes:list", "disputes:get", "disputes:accept", "organizations:get"}
 
 
 async def _sent(call: Callable[[PolarClient], Awaitable[object]]) -> list[httpx2.Request]:

@@ -292,8 +292,8 @@ async def test_a_paid_order_is_not_a_draft(server: MCPServer[Any], seed: SeedInf
 async def test_the_approved_call_reads_the_order_once_then_charges(
     server: MCPServer[Any], person: Person, seed: SeedInfo, state: EmulatorState
 ) -> None:
-    """The first call reads the order, the customer's cards and the product (its list price); the approved
-    call reads only the order (the card is pinned in the charge), then charges."""
+    """The first call reads the order, its organization (may it charge?), the customer's cards and the product
+    (its list price); the approved call reads only the order (the card is pinned in the charge), then charges."""
     order_id = seed.draft_orders["good_card"]
     async with Client(server) as client:
         state.faults.journal.clear()
@@ -306,8 +306,8 @@ async def test_the_approved_call_reads_the_order_once_then_charges(
     customer = state.store.order(order_id).customer.id
     product = state.store.order(order_id).product.id
     assert first == [
-        ("GET", f"/v1/orders/{order_id}"), ("GET", f"/v1/customers/{customer}/payment-methods"),
-        ("GET", f"/v1/products/{product}"),
+        ("GET", f"/v1/orders/{order_id}"), ("GET", f"/v1/organizations/{seed.organization_id}"),
+        ("GET", f"/v1/customers/{customer}/payment-methods"), ("GET", f"/v1/products/{product}"),
     ]
     assert second == [("GET", f"/v1/orders/{order_id}"), ("POST", f"/v1/orders/{order_id}/finalize")]
 
@@ -317,7 +317,7 @@ async def test_a_charge_approved_in_the_client_reads_polar_alike_in_both_eras(
 ) -> None:
     """The person takes longer to answer than reads are remembered. The newer era answers in a second
     request: it reads the order again right before charging, as the older one does once the person
-    answered, instead of building the whole preview (order, cards, product) again."""
+    answered, instead of building the whole preview (order, organization, cards, product) again."""
     from polar_orders_mcp.polar import recent
 
     order_id = seed.draft_orders["good_card"]
@@ -330,9 +330,9 @@ async def test_a_charge_approved_in_the_client_reads_polar_alike_in_both_eras(
         sent = [(r.method, r.path) for r in state.faults.journal]
     assert charged["status"] == "charged"
     assert sent == [
-        ("GET", f"/v1/orders/{order_id}"), ("GET", f"/v1/customers/{customer}/payment-methods"),
-        ("GET", f"/v1/products/{product}"), ("GET", f"/v1/orders/{order_id}"),
-        ("POST", f"/v1/orders/{order_id}/finalize"),
+        ("GET", f"/v1/orders/{order_id}"), ("GET", f"/v1/organizations/{seed.organization_id}"),
+        ("GET", f"/v1/customers/{customer}/payment-methods"), ("GET", f"/v1/products/{product}"),
+        ("GET", f"/v1/orders/{order_id}"), ("POST", f"/v1/orders/{order_id}/finalize"),
     ]  # fmt: skip
 
 
@@ -341,10 +341,12 @@ async def test_a_confirmed_charge_after_looking_at_the_customer_and_products_cos
 ) -> None:
     """The usual way to a charge reads the customer's cards (get_customer) and the products (list_products)
     first: the preview takes the card's label and the list price from those reads of a few minutes ago and
-    reads only the order; the approved call reads the order again, right before charging it."""
+    reads only the order (and the organization, once every few minutes: here an earlier charge's preview read
+    it); the approved call reads the order again, right before charging it."""
     order_id = seed.draft_orders["good_card"]
     customer = state.store.order(order_id).customer.id
     async with Client(server) as client:
+        await call(client, "finalize_order", {"order_id": seed.draft_orders["declining_card"]})
         await call(client, "get_customer", {"customer_id": customer})
         await call(client, "list_products", {})
         state.faults.journal.clear()
@@ -363,9 +365,11 @@ async def test_a_charge_of_a_draft_just_made_costs_three_requests(
 ) -> None:
     """The way to a charge through this server: list_products, create_order, finalize_order twice. The
     preview takes the order from create_order's answer and the list price from list_products, so it reads
-    only the customer's cards; the approved call reads the order right before charging it."""
+    only the customer's cards (and the organization, once every few minutes: here an earlier charge's preview
+    read it); the approved call reads the order right before charging it."""
     customer = seed.customers["good_card"]
     async with Client(server) as client:
+        await call(client, "finalize_order", {"order_id": seed.draft_orders["declining_card"]})
         await call(client, "list_products", {})
         draft = await call(
             client, "create_order", {"customer_id": customer, "product_id": seed.products["one_time_fixed"]}

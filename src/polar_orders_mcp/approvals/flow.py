@@ -96,7 +96,12 @@ class Ceiling:
 
 
 class NotDone(ToolError):
-    """Polar did not do it: no money moved."""
+    """Polar did not do it: no money moved. `refusal`: the error code Polar refused it with, if it did; kept with
+    the act, where a later preview of the same target can find it (`Action.with_history`)."""
+
+    def __init__(self, message: str, *, refusal: str | None = None) -> None:
+        super().__init__(message)
+        self.refusal = refusal
 
 
 class OutcomeUnknown(ToolError):
@@ -688,8 +693,8 @@ async def _act(
     _note(acted=True)
     try:
         outcome = await action.act(api, approved)
-    except NotDone:
-        await _finish(store, key, approval, "failed")
+    except NotDone as exc:
+        await _finish(store, key, approval, "failed", {"refusal": exc.refusal} if exc.refusal else None)
         raise
     except OUTCOME_UNKNOWN as exc:
         if not outcome_unknown(exc):

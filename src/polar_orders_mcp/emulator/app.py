@@ -13,7 +13,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from . import checkout_routes, control, dispute_routes, portal_routes, refund_routes, routes, subscription_routes
+from . import (
+    checkout_routes,
+    control,
+    dispute_routes,
+    organization_routes,
+    portal_routes,
+    refund_routes,
+    routes,
+    subscription_routes,
+)
 from .errors import NotNullViolation, PolarError, VersionNotFound
 from .faults import FaultInjector, FaultPlan
 from .state import API_VERSION, API_VERSIONS, DEFAULT_API_VERSION, EmulatorState
@@ -84,7 +93,7 @@ def create_app(*, orders: int = 60, seed: int = 0) -> Starlette:
     """
     app = EmulatorApp(
         routes=[*control.ROUTES, *routes.ROUTES, *checkout_routes.ROUTES, *portal_routes.ROUTES, *refund_routes.ROUTES,
-                *subscription_routes.ROUTES, *dispute_routes.ROUTES],
+                *subscription_routes.ROUTES, *dispute_routes.ROUTES, *organization_routes.ROUTES],
         middleware=[Middleware(PolarVersionMiddleware)],
         exception_handlers={PolarError: polar_error, NotNullViolation: server_error, HTTPException: http_error},
     )

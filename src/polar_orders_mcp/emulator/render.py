@@ -85,6 +85,42 @@ def _organization(org: Organization) -> Json:
             "slug": org.slug, "avatar_url": None, "proration_behavior": "prorate", "allow_customer_updates": True}
 
 
+# Polar's OrganizationFeatureSettings, all false by default; the emulator models only off-session charges.
+FEATURE_SETTINGS = ("issue_funding_enabled", "seat_based_pricing_enabled", "unit_based_pricing_enabled",
+                    "wallets_enabled", "member_model_enabled", "checkout_localization_enabled",
+                    "reset_proration_behavior_enabled", "off_session_charges_enabled", "meter_cycling_enabled",
+                    "slack_benefit_enabled", "preview_access_enabled", "disputes_enabled", "sso_enabled",
+                    "dispute_auto_accept_enabled", "compass_enabled", "merchant_migration_enabled")
+CUSTOMER_EMAILS = ("order_confirmation", "payment_method_expiration_reminder", "subscription_cancellation",
+                   "subscription_confirmation", "subscription_cycled", "subscription_cycled_after_trial",
+                   "subscription_past_due", "subscription_paused", "subscription_resumed",
+                   "subscription_renewal_reminder", "subscription_revoked", "subscription_trial_conversion_reminder",
+                   "subscription_uncanceled", "subscription_updated")
+
+
+def organization(org: Organization) -> Json:
+    """`GET /v1/organizations/{id}`: Polar's Organization. Its capabilities are an active organization's, but
+    for the ones the control plane turns off (`payments_ready` is `checkout_payments`, `can_refund` is
+    `refunds`), as Polar's staff can set each one apart from the status."""
+    features: Json = {name: False for name in FEATURE_SETTINGS}
+    features.update(overview_metrics=None, off_session_charges_enabled=org.off_session_charges_enabled,
+                    disputes_enabled=True)
+    return {**_organization(org), "email": None, "website": None, "socials": [], "status": "active",
+            "details_submitted_at": iso(org.created_at), "onboarding_resubmission_requested_at": None,
+            "sso_enforced": False, "default_presentment_currency": "usd", "default_tax_behavior": "exclusive",
+            "feature_settings": features,
+            "subscription_settings": {"allow_multiple_subscriptions": False, "proration_behavior": "prorate",
+                                      "benefit_revocation_grace_period": 0, "prevent_trial_abuse": False,
+                                      "allow_customer_updates": True},
+            "customer_email_settings": {name: True for name in CUSTOMER_EMAILS},
+            "customer_portal_settings": _customer_organization(org)["customer_portal_settings"],
+            "dispute_settings": {"auto_accept_below_amount": None}, "embed_hosts": [],
+            "embed_hosts_enforced": False, "country": "US", "account_id": None, "payout_account_id": None,
+            "capabilities": {"checkout_payments": org.payments_ready, "subscription_renewals": True,
+                             "payouts": True, "refunds": org.can_refund, "api_access": True,
+                             "dashboard_access": True}}
+
+
 def _customer_organization(org: Organization) -> Json:
     return {**_organization(org),
             "customer_portal_settings": {"usage": {"show": True},

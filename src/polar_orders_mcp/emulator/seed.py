@@ -30,8 +30,8 @@ ORG_TOKEN = "polar_oat_emulator_full_access"
 READ_ONLY_TOKEN = "polar_oat_emulator_read_only"
 SCOPES = frozenset(
     f"{resource}:{access}"
-    for resource in ("checkouts", "customers", "discounts", "disputes", "orders", "products", "refunds",
-                     "subscriptions")
+    for resource in ("checkouts", "customers", "discounts", "disputes", "orders", "organizations", "products",
+                     "refunds", "subscriptions")
     for access in ("read", "write")
 ) | {"customer_sessions:write"}
 READ_SCOPES = frozenset(s for s in SCOPES if s.endswith(":read"))

@@ -16,6 +16,7 @@ from polar_orders_mcp.polar.customer_sessions import CustomerSessions
 from polar_orders_mcp.polar.customers import Customers
 from polar_orders_mcp.polar.disputes import Disputes
 from polar_orders_mcp.polar.orders import Orders
+from polar_orders_mcp.polar.organizations import Organizations
 from polar_orders_mcp.polar.products import Products
 from polar_orders_mcp.polar.refunds import Refunds
 from polar_orders_mcp.polar.requester import Requester
@@ -82,6 +83,7 @@ class PolarClient:
         self.refunds = Refunds(api)
         self.subscriptions = Subscriptions(api)
         self.disputes = Disputes(api)
+        self.organizations = Organizations(api)
 
     def __repr__(self) -> str:
         return f"PolarClient(environment={self.environment!r}, base_url={self.base_url!r})"

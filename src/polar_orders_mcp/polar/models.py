@@ -422,3 +422,26 @@ class Dispute(PolarModel):
     @property
     def total_amount(self) -> int:
         return self.amount + self.tax_amount
+
+
+class OrganizationCapabilities(PolarModel):
+    """What Polar lets the organization do now: set from its review status, or one by one by Polar's staff.
+    None: not said (an older answer), which is no reason to refuse anything."""
+
+    checkout_payments: bool | None = None
+    subscription_renewals: bool | None = None
+    payouts: bool | None = None
+    refunds: bool | None = None
+    api_access: bool | None = None
+    dashboard_access: bool | None = None
+
+
+class Organization(PolarModel):
+    """The organization a token belongs to, for what Polar lets it do."""
+
+    id: str
+    name: str | None = None
+    slug: str | None = None
+    status: str | None = None
+    feature_settings: Metadata | None = Field(default=None, description="Flags such as off_session_charges_enabled.")
+    capabilities: OrganizationCapabilities | None = None

@@ -32,6 +32,7 @@ from polar_orders_mcp.tools.irreversible import (
     guarded,
     how_decided,
 )
+from polar_orders_mcp.tools.organization import charges_refused, refused_by_organization
 from polar_orders_mcp.tools.params import (
     BillingAddress,
     BillingName,
@@ -203,10 +204,12 @@ def list_price(product: models.Product | None, order: models.Order) -> int | Non
 
 
 async def compute_charge_preview(api: PolarClient, order_id: str, payment_method_id: str | None) -> ChargePreview:
-    """Read the order, its product and the customer's saved methods; refuse early what cannot be charged.
+    """Read the order, what Polar lets its organization do, its product and the customer's saved methods;
+    refuse early what cannot be charged.
 
-    Each of the three may come from what this server read in the last few minutes (the order from
-    create_order's answer, the cards from get_customer, the product from list_products). The cards and
+    Each may come from what this server read in the last few minutes (the order from create_order's answer,
+    the organization from an earlier preview when it allowed the charge, the cards from get_customer, the
+    product from list_products). The cards and
     the product only label what is shown (the charge names the card itself); a preview whose order came
     from memory is marked remembered, and the order is read again right before the charge anyway."""
     remembered = api.orders.remembered(order_id)
@@ -218,6 +221,10 @@ async def compute_charge_preview(api: PolarClient, order_id: str, payment_method
             f"Order {order_id} is {order.status}, not a draft: there is nothing to charge. "
             "Only draft orders (made with create_order) can be finalized."
         )
+    # What Polar's finalize checks first: the organization may charge off-session and accept payments.
+    organization_id = order.customer.organization_id if order.customer else None
+    if (why := await refused_by_organization(api, organization_id, charges_refused)) is not None:
+        raise ToolError(f"Order {order_id} was not charged: {why}")
     wanted = payment_method_id or (order.customer.default_payment_method_id if order.customer else None)
     # The card's label is for the person; the charge request names the card itself, and Polar refuses one
     # that is not the customer's. So the saved cards read in the last few minutes (get_customer) serve.

@@ -10,7 +10,7 @@ import mcp_types as types
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, ConfigDict, Field
 
-from polar_orders_mcp.approvals.flow import Action, Awaiting, NotDone, OutcomeUnknown
+from polar_orders_mcp.approvals.flow import Action, Awaiting, NotDone, OutcomeUnknown, iso
 from polar_orders_mcp.approvals.preview import Preview
 from polar_orders_mcp.polar import models
 from polar_orders_mcp.polar.client import PolarClient
@@ -22,6 +22,7 @@ from polar_orders_mcp.polar.errors import (
     what_failed,
 )
 from polar_orders_mcp.store.base import Store
+from polar_orders_mcp.store.records import Act
 from polar_orders_mcp.tools import views
 from polar_orders_mcp.tools.base import Tool
 from polar_orders_mcp.tools.context import Api, Ctx
@@ -33,6 +34,7 @@ from polar_orders_mcp.tools.irreversible import (
     guarded,
     how_decided,
 )
+from polar_orders_mcp.tools.organization import refunds_refused, refused_by_organization
 from polar_orders_mcp.tools.params import CustomerId, Detail, Limit, OrderId, Page, RefundId, SubscriptionId
 
 RefundSort = Literal["created_at", "-created_at", "amount", "-amount"]
@@ -47,6 +49,20 @@ MONEY_BACK = frozenset({"pending", "succeeded"})
 # RefundDisputedPayment. An early warning is not a dispute at Stripe yet.
 REFUND_BLOCKING_DISPUTES = frozenset({"needs_response", "under_review", "lost"})
 UNPAID = frozenset({"draft", "pending", "void"})
+# Polar's refusals about the order itself that a preview cannot always see (refunds of it blocked by Polar's staff,
+# which its API does not show; a payment disputed or refunded at the processor before Polar knows; disputes a
+# token cannot read): what it said and what to do. A refusal is remembered for as long as the store's acts are
+# listed (a day), so nobody is asked again about a refund Polar refused; after that a call asks again.
+REMEMBERED_REFUSALS = {
+    "RefundsBlocked": (
+        "refunds of this order are blocked at Polar, which its API does not show beforehand",
+        "Ask Polar support to unblock it.",
+    ),
+    "RefundDisputedPayment": ("its payment is disputed", "Handle the dispute instead: list_disputes(order_id={id!r})."),
+    "RefundedAlready": ("it is already fully refunded", "See what was paid back: list_refunds(order_id={id!r})."),
+    "RefundUnknownPayment": ("Polar has no succeeded payment of it to refund", "Check the order with get_order."),
+}
+REFUSAL_MEMORY = 86_400.0
 
 
 async def list_refunds(
@@ -216,15 +232,16 @@ async def refund_facts(
     *,
     total: int | None = None,
     now: datetime | None = None,
-    check_disputes: bool = True,
+    before_asking: bool = True,
 ) -> RefundFacts:
     """The facts of refunding `amount` (net of tax, minor units) of the order, or what pays back `total` (tax
     included); neither: all that is left.
 
-    Reads the order, its refunds and its disputes. Raises ToolError, saying what to do, when Polar
-    would refuse: not paid, free, fully refunded, amount above what is left, a disputed payment.
-    Polar's own reads may raise PolarError (an unknown order is NotFoundError). Without
-    `check_disputes`, the disputes are not read.
+    Reads the order, what Polar lets its organization do, its refunds and its disputes. Raises ToolError,
+    saying what to do, when Polar would refuse: not paid, free, fully refunded, refunds turned off for the
+    organization, amount above what is left, a disputed payment. Polar's own reads may raise PolarError (an
+    unknown order is NotFoundError). Without `before_asking` (the re-read right before the refund), neither
+    the organization nor the disputes are read: Polar refuses those itself.
     """
     not_done = f"Order {order_id} was not refunded"
     if amount is not None and amount < 1:
@@ -235,6 +252,9 @@ async def refund_facts(
         )
     order = await api.orders.get(order_id)
     _refusable(order, not_done)
+    organization_id = order.customer.organization_id if order.customer else None
+    if before_asking and (why := await refused_by_organization(api, organization_id, refunds_refused)):
+        raise ToolError(f"{not_done}: {why}")
     refunds = [r async for r in api.refunds.iterate(order_id=order_id, sorting=["-created_at"])]
     net, _ = refundable(order)
     pending = sum(r.amount for r in refunds if r.status == "pending")
@@ -253,7 +273,7 @@ async def refund_facts(
             f"{views.money(available, order.currency)} left to refund (amounts are net of tax; Polar adds the "
             f"prorated tax). Pass an amount of at most {available}, or leave it out to refund all of it."
         )
-    dispute, checked = await _open_dispute(api, order_id) if check_disputes else (None, False)
+    dispute, checked = await _open_dispute(api, order_id) if before_asking else (None, False)
     if dispute is not None:
         raise ToolError(
             f"{not_done}: its payment is disputed (dispute {dispute.id}, {dispute.status}), and Polar cannot "
@@ -420,14 +440,18 @@ class Refund(Action[RefundPreview, models.Refund]):
 
     async def reread(self, api: PolarClient, approved: RefundPreview) -> RefundPreview:
         # Right before the refund: the order (status, amounts) and its refunds (one made since the approval
-        # changes what is left). Not its disputes: Polar refuses a disputed payment itself (RefundDisputedPayment).
-        facts = await refund_facts(api, self.order_id, self.amount, total=self.total, check_disputes=False)
+        # changes what is left). Not its disputes nor its organization: Polar refuses a disputed payment
+        # (RefundDisputedPayment) and refunds turned off (RefundsBlocked) itself.
+        facts = await refund_facts(api, self.order_id, self.amount, total=self.total, before_asking=False)
         return refund_preview_of(facts, self.reason, self.comment, self.revoke_benefits)
 
     async def with_history(self, preview: RefundPreview, store: Store) -> RefundPreview:
-        """A refund this server sent whose answer was lost, and which Polar does not list, is worth a warning:
-        Polar may still be making it."""
-        unsettled = [a for a in await store.acts_for(self.tool, self.order_id) if a.state in ("started", "unknown")]
+        """A refund of this order Polar refused for a reason about the order itself is not asked about again
+        for a day (ToolError). A refund this server sent whose answer was lost, and which Polar does not list,
+        is worth a warning: Polar may still be making it."""
+        acts = await store.acts_for(self.tool, self.order_id, window=REFUSAL_MEMORY)
+        self._refuse_what_polar_refused(acts)
+        unsettled = [a for a in acts if a.state in ("started", "unknown")]
         if not unsettled:
             return preview
         listed = set(preview.previous_refund_ids)
@@ -437,6 +461,21 @@ class Refund(Action[RefundPreview, models.Refund]):
             for a in unsettled
         ]
         return preview.model_copy(update={"unsettled_note": "; ".join(lines)})
+
+    def _refuse_what_polar_refused(self, acts: list[Act]) -> None:
+        """Polar's last word on refunding this order, if it was a remembered refusal (a refund made since means
+        the order was unblocked)."""
+        answered = [a for a in acts if a.state == "done" or a.detail.get("refusal") in REMEMBERED_REFUSALS]
+        if not answered or answered[-1].state == "done":
+            return
+        refused = answered[-1]
+        code = refused.detail["refusal"]
+        why, then = REMEMBERED_REFUSALS[code]
+        raise ToolError(
+            f"{self.not_done()}: Polar refused a refund of it at {iso(refused.started_at)} ({code}: {why}), and this "
+            f"server does not ask anyone about it again before {iso(refused.started_at + REFUSAL_MEMORY)}. "
+            + then.format(id=self.order_id)
+        )
 
     async def act(self, api: PolarClient, approved: RefundPreview) -> models.Refund:
         self.sent_at = datetime.now(UTC)
@@ -451,7 +490,7 @@ class Refund(Action[RefundPreview, models.Refund]):
         except PolarAPIError as exc:
             if exc.status_code >= 500:
                 raise  # an unclear answer: read_back finds out
-            raise NotDone(f"{self.not_done()}: {exc}") from exc
+            raise NotDone(f"{self.not_done()}: {exc}", refusal=exc.code) from exc
         if made.status in ("failed", "canceled"):
             raise NotDone(
                 f"{self.not_done()}: Polar made refund {made.id} but it {made.status}; nothing was paid back."
