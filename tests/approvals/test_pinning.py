@@ -601,3 +601,33 @@ async def test_the_seats_of_a_seat_based_price_are_sent_back_pinned(
         await call(client, "confirm_checkout", {**args, "approval_id": first["approval"]["approval_id"]})
     assert first["preview"]["seats"] == 3
     assert transport.bodies[0]["seats"] == 3
+
+
+async def test_a_business_purchase_turned_off_at_the_last_moment_keeps_its_tax_id(
+    emulator: Any, seed: SeedInfo, state: EmulatorState, tmp_path: Any
+) -> None:
+    """Polar drops the tax id (and with it a reverse charge) of a purchase no longer marked as a business one: the
+    confirmation marks it again and names the approved tax id."""
+    secrets: list[str] = []
+    transport = Window(
+        emulator, "/confirm",
+        lambda: change_through_the_client_secret(emulator, secrets[0], is_business_customer=False),
+    )  # fmt: skip
+    parts = parts_with(emulator, transport, tmp_path)
+    business = {
+        "customer_email": "buyer@acme.example", "customer_billing_address": GERMAN_ADDRESS,
+        "is_business_customer": True, "customer_billing_name": "ACME GmbH", "customer_tax_id": "DE123456789",
+    }  # fmt: skip
+    async with Client(parts.server) as client, Person(parts.console) as person:
+        checkout = await call(
+            client, "create_checkout", {"products": [seed.products["one_time_custom"]], "amount": 1200}
+        )
+        secrets.append(checkout["client_secret"])
+        await change_through_the_client_secret(emulator, checkout["client_secret"], **business)  # as its page would
+        args = {"client_secret": checkout["client_secret"], "payment_token": "tok_visa"}
+        first = await call(client, "confirm_checkout", args)
+        await person.approve(first["approval"]["approval_id"])
+        await call(client, "confirm_checkout", {**args, "approval_id": first["approval"]["approval_id"]})
+    paid = state.store.checkout(checkout["id"])
+    assert transport.changed == 1 and first["preview"]["business_display"] == "yes"
+    assert (paid.is_business_customer, paid.customer_tax_id) == (True, "DE123456789")

@@ -169,3 +169,12 @@ async def test_a_checkout_s_client_secret_is_shown_only_where_a_tool_takes_it(
     async with Client(make_server(toolsets=["default", "checkout_page"]), mode=mode) as client:
         shown = await call(client, "create_checkout", args)
     assert shown["client_secret"].startswith("polar_c_") and shown["client_secret_note"]
+
+
+async def test_update_checkout_can_stop_its_page_taking_discount_codes(
+    server: MCPServer[Any], seed: SeedInfo, state: EmulatorState
+) -> None:
+    """What confirm_checkout asks for when a discount without a code must stay: the page can no longer remove it."""
+    async with Client(server) as client:
+        await call(client, "update_checkout", {"checkout_id": seed.open_checkout_id, "allow_discount_codes": False})
+    assert state.store.checkout(seed.open_checkout_id).allow_discount_codes is False

@@ -137,11 +137,14 @@ async def update_checkout(
     amount: Amount = None,
     success_url: Annotated[str | None, Field(max_length=2048, pattern=r"^https?://")] = None,
     metadata: Metadata | None = None,
+    allow_discount_codes: Annotated[bool | None, Field(description="false: its page takes no codes")] = None,
 ) -> views.CheckoutSummary:
-    """Change an open checkout's prefilled customer, product, amount, success URL or metadata."""
+    """Change an open checkout's prefilled customer, product, amount, success URL, metadata or whether its
+    page takes discount codes."""
     fields = {
         "customer_email": customer_email, "customer_name": customer_name, "product_id": product_id,
         "amount": amount, "success_url": success_url, "metadata": metadata,
+        "allow_discount_codes": allow_discount_codes,
     }  # fmt: skip
     changes = {k: v for k, v in fields.items() if v is not None}
     if not changes:
@@ -203,6 +206,7 @@ class CheckoutPreview(Preview):
     discount: str | None
     discount_code: str | None = None
     renews: str | None = Field(default=None, description="How often a subscription product charges again.")
+    billing_name: str | None = None
     billing_address: dict[str, str] | None = None
     billing_address_display: str | None = None
     tax_id: str | None = None
@@ -224,6 +228,7 @@ class CheckoutPreview(Preview):
         ("discount", "Discount", "text"),
         ("customer_email", "Customer email", "customer"),
         ("customer_name", "Customer name", "customer"),
+        ("billing_name", "Billing name", "customer"),
         ("billing_address_display", "Billing address (sets the tax)", "customer"),
         ("tax_id", "Tax id", "customer"),
         ("business_display", "Business purchase", "customer"),
@@ -270,6 +275,7 @@ async def compute_checkout_preview(api: PolarClient, client_secret: str, payment
         discount=discount,
         discount_code=checkout.discount.code if checkout.discount else None,
         renews=views.renewal(checkout.product),
+        billing_name=views.clean_text(checkout.customer_billing_name),
         billing_address=pinned_address,
         billing_address_display=views.clean_text(views.address_line(address)),
         tax_id=checkout.customer_tax_id,
@@ -335,8 +341,9 @@ class ConfirmCheckout(Action[CheckoutPreview, Checkout]):
         }
         # Only a tax id changes the tax. Polar clears the billing name and tax id of a purchase confirmed as not
         # a business one, so `false` is never sent: the tax id, pinned above, is what counts.
-        if approved.business:
+        if approved.business:  # with the billing name Polar requires of one (and clears when it is turned off)
             pinned["is_business_customer"] = True
+            pinned["customer_billing_name"] = approved.billing_name
         if approved.billing_address is not None:
             pinned["customer_billing_address"] = approved.billing_address
         if approved.seats is not None:
