@@ -263,6 +263,7 @@ async def _run(
     not_done = action.not_done()
     _note(previewed=preview.facts())
     if ceiling is not None:
+        # Every call, the first and the one acting on an approval (whose facts must equal these to act).
         if (over := ceiling.refusal(preview, not_done)) is not None:
             raise ConfirmationRefused(over)
         preview.capped(ceiling.amount, ceiling.currency)
@@ -276,7 +277,7 @@ async def _run(
             if unasked_seen is None:
                 unasked_seen = await store.target_version(action.target)
             preview = await action.with_history(await action.reread(api, preview), store)
-        return await _act(action, api, guard, preview, None, unasked_seen, ceiling)
+        return await _act(action, api, guard, preview, None, unasked_seen)
     who = guard.identify(ctx)
     answer: types.ElicitResult | None = None
     resumed = _resumed(ctx)
@@ -291,7 +292,7 @@ async def _run(
             )
         approval_id = guard.relay.approval_id(confirmation_token)
     if approval_id is None:
-        return await _ask(ctx, action, api, guard, store, who, preview, ceiling)
+        return await _ask(ctx, action, api, guard, store, who, preview)
     approval = await _load(store, approval_id, action, who, not_done, loaded)
     _note(approval_id=approval.id, channel=approval.channel)
     if confirmation_token is not None:
@@ -305,7 +306,7 @@ async def _run(
     elif answer is not None:
         approval = await _answered(ctx, store, guard, approval, answer, not_done)
     assert loaded is not None  # read above for every approval id a call brings, before any read of Polar
-    return await _proceed(ctx, action, api, guard, store, approval, preview, loaded.version, ceiling)
+    return await _proceed(ctx, action, api, guard, store, approval, preview, loaded.version)
 
 
 async def _read_approval(ctx: Ctx, guard: Guard, store: Store, approval_id: str | None) -> Loaded | None:
@@ -403,14 +404,7 @@ async def _load(
 
 
 async def _ask(
-    ctx: Ctx,
-    action: Action[P, O],
-    api: PolarClient,
-    guard: Guard,
-    store: Store,
-    who: Caller,
-    preview: P,
-    ceiling: Ceiling | None,
+    ctx: Ctx, action: Action[P, O], api: PolarClient, guard: Guard, store: Store, who: Caller, preview: P
 ) -> Awaiting[P] | Done[P, O] | types.InputRequiredResult:
     """A new request: record it, then ask a person through the chosen channel."""
     not_done = action.not_done()
@@ -457,7 +451,7 @@ async def _ask(
         if guard.mode == "console" and guard.wait > 0:
             approval = await _wait(ctx, store, guard, approval, guard.wait)
             if approval.state_at(store.now()) != "pending":
-                return await _proceed(ctx, action, api, guard, store, approval, preview, seen, ceiling, fresh=False)
+                return await _proceed(ctx, action, api, guard, store, approval, preview, seen, fresh=False)
         return _pending(ctx, guard, action, approval, preview)
     link = guard.console.link(ctx, approval.id) if channel == "url" else None
     if modern(ctx):
@@ -480,7 +474,7 @@ async def _ask(
         )
     approval = await _answered(ctx, store, guard, approval, answer, not_done)
     # The person took their time: what is acted on must still be what they saw.
-    return await _proceed(ctx, action, api, guard, store, approval, preview, seen, ceiling, fresh=False)
+    return await _proceed(ctx, action, api, guard, store, approval, preview, seen, fresh=False)
 
 
 def _input_required(
@@ -568,7 +562,6 @@ async def _proceed(
     approval: Approval,
     preview: P,
     seen: int,
-    ceiling: Ceiling | None,
     *,
     fresh: bool = True,
 ) -> Awaiting[P] | Done[P, O]:
@@ -609,7 +602,7 @@ async def _proceed(
             f"matches it. Call {action.tool} again without approval_id for a fresh preview and approval."
         )
     approved = _as(preview, approval.facts)
-    return await _act(action, api, guard, approved, approval, seen, ceiling)
+    return await _act(action, api, guard, approved, approval, seen)
 
 
 def _used(action: Action[Any, Any], approval: Approval, now: float) -> ConfirmationRefused:
@@ -650,15 +643,11 @@ async def _act(
     approved: P,
     approval: Approval | None,
     seen: int,
-    ceiling: Ceiling | None,
 ) -> Done[P, O]:
     """Redeem the approval (once, atomically) and send the one request that moves money, counted against
     the limits and claiming the target (no other act on it in flight or since `seen`) in the same
     transaction; then check what Polar did."""
     not_done = action.not_done()
-    # What was approved, within this call's ceiling (an approval asked for without one, or with a higher one).
-    if ceiling is not None and (over := ceiling.refusal(approved, not_done)) is not None:
-        raise ConfirmationRefused(over)
     store = await guard.store()
     amount, currency = approved.money()
     key = approval.id if approval is not None else f"off_{time.time_ns()}"
