@@ -390,7 +390,10 @@ class ApprovalMachine(RuleBasedStateMachine):
                     headers={"Origin": "https://evil.example"},
                 )
                 return response.status_code
-            async with Person(app=app, secret="not-the-approver-secret" if how == "wrong secret" else "x" * 20) as bad:
+            # From its own address: the console's throttle of failed sign-ins is per address, and an intruder's
+            # failures must not lock the person out of the runs that follow.
+            secret = "not-the-approver-secret" if how == "wrong secret" else "x" * 20
+            async with Person(app=app, secret=secret, peer=("203.0.113.7", 40000)) as bad:
                 if how == "wrong secret":
                     await bad.sign_in()
                 response = await bad.http.post(
