@@ -108,17 +108,17 @@ async def test_a_revocation_whose_read_back_fails_too_says_to_check_before_anyth
 ) -> None:
     subscription_id = seed.subscriptions["active"]
     state.faults.add("drop_after", REVOKE[1], method=REVOKE[0])
-    # The preview's read goes through; every read after the act fails.
-    state.faults.add("drop_before", "/v1/subscriptions/{id}", method="GET", skip=1, count=10)
+    # The preview's read goes through; the read after the act fails (a 500: reads are not retried on it).
+    state.faults.add("status", "/v1/subscriptions/{id}", method="GET", status=500, skip=1)
     parts: Built = make_parts(confirm="off")
     done, said = await act_once(parts, "revoke_subscription", {"subscription_id": subscription_id})
     assert (done, said) == (
         False,
         f"Subscription {subscription_id} may or may not have been revoked: the request failed (the connection was "
-        "lost before Polar's answer arrived) and reading it back failed too (Could not talk to Polar at "
-        f"http://emulator.invalid (ConnectionDropped) on GET /v1/subscriptions/{subscription_id}. Hint: No answer "
-        "came back; a read changes nothing, so it is safe to try again shortly.). Check with get_subscription "
-        "before anything else.",
+        "lost before Polar's answer arrived) and reading it back failed too (HTTP error (HTTP 500) on GET "
+        f"/v1/subscriptions/{subscription_id}: Internal Server Error Hint: The failure is on Polar's side, not in the "
+        "request. Try again later; for a change or a charge, re-read the object first to learn whether it "
+        "happened.). Check with get_subscription before anything else.",
     )
     assert state.store.subscription(subscription_id).ended_at is not None  # Polar did it: only the server cannot tell
     assert await settled(parts, "revoke_subscription", subscription_id) == ["unknown"]
@@ -129,15 +129,16 @@ async def test_a_conceded_dispute_whose_read_back_fails_too_says_to_check_before
 ) -> None:
     dispute_id = seed.disputes["needs_response"]
     state.faults.add("drop_after", ACCEPT[1], method=ACCEPT[0])
-    state.faults.add("drop_before", "/v1/disputes/{id}", method="GET", skip=1, count=10)  # as above
+    state.faults.add("status", "/v1/disputes/{id}", method="GET", status=500, skip=1)  # as above
     parts: Built = make_parts(confirm="off")
     done, said = await act_once(parts, "accept_dispute", {"dispute_id": dispute_id})
     assert (done, said) == (
         False,
         f"Dispute {dispute_id} may or may not have been accepted: the request failed (the connection was lost "
-        "before Polar's answer arrived) and reading it back failed too (Could not talk to Polar at "
-        f"http://emulator.invalid (ConnectionDropped) on GET /v1/disputes/{dispute_id}. Hint: No answer came back; a "
-        "read changes nothing, so it is safe to try again shortly.). Check with get_dispute before anything else.",
+        "before Polar's answer arrived) and reading it back failed too (HTTP error (HTTP 500) on GET "
+        f"/v1/disputes/{dispute_id}: Internal Server Error Hint: The failure is on Polar's side, not in the request. "
+        "Try again later; for a change or a charge, re-read the object first to learn whether it happened.). Check "
+        "with get_dispute before anything else.",
     )
     assert state.store.dispute(dispute_id).status == "lost"  # Polar did it: only the server cannot tell
     assert await settled(parts, "accept_dispute", dispute_id) == ["unknown"]
