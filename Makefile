@@ -32,7 +32,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -n auto --dist loadfile $(PYTEST_ARGS)
 
 # The property tests at depth: 500 hostile argument sets per tool and mode, 200 runs of the approval
-# state machine per policy (make test runs 6 and 10), without the per-test timeout.
+# state machine per policy (make test runs 6 and 8), without the per-test timeout.
 test-deep: $(STAMP)
 	POLAR_MCP_FUZZ_EXAMPLES=500 POLAR_MCP_MACHINE_EXAMPLES=200 \
 		$(BIN)/python -m pytest -n auto --dist loadfile --timeout 0 tests/properties $(PYTEST_ARGS)

@@ -22,8 +22,10 @@ class Person:
         base_url: str = "http://127.0.0.1:8765",
         app: Any = None,
         secret: str = APPROVER_SECRET,
+        peer: tuple[str, int] = ("127.0.0.1", 123),
     ) -> None:
-        transport = httpx2.ASGITransport(app=app or console_app(console)) if (app or console) else None
+        """`peer`: the address the console sees the browser at (it counts failed sign-ins per address)."""
+        transport = httpx2.ASGITransport(app=app or console_app(console), client=peer) if (app or console) else None
         self.http = httpx2.AsyncClient(base_url=base_url, transport=transport, follow_redirects=False, timeout=30)
         self.secret = secret
         self.origin = base_url

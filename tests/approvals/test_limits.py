@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import anyio
+import mcp_types as types
 import pytest
 from mcp.client import Client
 from pydantic import ValidationError
@@ -15,7 +16,7 @@ from polar_orders_mcp.emulator.state import EmulatorState
 from polar_orders_mcp.server.app import Built
 from polar_orders_mcp.settings import Settings
 from tests.approvals.console_client import Person
-from tests.tools.conftest import call, fail
+from tests.tools.conftest import approved_call, call, fail
 
 pytestmark = pytest.mark.anyio
 
@@ -258,3 +259,103 @@ async def test_the_act_takes_the_servers_limits_into_the_store_with_it(
         await person.approve(approval_id)
         done = await call(client, "finalize_order", {"order_id": order_id, "approval_id": approval_id})
     assert (done["status"], handed) == ("charged", [(5000, 100000)])
+
+
+class InClient:
+    """A person in the client who approves what they are asked; records each question."""
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    async def __call__(self, _ctx: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+        self.asked.append(params.message)
+        return types.ElicitResult(action="accept", content={"approve": True})
+
+
+async def test_a_charge_of_exactly_the_per_charge_limit_is_approved_and_made(
+    make_parts: Any, seed: SeedInfo, state: EmulatorState
+) -> None:
+    """The draft is $15.00 and --max-charge usd=1500: checked before asking, before acting and in the store's
+    act, it passes each."""
+    order_id = seed.draft_orders["good_card"]
+    parts: Built = make_parts(max_charge="usd=1500")
+    async with Client(parts.server) as client, Person(parts.console) as person:
+        charged = await approved_call(client, person, "finalize_order", {"order_id": order_id})
+    assert charged["status"] == "charged"
+    assert state.store.order(order_id).status == "paid"
+
+
+async def test_a_charge_one_unit_over_the_per_charge_limit_is_refused_before_anyone_is_asked(
+    make_parts: Any, seed: SeedInfo, state: EmulatorState
+) -> None:
+    order_id = seed.draft_orders["good_card"]
+    parts: Built = make_parts(max_charge="usd=1499")
+    async with Client(parts.server) as client:
+        message = await fail(client, "finalize_order", {"order_id": order_id})
+    assert message == (
+        f"Error executing tool finalize_order: Order {order_id} was not charged: $15.00 is over this server's "
+        "limit for a single move of money in USD, $14.99 (--max-charge). A person can do it in Polar's dashboard, "
+        "or the operator who runs this server can raise --max-charge."
+    )
+    assert await (await parts.store()).list_approvals(states=["pending"]) == []
+
+
+async def test_a_request_that_brings_the_days_total_to_exactly_the_limit_is_recorded(
+    make_parts: Any, seed: SeedInfo
+) -> None:
+    """$10.00 moved today and a $15.00 charge: --max-daily usd=2500 records the request for a person."""
+    parts: Built = make_parts(max_daily="usd=2500")
+    store = await parts.store()
+    await store.start_act(approval_id="earlier", tool="finalize_order", target="another-order", currency="usd",
+                          amount=1000, per_charge=None, daily=None)  # fmt: skip
+    async with Client(parts.server) as client:
+        waiting = await call(client, "finalize_order", {"order_id": seed.draft_orders["good_card"]})
+    assert waiting["status"] == "approval_pending"
+    assert [a.id for a in await store.list_approvals(states=["pending"])] == [waiting["approval"]["approval_id"]]
+
+
+async def test_a_request_one_unit_over_the_days_limit_asks_nobody_and_records_nothing(
+    make_parts: Any, seed: SeedInfo, state: EmulatorState
+) -> None:
+    """$10.00 moved today and a $15.00 charge over --max-daily usd=2499: the client that could ask is not asked."""
+    parts: Built = make_parts(max_daily="usd=2499")
+    store = await parts.store()
+    await store.start_act(approval_id="earlier", tool="finalize_order", target="another-order", currency="usd",
+                          amount=1000, per_charge=None, daily=None)  # fmt: skip
+    person = InClient()
+    order_id = seed.draft_orders["good_card"]
+    async with Client(parts.server, elicitation_callback=person) as client:
+        message = await fail(client, "finalize_order", {"order_id": order_id})
+    assert message == (
+        f"Error executing tool finalize_order: Order {order_id} was not charged: $15.00 would take the money moved "
+        "in USD in the last 24 hours to $25.00, over this server's limit of $24.99 (--max-daily); $14.99 is left "
+        "until earlier moves are 24 hours old. A person can do it in Polar's dashboard, or the operator who runs "
+        "this server can raise --max-daily."
+    )
+    assert person.asked == []
+    assert await store.list_approvals(states=["pending", "approved", "denied", "expired", "used"]) == []
+    assert state.store.order(order_id).status == "draft"
+
+
+async def test_a_charge_of_exactly_the_approval_above_threshold_may_be_approved_in_the_client(
+    make_parts: Any, seed: SeedInfo, state: EmulatorState
+) -> None:
+    """--approval-above names the largest amount a person may approve in the client: only above it is the
+    approval console required. The draft is $15.00."""
+    order_id = seed.draft_orders["good_card"]
+    async with Client(make_parts(approval_above="usd=1500").server, elicitation_callback=InClient()) as client:
+        charged = await call(client, "finalize_order", {"order_id": order_id})
+    assert charged["status"] == "charged"
+    assert charged["decided"].startswith("Approved by the person in the client (stdio) at ")
+    assert state.store.order(order_id).status == "paid"
+
+
+async def test_a_charge_one_unit_above_the_approval_above_threshold_goes_to_the_console(
+    make_parts: Any, seed: SeedInfo, state: EmulatorState
+) -> None:
+    order_id = seed.draft_orders["good_card"]
+    person = InClient()
+    async with Client(make_parts(approval_above="usd=1499").server, elicitation_callback=person) as client:
+        waiting = await call(client, "finalize_order", {"order_id": order_id})
+    assert (waiting["status"], person.asked) == ("approval_pending", [])
+    assert state.store.order(order_id).status == "draft"

@@ -1,20 +1,22 @@
-"""Stateful property: nothing is charged or confirmed without a person's approval of that exact target.
+"""Stateful property: nothing irreversible happens without a person's approval of that exact target.
 
-A hypothesis state machine drives random sequences of tool calls against one emulator, through four
-in-memory MCP clients (both protocol eras, each with and without an elicitation callback), for each
-confirmation policy (auto, console, elicit, relay). The model side is hostile: it passes back approval
-ids it saw (pending, denied, used, or approved for another target), ids it made up, and tokens shaped
-like relay tokens (forged with the wrong key, tampered with, spliced). A person at the approval console
-approves or denies some requests; an intruder without an approver secret tries to approve others. The
-person behind the elicitation clients approves, refuses, declines or cancels, and every question they
+Every tool of tier "irreversible" in the tool table is driven: charges, checkout confirmations, refunds,
+revocations and conceded disputes. A hypothesis state machine drives random sequences of tool calls against
+one emulator, through four in-memory MCP clients (both protocol eras, each with and without an elicitation
+callback), for each confirmation policy (auto, console, elicit, relay). The model side is hostile: it passes
+back approval ids it saw (pending, denied, used, or approved for another target), ids it made up, and tokens
+shaped like relay tokens (forged with the wrong key, tampered with, spliced). A person at the approval
+console approves or denies some requests; an intruder without an approver secret tries to approve others.
+The person behind the elicitation clients approves, refuses, declines or cancels, and every question they
 are asked is recorded. Polar now and then fails the next irreversible request (an error, or a dropped
 connection before or after acting).
 
 After every step the emulator's state is compared with the state before it. Every order that became
-paid and every checkout that left `open` must be covered by an approval a person legitimately gave for
-that very target: a question they approved in the client in that step, an approval id the console
-person approved and that was not used before, or (relay mode only, where the model relays the token by
-design) a genuine token of that target. What was done must be the facts that were approved.
+paid, every checkout that left `open`, every refund made, every subscription revoked and every dispute
+conceded must be covered by an approval a person legitimately gave for that very target: a question they
+approved in the client in that step, an approval id the console person approved and that was not used
+before, or (relay mode only, where the model relays the token by design) a genuine token of that target.
+What was done must be the facts that were approved.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from collections import Counter
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import anyio
@@ -41,23 +44,61 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 from mcp.client import Client
 
 from polar_orders_mcp.approvals.console import console_app
+from polar_orders_mcp.emulator.models import REFUND_BLOCKING_DISPUTE_STATUSES, Dispute, Subscription
 from polar_orders_mcp.emulator.state import EmulatorState
 from polar_orders_mcp.server.app import Built, build_parts
 from polar_orders_mcp.settings import Settings
+from polar_orders_mcp.tools.registry import ALL_TOOLS
 from tests.approvals.console_client import APPROVER_SECRET, Person
 from tests.properties.conftest import UUID, is_crash, quiet_emulator, result_text
 
 CALL_SECONDS = 10
-# Runs of 20 steps per policy: 10 in `make test` (with fewer, the console policy confirms no checkout and
-# the test fails as vacuous); POLAR_MCP_MACHINE_EXAMPLES=200 in `make test-deep`.
-MACHINE_EXAMPLES = int(os.environ.get("POLAR_MCP_MACHINE_EXAMPLES", "10"))
+# Runs of 20 steps per policy: 8 in `make test`, where each of the five tools acts at least twice per policy (a
+# tool that never acts makes the test fail as vacuous); POLAR_MCP_MACHINE_EXAMPLES=200 in `make test-deep`.
+MACHINE_EXAMPLES = int(os.environ.get("POLAR_MCP_MACHINE_EXAMPLES", "8"))
 Pair = tuple[str, str]  # (tool, target): what an approval allows, and what an effect needs
 
-QUESTIONS = {
-    "finalize_order": re.compile(rf"Charge .+ for order ({UUID})"),
-    "confirm_checkout": re.compile(rf"Confirm checkout ({UUID}): .+"),
+
+@dataclass(frozen=True)
+class Driven:
+    """What the machine knows of one irreversible tool: the first line of what a person is asked (naming the
+    target), the one request that acts at Polar, and the preview field naming the target."""
+
+    question: re.Pattern[str]
+    act: tuple[str, str]
+    """Method and path of the request that acts; `{}` stands for the call's `act_arg`."""
+    act_arg: str | None
+    target_field: str
+
+
+DRIVEN = {
+    "finalize_order": Driven(
+        re.compile(rf"Charge .+ for order ({UUID})"), ("POST", "/v1/orders/{}/finalize"), "order_id", "order_id"
+    ),
+    "confirm_checkout": Driven(
+        re.compile(rf"Confirm checkout ({UUID}): .+"),
+        ("POST", "/v1/checkouts/client/{}/confirm"),
+        "client_secret",
+        "checkout_id",
+    ),
+    "create_refund": Driven(
+        re.compile(rf"Refund .+ for order ({UUID}) \(in (?:full|part)\)"), ("POST", "/v1/refunds/"), None, "order_id"
+    ),
+    "revoke_subscription": Driven(
+        re.compile(rf"Revoke subscription ({UUID}) of .+ now \(.+\)"),
+        ("PATCH", "/v1/subscriptions/{}"),
+        "subscription_id",
+        "subscription_id",
+    ),
+    "accept_dispute": Driven(
+        re.compile(rf"Concede dispute ({UUID}) of order {UUID}: .+ keeps .+"),
+        ("POST", "/v1/disputes/{}/accept"),
+        "dispute_id",
+        "dispute_id",
+    ),
 }
-IRREVERSIBLE = tuple(QUESTIONS)
+# From the tool table, not from DRIVEN: an irreversible tool added later is driven, or the test says what to add.
+IRREVERSIBLE = tuple(tool.name for tool in ALL_TOOLS if tool.tier == "irreversible")
 ANSWERS = ("approve", "approve", "refuse", "decline", "cancel")
 # The clients each policy mostly meets: elicit mostly sees clients that ask, relay mostly clients that don't.
 CLIENTS = {
@@ -68,9 +109,15 @@ CLIENTS = {
 }
 ID_KINDS = ("none", "none", "approved", "pending", "denied", "used", "other", "made up", "forged", "tampered")
 PAYMENT_TOKENS = (None, "tok_visa", "tok_visa", "tok_chargeDeclined", "tok_threeDSecureRequired")
-ACT_PATHS = {"finalize_order": "/v1/orders/{}/finalize", "confirm_checkout": "/v1/checkouts/client/{}/confirm"}
+REFUND_AMOUNTS = (None, 100)  # all that is left, or $1.00 of it
 FAULTS = ("status", "drop_before", "drop_after")
-NOTHING_DONE = ("was not charged", "nothing was charged", "was not confirmed")
+NOTHING_DONE = (
+    "was not charged", "nothing was charged", "was not confirmed", "was not refunded", "was not revoked",
+    "was not accepted",
+)  # fmt: skip
+# An order's statuses once it was charged, and the changes a refund makes.
+MONEY_TAKEN = ("paid", "partially_refunded", "refunded")
+REFUNDED = {("paid", "partially_refunded"), ("paid", "refunded"), ("partially_refunded", "refunded")}
 RANDOM = "<random id>"
 EFFECTS: Counter[str] = Counter()  # what the runs really did, so that a vacuous run fails
 
@@ -81,6 +128,9 @@ class World:
 
     orders: dict[str, tuple[str, str | None]]  # id → (status, checkout id)
     checkouts: dict[str, str]
+    refunds: dict[str, str]  # id → order id
+    subscriptions: dict[str, tuple[str, bool]]  # id → (status, ended)
+    disputes: dict[str, tuple[str, str | None]]  # id → (status, its order's subscription id)
 
 
 def world(state: EmulatorState) -> World:
@@ -88,6 +138,11 @@ def world(state: EmulatorState) -> World:
     return World(
         orders={o.id: (o.status, o.checkout_id) for o in store.orders},
         checkouts={c.id: c.status for c in store.checkouts.values()},
+        refunds={r.id: r.order.id for r in store.refunds},
+        subscriptions={s.id: (s.status, s.ended_at is not None) for s in store.subscriptions.values()},
+        disputes={
+            d.id: (d.status, d.order.subscription.id if d.order.subscription else None) for d in store.disputes.values()
+        },
     )
 
 
@@ -96,27 +151,40 @@ def effects(before: World, after: World) -> set[Pair]:
     A change no tool may make comes out as ("unexplained ...", id), which nothing covers."""
     found: set[Pair] = set()
     for order_id, (status, checkout_id) in after.orders.items():
-        was = before.orders.get(order_id)
-        if was is None and status == "paid":
+        was = before.orders[order_id][0] if order_id in before.orders else "draft"  # or paid by its checkout at once
+        if was == "draft" and status in MONEY_TAKEN:
             found.add(("confirm_checkout", checkout_id) if checkout_id else ("finalize_order", order_id))
-        elif was is None and status != "draft":
-            found.add((f"unexplained: new order {status}", order_id))
-        elif was is not None and was[0] != status:
-            change = (was[0], status)
-            found.add(("finalize_order" if change == ("draft", "paid") else f"unexplained {change}", order_id))
+            was = "paid"
+        if was != status:
+            found.add(("create_refund" if (was, status) in REFUNDED else f"unexplained {(was, status)}", order_id))
     for checkout_id, status in after.checkouts.items():
         was_status = before.checkouts.get(checkout_id, "open")  # every checkout is created open
         if was_status == "open" and status in ("confirmed", "succeeded"):
             found.add(("confirm_checkout", checkout_id))
         elif was_status != status and (was_status, status) not in (("open", "expired"), ("confirmed", "succeeded")):
             found.add((f"unexplained checkout {(was_status, status)}", checkout_id))
+    found |= {("create_refund", order) for refund, order in after.refunds.items() if refund not in before.refunds}
+    conceded: set[str] = set()  # subscriptions Polar revokes because their order's dispute was conceded
+    for dispute_id, (status, subscription_id) in after.disputes.items():
+        opened = before.disputes.get(dispute_id, ("needs_response", None))[0]  # a bank opens one needing a response
+        if (opened, status) == ("needs_response", "lost"):
+            found.add(("accept_dispute", dispute_id))
+            conceded |= {subscription_id} if subscription_id else set()
+        elif opened != status:
+            found.add((f"unexplained dispute {(opened, status)}", dispute_id))
+    for subscription_id, now in after.subscriptions.items():
+        was = before.subscriptions.get(subscription_id, ("active", False))  # every subscription starts running
+        if not was[1] and now[1] and subscription_id not in conceded:
+            found.add(("revoke_subscription", subscription_id))
+        elif was != now and subscription_id not in conceded:
+            found.add((f"unexplained subscription {(was, now)}", subscription_id))
     return found
 
 
 def question_target(message: str) -> Pair:
     first = message.splitlines()[0]
-    for tool, pattern in QUESTIONS.items():
-        if match := pattern.fullmatch(first):
+    for tool, driven in DRIVEN.items():
+        if match := driven.question.fullmatch(first):
             return tool, match.group(1)
     raise AssertionError(f"the person was asked something that names no target: {message!r}")
 
@@ -203,6 +271,9 @@ class ApprovalMachine(RuleBasedStateMachine):
         self.customers = list(seed.customers.values())
         self.products = list(seed.products.values())
         self.payment_methods = list(seed.payment_methods.values())
+        self.acted_here: set[str] = set()  # the tools that acted in this run
+        self.subscriptions = list(seed.subscriptions.values())
+        self.disputes = list(seed.disputes.values())
 
     @initialize()
     def connect(self) -> None:
@@ -226,12 +297,23 @@ class ApprovalMachine(RuleBasedStateMachine):
         return checkout.id if checkout else "<no such checkout>"
 
     def target_args(self, data: st.DataObject, tool: str) -> tuple[dict[str, Any], str]:
+        if tool == "create_refund":
+            order_id = self.pick(data, self.orders, "order_id")
+            amount = data.draw(st.sampled_from(REFUND_AMOUNTS), label="refund amount")
+            return {"order_id": order_id} | ({"amount": amount} if amount else {}), order_id
+        if tool == "revoke_subscription":
+            subscription_id = self.pick(data, self.subscriptions, "subscription_id")
+            return {"subscription_id": subscription_id}, subscription_id
+        if tool == "accept_dispute":
+            dispute_id = self.pick(data, self.disputes, "dispute_id")
+            return {"dispute_id": dispute_id}, dispute_id
         if tool == "confirm_checkout":
             secret = data.draw(st.sampled_from(self.secrets), label="client_secret")
             args: dict[str, Any] = {"client_secret": secret}
             if payment := data.draw(st.sampled_from(PAYMENT_TOKENS), label="payment"):
                 args["payment_token"] = payment
             return args, self.checkout_of(secret)
+        assert tool == "finalize_order", f"add {tool}'s arguments to target_args"
         order_id = self.pick(
             data, self.drafts if data.draw(st.booleans(), label="a draft") else self.orders, "order_id"
         )
@@ -269,6 +351,25 @@ class ApprovalMachine(RuleBasedStateMachine):
 
     def live_targets(self, tool: str) -> list[tuple[dict[str, Any], str]]:
         store = self.state.store
+        if tool == "create_refund":
+            disputed = {d.order.id for d in store.disputes.values() if d.status in REFUND_BLOCKING_DISPUTE_STATUSES}
+            return [
+                ({"order_id": o.id} | ({"amount": 100} if o.refundable_amount > 100 else {}), o.id)
+                for o in store.orders
+                if o.status in ("paid", "partially_refunded")
+                and o.has_succeeded_payment
+                and o.refundable_amount > 0
+                and not o.refunds_blocked
+                and o.id not in disputed
+            ]
+        if tool == "revoke_subscription":
+            return [
+                ({"subscription_id": s.id}, s.id)
+                for s in store.subscriptions.values()
+                if s.can_cancel(immediately=True)
+            ]
+        if tool == "accept_dispute":
+            return [({"dispute_id": d.id}, d.id) for d in store.disputes.values() if d.status == "needs_response"]
         if tool == "finalize_order":
             return [
                 ({"order_id": o.id}, o.id)
@@ -277,6 +378,7 @@ class ApprovalMachine(RuleBasedStateMachine):
                 and o.customer.default_payment_method_id
                 and store.payment_methods[o.customer.default_payment_method_id].outcome == "succeeds"
             ]
+        assert tool == "confirm_checkout", f"add {tool}'s live targets to live_targets"
         return [
             ({"client_secret": c.client_secret, "payment_token": "tok_visa"}, c.id)
             for c in store.checkouts.values()
@@ -284,9 +386,28 @@ class ApprovalMachine(RuleBasedStateMachine):
         ]
 
     def make_live(self, data: st.DataObject, tool: str) -> list[tuple[dict[str, Any], str]]:
-        """A new target that would act at once, made through the write tools as an agent would."""
+        """A new target that would act at once, made through the write tools as an agent would, or (what no tool
+        makes: a subscription, a dispute) as a customer or their bank would."""
         seed = self.state.seed_info
-        if tool == "finalize_order":
+        store = self.state.store
+        now = self.state.now()
+        if tool == "revoke_subscription":
+            product = store.product(seed.products["recurring"])
+            amount = product.prices[0].price_amount or 0
+            s = Subscription(store.new_id(), now, seed.customers["good_card"], product.id, amount, "month", now,
+                             now + timedelta(days=30))  # fmt: skip
+            store.subscriptions[s.id] = s
+            self.subscriptions.append(s.id)
+        elif tool == "accept_dispute":
+            disputed = {d.order.id for d in store.disputes.values()}
+            undisputed = [o for o in store.orders if o.has_succeeded_payment and o.id not in disputed]
+            order = data.draw(st.sampled_from(undisputed), label="order the bank disputes")
+            payment = store.derived_id("payment", order.id)
+            d = Dispute(store.new_id(), now, order, "needs_response", order.net_amount, order.tax_amount, payment,
+                        reason="fraudulent", evidence_due_by=now + timedelta(days=7))  # fmt: skip
+            store.disputes[d.id] = d
+            self.disputes.append(d.id)
+        elif tool == "finalize_order":
             draft = self.step(
                 data,
                 "create_order",
@@ -297,7 +418,7 @@ class ApprovalMachine(RuleBasedStateMachine):
             )
             if not draft.is_error:
                 self.drafts.append((draft.structured_content or {})["id"])
-        else:
+        elif tool == "confirm_checkout":
             checkout = self.step(data, "create_checkout", {"products": [seed.products["one_time_fixed"]]})
             secret = (checkout.structured_content or {}).get("client_secret")
             if secret:
@@ -332,6 +453,8 @@ class ApprovalMachine(RuleBasedStateMachine):
     def a_hostile_model_on_a_live_target(self, data: st.DataObject, tool: str) -> None:
         """The attack that matters: a target that would act at once, and an approval_id that must not let it."""
         live = self.live_targets(tool) or self.make_live(data, tool)
+        if not live:  # nothing left to act on, and nothing the machine can make (refunds: the seed's orders)
+            return
         args, target = data.draw(st.sampled_from(live), label="live target")
         if not any((r.tool, r.target) == (tool, target) for r in self.requests.values()):
             self.step(data, tool, dict(args), target=target, asks=False)  # a request the model can then abuse
@@ -343,15 +466,26 @@ class ApprovalMachine(RuleBasedStateMachine):
             bad = forged_token(mine[-1].split(".")[1] if mine[-1].startswith("pr1.") else mine[-1])
         elif kind == "pending":
             bad = next((i for i in mine if self.requests[i].decision == "pending" and not i.startswith("pr1.")), None)
+        elif kind == "denied":
+            # One a person denied in the console: the request just made, when none for this target was denied yet.
+            pending = [i for i in mine if self.requests[i].decision == "pending" and not i.startswith("pr1.")]
+            if pending and all(self.requests[i].decision != "denied" for i in mine):
+                self.decide(pending[-1], "deny")
+            bad = next((i for i in mine if self.requests[i].decision == "denied"), None)
         else:
             bad = self.approval_for(data, tool, target)
         if bad is not None and not (bad in self.requests and self.requests[bad].decision == "approved"):
             self.step(data, tool, {**args, "approval_id": bad}, target=target, asks=False)
 
-    @rule(data=st.data(), tool=st.sampled_from(IRREVERSIBLE))
-    def a_person_approves_a_live_target(self, data: st.DataObject, tool: str) -> None:
-        """The happy path, so that every run also shows approvals that do let things happen."""
+    @rule(data=st.data())
+    def a_person_approves_a_live_target(self, data: st.DataObject) -> None:
+        """The happy path, so that every run also shows approvals that do let things happen: of a tool that has
+        not acted in this run yet, while there is one."""
+        fresh = [tool for tool in IRREVERSIBLE if tool not in self.acted_here] or list(IRREVERSIBLE)
+        tool = data.draw(st.sampled_from(fresh), label="tool")
         live = self.live_targets(tool) or self.make_live(data, tool)
+        if not live:  # nothing left to act on, and nothing the machine can make (refunds: the seed's orders)
+            return
         args, target = data.draw(st.sampled_from(live), label="live target")
         if self.mode == "elicit" or (self.mode == "auto" and data.draw(st.booleans(), label="ask in the client")):
             self.step(data, tool, dict(args), target=target, asks=True, answer="approve")
@@ -390,7 +524,10 @@ class ApprovalMachine(RuleBasedStateMachine):
                     headers={"Origin": "https://evil.example"},
                 )
                 return response.status_code
-            async with Person(app=app, secret="not-the-approver-secret" if how == "wrong secret" else "x" * 20) as bad:
+            # From its own address: the console's throttle of failed sign-ins is per address, and an intruder's
+            # failures must not lock the person out of the runs that follow.
+            secret = "not-the-approver-secret" if how == "wrong secret" else "x" * 20
+            async with Person(app=app, secret=secret, peer=("203.0.113.7", 40000)) as bad:
                 if how == "wrong secret":
                     await bad.sign_in()
                 response = await bad.http.post(
@@ -408,7 +545,8 @@ class ApprovalMachine(RuleBasedStateMachine):
 
     @rule(tool=st.sampled_from(IRREVERSIBLE), kind=st.sampled_from(FAULTS))
     def polar_fails_the_next_act(self, tool: str, kind: str) -> None:
-        self.state.faults.add(kind, ACT_PATHS[tool].format("{id}"), method="POST")  # type: ignore[arg-type]
+        method, path = DRIVEN[tool].act
+        self.state.faults.add(kind, path.format("{id}"), method=method)  # type: ignore[arg-type]
 
     @rule(data=st.data())
     def write_call(self, data: st.DataObject) -> None:
@@ -465,7 +603,7 @@ class ApprovalMachine(RuleBasedStateMachine):
         result = self.call(era, asks, tool, args)
         after = world(self.state)
 
-        if self.mode in ("console", "relay") or tool not in QUESTIONS:
+        if self.mode in ("console", "relay") or tool not in DRIVEN:
             assert not self.human.asked, f"{tool} asked in the client although it may not: {self.human.asked}"
         allowed = ({(tool, target)} if legitimate else set()) | self.human.approved()
         happened = effects(before, after)
@@ -477,6 +615,7 @@ class ApprovalMachine(RuleBasedStateMachine):
             self.check_facts(result, request if legitimate else None)
         self.confirmed |= allowed
         EFFECTS.update(t for t, _ in happened)
+        self.acted_here.update(t for t, _ in happened)
         self.orders += [o for o in after.orders if o not in before.orders]
         if request is not None and legitimate and (self.acted(tool, args) or not result.is_error):
             request.spent = True
@@ -510,15 +649,17 @@ class ApprovalMachine(RuleBasedStateMachine):
 
     def acted(self, tool: str, args: dict[str, Any]) -> bool:
         """Did the call send its act to Polar?"""
-        path = ACT_PATHS[tool].format(args.get("order_id") or args.get("client_secret"))
-        return any(r.method == "POST" and r.path == path for r in self.state.faults.journal)
+        driven = DRIVEN[tool]
+        method, path = driven.act
+        path = path.format(args.get(driven.act_arg)) if driven.act_arg else path
+        return any(r.method == method and r.path == path for r in self.state.faults.journal)
 
     def remember(self, tool: str, args: dict[str, Any], result: types.CallToolResult, target: str) -> None:
         content = result.structured_content or {}
         if result.is_error or content.get("status") not in ("approval_pending", "confirmation_required"):
             return
         preview = content["preview"]
-        previewed = preview.get("order_id") or preview.get("checkout_id")
+        previewed = preview[DRIVEN[tool].target_field]
         assert previewed == target, f"{tool} previewed {previewed}, asked about {target}"
         approval_id = content["approval"]["approval_id"]
         if approval_id not in self.requests:
@@ -557,8 +698,18 @@ WRITES: dict[str, Draw] = {
 }
 
 
+def test_every_irreversible_tool_is_driven_by_the_machine() -> None:
+    undriven = sorted(set(IRREVERSIBLE) - set(DRIVEN))
+    assert not undriven, (
+        f"the tool table has irreversible tools the property test does not drive: {undriven}. Add each to DRIVEN "
+        "(the question a person is asked, the request that acts, the preview field naming the target) and to "
+        "ApprovalMachine's target_args, live_targets and make_live, and its effects on the emulator to effects()."
+    )
+
+
 @pytest.mark.parametrize("mode", ["auto", "console", "elicit", "relay"])
 def test_nothing_irreversible_happens_without_a_persons_approval_of_its_target(mode: str) -> None:
+    test_every_irreversible_tool_is_driven_by_the_machine()
     EFFECTS.clear()
     machine = type(f"ApprovalMachine_{mode}", (ApprovalMachine,), {"mode": mode})
     run_state_machine_as_test(
@@ -574,5 +725,5 @@ def test_nothing_irreversible_happens_without_a_persons_approval_of_its_target(m
             suppress_health_check=[HealthCheck.too_slow],
         ),
     )
-    # Not vacuous: legitimate approvals did charge and confirm along the way.
-    assert EFFECTS["finalize_order"] and EFFECTS["confirm_checkout"], EFFECTS
+    # Not vacuous: legitimate approvals of every irreversible tool did act along the way.
+    assert all(EFFECTS[tool] for tool in IRREVERSIBLE), EFFECTS

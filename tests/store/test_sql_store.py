@@ -141,6 +141,17 @@ async def test_a_request_cannot_be_decided_after_it_expired(store: SqlStore, clo
     assert [a.id for a in await store.list_approvals(states=["expired"])] == [approval.id]
 
 
+async def test_a_request_is_decided_up_to_its_expiry_and_not_at_it(store: SqlStore, clock: Clock) -> None:
+    """The expiry is exclusive for a decision too: at that very instant the request is expired, and stays pending."""
+    early, late = await store.create_approval(request("order-1")), await store.create_approval(request("order-2"))
+    clock.now = early.expires_at - 0.001
+    assert (await store.decide(early.id, approve=True, by="ada", redeem_window=300)).state == "approved"
+    clock.now = late.expires_at
+    with pytest.raises(NotPending) as refused:
+        await store.decide(late.id, approve=True, by="ada", redeem_window=300)
+    assert (refused.value.state, (await store.get_approval(late.id)).state) == ("expired", "pending")  # type: ignore[union-attr]
+
+
 async def test_an_approval_decided_late_still_has_time_to_be_used(store: SqlStore, clock: Clock) -> None:
     approval = await store.create_approval(request(ttl=60))
     clock.now += 59
@@ -187,6 +198,17 @@ async def test_a_failed_act_frees_its_amount_and_old_acts_age_out(store: SqlStor
     assert await store.spent("usd") == 1500
     clock.now += 86_401
     assert await store.spent("usd") == 0
+
+
+async def test_an_act_counts_against_the_day_until_exactly_24_hours_after_it_started(
+    store: SqlStore, clock: Clock
+) -> None:
+    started = clock.now
+    await store.start_act(approval_id="a", **_act("order-0", 700))
+    clock.now = started + 86_400 - 0.5
+    counted = await store.spent("usd")
+    clock.now = started + 86_400
+    assert (counted, await store.spent("usd")) == (700, 0)
 
 
 async def test_the_audit_chain_stays_one_chain_under_concurrent_appends(store: SqlStore) -> None:
