@@ -307,7 +307,7 @@ async def test_a_request_that_brings_the_days_total_to_exactly_the_limit_is_reco
     parts: Built = make_parts(max_daily="usd=2500")
     store = await parts.store()
     await store.start_act(approval_id="earlier", tool="finalize_order", target="another-order", currency="usd",
-                          amount=1000, per_charge=None, daily=None)  # fmt: skip
+                          amount=1000, per_charge=None, daily=None, seen=0)  # fmt: skip
     async with Client(parts.server) as client:
         waiting = await call(client, "finalize_order", {"order_id": seed.draft_orders["good_card"]})
     assert waiting["status"] == "approval_pending"
@@ -321,7 +321,7 @@ async def test_a_request_one_unit_over_the_days_limit_asks_nobody_and_records_no
     parts: Built = make_parts(max_daily="usd=2499")
     store = await parts.store()
     await store.start_act(approval_id="earlier", tool="finalize_order", target="another-order", currency="usd",
-                          amount=1000, per_charge=None, daily=None)  # fmt: skip
+                          amount=1000, per_charge=None, daily=None, seen=0)  # fmt: skip
     person = InClient()
     order_id = seed.draft_orders["good_card"]
     async with Client(parts.server, elicitation_callback=person) as client:
