@@ -82,7 +82,7 @@ async def test_an_approval_whose_stored_facts_were_changed_is_refused_with_nothi
         message = await fail(client, "finalize_order", {"order_id": order_id, "approval_id": approval_id})
     assert message == (
         f"Error executing tool finalize_order: Order {order_id} was not charged by this call: approval {approval_id} "
-        "is for other facts (another call may have used it)."
+        "was changed in the server's store: its facts no longer match the ones approved. Tell the operator."
     )
     assert state.faults.received("POST", FINALIZE) == []
     store = await parts.store()

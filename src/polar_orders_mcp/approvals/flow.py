@@ -669,9 +669,12 @@ async def _act(
             approval = await store.redeem_and_start(approval.id, digest=approved.digest(), **act)
     except NotRedeemable as exc:
         assert approval is not None
-        raise ConfirmationRefused(
-            f"{not_done} by this call: approval {approval.id} is {exc.state} (another call may have used it)."
-        ) from exc
+        why = (
+            "was changed in the server's store: its facts no longer match the ones approved. Tell the operator"
+            if exc.state == "for other facts"
+            else f"is {exc.state} (another call may have used it)"
+        )
+        raise ConfirmationRefused(f"{not_done} by this call: approval {approval.id} {why}.") from exc
     except LimitExceeded as exc:  # the approval is used up all the same (recorded as refused_limit)
         raise ConfirmationRefused(
             limit_message(not_done, exc.kind, exc.currency, exc.limit, exc.used, exc.amount)
