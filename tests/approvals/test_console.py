@@ -223,3 +223,39 @@ async def test_a_session_of_an_approver_no_longer_configured_decides_nothing(par
     assert (answer.status_code, answer.headers["location"], await approval_state(parts, approval_id)) == (
         303, f"/approvals/login?next=/approvals/{approval_id}", "pending"
     )  # fmt: skip
+
+
+class CountingBody:
+    """A request body that counts how much of it was read: what the console takes in before refusing."""
+
+    def __init__(self, total: int, chunk: int = 64 * 1024) -> None:
+        self.total, self.chunk, self.read = total, chunk, 0
+
+    async def __aiter__(self) -> Any:
+        while self.read < self.total:
+            self.read += self.chunk
+            yield b"a" * self.chunk
+
+
+async def test_a_sign_in_without_the_forms_own_cookie_is_refused_before_its_body_is_read(parts: Built) -> None:
+    body = CountingBody(200 * 1024 * 1024)
+    async with browser(parts) as http:
+        refused = await http.post(
+            "/approvals/login", content=body, headers={"Content-Type": "application/x-www-form-urlencoded"}
+        )
+    assert refused.status_code == 403
+    assert body.read <= 128 * 1024  # what the transport hands over before the answer: not 200 MiB
+
+
+async def test_a_console_form_larger_than_its_limit_is_refused_unread(parts: Built) -> None:
+    """A form is a token, a secret and a choice: 16 KiB is plenty, whatever the body says of its length."""
+    async with browser(parts) as http:
+        await http.get("/approvals/login")  # the sign-in form's own cookie
+        declared = await http.post("/approvals/login", data={"csrf": "x", "secret": "s" * 20_000})
+        chunked = CountingBody(200 * 1024 * 1024)
+        streamed = await http.post(
+            "/approvals/login", content=chunked, headers={"Content-Type": "application/x-www-form-urlencoded"}
+        )
+        other = await http.post("/approvals/login", files={"secret": ("s", b"x")})
+    assert (declared.status_code, streamed.status_code, other.status_code) == (413, 413, 415)
+    assert chunked.read <= 128 * 1024

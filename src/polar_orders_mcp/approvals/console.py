@@ -15,8 +15,9 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, tzinfo
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import parse_qsl, quote, urlsplit
 
+from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -31,6 +32,8 @@ LOGIN_COOKIE = "pom_login"
 SESSION_TTL = 8 * 3600.0
 LOGIN_FAILURES_ALLOWED = 5
 LOGIN_FAILURE_WINDOW = 300.0
+FORM_LIMIT = 16 * 1024
+"""Bytes a console form may have: its fields are a token, a secret, a choice and a local path."""
 HEADERS = {
     "Cache-Control": "no-store",
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
@@ -152,7 +155,9 @@ class Console:
         token = request.cookies.get(SESSION_COOKIE)
         if not token:
             return self._to_login(request, f"{self.path}/{quote(approval_id, safe='')}")
-        form = await request.form()
+        form = await _form(request)
+        if isinstance(form, Response):
+            return form
         decision = form.get("decision")
         refusal: list[Response] = []
 
@@ -223,9 +228,13 @@ class Console:
     async def _login(self, request: Request) -> Response:
         if (refused := self._refuse(request, post=True)) is not None:
             return refused
-        form = await request.form()
         nonce = request.cookies.get(LOGIN_COOKIE, "")
-        if not nonce or not hmac.compare_digest(str(form.get("csrf", "")).encode(), nonce.encode()):
+        if not nonce:  # before anything is read: a form that was never served here is not parsed at all
+            return await self._login_form(request, "The sign-in form was out of date: try again.", 403)
+        form = await _form(request)
+        if isinstance(form, Response):
+            return form
+        if not hmac.compare_digest(str(form.get("csrf", "")).encode(), nonce.encode()):
             return await self._login_form(request, "The sign-in form was out of date: try again.", 403)
         peer = request.client.host if request.client else "?"
         if self._too_many_failures(peer):
@@ -246,7 +255,9 @@ class Console:
         if (refused := self._refuse(request, post=True)) is not None:
             return refused
         signed = await self._signed_in(request)
-        form = await request.form()
+        form = await _form(request) if signed is not None else FormData()
+        if isinstance(form, Response):
+            return form
         if signed is not None and hmac.compare_digest(str(form.get("csrf", "")).encode(), signed[1].encode()):
             await (await self._store()).delete_console_session(_hash(request.cookies[SESSION_COOKIE]))
         response = _redirect(f"{self.path}/login")
@@ -303,6 +314,23 @@ class Console:
             if origin == "null":
                 return Response("Cross-origin form refused", status_code=403, headers=HEADERS)
         return None
+
+
+async def _form(request: Request) -> FormData | Response:
+    """The posted form, read up to FORM_LIMIT bytes (413 past it, whatever the body claims) and only as
+    application/x-www-form-urlencoded, the one encoding the console's pages post (415 otherwise)."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if kind != "application/x-www-form-urlencoded":
+        return Response("The console takes only its own forms", status_code=415, headers=HEADERS)
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > FORM_LIMIT:
+        return Response("Form too large", status_code=413, headers=HEADERS)
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > FORM_LIMIT:
+            return Response("Form too large", status_code=413, headers=HEADERS)
+    return FormData(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
 
 
 def _split(host: str) -> tuple[str, str | None]:
