@@ -17,7 +17,7 @@ from datetime import UTC, tzinfo
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit
 
-from starlette.datastructures import FormData
+from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -330,7 +330,8 @@ async def _form(request: Request) -> FormData | Response:
         body += chunk
         if len(body) > FORM_LIMIT:
             return Response("Form too large", status_code=413, headers=HEADERS)
-    return FormData(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+    fields: list[tuple[str, str | UploadFile]] = [*parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)]
+    return FormData(fields)
 
 
 def _split(host: str) -> tuple[str, str | None]:
