@@ -259,3 +259,31 @@ async def test_a_console_form_larger_than_its_limit_is_refused_unread(parts: Bui
         other = await http.post("/approvals/login", files={"secret": ("s", b"x")})
     assert (declared.status_code, streamed.status_code, other.status_code) == (413, 413, 415)
     assert chunked.read <= 128 * 1024
+
+
+async def test_rotating_the_approver_secret_ends_the_sessions_made_with_the_old_one(
+    make_parts: Any, seed: SeedInfo
+) -> None:
+    """The finding: a session made before the secret was rotated approved a new charge after a restart."""
+    before: Built = make_parts(approver_token="the-secret-before-rotation-0123456789")
+    async with Person(before.console, secret="the-secret-before-rotation-0123456789") as person:
+        assert (await person.sign_in()).status_code == 303
+        cookie = person.http.cookies["pom_console"]
+        still = await person.http.get("/approvals")
+    after: Built = make_parts(approver_token="the-secret-after-rotation-9876543210")  # a restart, the same store
+    approval_id = await pending_request(after, seed)
+    async with browser(after, cookies={"pom_console": cookie}) as http:
+        page = await http.get(f"/approvals/{approval_id}")
+    assert still.status_code == 200
+    assert (page.status_code, page.headers["location"]) == (303, f"/approvals/login?next=/approvals/{approval_id}")
+    assert await approval_state(after, approval_id) == "pending"
+
+
+async def test_a_session_cookie_without_its_binding_signs_nobody_in(parts: Built, person: Person) -> None:
+    await person.sign_in()
+    token = person.http.cookies["pom_console"].rpartition(".")[0]
+    async with browser(parts, cookies={"pom_console": token}) as http:
+        bare = await http.get("/approvals")
+    async with browser(parts, cookies={"pom_console": token + "." + "0" * 32}) as http:
+        forged = await http.get("/approvals")
+    assert (bare.status_code, forged.status_code) == (303, 303)

@@ -54,6 +54,16 @@ def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def _key(cookie: str) -> str:
+    """The store's key of the session a cookie names: the hash of its token (the part before the binding)."""
+    return _hash(cookie.rpartition(".")[0] or cookie)
+
+
+def _binding(secret: str, token: str) -> str:
+    """What ties a session cookie to the approver's secret it was made with: rotating the secret ends it."""
+    return hmac.new(secret.encode(), b"pom-console-session\n" + token.encode(), hashlib.sha256).hexdigest()[:32]
+
+
 class Console:
     """The console's routes, its sign-in, and the links the guard hands out.
 
@@ -136,9 +146,9 @@ class Console:
             return refused
         approval_id = request.path_params["approval_id"]
         store = await self._store()
-        token = request.cookies.get(SESSION_COOKIE)
-        session, approval = await store.console_view(_hash(token), approval_id) if token else (None, None)
-        signed = self._approver_of(session)
+        token = request.cookies.get(SESSION_COOKIE, "")
+        session, approval = await store.console_view(_key(token), approval_id) if token else (None, None)
+        signed = self._approver_of(session, token)
         if signed is None:
             return self._to_login(request, f"{self.path}/{quote(approval_id, safe='')}")
         approver, csrf = signed
@@ -164,7 +174,7 @@ class Console:
         def judge(session: ConsoleSession | None, approval: Approval | None) -> bool | None:
             """Whether this form decides the request (approve or deny), read in the decision's transaction;
             None, with the answer saying why, when it does not."""
-            said = self._refusal(request, approval_id, self._approver_of(session), form, approval)
+            said = self._refusal(request, approval_id, self._approver_of(session, token), form, approval)
             if said is not None:
                 refusal.append(said)
                 return None
@@ -172,7 +182,7 @@ class Console:
 
         store = await self._store()
         try:
-            await store.decide_in_console(_hash(token), approval_id, judge, redeem_window=self.redeem_window)
+            await store.decide_in_console(_key(token), approval_id, judge, redeem_window=self.redeem_window)
         except NotPending as exc:
             text = f"This request is {exc.state}: it can no longer be decided."
             return _html(pages.message("Already decided", text, base=self.path), 409)
@@ -247,7 +257,8 @@ class Console:
         store = await self._store()
         await store.create_console_session(token_hash=_hash(token), approver=approver, csrf=csrf, ttl=SESSION_TTL)
         response = _redirect(_local(str(form.get("next", "")), self.path))
-        self._cookie(response, request, SESSION_COOKIE, token, max_age=int(SESSION_TTL))
+        bound = f"{token}.{_binding(self._approvers[approver], token)}"
+        self._cookie(response, request, SESSION_COOKIE, bound, max_age=int(SESSION_TTL))
         response.delete_cookie(LOGIN_COOKIE, path=self.path)
         return response
 
@@ -259,7 +270,7 @@ class Console:
         if isinstance(form, Response):
             return form
         if signed is not None and hmac.compare_digest(str(form.get("csrf", "")).encode(), signed[1].encode()):
-            await (await self._store()).delete_console_session(_hash(request.cookies[SESSION_COOKIE]))
+            await (await self._store()).delete_console_session(_key(request.cookies[SESSION_COOKIE]))
         response = _redirect(f"{self.path}/login")
         response.delete_cookie(SESSION_COOKIE, path=self.path)
         return response
@@ -285,11 +296,16 @@ class Console:
         token = request.cookies.get(SESSION_COOKIE)
         if not token or not self._approvers:
             return None
-        return self._approver_of(await (await self._store()).get_console_session(_hash(token)))
+        return self._approver_of(await (await self._store()).get_console_session(_key(token)), token)
 
-    def _approver_of(self, session: ConsoleSession | None) -> tuple[str, str] | None:
-        """(approver, csrf) of a console session that is signed in, by an approver this server still has."""
+    def _approver_of(self, session: ConsoleSession | None, cookie: str) -> tuple[str, str] | None:
+        """(approver, csrf) of a console session that is signed in, by an approver this server still has, with
+        the secret it still has: a session made with a secret since rotated signs nobody in."""
         if session is None or not self._approvers or session.approver not in self._approvers:
+            return None
+        token, _, bound = cookie.rpartition(".")
+        expected = _binding(self._approvers[session.approver], token)
+        if not token or not hmac.compare_digest(bound.encode(), expected.encode()):
             return None
         return session.approver, session.csrf
 
