@@ -370,6 +370,11 @@ class Settings(BaseSettings):
         validation_alias=_env("POLAR_MCP_ALLOWED_ORIGINS", "allowed_origins"),
         description="Extra Origin header values accepted (scheme://host:port, port may be *).",
     )
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        validation_alias=_env("POLAR_MCP_TRUSTED_PROXIES", "trusted_proxies"),
+        description="Addresses (or CIDR ranges) of proxies whose X-Forwarded-For is believed; none by default.",
+    )
     log_level: LogLevel = Field(
         default="WARNING",
         validation_alias=_env("POLAR_MCP_LOG_LEVEL", "log_level"),
@@ -502,7 +507,9 @@ class Settings(BaseSettings):
             return self.database_url.get_secret_value()
         return f"sqlite:///{(self.state_dir or default_state_dir()) / 'state.db'}"
 
-    @field_validator("allowed_hosts", "allowed_origins", "tools", "exclude_tools", "toolsets", mode="before")
+    @field_validator(
+        "allowed_hosts", "allowed_origins", "trusted_proxies", "tools", "exclude_tools", "toolsets", mode="before"
+    )
     @classmethod
     def _comma_list(cls, value: object) -> object:
         # The environment gives "a,b"; flags and code give lists.

@@ -22,9 +22,10 @@ HTTP_TOKEN = "test-http-token-0123456789abcdef"
 
 
 @contextmanager
-def serve_in_thread(app: Any) -> Iterator[str]:
-    """Run an ASGI app under uvicorn on 127.0.0.1:<free port>; yield its base URL."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+def serve_in_thread(app: Any, config: uvicorn.Config | None = None) -> Iterator[str]:
+    """Run an ASGI app under uvicorn (with `config`, else a plain one) on 127.0.0.1:<free port>; yield its
+    base URL."""
+    config = config or uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -67,6 +67,7 @@ class ConsoleListener:
             access_log=False,
             lifespan="off",
             log_level="warning",
+            proxy_headers=False,  # nothing stands in front of this loopback listener: no header is believed
         )
         self._server = _Embedded(config)
         await self._server.serve(sockets=[self._socket])

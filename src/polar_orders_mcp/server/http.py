@@ -256,19 +256,28 @@ def serve_http(
         sock = listen(settings.host, settings.port, how_to_change="--port N (or POLAR_MCP_PORT)")
     # Printed, not logged: the start line is no warning, and it must show at every log level.
     say(banner(settings, clients, sock.getsockname()[1]))
-    config = uvicorn.Config(
+    config = uvicorn_config(app, settings)
+    # uvicorn shuts down gracefully on SIGTERM/SIGINT, then re-raises the signal to the handler
+    # that was there before it: make that handler a clean exit, so a stop asked for exits 0.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _exit_cleanly)
+    GracefulServer(config, app).run(sockets=[sock])
+
+
+def uvicorn_config(app: Any, settings: Settings) -> uvicorn.Config:
+    """How uvicorn serves this app."""
+    return uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level.lower(),
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         lifespan="on",
+        # uvicorn believes X-Forwarded-For from loopback by default: anyone there could pose as any address
+        # (the console counts failed sign-ins per address). Only the proxies the operator names are believed.
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=settings.trusted_proxies or None,
     )
-    # uvicorn shuts down gracefully on SIGTERM/SIGINT, then re-raises the signal to the handler
-    # that was there before it: make that handler a clean exit, so a stop asked for exits 0.
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, _exit_cleanly)
-    GracefulServer(config, app).run(sockets=[sock])
 
 
 def banner(settings: Settings, clients: Credentials, port: int) -> str:
