@@ -7,6 +7,7 @@ import re
 from typing import Any
 
 import httpx2
+
 from polar_orders_mcp.emulator.app import create_app
 from polar_orders_mcp.server.app import build_server
 from polar_orders_mcp.server.http import http_app, uvicorn_config
