@@ -645,3 +645,20 @@ async def test_acts_on_other_targets_do_not_hold_each_other(store: SqlStore) -> 
     await store.start_act(approval_id="la", **_act(long_a))
     await store.start_act(approval_id="lb", **_act(long_b))
     assert await store.target_version(long_a) == 1 and await store.target_version(long_b) == 1
+
+
+async def test_the_sqlite_file_is_readable_by_its_owner_alone(tmp_path: Path) -> None:
+    """It holds customers' emails and names; whoever can write it can forge a console session."""
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o755)
+    loose = tmp_path / "loose.db"
+    loose.touch(mode=0o644)
+    loose.chmod(0o644)
+    for path in (shared / "state.db", loose):
+        store = SqlStore(f"sqlite:///{path}")
+        try:
+            await store.create_approval(request())
+        finally:
+            await store.close()
+        modes = {p.name: oct(p.stat().st_mode & 0o777) for p in path.parent.glob(path.name + "*")}
+        assert set(modes.values()) == {"0o600"}, modes

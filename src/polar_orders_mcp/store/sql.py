@@ -16,6 +16,7 @@ import hashlib
 import itertools
 import json
 import logging
+import os
 import secrets
 import sqlite3
 import time
@@ -104,6 +105,20 @@ def _reason(exc: BaseException) -> str:
     return f"{type(cause).__name__}: {text[:200]}" if text else type(cause).__name__
 
 
+def _private_file(path: str | None) -> None:
+    """The SQLite file readable by its owner alone, made so before SQLite first opens it (its -wal and -shm
+    files take its mode): it holds customers' emails and names, and whoever can write it can forge a console
+    session. A file found readable by others is tightened."""
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+        if os.stat(path).st_mode & 0o077:
+            os.chmod(path, 0o600)
+    except OSError as exc:  # SQLite says more precisely what is wrong when it opens it
+        log.debug("could not make %s private: %s", path, exc)
+
+
 def _target_lock(target: str) -> str:
     """The lock row of one target (an order, a checkout…): its `n` is the target's version."""
     name = f"target:{target}"
@@ -177,6 +192,7 @@ class SqlStore:
 
     def _make_engine(self) -> AsyncEngine:
         if self.dialect == "sqlite":
+            _private_file(self._url.database)
             # Kept connections: opening one (a thread, the file, four pragmas) cost more than the transaction.
             # The engine is this loop's alone (see _get_engine); _let_go closes them when the loop changes.
             engine = create_async_engine(
