@@ -662,3 +662,22 @@ async def test_the_sqlite_file_is_readable_by_its_owner_alone(tmp_path: Path) ->
             await store.close()
         modes = {p.name: oct(p.stat().st_mode & 0o777) for p in path.parent.glob(path.name + "*")}
         assert set(modes.values()) == {"0o600"}, modes
+
+
+async def test_no_number_of_newer_requests_hides_an_older_pending_one(store: SqlStore, clock: Clock) -> None:
+    """The finding: the console read the newest 200 rows, so 210 new requests hid an older pending one."""
+    oldest = await store.create_approval(request("order-0"))
+    clock.now += 1
+    for n in range(210):
+        newer = await store.create_approval(replace(request(f"order-{n + 1}"), channel="form"))
+        if n % 2:
+            await store.decide(newer.id, approve=False, by="ada", redeem_window=300)
+    pending = await store.list_approvals(states=["pending"], limit=5, channels=["console"])
+    anything = await store.list_approvals(states=["pending"], limit=3)
+    denied = await store.list_approvals(states=["denied"], limit=500)
+    assert [a.id for a in pending] == [oldest.id]
+    assert anything[0].id == oldest.id and len(anything) == 3
+    assert len(denied) == 105 and all(a.state == "denied" for a in denied)
+    clock.now += 900
+    assert await store.list_approvals(states=["pending"], limit=5) == []
+    assert oldest.id in {a.id for a in await store.list_approvals(states=["expired"], limit=500)}

@@ -44,6 +44,8 @@ HEADERS = {
     "Referrer-Policy": "same-origin",
 }
 DECIDED_HERE = ("console", "url")
+PENDING_SHOWN = 500
+"""Requests waiting for a decision the list shows, the longest waiting first."""
 NOT_CONFIGURED = (
     "no approver is configured for the approval console: set POLAR_MCP_APPROVER_TOKEN (one approver) or "
     "POLAR_MCP_APPROVERS=name:secret,… (named approvers) in the server's environment, and restart it."
@@ -136,7 +138,7 @@ class Console:
         approver, csrf = signed
         store = await self._store()
         # Requests being answered in a client (form, relay) are that client's to decide.
-        pending = [a for a in await store.list_approvals(states=["pending"], limit=50) if a.channel in DECIDED_HERE]
+        pending = await store.list_approvals(states=["pending"], limit=PENDING_SHOWN, channels=DECIDED_HERE)
         decided = await store.list_approvals(states=["approved", "denied", "used", "expired"], limit=30)
         return _html(pages.index(pending, decided, store.now(), approver=approver, csrf=csrf, base=self.path,
                                  zone=self.zone))

@@ -47,8 +47,11 @@ class Store(Protocol):
         """get_approval, spent() in the approval's currency and the target's version, read in one transaction."""
         ...
 
-    async def list_approvals(self, *, states: Sequence[ApprovalState], limit: int = 50) -> list[Approval]:
-        """Pending ones oldest first; decided ones newest decision first. Expiry is applied as of now."""
+    async def list_approvals(
+        self, *, states: Sequence[ApprovalState], limit: int = 50, channels: Sequence[str] | None = None
+    ) -> list[Approval]:
+        """Pending ones oldest first; decided ones newest decision first. Expiry is applied as of now; only the
+        given channels, when given."""
         ...
 
     async def decide(self, approval_id: str, *, approve: bool, by: str, redeem_window: float) -> Approval:

@@ -402,19 +402,30 @@ class SqlStore:
             version = await self._target_version(conn, approval.target) if approval else 0
         return Loaded(approval, used, version)
 
-    async def list_approvals(self, *, states: Sequence[ApprovalState], limit: int = 50) -> list[Approval]:
+    async def list_approvals(
+        self, *, states: Sequence[ApprovalState], limit: int = 50, channels: Sequence[str] | None = None
+    ) -> list[Approval]:
         now = self.now()
+        live = approvals.c.expires_at > now
+        # Each state as state_at reads it, in SQL: no number of newer requests can hide an older pending one.
+        conditions = {
+            "pending": sa.and_(approvals.c.state == "pending", live),
+            "approved": sa.and_(approvals.c.state == "approved", live),
+            "expired": sa.and_(approvals.c.state.in_(("pending", "approved")), sa.not_(live)),
+            "denied": approvals.c.state == "denied",
+            "used": approvals.c.state == "used",
+        }
+        wanted = sa.or_(*(conditions[state] for state in states))
+        if channels is not None:
+            wanted = sa.and_(wanted, approvals.c.channel.in_(tuple(channels)))
+        # Pending ones oldest first (the longest waiting on top), then decided ones newest decision first.
+        waiting = sa.case((conditions["pending"], 0), else_=1)
+        oldest_pending = sa.case((conditions["pending"], approvals.c.created_at), else_=0)
+        newest_decided = sa.func.coalesce(approvals.c.decided_at, approvals.c.created_at).desc()
+        query = approvals.select().where(wanted).order_by(waiting, oldest_pending, newest_decided).limit(limit)
         async with self._tx(write=False) as conn:
-            rows = (
-                await conn.execute(
-                    approvals.select()
-                    .order_by(sa.func.coalesce(approvals.c.decided_at, approvals.c.created_at).desc())
-                    .limit(max(limit * 4, 200))
-                )
-            ).all()
-        found = [a for a in map(_approval, rows) if a.state_at(now) in states]
-        pending = sorted((a for a in found if a.state_at(now) == "pending"), key=lambda a: a.created_at)
-        return (pending + [a for a in found if a.state_at(now) != "pending"])[:limit]
+            rows = (await conn.execute(query)).all()
+        return [_approval(row) for row in rows]
 
     async def decide(self, approval_id: str, *, approve: bool, by: str, redeem_window: float) -> Approval:
         async with self._tx() as conn:
