@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
@@ -19,7 +20,7 @@ from mcp.server.mcpserver import Context
 from polar_orders_mcp.server import gate
 from polar_orders_mcp.server.app import build_server
 from polar_orders_mcp.server.http import http_app
-from polar_orders_mcp.server.identity import caller
+from polar_orders_mcp.server.identity import caller, session_fingerprint
 from polar_orders_mcp.settings import Settings
 from tests.reliability.processes import MCP_HEADERS, Session
 from tests.server.conftest import serve_in_thread
@@ -78,7 +79,7 @@ async def test_a_tool_learns_the_name_of_the_credential_and_the_session(start: A
         http = httpx2.AsyncClient(headers=bearer(BOB), timeout=30)
         async with Client(streamable_http_client(f"{url}/mcp", http_client=http), mode="auto") as client:
             modern = (await client.call_tool("whoami", {})).structured_content
-    assert legacy == {"client": "alice", "session": seen[0]}
+    assert legacy == {"client": "alice", "session": session_fingerprint(seen[0])}
     assert modern == {"client": "bob", "session": None}  # the stateless 2026 era has no session
 
 
@@ -88,7 +89,7 @@ async def test_an_sse_call_carries_its_client_and_its_sse_session(start: Any) ->
             first = (await client.call_tool("whoami", {})).structured_content
             second = (await client.call_tool("whoami", {})).structured_content
     assert first is not None and first["client"] == "bob"
-    assert first == second and len(first["session"]) == 32 and int(first["session"], 16) >= 0
+    assert first == second and re.fullmatch(r"s_[0-9a-f]{24}", first["session"])
 
 
 async def test_the_single_token_is_the_default_client_and_stdio_is_stdio(emulator: Any) -> None:
@@ -323,3 +324,22 @@ async def test_a_websocket_is_refused_before_any_check_could_be_skipped(emulator
     scope = {"type": "websocket", "path": "/sse", "headers": [(b"host", b"evil.example")], "query_string": b""}
     await app(scope, receive, send)
     assert sent == [{"type": "websocket.close", "code": 1008, "reason": "Only HTTP is served here."}]
+
+
+async def test_no_live_session_id_is_written_in_the_audit_or_the_store(
+    start: Any, emulator: Any, tmp_path: Any
+) -> None:
+    """The finding: a second client of one shared token read A's session id from the audit file and answered A's
+    confirmation request. What is written stands for the session and cannot answer for it."""
+    seen: list[str] = []
+    audit = tmp_path / "audit.jsonl"
+    order_id = emulator.state.emulator.seed_info.draft_orders["good_card"]
+    with start("http", audit_log=str(audit), state_dir=tmp_path / "state", approver_token="a" * 32) as url:
+        http = recording_client(ALICE, seen)
+        async with Client(streamable_http_client(f"{url}/mcp", http_client=http), mode="legacy") as client:
+            asked = await client.call_tool("finalize_order", {"order_id": order_id})
+    store_files = sorted((tmp_path / "state").glob("state.db*"))  # the database and its write-ahead log
+    written = audit.read_text() + "".join(f.read_bytes().decode("latin-1") for f in store_files)
+    assert not asked.is_error and seen
+    assert seen[0] not in written
+    assert session_fingerprint(seen[0]) in audit.read_text()

@@ -1,7 +1,9 @@
-"""Who is calling a tool: the HTTP client's credential name (or stdio), and its MCP session when it has one."""
+"""Who is calling a tool: the HTTP client's credential name (or stdio), and its MCP session (as a fingerprint)
+when it has one."""
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from mcp.server.mcpserver import Context
@@ -18,6 +20,12 @@ ANONYMOUS = "anonymous"
 """The client name over HTTP served with --no-auth (loopback only): no credential tells callers apart."""
 
 
+def session_fingerprint(session_id: str) -> str:
+    """What stands for an MCP session wherever it is written (the store's approvals, the audit): the live id
+    answers that session's questions, so it is never written in clear."""
+    return "s_" + hashlib.sha256(session_id.encode()).hexdigest()[:24]
+
+
 def caller(ctx: Context[Any, Any]) -> Caller:
     """The caller of the tool call (or resolver, prompt, resource read) that `ctx` belongs to."""
     request = ctx.request_context.request
@@ -26,4 +34,5 @@ def caller(ctx: Context[Any, Any]) -> Caller:
         return Caller(STDIO, None)
     client = scope.get(CLIENT_KEY)
     session = scope.get(SESSION_KEY)
-    return Caller(client if isinstance(client, str) else ANONYMOUS, session if isinstance(session, str) else None)
+    fingerprint = session_fingerprint(session) if isinstance(session, str) else None
+    return Caller(client if isinstance(client, str) else ANONYMOUS, fingerprint)
