@@ -7,11 +7,13 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from polar_orders_mcp import __version__
 from polar_orders_mcp.cli import main
+from polar_orders_mcp.settings import Settings
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -184,3 +186,17 @@ def test_request_state_keys_that_are_not_keys_are_refused_without_echoing_them()
         "polar-orders-mcp: invalid setting POLAR_MCP_REQUEST_STATE_KEYS: key 1 is too short"
     )
     assert "tooshort123" not in result.stderr
+
+
+def test_each_polar_server_has_a_store_of_its_own_by_default(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The README's separate sandbox and production entries never share approvals, console sessions or limits."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+    monkeypatch.delenv("POLAR_MCP_STATE_DIR", raising=False)
+    urls = {
+        server: Settings(server=server).store_url()
+        for server in ("production", "sandbox", "https://polar.internal.example", "https://other.example")
+    }
+    assert urls["production"] == f"sqlite:///{tmp_path}/polar-orders-mcp/production/state.db"
+    assert urls["sandbox"] == f"sqlite:///{tmp_path}/polar-orders-mcp/sandbox/state.db"
+    assert len(set(urls.values())) == 4
+    assert Settings(server="sandbox", state_dir=tmp_path / "mine").store_url() == f"sqlite:///{tmp_path}/mine/state.db"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import sys
@@ -502,10 +503,28 @@ class Settings(BaseSettings):
         return self.store_url().startswith(("postgresql:", "postgres:", "postgresql+"))
 
     def store_url(self) -> str:
-        """The store's database URL: --database-url, else SQLite in the state directory."""
+        """The store's database URL: --database-url, else SQLite in the state directory (by default one of
+        its own per Polar server: sandbox and production never share approvals, sessions or limits)."""
         if self.database_url is not None:
             return self.database_url.get_secret_value()
-        return f"sqlite:///{(self.state_dir or default_state_dir()) / 'state.db'}"
+        return f"sqlite:///{(self.state_dir or default_state_dir() / self.polar_owner_key()) / 'state.db'}"
+
+    def polar_owner(self) -> str:
+        """The Polar server whose approvals and spend the store holds: the emulator, or Polar's base URL."""
+        if self.emulator:
+            return "the embedded emulator"
+        from polar_orders_mcp.polar.servers import resolve_server
+
+        return resolve_server(self.server)[1]
+
+    def polar_owner_key(self) -> str:
+        """A directory name for polar_owner(): production, sandbox, emulator, or custom-<hash of the URL>."""
+        if self.emulator:
+            return "emulator"
+        name = self.server.strip()
+        if name in ("production", "sandbox"):
+            return name
+        return "custom-" + hashlib.sha256(self.polar_owner().encode()).hexdigest()[:12]
 
     @field_validator(
         "allowed_hosts", "allowed_origins", "trusted_proxies", "tools", "exclude_tools", "toolsets", mode="before"

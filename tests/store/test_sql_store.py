@@ -24,6 +24,7 @@ from polar_orders_mcp.store.records import (
     NotPending,
     NotRedeemable,
     SchemaTooNew,
+    StoreBelongsElsewhere,
     StoreUnavailable,
     TargetBusy,
 )
@@ -681,3 +682,23 @@ async def test_no_number_of_newer_requests_hides_an_older_pending_one(store: Sql
     clock.now += 900
     assert await store.list_approvals(states=["pending"], limit=5) == []
     assert oldest.id in {a.id for a in await store.list_approvals(states=["expired"], limit=500)}
+
+
+async def test_a_store_of_another_polar_server_is_refused(store_url: str) -> None:
+    """The finding: two servers sharing one state directory approved each other's requests, and a sandbox charge
+    pushed production over its daily limit."""
+    sandbox = SqlStore(store_url, owner="https://sandbox-api.polar.sh")
+    await sandbox.open()
+    await sandbox.close()
+    production = SqlStore(store_url, owner="https://api.polar.sh")
+    with pytest.raises(StoreBelongsElsewhere) as refused:
+        await production.open()
+    await production.close()
+    reader = SqlStore(store_url)  # the audit command reads any store
+    await reader.open()
+    await reader.close()
+    assert str(refused.value) == (
+        f"The store at {production.url_for_humans} holds the approvals and spend of https://sandbox-api.polar.sh, "
+        "and this server talks to https://api.polar.sh: give each Polar server its own store (--state-dir DIR, or "
+        "its own POLAR_MCP_DATABASE_URL)."
+    )

@@ -265,6 +265,7 @@ def _shared_sdk_tool(tool: Tool) -> CheckedTool:
 def store_provider(settings: Settings) -> Callable[[], Awaitable[Store]]:
     """The store, opened on first use (a session that only reads never loads the database layer)."""
     url = settings.store_url()
+    owner = settings.polar_owner()
     opened: list[Store] = []
 
     async def store() -> Store:
@@ -273,7 +274,7 @@ def store_provider(settings: Settings) -> Callable[[], Awaitable[Store]]:
 
             if url.startswith("sqlite:///"):
                 Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            opened.append(SqlStore(url))
+            opened.append(SqlStore(url, owner=owner))
         return opened[0]
 
     return store

@@ -179,6 +179,10 @@ class TargetBusy(StoreError):
         self.target, self.why = target, why
 
 
+class StoreBelongsElsewhere(StoreError):
+    """The database holds the approvals and spend of another Polar server than this process talks to."""
+
+
 class SchemaTooNew(StoreError):
     """The database was made by a newer version of this server."""
 

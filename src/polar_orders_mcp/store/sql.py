@@ -48,6 +48,7 @@ from polar_orders_mcp.store.records import (
     NotRedeemable,
     Requested,
     SchemaTooNew,
+    StoreBelongsElsewhere,
     StoreUnavailable,
     TargetBusy,
     chain_hash,
@@ -174,8 +175,11 @@ class SqlStore:
     on their own threads, PostgreSQL's sockets when collected.
     """
 
-    def __init__(self, url: str, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, url: str, *, clock: Callable[[], float] = time.time, owner: str | None = None) -> None:
+        """`owner`: the Polar server whose approvals and spend this database holds; a database recorded as
+        another's is refused (StoreBelongsElsewhere). None: not checked (the audit command only reads)."""
         self._url = async_url(url)
+        self._owner = owner
         self.url_for_humans = make_url(url).render_as_string(hide_password=True)
         self.dialect = self._url.get_backend_name()
         self._clock = clock
@@ -303,6 +307,21 @@ class SqlStore:
                     )
                     log.warning("upgraded the store at %s from schema %s to %s", self.url_for_humans, version,
                                 SCHEMA_VERSION)  # fmt: skip
+                if self._owner is not None:
+                    await self._claim_ownership(conn, self._owner)
+
+    async def _claim_ownership(self, conn: AsyncConnection, owner: str) -> None:
+        """Record whose approvals and spend this database holds, or refuse it if it is another Polar server's:
+        two servers sharing one store would approve each other's requests and share each other's limits."""
+        recorded = (await conn.execute(sa.select(meta.c.value).where(meta.c.key == "polar_server"))).scalar()
+        if recorded is None:
+            await conn.execute(meta.insert().values(key="polar_server", value=owner[:256]))
+        elif recorded != owner[:256]:
+            raise StoreBelongsElsewhere(
+                f"The store at {self.url_for_humans} holds the approvals and spend of {recorded}, and this server "
+                f"talks to {owner}: give each Polar server its own store (--state-dir DIR, or its own "
+                "POLAR_MCP_DATABASE_URL)."
+            )
 
     @staticmethod
     async def _schema_version(conn: AsyncConnection) -> int | None:
