@@ -106,3 +106,19 @@ def test_the_default_policy_does_not_warn(caplog: pytest.LogCaptureFixture) -> N
 def test_a_mistyped_tool_or_toolset_is_named_with_the_likely_one(option: str, given: list[str], said: str) -> None:
     with pytest.raises(ValueError, match=re.escape(said)):
         select_tools(Settings(emulator=True, **{option: given}))
+
+
+@pytest.mark.parametrize(
+    ("confirm", "warned"), [("off", "--confirm off"), ("relay", "--confirm relay"), ("auto", None)]
+)
+async def test_a_policy_that_asks_no_one_is_told_to_the_client_not_only_to_stderr(
+    confirm: str, warned: str | None
+) -> None:
+    """Desktop clients hide stderr: the warning is in the instructions the client reads at the start."""
+    server = build_server(Settings(emulator=True, confirm=confirm))
+    async with Client(server, mode="legacy") as client:
+        instructions = client.instructions or ""
+    if warned is None:
+        assert "WARNING" not in instructions
+    else:
+        assert f"WARNING, tell the user: this server runs with {warned}" in instructions
