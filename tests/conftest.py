@@ -73,17 +73,19 @@ def full_spec() -> dict[str, Any]:
 @pytest.fixture(autouse=True, scope="session")
 def private_state_dir(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """No test touches the user's own state directory: every server the tests start, in process or as a
-    subprocess, keeps its store in this session's temporary directory unless a test says otherwise."""
+    subprocess, keeps its store under this session's temporary directory (one per Polar server, as the
+    default is) unless a test says otherwise."""
     import os
 
     folder = tmp_path_factory.mktemp("state")
-    saved = os.environ.get("POLAR_MCP_STATE_DIR")
-    os.environ["POLAR_MCP_STATE_DIR"] = str(folder)
+    saved = {name: os.environ.pop(name, None) for name in ("POLAR_MCP_STATE_DIR", "XDG_STATE_HOME")}
+    os.environ["XDG_STATE_HOME"] = str(folder)
     yield folder
-    if saved is None:
-        os.environ.pop("POLAR_MCP_STATE_DIR", None)
-    else:
-        os.environ["POLAR_MCP_STATE_DIR"] = saved
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 @pytest.fixture(autouse=True, scope="session")
 def every_toolset() -> Any:
     """Servers the tests start serve every toolset (POLAR_MCP_TOOLSETS=all, inherited by server
