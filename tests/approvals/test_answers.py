@@ -32,6 +32,12 @@ REFUSALS = [
     ),
 ]
 YES = types.ElicitResult(action="accept", content={"approve": True})
+# What the agent is told of each: that nothing was charged, and why.
+TOLD = {
+    "the person declined it in the client": "the person declined the confirmation request.",
+    "the person dismissed it in the client": "the person dismissed the confirmation request.",
+    "an unreadable answer": "so nobody approved it. Call again to ask once more.",
+}
 
 
 def answering(answer: types.ElicitResult) -> Any:
@@ -53,9 +59,11 @@ async def test_a_refused_or_unreadable_answer_is_stored_as_a_denial_by_that_clie
 ) -> None:
     order_id = seed.draft_orders["good_card"]
     async with Client(parts.server, mode=mode, elicitation_callback=answering(answer)) as client:
-        await fail(client, "finalize_order", {"order_id": order_id})
+        told = await fail(client, "finalize_order", {"order_id": order_id})
     approval = await only_approval(parts)
     assert (approval.state, approval.decided_by, approval.channel) == ("denied", by, "form")
+    assert told.startswith(f"Error executing tool finalize_order: Order {order_id} was not charged: ")
+    assert told.endswith(TOLD[by.removeprefix("stdio: ")])
 
 
 @pytest.mark.parametrize(("answer", "by"), REFUSALS)
