@@ -340,9 +340,6 @@ async def _form(request: Request) -> FormData | Response:
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind != "application/x-www-form-urlencoded":
         return Response("The console takes only its own forms", status_code=415, headers=HEADERS)
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > FORM_LIMIT:
-        return Response("Form too large", status_code=413, headers=HEADERS)
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
