@@ -385,6 +385,9 @@ def _redeem_all(url: str, ids: list[str], digest: str, go: Any, results: Any) ->
                 won += 1
             except NotRedeemable:
                 pass
+            # A breath between redeems: SQLite's busy wait backs off, so a process looping flat out can take
+            # the write lock every time and leave the other none to race for.
+            await anyio.sleep(0.001)
         await store.close()
         return won
 
