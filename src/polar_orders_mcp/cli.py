@@ -125,6 +125,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="extra Host values accepted, e.g. mcp.example.com:* [POLAR_MCP_ALLOWED_HOSTS]")
     serve.add_argument("--allowed-origins", type=_csv, metavar="O1,O2",
                        help="extra Origin values accepted [POLAR_MCP_ALLOWED_ORIGINS]")
+    serve.add_argument("--person-clients", type=_csv, metavar="NAME1,NAME2",
+                       help="HTTP clients with a person at the screen: only their answer to a confirmation form "
+                       "approves; others' requests go to the approval console [POLAR_MCP_PERSON_CLIENTS]")
     serve.add_argument("--trusted-proxies", type=_csv, metavar="IP1,CIDR",
                        help="proxies whose X-Forwarded-For is believed (default none) [POLAR_MCP_TRUSTED_PROXIES]")
     serve.add_argument("--log-level", choices=["debug", "info", "warning", "error"],
@@ -152,7 +155,7 @@ def _settings_overrides(args: argparse.Namespace) -> dict[str, Any]:
              "max_retries", "read_only", "tools", "exclude_tools", "toolsets", "max_charge", "max_daily",
              "allow_price_override", "audit_log", "transport", "host", "port", "no_auth", "max_sessions_per_client",
              "max_sessions", "session_idle_timeout", "allowed_hosts", "allowed_origins", "trusted_proxies",
-             "log_level")  # fmt: skip
+             "person_clients", "log_level")  # fmt: skip
     return {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
 
 

@@ -18,6 +18,8 @@ from mcp.client import Client
 from mcp.client.session import ClientRequestContext
 from mcp.client.stdio import StdioServerParameters
 
+from polar_orders_mcp.approvals.preview import Typed
+from polar_orders_mcp.approvals.render import shown_as
 from polar_orders_mcp.stderr import say as _say
 
 WIDTH = 96
@@ -53,8 +55,10 @@ async def _human_accepts(context: ClientRequestContext, params: types.ElicitRequ
     _say("   [the client shows the human this confirmation]")
     for line in params.message.splitlines():
         _say("   │ " + line)
-    _say("   [the human clicks Approve]")
-    return types.ElicitResult(action="accept", content={"approve": True})
+    [(name, field)] = params.requested_schema["properties"].items()
+    typed = shown_as(params.message, Typed.row_of(str(field.get("description", "")))) or ""
+    _say(f"   [the human types {typed} in the form's {field.get('title', name)} field and clicks Accept]")
+    return types.ElicitResult(action="accept", content={name: typed})
 
 
 async def _person_approves(link: str, secret: str) -> None:

@@ -9,6 +9,15 @@ _ZERO_DECIMAL = frozenset(
 _SYMBOLS = {"usd": "$", "eur": "€", "gbp": "£", "jpy": "¥", "inr": "₹", "krw": "₩", "brl": "R$"}
 
 
+def major_units(amount: int, currency: str | None) -> str:
+    """Minor units as a plain number in major units: 11880, "usd" -> "118.80"; 500, "jpy" -> "500"."""
+    if (currency or "").lower() in _ZERO_DECIMAL:
+        return str(amount)
+    sign = "-" if amount < 0 else ""
+    units, cents = divmod(abs(amount), 100)
+    return f"{sign}{units}.{cents:02d}"
+
+
 def money(amount: int | None, currency: str | None) -> str:
     """Minor units as a person reads them: 1250, "usd" -> "$12.50"; 500, "jpy" -> "¥500"."""
     if amount is None:

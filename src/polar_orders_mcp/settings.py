@@ -23,7 +23,9 @@ LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 ORGANIZATION_TOKEN_PREFIX = "polar_oat_"
 DEFAULT_CLIENT = "default"
 # Names the server gives callers itself (server/identity.py): no HTTP client may take them.
-RESERVED_CLIENTS = frozenset({"stdio", "anonymous"})
+STDIO_CLIENT = "stdio"
+ANONYMOUS_CLIENT = "anonymous"
+RESERVED_CLIENTS = frozenset({STDIO_CLIENT, ANONYMOUS_CLIENT})
 MIN_HTTP_TOKEN = 16
 _CLIENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 CUSTOMER_SESSION_PREFIX = "polar_cst_"
@@ -335,6 +337,12 @@ class Settings(BaseSettings):
         validation_alias=_env("POLAR_MCP_HTTP_TOKENS", "http_tokens"),
         description="Named HTTP clients, name:token,name:token; each session belongs to the client that opened it.",
     )
+    person_clients: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        validation_alias=_env("POLAR_MCP_PERSON_CLIENTS", "person_clients"),
+        description="HTTP clients with a person at the screen, whose answer to a confirmation form counts as that "
+        "person's approval; any other client's requests go to the approval console (stdio: always a person).",
+    )
     no_auth: bool = Field(
         default=False,
         validation_alias=_env("POLAR_MCP_NO_AUTH", "no_auth"),
@@ -395,6 +403,14 @@ class Settings(BaseSettings):
         if value is not None:
             single = info.data.get("http_token")
             _with_default(parse_http_tokens(value.get_secret_value()), single)
+        return value
+
+    @field_validator("person_clients")
+    @classmethod
+    def _person_client_names(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if name != ANONYMOUS_CLIENT and not _CLIENT_NAME.fullmatch(name):
+                raise ValueError(f"{name!r} is not a client name (1-64 letters, digits, '.', '_' or '-')")
         return value
 
     def http_clients(self) -> dict[str, str]:
@@ -527,7 +543,8 @@ class Settings(BaseSettings):
         return "custom-" + hashlib.sha256(self.polar_owner().encode()).hexdigest()[:12]
 
     @field_validator(
-        "allowed_hosts", "allowed_origins", "trusted_proxies", "tools", "exclude_tools", "toolsets", mode="before"
+        "allowed_hosts", "allowed_origins", "trusted_proxies", "person_clients", "tools", "exclude_tools", "toolsets",
+        mode="before",
     )
     @classmethod
     def _comma_list(cls, value: object) -> object:

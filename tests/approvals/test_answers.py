@@ -10,6 +10,7 @@ from mcp.client import Client
 
 from polar_orders_mcp.emulator.seed import SeedInfo
 from polar_orders_mcp.emulator.state import EmulatorState
+from polar_orders_mcp.money import major_units
 from polar_orders_mcp.server.app import Built
 from polar_orders_mcp.store.records import Approval
 from tests.tools.conftest import error_text, fail
@@ -23,19 +24,19 @@ REFUSALS = [
     pytest.param(types.ElicitResult(action="decline"), "stdio: the person declined it in the client", id="decline"),
     pytest.param(types.ElicitResult(action="cancel"), "stdio: the person dismissed it in the client", id="cancel"),
     pytest.param(
-        types.ElicitResult(action="accept", content={"approve": False}),
-        "stdio: the person declined it in the client",
-        id="no",
+        types.ElicitResult(action="accept", content={"amount": "0.01"}),
+        "stdio: the amount typed was not the one shown",
+        id="mistyped",
     ),
     pytest.param(
-        types.ElicitResult(action="accept", content={"approve": "yes"}), "stdio: an unreadable answer", id="unreadable"
+        types.ElicitResult(action="accept", content={"approve": True}), "stdio: an unreadable answer", id="blind"
     ),
 ]
-YES = types.ElicitResult(action="accept", content={"approve": True})
 # What the agent is told of each: that nothing was charged, and why.
 TOLD = {
     "the person declined it in the client": "the person declined the confirmation request.",
     "the person dismissed it in the client": "the person dismissed the confirmation request.",
+    "the amount typed was not the one shown": "the person types it as shown to approve.",
     "an unreadable answer": "so nobody approved it. Call again to ask once more.",
 }
 
@@ -74,7 +75,9 @@ async def test_a_refused_request_replayed_with_an_accept_is_not_acted_on(
     Once refused, the request stays refused."""
     order_id = seed.draft_orders["good_card"]
     args = {"order_id": order_id}
-    async with Client(parts.server, mode="auto", elicitation_callback=answering(YES)) as client:
+    total = state.store.order(order_id).total_amount
+    yes = types.ElicitResult(action="accept", content={"amount": major_units(total, "usd")})
+    async with Client(parts.server, mode="auto", elicitation_callback=answering(yes)) as client:
         asked = await client.session.call_tool("finalize_order", args, allow_input_required=True)
         assert isinstance(asked, types.InputRequiredResult)
         refused = await client.session.call_tool(
@@ -87,7 +90,7 @@ async def test_a_refused_request_replayed_with_an_accept_is_not_acted_on(
         replayed = await client.session.call_tool(
             "finalize_order",
             args,
-            input_responses={"approval": YES},
+            input_responses={"approval": yes},
             request_state=asked.request_state,
             allow_input_required=True,
         )

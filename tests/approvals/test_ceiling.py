@@ -13,6 +13,7 @@ from polar_orders_mcp.emulator.seed import SeedInfo
 from polar_orders_mcp.emulator.state import EmulatorState
 from polar_orders_mcp.server.app import Built
 from tests.approvals.console_client import Person
+from tests.approvals.form_person import typed_yes
 from tests.tools.conftest import call, fail
 
 pytestmark = pytest.mark.anyio
@@ -41,7 +42,7 @@ async def test_a_charge_at_the_ceiling_is_asked_with_the_ceiling_beside_the_amou
 
     async def approve(context: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
         asked.append(params.message)
-        return types.ElicitResult(action="accept", content={"approve": True})
+        return typed_yes(params)
 
     async with Client(parts.server, elicitation_callback=approve) as client:
         charged = await call(client, "finalize_order", {"order_id": order_id, "max_amount": 1500})

@@ -17,6 +17,7 @@ from polar_orders_mcp.emulator.seed import SeedInfo
 from polar_orders_mcp.emulator.state import EmulatorState
 from polar_orders_mcp.server.app import Built
 from tests.approvals.console_client import Person
+from tests.approvals.form_person import typed_yes
 from tests.tools.conftest import call, fail
 
 pytestmark = pytest.mark.anyio
@@ -250,8 +251,8 @@ async def test_above_the_threshold_only_the_console_may_approve(
 async def test_below_the_threshold_the_client_asks(make_parts: Any, seed: SeedInfo, state: EmulatorState) -> None:
     parts: Built = make_parts(approval_above="usd=5000,eur=1")
 
-    async def yes(_ctx: Any, _params: types.ElicitRequestParams) -> types.ElicitResult:
-        return types.ElicitResult(action="accept", content={"approve": True})
+    async def yes(_ctx: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+        return typed_yes(params)
 
     async with Client(parts.server, elicitation_callback=yes) as client:
         charged = await call(client, "finalize_order", {"order_id": seed.draft_orders["good_card"]})

@@ -16,6 +16,7 @@ from polar_orders_mcp.emulator.state import EmulatorState
 from polar_orders_mcp.server.app import Built
 from polar_orders_mcp.settings import Settings
 from tests.approvals.console_client import Person
+from tests.approvals.form_person import typed_yes
 from tests.tools.conftest import approved_call, call, fail
 
 pytestmark = pytest.mark.anyio
@@ -269,7 +270,7 @@ class InClient:
 
     async def __call__(self, _ctx: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
         self.asked.append(params.message)
-        return types.ElicitResult(action="accept", content={"approve": True})
+        return typed_yes(params)
 
 
 async def test_a_charge_of_exactly_the_per_charge_limit_is_approved_and_made(

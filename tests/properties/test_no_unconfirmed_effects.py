@@ -50,6 +50,7 @@ from polar_orders_mcp.server.app import Built, build_parts
 from polar_orders_mcp.settings import Settings
 from polar_orders_mcp.tools.registry import ALL_TOOLS
 from tests.approvals.console_client import APPROVER_SECRET, Person
+from tests.approvals.form_person import typed, typed_yes
 from tests.properties.conftest import UUID, is_crash, quiet_emulator, result_text
 
 CALL_SECONDS = 10
@@ -198,8 +199,10 @@ class Human:
 
     async def __call__(self, _ctx: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
         self.asked.append(params.message)
-        if self.answer in ("approve", "refuse"):
-            return types.ElicitResult(action="accept", content={"approve": self.answer == "approve"})
+        if self.answer == "approve":
+            return typed_yes(params)
+        if self.answer == "refuse":  # accepted, with what a reader of the facts would not type
+            return typed(params, "0.00")
         return types.ElicitResult(action=self.answer)  # type: ignore[arg-type]
 
     def approved(self) -> set[Pair]:

@@ -41,6 +41,7 @@ from polar_orders_mcp.polar import retries
 from polar_orders_mcp.server.app import build_server
 from polar_orders_mcp.server.http import http_app
 from polar_orders_mcp.settings import Settings
+from tests.approvals.form_person import typed_yes
 from tests.properties.conftest import quiet_emulator, serve_on_loopback
 
 pytestmark = pytest.mark.anyio
@@ -93,7 +94,7 @@ class Seen:
     async def human(self, _ctx: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
         self.asked.append(params.message)
         self.add("question to a person", params.message)
-        return types.ElicitResult(action="accept", content={"approve": True})
+        return typed_yes(params)
 
 
 def assert_no_leak(seen: Iterable[tuple[str, str]], leaks: dict[str, list[str]] = LEAKS) -> None:

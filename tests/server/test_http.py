@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+import anyio
 import httpx2
 import mcp_types as types
 import pytest
@@ -16,9 +18,10 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from polar_orders_mcp.server.app import build_server
-from polar_orders_mcp.server.http import http_app
+from polar_orders_mcp.server.http import StartupError, check_exposure, http_app
 from polar_orders_mcp.settings import Settings
 from tests.approvals.console_client import Person
+from tests.approvals.form_person import typed_yes
 from tests.server.conftest import HTTP_TOKEN, serve_in_thread
 
 pytestmark = pytest.mark.anyio
@@ -29,6 +32,22 @@ INIT = {
     "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
 }  # fmt: skip
 JSON_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+
+
+async def _raw_session(http: httpx2.AsyncClient, url: str, capabilities: dict[str, Any]) -> str:
+    """An MCP session opened by hand, declaring exactly these client capabilities; its id."""
+    init = {**INIT, "params": {**INIT["params"], "capabilities": capabilities}}  # type: ignore[dict-item]
+    opened = await http.post(f"{url}/mcp", json=init, headers={**JSON_HEADERS, **AUTH})
+    session = opened.headers["mcp-session-id"]
+    ready = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+    await http.post(f"{url}/mcp", json=ready, headers={**JSON_HEADERS, **AUTH, "mcp-session-id": session})
+    return session
+
+
+def _last_result(body: str) -> dict[str, Any]:
+    """The result of a JSON-RPC answer, sent as JSON or as the last event of an event stream."""
+    data = [line[5:].strip() for line in body.splitlines() if line.startswith("data:")] or [body]
+    return json.loads(data[-1])["result"]  # type: ignore[no-any-return]
 
 
 def http_client(url: str, mode: str, token: str = HTTP_TOKEN, **kwargs: Any) -> Client:
@@ -82,14 +101,67 @@ async def test_elicitation_works_over_http(mcp_over_http: Any, emulator: Any, mo
 
     async def human(_ctx: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
         shown.append(params.message)
-        return types.ElicitResult(action="accept", content={"approve": True})
+        return typed_yes(params)
 
-    with mcp_over_http(transport) as url:
+    with mcp_over_http(transport, person_clients=["default"]) as url:
         async with transport_client(url, transport, mode, elicitation_callback=human) as client:
             result = await client.call_tool("finalize_order", {"order_id": order_id})
     assert not result.is_error, result.content
     assert len(shown) == 1
     assert state.store.order(order_id).status == "paid"
+
+
+@pytest.mark.parametrize("mode", ["auto", "legacy"])
+@pytest.mark.parametrize("transport", ["http", "sse"])
+async def test_a_client_the_operator_did_not_mark_as_a_person_cannot_approve_its_own_charge(
+    mcp_over_http: Any, emulator: Any, mode: str, transport: str
+) -> None:
+    """A script holding an HTTP token answers every question it is asked: its answer is nobody's approval. The
+    request goes to the approval console (here by URL elicitation, which only opens the page)."""
+    state = emulator.state.emulator
+    order_id = state.seed_info.draft_orders["good_card"]
+    asked: list[str] = []
+
+    async def script(_ctx: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+        asked.append(params.mode or "form")
+        if isinstance(params, types.ElicitRequestFormParams):
+            return typed_yes(params)
+        return types.ElicitResult(action="accept")
+
+    with mcp_over_http(transport) as url:
+        async with transport_client(url, transport, mode, elicitation_callback=script) as client:
+            first = await client.call_tool("finalize_order", {"order_id": order_id})
+    assert "form" not in asked
+    assert state.store.order(order_id).status == "draft"
+    assert first.is_error or first.structured_content["status"] == "approval_pending"  # type: ignore[index]
+
+
+async def test_a_form_only_client_not_marked_as_a_person_is_sent_to_the_console(
+    mcp_over_http: Any, emulator: Any
+) -> None:
+    state = emulator.state.emulator
+    order_id = state.seed_info.draft_orders["good_card"]
+    async with httpx2.AsyncClient(timeout=30) as http:
+        with mcp_over_http("http") as url, anyio.fail_after(20):  # asked in a form, it would wait for an answer
+            session = await _raw_session(http, url, {"elicitation": {"form": {}}})
+            call = {"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+                    "params": {"name": "finalize_order", "arguments": {"order_id": order_id}}}  # fmt: skip
+            headers = {**JSON_HEADERS, **AUTH, "mcp-session-id": session}
+            answer = await http.post(f"{url}/mcp", json=call, headers=headers)
+    result = _last_result(answer.text)
+    assert result["structuredContent"]["status"] == "approval_pending", result
+    assert result["structuredContent"]["approval"]["approve_at"].startswith(f"{url}/approvals/apr_")
+    assert state.store.order(order_id).status == "draft"
+
+
+async def test_person_clients_must_name_clients_of_the_server() -> None:
+    config = Settings(emulator=True, transport="http", http_tokens=f"desk-a:{HTTP_TOKEN}", person_clients="desk-b")
+    with pytest.raises(StartupError) as raised:
+        check_exposure(config)
+    assert str(raised.value) == (
+        "--person-clients names desk-b, not a client of this server: it has desk-a. Name the HTTP clients "
+        "(POLAR_MCP_HTTP_TOKENS) with a person at the screen."
+    )
 
 
 @pytest.mark.parametrize("mode", ["auto", "legacy"])

@@ -151,7 +151,7 @@ async def test_another_credential_cannot_answer_an_elicitation_in_a_session_it_d
     seen: list[str] = []
     hijack: dict[str, Any] = {}
 
-    with start("http") as url:
+    with start("http", person_clients=["alice"]) as url:
 
         async def human(_ctx: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
             # While alice's human is deciding, bob posts an approving answer into alice's session.
@@ -159,7 +159,7 @@ async def test_another_credential_cannot_answer_an_elicitation_in_a_session_it_d
             async with httpx2.AsyncClient(headers=headers, timeout=30) as bob:
                 for request_id in range(5):
                     answer = {"jsonrpc": "2.0", "id": request_id,
-                              "result": {"action": "accept", "content": {"approve": True}}}  # fmt: skip
+                              "result": {"action": "accept", "content": {"amount": "15.00"}}}  # fmt: skip
                     response = await bob.post(f"{url}/mcp", json=answer)
                     hijack[f"id {request_id}"] = (response.status_code, response.text)
             await anyio.sleep(0.2)

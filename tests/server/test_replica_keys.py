@@ -21,6 +21,7 @@ from polar_orders_mcp.server.app import build_server, replica_warnings
 from polar_orders_mcp.server.http import http_app
 from polar_orders_mcp.settings import Settings
 from tests.approvals.console_client import APPROVER_SECRET
+from tests.approvals.form_person import typed_yes
 from tests.server.conftest import HTTP_TOKEN, serve_in_thread
 
 pytestmark = pytest.mark.anyio
@@ -59,7 +60,7 @@ def two_replicas(emulator: Any, state_dir: Path, *keys: str | None) -> Iterator[
         for key in keys:
             config = Settings(
                 emulator=True, transport="http", http_token=HTTP_TOKEN, approver_token=APPROVER_SECRET,
-                approval_wait=0, state_dir=state_dir, request_state_keys=key,
+                approval_wait=0, state_dir=state_dir, request_state_keys=key, person_clients=["default"],
             )  # fmt: skip
             server = build_server(config, transport=httpx2.ASGITransport(app=emulator))
             urls.append(stack.enter_context(serve_in_thread(http_app(server, config))))
@@ -67,7 +68,7 @@ def two_replicas(emulator: Any, state_dir: Path, *keys: str | None) -> Iterator[
 
 
 async def approve(_ctx: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
-    return types.ElicitResult(action="accept", content={"approve": True})
+    return typed_yes(params)
 
 
 async def charge_across(urls: list[str], order_id: str) -> tuple[types.CallToolResult, list[int]]:

@@ -15,24 +15,31 @@ from polar_orders_mcp.emulator.seed import SeedInfo
 from polar_orders_mcp.emulator.state import EmulatorState
 from polar_orders_mcp.server.app import Built
 from tests.approvals.console_client import Person
+from tests.approvals.form_person import typed, typed_yes
 from tests.tools.conftest import CONSOLE_URL, approved_call, call, fail
 
 pytestmark = pytest.mark.anyio
 
 
 class Human:
-    """An elicitation callback: records what the human was shown, answers as told."""
+    """An elicitation callback: records what the human was shown, answers as told. `typing` True types what the
+    facts show (a reader's approval); a str types that; a dict is the form's whole content."""
 
-    def __init__(self, action: str = "accept", approve: Any = True, on_ask: Any = None) -> None:
-        self.action, self.approve, self.on_ask = action, approve, on_ask
+    def __init__(self, action: str = "accept", typing: Any = True, on_ask: Any = None) -> None:
+        self.action, self.typing, self.on_ask = action, typing, on_ask
         self.shown: list[str] = []
 
     async def __call__(self, _ctx: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
         self.shown.append(params.message)
         if self.on_ask:
             self.on_ask()
-        content = {"approve": self.approve} if self.action == "accept" else None
-        return types.ElicitResult(action=self.action, content=content)  # type: ignore[arg-type]
+        if self.action != "accept":
+            return types.ElicitResult(action=self.action)  # type: ignore[arg-type]
+        if self.typing is True:
+            return typed_yes(params)
+        if isinstance(self.typing, str):
+            return typed(params, self.typing)
+        return types.ElicitResult(action="accept", content=self.typing)
 
 
 def status(state: EmulatorState, order_id: str) -> str:
@@ -212,24 +219,30 @@ async def test_elicitation_shows_the_preview_and_charges_on_approval(
 
 
 UNREADABLE = (
-    "the client's answer to the confirmation request was not a plain yes or no (approve must be true or false), "
-    "so nobody approved it. Call again to ask once more."
+    "the client's answer to the confirmation request did not type the amount (the form's one field, 'amount'), so "
+    "nobody approved it. Call again to ask once more."
+)
+MISTYPED = (
+    "the amount typed in the confirmation request was not the one shown, so nobody approved it. Call again to ask "
+    "once more; the person types it as shown to approve."
 )
 
 
-@pytest.mark.parametrize(("action", "approve", "said"), [
+@pytest.mark.parametrize(("action", "typing", "said"), [
     ("decline", True, "the person declined the confirmation request."),
     ("cancel", True, "the person dismissed the confirmation request."),
-    ("accept", False, "the person declined the confirmation request."),
-    ("accept", "yes", UNREADABLE),
-    ("accept", 1, UNREADABLE),
-    ("accept", "on", UNREADABLE),
+    ("accept", "0.01", MISTYPED),
+    ("accept", "", MISTYPED),
+    ("accept", "yes", MISTYPED),
+    ("accept", {"approve": True}, UNREADABLE),  # a blind "accept" of a yes/no form
+    ("accept", {"amount": 118.8}, UNREADABLE),
+    ("accept", {"amount": "118.80", "approve": True}, UNREADABLE),
 ])  # fmt: skip
-async def test_a_refused_or_unreadable_elicitation_charges_nothing(
-    server: MCPServer[Any], seed: SeedInfo, state: EmulatorState, mode: str, action: str, approve: Any, said: str
+async def test_a_refused_unreadable_or_mistyped_elicitation_charges_nothing(
+    server: MCPServer[Any], seed: SeedInfo, state: EmulatorState, mode: str, action: str, typing: Any, said: str
 ) -> None:
     order_id = seed.draft_orders["good_card"]
-    async with Client(server, mode=mode, elicitation_callback=Human(action, approve)) as client:
+    async with Client(server, mode=mode, elicitation_callback=Human(action, typing)) as client:
         message = await fail(client, "finalize_order", {"order_id": order_id})
     assert message == f"Error executing tool finalize_order: Order {order_id} was not charged: {said}"
     assert status(state, order_id) == "draft"

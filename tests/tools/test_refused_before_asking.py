@@ -18,6 +18,7 @@ from polar_orders_mcp.emulator.state import EmulatorState
 from polar_orders_mcp.server.app import Built
 from polar_orders_mcp.store.base import Store
 from tests.approvals.console_client import Person
+from tests.approvals.form_person import typed_yes
 from tests.tools.conftest import call, fail
 
 pytestmark = pytest.mark.anyio
@@ -34,7 +35,7 @@ class Human:
 
     async def __call__(self, _ctx: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
         self.shown.append(params.message)
-        return types.ElicitResult(action="accept", content={"approve": True})
+        return typed_yes(params)
 
 
 def posts(state: EmulatorState, suffix: str) -> int:

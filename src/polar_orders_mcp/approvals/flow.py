@@ -4,6 +4,7 @@ facts → verify the outcome → settle an unclear one. A new irreversible tool 
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import time
 from abc import ABC, abstractmethod
@@ -18,10 +19,10 @@ import mcp_types as types
 from mcp.server.elicitation import render_elicitation_schema
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types.version import is_version_at_least
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field, create_model
 
 from polar_orders_mcp.approvals.policy import Caller, ConfirmationRefused, Ctx, Guard, limit_message
-from polar_orders_mcp.approvals.preview import Preview, changed_facts
+from polar_orders_mcp.approvals.preview import Preview, Typed, changed_facts
 from polar_orders_mcp.money import money
 from polar_orders_mcp.polar.client import PolarClient
 from polar_orders_mcp.polar.errors import OUTCOME_UNKNOWN, PolarAPIError, PolarError, outcome_unknown
@@ -108,12 +109,20 @@ class OutcomeUnknown(ToolError):
     """Polar may or may not have done it; the message says how to find out."""
 
 
-class ApprovalForm(BaseModel):
-    """The one question a form elicitation asks; the facts are in the message above it."""
+def approval_form(typed: Typed) -> dict[str, Any]:
+    """The one question a form elicitation asks (the facts are in the message above it): type what only a reader
+    of the facts can give. Declining the form refuses."""
+    return _form_schema(typed.name, typed.title, typed.description)
 
-    model_config = ConfigDict(defer_build=True)
 
-    approve: bool = Field(title="Approve", description="Yes: do exactly what the message above says.")
+@functools.lru_cache(maxsize=64)
+def _form_schema(name: str, title: str, description: str) -> dict[str, Any]:
+    form = create_model(
+        "ApprovalForm",
+        __config__=ConfigDict(defer_build=True),
+        **{name: (str, Field(title=title, description=description, max_length=200))},  # type: ignore[call-overload]
+    )
+    return render_elicitation_schema(form)
 
 
 class Action(ABC, Generic[P, O]):
@@ -304,7 +313,7 @@ async def _run(
             "given with the preview, once the user approved it."
         )
     elif answer is not None:
-        approval = await _answered(ctx, store, guard, approval, answer, not_done)
+        approval = await _answered(ctx, store, guard, approval, _as(preview, approval.facts), answer, not_done)
     assert loaded is not None  # read above for every approval id a call brings, before any read of Polar
     return await _proceed(ctx, action, api, guard, store, approval, preview, loaded.version)
 
@@ -460,7 +469,7 @@ async def _ask(
         try:
             answer = await ctx.session.elicit_form(
                 message=preview.message(guard.zone),
-                requested_schema=render_elicitation_schema(ApprovalForm),
+                requested_schema=approval_form(preview.typed()),
                 related_request_id=ctx.request_id,
             )
         except Exception as exc:  # the client failed to answer: nobody approved
@@ -472,7 +481,7 @@ async def _ask(
         answer = await ctx.session.elicit_url(
             message=_url_message(preview), url=link, elicitation_id=approval.id, related_request_id=ctx.request_id
         )
-    approval = await _answered(ctx, store, guard, approval, answer, not_done)
+    approval = await _answered(ctx, store, guard, approval, preview, answer, not_done)
     # The person took their time: what is acted on must still be what they saw.
     return await _proceed(ctx, action, api, guard, store, approval, preview, seen, fresh=False)
 
@@ -483,7 +492,7 @@ def _input_required(
     params: types.ElicitRequestParams
     if link is None:
         params = types.ElicitRequestFormParams(
-            message=preview.message(zone), requested_schema=render_elicitation_schema(ApprovalForm)
+            message=preview.message(zone), requested_schema=approval_form(preview.typed())
         )
     else:
         params = types.ElicitRequestURLParams(message=_url_message(preview), url=link)
@@ -498,10 +507,10 @@ def _url_message(preview: Preview) -> str:
 
 
 async def _answered(
-    ctx: Ctx, store: Store, guard: Guard, approval: Approval, answer: types.ElicitResult, not_done: str
+    ctx: Ctx, store: Store, guard: Guard, approval: Approval, shown: Preview, answer: types.ElicitResult, not_done: str
 ) -> Approval:
-    """Apply a client's answer to the request it asked. A form answer decides; a URL answer only says
-    the person opened the page, and the decision comes from the console."""
+    """Apply a client's answer to the request it asked (about the facts `shown`). A form answer decides; a URL
+    answer only says the person opened the page, and the decision comes from the console."""
     who = guard.identify(ctx)
     if answer.action != "accept":
         said = "declined" if answer.action == "decline" else "dismissed"
@@ -509,17 +518,23 @@ async def _answered(
         raise NotDone(f"{not_done}: the person {said} the confirmation request.")
     if approval.channel == "url":
         return approval
+    typed = shown.typed()
     content = answer.content or {}
-    approve = content.get("approve")
-    if not isinstance(approve, bool) or set(content) - {"approve"}:
+    given = content.get(typed.name)
+    if not isinstance(given, str) or set(content) - {typed.name}:
         await _decide_quietly(store, guard, approval, False, f"{who.client}: an unreadable answer")
         raise NotDone(
-            f"{not_done}: the client's answer to the confirmation request was not a plain yes or no "
-            "(approve must be true or false), so nobody approved it. Call again to ask once more."
+            f"{not_done}: the client's answer to the confirmation request did not type the {typed.title.lower()} "
+            f"(the form's one field, {typed.name!r}), so nobody approved it. Call again to ask once more."
         )
-    if not approve:
-        await _decide_quietly(store, guard, approval, False, f"{who.client}: the person declined it in the client")
-        raise NotDone(f"{not_done}: the person declined the confirmation request.")
+    if not typed.matches(given):
+        await _decide_quietly(
+            store, guard, approval, False, f"{who.client}: the {typed.title.lower()} typed was not the one shown"
+        )
+        raise NotDone(
+            f"{not_done}: the {typed.title.lower()} typed in the confirmation request was not the one shown, so "
+            "nobody approved it. Call again to ask once more; the person types it as shown to approve."
+        )
     return await _decide(store, guard, approval, True, f"{who.client}: the person approved it in the client", not_done)
 
 

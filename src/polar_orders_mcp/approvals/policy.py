@@ -41,6 +41,9 @@ class ConsoleLink(Protocol):
         ...
 
 
+UNABLE = "this client cannot show confirmation requests"
+
+
 class ConfirmationRefused(ToolError):
     """Nothing was done: no valid approval allows this call."""
 
@@ -97,6 +100,8 @@ class Guard:
     max_charge: Limits = field(default_factory=Limits)
     max_daily: Limits = field(default_factory=Limits)
     approval_above: Limits = field(default_factory=Limits)
+    person_clients: frozenset[str] = frozenset({"stdio"})
+    """Clients with a person at the screen: only their answer to a confirmation form is a person's approval."""
     redeem_window: float = 300.0
     poll_interval: float = 0.5
     zone: tzinfo = UTC
@@ -125,18 +130,28 @@ class Guard:
                 raise ConfirmationRefused(f"{not_done}: {why}, and {no_console}")
             return "console"
         form, url = capabilities(ctx)
-        if form:
+        client = self.identify(ctx).client
+        # A form is answered by whatever runs the client: a hook, a script, another model. It is a person's
+        # answer only where the operator said a person sits at that client.
+        unattended = form and client not in self.person_clients
+        if form and not unattended:
             return "form"
         if url and not no_console:
             return "url"
+        unmarked = (
+            f"this client ({client}) is not one the operator marked as having a person at the screen "
+            "(--person-clients), so its answer to a confirmation form would be nobody's"
+        )
         if self.mode == "elicit":
+            cannot = unmarked if unattended else f"{UNABLE} (no form or URL elicitation)"
             raise ConfirmationRefused(
-                f"{not_done}: this server requires a person to approve in the client (--confirm elicit), and this "
-                "client cannot show confirmation requests (no form or URL elicitation)."
+                f"{not_done}: this server requires a person to approve in the client (--confirm elicit), and "
+                f"{cannot}."
             )
         if no_console:
+            cannot = unmarked if unattended else UNABLE
             raise ConfirmationRefused(
-                f"{not_done}: no person can be asked. This client cannot show confirmation requests, and {no_console}"
+                f"{not_done}: no person can be asked. {cannot[0].upper()}{cannot[1:]}, and {no_console}"
             )
         return "console"
 

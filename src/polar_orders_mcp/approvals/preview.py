@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from datetime import UTC, tzinfo
+from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, PrivateAttr
 
 from polar_orders_mcp.approvals import render
-from polar_orders_mcp.money import money
+from polar_orders_mcp.money import major_units, money
 
 RowKind = Literal["amount", "text", "time", "customer", "agent", "warning"]
 """amount: the money, shown large; text: a fact read from Polar or computed from it; time: an ISO 8601 instant,
@@ -22,6 +24,47 @@ def digest(facts: dict[str, Any]) -> str:
     """The facts' fingerprint: an approval is for exactly these facts and no others."""
     canonical = json.dumps(facts, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Typed:
+    """What a person types to approve in a client's form: something only a reader of the facts can give, so an
+    answer given without reading them (a blind "accept") approves nothing."""
+
+    name: str
+    title: str
+    row: str
+    """The label of the fact above that shows it."""
+    expected: str
+    number: bool = False
+    """Compare as amounts ("$1,234.50" is 1234.5), else as text (case and outer spaces aside)."""
+
+    @property
+    def description(self) -> str:
+        return f"To approve, type the {self.title.lower()} shown above as “{self.row}”. Decline to refuse."
+
+    @staticmethod
+    def row_of(description: str) -> str:
+        """The label of the fact a form field's description (as made above) asks to type."""
+        return description.partition("“")[2].partition("”")[0]
+
+    def matches(self, given: str) -> bool:
+        if not self.number:
+            return given.strip().casefold() == self.expected.strip().casefold()
+        typed, wanted = _amount(given), _amount(self.expected)
+        return typed is not None and typed == wanted
+
+
+def _amount(text: str) -> Decimal | None:
+    """The number in a typed amount: currency signs, codes and spaces aside; "," groups thousands, except a
+    lone "," before exactly two digits, which is a decimal comma ("118,80")."""
+    kept = "".join(ch for ch in text if ch.isdigit() or ch in ".,-")
+    if kept.count(",") == 1 and "." not in kept and len(kept.partition(",")[2]) == 2:
+        kept = kept.replace(",", ".")
+    try:
+        return Decimal(kept.replace(",", "")) if kept else None
+    except InvalidOperation:
+        return None
 
 
 class Preview(BaseModel):
@@ -85,6 +128,14 @@ class Preview(BaseModel):
             at = next((n + 1 for n, row in enumerate(found) if row[2] == "amount"), 0)
             found.insert(at, ("At most (the ceiling the agent was given)", self._ceiling, "text"))
         return found
+
+    def typed(self) -> Typed:
+        """What a person types to approve it in a client's form: the amount it moves."""
+        amount, currency = self.money()
+        if amount is None:
+            raise NotImplementedError(f"{type(self).__name__} moves no money: say what a person types to approve it")
+        row = next((label for _, label, kind in self.SHOWN if kind == "amount"), "Amount")
+        return Typed("amount", "Amount", row, major_units(amount, currency), number=True)
 
     def message(self, zone: tzinfo = UTC) -> str:
         """The text a client shows a person in a confirmation request (render.text: the console's rows too)."""

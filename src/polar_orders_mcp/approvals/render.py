@@ -62,6 +62,15 @@ def text(summary: str, rows: Sequence[Row], zone: tzinfo = UTC) -> str:
     return "\n".join(lines)
 
 
+def shown_as(message: str, label: str) -> str | None:
+    """What a confirmation made by `text` shows for the fact labelled `label` (its tag aside): what a person
+    reading it would type where a form asks for that fact."""
+    for line in message.splitlines():
+        if line.startswith(f"{label}: "):
+            return line.removeprefix(f"{label}: ").removesuffix(f"  ({CUSTOMER_TAG})")
+    return None
+
+
 def html(rows: Sequence[Row], zone: tzinfo = UTC) -> str:
     """The facts as the console and the approval page show them (the amount apart, in large type)."""
     facts, agents = _split(r for r in rows if r[2] != "amount")

@@ -31,7 +31,7 @@ from polar_orders_mcp.approvals.policy import Guard, RelayTokens
 from polar_orders_mcp.polar.client import PolarClient
 from polar_orders_mcp.server.arguments import CheckedTool, close_schema
 from polar_orders_mcp.server.compact import bare_ids, compact_result, compact_schema, inline_defs
-from polar_orders_mcp.server.identity import caller
+from polar_orders_mcp.server.identity import STDIO, caller
 from polar_orders_mcp.server.log_level import accept_log_level
 from polar_orders_mcp.server.output_schemas import compact_output
 from polar_orders_mcp.server.prepare import FirstCallPreparation
@@ -393,6 +393,7 @@ def build_parts(
         max_charge=settings.max_charge,
         max_daily=settings.max_daily,
         approval_above=settings.approval_above,
+        person_clients=frozenset({STDIO, *settings.person_clients}),
         zone=console.zone,
     )
     tools = select_tools(settings)

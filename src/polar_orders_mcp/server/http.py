@@ -32,7 +32,7 @@ from polar_orders_mcp.server.gate import (
     HostRules,
 )
 from polar_orders_mcp.server.sessions import Sessions
-from polar_orders_mcp.settings import DEFAULT_CLIENT, MIN_HTTP_TOKEN, Settings
+from polar_orders_mcp.settings import ANONYMOUS_CLIENT, DEFAULT_CLIENT, MIN_HTTP_TOKEN, Settings
 from polar_orders_mcp.sockets import tcp_listener
 from polar_orders_mcp.stderr import say
 
@@ -62,6 +62,12 @@ def check_exposure(settings: Settings) -> None:
             "port could act on your Polar organization. Set POLAR_MCP_HTTP_TOKEN (a long random string "
             "clients send as 'Authorization: Bearer …') or POLAR_MCP_HTTP_TOKENS, or bind to 127.0.0.1."
             + (" --no-auth is for loopback only." if settings.no_auth else "")
+        )
+    known = set(clients) or ({ANONYMOUS_CLIENT} if settings.no_auth else {DEFAULT_CLIENT})
+    if unknown := [name for name in settings.person_clients if name not in known]:
+        raise StartupError(
+            f"--person-clients names {', '.join(unknown)}, not a client of this server: it has "
+            f"{', '.join(sorted(known))}. Name the HTTP clients (POLAR_MCP_HTTP_TOKENS) with a person at the screen."
         )
     if settings.http_token is not None and len(settings.http_token.get_secret_value()) < MIN_HTTP_TOKEN:
         raise StartupError(f"POLAR_MCP_HTTP_TOKEN is too short: use at least {MIN_HTTP_TOKEN} random characters.")

@@ -9,14 +9,15 @@ from typing import Any
 from mcp.server.mcpserver import Context
 
 from polar_orders_mcp.approvals.policy import Caller
+from polar_orders_mcp.settings import ANONYMOUS_CLIENT, STDIO_CLIENT
 
 # Where the HTTP layer (server/http.py) leaves what it established about a request, in the ASGI scope.
 CLIENT_KEY = "polar_orders_mcp.client"
 SESSION_KEY = "polar_orders_mcp.session"
 
-STDIO = "stdio"
+STDIO = STDIO_CLIENT
 """The client name of every call over stdio (and of an in-memory client): whoever started the process."""
-ANONYMOUS = "anonymous"
+ANONYMOUS = ANONYMOUS_CLIENT
 """The client name over HTTP served with --no-auth (loopback only): no credential tells callers apart."""
 
 

@@ -10,7 +10,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, ConfigDict, Field
 
 from polar_orders_mcp.approvals.flow import Action, Awaiting, NotDone, OutcomeUnknown
-from polar_orders_mcp.approvals.preview import Preview
+from polar_orders_mcp.approvals.preview import Preview, Typed
 from polar_orders_mcp.polar import models
 from polar_orders_mcp.polar.client import PolarClient
 from polar_orders_mcp.polar.errors import (
@@ -324,6 +324,14 @@ class RevokePreview(Preview):
         ("customer_email", "Customer email", "customer"),
         ("customer_name", "Customer name", "customer"),
     )
+
+    def typed(self) -> Typed:
+        """No money moves: a person types whose subscription ends (its customer's email), or what it is."""
+        if self.customer_email:
+            return Typed("customer_email", "Customer email", "Customer email", self.customer_email)
+        if self.product:
+            return Typed("subscription", "Subscription", "Subscription", self.product)
+        return Typed("subscription_id", "Subscription id", "Revoke subscription", self.subscription_id)
 
 
 @dataclass
