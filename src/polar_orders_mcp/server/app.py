@@ -38,7 +38,7 @@ from polar_orders_mcp.server.prepare import FirstCallPreparation
 from polar_orders_mcp.server.prompts import add_prompts
 from polar_orders_mcp.server.resources import register_resources
 from polar_orders_mcp.server.schema_cache import SchemaCache, ToolSchemas
-from polar_orders_mcp.settings import LOOPBACK, Settings
+from polar_orders_mcp.settings import LOOPBACK, Settings, default_state_dir
 from polar_orders_mcp.store.base import Store
 from polar_orders_mcp.tools.audit import AuditedSdkTool, AuditTrail
 from polar_orders_mcp.tools.base import Tool
@@ -278,6 +278,20 @@ def _shared_sdk_tool(tool: Tool) -> CheckedTool:
     return sdk_tool
 
 
+def private_directory(path: Path) -> None:
+    """Make the store's directory, readable by its owner only (it holds customers' names and emails, and who
+    can write it can forge a console session): every level made here is 0700, and so is an existing level of
+    the default state directory. A directory the operator made and named is left as they set it."""
+    missing = [p for p in (path, *path.parents) if not p.exists()]
+    for level in reversed(missing):
+        level.mkdir(mode=0o700, exist_ok=True)
+        level.chmod(0o700)  # mkdir's mode passes through the umask
+    default = default_state_dir()
+    for level in (path, *path.parents):
+        if (level == default or default in level.parents) and level.stat().st_mode & 0o077:
+            level.chmod(0o700)
+
+
 def store_provider(settings: Settings) -> Callable[[], Awaitable[Store]]:
     """The store, opened on first use (a session that only reads never loads the database layer)."""
     url = settings.store_url()
@@ -289,7 +303,7 @@ def store_provider(settings: Settings) -> Callable[[], Awaitable[Store]]:
             from polar_orders_mcp.store.sql import SqlStore
 
             if url.startswith("sqlite:///"):
-                Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                private_directory(Path(url.removeprefix("sqlite:///")).parent)
             opened.append(SqlStore(url, owner=owner))
         return opened[0]
 
