@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-deep lint clean conformance dist-check bench bench-tasks bench-replicas soak schemas system-deps replicas
+.PHONY: demo test test-slow test-deep lint clean conformance dist-check bench bench-tasks bench-replicas soak schemas system-deps replicas
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,7 +29,12 @@ demo: $(STAMP)
 # Two workers per core (tests/conftest.py), a test file per worker at a time (module fixtures stay whole):
 # PYTEST_ARGS to add.
 test: $(STAMP)
-	$(BIN)/python -m pytest -n auto --dist loadfile $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n auto --dist loadfile -m "not slow" $(PYTEST_ARGS)
+
+# Smoke runs of the benchmarks and the soak (tests marked slow): each starts servers and drives them for
+# seconds, so make test leaves them out; CI runs them.
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -n auto --dist loadfile -m slow $(PYTEST_ARGS)
 
 # The property tests at depth: 500 hostile argument sets per tool and mode, 200 runs of the approval
 # state machine per policy (make test runs 6 and 8), without the per-test timeout.

@@ -19,6 +19,8 @@ import pytest
 from bench import context, rpc, run, scale
 from bench import procs as p
 
+pytestmark = pytest.mark.slow  # make test-slow
+
 
 def test_bench_measures_our_server_over_stdio(tmp_path: Path) -> None:
     with p.Processes(tmp_path) as procs:

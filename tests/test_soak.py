@@ -7,6 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # make test-slow
+
 ROOT = Path(__file__).resolve().parents[1]
 MIX_TOOLS = {
     "get_order", "list_orders", "get_customer", "find_customers", "list_products", "list_checkouts",
