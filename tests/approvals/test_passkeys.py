@@ -425,3 +425,68 @@ def test_the_passkey_site_is_the_consoles_configured_address(url: str | None, si
 def test_settings_that_cannot_ask_for_a_passkey_are_refused(settings: dict[str, Any], said: str) -> None:
     with pytest.raises(ValueError, match=re.escape(said)):
         Settings(emulator=True, approval_proof="passkey", **settings)
+
+
+async def test_a_passkey_approval_is_acted_on_only_where_it_was_made(
+    parts: Built, person: Person, key: SoftPasskey, seed: SeedInfo, state: EmulatorState
+) -> None:
+    """A console that moved to another address (a stdio server restarted on another port) acts on none of the
+    passkey approvals made on the old one: an origin is checked exactly, again before acting."""
+    order_id = seed.draft_orders["good_card"]
+    async with Client(parts.server) as client:
+        approval_id = await ask(client, order_id)
+        assert (await approve_with(person, key, approval_id)).status_code == 303
+        parts.console.base_url = "http://localhost:9999/approvals"
+        told = await fail(client, "finalize_order", {"order_id": order_id, "approval_id": approval_id})
+    assert told.startswith(
+        not_charged(order_id, approval_id) + "cannot be acted on: its passkey proof does not verify (Unexpected "
+        'client data origin "http://localhost:8765", expected "http://localhost:9999").'
+    )
+    assert state.store.order(order_id).status == "draft"
+
+
+async def _unverified(store: Any, key: SoftPasskey, first: str, second: str) -> str:
+    """The approval's proof re-signed by its own passkey without user verification."""
+    approval = await store.get_approval(first)
+    challenge = decision_challenge(first, approval.digest, "approve", approval.proof["nonce"])
+    response = json.loads(key.get(challenge, ORIGIN, uv=False))["response"]
+    proof = {**approval.proof, "authenticator_data": response["authenticatorData"],
+             "client_data_json": response["clientDataJSON"], "signature": response["signature"]}  # fmt: skip
+    return f"UPDATE pom_approvals SET proof = '{json.dumps(proof)}' WHERE id = '{first}'"
+
+
+async def _copied(store: Any, key: SoftPasskey, first: str, second: str) -> str:
+    """The first approval's proof put on the second, a request for the very same facts."""
+    proof = json.dumps((await store.get_approval(first)).proof)
+    decided = "state = 'approved', decided_by = 'approver'"
+    return f"UPDATE pom_approvals SET proof = '{proof}', {decided} WHERE id = '{second}'"
+
+
+async def _reassigned(store: Any, key: SoftPasskey, first: str, second: str) -> str:
+    """The approval said to be decided by another approver than the passkey's."""
+    return f"UPDATE pom_approvals SET decided_by = 'mallory' WHERE id = '{first}'"
+
+
+@pytest.mark.parametrize(
+    ("rewrite", "acted_on", "said"),
+    [
+        (_unverified, "first", "its passkey proof does not verify (User verification is required"),
+        (_copied, "second", "its passkey proof does not verify (Client data challenge was not expected challenge)"),
+        (_reassigned, "first", "its passkey proof is not its approver's approval"),
+    ],
+    ids=["without-user-verification", "copied-to-another-request", "another-approver"],
+)
+async def test_a_stored_proof_rewritten_in_the_store_is_not_acted_on(
+    parts: Built, person: Person, key: SoftPasskey, seed: SeedInfo, state: EmulatorState,
+    rewrite: Any, acted_on: str, said: str,
+) -> None:  # fmt: skip
+    order_id = seed.draft_orders["good_card"]
+    store = await parts.store()
+    async with Client(parts.server) as client:
+        first, second = await ask(client, order_id), await ask(client, order_id)
+        assert (await approve_with(person, key, first)).status_code == 303
+        await execute(store.url_for_humans, await rewrite(store, key, first, second))  # type: ignore[attr-defined]
+        approval_id = first if acted_on == "first" else second
+        told = await fail(client, "finalize_order", {"order_id": order_id, "approval_id": approval_id})
+    assert told.startswith(not_charged(order_id, approval_id) + f"cannot be acted on: {said}")
+    assert state.store.order(order_id).status == "draft"

@@ -79,15 +79,16 @@ async def test_a_passkey_decision_stores_its_proof_and_moves_the_count_on_once(s
     assert key is not None and (key.sign_count, key.last_used_at) == (1, clock.now)
 
 
-async def test_a_passkey_decision_is_refused_when_its_count_or_passkey_changed_since_it_was_read(
+async def test_a_passkey_decision_is_refused_unless_its_passkey_is_the_approvers_unremoved_at_the_count_read(
     store: SqlStore,
 ) -> None:
     await store.create_console_session(token_hash=SESSION, approver="ada", csrf="c", ttl=600)
     await store.add_passkey(passkey(sign_count=5))
     await store.add_passkey(passkey("cred-2"))
     await store.remove_passkey("cred-2", approver="ada")
+    await store.add_passkey(passkey("cred-3", approver="bob"))
     made = await store.create_approval(request())
-    for stale in (proven(seen=4, count=6), proven(credential_id="cred-2")):
+    for stale in (proven(seen=4, count=6), proven(credential_id="cred-2"), proven(credential_id="cred-3")):
         nonce = await store.create_passkey_nonce(token_hash=SESSION, purpose=f"decide:{made.id}", ttl=60)
         with pytest.raises(PasskeyChanged):
             await store.decide_with_passkey(

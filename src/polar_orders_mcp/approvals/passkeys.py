@@ -202,8 +202,6 @@ def verify_decision(
     except Exception as exc:  # every failure to parse or verify refuses: nothing is decided
         log.info("passkey decision on %s refused: %s", approval.id, exc)
         raise PasskeyRefused(f"your passkey's answer does not prove this decision ({_said(exc)}).") from exc
-    if bytes_to_base64url(verified.credential_id) != passkey.credential_id:
-        raise PasskeyRefused("the passkey that answered is not the one named.")
     response = parsed["response"]
     proof = {
         "credential_id": passkey.credential_id,
@@ -231,11 +229,11 @@ def recheck(approval: Approval, passkey: Passkey | None, site: Site) -> str | No
     proof = approval.proof
     if proof is None:
         return "it carries no passkey proof"
-    if passkey is None or passkey.credential_id != proof.get("credential_id"):
+    if passkey is None:  # looked up by the proof's credential id: its public key checks the signature below
         return "the passkey it was approved with is not known here"
     if passkey.removed_at is not None:
         return f"the passkey it was approved with ({passkey.name}) was removed since"
-    if passkey.approver != approval.decided_by or proof.get("decision") != "approve":
+    if passkey.approver != approval.decided_by:  # the decision itself is in the signed challenge
         return "its passkey proof is not its approver's approval"
     credential = {
         "id": passkey.credential_id,
