@@ -3,7 +3,8 @@
 A decision's challenge is derived from the approval itself (its id, the digest of the facts shown, the
 decision) and a single-use nonce the console served with the page, so an assertion signs exactly these facts,
 for this approval, once. The origin and RP ID come from the console's configured address, never from a request.
-All WebAuthn parsing and signature checks are py_webauthn's.
+All WebAuthn parsing and signature checks are py_webauthn's, imported when first needed (it takes a tenth of
+a second, which a server that never uses passkeys need not pay at every start).
 """
 
 from __future__ import annotations
@@ -13,22 +14,8 @@ import ipaddress
 import json
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 from urllib.parse import urlsplit
-
-from webauthn import (
-    generate_registration_options,
-    options_to_json,
-    verify_authentication_response,
-    verify_registration_response,
-)
-from webauthn.helpers import base64url_to_bytes, bytes_to_base64url
-from webauthn.helpers.structs import (
-    AuthenticatorSelectionCriteria,
-    PublicKeyCredentialDescriptor,
-    ResidentKeyRequirement,
-    UserVerificationRequirement,
-)
 
 from polar_orders_mcp.approvals.limits import ApprovalProof, Limits
 from polar_orders_mcp.store.records import Approval, Passkey, Proven
@@ -120,6 +107,15 @@ def user_handle(approver: str) -> bytes:
 
 def registration_options(site: Site, approver: str, nonce: str, existing: list[Passkey]) -> str:
     """The options for navigator.credentials.create, as JSON (binary fields base64url)."""
+    from webauthn import generate_registration_options, options_to_json
+    from webauthn.helpers import base64url_to_bytes
+    from webauthn.helpers.structs import (
+        AuthenticatorSelectionCriteria,
+        PublicKeyCredentialDescriptor,
+        ResidentKeyRequirement,
+        UserVerificationRequirement,
+    )
+
     options = generate_registration_options(
         rp_id=site.rp_id,
         rp_name=RP_NAME,
@@ -140,6 +136,9 @@ def registration_options(site: Site, approver: str, nonce: str, existing: list[P
 def verify_enrolment(credential: str, *, site: Site, approver: str, nonce: str, name: str, now: float) -> Passkey:
     """The passkey a navigator.credentials.create answer registers, checked (origin, RP ID, user verification,
     this page's challenge). Raises PasskeyRefused."""
+    from webauthn import verify_registration_response
+    from webauthn.helpers import bytes_to_base64url
+
     try:
         verified = verify_registration_response(
             credential=credential,
@@ -183,6 +182,9 @@ def verify_decision(
     """A decision proven by a navigator.credentials.get answer: made on this console's origin for its RP ID
     with user verification, signing this approval's challenge, by a passkey of this approver that is not
     removed, with a count that moved on. Raises PasskeyRefused."""
+    from webauthn import verify_authentication_response
+    from webauthn.helpers import base64url_to_bytes
+
     if passkey is None or passkey.approver != approver:
         raise PasskeyRefused("that passkey is not one of yours here: use one listed on your Passkeys page.")
     if passkey.removed_at is not None:
@@ -226,6 +228,9 @@ def verify_decision(
 def recheck(approval: Approval, passkey: Passkey | None, site: Site) -> str | None:
     """Why the passkey proof stored with an approval does not prove that its approver approved exactly these
     facts on this console, as read now (removed passkeys no longer prove anything); None when it does."""
+    from webauthn import verify_authentication_response
+    from webauthn.helpers import base64url_to_bytes
+
     proof = approval.proof
     if proof is None:
         return "it carries no passkey proof"
@@ -265,9 +270,3 @@ def _said(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return text[:160]
 
-
-def proof_summary(proof: dict[str, Any] | None) -> str | None:
-    """How a stored proof reads to a person: which passkey, on which origin."""
-    if not proof:
-        return None
-    return f"passkey on {proof.get('origin', '?')}"
