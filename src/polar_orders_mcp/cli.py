@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from polar_orders_mcp import __version__
-from polar_orders_mcp.approvals.limits import CONFIRM_MODES
+from polar_orders_mcp.approvals.limits import APPROVAL_PROOFS, CONFIRM_MODES
 from polar_orders_mcp.stderr import say
 from polar_orders_mcp.tools.toolsets import toolsets_help
 
@@ -69,6 +69,13 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--approval-above", metavar="LIMITS",
                        help="above this amount only the approval console may approve, even when the client "
                        "could ask: usd=50000,eur=45000 or one number for any currency [POLAR_MCP_APPROVAL_ABOVE]")
+    serve.add_argument("--approval-proof", choices=APPROVAL_PROOFS, metavar="PROOF",
+                       help="what an approval in the console needs: secret (default: the approver signed in with "
+                       "their secret) or passkey (also their passkey, signing the facts shown; never in the "
+                       "client's form) [POLAR_MCP_APPROVAL_PROOF]")
+    serve.add_argument("--passkey-above", metavar="LIMITS",
+                       help="above this amount an approval needs the approver's passkey, in the console: "
+                       "usd=50000,eur=45000 or one number for any currency [POLAR_MCP_PASSKEY_ABOVE]")
     serve.add_argument("--approvals-port", type=int, metavar="PORT",
                        help="stdio mode: loopback port of the approval console (default 8765, 0 = any) "
                        "[POLAR_MCP_APPROVALS_PORT]")
@@ -151,11 +158,11 @@ def _parser() -> argparse.ArgumentParser:
 
 def _settings_overrides(args: argparse.Namespace) -> dict[str, Any]:
     names = ("emulator", "emulator_orders", "customer_session", "server", "api_version", "confirm", "approval_ttl",
-             "approval_wait", "approval_above", "approvals_port", "console_url", "timezone", "state_dir", "timeout",
-             "max_retries", "read_only", "tools", "exclude_tools", "toolsets", "max_charge", "max_daily",
-             "allow_price_override", "audit_log", "transport", "host", "port", "no_auth", "max_sessions_per_client",
-             "max_sessions", "session_idle_timeout", "allowed_hosts", "allowed_origins", "trusted_proxies",
-             "person_clients", "log_level")  # fmt: skip
+             "approval_wait", "approval_above", "approval_proof", "passkey_above", "approvals_port", "console_url",
+             "timezone", "state_dir", "timeout", "max_retries", "read_only", "tools", "exclude_tools", "toolsets",
+             "max_charge", "max_daily", "allow_price_override", "audit_log", "transport", "host", "port", "no_auth",
+             "max_sessions_per_client", "max_sessions", "session_idle_timeout", "allowed_hosts", "allowed_origins",
+             "trusted_proxies", "person_clients", "log_level")  # fmt: skip
     return {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
 
 

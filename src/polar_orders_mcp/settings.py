@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationInfo, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from polar_orders_mcp.approvals.limits import ConfirmMode, Limits
+from polar_orders_mcp.approvals.limits import ApprovalProof, ConfirmMode, Limits
 from polar_orders_mcp.polar.servers import SERVERS, resolve_server
 
 Transport = Literal["stdio", "sse", "http"]
@@ -221,6 +221,17 @@ class Settings(BaseSettings):
         default_factory=Limits,
         validation_alias=_env("POLAR_MCP_APPROVAL_ABOVE", "approval_above"),
         description="Above this amount only the approval console may approve (a second person).",
+    )
+    approval_proof: ApprovalProof = Field(
+        default="secret",
+        validation_alias=_env("POLAR_MCP_APPROVAL_PROOF", "approval_proof"),
+        description="What an approval in the console needs: secret (the approver signed in) or passkey (also "
+        "their passkey, signing the facts shown).",
+    )
+    passkey_above: Annotated[Limits, NoDecode] = Field(
+        default_factory=Limits,
+        validation_alias=_env("POLAR_MCP_PASSKEY_ABOVE", "passkey_above"),
+        description="Above this amount an approval needs the approver's passkey, in the console.",
     )
     approver_token: SecretStr | None = Field(
         default=None,
@@ -453,7 +464,7 @@ class Settings(BaseSettings):
         # 0.1.0's "token" is the model-relayed token, now called what it is.
         return "relay" if isinstance(value, str) and value.strip().lower() == "token" else value
 
-    @field_validator("max_charge", "max_daily", "approval_above", mode="before")
+    @field_validator("max_charge", "max_daily", "approval_above", "passkey_above", mode="before")
     @classmethod
     def _limits(cls, value: object) -> Limits:
         return Limits.parse(value)
@@ -499,6 +510,27 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")) or "?" in value or "#" in value:
             raise ValueError("must be an http(s) URL without query or fragment, e.g. https://mcp.example.com/approvals")
         return value
+
+    @model_validator(mode="after")
+    def _passkeys_possible(self) -> Settings:
+        """Passkeys are asked in the approval console, on an address a browser accepts for them."""
+        if self.approval_proof != "passkey" and not self.passkey_above:
+            return self
+        flag = "--approval-proof passkey" if self.approval_proof == "passkey" else "--passkey-above"
+        if self.confirm in ("relay", "off"):
+            raise ValueError(f"{flag} needs a person in the approval console, and --confirm {self.confirm} asks none")
+        if self.console_url is None and self.transport != "stdio":
+            raise ValueError(
+                f"{flag} binds passkeys to the console's exact address: set --console-url (e.g. "
+                "https://mcp.example.com/approvals)"
+            )
+        if self.console_url is not None:
+            from polar_orders_mcp.approvals.passkeys import site_of
+
+            site = site_of(self.console_url)
+            if isinstance(site, str):
+                raise ValueError(f"{flag}: {site}")
+        return self
 
     def approver_secrets(self) -> dict[str, str]:
         """Every approver's name and sign-in secret."""

@@ -7,6 +7,7 @@ is refused from another origin. No secret is ever put in a URL, and no page show
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import secrets
@@ -23,9 +24,22 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from polar_orders_mcp.approvals import pages
+from polar_orders_mcp.approvals.passkeys import (
+    NONCE_TTL,
+    PasskeyPolicy,
+    PasskeyRefused,
+    Site,
+    assertion_id,
+    decision_challenge,
+    registration_options,
+    site_of,
+    verify_decision,
+    verify_enrolment,
+)
 from polar_orders_mcp.approvals.policy import Ctx
+from polar_orders_mcp.approvals.script import PASSKEY_JS
 from polar_orders_mcp.store.base import Store
-from polar_orders_mcp.store.records import Approval, ConsoleSession, NotPending
+from polar_orders_mcp.store.records import Approval, ConsoleSession, NotPending, Passkey, PasskeyChanged, Proven
 
 SESSION_COOKIE = "pom_console"
 LOGIN_COOKIE = "pom_login"
@@ -43,6 +57,13 @@ HEADERS = {
     # same-origin, not no-referrer: with no-referrer Chromium sends "Origin: null" on the console's own forms.
     "Referrer-Policy": "same-origin",
 }
+# The pages that ask for a passkey run the console's one script, served by the console itself; nothing inline.
+SCRIPT_HEADERS = {
+    **HEADERS,
+    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+}
+PASSKEY_NAME_LIMIT = 64
 DECIDED_HERE = ("console", "url")
 PENDING_SHOWN = 500
 """Requests waiting for a decision the list shows, the longest waiting first."""
@@ -50,6 +71,12 @@ NOT_CONFIGURED = (
     "no approver is configured for the approval console: set POLAR_MCP_APPROVER_TOKEN (one approver) or "
     "POLAR_MCP_APPROVERS=name:secret,… (named approvers) in the server's environment, and restart it."
 )
+
+PASSKEY_NEEDED = (
+    "Approving this request needs your passkey: open the request and press Approve with passkey. If you have no "
+    "passkey yet, add one on your Passkeys page first. Deny needs none."
+)
+STALE_PASSKEY_PAGE = "This page's passkey challenge was used already or is out of date: reload the page and try again."
 
 
 def _hash(token: str) -> str:
@@ -84,6 +111,7 @@ class Console:
         redeem_window: float = 300.0,
         serving: bool = True,
         zone: tzinfo = UTC,
+        passkeys: PasskeyPolicy | None = None,
     ) -> None:
         self._store = store
         self._approvers = dict(approvers)
@@ -94,6 +122,7 @@ class Console:
         self.serving = serving
         self.zone = zone  # the times on its pages: the server's display zone, UTC beside
         self._failures: dict[str, deque[float]] = {}
+        self.passkeys = passkeys or PasskeyPolicy()
 
     # What the guard asks ---------------------------------------------------------------------------
 
@@ -114,6 +143,11 @@ class Console:
                 base = f"http://127.0.0.1{self.path}"
         return f"{base}/{approval_id}" if approval_id else base
 
+    def site(self) -> Site | str:
+        """Where passkeys are made and checked: from the console's configured address (never a request's
+        Host, which another local process could name), or why passkeys cannot be used."""
+        return site_of(self.base_url)
+
     def routes(self) -> list[tuple[str, list[str], Callable[[Request], Awaitable[Response]]]]:
         """(path, methods, endpoint) of every page, to mount in an app."""
         p = self.path
@@ -123,6 +157,11 @@ class Console:
             (f"{p}/login", ["GET"], self._login_form),
             (f"{p}/login", ["POST"], self._login),
             (f"{p}/logout", ["POST"], self._logout),
+            # Before the approval pages, whose {approval_id} would take these names.
+            (f"{p}/passkeys.js", ["GET"], self._script),
+            (f"{p}/passkeys", ["GET"], self._passkeys_page),
+            (f"{p}/passkeys", ["POST"], self._add_passkey),
+            (f"{p}/passkeys/remove", ["POST"], self._remove_passkey),
             (f"{p}/{{approval_id:str}}", ["GET"], self._detail),
             (f"{p}/{{approval_id:str}}", ["POST"], self._decide),
         ]
@@ -140,8 +179,9 @@ class Console:
         # Requests being answered in a client (form, relay) are that client's to decide.
         pending = await store.list_approvals(states=["pending"], limit=PENDING_SHOWN, channels=DECIDED_HERE)
         decided = await store.list_approvals(states=["approved", "denied", "used", "expired"], limit=30)
+        needs = frozenset(a.id for a in pending if self.passkeys.needs_for(a))
         return _html(pages.index(pending, decided, store.now(), approver=approver, csrf=csrf, base=self.path,
-                                 zone=self.zone))
+                                 zone=self.zone, needs_passkey=needs))
 
     async def _detail(self, request: Request) -> Response:
         if (refused := self._refuse(request)) is not None:
@@ -157,8 +197,33 @@ class Console:
         if approval is None:
             return _html(pages.message("Not found", "There is no approval request with this id.", base=self.path), 404)
         notice = {"approved": "You approved it.", "denied": "You denied it."}.get(request.query_params.get("done", ""))
-        return _html(pages.detail(approval, store.now(), approver=approver, csrf=csrf, base=self.path,
-                                  notice=notice, zone=self.zone))
+        needs = self.passkeys.needs_for(approval)
+        ask = None
+        if needs and approval.state_at(store.now()) == "pending" and approval.channel in DECIDED_HERE:
+            ask = await self._passkey_ask(store, _key(token), approver, approval)
+        page = pages.detail(approval, store.now(), approver=approver, csrf=csrf, base=self.path, notice=notice,
+                            zone=self.zone, passkey=ask, needs_passkey=needs)  # fmt: skip
+        return _html(page, script=ask is not None and ask.unable is None)
+
+    async def _passkey_ask(self, store: Store, session_key: str, approver: str, approval: Approval) -> pages.PasskeyAsk:
+        """The passkey challenge of this page: a fresh single-use nonce, bound to this session and approval."""
+        site = self.site()
+        if isinstance(site, str):
+            return pages.PasskeyAsk(unable=f"This request needs a passkey to approve, and {site}")
+        keys = await store.list_passkeys(approver)
+        if not keys:
+            return pages.PasskeyAsk(
+                unable="This request needs a passkey to approve, and you have none yet: add one on your Passkeys "
+                "page (top right), then come back here."
+            )
+        nonce = await store.create_passkey_nonce(token_hash=session_key, purpose=f"decide:{approval.id}", ttl=NONCE_TTL)
+        challenge = decision_challenge(approval.id, approval.digest, "approve", nonce)
+        return pages.PasskeyAsk(
+            rp_id=site.rp_id,
+            challenge=base64.urlsafe_b64encode(challenge).rstrip(b"=").decode(),
+            nonce=nonce,
+            credentials=tuple(k.credential_id for k in keys),
+        )
 
     async def _decide(self, request: Request) -> Response:
         if (refused := self._refuse(request, post=True)) is not None:
@@ -171,12 +236,16 @@ class Console:
         if isinstance(form, Response):
             return form
         decision = form.get("decision")
+        if decision == "approve" and form.get("assertion"):
+            return await self._decide_with_passkey(request, approval_id, token, form)
         refusal: list[Response] = []
 
         def judge(session: ConsoleSession | None, approval: Approval | None) -> bool | None:
             """Whether this form decides the request (approve or deny), read in the decision's transaction;
             None, with the answer saying why, when it does not."""
             said = self._refusal(request, approval_id, self._approver_of(session, token), form, approval)
+            if said is None and decision == "approve" and approval is not None and self.passkeys.needs_for(approval):
+                said = _html(pages.message("Refused", PASSKEY_NEEDED, base=self.path), 403)
             if said is not None:
                 refusal.append(said)
                 return None
@@ -192,6 +261,133 @@ class Console:
             return refusal[0]
         done = "approved" if decision == "approve" else "denied"
         return _redirect(f"{self.path}/{quote(approval_id, safe='')}?done={done}")
+
+    async def _decide_with_passkey(self, request: Request, approval_id: str, token: str, form: FormData) -> Response:
+        """Approve with a passkey's assertion, checked in the decision's transaction: this page's nonce (used up
+        whatever comes of it), the session's approver's passkey not removed, the challenge of this approval's
+        facts, this console's origin and RP ID, user verification, and a count that moved on."""
+        site = self.site()
+        if isinstance(site, str):
+            return _html(pages.message("Passkeys unavailable", f"Passkeys cannot be used here: {site}",
+                                       base=self.path), 409)  # fmt: skip
+        assertion, nonce = str(form.get("assertion", "")), str(form.get("nonce", ""))
+        refusal: list[Response] = []
+
+        def judge(
+            session: ConsoleSession | None, approval: Approval | None, passkey: Passkey | None, fresh: bool
+        ) -> Proven | None:
+            signed = self._approver_of(session, token)
+            said = self._refusal(request, approval_id, signed, form, approval)
+            if said is None and not fresh:
+                said = _html(pages.message("Refused", STALE_PASSKEY_PAGE, base=self.path), 403)
+            if said is not None or signed is None or approval is None:
+                refusal.append(said or _html(pages.message("Refused", STALE_PASSKEY_PAGE, base=self.path), 403))
+                return None
+            try:
+                return verify_decision(assertion, site=site, approval=approval, decision="approve", nonce=nonce,
+                                       passkey=passkey, approver=signed[0])  # fmt: skip
+            except PasskeyRefused as exc:
+                refusal.append(_html(pages.message("Refused", f"Not approved: {exc}", base=self.path), 403))
+                return None
+
+        store = await self._store()
+        try:
+            await store.decide_with_passkey(
+                _key(token), approval_id, credential_id=assertion_id(assertion), nonce=nonce, judge=judge,
+                redeem_window=self.redeem_window,
+            )  # fmt: skip
+        except NotPending as exc:
+            text = f"This request is {exc.state}: it can no longer be decided."
+            return _html(pages.message("Already decided", text, base=self.path), 409)
+        except PasskeyChanged:
+            return _html(pages.message("Refused", STALE_PASSKEY_PAGE, base=self.path), 409)
+        if refusal:
+            return refusal[0]
+        return _redirect(f"{self.path}/{quote(approval_id, safe='')}?done=approved")
+
+    # Passkeys ----------------------------------------------------------------------------------------
+
+    async def _script(self, request: Request) -> Response:
+        if (refused := self._refuse(request)) is not None:
+            return refused
+        return Response(PASSKEY_JS, media_type="text/javascript", headers=HEADERS)
+
+    async def _passkeys_page(
+        self, request: Request, *, error: str | None = None, status: int = 200, notice: str | None = None
+    ) -> Response:
+        if (refused := self._refuse(request)) is not None:
+            return refused
+        signed = await self._signed_in(request)
+        if signed is None:
+            return self._to_login(request, f"{self.path}/passkeys")
+        approver, csrf = signed
+        store = await self._store()
+        keys = await store.list_passkeys(approver)
+        site = self.site()
+        options, nonce, unable = None, "", None
+        if isinstance(site, str):
+            unable = f"Passkeys cannot be added here: {site}"
+        else:
+            session_key = _key(request.cookies[SESSION_COOKIE])
+            nonce = await store.create_passkey_nonce(token_hash=session_key, purpose="enrol", ttl=NONCE_TTL)
+            options = registration_options(site, approver, nonce, keys)
+        if notice is None:
+            notice = {"added": "Your passkey was added.", "removed": "The passkey was removed."}.get(
+                request.query_params.get("done", "")
+            )
+        page = pages.passkeys(keys, approver=approver, csrf=csrf, base=self.path, zone=self.zone, options=options,
+                              nonce=nonce, unable=unable, error=error, notice=notice)  # fmt: skip
+        return _html(page, status, script=unable is None)
+
+    async def _passkey_form(self, request: Request) -> tuple[str, FormData] | Response:
+        """The signed-in approver and their posted passkey form, or the answer refusing it."""
+        if (refused := self._refuse(request, post=True)) is not None:
+            return refused
+        signed = await self._signed_in(request)
+        if signed is None:
+            return self._to_login(request, f"{self.path}/passkeys")
+        form = await _form(request)
+        if isinstance(form, Response):
+            return form
+        if not hmac.compare_digest(str(form.get("csrf", "")).encode(), signed[1].encode()):
+            return _html(
+                pages.message("Refused", "This form is out of date: reload the page and try again.", base=self.path),
+                403,
+            )
+        return signed[0], form
+
+    async def _add_passkey(self, request: Request) -> Response:
+        posted = await self._passkey_form(request)
+        if isinstance(posted, Response):
+            return posted
+        approver, form = posted
+        site = self.site()
+        if isinstance(site, str):
+            return await self._passkeys_page(request, status=409)
+        store = await self._store()
+        nonce = str(form.get("nonce", ""))
+        if not await store.take_passkey_nonce(nonce, token_hash=_key(request.cookies[SESSION_COOKIE]), purpose="enrol"):
+            return await self._passkeys_page(request, error=STALE_PASSKEY_PAGE, status=403)
+        name = " ".join(str(form.get("name", "")).split())[:PASSKEY_NAME_LIMIT] or "Passkey"
+        try:
+            passkey = verify_enrolment(str(form.get("credential", "")), site=site, approver=approver, nonce=nonce,
+                                       name=name, now=store.now())  # fmt: skip
+        except PasskeyRefused as exc:
+            return await self._passkeys_page(request, error=f"No passkey was added: {exc}", status=400)
+        if await store.get_passkey(passkey.credential_id) is not None:
+            return await self._passkeys_page(request, error="That passkey is registered already.", status=409)
+        await store.add_passkey(passkey)
+        return _redirect(f"{self.path}/passkeys?done=added")
+
+    async def _remove_passkey(self, request: Request) -> Response:
+        posted = await self._passkey_form(request)
+        if isinstance(posted, Response):
+            return posted
+        approver, form = posted
+        store = await self._store()
+        if not await store.remove_passkey(str(form.get("credential_id", "")), approver=approver):
+            return await self._passkeys_page(request, error="You have no such passkey.", status=404)
+        return _redirect(f"{self.path}/passkeys?done=removed")
 
     def _refusal(
         self,
@@ -375,8 +571,8 @@ def _local(path: str | None, default: str) -> str:
     return default
 
 
-def _html(text: str, status: int = 200) -> HTMLResponse:
-    return HTMLResponse(text, status_code=status, headers=HEADERS)
+def _html(text: str, status: int = 200, *, script: bool = False) -> HTMLResponse:
+    return HTMLResponse(text, status_code=status, headers=SCRIPT_HEADERS if script else HEADERS)
 
 
 def _redirect(location: str) -> Response:

@@ -21,6 +21,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types.version import is_version_at_least
 from pydantic import ConfigDict, Field, create_model
 
+from polar_orders_mcp.approvals.passkeys import recheck
 from polar_orders_mcp.approvals.policy import Caller, ConfirmationRefused, Ctx, Guard, limit_message
 from polar_orders_mcp.approvals.preview import Preview, Typed, changed_facts
 from polar_orders_mcp.money import money
@@ -616,8 +617,29 @@ async def _proceed(
             f"{not_done}: it changed after it was approved ({'; '.join(changes)}), so the approval no longer "
             f"matches it. Call {action.tool} again without approval_id for a fresh preview and approval."
         )
+    if (unproven := await _unproven(guard, store, approval)) is not None:
+        raise ConfirmationRefused(
+            f"{not_done}: approval {approval.id} {unproven}. Call {action.tool} again without approval_id for a "
+            "person to approve it again."
+        )
     approved = _as(preview, approval.facts)
     return await _act(action, api, guard, approved, approval, seen)
+
+
+async def _unproven(guard: Guard, store: Store, approval: Approval) -> str | None:
+    """Why an approval is not proven as this server needs it, checked again right before acting: a passkey it
+    needs and lacks, or a stored passkey proof that no longer verifies against its passkey (removed since, or
+    not signing this approval's facts on this console); None when it is."""
+    if approval.proof is None:
+        if guard.passkeys.needs_for(approval):
+            return "was approved without a passkey, and this server needs the approver's passkey for it"
+        return None
+    site = guard.console.site()
+    if isinstance(site, str):
+        return f"was approved with a passkey, which cannot be checked here: {site}"
+    passkey = await store.get_passkey(str(approval.proof.get("credential_id", "")))
+    why = recheck(approval, passkey, site)
+    return None if why is None else f"cannot be acted on: {why}"
 
 
 def _used(action: Action[Any, Any], approval: Approval, now: float) -> ConfirmationRefused:

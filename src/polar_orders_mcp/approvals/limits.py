@@ -8,6 +8,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 ConfirmMode = Literal["auto", "elicit", "console", "relay", "off"]
 CONFIRM_MODES: tuple[ConfirmMode, ...] = ("auto", "elicit", "console", "relay", "off")
+ApprovalProof = Literal["secret", "passkey"]
+"""What a person's approval in the console carries: the session of their secret alone, or also their passkey."""
+APPROVAL_PROOFS: tuple[ApprovalProof, ...] = ("secret", "passkey")
 
 
 class Limits(BaseModel):

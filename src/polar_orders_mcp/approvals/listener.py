@@ -55,7 +55,8 @@ class ConsoleListener:
         self._socket = sock
         port = int(sock.getsockname()[1])
         if self.console.base_url is None:
-            self.console.base_url = f"http://{LOOPBACK}:{port}{self.console.path}"
+            # A name, not the IP literal: browsers accept passkeys for `localhost`, never for an IP address.
+            self.console.base_url = f"http://localhost:{port}{self.console.path}"
         log.info("approval console on %s", self.console.base_url)
         return port
 

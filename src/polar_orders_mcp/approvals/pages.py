@@ -1,15 +1,28 @@
-"""The approval console's pages: plain server-rendered HTML, no script, readable on a phone.
+"""The approval console's pages: plain server-rendered HTML, readable on a phone; script only for passkeys.
 
 Every value is escaped here; the facts come from render.py, the same rows a client's form shows.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, tzinfo
 from html import escape
 
 from polar_orders_mcp.approvals import render
-from polar_orders_mcp.store.records import Approval
+from polar_orders_mcp.store.records import Approval, Passkey
+
+
+@dataclass(frozen=True)
+class PasskeyAsk:
+    """How a request that needs a passkey is approved on its page: the passkey challenge, or why it cannot be."""
+
+    rp_id: str = ""
+    challenge: str = ""
+    """base64url of the challenge for Approve, derived from the approval and `nonce` (see passkeys.py)."""
+    nonce: str = ""
+    credentials: tuple[str, ...] = ()
+    unable: str | None = None
 
 TOOL_NAMES = {
     "finalize_order": "Charge a saved card",
@@ -80,6 +93,10 @@ input[type=text],input[type=password]{width:100%;font:inherit;padding:10px 12px;
 border-radius:8px}
 .error{background:var(--no-bg);color:var(--no);border-radius:8px;padding:10px 12px;margin:12px 0}
 .empty{color:var(--muted)}
+.actions form{display:contents}
+.passkey-status{color:var(--no);margin-top:10px}
+a.approve-link{display:inline-block;font-weight:600;border-radius:8px;padding:10px 20px;background:var(--ok);color:#fff;
+text-decoration:none}
 @media (max-width:560px){dl{grid-template-columns:1fr}dt{margin-top:6px}.amount{font-size:26px}
 button{flex:1}table .opt{display:none}}
 """
@@ -89,11 +106,14 @@ def when(timestamp: float | None, zone: tzinfo) -> str:
     return escape(render.when(timestamp, zone))
 
 
-def page(title: str, body: str, *, approver: str | None = None, csrf: str | None = None, base: str = "") -> str:
+def page(
+    title: str, body: str, *, approver: str | None = None, csrf: str | None = None, base: str = "", script: bool = False
+) -> str:
     who = ""
     if approver is not None and csrf is not None:
         who = (
-            f'<div class="who">Signed in as <strong>{escape(approver)}</strong>'
+            f'<div class="who"><a href="{escape(base)}/passkeys">Passkeys</a>'
+            f"<span>Signed in as <strong>{escape(approver)}</strong></span>"
             f'<form method="post" action="{escape(base)}/logout">'
             f'<input type="hidden" name="csrf" value="{escape(csrf)}">'
             '<button class="plain" type="submit">Sign out</button></form></div>'
@@ -101,7 +121,9 @@ def page(title: str, body: str, *, approver: str | None = None, csrf: str | None
     return (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width,initial-scale=1">'
-        f"<title>{escape(title)} · Polar approvals</title><style>{CSS}</style></head><body>"
+        f"<title>{escape(title)} · Polar approvals</title><style>{CSS}</style>"
+        + (f'<script src="{escape(base)}/passkeys.js" defer></script>' if script else "")
+        + "</head><body>"
         f'<header><div class="brand"><a href="{escape(base) or "/"}" style="color:inherit;text-decoration:none">'
         f"Polar approvals</a></div>{who}</header><main>{body}</main></body></html>"
     )
@@ -115,7 +137,18 @@ def amount_of(approval: Approval) -> str:
     return next((value for _, value, kind in approval.display if kind == "amount"), "")
 
 
-def card(approval: Approval, now: float, *, csrf: str, base: str, link: bool, zone: tzinfo) -> str:
+def card(
+    approval: Approval,
+    now: float,
+    *,
+    csrf: str,
+    base: str,
+    link: bool,
+    zone: tzinfo,
+    passkey: PasskeyAsk | None = None,
+    needs_passkey: bool = False,
+) -> str:
+    """One request. `needs_passkey`: approving it takes a passkey, asked on its own page (`passkey` there)."""
     state = approval.state_at(now)
     title = TOOL_NAMES.get(approval.tool, approval.tool)
     heading = f'<a href="{escape(base)}/{escape(approval.id)}">{escape(title)}</a>' if link else escape(title)
@@ -128,7 +161,10 @@ def card(approval: Approval, now: float, *, csrf: str, base: str, link: bool, zo
         f'<div class="meta">Requested by <strong>{escape(approval.client)}</strong> at '
         f"{when(approval.created_at, zone)} · request {escape(approval.id)}</div>",
     ]
-    if state == "pending" and approval.channel in ("console", "url"):
+    if state == "pending" and approval.channel in ("console", "url") and needs_passkey:
+        parts.append(f'<div class="meta">Open until {when(approval.expires_at, zone)}.</div>')
+        parts.append(passkey_actions(approval, csrf=csrf, base=base, passkey=passkey))
+    elif state == "pending" and approval.channel in ("console", "url"):
         parts.append(
             f'<div class="meta">Open until {when(approval.expires_at, zone)}.</div>'
             f'<form class="actions" method="post" action="{escape(base)}/{escape(approval.id)}">'
@@ -144,11 +180,37 @@ def card(approval: Approval, now: float, *, csrf: str, base: str, link: bool, zo
     return "".join(parts)
 
 
+def passkey_actions(approval: Approval, *, csrf: str, base: str, passkey: PasskeyAsk | None) -> str:
+    """Approve with a passkey (on the request's own page; in a list, a link to it), and Deny, which needs none."""
+    action = f"{escape(base)}/{escape(approval.id)}"
+    deny = (
+        f'<form method="post" action="{action}"><input type="hidden" name="csrf" value="{escape(csrf)}">'
+        '<button class="deny" type="submit" name="decision" value="deny">Deny</button></form>'
+    )
+    note = '<div class="meta">Approving this request needs your passkey.</div>'
+    if passkey is None:
+        approve = f'<a class="approve-link" href="{action}">Open it to approve with your passkey</a>'
+        return f'{note}<div class="actions">{approve}{deny}</div>'
+    if passkey.unable is not None:
+        return f'{note}<div class="notice">{escape(passkey.unable)}</div><div class="actions">{deny}</div>'
+    approve = (
+        f'<form method="post" action="{action}" data-passkey-approve data-rp-id="{escape(passkey.rp_id)}" '
+        f'data-challenge="{escape(passkey.challenge)}" data-credentials="{escape(" ".join(passkey.credentials))}">'
+        f'<input type="hidden" name="csrf" value="{escape(csrf)}">'
+        f'<input type="hidden" name="nonce" value="{escape(passkey.nonce)}">'
+        '<input type="hidden" name="decision" value="approve"><input type="hidden" name="assertion" value="">'
+        '<button class="approve" type="submit">Approve with passkey</button></form>'
+    )
+    return f'{note}<div class="actions">{approve}{deny}</div><p class="passkey-status" hidden></p>'
+
+
 def decision_line(approval: Approval, now: float, zone: tzinfo) -> str:
     state = approval.state_at(now)
     line = f'<span class="state {escape(state)}">{escape(STATE_WORDS.get(state, state))}</span>'
     if approval.decided_by:
         line += f" by {escape(approval.decided_by)} at {when(approval.decided_at, zone)}"
+    if approval.proof:
+        line += " with a passkey"
     if approval.used_at:
         line += f"; used at {when(approval.used_at, zone)}"
     if approval.outcome:
@@ -157,9 +219,20 @@ def decision_line(approval: Approval, now: float, zone: tzinfo) -> str:
 
 
 def index(
-    pending: list[Approval], decided: list[Approval], now: float, *, approver: str, csrf: str, base: str, zone: tzinfo
+    pending: list[Approval],
+    decided: list[Approval],
+    now: float,
+    *,
+    approver: str,
+    csrf: str,
+    base: str,
+    zone: tzinfo,
+    needs_passkey: frozenset[str] = frozenset(),
 ) -> str:
-    cards = "".join(card(a, now, csrf=csrf, base=base, link=True, zone=zone) for a in pending) or (
+    """`needs_passkey`: the ids of the requests that only a passkey approves."""
+    cards = "".join(
+        card(a, now, csrf=csrf, base=base, link=True, zone=zone, needs_passkey=a.id in needs_passkey) for a in pending
+    ) or (
         '<p class="empty">Nothing is waiting for a decision.</p>'
     )
     rows = "".join(
@@ -182,13 +255,78 @@ def index(
 
 
 def detail(
-    approval: Approval, now: float, *, approver: str, csrf: str, base: str, notice: str | None, zone: tzinfo
+    approval: Approval,
+    now: float,
+    *,
+    approver: str,
+    csrf: str,
+    base: str,
+    notice: str | None,
+    zone: tzinfo,
+    passkey: PasskeyAsk | None = None,
+    needs_passkey: bool = False,
 ) -> str:
     note = f'<div class="notice">{escape(notice)}</div>' if notice else ""
-    body = f"{note}<h1>Approval request</h1>{card(approval, now, csrf=csrf, base=base, link=False, zone=zone)}" + (
-        f'<p><a href="{escape(base)}">All requests</a></p>'
+    shown = card(
+        approval, now, csrf=csrf, base=base, link=False, zone=zone, passkey=passkey, needs_passkey=needs_passkey
     )
-    return page("Approval request", body, approver=approver, csrf=csrf, base=base)
+    body = f"{note}<h1>Approval request</h1>{shown}" + f'<p><a href="{escape(base)}">All requests</a></p>'
+    script = passkey is not None and passkey.unable is None
+    return page("Approval request", body, approver=approver, csrf=csrf, base=base, script=script)
+
+
+def passkeys(
+    keys: list[Passkey],
+    *,
+    approver: str,
+    csrf: str,
+    base: str,
+    zone: tzinfo,
+    options: str | None,
+    nonce: str,
+    unable: str | None,
+    error: str | None,
+    notice: str | None,
+) -> str:
+    """The approver's passkeys, with add (`options`: the registration options, JSON) and remove."""
+    problem = f'<div class="error">{escape(error)}</div>' if error else ""
+    note = f'<div class="notice">{escape(notice)}</div>' if notice else ""
+    rows = "".join(
+        f"<tr><td>{escape(k.name)}</td><td>{when(k.created_at, zone)}</td>"
+        f"<td>{when(k.last_used_at, zone) if k.last_used_at else 'never'}</td>"
+        f'<td><form method="post" action="{escape(base)}/passkeys/remove">'
+        f'<input type="hidden" name="csrf" value="{escape(csrf)}">'
+        f'<input type="hidden" name="credential_id" value="{escape(k.credential_id)}">'
+        '<button class="plain remove" type="submit">Remove</button></form></td></tr>'
+        for k in keys
+    )
+    listed = (
+        "<table><thead><tr><th>Name</th><th>Added</th><th>Last used</th><th></th></tr></thead>"
+        f"<tbody>{rows}</tbody></table>"
+        if rows
+        else '<p class="empty">You have no passkey yet.</p>'
+    )
+    if unable is not None:
+        add = f'<div class="notice">{escape(unable)}</div>'
+    else:
+        add = (
+            f'<form class="card enrol" method="post" action="{escape(base)}/passkeys" data-passkey-enrol '
+            f'data-options="{escape(options or "")}"><input type="hidden" name="csrf" value="{escape(csrf)}">'
+            f'<input type="hidden" name="nonce" value="{escape(nonce)}">'
+            '<input type="hidden" name="credential" value="">'
+            '<label for="passkey-name">Name of the new passkey</label>'
+            '<input id="passkey-name" name="name" type="text" maxlength="64" placeholder="e.g. work laptop">'
+            '<div class="actions"><button class="approve" type="submit">Add a passkey</button></div>'
+            '<p class="passkey-status" hidden></p></form>'
+        )
+    body = (
+        f"{note}{problem}<h1>Your passkeys</h1>"
+        "<p>A passkey proves that you, on this device, approved exactly the request shown: its signature covers "
+        "the request's facts and is checked again before anything is charged. Your approver secret still signs "
+        "you in.</p>"
+        f"{listed}<h2>Add one</h2>{add}"
+    )
+    return page("Passkeys", body, approver=approver, csrf=csrf, base=base, script=unable is None)
 
 
 def login(*, csrf: str, base: str, next_path: str, error: str | None, names: bool) -> str:

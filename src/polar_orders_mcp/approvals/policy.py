@@ -13,6 +13,7 @@ from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 
 from polar_orders_mcp.approvals.limits import ConfirmMode, Limits
+from polar_orders_mcp.approvals.passkeys import PasskeyPolicy, Site
 from polar_orders_mcp.approvals.preview import Preview
 from polar_orders_mcp.money import money
 from polar_orders_mcp.store.base import Store
@@ -38,6 +39,10 @@ class ConsoleLink(Protocol):
 
     def link(self, ctx: Ctx, approval_id: str | None = None) -> str:
         """The console's address for this call's client; with an id, that request's own page."""
+        ...
+
+    def site(self) -> Site | str:
+        """Where its passkeys are made and checked (RP ID and exact origin), or why passkeys cannot be used."""
         ...
 
 
@@ -102,6 +107,8 @@ class Guard:
     approval_above: Limits = field(default_factory=Limits)
     person_clients: frozenset[str] = frozenset({"stdio"})
     """Clients with a person at the screen: only their answer to a confirmation form is a person's approval."""
+    passkeys: PasskeyPolicy = field(default_factory=PasskeyPolicy)
+    """Which approvals need the approver's passkey: those are asked in the console only (or its URL)."""
     redeem_window: float = 300.0
     poll_interval: float = 0.5
     zone: tzinfo = UTC
@@ -129,15 +136,25 @@ class Guard:
                 )
                 raise ConfirmationRefused(f"{not_done}: {why}, and {no_console}")
             return "console"
+        # A passkey is asked on the console's own page: never in a client's form, whoever answers it.
+        passkey = self.passkeys.needs(amount, currency)
         form, url = capabilities(ctx)
         client = self.identify(ctx).client
         # A form is answered by whatever runs the client: a hook, a script, another model. It is a person's
         # answer only where the operator said a person sits at that client.
         unattended = form and client not in self.person_clients
-        if form and not unattended:
+        if form and not unattended and not passkey:
             return "form"
         if url and not no_console:
             return "url"
+        if passkey and self.mode == "elicit" and form:
+            raise ConfirmationRefused(
+                f"{not_done}: this server needs the approver's passkey for it, which only the approval console's "
+                "page can ask for, and it lets a person approve only in the client (--confirm elicit), which "
+                "cannot open that page here (no URL elicitation)."
+            )
+        if passkey and no_console:
+            raise ConfirmationRefused(f"{not_done}: this server needs the approver's passkey for it, and {no_console}")
         unmarked = (
             f"this client ({client}) is not one the operator marked as having a person at the screen "
             "(--person-clients), so its answer to a confirmation form would be nobody's"
@@ -165,7 +182,8 @@ class Guard:
         if amount is None or currency is None:
             return
         for limits, flag in ((self.max_charge, "--max-charge"), (self.max_daily, "--max-daily"),
-                             (self.approval_above, "--approval-above")):  # fmt: skip
+                             (self.approval_above, "--approval-above"),
+                             (self.passkeys.above, "--passkey-above")):  # fmt: skip
             if not limits.names(currency):
                 raise ConfirmationRefused(unnamed_currency_message(not_done, currency, limits, flag))
         per_charge = self.max_charge.of(currency)

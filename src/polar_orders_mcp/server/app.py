@@ -27,6 +27,7 @@ from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetad
 
 from polar_orders_mcp import __version__
 from polar_orders_mcp.approvals.console import Console
+from polar_orders_mcp.approvals.passkeys import PasskeyPolicy
 from polar_orders_mcp.approvals.policy import Guard, RelayTokens
 from polar_orders_mcp.polar.client import PolarClient
 from polar_orders_mcp.server.arguments import CheckedTool, close_schema
@@ -389,12 +390,14 @@ def build_parts(
         settings.confirm_secret.get_secret_value().encode() if settings.confirm_secret else secrets.token_bytes(32)
     )
     store = store_provider(settings)
+    passkeys = PasskeyPolicy(settings.approval_proof, settings.passkey_above)
     console = Console(
         store,
         settings.approver_secrets(),
         base_url=settings.console_url,
         allowed_hosts=console_hosts(settings),
         zone=settings.display_zone(),
+        passkeys=passkeys,
     )
     guard = Guard(
         mode=settings.confirm,
@@ -408,6 +411,7 @@ def build_parts(
         max_daily=settings.max_daily,
         approval_above=settings.approval_above,
         person_clients=frozenset({STDIO, *settings.person_clients}),
+        passkeys=passkeys,
         zone=console.zone,
     )
     tools = select_tools(settings)

@@ -14,6 +14,8 @@ from polar_orders_mcp.store.records import (
     ConsoleSession,
     Loaded,
     NewApproval,
+    Passkey,
+    Proven,
     Requested,
 )
 
@@ -158,6 +160,48 @@ class Store(Protocol):
         ...
 
     async def delete_console_session(self, token_hash: str) -> None: ...
+
+    # Passkeys -------------------------------------------------------------------------------------
+    async def add_passkey(self, passkey: Passkey) -> None: ...
+
+    async def list_passkeys(self, approver: str) -> list[Passkey]:
+        """The approver's passkeys that are not removed, oldest first."""
+        ...
+
+    async def get_passkey(self, credential_id: str) -> Passkey | None:
+        """One passkey by its credential id, removed or not."""
+        ...
+
+    async def remove_passkey(self, credential_id: str, *, approver: str) -> bool:
+        """Mark the approver's passkey removed (kept, so that what it proved can be told apart); False when the
+        approver has no such passkey."""
+        ...
+
+    async def create_passkey_nonce(self, *, token_hash: str, purpose: str, ttl: float) -> str:
+        """A fresh random nonce for one page served to one console session, for one purpose ("enrol", or
+        "decide:<approval id>"): what a passkey's challenge is made from."""
+        ...
+
+    async def take_passkey_nonce(self, nonce: str, *, token_hash: str, purpose: str) -> bool:
+        """Use the nonce up; True when it was this session's, for this purpose, and not expired."""
+        ...
+
+    async def decide_with_passkey(
+        self,
+        token_hash: str,
+        approval_id: str,
+        *,
+        credential_id: str,
+        nonce: str,
+        judge: Callable[[ConsoleSession | None, Approval | None, Passkey | None, bool], Proven | None],
+        redeem_window: float,
+    ) -> tuple[ConsoleSession | None, Approval | None]:
+        """In one transaction: read the session, the approval and the passkey, use the nonce up (the judge is
+        told whether it was this session's for this approval), and ask `judge`; when it returns a decision,
+        move the passkey's count on (only from the count it was verified against, and only while it is the
+        session's approver's and not removed: PasskeyChanged otherwise) and decide as `decide` does, storing
+        the proof. Raises NotPending as `decide` does."""
+        ...
 
     async def open(self) -> None:
         """Connect now and create or upgrade the schema (otherwise done on first use). Raises

@@ -13,10 +13,11 @@ ActState = Literal["started", "done", "failed", "unknown"]
 """started: sent (or about to be) and not settled; done: Polar did it; failed: Polar did not;
 unknown: the answer was lost and reading back could not tell. Only `failed` frees spend."""
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """1: the first schema. 2: free text (targets, client names, sessions, deciders, outcomes) in columns
 without a length, so that PostgreSQL, which enforces VARCHAR lengths, takes what SQLite takes. 3: acts
-indexed by target alone, for the check that no other act on a target is in flight."""
+indexed by target alone, for the check that no other act on a target is in flight. 4: approvers' passkeys,
+their single-use nonces, and a decision's passkey proof."""
 
 IN_FLIGHT = 900.0
 """Seconds an act that was started and never settled keeps its target busy (a settled act frees it at
@@ -68,6 +69,8 @@ class Approval:
     decided_at: float | None = None
     used_at: float | None = None
     outcome: str | None = None
+    proof: dict[str, Any] | None = None
+    """A decision made with a passkey: the WebAuthn assertion and what it was checked against."""
 
     def state_at(self, now: float) -> ApprovalState:
         """The state as of `now`: a pending or approved request past its expiry reads as expired."""
@@ -126,6 +129,32 @@ class ConsoleSession:
     expires_at: float
 
 
+@dataclass(frozen=True)
+class Passkey:
+    """An approver's passkey: a WebAuthn credential, its public key (COSE, base64url) and signature count."""
+
+    credential_id: str
+    approver: str
+    public_key: str
+    sign_count: int
+    name: str
+    created_at: float
+    last_used_at: float | None = None
+    removed_at: float | None = None
+
+
+@dataclass(frozen=True)
+class Proven:
+    """A decision a verified passkey assertion makes: stored with it, the passkey's count moved on."""
+
+    approve: bool
+    credential_id: str
+    sign_count: int
+    """The count the assertion carried; the passkey's count was `seen` when it was verified."""
+    seen: int
+    proof: dict[str, Any]
+
+
 GENESIS = "0" * 64
 
 
@@ -148,6 +177,10 @@ class NotPending(StoreError):
     def __init__(self, approval: Approval | None, state: str) -> None:
         super().__init__(f"approval is {state}")
         self.approval, self.state = approval, state
+
+
+class PasskeyChanged(StoreError):
+    """A passkey decision whose passkey was used again or removed while it was checked: nothing was decided."""
 
 
 class NotRedeemable(StoreError):

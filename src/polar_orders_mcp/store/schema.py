@@ -38,6 +38,7 @@ approvals = sa.Table(
     sa.Column("decided_at", sa.Float(53)),
     sa.Column("used_at", sa.Float(53)),
     sa.Column("outcome", sa.Text),
+    sa.Column("proof", sa.Text),  # a passkey decision's assertion, JSON (see approvals/passkeys.py)
     sa.Index("pom_approvals_state", "state", "created_at"),
 )
 
@@ -92,6 +93,29 @@ console_sessions = sa.Table(
     sa.Column("expires_at", sa.Float(53), nullable=False),
 )
 
+passkeys = sa.Table(
+    "pom_passkeys",
+    metadata,
+    sa.Column("credential_id", sa.String(1400), primary_key=True),  # base64url of up to 1023 bytes
+    sa.Column("approver", sa.String(128), nullable=False),
+    sa.Column("public_key", sa.Text, nullable=False),  # base64url of the COSE key
+    sa.Column("sign_count", sa.BigInteger, nullable=False),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("created_at", sa.Float(53), nullable=False),
+    sa.Column("last_used_at", sa.Float(53)),
+    sa.Column("removed_at", sa.Float(53)),
+    sa.Index("pom_passkeys_approver", "approver"),
+)
+
+passkey_nonces = sa.Table(
+    "pom_passkey_nonces",
+    metadata,
+    sa.Column("nonce", sa.String(64), primary_key=True),
+    sa.Column("token_hash", sa.String(64), nullable=False),  # the console session it was served to
+    sa.Column("purpose", sa.String(96), nullable=False),  # "enrol", or "decide:<approval id>"
+    sa.Column("expires_at", sa.Float(53), nullable=False),
+)
+
 
 def _free_text_columns(conn: sa.Connection, dialect: str) -> None:
     """Schema 2: free text loses its declared length (SQLite never enforced one: nothing to do there)."""
@@ -107,5 +131,11 @@ def _acts_by_target(conn: sa.Connection, dialect: str) -> None:
     next(i for i in acts.indexes if i.name == "pom_acts_by_target").create(conn, checkfirst=True)
 
 
+def _passkeys(conn: sa.Connection, dialect: str) -> None:
+    """Schema 4: a decision's passkey proof (the passkeys and their nonces are new tables, made by create_all)."""
+    if "proof" not in {c["name"] for c in sa.inspect(conn).get_columns("pom_approvals")}:
+        conn.execute(sa.text("ALTER TABLE pom_approvals ADD COLUMN proof TEXT"))
+
+
 # The step that brings a database to each version from the one before; run in order, in one transaction.
-MIGRATIONS: dict[int, Callable[[sa.Connection, str], None]] = {2: _free_text_columns, 3: _acts_by_target}
+MIGRATIONS: dict[int, Callable[[sa.Connection, str], None]] = {2: _free_text_columns, 3: _acts_by_target, 4: _passkeys}

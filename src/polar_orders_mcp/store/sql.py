@@ -46,6 +46,9 @@ from polar_orders_mcp.store.records import (
     NewApproval,
     NotPending,
     NotRedeemable,
+    Passkey,
+    PasskeyChanged,
+    Proven,
     Requested,
     SchemaTooNew,
     StoreBelongsElsewhere,
@@ -63,6 +66,8 @@ from polar_orders_mcp.store.schema import (
     locks,
     meta,
     metadata,
+    passkey_nonces,
+    passkeys,
 )
 
 log = logging.getLogger(__name__)
@@ -148,6 +153,20 @@ def _approval(row: sa.Row[Any]) -> Approval:
         decided_at=row.decided_at,
         used_at=row.used_at,
         outcome=row.outcome,
+        proof=json.loads(row.proof) if row.proof else None,
+    )
+
+
+def _passkey(row: sa.Row[Any]) -> Passkey:
+    return Passkey(
+        credential_id=row.credential_id,
+        approver=row.approver,
+        public_key=row.public_key,
+        sign_count=int(row.sign_count),
+        name=row.name,
+        created_at=row.created_at,
+        last_used_at=row.last_used_at,
+        removed_at=row.removed_at,
     )
 
 
@@ -452,7 +471,13 @@ class SqlStore:
 
     @staticmethod
     async def _decide(
-        conn: AsyncConnection, approval_id: str, approve: bool, by: str, now: float, redeem_window: float
+        conn: AsyncConnection,
+        approval_id: str,
+        approve: bool,
+        by: str,
+        now: float,
+        redeem_window: float,
+        proof: dict[str, Any] | None = None,
     ) -> Approval:
         until = now + redeem_window
         result = await conn.execute(
@@ -463,6 +488,7 @@ class SqlStore:
                 decided_by=_text(by),
                 decided_at=now,
                 expires_at=sa.case((approvals.c.expires_at < until, until), else_=approvals.c.expires_at),
+                proof=None if proof is None else json.dumps(proof, sort_keys=True),
             )
         )
         row = (await conn.execute(approvals.select().where(approvals.c.id == approval_id))).first()
@@ -764,6 +790,115 @@ class SqlStore:
     async def delete_console_session(self, token_hash: str) -> None:
         async with self._tx() as conn:
             await conn.execute(console_sessions.delete().where(console_sessions.c.token_hash == token_hash))
+
+    # Passkeys -------------------------------------------------------------------------------------
+
+    async def add_passkey(self, passkey: Passkey) -> None:
+        async with self._tx() as conn:
+            await conn.execute(
+                passkeys.insert().values(
+                    credential_id=passkey.credential_id,
+                    approver=passkey.approver,
+                    public_key=passkey.public_key,
+                    sign_count=passkey.sign_count,
+                    name=_text(passkey.name),
+                    created_at=passkey.created_at,
+                )
+            )
+
+    async def list_passkeys(self, approver: str) -> list[Passkey]:
+        query = passkeys.select().where(passkeys.c.approver == approver, passkeys.c.removed_at.is_(None))
+        async with self._tx(write=False) as conn:
+            rows = (await conn.execute(query.order_by(passkeys.c.created_at))).all()
+        return [_passkey(row) for row in rows]
+
+    async def get_passkey(self, credential_id: str) -> Passkey | None:
+        if len(credential_id) > 1400 or not credential_id.isascii():
+            return None
+        async with self._tx(write=False) as conn:
+            row = (await conn.execute(passkeys.select().where(passkeys.c.credential_id == credential_id))).first()
+        return _passkey(row) if row else None
+
+    async def remove_passkey(self, credential_id: str, *, approver: str) -> bool:
+        async with self._tx() as conn:
+            result = await conn.execute(
+                passkeys.update()
+                .where(
+                    passkeys.c.credential_id == credential_id,
+                    passkeys.c.approver == approver,
+                    passkeys.c.removed_at.is_(None),
+                )
+                .values(removed_at=self.now())
+            )
+        return bool(result.rowcount == 1)
+
+    async def create_passkey_nonce(self, *, token_hash: str, purpose: str, ttl: float) -> str:
+        nonce, now = secrets.token_urlsafe(24), self.now()
+        async with self._tx() as conn:
+            await conn.execute(passkey_nonces.delete().where(passkey_nonces.c.expires_at <= now))
+            row = {"nonce": nonce, "token_hash": token_hash, "purpose": purpose, "expires_at": now + ttl}
+            await conn.execute(passkey_nonces.insert().values(**row))
+        return nonce
+
+    async def take_passkey_nonce(self, nonce: str, *, token_hash: str, purpose: str) -> bool:
+        async with self._tx() as conn:
+            return await self._take_nonce(conn, nonce, token_hash, purpose)
+
+    async def _take_nonce(self, conn: AsyncConnection, nonce: str, token_hash: str, purpose: str) -> bool:
+        """Use a nonce up, whatever comes of it: True when it was served to this session for this purpose and is
+        still fresh. Once only: a second use finds it gone."""
+        if not _may_be_id(nonce):
+            return False
+        taken = await conn.execute(
+            passkey_nonces.delete().where(
+                passkey_nonces.c.nonce == nonce,
+                passkey_nonces.c.token_hash == token_hash,
+                passkey_nonces.c.purpose == purpose,
+                passkey_nonces.c.expires_at > self.now(),
+            )
+        )
+        await conn.execute(passkey_nonces.delete().where(passkey_nonces.c.nonce == nonce))
+        return bool(taken.rowcount == 1)
+
+    async def decide_with_passkey(
+        self,
+        token_hash: str,
+        approval_id: str,
+        *,
+        credential_id: str,
+        nonce: str,
+        judge: Callable[[ConsoleSession | None, Approval | None, Passkey | None, bool], Proven | None],
+        redeem_window: float,
+    ) -> tuple[ConsoleSession | None, Approval | None]:
+        now = self.now()
+        async with self._tx() as conn:
+            session, approval = await self._console_rows(conn, token_hash, approval_id)
+            fresh = await self._take_nonce(conn, nonce, token_hash, f"decide:{approval_id}")
+            row = None
+            if len(credential_id) <= 1400 and credential_id.isascii():
+                row = (
+                    await conn.execute(passkeys.select().where(passkeys.c.credential_id == credential_id))
+                ).first()
+            proven = judge(session, approval, _passkey(row) if row else None, fresh)
+            if proven is None or session is None or approval is None:
+                return session, approval
+            # The count the assertion was checked against must still be the passkey's: one use per count.
+            moved = await conn.execute(
+                passkeys.update()
+                .where(
+                    passkeys.c.credential_id == proven.credential_id,
+                    passkeys.c.approver == session.approver,
+                    passkeys.c.removed_at.is_(None),
+                    passkeys.c.sign_count == proven.seen,
+                )
+                .values(sign_count=proven.sign_count, last_used_at=now)
+            )
+            if moved.rowcount != 1:
+                raise PasskeyChanged("the passkey was used or removed while this decision was checked")
+            decided = await self._decide(
+                conn, approval_id, proven.approve, session.approver, now, redeem_window, proof=proven.proof
+            )
+            return session, decided
 
 
 def _sqlite_pragmas(engine: AsyncEngine) -> set[Any]:
