@@ -84,6 +84,7 @@ class Console:
         redeem_window: float = 300.0,
         serving: bool = True,
         zone: tzinfo = UTC,
+        notice: str | None = None,
     ) -> None:
         self._store = store
         self._approvers = dict(approvers)
@@ -93,6 +94,7 @@ class Console:
         self.redeem_window = redeem_window
         self.serving = serving
         self.zone = zone  # the times on its pages: the server's display zone, UTC beside
+        self.notice = notice  # said beside every link handed out: e.g. that the configured port was taken
         self._failures: dict[str, deque[float]] = {}
 
     # What the guard asks ---------------------------------------------------------------------------
