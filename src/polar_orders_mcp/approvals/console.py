@@ -10,13 +10,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-import time
-from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, tzinfo
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit
 
+import anyio
 from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -24,14 +23,13 @@ from starlette.routing import BaseRoute, Route
 
 from polar_orders_mcp.approvals import pages
 from polar_orders_mcp.approvals.policy import Ctx
+from polar_orders_mcp.approvals.slowdown import SlowDown
 from polar_orders_mcp.store.base import Store
 from polar_orders_mcp.store.records import Approval, ConsoleSession, NotPending
 
 SESSION_COOKIE = "pom_console"
 LOGIN_COOKIE = "pom_login"
 SESSION_TTL = 8 * 3600.0
-LOGIN_FAILURES_ALLOWED = 5
-LOGIN_FAILURE_WINDOW = 300.0
 FORM_LIMIT = 16 * 1024
 """Bytes a console form may have: its fields are a token, a secret, a choice and a local path."""
 HEADERS = {
@@ -85,6 +83,7 @@ class Console:
         serving: bool = True,
         zone: tzinfo = UTC,
         notice: str | None = None,
+        slow_down: SlowDown | None = None,
     ) -> None:
         self._store = store
         self._approvers = dict(approvers)
@@ -95,7 +94,7 @@ class Console:
         self.serving = serving
         self.zone = zone  # the times on its pages: the server's display zone, UTC beside
         self.notice = notice  # said beside every link handed out: e.g. that the configured port was taken
-        self._failures: dict[str, deque[float]] = {}
+        self.slow_down = slow_down or SlowDown()
 
     # What the guard asks ---------------------------------------------------------------------------
 
@@ -250,12 +249,9 @@ class Console:
             return form
         if not hmac.compare_digest(str(form.get("csrf", "")).encode(), nonce.encode()):
             return await self._login_form(request, "The sign-in form was out of date: try again.", 403)
-        peer = request.client.host if request.client else "?"
-        if self._too_many_failures(peer):
-            return await self._login_form(request, "Too many failed sign-ins: wait a few minutes.", 429)
         approver = self._approver_for(str(form.get("secret", "")))
         if approver is None:
-            self._failures.setdefault(peer, deque()).append(time.monotonic())
+            await anyio.sleep(self.slow_down.failed())
             return await self._login_form(request, "That is not an approver secret of this server.", 401)
         token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
         store = await self._store()
@@ -287,14 +283,6 @@ class Console:
             if hmac.compare_digest(given, expected.encode()) and found is None:
                 found = name
         return found
-
-    def _too_many_failures(self, peer: str) -> bool:
-        recent = self._failures.get(peer)
-        if not recent:
-            return False
-        while recent and recent[0] < time.monotonic() - LOGIN_FAILURE_WINDOW:
-            recent.popleft()
-        return len(recent) >= LOGIN_FAILURES_ALLOWED
 
     async def _signed_in(self, request: Request) -> tuple[str, str] | None:
         token = request.cookies.get(SESSION_COOKIE)
