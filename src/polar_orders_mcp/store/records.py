@@ -13,10 +13,11 @@ ActState = Literal["started", "done", "failed", "unknown"]
 """started: sent (or about to be) and not settled; done: Polar did it; failed: Polar did not;
 unknown: the answer was lost and reading back could not tell. Only `failed` frees spend."""
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """1: the first schema. 2: free text (targets, client names, sessions, deciders, outcomes) in columns
 without a length, so that PostgreSQL, which enforces VARCHAR lengths, takes what SQLite takes. 3: acts
-indexed by target alone, for the check that no other act on a target is in flight."""
+indexed by target alone, for the check that no other act on a target is in flight. 4: each approval's
+boot, the run of the server that asked for it."""
 
 IN_FLIGHT = 900.0
 """Seconds an act that was started and never settled keeps its target busy (a settled act frees it at
@@ -68,6 +69,8 @@ class Approval:
     decided_at: float | None = None
     used_at: float | None = None
     outcome: str | None = None
+    boot: str | None = None
+    """The run of the server that asked (SqlStore.boot); None for requests recorded before schema 4."""
 
     def state_at(self, now: float) -> ApprovalState:
         """The state as of `now`: a pending or approved request past its expiry reads as expired."""

@@ -38,6 +38,7 @@ approvals = sa.Table(
     sa.Column("decided_at", sa.Float(53)),
     sa.Column("used_at", sa.Float(53)),
     sa.Column("outcome", sa.Text),
+    sa.Column("boot", sa.String(32)),
     sa.Index("pom_approvals_state", "state", "created_at"),
 )
 
@@ -107,5 +108,15 @@ def _acts_by_target(conn: sa.Connection, dialect: str) -> None:
     next(i for i in acts.indexes if i.name == "pom_acts_by_target").create(conn, checkfirst=True)
 
 
+def _boot(conn: sa.Connection, dialect: str) -> None:
+    """Schema 4: each approval records the run of the server that asked for it (SqlStore.boot); older rows
+    have none, and read as asked by an earlier run."""
+    conn.execute(sa.text("ALTER TABLE pom_approvals ADD COLUMN boot VARCHAR(32)"))
+
+
 # The step that brings a database to each version from the one before; run in order, in one transaction.
-MIGRATIONS: dict[int, Callable[[sa.Connection, str], None]] = {2: _free_text_columns, 3: _acts_by_target}
+MIGRATIONS: dict[int, Callable[[sa.Connection, str], None]] = {
+    2: _free_text_columns,
+    3: _acts_by_target,
+    4: _boot,
+}
