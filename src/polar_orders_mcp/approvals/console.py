@@ -42,8 +42,8 @@ HEADERS = {
     "Referrer-Policy": "same-origin",
 }
 DECIDED_HERE = ("console", "url")
-PENDING_SHOWN = 500
-"""Requests waiting for a decision the list shows, the longest waiting first."""
+PENDING_SHOWN = 100
+"""Requests waiting for a decision a page of the list shows, the longest waiting first; links lead to the others."""
 NOT_CONFIGURED = (
     "no approver is configured for the approval console: set POLAR_MCP_APPROVER_TOKEN (one approver) or "
     "POLAR_MCP_APPROVERS=name:secret,… (named approvers) in the server's environment, and restart it."
@@ -138,11 +138,17 @@ class Console:
             return self._to_login(request, self.path)
         approver, csrf = signed
         store = await self._store()
-        # Requests being answered in a client (form, relay) are that client's to decide.
-        pending = await store.list_approvals(states=["pending"], limit=PENDING_SHOWN, channels=DECIDED_HERE)
+        page = _page(request.query_params.get("page"))
+        # Requests being answered in a client (form, relay) are that client's to decide. One more than a page is
+        # read, to know whether another page follows.
+        pending = await store.list_approvals(
+            states=["pending"], limit=PENDING_SHOWN + 1, offset=(page - 1) * PENDING_SHOWN, channels=DECIDED_HERE
+        )
         decided = await store.list_approvals(states=["approved", "denied", "used", "expired"], limit=30)
-        return _html(pages.index(pending, decided, store.now(), approver=approver, csrf=csrf, base=self.path,
-                                 zone=self.zone))
+        shown = pending[:PENDING_SHOWN]
+        origins = {a.id: _origin(a, store) for a in shown}
+        return _html(pages.index(shown, decided, store.now(), approver=approver, csrf=csrf, base=self.path,
+                                 zone=self.zone, origins=origins, page_number=page, more=len(pending) > PENDING_SHOWN))
 
     async def _detail(self, request: Request) -> Response:
         if (refused := self._refuse(request)) is not None:
@@ -159,7 +165,7 @@ class Console:
             return _html(pages.message("Not found", "There is no approval request with this id.", base=self.path), 404)
         notice = {"approved": "You approved it.", "denied": "You denied it."}.get(request.query_params.get("done", ""))
         return _html(pages.detail(approval, store.now(), approver=approver, csrf=csrf, base=self.path,
-                                  notice=notice, zone=self.zone))
+                                  notice=notice, zone=self.zone, origin=_origin(approval, store)))
 
     async def _decide(self, request: Request) -> Response:
         if (refused := self._refuse(request, post=True)) is not None:
@@ -337,6 +343,21 @@ async def _form(request: Request) -> FormData | Response:
             return Response("Form too large", status_code=413, headers=HEADERS)
     fields: list[tuple[str, str | UploadFile]] = [*parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)]
     return FormData(fields)
+
+
+def _page(given: str | None) -> int:
+    """The page of waiting requests asked for: 1 unless a plain number (at most 10 digits) says another."""
+    return max(1, int(given)) if given and given.isascii() and given.isdigit() and len(given) <= 10 else 1
+
+
+def _origin(approval: Approval, store: Store) -> pages.Origin:
+    """Which run of the server asked for this request: this one, one started before it (or before runs were
+    recorded), or another running beside it (another client's server on the same store, a replica)."""
+    if approval.boot == store.boot:
+        return "this"
+    if approval.boot is None or approval.created_at < store.started_at:
+        return "earlier"
+    return "other"
 
 
 def _split(host: str) -> tuple[str, str | None]:

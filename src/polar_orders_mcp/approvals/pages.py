@@ -5,11 +5,16 @@ Every value is escaped here; the facts come from render.py, the same rows a clie
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, tzinfo
 from html import escape
+from typing import Literal
 
 from polar_orders_mcp.approvals import render
 from polar_orders_mcp.store.records import Approval
+
+Origin = Literal["this", "earlier", "other"]
+"""Which run of the server asked for a request: this one, one started before it, or another beside it."""
 
 TOOL_NAMES = {
     "finalize_order": "Charge a saved card",
@@ -115,7 +120,9 @@ def amount_of(approval: Approval) -> str:
     return next((value for _, value, kind in approval.display if kind == "amount"), "")
 
 
-def card(approval: Approval, now: float, *, csrf: str, base: str, link: bool, zone: tzinfo) -> str:
+def card(
+    approval: Approval, now: float, *, csrf: str, base: str, link: bool, zone: tzinfo, origin: Origin = "this"
+) -> str:
     state = approval.state_at(now)
     title = TOOL_NAMES.get(approval.tool, approval.tool)
     heading = f'<a href="{escape(base)}/{escape(approval.id)}">{escape(title)}</a>' if link else escape(title)
@@ -127,6 +134,7 @@ def card(approval: Approval, now: float, *, csrf: str, base: str, link: bool, zo
         facts(approval, zone),
         f'<div class="meta">Requested by <strong>{escape(approval.client)}</strong> at '
         f"{when(approval.created_at, zone)} · request {escape(approval.id)}</div>",
+        origin_note(approval, origin, zone),
     ]
     if state == "pending" and approval.channel in ("console", "url"):
         parts.append(
@@ -144,6 +152,27 @@ def card(approval: Approval, now: float, *, csrf: str, base: str, link: bool, zo
     return "".join(parts)
 
 
+def origin_note(approval: Approval, origin: Origin, zone: tzinfo) -> str:
+    """A request another run of the server asked for, said so: its agent may be gone, or be another's."""
+    if origin == "earlier":
+        return (f'<div class="notice">Asked by an earlier run of this server at {when(approval.created_at, zone)}; '
+                "the agent that asked may be gone.</div>")  # fmt: skip
+    if origin == "other":
+        return ('<div class="notice">Asked through another running process of this server (another client\'s, '
+                "or a replica), not this one.</div>")  # fmt: skip
+    return ""
+
+
+def paging(page: int, more: bool, base: str) -> str:
+    """Links to the pages of requests waiting before and after this one."""
+    links = []
+    if page > 1:
+        links.append(f'<a href="{escape(base)}?page={page - 1}">← Waiting longer</a>')
+    if more:
+        links.append(f'<a href="{escape(base)}?page={page + 1}">More waiting →</a>')
+    return f'<p class="paging">{" · ".join(links)}</p>' if links else ""
+
+
 def decision_line(approval: Approval, now: float, zone: tzinfo) -> str:
     state = approval.state_at(now)
     line = f'<span class="state {escape(state)}">{escape(STATE_WORDS.get(state, state))}</span>'
@@ -157,11 +186,24 @@ def decision_line(approval: Approval, now: float, zone: tzinfo) -> str:
 
 
 def index(
-    pending: list[Approval], decided: list[Approval], now: float, *, approver: str, csrf: str, base: str, zone: tzinfo
+    pending: list[Approval],
+    decided: list[Approval],
+    now: float,
+    *,
+    approver: str,
+    csrf: str,
+    base: str,
+    zone: tzinfo,
+    origins: Mapping[str, Origin] | None = None,
+    page_number: int = 1,
+    more: bool = False,
 ) -> str:
-    cards = "".join(card(a, now, csrf=csrf, base=base, link=True, zone=zone) for a in pending) or (
-        '<p class="empty">Nothing is waiting for a decision.</p>'
-    )
+    """`pending`: one page of the requests waiting (the `page_number`th; `more` when others wait after it)."""
+    origins = origins or {}
+    cards = "".join(
+        card(a, now, csrf=csrf, base=base, link=True, zone=zone, origin=origins.get(a.id, "this")) for a in pending
+    ) or ('<p class="empty">Nothing is waiting for a decision.</p>' if page_number == 1 else '<p class="empty">Nothing '
+          "more is waiting.</p>")  # fmt: skip
     rows = "".join(
         f"<tr><td>{when(a.decided_at or a.expires_at, zone)}</td><td>{escape(TOOL_NAMES.get(a.tool, a.tool))}</td>"
         f'<td class="num">{escape(amount_of(a))}</td><td class="opt">{escape(a.client)}</td>'
@@ -175,17 +217,27 @@ def index(
         else '<p class="empty">No decisions yet.</p>'
     )
     body = (
-        f'<h1>Waiting for approval</h1>{cards}<p><a href="{escape(base)}">Refresh</a></p>'
+        f'<h1>Waiting for approval{f" (page {page_number})" if page_number > 1 or more else ""}</h1>{cards}'
+        f'{paging(page_number, more, base)}<p><a href="{escape(base)}">Refresh</a></p>'
         f"<h2>Recent decisions</h2>{history}"
     )
     return page("Waiting for approval", body, approver=approver, csrf=csrf, base=base)
 
 
 def detail(
-    approval: Approval, now: float, *, approver: str, csrf: str, base: str, notice: str | None, zone: tzinfo
+    approval: Approval,
+    now: float,
+    *,
+    approver: str,
+    csrf: str,
+    base: str,
+    notice: str | None,
+    zone: tzinfo,
+    origin: Origin = "this",
 ) -> str:
     note = f'<div class="notice">{escape(notice)}</div>' if notice else ""
-    body = f"{note}<h1>Approval request</h1>{card(approval, now, csrf=csrf, base=base, link=False, zone=zone)}" + (
+    shown = card(approval, now, csrf=csrf, base=base, link=False, zone=zone, origin=origin)
+    body = f"{note}<h1>Approval request</h1>{shown}" + (
         f'<p><a href="{escape(base)}">All requests</a></p>'
     )
     return page("Approval request", body, approver=approver, csrf=csrf, base=base)
