@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import uvicorn
 
 from polar_orders_mcp.approvals.console import Console, console_app
+from polar_orders_mcp.head_timeout import head_timeout_protocol
 
 
 class _Embedded(uvicorn.Server):
@@ -22,9 +23,10 @@ class _Embedded(uvicorn.Server):
 class ConsoleListener:
     """Serves the console on a socket bind_console (approvals/address.py) made."""
 
-    def __init__(self, console: Console, sock: socket.socket) -> None:
+    def __init__(self, console: Console, sock: socket.socket, *, head_timeout: float) -> None:
         self.console = console
         self._socket = sock
+        self.head_timeout = head_timeout
         self._server: _Embedded | None = None
 
     async def serve(self) -> None:
@@ -35,6 +37,7 @@ class ConsoleListener:
             lifespan="off",
             log_level="warning",
             proxy_headers=False,  # nothing stands in front of this loopback listener: no header is believed
+            http=head_timeout_protocol(self.head_timeout),  # uvicorn's own waits for ever for a request head
         )
         self._server = _Embedded(config)
         await self._server.serve(sockets=[self._socket])

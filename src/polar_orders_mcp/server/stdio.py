@@ -36,7 +36,7 @@ def serve_stdio(settings: Settings) -> None:
         # Imported here: without an approver, a stdio server never loads uvicorn.
         from polar_orders_mcp.approvals.listener import ConsoleListener
 
-        listener = ConsoleListener(built.console, sock)
+        listener = ConsoleListener(built.console, sock, head_timeout=settings.head_timeout)
     elif console_needed(settings) and settings.approver_secrets():
         built.console.serving = False
     # Keep what startup built out of the cyclic collector's full passes (they stalled calls 30-40 ms).
