@@ -12,6 +12,7 @@ import anyio
 from polar_orders_mcp.approvals.address import ConsoleAddress, bind_console
 from polar_orders_mcp.server.app import Built, build_parts, select_tools
 from polar_orders_mcp.server.schema_cache import default_cache_dir
+from polar_orders_mcp.server.stdio_wire import run_stdio
 from polar_orders_mcp.settings import Settings
 from polar_orders_mcp.stderr import say
 
@@ -73,7 +74,7 @@ async def _run(built: Built, listener: ConsoleListener | None) -> None:
         if listener is not None:
             group.start_soon(listener.serve)
         try:
-            await built.server.run_stdio_async()
+            await run_stdio(built.server)
         finally:
             if listener is not None:
                 listener.stop()
