@@ -128,6 +128,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--session-idle-timeout", type=float, metavar="SECONDS",
                        help="close an MCP session after this long without a request (default 1800) "
                        "[POLAR_MCP_SESSION_IDLE_TIMEOUT]")
+    serve.add_argument("--head-timeout", type=float, metavar="SECONDS",
+                       help="close a connection that has not sent its request head this long after it opened or "
+                       "after its last answer (default 10) [POLAR_MCP_HEAD_TIMEOUT]")
     serve.add_argument("--allowed-hosts", type=_csv, metavar="H1,H2",
                        help="extra Host values accepted, e.g. mcp.example.com:* [POLAR_MCP_ALLOWED_HOSTS]")
     serve.add_argument("--allowed-origins", type=_csv, metavar="O1,O2",
@@ -161,8 +164,8 @@ def _settings_overrides(args: argparse.Namespace) -> dict[str, Any]:
              "approval_wait", "approval_above", "approval_proof", "passkey_above", "approvals_port", "console_url",
              "timezone", "state_dir", "timeout", "max_retries", "read_only", "tools", "exclude_tools", "toolsets",
              "max_charge", "max_daily", "allow_price_override", "audit_log", "transport", "host", "port", "no_auth",
-             "max_sessions_per_client", "max_sessions", "session_idle_timeout", "allowed_hosts", "allowed_origins",
-             "trusted_proxies", "person_clients", "log_level")  # fmt: skip
+             "max_sessions_per_client", "max_sessions", "session_idle_timeout", "head_timeout", "allowed_hosts",
+             "allowed_origins", "trusted_proxies", "person_clients", "log_level")  # fmt: skip
     return {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
 
 

@@ -68,11 +68,12 @@ async def _person_approves(link: str, secret: str) -> None:
     import httpx2
 
     base = link.split("/approvals/")[0]
+    console = link.rpartition("/")[0].removeprefix(base)  # /approvals/<this run's own segment>
     async with httpx2.AsyncClient(base_url=base, follow_redirects=False, timeout=10) as browser:
-        login = await browser.get("/approvals/login")
+        login = await browser.get(f"{console}/login")
         csrf = re.search(r'name="csrf" value="([^"]*)"', login.text)
         assert csrf, "the console's sign-in page has no form"
-        await browser.post("/approvals/login", data={"csrf": csrf.group(1), "next": "/approvals", "secret": secret},
+        await browser.post(f"{console}/login", data={"csrf": csrf.group(1), "next": console, "secret": secret},
                            headers={"Origin": base})  # fmt: skip
         page = await browser.get(link.removeprefix(base))
         shown = re.sub(r"<[^>]+>", " ", page.text.split("<main>")[1].split("</form>")[0])

@@ -380,6 +380,14 @@ class Settings(BaseSettings):
         validation_alias=_env("POLAR_MCP_SESSION_IDLE_TIMEOUT", "session_idle_timeout"),
         description="Seconds without a request after which an MCP session is closed and its memory freed.",
     )
+    head_timeout: float = Field(
+        default=10.0,  # a client sends its head at once
+        gt=0,
+        le=3600,
+        validation_alias=_env("POLAR_MCP_HEAD_TIMEOUT", "head_timeout"),
+        description="Seconds a connection to an HTTP listener (MCP, the approval console) has to send its request "
+        "head, after it opens or after its last answer; then it is closed.",
+    )
     allowed_hosts: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         validation_alias=_env("POLAR_MCP_ALLOWED_HOSTS", "allowed_hosts"),

@@ -23,12 +23,15 @@ class Person:
         app: Any = None,
         secret: str = APPROVER_SECRET,
         peer: tuple[str, int] = ("127.0.0.1", 123),
+        path: str = "/approvals",
     ) -> None:
-        """`peer`: the address the console sees the browser at (it counts failed sign-ins per address)."""
+        """`peer`: the address the console sees the browser at. `path`: where the console is (stdio's listener
+        serves it under a segment of its own)."""
         transport = httpx2.ASGITransport(app=app or console_app(console), client=peer) if (app or console) else None
         self.http = httpx2.AsyncClient(base_url=base_url, transport=transport, follow_redirects=False, timeout=30)
         self.secret = secret
         self.origin = base_url
+        self.path = path
 
     async def __aenter__(self) -> Person:
         return self
@@ -37,20 +40,20 @@ class Person:
         await self.http.aclose()
 
     async def sign_in(self) -> httpx2.Response:
-        form = await self.http.get("/approvals/login")
+        form = await self.http.get(f"{self.path}/login")
         csrf = _field(form.text, "csrf")
         return await self.http.post(
-            "/approvals/login",
-            data={"csrf": csrf, "next": "/approvals", "secret": self.secret},
+            f"{self.path}/login",
+            data={"csrf": csrf, "next": self.path, "secret": self.secret},
             headers={"Origin": self.origin},
         )
 
     async def decide(self, approval_id: str, decision: str) -> httpx2.Response:
-        page = await self.http.get(f"/approvals/{approval_id}")
+        page = await self.http.get(f"{self.path}/{approval_id}")
         assert page.status_code == 200, page.text[:300]
         csrf = _field(page.text, "csrf")
         return await self.http.post(
-            f"/approvals/{approval_id}", data={"csrf": csrf, "decision": decision}, headers={"Origin": self.origin}
+            f"{self.path}/{approval_id}", data={"csrf": csrf, "decision": decision}, headers={"Origin": self.origin}
         )
 
     async def approve(self, approval_id: str) -> httpx2.Response:

@@ -44,6 +44,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 from mcp.client import Client
 
 from polar_orders_mcp.approvals.console import console_app
+from polar_orders_mcp.approvals.slowdown import SlowDown
 from polar_orders_mcp.emulator.models import REFUND_BLOCKING_DISPUTE_STATUSES, Dispute, Subscription
 from polar_orders_mcp.emulator.state import EmulatorState
 from polar_orders_mcp.server.app import Built, build_parts
@@ -257,6 +258,9 @@ class ApprovalMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.emulator, self.parts = emulator_and_parts(self.mode)
+        # The intruder's wrong secrets would be answered later and later (seconds, for every run after): what is
+        # checked here is that no intrusion decides anything, so they are answered at once.
+        self.parts.console.slow_down = SlowDown(step=0.0, most=0.0)
         self.state: EmulatorState = self.emulator.state.emulator
         self.state.reset()
         self.state.settings.receipt_render_polls = 0
@@ -527,8 +531,6 @@ class ApprovalMachine(RuleBasedStateMachine):
                     headers={"Origin": "https://evil.example"},
                 )
                 return response.status_code
-            # From its own address: the console's throttle of failed sign-ins is per address, and an intruder's
-            # failures must not lock the person out of the runs that follow.
             secret = "not-the-approver-secret" if how == "wrong secret" else "x" * 20
             async with Person(app=app, secret=secret, peer=("203.0.113.7", 40000)) as bad:
                 if how == "wrong secret":

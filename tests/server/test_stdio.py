@@ -53,7 +53,7 @@ async def test_the_stdio_servers_own_approval_console_approves_a_charge(mode: st
         link = approval["approve_at"]
         base = link.split("/approvals/")[0]
         assert base.startswith("http://localhost:") and not base.endswith(":8765")  # the port it really got
-        async with Person(base_url=base) as person:
+        async with Person(base_url=base, path=link.rpartition("/")[0].removeprefix(base)) as person:
             assert (await person.approve(approval["approval_id"])).status_code == 303
         charged = await client.call_tool(
             "finalize_order", {"order_id": order_id, "approval_id": approval["approval_id"]}

@@ -11,13 +11,12 @@ import base64
 import hashlib
 import hmac
 import secrets
-import time
-from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, tzinfo
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit
 
+import anyio
 from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -38,14 +37,13 @@ from polar_orders_mcp.approvals.passkeys import (
 )
 from polar_orders_mcp.approvals.policy import Ctx
 from polar_orders_mcp.approvals.script import PASSKEY_JS
+from polar_orders_mcp.approvals.slowdown import SlowDown
 from polar_orders_mcp.store.base import Store
 from polar_orders_mcp.store.records import Approval, ConsoleSession, NotPending, Passkey, PasskeyChanged, Proven
 
 SESSION_COOKIE = "pom_console"
 LOGIN_COOKIE = "pom_login"
 SESSION_TTL = 8 * 3600.0
-LOGIN_FAILURES_ALLOWED = 5
-LOGIN_FAILURE_WINDOW = 300.0
 FORM_LIMIT = 16 * 1024
 """Bytes a console form may have: its fields are a token, a secret, a choice and a local path."""
 HEADERS = {
@@ -65,8 +63,8 @@ SCRIPT_HEADERS = {
 }
 PASSKEY_NAME_LIMIT = 64
 DECIDED_HERE = ("console", "url")
-PENDING_SHOWN = 500
-"""Requests waiting for a decision the list shows, the longest waiting first."""
+PENDING_SHOWN = 100
+"""Requests waiting for a decision a page of the list shows, the longest waiting first; links lead to the others."""
 NOT_CONFIGURED = (
     "no approver is configured for the approval console: set POLAR_MCP_APPROVER_TOKEN (one approver) or "
     "POLAR_MCP_APPROVERS=name:secret,… (named approvers) in the server's environment, and restart it."
@@ -112,6 +110,8 @@ class Console:
         serving: bool = True,
         zone: tzinfo = UTC,
         passkeys: PasskeyPolicy | None = None,
+        notice: str | None = None,
+        slow_down: SlowDown | None = None,
     ) -> None:
         self._store = store
         self._approvers = dict(approvers)
@@ -121,8 +121,9 @@ class Console:
         self.redeem_window = redeem_window
         self.serving = serving
         self.zone = zone  # the times on its pages: the server's display zone, UTC beside
-        self._failures: dict[str, deque[float]] = {}
         self.passkeys = passkeys or PasskeyPolicy()
+        self.notice = notice  # said beside every link handed out: e.g. that the configured port was taken
+        self.slow_down = slow_down or SlowDown()
 
     # What the guard asks ---------------------------------------------------------------------------
 
@@ -176,12 +177,19 @@ class Console:
             return self._to_login(request, self.path)
         approver, csrf = signed
         store = await self._store()
-        # Requests being answered in a client (form, relay) are that client's to decide.
-        pending = await store.list_approvals(states=["pending"], limit=PENDING_SHOWN, channels=DECIDED_HERE)
+        page = _page(request.query_params.get("page"))
+        # Requests being answered in a client (form, relay) are that client's to decide. One more than a page is
+        # read, to know whether another page follows.
+        pending = await store.list_approvals(
+            states=["pending"], limit=PENDING_SHOWN + 1, offset=(page - 1) * PENDING_SHOWN, channels=DECIDED_HERE
+        )
         decided = await store.list_approvals(states=["approved", "denied", "used", "expired"], limit=30)
-        needs = frozenset(a.id for a in pending if self.passkeys.needs_for(a))
-        return _html(pages.index(pending, decided, store.now(), approver=approver, csrf=csrf, base=self.path,
-                                 zone=self.zone, needs_passkey=needs))
+        shown = pending[:PENDING_SHOWN]
+        origins = {a.id: _origin(a, store) for a in shown}
+        needs = frozenset(a.id for a in shown if self.passkeys.needs_for(a))
+        return _html(pages.index(shown, decided, store.now(), approver=approver, csrf=csrf, base=self.path,
+                                 zone=self.zone, origins=origins, page_number=page, more=len(pending) > PENDING_SHOWN,
+                                 needs_passkey=needs))
 
     async def _detail(self, request: Request) -> Response:
         if (refused := self._refuse(request)) is not None:
@@ -202,7 +210,8 @@ class Console:
         if needs and approval.state_at(store.now()) == "pending" and approval.channel in DECIDED_HERE:
             ask = await self._passkey_ask(store, _key(token), approver, approval)
         page = pages.detail(approval, store.now(), approver=approver, csrf=csrf, base=self.path, notice=notice,
-                            zone=self.zone, passkey=ask, needs_passkey=needs)  # fmt: skip
+                            zone=self.zone, passkey=ask, needs_passkey=needs,
+                            origin=_origin(approval, store))  # fmt: skip
         return _html(page, script=ask is not None and ask.unable is None)
 
     async def _passkey_ask(self, store: Store, session_key: str, approver: str, approval: Approval) -> pages.PasskeyAsk:
@@ -444,12 +453,9 @@ class Console:
             return form
         if not hmac.compare_digest(str(form.get("csrf", "")).encode(), nonce.encode()):
             return await self._login_form(request, "The sign-in form was out of date: try again.", 403)
-        peer = request.client.host if request.client else "?"
-        if self._too_many_failures(peer):
-            return await self._login_form(request, "Too many failed sign-ins: wait a few minutes.", 429)
         approver = self._approver_for(str(form.get("secret", "")))
         if approver is None:
-            self._failures.setdefault(peer, deque()).append(time.monotonic())
+            await anyio.sleep(self.slow_down.failed())
             return await self._login_form(request, "That is not an approver secret of this server.", 401)
         token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
         store = await self._store()
@@ -481,14 +487,6 @@ class Console:
             if hmac.compare_digest(given, expected.encode()) and found is None:
                 found = name
         return found
-
-    def _too_many_failures(self, peer: str) -> bool:
-        recent = self._failures.get(peer)
-        if not recent:
-            return False
-        while recent and recent[0] < time.monotonic() - LOGIN_FAILURE_WINDOW:
-            recent.popleft()
-        return len(recent) >= LOGIN_FAILURES_ALLOWED
 
     async def _signed_in(self, request: Request) -> tuple[str, str] | None:
         token = request.cookies.get(SESSION_COOKIE)
@@ -543,6 +541,21 @@ async def _form(request: Request) -> FormData | Response:
             return Response("Form too large", status_code=413, headers=HEADERS)
     fields: list[tuple[str, str | UploadFile]] = [*parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)]
     return FormData(fields)
+
+
+def _page(given: str | None) -> int:
+    """The page of waiting requests asked for: 1 unless a plain number (at most 10 digits) says another."""
+    return max(1, int(given)) if given and given.isascii() and given.isdigit() and len(given) <= 10 else 1
+
+
+def _origin(approval: Approval, store: Store) -> pages.Origin:
+    """Which run of the server asked for this request: this one, one started before it (or before runs were
+    recorded), or another running beside it (another client's server on the same store, a replica)."""
+    if approval.boot == store.boot:
+        return "this"
+    if approval.boot is None or approval.created_at < store.started_at:
+        return "earlier"
+    return "other"
 
 
 def _split(host: str) -> tuple[str, str | None]:

@@ -663,6 +663,8 @@ def _pending(ctx: Ctx, guard: Guard, action: Action[P, Any], approval: Approval,
         f"allows nothing), before expires_at. Tell the user; once decided, call {action.tool} again with the same "
         "arguments and approval_id."
     )
+    if guard.console.notice is not None:
+        step += f" WARNING, tell the user: {guard.console.notice}."
     return Awaiting(preview, approval, link, None, step)
 
 

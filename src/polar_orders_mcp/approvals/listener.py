@@ -3,19 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-import errno
-import logging
 import socket
 from collections.abc import Iterator
 
 import uvicorn
 
 from polar_orders_mcp.approvals.console import Console, console_app
-from polar_orders_mcp.sockets import tcp_listener
-
-log = logging.getLogger(__name__)
-
-LOOPBACK = "127.0.0.1"
+from polar_orders_mcp.head_timeout import head_timeout_protocol
 
 
 class _Embedded(uvicorn.Server):
@@ -27,41 +21,15 @@ class _Embedded(uvicorn.Server):
 
 
 class ConsoleListener:
-    """Binds 127.0.0.1:port (any free port when that one is taken, saying so) and serves the console."""
+    """Serves the console on a socket bind_console (approvals/address.py) made."""
 
-    def __init__(self, console: Console, port: int) -> None:
+    def __init__(self, console: Console, sock: socket.socket, *, head_timeout: float) -> None:
         self.console = console
-        self.port = port
-        self._socket: socket.socket | None = None
+        self._socket = sock
+        self.head_timeout = head_timeout
         self._server: _Embedded | None = None
 
-    def bind(self) -> int:
-        """Take the port now, so the links handed out name the real one. Returns it."""
-        sock = tcp_listener()
-        try:
-            sock.bind((LOOPBACK, self.port))
-        except OSError as exc:
-            if exc.errno != errno.EADDRINUSE or self.port == 0:
-                sock.close()
-                raise
-            log.warning(
-                "approval console: port %s is taken (another server?); using a free port instead. "
-                "Set --approvals-port to choose one.",
-                self.port,
-            )
-            sock.bind((LOOPBACK, 0))
-        sock.listen(64)
-        sock.setblocking(False)
-        self._socket = sock
-        port = int(sock.getsockname()[1])
-        if self.console.base_url is None:
-            # A name, not the IP literal: browsers accept passkeys for `localhost`, never for an IP address.
-            self.console.base_url = f"http://localhost:{port}{self.console.path}"
-        log.info("approval console on %s", self.console.base_url)
-        return port
-
     async def serve(self) -> None:
-        assert self._socket is not None, "bind() first"
         config = uvicorn.Config(
             console_app(self.console),
             log_config=None,  # never uvicorn's own handlers: its access log writes to stdout, the protocol's channel
@@ -69,6 +37,7 @@ class ConsoleListener:
             lifespan="off",
             log_level="warning",
             proxy_headers=False,  # nothing stands in front of this loopback listener: no header is believed
+            http=head_timeout_protocol(self.head_timeout),  # uvicorn's own waits for ever for a request head
         )
         self._server = _Embedded(config)
         await self._server.serve(sockets=[self._socket])

@@ -5,9 +5,11 @@ Every value is escaped here; the facts come from render.py, the same rows a clie
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, tzinfo
 from html import escape
+from typing import Literal
 
 from polar_orders_mcp.approvals import render
 from polar_orders_mcp.store.records import Approval, Passkey
@@ -23,6 +25,9 @@ class PasskeyAsk:
     nonce: str = ""
     credentials: tuple[str, ...] = ()
     unable: str | None = None
+
+Origin = Literal["this", "earlier", "other"]
+"""Which run of the server asked for a request: this one, one started before it, or another beside it."""
 
 TOOL_NAMES = {
     "finalize_order": "Charge a saved card",
@@ -147,6 +152,7 @@ def card(
     zone: tzinfo,
     passkey: PasskeyAsk | None = None,
     needs_passkey: bool = False,
+    origin: Origin = "this",
 ) -> str:
     """One request. `needs_passkey`: approving it takes a passkey, asked on its own page (`passkey` there)."""
     state = approval.state_at(now)
@@ -160,6 +166,7 @@ def card(
         facts(approval, zone),
         f'<div class="meta">Requested by <strong>{escape(approval.client)}</strong> at '
         f"{when(approval.created_at, zone)} · request {escape(approval.id)}</div>",
+        origin_note(approval, origin, zone),
     ]
     if state == "pending" and approval.channel in ("console", "url") and needs_passkey:
         parts.append(f'<div class="meta">Open until {when(approval.expires_at, zone)}.</div>')
@@ -204,6 +211,27 @@ def passkey_actions(approval: Approval, *, csrf: str, base: str, passkey: Passke
     return f'{note}<div class="actions">{approve}{deny}</div><p class="passkey-status" hidden></p>'
 
 
+def origin_note(approval: Approval, origin: Origin, zone: tzinfo) -> str:
+    """A request another run of the server asked for, said so: its agent may be gone, or be another's."""
+    if origin == "earlier":
+        return (f'<div class="notice">Asked by an earlier run of this server at {when(approval.created_at, zone)}; '
+                "the agent that asked may be gone.</div>")  # fmt: skip
+    if origin == "other":
+        return ('<div class="notice">Asked through another running process of this server (another client\'s, '
+                "or a replica), not this one.</div>")  # fmt: skip
+    return ""
+
+
+def paging(page: int, more: bool, base: str) -> str:
+    """Links to the pages of requests waiting before and after this one."""
+    links = []
+    if page > 1:
+        links.append(f'<a href="{escape(base)}?page={page - 1}">← Waiting longer</a>')
+    if more:
+        links.append(f'<a href="{escape(base)}?page={page + 1}">More waiting →</a>')
+    return f'<p class="paging">{" · ".join(links)}</p>' if links else ""
+
+
 def decision_line(approval: Approval, now: float, zone: tzinfo) -> str:
     state = approval.state_at(now)
     line = f'<span class="state {escape(state)}">{escape(STATE_WORDS.get(state, state))}</span>'
@@ -228,13 +256,19 @@ def index(
     base: str,
     zone: tzinfo,
     needs_passkey: frozenset[str] = frozenset(),
+    origins: Mapping[str, Origin] | None = None,
+    page_number: int = 1,
+    more: bool = False,
 ) -> str:
-    """`needs_passkey`: the ids of the requests that only a passkey approves."""
+    """`pending`: one page of the requests waiting (the `page_number`th; `more` when others wait after it).
+    `needs_passkey`: the ids of the requests that only a passkey approves."""
+    origins = origins or {}
     cards = "".join(
-        card(a, now, csrf=csrf, base=base, link=True, zone=zone, needs_passkey=a.id in needs_passkey) for a in pending
-    ) or (
-        '<p class="empty">Nothing is waiting for a decision.</p>'
-    )
+        card(a, now, csrf=csrf, base=base, link=True, zone=zone, needs_passkey=a.id in needs_passkey,
+             origin=origins.get(a.id, "this"))
+        for a in pending
+    ) or ('<p class="empty">Nothing is waiting for a decision.</p>' if page_number == 1 else '<p class="empty">Nothing '
+          "more is waiting.</p>")  # fmt: skip
     rows = "".join(
         f"<tr><td>{when(a.decided_at or a.expires_at, zone)}</td><td>{escape(TOOL_NAMES.get(a.tool, a.tool))}</td>"
         f'<td class="num">{escape(amount_of(a))}</td><td class="opt">{escape(a.client)}</td>'
@@ -248,7 +282,8 @@ def index(
         else '<p class="empty">No decisions yet.</p>'
     )
     body = (
-        f'<h1>Waiting for approval</h1>{cards}<p><a href="{escape(base)}">Refresh</a></p>'
+        f'<h1>Waiting for approval{f" (page {page_number})" if page_number > 1 or more else ""}</h1>{cards}'
+        f'{paging(page_number, more, base)}<p><a href="{escape(base)}">Refresh</a></p>'
         f"<h2>Recent decisions</h2>{history}"
     )
     return page("Waiting for approval", body, approver=approver, csrf=csrf, base=base)
@@ -265,10 +300,12 @@ def detail(
     zone: tzinfo,
     passkey: PasskeyAsk | None = None,
     needs_passkey: bool = False,
+    origin: Origin = "this",
 ) -> str:
     note = f'<div class="notice">{escape(notice)}</div>' if notice else ""
     shown = card(
-        approval, now, csrf=csrf, base=base, link=False, zone=zone, passkey=passkey, needs_passkey=needs_passkey
+        approval, now, csrf=csrf, base=base, link=False, zone=zone, passkey=passkey, needs_passkey=needs_passkey,
+        origin=origin,
     )
     body = f"{note}<h1>Approval request</h1>{shown}" + f'<p><a href="{escape(base)}">All requests</a></p>'
     script = passkey is not None and passkey.unable is None

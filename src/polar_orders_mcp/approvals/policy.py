@@ -33,6 +33,9 @@ class Caller:
 class ConsoleLink(Protocol):
     """Where a person approves: the approval console's state and its links."""
 
+    notice: str | None
+    """What to say beside every link, e.g. that the configured port was taken; None when nothing."""
+
     def unavailable(self) -> str | None:
         """Why no person can approve in the console now (e.g. no approver configured), or None."""
         ...

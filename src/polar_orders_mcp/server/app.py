@@ -26,6 +26,7 @@ from mcp.server.mcpserver.tools import Tool as SdkTool
 from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetadata
 
 from polar_orders_mcp import __version__
+from polar_orders_mcp.approvals.address import CONSOLE_ROOT, ConsoleAddress
 from polar_orders_mcp.approvals.console import Console
 from polar_orders_mcp.approvals.passkeys import PasskeyPolicy
 from polar_orders_mcp.approvals.policy import Guard, RelayTokens
@@ -81,10 +82,16 @@ POLICY_WARNINGS = {
 }
 
 
-def server_instructions(settings: Settings) -> str:
+def server_instructions(settings: Settings, console_at: ConsoleAddress | None = None) -> str:
+    """What the client is told of this server; with `console_at` (stdio's console), where people approve."""
     if settings.customer_mode:
         return CUSTOMER_INSTRUCTIONS
-    return INSTRUCTIONS + POLICY_WARNINGS.get(settings.confirm, "")
+    console = ""
+    if console_at is not None:
+        console = f"\n- This run's approval console is at {console_at.url} (a new address at every start)."
+        if (notice := console_at.notice()) is not None:
+            console += f" WARNING, tell the user: {notice}."
+    return INSTRUCTIONS + console + POLICY_WARNINGS.get(settings.confirm, "")
 
 
 # How long a client may keep the lists (2026-07-28 `ttlMs`). A server's tools, prompts and resource templates
@@ -379,11 +386,16 @@ def build_server(settings: Settings, transport: httpx2.AsyncBaseTransport | None
 
 
 def build_parts(
-    settings: Settings, transport: httpx2.AsyncBaseTransport | None = None, *, schema_cache: Path | None = None
+    settings: Settings,
+    transport: httpx2.AsyncBaseTransport | None = None,
+    *,
+    schema_cache: Path | None = None,
+    console_at: ConsoleAddress | None = None,
 ) -> Built:
     """The MCP server, its approval console and its store, for these settings. With `schema_cache` (a
     directory), the tool schemas are read from there when the code has not changed since they were written,
-    and what a call needs beyond them is derived while the server waits for its first call."""
+    and what a call needs beyond them is derived while the server waits for its first call. `console_at`:
+    where stdio's own listener serves the console (approvals/address.py); else at /approvals of the HTTP app."""
     settings = _emulator_state(settings)
     token, server, polar_transport = _polar_target(settings, transport)
     secret = (
@@ -394,7 +406,9 @@ def build_parts(
     console = Console(
         store,
         settings.approver_secrets(),
-        base_url=settings.console_url,
+        path=console_at.path if console_at is not None else CONSOLE_ROOT,
+        base_url=console_at.url if console_at is not None else settings.console_url,
+        notice=console_at.notice() if console_at is not None else None,
         allowed_hosts=console_hosts(settings),
         zone=settings.display_zone(),
         passkeys=passkeys,
@@ -467,7 +481,7 @@ def build_parts(
         SERVER_NAME,
         title="Polar orders",
         version=__version__,
-        instructions=server_instructions(settings),
+        instructions=server_instructions(settings, console_at),
         lifespan=lifespan,
         log_level=settings.log_level,
         tools=list(sdk_tools),

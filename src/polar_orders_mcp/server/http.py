@@ -22,6 +22,7 @@ from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from polar_orders_mcp import __version__
+from polar_orders_mcp.head_timeout import head_timeout_protocol
 from polar_orders_mcp.server.gate import (
     HEALTH_PATH,
     MCP_PATH,
@@ -283,6 +284,7 @@ def uvicorn_config(app: Any, settings: Settings) -> uvicorn.Config:
         # (the console counts failed sign-ins per address). Only the proxies the operator names are believed.
         proxy_headers=bool(settings.trusted_proxies),
         forwarded_allow_ips=settings.trusted_proxies or None,
+        http=head_timeout_protocol(settings.head_timeout),  # uvicorn's own waits for ever for a request head
     )
 
 

@@ -25,6 +25,10 @@ class Store(Protocol):
 
     url_for_humans: str
     """Where the data lives, without any password: for messages and logs."""
+    boot: str
+    """This run of the server, recorded with each approval it asks for."""
+    started_at: float
+    """When this run opened the store (its clock)."""
 
     def now(self) -> float: ...
 
@@ -50,10 +54,15 @@ class Store(Protocol):
         ...
 
     async def list_approvals(
-        self, *, states: Sequence[ApprovalState], limit: int = 50, channels: Sequence[str] | None = None
+        self,
+        *,
+        states: Sequence[ApprovalState],
+        limit: int = 50,
+        channels: Sequence[str] | None = None,
+        offset: int = 0,
     ) -> list[Approval]:
-        """Pending ones oldest first; decided ones newest decision first. Expiry is applied as of now; only the
-        given channels, when given."""
+        """Pending ones oldest first; decided ones newest decision first; `limit` of them after the first
+        `offset`. Expiry is applied as of now; only the given channels, when given."""
         ...
 
     async def decide(self, approval_id: str, *, approve: bool, by: str, redeem_window: float) -> Approval:

@@ -17,7 +17,8 @@ SCHEMA_VERSION = 4
 """1: the first schema. 2: free text (targets, client names, sessions, deciders, outcomes) in columns
 without a length, so that PostgreSQL, which enforces VARCHAR lengths, takes what SQLite takes. 3: acts
 indexed by target alone, for the check that no other act on a target is in flight. 4: approvers' passkeys,
-their single-use nonces, and a decision's passkey proof."""
+their single-use nonces, a decision's passkey proof, and each approval's boot (the run of the server that asked
+for it)."""
 
 IN_FLIGHT = 900.0
 """Seconds an act that was started and never settled keeps its target busy (a settled act frees it at
@@ -71,6 +72,8 @@ class Approval:
     outcome: str | None = None
     proof: dict[str, Any] | None = None
     """A decision made with a passkey: the WebAuthn assertion and what it was checked against."""
+    boot: str | None = None
+    """The run of the server that asked (SqlStore.boot); None for requests recorded before schema 4."""
 
     def state_at(self, now: float) -> ApprovalState:
         """The state as of `now`: a pending or approved request past its expiry reads as expired."""

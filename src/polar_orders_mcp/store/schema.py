@@ -39,6 +39,7 @@ approvals = sa.Table(
     sa.Column("used_at", sa.Float(53)),
     sa.Column("outcome", sa.Text),
     sa.Column("proof", sa.Text),  # a passkey decision's assertion, JSON (see approvals/passkeys.py)
+    sa.Column("boot", sa.String(32)),
     sa.Index("pom_approvals_state", "state", "created_at"),
 )
 
@@ -137,5 +138,21 @@ def _passkeys(conn: sa.Connection, dialect: str) -> None:
         conn.execute(sa.text("ALTER TABLE pom_approvals ADD COLUMN proof TEXT"))
 
 
+def _boot(conn: sa.Connection, dialect: str) -> None:
+    """Schema 4: each approval records the run of the server that asked for it (SqlStore.boot); older rows
+    have none, and read as asked by an earlier run."""
+    if "boot" not in {c["name"] for c in sa.inspect(conn).get_columns("pom_approvals")}:
+        conn.execute(sa.text("ALTER TABLE pom_approvals ADD COLUMN boot VARCHAR(32)"))
+
+
+def _schema_4(conn: sa.Connection, dialect: str) -> None:
+    _passkeys(conn, dialect)
+    _boot(conn, dialect)
+
+
 # The step that brings a database to each version from the one before; run in order, in one transaction.
-MIGRATIONS: dict[int, Callable[[sa.Connection, str], None]] = {2: _free_text_columns, 3: _acts_by_target, 4: _passkeys}
+MIGRATIONS: dict[int, Callable[[sa.Connection, str], None]] = {
+    2: _free_text_columns,
+    3: _acts_by_target,
+    4: _schema_4,
+}

@@ -154,6 +154,7 @@ def _approval(row: sa.Row[Any]) -> Approval:
         used_at=row.used_at,
         outcome=row.outcome,
         proof=json.loads(row.proof) if row.proof else None,
+        boot=row.boot,
     )
 
 
@@ -207,6 +208,10 @@ class SqlStore:
         self._opening: asyncio.Future[AsyncEngine] | None = None
         self._ready = False
         self._sqlite_open: set[Any] = set()  # the SQLite engine's open connections
+        # This run of the server: recorded with every approval it asks for, so that the console can tell a
+        # person which requests an earlier run asked for (whose agent may be gone).
+        self.boot = secrets.token_urlsafe(12)
+        self.started_at = clock()
 
     def now(self) -> float:
         return self._clock()
@@ -390,6 +395,7 @@ class SqlStore:
             state="pending",
             created_at=now,
             expires_at=now + new.ttl,
+            boot=self.boot,
         )
         async with self._tx() as conn:
             if daily is not None and new.currency and new.amount is not None:
@@ -415,6 +421,7 @@ class SqlStore:
                     state="pending",
                     created_at=approval.created_at,
                     expires_at=approval.expires_at,
+                    boot=approval.boot,
                 )
             )
             entry = audit(approval) if audit is not None else None
@@ -441,7 +448,12 @@ class SqlStore:
         return Loaded(approval, used, version)
 
     async def list_approvals(
-        self, *, states: Sequence[ApprovalState], limit: int = 50, channels: Sequence[str] | None = None
+        self,
+        *,
+        states: Sequence[ApprovalState],
+        limit: int = 50,
+        channels: Sequence[str] | None = None,
+        offset: int = 0,
     ) -> list[Approval]:
         now = self.now()
         live = approvals.c.expires_at > now
@@ -460,7 +472,8 @@ class SqlStore:
         waiting = sa.case((conditions["pending"], 0), else_=1)
         oldest_pending = sa.case((conditions["pending"], approvals.c.created_at), else_=0)
         newest_decided = sa.func.coalesce(approvals.c.decided_at, approvals.c.created_at).desc()
-        query = approvals.select().where(wanted).order_by(waiting, oldest_pending, newest_decided).limit(limit)
+        order = (waiting, oldest_pending, newest_decided, approvals.c.id)  # the id: pages that never overlap
+        query = approvals.select().where(wanted).order_by(*order).limit(limit).offset(offset)
         async with self._tx(write=False) as conn:
             rows = (await conn.execute(query)).all()
         return [_approval(row) for row in rows]
