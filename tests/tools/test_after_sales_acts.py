@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import mcp_types as types
 import pytest
 from mcp.client import Client
 
@@ -11,6 +12,7 @@ from polar_orders_mcp.emulator.seed import SeedInfo
 from polar_orders_mcp.emulator.state import EmulatorState
 from polar_orders_mcp.server.app import Built
 from tests.approvals.console_client import Person
+from tests.approvals.form_person import typed
 from tests.tools.conftest import approved_call, call, fail
 
 pytestmark = pytest.mark.anyio
@@ -199,6 +201,31 @@ async def test_revoking_a_subscription_is_approved_then_ends_it_at_once(
     assert done["status"] == "revoked" and done["subscription"]["ended_at"]
     assert state.store.subscriptions[subscription_id].ended_at is not None
     assert "there is nothing to revoke" in again
+
+
+@pytest.mark.parametrize(("typing", "revoked"), [
+    ("the email", True),
+    ("  ACTIVE@EXAMPLE.COM ", True),  # case and outer spaces aside
+    ("someone-else@example.com", False),
+    ("yes", False),
+])  # fmt: skip
+async def test_revoking_in_a_clients_form_takes_the_customers_email_typed_as_shown(
+    parts: Built, seed: SeedInfo, state: EmulatorState, mode: str, typing: str, revoked: bool
+) -> None:
+    """No money moves, so the form asks for the customer's email: a reader of the facts can give it."""
+    subscription_id = seed.subscriptions["active"]
+    email = state.store.customers[state.store.subscriptions[subscription_id].customer_id].email
+    typing = email if typing == "the email" else typing.replace("ACTIVE@EXAMPLE.COM", email.upper())
+
+    async def person_types(_ctx: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
+        assert isinstance(params, types.ElicitRequestFormParams)
+        assert list(params.requested_schema["properties"]) == ["customer_email"]
+        return typed(params, typing)
+
+    async with Client(parts.server, mode=mode, elicitation_callback=person_types) as client:
+        result = await client.call_tool("revoke_subscription", {"subscription_id": subscription_id})
+    assert (state.store.subscriptions[subscription_id].ended_at is not None) == revoked
+    assert result.is_error != revoked
 
 
 async def test_conceding_a_dispute_is_approved_then_closes_it(
