@@ -282,15 +282,22 @@ def store_provider(settings: Settings) -> Callable[[], Awaitable[Store]]:
     """The store, opened on first use (a session that only reads never loads the database layer)."""
     url = settings.store_url()
     owner = settings.polar_owner()
+    given = settings.signing_key.get_secret_value() if settings.signing_key is not None else None
+    if given is not None:
+        from polar_orders_mcp.signing import signing_key
+
+        signing_key(given, settings.state_path())  # a key that is not one stops the start, not the first call
     opened: list[Store] = []
 
     async def store() -> Store:
         if not opened:
+            from polar_orders_mcp.signing import signing_key
             from polar_orders_mcp.store.sql import SqlStore
 
             if url.startswith("sqlite:///"):
                 Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-            opened.append(SqlStore(url, owner=owner))
+            signer = signing_key(given, settings.state_path())
+            opened.append(SqlStore(url, owner=owner, signer=signer))
         return opened[0]
 
     return store
@@ -307,6 +314,12 @@ def replica_warnings(settings: Settings) -> list[str]:
             "own: with several replicas, a 2026-07-28 client answering a confirmation request on another "
             "replica than the one that asked is refused. Set it to the same secret on every replica, e.g. "
             "from python -c 'import secrets; print(secrets.token_hex(32))'."
+        )
+    if settings.signing_key is None:
+        found.append(
+            "POLAR_MCP_SIGNING_KEY is not set, so this replica signs decisions and the audit with a key of its "
+            f"own ({settings.state_path() / 'signing-key.pem'}): `audit verify` then needs every replica's public key. "
+            "Give every replica the same key, e.g. the PEM that file holds."
         )
     if settings.confirm == "relay" and settings.confirm_secret is None:
         found.append(

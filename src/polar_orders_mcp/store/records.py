@@ -13,10 +13,11 @@ ActState = Literal["started", "done", "failed", "unknown"]
 """started: sent (or about to be) and not settled; done: Polar did it; failed: Polar did not;
 unknown: the answer was lost and reading back could not tell. Only `failed` frees spend."""
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """1: the first schema. 2: free text (targets, client names, sessions, deciders, outcomes) in columns
 without a length, so that PostgreSQL, which enforces VARCHAR lengths, takes what SQLite takes. 3: acts
-indexed by target alone, for the check that no other act on a target is in flight."""
+indexed by target alone, for the check that no other act on a target is in flight. 4: signatures of the
+signing key on each decision, each audit record and the chain's head; a decision's proof (passkey)."""
 
 IN_FLIGHT = 900.0
 """Seconds an act that was started and never settled keeps its target busy (a settled act frees it at
@@ -68,6 +69,10 @@ class Approval:
     decided_at: float | None = None
     used_at: float | None = None
     outcome: str | None = None
+    signature: str | None = None
+    """The signing key's compact JWS of the decision (`signed.decision_claims`), made as it was recorded."""
+    proof: dict[str, Any] | None = None
+    """What proves who decided (a passkey's assertion), when the decision has one: opaque here."""
 
     def state_at(self, now: float) -> ApprovalState:
         """The state as of `now`: a pending or approved request past its expiry reads as expired."""
@@ -117,6 +122,16 @@ class AuditRecord:
     prev_hash: str
     hash: str
     entry: dict[str, Any]
+    signature: str | None = None
+    """The signing key's compact JWS of (seq, hash), made as the record was appended; None before schema 4."""
+
+
+class AuditHead(NamedTuple):
+    """The chain's last record as the store keeps it apart, signed on every append."""
+
+    seq: int
+    hash: str
+    signature: str | None
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,8 @@ approvals = sa.Table(
     sa.Column("decided_at", sa.Float(53)),
     sa.Column("used_at", sa.Float(53)),
     sa.Column("outcome", sa.Text),
+    sa.Column("signature", sa.Text),
+    sa.Column("proof", sa.Text),
     sa.Index("pom_approvals_state", "state", "created_at"),
 )
 
@@ -72,6 +74,7 @@ audit = sa.Table(
     sa.Column("prev_hash", sa.String(64), nullable=False),
     sa.Column("hash", sa.String(64), nullable=False),
     sa.Column("entry", sa.Text, nullable=False),
+    sa.Column("signature", sa.Text),
 )
 
 audit_head = sa.Table(
@@ -80,6 +83,7 @@ audit_head = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
     sa.Column("seq", sa.BigInteger, nullable=False),
     sa.Column("hash", sa.String(64), nullable=False),
+    sa.Column("signature", sa.Text),
 )
 
 console_sessions = sa.Table(
@@ -107,5 +111,21 @@ def _acts_by_target(conn: sa.Connection, dialect: str) -> None:
     next(i for i in acts.indexes if i.name == "pom_acts_by_target").create(conn, checkfirst=True)
 
 
+def _signatures(conn: sa.Connection, dialect: str) -> None:
+    """Schema 4: each decision, each audit record and the chain's head carry the signing key's signature; a
+    decision may carry a proof (a passkey's assertion). Rows written before stay unsigned."""
+    found = sa.inspect(conn)
+    for table, names in (("pom_approvals", ("signature", "proof")), ("pom_audit", ("signature",)),
+                         ("pom_audit_head", ("signature",))):  # fmt: skip
+        present = {column["name"] for column in found.get_columns(table)}
+        for name in names:
+            if name not in present:
+                conn.execute(sa.text(f"ALTER TABLE {table} ADD COLUMN {name} TEXT"))
+
+
 # The step that brings a database to each version from the one before; run in order, in one transaction.
-MIGRATIONS: dict[int, Callable[[sa.Connection, str], None]] = {2: _free_text_columns, 3: _acts_by_target}
+MIGRATIONS: dict[int, Callable[[sa.Connection, str], None]] = {
+    2: _free_text_columns,
+    3: _acts_by_target,
+    4: _signatures,
+}
