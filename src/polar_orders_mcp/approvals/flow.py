@@ -57,6 +57,8 @@ class AuditNote:
     fields: dict[str, Any] = field(default_factory=dict)
     entry: Callable[[str], dict[str, Any] | None] | None = None
     chained: AuditRecord | None = None
+    earlier: list[AuditRecord] = field(default_factory=list)
+    """Records the call chained before `chained` (a request, then the act it waited for): written too."""
 
 
 AUDIT_NOTE: ContextVar[AuditNote | None] = ContextVar("audit_note", default=None)
@@ -210,6 +212,8 @@ def _audit_entry(outcome: str) -> dict[str, Any] | None:
 def _chained(record: AuditRecord | None) -> None:
     note = AUDIT_NOTE.get()
     if note is not None and record is not None:
+        if note.chained is not None:
+            note.earlier.append(note.chained)
         note.chained = record
 
 
@@ -709,6 +713,9 @@ async def _act(
     differences = action.verify(approved, outcome)
     # The limits count what Polar reports it moved, more or less than approved.
     moved = action.moved(outcome)
+    # Polar's id of what it did (the order charged, the refund made): what a receipt names as what moved.
+    polar_id = getattr(outcome, "id", None)
+    _note(polar_id=polar_id if isinstance(polar_id, str) else None)
     if differences:
         _note(outcome_detail="mismatch", differences=differences)
         await _finish(store, key, approval, "done", {"differences": differences}, outcome="mismatch", moved=moved)
