@@ -31,6 +31,11 @@ def _signature_problem(
     if record.signature is None:
         if signed_before:
             return f"record {record.seq} is not signed, though the records before it are: its signature was removed"
+        if "writer" in record.entry:  # named its writer: written by a server that signs every record
+            return (
+                f"record {record.seq} is not signed, though the server that wrote it signs every record: its "
+                "signature was removed"
+            )
         return None
     why = signed.matches(keys, record.signature, signed.RECORD, signed.record_claims(record.seq, record.hash))
     if why is None:

@@ -161,3 +161,78 @@ def _d(key: SigningKey) -> str:
     raw = key._key.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw,
                                  serialization.NoEncryption())  # fmt: skip
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def _facts(claims: dict[str, Any]) -> None:
+    claims["payment_mandate"]["facts"]["amount"] = 15
+
+
+def _reference(claims: dict[str, Any]) -> None:
+    claims["payment_receipt"]["reference"] = "0" * 64
+
+
+def _record(claims: dict[str, Any]) -> None:
+    claims["audit"][-1]["entry"]["polar_status"] = "void"
+
+
+def _record_of_another(claims: dict[str, Any]) -> None:
+    """A genuine record (hash and signature) of another call: the day's first, an update_order."""
+    claims["audit"][-1] = claims.pop("first_record")
+
+
+def _record_signature(claims: dict[str, Any]) -> None:
+    claims["audit"][-1]["sig"] = claims["audit"][0]["sig"]
+
+
+@pytest.mark.parametrize(
+    ("change", "said"),
+    [
+        (_facts, "the mandate's facts are not the ones its transaction_id (their hash) names"),
+        (_reference, "the receipt's reference is not the hash of its mandate"),
+        (_record, "audit record {seq} in the receipt does not match its hash"),
+        (_record_of_another, "audit record {seq} in the receipt is about another approval"),
+        (_record_signature, "audit record {seq} in the receipt: its signature does not match it (signed with other "
+                            "hash, seq)"),
+    ],
+)
+async def test_a_receipt_re_signed_whole_is_still_checked_part_by_part(
+    exported: tuple[Path, str, str], tmp_path: Path, change: Any, said: str
+) -> None:
+    """Even signed with the key itself (an exporter's slip, or the key's holder), each part must agree."""
+    out, _, jwk = exported
+    key = SigningKey.from_text((tmp_path / "state" / KEY_FILE).read_text(), "test")
+    claims = payload(out.read_text())
+    claims["first_record"] = first_record(tmp_path)
+    change(claims)
+    claims.pop("first_record", None)
+    forged = tmp_path / "forged.jws"
+    forged.write_text(key.sign(claims, "pom-receipt+jws"))
+    refused = audit("receipt", "--verify", str(forged), "--public-key", jwk)
+    assert refused.stdout == f"receipt REFUSED: {said.format(seq=claims['audit'][-1]['seq'])}.\n"
+
+
+def first_record(tmp_path: Path) -> dict[str, Any]:
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "state" / "state.db") as connection:
+        seq, prev, digest, entry, signature = connection.execute(
+            "SELECT seq, prev_hash, hash, entry, signature FROM pom_audit WHERE seq = 1"
+        ).fetchone()
+    return {"seq": seq, "prev": prev, "hash": digest, "entry": json.loads(entry), "sig": signature}
+
+
+async def test_a_receipt_whose_decision_another_key_signed_is_refused(
+    exported: tuple[Path, str, str], tmp_path: Path
+) -> None:
+    out, _, jwk = exported
+    key = SigningKey.from_text((tmp_path / "state" / KEY_FILE).read_text(), "test")
+    other = SigningKey.generate()
+    claims = payload(out.read_text())
+    claims["decision"] = other.sign(payload(claims["decision"]), "pom-decision+jws")
+    forged = tmp_path / "forged.jws"
+    forged.write_text(key.sign(claims, "pom-receipt+jws"))
+    refused = audit("receipt", "--verify", str(forged), "--public-key", jwk)
+    assert refused.stdout == (
+        f"receipt REFUSED: the decision inside the receipt does not check out: it was signed by another key (key id "
+        f"{other.kid}).\n"
+    )

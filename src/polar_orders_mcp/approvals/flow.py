@@ -57,8 +57,6 @@ class AuditNote:
     fields: dict[str, Any] = field(default_factory=dict)
     entry: Callable[[str], dict[str, Any] | None] | None = None
     chained: AuditRecord | None = None
-    earlier: list[AuditRecord] = field(default_factory=list)
-    """Records the call chained before `chained` (a request, then the act it waited for): written too."""
 
 
 AUDIT_NOTE: ContextVar[AuditNote | None] = ContextVar("audit_note", default=None)
@@ -212,8 +210,6 @@ def _audit_entry(outcome: str) -> dict[str, Any] | None:
 def _chained(record: AuditRecord | None) -> None:
     note = AUDIT_NOTE.get()
     if note is not None and record is not None:
-        if note.chained is not None:
-            note.earlier.append(note.chained)
         note.chained = record
 
 

@@ -191,8 +191,8 @@ class AuditedSdkTool(SdkTool):
         # The flow chained the record of the outcome it foresaw; any other outcome gets a record of its own,
         # after that one's line (it is in the chain: a file without it would miss a record of its writer).
         same = chained is not None and chained.entry.get("outcome") == entry.get("outcome")
-        for earlier in [*note.earlier, *([chained] if chained is not None and not same else [])]:
-            await self._trail.write(earlier.entry, earlier)
+        if chained is not None and not same:
+            await self._trail.write(chained.entry, chained)
         await self._trail.write(entry, chained if same else None)
 
     def _record(
