@@ -93,3 +93,38 @@ async def test_a_line_with_its_writer_but_not_its_signature_is_found(
         "its signature was removed (0 records before it are intact).\n"
     ))
 
+
+
+async def test_a_line_edited_without_its_hash_is_found(make_parts: Any, seed: SeedInfo, tmp_path: Path) -> None:
+    log = tmp_path / "audit.jsonl"
+    await a_days_work(make_parts(audit_log=str(log)), seed)
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    lines[2]["approver"] = "mallory"  # its hash and signature kept: both still those of the store's record 3
+    log.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    assert verify_file(log, tmp_path) == (1, (
+        f"audit log BROKEN in {log}: record 3 was changed after it was written (its hash does not match it) "
+        "(2 records before it are intact).\n"
+    ))
+
+
+async def test_an_unsigned_line_that_does_not_follow_the_one_before_is_found(
+    make_parts: Any, seed: SeedInfo, tmp_path: Path
+) -> None:
+    """A file as a server before signatures wrote it (no sig, no writer): its links are what hold it together."""
+    from polar_orders_mcp.store.records import chain_hash
+
+    log = tmp_path / "audit.jsonl"
+    await a_days_work(make_parts(audit_log=str(log)), seed)
+    lines = [{k: v for k, v in json.loads(line).items() if k not in ("sig", "writer")}
+             for line in log.read_text().splitlines()]  # fmt: skip
+    log.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    rewrite_file(log, 1, {})
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    entry = {k: v for k, v in lines[2].items() if k not in ("seq", "prev", "hash")}
+    lines[2]["prev"] = "f" * 64
+    lines[2]["hash"] = chain_hash("f" * 64, 3, entry)
+    log.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    assert verify_file(log, tmp_path, "--no-store") == (1, (
+        f"audit log BROKEN in {log}: record 3 does not follow record 2 (its previous hash differs) (2 records "
+        "before it are intact).\n"
+    ))
