@@ -153,8 +153,8 @@ def load_or_create(path: Path) -> SigningKey:
                 os.fsync(out.fileno())
             try:
                 os.link(draft, path)  # fails when another process made it first: then its key is the one
-                log.warning("made a new signing key in %s (key id %s): back it up, and keep its public key "
-                            "apart (polar-orders-mcp audit public-key)", path, fresh.kid)  # fmt: skip
+                log.info("made a new signing key in %s (key id %s): back it up, and keep its public key apart "
+                         "(polar-orders-mcp audit public-key)", path, fresh.kid)  # fmt: skip
             except FileExistsError:
                 pass
         finally:

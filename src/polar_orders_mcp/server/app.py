@@ -315,16 +315,16 @@ def replica_warnings(settings: Settings) -> list[str]:
             "replica than the one that asked is refused. Set it to the same secret on every replica, e.g. "
             "from python -c 'import secrets; print(secrets.token_hex(32))'."
         )
-    if settings.signing_key is None:
-        found.append(
-            "POLAR_MCP_SIGNING_KEY is not set, so this replica signs decisions and the audit with a key of its "
-            f"own ({settings.state_path() / 'signing-key.pem'}): `audit verify` then needs every replica's public key. "
-            "Give every replica the same key, e.g. the PEM that file holds."
-        )
     if settings.confirm == "relay" and settings.confirm_secret is None:
         found.append(
             "POLAR_MCP_CONFIRM_SECRET is not set, so relay tokens are signed with a key of this process's own "
             "and refused by every other replica. Set it to the same secret on every replica."
+        )
+    if settings.signing_key is None:
+        found.append(
+            "POLAR_MCP_SIGNING_KEY is not set, so this replica signs decisions and the audit with a key of its "
+            f"own ({settings.state_path() / 'signing-key.pem'}): `audit verify` then needs every replica's public "
+            "key. Give every replica the same key, e.g. the PEM that file holds."
         )
     return found
 
