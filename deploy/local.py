@@ -11,6 +11,7 @@ The replica tests and the replica benchmark start the same `Topology`.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import secrets
 import shutil
@@ -30,6 +31,7 @@ import uvicorn
 
 from deploy.postgres import Cluster, free_port
 from deploy.proxy import Proxy
+from polar_orders_mcp.signing import SigningKey
 
 ORG_TOKEN = "polar_oat_emulator_full_access"  # the emulator's seeded organization token
 HOST = "127.0.0.1"
@@ -57,12 +59,13 @@ class Secrets:
     approver_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     request_state_keys: str = field(default_factory=lambda: secrets.token_hex(32))
     confirm_secret: str = field(default_factory=lambda: secrets.token_hex(32))
+    signing_key: str = field(default_factory=lambda: SigningKey.generate().pem().decode())
 
     @classmethod
     def from_environment(cls) -> tuple[Secrets, set[str]]:
         """Secrets from POLAR_MCP_* where set; the names of those that were."""
         made, given = cls(), set()
-        for name in ("http_token", "approver_token", "request_state_keys", "confirm_secret"):
+        for name in ("http_token", "approver_token", "request_state_keys", "confirm_secret", "signing_key"):
             value = os.environ.get(f"POLAR_MCP_{name.upper()}")
             if value:
                 setattr(made, name, value)
@@ -145,6 +148,7 @@ class Topology:
             "POLAR_MCP_APPROVER_TOKEN": self.secrets.approver_token,
             "POLAR_MCP_REQUEST_STATE_KEYS": self.secrets.request_state_keys,
             "POLAR_MCP_CONFIRM_SECRET": self.secrets.confirm_secret,
+            "POLAR_MCP_SIGNING_KEY": self.secrets.signing_key,
             "POLAR_MCP_CONSOLE_URL": f"{self.proxy_url}/approvals",
         }
 
@@ -312,7 +316,8 @@ def _describe(topology: Topology, given: set[str]) -> None:
         *(f"{r.name}:         {r.url}/mcp   (log {r.log})" for r in topology.replicas),
         f"Polar emulator:    {topology.emulator_url}",
         f"PostgreSQL:        {topology.database_url}",
-        f"audit:             POLAR_MCP_DATABASE_URL={topology.database_url} polar-orders-mcp audit verify",
+        f"audit:             POLAR_MCP_DATABASE_URL={topology.database_url} polar-orders-mcp audit verify "
+        f"--public-key '{json.dumps(SigningKey.from_text(s.signing_key, 'the signing key').public.jwk)}'",
         "Ctrl-C stops everything.",
     ]
     print("\n".join(lines), flush=True)

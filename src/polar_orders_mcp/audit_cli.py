@@ -1,56 +1,24 @@
-"""`polar-orders-mcp audit verify|tail`: check the audit's hash chain, or show its last records."""
+"""`polar-orders-mcp audit verify|tail|receipt|public-key`: check the audit, show it, export a decision's
+signed receipt or check one offline, print the public key that checks them."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-from collections.abc import Iterable, Iterator
+import time
 from pathlib import Path
 from typing import Any
 
 import anyio
 
-from polar_orders_mcp.store.records import GENESIS, AuditRecord, StoreError, chain_hash
+from polar_orders_mcp.audit_check import StoreView, check_chain, check_file, file_records
+from polar_orders_mcp.signing import ENV, PublicKey, SignatureRefused, existing_key
+from polar_orders_mcp.store.records import AuditHead, AuditRecord, StoreError
+
+__all__ = ["check_chain", "file_records", "run_audit"]
 
 BATCH = 1000
-
-
-def check_chain(records: Iterable[AuditRecord], head: tuple[int, str] | None = None) -> tuple[int, str | None]:
-    """(records checked, the first break in words or None). `head` is the store's own last (seq, hash)."""
-    expected_prev, expected_seq, checked = GENESIS, 1, 0
-    for record in records:
-        if record.seq != expected_seq:
-            missing = f"{expected_seq}" if record.seq == expected_seq + 1 else f"{expected_seq} to {record.seq - 1}"
-            return checked, f"record {missing} is missing: the chain jumps from {expected_seq - 1} to {record.seq}"
-        if record.prev_hash != expected_prev:
-            return checked, f"record {record.seq} does not follow record {record.seq - 1} (its previous hash differs)"
-        if chain_hash(record.prev_hash, record.seq, record.entry) != record.hash:
-            return checked, f"record {record.seq} was changed after it was written (its hash does not match it)"
-        expected_prev, expected_seq, checked = record.hash, record.seq + 1, checked + 1
-    if head is not None and head != (expected_seq - 1, expected_prev):
-        if head[0] > expected_seq - 1:
-            return checked, (
-                f"the chain ends at record {expected_seq - 1}, but {head[0]} were written: records were removed "
-                "from the end"
-            )
-        return checked, f"the store's chain head ({head[0]}) does not match its last record ({expected_seq - 1})"
-    return checked, None
-
-
-def file_records(path: Path) -> Iterator[AuditRecord]:
-    with path.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                data: dict[str, Any] = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"line {number} of {path} is not JSON: {exc.msg}") from exc
-            if data.get("seq") is None:
-                raise ValueError(f"line {number} of {path} was never chained (the store was unavailable then)")
-            seq, prev, digest = data.pop("seq"), data.pop("prev", ""), data.pop("hash", "")
-            yield AuditRecord(seq=int(seq), prev_hash=str(prev), hash=str(digest), entry=data)
 
 
 async def _store_records(store: Any) -> list[AuditRecord]:
@@ -62,37 +30,130 @@ async def _store_records(store: Any) -> list[AuditRecord]:
     return found
 
 
-def _open_store(args: argparse.Namespace) -> Any:
+def _settings(args: argparse.Namespace) -> Any:
     from polar_orders_mcp.settings import Settings
+
+    return Settings(**({"state_dir": args.state_dir} if args.state_dir else {}))
+
+
+def _open_store(args: argparse.Namespace) -> Any:
     from polar_orders_mcp.store.sql import SqlStore
 
-    settings = Settings(**({"state_dir": args.state_dir} if args.state_dir else {}))
-    url = settings.store_url()
+    url = _settings(args).store_url()
     if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
-        raise ValueError(f"there is no store at {url.removeprefix('sqlite:///')}: pass --state-dir or --file")
+        raise ValueError(f"there is no store at {url.removeprefix('sqlite:///')}: pass --state-dir")
     return SqlStore(url)
 
 
+def _public_keys(args: argparse.Namespace) -> list[PublicKey]:
+    """The keys that check signatures: each --public-key (a JWK or PEM, or a file holding one), else the public
+    half of the server's own key (POLAR_MCP_SIGNING_KEY, or the state directory's file). Never makes a key."""
+    given: list[str] = getattr(args, "public_key", None) or []
+    if given:
+        return [PublicKey.from_text(Path(k).read_text() if Path(k).is_file() else k) for k in given]
+    settings = _settings(args)
+    secret = settings.signing_key.get_secret_value() if settings.signing_key is not None else None
+    own = existing_key(secret, settings.state_path())
+    if own is None:
+        raise ValueError(
+            "no public key to check the signatures with: pass --public-key JWK (`polar-orders-mcp audit public-key` "
+            f"prints it where the server runs), or set {ENV}, or pass the server's --state-dir"
+        )
+    return [own.public]
+
+
+def _read_store(args: argparse.Namespace) -> tuple[str, list[AuditRecord], AuditHead]:
+    store = _open_store(args)
+
+    async def read() -> tuple[list[AuditRecord], AuditHead]:
+        try:
+            return await _store_records(store), await store.signed_head()
+        finally:
+            await store.close()
+
+    records, head = anyio.run(read)
+    return store.url_for_humans, records, head
+
+
 def _verify(args: argparse.Namespace) -> int:
-    if args.file:
-        checked, problem = check_chain(file_records(Path(args.file)))
-        where = args.file
-    else:
-        store = _open_store(args)
-
-        async def read() -> tuple[list[AuditRecord], tuple[int, str]]:
-            try:
-                return await _store_records(store), await store.audit_head()
-            finally:
-                await store.close()
-
-        records, head = anyio.run(read)
-        checked, problem = check_chain(records, head)
-        where = store.url_for_humans
+    keys = _public_keys(args)
+    signer = ", ".join(k.kid for k in keys)
+    view: StoreView | None = None
+    if not (args.file and args.no_store):
+        where, records, head = _read_store(args)
+        checked, problem = check_chain(records, head, keys)
+        if problem:
+            print(f"audit chain BROKEN in {where}: {problem} ({checked} records before it are intact).")
+            return 1
+        if not args.file:
+            print(
+                f"audit chain intact in {where}: {checked} records, every hash matches, and every signature "
+                f"(key {signer}) up to the head, record {head.seq}."
+            )
+            return 0
+        view = StoreView({record.seq: record for record in records}, head)
+    checked, problem = check_file(file_records(Path(args.file)), keys, view)
     if problem:
-        print(f"audit chain BROKEN in {where}: {problem} ({checked} records before it are intact).")
+        print(f"audit log BROKEN in {args.file}: {problem} ({checked} records before it are intact).")
         return 1
-    print(f"audit chain intact in {where}: {checked} records, every hash matches.")
+    against = "on its own" if view is None else f"against the store's chain, signed up to record {view.head.seq}"
+    print(f"audit log intact in {args.file}: {checked} records, every hash and signature (key {signer}) matches, "
+          f"checked {against}.")  # fmt: skip
+    return 0
+
+
+def _receipt(args: argparse.Namespace) -> int:
+    from polar_orders_mcp import receipts
+
+    if args.verify:
+        keys = _public_keys(args)
+        try:
+            document = receipts.verify(Path(args.verify).read_text(encoding="ascii", errors="replace"), keys)
+        except receipts.ReceiptRefused as exc:
+            print(f"receipt REFUSED: {exc}.")
+            return 1
+        mandate, outcome = document["payment_mandate"], document["payment_receipt"]
+        print(
+            f"receipt intact, signed by key {', '.join(k.kid for k in keys)}: approval {mandate['payment_mandate_id']} "
+            f"{mandate['decision']} by {mandate['approver']} ({mandate['channel']}) at {mandate['decided_at']}; "
+            f"outcome {outcome['status']}."
+        )
+        print(json.dumps(document, indent=2, ensure_ascii=False))
+        return 0
+    if not args.id:
+        raise ValueError("name the approval: polar-orders-mcp audit receipt APPROVAL_ID (or --verify FILE)")
+    settings = _settings(args)
+    secret = settings.signing_key.get_secret_value() if settings.signing_key is not None else None
+    key = existing_key(secret, settings.state_path())
+    if key is None:
+        raise ValueError(f"no signing key in {settings.state_path()} and {ENV} is not set: nothing can sign a receipt")
+    store = _open_store(args)
+
+    async def read() -> Any:
+        try:
+            return await store.evidence(args.id)
+        finally:
+            await store.close()
+
+    approval, act, records, owner = anyio.run(read)
+    if approval is None:
+        raise ValueError(f"there is no approval {args.id[:64]!r} in {store.url_for_humans}")
+    try:
+        token = receipts.build(approval, act, records, owner, key, time.time())
+    except receipts.ReceiptRefused as exc:
+        print(f"receipt REFUSED: {exc}.")
+        return 1
+    if args.out:
+        Path(args.out).write_text(token + "\n", encoding="ascii")
+        print(f"receipt of {approval.id} written to {args.out}; check it with: polar-orders-mcp audit receipt "
+              f"--verify {args.out} --public-key JWK")  # fmt: skip
+    else:
+        print(token)
+    return 0
+
+
+def _public_key(args: argparse.Namespace) -> int:
+    print(json.dumps(_public_keys(args)[0].jwk))
     return 0
 
 
@@ -130,9 +191,12 @@ def _tail(args: argparse.Namespace) -> int:
     return 0
 
 
+ACTIONS = {"verify": _verify, "tail": _tail, "receipt": _receipt, "public-key": _public_key}
+
+
 def run_audit(args: argparse.Namespace) -> int:
     try:
-        return _verify(args) if args.action == "verify" else _tail(args)
-    except (ValueError, OSError, StoreError) as exc:
+        return ACTIONS[args.action](args)
+    except (ValueError, OSError, StoreError, SignatureRefused) as exc:
         print(f"polar-orders-mcp audit: {exc}", file=sys.stderr)
         return 2

@@ -33,8 +33,8 @@ def _parser() -> argparse.ArgumentParser:
         "audit (verify or show the audit chain).",
         epilog="Every server option: polar-orders-mcp serve --help. Secrets (POLAR_ACCESS_TOKEN, "
         "POLAR_MCP_HTTP_TOKEN, POLAR_MCP_HTTP_TOKENS, POLAR_MCP_APPROVER_TOKEN, POLAR_MCP_APPROVERS, "
-        "POLAR_MCP_CONFIRM_SECRET, POLAR_MCP_REQUEST_STATE_KEYS, POLAR_MCP_DATABASE_URL) are read from the "
-        "environment only, so they never show in a process list.",
+        "POLAR_MCP_CONFIRM_SECRET, POLAR_MCP_REQUEST_STATE_KEYS, POLAR_MCP_DATABASE_URL, POLAR_MCP_SIGNING_KEY) "
+        "are read from the environment only, so they never show in a process list.",
     )
     parser.add_argument("--version", action="version", version=f"polar-orders-mcp {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="{serve,emulator,demo,audit}")
@@ -150,12 +150,24 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("demo", help="run a scripted MCP session over stdio against the emulator")
 
-    audit = sub.add_parser("audit", help="verify the audit chain, or show its last records")
-    audit.add_argument("action", choices=["verify", "tail"], help="verify: check every record's hash chain; "
-                       "tail: show the last records as a table")
+    audit = sub.add_parser("audit", help="verify the audit chain, show it, export or check a signed receipt")
+    audit.add_argument("action", choices=["verify", "tail", "receipt", "public-key"],
+                       help="verify: check every record's hash and signature against the signed head; tail: show "
+                       "the last records as a table; receipt ID: export a decision and its outcome as a signed "
+                       "receipt (receipt --verify FILE: check one, offline); public-key: print the key that checks "
+                       "signatures, as a JWK")
+    audit.add_argument("id", nargs="?", help="receipt: the approval's id (apr_...)")
     audit.add_argument("-n", "--lines", type=int, default=20, help="tail: how many records (default 20)")
-    audit.add_argument("--file", metavar="FILE", help="check or show this JSON-lines audit log instead of the store")
+    audit.add_argument("--file", metavar="FILE",
+                       help="verify: check this JSON-lines audit log (one process's) against the store; tail: show it")
+    audit.add_argument("--no-store", action="store_true",
+                       help="verify --file: check the file on its own (a replica's file then shows gaps)")
     audit.add_argument("--state-dir", metavar="DIR", help="the store's state directory [POLAR_MCP_STATE_DIR]")
+    audit.add_argument("--public-key", metavar="JWK", action="append",
+                       help="check signatures with this public key (a JWK or PEM, or a file holding one; repeat for "
+                       "several); default: the server's own key [POLAR_MCP_SIGNING_KEY or the state directory's]")
+    audit.add_argument("--verify", metavar="FILE", help="receipt: check this receipt offline, without the store")
+    audit.add_argument("--out", metavar="FILE", help="receipt: write it to FILE instead of stdout")
     return parser
 
 

@@ -271,6 +271,12 @@ class Settings(BaseSettings):
         validation_alias=_env("POLAR_MCP_DATABASE_URL", "database_url"),
         description="Store URL: sqlite:///path or postgresql://… (shared by replicas); overrides --state-dir.",
     )
+    signing_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=_env("POLAR_MCP_SIGNING_KEY", "signing_key"),
+        description="Ed25519 private key (PEM or JWK) signing decisions and the audit, the same on every replica; "
+        "default: the state directory's signing-key.pem, made on first use.",
+    )
     timeout: float = Field(
         default=30.0,
         gt=0,
@@ -563,7 +569,11 @@ class Settings(BaseSettings):
         its own per Polar server: sandbox and production never share approvals, sessions or limits)."""
         if self.database_url is not None:
             return self.database_url.get_secret_value()
-        return f"sqlite:///{(self.state_dir or default_state_dir() / self.polar_owner_key()) / 'state.db'}"
+        return f"sqlite:///{self.state_path() / 'state.db'}"
+
+    def state_path(self) -> Path:
+        """The state directory: --state-dir, else the per-user one of this Polar server."""
+        return self.state_dir or default_state_dir() / self.polar_owner_key()
 
     def polar_owner(self) -> str:
         """The Polar server whose approvals and spend the store holds: the emulator, or Polar's base URL."""

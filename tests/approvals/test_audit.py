@@ -76,10 +76,10 @@ async def test_audit_verify_passes_on_a_real_log_and_tail_shows_it(
     await a_days_work(parts, seed)
     state_dir = str(tmp_path / "state")
     verified = audit("verify", "--state-dir", state_dir)
-    from_file = audit("verify", "--file", str(log))
+    from_file = audit("verify", "--file", str(log), "--state-dir", state_dir)
     tail = audit("tail", "-n", "2", "--state-dir", state_dir)
     assert verified.returncode == 0 and "audit chain intact" in verified.stdout and "4 records" in verified.stdout
-    assert from_file.returncode == 0 and "4 records" in from_file.stdout
+    assert from_file.returncode == 0 and "4 records" in from_file.stdout and "against the store" in from_file.stdout
     rows = tail.stdout.splitlines()
     assert rows[0].split() == ["seq", "time", "(UTC)", "tool", "target", "client", "channel", "approver", "outcome"]
     assert rows[1].split()[0] == "3" and "console" in rows[1] and rows[1].endswith("done")

@@ -3,6 +3,7 @@ so which replica a call lands on changes nothing, and a replica killed mid-call 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -18,6 +19,7 @@ from deploy.local import Topology
 from mcp.client import Client
 
 from polar_orders_mcp.audit_cli import check_chain
+from polar_orders_mcp.signing import SigningKey
 from polar_orders_mcp.store.records import SCHEMA_VERSION
 from polar_orders_mcp.store.sql import SqlStore
 from tests.conftest import Postgres
@@ -134,14 +136,16 @@ async def test_the_audit_of_both_replicas_is_one_unbroken_chain(topology: Topolo
     assert sorted(r.entry["arguments"]["billing_name"] for r in records[before:]) == sorted(
         f"Desk {n}" for n in range(20)
     )
+    key = SigningKey.from_text(topology.secrets.signing_key, "the replicas' key")
     verified = subprocess.run(
-        [sys.executable, "-m", "polar_orders_mcp", "audit", "verify"],
+        [sys.executable, "-m", "polar_orders_mcp", "audit", "verify", "--public-key", json.dumps(key.public.jwk)],
         env={**os.environ, "POLAR_MCP_DATABASE_URL": topology.database_url},
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert verified.returncode == 0, verified.stderr
     assert verified.stdout == (
-        f"audit chain intact in {topology.database_url}: {before + 20} records, every hash matches.\n"
+        f"audit chain intact in {topology.database_url}: {before + 20} records, every hash matches, and every "
+        f"signature (key {key.kid}) up to the head, record {before + 20}.\n"
     )
 
 

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from polar_orders_mcp.server.app import build_server, replica_warnings
 from polar_orders_mcp.server.http import http_app
 from polar_orders_mcp.settings import Settings
+from polar_orders_mcp.signing import SigningKey
 from tests.approvals.console_client import APPROVER_SECRET
 from tests.approvals.form_person import typed_yes
 from tests.server.conftest import HTTP_TOKEN, serve_in_thread
@@ -127,9 +128,15 @@ def test_request_state_keys_are_long_random_secrets_listed_once() -> None:
 def test_a_replica_on_a_shared_database_is_warned_of_what_every_replica_must_share() -> None:
     shared = {"transport": "http", "database_url": "postgresql://pom@db/pom"}
     warned = replica_warnings(Settings(**shared, confirm="relay"))
-    assert [w.split(" is not set")[0] for w in warned] == ["POLAR_MCP_REQUEST_STATE_KEYS", "POLAR_MCP_CONFIRM_SECRET"]
+    assert [w.split(" is not set")[0] for w in warned] == [
+        "POLAR_MCP_REQUEST_STATE_KEYS", "POLAR_MCP_CONFIRM_SECRET", "POLAR_MCP_SIGNING_KEY",
+    ]  # fmt: skip
     assert "Set it to the same secret on every replica" in warned[0]
-    assert replica_warnings(Settings(**shared, request_state_keys=KEY)) == []
-    assert replica_warnings(Settings(**shared, request_state_keys=KEY, confirm="relay", confirm_secret="s" * 32)) == []
+    assert "Give every replica the same key" in warned[2]
+    pem = SigningKey.generate().pem().decode()
+    assert replica_warnings(Settings(**shared, request_state_keys=KEY, signing_key=pem)) == []
+    assert replica_warnings(
+        Settings(**shared, request_state_keys=KEY, confirm="relay", confirm_secret="s" * 32, signing_key=pem)
+    ) == []
     assert replica_warnings(Settings(transport="http", state_dir="/tmp/x")) == []  # SQLite: one host, no replicas
     assert replica_warnings(Settings(database_url="postgresql://pom@db/pom")) == []  # stdio

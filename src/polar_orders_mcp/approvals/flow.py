@@ -748,6 +748,9 @@ async def _act(
     differences = action.verify(approved, outcome)
     # The limits count what Polar reports it moved, more or less than approved.
     moved = action.moved(outcome)
+    # Polar's id of what it did (the order charged, the refund made): what a receipt names as what moved.
+    polar_id = getattr(outcome, "id", None)
+    _note(polar_id=polar_id if isinstance(polar_id, str) else None)
     if differences:
         _note(outcome_detail="mismatch", differences=differences)
         await _finish(store, key, approval, "done", {"differences": differences}, outcome="mismatch", moved=moved)

@@ -304,15 +304,22 @@ def store_provider(settings: Settings) -> Callable[[], Awaitable[Store]]:
     """The store, opened on first use (a session that only reads never loads the database layer)."""
     url = settings.store_url()
     owner = settings.polar_owner()
+    given = settings.signing_key.get_secret_value() if settings.signing_key is not None else None
+    if given is not None:
+        from polar_orders_mcp.signing import signing_key
+
+        signing_key(given, settings.state_path())  # a key that is not one stops the start, not the first call
     opened: list[Store] = []
 
     async def store() -> Store:
         if not opened:
+            from polar_orders_mcp.signing import signing_key
             from polar_orders_mcp.store.sql import SqlStore
 
             if url.startswith("sqlite:///"):
                 private_directory(Path(url.removeprefix("sqlite:///")).parent)
-            opened.append(SqlStore(url, owner=owner))
+            signer = signing_key(given, settings.state_path())
+            opened.append(SqlStore(url, owner=owner, signer=signer))
         return opened[0]
 
     return store
@@ -334,6 +341,12 @@ def replica_warnings(settings: Settings) -> list[str]:
         found.append(
             "POLAR_MCP_CONFIRM_SECRET is not set, so relay tokens are signed with a key of this process's own "
             "and refused by every other replica. Set it to the same secret on every replica."
+        )
+    if settings.signing_key is None:
+        found.append(
+            "POLAR_MCP_SIGNING_KEY is not set, so this replica signs decisions and the audit with a key of its "
+            f"own ({settings.state_path() / 'signing-key.pem'}): `audit verify` then needs every replica's public "
+            "key. Give every replica the same key, e.g. the PEM that file holds."
         )
     return found
 

@@ -17,8 +17,8 @@ SCHEMA_VERSION = 4
 """1: the first schema. 2: free text (targets, client names, sessions, deciders, outcomes) in columns
 without a length, so that PostgreSQL, which enforces VARCHAR lengths, takes what SQLite takes. 3: acts
 indexed by target alone, for the check that no other act on a target is in flight. 4: approvers' passkeys,
-their single-use nonces, a decision's passkey proof, and each approval's boot (the run of the server that asked
-for it)."""
+their single-use nonces, a decision's passkey proof, each approval's boot (the run of the server that asked
+for it), and signatures of the signing key on each decision, each audit record and the chain's head."""
 
 IN_FLIGHT = 900.0
 """Seconds an act that was started and never settled keeps its target busy (a settled act frees it at
@@ -74,6 +74,8 @@ class Approval:
     """A decision made with a passkey: the WebAuthn assertion and what it was checked against."""
     boot: str | None = None
     """The run of the server that asked (SqlStore.boot); None for requests recorded before schema 4."""
+    signature: str | None = None
+    """The signing key's compact JWS of the decision (`signed.decision_claims`), made as it was recorded."""
 
     def state_at(self, now: float) -> ApprovalState:
         """The state as of `now`: a pending or approved request past its expiry reads as expired."""
@@ -123,6 +125,16 @@ class AuditRecord:
     prev_hash: str
     hash: str
     entry: dict[str, Any]
+    signature: str | None = None
+    """The signing key's compact JWS of (seq, hash), made as the record was appended; None before schema 4."""
+
+
+class AuditHead(NamedTuple):
+    """The chain's last record as the store keeps it apart, signed on every append."""
+
+    seq: int
+    hash: str
+    signature: str | None
 
 
 @dataclass(frozen=True)

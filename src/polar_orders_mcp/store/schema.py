@@ -40,6 +40,7 @@ approvals = sa.Table(
     sa.Column("outcome", sa.Text),
     sa.Column("proof", sa.Text),  # a passkey decision's assertion, JSON (see approvals/passkeys.py)
     sa.Column("boot", sa.String(32)),
+    sa.Column("signature", sa.Text),
     sa.Index("pom_approvals_state", "state", "created_at"),
 )
 
@@ -74,6 +75,7 @@ audit = sa.Table(
     sa.Column("prev_hash", sa.String(64), nullable=False),
     sa.Column("hash", sa.String(64), nullable=False),
     sa.Column("entry", sa.Text, nullable=False),
+    sa.Column("signature", sa.Text),
 )
 
 audit_head = sa.Table(
@@ -82,6 +84,7 @@ audit_head = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
     sa.Column("seq", sa.BigInteger, nullable=False),
     sa.Column("hash", sa.String(64), nullable=False),
+    sa.Column("signature", sa.Text),
 )
 
 console_sessions = sa.Table(
@@ -145,9 +148,22 @@ def _boot(conn: sa.Connection, dialect: str) -> None:
         conn.execute(sa.text("ALTER TABLE pom_approvals ADD COLUMN boot VARCHAR(32)"))
 
 
+def _signatures(conn: sa.Connection, dialect: str) -> None:
+    """Schema 4: each decision, each audit record and the chain's head carry the signing key's signature; a
+    decision may carry a proof (a passkey's assertion). Rows written before stay unsigned."""
+    found = sa.inspect(conn)
+    for table, names in (("pom_approvals", ("signature", "proof")), ("pom_audit", ("signature",)),
+                         ("pom_audit_head", ("signature",))):  # fmt: skip
+        present = {column["name"] for column in found.get_columns(table)}
+        for name in names:
+            if name not in present:
+                conn.execute(sa.text(f"ALTER TABLE {table} ADD COLUMN {name} TEXT"))
+
+
 def _schema_4(conn: sa.Connection, dialect: str) -> None:
     _passkeys(conn, dialect)
     _boot(conn, dialect)
+    _signatures(conn, dialect)
 
 
 # The step that brings a database to each version from the one before; run in order, in one transaction.

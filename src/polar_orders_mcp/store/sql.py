@@ -22,6 +22,7 @@ import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from typing import Any
 
 import sqlalchemy as sa
@@ -31,6 +32,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 
+from polar_orders_mcp.signing import SigningKey
+from polar_orders_mcp.store import signed
 from polar_orders_mcp.store.records import (
     GENESIS,
     IN_FLIGHT,
@@ -39,6 +42,7 @@ from polar_orders_mcp.store.records import (
     ActState,
     Approval,
     ApprovalState,
+    AuditHead,
     AuditRecord,
     ConsoleSession,
     LimitExceeded,
@@ -155,6 +159,7 @@ def _approval(row: sa.Row[Any]) -> Approval:
         outcome=row.outcome,
         proof=json.loads(row.proof) if row.proof else None,
         boot=row.boot,
+        signature=row.signature,
     )
 
 
@@ -169,6 +174,10 @@ def _passkey(row: sa.Row[Any]) -> Passkey:
         last_used_at=row.last_used_at,
         removed_at=row.removed_at,
     )
+
+
+def _record(row: sa.Row[Any]) -> AuditRecord:
+    return AuditRecord(row.seq, row.prev_hash, row.hash, json.loads(row.entry), row.signature)
 
 
 def _act(row: sa.Row[Any]) -> Act:
@@ -195,11 +204,21 @@ class SqlStore:
     on their own threads, PostgreSQL's sockets when collected.
     """
 
-    def __init__(self, url: str, *, clock: Callable[[], float] = time.time, owner: str | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        clock: Callable[[], float] = time.time,
+        owner: str | None = None,
+        signer: SigningKey | None = None,
+    ) -> None:
         """`owner`: the Polar server whose approvals and spend this database holds; a database recorded as
-        another's is refused (StoreBelongsElsewhere). None: not checked (the audit command only reads)."""
+        another's is refused (StoreBelongsElsewhere). None: not checked (the audit command only reads).
+        `signer`: the key that signs each decision and audit record as it is written (None: unsigned, for
+        the audit command, which only reads)."""
         self._url = async_url(url)
         self._owner = owner
+        self._signer = signer
         self.url_for_humans = make_url(url).render_as_string(hide_password=True)
         self.dialect = self._url.get_backend_name()
         self._clock = clock
@@ -323,9 +342,12 @@ class SqlStore:
                 if version is None:
                     await conn.execute(meta.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
                     await conn.execute(audit_head.insert().values(id=1, seq=0, hash=GENESIS))
+                    await self._sign_head(conn)
                 elif version < SCHEMA_VERSION:
                     for step in range(version + 1, SCHEMA_VERSION + 1):
                         await conn.run_sync(MIGRATIONS[step], self.dialect)
+                    if version < 4:  # the head of the unsigned chain so far, signed once, as the upgrade found it
+                        await self._sign_head(conn)
                     await conn.execute(
                         meta.update().where(meta.c.key == "schema_version").values(value=str(SCHEMA_VERSION))
                     )
@@ -482,8 +504,8 @@ class SqlStore:
         async with self._tx() as conn:
             return await self._decide(conn, approval_id, approve, by, self.now(), redeem_window)
 
-    @staticmethod
     async def _decide(
+        self,
         conn: AsyncConnection,
         approval_id: str,
         approve: bool,
@@ -492,6 +514,7 @@ class SqlStore:
         redeem_window: float,
         proof: dict[str, Any] | None = None,
     ) -> Approval:
+        """The decision, signed in the transaction that records it, whatever the channel that made it."""
         until = now + redeem_window
         result = await conn.execute(
             approvals.update()
@@ -501,7 +524,7 @@ class SqlStore:
                 decided_by=_text(by),
                 decided_at=now,
                 expires_at=sa.case((approvals.c.expires_at < until, until), else_=approvals.c.expires_at),
-                proof=None if proof is None else json.dumps(proof, sort_keys=True),
+                **({} if proof is None else {"proof": json.dumps(proof, sort_keys=True)}),
             )
         )
         row = (await conn.execute(approvals.select().where(approvals.c.id == approval_id))).first()
@@ -509,7 +532,11 @@ class SqlStore:
         if result.rowcount != 1:
             raise NotPending(approval, approval.state_at(now) if approval else "unknown")
         assert approval is not None
-        return approval
+        if self._signer is None:
+            return approval
+        signature = self._signer.sign(signed.decision_claims(approval), signed.DECISION)
+        await conn.execute(approvals.update().where(approvals.c.id == approval_id).values(signature=signature))
+        return replace(approval, signature=signature)
 
     async def redeem(self, approval_id: str, *, digest: str) -> Approval:
         async with self._tx() as conn:
@@ -714,18 +741,34 @@ class SqlStore:
         async with self._tx() as conn:
             return await self._append(conn, entry)
 
-    @staticmethod
-    async def _append(conn: AsyncConnection, entry: dict[str, Any]) -> AuditRecord:
-        """Chain one record; the head row's update serializes appends (see the module's docstring)."""
+    async def _append(self, conn: AsyncConnection, entry: dict[str, Any]) -> AuditRecord:
+        """Chain one record, signed with the head; the head row's update serializes appends (see the module's
+        docstring)."""
         await conn.execute(audit_head.update().where(audit_head.c.id == 1).values(seq=audit_head.c.seq + 1))
         head = (await conn.execute(audit_head.select().where(audit_head.c.id == 1))).one()
         seq, prev = int(head.seq), str(head.hash)
         digest = chain_hash(prev, seq, entry)
+        signature = head_signature = None
+        if self._signer is not None:
+            signature = self._signer.sign(signed.record_claims(seq, digest), signed.RECORD)
+            head_signature = self._signer.sign(signed.record_claims(seq, digest), signed.HEAD)
         await conn.execute(
-            audit.insert().values(seq=seq, prev_hash=prev, hash=digest, entry=json.dumps(entry, sort_keys=True))
+            audit.insert().values(
+                seq=seq, prev_hash=prev, hash=digest, entry=json.dumps(entry, sort_keys=True), signature=signature
+            )
         )
-        await conn.execute(audit_head.update().where(audit_head.c.id == 1).values(hash=digest))
-        return AuditRecord(seq=seq, prev_hash=prev, hash=digest, entry=entry)
+        await conn.execute(
+            audit_head.update().where(audit_head.c.id == 1).values(hash=digest, signature=head_signature)
+        )
+        return AuditRecord(seq=seq, prev_hash=prev, hash=digest, entry=entry, signature=signature)
+
+    async def _sign_head(self, conn: AsyncConnection) -> None:
+        if self._signer is None:
+            return
+        head = (await conn.execute(audit_head.select().where(audit_head.c.id == 1))).one()
+        claims = signed.record_claims(int(head.seq), str(head.hash))
+        signature = self._signer.sign(claims, signed.HEAD)
+        await conn.execute(audit_head.update().where(audit_head.c.id == 1).values(signature=signature))
 
     async def audit_records(self, *, after: int = 0, limit: int | None = None) -> list[AuditRecord]:
         query = audit.select().where(audit.c.seq > after).order_by(audit.c.seq)
@@ -733,17 +776,35 @@ class SqlStore:
             query = query.limit(limit)
         async with self._tx(write=False) as conn:
             rows = (await conn.execute(query)).all()
-        return [AuditRecord(r.seq, r.prev_hash, r.hash, json.loads(r.entry)) for r in rows]
+        return [_record(r) for r in rows]
 
     async def audit_tail(self, count: int) -> list[AuditRecord]:
         async with self._tx(write=False) as conn:
             rows = (await conn.execute(audit.select().order_by(audit.c.seq.desc()).limit(count))).all()
-        return [AuditRecord(r.seq, r.prev_hash, r.hash, json.loads(r.entry)) for r in reversed(rows)]
+        return [_record(r) for r in reversed(rows)]
 
     async def audit_head(self) -> tuple[int, str]:
+        head = await self.signed_head()
+        return head.seq, head.hash
+
+    async def signed_head(self) -> AuditHead:
         async with self._tx(write=False) as conn:
             head = (await conn.execute(audit_head.select().where(audit_head.c.id == 1))).one()
-        return int(head.seq), str(head.hash)
+        return AuditHead(int(head.seq), str(head.hash), head.signature)
+
+    async def evidence(self, approval_id: str) -> tuple[Approval | None, Act | None, list[AuditRecord], str | None]:
+        """One approval, its act, the audit records that name it, and whose store this is, in one transaction."""
+        if not _may_be_id(approval_id):
+            return None, None, [], None
+        async with self._tx(write=False) as conn:
+            row = (await conn.execute(approvals.select().where(approvals.c.id == approval_id))).first()
+            act = (await conn.execute(acts.select().where(acts.c.approval_id == approval_id))).first()
+            # The entry's JSON as _append writes it (sorted keys, default separators); checked again below.
+            naming = audit.c.entry.like(f'%"approval_id": "{approval_id}"%')
+            rows = (await conn.execute(audit.select().where(naming).order_by(audit.c.seq))).all()
+            owner = (await conn.execute(sa.select(meta.c.value).where(meta.c.key == "polar_server"))).scalar()
+        records = [r for r in map(_record, rows) if r.entry.get("approval_id") == approval_id]
+        return (_approval(row) if row else None), (_act(act) if act else None), records, owner
 
     # Console sessions -----------------------------------------------------------------------------
 

@@ -1,14 +1,19 @@
 """The audit: one record per write or irreversible call, chained by hashes in the store, and a JSON line.
 
 Each record carries the hash of the one before, so an edited, deleted or reordered record breaks the
-chain (`polar-orders-mcp audit verify`). Lines are ASCII (no U+2028 can split one) and never hold a
-secret: credential arguments are redacted, and no reason repeats a raw argument value.
+chain (`polar-orders-mcp audit verify`), and the signing key's signature of its hash (`sig`), so a chain
+rewritten with every hash recomputed does not pass either. Each names the process that wrote it (`writer`):
+replicas sharing one store each write their own file, which holds their records and no others. Lines are
+ASCII (no U+2028 can split one) and never hold a secret: credential arguments are redacted, and no reason
+repeats a raw argument value.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
+import secrets
 import sys
 import threading
 from collections.abc import Awaitable, Callable
@@ -41,6 +46,8 @@ class AuditTrail:
         self._store = store
         self._path = path
         self._lock = threading.Lock()
+        self.writer = f"{os.getpid()}-{secrets.token_hex(4)}"
+        """This process's records among those of every process sharing the store (one file each)."""
         try:
             self._file: IO[str] | None = open(path, "a", encoding="ascii") if path else None  # noqa: SIM115
         except OSError as exc:
@@ -51,6 +58,8 @@ class AuditTrail:
         try:
             record = chained or await (await self._store()).append_audit(entry)
             line = {"seq": record.seq, "prev": record.prev_hash, "hash": record.hash, **record.entry}
+            if record.signature is not None:
+                line["sig"] = record.signature
         except Exception as exc:  # the store is down: the line is still written, unchained, and said so
             log.error("audit record not chained: the store failed (%s)", type(exc).__name__)
             line = {"seq": None, "chain": "store unavailable", **entry}
@@ -179,8 +188,11 @@ class AuditedSdkTool(SdkTool):
         if entry is None:
             return
         chained = note.chained
-        # The flow chained the record of the outcome it foresaw; any other outcome gets a record of its own.
+        # The flow chained the record of the outcome it foresaw; any other outcome gets a record of its own,
+        # after that one's line (it is in the chain: a file without it would miss a record of its writer).
         same = chained is not None and chained.entry.get("outcome") == entry.get("outcome")
+        if chained is not None and not same:
+            await self._trail.write(chained.entry, chained)
         await self._trail.write(entry, chained if same else None)
 
     def _record(
@@ -199,6 +211,8 @@ class AuditedSdkTool(SdkTool):
             "target": _target(arguments if isinstance(arguments, dict) else {}, note),
             "arguments": recorded_arguments(arguments if isinstance(arguments, dict) else {}),
         }
+        if self._trail is not None:
+            entry["writer"] = self._trail.writer
         for key in NOTED:
             if key in note:
                 entry[key] = note[key]
@@ -209,8 +223,10 @@ class AuditedSdkTool(SdkTool):
 
 
 # What the approval flow notes of a call that goes into its record (polar_status: what Polar said of the
-# object it acted on, e.g. an order "paid").
-NOTED = ("channel", "approval_id", "approver", "previewed", "acted", "differences", "settled", "polar_status")
+# object it acted on, e.g. an order "paid"; polar_id: Polar's id of it, e.g. a refund's).
+NOTED = (
+    "channel", "approval_id", "approver", "previewed", "acted", "differences", "settled", "polar_status", "polar_id",
+)
 
 
 def _result_outcome(result: Any) -> dict[str, Any]:
