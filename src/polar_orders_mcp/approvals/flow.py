@@ -29,6 +29,7 @@ from polar_orders_mcp.polar.client import PolarClient
 from polar_orders_mcp.polar.errors import OUTCOME_UNKNOWN, PolarAPIError, PolarError, outcome_unknown
 from polar_orders_mcp.store.base import Store
 from polar_orders_mcp.store.records import (
+    PASSKEY_REMOVED,
     ActState,
     Approval,
     AuditRecord,
@@ -519,6 +520,13 @@ async def _answered(
         raise NotDone(f"{not_done}: the person {said} the confirmation request.")
     if approval.channel == "url":
         return approval
+    amount, currency = shown.money()
+    if (refusal := guard.form_refusal(who.client, amount, currency)) is not None:
+        await _decide_quietly(store, guard, approval, False, f"{who.client}: a form answer the policy no longer takes")
+        raise NotDone(
+            f"{not_done}: this server no longer takes an answer in the client for it: {refusal}. Call "
+            f"{approval.tool} again without approval_id to ask a person where the policy says now."
+        )
     typed = shown.typed()
     content = answer.content or {}
     given = content.get(typed.name)
@@ -708,6 +716,11 @@ async def _act(
             approval = await store.redeem_and_start(approval.id, digest=approved.digest(), **act)
     except NotRedeemable as exc:
         assert approval is not None
+        if exc.state == PASSKEY_REMOVED:
+            raise ConfirmationRefused(
+                f"{not_done}: approval {approval.id} was {PASSKEY_REMOVED}, so it no longer proves anyone approved "
+                f"it. Call {action.tool} again without approval_id for a new request."
+            ) from exc
         why = (
             "was changed in the server's store: its facts no longer match the ones approved. Tell the operator"
             if exc.state == "for other facts"

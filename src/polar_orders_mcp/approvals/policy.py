@@ -117,6 +117,24 @@ class Guard:
     zone: tzinfo = UTC
     """The zone of the times a person reads in a confirmation (UTC is shown beside)."""
 
+    def form_refusal(self, client: str, amount: int | None, currency: str | None) -> str | None:
+        """Why this client's answer to a confirmation form cannot approve a move of `amount` under the policy in
+        force now, or None when it can. Checked when a form is asked and again when its answer arrives: the
+        server answering (restarted, another replica) may by then hold another policy."""
+        if self.mode not in ("auto", "elicit"):
+            return f"this server takes approvals {'in the approval console' if self.mode == 'console' else 'no more'}"
+        threshold = self.approval_above.of(currency)
+        if threshold is not None and amount is not None and amount > threshold:
+            return f"above {threshold} minor units of {currency} (--approval-above) only the approval console approves"
+        if self.passkeys.needs(amount, currency):
+            return "it needs the approver's passkey, which only the approval console's page can ask for"
+        if client not in self.person_clients:
+            return (
+                f"this client ({client}) is not one the operator marked as having a person at the screen "
+                "(--person-clients)"
+            )
+        return None
+
     def choose(self, ctx: Ctx, preview: Preview, not_done: str) -> Channel:
         """The channel that asks a person about this call, or a refusal saying why none can."""
         if self.mode == "off":
@@ -146,7 +164,7 @@ class Guard:
         # A form is answered by whatever runs the client: a hook, a script, another model. It is a person's
         # answer only where the operator said a person sits at that client.
         unattended = form and client not in self.person_clients
-        if form and not unattended and not passkey:
+        if form and self.form_refusal(client, amount, currency) is None:
             return "form"
         if url and not no_console:
             return "url"

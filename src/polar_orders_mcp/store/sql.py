@@ -37,6 +37,7 @@ from polar_orders_mcp.store import signed
 from polar_orders_mcp.store.records import (
     GENESIS,
     IN_FLIGHT,
+    PASSKEY_REMOVED,
     SCHEMA_VERSION,
     Act,
     ActState,
@@ -593,6 +594,17 @@ class SqlStore:
                 state = "for other facts"
             raise NotRedeemable(approval, state)
         assert approval is not None
+        if approval.proof is not None:
+            # Removing a passkey stops what it approved: also at this moment, in the transaction that starts the
+            # act (which rolls back, leaving the approval unused).
+            credential = str(approval.proof.get("credential_id"))
+            live = await conn.execute(
+                sa.select(passkeys.c.credential_id).where(
+                    passkeys.c.credential_id == credential, passkeys.c.removed_at.is_(None)
+                )
+            )
+            if live.first() is None:
+                raise NotRedeemable(approval, PASSKEY_REMOVED)
         return approval
 
     async def set_outcome(self, approval_id: str, outcome: str) -> None:
