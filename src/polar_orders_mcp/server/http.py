@@ -263,6 +263,12 @@ def serve_http(
         sock = listen(settings.host, settings.port, how_to_change="--port N (or POLAR_MCP_PORT)")
     # Printed, not logged: the start line is no warning, and it must show at every log level.
     say(banner(settings, clients, sock.getsockname()[1]))
+    if ANONYMOUS_CLIENT in settings.person_clients:
+        log.warning(
+            "--person-clients %s with --no-auth: every local process's answer to a confirmation form counts as a "
+            "person's approval. Give the person's client a token of its own (POLAR_MCP_HTTP_TOKENS) instead.",
+            ANONYMOUS_CLIENT,
+        )
     config = uvicorn_config(app, settings)
     # uvicorn shuts down gracefully on SIGTERM/SIGINT, then re-raises the signal to the handler
     # that was there before it: make that handler a clean exit, so a stop asked for exits 0.
