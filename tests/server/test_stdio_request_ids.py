@@ -19,7 +19,7 @@ def test_a_request_with_an_id_that_is_not_one_is_answered_with_an_invalid_reques
         send(proc, '{"jsonrpc":"2.0","method":"notifications/initialized"}')
         answers = {}
         for what, given in IDS.items():
-            send(proc, '{"jsonrpc":"2.0","id":%s,"method":"ping"}' % given)
+            send(proc, f'{{"jsonrpc":"2.0","id":{given},"method":"ping"}}')
             send(proc, '{"jsonrpc":"2.0","id":9,"method":"ping"}')
             answers[what] = json.loads(lines.get(timeout=10))
             if answers[what].get("id") != 9:
