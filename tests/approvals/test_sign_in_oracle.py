@@ -1,9 +1,9 @@
-"""The sign-in slow-down slows a guesser who does not wait for its answers as much as one who does.
+"""The sign-in slow-down's delay tells a guesser nothing: it must wait for its answers, and pay the delays.
 
-A right secret is answered at once and a wrong one only after the slow-down's delay, so the answer's timing
-tells them apart as soon as the delay starts: a guesser who gives up on each guess after a few milliseconds
-(no answer yet: a wrong secret) goes through its list at the pace of its own timeout, and the delays it was
-meant to wait cost it nothing."""
+When a right secret was answered at once and a wrong one only after the slow-down's delay, the answer's timing
+told them apart as soon as the delay started: a guesser who gave up on each guess after a few milliseconds (no
+answer yet: a wrong secret) went through its list at the pace of its own timeout, and the delays it was meant
+to wait cost it nothing. Now every answer waits, the right secret's too."""
 
 from __future__ import annotations
 
@@ -25,14 +25,10 @@ GIVES_UP_AFTER = 0.05
 """Seconds the guesser waits for each answer before it takes the guess for a wrong one."""
 
 
-async def test_a_guesser_that_gives_up_on_each_answer_is_slowed_all_the_same(parts: Built) -> None:
-    slow = SlowDown(step=0.05, most=0.4)  # the defaults' shape, in a fraction of the time
+async def _guess(parts: Built, slow: SlowDown, guesses: list[str], gives_up_after: float) -> tuple[str | None, float]:
+    """The guess the console signed in with, if the guesser saw it, and the seconds it took to get there."""
     parts.console.slow_down = slow
     await parts.store()
-    guesses = [f"wrong-guess-number-{n:03}" for n in range(15)] + [APPROVER_SECRET]
-    # What the slow-down makes a guesser who waits for every answer spend on these wrong guesses.
-    waiting = SlowDown(step=slow.step, most=slow.most, clock=lambda: 0.0)
-    owed = sum(waiting.failed() for _ in guesses[:-1])
     found = None
     with serve_in_thread(console_app(parts.console)) as url:
         host = url.removeprefix("http://")
@@ -46,13 +42,30 @@ async def test_a_guesser_that_gives_up_on_each_answer_is_slowed_all_the_same(par
                     answer = await guesser.post(
                         "/approvals/login",
                         data={"csrf": csrf.group(1), "next": "/approvals", "secret": guess},
-                        timeout=GIVES_UP_AFTER,
+                        timeout=gives_up_after,
                     )
                 except httpx2.TimeoutException:
-                    continue  # no answer yet: a wrong secret
+                    continue  # no answer yet: taken for a wrong secret
                 if answer.status_code == 303:
                     found = guess
                     break
-            took = time.monotonic() - started
+            return found, time.monotonic() - started
+
+
+GUESSES = [f"wrong-guess-number-{n:03}" for n in range(15)] + [APPROVER_SECRET]
+
+
+async def test_a_guesser_that_gives_up_on_each_answer_misses_the_right_secret(parts: Built) -> None:
+    slow = SlowDown(step=0.02, most=0.16)  # the defaults' shape, in a fraction of the time
+    found, _ = await _guess(parts, slow, GUESSES, GIVES_UP_AFTER)
+    assert found is None
+
+
+async def test_a_guesser_that_waits_for_each_answer_pays_every_delay(parts: Built) -> None:
+    slow = SlowDown(step=0.02, most=0.16)
+    # What the slow-down makes a guesser who waits for every answer spend on the wrong guesses.
+    waiting = SlowDown(step=slow.step, most=slow.most, clock=lambda: 0.0)
+    owed = sum(waiting.failed() for _ in GUESSES[:-1])
+    found, took = await _guess(parts, slow, GUESSES, 5.0)
     assert found == APPROVER_SECRET
-    assert took >= owed, f"{len(guesses)} guesses in {took:.2f} s; the slow-down owed {owed:.2f} s"
+    assert took >= owed, f"{len(GUESSES)} guesses in {took:.2f} s; the slow-down owed {owed:.2f} s"

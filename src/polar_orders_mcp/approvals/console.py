@@ -457,9 +457,11 @@ class Console:
             return form
         if not hmac.compare_digest(str(form.get("csrf", "")).encode(), nonce.encode()):
             return await self._login_form(request, "The sign-in form was out of date: try again.", 403)
+        # Every sign-in waits, the right secret too and before it is compared: the answer's time says nothing.
+        await anyio.sleep(self.slow_down.delay())
         approver = self._approver_for(str(form.get("secret", "")))
         if approver is None:
-            await anyio.sleep(self.slow_down.failed())
+            self.slow_down.failed()
             return await self._login_form(request, "That is not an approver secret of this server.", 401)
         token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
         store = await self._store()
