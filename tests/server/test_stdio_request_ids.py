@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+from polar_orders_mcp.server.stdio_wire import id_refused
 from tests.server.test_stdio_errors import INITIALIZE, send, stdio_lines
 
 INVALID_REQUEST = -32600
@@ -27,3 +28,14 @@ def test_a_request_with_an_id_that_is_not_one_is_answered_with_an_invalid_reques
     assert {what: (answer["id"], answer.get("error", {}).get("code")) for what, answer in answers.items()} == {
         what: (None, INVALID_REQUEST) for what in IDS
     }
+
+
+def test_only_a_request_whose_id_is_not_a_string_or_an_integer_is_refused() -> None:
+    call = '{"jsonrpc":"2.0","id":%s,"method":"tools/call","params":{"name":"create_refund","arguments":{}}}'
+    assert [id_refused(call % given) for given in IDS.values()] == [True] * len(IDS)
+    assert [id_refused(call % given) for given in ("0", "-7", '"a"', '""')] == [False] * 4
+    # A response may have a null id (an error about a message without one); a notification has no id; a line
+    # that is no JSON is the SDK reader's to refuse.
+    assert id_refused('{"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"x"}}') is False
+    assert id_refused('{"jsonrpc":"2.0","method":"notifications/initialized"}') is False
+    assert id_refused('{"jsonrpc":"2.0","id":null,"method":"ping"') is False
