@@ -392,7 +392,8 @@ class Settings(BaseSettings):
         le=3600,
         validation_alias=_env("POLAR_MCP_HEAD_TIMEOUT", "head_timeout"),
         description="Seconds a connection to an HTTP listener (MCP, the approval console) has to send its request "
-        "head, after it opens or after its last answer; then it is closed.",
+        "head, after it opens or after its last answer; then it is closed. A console form's body has as long once "
+        "its head is whole.",
     )
     allowed_hosts: Annotated[list[str], NoDecode] = Field(
         default_factory=list,

@@ -46,6 +46,8 @@ LOGIN_COOKIE = "pom_login"
 SESSION_TTL = 8 * 3600.0
 FORM_LIMIT = 16 * 1024
 """Bytes a console form may have: its fields are a token, a secret, a choice and a local path."""
+BODY_TIMEOUT = 10.0
+"""Seconds a posted form's body has to arrive once its head has (the server passes its --head-timeout)."""
 HEADERS = {
     "Cache-Control": "no-store",
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
@@ -112,6 +114,7 @@ class Console:
         passkeys: PasskeyPolicy | None = None,
         notice: str | None = None,
         slow_down: SlowDown | None = None,
+        body_timeout: float = BODY_TIMEOUT,
     ) -> None:
         self._store = store
         self._approvers = dict(approvers)
@@ -124,6 +127,7 @@ class Console:
         self.passkeys = passkeys or PasskeyPolicy()
         self.notice = notice  # said beside every link handed out: e.g. that the configured port was taken
         self.slow_down = slow_down or SlowDown()
+        self.body_timeout = body_timeout
 
     # What the guard asks ---------------------------------------------------------------------------
 
@@ -241,7 +245,7 @@ class Console:
         token = request.cookies.get(SESSION_COOKIE)
         if not token:
             return self._to_login(request, f"{self.path}/{quote(approval_id, safe='')}")
-        form = await _form(request)
+        form = await _form(request, self.body_timeout)
         if isinstance(form, Response):
             return form
         decision = form.get("decision")
@@ -355,7 +359,7 @@ class Console:
         signed = await self._signed_in(request)
         if signed is None:
             return self._to_login(request, f"{self.path}/passkeys")
-        form = await _form(request)
+        form = await _form(request, self.body_timeout)
         if isinstance(form, Response):
             return form
         if not hmac.compare_digest(str(form.get("csrf", "")).encode(), signed[1].encode()):
@@ -448,14 +452,16 @@ class Console:
         nonce = request.cookies.get(LOGIN_COOKIE, "")
         if not nonce:  # before anything is read: a form that was never served here is not parsed at all
             return await self._login_form(request, "The sign-in form was out of date: try again.", 403)
-        form = await _form(request)
+        form = await _form(request, self.body_timeout)
         if isinstance(form, Response):
             return form
         if not hmac.compare_digest(str(form.get("csrf", "")).encode(), nonce.encode()):
             return await self._login_form(request, "The sign-in form was out of date: try again.", 403)
+        # Every sign-in waits, the right secret too and before it is compared: the answer's time says nothing.
+        await anyio.sleep(self.slow_down.delay())
         approver = self._approver_for(str(form.get("secret", "")))
         if approver is None:
-            await anyio.sleep(self.slow_down.failed())
+            self.slow_down.failed()
             return await self._login_form(request, "That is not an approver secret of this server.", 401)
         token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
         store = await self._store()
@@ -470,7 +476,7 @@ class Console:
         if (refused := self._refuse(request, post=True)) is not None:
             return refused
         signed = await self._signed_in(request)
-        form = await _form(request) if signed is not None else FormData()
+        form = await _form(request, self.body_timeout) if signed is not None else FormData()
         if isinstance(form, Response):
             return form
         if signed is not None and hmac.compare_digest(str(form.get("csrf", "")).encode(), signed[1].encode()):
@@ -528,17 +534,25 @@ class Console:
         return None
 
 
-async def _form(request: Request) -> FormData | Response:
-    """The posted form, read up to FORM_LIMIT bytes (413 past it, whatever the body claims) and only as
-    application/x-www-form-urlencoded, the one encoding the console's pages post (415 otherwise)."""
+async def _form(request: Request, timeout: float) -> FormData | Response:
+    """The posted form, read up to FORM_LIMIT bytes (413 past it, whatever the body claims) within `timeout`
+    seconds (408 after, the connection closed) and only as application/x-www-form-urlencoded, the one
+    encoding the console's pages post (415 otherwise).
+
+    The head timeout ends once the head is complete: without this deadline a sign-in form (whose cookie
+    anybody gets) whose body never arrives would hold its connection for ever, and enough of them every
+    descriptor of the server."""
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind != "application/x-www-form-urlencoded":
         return Response("The console takes only its own forms", status_code=415, headers=HEADERS)
     body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > FORM_LIMIT:
-            return Response("Form too large", status_code=413, headers=HEADERS)
+    with anyio.move_on_after(timeout) as deadline:
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > FORM_LIMIT:
+                return Response("Form too large", status_code=413, headers=HEADERS)
+    if deadline.cancelled_caught:
+        return Response("The form did not arrive in time", status_code=408, headers={**HEADERS, "Connection": "close"})
     fields: list[tuple[str, str | UploadFile]] = [*parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)]
     return FormData(fields)
 

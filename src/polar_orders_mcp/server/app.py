@@ -425,6 +425,7 @@ def build_parts(
         allowed_hosts=console_hosts(settings),
         zone=settings.display_zone(),
         passkeys=passkeys,
+        body_timeout=settings.head_timeout,
     )
     guard = Guard(
         mode=settings.confirm,
