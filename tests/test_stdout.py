@@ -7,8 +7,9 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "polar_orders_mcp"
 # Commands of their own whose stdout is their answer, never an MCP session: the emulator's banner (an
-# HTTP server for people to point clients at) and `audit verify|tail` (a report to read or pipe).
-OWN_STDOUT = {"emulator/app.py", "audit_cli.py"}
+# HTTP server for people to point clients at), `audit verify|tail` and `passkeys list|reset` (a report to read
+# or pipe).
+OWN_STDOUT = {"emulator/app.py", "audit_cli.py", "passkeys_cli.py"}
 
 
 def test_no_module_of_the_server_calls_print() -> None:

@@ -13,7 +13,7 @@ from typing import Any
 import anyio
 
 from polar_orders_mcp.audit_check import StoreView, check_chain, check_file, file_records
-from polar_orders_mcp.signing import ENV, PublicKey, SignatureRefused, existing_key
+from polar_orders_mcp.signing import ENV, PublicKey, SignatureRefused, SigningKey, existing_key
 from polar_orders_mcp.store.records import AuditHead, AuditRecord, StoreError
 
 __all__ = ["check_chain", "file_records", "run_audit"]
@@ -36,13 +36,15 @@ def _settings(args: argparse.Namespace) -> Any:
     return Settings(**({"state_dir": args.state_dir} if args.state_dir else {}))
 
 
-def _open_store(args: argparse.Namespace) -> Any:
+def _open_store(args: argparse.Namespace, signer: SigningKey | None = None) -> Any:
+    """The store the settings name (a command's --state-dir, POLAR_MCP_DATABASE_URL); `signer` signs what it
+    appends to the audit chain (None: the command only reads)."""
     from polar_orders_mcp.store.sql import SqlStore
 
     url = _settings(args).store_url()
     if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
         raise ValueError(f"there is no store at {url.removeprefix('sqlite:///')}: pass --state-dir")
-    return SqlStore(url)
+    return SqlStore(url, signer=signer)
 
 
 def _public_keys(args: argparse.Namespace) -> list[PublicKey]:

@@ -13,7 +13,7 @@ from polar_orders_mcp.approvals.limits import APPROVAL_PROOFS, CONFIRM_MODES
 from polar_orders_mcp.stderr import say
 from polar_orders_mcp.tools.toolsets import toolsets_help
 
-COMMANDS = ("serve", "emulator", "demo", "audit")
+COMMANDS = ("serve", "emulator", "demo", "audit", "passkeys")
 # Loggers that would write request or result payloads (customer data, audit entries) at DEBUG.
 PAYLOAD_LOGGERS = {
     "httpx2": logging.WARNING, "sse_starlette": logging.INFO, "mcp.server.sse": logging.INFO,
@@ -30,14 +30,14 @@ def _parser() -> argparse.ArgumentParser:
         prog="polar-orders-mcp",
         description="MCP server for Polar.sh orders and checkouts. Commands: serve (default), "
         "emulator (serve the local Polar emulator over HTTP), demo (a scripted session on the emulator), "
-        "audit (verify or show the audit chain).",
+        "audit (verify or show the audit chain), passkeys (list the approvers' passkeys, or reset one's).",
         epilog="Every server option: polar-orders-mcp serve --help. Secrets (POLAR_ACCESS_TOKEN, "
         "POLAR_MCP_HTTP_TOKEN, POLAR_MCP_HTTP_TOKENS, POLAR_MCP_APPROVER_TOKEN, POLAR_MCP_APPROVERS, "
         "POLAR_MCP_CONFIRM_SECRET, POLAR_MCP_REQUEST_STATE_KEYS, POLAR_MCP_DATABASE_URL, POLAR_MCP_SIGNING_KEY) "
         "are read from the environment only, so they never show in a process list.",
     )
     parser.add_argument("--version", action="version", version=f"polar-orders-mcp {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="{serve,emulator,demo,audit}")
+    sub = parser.add_subparsers(dest="command", metavar="{serve,emulator,demo,audit,passkeys}")
 
     serve = sub.add_parser(
         "serve", help="serve MCP over stdio (the default command)",
@@ -168,6 +168,19 @@ def _parser() -> argparse.ArgumentParser:
                        "several); default: the server's own key [POLAR_MCP_SIGNING_KEY or the state directory's]")
     audit.add_argument("--verify", metavar="FILE", help="receipt: check this receipt offline, without the store")
     audit.add_argument("--out", metavar="FILE", help="receipt: write it to FILE instead of stdout")
+
+    keys = sub.add_parser(
+        "passkeys", help="list the approvers' passkeys, or reset an approver's so that they may add one again",
+        description="An approver's first passkey is added in the console with their approver secret; after that "
+        "the secret alone adds none. reset NAME marks every passkey of the approver removed (an approval made with "
+        "one and not yet used is not acted on) and lets them add one again in the console. Both are recorded in "
+        "the audit chain.",
+    )  # fmt: skip
+    keys.add_argument("action", choices=["list", "reset"],
+                      help="list: every passkey (approver, name, created, last used, removed); reset NAME: remove "
+                      "every passkey of the approver NAME and let them add one again")  # fmt: skip
+    keys.add_argument("name", nargs="?", help="the approver (reset; list: only theirs)")
+    keys.add_argument("--state-dir", metavar="DIR", help="the store's state directory [POLAR_MCP_STATE_DIR]")
     return parser
 
 
@@ -283,6 +296,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         from polar_orders_mcp.audit_cli import run_audit
 
         code = run_audit(args)
+    elif args.command == "passkeys":
+        from polar_orders_mcp.passkeys_cli import run_passkeys
+
+        code = run_passkeys(args)
     else:
         code = _serve(args)
     sys.exit(code)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx2
 import pytest
@@ -67,11 +68,15 @@ def desk(tmp_path: Path) -> Iterator[tuple[str, str, Any]]:
 
 def sign_in(driver: Any, origin: str) -> None:
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
 
     driver.delete_all_cookies()
     driver.get(f"{origin}/approvals/passkeys")
     driver.find_element(By.ID, "secret").send_keys(APPROVER_SECRET)
-    click_and_wait(driver, "form.login button[type=submit]", "/approvals/passkeys")
+    # Not click_and_wait(..., "/approvals/passkeys"): the sign-in page's own URL (login?next=/approvals/passkeys)
+    # has it already, so that wait could end before the Passkeys page has loaded.
+    driver.find_element(By.CSS_SELECTOR, "form.login button[type=submit]").click()
+    WebDriverWait(driver, 10).until(lambda d: urlsplit(d.current_url).path == "/approvals/passkeys")
 
 
 def enrol(driver: Any, origin: str) -> None:

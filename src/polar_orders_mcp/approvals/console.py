@@ -10,9 +10,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import logging
 import secrets
+import shlex
 from collections.abc import Awaitable, Callable, Iterable
-from datetime import UTC, tzinfo
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit
 
@@ -40,6 +42,8 @@ from polar_orders_mcp.approvals.script import PASSKEY_JS
 from polar_orders_mcp.approvals.slowdown import SlowDown
 from polar_orders_mcp.store.base import Store
 from polar_orders_mcp.store.records import Approval, ConsoleSession, NotPending, Passkey, PasskeyChanged, Proven
+
+log = logging.getLogger(__name__)
 
 SESSION_COOKIE = "pom_console"
 LOGIN_COOKIE = "pom_login"
@@ -76,7 +80,24 @@ PASSKEY_NEEDED = (
     "Approving this request needs your passkey: open the request and press Approve with passkey. If you have no "
     "passkey yet, add one on your Passkeys page first. Deny needs none."
 )
+HAS_PASSKEY = (
+    "You have a passkey already: to replace or add one, ask the operator to run "
+    "`polar-orders-mcp passkeys reset {name}`, then add it here."
+)
+HAD_PASSKEY = (
+    "Your passkey was removed, and only your first passkey is added with your approver secret alone: ask the "
+    "operator to run `polar-orders-mcp passkeys reset {name}`, then add one here."
+)
 STALE_PASSKEY_PAGE = "This page's passkey challenge was used already or is out of date: reload the page and try again."
+
+
+def _enrolment_closed(approver: str, since: list[Passkey]) -> str | None:
+    """Why the approver cannot add a passkey in the console (their secret alone must not add one beside theirs,
+    nor replace one removed), or None: they have had none since the operator last reset theirs."""
+    if not since:
+        return None
+    said = HAS_PASSKEY if any(k.removed_at is None for k in since) else HAD_PASSKEY
+    return said.format(name=shlex.quote(approver))
 
 
 def _hash(token: str) -> str:
@@ -340,6 +361,8 @@ class Console:
         options, nonce, unable = None, "", None
         if isinstance(site, str):
             unable = f"Passkeys cannot be added here: {site}"
+        elif (closed := _enrolment_closed(approver, await store.passkeys_since_reset(approver))) is not None:
+            unable = closed
         else:
             session_key = _key(request.cookies[SESSION_COOKIE])
             nonce = await store.create_passkey_nonce(token_hash=session_key, purpose="enrol", ttl=NONCE_TTL)
@@ -378,6 +401,8 @@ class Console:
         if isinstance(site, str):
             return await self._passkeys_page(request, status=409)
         store = await self._store()
+        if (closed := _enrolment_closed(approver, await store.passkeys_since_reset(approver))) is not None:
+            return await self._passkeys_page(request, error=closed, status=403)
         nonce = str(form.get("nonce", ""))
         if not await store.take_passkey_nonce(nonce, token_hash=_key(request.cookies[SESSION_COOKIE]), purpose="enrol"):
             return await self._passkeys_page(request, error=STALE_PASSKEY_PAGE, status=403)
@@ -387,9 +412,21 @@ class Console:
                                        name=name, now=store.now())  # fmt: skip
         except PasskeyRefused as exc:
             return await self._passkeys_page(request, error=f"No passkey was added: {exc}", status=400)
-        if await store.get_passkey(passkey.credential_id) is not None:
+        entry = {
+            "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+            "event": "passkey_added",
+            "approver": approver,
+            "credential": passkey.credential_id[:12],
+            "name": passkey.name,
+        }
+        added = await store.enrol_passkey(passkey, audit=entry)
+        if added == "registered":
             return await self._passkeys_page(request, error="That passkey is registered already.", status=409)
-        await store.add_passkey(passkey)
+        if added != "added":  # another passkey was added since the check above
+            said = HAS_PASSKEY if added == "has_one" else HAD_PASSKEY
+            return await self._passkeys_page(request, error=said.format(name=shlex.quote(approver)), status=403)
+        log.warning("passkey %r added for approver %r (credential %s…), recorded in the audit chain", passkey.name,
+                    approver, passkey.credential_id[:12])  # fmt: skip
         return _redirect(f"{self.path}/passkeys?done=added")
 
     async def _remove_passkey(self, request: Request) -> Response:

@@ -360,7 +360,8 @@ def passkeys(
         f"{note}{problem}<h1>Your passkeys</h1>"
         "<p>A passkey proves that you, on this device, approved exactly the request shown: its signature covers "
         "the request's facts and is checked again before anything is charged. Your approver secret still signs "
-        "you in.</p>"
+        "you in, and adds your first passkey; after that, only the server's operator can let you add or replace "
+        "one (<code>polar-orders-mcp passkeys reset</code>), so that your secret alone does not add one.</p>"
         f"{listed}<h2>Add one</h2>{add}"
     )
     return page("Passkeys", body, approver=approver, csrf=csrf, base=base, script=unable is None)

@@ -188,7 +188,7 @@ def verify_decision(
     if passkey is None or passkey.approver != approver:
         raise PasskeyRefused("that passkey is not one of yours here: use one listed on your Passkeys page.")
     if passkey.removed_at is not None:
-        raise PasskeyRefused("that passkey was removed: use another one, or add it again on your Passkeys page.")
+        raise PasskeyRefused("that passkey was removed: use another one listed on your Passkeys page.")
     challenge = decision_challenge(approval.id, approval.digest, decision, nonce)
     try:
         parsed = json.loads(assertion)

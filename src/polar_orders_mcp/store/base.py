@@ -12,6 +12,7 @@ from polar_orders_mcp.store.records import (
     ApprovalState,
     AuditRecord,
     ConsoleSession,
+    Enrolment,
     Loaded,
     NewApproval,
     Passkey,
@@ -172,6 +173,29 @@ class Store(Protocol):
 
     # Passkeys -------------------------------------------------------------------------------------
     async def add_passkey(self, passkey: Passkey) -> None: ...
+
+    async def enrol_passkey(self, passkey: Passkey, *, audit: dict[str, Any]) -> Enrolment:
+        """add_passkey as the console does it, trust on first use: in one transaction, refuse it (nothing
+        written) while the approver has a passkey added since the operator last reset theirs, removed or not
+        ("has_one", "had_one"), or when its credential is known ("registered"); else add it and append `audit`
+        to the audit chain."""
+        ...
+
+    async def passkeys_since_reset(self, approver: str) -> list[Passkey]:
+        """The approver's passkeys added since the operator last reset theirs (all, if never), removed or not."""
+        ...
+
+    async def all_passkeys(self, approver: str | None = None) -> list[Passkey]:
+        """Every passkey (of one approver, when given), removed or not, by approver then age."""
+        ...
+
+    async def reset_passkeys(
+        self, approver: str, *, audit: Callable[[Passkey | None], dict[str, Any]]
+    ) -> list[Passkey]:
+        """In one transaction: mark every passkey of the approver that is not removed removed, record the reset
+        (the approver may add a passkey in the console again), and append to the audit chain `audit` of each
+        passkey removed, or `audit(None)` when there was none. Returns the passkeys removed."""
+        ...
 
     async def list_passkeys(self, approver: str) -> list[Passkey]:
         """The approver's passkeys that are not removed, oldest first."""

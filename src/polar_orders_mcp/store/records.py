@@ -23,6 +23,10 @@ for it), and signatures of the signing key on each decision, each audit record a
 PASSKEY_REMOVED = "approved with a passkey since removed"
 """Why an approval proven by a passkey the approver removed since is not redeemed (NotRedeemable.state)."""
 
+Enrolment = Literal["added", "has_one", "had_one", "registered"]
+"""What came of adding a passkey in the console: added; refused because the approver has a passkey (has_one),
+or had one since the operator last reset theirs and removed it (had_one); or its credential is known already."""
+
 IN_FLIGHT = 900.0
 """Seconds an act that was started and never settled keeps its target busy (a settled act frees it at
 once). Longer than any request to Polar takes; after it, a target whose act was lost to a crash is free

@@ -46,6 +46,7 @@ from polar_orders_mcp.store.records import (
     AuditHead,
     AuditRecord,
     ConsoleSession,
+    Enrolment,
     LimitExceeded,
     Loaded,
     NewApproval,
@@ -175,6 +176,11 @@ def _passkey(row: sa.Row[Any]) -> Passkey:
         last_used_at=row.last_used_at,
         removed_at=row.removed_at,
     )
+
+
+def _reset_key(approver: str) -> str:
+    """The meta row recording when the operator last reset an approver's passkeys (names may be long)."""
+    return "passkeys_reset:" + hashlib.sha256(approver.encode()).hexdigest()[:48]
 
 
 def _record(row: sa.Row[Any]) -> AuditRecord:
@@ -891,6 +897,63 @@ class SqlStore:
                     created_at=passkey.created_at,
                 )
             )
+
+    async def enrol_passkey(self, passkey: Passkey, *, audit: dict[str, Any]) -> Enrolment:
+        async with self._tx() as conn:
+            await self._lock(conn, "passkeys")  # one enrolment or reset at a time, on every replica
+            since = await self._since_reset(conn, passkey.approver)
+            if since:
+                return "has_one" if any(k.removed_at is None for k in since) else "had_one"
+            known = passkeys.select().where(passkeys.c.credential_id == passkey.credential_id)
+            if (await conn.execute(known)).first() is not None:
+                return "registered"
+            await conn.execute(
+                passkeys.insert().values(
+                    credential_id=passkey.credential_id,
+                    approver=passkey.approver,
+                    public_key=passkey.public_key,
+                    sign_count=passkey.sign_count,
+                    name=_text(passkey.name),
+                    created_at=passkey.created_at,
+                )
+            )
+            await self._append(conn, audit)
+        return "added"
+
+    async def passkeys_since_reset(self, approver: str) -> list[Passkey]:
+        async with self._tx(write=False) as conn:
+            return await self._since_reset(conn, approver)
+
+    async def _since_reset(self, conn: AsyncConnection, approver: str) -> list[Passkey]:
+        reset = (await conn.execute(sa.select(meta.c.value).where(meta.c.key == _reset_key(approver)))).scalar()
+        query = passkeys.select().where(passkeys.c.approver == approver)
+        if reset is not None:
+            query = query.where(passkeys.c.created_at > float(reset))
+        return [_passkey(row) for row in (await conn.execute(query.order_by(passkeys.c.created_at))).all()]
+
+    async def all_passkeys(self, approver: str | None = None) -> list[Passkey]:
+        query = passkeys.select().order_by(passkeys.c.approver, passkeys.c.created_at)
+        if approver is not None:
+            query = query.where(passkeys.c.approver == approver)
+        async with self._tx(write=False) as conn:
+            return [_passkey(row) for row in (await conn.execute(query)).all()]
+
+    async def reset_passkeys(
+        self, approver: str, *, audit: Callable[[Passkey | None], dict[str, Any]]
+    ) -> list[Passkey]:
+        now = self.now()
+        async with self._tx() as conn:
+            await self._lock(conn, "passkeys")
+            active = passkeys.c.approver == approver, passkeys.c.removed_at.is_(None)
+            rows = (await conn.execute(passkeys.select().where(*active).order_by(passkeys.c.created_at))).all()
+            await conn.execute(passkeys.update().where(*active).values(removed_at=now))
+            key = _reset_key(approver)
+            if (await conn.execute(meta.update().where(meta.c.key == key).values(value=repr(now)))).rowcount == 0:
+                await conn.execute(meta.insert().values(key=key, value=repr(now)))
+            removed = [replace(_passkey(row), removed_at=now) for row in rows]
+            for passkey in removed or (None,):
+                await self._append(conn, audit(passkey))
+        return removed
 
     async def list_passkeys(self, approver: str) -> list[Passkey]:
         query = passkeys.select().where(passkeys.c.approver == approver, passkeys.c.removed_at.is_(None))
