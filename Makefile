@@ -31,13 +31,13 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -n auto --dist loadfile -m "not slow" $(PYTEST_ARGS)
 
-# Smoke runs of the benchmarks and the soak (tests marked slow): each starts servers and drives them for
-# seconds, so make test leaves them out; CI runs them.
+# The tests marked slow (tests/conftest.py lists them): runs of several processes, of a real browser, of the
+# property tests, and smoke runs of the benchmarks and the soak. make test leaves them out; CI runs them.
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -n auto --dist loadfile -m slow $(PYTEST_ARGS)
 
 # The property tests at depth: 500 hostile argument sets per tool and mode, 200 runs of the approval
-# state machine per policy (make test runs 6 and 8), without the per-test timeout.
+# state machine per policy (make test and make test-slow run 6 and 8), without the per-test timeout.
 test-deep: $(STAMP)
 	POLAR_MCP_FUZZ_EXAMPLES=500 POLAR_MCP_MACHINE_EXAMPLES=200 \
 		$(BIN)/python -m pytest -n auto --dist loadfile --timeout 0 tests/properties $(PYTEST_ARGS)

@@ -33,6 +33,33 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
     return 2 * cores
 
 
+# What `make test` leaves to `make test-slow` (CI runs both): runs of several processes (command-line runs of
+# the audit included), of a real browser, of hundreds of connections, of the property tests, and the benchmark
+# and soak smoke runs (marked in their own modules). Each starts
+# processes or drives hundreds of calls, and together they took more than half of the suite's time on 2 cores.
+SLOW = (
+    "tests/properties/test_no_unconfirmed_effects.py",
+    "tests/properties/test_hostile_ids.py",
+    "tests/properties/test_secrets_never_leak.py",
+    "tests/replicas/test_replicas.py",
+    "tests/reliability/test_listeners.py",
+    "tests/approvals/test_console_browser.py",
+    "tests/approvals/test_passkeys_browser.py",
+    "tests/approvals/test_console_address.py",
+    "tests/approvals/test_receipts.py",
+    "tests/approvals/test_audit_files.py",
+    "tests/reliability/test_head_timeout.py",
+    "tests/reliability/test_body_timeout.py",
+    "tests/store/test_sql_store.py::test_two_processes_sharing_one_database_redeem_each_approval_once",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.nodeid.startswith(SLOW):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def anyio_backend() -> str:
     return "asyncio"

@@ -55,7 +55,7 @@ from tests.approvals.form_person import typed, typed_yes
 from tests.properties.conftest import UUID, is_crash, quiet_emulator, result_text
 
 CALL_SECONDS = 10
-# Runs of 20 steps per policy: 8 in `make test`, where each of the five tools acts at least twice per policy (a
+# Runs of 20 steps per policy: 8 in `make test-slow`, where each of the five tools acts at least twice per policy (a
 # tool that never acts makes the test fail as vacuous); POLAR_MCP_MACHINE_EXAMPLES=200 in `make test-deep`.
 MACHINE_EXAMPLES = int(os.environ.get("POLAR_MCP_MACHINE_EXAMPLES", "8"))
 Pair = tuple[str, str]  # (tool, target): what an approval allows, and what an effect needs
