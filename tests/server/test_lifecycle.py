@@ -78,4 +78,8 @@ def test_on_loopback_without_a_token_one_is_made_up_and_printed_with_a_client_co
     entry = {"type": "http", "url": f"{server.url}/mcp", "headers": {"Authorization": f"Bearer {token}"}}
     assert json.loads(lines[4]) == {"mcpServers": {"polar-orders": entry}}
     assert lines[5] == "  Set POLAR_MCP_HTTP_TOKEN to keep one token across restarts; --no-auth serves without any."
+    assert lines[6] == (
+        "  Its confirmation forms approve nothing unless a person uses it: add --person-clients default if one "
+        "does; else charges are approved in the approval console."
+    )
     assert (anonymous.status_code, wrong.status_code, admitted.status_code) == (401, 401, 200)

@@ -323,6 +323,11 @@ def banner(settings: Settings, clients: Credentials, port: int) -> str:
             "    " + json.dumps(config),
             "  Set POLAR_MCP_HTTP_TOKEN to keep one token across restarts; --no-auth serves without any.",
         ]
+        if DEFAULT_CLIENT not in settings.person_clients:
+            lines.append(
+                f"  Its confirmation forms approve nothing unless a person uses it: add --person-clients "
+                f"{DEFAULT_CLIENT} if one does; else charges are approved in the approval console."
+            )
     return "\n".join(lines)
 
 
