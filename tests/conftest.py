@@ -34,8 +34,8 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
 
 
 # What `make test` leaves to `make test-slow` (CI runs both): runs of several processes (command-line runs of
-# the audit included), of a real browser, of hundreds of connections, of the property tests, and the benchmark
-# and soak smoke runs (marked in their own modules). Each starts
+# the audit included), of a real browser, of hundreds of connections or racing acts, of the property tests, and
+# the benchmark and soak smoke runs (marked in their own modules). Each starts
 # processes or drives hundreds of calls, and together they took more than half of the suite's time on 2 cores.
 SLOW = (
     "tests/properties/test_no_unconfirmed_effects.py",
@@ -48,6 +48,8 @@ SLOW = (
     "tests/approvals/test_console_address.py",
     "tests/approvals/test_receipts.py",
     "tests/approvals/test_audit_files.py",
+    "tests/approvals/test_audit.py",
+    "tests/approvals/test_one_act_per_target.py",
     "tests/reliability/test_head_timeout.py",
     "tests/reliability/test_body_timeout.py",
     "tests/store/test_sql_store.py::test_two_processes_sharing_one_database_redeem_each_approval_once",
