@@ -146,3 +146,20 @@ async def test_a_database_of_schema_3_gains_the_passkeys_and_the_proof_column(st
         await upgraded.close()
     assert kept.proof is None and decided is not None and decided.proof == {"nonce": "n"}
     assert await execute(store_url, "SELECT value FROM pom_meta WHERE key = 'schema_version'") == [[("4",)]]
+
+
+async def test_the_store_adds_an_approvers_first_passkey_only_and_more_after_a_reset(
+    store: SqlStore, clock: Clock
+) -> None:
+    """Checked again under the store's lock: two enrolments racing past the console's own check add one."""
+    added = {"event": "passkey_added"}
+    clock.now += 1
+    assert await store.enrol_passkey(passkey("cred-1"), audit=added) == "added"
+    assert await store.enrol_passkey(passkey("cred-2"), audit=added) == "has_one"
+    assert await store.remove_passkey("cred-1", approver="ada")
+    assert await store.enrol_passkey(passkey("cred-3"), audit=added) == "had_one"  # removed, not reset
+    await store.reset_passkeys("ada", audit=lambda _: {"event": "passkeys_reset"})
+    clock.now += 1
+    later = Passkey("cred-4", "ada", "pk", 0, "phone", clock.now)
+    assert await store.enrol_passkey(later, audit=added) == "added"
+    assert [p.credential_id for p in await store.list_passkeys("ada")] == ["cred-4"]
