@@ -7,6 +7,7 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,19 @@ def _settings(args: argparse.Namespace) -> Any:
     return Settings(**({"state_dir": args.state_dir} if args.state_dir else {}))
 
 
+def _server_key(settings: Any) -> SigningKey | None:
+    """The server's own signing key (POLAR_MCP_SIGNING_KEY, or the state directory's file); never makes one."""
+    secret = settings.signing_key.get_secret_value() if settings.signing_key is not None else None
+    return existing_key(secret, settings.state_path())
+
+
+def _table(rows: Sequence[tuple[str, ...]]) -> None:
+    """Rows as aligned columns on stdout, the first row the heading."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+
+
 def _open_store(args: argparse.Namespace, signer: SigningKey | None = None) -> Any:
     """The store the settings name (a command's --state-dir, POLAR_MCP_DATABASE_URL); `signer` signs what it
     appends to the audit chain (None: the command only reads)."""
@@ -54,8 +68,7 @@ def _public_keys(args: argparse.Namespace) -> list[PublicKey]:
     if given:
         return [PublicKey.from_text(Path(k).read_text() if Path(k).is_file() else k) for k in given]
     settings = _settings(args)
-    secret = settings.signing_key.get_secret_value() if settings.signing_key is not None else None
-    own = existing_key(secret, settings.state_path())
+    own = _server_key(settings)
     if own is None:
         raise ValueError(
             "no public key to check the signatures with: pass --public-key JWK (`polar-orders-mcp audit public-key` "
@@ -125,8 +138,7 @@ def _receipt(args: argparse.Namespace) -> int:
     if not args.id:
         raise ValueError("name the approval: polar-orders-mcp audit receipt APPROVAL_ID (or --verify FILE)")
     settings = _settings(args)
-    secret = settings.signing_key.get_secret_value() if settings.signing_key is not None else None
-    key = existing_key(secret, settings.state_path())
+    key = _server_key(settings)
     if key is None:
         raise ValueError(f"no signing key in {settings.state_path()} and {ENV} is not set: nothing can sign a receipt")
     store = _open_store(args)
@@ -187,9 +199,7 @@ def _tail(args: argparse.Namespace) -> int:
                 str(e.get("outcome", "")),
             )
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    _table(rows)
     return 0
 
 

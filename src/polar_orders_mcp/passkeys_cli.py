@@ -8,26 +8,19 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import anyio
 
-from polar_orders_mcp.audit_cli import _open_store, _settings
-from polar_orders_mcp.signing import ENV, SignatureRefused, existing_key
+from polar_orders_mcp.audit_cli import _open_store, _server_key, _settings, _table
+from polar_orders_mcp.signing import ENV, SignatureRefused
 from polar_orders_mcp.store.base import Store
 from polar_orders_mcp.store.records import Passkey, StoreError
 
 
 def _when(moment: float | None) -> str:
     return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%d %H:%M:%S") if moment is not None else ""
-
-
-def _table(rows: Sequence[tuple[str, ...]]) -> None:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -55,8 +48,7 @@ def _reset(args: argparse.Namespace) -> int:
     if not args.name:
         raise ValueError("name the approver: polar-orders-mcp passkeys reset NAME (see passkeys list)")
     settings = _settings(args)
-    secret = settings.signing_key.get_secret_value() if settings.signing_key is not None else None
-    key = existing_key(secret, settings.state_path())
+    key = _server_key(settings)
     if key is None:
         # The audit chain is signed record by record: an unsigned reset in it would fail `audit verify`.
         raise ValueError(

@@ -887,16 +887,20 @@ class SqlStore:
 
     async def add_passkey(self, passkey: Passkey) -> None:
         async with self._tx() as conn:
-            await conn.execute(
-                passkeys.insert().values(
-                    credential_id=passkey.credential_id,
-                    approver=passkey.approver,
-                    public_key=passkey.public_key,
-                    sign_count=passkey.sign_count,
-                    name=_text(passkey.name),
-                    created_at=passkey.created_at,
-                )
+            await self._insert_passkey(conn, passkey)
+
+    @staticmethod
+    async def _insert_passkey(conn: AsyncConnection, passkey: Passkey) -> None:
+        await conn.execute(
+            passkeys.insert().values(
+                credential_id=passkey.credential_id,
+                approver=passkey.approver,
+                public_key=passkey.public_key,
+                sign_count=passkey.sign_count,
+                name=_text(passkey.name),
+                created_at=passkey.created_at,
             )
+        )
 
     async def enrol_passkey(self, passkey: Passkey, *, audit: dict[str, Any]) -> Enrolment:
         async with self._tx() as conn:
@@ -907,16 +911,7 @@ class SqlStore:
             known = passkeys.select().where(passkeys.c.credential_id == passkey.credential_id)
             if (await conn.execute(known)).first() is not None:
                 return "registered"
-            await conn.execute(
-                passkeys.insert().values(
-                    credential_id=passkey.credential_id,
-                    approver=passkey.approver,
-                    public_key=passkey.public_key,
-                    sign_count=passkey.sign_count,
-                    name=_text(passkey.name),
-                    created_at=passkey.created_at,
-                )
-            )
+            await self._insert_passkey(conn, passkey)
             await self._append(conn, audit)
         return "added"
 
