@@ -82,6 +82,48 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--console-url", metavar="URL",
                        help="public address of the approval console in the links the server hands out "
                        "[POLAR_MCP_CONSOLE_URL]")
+    serve.add_argument("--oauth", action="store_true", default=None,
+                       help="OAuth 2.1 for HTTP clients (claude.ai, ChatGPT, Claude Desktop connectors) with the "
+                       "embedded authorization server; static tokens keep working [POLAR_MCP_OAUTH]")
+    serve.add_argument("--oauth-issuer", metavar="URL",
+                       help="OAuth 2.1 with your identity provider instead: its issuer URL [POLAR_MCP_OAUTH_ISSUER]")
+    serve.add_argument("--oauth-audience", metavar="AUD",
+                       help="the audience the provider's tokens must carry (default: the resource URL) "
+                       "[POLAR_MCP_OAUTH_AUDIENCE]")
+    serve.add_argument("--oauth-jwks-url", metavar="URL",
+                       help="the provider's JWKS (default: from its discovery document) [POLAR_MCP_OAUTH_JWKS_URL]")
+    serve.add_argument("--oauth-introspection-url", metavar="URL",
+                       help="check the provider's tokens by introspection (RFC 7662) instead of JWKS "
+                       "[POLAR_MCP_OAUTH_INTROSPECTION_URL]")
+    serve.add_argument("--oauth-client-id", metavar="ID",
+                       help="this server's client id at the provider (introspection, console sign-in); its secret "
+                       "in POLAR_MCP_OAUTH_CLIENT_SECRET [POLAR_MCP_OAUTH_CLIENT_ID]")
+    serve.add_argument("--oauth-algorithms", type=_csv, metavar="A1,A2",
+                       help="signature algorithms accepted (default RS256,PS256,ES256,EdDSA) "
+                       "[POLAR_MCP_OAUTH_ALGORITHMS]")
+    serve.add_argument("--oauth-name-claim", metavar="CLAIM",
+                       help="the token claim that names the person (default preferred_username) "
+                       "[POLAR_MCP_OAUTH_NAME_CLAIM]")
+    serve.add_argument("--oauth-console", action="store_true", default=None,
+                       help="approvers sign in to the console through the provider (OpenID Connect) "
+                       "[POLAR_MCP_OAUTH_CONSOLE]")
+    serve.add_argument("--public-url", metavar="URL",
+                       help="the address clients reach this server at, e.g. https://mcp.example.com (default "
+                       "http://localhost:PORT) [POLAR_MCP_PUBLIC_URL]")
+    serve.add_argument("--roles", metavar="ROLES",
+                       help="what each person may do: ada=approve,bob=use,carol=use+approve (unnamed: approve) "
+                       "[POLAR_MCP_ROLES]")
+    serve.add_argument("--oauth-access-ttl", type=int, metavar="SECONDS",
+                       help="lifetime of the embedded server's access tokens (default 3600) "
+                       "[POLAR_MCP_OAUTH_ACCESS_TTL]")
+    serve.add_argument("--oauth-refresh-ttl", type=int, metavar="SECONDS",
+                       help="lifetime of an unused refresh token (default 30 days) [POLAR_MCP_OAUTH_REFRESH_TTL]")
+    serve.add_argument("--no-oauth-registration", dest="oauth_registration", action="store_false", default=None,
+                       help="refuse Dynamic Client Registration (metadata documents still work) "
+                       "[POLAR_MCP_OAUTH_REGISTRATION=false]")
+    serve.add_argument("--oauth-private-metadata", action="store_true", default=None,
+                       help="fetch client metadata documents from private addresses too "
+                       "[POLAR_MCP_OAUTH_PRIVATE_METADATA]")
     serve.add_argument("--timezone", metavar="ZONE",
                        help="IANA time zone of the times people read in approvals, e.g. Europe/Paris (UTC is "
                        "shown beside; default: this machine's zone) [POLAR_MCP_TIMEZONE]")
@@ -190,7 +232,10 @@ def _settings_overrides(args: argparse.Namespace) -> dict[str, Any]:
              "timezone", "state_dir", "timeout", "max_retries", "read_only", "tools", "exclude_tools", "toolsets",
              "max_charge", "max_daily", "allow_price_override", "audit_log", "transport", "host", "port", "no_auth",
              "max_sessions_per_client", "max_sessions", "session_idle_timeout", "head_timeout", "allowed_hosts",
-             "allowed_origins", "trusted_proxies", "person_clients", "log_level")  # fmt: skip
+             "allowed_origins", "trusted_proxies", "person_clients", "log_level", "oauth", "oauth_issuer",
+             "oauth_audience", "oauth_jwks_url", "oauth_introspection_url", "oauth_client_id", "oauth_algorithms",
+             "oauth_name_claim", "oauth_console", "public_url", "roles", "oauth_access_ttl", "oauth_refresh_ttl",
+             "oauth_registration", "oauth_private_metadata")  # fmt: skip
     return {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
 
 

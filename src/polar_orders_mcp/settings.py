@@ -104,6 +104,25 @@ def parse_approvers(text: str) -> dict[str, str]:
     return found
 
 
+def parse_roles(text: str) -> dict[str, frozenset[str]]:
+    """`ada=approve,bob=use+approve` → {"ada": {"approve"}, "bob": {"use", "approve"}}."""
+    from polar_orders_mcp.oauth.grants import ROLES
+
+    found: dict[str, frozenset[str]] = {}
+    for number, item in enumerate((part.strip() for part in text.split(",") if part.strip()), start=1):
+        name, sep, given = item.partition("=")
+        name = name.strip()
+        wanted = frozenset(role.strip() for role in given.split("+") if role.strip())
+        if not sep or not name or not wanted:
+            raise ValueError(f"entry {number} is not name=role (roles: use, approve, use+approve)")
+        if unknown := sorted(wanted - set(ROLES)):
+            raise ValueError(f"entry {number} ({name[:64]}): unknown role {unknown[0][:32]!r}, use use or approve")
+        if name in found:
+            raise ValueError(f"{name[:64]} is listed twice")
+        found[name] = wanted
+    return found
+
+
 MIN_REQUEST_STATE_KEY = 32  # what mcp's AES-GCM request-state codec requires
 KEY_HINT = "python -c 'import secrets; print(secrets.token_hex(32))'"
 
@@ -365,6 +384,95 @@ class Settings(BaseSettings):
         validation_alias=_env("POLAR_MCP_NO_AUTH", "no_auth"),
         description="Serve HTTP on loopback without any bearer token (every local user and process can call tools).",
     )
+    oauth: bool = Field(
+        default=False,
+        validation_alias=_env("POLAR_MCP_OAUTH", "oauth"),
+        description="OAuth 2.1 for HTTP clients, with the embedded authorization server: people (POLAR_MCP_APPROVERS, "
+        "with POLAR_MCP_ROLES) sign in and consent, clients register by metadata document or DCR.",
+    )
+    oauth_issuer: str | None = Field(
+        default=None,
+        validation_alias=_env("POLAR_MCP_OAUTH_ISSUER", "oauth_issuer"),
+        description="OAuth 2.1 with an external identity provider: its issuer URL (Keycloak, Auth0, Okta, Entra …); "
+        "tokens are checked against its JWKS, or by introspection.",
+    )
+    oauth_audience: str | None = Field(
+        default=None,
+        validation_alias=_env("POLAR_MCP_OAUTH_AUDIENCE", "oauth_audience"),
+        description="The audience an external provider's tokens must carry (default: this server's resource URL).",
+    )
+    oauth_jwks_url: str | None = Field(
+        default=None,
+        validation_alias=_env("POLAR_MCP_OAUTH_JWKS_URL", "oauth_jwks_url"),
+        description="The external provider's JWKS URL (default: from its discovery document).",
+    )
+    oauth_introspection_url: str | None = Field(
+        default=None,
+        validation_alias=_env("POLAR_MCP_OAUTH_INTROSPECTION_URL", "oauth_introspection_url"),
+        description="Check the external provider's tokens by RFC 7662 introspection at this URL instead of by JWKS "
+        "(for opaque tokens); needs --oauth-client-id and POLAR_MCP_OAUTH_CLIENT_SECRET.",
+    )
+    oauth_client_id: str | None = Field(
+        default=None,
+        validation_alias=_env("POLAR_MCP_OAUTH_CLIENT_ID", "oauth_client_id"),
+        description="This server's client id at the external provider (introspection; console sign-in).",
+    )
+    oauth_client_secret: SecretStr | None = Field(
+        default=None,
+        validation_alias=_env("POLAR_MCP_OAUTH_CLIENT_SECRET", "oauth_client_secret"),
+        description="This server's client secret at the external provider (environment only).",
+    )
+    oauth_algorithms: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["RS256", "PS256", "ES256", "EdDSA"],
+        validation_alias=_env("POLAR_MCP_OAUTH_ALGORITHMS", "oauth_algorithms"),
+        description="Signature algorithms accepted on the external provider's tokens (never 'none' nor HS*).",
+    )
+    oauth_name_claim: str = Field(
+        default="preferred_username",
+        validation_alias=_env("POLAR_MCP_OAUTH_NAME_CLAIM", "oauth_name_claim"),
+        description="The claim of an external provider's token that names the person (as approvers are named).",
+    )
+    oauth_console: bool = Field(
+        default=False,
+        validation_alias=_env("POLAR_MCP_OAUTH_CONSOLE", "oauth_console"),
+        description="People sign in to the approval console through the external provider (OpenID Connect).",
+    )
+    public_url: str | None = Field(
+        default=None,
+        validation_alias=_env("POLAR_MCP_PUBLIC_URL", "public_url"),
+        description="The address clients reach this server at, e.g. https://mcp.example.com (OAuth's resource and "
+        "issuer; default http://localhost:PORT on loopback).",
+    )
+    roles: str | None = Field(
+        default=None,
+        validation_alias=_env("POLAR_MCP_ROLES", "roles"),
+        description="What each person of POLAR_MCP_APPROVERS may do: name=use (clients act for them), name=approve "
+        "(the console), name=use+approve; anyone not named: approve.",
+    )
+    oauth_access_ttl: int = Field(
+        default=3600,
+        ge=60,
+        le=86_400,
+        validation_alias=_env("POLAR_MCP_OAUTH_ACCESS_TTL", "oauth_access_ttl"),
+        description="Seconds an access token of the embedded authorization server lasts.",
+    )
+    oauth_refresh_ttl: int = Field(
+        default=30 * 86_400,
+        ge=300,
+        le=365 * 86_400,
+        validation_alias=_env("POLAR_MCP_OAUTH_REFRESH_TTL", "oauth_refresh_ttl"),
+        description="Seconds a refresh token lasts unused (each use replaces it).",
+    )
+    oauth_registration: bool = Field(
+        default=True,
+        validation_alias=_env("POLAR_MCP_OAUTH_REGISTRATION", "oauth_registration"),
+        description="Let clients register by Dynamic Client Registration (metadata documents are always accepted).",
+    )
+    oauth_private_metadata: bool = Field(
+        default=False,
+        validation_alias=_env("POLAR_MCP_OAUTH_PRIVATE_METADATA", "oauth_private_metadata"),
+        description="Fetch client metadata documents from private and loopback addresses too (tests, intranets).",
+    )
     max_sessions_per_client: int = Field(
         default=100,
         ge=1,
@@ -547,6 +655,60 @@ class Settings(BaseSettings):
                 raise ValueError(f"{flag}: {site}")
         return self
 
+    @field_validator("public_url", "oauth_issuer", "oauth_jwks_url", "oauth_introspection_url", "oauth_audience")
+    @classmethod
+    def _oauth_url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip()
+        if info.field_name == "oauth_audience":
+            return value
+        value = value.rstrip("/") if info.field_name in ("public_url", "oauth_issuer") else value
+        if not value.startswith(("http://", "https://")) or "#" in value or (info.field_name != "oauth_jwks_url"
+                                                                             and "?" in value):  # fmt: skip
+            raise ValueError("must be an http(s) URL without query or fragment, e.g. https://mcp.example.com")
+        return value
+
+    @field_validator("oauth_algorithms")
+    @classmethod
+    def _signed_only(cls, value: list[str]) -> list[str]:
+        if refused := [name for name in value if name.lower() == "none" or name.upper().startswith("HS")]:
+            raise ValueError(
+                f"{refused[0][:16]!r} is refused: tokens must be signed with the provider's public key "
+                "(RS256, PS256, ES256, EdDSA …)"
+            )
+        if not value:
+            raise ValueError("name at least one algorithm, e.g. RS256")
+        return value
+
+    @field_validator("roles")
+    @classmethod
+    def _roles_form(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_roles(value)
+        return value
+
+    @property
+    def oauth_mode(self) -> Literal["off", "embedded", "external"]:
+        """off: static bearer tokens only; embedded: this server is the authorization server too; external: an
+        identity provider (--oauth-issuer) issues the tokens."""
+        if self.oauth_issuer is not None:
+            return "external"
+        return "embedded" if self.oauth else "off"
+
+    def base_url(self) -> str:
+        """Where clients reach this server: --public-url, else http://localhost:PORT."""
+        return self.public_url or f"http://localhost:{self.port}"
+
+    def resource_url(self) -> str:
+        """The OAuth resource (RFC 8707, RFC 9728) that is this server's MCP endpoint."""
+        return self.base_url() + ("/sse" if self.transport == "sse" else "/mcp")
+
+    def people_roles(self) -> dict[str, frozenset[str]]:
+        """Every person of the approvers' list and what they may do (POLAR_MCP_ROLES; unnamed: approve)."""
+        given = parse_roles(self.roles) if self.roles else {}
+        return {name: given.get(name, frozenset({"approve"})) for name in self.approver_secrets()}
+
     def approver_secrets(self) -> dict[str, str]:
         """Every approver's name and sign-in secret."""
         found: dict[str, str] = {}
@@ -595,7 +757,7 @@ class Settings(BaseSettings):
 
     @field_validator(
         "allowed_hosts", "allowed_origins", "trusted_proxies", "person_clients", "tools", "exclude_tools", "toolsets",
-        mode="before",
+        "oauth_algorithms", mode="before",
     )
     @classmethod
     def _comma_list(cls, value: object) -> object:

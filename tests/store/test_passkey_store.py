@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from polar_orders_mcp.store.records import NotPending, Passkey, PasskeyChanged, Proven
+from polar_orders_mcp.store.records import SCHEMA_VERSION, NotPending, Passkey, PasskeyChanged, Proven
 from polar_orders_mcp.store.sql import SqlStore
 from tests.store.test_sql_store import Clock, clock, execute, request, store, store_url
 
@@ -145,7 +145,8 @@ async def test_a_database_of_schema_3_gains_the_passkeys_and_the_proof_column(st
     finally:
         await upgraded.close()
     assert kept.proof is None and decided is not None and decided.proof == {"nonce": "n"}
-    assert await execute(store_url, "SELECT value FROM pom_meta WHERE key = 'schema_version'") == [[("4",)]]
+    version = await execute(store_url, "SELECT value FROM pom_meta WHERE key = 'schema_version'")
+    assert version == [[(str(SCHEMA_VERSION),)]]
 
 
 async def test_the_store_adds_an_approvers_first_passkey_only_and_more_after_a_reset(

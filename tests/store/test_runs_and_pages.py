@@ -41,8 +41,8 @@ async def test_a_database_of_schema_3_gains_the_runs_and_keeps_its_approvals(sto
     finally:
         await upgraded.close()
     assert before == replace(kept, boot=None) and new.boot == upgraded.boot
-    assert SCHEMA_VERSION == 4
-    assert await execute(store_url, "SELECT value FROM pom_meta WHERE key = 'schema_version'") == [[("4",)]]
+    version = await execute(store_url, "SELECT value FROM pom_meta WHERE key = 'schema_version'")
+    assert version == [[(str(SCHEMA_VERSION),)]]
 
 
 async def test_pending_requests_are_read_in_pages_that_together_hold_each_once(store: SqlStore, clock: Clock) -> None:

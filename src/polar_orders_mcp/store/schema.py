@@ -41,6 +41,7 @@ approvals = sa.Table(
     sa.Column("proof", sa.Text),  # a passkey decision's assertion, JSON (see approvals/passkeys.py)
     sa.Column("boot", sa.String(32)),
     sa.Column("signature", sa.Text),
+    sa.Column("asked_by", sa.Text),  # the person the asking client acts for (OAuth), when it acts for one
     sa.Index("pom_approvals_state", "state", "created_at"),
 )
 
@@ -121,6 +122,49 @@ passkey_nonces = sa.Table(
 )
 
 
+oauth_clients = sa.Table(
+    "pom_oauth_clients",
+    metadata,
+    sa.Column("client_id", sa.String(512), primary_key=True),  # registered: random; a metadata document: its URL
+    sa.Column("info", sa.Text, nullable=False),  # the client's metadata, JSON
+    sa.Column("kind", sa.String(16), nullable=False),  # "registered" (DCR) or "document" (CIMD)
+    sa.Column("created_at", sa.Float(53), nullable=False),
+    sa.Column("fetched_at", sa.Float(53)),
+)
+
+oauth_codes = sa.Table(
+    "pom_oauth_codes",
+    metadata,
+    sa.Column("code_hash", sa.String(64), primary_key=True),  # SHA-256 of the code: the code itself is never kept
+    sa.Column("client_id", sa.String(512), nullable=False),
+    sa.Column("person", sa.String(128), nullable=False),
+    sa.Column("scopes", sa.Text, nullable=False),
+    sa.Column("challenge", sa.String(128), nullable=False),
+    sa.Column("redirect_uri", sa.Text, nullable=False),
+    sa.Column("redirect_explicit", sa.Boolean, nullable=False),
+    sa.Column("resource", sa.Text),
+    sa.Column("expires_at", sa.Float(53), nullable=False),
+    sa.Column("used_at", sa.Float(53)),
+)
+
+oauth_tokens = sa.Table(
+    "pom_oauth_tokens",
+    metadata,
+    sa.Column("token_hash", sa.String(64), primary_key=True),  # SHA-256 of the token: tokens are never kept
+    sa.Column("kind", sa.String(8), nullable=False),  # "access" or "refresh"
+    sa.Column("client_id", sa.String(512), nullable=False),
+    sa.Column("person", sa.String(128), nullable=False),
+    sa.Column("scopes", sa.Text, nullable=False),
+    sa.Column("resource", sa.Text),
+    sa.Column("family", sa.String(64), nullable=False),  # every token descended from one authorization code
+    sa.Column("created_at", sa.Float(53), nullable=False),
+    sa.Column("expires_at", sa.Float(53), nullable=False),
+    sa.Column("used_at", sa.Float(53)),  # a refresh token, when it was exchanged (rotation)
+    sa.Column("revoked_at", sa.Float(53)),
+    sa.Index("pom_oauth_tokens_family", "family"),
+)
+
+
 def _free_text_columns(conn: sa.Connection, dialect: str) -> None:
     """Schema 2: free text loses its declared length (SQLite never enforced one: nothing to do there)."""
     if dialect != "postgresql":
@@ -166,9 +210,17 @@ def _schema_4(conn: sa.Connection, dialect: str) -> None:
     _signatures(conn, dialect)
 
 
+def _schema_5(conn: sa.Connection, dialect: str) -> None:
+    """Schema 5: who asked for an approval (the person an OAuth client acts for); the OAuth clients, codes and
+    tokens of the embedded authorization server are new tables, made by create_all."""
+    if "asked_by" not in {c["name"] for c in sa.inspect(conn).get_columns("pom_approvals")}:
+        conn.execute(sa.text("ALTER TABLE pom_approvals ADD COLUMN asked_by TEXT"))
+
+
 # The step that brings a database to each version from the one before; run in order, in one transaction.
 MIGRATIONS: dict[int, Callable[[sa.Connection, str], None]] = {
     2: _free_text_columns,
     3: _acts_by_target,
     4: _schema_4,
+    5: _schema_5,
 }
