@@ -35,7 +35,7 @@ async def test_an_approval_asked_by_one_client_cannot_be_used_by_another(
         stolen = await fail(b, "finalize_order", {"order_id": order_id, "approval_id": approval_id})
         assert state.store.order(order_id).status == "draft"
         mine = await call(a, "finalize_order", {"order_id": order_id, "approval_id": approval_id})
-    assert f"approval {approval_id} was requested by another client or session" in stolen
+    assert f"approval {approval_id} was requested by another client, person or session" in stolen
     assert mine["status"] == "charged"
 
 
@@ -49,7 +49,7 @@ async def test_an_approval_asked_in_one_session_cannot_be_used_from_another(
         approval_id = (await call(one, "finalize_order", {"order_id": order_id}))["approval"]["approval_id"]
         await person.approve(approval_id)
         message = await fail(two, "finalize_order", {"order_id": order_id, "approval_id": approval_id})
-    assert "requested by another client or session" in message
+    assert "requested by another client, person or session" in message
     assert state.store.order(order_id).status == "draft"
 
 

@@ -41,7 +41,15 @@ from polar_orders_mcp.approvals.policy import Ctx
 from polar_orders_mcp.approvals.script import PASSKEY_JS
 from polar_orders_mcp.approvals.slowdown import SlowDown
 from polar_orders_mcp.store.base import Store
-from polar_orders_mcp.store.records import Approval, ConsoleSession, NotPending, Passkey, PasskeyChanged, Proven
+from polar_orders_mcp.store.records import (
+    Approval,
+    ConsoleSession,
+    NotPending,
+    OwnRequest,
+    Passkey,
+    PasskeyChanged,
+    Proven,
+)
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +84,10 @@ NOT_CONFIGURED = (
     "POLAR_MCP_APPROVERS=name:secret,… (named approvers) in the server's environment, and restart it."
 )
 
+OWN_REQUEST = (
+    "You asked for this yourself, through a client acting for you: another approver must approve it. You may deny "
+    "it."
+)
 PASSKEY_NEEDED = (
     "Approving this request needs your passkey: open the request and press Approve with passkey. If you have no "
     "passkey yet, add one on your Passkeys page first. Deny needs none."
@@ -291,6 +303,8 @@ class Console:
         except NotPending as exc:
             text = f"This request is {exc.state}: it can no longer be decided."
             return _html(pages.message("Already decided", text, base=self.path), 409)
+        except OwnRequest:
+            return _html(pages.message("Refused", OWN_REQUEST, base=self.path), 403)
         if refusal:
             return refusal[0]
         done = "approved" if decision == "approve" else "denied"
@@ -333,6 +347,8 @@ class Console:
         except NotPending as exc:
             text = f"This request is {exc.state}: it can no longer be decided."
             return _html(pages.message("Already decided", text, base=self.path), 409)
+        except OwnRequest:
+            return _html(pages.message("Refused", OWN_REQUEST, base=self.path), 403)
         except PasskeyChanged:
             return _html(pages.message("Refused", STALE_PASSKEY_PAGE, base=self.path), 409)
         if refusal:

@@ -406,10 +406,14 @@ async def _load(
             f"{not_done}: approval {approval.id} was requested for {approval.tool} on {approval.target}, not for "
             f"this call. Call {action.tool} without approval_id to ask a person about this one."
         )
-    if approval.client != who.client or (approval.session is not None and approval.session != who.session):
+    if (
+        approval.client != who.client
+        or approval.asked_by != who.person
+        or (approval.session is not None and approval.session != who.session)
+    ):
         raise ConfirmationRefused(
-            f"{not_done}: approval {approval.id} was requested by another client or session, and only the one "
-            f"that asked can use it. Call {action.tool} without approval_id to ask a person from here."
+            f"{not_done}: approval {approval.id} was requested by another client, person or session, and only the "
+            f"one that asked can use it. Call {action.tool} without approval_id to ask a person from here."
         )
     return approval
 
@@ -445,6 +449,7 @@ async def _ask(
         session=who.session,
         channel=channel,
         ttl=guard.ttl,
+        asked_by=who.person,
     )
     try:
         approval, record, seen = await store.request_approval(
@@ -521,7 +526,7 @@ async def _answered(
     if approval.channel == "url":
         return approval
     amount, currency = shown.money()
-    if (refusal := guard.form_refusal(who.client, amount, currency)) is not None:
+    if (refusal := guard.form_refusal(who, amount, currency)) is not None:
         await _decide_quietly(store, guard, approval, False, f"{who.client}: a form answer the policy no longer takes")
         raise NotDone(
             f"{not_done}: this server no longer takes an answer in the client for it: {refusal}. Call "

@@ -164,7 +164,7 @@ def card(
         f'<div class="amount">{escape(amount)}</div>' if amount else "",
         f'<div class="summary">{escape(approval.summary)}</div>',
         facts(approval, zone),
-        f'<div class="meta">Requested by <strong>{escape(approval.client)}</strong> at '
+        f'<div class="meta">Requested by {requester(approval)} at '
         f"{when(approval.created_at, zone)} · request {escape(approval.id)}</div>",
         origin_note(approval, origin, zone),
     ]
@@ -209,6 +209,14 @@ def passkey_actions(approval: Approval, *, csrf: str, base: str, passkey: Passke
         '<button class="approve" type="submit">Approve with passkey</button></form>'
     )
     return f'{note}<div class="actions">{approve}{deny}</div><p class="passkey-status" hidden></p>'
+
+
+def requester(approval: Approval) -> str:
+    """Who asked, escaped: the person a client acts for, and the client."""
+    client = f"<strong>{escape(approval.client)}</strong>"
+    if approval.asked_by is None:
+        return client
+    return f"<strong>{escape(approval.asked_by)}</strong> through {client}"
 
 
 def origin_note(approval: Approval, origin: Origin, zone: tzinfo) -> str:
@@ -271,7 +279,7 @@ def index(
           "more is waiting.</p>")  # fmt: skip
     rows = "".join(
         f"<tr><td>{when(a.decided_at or a.expires_at, zone)}</td><td>{escape(TOOL_NAMES.get(a.tool, a.tool))}</td>"
-        f'<td class="num">{escape(amount_of(a))}</td><td class="opt">{escape(a.client)}</td>'
+        f'<td class="num">{escape(amount_of(a))}</td><td class="opt">{requester(a)}</td>'
         f'<td>{decision_line(a, now, zone)} · <a href="{escape(base)}/{escape(a.id)}">details</a></td></tr>'
         for a in decided
     )

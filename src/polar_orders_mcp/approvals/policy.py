@@ -24,10 +24,12 @@ Ctx = Context[Any, Any]
 
 @dataclass(frozen=True)
 class Caller:
-    """Who made a call: the client's credential name, and its protocol session when it has one."""
+    """Who made a call: the client's credential name, its protocol session when it has one, and the person it
+    acts for when its token names one (OAuth)."""
 
     client: str
     session: str | None = None
+    person: str | None = None
 
 
 class ConsoleLink(Protocol):
@@ -117,7 +119,7 @@ class Guard:
     zone: tzinfo = UTC
     """The zone of the times a person reads in a confirmation (UTC is shown beside)."""
 
-    def form_refusal(self, client: str, amount: int | None, currency: str | None) -> str | None:
+    def form_refusal(self, who: Caller, amount: int | None, currency: str | None) -> str | None:
         """Why this client's answer to a confirmation form cannot approve a move of `amount` under the policy in
         force now, or None when it can. Checked when a form is asked and again when its answer arrives: the
         server answering (restarted, another replica) may by then hold another policy."""
@@ -128,9 +130,11 @@ class Guard:
             return f"above {threshold} minor units of {currency} (--approval-above) only the approval console approves"
         if self.passkeys.needs(amount, currency):
             return "it needs the approver's passkey, which only the approval console's page can ask for"
-        if client not in self.person_clients:
+        if who.person is not None:
+            return f"{who.person} asked for it through this client, and only another person may approve it"
+        if who.client not in self.person_clients:
             return (
-                f"this client ({client}) is not one the operator marked as having a person at the screen "
+                f"this client ({who.client}) is not one the operator marked as having a person at the screen "
                 "(--person-clients)"
             )
         return None
@@ -160,11 +164,16 @@ class Guard:
         # A passkey is asked on the console's own page: never in a client's form, whoever answers it.
         passkey = self.passkeys.needs(amount, currency)
         form, url = capabilities(ctx)
-        client = self.identify(ctx).client
+        who = self.identify(ctx)
+        client = who.client
+        if who.person is not None:
+            # Maker and checker: the person the client acts for asked, so someone else decides, in the console
+            # (the client's form and the page it opens would both be the asker's own).
+            form = url = False
         # A form is answered by whatever runs the client: a hook, a script, another model. It is a person's
         # answer only where the operator said a person sits at that client.
         unattended = form and client not in self.person_clients
-        if form and self.form_refusal(client, amount, currency) is None:
+        if form and self.form_refusal(who, amount, currency) is None:
             return "form"
         if url and not no_console:
             return "url"
@@ -180,6 +189,12 @@ class Guard:
             f"this client ({client}) is not one the operator marked as having a person at the screen "
             "(--person-clients), so its answer to a confirmation form would be nobody's"
         )
+        if self.mode == "elicit" and who.person is not None:
+            raise ConfirmationRefused(
+                f"{not_done}: {who.person} asked for it, only another person may approve it, and this server takes "
+                "approvals only in the client that asks (--confirm elicit). The operator can let the approval "
+                "console decide (--confirm auto)."
+            )
         if self.mode == "elicit":
             cannot = unmarked if unattended else f"{UNABLE} (no form or URL elicitation)"
             raise ConfirmationRefused(

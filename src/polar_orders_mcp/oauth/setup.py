@@ -28,11 +28,11 @@ def oauth_parts(settings: Settings, store: Callable[[], Awaitable[Store]]) -> OA
     if settings.oauth_mode == "off":
         return None
     if settings.oauth_mode == "external":
-        from polar_orders_mcp.oauth import external
+        from polar_orders_mcp.oauth import external  # type: ignore[attr-defined]
 
         verifier, routes = external.build(settings)
         return OAuthParts([verifier], routes, settings.oauth_issuer or "")
-    from polar_orders_mcp.oauth import embedded
+    from polar_orders_mcp.oauth import embedded  # type: ignore[attr-defined]
 
     verifier, routes = embedded.build(settings, store)
     return OAuthParts([verifier], routes, settings.base_url())

@@ -251,6 +251,7 @@ def _sdk_tool(tool: Tool, trail: AuditTrail, served: list[str], schemas: SchemaC
         sdk_tool.explain_with(copy.deepcopy(shared.explained_schema))
     if isinstance(sdk_tool, AuditedSdkTool):
         sdk_tool.audit_with(tool, trail, caller)
+    sdk_tool.tiered(tool.tier)
     sdk_tool.serving_beside(served)
     return sdk_tool
 
@@ -512,6 +513,7 @@ def build_parts(
         schemas.save()
     accept_log_level(mcp)
     _CONSOLES[mcp] = console
+    _STORES[mcp] = store
     checked = {t.name: t.explained_schema for t in sdk_tools if isinstance(t, CheckedTool)}
     return Built(mcp, console, store, guard, checked)
 
@@ -522,3 +524,11 @@ _CONSOLES: weakref.WeakKeyDictionary[MCPServer[Any], Console] = weakref.WeakKeyD
 
 def console_of(mcp: MCPServer[Any]) -> Console | None:
     return _CONSOLES.get(mcp)
+
+
+# The store of each server build_parts made, for the HTTP app's OAuth parts (tokens live beside approvals).
+_STORES: weakref.WeakKeyDictionary[MCPServer[Any], Callable[[], Awaitable[Store]]] = weakref.WeakKeyDictionary()
+
+
+def store_of(mcp: MCPServer[Any]) -> Callable[[], Awaitable[Store]] | None:
+    return _STORES.get(mcp)

@@ -21,6 +21,9 @@ from mcp.server.mcpserver.tools import Tool as SdkTool
 from pydantic import PrivateAttr, ValidationError
 from pydantic_core import ErrorDetails
 
+from polar_orders_mcp.oauth.grants import SCOPE_OF_TIER
+from polar_orders_mcp.server.identity import grant_of
+
 # Arguments that are credentials: their values are never repeated back in an error.
 CREDENTIALS = frozenset({"confirmation_token", "client_secret", "payment_token"})
 
@@ -75,6 +78,7 @@ class CheckedTool(SdkTool):
     """The SDK's tool, checking its arguments the agent's way before the SDK validates them itself."""
 
     _served: frozenset[str] = PrivateAttr(default=frozenset())
+    _tier: str = PrivateAttr(default="irreversible")
     _explained: dict[str, Any] | None = PrivateAttr(default=None)
     _derive: Callable[[], SdkTool] | None = PrivateAttr(default=None)
 
@@ -109,7 +113,19 @@ class CheckedTool(SdkTool):
     def explained_schema(self) -> dict[str, Any]:
         return self._explained or self.parameters
 
+    def tiered(self, tier: str) -> None:
+        """The tool's tier: an OAuth token must grant its scope (the HTTP gate checks first; this is the last
+        word, for every transport and request shape)."""
+        self._tier = tier
+
     async def run(self, arguments: dict[str, Any], context: Any, convert_result: bool = False) -> Any:
+        grant = grant_of(context)
+        if grant is not None and not grant.allows(self._tier):
+            needed = SCOPE_OF_TIER[self._tier]
+            raise ToolError(
+                f"{self.name} needs the OAuth scope {needed}, which this client's token does not grant. Nothing "
+                f"was done: sign in again and allow {needed}."
+            )
         self.derive_now()
         arguments = check_arguments(self, arguments)
         return await super().run(arguments, context, convert_result)

@@ -5,14 +5,17 @@ Every request passes here before the SDK's transports see it, in this order:
 1. only `lifespan` and `http` scopes pass (a websocket would otherwise skip every check below);
 2. `/healthz` is answered without any check (load balancers send their own Host);
 3. Host and Origin are checked (DNS rebinding, cross-site requests), with a hint naming the option;
-4. paths under `/approvals` (extra routes that authenticate their own users) skip the bearer;
-5. the bearer names the client (constant-time comparison against every configured token);
-6. a session belongs to the client that opened it: its id with another credential is refused, and
-   new sessions are admitted within the per-client and total caps (server/sessions.py).
+4. paths under `/approvals` (extra routes that authenticate their own users) and OAuth's public routes
+   (RFC 9728 metadata; the embedded authorization server's) skip the bearer;
+5. the bearer names the client: a static token (constant-time comparison against every configured one), or an
+   OAuth access token (oauth/resource.py), whose scopes must cover the request (403 `insufficient_scope`);
+6. a session belongs to the principal that opened it (the client, and the person an OAuth token names): its
+   id with another credential is refused, and new sessions are admitted within the per-principal and total
+   caps (server/sessions.py).
 
-The client's name and the session id are left in the scope for tools (server/identity.py). The client
-also goes in as `scope["user"]`, an SDK `AuthenticatedUser`, so the SDK's transports bind their
-sessions to it too.
+What the bearer grants, the client's name and the session id are left in the scope for tools
+(server/identity.py). The principal also goes in as `scope["user"]`, an SDK `AuthenticatedUser`, so the SDK's
+transports bind their sessions to it too.
 """
 
 from __future__ import annotations
@@ -33,7 +36,9 @@ from starlette.datastructures import Headers, QueryParams
 from starlette.routing import BaseRoute, Match, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from polar_orders_mcp.server.identity import ANONYMOUS, CLIENT_KEY, SESSION_KEY
+from polar_orders_mcp.oauth.grants import SCOPES, WHAT_SCOPE_ALLOWS, Grant
+from polar_orders_mcp.oauth.resource import ResourceServer
+from polar_orders_mcp.server.identity import ANONYMOUS, CLIENT_KEY, GRANT_KEY, SESSION_KEY
 from polar_orders_mcp.server.sessions import Closer, Sessions
 
 MCP_PATH = "/mcp"
@@ -47,6 +52,8 @@ users, e.g. an approval console), but still behind the Host and Origin checks.""
 _SSE_SESSION = re.compile(rb"session_id=([0-9a-fA-F]{32})")
 CLOSE_SECONDS = 5
 _SHOWN = 100
+MAX_BODY = 4 * 1024 * 1024
+"""The largest request body read to learn the scope it needs (the SDK's own limit)."""
 
 
 @dataclass(frozen=True)
@@ -89,14 +96,19 @@ class Gate:
         credentials: Credentials,
         sessions: Sessions,
         extra_routes: Sequence[BaseRoute] = (),
+        oauth: ResourceServer | None = None,
+        oauth_routes: Sequence[BaseRoute] = (),
     ) -> None:
         self.app = app
         self.transport = transport
         self.rules = rules
         self.credentials = credentials
         self.sessions = sessions
+        self.oauth = oauth
         self._expected = [(f"Bearer {token}".encode(), name) for name, token in credentials.clients.items()]
         self._extra = Router(routes=list(extra_routes)) if extra_routes else None
+        public = [*oauth.routes(), *oauth_routes] if oauth is not None else []
+        self._public = Router(routes=public) if public else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -116,11 +128,26 @@ class Gate:
         if self._extra is not None and (path == APPROVALS_PATH or path.startswith(APPROVALS_PATH + "/")):
             await self._extra(scope, receive, send)
             return
-        client = self._authenticate(scope)
-        if client is None:
-            await _json(send, 401, "unauthorized", _UNAUTHORIZED, [(b"www-authenticate", b'Bearer realm="mcp"')])
+        if self._public is not None and any(r.matches(scope)[0] is Match.FULL for r in self._public.routes):
+            await self._public(scope, receive, send)
             return
-        scope = {**scope, CLIENT_KEY: client, "user": _user(client)}
+        presented = _bearer(scope)
+        grant = await self._authenticate(presented)
+        if grant is None:
+            await self._unauthorized(send, presented)
+            return
+        if self.oauth is not None and grant.scopes is not None and scope["method"] == "POST":
+            body = await _body(receive)
+            if body is None:
+                await _json(send, 413, "too_large", f"Request bodies are limited to {MAX_BODY} bytes.")
+                return
+            needed = self.oauth.missing_scope(grant, body)
+            if needed is not None:
+                await self._insufficient(send, grant, needed)
+                return
+            receive = _replay(body, receive)
+        scope = {**scope, CLIENT_KEY: grant.client, GRANT_KEY: grant, "user": _user(grant)}
+        client = _principal(grant)  # whose sessions are whose
         if self._extra is not None and any(r.matches(scope)[0] is not Match.NONE for r in self._extra.routes):
             await self._extra(scope, receive, send)
         elif self.transport == "sse" and path == SSE_PATH and scope["method"] == "GET":
@@ -151,16 +178,44 @@ class Gate:
             )
         return None
 
-    def _authenticate(self, scope: Scope) -> str | None:
+    async def _authenticate(self, given: bytes) -> Grant | None:
         if self.credentials.no_auth:
-            return ANONYMOUS
-        given = next((value for key, value in scope["headers"] if key == b"authorization"), b"")
+            return Grant(ANONYMOUS)
         found = None
         for expected, name in self._expected:
             # Every token is compared, in constant time, whichever matches: the time says nothing of which.
             if hmac.compare_digest(given, expected) and found is None:
                 found = name
-        return found
+        if found is not None:
+            return Grant(found)
+        if self.oauth is None or not given.startswith(b"Bearer "):
+            return None
+        try:
+            token = given[len(b"Bearer ") :].decode("ascii").strip()
+        except UnicodeDecodeError:
+            return None
+        return await self.oauth.verify(token) if token else None
+
+    async def _unauthorized(self, send: Send, presented: bytes) -> None:
+        if self.oauth is None:
+            await _json(send, 401, "unauthorized", _UNAUTHORIZED, [(b"www-authenticate", b'Bearer realm="mcp"')])
+            return
+        if presented:
+            error, text = "invalid_token", _INVALID_TOKEN
+        else:
+            error, text = "unauthorized", _SIGN_IN
+        challenge = self.oauth.challenge("invalid_token" if presented else None)
+        await _json(send, 401, error, text, [(b"www-authenticate", challenge)])
+
+    async def _insufficient(self, send: Send, grant: Grant, needed: str) -> None:
+        assert self.oauth is not None and grant.scopes is not None
+        wanted = " ".join(scope for scope in SCOPES if scope in grant.scopes or scope == needed)
+        challenge = self.oauth.challenge("insufficient_scope", scope=wanted)
+        text = (
+            f"This token does not grant {needed} ({WHAT_SCOPE_ALLOWS[needed]}), which this request needs: sign in "
+            f"again and allow {needed}, or ask for it to be granted. Nothing was done."
+        )
+        await _json(send, 403, "insufficient_scope", text, [(b"www-authenticate", challenge)])
 
     # -- sessions ----------------------------------------------------------------------------------------
 
@@ -323,9 +378,72 @@ _UNAUTHORIZED = (
 )
 
 
-def _user(client: str) -> AuthenticatedUser:
+_INVALID_TOKEN = (
+    "The bearer token is not valid here: unknown, expired, revoked, or issued for another server. Sign in "
+    "again (the client starts OAuth from this answer's WWW-Authenticate header), or send a static token."
+)
+_SIGN_IN = (
+    "Sign in with OAuth (the client starts it from this answer's WWW-Authenticate header), or send "
+    "'Authorization: Bearer <token>' with a static token of the server (POLAR_MCP_HTTP_TOKEN(S))."
+)
+
+
+def _bearer(scope: Scope) -> bytes:
+    return next((value for key, value in scope["headers"] if key == b"authorization"), b"")
+
+
+def _principal(grant: Grant) -> str:
+    """Who a session belongs to: the client, and the person its OAuth token names (one client app, such as a
+    desk's connector, serves many people, and none may use another's session)."""
+    if grant.person is None:
+        return grant.client
+    return f"{grant.client}|{grant.person.issuer}|{grant.person.subject}"
+
+
+def _user(grant: Grant) -> AuthenticatedUser:
     # The SDK binds its sessions to this principal; the token field never holds the real token.
-    return AuthenticatedUser(AccessToken(token=f"client:{client}", client_id=client, scopes=[]))
+    person = grant.person
+    return AuthenticatedUser(
+        AccessToken(
+            token=f"client:{_principal(grant)}",
+            client_id=grant.client,
+            scopes=sorted(grant.scopes or ()),
+            subject=person.subject if person is not None else None,
+            claims={"iss": person.issuer} if person is not None else None,
+        )
+    )
+
+
+async def _body(receive: Receive) -> bytes | None:
+    """The whole request body, or None past MAX_BODY."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A receive that gives `body` once, then what the connection says (a disconnect)."""
+    given = False
+
+    async def replay() -> Message:
+        nonlocal given
+        if not given:
+            given = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
 
 
 def _shown(value: str, *, quote: bool = True) -> str:

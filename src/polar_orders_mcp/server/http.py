@@ -12,6 +12,7 @@ import socket
 import time
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 import uvicorn
 from mcp.server.mcpserver import MCPServer
@@ -23,6 +24,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from polar_orders_mcp import __version__
 from polar_orders_mcp.head_timeout import head_timeout_protocol
+from polar_orders_mcp.oauth.resource import ResourceServer
 from polar_orders_mcp.server.gate import (
     HEALTH_PATH,
     MCP_PATH,
@@ -57,7 +59,9 @@ def check_exposure(settings: Settings) -> None:
         raise StartupError(
             "--no-auth and an HTTP token (POLAR_MCP_HTTP_TOKEN or POLAR_MCP_HTTP_TOKENS) at once: drop one of them."
         )
-    if not clients and not settings.loopback:
+    if settings.oauth_mode != "off":
+        check_oauth(settings)
+    if not clients and not settings.loopback and settings.oauth_mode == "off":
         raise StartupError(
             f"Refusing to serve on {settings.host} without POLAR_MCP_HTTP_TOKEN: anyone who can reach the "
             "port could act on your Polar organization. Set POLAR_MCP_HTTP_TOKEN (a long random string "
@@ -74,10 +78,34 @@ def check_exposure(settings: Settings) -> None:
         raise StartupError(f"POLAR_MCP_HTTP_TOKEN is too short: use at least {MIN_HTTP_TOKEN} random characters.")
 
 
+def check_oauth(settings: Settings) -> None:
+    """OAuth needs an address clients reach (the resource and issuer), over HTTPS beyond loopback, and people."""
+    flag = "--oauth-issuer" if settings.oauth_mode == "external" else "--oauth"
+    if settings.no_auth:
+        raise StartupError(f"--no-auth and {flag} at once: drop one of them.")
+    if settings.public_url is None and not settings.loopback:
+        raise StartupError(
+            f"{flag} needs --public-url (POLAR_MCP_PUBLIC_URL): the https address clients reach this server at, "
+            "e.g. https://mcp.example.com. It names the resource tokens are issued for."
+        )
+    public = urlsplit(settings.base_url())
+    if public.scheme != "https" and public.hostname not in ("localhost", "127.0.0.1", "::1"):
+        raise StartupError(
+            f"--public-url {settings.base_url()} is not https: OAuth sends tokens and sign-ins over it. Put the "
+            "server behind a proxy that terminates TLS and give its https address."
+        )
+    if settings.oauth_mode == "embedded" and not any("use" in roles for roles in settings.people_roles().values()):
+        raise StartupError(
+            "--oauth: nobody may sign in for a client. Name people and secrets in POLAR_MCP_APPROVERS "
+            "(ada:SECRET,bob:SECRET) and give those who use tools the role 'use' (POLAR_MCP_ROLES=bob=use)."
+        )
+
+
 def credentials(settings: Settings) -> Credentials:
-    """The configured clients; on loopback without any, one token made up for this run (printed at start)."""
+    """The configured clients; on loopback without any, one token made up for this run (printed at start),
+    unless OAuth signs clients in."""
     clients = settings.http_clients()
-    if clients or settings.no_auth:
+    if clients or settings.no_auth or settings.oauth_mode != "off":
         return Credentials(clients, no_auth=settings.no_auth)
     return Credentials({DEFAULT_CLIENT: secrets.token_urlsafe(32)}, generated=True)
 
@@ -117,6 +145,9 @@ def host_rules(settings: Settings) -> HostRules:
     origins = ["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"]
     if not settings.loopback and settings.host not in ("0.0.0.0", "::"):
         hosts.append(f"{settings.host}:*")
+    if settings.public_url is not None and (public := urlsplit(settings.public_url)).hostname:
+        hosts.append(f"{public.hostname}:*")  # the address OAuth sends clients and browsers to
+        origins.append(f"{public.scheme}://{public.netloc}")
     hosts += settings.allowed_hosts
     for host in settings.allowed_hosts:
         origins += [f"http://{host}", f"https://{host}"]
@@ -228,6 +259,7 @@ def http_app(
         total=settings.max_sessions,
         idle_timeout=settings.session_idle_timeout,
     )
+    resource, oauth_routes = _oauth(mcp, settings)
     return Gate(
         app,
         transport="sse" if settings.transport == "sse" else "http",
@@ -235,7 +267,24 @@ def http_app(
         credentials=clients or credentials(settings),
         sessions=sessions,
         extra_routes=[*extra_routes, *_approval_console(mcp)],
+        oauth=resource,
+        oauth_routes=oauth_routes,
     )
+
+
+def _oauth(mcp: MCPServer[Any], settings: Settings) -> tuple[ResourceServer | None, Sequence[BaseRoute]]:
+    """The resource server and the routes OAuth serves without a bearer, when the settings turn OAuth on."""
+    from polar_orders_mcp.oauth.setup import oauth_parts
+    from polar_orders_mcp.server.app import select_tools, store_of
+
+    store = store_of(mcp)
+    if settings.oauth_mode == "off" or store is None:
+        return None, ()
+    parts = oauth_parts(settings, store)
+    if parts is None:
+        return None, ()
+    tiers = {tool.name: tool.tier for tool in select_tools(settings)}
+    return ResourceServer(settings.resource_url(), parts.issuer, parts.verifiers, tiers), parts.routes
 
 
 def _approval_console(mcp: MCPServer[Any]) -> list[BaseRoute]:

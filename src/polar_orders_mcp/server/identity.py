@@ -1,5 +1,5 @@
-"""Who is calling a tool: the HTTP client's credential name (or stdio), and its MCP session (as a fingerprint)
-when it has one."""
+"""Who is calling a tool: the HTTP client's credential name (or stdio), the person an OAuth client acts for, and
+its MCP session (as a fingerprint) when it has one."""
 
 from __future__ import annotations
 
@@ -9,11 +9,13 @@ from typing import Any
 from mcp.server.mcpserver import Context
 
 from polar_orders_mcp.approvals.policy import Caller
+from polar_orders_mcp.oauth.grants import Grant
 from polar_orders_mcp.settings import ANONYMOUS_CLIENT, STDIO_CLIENT
 
 # Where the HTTP layer (server/http.py) leaves what it established about a request, in the ASGI scope.
 CLIENT_KEY = "polar_orders_mcp.client"
 SESSION_KEY = "polar_orders_mcp.session"
+GRANT_KEY = "polar_orders_mcp.grant"
 
 STDIO = STDIO_CLIENT
 """The client name of every call over stdio (and of an in-memory client): whoever started the process."""
@@ -29,11 +31,28 @@ def session_fingerprint(session_id: str) -> str:
 
 def caller(ctx: Context[Any, Any]) -> Caller:
     """The caller of the tool call (or resolver, prompt, resource read) that `ctx` belongs to."""
-    request = ctx.request_context.request
-    scope = getattr(request, "scope", None)
-    if not isinstance(scope, dict):
+    scope = _scope(ctx)
+    if scope is None:
         return Caller(STDIO, None)
     client = scope.get(CLIENT_KEY)
     session = scope.get(SESSION_KEY)
     fingerprint = session_fingerprint(session) if isinstance(session, str) else None
-    return Caller(client if isinstance(client, str) else ANONYMOUS, fingerprint)
+    grant = scope.get(GRANT_KEY)
+    person = grant.person.name if isinstance(grant, Grant) and grant.person is not None else None
+    return Caller(client if isinstance(client, str) else ANONYMOUS, fingerprint, person)
+
+
+def grant_of(ctx: Context[Any, Any]) -> Grant | None:
+    """What the bearer token of the call grants; None over stdio (and in memory): everything served."""
+    scope = _scope(ctx)
+    grant = scope.get(GRANT_KEY) if scope is not None else None
+    return grant if isinstance(grant, Grant) else None
+
+
+def _scope(ctx: Context[Any, Any]) -> dict[str, Any] | None:
+    try:
+        request = ctx.request_context.request
+    except (LookupError, ValueError):
+        return None
+    scope = getattr(request, "scope", None)
+    return scope if isinstance(scope, dict) else None

@@ -53,6 +53,8 @@ class NewApproval:
     session: str | None
     channel: Channel
     ttl: float
+    asked_by: str | None = None
+    """The person the asking client acts for (an OAuth token names them); None for a program's or stdio's."""
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,8 @@ class Approval:
     """The run of the server that asked (SqlStore.boot); None for requests recorded before schema 4."""
     signature: str | None = None
     """The signing key's compact JWS of the decision (`signed.decision_claims`), made as it was recorded."""
+    asked_by: str | None = None
+    """The person the asking client acted for (OAuth); they may never approve it themselves."""
 
     def state_at(self, now: float) -> ApprovalState:
         """The state as of `now`: a pending or approved request past its expiry reads as expired."""
@@ -201,6 +205,14 @@ class NotPending(StoreError):
     def __init__(self, approval: Approval | None, state: str) -> None:
         super().__init__(f"approval is {state}")
         self.approval, self.state = approval, state
+
+
+class OwnRequest(StoreError):
+    """An approval by the very person who asked for it: refused, whoever holds which credential (maker/checker)."""
+
+    def __init__(self, approval: Approval) -> None:
+        super().__init__(f"{approval.asked_by} asked for this and cannot approve it")
+        self.approval = approval
 
 
 class PasskeyChanged(StoreError):

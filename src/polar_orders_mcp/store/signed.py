@@ -37,6 +37,8 @@ def decision_claims(approval: Approval) -> dict[str, Any]:
     }
     if approval.proof is not None:
         claims["proof"] = approval.proof
+    if approval.asked_by is not None:
+        claims["asked_by"] = approval.asked_by
     return claims
 
 

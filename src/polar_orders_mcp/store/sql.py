@@ -52,6 +52,7 @@ from polar_orders_mcp.store.records import (
     NewApproval,
     NotPending,
     NotRedeemable,
+    OwnRequest,
     Passkey,
     PasskeyChanged,
     Proven,
@@ -162,6 +163,7 @@ def _approval(row: sa.Row[Any]) -> Approval:
         proof=json.loads(row.proof) if row.proof else None,
         boot=row.boot,
         signature=row.signature,
+        asked_by=row.asked_by,
     )
 
 
@@ -425,6 +427,7 @@ class SqlStore:
             created_at=now,
             expires_at=now + new.ttl,
             boot=self.boot,
+            asked_by=None if new.asked_by is None else _text(new.asked_by),
         )
         async with self._tx() as conn:
             if daily is not None and new.currency and new.amount is not None:
@@ -451,6 +454,7 @@ class SqlStore:
                     created_at=approval.created_at,
                     expires_at=approval.expires_at,
                     boot=approval.boot,
+                    asked_by=approval.asked_by,
                 )
             )
             entry = audit(approval) if audit is not None else None
@@ -521,11 +525,15 @@ class SqlStore:
         redeem_window: float,
         proof: dict[str, Any] | None = None,
     ) -> Approval:
-        """The decision, signed in the transaction that records it, whatever the channel that made it."""
+        """The decision, signed in the transaction that records it, whatever the channel that made it. Nobody
+        approves a request they asked for themselves (OwnRequest); they may deny it."""
         until = now + redeem_window
+        pending = [approvals.c.id == approval_id, approvals.c.state == "pending", approvals.c.expires_at > now]
+        if approve:
+            pending.append(sa.or_(approvals.c.asked_by.is_(None), approvals.c.asked_by != _text(by)))
         result = await conn.execute(
             approvals.update()
-            .where(approvals.c.id == approval_id, approvals.c.state == "pending", approvals.c.expires_at > now)
+            .where(*pending)
             .values(
                 state="approved" if approve else "denied",
                 decided_by=_text(by),
@@ -537,6 +545,8 @@ class SqlStore:
         row = (await conn.execute(approvals.select().where(approvals.c.id == approval_id))).first()
         approval = _approval(row) if row else None
         if result.rowcount != 1:
+            if approval is not None and approve and approval.state_at(now) == "pending":
+                raise OwnRequest(approval)
             raise NotPending(approval, approval.state_at(now) if approval else "unknown")
         assert approval is not None
         if self._signer is None:

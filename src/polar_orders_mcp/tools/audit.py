@@ -207,6 +207,7 @@ class AuditedSdkTool(SdkTool):
             "tool": self._entry.name,
             "tier": self._entry.tier,
             "client": who.client,
+            **({"person": who.person} if who.person is not None else {}),
             "session": who.session,
             "target": _target(arguments if isinstance(arguments, dict) else {}, note),
             "arguments": recorded_arguments(arguments if isinstance(arguments, dict) else {}),
