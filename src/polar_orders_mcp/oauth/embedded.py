@@ -299,7 +299,8 @@ def metadata_document(settings: Settings) -> dict[str, Any]:
     metadata.authorization_response_iss_parameter_supported = True
     metadata.token_endpoint_auth_methods_supported = ["none", "client_secret_post", "client_secret_basic"]
     metadata.revocation_endpoint_auth_methods_supported = ["none", "client_secret_post", "client_secret_basic"]
-    return metadata.model_dump(mode="json", exclude_none=True)
+    # The issuer exactly as the redirect's `iss` carries it (RFC 9207 compares strings): no slash added.
+    return {**metadata.model_dump(mode="json", exclude_none=True), "issuer": settings.base_url()}
 
 
 def build(
