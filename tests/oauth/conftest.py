@@ -141,3 +141,55 @@ async def server(store: SqlStore) -> AsyncIterator[Server]:
     served = await serve(make_settings(), store)
     async with served.http:
         yield served
+
+
+@dataclass(frozen=True)
+class Authority:
+    """A certificate authority of the test's own, and a certificate it issued for localhost."""
+
+    ca_pem: bytes
+    cert_file: Path
+    key_file: Path
+
+    def trust(self) -> Any:
+        import ssl
+
+        return ssl.create_default_context(cadata=self.ca_pem.decode())
+
+
+@pytest.fixture(scope="session")
+def authority(tmp_path_factory: pytest.TempPathFactory) -> Authority:
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.UTC)
+
+    def issue(subject: str, key: Any, signer: Any, issuer: str, ca: bool) -> x509.Certificate:
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+            .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        )
+        if not ca:
+            names = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+            builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
+        return builder.sign(signer, hashes.SHA256())
+
+    ca_key, leaf_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca = issue("Test CA", ca_key, ca_key, "Test CA", True)
+    leaf = issue("localhost", leaf_key, ca_key, "Test CA", False)
+    folder = tmp_path_factory.mktemp("tls")
+    (folder / "cert.pem").write_bytes(leaf.public_bytes(serialization.Encoding.PEM))
+    (folder / "key.pem").write_bytes(leaf_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))  # fmt: skip
+    return Authority(ca.public_bytes(serialization.Encoding.PEM), folder / "cert.pem", folder / "key.pem")

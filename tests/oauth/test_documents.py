@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import socket
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
@@ -18,7 +19,7 @@ from starlette.routing import Route
 from polar_orders_mcp.oauth import documents
 from polar_orders_mcp.oauth.documents import DocumentFetcher, DocumentRefused
 from polar_orders_mcp.store.sql import SqlStore
-from tests.oauth.conftest import REDIRECT, make_settings, pkce, serve
+from tests.oauth.conftest import REDIRECT, Authority, make_settings, pkce, serve
 
 pytestmark = pytest.mark.anyio
 
@@ -57,12 +58,22 @@ class Site:
 
 @pytest.fixture
 async def site() -> AsyncIterator[Site]:
+    async with running_site() as site:
+        yield site
+
+
+@asynccontextmanager
+async def running_site(authority: Authority | None = None) -> AsyncIterator[Site]:
+    """The site under uvicorn on loopback: plain HTTP on 127.0.0.1, or HTTPS as localhost with `authority`'s
+    certificate."""
     site = Site()
     app = Starlette(routes=[Route("/{name}", site.serve)])
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
-    site.base = f"http://127.0.0.1:{listener.getsockname()[1]}"
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    port = listener.getsockname()[1]
+    site.base = f"https://localhost:{port}" if authority else f"http://127.0.0.1:{port}"
+    tls = {"ssl_certfile": str(authority.cert_file), "ssl_keyfile": str(authority.key_file)} if authority else {}
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off", **tls))
     async with anyio.create_task_group() as group:
         group.start_soon(server.serve, [listener])
         while not server.started:
@@ -167,3 +178,14 @@ async def test_a_refused_document_gets_a_page_and_no_redirect(site: Site, store:
         answer = await server.authorize(f"{site.base}/client.json", challenge)
     assert answer.status_code == 400 and "location" not in answer.headers
     assert "is not an https URL." in answer.text and site.hits == 0
+
+
+async def test_over_https_the_pinned_address_is_still_checked_against_the_certificate(authority: Authority) -> None:
+    async with running_site(authority) as site:
+        document = await DocumentFetcher(private_ok=True, verify=authority.trust()).fetch(f"{site.base}/client.json")
+        assert document.info["client_id"] == f"{site.base}/client.json"
+        with pytest.raises(DocumentRefused) as untrusted:
+            await DocumentFetcher(private_ok=True).fetch(f"{site.base}/client.json")
+    assert str(untrusted.value) == (
+        f"The client's metadata document at {site.base}/client.json could not be fetched (ConnectError)."
+    )
