@@ -130,6 +130,19 @@ oauth_clients = sa.Table(
     sa.Column("kind", sa.String(16), nullable=False),  # "registered" (DCR) or "document" (CIMD)
     sa.Column("created_at", sa.Float(53), nullable=False),
     sa.Column("fetched_at", sa.Float(53)),
+    sa.Column("fresh_until", sa.Float(53)),  # a metadata document: fetched again after this
+)
+
+oauth_requests = sa.Table(
+    "pom_oauth_requests",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),  # in the sign-in and consent pages' URLs
+    sa.Column("client_id", sa.String(512), nullable=False),
+    sa.Column("params", sa.Text, nullable=False),  # the authorization request as checked, JSON
+    sa.Column("person", sa.String(128)),  # who signed in for it
+    sa.Column("browser_hash", sa.String(64)),  # SHA-256 of the cookie of the browser they signed in with
+    sa.Column("csrf", sa.String(64)),
+    sa.Column("expires_at", sa.Float(53), nullable=False),
 )
 
 oauth_codes = sa.Table(
@@ -211,8 +224,8 @@ def _schema_4(conn: sa.Connection, dialect: str) -> None:
 
 
 def _schema_5(conn: sa.Connection, dialect: str) -> None:
-    """Schema 5: who asked for an approval (the person an OAuth client acts for); the OAuth clients, codes and
-    tokens of the embedded authorization server are new tables, made by create_all."""
+    """Schema 5: who asked for an approval (the person an OAuth client acts for); the OAuth clients, pending
+    requests, codes and tokens of the embedded authorization server are new tables, made by create_all."""
     if "asked_by" not in {c["name"] for c in sa.inspect(conn).get_columns("pom_approvals")}:
         conn.execute(sa.text("ALTER TABLE pom_approvals ADD COLUMN asked_by TEXT"))
 
