@@ -1,13 +1,13 @@
-"""The SDK's own OAuth client against the authorization server, with a person signing in and consenting in a real
-headless Chromium.
+"""The SDK's own OAuth client against the server with OAuth on, with a person signing in and consenting in a real
+headless Chromium; then the same MCP client calls tools with the token, as that person.
 
-Until the MCP endpoint checks these tokens, a stand-in resource on the same server answers 401 with RFC 9728
-metadata, and echoes what a token grants once the client has one: the client discovers the authorization server
-from it, registers (DCR), sends the browser to authorize, and exchanges the code, as it would against /mcp.
+The client meets /mcp's 401, reads the RFC 9728 metadata, discovers the embedded authorization server, registers
+(DCR), sends the browser to authorize, and exchanges the code.
 """
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,17 +16,19 @@ from urllib.parse import parse_qs, urlsplit
 import anyio
 import httpx2
 import pytest
+from mcp.client import Client
 from mcp.client.auth import OAuthClientProvider
+from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.auth import AuthorizationCodeResult, OAuthClientInformationFull, OAuthClientMetadata, OAuthToken
 from pydantic import AnyUrl
-from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from polar_orders_mcp.oauth import embedded
+from polar_orders_mcp.emulator.app import create_app
 from polar_orders_mcp.oauth.grants import SCOPES
-from polar_orders_mcp.store.sql import SqlStore
+from polar_orders_mcp.server.app import Built, build_parts
+from polar_orders_mcp.server.http import http_app
 from tests.approvals.test_console_browser import chromium
 from tests.oauth.conftest import ADA, make_settings
 from tests.server.conftest import serve_in_thread
@@ -56,49 +58,34 @@ class Memory:
         self.client = client_info
 
 
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+BUILT: list[tuple[Built, Any]] = []
+
+
 @pytest.fixture
 def site(tmp_path: Path) -> Iterator[str]:
-    """The authorization server, a stand-in MCP resource and the client's callback page, on one loopback port."""
-    app = Starlette()
-    with serve_in_thread(app) as url:
-        port = int(url.rsplit(":", 1)[1])
-        settings = make_settings(port=port)
-        base = settings.base_url()
-        store = SqlStore(f"sqlite:///{tmp_path / 'state.db'}")
+    """The server with OAuth on (and the client's callback page beside it), on one loopback port that is also
+    its public address."""
+    import uvicorn
 
-        async def provide() -> SqlStore:
-            return store
+    port = free_port()
+    settings = make_settings(port=port, state_dir=tmp_path, toolsets=["all"], approval_wait=0)
+    emulator = create_app(orders=10)
+    built = build_parts(settings, transport=httpx2.ASGITransport(app=emulator))
+    BUILT[:] = [(built, emulator)]
 
-        verifier, routes = embedded.build(settings, provide)
+    async def callback(request: Request) -> Response:
+        return PlainTextResponse("Connected: you may close this page.")
 
-        async def resource(request: Request) -> Response:
-            token = request.headers.get("authorization", "").removeprefix("Bearer ")
-            grant = await verifier.verify(token) if token else None
-            if grant is None or grant.person is None:
-                challenge = f'Bearer resource_metadata="{base}/.well-known/oauth-protected-resource/mcp"'
-                return Response(status_code=401, headers={"WWW-Authenticate": challenge})
-            return JSONResponse(
-                {"person": grant.person.name, "client": grant.client, "scopes": sorted(grant.scopes or ())}
-            )
-
-        async def callback(request: Request) -> Response:
-            return PlainTextResponse("Connected: you may close this page.")
-
-        # RFC 9728 metadata naming the issuer exactly (pydantic's AnyHttpUrl would add a slash the client refuses).
-        described = {"resource": f"{base}/mcp", "authorization_servers": [base], "scopes_supported": list(SCOPES)}
-
-        async def protected_resource(request: Request) -> Response:
-            return JSONResponse(described)
-
-        app.router.routes.extend(
-            [
-                *routes,
-                Route("/.well-known/oauth-protected-resource/mcp", protected_resource),
-                Route("/mcp", resource, methods=["GET", "POST"]),
-                Route("/callback", callback),
-            ]
-        )
-        yield base
+    app = http_app(built.server, settings, [Route("/approvals/test-callback", callback)])
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    with serve_in_thread(app, config):
+        yield settings.base_url()
 
 
 def consent_in_browser(driver: Any, authorize_url: str, callback: str) -> None:
@@ -117,8 +104,10 @@ def consent_in_browser(driver: Any, authorize_url: str, callback: str) -> None:
     WebDriverWait(driver, 10).until(lambda d: d.current_url.startswith(callback))
 
 
-async def test_the_sdk_client_registers_and_a_person_consents_in_a_browser(chromium: Any, site: str) -> None:
-    callback = f"{site}/callback"
+async def test_the_sdk_client_registers_a_person_consents_and_tools_run_as_that_person(
+    chromium: Any, site: str
+) -> None:
+    callback = f"{site}/approvals/test-callback"
 
     async def redirect(authorize_url: str) -> None:
         await anyio.to_thread.run_sync(consent_in_browser, chromium, authorize_url, callback)
@@ -131,11 +120,20 @@ async def test_the_sdk_client_registers_and_a_person_consents_in_a_browser(chrom
                                    token_endpoint_auth_method="none", scope="polar:read polar:write")  # fmt: skip
     storage = Memory()
     auth = OAuthClientProvider(f"{site}/mcp", metadata, storage, redirect_handler=redirect, callback_handler=came_back)
-    async with httpx2.AsyncClient(auth=auth, timeout=30) as http:
-        answer = await http.get(f"{site}/mcp")
-    assert answer.status_code == 200, answer.text
-    assert storage.client is not None
-    assert answer.json() == {"person": "ada", "client": f"oauth:{storage.client.client_id}",
-                             "scopes": sorted(SCOPES)}  # fmt: skip
+    http = httpx2.AsyncClient(auth=auth, timeout=30)
+    async with Client(streamable_http_client(f"{site}/mcp", http_client=http), mode="legacy") as client:
+        built, emulator = BUILT[0]
+        order_id = emulator.state.emulator.seed_info.draft_orders["good_card"]
+        tools = await client.list_tools()
+        products = await client.call_tool("list_products", {})
+        asked = await client.call_tool("finalize_order", {"order_id": order_id})
+    assert storage.client is not None and storage.tokens is not None and storage.tokens.refresh_token is not None
     # The SDK's client asks for the scopes the resource's metadata lists, past its own metadata's.
-    assert storage.tokens is not None and storage.tokens.refresh_token is not None
+    assert storage.tokens.scope is not None and set(storage.tokens.scope.split()) == set(SCOPES)
+    assert "finalize_order" in {tool.name for tool in tools.tools}
+    assert not products.is_error
+    assert asked.structured_content is not None and asked.structured_content["status"] == "approval_pending"
+    approval = await (await built.store()).get_approval(asked.structured_content["approval"]["approval_id"])
+    assert approval is not None
+    assert (approval.client, approval.asked_by) == (f"oauth:{storage.client.client_id}", "ada")
+

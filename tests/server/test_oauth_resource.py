@@ -104,7 +104,7 @@ async def test_without_a_token_the_answer_says_where_to_sign_in(start: Any) -> N
     assert path_form.status_code == 200 and path_form.json() == bare.json()
     assert path_form.json() == {
         "resource": f"{PUBLIC}/mcp",
-        "authorization_servers": [f"{ISSUER}/"],
+        "authorization_servers": [ISSUER],
         "scopes_supported": list(SCOPES),
         "bearer_methods_supported": ["header"],
         "resource_name": "Polar orders",

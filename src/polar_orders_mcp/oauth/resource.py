@@ -8,10 +8,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-from mcp.server.auth.handlers.metadata import ProtectedResourceMetadataHandler
 from mcp.server.auth.routes import cors_middleware
-from mcp.shared.auth import ProtectedResourceMetadata
-from pydantic import AnyHttpUrl
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from polar_orders_mcp.oauth.grants import SCOPE_OF_TIER, SCOPE_READ, SCOPES, Grant, Verifier
@@ -38,13 +37,20 @@ class ResourceServer:
 
     def routes(self) -> list[BaseRoute]:
         """RFC 9728 metadata at the path form for the MCP endpoint, and at the bare well-known path."""
-        metadata = ProtectedResourceMetadata(
-            resource=AnyHttpUrl(self.resource_url),
-            authorization_servers=[AnyHttpUrl(self.issuer)],
-            scopes_supported=list(SCOPES),
-            resource_name="Polar orders",
-        )
-        handler = cors_middleware(ProtectedResourceMetadataHandler(metadata).handle, ["GET", "OPTIONS"])
+        # Written out rather than through pydantic's AnyHttpUrl, which adds a slash to a bare origin: clients
+        # compare the issuer they are sent to with the one its metadata names, exactly.
+        described = {
+            "resource": self.resource_url,
+            "authorization_servers": [self.issuer],
+            "scopes_supported": list(SCOPES),
+            "bearer_methods_supported": ["header"],
+            "resource_name": "Polar orders",
+        }
+
+        async def metadata(_: Request) -> Response:
+            return JSONResponse(described, headers={"Cache-Control": "public, max-age=3600"})
+
+        handler = cors_middleware(metadata, ["GET", "OPTIONS"])
         paths = dict.fromkeys((self.metadata_path, WELL_KNOWN))
         return [Route(path, endpoint=handler, methods=["GET", "OPTIONS"]) for path in paths]
 
