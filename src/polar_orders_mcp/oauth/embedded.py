@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from mcp.server.auth.handlers.authorize import AuthorizationHandler
 from mcp.server.auth.provider import (
@@ -32,7 +32,9 @@ from pydantic import AnyHttpUrl, AnyUrl, ValidationError
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route, request_response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from polar_orders_mcp.approvals.slowdown import SlowDown
 from polar_orders_mcp.oauth import pages
 from polar_orders_mcp.oauth.documents import DocumentFetcher, DocumentRefused, is_document_id
 from polar_orders_mcp.oauth.grants import SCOPE_READ, SCOPES, Grant, Person
@@ -304,10 +306,16 @@ def metadata_document(settings: Settings) -> dict[str, Any]:
 
 
 def build(
-    settings: Settings, store: Callable[[], Awaitable[Store]], *, fetcher: DocumentFetcher | None = None
+    settings: Settings,
+    store: Callable[[], Awaitable[Store]],
+    *,
+    fetcher: DocumentFetcher | None = None,
+    slow_down: SlowDown | None = None,
 ) -> tuple[EmbeddedVerifier, list[BaseRoute]]:
     """The verifier of this server's tokens, and its routes: metadata, authorize, token, register (with DCR on),
-    revoke, and the sign-in and consent pages. `fetcher`: how metadata documents are fetched (tests)."""
+    revoke, and the sign-in and consent pages. `fetcher`: how metadata documents are fetched (tests).
+    `slow_down`: the approval console's, so that guessing a person's secret is slowed down once for both
+    sign-in pages (they take the same secrets)."""
     embedded = Embedded(settings, store, fetcher or DocumentFetcher(private_ok=settings.oauth_private_metadata))
     provider = Provider(embedded)
     sdk = create_auth_routes(
@@ -318,7 +326,9 @@ def build(
         ),
         revocation_options=RevocationOptions(enabled=True),
     )
-    kept = [r for r in sdk if r.path not in ("/.well-known/oauth-authorization-server", "/authorize")]
+    kept = [
+        _public_revocation(r) for r in sdk if r.path not in ("/.well-known/oauth-authorization-server", "/authorize")
+    ]
     metadata = metadata_document(settings)
 
     async def serve_metadata(request: Request) -> Response:
@@ -350,6 +360,43 @@ def build(
             methods=["GET", "POST"],
         ),
         *kept,
-        *SignIn(embedded, provider_issuer=settings.base_url()).routes(),
+        *SignIn(embedded, provider_issuer=settings.base_url(), slow_down=slow_down).routes(),
     ]
     return EmbeddedVerifier(embedded), routes
+
+
+def _public_revocation(route: BaseRoute) -> BaseRoute:
+    """The SDK's revocation endpoint (checked on mcp 2.3.0) requires a `client_secret` form field, which a public
+    client (RFC 7009 with `token_endpoint_auth_method: none`) never sends: an empty one is added when absent, so
+    that such a client can revoke its tokens. The client is still authenticated as its registration says."""
+    if not isinstance(route, Route) or route.path != "/revoke":
+        return route
+    return Route(route.path, _WithClientSecretField(route.app), methods=list(route.methods or ["POST"]))
+
+
+class _WithClientSecretField:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("method") != "POST":
+            await self.app(scope, receive, send)
+            return
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if len(body) > DEFAULT_MAX_REQUEST_BODY_SIZE or not message.get("more_body", False):
+                break
+        if "client_secret" not in parse_qs(body.decode("latin-1"), keep_blank_values=True):
+            body += b"&client_secret=" if body else b"client_secret="
+        given = False
+
+        async def replay() -> Message:
+            nonlocal given
+            if not given:
+                given = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)

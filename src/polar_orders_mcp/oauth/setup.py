@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from starlette.routing import BaseRoute
 
+from polar_orders_mcp.approvals.slowdown import SlowDown
 from polar_orders_mcp.oauth.grants import Verifier
 from polar_orders_mcp.settings import Settings
 from polar_orders_mcp.store.base import Store
@@ -23,8 +24,11 @@ class OAuthParts:
     issuer: str
 
 
-def oauth_parts(settings: Settings, store: Callable[[], Awaitable[Store]]) -> OAuthParts | None:
-    """None with --oauth off; else the embedded authorization server, or the external provider's verifier."""
+def oauth_parts(
+    settings: Settings, store: Callable[[], Awaitable[Store]], slow_down: SlowDown | None = None
+) -> OAuthParts | None:
+    """None with --oauth off; else the embedded authorization server, or the external provider's verifier.
+    `slow_down`: the approval console's, shared by the authorization server's sign-in page."""
     if settings.oauth_mode == "off":
         return None
     if settings.oauth_mode == "external":
@@ -32,7 +36,7 @@ def oauth_parts(settings: Settings, store: Callable[[], Awaitable[Store]]) -> OA
 
         verifier, routes = external.build(settings)
         return OAuthParts([verifier], routes, settings.oauth_issuer or "")
-    from polar_orders_mcp.oauth import embedded  # type: ignore[attr-defined]
+    from polar_orders_mcp.oauth import embedded
 
-    verifier, routes = embedded.build(settings, store)
+    verifier, routes = embedded.build(settings, store, slow_down=slow_down)
     return OAuthParts([verifier], routes, settings.base_url())

@@ -275,12 +275,13 @@ def http_app(
 def _oauth(mcp: MCPServer[Any], settings: Settings) -> tuple[ResourceServer | None, Sequence[BaseRoute]]:
     """The resource server and the routes OAuth serves without a bearer, when the settings turn OAuth on."""
     from polar_orders_mcp.oauth.setup import oauth_parts
-    from polar_orders_mcp.server.app import select_tools, store_of
+    from polar_orders_mcp.server.app import console_of, select_tools, store_of
 
     store = store_of(mcp)
     if settings.oauth_mode == "off" or store is None:
         return None, ()
-    parts = oauth_parts(settings, store)
+    console = console_of(mcp)
+    parts = oauth_parts(settings, store, console.slow_down if console is not None else None)
     if parts is None:
         return None, ()
     tiers = {tool.name: tool.tier for tool in select_tools(settings)}
