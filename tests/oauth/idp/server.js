@@ -55,6 +55,8 @@ server.listen(0, '127.0.0.1', () => {
     findAccount: async (_ctx, id) => account(id),
     claims: { openid: ['sub'], profile: ['preferred_username'], email: ['email'] },
     scopes: ['openid', 'offline_access'],
+    // The profile's claims in the ID token too, as Keycloak and Entra put them (the console reads its name there).
+    conformIdTokenClaims: false,
     pkce: { required: () => true },
     features: {
       devInteractions: { enabled: false },
