@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow test-deep lint clean conformance dist-check bench bench-tasks bench-replicas soak schemas system-deps replicas
+.PHONY: demo test test-slow test-deep test-idp idp-deps lint clean conformance dist-check bench bench-tasks bench-replicas soak schemas system-deps replicas
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,18 @@ test: $(STAMP)
 # property tests, and smoke runs of the benchmarks and the soak. make test leaves them out; CI runs them.
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -n auto --dist loadfile -m slow $(PYTEST_ARGS)
+
+# The external identity provider tests against a real OpenID provider (oidc-provider, pinned in
+# tests/oauth/idp/ with the Node 22 it supports): part of make test-slow, which installs it when missing too.
+IDP_DEPS := tests/oauth/idp/node_modules/.package-lock.json
+
+$(IDP_DEPS): tests/oauth/idp/package.json tests/oauth/idp/package-lock.json
+	cd tests/oauth/idp && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+
+idp-deps: $(IDP_DEPS)
+
+test-idp: $(STAMP) $(IDP_DEPS)
+	$(BIN)/python -m pytest -p no:xdist tests/oauth $(PYTEST_ARGS)
 
 # The property tests at depth: 500 hostile argument sets per tool and mode, 200 runs of the approval
 # state machine per policy (make test and make test-slow run 6 and 8), without the per-test timeout.
@@ -107,4 +119,4 @@ dist-check:
 	PYTHON=$(PYTHON) bash scripts/dist-check.sh
 
 clean:
-	rm -rf $(VENV) build dist src/*.egg-info conformance/node_modules conformance/results
+	rm -rf $(VENV) build dist src/*.egg-info conformance/node_modules conformance/results tests/oauth/idp/node_modules

@@ -54,6 +54,8 @@ SLOW = (
     "tests/reliability/test_head_timeout.py",
     "tests/reliability/test_body_timeout.py",
     "tests/store/test_sql_store.py::test_two_processes_sharing_one_database_redeem_each_approval_once",
+    "tests/oauth/test_external_idp.py",
+    "tests/oauth/test_external_console.py",
 )
 
 

@@ -705,9 +705,13 @@ class Settings(BaseSettings):
         return self.base_url() + ("/sse" if self.transport == "sse" else "/mcp")
 
     def people_roles(self) -> dict[str, frozenset[str]]:
-        """Every person of the approvers' list and what they may do (POLAR_MCP_ROLES; unnamed: approve)."""
+        """Every person of the approvers' list and what they may do (POLAR_MCP_ROLES; unnamed: approve); with an
+        external identity provider, also the people POLAR_MCP_ROLES names without a secret (they sign in there)."""
         given = parse_roles(self.roles) if self.roles else {}
-        return {name: given.get(name, frozenset({"approve"})) for name in self.approver_secrets()}
+        found = {name: given.get(name, frozenset({"approve"})) for name in self.approver_secrets()}
+        if self.oauth_mode == "external":
+            found.update({name: roles for name, roles in given.items() if name not in found})
+        return found
 
     def approver_secrets(self) -> dict[str, str]:
         """Every approver's name and sign-in secret."""

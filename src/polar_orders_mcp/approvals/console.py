@@ -15,7 +15,7 @@ import secrets
 import shlex
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime, tzinfo
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote, urlsplit
 
 import anyio
@@ -50,6 +50,9 @@ from polar_orders_mcp.store.records import (
     PasskeyChanged,
     Proven,
 )
+
+if TYPE_CHECKING:
+    from polar_orders_mcp.approvals.oidc import OidcSignIn
 
 log = logging.getLogger(__name__)
 
@@ -148,6 +151,7 @@ class Console:
         notice: str | None = None,
         slow_down: SlowDown | None = None,
         body_timeout: float = BODY_TIMEOUT,
+        oidc: OidcSignIn | None = None,
     ) -> None:
         self._store = store
         self._approvers = dict(approvers)
@@ -161,11 +165,12 @@ class Console:
         self.notice = notice  # said beside every link handed out: e.g. that the configured port was taken
         self.slow_down = slow_down or SlowDown()
         self.body_timeout = body_timeout
+        self.oidc = oidc  # sign-in through the external identity provider (--oauth-console)
 
     # What the guard asks ---------------------------------------------------------------------------
 
     def unavailable(self) -> str | None:
-        if not self._approvers:
+        if not self._approvers and self.oidc is None:
             return NOT_CONFIGURED
         if not self.serving:
             return "the approval console is not running (see the server's log for why)."
@@ -200,6 +205,7 @@ class Console:
             (f"{p}/passkeys", ["GET"], self._passkeys_page),
             (f"{p}/passkeys", ["POST"], self._add_passkey),
             (f"{p}/passkeys/remove", ["POST"], self._remove_passkey),
+            *(self.oidc.routes(self) if self.oidc is not None else []),
             (f"{p}/{{approval_id:str}}", ["GET"], self._detail),
             (f"{p}/{{approval_id:str}}", ["POST"], self._decide),
         ]
@@ -491,11 +497,13 @@ class Console:
     async def _login_form(self, request: Request, error: str | None = None, status: int = 200) -> Response:
         if (refused := self._refuse(request)) is not None:
             return refused
-        if not self._approvers:
+        if not self._approvers and self.oidc is None:
             return _html(pages.message("The console is not set up", NOT_CONFIGURED, base=self.path), 503)
         nonce = request.cookies.get(LOGIN_COOKIE) or secrets.token_urlsafe(24)
         next_path = _local(request.query_params.get("next"), self.path)
-        response = _html(pages.login(csrf=nonce, base=self.path, next_path=next_path, error=error, names=False), status)
+        provider = f"{self.path}/oidc/start?next={quote(next_path, safe='/')}" if self.oidc is not None else None
+        said = pages.login(csrf=nonce, base=self.path, next_path=next_path, error=error, names=False, provider=provider)
+        response = _html(said, status)
         self._cookie(response, request, LOGIN_COOKIE, nonce, max_age=3600)
         return response
 
@@ -516,14 +524,31 @@ class Console:
         if approver is None:
             self.slow_down.failed()
             return await self._login_form(request, "That is not an approver secret of this server.", 401)
+        return await self.open_session(request, approver, str(form.get("next", "")))
+
+    async def open_session(self, request: Request, approver: str, next_path: str) -> Response:
+        """Sign `approver` in (by their secret, or through the identity provider): a new console session, its
+        cookie, and the way on to `next_path`."""
         token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
         store = await self._store()
         await store.create_console_session(token_hash=_hash(token), approver=approver, csrf=csrf, ttl=SESSION_TTL)
-        response = _redirect(_local(str(form.get("next", "")), self.path))
-        bound = f"{token}.{_binding(self._approvers[approver], token)}"
+        response = _redirect(_local(next_path, self.path))
+        bound = f"{token}.{_binding(self._binding_secret(approver) or '', token)}"
         self._cookie(response, request, SESSION_COOKIE, bound, max_age=int(SESSION_TTL))
         response.delete_cookie(LOGIN_COOKIE, path=self.path)
         return response
+
+    async def sign_in_failed(self, request: Request, error: str) -> Response:
+        return await self._login_form(request, error, 401)
+
+    def refuse(self, request: Request) -> Response | None:
+        return self._refuse(request)
+
+    def _binding_secret(self, approver: str) -> str | None:
+        """The secret a session of this approver is bound to: theirs, else the provider sign-in's for them."""
+        if approver in self._approvers:
+            return self._approvers[approver]
+        return self.oidc.binding_secret(approver) if self.oidc is not None else None
 
     async def _logout(self, request: Request) -> Response:
         if (refused := self._refuse(request, post=True)) is not None:
@@ -549,17 +574,18 @@ class Console:
 
     async def _signed_in(self, request: Request) -> tuple[str, str] | None:
         token = request.cookies.get(SESSION_COOKIE)
-        if not token or not self._approvers:
+        if not token or (not self._approvers and self.oidc is None):
             return None
         return self._approver_of(await (await self._store()).get_console_session(_key(token)), token)
 
     def _approver_of(self, session: ConsoleSession | None, cookie: str) -> tuple[str, str] | None:
         """(approver, csrf) of a console session that is signed in, by an approver this server still has, with
         the secret it still has: a session made with a secret since rotated signs nobody in."""
-        if session is None or not self._approvers or session.approver not in self._approvers:
+        secret = self._binding_secret(session.approver) if session is not None else None
+        if session is None or secret is None:
             return None
         token, _, bound = cookie.rpartition(".")
-        expected = _binding(self._approvers[session.approver], token)
+        expected = _binding(secret, token)
         if not token or not hmac.compare_digest(bound.encode(), expected.encode()):
             return None
         return session.approver, session.csrf

@@ -26,6 +26,7 @@ class PasskeyAsk:
     credentials: tuple[str, ...] = ()
     unable: str | None = None
 
+
 Origin = Literal["this", "earlier", "other"]
 """Which run of the server asked for a request: this one, one started before it, or another beside it."""
 
@@ -290,7 +291,7 @@ def index(
         else '<p class="empty">No decisions yet.</p>'
     )
     body = (
-        f'<h1>Waiting for approval{f" (page {page_number})" if page_number > 1 or more else ""}</h1>{cards}'
+        f"<h1>Waiting for approval{f' (page {page_number})' if page_number > 1 or more else ''}</h1>{cards}"
         f'{paging(page_number, more, base)}<p><a href="{escape(base)}">Refresh</a></p>'
         f"<h2>Recent decisions</h2>{history}"
     )
@@ -312,7 +313,14 @@ def detail(
 ) -> str:
     note = f'<div class="notice">{escape(notice)}</div>' if notice else ""
     shown = card(
-        approval, now, csrf=csrf, base=base, link=False, zone=zone, passkey=passkey, needs_passkey=needs_passkey,
+        approval,
+        now,
+        csrf=csrf,
+        base=base,
+        link=False,
+        zone=zone,
+        passkey=passkey,
+        needs_passkey=needs_passkey,
         origin=origin,
     )
     body = f"{note}<h1>Approval request</h1>{shown}" + f'<p><a href="{escape(base)}">All requests</a></p>'
@@ -375,7 +383,7 @@ def passkeys(
     return page("Passkeys", body, approver=approver, csrf=csrf, base=base, script=unable is None)
 
 
-def login(*, csrf: str, base: str, next_path: str, error: str | None, names: bool) -> str:
+def login(*, csrf: str, base: str, next_path: str, error: str | None, names: bool, provider: str | None = None) -> str:
     problem = f'<div class="error">{escape(error)}</div>' if error else ""
     name_field = (
         '<label for="name">Approver name</label><input id="name" name="name" type="text" autocomplete="username" '
@@ -394,6 +402,8 @@ def login(*, csrf: str, base: str, next_path: str, error: str | None, names: boo
         '<input id="secret" name="secret" type="password" autocomplete="current-password" required>'
         '<div class="actions"><button class="approve" type="submit">Sign in</button></div></form>'
     )
+    if provider is not None:
+        body += f'<p><a href="{escape(provider)}">Sign in with your organization\'s account</a></p>'
     return page("Sign in", body, base=base)
 
 

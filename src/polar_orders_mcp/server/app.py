@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import httpx2
@@ -47,6 +47,9 @@ from polar_orders_mcp.tools.base import Tool
 from polar_orders_mcp.tools.context import AppState, polar_errors_as_tool_errors
 from polar_orders_mcp.tools.registry import ALL_TOOLS, CUSTOMER_TOOLS
 from polar_orders_mcp.tools.toolsets import DEFAULT_TOOLSETS, TOOLSET_NAMES, TOOLSET_WORDS
+
+if TYPE_CHECKING:
+    from polar_orders_mcp.approvals.oidc import OidcSignIn
 
 log = logging.getLogger(__name__)
 
@@ -394,6 +397,25 @@ class Built:
     """Each tool's input schema as the server checks arguments: the advertised one with ids' form."""
 
 
+def _console_sign_in(settings: Settings) -> OidcSignIn | None:
+    """The console's sign-in through the external identity provider (--oauth-console), or None."""
+    if not settings.oauth_console or settings.oauth_mode != "external":
+        return None
+    from polar_orders_mcp.approvals.oidc import OidcSignIn
+    from polar_orders_mcp.oauth.provider import Provider
+
+    assert settings.oauth_issuer and settings.oauth_client_id and settings.oauth_client_secret
+    approvers = [name for name, roles in settings.people_roles().items() if "approve" in roles]
+    return OidcSignIn(
+        Provider(settings.oauth_issuer, jwks_url=settings.oauth_jwks_url),
+        client_id=settings.oauth_client_id,
+        client_secret=settings.oauth_client_secret.get_secret_value(),
+        algorithms=settings.oauth_algorithms,
+        name_claim=settings.oauth_name_claim,
+        approvers=approvers,
+    )
+
+
 def build_server(settings: Settings, transport: httpx2.AsyncBaseTransport | None = None) -> MCPServer[AppState]:
     """The MCP server for these settings. `transport` plugs a fake Polar in (tests, the emulator)."""
     return build_parts(settings, transport).server
@@ -427,6 +449,7 @@ def build_parts(
         zone=settings.display_zone(),
         passkeys=passkeys,
         body_timeout=settings.head_timeout,
+        oidc=_console_sign_in(settings),
     )
     guard = Guard(
         mode=settings.confirm,
