@@ -56,6 +56,7 @@ SLOW = (
     "tests/store/test_sql_store.py::test_two_processes_sharing_one_database_redeem_each_approval_once",
     "tests/oauth/test_external_idp.py",
     "tests/oauth/test_external_console.py",
+    "tests/oauth/test_external_server.py",
 )
 
 

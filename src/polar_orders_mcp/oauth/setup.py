@@ -32,7 +32,7 @@ def oauth_parts(
     if settings.oauth_mode == "off":
         return None
     if settings.oauth_mode == "external":
-        from polar_orders_mcp.oauth import external  # type: ignore[attr-defined]
+        from polar_orders_mcp.oauth import external
 
         verifier, routes = external.build(settings)
         return OAuthParts([verifier], routes, settings.oauth_issuer or "")

@@ -94,6 +94,15 @@ def check_oauth(settings: Settings) -> None:
             f"--public-url {settings.base_url()} is not https: OAuth sends tokens and sign-ins over it. Put the "
             "server behind a proxy that terminates TLS and give its https address."
         )
+    if settings.oauth_mode == "external":
+        from polar_orders_mcp.oauth.external import ExternalSetupError, check_settings
+
+        try:
+            check_settings(settings)
+        except ExternalSetupError as exc:
+            raise StartupError(str(exc)) from exc
+    if settings.oauth_console and settings.oauth_mode != "external":
+        raise StartupError("--oauth-console signs approvers in through your identity provider: set --oauth-issuer too.")
     if settings.oauth_mode == "embedded" and not any("use" in roles for roles in settings.people_roles().values()):
         raise StartupError(
             "--oauth: nobody may sign in for a client. Name people and secrets in POLAR_MCP_APPROVERS "
