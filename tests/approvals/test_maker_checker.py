@@ -119,3 +119,10 @@ async def test_the_store_refuses_an_approval_by_the_asker_whatever_the_channel(p
     assert approved.state == "approved" and approved.decided_by == "bob"
     theirs = await store.create_approval(request)
     assert (await store.decide(theirs.id, approve=False, by="ada", redeem_window=60)).state == "denied"
+
+
+def test_a_form_answer_from_a_client_acting_for_a_person_approves_nothing(parts: Built) -> None:
+    """Checked again when an answer arrives: a form answered by the asker's own client is the asker's approval."""
+    refusal = parts.guard.form_refusal(Caller("stdio", None, "ada"), 1500, "usd")
+    assert refusal == "ada asked for it through this client, and only another person may approve it"
+    assert parts.guard.form_refusal(Caller("stdio", None, None), 1500, "usd") is None

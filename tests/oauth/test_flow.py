@@ -284,3 +284,23 @@ async def test_a_registration_with_an_http_redirect_off_loopback_is_refused(serv
         "error_description": "Redirect URI 'http://desk.example/cb' is refused: use https, http on localhost, or the "
         "app's own scheme, without a fragment.",
     }
+
+
+async def test_a_person_whose_role_use_is_withdrawn_loses_the_tokens_they_had(server: Server) -> None:
+    client_id = await server.register()
+    tokens = await server.tokens(client_id)
+    assert await server.verifier.verify(tokens["access_token"]) is not None
+    server.verifier._e.settings = server.settings.model_copy(update={"roles": "ada=approve"})
+    assert await server.verifier.verify(tokens["access_token"]) is None
+
+
+async def test_a_consent_after_the_role_use_was_withdrawn_is_refused(server: Server) -> None:
+    client_id = await server.register()
+    _, challenge = pkce()
+    started = await server.authorize(client_id, challenge)
+    signed = await server.sign_in(started.headers["location"])
+    page = await server.http.get(signed.headers["location"])
+    server.verifier._e.settings = server.settings.model_copy(update={"roles": "ada=approve"})
+    form = {"request": query(signed.headers["location"])["request"], "csrf": csrf_of(page.text), "decision": "allow"}
+    answer = await server.post("/oauth/consent", form)
+    assert answer.status_code in (401, 403) and "location" not in answer.headers

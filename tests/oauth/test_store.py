@@ -121,3 +121,14 @@ async def test_a_metadata_document_is_replaced_when_fetched_again(oauth: OAuthSt
     await oauth.put_client(url, {"client_name": "two"}, kind="document", fresh_until=oauth.now() + 120)
     found = await oauth.get_client(url)
     assert found is not None and found.info == {"client_name": "two"} and found.fresh_until == oauth.now() + 120
+
+
+async def test_a_code_exchanged_again_revokes_the_tokens_of_its_first_exchange(oauth: OAuthStore) -> None:
+    grant = CodeGrant("desk", "ada", ("polar:read",), "c" * 43, "http://127.0.0.1/cb", True, None, oauth.now() + 60,
+                      used=False)  # fmt: skip
+    code = await oauth.create_code(grant)
+    first = await oauth.exchange_code(code, "desk")
+    assert first is not None and (await oauth.token(first.access)).revoked_at is None  # type: ignore[union-attr]
+    assert await oauth.exchange_code(code, "desk") is None
+    assert (await oauth.token(first.access)).revoked_at is not None  # type: ignore[union-attr]
+    assert (await oauth.token(first.refresh)).revoked_at is not None  # type: ignore[union-attr]

@@ -63,7 +63,7 @@ def start(emulator: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> Call
     def run(**settings: Any) -> Iterator[str]:
         given = {"oauth": True, "public_url": PUBLIC, "allowed_hosts": ["127.0.0.1"], "state_dir": tmp_path,
                  "toolsets": ["all"], **PEOPLE, **settings}  # fmt: skip
-        config = Settings(emulator=True, transport="http", **given)
+        config = Settings(emulator=True, **{"transport": "http", **given})
         built = build_parts(config, transport=httpx2.ASGITransport(app=emulator))
         BUILT[:] = [built]
         with serve_in_thread(http_app(built.server, config)) as url:
@@ -118,6 +118,10 @@ async def test_a_token_that_grants_nothing_here_is_an_invalid_token(start: Any) 
             not_bearer = await http.post(
                 f"{url}/mcp", json=INITIALIZE, headers={**MCP_HEADERS, "Authorization": "Basic ada-all"}
             )
+            any_case = await http.post(
+                f"{url}/mcp", json=INITIALIZE, headers={**MCP_HEADERS, "Authorization": "bEaReR ada-all"}
+            )
+    assert any_case.status_code == 200  # the scheme's case does not matter (RFC 9110)
     assert refused.status_code == 401
     assert refused.headers["www-authenticate"].startswith('Bearer error="invalid_token", resource_metadata=')
     assert "issued for another server" in refused.json()["error_description"]
@@ -228,3 +232,30 @@ async def test_a_tool_refuses_a_token_without_its_scope_even_past_the_gate(emula
         "done: sign in again and allow polar:money."
     )
     assert emulator.state.emulator.store.order(order_id).status == "draft"
+
+
+async def test_a_body_too_large_to_read_for_its_scope_is_refused(start: Any) -> None:
+    with start() as url:
+        async with httpx2.AsyncClient(timeout=30) as http:
+            huge = await http.post(f"{url}/mcp", content=b"[" + b" " * (4 * 1024 * 1024) + b"]",
+                                   headers={**bearer("ada-reads"), "content-type": "application/json"})  # fmt: skip
+    assert huge.status_code == 413
+    assert huge.json()["error_description"] == "Request bodies are limited to 4194304 bytes."
+
+
+async def test_one_persons_sse_session_is_not_another_persons_on_the_same_client(start: Any) -> None:
+    with start(transport="sse") as url:
+        async with (
+            httpx2.AsyncClient(timeout=30) as http,
+            http.stream("GET", f"{url}/sse", headers=bearer("ada-all")) as stream,
+        ):
+            lines = stream.aiter_lines()
+            session_id = ""
+            while "session_id=" not in session_id:
+                session_id = await anext(lines)
+            target = f"{url}/messages/?session_id={session_id.split('session_id=')[1].strip()}"
+            ping = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+            as_carol = await http.post(target, json=ping, headers=bearer("carol-all"))
+            as_ada = await http.post(target, json=ping, headers=bearer("ada-all"))
+    assert (as_carol.status_code, as_carol.text) == (404, "Could not find session")
+    assert as_ada.status_code == 202

@@ -188,10 +188,11 @@ class Gate:
                 found = name
         if found is not None:
             return Grant(found)
-        if self.oauth is None or not given.startswith(b"Bearer "):
+        scheme, _, value = given.partition(b" ")
+        if self.oauth is None or scheme.lower() != b"bearer":  # the scheme is case-insensitive (RFC 9110)
             return None
         try:
-            token = given[len(b"Bearer ") :].decode("ascii").strip()
+            token = value.decode("ascii").strip()
         except UnicodeDecodeError:
             return None
         return await self.oauth.verify(token) if token else None
