@@ -228,3 +228,15 @@ async def test_a_tool_refuses_a_token_without_its_scope_even_past_the_gate(emula
         "done: sign in again and allow polar:money."
     )
     assert emulator.state.emulator.store.order(order_id).status == "draft"
+
+
+async def test_a_body_nested_too_deep_to_read_is_refused_by_the_sdk_not_a_server_error(start: Any) -> None:
+    nested = b"[" * 5000 + b"]" * 5000
+    body = b'{"jsonrpc": "2.0", "id": 1, "method": "ping", "params": {"x": ' + nested + b"}}"
+    with start() as url:
+        async with httpx2.AsyncClient(timeout=30) as http:
+            answer = await http.post(
+                f"{url}/mcp", content=body, headers={**bearer("ada-reads"), "content-type": "application/json"}
+            )
+    assert answer.status_code == 400
+    assert answer.json()["error"]["code"] == -32700  # the SDK's parse error
