@@ -240,3 +240,16 @@ async def test_a_body_nested_too_deep_to_read_is_refused_by_the_sdk_not_a_server
             )
     assert answer.status_code == 400
     assert answer.json()["error"]["code"] == -32700  # the SDK's parse error
+
+
+async def test_the_bearer_scheme_is_read_whatever_its_case_and_spacing(start: Any) -> None:
+    """RFC 7235: `bearer`, `BEARER` and `Bearer  token` are the same credential as `Bearer token`."""
+    with start(http_token=STATIC) as url:
+        async with httpx2.AsyncClient(timeout=30) as http:
+            answers = [
+                await http.post(f"{url}/mcp", json=INITIALIZE, headers={**MCP_HEADERS, "Authorization": given})
+                for given in ("bearer ada-all", "BEARER ada-all", f"bearer {STATIC}", f"Bearer  {STATIC}")
+            ]
+            other = await http.post(f"{url}/mcp", json=INITIALIZE, headers={**MCP_HEADERS, "Authorization": STATIC})
+    assert [a.status_code for a in answers] == [200, 200, 200, 200]
+    assert other.status_code == 401
