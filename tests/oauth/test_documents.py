@@ -51,6 +51,10 @@ class Site:
             return RedirectResponse(f"{self.base}/client.json", 302)
         if path == "/secret.json":
             return JSONResponse(self.doc(path, token_endpoint_auth_method="client_secret_post"))
+        if path == "/http-redirect.json":
+            return JSONResponse(self.doc(path, redirect_uris=[REDIRECT, "http://desk.example/callback"]))
+        if path == "/script-redirect.json":
+            return JSONResponse(self.doc(path, redirect_uris=["javascript:alert(document.domain)//"]))
         if path == "/no-redirects.json":
             return JSONResponse(self.doc(path, redirect_uris=None))
         return Response(json.dumps({}), 404)
@@ -189,3 +193,21 @@ async def test_over_https_the_pinned_address_is_still_checked_against_the_certif
     assert str(untrusted.value) == (
         f"The client's metadata document at {site.base}/client.json could not be fetched (ConnectError)."
     )
+
+
+@pytest.mark.parametrize(
+    ("path", "shown"),
+    [("/http-redirect.json", "http://desk.example/callback"), ("/script-redirect.json", "javascript:")],
+)
+async def test_a_document_is_held_to_the_redirect_rules_of_a_registration(
+    site: Site, store: SqlStore, path: str, shown: str
+) -> None:
+    """A registration by DCR may not name plain http off loopback or a script URL; a metadata document neither."""
+    server = await serve(make_settings(oauth_private_metadata=True), store)
+    async with server.http:
+        _, challenge = pkce()
+        answer = await server.authorize(f"{site.base}{path}", challenge)
+    assert answer.status_code == 400 and "location" not in answer.headers
+    assert f"The client&#x27;s metadata document at {site.base}{path} names the redirect URI" in answer.text
+    assert shown in answer.text
+    assert "use https, http on localhost, or the app&#x27;s own scheme, without a fragment" in answer.text

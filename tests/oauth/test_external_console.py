@@ -87,3 +87,31 @@ async def test_an_answer_without_the_sign_ins_cookie_is_refused(parts: Built, id
         refused = await http.get("/approvals/oidc/callback", params={"code": "x", "state": "y"})
         assert sent.status_code == 303 and refused.status_code == 401
         assert "this sign-in was not started here" in refused.text
+
+
+async def test_an_id_token_without_the_name_claim_signs_nobody_in(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The console names an approver by the name claim only, as the tokens that call tools name who asked: with an
+    email fallback here alone, "ada@example.test" approved what "ada" asked (or the other way round)."""
+    from types import SimpleNamespace
+
+    from polar_orders_mcp.approvals.oidc import OidcSignIn, Refused
+    from polar_orders_mcp.oauth.provider import Provider
+
+    sign_in = OidcSignIn(
+        Provider("https://login.example.com"), client_id="polar-mcp", client_secret=SECRET, algorithms=["RS256"],
+        name_claim="preferred_username", approvers=["ada", "ada@example.test"],
+    )  # fmt: skip
+
+    async def answer(*_: Any, **__: Any) -> Any:
+        return {"id_token": "checked below"}
+
+    async def claims(*_: Any) -> dict[str, Any]:
+        return {"sub": "sub-ada", "email": "ada@example.test"}
+
+    monkeypatch.setattr(sign_in.provider, "endpoint", answer)
+    monkeypatch.setattr(sign_in.provider, "post_form", answer)
+    monkeypatch.setattr(sign_in, "_id_token", claims)
+    monkeypatch.setattr(sign_in, "_redirect_uri", lambda *_: f"{ORIGIN}/approvals/oidc/callback")
+    request = SimpleNamespace(query_params={"code": "c"})
+    with pytest.raises(Refused, match="the identity provider named nobody \\(no preferred_username claim\\)"):
+        await sign_in._approver(None, request, {"verifier": "v", "nonce": "n"})  # type: ignore[arg-type]

@@ -79,19 +79,22 @@ async def test_the_client_and_the_scopes_of_this_server_come_from_the_claims(
     assert grant is not None and (grant.client, grant.scopes) == (client, frozenset(scopes))
 
 
-@pytest.mark.parametrize(
-    ("changes", "name"),
-    [
-        ({}, "ada"),
-        ({"preferred_username": None}, "ada@example.test"),
-        ({"preferred_username": None, "email": None}, "sub-ada"),
-    ],
-)
-async def test_the_person_is_named_by_the_name_claim_else_the_email_else_the_subject(
-    idp: LocalIdp, changes: dict[str, Any], name: str
+async def test_the_person_is_named_by_the_name_claim(idp: LocalIdp) -> None:
+    grant = await verifier(idp).verify(idp.token())
+    assert grant is not None and grant.person is not None and grant.person.name == "ada"
+
+
+@pytest.mark.parametrize("changes", [{"preferred_username": None}, {"preferred_username": None, "email": None}])
+async def test_a_token_without_the_name_claim_is_refused(
+    idp: LocalIdp, changes: dict[str, Any], caplog: pytest.LogCaptureFixture
 ) -> None:
-    grant = await verifier(idp).verify(idp.token(**changes))
-    assert grant is not None and grant.person is not None and grant.person.name == name
+    """Approvals name who asked as approvers are named: by the name claim. A token without it named ada by her email
+    or her subject, which no approver name matches, so ada, signed in to the console as "ada" through the same
+    provider (whose ID token carries the claim), approved her own request."""
+    caplog.set_level(logging.INFO, logger="polar_orders_mcp.oauth.external")
+    assert await verifier(idp).verify(idp.token(**changes)) is None
+    assert "no preferred_username claim, which names the person as approvers are named" in caplog.text
+    assert "--oauth-name-claim" in caplog.text
 
 
 async def test_another_name_claim_is_read_when_configured(idp: LocalIdp) -> None:

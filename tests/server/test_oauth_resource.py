@@ -259,3 +259,28 @@ async def test_one_persons_sse_session_is_not_another_persons_on_the_same_client
             as_ada = await http.post(target, json=ping, headers=bearer("ada-all"))
     assert (as_carol.status_code, as_carol.text) == (404, "Could not find session")
     assert as_ada.status_code == 202
+
+
+async def test_a_body_nested_too_deep_to_read_is_refused_by_the_sdk_not_a_server_error(start: Any) -> None:
+    nested = b"[" * 5000 + b"]" * 5000
+    body = b'{"jsonrpc": "2.0", "id": 1, "method": "ping", "params": {"x": ' + nested + b"}}"
+    with start() as url:
+        async with httpx2.AsyncClient(timeout=30) as http:
+            answer = await http.post(
+                f"{url}/mcp", content=body, headers={**bearer("ada-reads"), "content-type": "application/json"}
+            )
+    assert answer.status_code == 400
+    assert answer.json()["error"]["code"] == -32700  # the SDK's parse error
+
+
+async def test_the_bearer_scheme_is_read_whatever_its_case_and_spacing(start: Any) -> None:
+    """RFC 7235: `bearer`, `BEARER` and `Bearer  token` are the same credential as `Bearer token`."""
+    with start(http_token=STATIC) as url:
+        async with httpx2.AsyncClient(timeout=30) as http:
+            answers = [
+                await http.post(f"{url}/mcp", json=INITIALIZE, headers={**MCP_HEADERS, "Authorization": given})
+                for given in ("bearer ada-all", "BEARER ada-all", f"bearer {STATIC}", f"Bearer  {STATIC}")
+            ]
+            other = await http.post(f"{url}/mcp", json=INITIALIZE, headers={**MCP_HEADERS, "Authorization": STATIC})
+    assert [a.status_code for a in answers] == [200, 200, 200, 200]
+    assert other.status_code == 401

@@ -154,8 +154,9 @@ class OidcSignIn:
             client=(self.client_id, self._secret),
         )  # fmt: skip
         claims = await self._id_token(answer.get("id_token"), kept["nonce"])
-        name = next((v for v in (claims.get(self.name_claim), claims.get("email")) if isinstance(v, str) and v), None)
-        if name is None:
+        # The claim alone, as the tokens that call tools name who asked (oauth/external.py): maker and checker.
+        name = claims.get(self.name_claim)
+        if not isinstance(name, str) or not name:
             raise Refused(f"the identity provider named nobody (no {self.name_claim} claim)")
         if name not in self.approvers:
             raise Refused(f"{name[:64]} is not an approver of this server (POLAR_MCP_ROLES: name=approve)")

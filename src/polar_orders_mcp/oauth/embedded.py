@@ -96,7 +96,7 @@ class Embedded:
 def _document_client(info: dict[str, Any]) -> OAuthClientInformationFull:
     name = info.get("client_name")
     try:
-        return OAuthClientInformationFull(
+        client = OAuthClientInformationFull(
             client_id=info["client_id"],
             redirect_uris=[AnyUrl(u) for u in info["redirect_uris"]],
             client_name=name[:100] if isinstance(name, str) else None,
@@ -109,6 +109,14 @@ def _document_client(info: dict[str, Any]) -> OAuthClientInformationFull:
         raise DocumentRefused(
             f"The client's metadata document at {info['client_id']} has an invalid redirect URI."
         ) from exc
+    # The rules a registration by DCR is held to (register_client), for a client that describes itself.
+    for uri in client.redirect_uris or []:
+        if not _redirect_allowed(uri):
+            raise DocumentRefused(
+                f"The client's metadata document at {info['client_id']} names the redirect URI {str(uri)[:200]!r}, "
+                "which is refused: use https, http on localhost, or the app's own scheme, without a fragment."
+            )
+    return client
 
 
 def _redirect_allowed(uri: AnyUrl) -> bool:

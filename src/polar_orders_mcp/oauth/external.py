@@ -199,15 +199,19 @@ class ExternalVerifier:
         subject = claims.get("sub")
         if not isinstance(subject, str) or not subject:
             raise Refused("no sub: the token names nobody")
-        name = next(
-            (v for v in (claims.get(self.name_claim), claims.get("email"), subject) if isinstance(v, str) and v),
-            subject,
-        )
+        # Approvals name who asked by this, and the console names approvers by the same claim: a fallback here
+        # (the email, the subject) would name the asker as no approver is named, and let them approve their own.
+        named = claims.get(self.name_claim)
+        if not isinstance(named, str) or not named:
+            raise Refused(
+                f"no {self.name_claim} claim, which names the person as approvers are named: have the provider put it "
+                "in access tokens, or set --oauth-name-claim to the claim it puts there"
+            )
         client_id = next((v for v in (claims.get("client_id"), claims.get("azp")) if isinstance(v, str) and v), None)
         return Grant(
             client=f"oauth:{client_id or 'external'}",
             scopes=scopes_of(claims),
-            person=Person(subject=subject, name=name, issuer=self.provider.issuer),
+            person=Person(subject=subject, name=named, issuer=self.provider.issuer),
             expires_at=float(exp),
         )
 

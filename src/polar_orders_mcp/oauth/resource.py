@@ -76,7 +76,8 @@ class ResourceServer:
             return None
         try:
             parsed: Any = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            # Nested deeper than Python's parser goes: the SDK's parser stops far sooner and refuses it too.
             return None
         for message in parsed if isinstance(parsed, list) else [parsed]:
             needed = self._needed(message)

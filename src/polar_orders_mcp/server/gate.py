@@ -181,6 +181,11 @@ class Gate:
     async def _authenticate(self, given: bytes) -> Grant | None:
         if self.credentials.no_auth:
             return Grant(ANONYMOUS)
+        # The scheme is case-insensitive and may be followed by more than one space (RFC 7235, 2.1 and 7.1).
+        scheme, _, rest = given.partition(b" ")
+        if scheme.lower() != b"bearer":
+            return None
+        given = b"Bearer " + rest.strip()
         found = None
         for expected, name in self._expected:
             # Every token is compared, in constant time, whichever matches: the time says nothing of which.
@@ -188,11 +193,10 @@ class Gate:
                 found = name
         if found is not None:
             return Grant(found)
-        scheme, _, value = given.partition(b" ")
-        if self.oauth is None or scheme.lower() != b"bearer":  # the scheme is case-insensitive (RFC 9110)
+        if self.oauth is None:
             return None
         try:
-            token = value.decode("ascii").strip()
+            token = given[len(b"Bearer ") :].decode("ascii")
         except UnicodeDecodeError:
             return None
         return await self.oauth.verify(token) if token else None
