@@ -4,7 +4,10 @@
 #      emulator), with expected-failures.yml as its baseline;
 #   2. the MCP Inspector CLI's strict schema lint of tools/list, in both protocol eras;
 #   3. Polar's TypeScript SDK (@polar-sh/sdk) driving the emulator served over HTTP
-#      (polar_sdk.mjs), and tsc checking every answer against the SDK's own types.
+#      (polar_sdk.mjs), and tsc checking every answer against the SDK's own types;
+#   4. the suite's authorization-server scenarios (0.2.0-alpha.12, pinned as
+#      mcp-conformance-authorization; 0.1.16 has none) against the embedded authorization server of
+#      a second server started with --oauth, sign_in.py playing the person in the browser.
 # Needs `npm ci` in this folder first (`make conformance` does it) and the package installed
 # (POLAR_MCP_BIN, default .venv/bin/polar-orders-mcp).
 set -euo pipefail
@@ -25,9 +28,10 @@ if [ "$major" -lt 22 ]; then
 fi
 export PATH="$(dirname "$node"):$PATH"
 conformance="$here/node_modules/@modelcontextprotocol/conformance/dist/index.js"
+authorization="$here/node_modules/mcp-conformance-authorization/dist/index.js"
 inspector="$here/node_modules/@modelcontextprotocol/inspector/clients/launcher/build/index.js"
 tsc="$here/node_modules/typescript/bin/tsc"
-for tool in "$conformance" "$inspector" "$tsc" "$here/node_modules/@polar-sh/sdk/package.json"; do
+for tool in "$conformance" "$authorization" "$inspector" "$tsc" "$here/node_modules/@polar-sh/sdk/package.json"; do
     [ -f "$tool" ] || { echo "conformance: $tool missing; run 'npm ci' in conformance/" >&2; exit 2; }
 done
 
@@ -43,8 +47,9 @@ base="http://127.0.0.1:$port"
 "$server_bin" serve --emulator --transport http --no-auth --host 127.0.0.1 --port "$port" >"$results/server.log" 2>&1 &
 server_pid=$!
 emulator_pid=""
+oauth_pid=""
 stop_servers() {
-    for pid in "$server_pid" $emulator_pid; do
+    for pid in "$server_pid" $emulator_pid $oauth_pid; do
         kill "$pid" 2>/dev/null || true
         wait "$pid" 2>/dev/null || true
     done
@@ -128,6 +133,78 @@ if "$node" "$tsc" --noEmit --strict --skipLibCheck --target es2022 --module node
 else
     head -n 20 "$results/tsc.log" >&2
     echo "tsc: answers that do not match the SDK's types; full log: conformance/results/tsc.log" >&2
+    status=1
+fi
+
+# 4. The authorization-server scenarios need a client registered with the authorization server for the
+# suite's callback (http://127.0.0.1:PORT/callback): a public client registered by DCR, as MCP clients do.
+# The suite prints the authorization URL and waits for the browser to come back; sign_in.py signs in as a
+# person of POLAR_MCP_APPROVERS (a secret made for this run) and allows. The suite's `authorization`
+# command takes no baseline: every check must pass.
+oauth_port="$(free_port)"
+oauth_base="http://localhost:$oauth_port"
+callback_port="$(free_port)"
+oauth_secret="$("$python" -c 'import secrets; print(secrets.token_urlsafe(24))')"
+POLAR_MCP_APPROVERS="ada:$oauth_secret" POLAR_MCP_ROLES="ada=use+approve" \
+    "$server_bin" serve --emulator --transport http --oauth --host 127.0.0.1 --port "$oauth_port" \
+    --public-url "$oauth_base" --state-dir "$results/oauth-state" >"$results/oauth-server.log" 2>&1 &
+oauth_pid=$!
+for _ in $(seq 1 150); do
+    if "$python" -c "import urllib.request; urllib.request.urlopen('$oauth_base/healthz', timeout=1)" 2>/dev/null; then
+        break
+    fi
+    if ! kill -0 "$oauth_pid" 2>/dev/null; then
+        echo "conformance: the --oauth server exited before answering /healthz:" >&2
+        cat "$results/oauth-server.log" >&2
+        exit 1
+    fi
+    sleep 0.2
+done
+echo "== conformance suite $("$node" "$authorization" --version) authorization, against the embedded authorization server at $oauth_base (--oauth)"
+authz=0
+client_id="$("$python" - "$oauth_base" "http://127.0.0.1:$callback_port/callback" <<'PY'
+import json, sys, urllib.request
+base, redirect = sys.argv[1:]
+client = {"redirect_uris": [redirect], "token_endpoint_auth_method": "none", "client_name": "MCP conformance suite",
+          "grant_types": ["authorization_code", "refresh_token"], "response_types": ["code"]}
+request = urllib.request.Request(f"{base}/register", json.dumps(client).encode(), {"Content-Type": "application/json"})
+print(json.load(urllib.request.urlopen(request, timeout=10))["client_id"])
+PY
+)" || authz=1
+if [ "$authz" -eq 0 ]; then
+    "$node" "$authorization" authorization --url "$oauth_base" --client-id "$client_id" \
+        --resource "$oauth_base/mcp" --port "$callback_port" -o "$results/authorization" \
+        >"$results/authorization.log" 2>&1 &
+    suite_pid=$!
+    authorize_url=""
+    for _ in $(seq 1 150); do
+        authorize_url="$(grep -m 1 "^$oauth_base/authorize?" "$results/authorization.log" || true)"
+        if [ -n "$authorize_url" ] || ! kill -0 "$suite_pid" 2>/dev/null; then
+            break
+        fi
+        sleep 0.2
+    done
+    if [ -n "$authorize_url" ]; then
+        if POLAR_CONFORMANCE_SECRET="$oauth_secret" "$python" "$here/sign_in.py" "$authorize_url" \
+                >"$results/sign-in.log" 2>&1; then
+            cat "$results/sign-in.log"
+        else
+            cat "$results/sign-in.log" >&2
+            kill "$suite_pid" 2>/dev/null || true
+        fi
+    fi
+    wait "$suite_pid" || authz=$?
+    sed -n '/=== SUMMARY ===/,$p' "$results/authorization.log"
+    # A scenario that could not run (SKIPPED) counts as passed in the suite's exit code: not here.
+    "$python" - "$results/authorization" <<'PY' || { [ "$authz" -ne 0 ] || authz=1; }
+import json, pathlib, sys
+checks = [c for f in sorted(pathlib.Path(sys.argv[1]).glob("*/checks.json")) for c in json.loads(f.read_text())]
+if not checks or any(c["status"] != "SUCCESS" for c in checks):
+    sys.exit("authorization: " + (", ".join(f"{c['id']} {c['status']}" for c in checks) or "no checks"))
+PY
+fi
+if [ "$authz" -ne 0 ]; then
+    echo "authorization: FAILED (exit $authz); full log: conformance/results/authorization.log" >&2
     status=1
 fi
 
