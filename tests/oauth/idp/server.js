@@ -78,9 +78,12 @@ server.listen(0, '127.0.0.1', () => {
         },
       },
     },
-    // What Keycloak and others put in their access tokens: the person's name beside the subject.
+    // What Keycloak and others put in their access tokens: the person's name beside the subject, and for a
+    // client's own token (client credentials) its service account's name, as Keycloak does.
     extraTokenClaims: async (_ctx, token) =>
-      token.accountId ? { preferred_username: token.accountId.replace(/^sub-/, '') } : undefined,
+      token.accountId
+        ? { preferred_username: token.accountId.replace(/^sub-/, '') }
+        : { preferred_username: `service-account-${token.clientId}` },
     interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
     ttl: {
       AccessToken: (_ctx, token) => (token.clientId === 'agent-short' ? 1 : 300),
