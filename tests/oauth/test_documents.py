@@ -84,6 +84,7 @@ async def running_site(authority: Authority | None = None) -> AsyncIterator[Site
             await anyio.sleep(0.01)
         yield site
         server.should_exit = True
+        server.force_exit = True  # a request still sleeping (the slow document) is not waited for
 
 
 async def refusal(site: Site, path: str, *, private_ok: bool = True) -> str:
