@@ -57,6 +57,10 @@ SLOW = (
     "tests/oauth/test_external_idp.py",
     "tests/oauth/test_external_console.py",
     "tests/oauth/test_external_server.py",
+    "tests/approvals/test_audit_evidence.py",
+    "tests/reliability/test_http_load.py",
+    "tests/reliability/test_shutdown.py",
+    "tests/server/test_lifecycle.py::test_sigterm_stops_the_http_server_with_exit_code_0",
 )
 
 
