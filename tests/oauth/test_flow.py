@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -304,3 +305,20 @@ async def test_a_consent_after_the_role_use_was_withdrawn_is_refused(server: Ser
     form = {"request": query(signed.headers["location"])["request"], "csrf": csrf_of(page.text), "decision": "allow"}
     answer = await server.post("/oauth/consent", form)
     assert answer.status_code in (401, 403) and "location" not in answer.headers
+
+
+async def test_no_secret_token_or_code_is_logged(server: Server, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    client_id = await server.register()
+    verifier, challenge = pkce()
+    code = await server.code_for(client_id, challenge)
+    tokens = (await server.token(grant_type="authorization_code", code=code, client_id=client_id,
+                                 code_verifier=verifier, redirect_uri=REDIRECT)).json()  # fmt: skip
+    refreshed = (await server.token(grant_type="refresh_token", refresh_token=tokens["refresh_token"],
+                                    client_id=client_id)).json()  # fmt: skip
+    await server.verifier.verify("pom_at_" + "x" * 40)
+    await server.token(grant_type="authorization_code", code=code, client_id=client_id, code_verifier=verifier,
+                       redirect_uri=REDIRECT)  # a replay, refused and logged  # fmt: skip
+    logged = caplog.text
+    for secret in (ADA, code, verifier, tokens["access_token"], tokens["refresh_token"], refreshed["access_token"]):
+        assert secret not in logged

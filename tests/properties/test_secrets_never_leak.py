@@ -297,11 +297,12 @@ async def _list_tools(server: Any) -> list[types.Tool]:
 
 
 def bearer_attempts() -> list[dict[str, str]]:
-    """Authorization headers that must all be refused, the canary's near misses among them."""
+    """Authorization headers that must all be refused, the canary's near misses among them (the scheme's case is
+    no miss: `bearer` is `Bearer`, RFC 9110)."""
     basic = base64.b64encode(f"user:{HTTP_CANARY}".encode()).decode()
     return [
         {}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Bearer {HTTP_CANARY[:-1]}"},
-        {"Authorization": f"Bearer {HTTP_CANARY}x"}, {"Authorization": f"bearer {HTTP_CANARY}"},
+        {"Authorization": f"Bearer {HTTP_CANARY}x"}, {"Authorization": f"Bearer{HTTP_CANARY}"},
         {"Authorization": f"Basic {basic}"}, {"Authorization": HTTP_CANARY},
         {"Authorization": f"Bearer {POLAR_CANARY}"},
     ]  # fmt: skip
