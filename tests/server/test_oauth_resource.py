@@ -284,3 +284,14 @@ async def test_the_bearer_scheme_is_read_whatever_its_case_and_spacing(start: An
             other = await http.post(f"{url}/mcp", json=INITIALIZE, headers={**MCP_HEADERS, "Authorization": STATIC})
     assert [a.status_code for a in answers] == [200, 200, 200, 200]
     assert other.status_code == 401
+
+
+async def test_the_session_cap_is_per_person_not_per_client_app(start: Any) -> None:
+    """One connector serves a whole desk: carol opening a session never closes ada's to make room."""
+    ping = {"jsonrpc": "2.0", "id": 9, "method": "ping"}
+    with start(max_sessions_per_client=1) as url:
+        async with httpx2.AsyncClient(timeout=30) as http:
+            ada = await opened(http, url, "ada-all")
+            carol = await opened(http, url, "carol-all")
+            answers = [(await http.post(f"{url}/mcp", json=ping, headers=h)).status_code for h in (ada, carol)]
+    assert answers == [200, 200]
