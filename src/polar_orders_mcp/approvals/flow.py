@@ -10,7 +10,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, tzinfo
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -27,14 +27,18 @@ from polar_orders_mcp.approvals.preview import Preview, Typed, changed_facts
 from polar_orders_mcp.money import money
 from polar_orders_mcp.polar.client import PolarClient
 from polar_orders_mcp.polar.errors import OUTCOME_UNKNOWN, PolarAPIError, PolarError, outcome_unknown
-from polar_orders_mcp.store.base import Store
+from polar_orders_mcp.store.base import Standing, Store
 from polar_orders_mcp.store.records import (
+    MANDATE_ENDED,
     PASSKEY_REMOVED,
     ActState,
     Approval,
     AuditRecord,
+    Channel,
     LimitExceeded,
     Loaded,
+    Mandate,
+    MandateUsage,
     NewApproval,
     NotPending,
     NotRedeemable,
@@ -200,6 +204,8 @@ class Done(Generic[P, O]):
     approval: Approval | None
     settled: str | None = None
     """Set when the answer was lost and reading back showed it was done: what happened."""
+    standing: str | None = None
+    """Set when it was done under a standing approval: which, signed by whom, and what is left of it."""
 
 
 def iso(timestamp: float) -> str:
@@ -421,10 +427,18 @@ async def _load(
 async def _ask(
     ctx: Ctx, action: Action[P, O], api: PolarClient, guard: Guard, store: Store, who: Caller, preview: P
 ) -> Awaiting[P] | Done[P, O] | types.InputRequiredResult:
-    """A new request: record it, then ask a person through the chosen channel."""
+    """A new request: done at once if a standing approval covers it; else record it, then ask a person through
+    the chosen channel."""
     not_done = action.not_done()
-    channel = guard.choose(ctx, preview, not_done)
-    amount, currency = preview.money()
+    standing = _standing(guard, store, who, preview)
+    refusal: ConfirmationRefused | None = None
+    try:
+        channel = guard.choose(ctx, preview, not_done)
+    except ConfirmationRefused as exc:
+        if standing is None:
+            raise
+        channel, refusal = "console", exc  # nobody can be asked: only a standing approval can allow it
+    currency = preview.money()[1]
     # The call's outcome when it ends as soon as the request is recorded: its audit record rides along.
     waits = channel == "console" and guard.mode == "console" and guard.wait > 0
     said = {"relay": "confirmation_required", "console": None if waits else "approval_pending"}.get(
@@ -435,30 +449,22 @@ async def _ask(
         _note(approval_id=approval.id, channel=channel)
         return _audit_entry(said) if said else None
 
-    request = NewApproval(
-        tool=action.tool,
-        target=action.target,
-        digest=preview.digest(),
-        facts=preview.facts(),
-        summary=preview.summary,
-        message=preview.message(guard.zone),
-        display=[(label, value, str(kind)) for label, value, kind in preview.rows()],
-        amount=amount,
-        currency=currency,
-        client=who.client,
-        session=who.session,
-        channel=channel,
-        ttl=guard.ttl,
-        asked_by=who.person,
-    )
+    request = _request(action, preview, guard, who, channel, guard.ttl)
     try:
-        approval, record, seen = await store.request_approval(
-            request, daily=guard.max_daily.of(currency), audit=audit
+        requested = await store.request_approval(
+            request, daily=guard.max_daily.of(currency), audit=audit, standing=standing, ask=refusal is None
         )
     except LimitExceeded as exc:
         raise ConfirmationRefused(
             limit_message(not_done, exc.kind, exc.currency, exc.limit, exc.used, exc.amount)
         ) from exc
+    approval, record, seen, checked = requested
+    if getattr(checked, "mandate", None) is not None:
+        return await _under_mandate(ctx, action, api, guard, store, preview, checked, seen)
+    missed = _missed(checked)
+    if approval is None:
+        assert refusal is not None
+        raise ConfirmationRefused(f"{refusal}{f' No standing approval covers it: {missed}.' if missed else ''}")
     _chained(record)
     if channel == "relay":
         token = guard.relay.issue(approval)
@@ -468,7 +474,10 @@ async def _ask(
             approval = await _wait(ctx, store, guard, approval, guard.wait)
             if approval.state_at(store.now()) != "pending":
                 return await _proceed(ctx, action, api, guard, store, approval, preview, seen, fresh=False)
-        return _pending(ctx, guard, action, approval, preview)
+        waiting = _pending(ctx, guard, action, approval, preview)
+        if missed:
+            waiting.next_step += f" No standing approval covers it: {missed}."
+        return waiting
     link = guard.console.link(ctx, approval.id) if channel == "url" else None
     if modern(ctx):
         return _input_required(approval, preview, link, guard.zone)
@@ -643,6 +652,13 @@ async def _unproven(guard: Guard, store: Store, approval: Approval) -> str | Non
     """Why an approval is not proven as this server needs it, checked again right before acting: a passkey it
     needs and lacks, or a stored passkey proof that no longer verifies against its passkey (removed since, or
     not signing this approval's facts on this console); None when it is."""
+    if approval.mandate is not None:
+        from polar_orders_mcp.store.mandates import MandateStore
+
+        mandate = await MandateStore(store).get(approval.mandate)  # type: ignore[arg-type]
+        if guard.passkeys.needs_for(approval) and (mandate is None or mandate.proof is None):
+            return "was granted under a standing approval signed without a passkey, and this server needs one for it"
+        return None
     if approval.proof is None:
         if guard.passkeys.needs_for(approval):
             return "was approved without a passkey, and this server needs the approver's passkey for it"
@@ -679,6 +695,80 @@ def _pending(ctx: Ctx, guard: Guard, action: Action[P, Any], approval: Approval,
     if guard.console.notice is not None:
         step += f" WARNING, tell the user: {guard.console.notice}."
     return Awaiting(preview, approval, link, None, step)
+
+
+def _request(
+    action: Action[P, Any], preview: P, guard: Guard, who: Caller, channel: Channel, ttl: float
+) -> NewApproval:
+    """The approval request of this call, as recorded in the store whichever channel decides it."""
+    amount, currency = preview.money()
+    return NewApproval(
+        tool=action.tool,
+        target=action.target,
+        digest=preview.digest(),
+        facts=preview.facts(),
+        summary=preview.summary,
+        message=preview.message(guard.zone),
+        display=[(label, value, str(kind)) for label, value, kind in preview.rows()],
+        amount=amount,
+        currency=currency,
+        client=who.client,
+        session=who.session,
+        channel=channel,
+        ttl=ttl,
+        asked_by=who.person,
+    )
+
+
+MANDATE_WINDOW = 120.0
+"""Seconds an approval granted under a standing approval stays redeemable: the call that took it acts at once."""
+
+
+def _standing(guard: Guard, store: Store, who: Caller, preview: P) -> Standing | None:
+    """What grants this request under a standing approval in the store's transaction; None when the server asks
+    no one (relay, off), where no standing approval applies either."""
+    if guard.mode not in ("auto", "console", "elicit"):
+        return None
+    from polar_orders_mcp.approvals.mandates import misfit
+    from polar_orders_mcp.store.mandates import MandateStore
+
+    mandates = MandateStore(store)  # type: ignore[arg-type]  # the SQL store: the only one there is
+    amount, currency = preview.money()
+    facts = preview.facts()
+
+    async def grant(conn: Any, new: NewApproval, now: float) -> Any:
+        def fit(mandate: Mandate, used: MandateUsage) -> str | None:
+            return misfit(mandate, used, facts=facts, amount=amount, currency=currency, who=who, now=now)
+
+        return await mandates.grant_in(conn, replace(new, channel="mandate"), now, fit=fit, window=MANDATE_WINDOW)
+
+    return grant
+
+
+def _missed(checked: Any) -> str | None:
+    """Why no standing approval covered a request (at most three of them, each with the constraint it missed)."""
+    reasons = getattr(checked, "reasons", None)
+    if not reasons:
+        return None
+    return "; ".join(f"{mandate.id} ({mandate.created_by}): {why}" for mandate, why in reasons[:3])
+
+
+async def _under_mandate(
+    ctx: Ctx, action: Action[P, O], api: PolarClient, guard: Guard, store: Store, preview: P, granted: Any, seen: int
+) -> Awaiting[P] | Done[P, O]:
+    """Act on the approval granted under a standing approval, as on any approval; the answer names the mandate,
+    who signed it and what is left of it."""
+    from polar_orders_mcp.approvals.mandates import left_text, terms_text
+
+    mandate, approval = granted.mandate, granted.approval
+    _note(approval_id=approval.id, channel="mandate", mandate=mandate.id)
+    done = await _proceed(ctx, action, api, guard, store, approval, preview, seen, fresh=False)
+    if isinstance(done, Done):
+        done.standing = (
+            f"Done without asking anyone, under standing approval {mandate.id} signed by {mandate.created_by} "
+            f"({terms_text(mandate.terms)}); left of it: {left_text(mandate, granted.used)}."
+        )
+    return done
 
 
 def _relay_step(action: Action[Any, Any], approval: Approval) -> str:
@@ -721,6 +811,11 @@ async def _act(
             approval = await store.redeem_and_start(approval.id, digest=approved.digest(), **act)
     except NotRedeemable as exc:
         assert approval is not None
+        if exc.state == MANDATE_ENDED:
+            raise ConfirmationRefused(
+                f"{not_done}: the standing approval it was granted under was revoked or expired just now. Call "
+                f"{action.tool} again without approval_id for a person to approve it."
+            ) from exc
         if exc.state == PASSKEY_REMOVED:
             raise ConfirmationRefused(
                 f"{not_done}: approval {approval.id} was {PASSKEY_REMOVED}, so it no longer proves anyone approved "

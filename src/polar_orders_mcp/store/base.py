@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 from polar_orders_mcp.store.records import (
@@ -19,6 +19,10 @@ from polar_orders_mcp.store.records import (
     Proven,
     Requested,
 )
+
+Standing = Callable[[Any, NewApproval, float], Awaitable[Any]]
+"""Grants a request under a standing approval in the store's transaction (its connection, the request, now):
+store/mandates.py's `MandateStore.grant_in`, bound to what the act must fit."""
 
 
 class Store(Protocol):
@@ -42,10 +46,14 @@ class Store(Protocol):
         *,
         daily: int | None = None,
         audit: Callable[[Approval], dict[str, Any] | None] | None = None,
+        standing: Standing | None = None,
+        ask: bool = True,
     ) -> Requested:
         """create_approval and, in the same transaction, refuse it (LimitExceeded, nothing recorded) when the
         money moved in its currency during the last day plus its amount passes `daily`, and append the audit
-        entry `audit` makes of it (if any) to the audit chain, returning its record and the target's version."""
+        entry `audit` makes of it (if any) to the audit chain, returning its record and the target's version.
+        `standing`: first, in that transaction, grant it under a standing approval if one covers it (its result
+        in `Requested.standing`); `ask` False records nothing when none does."""
         ...
 
     async def get_approval(self, approval_id: str) -> Approval | None: ...

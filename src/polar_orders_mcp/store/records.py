@@ -8,21 +8,23 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
 ApprovalState = Literal["pending", "approved", "denied", "expired", "used"]
-Channel = Literal["form", "url", "console", "relay", "off"]
+Channel = Literal["form", "url", "console", "relay", "off", "mandate"]
 ActState = Literal["started", "done", "failed", "unknown"]
 """started: sent (or about to be) and not settled; done: Polar did it; failed: Polar did not;
 unknown: the answer was lost and reading back could not tell. Only `failed` frees spend."""
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 """1: the first schema. 2: free text (targets, client names, sessions, deciders, outcomes) in columns
 without a length, so that PostgreSQL, which enforces VARCHAR lengths, takes what SQLite takes. 3: acts
 indexed by target alone, for the check that no other act on a target is in flight. 4: approvers' passkeys,
 their single-use nonces, a decision's passkey proof, each approval's boot (the run of the server that asked
 for it), and signatures of the signing key on each decision, each audit record and the chain's head. 5: who
 asked for an approval (the person an OAuth client acts for), and the embedded authorization server's clients,
-codes and tokens (hashed)."""
+codes and tokens (hashed). 6: standing approvals (mandates), and the one each approval was granted under."""
 
 PASSKEY_REMOVED = "approved with a passkey since removed"
+MANDATE_ENDED = "granted under a standing approval since revoked or expired"
+"""Why an approval granted under a mandate that ended since is not redeemed (NotRedeemable.state)."""
 """Why an approval proven by a passkey the approver removed since is not redeemed (NotRedeemable.state)."""
 
 Enrolment = Literal["added", "has_one", "had_one", "registered"]
@@ -89,6 +91,8 @@ class Approval:
     """The signing key's compact JWS of the decision (`signed.decision_claims`), made as it was recorded."""
     asked_by: str | None = None
     """The person the asking client acted for (OAuth); they may never approve it themselves."""
+    mandate: str | None = None
+    """The standing approval it was granted under (decided_by: the approver who signed that), or None."""
 
     def state_at(self, now: float) -> ApprovalState:
         """The state as of `now`: a pending or approved request past its expiry reads as expired."""
@@ -108,11 +112,15 @@ class Loaded(NamedTuple):
 
 
 class Requested(NamedTuple):
-    """A request recorded: the approval, its audit record (if any) and its target's version then."""
+    """A request recorded: the approval, its audit record (if any) and its target's version then. `standing`:
+    what checking the standing approvals gave (store/mandates.py's Granted, or Missed), when they were checked;
+    `approval` is then the one granted under a mandate, or, when none covered it and nobody was to be asked,
+    None."""
 
-    approval: Approval
+    approval: Approval | None
     record: AuditRecord | None
     version: int
+    standing: Any = None
 
 
 @dataclass(frozen=True)
@@ -263,3 +271,83 @@ class StoreUnavailable(StoreError):
     def __init__(self, message: str, reason: str) -> None:
         super().__init__(message)
         self.reason = reason
+
+
+@dataclass(frozen=True)
+class MandateTerms:
+    """What a standing approval allows, as its approver signed it. Amounts in minor units of `currency`; an
+    empty tuple or None places no constraint of that kind."""
+
+    tools: tuple[str, ...]
+    currency: str
+    max_per_act: int
+    daily_budget: int | None = None
+    """At most this much moved under it in any 24 hours."""
+    total_budget: int | None = None
+    max_acts: int | None = None
+    max_order_age_days: int | None = None
+    products: tuple[str, ...] = ()
+    """Product ids an act's target must be for."""
+    customers: tuple[str, ...] = ()
+    """Customer ids or emails an act's target must belong to."""
+    reasons: tuple[str, ...] = ()
+    """Refund reasons an act must give."""
+    for_client: str | None = None
+    for_person: str | None = None
+    note: str = ""
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "tools": list(self.tools), "currency": self.currency, "max_per_act": self.max_per_act,
+            "daily_budget": self.daily_budget, "total_budget": self.total_budget, "max_acts": self.max_acts,
+            "max_order_age_days": self.max_order_age_days, "products": list(self.products),
+            "customers": list(self.customers), "reasons": list(self.reasons), "for_client": self.for_client,
+            "for_person": self.for_person, "note": self.note,
+        }  # fmt: skip
+
+    @classmethod
+    def of_json(cls, data: dict[str, Any]) -> MandateTerms:
+        tuples = ("tools", "products", "customers", "reasons")
+        given: dict[str, Any] = {key: tuple(value) if key in tuples else value for key, value in data.items()}
+        return cls(**given)
+
+    def digest(self) -> str:
+        return hashlib.sha256(json.dumps(self.as_json(), sort_keys=True).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Mandate:
+    """A standing approval: terms an approver signed once, under which acts are done without asking."""
+
+    id: str
+    terms: MandateTerms
+    digest: str
+    created_by: str
+    created_at: float
+    expires_at: float
+    revoked_at: float | None = None
+    revoked_by: str | None = None
+    proof: dict[str, Any] | None = None
+    signature: str | None = None
+
+    def state_at(self, now: float) -> Literal["active", "revoked", "expired"]:
+        if self.revoked_at is not None:
+            return "revoked"
+        return "expired" if now >= self.expires_at else "active"
+
+
+@dataclass(frozen=True)
+class MandateUsage:
+    """What has been used of a mandate: acts under it not failed, and their amounts (in all; in the last day)."""
+
+    acts: int
+    total: int
+    today: int
+
+    def left(self, terms: MandateTerms) -> dict[str, int | None]:
+        """What is left of each budget (None: no budget of that kind)."""
+        return {
+            "acts": None if terms.max_acts is None else max(0, terms.max_acts - self.acts),
+            "daily": None if terms.daily_budget is None else max(0, terms.daily_budget - self.today),
+            "total": None if terms.total_budget is None else max(0, terms.total_budget - self.total),
+        }

@@ -42,7 +42,9 @@ approvals = sa.Table(
     sa.Column("boot", sa.String(32)),
     sa.Column("signature", sa.Text),
     sa.Column("asked_by", sa.Text),  # the person the asking client acts for (OAuth), when it acts for one
+    sa.Column("mandate", sa.String(64)),  # the standing approval it was done under, when one covered it
     sa.Index("pom_approvals_state", "state", "created_at"),
+    sa.Index("pom_approvals_mandate", "mandate", "decided_at"),
 )
 
 acts = sa.Table(
@@ -178,6 +180,23 @@ oauth_tokens = sa.Table(
 )
 
 
+mandates = sa.Table(
+    "pom_mandates",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("terms", sa.Text, nullable=False),  # what it allows, JSON (records.MandateTerms)
+    sa.Column("digest", sa.String(64), nullable=False),  # SHA-256 of the terms, as signed and shown
+    sa.Column("created_by", sa.String(128), nullable=False),
+    sa.Column("created_at", sa.Float(53), nullable=False),
+    sa.Column("expires_at", sa.Float(53), nullable=False),
+    sa.Column("revoked_at", sa.Float(53)),
+    sa.Column("revoked_by", sa.String(128)),
+    sa.Column("proof", sa.Text),  # the creator's passkey assertion over the terms, JSON, when one was asked
+    sa.Column("signature", sa.Text),
+    sa.Index("pom_mandates_open", "revoked_at", "expires_at"),
+)
+
+
 def _free_text_columns(conn: sa.Connection, dialect: str) -> None:
     """Schema 2: free text loses its declared length (SQLite never enforced one: nothing to do there)."""
     if dialect != "postgresql":
@@ -230,10 +249,18 @@ def _schema_5(conn: sa.Connection, dialect: str) -> None:
         conn.execute(sa.text("ALTER TABLE pom_approvals ADD COLUMN asked_by TEXT"))
 
 
+def _schema_6(conn: sa.Connection, dialect: str) -> None:
+    """Schema 6: the standing approval (mandate) an approval was granted under; the mandates are a new table."""
+    if "mandate" not in {c["name"] for c in sa.inspect(conn).get_columns("pom_approvals")}:
+        conn.execute(sa.text("ALTER TABLE pom_approvals ADD COLUMN mandate VARCHAR(64)"))
+    next(i for i in approvals.indexes if i.name == "pom_approvals_mandate").create(conn, checkfirst=True)
+
+
 # The step that brings a database to each version from the one before; run in order, in one transaction.
 MIGRATIONS: dict[int, Callable[[sa.Connection, str], None]] = {
     2: _free_text_columns,
     3: _acts_by_target,
     4: _schema_4,
     5: _schema_5,
+    6: _schema_6,
 }

@@ -9,11 +9,12 @@ from __future__ import annotations
 from typing import Any
 
 from polar_orders_mcp.signing import PublicKey, SignatureRefused
-from polar_orders_mcp.store.records import Approval
+from polar_orders_mcp.store.records import Approval, Mandate
 
 DECISION = "pom-decision+jws"
 RECORD = "pom-audit-record+jws"
 HEAD = "pom-audit-head+jws"
+MANDATE = "pom-mandate+jws"
 
 
 def decision_claims(approval: Approval) -> dict[str, Any]:
@@ -39,6 +40,23 @@ def decision_claims(approval: Approval) -> dict[str, Any]:
         claims["proof"] = approval.proof
     if approval.asked_by is not None:
         claims["asked_by"] = approval.asked_by
+    if approval.mandate is not None:
+        claims["mandate"] = approval.mandate
+    return claims
+
+
+def mandate_claims(mandate: Mandate) -> dict[str, Any]:
+    """What a standing approval binds: its terms (and their digest), who signed them, when, until when."""
+    claims: dict[str, Any] = {
+        "mandate_id": mandate.id,
+        "terms": mandate.terms.as_json(),
+        "digest": mandate.digest,
+        "created_by": mandate.created_by,
+        "created_at": mandate.created_at,
+        "expires_at": mandate.expires_at,
+    }
+    if mandate.proof is not None:
+        claims["proof"] = mandate.proof
     return claims
 
 

@@ -34,9 +34,11 @@ from sqlalchemy.pool import AsyncAdaptedQueuePool
 
 from polar_orders_mcp.signing import SigningKey
 from polar_orders_mcp.store import signed
+from polar_orders_mcp.store.base import Standing
 from polar_orders_mcp.store.records import (
     GENESIS,
     IN_FLIGHT,
+    MANDATE_ENDED,
     PASSKEY_REMOVED,
     SCHEMA_VERSION,
     Act,
@@ -71,6 +73,7 @@ from polar_orders_mcp.store.schema import (
     audit_head,
     console_sessions,
     locks,
+    mandates,
     meta,
     metadata,
     passkey_nonces,
@@ -164,6 +167,7 @@ def _approval(row: sa.Row[Any]) -> Approval:
         boot=row.boot,
         signature=row.signature,
         asked_by=row.asked_by,
+        mandate=row.mandate,
     )
 
 
@@ -399,7 +403,9 @@ class SqlStore:
     # Approvals ------------------------------------------------------------------------------------
 
     async def create_approval(self, new: NewApproval) -> Approval:
-        return (await self.request_approval(new))[0]
+        approval = (await self.request_approval(new)).approval
+        assert approval is not None  # asked, with no standing approval to check
+        return approval
 
     async def request_approval(
         self,
@@ -407,6 +413,8 @@ class SqlStore:
         *,
         daily: int | None = None,
         audit: Callable[[Approval], dict[str, Any] | None] | None = None,
+        standing: Standing | None = None,
+        ask: bool = True,
     ) -> Requested:
         now = self.now()
         approval = Approval(
@@ -435,6 +443,11 @@ class SqlStore:
                 used = await self._spent(conn, new.currency, now - DAY)
                 if used + new.amount > daily:
                     raise LimitExceeded("daily", new.currency, daily, used, new.amount)
+            checked = await standing(conn, new, now) if standing is not None else None
+            granted = getattr(checked, "approval", None)
+            if granted is not None or not ask:
+                version = await self._target_version(conn, approval.target)
+                return Requested(granted, getattr(checked, "record", None), version, checked)
             await conn.execute(
                 approvals.insert().values(
                     id=approval.id,
@@ -460,7 +473,7 @@ class SqlStore:
             entry = audit(approval) if audit is not None else None
             record = await self._append(conn, entry) if entry is not None else None
             version = await self._target_version(conn, approval.target)
-        return Requested(approval, record, version)
+        return Requested(approval, record, version, checked)
 
     async def get_approval(self, approval_id: str) -> Approval | None:
         if not _may_be_id(approval_id):
@@ -610,6 +623,15 @@ class SqlStore:
                 state = "for other facts"
             raise NotRedeemable(approval, state)
         assert approval is not None
+        if approval.mandate is not None:
+            # Revoking a standing approval stops what it allowed at once: also a call past its checks and about to
+            # act, here, in the transaction that starts the act (which rolls back).
+            ended = await conn.execute(
+                sa.select(mandates.c.revoked_at, mandates.c.expires_at).where(mandates.c.id == approval.mandate)
+            )
+            found = ended.first()
+            if found is None or found.revoked_at is not None or found.expires_at <= now:
+                raise NotRedeemable(approval, MANDATE_ENDED)
         if approval.proof is not None:
             # Removing a passkey stops what it approved: also at this moment, in the transaction that starts the
             # act (which rolls back, leaving the approval unused).

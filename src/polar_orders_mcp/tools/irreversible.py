@@ -87,6 +87,8 @@ def how_decided(done: Done[Any, Any]) -> str:
         return f"Approved by {approval.decided_by or 'an approver'} in the approval console{at}."
     if approval.channel == "relay":
         return "Approved by passing back the confirmation token (--confirm relay): this server asked no one itself."
+    if approval.channel == "mandate":
+        return done.standing or f"Done under standing approval {approval.mandate}, signed by {approval.decided_by}."
     return f"Approved ({approval.channel}){at}."
 
 

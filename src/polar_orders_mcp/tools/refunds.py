@@ -120,6 +120,8 @@ class RefundFacts(BaseModel):
     customer_email: views.CustomerText = None
     customer_name: views.CustomerText = None
     product: views.CustomerText = None
+    product_id: str | None = None
+    order_created_at: str = Field(description="When the order was made (ISO 8601): a standing approval may bound it.")
     currency: str
     amount: int = Field(description="To refund, net of tax: what POST /v1/refunds/ is sent.")
     tax_amount: int = Field(description="The tax Polar refunds with it (prorated as Polar computes it).")
@@ -295,6 +297,8 @@ async def refund_facts(
         customer_email=views.clean_text(customer.email if customer else None),
         customer_name=views.clean_text(customer.name if customer else None),
         product=views.clean_text(order.product.name if order.product else order.description),
+        product_id=order.product_id,
+        order_created_at=order.created_at.isoformat(),
         currency=order.currency,
         amount=wanted,
         tax_amount=tax,
@@ -349,6 +353,8 @@ class RefundPreview(Preview):
     customer_email: str | None
     customer_name: str | None
     product: str | None
+    product_id: str | None = Field(default=None, description="The order's product.")
+    order_created_at: str | None = Field(default=None, description="When the order was made (ISO 8601).")
     refunded_before: str | None = Field(description="What was refunded on this order before, if anything.")
     recent_refunds_note: str | None = Field(description="Refunds of this order in the last 24 hours.")
     unsettled_note: str | None = Field(description="Earlier refund requests of this server whose outcome is unknown.")
@@ -400,6 +406,8 @@ def refund_preview_of(facts: RefundFacts, reason: str, comment: str | None, revo
         customer_email=facts.customer_email,
         customer_name=facts.customer_name,
         product=facts.product,
+        product_id=facts.product_id,
+        order_created_at=facts.order_created_at,
         refunded_before=before,
         recent_refunds_note=facts.recent_refunds_note,
         unsettled_note=None,
