@@ -54,6 +54,10 @@ def mandate(approval: Approval, decision: dict[str, Any], payee: str | None) -> 
     }
     if approval.proof is not None:
         shown["proof"] = approval.proof
+    if approval.asked_by is not None:
+        shown["asked_by"] = approval.asked_by
+    if approval.mandate is not None:
+        shown["standing_approval"] = approval.mandate  # the open mandate it was granted under (its signer: approver)
     return shown
 
 
@@ -125,6 +129,8 @@ def verify(token: str, keys: list[PublicKey]) -> dict[str, Any]:
         "channel": decision.get("channel"),
         "client": decision.get("client"),
         "proof": decision.get("proof"),
+        "asked_by": decision.get("asked_by"),
+        "standing_approval": decision.get("mandate"),
     }
     for name, value in expected.items():
         if shown.get(name) != value:
