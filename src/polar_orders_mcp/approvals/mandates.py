@@ -43,6 +43,8 @@ def misfit(
         return f"{shown(amount)} is over its {shown(terms.max_per_act)} per act"
     if terms.max_acts is not None and used.acts + 1 > terms.max_acts:
         return f"its {terms.max_acts} acts are used"
+    if terms.daily_acts is not None and used.acts_today + 1 > terms.daily_acts:
+        return f"its {terms.daily_acts} acts a day are used"
     if terms.daily_budget is not None and used.today + amount > terms.daily_budget:
         return f"{shown(used.today)} of its {shown(terms.daily_budget)} a day is used, and this is {shown(amount)}"
     if terms.total_budget is not None and used.total + amount > terms.total_budget:
@@ -87,6 +89,8 @@ def left_text(mandate: Mandate, used: MandateUsage) -> str:
     left = used.left(mandate.terms)
     shown = _shown(mandate.terms)
     parts = []
+    if left["acts_today"] is not None:
+        parts.append(f"{left['acts_today']} acts today")
     if left["acts"] is not None:
         parts.append(f"{left['acts']} acts")
     if left["daily"] is not None:
@@ -104,6 +108,8 @@ def terms_text(terms: MandateTerms) -> str:
         parts.append(f"{shown(terms.daily_budget)} a day")
     if terms.total_budget is not None:
         parts.append(f"{shown(terms.total_budget)} in all")
+    if terms.daily_acts is not None:
+        parts.append(f"at most {terms.daily_acts} acts a day")
     if terms.max_acts is not None:
         parts.append(f"at most {terms.max_acts} acts")
     if terms.max_order_age_days is not None:

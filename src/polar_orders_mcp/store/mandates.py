@@ -243,11 +243,15 @@ class MandateStore:
             )
             .subquery()
         )
-        today = sa.func.coalesce(sa.func.sum(sa.case((counted.c.decided_at > now - DAY, counted.c.moved), else_=0)), 0)
+        recent = counted.c.decided_at > now - DAY
+        today = sa.func.coalesce(sa.func.sum(sa.case((recent, counted.c.moved), else_=0)), 0)
+        acts_today = sa.func.coalesce(sa.func.sum(sa.case((recent, 1), else_=0)), 0)
         found = (
-            await conn.execute(sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(counted.c.moved), 0), today))
+            await conn.execute(
+                sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(counted.c.moved), 0), today, acts_today)
+            )
         ).one()
-        return MandateUsage(acts=int(found[0]), total=int(found[1]), today=int(found[2]))
+        return MandateUsage(acts=int(found[0]), total=int(found[1]), today=int(found[2]), acts_today=int(found[3]))
 
 
 def _lock(mandate_id: str) -> str:

@@ -285,6 +285,8 @@ class MandateTerms:
     """At most this much moved under it in any 24 hours."""
     total_budget: int | None = None
     max_acts: int | None = None
+    daily_acts: int | None = None
+    """At most this many acts under it in any 24 hours."""
     max_order_age_days: int | None = None
     products: tuple[str, ...] = ()
     """Product ids an act's target must be for."""
@@ -300,8 +302,8 @@ class MandateTerms:
         return {
             "tools": list(self.tools), "currency": self.currency, "max_per_act": self.max_per_act,
             "daily_budget": self.daily_budget, "total_budget": self.total_budget, "max_acts": self.max_acts,
-            "max_order_age_days": self.max_order_age_days, "products": list(self.products),
-            "customers": list(self.customers), "reasons": list(self.reasons), "for_client": self.for_client,
+            "daily_acts": self.daily_acts, "max_order_age_days": self.max_order_age_days,
+            "products": list(self.products), "customers": list(self.customers), "reasons": list(self.reasons), "for_client": self.for_client,
             "for_person": self.for_person, "note": self.note,
         }  # fmt: skip
 
@@ -343,11 +345,13 @@ class MandateUsage:
     acts: int
     total: int
     today: int
+    acts_today: int = 0
 
     def left(self, terms: MandateTerms) -> dict[str, int | None]:
         """What is left of each budget (None: no budget of that kind)."""
         return {
             "acts": None if terms.max_acts is None else max(0, terms.max_acts - self.acts),
+            "acts_today": None if terms.daily_acts is None else max(0, terms.daily_acts - self.acts_today),
             "daily": None if terms.daily_budget is None else max(0, terms.daily_budget - self.today),
             "total": None if terms.total_budget is None else max(0, terms.total_budget - self.total),
         }
