@@ -303,8 +303,8 @@ class MandateTerms:
             "tools": list(self.tools), "currency": self.currency, "max_per_act": self.max_per_act,
             "daily_budget": self.daily_budget, "total_budget": self.total_budget, "max_acts": self.max_acts,
             "daily_acts": self.daily_acts, "max_order_age_days": self.max_order_age_days,
-            "products": list(self.products), "customers": list(self.customers), "reasons": list(self.reasons), "for_client": self.for_client,
-            "for_person": self.for_person, "note": self.note,
+            "products": list(self.products), "customers": list(self.customers), "reasons": list(self.reasons),
+            "for_client": self.for_client, "for_person": self.for_person, "note": self.note,
         }  # fmt: skip
 
     @classmethod
