@@ -126,3 +126,25 @@ def test_a_form_answer_from_a_client_acting_for_a_person_approves_nothing(parts:
     refusal = parts.guard.form_refusal(Caller("stdio", None, "ada"), 1500, "usd")
     assert refusal == "ada asked for it through this client, and only another person may approve it"
     assert parts.guard.form_refusal(Caller("stdio", None, None), 1500, "usd") is None
+
+
+async def test_a_standing_approval_never_covers_what_its_signer_asks(
+    make_parts: Any, seed: SeedInfo, state: EmulatorState
+) -> None:
+    from polar_orders_mcp.store.mandates import MandateStore
+    from polar_orders_mcp.store.records import MandateTerms
+
+    parts = acting_for(make_parts(**PEOPLE), "ada")
+    store = await parts.store()
+    terms = MandateTerms(tools=("finalize_order",), currency="usd", max_per_act=100_000)
+    mine = await MandateStore(store).create(terms, by="ada", ttl=3600)  # type: ignore[arg-type]
+    order_id = seed.draft_orders["good_card"]
+    async with Client(parts.server) as client:
+        asked = await call(client, "finalize_order", {"order_id": order_id})
+    assert asked["status"] == "approval_pending"
+    assert f"{mine.id} (ada): ada signed it, and it never covers what its signer asks" in asked["next_step"]
+    assert state.store.order(order_id).status == "draft"
+    theirs = acting_for(make_parts(**PEOPLE), "carol")
+    async with Client(theirs.server) as client:
+        done = await call(client, "finalize_order", {"order_id": order_id})
+    assert done["status"] == "charged" and f"under standing approval {mine.id} signed by ada" in done["decided"]

@@ -30,6 +30,9 @@ def misfit(
 ) -> str | None:
     """Why this act does not fit `mandate` (the first constraint it misses), or None when it fits."""
     terms = mandate.terms
+    if who.person is not None and who.person == mandate.created_by:
+        # Maker and checker: a person's standing approval never covers what they ask themselves.
+        return f"{mandate.created_by} signed it, and it never covers what its signer asks"
     if terms.for_client is not None and who.client != terms.for_client:
         return f"it is for the client {terms.for_client}, and {who.client} asked"
     if terms.for_person is not None and who.person != terms.for_person:
