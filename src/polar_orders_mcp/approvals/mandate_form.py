@@ -81,7 +81,11 @@ def check(posted: Posted, *, tools: Sequence[str], max_charge: Limits) -> Checke
     total = _amount(posted, "total_budget", currency, errors)
     if per_act is not None and currency and "max_per_act" not in errors:
         limit = max_charge.of(currency)
-        if limit is not None and per_act > limit:
+        if limit == 0:
+            errors["max_per_act"] = (
+                f"This server moves no money in {currency.upper()}: its --max-charge names no amount for it."
+            )
+        elif limit is not None and per_act > limit:
             errors["max_per_act"] = (
                 f"{money(per_act, currency)} is over this server's maximum per charge of {money(limit, currency)} "
                 f"in {currency.upper()} (--max-charge): no act above it is done, standing approval or not."
