@@ -46,7 +46,7 @@ async def review(person: Person, fields: dict[str, Any], *, csrf: str | None = N
     """Fill in and post the form: the terms in full with Sign, or the form again saying what was wrong."""
     token = csrf if csrf is not None else await csrf_of(person)
     data = {**({"csrf": token} if token else {}), **fields}
-    return await person.http.post("/approvals/mandates/new", data=data, headers={"Origin": ORIGIN})
+    return await person.http.post("/approvals/mandates/new", data=data, headers={"Origin": person.origin})
 
 
 async def sign(person: Person, confirm: httpx2.Response, **changed: str) -> httpx2.Response:
@@ -54,7 +54,7 @@ async def sign(person: Person, confirm: httpx2.Response, **changed: str) -> http
     fields = [(n, changed.get(n, v)) for n, v in hidden(confirm.text)]
     return await person.http.post(
         "/approvals/mandates/sign", content=urlencode(fields).encode(),
-        headers={"Origin": ORIGIN, "Content-Type": "application/x-www-form-urlencoded"},
+        headers={"Origin": person.origin, "Content-Type": "application/x-www-form-urlencoded"},
     )  # fmt: skip
 
 
