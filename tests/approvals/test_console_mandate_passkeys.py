@@ -50,10 +50,10 @@ async def test_signing_takes_the_passkey_and_its_proof_is_kept_with_the_mandate(
         confirm = await review(person, TERMS)
         assert "Sign with passkey" in confirm.text and "data-passkey-approve" in confirm.text
         digest, nonce = field(confirm.text, "digest"), field(confirm.text, "nonce")
-        assert challenge_of(confirm.text) == mandate_challenge(digest, nonce)
+        assert challenge_of(confirm.text) == mandate_challenge(digest, 24, nonce)
         without = await sign(person, confirm)
         other = await review(person, TERMS)
-        forged = await sign(person, other, assertion=key.get(mandate_challenge(digest, "another nonce"), ORIGIN))
+        forged = await sign(person, other, assertion=key.get(mandate_challenge(digest, 24, "another"), ORIGIN))
         third = await review(person, TERMS)
         signed = await sign(person, third, assertion=key.get(challenge_of(third.text), ORIGIN))
     assert without.status_code == 403 and "Signing these terms needs your passkey." in without.text

@@ -235,8 +235,9 @@ async def test_a_sign_page_signs_once_and_only_the_terms_it_showed(parts: Built,
     again = await sign(desk, confirm)
     other = await review(desk, TERMS)
     widened = await sign(desk, other, max_per_act="2000.00")
+    longer = await sign(desk, await review(desk, TERMS), hours="2000")
     assert first.status_code == 303
-    for answer in (again, widened):
+    for answer in (again, widened, longer):
         assert answer.status_code == 403 and "signed already or is out of date: nothing was made" in answer.text
     listed = await (await mandate_store(parts)).listed()
     assert [m.terms.max_per_act for m, _ in listed] == [2000]

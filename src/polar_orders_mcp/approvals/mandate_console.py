@@ -52,6 +52,11 @@ def _mandates(store: Store) -> MandateStore:
     return MandateStore(store)
 
 
+def _purpose(digest: str, hours: int) -> str:
+    """The nonce's purpose: the Sign page of these terms, lasting these hours (at most 77 characters)."""
+    return f"mandate:{digest}:{hours}"
+
+
 def _now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
 
@@ -138,22 +143,20 @@ class MandateDesk:
             return self._form_page(posted, checked, signed, 400)
         c = self.console
         store = await c._store()
-        digest = checked.terms.digest()
+        digest, hours = checked.terms.digest(), checked.hours
         session_key = _key(request.cookies[SESSION_COOKIE])
-        nonce = await store.create_passkey_nonce(token_hash=session_key, purpose=f"mandate:{digest}", ttl=NONCE_TTL)
-        ask = await self._passkey_ask(store, signed[0], checked.terms, digest, nonce)
-        page = mandate_pages.confirm(checked.terms, posted, digest=digest, nonce=nonce, hours=int(checked.ttl // 3600),
-                                     passkey=ask, approver=signed[0], csrf=signed[1], base=c.path)  # fmt: skip
+        nonce = await store.create_passkey_nonce(token_hash=session_key, purpose=_purpose(digest, hours), ttl=NONCE_TTL)
+        ask = await self._passkey_ask(store, signed[0], checked, nonce)
+        page = mandate_pages.confirm(checked.terms, posted, digest=digest, nonce=nonce, hours=hours, passkey=ask,
+                                     approver=signed[0], csrf=signed[1], base=c.path)  # fmt: skip
         return _html(page, script=ask is not None and ask.unable is None)
 
     def needs_passkey(self, terms: MandateTerms) -> bool:
         """Whether signing these terms takes a passkey: the server asks one for acts as large as they allow."""
         return self.console.passkeys.needs(terms.max_per_act, terms.currency)
 
-    async def _passkey_ask(
-        self, store: Store, approver: str, terms: MandateTerms, digest: str, nonce: str
-    ) -> pages.PasskeyAsk | None:
-        if not self.needs_passkey(terms):
+    async def _passkey_ask(self, store: Store, approver: str, checked: Checked, nonce: str) -> pages.PasskeyAsk | None:
+        if not self.needs_passkey(checked.terms):
             return None
         site = self.console.site()
         if isinstance(site, str):
@@ -164,7 +167,8 @@ class MandateDesk:
                 unable="Signing these terms needs your passkey, and you have none yet: add one on your Passkeys page "
                 "(top right), then make it again."
             )
-        challenge = base64.urlsafe_b64encode(mandate_challenge(digest, nonce)).rstrip(b"=").decode()
+        signed = mandate_challenge(checked.terms.digest(), checked.hours, nonce)
+        challenge = base64.urlsafe_b64encode(signed).rstrip(b"=").decode()
         return pages.PasskeyAsk(rp_id=site.rp_id, challenge=challenge, nonce=nonce,
                                 credentials=tuple(k.credential_id for k in keys))  # fmt: skip
 
@@ -180,16 +184,18 @@ class MandateDesk:
         c = self.console
         store = await c._store()
         digest, nonce = str(form.get("digest", "")), str(form.get("nonce", ""))
-        fresh = await store.take_passkey_nonce(
-            nonce, token_hash=_key(request.cookies[SESSION_COOKIE]), purpose=f"mandate:{digest[:64]}"
-        )
         checked = self._checked(Posted.of(form))
+        hours = checked.hours if isinstance(checked, Checked) else 0
+        # The nonce is used up whatever comes of it; its purpose names the terms and the hours this page showed.
+        fresh = await store.take_passkey_nonce(
+            nonce, token_hash=_key(request.cookies[SESSION_COOKIE]), purpose=_purpose(digest[:64], hours)
+        )
         if not fresh or isinstance(checked, dict) or checked.terms.digest() != digest:
             said = "This page was signed already or is out of date: nothing was made. Start again from the form."
             return _html(pages.message("Refused", said, base=f"{c.path}/mandates"), 403)
         proof = None
         if self.needs_passkey(checked.terms):
-            proven = await self._proven(store, approver, str(form.get("assertion", "")), digest, nonce)
+            proven = await self._proven(store, approver, str(form.get("assertion", "")), checked, nonce)
             if isinstance(proven, Response):
                 return proven
             proof = proven.proof
@@ -199,11 +205,14 @@ class MandateDesk:
             return {"time": _now_iso(), "event": "mandate_created", "mandate_id": mandate.id, "by": approver,
                     "terms": terms.as_json(), "digest": mandate.digest, "passkey": proof is not None}  # fmt: skip
 
-        made = await _mandates(store).create(terms, by=approver, ttl=checked.ttl, proof=proof, audit=entry)
-        log.warning("standing approval %s signed by %r in the console: %s", made.id, approver, made.terms)
+        made = await _mandates(store).create(terms, by=approver, ttl=checked.hours * 3600.0, proof=proof, audit=entry)
+        log.warning("standing approval %s (terms digest %s…) signed by %r in the console, recorded in the audit chain",
+                    made.id, made.digest[:12], approver)  # fmt: skip
         return _redirect(f"{c.path}/mandates?done=created#{made.id}")
 
-    async def _proven(self, store: Store, approver: str, assertion: str, digest: str, nonce: str) -> Proven | Response:
+    async def _proven(
+        self, store: Store, approver: str, assertion: str, checked: Checked, nonce: str
+    ) -> Proven | Response:
         """The passkey's answer over these terms, verified, its count moved on; else the answer refusing it."""
         c = self.console
         site = c.site()
@@ -214,8 +223,8 @@ class MandateDesk:
             return _html(pages.message("Refused", "Signing these terms needs your passkey.", base=c.path), 403)
         passkey = await store.get_passkey(assertion_id(assertion))
         try:
-            proven = verify_mandate(assertion, site=site, digest=digest, nonce=nonce, passkey=passkey,
-                                    approver=approver)  # fmt: skip
+            proven = verify_mandate(assertion, site=site, digest=checked.terms.digest(), hours=checked.hours,
+                                    nonce=nonce, passkey=passkey, approver=approver)  # fmt: skip
         except PasskeyRefused as exc:
             return _html(pages.message("Refused", f"Nothing was made: {exc}", base=c.path), 403)
         if not await _count_moved(store, proven, approver):

@@ -58,10 +58,10 @@ DEFAULTS = {"currency": "usd", "hours": "24"}
 
 @dataclass(frozen=True)
 class Checked:
-    """Terms that passed every check, and how long they last (seconds)."""
+    """Terms that passed every check, and how many hours they last."""
 
     terms: MandateTerms
-    ttl: float
+    hours: int
 
 
 def check(posted: Posted, *, tools: Sequence[str], max_charge: Limits) -> Checked | dict[str, str]:
@@ -110,7 +110,7 @@ def check(posted: Posted, *, tools: Sequence[str], max_charge: Limits) -> Checke
         max_acts=max_acts, max_order_age_days=age, products=products, customers=customers, reasons=reasons,
         for_client=for_client, for_person=for_person, note=note,
     )  # fmt: skip
-    return Checked(terms, hours * 3600.0)
+    return Checked(terms, hours)
 
 
 def _amount(posted: Posted, name: str, currency: str, errors: dict[str, str], *, required: bool = False) -> int | None:

@@ -190,21 +190,22 @@ def verify_decision(
     return replace(proven, approve=decision == "approve")
 
 
-def mandate_challenge(digest: str, nonce: str) -> bytes:
-    """What a passkey signs to make a standing approval: its terms (their digest) and the page's single-use nonce."""
-    covered = json.dumps([MANDATE_TAG, digest, nonce], separators=(",", ":"))
+def mandate_challenge(digest: str, hours: int, nonce: str) -> bytes:
+    """What a passkey signs to make a standing approval: its terms (their digest), how many hours it lasts, and the
+    page's single-use nonce."""
+    covered = json.dumps([MANDATE_TAG, digest, hours, nonce], separators=(",", ":"))
     return hashlib.sha256(covered.encode()).digest()
 
 
 def verify_mandate(
-    assertion: str, *, site: Site, digest: str, nonce: str, passkey: Passkey | None, approver: str
+    assertion: str, *, site: Site, digest: str, hours: int, nonce: str, passkey: Passkey | None, approver: str
 ) -> Proven:
     """A standing approval signed with a passkey, checked as a decision is (this console's origin and RP ID, user
     verification, a passkey of this approver not removed, a count that moved on), over the challenge of these
     terms. Raises PasskeyRefused."""
-    proven = _verified(assertion, site=site, challenge=mandate_challenge(digest, nonce), nonce=nonce,
+    proven = _verified(assertion, site=site, challenge=mandate_challenge(digest, hours, nonce), nonce=nonce,
                        passkey=passkey, approver=approver, what="these terms", about=digest[:12])  # fmt: skip
-    proven.proof.update(digest=digest)
+    proven.proof.update(digest=digest, hours=hours)
     return proven
 
 
