@@ -45,6 +45,7 @@ SLOW = (
     "tests/reliability/test_listeners.py",
     "tests/approvals/test_console_browser.py",
     "tests/approvals/test_passkeys_browser.py",
+    "tests/approvals/test_mandates_browser.py",
     "tests/oauth/test_browser.py",
     "tests/approvals/test_console_address.py",
     "tests/approvals/test_receipts.py",

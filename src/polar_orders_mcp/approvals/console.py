@@ -13,7 +13,7 @@ import hmac
 import logging
 import secrets
 import shlex
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, datetime, tzinfo
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote, urlsplit
@@ -25,6 +25,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from polar_orders_mcp.approvals import pages
+from polar_orders_mcp.approvals.limits import Limits
 from polar_orders_mcp.approvals.passkeys import (
     NONCE_TTL,
     PasskeyPolicy,
@@ -152,6 +153,8 @@ class Console:
         slow_down: SlowDown | None = None,
         body_timeout: float = BODY_TIMEOUT,
         oidc: OidcSignIn | None = None,
+        max_charge: Limits | None = None,
+        irreversible: Sequence[str] = tuple(pages.TOOL_NAMES),
     ) -> None:
         self._store = store
         self._approvers = dict(approvers)
@@ -166,6 +169,8 @@ class Console:
         self.slow_down = slow_down or SlowDown()
         self.body_timeout = body_timeout
         self.oidc = oidc  # sign-in through the external identity provider (--oauth-console)
+        self.max_charge = max_charge or Limits()  # the server's --max-charge: no standing approval allows more
+        self.irreversible = tuple(irreversible)  # the served tools that move money, which standing approvals name
 
     # What the guard asks ---------------------------------------------------------------------------
 
@@ -193,6 +198,9 @@ class Console:
 
     def routes(self) -> list[tuple[str, list[str], Callable[[Request], Awaitable[Response]]]]:
         """(path, methods, endpoint) of every page, to mount in an app."""
+        # Imported here: the standing approvals' pages build on this module's helpers.
+        from polar_orders_mcp.approvals.mandate_console import MandateDesk
+
         p = self.path
         return [
             (p, ["GET"], self._index),
@@ -205,6 +213,7 @@ class Console:
             (f"{p}/passkeys", ["GET"], self._passkeys_page),
             (f"{p}/passkeys", ["POST"], self._add_passkey),
             (f"{p}/passkeys/remove", ["POST"], self._remove_passkey),
+            *MandateDesk(self).routes(),
             *(self.oidc.routes(self) if self.oidc is not None else []),
             (f"{p}/{{approval_id:str}}", ["GET"], self._detail),
             (f"{p}/{{approval_id:str}}", ["POST"], self._decide),

@@ -118,7 +118,8 @@ def page(
     who = ""
     if approver is not None and csrf is not None:
         who = (
-            f'<div class="who"><a href="{escape(base)}/passkeys">Passkeys</a>'
+            f'<div class="who"><a href="{escape(base)}/mandates">Standing approvals</a>'
+            f'<a href="{escape(base)}/passkeys">Passkeys</a>'
             f"<span>Signed in as <strong>{escape(approver)}</strong></span>"
             f'<form method="post" action="{escape(base)}/logout">'
             f'<input type="hidden" name="csrf" value="{escape(csrf)}">'
@@ -244,7 +245,10 @@ def paging(page: int, more: bool, base: str) -> str:
 def decision_line(approval: Approval, now: float, zone: tzinfo) -> str:
     state = approval.state_at(now)
     line = f'<span class="state {escape(state)}">{escape(STATE_WORDS.get(state, state))}</span>'
-    if approval.decided_by:
+    if approval.mandate is not None:
+        line += (f" · Granted under standing approval {escape(approval.mandate)} (signed by "
+                 f"{escape(approval.decided_by or 'an approver')}) at {when(approval.decided_at, zone)}")  # fmt: skip
+    elif approval.decided_by:
         line += f" by {escape(approval.decided_by)} at {when(approval.decided_at, zone)}"
     if approval.proof:
         line += " with a passkey"

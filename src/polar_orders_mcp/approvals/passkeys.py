@@ -13,7 +13,7 @@ import hashlib
 import ipaddress
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 from urllib.parse import urlsplit
 
@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 DECISION_TAG = "polar-orders-mcp approval decision v1"
 ENROL_TAG = "polar-orders-mcp passkey enrolment v1"
+MANDATE_TAG = "polar-orders-mcp standing approval v1"
 NONCE_TTL = 900.0
 """Seconds a page's passkey nonce stays good: as long as an approval request stays open by default."""
 RP_NAME = "Polar approvals"
@@ -182,6 +183,44 @@ def verify_decision(
     """A decision proven by a navigator.credentials.get answer: made on this console's origin for its RP ID
     with user verification, signing this approval's challenge, by a passkey of this approver that is not
     removed, with a count that moved on. Raises PasskeyRefused."""
+    challenge = decision_challenge(approval.id, approval.digest, decision, nonce)
+    proven = _verified(assertion, site=site, challenge=challenge, nonce=nonce, passkey=passkey, approver=approver,
+                       what="this decision", about=approval.id)  # fmt: skip
+    proven.proof.update(decision=decision)
+    return replace(proven, approve=decision == "approve")
+
+
+def mandate_challenge(digest: str, hours: int, nonce: str) -> bytes:
+    """What a passkey signs to make a standing approval: its terms (their digest), how many hours it lasts, and the
+    page's single-use nonce."""
+    covered = json.dumps([MANDATE_TAG, digest, hours, nonce], separators=(",", ":"))
+    return hashlib.sha256(covered.encode()).digest()
+
+
+def verify_mandate(
+    assertion: str, *, site: Site, digest: str, hours: int, nonce: str, passkey: Passkey | None, approver: str
+) -> Proven:
+    """A standing approval signed with a passkey, checked as a decision is (this console's origin and RP ID, user
+    verification, a passkey of this approver not removed, a count that moved on), over the challenge of these
+    terms. Raises PasskeyRefused."""
+    proven = _verified(assertion, site=site, challenge=mandate_challenge(digest, hours, nonce), nonce=nonce,
+                       passkey=passkey, approver=approver, what="these terms", about=digest[:12])  # fmt: skip
+    proven.proof.update(digest=digest, hours=hours)
+    return proven
+
+
+def _verified(
+    assertion: str,
+    *,
+    site: Site,
+    challenge: bytes,
+    nonce: str,
+    passkey: Passkey | None,
+    approver: str,
+    what: str,
+    about: str,
+) -> Proven:
+    """A navigator.credentials.get answer over `challenge`, verified, as the proof to store. Raises PasskeyRefused."""
     from webauthn import verify_authentication_response
     from webauthn.helpers import base64url_to_bytes
 
@@ -189,7 +228,6 @@ def verify_decision(
         raise PasskeyRefused("that passkey is not one of yours here: use one listed on your Passkeys page.")
     if passkey.removed_at is not None:
         raise PasskeyRefused("that passkey was removed: use another one listed on your Passkeys page.")
-    challenge = decision_challenge(approval.id, approval.digest, decision, nonce)
     try:
         parsed = json.loads(assertion)
         verified = verify_authentication_response(
@@ -201,23 +239,20 @@ def verify_decision(
             credential_current_sign_count=passkey.sign_count,
             require_user_verification=True,
         )
+        response = parsed["response"]
+        proof = {
+            "credential_id": passkey.credential_id,
+            "authenticator_data": response["authenticatorData"],
+            "client_data_json": response["clientDataJSON"],
+            "signature": response["signature"],
+            "user_handle": response.get("userHandle"),
+        }
     except Exception as exc:  # every failure to parse or verify refuses: nothing is decided
-        log.info("passkey decision on %s refused: %s", approval.id, exc)
-        raise PasskeyRefused(f"your passkey's answer does not prove this decision ({_said(exc)}).") from exc
-    response = parsed["response"]
-    proof = {
-        "credential_id": passkey.credential_id,
-        "authenticator_data": response["authenticatorData"],
-        "client_data_json": response["clientDataJSON"],
-        "signature": response["signature"],
-        "user_handle": response.get("userHandle"),
-        "nonce": nonce,
-        "decision": decision,
-        "rp_id": site.rp_id,
-        "origin": site.origin,
-    }
+        log.info("passkey answer for %s refused: %s", about, exc)
+        raise PasskeyRefused(f"your passkey's answer does not prove {what} ({_said(exc)}).") from exc
+    proof.update(nonce=nonce, rp_id=site.rp_id, origin=site.origin)
     return Proven(
-        approve=decision == "approve",
+        approve=True,
         credential_id=passkey.credential_id,
         sign_count=verified.new_sign_count,
         seen=passkey.sign_count,

@@ -439,6 +439,7 @@ def build_parts(
     )
     store = store_provider(settings)
     passkeys = PasskeyPolicy(settings.approval_proof, settings.passkey_above)
+    tools = select_tools(settings)
     console = Console(
         store,
         settings.approver_secrets(),
@@ -450,6 +451,8 @@ def build_parts(
         passkeys=passkeys,
         body_timeout=settings.head_timeout,
         oidc=_console_sign_in(settings),
+        max_charge=settings.max_charge,
+        irreversible=[t.name for t in tools if t.tier == "irreversible"],
     )
     guard = Guard(
         mode=settings.confirm,
@@ -466,7 +469,6 @@ def build_parts(
         passkeys=passkeys,
         zone=console.zone,
     )
-    tools = select_tools(settings)
     irreversible = any(t.tier == "irreversible" for t in tools)
     if settings.confirm == "off" and irreversible:
         log.warning(
