@@ -54,6 +54,9 @@ def mandate(approval: Approval, decision: dict[str, Any], payee: str | None) -> 
     }
     if approval.proof is not None:
         shown["proof"] = approval.proof
+    if approval.mandate is not None:
+        # Granted under a standing approval (AP2's open mandate) that `approver` signed: named, as the decision does.
+        shown["standing_mandate"] = approval.mandate
     return shown
 
 
@@ -125,6 +128,7 @@ def verify(token: str, keys: list[PublicKey]) -> dict[str, Any]:
         "channel": decision.get("channel"),
         "client": decision.get("client"),
         "proof": decision.get("proof"),
+        "standing_mandate": decision.get("mandate"),
     }
     for name, value in expected.items():
         if shown.get(name) != value:
