@@ -395,3 +395,44 @@ async def test_an_act_the_daily_limit_refuses_at_the_act_does_not_use_the_mandat
         message = await fail(client, "create_refund", {"order_id": order_id, **REFUND})
     assert "--max-daily" in message and posted(state) == 0
     assert await usage(parts, standing) == MandateUsage(0, 0, 0)
+
+
+# Two servers on one store: a budget holds across them.
+
+
+def refundable(state: EmulatorState, seed: SeedInfo) -> list[str]:
+    """Paid one-time orders taxed at 20%, that Polar lets be refunded: $1.00 of each pays back $1.20."""
+    barred = {seed.refunds_blocked_order_id, *seed.disputed_orders.values()}
+    return [
+        o.id for o in state.store.orders
+        if o.status == "paid" and o.subscription is None and o.id not in barred and o.tax_amount * 5 == o.subtotal_amount
+    ]  # fmt: skip
+
+
+async def test_parallel_acts_on_two_servers_sharing_a_state_dir_stay_within_the_daily_budget(
+    make_parts: Callable[..., Built], seed: SeedInfo, state: EmulatorState, tmp_path: Any
+) -> None:
+    import anyio
+
+    orders = refundable(state, seed)[:8]
+    assert len(orders) == 8
+    for order_id in orders:
+        made(state, order_id, 3)
+    one, two = make_parts(state_dir=tmp_path / "shared"), make_parts(state_dir=tmp_path / "shared")
+    standing = await mandate(one, daily_budget=360)  # three acts of $1.20
+    answers: dict[str, dict[str, Any]] = {}
+
+    async def refund(client: Client, order_id: str) -> None:
+        answers[order_id] = await call(client, "create_refund", {"order_id": order_id, "amount": 100})
+
+    async with Client(one.server) as a, Client(two.server) as b, anyio.create_task_group() as group:
+        for n, order_id in enumerate(orders):
+            group.start_soon(refund, (a, b)[n % 2], order_id)
+    done = [o for o, answer in answers.items() if answer["status"] == "refunded"]
+    asked = [o for o, answer in answers.items() if answer["status"] == "approval_pending"]
+    assert len(done) == 3 and len(asked) == 5
+    assert all(standing.id in answers[o]["decided"] for o in done)
+    for order_id in asked:
+        assert answers[order_id]["next_step"] == missed(standing, "$3.60 of its $3.60 a day is used, and this is $1.20")
+    assert posted(state) == 3 and [state.store.order(o).refunded_amount for o in done] == [100] * 3
+    assert await usage(one, standing) == MandateUsage(3, 360, 360)
