@@ -535,8 +535,11 @@ async def test_a_request_over_the_daily_limit_is_not_recorded(store: SqlStore) -
 
 
 async def test_a_request_and_its_audit_record_are_written_together(store: SqlStore) -> None:
-    made, record, _, _ = await store.request_approval(request("order-1"), daily=10_000, audit=lambda a: {"approval": a.id})
-    assert await store.audit_tail(5) == [record] and record is not None and made is not None and record.entry == {"approval": made.id}
+    made, record, _, _ = await store.request_approval(
+        request("order-1"), daily=10_000, audit=lambda a: {"approval": a.id}
+    )
+    assert await store.audit_tail(5) == [record] and record is not None and made is not None
+    assert record.entry == {"approval": made.id}
 
 
 async def test_settling_an_act_sets_the_outcome_and_chains_the_audit_record(store: SqlStore) -> None:
