@@ -405,7 +405,8 @@ def refundable(state: EmulatorState, seed: SeedInfo) -> list[str]:
     barred = {seed.refunds_blocked_order_id, *seed.disputed_orders.values()}
     return [
         o.id for o in state.store.orders
-        if o.status == "paid" and o.subscription is None and o.id not in barred and o.tax_amount * 5 == o.subtotal_amount
+        if o.status == "paid" and o.subscription is None and o.id not in barred
+        and o.tax_amount * 5 == o.subtotal_amount
     ]  # fmt: skip
 
 
