@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow test-deep test-idp idp-deps lint clean conformance dist-check bench bench-tasks bench-replicas soak schemas system-deps replicas
+.PHONY: demo test test-slow test-deep test-idp idp-deps lint clean conformance dist-check bench bench-tasks bench-replicas bench-mandates soak schemas system-deps replicas
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -113,6 +113,12 @@ bench-tasks: $(STAMP)
 # PostgreSQL, in one run: writes bench/results/replicas.md. BENCH_ARGS=--quick for a short smoke run.
 bench-replicas: $(STAMP)
 	$(BIN)/python -m bench.replicas $(BENCH_ARGS)
+
+# A scripted support day of 50 tasks under a standing approval for small refunds, in one process against the
+# embedded emulator: acts done under it, approvals asked of a person and why, the time per act each way. Seeded:
+# the same day each run. Writes bench/results/mandates.md and .json. MANDATES_ARGS="--seed 8 --tasks 100".
+bench-mandates: $(STAMP)
+	$(BIN)/python -m bench.mandates $(MANDATES_ARGS)
 
 # Build the sdist and wheel, then install and run each in a fresh virtualenv.
 dist-check:

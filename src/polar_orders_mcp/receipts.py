@@ -57,7 +57,8 @@ def mandate(approval: Approval, decision: dict[str, Any], payee: str | None) -> 
     if approval.asked_by is not None:
         shown["asked_by"] = approval.asked_by
     if approval.mandate is not None:
-        shown["standing_approval"] = approval.mandate  # the open mandate it was granted under (its signer: approver)
+        # Granted under a standing approval (AP2's open mandate) that `approver` signed: named, as the decision does.
+        shown["standing_mandate"] = approval.mandate
     return shown
 
 
@@ -130,7 +131,7 @@ def verify(token: str, keys: list[PublicKey]) -> dict[str, Any]:
         "client": decision.get("client"),
         "proof": decision.get("proof"),
         "asked_by": decision.get("asked_by"),
-        "standing_approval": decision.get("mandate"),
+        "standing_mandate": decision.get("mandate"),
     }
     for name, value in expected.items():
         if shown.get(name) != value:

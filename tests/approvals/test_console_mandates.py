@@ -118,6 +118,7 @@ REFUSALS = [
     ({"daily_budget": "1e9"}, "daily_budget", "“1e9” is not an amount: write it like 20.00."),
     ({"total_budget": "9999999999999"}, "total_budget", "“9999999999999” is too large."),
     ({"max_acts": "0"}, "max_acts", "Give a whole number of acts, from 1 to 100,000."),
+    ({"daily_acts": "0"}, "daily_acts", "Give a whole number of acts, from 1 to 100,000."),
     ({"max_acts": "2.5"}, "max_acts", "Give a whole number of acts, from 1 to 100,000."),
     ({"max_order_age_days": "99999"}, "max_order_age_days", "Give a whole number of days, from 1 to 3,650."),
     ({"products": "prod_1"}, "products", "“prod_1” is not a product id (a UUID)."),
@@ -246,13 +247,14 @@ async def test_a_sign_page_signs_once_and_only_the_terms_it_showed(parts: Built,
 async def test_the_page_lists_active_ones_with_their_use_and_revoking_moves_one_to_the_history(
     parts: Built, desk: Person, seed: SeedInfo
 ) -> None:
-    mandate = await make(parts, desk, max_acts="10", note="for the support desk")
+    mandate = await make(parts, desk, max_acts="10", daily_acts="4", note="for the support desk")
     assert (await refund(parts, seed, 500))["status"] == "refunded"
     listing = (await desk.http.get("/approvals/mandates")).text
     card = listing[listing.index(f'id="{mandate.id}"'):]
-    assert "create_refund up to $20.00 each; $100.00 a day; at most 10 acts" in card
+    assert mandate.terms.daily_acts == 4
+    assert "create_refund up to $20.00 each; $100.00 a day; at most 4 acts a day; at most 10 acts" in card
     assert "Signed by <strong>approver</strong> at" in card and "expires" in card
-    assert "Used: 1 acts, $5.00 in all, $5.00 today · left: 9 acts, $95.00 today" in card
+    assert "Used: 1 acts, $5.00 in all, $5.00 today · left: 3 acts today, 9 acts, $95.00 today" in card
     assert "for the support desk" in card and 'class="deny revoke"' in card
     csrf = await csrf_of(desk, "/approvals/mandates")
     revoked = await desk.http.post("/approvals/mandates/revoke", data={"csrf": csrf, "mandate_id": mandate.id},

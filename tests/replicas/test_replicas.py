@@ -255,3 +255,44 @@ async def test_a_replica_killed_mid_charge_loses_nothing_and_nothing_is_charged_
     assert approval is not None and approval.state == "used" and approval.outcome is None
     assert [(act.approval_id, act.state, act.amount) for act in acts] == [(approval_id, "started", 1500)]
 
+
+async def test_parallel_refunds_on_both_replicas_stay_within_a_mandates_daily_budget(
+    topology: Topology, polar: Polar
+) -> None:
+    """Eight refunds at once, spread over both replicas, under one standing approval whose daily budget holds
+    three of them: three are done under it, the other five are asked about, and the budget is never exceeded."""
+    from polar_orders_mcp.store.mandates import MandateStore
+    from polar_orders_mcp.store.records import MandateTerms
+
+    orders = [await polar.new_draft() for _ in range(8)]
+    for order_id in orders:  # paid at Polar directly: $12.50 + $2.50 tax each
+        assert (await polar.http.post(f"/v1/orders/{order_id}/finalize", json={})).status_code == 200
+    store = SqlStore(topology.database_url)
+    mandates = MandateStore(store)
+    terms = MandateTerms(tools=("create_refund",), currency="usd", max_per_act=2000, daily_budget=360)
+    standing = await mandates.create(terms, by="ada", ttl=3600)  # three refunds of $1.00 + $0.20 tax
+    a, b = (r.url for r in topology.replicas)
+    answers: dict[str, dict[str, object]] = {}
+    try:
+        async with agent(topology, a) as on_a, agent(topology, b) as on_b:
+
+            async def refund(client: Client, order_id: str) -> None:
+                answers[order_id] = await call(client, "create_refund", {"order_id": order_id, "amount": 100})
+
+            async with anyio.create_task_group() as group:
+                for n, order_id in enumerate(orders):
+                    group.start_soon(refund, (on_a, on_b)[n % 2], order_id)
+        used = await mandates.usage(standing.id)
+    finally:
+        await mandates.revoke(standing.id, by="ada")  # the module's later tests act with no mandate
+        await store.close()
+    done = sorted(o for o, answer in answers.items() if answer["status"] == "refunded")
+    asked = sorted(o for o, answer in answers.items() if answer["status"] == "approval_pending")
+    assert len(done) == 3 and len(asked) == 5
+    assert all(standing.id in str(answers[o]["decided"]) for o in done)
+    why = f"No standing approval covers it: {standing.id} (ada): $3.60 of its $3.60 a day is used, and this is $1.20."
+    assert all(str(answers[o]["next_step"]).endswith(why) for o in asked)
+    sent = (await polar.http.get("/_emulator/requests", params={"method": "POST", "path": "/v1/refunds/"})).json()
+    assert sent["count"] == 3
+    assert [(await polar.order(o))["refunded_amount"] for o in done] == [100] * 3
+    assert (used.acts, used.today) == (3, 360)

@@ -25,8 +25,8 @@ MAX_IDS = 50
 NOTE_LIMIT = 500
 NAME_LIMIT = 200
 FIELDS = (
-    "currency", "max_per_act", "daily_budget", "total_budget", "max_acts", "max_order_age_days", "products",
-    "customers", "for_client", "for_person", "hours", "note",
+    "currency", "max_per_act", "daily_budget", "total_budget", "daily_acts", "max_acts", "max_order_age_days",
+    "products", "customers", "for_client", "for_person", "hours", "note",
 )  # fmt: skip
 """The form's text fields (besides the ticked `tools` and `reasons`), as posted and as carried to the Sign step."""
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -90,6 +90,7 @@ def check(posted: Posted, *, tools: Sequence[str], max_charge: Limits) -> Checke
                 f"{money(per_act, currency)} is over this server's maximum per charge of {money(limit, currency)} "
                 f"in {currency.upper()} (--max-charge): no act above it is done, standing approval or not."
             )
+    daily_acts = _count(posted, "daily_acts", 1, MAX_ACTS, "acts", errors)
     max_acts = _count(posted, "max_acts", 1, MAX_ACTS, "acts", errors)
     age = _count(posted, "max_order_age_days", 1, MAX_AGE_DAYS, "days", errors)
     products = _ids(posted, "products", errors, emails=False)
@@ -107,8 +108,8 @@ def check(posted: Posted, *, tools: Sequence[str], max_charge: Limits) -> Checke
         return errors or {"max_per_act": "Give a maximum per act."}
     terms = MandateTerms(
         tools=chosen, currency=currency, max_per_act=per_act, daily_budget=daily, total_budget=total,
-        max_acts=max_acts, max_order_age_days=age, products=products, customers=customers, reasons=reasons,
-        for_client=for_client, for_person=for_person, note=note,
+        max_acts=max_acts, daily_acts=daily_acts, max_order_age_days=age, products=products, customers=customers,
+        reasons=reasons, for_client=for_client, for_person=for_person, note=note,
     )  # fmt: skip
     return Checked(terms, hours)
 

@@ -240,6 +240,8 @@ class MandateStore:
                     approvals.c.state == "used", sa.and_(approvals.c.state == "approved", approvals.c.expires_at > now)
                 ),
                 sa.or_(acts.c.state.is_(None), acts.c.state != "failed"),
+                # Used up without an act: the server's own limit refused it at the act, and Polar was never asked.
+                sa.or_(approvals.c.outcome.is_(None), approvals.c.outcome != "refused_limit"),
             )
             .subquery()
         )

@@ -23,9 +23,9 @@ asked for an approval (the person an OAuth client acts for), and the embedded au
 codes and tokens (hashed). 6: standing approvals (mandates), and the one each approval was granted under."""
 
 PASSKEY_REMOVED = "approved with a passkey since removed"
+"""Why an approval proven by a passkey the approver removed since is not redeemed (NotRedeemable.state)."""
 MANDATE_ENDED = "granted under a standing approval since revoked or expired"
 """Why an approval granted under a mandate that ended since is not redeemed (NotRedeemable.state)."""
-"""Why an approval proven by a passkey the approver removed since is not redeemed (NotRedeemable.state)."""
 
 Enrolment = Literal["added", "has_one", "had_one", "registered"]
 """What came of adding a passkey in the console: added; refused because the approver has a passkey (has_one),
