@@ -8,8 +8,8 @@ other by one agent against the embedded emulator, in one process (MCP client, se
 in memory; the store a SQLite file). Most are refunds of paid orders, of various amounts and ages; a few refunds
 are over $20 or of orders a month old or more; some tasks are charges of draft orders, which the mandate does not
 cover. At the start of the day a supervisor signs one mandate in the store, as the approval console records it:
-create_refund, up to $20.00 per act (tax included, what the customer gets back), at most 10 acts, orders under 30
-days old, for one day (so its 10 acts are 10 a day). Every request the mandate does not cover is answered by the
+create_refund, up to $20.00 per act (tax included, what the customer gets back), at most 10 acts a day, orders
+under 30 days old, for one day. Every request the mandate does not cover is answered by the
 supervisor at the approval console (signed in over HTTP, approve clicked), and the agent calls again.
 
 The time per act is the agent's calls (and, with a person, the console's sign-in page and approve click) as
@@ -54,16 +54,16 @@ TASKS = 50
 TOOLSETS = ["default"]  # create_refund and finalize_order are in it
 SUPERVISOR = "supervisor"
 TERMS = MandateTerms(
-    tools=("create_refund",), currency="usd", max_per_act=2000, max_acts=10, max_order_age_days=30,
+    tools=("create_refund",), currency="usd", max_per_act=2000, daily_acts=10, max_order_age_days=30,
     note="small refunds for the support desk, one day",
 )  # fmt: skip
 MANDATE_TTL = 86_400.0
-"""A day: a mandate's budget of acts is for its whole life, so a day-long one with 10 acts allows 10 a day."""
+"""A day: what the supervisor signs in the morning."""
 
 # The constraint a fallback missed, from the reason the agent is told (approvals/mandates.py's misfit).
 CONSTRAINTS = (
     (re.compile(r"is over its \S+ per act"), "over $20.00 per act"),
-    (re.compile(r"acts are used"), "its 10 acts used"),
+    (re.compile(r"acts a day are used"), "its 10 acts a day used"),
     (re.compile(r"days old, over its"), "order 30 days old or more"),
     (re.compile(r"a day is used"), "its daily budget used"),
     (re.compile(r"in all is used"), "its total budget used"),
@@ -156,8 +156,8 @@ def every_miss(task: Task, moved: int, acts_used: int) -> list[str]:
     missed = []
     if moved > TERMS.max_per_act:
         missed.append("over $20.00 per act")
-    if TERMS.max_acts is not None and acts_used >= TERMS.max_acts:
-        missed.append("its 10 acts used")
+    if TERMS.daily_acts is not None and acts_used >= TERMS.daily_acts:
+        missed.append("its 10 acts a day used")
     if TERMS.max_order_age_days is not None and task.age_days > TERMS.max_order_age_days:
         missed.append("order 30 days old or more")
     return missed
@@ -216,7 +216,7 @@ async def day(seed: int, count: int, state_dir: Path) -> dict[str, Any]:
             outcomes.append(await run_task(client, person, task, used))
     usage = await mandates.usage(mandate.id)
     under = [o for o in outcomes if o.path == "mandate"]
-    if usage.acts != len(under) or (TERMS.max_acts is not None and usage.acts > TERMS.max_acts):
+    if usage.acts != len(under) or (TERMS.daily_acts is not None and usage.acts_today > TERMS.daily_acts):
         raise RuntimeError(f"the mandate counts {usage.acts} acts, and {len(under)} were done under it")
     if any(o.why not in o.missed for o in outcomes if o.path == "person"):
         raise RuntimeError("a fallback's reason, as told, is not one of the constraints this benchmark finds missed")
