@@ -9,6 +9,7 @@ import re
 from typing import Any
 
 import pytest
+from mcp.client import Client
 from webauthn.helpers import base64url_to_bytes
 
 from polar_orders_mcp.approvals.passkeys import mandate_challenge
@@ -18,6 +19,7 @@ from tests.approvals.authenticator import SoftPasskey
 from tests.approvals.console_client import Person
 from tests.approvals.test_console_mandates import TERMS, mandate_store, refund, review, sign
 from tests.approvals.test_passkeys import ORIGIN, PASSKEY_SETTINGS, enrol
+from tests.tools.conftest import fail
 
 pytestmark = pytest.mark.anyio
 
@@ -85,3 +87,19 @@ async def test_passkey_above_asks_one_only_for_terms_that_allow_more(make_parts:
     assert '<button class="approve sign" type="submit">Sign</button>' in small.text
     assert "needs your passkey" in large.text
     assert signed.status_code == 303
+
+
+async def test_removing_the_passkey_that_signed_a_mandate_stops_what_it_allows(
+    make_parts: Any, seed: SeedInfo
+) -> None:
+    parts = make_parts(**PASSKEY_SETTINGS)
+    async with await signed_in(parts) as person:
+        key = SoftPasskey()
+        assert (await enrol(person, key)).status_code == 303
+        confirm = await review(person, TERMS)
+        assert (await sign(person, confirm, assertion=key.get(challenge_of(confirm.text), ORIGIN))).status_code == 303
+    [(mandate, _)] = await (await mandate_store(parts)).listed()
+    assert await (await parts.store()).remove_passkey(key.id, approver="approver")
+    async with Client(parts.server) as client:
+        refused = await fail(client, "create_refund", {"order_id": seed.paid_order_id, "total": 1500})
+    assert f"was granted under standing approval {mandate.id}, signed with a passkey since removed" in refused

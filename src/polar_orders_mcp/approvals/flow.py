@@ -656,6 +656,11 @@ async def _unproven(guard: Guard, store: Store, approval: Approval) -> str | Non
         from polar_orders_mcp.store.mandates import MandateStore
 
         mandate = await MandateStore(store).get(approval.mandate)  # type: ignore[arg-type]
+        if mandate is not None and mandate.proof is not None:
+            # As for an approval: removing the passkey that signed a standing approval stops what it allows.
+            passkey = await store.get_passkey(str(mandate.proof.get("credential_id", "")))
+            if passkey is None or passkey.removed_at is not None:
+                return f"was granted under standing approval {mandate.id}, signed with a passkey since removed"
         if guard.passkeys.needs_for(approval) and (mandate is None or mandate.proof is None):
             return "was granted under a standing approval signed without a passkey, and this server needs one for it"
         return None
