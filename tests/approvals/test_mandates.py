@@ -434,3 +434,55 @@ async def test_parallel_acts_on_two_servers_sharing_a_state_dir_stay_within_the_
         assert answers[order_id]["next_step"] == missed(standing, "$3.60 of its $3.60 a day is used, and this is $1.20")
     assert posted(state) == 3 and [state.store.order(o).refunded_amount for o in done] == [100] * 3
     assert await usage(one, standing) == MandateUsage(3, 360, 360, 3)
+
+
+async def test_a_mandate_covers_only_its_own_tools(
+    parts: Built, seed: SeedInfo, state: EmulatorState
+) -> None:
+    """A standing approval for refunds allows no charge, however small."""
+    standing = await mandate(parts, max_per_act=100_000)
+    order_id = seed.draft_orders["good_card"]
+    async with Client(parts.server) as client:
+        asked = await call(client, "finalize_order", {"order_id": order_id})
+    assert asked["status"] == "approval_pending" and standing.id not in asked["next_step"]
+    assert state.store.order(order_id).status == "draft"
+
+
+async def test_an_order_age_bound_never_fits_a_preview_that_does_not_say_the_orders_age(
+    parts: Built, seed: SeedInfo, state: EmulatorState
+) -> None:
+    standing = await mandate(parts, tools=("finalize_order",), max_per_act=100_000, max_order_age_days=30)
+    order_id = seed.draft_orders["good_card"]
+    async with Client(parts.server) as client:
+        asked = await call(client, "finalize_order", {"order_id": order_id})
+    assert asked["status"] == "approval_pending"
+    assert asked["next_step"].endswith(
+        f"{standing.id} (ada): it bounds the order's age, and this act's preview does not say when the order was made."
+    )
+    assert state.store.order(order_id).status == "draft"
+
+
+async def test_a_mandate_without_a_passkey_allows_nothing_where_the_server_needs_one(
+    make_parts: Callable[..., Built], order_id: str, state: EmulatorState
+) -> None:
+    from tests.approvals.test_passkeys import PASSKEY_SETTINGS
+
+    parts = make_parts(**PASSKEY_SETTINGS)
+    standing = await mandate(parts)  # recorded without a proof (the console would have asked for one)
+    async with Client(parts.server) as client:
+        refused = await fail(client, "create_refund", {"order_id": order_id, **REFUND})
+    assert "was granted under a standing approval signed without a passkey, and this server needs one for it" in (
+        refused
+    )
+    assert standing.proof is None and posted(state) == 0
+
+
+async def test_a_mandate_covers_its_acts_in_relay_mode_too(
+    make_parts: Callable[..., Built], order_id: str, state: EmulatorState
+) -> None:
+    """A person's standing approval is worth more than a token the model passes back: used where it fits."""
+    parts = make_parts(confirm="relay")
+    standing = await mandate(parts)
+    async with Client(parts.server) as client:
+        done = await call(client, "create_refund", {"order_id": order_id, **REFUND})
+    assert done["status"] == "refunded" and standing.id in done["decided"] and posted(state) == 1

@@ -435,8 +435,6 @@ async def _ask(
     try:
         channel = guard.choose(ctx, preview, not_done)
     except ConfirmationRefused as exc:
-        if standing is None:
-            raise
         channel, refusal = "console", exc  # nobody can be asked: only a standing approval can allow it
     currency = preview.money()[1]
     # The call's outcome when it ends as soon as the request is recorded: its audit record rides along.
@@ -729,11 +727,9 @@ MANDATE_WINDOW = 120.0
 """Seconds an approval granted under a standing approval stays redeemable: the call that took it acts at once."""
 
 
-def _standing(guard: Guard, store: Store, who: Caller, preview: P) -> Standing | None:
-    """What grants this request under a standing approval in the store's transaction; None when the server asks
-    no one (relay, off), where no standing approval applies either."""
-    if guard.mode not in ("auto", "console", "elicit"):
-        return None
+def _standing(guard: Guard, store: Store, who: Caller, preview: P) -> Standing:
+    """What grants this request under a standing approval, in the store's transaction that would record it (in
+    relay mode too: a person's standing approval is worth more than a token the model passes back)."""
     from polar_orders_mcp.approvals.mandates import misfit
     from polar_orders_mcp.store.mandates import MandateStore
 
