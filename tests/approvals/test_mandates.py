@@ -486,3 +486,23 @@ async def test_a_mandate_covers_its_acts_in_relay_mode_too(
     async with Client(parts.server) as client:
         done = await call(client, "create_refund", {"order_id": order_id, **REFUND})
     assert done["status"] == "refunded" and standing.id in done["decided"] and posted(state) == 1
+
+
+async def test_a_grant_never_acted_on_stops_counting_once_it_lapses(parts: Built) -> None:
+    """A call granted under a mandate that never acted (it crashed, or its target was busy) holds its share of the
+    budgets only while its approval can still be redeemed."""
+    from polar_orders_mcp.store.mandates import Granted
+    from polar_orders_mcp.store.records import NewApproval
+
+    standing = await mandate(parts, max_acts=1)
+    store = await parts.store()
+    now = frozen(store, store.now())
+    new = NewApproval(tool="create_refund", target="order-x", digest="d" * 64, facts={}, summary="s", message="m",
+                      display=[], amount=600, currency="usd", client="stdio", session=None, channel="mandate",
+                      ttl=120)  # fmt: skip
+    granted = await MandateStore(store).take(new, lambda *_: None, window=120)
+    assert isinstance(granted, Granted) and granted.used.acts == 1
+    now[0] += 119
+    assert (await usage(parts, standing)).acts == 1
+    now[0] += 2
+    assert await usage(parts, standing) == MandateUsage(0, 0, 0, 0)
