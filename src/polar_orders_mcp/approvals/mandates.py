@@ -56,6 +56,9 @@ def misfit(
 
 
 def _target_misfit(terms: MandateTerms, facts: dict[str, Any], now: float) -> str | None:
+    if facts.get("unsettled_note"):
+        # Polar may still be making an earlier request on this target: doing this one too may pay twice.
+        return f"an earlier request on it has no answer from Polar yet ({facts['unsettled_note']}): a person weighs it"
     if terms.max_order_age_days is not None:
         made = _timestamp(facts.get("order_created_at"))
         if made is None:

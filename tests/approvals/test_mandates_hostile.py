@@ -1,0 +1,38 @@
+"""Standing approvals against a hostile model or client: what a mandate must never cover without a person."""
+
+from __future__ import annotations
+
+import pytest
+from mcp.client import Client
+
+from polar_orders_mcp.emulator.seed import SeedInfo
+from polar_orders_mcp.emulator.state import EmulatorState
+from polar_orders_mcp.server.app import Built
+from tests.approvals.test_mandates import REFUNDS, made, mandate, posted
+from tests.tools.conftest import call, fail
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def order_id(seed: SeedInfo, state: EmulatorState) -> str:
+    """A paid order of $12.50 + $2.50 tax, made three days ago."""
+    made(state, seed.paid_order_id, 3)
+    return seed.paid_order_id
+
+
+async def test_a_refund_retried_after_an_unknown_outcome_is_asked_of_a_person(
+    parts: Built, order_id: str, state: EmulatorState
+) -> None:
+    """Polar may still be making the first refund (its answer was a 500): the retry's preview warns a person of it,
+    and a mandate, which nobody reads at the act, must not pay the customer back a second time unseen."""
+    await mandate(parts, max_acts=10)
+    state.faults.add(path=REFUNDS, method="POST", kind="status", status=500)
+    async with Client(parts.server) as client:
+        first = await fail(client, "create_refund", {"order_id": order_id, "amount": 500})
+        again = await call(client, "create_refund", {"order_id": order_id, "amount": 500})
+    assert "Polar may still be making it" in first
+    assert again["status"] == "approval_pending", again
+    assert "with no answer from Polar" in (again["preview"]["unsettled_note"] or "")
+    assert "has no answer from Polar yet" in again["next_step"]
+    assert posted(state) == 1
