@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from mcp.client import Client
 
 from polar_orders_mcp.emulator.seed import SeedInfo
 from polar_orders_mcp.emulator.state import EmulatorState
 from polar_orders_mcp.server.app import Built
+from tests.approvals.authenticator import SoftPasskey
+from tests.approvals.test_console_mandate_passkeys import challenge_of, signed_in
+from tests.approvals.test_console_mandates import TERMS, review, sign
 from tests.approvals.test_mandates import REFUNDS, made, mandate, posted
+from tests.approvals.test_passkeys import ORIGIN, PASSKEY_SETTINGS, enrol
 from tests.tools.conftest import call, fail
 
 pytestmark = pytest.mark.anyio
@@ -36,3 +42,27 @@ async def test_a_refund_retried_after_an_unknown_outcome_is_asked_of_a_person(
     assert "with no answer from Polar" in (again["preview"]["unsettled_note"] or "")
     assert "has no answer from Polar yet" in again["next_step"]
     assert posted(state) == 1
+
+
+async def test_removing_the_mandates_passkey_between_the_checks_and_the_act_stops_the_act(
+    make_parts: Any, seed: SeedInfo, state: EmulatorState, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As for an approval signed with a passkey (SqlStore._redeem), in the transaction that starts the act."""
+    parts = make_parts(**PASSKEY_SETTINGS)
+    async with await signed_in(parts) as person:
+        key = SoftPasskey()
+        assert (await enrol(person, key)).status_code == 303
+        confirm = await review(person, TERMS)
+        assert (await sign(person, confirm, assertion=key.get(challenge_of(confirm.text), ORIGIN))).status_code == 303
+    store = await parts.store()
+    redeem = store.redeem_and_start
+
+    async def removed_first(approval_id: str, **act: Any) -> Any:
+        assert await store.remove_passkey(key.id, approver="approver")  # the console, meanwhile
+        return await redeem(approval_id, **act)
+
+    monkeypatch.setattr(store, "redeem_and_start", removed_first)
+    async with Client(parts.server) as client:
+        refused = await fail(client, "create_refund", {"order_id": seed.paid_order_id, "total": 1500})
+    assert "was not refunded" in refused and "passkey" in refused, refused
+    assert posted(state) == 0 and state.store.order(seed.paid_order_id).refunded_amount == 0

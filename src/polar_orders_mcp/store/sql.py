@@ -623,19 +623,23 @@ class SqlStore:
                 state = "for other facts"
             raise NotRedeemable(approval, state)
         assert approval is not None
+        proof = approval.proof  # the passkey that signed it, or the standing approval it was granted under
         if approval.mandate is not None:
             # Revoking a standing approval stops what it allowed at once: also a call past its checks and about to
             # act, here, in the transaction that starts the act (which rolls back).
             ended = await conn.execute(
-                sa.select(mandates.c.revoked_at, mandates.c.expires_at).where(mandates.c.id == approval.mandate)
+                sa.select(mandates.c.revoked_at, mandates.c.expires_at, mandates.c.proof).where(
+                    mandates.c.id == approval.mandate
+                )
             )
             found = ended.first()
             if found is None or found.revoked_at is not None or found.expires_at <= now:
                 raise NotRedeemable(approval, MANDATE_ENDED)
-        if approval.proof is not None:
+            proof = json.loads(found.proof) if found.proof else None
+        if proof is not None:
             # Removing a passkey stops what it approved: also at this moment, in the transaction that starts the
             # act (which rolls back, leaving the approval unused).
-            credential = str(approval.proof.get("credential_id"))
+            credential = str(proof.get("credential_id"))
             live = await conn.execute(
                 sa.select(passkeys.c.credential_id).where(
                     passkeys.c.credential_id == credential, passkeys.c.removed_at.is_(None)
