@@ -13,7 +13,7 @@ from polar_orders_mcp.server.app import Built
 from tests.approvals.authenticator import SoftPasskey
 from tests.approvals.test_console_mandate_passkeys import challenge_of, signed_in
 from tests.approvals.test_console_mandates import TERMS, review, sign
-from tests.approvals.test_mandates import REFUNDS, made, mandate, posted
+from tests.approvals.test_mandates import REFUNDS, made, mandate, missed, posted
 from tests.approvals.test_passkeys import ORIGIN, PASSKEY_SETTINGS, enrol
 from tests.tools.conftest import call, fail
 
@@ -66,3 +66,19 @@ async def test_removing_the_mandates_passkey_between_the_checks_and_the_act_stop
         refused = await fail(client, "create_refund", {"order_id": seed.paid_order_id, "total": 1500})
     assert "was not refunded" in refused and "passkey" in refused, refused
     assert posted(state) == 0 and state.store.order(seed.paid_order_id).refunded_amount == 0
+
+
+@pytest.mark.parametrize("hidden", ["\u3164", "\u2800", "\u115f", "\ufe0f"])
+async def test_a_customer_named_by_email_is_not_matched_by_an_address_that_only_reads_the_same(
+    parts: Built, order_id: str, state: EmulatorState, hidden: str
+) -> None:
+    """Another customer's address with a character the preview's cleaning drops (Polar takes them in an address's
+    local part) is another address: a mandate for vip@example.com never covers it."""
+    state.store.order(order_id).customer.email = f"vip{hidden}@example.com"
+    standing = await mandate(parts, customers=("vip@example.com",))
+    async with Client(parts.server) as client:
+        answer = await call(client, "create_refund", {"order_id": order_id, "amount": 500})
+    assert answer["status"] == "approval_pending", answer
+    assert answer["next_step"] == missed(standing, "the customer is not one of its customers")
+    assert answer["preview"]["customer_email"] != "vip@example.com"
+    assert posted(state) == 0

@@ -294,7 +294,7 @@ async def refund_facts(
         order_id=order.id,
         order_status=order.status,
         customer_id=order.customer_id,
-        customer_email=views.clean_text(customer.email if customer else None),
+        customer_email=views.clean_email(customer.email if customer else None),
         customer_name=views.clean_text(customer.name if customer else None),
         product=views.clean_text(order.product.name if order.product else order.description),
         product_id=order.product_id,

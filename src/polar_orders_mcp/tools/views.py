@@ -55,6 +55,18 @@ def clean_text(value: object, limit: int = TEXT_LIMIT) -> str | None:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def clean_email(value: object) -> str | None:
+    """A customer's email as a person reads it and a standing approval matches it: cleaned as any customer text,
+    except that each character cleaning would drop or change shows as �, so that another
+    address never reads as (and matches) a plain one."""
+    if value is None:
+        return None
+    marked = _INVISIBLE.sub("\N{REPLACEMENT CHARACTER}", str(value))
+    if not marked.isprintable():
+        marked = "".join("\N{REPLACEMENT CHARACTER}" if not ch.isprintable() else ch for ch in marked)
+    return clean_text(marked)
+
+
 def clean_tree(value: Any, limit: int = FULL_TEXT_LIMIT) -> Any:
     """A JSON value (Polar's whole object) with every string in it cleaned, keys included."""
     if isinstance(value, str):
