@@ -10,10 +10,11 @@ from mcp.client import Client
 from polar_orders_mcp.emulator.seed import SeedInfo
 from polar_orders_mcp.emulator.state import EmulatorState
 from polar_orders_mcp.server.app import Built
+from polar_orders_mcp.store.records import MandateUsage
 from tests.approvals.authenticator import SoftPasskey
 from tests.approvals.test_console_mandate_passkeys import challenge_of, signed_in
 from tests.approvals.test_console_mandates import TERMS, review, sign
-from tests.approvals.test_mandates import REFUNDS, made, mandate, missed, posted
+from tests.approvals.test_mandates import REFUNDS, made, mandate, missed, posted, refundable, usage
 from tests.approvals.test_passkeys import ORIGIN, PASSKEY_SETTINGS, enrol
 from tests.tools.conftest import call, fail
 
@@ -66,6 +67,29 @@ async def test_removing_the_mandates_passkey_between_the_checks_and_the_act_stop
         refused = await fail(client, "create_refund", {"order_id": seed.paid_order_id, "total": 1500})
     assert "was not refunded" in refused and "passkey" in refused, refused
     assert posted(state) == 0 and state.store.order(seed.paid_order_id).refunded_amount == 0
+
+
+async def test_many_tasks_of_one_client_racing_stay_within_the_budget(
+    parts: Built, seed: SeedInfo, state: EmulatorState
+) -> None:
+    """One process, one client, eight calls at once: the budget holds three acts of $1.20 and not one more."""
+    import anyio
+
+    orders = refundable(state, seed)[:8]
+    for order_id in orders:
+        made(state, order_id, 3)
+    standing = await mandate(parts, daily_budget=360, max_acts=3)
+    answers: dict[str, dict[str, Any]] = {}
+
+    async def refund(client: Client, order_id: str) -> None:
+        answers[order_id] = await call(client, "create_refund", {"order_id": order_id, "amount": 100})
+
+    async with Client(parts.server) as client, anyio.create_task_group() as group:
+        for order_id in orders:
+            group.start_soon(refund, client, order_id)
+    statuses = sorted(a["status"] for a in answers.values())
+    assert statuses == ["approval_pending"] * 5 + ["refunded"] * 3
+    assert posted(state) == 3 and await usage(parts, standing) == MandateUsage(3, 360, 360, 3)
 
 
 @pytest.mark.parametrize("hidden", ["\u3164", "\u2800", "\u115f", "\ufe0f"])
