@@ -506,3 +506,18 @@ async def test_a_grant_never_acted_on_stops_counting_once_it_lapses(parts: Built
     assert (await usage(parts, standing)).acts == 1
     now[0] += 2
     assert await usage(parts, standing) == MandateUsage(0, 0, 0, 0)
+
+
+async def test_a_draft_whose_price_was_set_by_hand_is_never_charged_under_a_mandate(
+    make_parts: Callable[..., Built], seed: SeedInfo, state: EmulatorState
+) -> None:
+    """create_order's amount replaces the product's price: a person sees that before it is charged."""
+    parts = make_parts(allow_price_override=True)
+    standing = await mandate(parts, tools=("finalize_order",), max_per_act=100_000)
+    async with Client(parts.server) as client:
+        ordered = {"customer_id": seed.customers["good_card"], "product_id": seed.products["one_time_fixed"], "amount": 100}
+        draft = await call(client, "create_order", ordered)
+        asked = await call(client, "finalize_order", {"order_id": draft["id"]})
+    assert asked["status"] == "approval_pending"
+    assert f"{standing.id} (ada): its price was set by hand (this order's price $1.00" in asked["next_step"]
+    assert state.store.order(draft["id"]).status == "draft"

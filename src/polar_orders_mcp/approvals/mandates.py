@@ -59,6 +59,9 @@ def _target_misfit(terms: MandateTerms, facts: dict[str, Any], now: float) -> st
     if facts.get("unsettled_note"):
         # Polar may still be making an earlier request on this target: doing this one too may pay twice.
         return f"an earlier request on it has no answer from Polar yet ({facts['unsettled_note']}): a person weighs it"
+    if facts.get("price_override"):
+        # The price was set by a call, not by the merchant's catalogue: a person sees that before it is charged.
+        return f"its price was set by hand ({facts['price_override']}): a person sees that first"
     if terms.max_order_age_days is not None:
         made = _timestamp(facts.get("order_created_at"))
         if made is None:
