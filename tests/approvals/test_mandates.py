@@ -515,7 +515,8 @@ async def test_a_draft_whose_price_was_set_by_hand_is_never_charged_under_a_mand
     parts = make_parts(allow_price_override=True)
     standing = await mandate(parts, tools=("finalize_order",), max_per_act=100_000)
     async with Client(parts.server) as client:
-        ordered = {"customer_id": seed.customers["good_card"], "product_id": seed.products["one_time_fixed"], "amount": 100}
+        product = seed.products["one_time_fixed"]
+        ordered = {"customer_id": seed.customers["good_card"], "product_id": product, "amount": 100}
         draft = await call(client, "create_order", ordered)
         asked = await call(client, "finalize_order", {"order_id": draft["id"]})
     assert asked["status"] == "approval_pending"
