@@ -58,7 +58,7 @@ def node() -> str:
 
 class RealIdp:
     """One oidc-provider process. Clients (secret SECRET): polar-mcp (this server), agent (JWT access tokens),
-    agent-opaque (opaque ones), agent-short (JWTs that expire after a second)."""
+    agent-opaque (opaque ones), agent-short (JWTs that expire after five seconds)."""
 
     def __init__(self, *, alg: str = "RS256") -> None:
         env = {

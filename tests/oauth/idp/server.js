@@ -49,7 +49,7 @@ server.listen(0, '127.0.0.1', () => {
       client('polar-mcp'), // this server itself: introspection and the console's sign-in
       client('agent'), // an MCP client: JWT access tokens
       client('agent-opaque'), // an MCP client whose access tokens are opaque (introspection)
-      client('agent-short'), // JWT access tokens that expire after a second
+      client('agent-short'), // JWT access tokens that expire after five seconds (checked once before, under load)
     ],
     jwks: { keys: [signingKey()] },
     findAccount: async (_ctx, id) => account(id),
@@ -86,8 +86,8 @@ server.listen(0, '127.0.0.1', () => {
         : { preferred_username: `service-account-${token.clientId}` },
     interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
     ttl: {
-      AccessToken: (_ctx, token) => (token.clientId === 'agent-short' ? 1 : 300),
-      ClientCredentials: (_ctx, token) => (token.clientId === 'agent-short' ? 1 : 300),
+      AccessToken: (_ctx, token) => (token.clientId === 'agent-short' ? 5 : 300),
+      ClientCredentials: (_ctx, token) => (token.clientId === 'agent-short' ? 5 : 300),
       IdToken: 300,
       Interaction: 600,
       Session: 3600,
