@@ -1,0 +1,46 @@
+"""A store written by 0.1 (schema 4) upgrades to this version's schema and keeps what it held; OAuth's tables,
+who asked, and standing approvals then work on it."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+
+import pytest
+
+from polar_orders_mcp.store.mandates import MandateStore
+from polar_orders_mcp.store.records import SCHEMA_VERSION, MandateTerms
+from polar_orders_mcp.store.sql import SqlStore
+from tests.store.test_sql_store import Clock, clock, execute, request, store_url
+
+pytestmark = pytest.mark.anyio
+__all__ = ["clock", "store_url"]  # fixtures of the store tests, on both backends
+
+
+async def test_a_schema_4_store_upgrades_keeping_its_approvals(store_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    old = SqlStore(store_url)
+    kept = await old.create_approval(request("order-1"))
+    await old.close()
+    await execute(
+        store_url,
+        "DROP INDEX pom_approvals_mandate",
+        "ALTER TABLE pom_approvals DROP COLUMN mandate",
+        "ALTER TABLE pom_approvals DROP COLUMN asked_by",
+        "DROP TABLE pom_mandates",
+        "DROP TABLE pom_oauth_tokens",
+        "UPDATE pom_meta SET value = '4' WHERE key = 'schema_version'",
+    )
+    caplog.set_level(logging.WARNING)
+    upgraded = SqlStore(store_url)
+    try:
+        before = await upgraded.get_approval(kept.id)
+        asked = await upgraded.create_approval(replace(request("order-2"), asked_by="ada"))
+        terms = MandateTerms(tools=("create_refund",), currency="usd", max_per_act=2000)
+        made = await MandateStore(upgraded).create(terms, by="bob", ttl=60)
+        listed = await MandateStore(upgraded).listed()
+    finally:
+        await upgraded.close()
+    assert before == kept and asked.asked_by == "ada" and [m.id for m, _ in listed] == [made.id]
+    assert f"from schema 4 to {SCHEMA_VERSION}" in caplog.text
+    version = await execute(store_url, "SELECT value FROM pom_meta WHERE key = 'schema_version'")
+    assert version == [[(str(SCHEMA_VERSION),)]]
