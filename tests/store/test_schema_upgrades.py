@@ -11,7 +11,7 @@ import pytest
 from polar_orders_mcp.store.mandates import MandateStore
 from polar_orders_mcp.store.records import SCHEMA_VERSION, MandateTerms
 from polar_orders_mcp.store.sql import SqlStore
-from tests.store.test_sql_store import Clock, clock, execute, request, store_url
+from tests.store.test_sql_store import clock, execute, request, store_url
 
 pytestmark = pytest.mark.anyio
 __all__ = ["clock", "store_url"]  # fixtures of the store tests, on both backends
