@@ -17,7 +17,9 @@ pytestmark = pytest.mark.anyio
 __all__ = ["clock", "store_url"]  # fixtures of the store tests, on both backends
 
 
-async def test_a_schema_4_store_upgrades_keeping_its_approvals(store_url: str, caplog: pytest.LogCaptureFixture) -> None:
+async def test_a_schema_4_store_upgrades_keeping_its_approvals(
+    store_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
     old = SqlStore(store_url)
     kept = await old.create_approval(request("order-1"))
     await old.close()
