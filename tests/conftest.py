@@ -65,6 +65,7 @@ SLOW = (
     "tests/server/test_debug_logs.py",
     "tests/test_cli.py::test_a_port_in_use_is_named_before_anything_says_serving",
     "tests/test_cli.py::test_a_selection_of_no_tools_is_refused_at_start",
+    "tests/test_cli.py::test_an_unknown_tool_name_is_refused_naming_the_flag_or_variable_that_gave_it",
     "tests/test_cli.py::test_an_http_server_whose_database_cannot_be_reached_does_not_start",
     "tests/server/test_stdio.py::test_the_stdio_servers_own_approval_console_approves_a_charge",
     "tests/approvals/test_sign_in_slowdown.py::test_300_wrong_guesses_never_lock_out_the_right_secret",

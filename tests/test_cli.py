@@ -108,6 +108,16 @@ def test_http_beyond_loopback_needs_a_token() -> None:
          "currency)"),
         ({}, ("--max-daily", "usd=10,usd"), "invalid setting --max-daily: 'usd' is not an amount in minor units: "
          "give a whole number, e.g. 1250 for $12.50"),
+        ({}, ("--max-charge", "usd:50000"), "invalid setting --max-charge: 'usd:50000': write usd=50000 (a "
+         "currency's limit is currency=amount)"),
+        ({"POLAR_MCP_MAX_DAILY": "usd=50000,usd=100"}, (), "invalid setting POLAR_MCP_MAX_DAILY: usd is given twice "
+         "(usd=50000 and usd=100): keep one, usd=50000 or usd=100"),
+        ({}, ("--max-daily", "usd=50000,usd=100"), "invalid setting --max-daily: usd is given twice (usd=50000 and "
+         "usd=100): keep one, usd=50000 or usd=100"),
+        ({}, ("--approval-above", "usd=50,000"), "invalid setting --approval-above: 'usd=50,000': a comma separates "
+         "limits, so this reads as two; write usd=50000 (no thousands separators)"),
+        ({"POLAR_MCP_PASSKEY_ABOVE": "usd 50000"}, (), "invalid setting POLAR_MCP_PASSKEY_ABOVE: 'usd 50000': write "
+         "usd=50000 (a currency's limit is currency=amount)"),
     ],
 )
 def test_a_bad_setting_is_refused_at_start_naming_what_the_user_typed(
@@ -139,6 +149,26 @@ def test_a_selection_of_no_tools_is_refused_at_start(args: tuple[str, ...], expe
         f"polar-orders-mcp: This selection serves no tool at all: {expected} Change --tools, --exclude-tools, "
         "--toolsets or --read-only (or their POLAR_MCP_* variables) so that at least one tool is left.\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("env", "args", "expected"),
+    [
+        ({}, ("--tools", "list_order"), "--tools: unknown list_order (did you mean list_orders?)."),
+        ({"POLAR_MCP_TOOLS": "list_order"}, (), "POLAR_MCP_TOOLS: unknown list_order (did you mean list_orders?)."),
+        ({"POLAR_MCP_EXCLUDE_TOOLS": "finalise_order"}, (), "POLAR_MCP_EXCLUDE_TOOLS: unknown finalise_order (did "
+         "you mean finalize_order?)."),
+        ({"POLAR_MCP_TOOLSETS": "subscription"}, ("--transport", "http", "--port", "0"), "POLAR_MCP_TOOLSETS: unknown "
+         "subscription (did you mean subscriptions?)."),
+    ],
+)
+def test_an_unknown_tool_name_is_refused_naming_the_flag_or_variable_that_gave_it(
+    env: dict[str, str], args: tuple[str, ...], expected: str
+) -> None:
+    result = run("serve", "--emulator", *args, env=env)
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"polar-orders-mcp: {expected} Known: ")
+    assert result.stderr.count("\n") == 1 and result.stdout == ""
 
 
 @pytest.fixture

@@ -247,6 +247,18 @@ def _setting_name(loc: tuple[int | str, ...], given: dict[str, Any]) -> str:
     return ".".join(str(part) for part in loc)
 
 
+def _setting_label(field: str, given: dict[str, Any]) -> str:
+    """The flag when a flag set `field`, else its environment variable: the only other place it comes from."""
+    from pydantic import AliasChoices
+
+    from polar_orders_mcp.settings import Settings
+
+    if field in given:
+        return "--" + field.replace("_", "-")
+    alias = Settings.model_fields[field].validation_alias
+    return str(alias.choices[0]) if isinstance(alias, AliasChoices) else field
+
+
 def _configure_logging(level: str) -> None:
     # stdout carries the protocol in stdio mode: every log line goes to stderr.
     handler = logging.StreamHandler(sys.stderr)
@@ -287,6 +299,7 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     _configure_logging(settings.log_level)
 
+    from polar_orders_mcp.server.app import UnknownNames
     from polar_orders_mcp.store.records import StoreError
 
     try:
@@ -308,7 +321,8 @@ def _serve(args: argparse.Namespace) -> int:
             _freeze_startup_objects()
             serve_http(built.server, settings, sock)
     except (ValueError, StoreError) as exc:
-        say(f"polar-orders-mcp: {exc}")
+        said = exc.said_of(_setting_label(exc.setting, overrides)) if isinstance(exc, UnknownNames) else str(exc)
+        say(f"polar-orders-mcp: {said}")
         return 2
     return 0
 

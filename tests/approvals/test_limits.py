@@ -44,15 +44,45 @@ def test_limits_are_written_per_currency_or_for_any() -> None:
         ),
         ("usd=12.5", "'12.5' is not an amount in minor units"),
         ("dollars=100", "'dollars' is not a currency code: use ISO codes such as usd, eur, jpy"),
-        ("100,200", "two amounts for any currency (100 and 200): give one"),
-        ("usd=50000,usd=100", "usd is given twice (50000 and 100): give one"),
-        ("usd:50000", "'usd:50000': write a currency's limit as currency=amount, e.g. usd=50000"),
+        ("100,2000", "two amounts for any currency (100 and 2000): give one"),
+        ("usd=50000,usd=100", "usd is given twice (usd=50000 and usd=100): keep one, usd=50000 or usd=100"),
+        ("USD=50000,usd=100", "usd is given twice (usd=50000 and usd=100): keep one, usd=50000 or usd=100"),
+        ("usd:50000", "'usd:50000': write usd=50000 (a currency's limit is currency=amount)"),
+        ("eur=1,usd: 50000", "'usd: 50000': write usd=50000 (a currency's limit is currency=amount)"),
+        ("usd 50000", "'usd 50000': write usd=50000 (a currency's limit is currency=amount)"),
+        ("usd50000", "'usd50000': write usd=50000 (a currency's limit is currency=amount)"),
+        ("50000 USD", "'50000 USD': write usd=50000 (a currency's limit is currency=amount)"),
+        ("*:10000", "'*:10000': write *=10000 (a currency's limit is currency=amount)"),
+        ("usd=50000 eur=45000", "'usd=50000 eur=45000': separate limits with commas: write usd=50000,eur=45000"),
+        ("usd=50000;eur=45000", "'usd=50000;eur=45000': separate limits with commas: write usd=50000,eur=45000"),
+        ("usd=1:2", "'1:2' is not an amount in minor units"),
+        ("usd=50_000", "'50_000' is not an amount in minor units: write 50000, no separators"),
     ],
 )
 def test_a_limit_that_is_not_one_says_what_to_write(given: str, said: str) -> None:
     with pytest.raises(ValidationError, match="max_charge") as caught:
         Settings(max_charge=given)
     assert said in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("given", "said"),
+    [
+        ("usd=50,000", "'usd=50,000': a comma separates limits, so this reads as two; write usd=50000 (no thousands "
+         "separators)"),
+        ("50,000", "'50,000': a comma separates limits, so this reads as two; write 50000 (no thousands separators)"),
+        ("usd=1,000,000,eur=5", "'usd=1,000': a comma separates limits, so this reads as two; write "
+         "usd=1000000,eur=5 (no thousands separators)"),
+        ("usd=1,500", "'usd=1,500': a comma separates limits, so this reads as two; write usd=1500 (no thousands "
+         "separators), or *=500 for a limit on any other currency"),
+    ],
+)
+def test_a_limit_written_with_thousands_separators_is_refused_not_read_as_two(given: str, said: str) -> None:
+    # usd=50,000 used to read as usd=50 and 0 for every other currency: a cap of $0.50 nobody asked for.
+    with pytest.raises(ValidationError, match="max_charge") as caught:
+        Settings(max_charge=given)
+    assert said in str(caught.value)
+    assert Limits.parse("usd=1,*=500").of("eur") == 500  # the any-currency amount said plainly is still taken
 
 
 async def test_a_charge_over_its_currencys_limit_is_refused_before_anyone_is_asked(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -56,17 +57,16 @@ class Limits(BaseModel):
         if not isinstance(value, str):
             raise ValueError("expected an amount in minor units, or currency=amount pairs like usd=50000,eur=45000")
         limits = cls()
+        _check_form(value)
         for item in (part.strip() for part in value.split(",")):
             if not item:
                 continue
-            if ":" in item and "=" not in item:
-                raise ValueError(f"{item!r}: write a currency's limit as currency=amount, e.g. usd=50000")
             if "=" in item and item.partition("=")[0].strip() != "*":
                 currency, _, amount = item.partition("=")
                 code = _currency(currency)
                 if code in limits.per_currency:
-                    given = f"{limits.per_currency[code]} and {amount.strip()}"
-                    raise ValueError(f"{code} is given twice ({given}): give one")
+                    first, again = f"{code}={limits.per_currency[code]}", f"{code}={amount.strip()}"
+                    raise ValueError(f"{code} is given twice ({first} and {again}): keep one, {first} or {again}")
                 limits.per_currency[code] = _amount(amount)
             elif limits.any_currency is None:
                 limits.any_currency = _amount(item.partition("=")[2] if "=" in item else item)
@@ -79,6 +79,36 @@ class Limits(BaseModel):
         if self.any_currency is not None:
             parts.insert(0, f"{self.any_currency} (any other currency)")
         return ", ".join(parts) or "none"
+
+
+# A currency and an amount in some other shape than currency=amount: usd:50000, usd 50000, usd50000, 50000usd.
+_MISWRITTEN = re.compile(
+    r"(?P<code>\*|[a-z]{3})\s*:?\s*(?P<amount>\d+)|(?P<amount2>\d+)\s*(?P<code2>[a-z]{3})", re.I | re.ASCII
+)
+# A comma between digits and a group of exactly three, the way thousands are written: usd=50,000.
+_THOUSANDS = re.compile(r"(?<=\d)\s*,\s*(?=\d{3}\s*(?:,|$))", re.ASCII)
+
+
+def _check_form(value: str) -> None:
+    """Refuse, with the corrected form, limits written in a shape the parser would misread or not read at all."""
+    items = [part.strip() for part in value.split(",")]
+    for before, item in zip(["", *items], items, strict=False):
+        if re.fullmatch(r"\d{3}", item, re.ASCII) and re.search(r"\d$", before, re.ASCII):
+            fixed = _THOUSANDS.sub("", value.strip())
+            other = "" if item.startswith("0") else f", or *={item} for a limit on any other currency"
+            raise ValueError(
+                f"'{before},{item}': a comma separates limits, so this reads as two; write {fixed} (no thousands "
+                f"separators){other}"
+            )
+        if "=" not in item and (found := _MISWRITTEN.fullmatch(item)):
+            code = (found["code"] or found["code2"]).lower()
+            amount = found["amount"] or found["amount2"]
+            raise ValueError(f"{item!r}: write {code}={amount} (a currency's limit is currency=amount)")
+        pairs = [part for part in re.split(r"[;\s]+", item) if part]
+        if len(pairs) > 1 and all("=" in part for part in pairs):
+            raise ValueError(f"{item!r}: separate limits with commas: write {','.join(pairs)}")
+        if ":" in item and "=" not in item:
+            raise ValueError(f"{item!r}: write a currency's limit as currency=amount, e.g. usd=50000")
 
 
 def _currency(text: str) -> str:
@@ -94,6 +124,8 @@ def _amount(text: str) -> int:
         raise ValueError(f"{text!r} is negative: a limit is a whole number of minor units, 0 or more")
     if not text.isdigit() or not text.isascii():
         hint = ""
+        if text.replace("_", "").isdigit() and text.isascii():
+            raise ValueError(f"{text!r} is not an amount in minor units: write {text.replace('_', '')}, no separators")
         try:
             major = float(text)
         except ValueError:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import atexit
 import copy
-import difflib
 import functools
 import inspect
 import logging
@@ -30,6 +29,7 @@ from polar_orders_mcp.approvals.address import CONSOLE_ROOT, ConsoleAddress
 from polar_orders_mcp.approvals.console import Console
 from polar_orders_mcp.approvals.passkeys import PasskeyPolicy
 from polar_orders_mcp.approvals.policy import Guard, RelayTokens
+from polar_orders_mcp.guesses import closest
 from polar_orders_mcp.polar.client import PolarClient
 from polar_orders_mcp.server.arguments import CheckedTool, close_schema
 from polar_orders_mcp.server.compact import bare_ids, compact_result, compact_schema, inline_defs
@@ -148,9 +148,21 @@ def chosen_toolsets(given: list[str]) -> set[str]:
     return chosen
 
 
-def _with_guess(name: str, known: set[str]) -> str:
-    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
-    return f"{name} (did you mean {close[0]}?)" if close else name
+class UnknownNames(ValueError):
+    """Names in a tool selection that name no tool (or toolset): `setting` is the Settings field that gave them,
+    so the command line can name the flag or the environment variable the person actually used."""
+
+    def __init__(self, setting: str, unknown: list[str], known: set[str]) -> None:
+        self.setting, self.unknown, self.known = setting, unknown, known
+        super().__init__(self.said_of("--" + setting.replace("_", "-")))
+
+    def said_of(self, option: str) -> str:
+        """The refusal, naming `option` as where the names came from."""
+        named = []
+        for name in self.unknown:
+            guess = closest(name, self.known)
+            named.append(f"{name} (did you mean {guess}?)" if guess else name)
+        return f"{option}: unknown {', '.join(named)}. Known: {', '.join(sorted(self.known))}."
 
 
 def select_tools(settings: Settings) -> list[Tool]:
@@ -158,15 +170,14 @@ def select_tools(settings: Settings) -> list[Tool]:
     --exclude-tools; --read-only wins over all. A tool named in --tools is served whatever its toolset."""
     available = CUSTOMER_TOOLS if settings.customer_mode else ALL_TOOLS
     names = {tool.name for tool in available}
-    for option, given, known in (
-        ("--tools", settings.tools, names),
-        ("--exclude-tools", settings.exclude_tools, names),
-        ("--toolsets", settings.toolsets, {*TOOLSET_NAMES, *TOOLSET_WORDS}),
+    for setting, given, known in (
+        ("tools", settings.tools, names),
+        ("exclude_tools", settings.exclude_tools, names),
+        ("toolsets", settings.toolsets, {*TOOLSET_NAMES, *TOOLSET_WORDS}),
     ):
         unknown = sorted(set(given) - known)
         if unknown:
-            named = ", ".join(_with_guess(name, known) for name in unknown)
-            raise ValueError(f"{option}: unknown {named}. Known: {', '.join(sorted(known))}.")
+            raise UnknownNames(setting, unknown, known)
     tools = list(available)
     steps: list[tuple[str, list[Tool]]] = []
     if settings.tools:

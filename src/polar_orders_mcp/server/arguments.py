@@ -11,7 +11,6 @@ Every tool the server serves goes through `CheckedTool`, so a tool added to a ta
 
 from __future__ import annotations
 
-import difflib
 import json
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -21,6 +20,7 @@ from mcp.server.mcpserver.tools import Tool as SdkTool
 from pydantic import PrivateAttr, ValidationError
 from pydantic_core import ErrorDetails
 
+from polar_orders_mcp.guesses import closest
 from polar_orders_mcp.oauth.grants import SCOPE_OF_TIER
 from polar_orders_mcp.server.identity import grant_of
 
@@ -212,8 +212,7 @@ def _unknown(
     for name in names:
         guess = SYNONYMS.get(name.lower().strip())
         if guess not in valid:
-            close = difflib.get_close_matches(name, valid, n=1, cutoff=0.6)
-            guess = close[0] if close else None
+            guess = closest(name, valid)
         text = f"Unknown argument {_label(path, name)}"
         if guess:
             text += f"; did you mean {_label(path, guess)}?"
