@@ -58,7 +58,8 @@ def make_parts(emulator: Any, tmp_path: Any, request: pytest.FixtureRequest) -> 
         if os.environ.get(STORE_ENV) == "postgresql" and "database_url" not in settings:
             database or database.append(request.getfixturevalue("postgres").new_database())
             merged["database_url"] = database[0]
-        return build_parts(Settings(emulator=True, **merged), transport=httpx2.ASGITransport(app=emulator))
+        return build_parts(Settings(emulator=True, **merged), transport=httpx2.ASGITransport(app=emulator),
+                           clock=lambda: emulator.state.emulator.now())
 
     return make
 

@@ -19,6 +19,7 @@ from polar_orders_mcp.emulator.state import EmulatorState
 from polar_orders_mcp.server.app import build_server
 from polar_orders_mcp.settings import Settings
 from polar_orders_mcp.tools import summary
+from polar_orders_mcp.tools.views import money
 from tests.tools.conftest import call, fail
 
 pytestmark = pytest.mark.anyio
@@ -27,7 +28,7 @@ AFTER, BEFORE = datetime(2026, 5, 1, tzinfo=UTC), datetime(2026, 7, 1, tzinfo=UT
 
 
 def expected(state: EmulatorState, statuses: list[str]) -> dict[str, int]:
-    orders = [o for o in state.store.orders if AFTER < o.created_at < BEFORE and o.status in statuses]
+    orders = [o for o in state.store.orders if AFTER <= o.created_at < BEFORE and o.status in statuses]
     return {"orders": len(orders), "net_amount": sum(o.net_amount for o in orders),
             "tax_amount": sum(o.tax_amount for o in orders), "total_amount": sum(o.total_amount for o in orders),
             "refunded_amount": sum(o.refunded_amount for o in orders)}
@@ -49,7 +50,9 @@ async def test_totals_are_exact_minor_units_per_currency(server: MCPServer[Any],
     assert {k: usd[k] for k in want} == want
     assert usd["currency"] == "usd" and usd["net_after_refunds"] == want["net_amount"] - want["refunded_amount"]
     assert usd["total"] == f"${want['total_amount'] // 100:,}.{want['total_amount'] % 100:02d}"
-    assert result["groups"] is None and "both exclusive" in result["period"]
+    assert result["groups"] is None
+    assert result["period"] == "from 2026-05-01T00:00:00+00:00 (inclusive) to 2026-07-01T00:00:00+00:00 (exclusive); " \
+        "days in UTC"
     assert len(str(result)) < 700  # a few hundred bytes, however many orders
 
 
@@ -60,7 +63,7 @@ async def test_grouped_by_product_status_and_day(server: MCPServer[Any], state: 
         by_status = await call(client, "summarize_orders", {**bounds, "group_by": "status"})
         by_day = await call(client, "summarize_orders", {**bounds, "status": ["paid"], "group_by": "day",
                                                          "timezone": "America/New_York"})
-    orders = [o for o in state.store.orders if AFTER < o.created_at < BEFORE]
+    orders = [o for o in state.store.orders if AFTER <= o.created_at < BEFORE]
     products: defaultdict[str, int] = defaultdict(int)
     for o in orders:
         products[o.description] += o.total_amount
@@ -99,7 +102,23 @@ async def test_bad_ranges_and_zones_are_refused_before_any_request(server: MCPSe
                                                             "created_before": AFTER.isoformat()})
         zone = await fail(client, "summarize_orders", {"timezone": "Mars/Olympus"})
         naive = await fail(client, "summarize_orders", {"created_after": "2026-05-01T00:00:00"})
-    assert "group_by='day' needs created_after and created_before at most 92 days apart" in year == open_ended
+        both = await fail(client, "summarize_orders", {"created_after": AFTER.isoformat(), "from_day": "2026-05-01"})
+        both_ends = await fail(client, "summarize_orders", {"created_before": AFTER.isoformat(),
+                                                            "to_day": "2026-05-01"})
+        days_backwards = await fail(client, "summarize_orders", {"from_day": "2026-05-02", "to_day": "2026-05-01"})
+        no_such_day = await fail(client, "summarize_orders", {"from_day": "2026-02-30"})
+        day_zone = await fail(client, "summarize_orders", {"from_day": "2026-05-01", "timezone": "Mars/Olympus"})
+        long_days = await fail(client, "summarize_orders", {"group_by": "day", "from_day": "2026-01-01",
+                                                            "to_day": "2026-04-30"})
+    assert year == open_ended == long_days == (
+        "Error executing tool summarize_orders: group_by='day' needs a start and an end (created_after/from_day, "
+        "created_before/to_day) at most 92 days apart; summarize longer periods by product or status, or one "
+        "quarter at a time.")
+    assert both.endswith("Pass created_after or from_day, not both.")
+    assert both_ends.endswith("Pass created_before or to_day, not both.")
+    assert days_backwards.endswith("from_day 2026-05-02 is after to_day 2026-05-01.")
+    assert "from_day" in no_such_day and "date" in no_such_day
+    assert day_zone.endswith("Unknown timezone 'Mars/Olympus': use an IANA name such as UTC or Europe/Paris.")
     assert backwards.endswith("created_after must be before created_before.")
     assert "Unknown timezone 'Mars/Olympus'" in zone
     assert "created_after" in naive and "timezone" in naive
@@ -136,3 +155,70 @@ async def test_a_quoted_product_name_with_a_comma_and_newline_is_one_group(emula
                                                          "created_before": (state.store.orders[9].created_at
                                                                             + timedelta(seconds=1)).isoformat()})
     assert [(g["key"], g["orders"]) for g in result["groups"]] == [('Seats, "team" edition', 10)]
+
+
+def first_order_of_a_day_at_midnight(state: EmulatorState, zone: ZoneInfo) -> datetime:
+    """Move the first order of a day (in `zone`) from the middle of the sample to that day's midnight; return it.
+    The orders stay in order: the one before it was made on an earlier day."""
+    orders = state.store.orders
+    index = next(i for i in range(len(orders) // 2, len(orders))
+                 if orders[i].created_at.astimezone(zone).date() != orders[i - 1].created_at.astimezone(zone).date())
+    day = orders[index].created_at.astimezone(zone).date()
+    orders[index].created_at = datetime.combine(day, datetime.min.time(), zone)
+    return orders[index].created_at
+
+
+async def test_an_order_made_at_the_start_is_counted(server: MCPServer[Any], state: EmulatorState) -> None:
+    midnight = first_order_of_a_day_at_midnight(state, ZoneInfo("UTC"))
+    async with Client(server) as client:
+        result = await call(client, "summarize_orders", {"created_after": midnight.isoformat().replace("+00:00", "Z"),
+                                                         "created_before": (midnight + timedelta(days=1)).isoformat()})
+    day = [o for o in state.store.orders if midnight <= o.created_at < midnight + timedelta(days=1)]
+    assert day[0].created_at == midnight and result["orders"] == len(day)
+
+
+async def test_calendar_days_are_whole_days_in_the_timezone(server: MCPServer[Any], state: EmulatorState) -> None:
+    zone = ZoneInfo("America/New_York")
+    midnight = first_order_of_a_day_at_midnight(state, zone)
+    first = midnight.date()
+    last = first + timedelta(days=2)
+    async with Client(server) as client:
+        result = await call(client, "summarize_orders", {"from_day": first.isoformat(), "to_day": last.isoformat(),
+                                                         "timezone": "America/New_York", "group_by": "day"})
+    days = Counter(d for o in state.store.orders if first <= (d := o.created_at.astimezone(zone).date()) <= last)
+    assert {g["key"]: g["orders"] for g in result["groups"]} == {d.isoformat(): n for d, n in days.items()}
+    assert result["orders"] == sum(days.values()) and len(days) == 3
+    start = datetime.combine(first, datetime.min.time(), zone).isoformat()
+    end = datetime.combine(last + timedelta(days=1), datetime.min.time(), zone).isoformat()
+    assert result["period"] == f"from {start} (inclusive) to {end} (exclusive); days in America/New_York"
+
+
+async def test_days_default_to_the_servers_timezone(make_server: Any, state: EmulatorState) -> None:
+    zone = ZoneInfo("Asia/Tokyo")
+    midnight = first_order_of_a_day_at_midnight(state, zone)
+    async with Client(make_server(timezone="Asia/Tokyo")) as client:
+        result = await call(client, "summarize_orders", {"from_day": midnight.date().isoformat(),
+                                                         "to_day": midnight.date().isoformat()})
+    day = [o for o in state.store.orders if o.created_at.astimezone(zone).date() == midnight.date()]
+    assert result["orders"] == len(day) and result["period"].endswith("days in Asia/Tokyo")
+
+
+async def test_product_groups_have_their_product_id_and_display_amounts(server: MCPServer[Any],
+                                                                        state: EmulatorState) -> None:
+    ids = {p.name: p.id for p in state.store.products.values()}
+    async with Client(server) as client:
+        result = await call(client, "summarize_orders", {"group_by": "product"})
+    assert result["groups"] and all(g["key"] in ids for g in result["groups"])
+    for group in result["groups"]:
+        assert group["product_id"] == ids[group["key"]]
+        assert group["total"] == money(group["total_amount"], group["currency"])
+        assert group["net_after_refunds"] == group["net_amount"] - group["refunded_amount"]
+
+
+async def test_a_product_name_two_products_share_has_no_id(server: MCPServer[Any], state: EmulatorState) -> None:
+    first, second = list(state.store.products.values())[:2]
+    second.name = first.name
+    async with Client(server) as client:
+        result = await call(client, "summarize_orders", {"group_by": "product"})
+    named = [g for g in result["groups"] if g["key"] == first.name]
+    assert named and all(g["product_id"] is None for g in named)

@@ -94,7 +94,7 @@ Give me the url and when it expires. Creating a checkout moves no money."""
 
 def summarize_sales(
     start: Annotated[
-        str, Field(max_length=64, description="Start, ISO 8601 with an offset, e.g. 2026-10-01T00:00:00Z (exclusive).")
+        str, Field(max_length=64, description="Start, ISO 8601 with an offset, e.g. 2026-10-01T00:00:00Z (inclusive).")
     ],
     end: Annotated[str, Field(max_length=64, description="End, ISO 8601 with an offset, exclusive.")],
     timezone: Annotated[str, Field(max_length=64)] = "UTC",

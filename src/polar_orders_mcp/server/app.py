@@ -14,6 +14,7 @@ import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -44,7 +45,7 @@ from polar_orders_mcp.settings import LOOPBACK, Settings, default_state_dir
 from polar_orders_mcp.store.base import Store
 from polar_orders_mcp.tools.audit import AuditedSdkTool, AuditTrail
 from polar_orders_mcp.tools.base import Tool
-from polar_orders_mcp.tools.context import AppState, polar_errors_as_tool_errors
+from polar_orders_mcp.tools.context import AppState, polar_errors_as_tool_errors, utc_now
 from polar_orders_mcp.tools.registry import ALL_TOOLS, CUSTOMER_TOOLS
 from polar_orders_mcp.tools.toolsets import DEFAULT_TOOLSETS, TOOLSET_NAMES, TOOLSET_WORDS
 
@@ -107,26 +108,33 @@ LIST_CACHE_HINTS: dict[CacheableMethod, CacheHint] = {
 }
 
 
-def _polar_target(settings: Settings, transport: httpx2.AsyncBaseTransport | None) -> tuple[str, str, Any]:
-    """The token, server and transport the client uses: the emulator's in emulator mode."""
+Clock = Callable[[], datetime]
+
+
+def _polar_target(
+    settings: Settings, transport: httpx2.AsyncBaseTransport | None
+) -> tuple[str, str, Any, Clock | None]:
+    """The token, server and transport the client uses: the emulator's in emulator mode, with its clock when the
+    emulator is embedded (so that the time list answers say is the time of the orders it makes)."""
     if settings.emulator and transport is None:
         # Imported here: a session against real Polar never loads the emulator.
         from polar_orders_mcp.emulator.app import create_app
         from polar_orders_mcp.emulator.seed import ORG_TOKEN
 
         app = create_app(orders=settings.emulator_orders)
-        return _token(settings) or ORG_TOKEN, "http://emulator.invalid", httpx2.ASGITransport(app=app)
+        emulator = httpx2.ASGITransport(app=app)
+        return _token(settings) or ORG_TOKEN, "http://emulator.invalid", emulator, app.state.emulator.now
     if settings.emulator:
         from polar_orders_mcp.emulator.seed import ORG_TOKEN
 
-        return _token(settings) or ORG_TOKEN, "http://emulator.invalid", transport
+        return _token(settings) or ORG_TOKEN, "http://emulator.invalid", transport, None
     token = _token(settings)
     if token is None:
         raise ValueError(
             "No Polar access token: set POLAR_ACCESS_TOKEN (an organization access token, polar_oat_...), "
             "or run with --emulator to try the server without an account."
         )
-    return token, settings.server, transport
+    return token, settings.server, transport, None
 
 
 def _token(settings: Settings) -> str | None:
@@ -438,13 +446,17 @@ def build_parts(
     *,
     schema_cache: Path | None = None,
     console_at: ConsoleAddress | None = None,
+    clock: Clock | None = None,
 ) -> Built:
     """The MCP server, its approval console and its store, for these settings. With `schema_cache` (a
     directory), the tool schemas are read from there when the code has not changed since they were written,
     and what a call needs beyond them is derived while the server waits for its first call. `console_at`:
-    where stdio's own listener serves the console (approvals/address.py); else at /approvals of the HTTP app."""
+    where stdio's own listener serves the console (approvals/address.py); else at /approvals of the HTTP app.
+    `clock`: the server's time (that of the emulator behind `transport`, in tests); else the embedded emulator's or
+    the system's."""
     settings = _emulator_state(settings)
-    token, server, polar_transport = _polar_target(settings, transport)
+    token, server, polar_transport, emulator_clock = _polar_target(settings, transport)
+    clock = clock or emulator_clock or utc_now
     secret = (
         settings.confirm_secret.get_secret_value().encode() if settings.confirm_secret else secrets.token_bytes(32)
     )
@@ -516,6 +528,8 @@ def build_parts(
             guard=guard,
             allow_price_override=settings.allow_price_override,
             show_client_secrets=any(t.name in SECRET_TAKERS for t in tools),
+            clock=clock,
+            timezone=settings.timezone or "UTC",
         )
         try:
             async with anyio.create_task_group() as group:

@@ -8,7 +8,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 import mcp_types as types
 from mcp.server.mcpserver.exceptions import ToolError
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from polar_orders_mcp.approvals.flow import Action, Awaiting, NotDone, OutcomeUnknown
 from polar_orders_mcp.approvals.preview import Preview
@@ -19,7 +19,7 @@ from polar_orders_mcp.polar.models import Checkout, CheckoutStatusName
 from polar_orders_mcp.polar.params import NULL
 from polar_orders_mcp.tools import views
 from polar_orders_mcp.tools.base import Tool
-from polar_orders_mcp.tools.context import Api, Ctx, app_state
+from polar_orders_mcp.tools.context import Api, Ctx, Now, app_state
 from polar_orders_mcp.tools.irreversible import (
     ApprovalIdArg,
     GuardedResult,
@@ -85,8 +85,7 @@ async def create_checkout(
     return views.checkout(checkout, with_secret=app_state(ctx).show_client_secrets)
 
 
-class CheckoutList(BaseModel):
-    model_config = ConfigDict(defer_build=True)
+class CheckoutList(views.Listing):
     items: list[views.CheckoutRow]
     page: int
     total_count: int
@@ -95,6 +94,7 @@ class CheckoutList(BaseModel):
 
 async def list_checkouts(
     api: Api,
+    now: Now,
     customer_id: CustomerId | None = None,
     product_id: ProductId | None = None,
     status: Annotated[list[CheckoutStatus] | None, Field(max_length=5)] = None,
@@ -112,6 +112,7 @@ async def list_checkouts(
         query=customer_email,
     )
     return CheckoutList(
+        as_of=views.as_of(now),
         # Without client secrets: a listing needs none, and each is a payment page's credential.
         items=[views.checkout_row(c) for c in result.items],
         page=result.page,

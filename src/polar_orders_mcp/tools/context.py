@@ -6,6 +6,7 @@ import functools
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Annotated, Any, ParamSpec, TypeVar
 
 from mcp.server.mcpserver import AcceptedElicitation, Context, Resolve
@@ -14,6 +15,10 @@ from mcp.server.mcpserver.exceptions import ToolError
 from polar_orders_mcp.approvals.policy import Guard
 from polar_orders_mcp.polar.client import PolarClient
 from polar_orders_mcp.polar.errors import PolarError
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 @dataclass
@@ -31,6 +36,10 @@ class AppState:
     allow_price_override: bool = False
     show_client_secrets: bool = True
     """A checkout's client secret is a credential: answers carry it only when a tool that takes one is served."""
+    clock: Callable[[], datetime] = utc_now
+    """The server's time, said in list answers (the embedded emulator's clock when the server runs on it)."""
+    timezone: str = "UTC"
+    """The zone reports count calendar days in unless told: --timezone, else UTC."""
     _client: PolarClient | None = field(default=None, init=False, repr=False)
     _connecting: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
@@ -59,6 +68,10 @@ async def api_client(ctx: Context[Any, Any]) -> PolarClient:
     return app_state(ctx).client
 
 
+async def server_now(ctx: Context[Any, Any]) -> datetime:
+    return app_state(ctx).clock()
+
+
 # mcp 2.3.0 wraps every resolved value (the client, the guard) in `AcceptedElicitation[Any]`, a
 # parametrized pydantic generic that pydantic caches only weakly: unreferenced, the class is
 # rebuilt on the next tool call. This reference keeps the cached one.
@@ -66,6 +79,7 @@ _RESOLVED = AcceptedElicitation[Any]
 
 Ctx = Context[Any, Any]
 Api = Annotated[PolarClient, Resolve(api_client)]
+Now = Annotated[datetime, Resolve(server_now)]
 
 P = ParamSpec("P")
 R = TypeVar("R")

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from polar_orders_mcp.polar import models
 from polar_orders_mcp.tools import views
 from polar_orders_mcp.tools.base import Tool
-from polar_orders_mcp.tools.context import Api
+from polar_orders_mcp.tools.context import Api, Now
 from polar_orders_mcp.tools.params import CustomerId, Detail, Limit, Page
 
 
@@ -71,8 +71,7 @@ def customer_view(
     )
 
 
-class CustomerList(BaseModel):
-    model_config = ConfigDict(defer_build=True)
+class CustomerList(views.Listing):
     items: list[CustomerSummary]
     page: int
     total_count: int
@@ -82,6 +81,7 @@ class CustomerList(BaseModel):
 
 async def find_customers(
     api: Api,
+    now: Now,
     email: Annotated[str | None, Field(max_length=320, description="exact")] = None,
     external_id: Annotated[str | None, Field(max_length=256, description="your own id")] = None,
     text: Annotated[str | None, Field(max_length=256, description="in name, email or external id")] = None,
@@ -97,6 +97,7 @@ async def find_customers(
         # Polar's text search matches external ids among other fields; keep the exact ones.
         items = [c for c in items if c.external_id == external_id]
     return CustomerList(
+        as_of=views.as_of(now),
         items=[customer_view(c) for c in items],
         page=result.page,
         total_count=result.total_count if not external_id else len(items),

@@ -16,7 +16,7 @@ from polar_orders_mcp.polar.client import PolarClient
 from polar_orders_mcp.polar.errors import PolarAPIError, PolarError, may_still_be_running, what_failed
 from polar_orders_mcp.tools import views
 from polar_orders_mcp.tools.base import Tool
-from polar_orders_mcp.tools.context import Api, Ctx
+from polar_orders_mcp.tools.context import Api, Ctx, Now
 from polar_orders_mcp.tools.irreversible import (
     ApprovalIdArg,
     GuardedResult,
@@ -35,6 +35,7 @@ REVOCABLE = frozenset({"trialing", "active", "past_due", "paused"})
 
 async def list_disputes(
     api: Api,
+    now: Now,
     order_id: OrderId | None = None,
     status: Annotated[
         list[DisputeStatus] | None,
@@ -53,7 +54,7 @@ async def list_disputes(
         page=page, limit=limit, order_id=order_id, status=list(status) if status else None,
         sorting=list(sorting) if sorting else None,
     )  # fmt: skip
-    return views.dispute_list(result, detail)
+    return views.dispute_list(result, now, detail)
 
 
 async def get_dispute(dispute_id: DisputeId, api: Api, detail: Detail = "summary") -> views.DisputeView:

@@ -5,18 +5,17 @@ from __future__ import annotations
 import csv
 import io
 import re
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import Annotated, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import mcp_types as types
-from mcp.server.mcpserver.exceptions import ToolError
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from polar_orders_mcp.tools import views
 from polar_orders_mcp.tools.base import Tool
-from polar_orders_mcp.tools.context import Api, Ctx
-from polar_orders_mcp.tools.params import OrderStatus, ProductId, Since, Until
+from polar_orders_mcp.tools.context import Api, Ctx, Now, app_state
+from polar_orders_mcp.tools.params import OrderStatus, ProductId, Until
+from polar_orders_mcp.tools.period import From, FromDay, Timezone, ToDay, period
 
 # About 25k tokens: what MCP clients accept in one tool result before they cut it themselves.
 MAX_CSV_BYTES = 100_000
@@ -33,10 +32,8 @@ ExportColumn = Literal[
 ]  # fmt: skip
 
 
-class ExportResult(BaseModel):
+class ExportResult(views.Listing):
     """What the export held. The CSV itself is the embedded resource beside this summary."""
-
-    model_config = ConfigDict(defer_build=True)
 
     row_count: int = Field(description="Orders matching the filters.")
     rows_included: int = Field(description="Rows in the attached CSV (fewer than row_count when truncated).")
@@ -48,6 +45,7 @@ class ExportResult(BaseModel):
         f"most {CSV_CELL_LIMIT} characters); one starting with = + - or @ has a ' put before it, so that a "
         "spreadsheet does not run it as a formula."
     )
+    period: str = Field(description="The bounds as applied: the start inclusive, the end exclusive.")
     note: str | None = None
 
 
@@ -150,29 +148,26 @@ class Cut:
 async def export_orders(
     api: Api,
     ctx: Ctx,
+    now: Now,
     status: Annotated[list[OrderStatus] | None, Field(max_length=6)] = None,
-    created_after: Since = None,
+    created_after: From = None,
     created_before: Until = None,
+    from_day: FromDay = None,
+    to_day: ToDay = None,
     product_id: ProductId | None = None,
     columns: Annotated[list[ExportColumn] | None, Field(max_length=16, description="default: all")] = None,
-    timezone: Annotated[str | None, Field(max_length=64, description="IANA, e.g. Europe/Paris")] = None,
+    timezone: Timezone = None,
 ) -> Annotated[types.CallToolResult, ExportResult]:
     """Orders as CSV (major units), attached, cut at about 100 KB. For totals use summarize_orders."""
-    if timezone is not None:
-        try:
-            ZoneInfo(timezone)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ToolError(f"Unknown timezone {timezone!r}: use an IANA name such as UTC or Europe/Paris.") from exc
-    if created_after and created_before and created_after >= created_before:
-        raise ToolError("created_after must be before created_before.")
+    when = period(created_after, created_before, from_day, to_day, timezone or app_state(ctx).timezone)
     cut = Cut()
     stream = api.orders.export(
         status=list(status) if status else None,
-        created_after=created_after,
-        created_before=created_before,
+        created_after=when.polar_after,
+        created_before=when.end,
         product_id=product_id,
         columns=list(columns) if columns else None,
-        timezone=timezone,
+        timezone=when.zone,
     )
     splitter = CsvRecords()
     async for chunk in stream:
@@ -187,18 +182,20 @@ async def export_orders(
     kept, size, truncated, rows = cut.kept, cut.size, cut.truncated, cut.rows
     included = max(len(kept) - 1, 0)
     result = ExportResult(
+        as_of=views.as_of(now),
+        period=when.said(),
         row_count=rows,
         rows_included=included,
         truncated=truncated,
         csv_bytes=size,
         note=(
             f"Only the first {included} of {rows} rows fit in {MAX_CSV_BYTES // 1000} KB. Narrow "
-            "created_after/created_before, filter by status or product, or choose fewer columns."
+            "the period, filter by status or product, or choose fewer columns."
         )
         if truncated
         else None,
     )
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    stamp = now.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
     resource = types.EmbeddedResource(
         type="resource",
         resource=types.TextResourceContents(

@@ -23,7 +23,7 @@ from polar_orders_mcp.polar.errors import (
 )
 from polar_orders_mcp.tools import views
 from polar_orders_mcp.tools.base import Tool
-from polar_orders_mcp.tools.context import Api, Ctx, app_state
+from polar_orders_mcp.tools.context import Api, Ctx, Now, app_state
 from polar_orders_mcp.tools.irreversible import (
     ApprovalIdArg,
     GuardedResult,
@@ -66,6 +66,7 @@ ORDER_SORT_SCHEMA = sort_keys("created_at", "amount", "status", "invoice_number"
 
 async def list_orders(
     api: Api,
+    now: Now,
     customer_id: CustomerId | None = None,
     product_id: ProductId | None = None,
     checkout_id: CheckoutId | None = None,
@@ -96,7 +97,7 @@ async def list_orders(
         metadata=metadata,
         sorting=list(sorting) if sorting else None,
     )
-    return views.order_list(result, detail, fields)
+    return views.order_list(result, now, detail, fields)
 
 
 async def get_order(order_id: OrderId, api: Api, detail: Detail = "summary") -> views.OrderSummary:

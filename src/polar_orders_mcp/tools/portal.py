@@ -13,7 +13,7 @@ from polar_orders_mcp.polar import models
 from polar_orders_mcp.polar.errors import AuthenticationError
 from polar_orders_mcp.tools import views
 from polar_orders_mcp.tools.base import Tool
-from polar_orders_mcp.tools.context import Api
+from polar_orders_mcp.tools.context import Api, Now
 from polar_orders_mcp.tools.documents import (
     InvoiceResult,
     InvoiceView,
@@ -55,6 +55,7 @@ def session_errors(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
 @session_errors
 async def list_my_orders(
     api: Api,
+    now: Now,
     product_name: Annotated[str | None, Field(max_length=256, description="Match product names.")] = None,
     status: Annotated[
         list[OrderStatus] | None, Field(max_length=6, description="Only these statuses, e.g. [\"paid\"].")
@@ -65,14 +66,14 @@ async def list_my_orders(
     """List the signed-in customer's own orders, newest first, optionally only some statuses. Only
     this customer's orders exist here; use get_my_order for one of them."""
     if not status:
-        return views.order_list(await api.customer_portal.orders.list(page=page, limit=limit, query=product_name))
+        return views.order_list(await api.customer_portal.orders.list(page=page, limit=limit, query=product_name), now)
     # Polar's customer portal has no status filter: read the customer's orders and keep the wanted ones.
     wanted = set(status)
     matching = [o async for o in api.customer_portal.orders.iterate(query=product_name) if o.status in wanted]
     start = (page - 1) * limit
     found = models.Page[models.Order](items=matching[start : start + limit], total_count=len(matching),
                                       max_page=-(-len(matching) // limit), page=page, limit=limit)
-    return views.order_list(found)
+    return views.order_list(found, now)
 
 
 @session_errors

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from polar_orders_mcp.polar import models
 from polar_orders_mcp.tools import views
 from polar_orders_mcp.tools.base import Tool
-from polar_orders_mcp.tools.context import Api
+from polar_orders_mcp.tools.context import Api, Now
 from polar_orders_mcp.tools.params import Limit, Page
 
 
@@ -31,8 +31,7 @@ class ProductSummary(BaseModel):
     prices: list[PriceView]
 
 
-class ProductList(BaseModel):
-    model_config = ConfigDict(defer_build=True)
+class ProductList(views.Listing):
     items: list[ProductSummary]
     page: int
     total_count: int
@@ -63,6 +62,7 @@ def product_view(p: models.Product) -> ProductSummary:
 
 async def list_products(
     api: Api,
+    now: Now,
     text: Annotated[str | None, Field(max_length=256, description="matches names")] = None,
     kind: Literal["one_time", "recurring"] | None = None,
     include_archived: bool = False,
@@ -78,6 +78,7 @@ async def list_products(
         is_archived=None if include_archived else False,
     )
     return ProductList(
+        as_of=views.as_of(now),
         items=[product_view(p) for p in result.items],
         page=result.page,
         total_count=result.total_count,

@@ -25,7 +25,7 @@ from polar_orders_mcp.store.base import Store
 from polar_orders_mcp.store.records import Act
 from polar_orders_mcp.tools import views
 from polar_orders_mcp.tools.base import Tool
-from polar_orders_mcp.tools.context import Api, Ctx
+from polar_orders_mcp.tools.context import Api, Ctx, Now
 from polar_orders_mcp.tools.irreversible import (
     ApprovalIdArg,
     GuardedResult,
@@ -67,6 +67,7 @@ REFUSAL_MEMORY = 86_400.0
 
 async def list_refunds(
     api: Api,
+    now: Now,
     order_id: OrderId | None = None,
     customer_id: CustomerId | None = None,
     subscription_id: SubscriptionId | None = None,
@@ -86,7 +87,7 @@ async def list_refunds(
         succeeded=succeeded,
         sorting=list(sorting) if sorting else None,
     )
-    return views.refund_list(result, detail)
+    return views.refund_list(result, now, detail)
 
 
 async def get_refund(refund_id: RefundId, api: Api, detail: Detail = "summary") -> views.RefundView:

@@ -26,7 +26,7 @@ from polar_orders_mcp.polar.errors import (
 )
 from polar_orders_mcp.tools import views
 from polar_orders_mcp.tools.base import Tool
-from polar_orders_mcp.tools.context import Api, Ctx
+from polar_orders_mcp.tools.context import Api, Ctx, Now
 from polar_orders_mcp.tools.irreversible import ApprovalIdArg, GuardedResult, guarded, how_decided
 from polar_orders_mcp.tools.params import CustomerId, Detail, ProductId, SubscriptionId
 from polar_orders_mcp.tools.refunds import refundable
@@ -57,6 +57,7 @@ Comment = Annotated[
 
 async def list_subscriptions(
     api: Api,
+    now: Now,
     customer_id: CustomerId | None = None,
     product_id: ProductId | None = None,
     status: Annotated[
@@ -84,7 +85,7 @@ async def list_subscriptions(
         cancel_at_period_end=cancel_at_period_end,
         sorting=list(sorting) if sorting else None,
     )
-    return views.subscription_list(result, detail)
+    return views.subscription_list(result, now, detail)
 
 
 async def get_subscription(

@@ -16,16 +16,17 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from mcp.server.mcpserver.exceptions import ToolError
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from polar_orders_mcp.polar.client import PolarClient
 from polar_orders_mcp.tools import views
 from polar_orders_mcp.tools.base import Tool
-from polar_orders_mcp.tools.context import Api, Ctx
+from polar_orders_mcp.tools.context import Api, Ctx, Now, app_state
 from polar_orders_mcp.tools.export import CsvRecords
-from polar_orders_mcp.tools.params import OrderStatus, ProductId, Since, Until
+from polar_orders_mcp.tools.params import OrderStatus, ProductId, Until
+from polar_orders_mcp.tools.period import From, FromDay, Period, Timezone, ToDay, period
 
 COLUMNS = ["created_at", "product", "currency", "status", "net_amount", "tax_amount", "total_amount",
            "refunded_amount"]  # fmt: skip
@@ -52,24 +53,27 @@ class CurrencyTotals(Totals):
     net_after_refunds: int = Field(description="net_amount - refunded_amount, minor units.")
 
 
-class GroupTotals(Totals):
+class GroupTotals(CurrencyTotals):
     key: str = Field(description="The product name, status or day (YYYY-MM-DD in the timezone).")
-    currency: str
+    product_id: str | None = Field(
+        default=None, description="By product: the product of that name now; null if none or several have it."
+    )
 
 
-class SalesSummary(BaseModel):
+class SalesSummary(views.Listing):
     """Counts and exact sums of the matching orders, by currency (never added across currencies)."""
-
-    model_config = ConfigDict(defer_build=True)
 
     orders: int = Field(description="Orders matching the filters.")
     currencies: list[CurrencyTotals]
     group_by: GroupBy | None = None
     groups: list[GroupTotals] | None = None
     other_groups: int = Field(
-        default=0, description="Products past the first 39 by total, folded into the last group, '(other)'."
+        default=0,
+        description=f"When there are more than {MAX_GROUPS} groups (by product or status): how many past the "
+        f"first {MAX_GROUPS - 1} by total were added together into the last ones, keyed '(other)', one per "
+        "currency. 0: every group is shown on its own.",
     )
-    period: str = Field(description="The bounds as applied: both exclusive, compared in UTC.")
+    period: str = Field(description="The bounds as applied: the start inclusive, the end exclusive.")
 
 
 @dataclass
@@ -97,61 +101,79 @@ def minor_units(text: str, column: str) -> int:
     return int(value)
 
 
-def _check(created_after: AwareDatetime | None, created_before: AwareDatetime | None, group_by: GroupBy | None,
-           timezone: str | None) -> None:
-    if timezone is not None:
-        try:
-            ZoneInfo(timezone)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ToolError(f"Unknown timezone {timezone!r}: use an IANA name such as UTC or Europe/Paris.") from exc
-    if created_after and created_before and created_after >= created_before:
-        raise ToolError("created_after must be before created_before.")
-    if group_by == "day" and not (created_after and created_before and
-                                  created_before - created_after <= MAX_DAY_SPAN):
-        raise ToolError("group_by='day' needs created_after and created_before at most 92 days apart; "
-                        "summarize longer periods by product or status, or one quarter at a time.")
+def _check(when: Period, group_by: GroupBy | None) -> None:
+    if group_by == "day" and not (when.start and when.end and when.end - when.start <= MAX_DAY_SPAN):
+        raise ToolError("group_by='day' needs a start and an end (created_after/from_day, created_before/to_day) "
+                        "at most 92 days apart; summarize longer periods by product or status, or one quarter at "
+                        "a time.")
 
 
-def _groups(sums: dict[tuple[str, str], _Sums], group_by: GroupBy) -> tuple[list[GroupTotals], int]:
+def _currency(currency: str, sums: _Sums) -> CurrencyTotals:
+    return CurrencyTotals(currency=currency, total=views.money(sums.amounts["total_amount"], currency),
+                          net_after_refunds=sums.amounts["net_amount"] - sums.amounts["refunded_amount"],
+                          **sums.totals())
+
+
+def _group(key: str, currency: str, sums: _Sums, product_id: str | None = None) -> GroupTotals:
+    return GroupTotals(key=key, product_id=product_id, **_currency(currency, sums).model_dump())
+
+
+async def _product_ids(api: PolarClient) -> dict[str, str | None]:
+    """Each product name (as the export writes it) to its product's id; None where several products share it.
+    The export names an order's product by its name when ordered, so a product renamed since has no id."""
+    ids: dict[str, str | None] = {}
+    async for product in api.products.iterate():
+        name = views.clean_text(product.name) or ""
+        ids[name] = None if name in ids else product.id
+    return ids
+
+
+def _groups(sums: dict[tuple[str, str], _Sums], group_by: GroupBy,
+            product_ids: dict[str, str | None]) -> tuple[list[GroupTotals], int]:
     if group_by == "day":
         keys = sorted(sums)
     elif group_by == "status":
         keys = sorted(sums, key=lambda k: (STATUS_ORDER.index(k[0]) if k[0] in STATUS_ORDER else 99, k))
     else:
         keys = sorted(sums, key=lambda k: (-sums[k].amounts["total_amount"], k))
-    groups = [GroupTotals(key=key, currency=currency, **sums[(key, currency)].totals()) for key, currency in keys]
+    groups = [_group(key, currency, sums[(key, currency)], product_ids.get(key)) for key, currency in keys]
     # Days are bounded by MAX_DAY_SPAN instead, and folding some would hide them.
     if len(groups) <= MAX_GROUPS or group_by == "day":
         return groups, 0
     kept, rest = groups[: MAX_GROUPS - 1], groups[MAX_GROUPS - 1 :]
     folded: dict[str, _Sums] = {}
-    for group in rest:
-        into = folded.setdefault(group.currency, _Sums())
+    for key, currency in keys[MAX_GROUPS - 1 :]:
+        into, group = folded.setdefault(currency, _Sums()), sums[(key, currency)]
         into.orders += group.orders
         for name in AMOUNTS:
-            into.amounts[name] += getattr(group, name)
-    kept += [GroupTotals(key="(other)", currency=c, **s.totals()) for c, s in sorted(folded.items())]
+            into.amounts[name] += group.amounts[name]
+    kept += [_group("(other)", c, s) for c, s in sorted(folded.items())]
     return kept, len(rest)
 
 
 async def summarize_orders(
     api: Api,
     ctx: Ctx,
-    created_after: Since = None,
+    now: Now,
+    created_after: From = None,
     created_before: Until = None,
+    from_day: FromDay = None,
+    to_day: ToDay = None,
     status: Annotated[
         list[OrderStatus] | None, Field(max_length=6, description='sales: ["paid","partially_refunded","refunded"]')
     ] = None,
     product_id: ProductId | None = None,
     group_by: GroupBy | None = None,
-    timezone: Annotated[str | None, Field(max_length=64, description="IANA, for the days of group_by=day")] = None,
+    timezone: Timezone = None,
 ) -> SalesSummary:
     """Sales figures for a period: order counts and exact sums (net, tax, total, refunded) per currency,
-    optionally by product, status or day."""
-    _check(created_after, created_before, group_by, timezone)
+    optionally by product, status or day. For calendar days ("October") pass from_day and to_day."""
+    when = period(created_after, created_before, from_day, to_day, timezone or app_state(ctx).timezone)
+    _check(when, group_by)
     statuses = list(status) if status else None
-    expected = (await api.orders.list(limit=1, status=statuses, created_after=created_after,
-                                      created_before=created_before, product_id=product_id)).total_count
+    after, before = when.polar_after, when.end
+    expected = (await api.orders.list(limit=1, status=statuses, created_after=after, created_before=before,
+                                      product_id=product_id)).total_count
     by_currency: dict[str, _Sums] = {}
     by_group: dict[tuple[str, str], _Sums] = {}
     rows = 0
@@ -169,8 +191,8 @@ async def summarize_orders(
             rows += 1
 
     header = True
-    stream = api.orders.export(columns=COLUMNS, timezone=timezone, status=statuses, created_after=created_after,
-                               created_before=created_before, product_id=product_id)
+    stream = api.orders.export(columns=COLUMNS, timezone=when.zone, status=statuses, created_after=after,
+                               created_before=before, product_id=product_id)
     async for chunk in stream:
         records = splitter.feed(chunk)
         if header and records:
@@ -183,17 +205,16 @@ async def summarize_orders(
             if rows % PROGRESS_EVERY == 0:
                 await ctx.report_progress(rows, max(expected, rows), f"{rows} orders summed")
     count(splitter.close()[1:] if header else splitter.close())
-    groups, folded = _groups(by_group, group_by) if group_by is not None else (None, 0)
+    product_ids = await _product_ids(api) if group_by == "product" else {}
+    groups, folded = _groups(by_group, group_by, product_ids) if group_by is not None else (None, 0)
     return SalesSummary(
+        as_of=views.as_of(now),
         orders=rows,
-        currencies=[CurrencyTotals(currency=c, total=views.money(s.amounts["total_amount"], c),
-                                   net_after_refunds=s.amounts["net_amount"] - s.amounts["refunded_amount"],
-                                   **s.totals()) for c, s in sorted(by_currency.items())],
+        currencies=[_currency(c, s) for c, s in sorted(by_currency.items())],
         group_by=group_by,
         groups=groups,
         other_groups=folded,
-        period=f"created after {created_after.isoformat() if created_after else 'the first order'}, before "
-        f"{created_before.isoformat() if created_before else 'now'} (both exclusive, compared in UTC)",
+        period=when.said(),
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Collection
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -273,8 +274,19 @@ def order_row(o: models.Order, fields: Collection[str] = (), detail: str = "summ
     )
 
 
-class OrderList(BaseModel):
+def as_of(now: datetime) -> str:
+    """The server's time as list answers say it: UTC, ISO 8601, to the second."""
+    return now.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+class Listing(BaseModel):
+    """What every list answer says besides its rows: when it was made."""
+
     model_config = ConfigDict(defer_build=True)
+    as_of: str = Field(description="The server's time now (UTC, ISO 8601): what today and this month count from.")
+
+
+class OrderList(Listing):
     items: list[OrderRow]
     page: int
     total_count: int = Field(description="Orders matching the filters, over all pages.")
@@ -282,9 +294,10 @@ class OrderList(BaseModel):
 
 
 def order_list(
-    page: models.Page[models.Order], detail: str = "summary", fields: Collection[str] | None = None
+    page: models.Page[models.Order], now: datetime, detail: str = "summary", fields: Collection[str] | None = None
 ) -> OrderList:
     return OrderList(
+        as_of=as_of(now),
         items=[order_row(o, fields or (), detail) for o in page.items],
         page=page.page,
         total_count=page.total_count,
@@ -459,17 +472,16 @@ def refund(r: models.Refund, detail: str = "summary") -> RefundView:
     )
 
 
-class RefundList(BaseModel):
-    model_config = ConfigDict(defer_build=True)
+class RefundList(Listing):
     items: list[RefundView]
     page: int
     total_count: int = Field(description="Refunds matching the filters, over all pages.")
     next_page: int | None = Field(description="Pass as page to get the next page; null on the last page.")
 
 
-def refund_list(page: models.Page[models.Refund], detail: str = "summary") -> RefundList:
-    return RefundList(items=[refund(r, detail) for r in page.items], page=page.page, total_count=page.total_count,
-                      next_page=next_page(page))
+def refund_list(page: models.Page[models.Refund], now: datetime, detail: str = "summary") -> RefundList:
+    return RefundList(as_of=as_of(now), items=[refund(r, detail) for r in page.items], page=page.page,
+                      total_count=page.total_count, next_page=next_page(page))
 
 
 class SubscriptionView(BaseModel):
@@ -532,16 +544,17 @@ def subscription(s: models.Subscription, detail: str = "summary") -> Subscriptio
     )
 
 
-class SubscriptionList(BaseModel):
-    model_config = ConfigDict(defer_build=True)
+class SubscriptionList(Listing):
     items: list[SubscriptionView]
     page: int
     total_count: int = Field(description="Subscriptions matching the filters, over all pages.")
     next_page: int | None = Field(description="Pass as page to get the next page; null on the last page.")
 
 
-def subscription_list(page: models.Page[models.Subscription], detail: str = "summary") -> SubscriptionList:
-    return SubscriptionList(items=[subscription(s, detail) for s in page.items], page=page.page,
+def subscription_list(
+    page: models.Page[models.Subscription], now: datetime, detail: str = "summary"
+) -> SubscriptionList:
+    return SubscriptionList(as_of=as_of(now), items=[subscription(s, detail) for s in page.items], page=page.page,
                             total_count=page.total_count, next_page=next_page(page))
 
 
@@ -598,14 +611,13 @@ def dispute(d: models.Dispute, detail: str = "summary") -> DisputeView:
     )
 
 
-class DisputeList(BaseModel):
-    model_config = ConfigDict(defer_build=True)
+class DisputeList(Listing):
     items: list[DisputeView]
     page: int
     total_count: int = Field(description="Disputes matching the filters, over all pages.")
     next_page: int | None = Field(description="Pass as page to get the next page; null on the last page.")
 
 
-def dispute_list(page: models.Page[models.Dispute], detail: str = "summary") -> DisputeList:
-    return DisputeList(items=[dispute(d, detail) for d in page.items], page=page.page, total_count=page.total_count,
-                       next_page=next_page(page))
+def dispute_list(page: models.Page[models.Dispute], now: datetime, detail: str = "summary") -> DisputeList:
+    return DisputeList(as_of=as_of(now), items=[dispute(d, detail) for d in page.items], page=page.page,
+                       total_count=page.total_count, next_page=next_page(page))

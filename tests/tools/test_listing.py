@@ -1,0 +1,30 @@
+"""Every list answer says the server's time, so that "today" and "this month" are not guessed from the rows."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from mcp.client import Client
+from mcp.server.mcpserver import MCPServer
+
+from polar_orders_mcp.emulator.state import EmulatorState
+from tests.tools.conftest import call
+
+pytestmark = pytest.mark.anyio
+# A clock away from UTC and off the second: the answer says it in UTC, to the second.
+NOW = datetime(2026, 10, 15, 9, 30, 5, 250_000, tzinfo=timezone(timedelta(hours=2)))
+LISTS = {
+    "list_orders": {}, "list_checkouts": {}, "find_customers": {"text": "a"}, "list_products": {},
+    "list_refunds": {}, "list_subscriptions": {}, "list_disputes": {}, "summarize_orders": {}, "export_orders": {},
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("tool", LISTS)
+async def test_a_list_answer_says_the_servers_time_in_utc(server: MCPServer[Any], state: EmulatorState,
+                                                          tool: str) -> None:
+    state.clock = lambda: NOW
+    async with Client(server) as client:
+        result = await call(client, tool, LISTS[tool])
+    assert result["as_of"] == "2026-10-15T07:30:05Z"
