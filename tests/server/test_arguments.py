@@ -101,8 +101,8 @@ async def test_an_unknown_date_argument_names_the_real_one(server: Any, mode: st
         message = await fail(client, "export_orders", {"start": "yesterday"})
     assert message == (
         "Error executing tool export_orders: Unknown argument start; did you mean created_after? export_orders "
-        "takes: status, created_after, created_before, product_id, columns, timezone. Nothing was done: call "
-        "export_orders again with this fixed."
+        "takes: status, created_after, created_before, from_day, to_day, product_id, columns, timezone. Nothing "
+        "was done: call export_orders again with this fixed."
     )
 
 
@@ -184,7 +184,7 @@ async def test_several_problems_are_each_explained(server: Any, seed: Any) -> No
         ("list_checkouts", {"status": "opn"}, 'Argument status[0] ("opn") must be one of "open", "expired", '
          '"confirmed", "succeeded", "failed". For example: "open".'),
         ("export_orders", {"created_after": "2026-01-01"}, 'Argument created_after ("2026-01-01") needs a timezone '
-         '(Z or an offset such as +02:00). For example: "2026-10-01T00:00:00Z" (exclusive).'),
+         '(Z or an offset such as +02:00). For example: "2026-10-01T00:00:00Z" (inclusive).'),
         ("list_orders", {"metadata": {"crm": 1}}, "Argument metadata.crm (1) must be a string."),
     ],
 )

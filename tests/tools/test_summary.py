@@ -108,12 +108,14 @@ async def test_bad_ranges_and_zones_are_refused_before_any_request(server: MCPSe
         days_backwards = await fail(client, "summarize_orders", {"from_day": "2026-05-02", "to_day": "2026-05-01"})
         no_such_day = await fail(client, "summarize_orders", {"from_day": "2026-02-30"})
         day_zone = await fail(client, "summarize_orders", {"from_day": "2026-05-01", "timezone": "Mars/Olympus"})
+        last_day = await fail(client, "summarize_orders", {"to_day": "9999-12-31"})
         long_days = await fail(client, "summarize_orders", {"group_by": "day", "from_day": "2026-01-01",
                                                             "to_day": "2026-04-30"})
     assert year == open_ended == long_days == (
         "Error executing tool summarize_orders: group_by='day' needs a start and an end (created_after/from_day, "
         "created_before/to_day) at most 92 days apart; summarize longer periods by product or status, or one "
         "quarter at a time.")
+    assert last_day.endswith("to_day 9999-12-31 has no next day; leave to_day out to count up to now.")
     assert both.endswith("Pass created_after or from_day, not both.")
     assert both_ends.endswith("Pass created_before or to_day, not both.")
     assert days_backwards.endswith("from_day 2026-05-02 is after to_day 2026-05-01.")
@@ -222,3 +224,15 @@ async def test_a_product_name_two_products_share_has_no_id(server: MCPServer[Any
         result = await call(client, "summarize_orders", {"group_by": "product"})
     named = [g for g in result["groups"] if g["key"] == first.name]
     assert named and all(g["product_id"] is None for g in named)
+
+
+async def test_the_export_takes_the_same_period(server: MCPServer[Any], state: EmulatorState) -> None:
+    zone = ZoneInfo("Europe/Paris")
+    midnight = first_order_of_a_day_at_midnight(state, zone)
+    async with Client(server) as client:
+        result = await client.call_tool("export_orders", {"from_day": midnight.date().isoformat(),
+                                                          "to_day": midnight.date().isoformat(),
+                                                          "timezone": "Europe/Paris", "columns": ["created_at"]})
+    rows = result.content[1].resource.text.splitlines()[1:]  # type: ignore[union-attr]
+    day = [o for o in state.store.orders if o.created_at.astimezone(zone).date() == midnight.date()]
+    assert rows[-1] == midnight.isoformat() and len(rows) == len(day)

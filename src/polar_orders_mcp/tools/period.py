@@ -33,7 +33,9 @@ class Period:
     @property
     def polar_after(self) -> datetime | None:
         """Polar's (exclusive) created_after for an inclusive start."""
-        return self.start - ONE_MICROSECOND if self.start is not None else None
+        if self.start is None or self.start.replace(tzinfo=None) == datetime.min:
+            return None  # nothing is earlier than the first moment there is
+        return self.start - ONE_MICROSECOND
 
     def said(self) -> str:
         start = f"from {self.start.isoformat()} (inclusive)" if self.start else "from the first order"
@@ -63,6 +65,8 @@ def period(
         raise ToolError("Pass created_before or to_day, not both.")
     if from_day is not None and to_day is not None and from_day > to_day:
         raise ToolError(f"from_day {from_day} is after to_day {to_day}.")
+    if to_day is not None and to_day >= date.max:
+        raise ToolError(f"to_day {to_day} has no next day; leave to_day out to count up to now.")
     start = datetime.combine(from_day, time(), tz) if from_day is not None else created_after
     # to_day is inclusive: the period ends when the next day starts there.
     end = datetime.combine(to_day + timedelta(days=1), time(), tz) if to_day is not None else created_before
