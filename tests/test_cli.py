@@ -57,6 +57,18 @@ def test_help_lists_every_serve_option() -> None:
         assert flag in result.stdout
 
 
+def test_help_names_every_setting_with_its_environment_variable() -> None:
+    """Flags show their variable in brackets; the settings no flag sets are listed, each with what it does."""
+    from tests.test_packaging import env_names
+
+    result = run("serve", "--help")
+    assert result.returncode == 0
+    missing = [name for name in env_names() if name not in result.stdout]
+    assert missing == []
+    assert "  POLAR_ACCESS_TOKEN: Polar organization access token" in result.stdout
+    assert "  POLAR_MCP_DATABASE_URL: Store URL" in result.stdout
+
+
 def test_missing_token_is_a_clear_error_not_a_traceback() -> None:
     result = run()
     assert result.returncode == 2
