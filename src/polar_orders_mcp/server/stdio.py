@@ -70,6 +70,10 @@ def _bind_console(settings: Settings) -> tuple[ConsoleAddress | None, socket.soc
 
 
 async def _run(built: Built, listener: ConsoleListener | None) -> None:
+    # As over HTTP, the schema is created or upgraded before the first message, and a store this server cannot
+    # use (a newer schema, a missing driver, another Polar server's) stops the start: otherwise the first
+    # irreversible call would be the first to find out. Opened on the serving loop, its connections stay for it.
+    await (await built.store()).open()
     async with anyio.create_task_group() as group:
         if listener is not None:
             group.start_soon(listener.serve)

@@ -264,6 +264,10 @@ class SchemaTooNew(StoreError):
     """The database was made by a newer version of this server."""
 
 
+class DriverMissing(StoreError):
+    """The database URL needs a driver this installation lacks (asyncpg, the postgres extra)."""
+
+
 class StoreUnavailable(StoreError):
     """The database could not be reached, or failed a statement: the operation may not have happened.
     `reason` is the failure alone (e.g. "ConnectionRefusedError"), without where the database is."""

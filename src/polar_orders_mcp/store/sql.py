@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import importlib.util
 import itertools
 import json
 import logging
@@ -48,6 +49,7 @@ from polar_orders_mcp.store.records import (
     AuditHead,
     AuditRecord,
     ConsoleSession,
+    DriverMissing,
     Enrolment,
     LimitExceeded,
     Loaded,
@@ -84,14 +86,24 @@ log = logging.getLogger(__name__)
 
 DAY = 86_400.0
 
+POSTGRES_DRIVER_MISSING = (
+    "POLAR_MCP_DATABASE_URL is a PostgreSQL URL, and the PostgreSQL driver is not installed: install the postgres "
+    "extra — pipx: `pipx inject polar-orders-mcp 'asyncpg>=0.29'` (or `pipx install --force "
+    "'polar-orders-mcp[postgres]'`), uv: `uv tool install 'polar-orders-mcp[postgres]'`, pip: "
+    "`pip install 'polar-orders-mcp[postgres]'`."
+)
+
 
 def async_url(url: str) -> sa.URL:
-    """The SQLAlchemy URL with this project's async driver for `sqlite://` and `postgresql://` URLs."""
+    """The SQLAlchemy URL with this project's async driver for `sqlite://` and `postgresql://` URLs. Raises
+    DriverMissing for a PostgreSQL URL when asyncpg (the postgres extra) is not installed."""
     parsed = make_url(url)
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         return parsed.set(drivername="sqlite+aiosqlite")
     if backend in ("postgresql", "postgres"):
+        if importlib.util.find_spec("asyncpg") is None:
+            raise DriverMissing(POSTGRES_DRIVER_MISSING)
         return parsed.set(drivername="postgresql+asyncpg")
     raise ValueError(f"unsupported database URL scheme {parsed.drivername!r}: use sqlite:/// or postgresql://")
 
