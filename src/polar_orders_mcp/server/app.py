@@ -406,6 +406,8 @@ class Built:
     guard: Guard
     checked_schemas: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Each tool's input schema as the server checks arguments: the advertised one with ids' form."""
+    store_url: str = ""
+    """Where the store is (the emulator's own, when it runs on one)."""
 
 
 def _console_sign_in(settings: Settings) -> OidcSignIn | None:
@@ -551,7 +553,7 @@ def build_parts(
     _CONSOLES[mcp] = console
     _STORES[mcp] = store
     checked = {t.name: t.explained_schema for t in sdk_tools if isinstance(t, CheckedTool)}
-    return Built(mcp, console, store, guard, checked)
+    return Built(mcp, console, store, guard, checked, store_url=settings.store_url())
 
 
 # The approval console of each server build_parts made, for the HTTP app to serve beside MCP.
