@@ -32,7 +32,7 @@ from polar_orders_mcp.approvals.policy import Guard, RelayTokens
 from polar_orders_mcp.guesses import closest
 from polar_orders_mcp.polar.client import PolarClient
 from polar_orders_mcp.server.arguments import CheckedTool, close_schema
-from polar_orders_mcp.server.compact import bare_ids, compact_result, compact_schema, inline_defs
+from polar_orders_mcp.server.compact import bare_ids, compact_result, compact_schema, inline_defs, nulls_left_out
 from polar_orders_mcp.server.identity import STDIO, caller
 from polar_orders_mcp.server.log_level import accept_log_level
 from polar_orders_mcp.server.output_schemas import compact_output
@@ -283,8 +283,10 @@ def _shared_sdk_tool(tool: Tool) -> CheckedTool:
     """One table entry as the SDK's tool: closed, compact schemas, agent-readable argument errors, compact
     result text. Made once per process (pydantic derives the argument model and the schemas from the
     function: most of the time a server takes to build), copied for each server."""
+    # An irreversible tool's answer (approval pending, or done) leaves out what carries nothing.
+    irreversible = tool.tier == "irreversible"
     sdk_tool = _kind(tool).from_function(
-        compact_result(polar_errors_as_tool_errors(tool.fn)),
+        compact_result(polar_errors_as_tool_errors(tool.fn), without_nulls=irreversible),
         name=tool.name,
         title=tool.title,
         description=description_of(tool.fn),
@@ -297,6 +299,11 @@ def _shared_sdk_tool(tool: Tool) -> CheckedTool:
     sdk_tool.explain_with(checked)
     if sdk_tool.fn_metadata.output_schema is not None:
         output = compact_schema(sdk_tool.fn_metadata.output_schema, optional_null=False)
+        if irreversible:
+            # The answer leaves out what its model holds as null (or says to leave out): the published schema
+            # says so, and is what clients check it against; the model would call each absence missing.
+            output = nulls_left_out(output)
+            sdk_tool.fn_metadata.output_model = None
         sdk_tool.fn_metadata.output_schema = compact_output(output)
     return sdk_tool
 
