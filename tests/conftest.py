@@ -67,6 +67,8 @@ SLOW = (
     "tests/test_cli.py::test_a_selection_of_no_tools_is_refused_at_start",
     "tests/test_cli.py::test_an_unknown_tool_name_is_refused_naming_the_flag_or_variable_that_gave_it",
     "tests/test_cli.py::test_an_http_server_whose_database_cannot_be_reached_does_not_start",
+    "tests/test_cli.py::test_a_stdio_server_on_a_store_of_a_newer_version_does_not_start",
+    "tests/test_cli.py::test_a_postgresql_url_without_the_driver_names_the_extra_at_start",
     "tests/server/test_stdio.py::test_the_stdio_servers_own_approval_console_approves_a_charge",
     "tests/approvals/test_sign_in_slowdown.py::test_300_wrong_guesses_never_lock_out_the_right_secret",
     "tests/approvals/test_sign_in_oracle.py::test_a_guesser_that_waits_for_each_answer_pays_every_delay",

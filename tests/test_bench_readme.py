@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -30,3 +31,13 @@ def test_a_replica_figure_changed_in_the_results_changes_the_readme_block(tmp_pa
     e2e = next(line for line in results.read_text().splitlines() if line.startswith("| SQLite file | "))
     results.write_text(results.read_text().replace(e2e, "| SQLite file | 12.5 / 20.0 | 1.00 | 8% |"))
     assert "(two calls and the console's click), p50 | 12.5 ms |" in readme.replicas(tmp_path)
+
+
+def test_the_tool_lists_size_is_stated_only_where_the_benchmarks_write_it() -> None:
+    """One figure, generated from the benchmark results (bench/readme.py): a size written by hand elsewhere drifts."""
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    start = text.index("<!-- benchmark figures")
+    end = text.index("<!-- end of benchmark figures -->")
+    outside = text[:start] + text[end:]
+    by_hand = r"[0-9.,]+ ?(?:KB|bytes)[^.\n]{0,40}tool list|tool list[^.\n]{0,20} [0-9.,]+ ?(?:KB|bytes)"
+    assert not re.findall(by_hand, outside)

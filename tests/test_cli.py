@@ -14,12 +14,20 @@ import pytest
 from polar_orders_mcp import __version__
 from polar_orders_mcp.cli import main
 from polar_orders_mcp.settings import Settings
+from polar_orders_mcp.signing import signing_key
+from polar_orders_mcp.store.records import SCHEMA_VERSION
+from polar_orders_mcp.store.sql import POSTGRES_DRIVER_MISSING, SqlStore
+
+# The command in a process where asyncpg cannot be imported, as where the postgres extra is not installed.
+WITHOUT_ASYNCPG = ("-c", "import sys; sys.modules['asyncpg'] = None; from polar_orders_mcp.cli import main; main()")
 
 
-def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run(
+    *args: str, env: dict[str, str] | None = None, without_asyncpg: bool = False
+) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith("POLAR")}
     return subprocess.run(
-        [sys.executable, "-m", "polar_orders_mcp", *args],
+        [sys.executable, *(WITHOUT_ASYNCPG if without_asyncpg else ("-m", "polar_orders_mcp")), *args],
         capture_output=True, text=True, timeout=30, env={**base, **(env or {})}, stdin=subprocess.DEVNULL,
     )  # fmt: skip
 
@@ -55,6 +63,18 @@ def test_help_lists_every_serve_option() -> None:
                  "--max-retries", "--transport", "--host", "--port", "--allowed-hosts", "--allowed-origins",
                  "--log-level"):  # fmt: skip
         assert flag in result.stdout
+
+
+def test_help_names_every_setting_with_its_environment_variable() -> None:
+    """Flags show their variable in brackets; the settings no flag sets are listed, each with what it does."""
+    from tests.test_packaging import env_names
+
+    result = run("serve", "--help")
+    assert result.returncode == 0
+    missing = [name for name in env_names() if name not in result.stdout]
+    assert missing == []
+    assert "  POLAR_ACCESS_TOKEN: Polar organization access token" in result.stdout
+    assert "  POLAR_MCP_DATABASE_URL: Store URL" in result.stdout
 
 
 def test_missing_token_is_a_clear_error_not_a_traceback() -> None:
@@ -230,3 +250,59 @@ def test_each_polar_server_has_a_store_of_its_own_by_default(tmp_path: Any, monk
     assert urls["sandbox"] == f"sqlite:///{tmp_path}/polar-orders-mcp/sandbox/state.db"
     assert len(set(urls.values())) == 4
     assert Settings(server="sandbox", state_dir=tmp_path / "mine").store_url() == f"sqlite:///{tmp_path}/mine/state.db"
+
+
+@pytest.fixture
+def newer_state_dir(tmp_path: Any) -> Any:
+    """A state directory written by a newer version: its schema is one past this server's."""
+    import sqlite3
+
+    import anyio
+
+    async def make() -> None:
+        store = SqlStore(f"sqlite:///{tmp_path}/state.db")
+        await store.open()
+        await store.close()
+
+    anyio.run(make)
+    with sqlite3.connect(tmp_path / "state.db") as db:
+        db.execute("UPDATE pom_meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION + 1),))
+    return tmp_path
+
+
+def test_a_stdio_server_on_a_store_of_a_newer_version_does_not_start(newer_state_dir: Any) -> None:
+    result = run("serve", "--emulator", "--state-dir", str(newer_state_dir))
+    assert (result.returncode, result.stdout) == (2, "")
+    assert "Traceback" not in result.stderr
+    assert result.stderr.endswith(
+        f"polar-orders-mcp: The database at sqlite:///{newer_state_dir}/state.db has schema version "
+        f"{SCHEMA_VERSION + 1}, newer than this server's {SCHEMA_VERSION}: upgrade polar-orders-mcp, or point it at "
+        "another database.\n"
+    )
+
+
+POSTGRES_URL = "postgresql://pom:db-password-1234@127.0.0.1:1/pom"
+
+
+@pytest.mark.parametrize("transport", ["stdio", "http"])
+def test_a_postgresql_url_without_the_driver_names_the_extra_at_start(transport: str) -> None:
+    result = run("serve", "--emulator", "--transport", transport, "--port", "0",
+                 env={"POLAR_MCP_DATABASE_URL": POSTGRES_URL}, without_asyncpg=True)  # fmt: skip
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr.endswith(f"polar-orders-mcp: {POSTGRES_DRIVER_MISSING}\n")
+    assert "Traceback" not in result.stderr and "db-password-1234" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("audit", "verify"), ("audit", "tail"), ("audit", "receipt", "apr_x"), ("passkeys", "list"),
+     ("passkeys", "reset", "ada")],
+)  # fmt: skip
+def test_a_postgresql_url_without_the_driver_names_the_extra_in_every_command(
+    args: tuple[str, ...], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Any
+) -> None:
+    signing_key(None, tmp_path)  # the server's key, which verify, receipt and reset read first
+    monkeypatch.setitem(sys.modules, "asyncpg", None)  # as if the postgres extra were not installed
+    code, said = refusal(monkeypatch, capsys, *args, "--state-dir", str(tmp_path),
+                         env={"POLAR_MCP_DATABASE_URL": POSTGRES_URL})  # fmt: skip
+    assert (code, said) == (2, f"polar-orders-mcp {args[0]}: {POSTGRES_DRIVER_MISSING}\n")

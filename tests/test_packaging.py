@@ -126,3 +126,26 @@ def test_every_docker_run_publishes_on_loopback_only() -> None:
     assert len(runs) >= 2
     for run in runs:
         assert re.findall(r"-p (\S+)", run) == ["127.0.0.1:8000:8000"], run
+
+
+def test_the_tests_say_why_they_skip_and_the_readme_says_how_not_to() -> None:
+    """Browser and database tests skip where Chromium or PostgreSQL are missing: the run says why, and the
+    README's quick start names the command that installs them."""
+    makefile = (ROOT / "Makefile").read_text()
+    for target in ("test", "test-slow"):
+        recipe = makefile.split(f"\n{target}: ", 1)[1].split("\n\n", 1)[0]
+        assert " -rs " in recipe, target
+    quick_start = README.split("\n## Quick start\n", 1)[1].split("\n## ", 1)[0]
+    assert "sudo make system-deps" in quick_start
+
+
+def test_the_readme_says_what_the_server_does_today() -> None:
+    """The Inspector's web UI needs the made-up bearer token; --tools defaults to the default toolsets, not all;
+    the introduction names more than orders and checkouts."""
+    inspector = README.split("\n### MCP Inspector\n", 1)[1].split("\n### ", 1)[0]
+    assert "Authorization: Bearer" in inspector
+    assert ("`--tools`", "`POLAR_MCP_TOOLS`", "all") not in [
+        tuple(cell.strip() for cell in line.split("|")[1:4]) for line in README.splitlines() if line.startswith("|")
+    ]
+    intro = README.split("\n## ", 1)[0]
+    assert all(word in intro for word in ("refund", "subscriptions", "disputes", "ChatGPT", "OAuth"))

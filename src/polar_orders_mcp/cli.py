@@ -42,7 +42,7 @@ def _parser() -> argparse.ArgumentParser:
     serve = sub.add_parser(
         "serve", help="serve MCP over stdio (the default command)",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=f"toolsets (--toolsets):\n{toolsets_help()}",
+        epilog=f"toolsets (--toolsets):\n{toolsets_help()}\n\n{_environment_only()}",
     )
     serve.add_argument("--emulator", action="store_true", default=None,
                        help="run against the embedded Polar emulator: no token, no network [POLAR_MCP_EMULATOR]")
@@ -227,7 +227,23 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _settings_overrides(args: argparse.Namespace) -> dict[str, Any]:
-    names = ("emulator", "emulator_orders", "customer_session", "server", "api_version", "confirm", "approval_ttl",
+    return {name: getattr(args, name) for name in FLAGGED if getattr(args, name, None) is not None}
+
+
+def _environment_only() -> str:
+    """The settings no flag sets (secrets, mostly), each with its environment variable, for serve --help."""
+    from polar_orders_mcp.settings import Settings
+
+    lines = ["read from the environment only (secrets never show in a process list):"]
+    for name, field in Settings.model_fields.items():
+        alias = getattr(field.validation_alias, "choices", None)
+        if name in FLAGGED or not alias:
+            continue
+        lines.append(f"  {alias[0]}: {field.description or ''}")
+    return "\n".join(lines)
+
+
+FLAGGED = ("emulator", "emulator_orders", "customer_session", "server", "api_version", "confirm", "approval_ttl",
              "approval_wait", "approval_above", "approval_proof", "passkey_above", "approvals_port", "console_url",
              "timezone", "state_dir", "timeout", "max_retries", "read_only", "tools", "exclude_tools", "toolsets",
              "max_charge", "max_daily", "allow_price_override", "audit_log", "transport", "host", "port", "no_auth",
@@ -236,7 +252,7 @@ def _settings_overrides(args: argparse.Namespace) -> dict[str, Any]:
              "oauth_audience", "oauth_jwks_url", "oauth_introspection_url", "oauth_client_id", "oauth_algorithms",
              "oauth_name_claim", "oauth_console", "public_url", "roles", "oauth_access_ttl", "oauth_refresh_ttl",
              "oauth_registration", "oauth_private_metadata")  # fmt: skip
-    return {name: getattr(args, name) for name in names if getattr(args, name, None) is not None}
+"""The settings a serve flag sets (of the same name)."""
 
 
 def _setting_name(loc: tuple[int | str, ...], given: dict[str, Any]) -> str:

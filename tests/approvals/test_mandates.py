@@ -83,7 +83,7 @@ async def test_an_act_within_a_mandate_is_done_at_once_and_says_which_and_what_i
     standing = await mandate(parts, max_acts=10, daily_budget=5000, max_order_age_days=30)
     async with Client(parts.server) as client:
         done = await call(client, "create_refund", {"order_id": order_id, **REFUND})
-    assert done["status"] == "refunded" and done["approval"] is None and done["refund"]["total_amount"] == 600
+    assert done["status"] == "refunded" and "approval" not in done and done["refund"]["total_amount"] == 600
     assert done["decided"] == (
         f"Done without asking anyone, under standing approval {standing.id} signed by ada (create_refund up to "
         "$20.00 each; $50.00 a day; at most 10 acts; orders under 30 days old); left of it: 9 acts, $44.00 today."
@@ -195,7 +195,7 @@ async def test_each_constraint_at_and_past_its_boundary(
         assert answer["status"] == "refunded" and standing.id in answer["decided"], answer
         assert posted(state) == 1 and (await usage(parts, standing)).acts == 1
     else:
-        assert answer["status"] == "approval_pending" and answer["decided"] is None
+        assert answer["status"] == "approval_pending" and "decided" not in answer
         assert answer["next_step"] == missed(standing, why)
         assert posted(state) == 0 and await usage(parts, standing) == MandateUsage(0, 0, 0, 0)
 

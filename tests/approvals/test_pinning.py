@@ -248,7 +248,7 @@ async def test_an_allowed_price_override_is_shown_plainly_to_the_person(
             await person.sign_in()
             page = await person.http.get(first["approval"]["approve_at"].removeprefix("http://127.0.0.1:8765"))
     preview = first["preview"]
-    assert preview["list_price_display"] == "$12.50"
+    assert (preview["list_price"], preview["list_price_display"]) == (1250, "$12.50")
     assert preview["price_override"] == (
         "this order's price $999,999.99 (before tax) replaces the product's $12.50: +$999,987.49"
     )
@@ -393,7 +393,7 @@ async def test_a_tax_id_added_at_the_last_moment_is_cleared_by_the_confirmation(
         emulator, seed, tmp_path, "auto", is_business_customer=True, customer_billing_name="ACME Inc",
         customer_tax_id="DE123456789",
     )  # fmt: skip
-    assert first["preview"]["tax_id"] is None and first["preview"]["business"] is False
+    assert "tax_id" not in first["preview"] and first["preview"]["business"] is False
     assert state.store.checkout(checkout["id"]).customer_tax_id is None
 
 
@@ -584,7 +584,7 @@ async def test_a_discount_the_page_cannot_remove_or_that_has_a_code_is_pinned(
         args = {"client_secret": checkout["client_secret"], "payment_token": "tok_visa"}
         first = await call(client, "confirm_checkout", args)
     assert first["status"] == "approval_pending"
-    assert first["preview"]["discount_code"] == code
+    assert first["preview"].get("discount_code") == code
 
 
 async def test_the_seats_of_a_seat_based_price_are_sent_back_pinned(

@@ -74,11 +74,13 @@ def test_on_loopback_without_a_token_one_is_made_up_and_printed_with_a_client_co
         "polar-orders-mcp: no POLAR_MCP_HTTP_TOKEN is set, so clients must send this token, made for this run:",
     ]
     assert re.fullmatch(r"[A-Za-z0-9_-]{43}", token), lines[2]
-    assert lines[3] == "  A client configuration to paste (Claude Code's .mcp.json, Cursor, VS Code's mcp.json):"
+    assert lines[3] == "  A client configuration to paste (Claude Code's .mcp.json, Cursor's mcp.json):"
     entry = {"type": "http", "url": f"{server.url}/mcp", "headers": {"Authorization": f"Bearer {token}"}}
     assert json.loads(lines[4]) == {"mcpServers": {"polar-orders": entry}}
-    assert lines[5] == "  Set POLAR_MCP_HTTP_TOKEN to keep one token across restarts; --no-auth serves without any."
-    assert lines[6] == (
+    assert lines[5] == "  VS Code's mcp.json names them servers:"
+    assert json.loads(lines[6]) == {"servers": {"polar-orders": entry}}
+    assert lines[7] == "  Set POLAR_MCP_HTTP_TOKEN to keep one token across restarts; --no-auth serves without any."
+    assert lines[8] == (
         "  Its confirmation forms approve nothing unless a person uses it: add --person-clients default if one "
         "does; else charges are approved in the approval console."
     )

@@ -47,6 +47,9 @@ async def test_a_full_refund_is_previewed_approved_and_made_once(
             client, "create_refund", {"order_id": order_id, "approval_id": first["approval"]["approval_id"]}
         )
     assert done["status"] == "refunded" and done["refund"]["total_amount"] == order.total_amount
+    refund_id = done["refund"]["id"]
+    assert done["next_step"] == f"Refund {refund_id} succeeded: list_refunds(order_id={order_id!r}) shows it."
+    assert "order_status" not in done["preview"] and done["refund"]["status"] == "succeeded"  # one status
     assert state.store.order(order_id).status == "refunded"
     assert f"was not refunded by this call: approval {first['approval']['approval_id']} was already used" in again
     assert refund_posts(state) == 1
@@ -119,7 +122,8 @@ async def test_a_dispute_opened_after_the_approval_stops_the_refund(
 
 
 # Each fault on POST /v1/refunds/, whether the emulator made the refund behind it, and what the agent must be told.
-LOST = "Refunded (the answer was lost, and reading it back from Polar showed it was done)"
+LOST = "succeeded (the answer was lost, and reading it back from Polar showed it was done): it was made once"
+LOST_WORDS = "answer was lost"
 SLOW = "Polar may still be making it. Do not call create_refund again"
 FAULTS = [
     ({"kind": "status", "status": 500}, False, SLOW),
@@ -129,8 +133,8 @@ FAULTS = [
     ({"kind": "drop_after"}, True, LOST),
     ({"kind": "truncate"}, True, LOST),
     ({"kind": "malformed"}, True, LOST),
-    ({"kind": "slow_body", "seconds": 0.05}, True, "is succeeded: list_refunds"),
-    ({"kind": "latency", "seconds": 0.05}, True, "is succeeded: list_refunds"),
+    ({"kind": "slow_body", "seconds": 0.05}, True, "succeeded: list_refunds"),
+    ({"kind": "latency", "seconds": 0.05}, True, "succeeded: list_refunds"),
 ]
 
 
@@ -150,6 +154,7 @@ async def test_every_fault_on_the_refund_request_sends_it_once_and_says_what_hap
     assert refund_posts(state) == 1
     assert len(refunds) == int(made)
     assert result.is_error is not made and told in text, text
+    assert (LOST_WORDS in text) is (told == LOST)  # said only when the answer really was lost
     assert len([r for r in listed["items"] if r["amount"] == 500]) == int(made)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
@@ -16,7 +17,7 @@ from polar_orders_mcp.emulator.state import EmulatorState
 from polar_orders_mcp.server.app import Built
 from tests.approvals.console_client import Person
 from tests.approvals.form_person import typed, typed_yes
-from tests.tools.conftest import CONSOLE_URL, approved_call, call, fail
+from tests.tools.conftest import CONSOLE_URL, approved_call, call, error_text, fail
 
 pytestmark = pytest.mark.anyio
 
@@ -69,6 +70,29 @@ async def test_first_call_asks_a_person_and_charges_nothing(
     )
     assert "confirmation_token" not in result
     assert status(state, order_id) == "draft"
+
+
+def nulls_in(value: Any, path: str = "") -> list[str]:
+    """Where a JSON value holds a null."""
+    if isinstance(value, dict):
+        return [p for key, sub in value.items() for p in nulls_in(sub, f"{path}.{key}")]
+    if isinstance(value, list):
+        return [p for n, sub in enumerate(value) for p in nulls_in(sub, f"{path}[{n}]")]
+    return [path] if value is None else []
+
+
+async def test_the_pending_answer_has_no_nulls_and_no_pre_tax_list_price_beside_the_total(
+    server: MCPServer[Any], seed: SeedInfo
+) -> None:
+    order_id = seed.draft_orders["good_card"]
+    async with Client(server) as client:
+        result = await client.call_tool("finalize_order", {"order_id": order_id})
+    answer = result.structured_content
+    assert answer is not None and nulls_in(answer) == []
+    assert {"decided", "order"}.isdisjoint(answer)
+    assert {"list_price", "list_price_display", "price_override"}.isdisjoint(answer["preview"])
+    assert (answer["preview"]["amount_display"], answer["preview"]["tax_display"]) == ("$15.00", "$2.50")
+    assert answer == json.loads(error_text(result))  # the text the agent reads says the same
 
 
 async def test_a_person_approving_in_the_console_lets_the_next_call_charge_once(

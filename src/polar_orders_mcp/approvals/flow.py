@@ -35,6 +35,7 @@ from polar_orders_mcp.store.records import (
     Approval,
     AuditRecord,
     Channel,
+    DriverMissing,
     LimitExceeded,
     Loaded,
     Mandate,
@@ -42,6 +43,8 @@ from polar_orders_mcp.store.records import (
     NewApproval,
     NotPending,
     NotRedeemable,
+    SchemaTooNew,
+    StoreBelongsElsewhere,
     StoreUnavailable,
     TargetBusy,
 )
@@ -256,6 +259,14 @@ async def run(
         raise NotDone(
             f"{action.not_done()}: the server's approval store is unavailable ({exc.reason}), so nothing was "
             "sent to Polar. Tell the operator; once it is back, call again (a person may have to approve again)."
+        ) from exc
+    except (SchemaTooNew, DriverMissing, StoreBelongsElsewhere) as exc:
+        # A store this server cannot use at all: `serve` refuses to start on one, so this is a server whose
+        # store was first opened by a call. Calling again will not help.
+        log.error("%s: %s", action.tool, exc)
+        raise NotDone(
+            f"{action.not_done()}: the server cannot use its approval store, so nothing was sent to Polar. "
+            f"{exc} Tell the operator."
         ) from exc
 
 

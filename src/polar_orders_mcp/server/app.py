@@ -33,7 +33,7 @@ from polar_orders_mcp.approvals.policy import Guard, RelayTokens
 from polar_orders_mcp.guesses import closest
 from polar_orders_mcp.polar.client import PolarClient
 from polar_orders_mcp.server.arguments import CheckedTool, close_schema
-from polar_orders_mcp.server.compact import bare_ids, compact_result, compact_schema, inline_defs
+from polar_orders_mcp.server.compact import bare_ids, compact_result, compact_schema, inline_defs, nulls_left_out
 from polar_orders_mcp.server.identity import STDIO, caller
 from polar_orders_mcp.server.log_level import accept_log_level
 from polar_orders_mcp.server.output_schemas import compact_output
@@ -291,8 +291,10 @@ def _shared_sdk_tool(tool: Tool) -> CheckedTool:
     """One table entry as the SDK's tool: closed, compact schemas, agent-readable argument errors, compact
     result text. Made once per process (pydantic derives the argument model and the schemas from the
     function: most of the time a server takes to build), copied for each server."""
+    # An irreversible tool's answer (approval pending, or done) leaves out what carries nothing.
+    irreversible = tool.tier == "irreversible"
     sdk_tool = _kind(tool).from_function(
-        compact_result(polar_errors_as_tool_errors(tool.fn)),
+        compact_result(polar_errors_as_tool_errors(tool.fn), without_nulls=irreversible),
         name=tool.name,
         title=tool.title,
         description=description_of(tool.fn),
@@ -305,6 +307,11 @@ def _shared_sdk_tool(tool: Tool) -> CheckedTool:
     sdk_tool.explain_with(checked)
     if sdk_tool.fn_metadata.output_schema is not None:
         output = compact_schema(sdk_tool.fn_metadata.output_schema, optional_null=False)
+        if irreversible:
+            # The answer leaves out what its model holds as null (or says to leave out): the published schema
+            # says so, and is what clients check it against; the model would call each absence missing.
+            output = nulls_left_out(output)
+            sdk_tool.fn_metadata.output_model = None
         sdk_tool.fn_metadata.output_schema = compact_output(output)
     return sdk_tool
 
@@ -414,6 +421,8 @@ class Built:
     guard: Guard
     checked_schemas: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Each tool's input schema as the server checks arguments: the advertised one with ids' form."""
+    store_url: str = ""
+    """Where the store is (the emulator's own, when it runs on one)."""
 
 
 def _console_sign_in(settings: Settings) -> OidcSignIn | None:
@@ -565,7 +574,7 @@ def build_parts(
     _CONSOLES[mcp] = console
     _STORES[mcp] = store
     checked = {t.name: t.explained_schema for t in sdk_tools if isinstance(t, CheckedTool)}
-    return Built(mcp, console, store, guard, checked)
+    return Built(mcp, console, store, guard, checked, store_url=settings.store_url())
 
 
 # The approval console of each server build_parts made, for the HTTP app to serve beside MCP.

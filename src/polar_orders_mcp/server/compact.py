@@ -10,6 +10,7 @@ import mcp_types as types
 from pydantic import BaseModel
 
 from polar_orders_mcp.polar.ids import EMAIL_PATTERN, UUID_PATTERN
+from polar_orders_mcp.tools.irreversible import GuardedResult
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -153,20 +154,57 @@ def _count_refs(node: Any, uses: dict[str, int]) -> None:
             _count_refs(value, uses)
 
 
-def compact_result(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+def compact_result(fn: Callable[P, Awaitable[R]], *, without_nulls: bool = False) -> Callable[P, Awaitable[R]]:
     """A tool returning a model answers with compact JSON text without nulls (what the agent reads)
-    beside the full structured content, instead of the SDK's indented dump with every null."""
+    beside the full structured content, instead of the SDK's indented dump with every null. With
+    `without_nulls` the structured content leaves its nulls out too (its output schema then says so:
+    `nulls_left_out`), and an irreversible tool's answer what it says to leave out (`left_out`)."""
 
     @functools.wraps(fn)
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         result = await fn(*args, **kwargs)
         if not isinstance(result, BaseModel) or isinstance(result, types.Result):
             return result
-        text = result.model_dump_json(exclude_none=True, by_alias=True)
+        exclude = result.left_out() if isinstance(result, GuardedResult) else None
+        text = result.model_dump_json(exclude_none=True, by_alias=True, exclude=exclude)
+        structured = result.model_dump(mode="json", by_alias=True, exclude_none=without_nulls, exclude=exclude)
         compact = types.CallToolResult(
             content=[types.TextContent(type="text", text=text)],
-            structured_content=result.model_dump(mode="json", by_alias=True),
+            structured_content=structured,
         )
         return compact  # type: ignore[return-value]  # the SDK takes a CallToolResult from any tool
 
     return wrapper
+
+
+def nulls_left_out(schema: dict[str, Any]) -> dict[str, Any]:
+    """An output schema for results that leave their nulls out: a nullable property is optional instead,
+    without its null branch (a result never carries that null)."""
+    out: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key == "properties" and isinstance(value, dict):
+            out[key] = {name: _not_null(nulls_left_out(sub)) for name, sub in value.items()}
+        elif key in _SCHEMA_MAPS and isinstance(value, dict):
+            out[key] = {name: nulls_left_out(sub) for name, sub in value.items()}
+        elif key in _SCHEMA_LISTS and isinstance(value, list):
+            out[key] = [nulls_left_out(sub) for sub in value]
+        elif key in _SCHEMA_ONE and isinstance(value, dict):
+            out[key] = nulls_left_out(value)
+        else:
+            out[key] = value
+    properties = schema.get("properties")
+    if isinstance(properties, dict) and "required" in out:
+        out["required"] = [name for name in out["required"] if not _nullable(properties.get(name))]
+    return out
+
+
+def _nullable(schema: Any) -> bool:
+    return isinstance(schema, dict) and _NULL in (schema.get("anyOf") or [])
+
+
+def _not_null(schema: dict[str, Any]) -> dict[str, Any]:
+    if not _nullable(schema):
+        return schema
+    rest = [branch for branch in schema["anyOf"] if branch != _NULL]
+    outer = {k: v for k, v in schema.items() if k not in ("anyOf", "default")}
+    return {**rest[0], **outer} if len(rest) == 1 else {**outer, "anyOf": rest}

@@ -366,20 +366,18 @@ def banner(settings: Settings, clients: Credentials, port: int) -> str:
         )
     elif clients.generated:
         token = clients.clients[DEFAULT_CLIENT]
-        config = {
-            "mcpServers": {
-                "polar-orders": {
-                    "type": "sse" if settings.transport == "sse" else "http",
-                    "url": url,
-                    "headers": {"Authorization": f"Bearer {token}"},
-                }
-            }
+        entry = {
+            "type": "sse" if settings.transport == "sse" else "http",
+            "url": url,
+            "headers": {"Authorization": f"Bearer {token}"},
         }
         lines += [
             "polar-orders-mcp: no POLAR_MCP_HTTP_TOKEN is set, so clients must send this token, made for this run:",
             f"    Authorization: Bearer {token}",
-            "  A client configuration to paste (Claude Code's .mcp.json, Cursor, VS Code's mcp.json):",
-            "    " + json.dumps(config),
+            "  A client configuration to paste (Claude Code's .mcp.json, Cursor's mcp.json):",
+            "    " + json.dumps({"mcpServers": {"polar-orders": entry}}),
+            "  VS Code's mcp.json names them servers:",
+            "    " + json.dumps({"servers": {"polar-orders": entry}}),
             "  Set POLAR_MCP_HTTP_TOKEN to keep one token across restarts; --no-auth serves without any.",
         ]
         if DEFAULT_CLIENT not in settings.person_clients:

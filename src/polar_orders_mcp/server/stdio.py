@@ -15,6 +15,7 @@ from polar_orders_mcp.server.schema_cache import default_cache_dir
 from polar_orders_mcp.server.stdio_wire import run_stdio
 from polar_orders_mcp.settings import Settings
 from polar_orders_mcp.stderr import say
+from polar_orders_mcp.store.precheck import check_store
 
 if TYPE_CHECKING:
     from polar_orders_mcp.approvals.listener import ConsoleListener
@@ -70,6 +71,13 @@ def _bind_console(settings: Settings) -> tuple[ConsoleAddress | None, socket.soc
 
 
 async def _run(built: Built, listener: ConsoleListener | None) -> None:
+    # As over HTTP, a store this server cannot use (a newer schema, a missing driver) stops the start: otherwise
+    # the first irreversible call would be the first to find out. A SQLite file is read without the database
+    # layer (a session that only reads never loads it); a PostgreSQL database is opened, on the serving loop, so
+    # that its connections stay for it.
+    check_store(built.store_url)
+    if not built.store_url.startswith("sqlite:"):
+        await (await built.store()).open()
     async with anyio.create_task_group() as group:
         if listener is not None:
             group.start_soon(listener.serve)

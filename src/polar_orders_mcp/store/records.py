@@ -264,6 +264,18 @@ class SchemaTooNew(StoreError):
     """The database was made by a newer version of this server."""
 
 
+POSTGRES_DRIVER_MISSING = (
+    "POLAR_MCP_DATABASE_URL is a PostgreSQL URL, and the PostgreSQL driver is not installed: install the postgres "
+    "extra — pipx: `pipx inject polar-orders-mcp 'asyncpg>=0.29'` (or `pipx install --force "
+    "'polar-orders-mcp[postgres]'`), uv: `uv tool install 'polar-orders-mcp[postgres]'`, pip: "
+    "`pip install 'polar-orders-mcp[postgres]'`."
+)
+
+
+class DriverMissing(StoreError):
+    """The database URL needs a driver this installation lacks (asyncpg, the postgres extra)."""
+
+
 class StoreUnavailable(StoreError):
     """The database could not be reached, or failed a statement: the operation may not have happened.
     `reason` is the failure alone (e.g. "ConnectionRefusedError"), without where the database is."""

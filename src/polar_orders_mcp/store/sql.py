@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import importlib.util
 import itertools
 import json
 import logging
@@ -40,6 +41,7 @@ from polar_orders_mcp.store.records import (
     IN_FLIGHT,
     MANDATE_ENDED,
     PASSKEY_REMOVED,
+    POSTGRES_DRIVER_MISSING,
     SCHEMA_VERSION,
     Act,
     ActState,
@@ -48,6 +50,7 @@ from polar_orders_mcp.store.records import (
     AuditHead,
     AuditRecord,
     ConsoleSession,
+    DriverMissing,
     Enrolment,
     LimitExceeded,
     Loaded,
@@ -85,13 +88,17 @@ log = logging.getLogger(__name__)
 DAY = 86_400.0
 
 
+
 def async_url(url: str) -> sa.URL:
-    """The SQLAlchemy URL with this project's async driver for `sqlite://` and `postgresql://` URLs."""
+    """The SQLAlchemy URL with this project's async driver for `sqlite://` and `postgresql://` URLs. Raises
+    DriverMissing for a PostgreSQL URL when asyncpg (the postgres extra) is not installed."""
     parsed = make_url(url)
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         return parsed.set(drivername="sqlite+aiosqlite")
     if backend in ("postgresql", "postgres"):
+        if importlib.util.find_spec("asyncpg") is None:
+            raise DriverMissing(POSTGRES_DRIVER_MISSING)
         return parsed.set(drivername="postgresql+asyncpg")
     raise ValueError(f"unsupported database URL scheme {parsed.drivername!r}: use sqlite:/// or postgresql://")
 

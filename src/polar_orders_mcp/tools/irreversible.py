@@ -45,7 +45,8 @@ class ApprovalTicket(BaseModel):
 
 
 class GuardedResult(BaseModel):
-    """An irreversible tool's answer: waiting for a person (nothing done yet), or done as approved."""
+    """An irreversible tool's answer: waiting for a person (nothing done yet), or done as approved. It
+    carries no nulls: a field that says nothing is left out (its output schema says so)."""
 
     model_config = ConfigDict(defer_build=True)
 
@@ -53,6 +54,11 @@ class GuardedResult(BaseModel):
     approval: ApprovalTicket | None = None
     decided: str | None = Field(default=None, description="Who approved what was done, where and when.")
     next_step: str
+
+    def left_out(self) -> dict[str, Any]:
+        """What the answer leaves out (as pydantic's `exclude`): facts a person approved that, in the agent's
+        answer, would only mislead. Nulls go anyway."""
+        return {}
 
     @classmethod
     def waiting(cls, outcome: Awaiting[Any], **fields: Any) -> Self:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import mcp_types as types
 from mcp.server.mcpserver.exceptions import ToolError
@@ -163,9 +163,14 @@ class ChargePreview(Preview):
     currency: str
     amount_display: str
     tax_display: str
-    list_price: int | None = Field(description="The product's own price in minor units, before tax.")
-    list_price_display: str | None = Field(description="The product's own price, when the order's differs.")
-    price_override: str | None = Field(description="Set when the order's amount overrides the product's price.")
+    list_price: int | None = Field(
+        description="The product's own price before tax, minor units: only when this order's price overrides it. "
+        "Never what is charged: that is amount."
+    )
+    list_price_display: str | None = Field(
+        description="The product's own price before tax, when this order's price overrides it."
+    )
+    price_override: str | None = Field(description="Set when this order's price overrides the product's price.")
     customer_id: str
     customer_email: str | None
     customer_name: str | None
@@ -370,6 +375,11 @@ class ChargeResult(GuardedResult):
     order: views.OrderRow | None = Field(
         default=None, description="The paid order, as a row with its documents' numbers; get_order has the rest."
     )
+
+    def left_out(self) -> dict[str, Any]:
+        """The list price is a fact (the person sees an override against it), but in an answer without an
+        override it is only a pre-tax number beside the total charged, easily read as a mismatch."""
+        return {"preview": {"list_price"}} if self.preview.price_override is None else {}
 
 
 async def finalize_order(

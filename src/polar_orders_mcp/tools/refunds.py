@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import mcp_types as types
 from mcp.server.mcpserver.exceptions import ToolError
@@ -336,8 +336,11 @@ async def refund_facts(
 class RefundPreview(Preview):
     """Exactly what refunding will pay back, computed by the server from Polar's data."""
 
+    # Once refunded, the answer leaves out the order's status as previewed (refund.status says how it stands).
+    model_config = ConfigDict(json_schema_extra=lambda schema: schema["required"].remove("order_status"))
+
     order_id: str
-    order_status: str
+    order_status: str = Field(description="The order's status before the refund; left out once refunded.")
     currency: str
     amount: int = Field(description="Refunded, net of tax, minor units: what the refund request carries.")
     tax_amount: int = Field(description="The tax Polar refunds with it.")
@@ -555,6 +558,10 @@ class RefundResult(GuardedResult):
     preview: RefundPreview
     refund: views.RefundView | None = None
 
+    def left_out(self) -> dict[str, Any]:
+        """Once refunded, the order's status from before the refund is stale: refund.status is the one status."""
+        return {"preview": {"order_status"}} if self.status == "refunded" else {}
+
 
 async def create_refund(
     ctx: Ctx,
@@ -583,9 +590,11 @@ async def create_refund(
     if isinstance(outcome, Awaiting):
         return RefundResult.waiting(outcome)
     made = outcome.outcome
-    step = f"Refund {made.id} is {made.status}: list_refunds(order_id={order_id!r}) shows it."
+    # Polar's refunds are pending or succeeded here: failed and canceled ones were reported as not done.
+    state = "succeeded" if made.status == "succeeded" else f"is {made.status} (Polar is paying it back)"
+    step = f"Refund {made.id} {state}: list_refunds(order_id={order_id!r}) shows it."
     if outcome.settled:
-        step = f"Refunded ({outcome.settled}): refund {made.id} is {made.status}. Do not retry."
+        step = f"Refund {made.id} {state} ({outcome.settled}): it was made once; do not call create_refund again."
     return RefundResult(
         status="refunded", preview=outcome.preview, refund=views.refund(made), decided=how_decided(outcome),
         next_step=step,
