@@ -44,7 +44,15 @@ def options_table() -> list[tuple[str, str]]:
 def test_the_version_has_one_source() -> None:
     assert "version" in PYPROJECT["project"]["dynamic"]
     assert PYPROJECT["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "polar_orders_mcp.__version__"}
-    assert f"## [{__version__}]" in (ROOT / "CHANGELOG.md").read_text()
+    dated = rf"^## \[{re.escape(__version__)}\] — \d{{4}}-\d{{2}}-\d{{2}}$"
+    assert re.search(dated, (ROOT / "CHANGELOG.md").read_text(), re.M)
+
+
+def test_the_readme_says_which_store_schema_this_version_writes() -> None:
+    from polar_orders_mcp.store.records import SCHEMA_VERSION
+
+    section = README.split("\n### Versions and the store\n", 1)[1].split("\n## ", 1)[0]
+    assert f"({SCHEMA_VERSION} in\n{__version__}:" in section or f"({SCHEMA_VERSION} in {__version__}:" in section
 
 
 @pytest.mark.anyio
