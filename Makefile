@@ -29,12 +29,12 @@ demo: $(STAMP)
 # Two workers per core (tests/conftest.py), a test file per worker at a time (module fixtures stay whole):
 # PYTEST_ARGS to add.
 test: $(STAMP)
-	$(BIN)/python -m pytest -n auto --dist loadfile -rs -m "not slow" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n auto --dist loadfile -rfEs -m "not slow" $(PYTEST_ARGS)
 
 # The tests marked slow (tests/conftest.py lists them): runs of several processes, of a real browser, of the
 # property tests, and smoke runs of the benchmarks and the soak. make test leaves them out; CI runs them.
 test-slow: $(STAMP)
-	$(BIN)/python -m pytest -n auto --dist loadfile -rs -m slow $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n auto --dist loadfile -rfEs -m slow $(PYTEST_ARGS)
 
 # The external identity provider tests against a real OpenID provider (oidc-provider, pinned in
 # tests/oauth/idp/ with the Node 22 it supports): part of make test-slow, which installs it when missing too.
