@@ -104,6 +104,7 @@ HAD_PASSKEY = (
     "Your passkey was removed, and only your first passkey is added with your approver secret alone: ask the "
     "operator to run `polar-orders-mcp passkeys reset {name}`, then add one here."
 )
+OUT_OF_DATE = "This form is out of date: reload the page and try again."
 STALE_PASSKEY_PAGE = "This page's passkey challenge was used already or is out of date: reload the page and try again."
 
 
@@ -406,22 +407,25 @@ class Console:
                               nonce=nonce, unable=unable, error=error, notice=notice)  # fmt: skip
         return _html(page, status, script=unable is None)
 
-    async def _passkey_form(self, request: Request) -> tuple[str, FormData] | Response:
-        """The signed-in approver and their posted passkey form, or the answer refusing it."""
+    async def posted_form(self, request: Request, page: str) -> tuple[tuple[str, str], FormData] | Response:
+        """The signed-in approver (name, CSRF token) and the form they posted from their `page` (under the
+        console), or the answer refusing it: origin, sign-in, the body in time, the CSRF token."""
         if (refused := self._refuse(request, post=True)) is not None:
             return refused
         signed = await self._signed_in(request)
         if signed is None:
-            return self._to_login(request, f"{self.path}/passkeys")
+            return self._to_login(request, f"{self.path}/{page}")
         form = await _form(request, self.body_timeout)
         if isinstance(form, Response):
             return form
         if not hmac.compare_digest(str(form.get("csrf", "")).encode(), signed[1].encode()):
-            return _html(
-                pages.message("Refused", "This form is out of date: reload the page and try again.", base=self.path),
-                403,
-            )
-        return signed[0], form
+            return _html(pages.message("Refused", OUT_OF_DATE, base=self.path), 403)
+        return signed, form
+
+    async def _passkey_form(self, request: Request) -> tuple[str, FormData] | Response:
+        """The signed-in approver and their posted passkey form, or the answer refusing it."""
+        posted = await self.posted_form(request, "passkeys")
+        return posted if isinstance(posted, Response) else (posted[0][0], posted[1])
 
     async def _add_passkey(self, request: Request) -> Response:
         posted = await self._passkey_form(request)
@@ -483,7 +487,7 @@ class Console:
             return self._to_login(request, f"{self.path}/{quote(approval_id, safe='')}")
         if not hmac.compare_digest(str(form.get("csrf", "")).encode(), signed[1].encode()):
             return _html(
-                pages.message("Refused", "This form is out of date: reload the page and try again.", base=self.path),
+                pages.message("Refused", OUT_OF_DATE, base=self.path),
                 403,
             )
         if form.get("decision") not in ("approve", "deny"):

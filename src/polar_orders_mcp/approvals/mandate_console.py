@@ -9,7 +9,6 @@ derived from both (passkeys.mandate_challenge), and its proof is stored with the
 from __future__ import annotations
 
 import base64
-import hmac
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -20,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from polar_orders_mcp.approvals import mandate_pages, pages
-from polar_orders_mcp.approvals.console import SESSION_COOKIE, STALE_PASSKEY_PAGE, _form, _html, _key, _redirect
+from polar_orders_mcp.approvals.console import SESSION_COOKIE, STALE_PASSKEY_PAGE, _html, _key, _redirect
 from polar_orders_mcp.approvals.mandate_form import Checked, Posted, check
 from polar_orders_mcp.approvals.passkeys import (
     NONCE_TTL,
@@ -42,7 +41,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Endpoint = Callable[[Request], Awaitable[Response]]
-OUT_OF_DATE = "This form is out of date: reload the page and try again."
 DONE = {"created": "The standing approval was signed: it applies from now on.", "revoked": "It was revoked."}
 
 
@@ -115,18 +113,7 @@ class MandateDesk:
 
     async def _posted(self, request: Request) -> tuple[tuple[str, str], FormData] | Response:
         """The signed-in approver (name, csrf) and their posted form, or the answer refusing it."""
-        c = self.console
-        if (refused := c._refuse(request, post=True)) is not None:
-            return refused
-        signed = await c._signed_in(request)
-        if signed is None:
-            return c._to_login(request, f"{c.path}/mandates")
-        form = await _form(request, c.body_timeout)
-        if isinstance(form, Response):
-            return form
-        if not hmac.compare_digest(str(form.get("csrf", "")).encode(), signed[1].encode()):
-            return _html(pages.message("Refused", OUT_OF_DATE, base=c.path), 403)
-        return signed, form
+        return await self.console.posted_form(request, "mandates")
 
     def _checked(self, posted: Posted) -> Checked | dict[str, str]:
         return check(posted, tools=self.console.irreversible, max_charge=self.console.max_charge)
