@@ -10,7 +10,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, ConfigDict, Field
 
 from polar_orders_mcp.polar import models
-from polar_orders_mcp.polar.errors import AuthenticationError
+from polar_orders_mcp.polar.errors import AuthenticationError, NotFoundError
 from polar_orders_mcp.tools import views
 from polar_orders_mcp.tools.base import Tool
 from polar_orders_mcp.tools.context import Api, Now
@@ -27,6 +27,8 @@ from polar_orders_mcp.tools.params import (
     CustomerId,
     OrderId,
     OrderStatus,
+    Since,
+    Until,
     billing_changes,
 )
 
@@ -40,7 +42,8 @@ EXPIRED = (
 
 
 def session_errors(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
-    """A 401 on the portal means the customer's one-hour session ended: say so plainly."""
+    """A 401 on the portal means the customer's one-hour session ended; a 404 for the order itself, that it is
+    not the customer's (the portal knows no other order). Say so plainly."""
 
     @functools.wraps(fn)
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -48,6 +51,11 @@ def session_errors(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
             return await fn(*args, **kwargs)
         except AuthenticationError as exc:
             raise ToolError(EXPIRED) from exc
+        except NotFoundError as exc:
+            # InvoiceDoesNotExist and ReceiptNotAllocated are about one of the customer's own orders.
+            if exc.code not in (None, "ResourceNotFound") or "order_id" not in kwargs:
+                raise
+            raise ToolError(f"Order {kwargs['order_id']} is not one of your orders.") from exc
 
     return wrapper
 
@@ -60,16 +68,25 @@ async def list_my_orders(
     status: Annotated[
         list[OrderStatus] | None, Field(max_length=6, description="Only these statuses, e.g. [\"paid\"].")
     ] = None,
+    created_after: Since = None,
+    created_before: Until = None,
     page: Annotated[int, Field(ge=1)] = 1,
     limit: Annotated[int, Field(ge=1, le=100)] = 20,
 ) -> views.OrderList:
-    """List the signed-in customer's own orders, newest first, optionally only some statuses. Only
+    """List the signed-in customer's own orders, newest first, optionally only some statuses or dates. Only
     this customer's orders exist here; use get_my_order for one of them."""
-    if not status:
+    if created_after and created_before and created_after >= created_before:
+        raise ToolError("created_after must be before created_before.")
+    if not (status or created_after or created_before):
         return views.order_list(await api.customer_portal.orders.list(page=page, limit=limit, query=product_name), now)
-    # Polar's customer portal has no status filter: read the customer's orders and keep the wanted ones.
-    wanted = set(status)
-    matching = [o async for o in api.customer_portal.orders.iterate(query=product_name) if o.status in wanted]
+    # Polar's customer portal filters neither by status nor by date: read the customer's orders (newest first)
+    # and keep the wanted ones.
+    matching = []
+    async for o in api.customer_portal.orders.iterate(query=product_name, sorting=["-created_at"]):
+        if created_after and o.created_at <= created_after:
+            break
+        if (not status or o.status in status) and not (created_before and o.created_at >= created_before):
+            matching.append(o)
     start = (page - 1) * limit
     found = models.Page[models.Order](items=matching[start : start + limit], total_count=len(matching),
                                       max_page=-(-len(matching) // limit), page=page, limit=limit)
