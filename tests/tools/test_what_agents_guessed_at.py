@@ -11,6 +11,7 @@ import pytest
 from mcp.client import Client
 from mcp.server.mcpserver import MCPServer
 
+from polar_orders_mcp.emulator.seed import SeedInfo
 from polar_orders_mcp.emulator.state import EmulatorState
 from polar_orders_mcp.server.app import build_server
 from polar_orders_mcp.settings import Settings
@@ -18,11 +19,61 @@ from tests.tools.conftest import call, fail
 
 pytestmark = pytest.mark.anyio
 
+CARD_LABELS = 10  # find_customers labels the default cards of at most this many rows
 
 
 async def listed(server: MCPServer[Any]) -> dict[str, Any]:
     async with Client(server) as client:
         return {tool.name: tool for tool in (await client.list_tools()).tools}
+
+
+# Item: find_customers shows each default card's label, at a bounded cost.
+
+
+def payment_method_reads(state: EmulatorState) -> list[str]:
+    return [r.path for r in state.faults.journal if r.path.endswith("/payment-methods")]
+
+
+async def test_find_customers_shows_the_default_cards_label(
+    server: MCPServer[Any], seed: SeedInfo, state: EmulatorState
+) -> None:
+    async with Client(server) as client:
+        state.faults.journal.clear()
+        found = await call(client, "find_customers", {"email": "good-card@example.com"})
+        sent = [r.path for r in state.faults.journal]
+        customer = await call(client, "get_customer", {"customer_id": seed.customers["good_card"]})
+    row = found["items"][0]
+    default = next(m for m in customer["payment_methods"] if m["default"])
+    assert row["default_payment_method"] == default["label"] and default["label"].startswith("visa •••• ")
+    assert sent == ["/v1/customers/", f"/v1/customers/{seed.customers['good_card']}/payment-methods"]
+    assert "payment_methods" not in found and "unlabelled_cards" not in found
+
+
+async def test_find_customers_reads_at_most_ten_customers_cards(
+    server: MCPServer[Any], state: EmulatorState
+) -> None:
+    with_card = [c for c in state.store.customers.values() if c.default_payment_method_id]
+    assert len(with_card) > CARD_LABELS
+    async with Client(server) as client:
+        state.faults.journal.clear()
+        found = await call(client, "find_customers", {"text": "example.com", "limit": 100})
+        reads = payment_method_reads(state)
+        state.faults.journal.clear()
+        again = await call(client, "find_customers", {"text": "example.com", "limit": 100})
+    labelled = [row for row in found["items"] if "default_payment_method" in row]
+    assert len(found["items"]) == len(state.store.customers) and len(labelled) == len(reads) == CARD_LABELS
+    assert found["unlabelled_cards"] == (
+        "Only the first 10 rows with a default card have its label; get_customer has the others'."
+    )
+    # The cards read in the last few minutes serve again: the same page costs one request.
+    assert payment_method_reads(state) == [] and again["items"] == found["items"]
+
+
+async def test_a_customer_without_a_card_costs_no_request(server: MCPServer[Any], state: EmulatorState) -> None:
+    async with Client(server) as client:
+        state.faults.journal.clear()
+        found = await call(client, "find_customers", {"email": "no-payment-method@example.com"})
+    assert "default_payment_method" not in found["items"][0] and payment_method_reads(state) == []
 
 
 # Item: customer mode says a foreign order is not the customer's, and filters by date.

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import anyio
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, ConfigDict, Field
 
 from polar_orders_mcp.polar import models
+from polar_orders_mcp.polar.client import PolarClient
+from polar_orders_mcp.polar.errors import PolarError
 from polar_orders_mcp.tools import views
 from polar_orders_mcp.tools.base import Tool
 from polar_orders_mcp.tools.context import Api, Now
@@ -28,6 +31,11 @@ class CustomerSummary(BaseModel):
     default_payment_method_id: str | None = Field(
         default=None, description="The saved payment method finalize_order charges unless told another."
     )
+    default_payment_method: str | None = Field(
+        default=None,
+        description="Its label, e.g. visa •••• 4242 (exp 12/2030).",
+        exclude_if=lambda value: value is None,
+    )
     payment_methods: list[PaymentMethodView] | None = Field(
         default=None,
         description="Saved payment methods, masked: get_customer lists them; find_customers leaves them out.",
@@ -43,12 +51,16 @@ class CustomerSummary(BaseModel):
 
 
 def customer_view(
-    c: models.Customer, methods: list[models.PaymentMethod] | None = None, detail: str = "summary"
+    c: models.Customer,
+    methods: list[models.PaymentMethod] | None = None,
+    detail: str = "summary",
+    default_label: str | None = None,
 ) -> CustomerSummary:
     return CustomerSummary(
         id=c.id,
         external_id=views.clean_text(c.external_id),
         default_payment_method_id=c.default_payment_method_id,
+        default_payment_method=default_label,
         payment_methods=None
         if methods is None
         else [
@@ -71,12 +83,42 @@ def customer_view(
     )
 
 
+# A row's card label costs a request to Polar (the customer's saved cards; none for a customer without a default
+# card, nor for cards read in the last few minutes): at most this many per answer, read side by side.
+CARD_LABELS = 10
+
+
 class CustomerList(views.Listing):
     items: list[CustomerSummary]
     page: int
     total_count: int
     next_page: int | None
-    payment_methods: str = "get_customer lists each one's saved cards."
+    unlabelled_cards: str | None = Field(
+        default=None,
+        description="Set when some rows' default card has no label here.",
+        exclude_if=lambda value: value is None,
+    )
+
+
+async def default_card_labels(api: PolarClient, customers: list[models.Customer]) -> dict[str, str]:
+    """The label of each customer's default card, for the first CARD_LABELS customers that have one. A read that
+    fails leaves that label out: the row still has the card's id."""
+    labels: dict[str, str] = {}
+
+    async def label(customer: models.Customer) -> None:
+        wanted = customer.default_payment_method_id
+        try:
+            methods = await api.customers.recent_payment_methods(customer.id, wanted)
+        except PolarError:
+            return
+        method = next((m for m in methods if m.id == wanted), None)
+        if method is not None:
+            labels[customer.id] = views.payment_method_label(method)
+
+    async with anyio.create_task_group() as group:
+        for customer in [c for c in customers if c.default_payment_method_id][:CARD_LABELS]:
+            group.start_soon(label, customer)
+    return labels
 
 
 async def find_customers(
@@ -88,7 +130,7 @@ async def find_customers(
     page: Page = 1,
     limit: Limit = 20,
 ) -> CustomerList:
-    """Find customers (their ids) by email, external id or text."""
+    """Find customers (their ids and default cards) by email, external id or text."""
     if not (email or external_id or text):
         raise ToolError("Say whom to look for: pass email, external_id or text.")
     result = await api.customers.list(page=page, limit=limit, email=email, query=text or external_id)
@@ -96,12 +138,18 @@ async def find_customers(
     if external_id:
         # Polar's text search matches external ids among other fields; keep the exact ones.
         items = [c for c in items if c.external_id == external_id]
+    labels = await default_card_labels(api, items)
+    with_card = sum(1 for c in items if c.default_payment_method_id)
     return CustomerList(
         as_of=views.as_of(now),
-        items=[customer_view(c) for c in items],
+        items=[customer_view(c, default_label=labels.get(c.id)) for c in items],
         page=result.page,
         total_count=result.total_count if not external_id else len(items),
         next_page=None if external_id else views.next_page(result),
+        unlabelled_cards=None if len(labels) == with_card else (
+            f"Only the first {CARD_LABELS} rows with a default card have its label; get_customer has the others'."
+            if with_card > CARD_LABELS else "Some default cards could not be read; get_customer shows them."
+        ),
     )
 
 
@@ -109,7 +157,8 @@ async def get_customer(customer_id: CustomerId, api: Api, detail: Detail = "summ
     """One customer: billing details and saved cards (masked) for finalize_order."""
     customer = await api.customers.get(customer_id)
     methods = await api.customers.payment_methods(customer_id)
-    return customer_view(customer, methods, detail)
+    default = next((m for m in methods if m.id == customer.default_payment_method_id), None)
+    return customer_view(customer, methods, detail, views.payment_method_label(default) if default else None)
 
 
 TOOLS = (
