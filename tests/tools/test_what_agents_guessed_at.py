@@ -127,3 +127,20 @@ async def test_list_my_orders_filters_by_date(emulator: Any, state: EmulatorStat
     assert [o["id"] for o in between["items"]] == inside and between["total_count"] == len(inside)
     assert [o["id"] for o in paid_since["items"]] == [o.id for o in mine if o.status == "paid"]
     assert backwards.endswith("created_after must be before created_before.")
+
+
+# Item: a subscription's charge is explained by default.
+
+
+async def test_get_subscription_is_served_by_default_and_get_order_points_to_it(
+    make_server: Any, seed: SeedInfo
+) -> None:
+    server = make_server(toolsets=[])
+    tools = await listed(server)
+    order_id = seed.subscription_orders["active"]
+    async with Client(server) as client:
+        order = await call(client, "get_order", {"order_id": order_id})
+        subscription = await call(client, "get_subscription", {"subscription_id": order["subscription_id"]})
+    assert "get_subscription reads its subscription_id" in (tools["get_order"].description or "")
+    assert {"get_subscription"} <= set(tools) and not {"list_subscriptions", "cancel_subscription"} & set(tools)
+    assert subscription["id"] == seed.subscriptions["active"] and subscription["current_period_end"]

@@ -101,7 +101,8 @@ async def list_orders(
 
 
 async def get_order(order_id: OrderId, api: Api, detail: Detail = "summary") -> views.OrderSummary:
-    """One order: status, customer, product, amounts, billing details, invoice and receipt."""
+    """One order: status, customer, product, amounts, billing details, invoice and receipt. get_subscription
+    reads its subscription_id."""
     return views.order(await api.orders.get(order_id), detail)
 
 

@@ -91,8 +91,7 @@ async def list_subscriptions(
 async def get_subscription(
     subscription_id: SubscriptionId, api: Api, detail: Detail = "summary"
 ) -> views.SubscriptionView:
-    """Get one subscription: status, customer, product, price, current period, and whether it is set
-    to end at the period's end (cancel_at_period_end) or has ended."""
+    """One subscription: status, customer, product, price, current period, and whether and when it ends."""
     return views.subscription(await api.subscriptions.get(subscription_id), detail)
 
 
@@ -433,7 +432,8 @@ async def revoke_subscription(
 
 TOOLS = (
     Tool(list_subscriptions, tier="read", title="List subscriptions", toolset="subscriptions"),
-    Tool(get_subscription, tier="read", title="Get subscription", toolset="subscriptions"),
+    # Served by default, with the orders: a subscription order's charge is explained by its subscription.
+    Tool(get_subscription, tier="read", title="Get subscription", toolset="orders"),
     Tool(
         cancel_subscription,
         tier="write",
