@@ -165,8 +165,9 @@ async def test_several_problems_are_each_explained(server: Any, seed: Any) -> No
         )
     assert message == (
         f'Error executing tool create_order: Argument product_id ("x") is not a UUID. For example: "{UUID}". '
-        "Argument amount (-1) is too small: at least 0. For example: 1 (OVERRIDES the product's price (minor "
-        'units, before tax); if allowed). Argument currency ("USD") does not have the expected form. '
+        "Argument amount (-1) is too small: at least 0. For example: 1 (changes what the customer pays (before "
+        "tax): only on the merchant's explicit instruction; off unless the operator enabled it). Argument "
+        'currency ("USD") does not have the expected form. '
         'For example: "usd". Nothing was done: call create_order again with this fixed.'
     )
     assert "pydantic" not in message and "validation error" not in message and "[0-9a-fA-F]" not in message

@@ -27,6 +27,37 @@ async def listed(server: MCPServer[Any]) -> dict[str, Any]:
         return {tool.name: tool for tool in (await client.list_tools()).tools}
 
 
+# Item: prices are before tax, and only a draft has the total with tax.
+
+
+async def test_the_price_before_tax_and_where_the_total_with_tax_comes_from(
+    server: MCPServer[Any], seed: SeedInfo
+) -> None:
+    tools = await listed(server)
+    async with Client(server) as client:
+        products = await call(client, "list_products", {"kind": "one_time"})
+        draft = await call(client, "create_order", {
+            "customer_id": seed.customers["good_card"], "product_id": seed.products["one_time_fixed"],
+        })  # fmt: skip
+    price = next(p for p in products["items"] if p["id"] == seed.products["one_time_fixed"])["prices"][0]
+    assert draft["total_amount"] == price["amount"] + draft["tax_amount"] and draft["tax_amount"] > 0
+    assert "before tax" in (tools["list_products"].description or "")
+    assert "total with tax" in (tools["list_products"].description or "")
+    assert "a draft charges nothing. Polar computes tax only here" in (tools["create_order"].description or "")
+    assert "finalize_order charges that same draft" in (tools["create_order"].description or "")
+
+
+# Item: create_order's amount is not a discount the agent may grant.
+
+
+async def test_create_orders_amount_says_it_needs_the_merchants_instruction(server: MCPServer[Any]) -> None:
+    amount = (await listed(server))["create_order"].input_schema["properties"]["amount"]
+    assert amount["description"] == (
+        "changes what the customer pays (before tax): only on the merchant's explicit instruction; off unless "
+        "the operator enabled it"
+    )
+
+
 # Item: find_customers shows each default card's label, at a bounded cost.
 
 

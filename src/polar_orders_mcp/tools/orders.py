@@ -116,7 +116,8 @@ async def create_order(
         Field(
             ge=0,
             le=99_999_999,
-            description="OVERRIDES the product's price (minor units, before tax); if allowed",
+            description="changes what the customer pays (before tax): only on the merchant's explicit "
+            "instruction; off unless the operator enabled it",
         ),
     ] = None,
     currency: Annotated[str | None, Field(pattern=r"^[a-z]{3}$")] = None,
@@ -125,8 +126,9 @@ async def create_order(
     ] = None,
     metadata: Metadata | None = None,
 ) -> views.OrderRow:
-    """A DRAFT order, for finalize_order to charge. Each call makes one: after an unclear failure, check
-    list_orders."""
+    """A DRAFT order for finalize_order to charge; a draft charges nothing. Polar computes tax only here: a
+    draft is how to learn the total with tax, and finalize_order charges that same draft. Each call makes
+    one: after an unclear failure, check list_orders."""
     if amount is not None and not app_state(ctx).allow_price_override:
         raise ToolError(
             "No draft was created: amount overrides the product's fixed price, and this server does not allow "

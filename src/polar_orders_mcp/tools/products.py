@@ -17,7 +17,9 @@ class PriceView(BaseModel):
     model_config = ConfigDict(defer_build=True)
     id: str
     type: str = Field(description="fixed, custom (pay what you want), free, or another Polar type.")
-    amount: int | None = Field(description="Minor units for fixed prices; the minimum for custom ones.")
+    amount: int | None = Field(
+        description="Minor units, before tax, for fixed prices; the minimum for custom ones."
+    )
     display: str
 
 
@@ -69,7 +71,8 @@ async def list_products(
     page: Page = 1,
     limit: Limit = 20,
 ) -> ProductList:
-    """Products and their prices (create_order takes one-time fixed prices only)."""
+    """Products and their prices, before tax (create_order takes one-time fixed prices only; its draft has
+    the total with tax)."""
     result = await api.products.list(
         page=page,
         limit=limit,
