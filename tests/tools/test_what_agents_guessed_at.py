@@ -175,3 +175,18 @@ async def test_get_subscription_is_served_by_default_and_get_order_points_to_it(
     assert "get_subscription reads its subscription_id" in (tools["get_order"].description or "")
     assert {"get_subscription"} <= set(tools) and not {"list_subscriptions", "cancel_subscription"} & set(tools)
     assert subscription["id"] == seed.subscriptions["active"] and subscription["current_period_end"]
+
+
+# Item: which refund reason fits, and what revoke_benefits does by default.
+
+
+async def test_create_refund_says_which_reason_fits_and_what_revoke_benefits_does(server: MCPServer[Any]) -> None:
+    schema = (await listed(server))["create_refund"].input_schema["properties"]
+    reason = schema["reason"]["description"]
+    assert all(name in reason for name in schema["reason"]["enum"])
+    assert "duplicate: charged twice" in reason
+    assert "our error (overcharged, charged by mistake): other + comment" in reason
+    assert "fraudulent: not the cardholder's (only recorded)" in reason
+    assert schema["revoke_benefits"]["description"] == (
+        "default false: the customer keeps what the order granted (one-time orders only)"
+    )

@@ -41,6 +41,13 @@ RefundSort = Literal["created_at", "-created_at", "amount", "-amount"]
 RefundReason = Literal[
     "duplicate", "fraudulent", "customer_request", "service_disruption", "satisfaction_guarantee", "other"
 ]
+# Which of Polar's reasons fits: a reason is only recorded (Polar tells Stripe "duplicate" for duplicate and
+# "requested_by_customer" for every other, fraudulent included, and acts on none).
+REASON_GUIDE = (
+    "duplicate: charged twice; fraudulent: not the cardholder's (only recorded); our error (overcharged, "
+    "charged by mistake): other + comment; else customer_request, service_disruption, satisfaction_guarantee"
+)
+REVOKE_GUIDE = "default false: the customer keeps what the order granted (one-time orders only)"
 # A refund this recent on the same order makes a new one worth a second look (a retried request?).
 RECENT_REFUND_WINDOW = timedelta(hours=24)
 # Refunds that paid, or are paying, money back.
@@ -566,7 +573,7 @@ class RefundResult(GuardedResult):
 async def create_refund(
     ctx: Ctx,
     order_id: OrderId,
-    reason: RefundReason = "customer_request",
+    reason: Annotated[RefundReason, Field(description=REASON_GUIDE)] = "customer_request",
     total: Annotated[
         int | None,
         Field(ge=1, description="paid back, tax included"),
@@ -576,7 +583,7 @@ async def create_refund(
         Field(ge=1, le=99_999_999, description="or: before tax; neither: all"),
     ] = None,
     comment: Annotated[str | None, Field(max_length=500)] = None,
-    revoke_benefits: bool = False,
+    revoke_benefits: Annotated[bool, Field(description=REVOKE_GUIDE)] = False,
     max_amount: MaxAmountArg = None,
     max_currency: MaxCurrencyArg = None,
     approval_id: ApprovalIdArg | None = None,
