@@ -141,7 +141,7 @@ def source_strings() -> list[str]:
     for path in (ROOT / "src" / "polar_orders_mcp").rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.JoinedStr):
-                found.append("".join(v.value if isinstance(v, ast.Constant) else "…" for v in node.values))
+                found.append("".join(str(v.value) if isinstance(v, ast.Constant) else "…" for v in node.values))
             elif isinstance(node, ast.Constant) and isinstance(node.value, str):
                 found.append(node.value)
     return [" ".join(text.split()) for text in found]
