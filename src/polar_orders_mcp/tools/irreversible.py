@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Self, TypeVar
+from typing import Annotated, Any, Self, TypeVar
 
 import mcp_types as types
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
@@ -76,9 +76,6 @@ class GuardedResult(BaseModel):
             **fields,
         }
         return cls(**data)
-
-
-Pending = Literal["approval_pending", "confirmation_required"]
 
 
 def how_decided(done: Done[Any, Any]) -> str:
