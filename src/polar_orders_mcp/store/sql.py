@@ -67,6 +67,7 @@ from polar_orders_mcp.store.records import (
     StoreUnavailable,
     TargetBusy,
     chain_hash,
+    new_approval_id,
 )
 from polar_orders_mcp.store.schema import (
     acts,
@@ -424,7 +425,7 @@ class SqlStore:
     ) -> Requested:
         now = self.now()
         approval = Approval(
-            id="apr_" + secrets.token_urlsafe(18),
+            id=new_approval_id(),
             tool=new.tool,
             target=_text(new.target),
             digest=new.digest,
