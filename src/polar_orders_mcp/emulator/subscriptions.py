@@ -5,15 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import Any, NoReturn
 
+from .backend import Backend
 from .errors import AlreadyCanceledSubscription, BadRequest, RequestValidationError, ResourceUnavailable
 from .models import Subscription
 from .orders import metadata_matches
 from .store import Page, Store, paginate, sort_records
-
-if TYPE_CHECKING:
-    from .state import EmulatorState
 
 DEFAULT_SORTING = ("-started_at",)
 SORT_PROPERTIES = ("customer", "status", "started_at", "current_period_end", "ended_at", "ends_at", "amount",
@@ -98,12 +96,12 @@ class SubscriptionFilters:
 
 
 class SubscriptionService:
-    def __init__(self, state: EmulatorState) -> None:
-        self._state = state
+    def __init__(self, backend: Backend) -> None:
+        self._backend = backend
 
     @property
     def _store(self) -> Store:
-        return self._state.store
+        return self._backend.store
 
     def list_subscriptions(self, f: SubscriptionFilters, *, sorting: Sequence[str], page: int,
                            limit: int) -> Page[Subscription]:
@@ -128,7 +126,7 @@ class SubscriptionService:
         if "discount_id" in changes or "metadata" in changes:
             # Polar writes the column even when the value is the same, so `modified_at` moves.
             s.metadata = dict(changes.get("metadata", s.metadata))
-            s.modified_at = self._state.now()
+            s.modified_at = self._backend.now()
         return s
 
     def refuse_update(self, subscription_id: str, body: Mapping[str, Any]) -> NoReturn:
@@ -142,7 +140,7 @@ class SubscriptionService:
         s = self.get(subscription_id)
         if not s.can_cancel(immediately):
             raise AlreadyCanceledSubscription()
-        now = self._state.now()
+        now = self._backend.now()
         s.canceled_at = now
         if reason:
             s.customer_cancellation_reason = reason
@@ -167,7 +165,7 @@ class SubscriptionService:
         s.cancel_at_period_end = False
         s.ends_at = s.canceled_at = None
         s.customer_cancellation_reason = s.customer_cancellation_comment = None
-        s.modified_at = self._state.now()
+        s.modified_at = self._backend.now()
         return s
 
 
