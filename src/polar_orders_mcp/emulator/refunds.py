@@ -15,7 +15,7 @@ from .errors import (
     RevokeSubscriptionBenefitsProhibited,
     invalid,
 )
-from .models import REFUND_BLOCKING_DISPUTE_STATUSES, Metadata, Order, Refund
+from .models import REFUND_BLOCKING_DISPUTE_STATUSES, Metadata, Refund
 from .store import Page, Store, paginate, sort_records
 
 REFUND_SORT_KEYS: dict[str, Callable[[Refund], Any]] = {
@@ -59,9 +59,6 @@ class RefundService:
     def list_refunds(self, f: RefundFilters, *, sorting: Sequence[str], page: int, limit: int) -> Page[Refund]:
         found = [r for r in self._store.refunds if f.matches(r)]
         return paginate(sort_records(found, sorting, REFUND_SORT_KEYS), page, limit)
-
-    def for_order(self, order: Order) -> list[Refund]:
-        return [r for r in self._store.refunds if r.order is order]
 
     def create(self, *, order_id: str, reason: str, amount: int, comment: str | None = None,
                revoke_benefits: bool = False, metadata: Metadata | None = None) -> Refund:
