@@ -13,10 +13,6 @@ InvoiceDetails = tuple[str | None, Address | None]
 ChargeOutcome = Literal["succeeds", "declines", "requires_action"]
 
 ORDER_STATUSES = ("draft", "pending", "paid", "refunded", "partially_refunded", "void")
-REFUND_STATUSES = ("pending", "succeeded", "failed", "canceled")
-# Reasons a refund request may give; Polar keeps `dispute_prevention` for its own refunds.
-REFUND_REASONS = ("duplicate", "fraudulent", "customer_request", "service_disruption", "satisfaction_guarantee",
-                  "other")
 SUBSCRIPTION_STATUSES = ("incomplete", "incomplete_expired", "trialing", "active", "past_due", "canceled", "unpaid",
                          "paused")
 BILLABLE_SUBSCRIPTION_STATUSES = frozenset({"trialing", "active", "past_due"})
@@ -235,7 +231,6 @@ class Order:
     payment_status: str | None = None
     payment_error: str | None = None
     # Emulator bookkeeping, never rendered.
-    finalizing: bool = False
     receipt_polls_left: int = 0
     applied_balance_amount: int = 0
     # Polar's `refunds_blocked_at`, set by its staff on an order: not in the API's Order schema.

@@ -89,16 +89,19 @@ REFUND_TOO_HIGH_HINT = (
     "The amount is more than what is left to refund on this order; nothing was refunded. The amount is net "
     "of tax (Polar adds the prorated tax itself): re-read the order and refund at most its refundable_amount."
 )
-# Polar's uncancel answers with its generic errors: say what they mean there.
+NOT_SCHEDULED_HINT = (
+    "The subscription has no cancellation scheduled at the period's end, so there is nothing to take "
+    "back; nothing changed. Read it to see its state."
+)
+# Polar's uncancel answers with its generic errors: say what they mean there. With nothing scheduled, Polar's
+# server code raises a bare 400 `BadRequest`; polar-sdk 1.0.2 declares a 409 `SubscriptionNotScheduledToCancel`.
 SUBSCRIPTION_HINTS: dict[str, str] = {
     "ResourceUnavailable": (
         "The subscription has already ended, so its cancellation cannot be taken back; nothing changed. "
         "The customer must subscribe again."
     ),
-    "BadRequest": (
-        "The subscription has no cancellation scheduled at the period's end, so there is nothing to take "
-        "back; nothing changed. Read it to see its state."
-    ),
+    "BadRequest": NOT_SCHEDULED_HINT,
+    "SubscriptionNotScheduledToCancel": NOT_SCHEDULED_HINT,
 }
 
 
