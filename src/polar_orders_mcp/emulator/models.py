@@ -232,6 +232,9 @@ class Order:
     payment_error: str | None = None
     # Emulator bookkeeping, never rendered.
     receipt_polls_left: int = 0
+    # An invoice requested but not made yet (Polar's queued job), and the reads of it before the job runs.
+    queued_invoice: InvoiceDetails | None = None
+    invoice_polls_left: int = 0
     applied_balance_amount: int = 0
     # Polar's `refunds_blocked_at`, set by its staff on an order: not in the API's Order schema.
     refunds_blocked: bool = False
@@ -412,6 +415,9 @@ class Settings:
     """Knobs the control plane turns; a fault-injection layer would live beside these."""
 
     receipt_render_polls: int = 1
+    # Polar generates an invoice in a queued job: until it has run, its GET answers 404 (or the previous
+    # invoice, when regenerating). The job runs after this many reads of the invoice; 0: at once.
+    invoice_render_polls: int = 0
     # Seconds a finalize's charge takes; widens the window concurrent finalizes race in.
     charge_seconds: float = 0.0
     # What a new refund's status is: Stripe answers `succeeded` for most card refunds, `pending` for some.

@@ -287,7 +287,8 @@ class OrderService:
 
     def generate_invoice(self, order_id: str, customer: Customer | None = None) -> None:
         """Make the invoice, or make it again when the billing details changed since (Polar compares a
-        checksum of them); the invoice number stays. Polar queues this; the emulator does it at once."""
+        checksum of them); the invoice number stays. Polar queues this job: it runs after
+        `invoice_render_polls` reads of the invoice (0: at once)."""
         order = self.get(order_id, customer)
         if order.status in ("draft", "void"):
             raise OrderNotEligibleForInvoice(order.id, order.status)
@@ -296,11 +297,23 @@ class OrderService:
         if order.invoice == (order.billing_name, order.billing_address):
             return
         order.invoice_number = order.invoice_number or self._store.organization.allocate_invoice_number()
-        order.invoice = order.billing_details
+        order.queued_invoice = order.billing_details
+        order.invoice_polls_left = self._backend.settings.invoice_render_polls
+        self._run_invoice_job(order)
+
+    def _run_invoice_job(self, order: Order) -> None:
+        """The queued invoice job, when its time has come: the invoice then shows the queued details."""
+        if order.queued_invoice is None:
+            return
+        if order.invoice_polls_left > 0:
+            order.invoice_polls_left -= 1
+            return
+        order.invoice, order.queued_invoice = order.queued_invoice, None
         order.modified_at = self._backend.now()
 
     def invoice_url(self, order_id: str, customer: Customer | None = None) -> str:
         order = self.get(order_id, customer)
+        self._run_invoice_job(order)
         if not order.is_invoice_generated:
             raise InvoiceDoesNotExist(order.id)
         return document_url("invoices", order.id)

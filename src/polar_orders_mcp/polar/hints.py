@@ -34,7 +34,10 @@ CODE_HINTS: dict[str, str] = {
         "Set the order's billing name and billing address first (update the order), then ask for the "
         "invoice again."
     ),
-    "InvoiceDoesNotExist": "No invoice has been generated for this order yet; generate one first.",
+    "InvoiceDoesNotExist": (
+        "No invoice exists for this order yet: generate one first. Right after it is requested Polar answers "
+        "this too, for a few seconds, while it makes the invoice."
+    ),
     "ReceiptNotAllocated": "The order has no succeeded payment, so it has no receipt.",
     "ResourceNotFound": ("Check the id: it may be mistyped, or belong to another organization or environment."),
     "ExpiredCheckoutError": "The checkout session has expired; create a new checkout.",
