@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow test-deep test-idp idp-deps lint clean conformance dist-check bench bench-tasks bench-replicas bench-mandates soak schemas system-deps replicas
+.PHONY: demo test test-slow test-deep test-idp idp-deps lint clean conformance dist-check bench bench-tasks bench-replicas bench-mandates soak schemas docs system-deps replicas
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -58,6 +58,11 @@ test-deep: $(STAMP)
 schemas: $(STAMP)
 	$(BIN)/python -m tests.update_schemas
 
+# Rewrite docs/configuration.md's options table from Settings and serve's flags after changing an option;
+# tests/test_docs.py fails while the committed table differs.
+docs: $(STAMP)
+	$(BIN)/python scripts/options_table.py
+
 lint: $(STAMP)
 	$(BIN)/python -m pip install --quiet ruff mypy
 	$(BIN)/ruff check src tests bench deploy scripts
@@ -87,7 +92,7 @@ conformance: $(STAMP) $(CONFORMANCE_DEPS)
 	bash conformance/run.sh
 
 # Benchmarks beside the floor and Polar's own MCP server (pinned in bench/package.json), and the support
-# tasks on 0.1.0 and this tree: writes bench/results/latest.md, latest.png and tasks.md, and README.md's
+# tasks on 0.1.0 and this tree: writes bench/results/latest.md, latest.png and tasks.md, and docs/performance.md's
 # figures from them. First every benchmark at a tiny size (about a minute), so that one that no longer fits
 # the server fails before the long run. BENCH_ARGS=--quick for a short smoke run.
 BENCH_STAMP := $(VENV)/.bench-installed

@@ -1,5 +1,5 @@
-"""README's benchmark figures, written from bench/results/ (latest.md, tasks.md, replicas.md):
-`python -m bench.readme [--check]`."""
+"""The docs' benchmark figures, written from bench/results/ (latest.md, tasks.md, replicas.md) into
+docs/performance.md and docs/deployment.md (the replica figures): `python -m bench.readme [--check]`."""
 # ruff: noqa: RUF001  (the multiplication sign is meant)
 
 from __future__ import annotations
@@ -11,7 +11,10 @@ import textwrap
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
-README = Path(__file__).resolve().parents[1] / "README.md"
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+PERFORMANCE = DOCS / "performance.md"  # the benchmark figures
+DEPLOYMENT = DOCS / "deployment.md"  # the replica figures, beside what they measure
+FILES = (PERFORMANCE, DEPLOYMENT)
 BEGIN = "<!-- benchmark figures: written by `python -m bench.readme` from bench/results/; do not edit by hand -->"
 END = "<!-- end of benchmark figures -->"
 REPLICAS_BEGIN = (
@@ -151,7 +154,7 @@ def latest_block(md: str) -> list[str]:
         f"{float(derived['export ours/direct time 100000']):.2f}× direct |",
         "",
         *wrap("Missed targets in that run (what limits them is in [the results]"
-              "(bench/results/latest.md#what-limits-the-missed-targets)):" if missed else "No target missed."),
+              "(../bench/results/latest.md#what-limits-the-missed-targets)):" if missed else "No target missed."),
         "", *missed,
     ]  # fmt: skip
 
@@ -173,7 +176,7 @@ def replicas_block(md: str) -> list[str]:
     p50 = lambda r: r[1].split(" / ")[0]  # noqa: E731
     return [
         *wrap(f"From the run of {run.group(2) if run else '?'} (`{run.group(1) if run else '?'}`, "
-              "[full results](bench/results/replicas.md)):"), "",
+              "[full results](../bench/results/replicas.md)):"), "",
         "| measure | SQLite | PostgreSQL | ratio |",
         "|---|---|---|---|",
         f"| ms in the store for one console-approved charge ({operations.group(1) if operations else '?'} "
@@ -206,17 +209,17 @@ def ratio(a: str, b: str) -> str:
 
 
 def block(results: Path = RESULTS) -> str:
-    """The README's generated block, markers included."""
+    """docs/performance.md's generated block, markers included."""
     tasks = tasks_block((results / "tasks.md").read_text())
     latest = latest_block((results / "latest.md").read_text())
-    lines = [BEGIN, "", "**What the model reads, per support task** ([full table](bench/results/tasks.md)).", "",
+    lines = [BEGIN, "", "**What the model reads, per support task** ([full table](../bench/results/tasks.md)).", "",
              *tasks, "", *wrap("**Beside the floors and Polar's own server** ([full results: every table, the "
-             "machine, the versions, the profiles](bench/results/latest.md)).") , "", *latest, "", END]  # fmt: skip
+             "machine, the versions, the profiles](../bench/results/latest.md)).") , "", *latest, "", END]  # fmt: skip
     return "\n".join(lines)
 
 
 def replicas(results: Path = RESULTS) -> str:
-    """The README's generated block of replica figures, markers included."""
+    """docs/deployment.md's generated block of replica figures, markers included."""
     lines = replicas_block((results / "replicas.md").read_text())
     return "\n".join([REPLICAS_BEGIN, "", *lines, "", REPLICAS_END])
 
@@ -226,27 +229,30 @@ def replaced(readme: str, new_block: str, begin: str = BEGIN, end_marker: str = 
     return readme[:start] + new_block + readme[end:]
 
 
-def updated(readme: str, results: Path = RESULTS) -> str:
-    """README.md with both generated blocks written from `results`."""
-    text = replaced(readme, block(results))
-    return replaced(text, replicas(results), REPLICAS_BEGIN, REPLICAS_END)
+def updated(text: str, results: Path = RESULTS) -> str:
+    """A doc with the generated blocks it holds written from `results`."""
+    if BEGIN in text:
+        text = replaced(text, block(results))
+    if REPLICAS_BEGIN in text:
+        text = replaced(text, replicas(results), REPLICAS_BEGIN, REPLICAS_END)
+    return text
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.readme", description=__doc__)
-    parser.add_argument("--check", action="store_true", help="exit 1 if README.md's block differs, change nothing")
+    parser.add_argument("--check", action="store_true", help="exit 1 if a doc's figures differ, change nothing")
     args = parser.parse_args(argv)
-    readme = README.read_text()
-    new = updated(readme)
-    if args.check:
-        if new != readme:
-            print("README.md's benchmark figures differ from bench/results/: run python -m bench.readme",
+    for doc in FILES:
+        text = doc.read_text()
+        new = updated(text)
+        if new == text:
+            continue
+        if args.check:
+            print(f"{doc.name}'s benchmark figures differ from bench/results/: run python -m bench.readme",
                   file=sys.stderr)  # fmt: skip
             return 1
-        return 0
-    if new != readme:
-        README.write_text(new)
-        print("bench: wrote README.md's benchmark figures", file=sys.stderr)
+        doc.write_text(new)
+        print(f"bench: wrote {doc.name}'s benchmark figures", file=sys.stderr)
     return 0
 
 

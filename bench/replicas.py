@@ -606,7 +606,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"bench.replicas: wrote {stem}.md", file=sys.stderr)
     print(markdown(results))
     if not args.quick:
-        readme.main([])  # the README's replica figures from the results just written
+        readme.main([])  # the docs' replica figures from the results just written
     return 0
 
 

@@ -187,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     stem.with_suffix(".json").write_text(json.dumps(results, indent=2, default=str) + "\n")
     render(results, stem)
     if not label and not args.only and args.out == p.BENCH / "results":
-        readme.main([])  # the README's figures from the results just written
+        readme.main([])  # the docs' figures from the results just written
     if results["failures"]:
         print(f"bench: failures; the processes' logs are in {logdir}", file=sys.stderr)
         return 1

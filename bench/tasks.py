@@ -459,7 +459,7 @@ def main(argv: list[str] | None = None) -> int:
     write(results, stem, command)
     print(f"bench: wrote {stem}.md and .json in {results['elapsed_s']:.0f} s", file=sys.stderr)
     if stem == p.BENCH / "results" / "tasks":
-        readme.main([])  # the README's figures from the results just written
+        readme.main([])  # the docs' figures from the results just written
     print("\n".join(task_report.summary_table(results)))
     if failed := failures(results):
         print(f"bench.tasks: failed: {', '.join(failed)}; the servers' logs are in {logdir}", file=sys.stderr)

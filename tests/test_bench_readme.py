@@ -1,4 +1,4 @@
-"""README's benchmark figures are the ones the committed results files give."""
+"""The docs' benchmark figures (docs/performance.md, docs/deployment.md) are the committed results' figures."""
 
 from __future__ import annotations
 
@@ -9,9 +9,12 @@ from pathlib import Path
 from bench import readme
 
 
-def test_the_readme_figures_are_written_from_the_results_files() -> None:
-    text = readme.README.read_text()
-    assert readme.updated(text) == text, "run python -m bench.readme"
+def test_the_docs_figures_are_written_from_the_results_files() -> None:
+    assert readme.BEGIN in readme.PERFORMANCE.read_text()
+    assert readme.REPLICAS_BEGIN in readme.DEPLOYMENT.read_text()
+    for doc in readme.FILES:
+        text = doc.read_text()
+        assert readme.updated(text) == text, f"{doc.name}: run python -m bench.readme"
 
 
 def test_a_figure_changed_in_the_results_changes_the_readme_block(tmp_path: Path) -> None:
@@ -35,9 +38,10 @@ def test_a_replica_figure_changed_in_the_results_changes_the_readme_block(tmp_pa
 
 def test_the_tool_lists_size_is_stated_only_where_the_benchmarks_write_it() -> None:
     """One figure, generated from the benchmark results (bench/readme.py): a size written by hand elsewhere drifts."""
-    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    start = text.index("<!-- benchmark figures")
-    end = text.index("<!-- end of benchmark figures -->")
-    outside = text[:start] + text[end:]
+    root = Path(__file__).resolve().parents[1]
     by_hand = r"[0-9.,]+ ?(?:KB|bytes)[^.\n]{0,40}tool list|tool list[^.\n]{0,20} [0-9.,]+ ?(?:KB|bytes)"
-    assert not re.findall(by_hand, outside)
+    for doc in (root / "README.md", root / "CONTRIBUTING.md", *(root / "docs").rglob("*.md")):
+        text = doc.read_text()
+        if readme.BEGIN in text:
+            text = text[: text.index(readme.BEGIN)] + text[text.index(readme.END) :]
+        assert not re.findall(by_hand, text), doc.name

@@ -239,7 +239,7 @@ def test_request_state_keys_that_are_not_keys_are_refused_without_echoing_them()
 
 
 def test_each_polar_server_has_a_store_of_its_own_by_default(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The README's separate sandbox and production entries never share approvals, console sessions or limits."""
+    """Separate sandbox and production client entries (docs/clients.md) never share approvals, sessions or limits."""
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
     monkeypatch.delenv("POLAR_MCP_STATE_DIR", raising=False)
     urls = {

@@ -1,4 +1,4 @@
-"""Release metadata agrees with the code: version, registry manifest, README options, conformance baseline."""
+"""Release metadata agrees with the code: version, registry manifest, documented options, conformance baseline."""
 
 from __future__ import annotations
 
@@ -21,6 +21,9 @@ ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 SERVER_JSON: dict[str, Any] = json.loads((ROOT / "server.json").read_text())
 README = (ROOT / "README.md").read_text()
+DOCS = ROOT / "docs"
+CONFIGURATION = (DOCS / "configuration.md").read_text()
+DEPLOYMENT = (DOCS / "deployment.md").read_text()
 
 
 def env_names() -> set[str]:
@@ -35,10 +38,10 @@ def env_names() -> set[str]:
 
 
 def options_table() -> list[tuple[str, str]]:
-    """(flag, environment) of every row of the README's Options table."""
-    section = README.split("\n## Options\n", 1)[1].split("\n## ", 1)[0]
-    rows = re.findall(r"^\| (`--[a-z-]+`|—) \| `([A-Z_]+)` \|", section, re.M)
-    return [(flag.strip("`"), env) for flag, env in rows]
+    """(flag, environment) of every flag of every row of docs/configuration.md's Options table."""
+    section = CONFIGURATION.split("\n## Options\n", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| ((?:`--[a-z-]+`(?:, )?)+|—) \| `([A-Z_]+)`", section, re.M)
+    return [(flag.strip("`"), env) for flags, env in rows for flag in flags.split(", ")]
 
 
 def test_the_version_has_one_source() -> None:
@@ -48,10 +51,10 @@ def test_the_version_has_one_source() -> None:
     assert re.search(dated, (ROOT / "CHANGELOG.md").read_text(), re.M)
 
 
-def test_the_readme_says_which_store_schema_this_version_writes() -> None:
+def test_the_docs_say_which_store_schema_this_version_writes() -> None:
     from polar_orders_mcp.store.records import SCHEMA_VERSION
 
-    section = README.split("\n### Versions and the store\n", 1)[1].split("\n## ", 1)[0]
+    section = DEPLOYMENT.split("\n## Versions and the store\n", 1)[1].split("\n## ", 1)[0]
     assert f"({SCHEMA_VERSION} in\n{__version__}:" in section or f"({SCHEMA_VERSION} in {__version__}:" in section
 
 
@@ -91,13 +94,14 @@ def test_server_json_keeps_the_registry_limits() -> None:
 
 def test_the_options_table_lists_every_setting_and_flag() -> None:
     rows = options_table()
-    assert sorted(env for _, env in rows) == sorted(env_names()), "README Options rows vs Settings fields"
+    assert sorted({env for _, env in rows}) == sorted(env_names()), "Options rows vs Settings fields"
     help_text = subprocess.run(
         [sys.executable, "-m", "polar_orders_mcp", "serve", "--help"],
         capture_output=True, text=True, check=True, timeout=30,
     ).stdout  # fmt: skip
-    flags = set(re.findall(r"^  (--[a-z-]+)", help_text, re.M)) - {"--help"}
-    assert flags == {flag for flag, _ in rows if flag != "—"}, "README Options flags vs `serve --help`"
+    specs = re.findall(r"^  (--\S.*?)(?:\s{2,}|$)", help_text, re.M)  # "--approval-ttl SECONDS, --confirm-ttl …"
+    flags = {flag for spec in specs for flag in re.findall(r"--[a-z-]+", spec)} - {"--help"}
+    assert flags == {flag for flag, _ in rows if flag != "—"}, "Options flags vs `serve --help`"
 
 
 def test_the_conformance_baseline_lists_only_fixture_scenarios() -> None:
@@ -118,7 +122,7 @@ def test_the_image_runs_the_http_transport_as_an_unprivileged_user() -> None:
 
 def test_the_install_rows_work_from_inside_the_clone() -> None:
     """The quick start leaves the reader in the clone: `pipx install ./polar-orders-mcp` fails there."""
-    section = README.split("\n## Install\n", 1)[1].split("\n### ", 1)[0]
+    section = README.split("\n## Install\n", 1)[1].split("\n## ", 1)[0]
     rows = "\n".join(line for line in section.splitlines() if line.startswith("| "))
     commands = re.findall(r"`((?:pipx|pip|uv tool) install [^`]+)`", rows)
     assert [command.split(" install ")[0] for command in commands] == ["pipx", "uv tool", "pip"]
@@ -130,7 +134,7 @@ def test_the_install_rows_work_from_inside_the_clone() -> None:
 def test_every_docker_run_publishes_on_loopback_only() -> None:
     """`-p 8000:8000` publishes on every interface of the host; the docs say to keep it on loopback."""
     dockerfile = (ROOT / "Dockerfile").read_text()
-    runs = re.findall(r"docker run .*", README + dockerfile)
+    runs = re.findall(r"docker run .*", README + DEPLOYMENT + dockerfile)
     assert len(runs) >= 2
     for run in runs:
         assert re.findall(r"-p (\S+)", run) == ["127.0.0.1:8000:8000"], run
@@ -138,22 +142,24 @@ def test_every_docker_run_publishes_on_loopback_only() -> None:
 
 def test_the_tests_say_why_they_skip_and_the_readme_says_how_not_to() -> None:
     """Browser and database tests skip where Chromium or PostgreSQL are missing: the run says why, and the
-    README's quick start names the command that installs them."""
+    README's try-it section names the command that installs them."""
     makefile = (ROOT / "Makefile").read_text()
     for target in ("test", "test-slow"):
         recipe = makefile.split(f"\n{target}: ", 1)[1].split("\n\n", 1)[0]
         assert " -rfEs " in recipe, target  # failures and errors listed, and why each test skipped
-    quick_start = README.split("\n## Quick start\n", 1)[1].split("\n## ", 1)[0]
+    quick_start = README.split("\n## Try it in two minutes\n", 1)[1].split("\n## ", 1)[0]
     assert "sudo make system-deps" in quick_start
 
 
 def test_the_readme_says_what_the_server_does_today() -> None:
     """The Inspector's web UI needs the made-up bearer token; --tools defaults to the default toolsets, not all;
     the introduction names more than orders and checkouts."""
-    inspector = README.split("\n### MCP Inspector\n", 1)[1].split("\n### ", 1)[0]
+    inspector = (DOCS / "clients.md").read_text().split("\n## MCP Inspector\n", 1)[1].split("\n## ", 1)[0]
     assert "Authorization: Bearer" in inspector
     assert ("`--tools`", "`POLAR_MCP_TOOLS`", "all") not in [
-        tuple(cell.strip() for cell in line.split("|")[1:4]) for line in README.splitlines() if line.startswith("|")
+        tuple(cell.strip() for cell in line.split("|")[1:4])
+        for line in CONFIGURATION.splitlines()
+        if line.startswith("|")
     ]
     intro = README.split("\n## ", 1)[0]
     assert all(word in intro for word in ("refund", "subscriptions", "disputes", "ChatGPT", "OAuth"))

@@ -179,6 +179,15 @@ async def test_a_null_success_url_falls_back_to_polars_own_page(client: httpx2.A
     assert (await client.get(f"/v1/checkouts/{checkout['id']}")).json()["success_url"] == default
 
 
+
+async def test_a_success_url_names_its_checkout_where_it_says_checkout_id(client: httpx2.AsyncClient,
+                                                                          info: SeedInfo) -> None:
+    """Polar's Checkout.success_url puts the checkout's id in place of {CHECKOUT_ID} on every read."""
+    checkout = await create(client, info, success_url="https://shop.example/thanks?checkout_id={CHECKOUT_ID}")
+    expected = f"https://shop.example/thanks?checkout_id={checkout['id']}"
+    assert checkout["success_url"] == expected
+    assert (await client.get(f"/v1/checkouts/{checkout['id']}")).json()["success_url"] == expected
+
 async def test_null_metadata_is_refused_as_polar_refuses_it(client: httpx2.AsyncClient, info: SeedInfo) -> None:
     checkout = await create(client, info, metadata={"order_ref": "A-7"})
     response = await client.patch(f"/v1/checkouts/{checkout['id']}", json={"metadata": None})

@@ -53,10 +53,11 @@ async def test_timezone_renders_created_at(client: httpx2.AsyncClient, state: Em
     assert utc[1] == [newest.isoformat()] and tokyo[1][0].endswith("+09:00")
     assert datetime.fromisoformat(tokyo[1][0]) == newest
     bad = await client.get("/v1/orders/export", params={"timezone": "Nowhere/Land"})
+    # Polar's validator raises a ValueError; FastAPI's jsonable_encoder renders it in `ctx` as its empty vars().
     said = "'Nowhere/Land' is not a valid IANA time zone"
     assert bad.status_code == 422 and bad.json()["detail"] == [{
         "type": "value_error", "loc": ["query", "timezone"], "msg": f"Value error, {said}", "input": "Nowhere/Land",
-        "ctx": {"error": said},
+        "ctx": {"error": {}},
     }]  # fmt: skip
 
 

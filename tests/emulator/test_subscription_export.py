@@ -84,6 +84,9 @@ async def test_bad_query_is_fastapis_422(client: httpx2.AsyncClient) -> None:
     assert (response.status_code, [(d["type"], d["loc"]) for d in response.json()["detail"]]) == (
         422, [("timezone_aware", ["query", "started_after"]), ("value_error", ["query", "timezone"]),
               ("enum", ["query", "columns"])])
+    assert response.json()["detail"][1] == {
+        "type": "value_error", "loc": ["query", "timezone"], "input": "Nowhere/Land", "ctx": {"error": {}},
+        "msg": "Value error, 'Nowhere/Land' is not a valid IANA time zone"}
 
 
 async def test_an_unknown_column_lists_polars_columns(client: httpx2.AsyncClient) -> None:

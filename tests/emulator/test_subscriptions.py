@@ -213,6 +213,25 @@ async def test_list_filters_and_sorting(client: httpx2.AsyncClient, info: SeedIn
     assert bad.status_code == 422 and {d["loc"][1] for d in bad.json()["detail"]} == {"status", "sorting"}
 
 
+async def test_list_bounds_and_the_filters_that_match_nothing(client: httpx2.AsyncClient, info: SeedInfo,
+                                                               state: EmulatorState) -> None:
+    """canceled_at bounds include the moment (Polar's >= and <=), started_* bounds exclude it (> and <)."""
+    scheduled = state.store.subscription(info.subscriptions["canceled_at_period_end"])
+    assert scheduled.canceled_at is not None
+
+    async def ids(**params: str) -> set[str]:
+        found = (await client.get("/v1/subscriptions/", params={"limit": 100, **params})).json()
+        return {s["id"] for s in found["items"]}
+
+    canceled = scheduled.canceled_at.isoformat()
+    assert scheduled.id in await ids(canceled_at_after=canceled) & await ids(canceled_at_before=canceled)
+    assert info.subscriptions["active"] not in await ids(canceled_at_after="2000-01-01T00:00:00Z")
+    started = scheduled.created_at.isoformat()
+    assert scheduled.id not in await ids(started_after=started) | await ids(started_before=started)
+    assert await ids(discount_id=UNKNOWN) == set()
+    assert await ids(external_customer_id="nobody-at-all") == set()
+    assert await ids(customer_cancellation_reason="unused", cancel_at_period_end="false") == set()
+
 @pytest.mark.parametrize(("method", "path", "status"), [
     ("POST", "/v1/subscriptions/", 405),
     ("GET", f"/v1/subscriptions/{UNKNOWN}/charge-preview", 404),

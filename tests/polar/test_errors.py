@@ -86,7 +86,9 @@ async def test_missing_token_hint() -> None:
 
 
 async def test_insufficient_scope_names_the_scope() -> None:
-    header = 'Bearer realm="polar", error="insufficient_scope", scope="orders:write"'
+    # As Authlib writes it for Polar (polar/oauth2/exceptions.py): realm, the scope, then the error.
+    header = ('Bearer realm="polar", scope="orders:write", error="insufficient_scope", '
+              'error_description="The request requires higher privileges than provided by the access token."')
     body = {"error": "insufficient_scope", "error_description": "The request requires higher privileges."}
     error = await _raise(403, body, {"WWW-Authenticate": header})
     assert isinstance(error, errors.PermissionDeniedError)
@@ -187,3 +189,26 @@ async def test_refusals_the_emulator_never_sends_still_get_their_hint(
     error = await _raise(status, {"error": code, "detail": "…"})
     assert type(error) is cls and error.code == code
     assert says in error.hint and f"Hint: {error.hint}" in str(error)
+
+
+# Uncancelling a subscription with no cancellation scheduled: Polar's server code answers a bare 400; polar-sdk
+# 1.0.2 declares a 409 `SubscriptionNotScheduledToCancel` for it. Either says the same thing.
+NOT_SCHEDULED = [
+    (400, {"error": "BadRequest", "detail": "Bad request"}, errors.BadRequestError),
+    (409, {"error": "SubscriptionNotScheduledToCancel", "detail": "The subscription is not scheduled to cancel."},
+     errors.ConflictError),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("status", "body", "cls"), NOT_SCHEDULED, ids=["400", "409"])
+async def test_uncancel_with_nothing_scheduled_says_so_as_a_400_or_a_409(
+    status: int, body: dict[str, Any], cls: type[PolarAPIError]
+) -> None:
+    async with client_for(Script(json_response(status, body)), max_retries=0) as polar:
+        with pytest.raises(PolarAPIError) as caught:
+            await polar.subscriptions.uncancel(ORDER_ID)
+    assert type(caught.value) is cls
+    assert caught.value.hint == (
+        "The subscription has no cancellation scheduled at the period's end, so there is nothing to take back; "
+        "nothing changed. Read it to see its state."
+    )

@@ -120,9 +120,9 @@ async def test_a_write_whose_answer_is_lost_is_sent_once_and_the_agent_learns_it
         assert not result.is_error and result.structured_content is not None
         assert result.structured_content["status"] == "confirmed"
     elif tool == "generate_invoice":
-        # Read back: the invoice exists, so the call reports it as requested.
+        # Read back: the invoice exists, so the call waits for it and returns its link.
         assert not result.is_error and result.structured_content is not None
-        assert result.structured_content["status"] == "requested"
+        assert result.structured_content["status"] == "ready"
     else:
         assert result.is_error
         assert "no answer came back, so Polar may have acted on it" in text, text
@@ -150,11 +150,11 @@ async def test_an_invoice_whose_answer_is_lost_is_read_back_and_keeps_its_number
     await faults.add("drop_after", path, method="POST")
     async with Client(make_server()) as client:
         first = await call(client, "generate_invoice", {"order_id": seed.paid_order_id})
-        assert first["status"] == "requested"  # read back: the invoice was made
+        assert first["status"] == "ready"  # read back: the invoice was made
         number = state.store.order(seed.paid_order_id).invoice_number
         again = await call(client, "generate_invoice", {"order_id": seed.paid_order_id})
         link = await call(client, "get_invoice", {"order_id": seed.paid_order_id})
-    assert again["status"] == "requested" and again["invoice_number"] == number
+    assert again["status"] == "ready" and again["invoice_number"] == number
     assert state.store.order(seed.paid_order_id).invoice_number == number
     assert link["url"].startswith("http")
     assert await faults.received("POST", path) == 2

@@ -15,6 +15,7 @@ from mcp.server.mcpserver import MCPServer
 from polar_orders_mcp.emulator.seed import SeedInfo
 from polar_orders_mcp.emulator.state import EmulatorState
 from polar_orders_mcp.server.app import Built
+from polar_orders_mcp.tools.orders import STRAY_DRAFT
 from tests.approvals.console_client import Person
 from tests.approvals.form_person import typed, typed_yes
 from tests.tools.conftest import CONSOLE_URL, approved_call, call, error_text, fail
@@ -268,7 +269,7 @@ async def test_a_refused_unreadable_or_mistyped_elicitation_charges_nothing(
     order_id = seed.draft_orders["good_card"]
     async with Client(server, mode=mode, elicitation_callback=Human(action, typing)) as client:
         message = await fail(client, "finalize_order", {"order_id": order_id})
-    assert message == f"Error executing tool finalize_order: Order {order_id} was not charged: {said}"
+    assert message == f"Error executing tool finalize_order: Order {order_id} was not charged: {said} {STRAY_DRAFT}"
     assert status(state, order_id) == "draft"
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx2
@@ -13,6 +14,7 @@ from polar_orders_mcp.emulator.seed import SeedInfo
 from polar_orders_mcp.emulator.state import EmulatorState
 from polar_orders_mcp.server.app import build_server
 from polar_orders_mcp.settings import Settings
+from tests.polar.scripted import json_response
 from tests.tools.conftest import call, fail
 
 pytestmark = pytest.mark.anyio
@@ -95,3 +97,34 @@ async def test_a_cancel_refused_by_polar_before_acting_says_it_is_safe_to_call_a
     assert message == (f"Error executing tool cancel_subscription: Subscription {subscription_id} was not "
                        f"canceled: Polar answered HTTP 503, and it is "
                        "unchanged. It is safe to call again.")
+
+
+class UncancelledFirst(httpx2.AsyncBaseTransport):
+    """Another caller takes the cancellation back between the tool's read and its own PATCH. Polar then
+    refuses the tool's uncancel: `answer` "polar" is the emulator's own answer (the bare 400 of Polar's server
+    code), "sdk" the 409 `SubscriptionNotScheduledToCancel` that polar-sdk 1.0.2 declares for it."""
+
+    def __init__(self, app: Any, state: EmulatorState, answer: str) -> None:
+        self.inner = httpx2.ASGITransport(app=app)
+        self.state, self.answer = state, answer
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        if request.method != "PATCH" or json.loads(request.content) != {"cancel_at_period_end": False}:
+            return await self.inner.handle_async_request(request)
+        self.state.subscriptions.uncancel(request.url.path.rsplit("/", 1)[-1])
+        if self.answer == "polar":
+            return await self.inner.handle_async_request(request)
+        return json_response(409, {"error": "SubscriptionNotScheduledToCancel",
+                                   "detail": "The subscription is not scheduled to cancel."})
+
+
+@pytest.mark.parametrize("answer", ["polar", "sdk"])
+async def test_an_uncancel_that_another_caller_did_first_reports_it_resumed(
+    emulator: Any, seed: SeedInfo, state: EmulatorState, answer: str
+) -> None:
+    subscription_id = seed.subscriptions["canceled_at_period_end"]
+    server = build_server(Settings(emulator=True), transport=UncancelledFirst(emulator, state, answer))
+    async with Client(server) as client:
+        result = await call(client, "uncancel_subscription", {"subscription_id": subscription_id})
+    assert result["outcome"] == "resumed" and result["subscription"]["cancel_at_period_end"] is False
+    assert result["next_step"].startswith("The scheduled cancellation is undone: it renews")

@@ -17,6 +17,7 @@ from polar_orders_mcp.emulator.state import EmulatorState
 from polar_orders_mcp.server.app import Built
 from polar_orders_mcp.store.records import SCHEMA_VERSION
 from polar_orders_mcp.store.sql import SqlStore
+from polar_orders_mcp.tools.orders import STRAY_DRAFT
 from tests.tools.conftest import fail
 
 pytestmark = pytest.mark.anyio
@@ -47,7 +48,7 @@ async def test_a_store_made_by_a_newer_version_is_named(
         "store, so nothing was sent to Polar. "
         f"The database at sqlite:///{tmp_path}/state/state.db has schema version {SCHEMA_VERSION + 1}, newer than "
         f"this server's {SCHEMA_VERSION}: upgrade polar-orders-mcp, or point it at another database. Tell the "
-        "operator."
+        f"operator. {STRAY_DRAFT}"
     )
     assert state.store.order(order_id).status == "draft"
 
@@ -62,5 +63,5 @@ async def test_a_postgresql_store_without_its_driver_says_which_extra_to_install
         said = await fail(client, "finalize_order", {"order_id": order_id})
     assert said == (
         f"Error executing tool finalize_order: Order {order_id} was not charged: the server cannot use its approval "
-        f"store, so nothing was sent to Polar. {DRIVER_MISSING} Tell the operator."
+        f"store, so nothing was sent to Polar. {DRIVER_MISSING} Tell the operator. {STRAY_DRAFT}"
     )

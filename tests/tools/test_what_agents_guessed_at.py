@@ -43,8 +43,8 @@ async def test_the_price_before_tax_and_where_the_total_with_tax_comes_from(
     assert draft["total_amount"] == price["amount"] + draft["tax_amount"] and draft["tax_amount"] > 0
     assert "before tax" in (tools["list_products"].description or "")
     assert "total with tax" in (tools["list_products"].description or "")
-    assert "a draft charges nothing. Polar computes tax only here" in (tools["create_order"].description or "")
-    assert "finalize_order charges that same draft" in (tools["create_order"].description or "")
+    assert "it charges nothing. Polar computes tax only here" in (tools["create_order"].description or "")
+    assert "reuse one (finalize_order charges it)" in (tools["create_order"].description or "")
 
 
 # Item: create_order's amount is not a discount the agent may grant.

@@ -17,7 +17,8 @@ from mcp.shared.exceptions import MCPError
 from polar_orders_mcp.emulator.seed import SeedInfo
 from polar_orders_mcp.emulator.state import EmulatorState
 from polar_orders_mcp.tools.export import clean_cell
-from polar_orders_mcp.tools.views import clean_text
+from polar_orders_mcp.tools.orders import STRAY_DRAFT
+from polar_orders_mcp.tools.views import LINK_LIFETIME, clean_text
 from tests.tools.conftest import call, fail
 
 pytestmark = pytest.mark.anyio
@@ -192,18 +193,18 @@ async def test_invoice_and_receipt_links_say_they_expire(server: MCPServer[Any],
     async with Client(server) as client:
         receipt = await call(client, "get_receipt", {"order_id": state_order})
         tools = {t.name: t.description for t in (await client.list_tools()).tools}
-    assert receipt["link_expires"] == "The link works for about 10 minutes: fetch a fresh one rather than keeping it."
+    assert receipt["link_expires"] == LINK_LIFETIME
     assert tools["get_invoice"] == (
-        "An order's invoice PDF link (short-lived), once generate_invoice made it."
+        "An order's invoice PDF link (short-lived); InvoiceDoesNotExist until generate_invoice made it."
     )
-    assert "(short-lived)" in tools["get_receipt"]
+    assert "about 10 minutes" in tools["get_receipt"]
 
 
 async def test_an_invoice_link_says_it_expires(server: MCPServer[Any], seed: SeedInfo, state: EmulatorState) -> None:
     invoiced = next(o for o in state.store.orders if o.is_invoice_generated)
     async with Client(server) as client:
         invoice = await call(client, "get_invoice", {"order_id": invoiced.id})
-    assert invoice["link_expires"] == "The link works for about 10 minutes: fetch a fresh one rather than keeping it."
+    assert invoice["link_expires"] == LINK_LIFETIME
 
 
 async def test_a_card_needing_3ds_is_explained_once(make_server: Any, seed: SeedInfo) -> None:
@@ -214,7 +215,7 @@ async def test_a_card_needing_3ds_is_explained_once(make_server: Any, seed: Seed
         f"Error executing tool finalize_order: Order {order_id} was not charged: Order {order_id} payment requires "
         "customer authentication (e.g. 3DS challenge); off-session charge cannot complete. The order is still a "
         "draft. Only the customer can authenticate the payment: send them a checkout link (create_checkout) to "
-        "pay there."
+        f"pay there. {STRAY_DRAFT}"
     )
 
 

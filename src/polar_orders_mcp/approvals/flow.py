@@ -22,7 +22,7 @@ from mcp_types.version import is_version_at_least
 from pydantic import ConfigDict, Field, create_model
 
 from polar_orders_mcp.approvals.passkeys import recheck
-from polar_orders_mcp.approvals.policy import Caller, ConfirmationRefused, Ctx, Guard, limit_message
+from polar_orders_mcp.approvals.policy import Caller, ConfirmationRefused, Ctx, Guard, RelayTokens, limit_message
 from polar_orders_mcp.approvals.preview import Preview, Typed, changed_facts
 from polar_orders_mcp.money import money
 from polar_orders_mcp.polar.client import PolarClient
@@ -311,7 +311,7 @@ async def _run(
     resumed = _resumed(ctx)
     if resumed is not None:
         approval_id, answer = resumed
-    confirmation_token = approval_id if approval_id is not None and approval_id.startswith("pr1.") else None
+    confirmation_token = approval_id if approval_id is not None and RelayTokens.looks_like_one(approval_id) else None
     if confirmation_token is not None:
         if guard.mode != "relay":
             raise ConfirmationRefused(
@@ -344,7 +344,7 @@ async def _read_approval(ctx: Ctx, guard: Guard, store: Store, approval_id: str 
     wanted = resumed[0] if resumed is not None else approval_id
     if guard.mode == "off" or wanted is None:
         return None
-    if wanted.startswith("pr1."):
+    if RelayTokens.looks_like_one(wanted):
         if guard.mode != "relay":
             return None  # refused as a token this server does not take, before anything else
         wanted = guard.relay.approval_id(wanted)  # the token itself is checked once the approval is loaded

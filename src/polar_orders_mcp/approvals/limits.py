@@ -74,12 +74,6 @@ class Limits(BaseModel):
                 raise ValueError(f"two amounts for any currency ({limits.any_currency} and {item}): give one")
         return limits
 
-    def describe(self) -> str:
-        parts = [f"{c}={a}" for c, a in sorted(self.per_currency.items())]
-        if self.any_currency is not None:
-            parts.insert(0, f"{self.any_currency} (any other currency)")
-        return ", ".join(parts) or "none"
-
 
 # A currency and an amount in some other shape than currency=amount: usd:50000, usd 50000, usd50000, 50000usd.
 _MISWRITTEN = re.compile(

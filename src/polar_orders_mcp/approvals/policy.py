@@ -7,7 +7,7 @@ import hmac
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, tzinfo
-from typing import Any, Literal, Protocol
+from typing import Any, ClassVar, Literal, Protocol
 
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
@@ -17,7 +17,7 @@ from polar_orders_mcp.approvals.passkeys import PasskeyPolicy, Site
 from polar_orders_mcp.approvals.preview import Preview
 from polar_orders_mcp.money import money
 from polar_orders_mcp.store.base import Store
-from polar_orders_mcp.store.records import Approval, Channel
+from polar_orders_mcp.store.records import APPROVAL_ID_PATTERN, APPROVAL_ID_PREFIX, Approval, Channel
 
 Ctx = Context[Any, Any]
 
@@ -74,7 +74,14 @@ class RelayTokens:
     """Relay mode's model-relayed tokens: an HMAC over the approval they stand for."""
 
     secret: bytes
-    PREFIX = "pr1"
+    PREFIX: ClassVar[str] = "pr1"
+    SIGNATURE_LENGTH: ClassVar[int] = 43  # hex digits of the HMAC kept
+    PATTERN: ClassVar[str] = rf"pr1\.{APPROVAL_ID_PATTERN}\.[0-9a-f]{{{SIGNATURE_LENGTH}}}"
+
+    @classmethod
+    def looks_like_one(cls, value: str) -> bool:
+        """Whether an approval_id a call brings is a relay token (checked in full only once loaded)."""
+        return value.startswith(cls.PREFIX + ".")
 
     def issue(self, approval: Approval) -> str:
         return f"{self.PREFIX}.{approval.id}.{self._sign(approval.id, approval.tool, approval.target, approval.digest)}"
@@ -82,7 +89,7 @@ class RelayTokens:
     def approval_id(self, token: str) -> str:
         """The approval a token names, before its signature is checked against that approval."""
         parts = token.split(".")
-        if len(parts) != 3 or parts[0] != self.PREFIX or not parts[1].startswith("apr_"):
+        if len(parts) != 3 or parts[0] != self.PREFIX or not parts[1].startswith(APPROVAL_ID_PREFIX):
             raise ConfirmationRefused("The confirmation_token is malformed: pass it back exactly as it was given.")
         return parts[1]
 
@@ -93,7 +100,7 @@ class RelayTokens:
             raise ConfirmationRefused("The confirmation_token is not valid: it was altered or not issued here.")
 
     def _sign(self, *parts: str) -> str:
-        return hmac.new(self.secret, "\n".join(parts).encode(), hashlib.sha256).hexdigest()[:43]
+        return hmac.new(self.secret, "\n".join(parts).encode(), hashlib.sha256).hexdigest()[: self.SIGNATURE_LENGTH]
 
 
 @dataclass

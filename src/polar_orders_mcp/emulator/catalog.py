@@ -5,15 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from .backend import Backend
 from .errors import invalid
 from .models import Customer, CustomerSession, PaymentMethod, Product
 from .orders import metadata_matches
 from .store import Page, Store, paginate, sort_records
-
-if TYPE_CHECKING:
-    from .state import EmulatorState
 
 CUSTOMER_SESSION_TTL = timedelta(hours=1)
 PRODUCT_SORT_KEYS: dict[str, Callable[[Product], Any]] = {
@@ -72,12 +70,12 @@ class CustomerFilters:
 
 
 class CatalogService:
-    def __init__(self, state: EmulatorState) -> None:
-        self._state = state
+    def __init__(self, backend: Backend) -> None:
+        self._backend = backend
 
     @property
     def _store(self) -> Store:
-        return self._state.store
+        return self._backend.store
 
     def list_products(self, f: ProductFilters, *, sorting: Sequence[str], page: int, limit: int) -> Page[Product]:
         found = [p for p in self._store.products.values() if f.matches(p)]
@@ -109,7 +107,7 @@ class CatalogService:
             loc, value = ("body", "external_customer_id"), external_customer_id
         if customer is None:
             raise invalid(loc, "Customer does not exist.", value)
-        now = self._state.now()
+        now = self._backend.now()
         session = CustomerSession(self._store.new_id(), self._store.new_secret("polar_cst_"), customer, now,
                                   now + CUSTOMER_SESSION_TTL, return_url)
         self._store.sessions[session.token] = session

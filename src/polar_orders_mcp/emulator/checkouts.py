@@ -7,8 +7,10 @@ import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from .backend import Backend
+from .catalog import CatalogService
 from .errors import (
     ExpiredCheckoutError,
     NotNullViolation,
@@ -32,9 +34,6 @@ from .models import (
     tax_for,
 )
 from .store import Page, Store, paginate, sort_records
-
-if TYPE_CHECKING:
-    from .state import EmulatorState
 
 CHECKOUT_TTL = timedelta(hours=1)
 CHECKOUT_SORT_KEYS: dict[str, Callable[[Checkout], Any]] = {
@@ -103,17 +102,18 @@ def card_outcome(token: str, known: Mapping[str, str]) -> str:
 
 
 class CheckoutService:
-    def __init__(self, state: EmulatorState) -> None:
-        self._state = state
+    def __init__(self, backend: Backend, catalog: CatalogService) -> None:
+        self._backend = backend
+        self._catalog = catalog  # a checkout's customer session is the catalog's
 
     @property
     def _store(self) -> Store:
-        return self._state.store
+        return self._backend.store
 
     def _refresh(self, checkout: Checkout) -> Checkout:
         """Apply the transitions time and payment make: open past its expiry → expired,
         confirmed with its order recorded → succeeded (the next read after confirm)."""
-        if checkout.status == "open" and checkout.expires_at <= self._state.now():
+        if checkout.status == "open" and checkout.expires_at <= self._backend.now():
             checkout.status = "expired"
         elif checkout.status == "confirmed" and checkout.order_id is not None:
             checkout.status = "succeeded"
@@ -141,7 +141,7 @@ class CheckoutService:
                 raise invalid(("body", "customer_id"), "Customer does not exist.", customer_id)
         elif external_customer_id is not None:
             customer = store.customer_by_external_id(external_customer_id)
-        now, product = self._state.now(), chosen[0]
+        now, product = self._backend.now(), chosen[0]
         secret = store.new_secret("polar_c_")
         checkout = Checkout(store.new_id(), now, secret, now + CHECKOUT_TTL, store.organization.id, chosen, product,
                             product.prices[0], product.prices[0].default_amount(), None, customer=customer,
@@ -212,7 +212,7 @@ class CheckoutService:
         customer = self._buyer(checkout)
         order = self._order(checkout, customer)
         checkout.status, checkout.order_id, checkout.customer = "confirmed", order.id, customer
-        session = self._state.catalog.create_session(customer_id=customer.id)
+        session = self._catalog.create_session(customer_id=customer.id)
         return checkout, session.token
 
     def _open(self, client_secret: str) -> Checkout:
@@ -256,7 +256,7 @@ class CheckoutService:
             staged.customer_tax_id = staged.customer_billing_name = None
         # Polar pins the locale to "en" for organizations without checkout localization.
         staged.locale = "en"
-        staged.modified_at = self._state.now()
+        staged.modified_at = self._backend.now()
         _commit(staged, checkout)
         return checkout
 
@@ -284,7 +284,7 @@ class CheckoutService:
         customer = checkout.customer or next(
             (c for c in store.customers.values() if c.email.lower() == email.lower()), None)
         if customer is None:
-            customer = Customer(store.new_id(), store.organization.id, self._state.now(), email,
+            customer = Customer(store.new_id(), store.organization.id, self._backend.now(), email,
                                 checkout.customer_name, checkout.customer_billing_address,
                                 external_id=checkout.external_customer_id, metadata=dict(checkout.customer_metadata))
             store.add_customer(customer)
@@ -293,7 +293,7 @@ class CheckoutService:
         return customer
 
     def _order(self, checkout: Checkout, customer: Customer) -> Order:
-        store, now, product = self._store, self._state.now(), checkout.product
+        store, now, product = self._store, self._backend.now(), checkout.product
         order = Order(store.new_id(), now, "paid", customer, product, checkout.price, checkout.amount,
                       tax_for(checkout.amount, checkout.customer_billing_address), product.name,
                       checkout.customer_billing_name or customer.name, checkout.customer_billing_address,
@@ -307,7 +307,7 @@ class CheckoutService:
             order.subscription, order.billing_reason = subscription, "subscription_create"
         order.invoice_number = store.organization.allocate_invoice_number()
         order.receipt_number = store.organization.allocate_receipt_number()
-        order.receipt_polls_left = self._state.settings.receipt_render_polls
+        order.receipt_polls_left = self._backend.settings.receipt_render_polls
         store.add_order(order)
         return order
 

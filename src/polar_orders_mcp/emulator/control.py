@@ -33,6 +33,7 @@ class OrganizationPatch(Body):
 
 class SettingsPatch(Body):
     receipt_render_polls: Annotated[int, Field(ge=0)] | None = None
+    invoice_render_polls: Annotated[int, Field(ge=0)] | None = None
     charge_seconds: Annotated[float, Field(ge=0, le=60)] | None = None
     refund_status: Literal["succeeded", "pending"] | None = None
 

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from .backend import Backend
 from .errors import DisputeNotOpenError
 from .models import Dispute
 from .store import Page, Store, paginate, sort_records
-
-if TYPE_CHECKING:
-    from .state import EmulatorState
+from .subscriptions import SubscriptionService
 
 DISPUTE_SORT_KEYS: dict[str, Callable[[Dispute], Any]] = {
     "created_at": lambda d: d.created_at,
@@ -32,12 +31,13 @@ class DisputeFilters:
 
 
 class DisputeService:
-    def __init__(self, state: EmulatorState) -> None:
-        self._state = state
+    def __init__(self, backend: Backend, subscriptions: SubscriptionService) -> None:
+        self._backend = backend
+        self._subscriptions = subscriptions  # an accepted dispute revokes its order's subscription
 
     @property
     def _store(self) -> Store:
-        return self._state.store
+        return self._backend.store
 
     def list_disputes(self, f: DisputeFilters, *, sorting: Sequence[str], page: int, limit: int) -> Page[Dispute]:
         found = [d for d in self._store.disputes.values() if f.matches(d)]
@@ -53,8 +53,8 @@ class DisputeService:
         if dispute.status != "needs_response":
             raise DisputeNotOpenError(dispute.id)
         dispute.status = "lost"
-        dispute.modified_at = self._state.now()
+        dispute.modified_at = self._backend.now()
         subscription = dispute.order.subscription
         if subscription is not None and subscription.can_cancel(immediately=True):
-            self._state.subscriptions.cancel(subscription.id, immediately=True)
+            self._subscriptions.cancel(subscription.id, immediately=True)
         return dispute

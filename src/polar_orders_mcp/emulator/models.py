@@ -13,10 +13,6 @@ InvoiceDetails = tuple[str | None, Address | None]
 ChargeOutcome = Literal["succeeds", "declines", "requires_action"]
 
 ORDER_STATUSES = ("draft", "pending", "paid", "refunded", "partially_refunded", "void")
-REFUND_STATUSES = ("pending", "succeeded", "failed", "canceled")
-# Reasons a refund request may give; Polar keeps `dispute_prevention` for its own refunds.
-REFUND_REASONS = ("duplicate", "fraudulent", "customer_request", "service_disruption", "satisfaction_guarantee",
-                  "other")
 SUBSCRIPTION_STATUSES = ("incomplete", "incomplete_expired", "trialing", "active", "past_due", "canceled", "unpaid",
                          "paused")
 BILLABLE_SUBSCRIPTION_STATUSES = frozenset({"trialing", "active", "past_due"})
@@ -235,8 +231,10 @@ class Order:
     payment_status: str | None = None
     payment_error: str | None = None
     # Emulator bookkeeping, never rendered.
-    finalizing: bool = False
     receipt_polls_left: int = 0
+    # An invoice requested but not made yet (Polar's queued job), and the reads of it before the job runs.
+    queued_invoice: InvoiceDetails | None = None
+    invoice_polls_left: int = 0
     applied_balance_amount: int = 0
     # Polar's `refunds_blocked_at`, set by its staff on an order: not in the API's Order schema.
     refunds_blocked: bool = False
@@ -417,6 +415,9 @@ class Settings:
     """Knobs the control plane turns; a fault-injection layer would live beside these."""
 
     receipt_render_polls: int = 1
+    # Polar generates an invoice in a queued job: until it has run, its GET answers 404 (or the previous
+    # invoice, when regenerating). The job runs after this many reads of the invoice; 0: at once.
+    invoice_render_polls: int = 0
     # Seconds a finalize's charge takes; widens the window concurrent finalizes race in.
     charge_seconds: float = 0.0
     # What a new refund's status is: Stripe answers `succeeded` for most card refunds, `pending` for some.

@@ -8,8 +8,9 @@ import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import Any, NoReturn
 
+from .backend import Backend
 from .errors import (
     InvoiceDoesNotExist,
     MissingInvoiceBillingDetails,
@@ -37,9 +38,6 @@ from .models import (
     tax_for,
 )
 from .store import Page, Store, paginate, sort_records
-
-if TYPE_CHECKING:
-    from .state import EmulatorState
 
 # Polar ranks statuses with a CASE; draft and void fall out of it as NULL.
 STATUS_RANK = {"pending": 1, "paid": 2, "refunded": 3, "partially_refunded": 4}
@@ -124,12 +122,12 @@ def document_url(kind: str, order_id: str) -> str:
 
 
 class OrderService:
-    def __init__(self, state: EmulatorState) -> None:
-        self._state = state
+    def __init__(self, backend: Backend) -> None:
+        self._backend = backend
 
     @property
     def _store(self) -> Store:
-        return self._state.store
+        return self._backend.store
 
     def matching(self, f: OrderFilters, customer: Customer | None = None) -> list[Order]:
         """Orders passing the filters, oldest first."""
@@ -205,7 +203,7 @@ class OrderService:
                           "a complete, valid billing address before an off-session charge can be created.",
                           customer_id)
         subtotal = price.default_amount() if amount is None else amount
-        order = Order(store.new_id(), self._state.now(), "draft", customer, product, price, subtotal,
+        order = Order(store.new_id(), self._backend.now(), "draft", customer, product, price, subtotal,
                       tax_for(subtotal, customer.billing_address), description or product.name,
                       customer.billing_name, dict(customer.billing_address), dict(metadata or {}),
                       custom_field_data=dict(custom_field_data or {}))
@@ -229,7 +227,7 @@ class OrderService:
             order.billing_address = new
         if "billing_name" in changes:
             order.billing_name = changes["billing_name"]
-        order.modified_at = self._state.now()
+        order.modified_at = self._backend.now()
         return order
 
     async def finalize(self, order_id: str, payment_method_id: str | None = None) -> Order:
@@ -237,7 +235,7 @@ class OrderService:
         second finalize sees a non-draft and gets 412, and only one charge ever happens."""
         order, method = self._claim(order_id, payment_method_id)
         try:
-            await asyncio.sleep(self._state.settings.charge_seconds)
+            await asyncio.sleep(self._backend.settings.charge_seconds)
         except BaseException:
             order.status = "draft"
             raise
@@ -257,8 +255,8 @@ class OrderService:
         order.invoice_number = order.invoice_number or org.allocate_invoice_number()
         order.receipt_number = org.allocate_receipt_number()
         # Polar renders the receipt PDF after the charge; until then the receipt endpoint says 202.
-        order.receipt_polls_left = self._state.settings.receipt_render_polls
-        order.modified_at = self._state.now()
+        order.receipt_polls_left = self._backend.settings.receipt_render_polls
+        order.modified_at = self._backend.now()
         return order
 
     def _claim(self, order_id: str, payment_method_id: str | None) -> tuple[Order, PaymentMethod]:
@@ -289,7 +287,8 @@ class OrderService:
 
     def generate_invoice(self, order_id: str, customer: Customer | None = None) -> None:
         """Make the invoice, or make it again when the billing details changed since (Polar compares a
-        checksum of them); the invoice number stays. Polar queues this; the emulator does it at once."""
+        checksum of them); the invoice number stays. Polar queues this job: it runs after
+        `invoice_render_polls` reads of the invoice (0: at once)."""
         order = self.get(order_id, customer)
         if order.status in ("draft", "void"):
             raise OrderNotEligibleForInvoice(order.id, order.status)
@@ -298,11 +297,23 @@ class OrderService:
         if order.invoice == (order.billing_name, order.billing_address):
             return
         order.invoice_number = order.invoice_number or self._store.organization.allocate_invoice_number()
-        order.invoice = order.billing_details
-        order.modified_at = self._state.now()
+        order.queued_invoice = order.billing_details
+        order.invoice_polls_left = self._backend.settings.invoice_render_polls
+        self._run_invoice_job(order)
+
+    def _run_invoice_job(self, order: Order) -> None:
+        """The queued invoice job, when its time has come: the invoice then shows the queued details."""
+        if order.queued_invoice is None:
+            return
+        if order.invoice_polls_left > 0:
+            order.invoice_polls_left -= 1
+            return
+        order.invoice, order.queued_invoice = order.queued_invoice, None
+        order.modified_at = self._backend.now()
 
     def invoice_url(self, order_id: str, customer: Customer | None = None) -> str:
         order = self.get(order_id, customer)
+        self._run_invoice_job(order)
         if not order.is_invoice_generated:
             raise InvoiceDoesNotExist(order.id)
         return document_url("invoices", order.id)

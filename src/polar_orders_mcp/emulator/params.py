@@ -140,10 +140,11 @@ class Query:
         try:
             return ZoneInfo(raw)
         except (ZoneInfoNotFoundError, ValueError):
-            # Polar's own validator (order/export.py): a ValueError, so pydantic's value_error.
+            # Polar's own validator (order/export.py): a ValueError, so pydantic's value_error, its `ctx`
+            # rendered by FastAPI as the exception's empty vars().
             message = f"{raw!r} is not a valid IANA time zone"
             self.errors.append({"type": "value_error", "loc": ["query", name], "msg": f"Value error, {message}",
-                                "input": raw, "ctx": {"error": message}})
+                                "input": raw, "ctx": {"error": _jsonable(ValueError(message))}})
             return ZoneInfo("UTC")
 
     def check(self) -> None:

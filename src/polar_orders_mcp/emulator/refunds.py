@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from .backend import Backend
 from .errors import (
     RefundDisputedPayment,
     RefundedAlready,
@@ -14,11 +15,8 @@ from .errors import (
     RevokeSubscriptionBenefitsProhibited,
     invalid,
 )
-from .models import REFUND_BLOCKING_DISPUTE_STATUSES, Metadata, Order, Refund
+from .models import REFUND_BLOCKING_DISPUTE_STATUSES, Metadata, Refund
 from .store import Page, Store, paginate, sort_records
-
-if TYPE_CHECKING:
-    from .state import EmulatorState
 
 REFUND_SORT_KEYS: dict[str, Callable[[Refund], Any]] = {
     "created_at": lambda r: r.created_at,
@@ -51,19 +49,16 @@ class RefundFilters:
 
 
 class RefundService:
-    def __init__(self, state: EmulatorState) -> None:
-        self._state = state
+    def __init__(self, backend: Backend) -> None:
+        self._backend = backend
 
     @property
     def _store(self) -> Store:
-        return self._state.store
+        return self._backend.store
 
     def list_refunds(self, f: RefundFilters, *, sorting: Sequence[str], page: int, limit: int) -> Page[Refund]:
         found = [r for r in self._store.refunds if f.matches(r)]
         return paginate(sort_records(found, sorting, REFUND_SORT_KEYS), page, limit)
-
-    def for_order(self, order: Order) -> list[Refund]:
-        return [r for r in self._store.refunds if r.order is order]
 
     def create(self, *, order_id: str, reason: str, amount: int, comment: str | None = None,
                revoke_benefits: bool = False, metadata: Metadata | None = None) -> Refund:
@@ -87,8 +82,8 @@ class RefundService:
             raise RefundDisputedPayment(order.id)
         # Polar asks Stripe for amount + tax, then splits Stripe's total back into amount and tax.
         recorded_amount, recorded_tax = order.refund_split_from_total(amount + tax)
-        now = self._state.now()
-        refund = Refund(self._store.new_id(), now, order, self._state.settings.refund_status, reason, recorded_amount,
+        now = self._backend.now()
+        refund = Refund(self._store.new_id(), now, order, self._backend.settings.refund_status, reason, recorded_amount,
                         recorded_tax, comment=comment, revoke_benefits=revoke_benefits, metadata=dict(metadata or {}))
         self._store.add_refund(refund)
         if refund.succeeded:

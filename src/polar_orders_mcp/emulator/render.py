@@ -40,6 +40,14 @@ def default_success_url(client_secret: str) -> str:
     return f"/_emulator/checkouts/{client_secret}/confirmation"
 
 
+def success_url(c: Checkout, base: str) -> str:
+    """Polar's `Checkout.success_url`: its own page when none is set, else the URL with the checkout's id
+    in place of `{CHECKOUT_ID}`."""
+    if c.success_url is None:
+        return absolute(base, default_success_url(c.client_secret))
+    return absolute(base, c.success_url.replace("{CHECKOUT_ID}", c.id))
+
+
 def absolute(base: str, url: str) -> str:
     return base + url if url.startswith("/") else url
 
@@ -211,12 +219,11 @@ def customer_order(o: Order, org: Organization) -> Json:
 def _checkout_common(c: Checkout, base: str) -> Json:
     tax = c.tax_amount
     required = c.is_payment_required
-    success = absolute(base, c.success_url or default_success_url(c.client_secret))
     return {
         "id": c.id, "created_at": iso(c.created_at), "modified_at": iso(c.modified_at),
         "custom_field_data": c.custom_field_data, "payment_processor": "stripe", "status": c.status,
         "client_secret": c.client_secret, "url": f"{base}/_emulator/checkouts/{c.client_secret}",
-        "expires_at": iso(c.expires_at), "success_url": success, "return_url": c.return_url,
+        "expires_at": iso(c.expires_at), "success_url": success_url(c, base), "return_url": c.return_url,
         "embed_origin": c.embed_origin, "amount": c.amount, "seats": None, "min_seats": None, "max_seats": None,
         "units": None, "min_units": None, "max_units": None,
         "discount_amount": 0, "net_amount": c.amount, "tax_amount": tax, "tax_behavior": "exclusive",

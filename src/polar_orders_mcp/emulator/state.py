@@ -1,4 +1,4 @@
-"""The emulator's whole state: store, clock, settings, authentication and the resource services."""
+"""The emulator's whole state: the services' backend (store, clock, settings), authentication, faults, services."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from . import seed as seeding
+from .backend import Backend
 from .catalog import CatalogService
 from .checkouts import CheckoutService
 from .disputes import DisputeService
@@ -30,30 +31,47 @@ def utc_now() -> datetime:
 
 
 class EmulatorState:
-    """Pure backend (no HTTP): routes call these services and render what they return.
+    """No HTTP: routes authenticate here, call the services and render what they return.
 
-    Reset and reseed swap the store in place, so a reference to this object stays valid.
+    The services get only the backend (store, clock, settings). Reset and reseed replace the store and
+    the settings inside it, so a reference to this object, or to a service, stays valid.
     """
 
-    store: Store
     seed_info: SeedInfo
 
     def __init__(self, *, orders: int = 60, seed: int = 0, clock: Callable[[], datetime] = utc_now) -> None:
-        self.clock = clock
         self.order_count = orders
         self.seed = seed
-        self.settings = Settings()
         self.faults = FaultPlan()
-        self.orders = OrderService(self)
-        self.checkouts = CheckoutService(self)
-        self.catalog = CatalogService(self)
-        self.refunds = RefundService(self)
-        self.subscriptions = SubscriptionService(self)
-        self.disputes = DisputeService(self)
-        self.reset()
+        store, self.seed_info = seeding.build(orders=orders, seed=seed, now=clock())
+        self.backend = Backend(store, Settings(), clock)
+        self.orders = OrderService(self.backend)
+        self.catalog = CatalogService(self.backend)
+        self.checkouts = CheckoutService(self.backend, self.catalog)
+        self.refunds = RefundService(self.backend)
+        self.subscriptions = SubscriptionService(self.backend)
+        self.disputes = DisputeService(self.backend, self.subscriptions)
+
+    # The store, the settings and the clock live in the services' backend; these read and set them there.
+
+    @property
+    def store(self) -> Store:
+        return self.backend.store
+
+    @property
+    def settings(self) -> Settings:
+        return self.backend.settings
+
+    @property
+    def clock(self) -> Callable[[], datetime]:
+        return self.backend.clock
+
+    @clock.setter
+    def clock(self, clock: Callable[[], datetime]) -> None:
+        self.backend.clock = clock
 
     def now(self) -> datetime:
-        return self.clock()
+        return self.backend.now()
 
     def reset(self, *, orders: int | None = None, seed: int | None = None) -> SeedInfo:
         """Fresh state: a new seed (same parameters unless given), default settings, no faults."""
@@ -61,8 +79,8 @@ class EmulatorState:
             self.order_count = orders
         if seed is not None:
             self.seed = seed
-        self.store, self.seed_info = seeding.build(orders=self.order_count, seed=self.seed, now=self.now())
-        self.settings = Settings()
+        self.backend.store, self.seed_info = seeding.build(orders=self.order_count, seed=self.seed, now=self.now())
+        self.backend.settings = Settings()
         self.faults = FaultPlan()
         return self.seed_info
 

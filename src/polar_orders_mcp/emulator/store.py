@@ -6,8 +6,9 @@ import bisect
 import hashlib
 import math
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from .errors import ResourceNotFound
@@ -64,6 +65,28 @@ def _nulls_last(key: Callable[[T], Any]) -> Callable[[T], tuple[bool, Any]]:
 
     return wrapped
 
+
+
+# A list's filters, as Polar's SQL applies them: an unset filter (`None`) lets everything through.
+
+
+def among(value: object, allowed: Collection[object] | None) -> bool:
+    """`value IN (…)`."""
+    return allowed is None or value in allowed
+
+
+def since(moment: datetime | None, bound: datetime | None, *, strict: bool = False) -> bool:
+    """`moment >= bound` (`>` when strict); a NULL moment passes no bound."""
+    if bound is None:
+        return True
+    return moment is not None and (moment > bound if strict else moment >= bound)
+
+
+def until(moment: datetime | None, bound: datetime | None, *, strict: bool = False) -> bool:
+    """`moment <= bound` (`<` when strict); a NULL moment passes no bound."""
+    if bound is None:
+        return True
+    return moment is not None and (moment < bound if strict else moment <= bound)
 
 @dataclass
 class Store:

@@ -5,20 +5,17 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import Any, NoReturn
 
+from .backend import Backend
 from .errors import AlreadyCanceledSubscription, BadRequest, RequestValidationError, ResourceUnavailable
 from .models import Subscription
 from .orders import metadata_matches
-from .store import Page, Store, paginate, sort_records
-
-if TYPE_CHECKING:
-    from .state import EmulatorState
+from .store import Page, Store, among, paginate, since, sort_records, until
 
 DEFAULT_SORTING = ("-started_at",)
 SORT_PROPERTIES = ("customer", "status", "started_at", "current_period_end", "ended_at", "ends_at", "amount",
                    "product", "discount")
-# The deprecated `active` filter: true is Polar's active statuses, false its revoked ones.
 ACTIVE = frozenset({"trialing", "active"})
 REVOKED = frozenset({"canceled", "unpaid"})
 # The updates of Polar's `SubscriptionUpdate` the emulator does not apply, by body field, and why. Each is a
@@ -79,31 +76,36 @@ class SubscriptionFilters:
 
     def matches(self, s: Subscription, store: Store) -> bool:
         customer = store.customers[s.customer_id]
-        canceled = s.canceled_at
-        return ((self.organization_id is None or customer.organization_id in self.organization_id)
-                and (self.product_id is None or s.product_id in self.product_id)
-                and (self.customer_id is None or s.customer_id in self.customer_id)
-                and (self.external_customer_id is None or customer.external_id in self.external_customer_id)
-                and self.discount_id is None
-                and (self.active is None or s.status in (ACTIVE if self.active else REVOKED))
-                and (self.status is None or s.status in self.status)
-                and (self.cancel_at_period_end is None or s.cancel_at_period_end == self.cancel_at_period_end)
-                and (self.customer_cancellation_reason is None
-                     or s.customer_cancellation_reason in self.customer_cancellation_reason)
-                and (self.canceled_at_after is None or (canceled is not None and canceled >= self.canceled_at_after))
-                and (self.canceled_at_before is None or (canceled is not None and canceled <= self.canceled_at_before))
-                and (self.started_after is None or s.created_at > self.started_after)
-                and (self.started_before is None or s.created_at < self.started_before)
-                and (not self.metadata or metadata_matches(s.metadata, self.metadata)))
+        # Seeded subscriptions carry no discount: a discount filter matches none.
+        return self.discount_id is None and all((
+            among(customer.organization_id, self.organization_id),
+            among(s.product_id, self.product_id),
+            among(s.customer_id, self.customer_id),
+            among(customer.external_id, self.external_customer_id),
+            among(s.status, self._active_statuses()),
+            among(s.status, self.status),
+            among(s.cancel_at_period_end, None if self.cancel_at_period_end is None else {self.cancel_at_period_end}),
+            among(s.customer_cancellation_reason, self.customer_cancellation_reason),
+            since(s.canceled_at, self.canceled_at_after),
+            until(s.canceled_at, self.canceled_at_before),
+            since(s.created_at, self.started_after, strict=True),
+            until(s.created_at, self.started_before, strict=True),
+            not self.metadata or metadata_matches(s.metadata, self.metadata),
+        ))
 
+    def _active_statuses(self) -> frozenset[str] | None:
+        """The deprecated `active` filter's statuses: Polar's active ones for true, its revoked ones for false."""
+        if self.active is None:
+            return None
+        return ACTIVE if self.active else REVOKED
 
 class SubscriptionService:
-    def __init__(self, state: EmulatorState) -> None:
-        self._state = state
+    def __init__(self, backend: Backend) -> None:
+        self._backend = backend
 
     @property
     def _store(self) -> Store:
-        return self._state.store
+        return self._backend.store
 
     def list_subscriptions(self, f: SubscriptionFilters, *, sorting: Sequence[str], page: int,
                            limit: int) -> Page[Subscription]:
@@ -128,7 +130,7 @@ class SubscriptionService:
         if "discount_id" in changes or "metadata" in changes:
             # Polar writes the column even when the value is the same, so `modified_at` moves.
             s.metadata = dict(changes.get("metadata", s.metadata))
-            s.modified_at = self._state.now()
+            s.modified_at = self._backend.now()
         return s
 
     def refuse_update(self, subscription_id: str, body: Mapping[str, Any]) -> NoReturn:
@@ -142,7 +144,7 @@ class SubscriptionService:
         s = self.get(subscription_id)
         if not s.can_cancel(immediately):
             raise AlreadyCanceledSubscription()
-        now = self._state.now()
+        now = self._backend.now()
         s.canceled_at = now
         if reason:
             s.customer_cancellation_reason = reason
@@ -167,7 +169,7 @@ class SubscriptionService:
         s.cancel_at_period_end = False
         s.ends_at = s.canceled_at = None
         s.customer_cancellation_reason = s.customer_cancellation_comment = None
-        s.modified_at = self._state.now()
+        s.modified_at = self._backend.now()
         return s
 
 

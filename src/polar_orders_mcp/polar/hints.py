@@ -34,7 +34,10 @@ CODE_HINTS: dict[str, str] = {
         "Set the order's billing name and billing address first (update the order), then ask for the "
         "invoice again."
     ),
-    "InvoiceDoesNotExist": "No invoice has been generated for this order yet; generate one first.",
+    "InvoiceDoesNotExist": (
+        "No invoice exists for this order yet: generate one first. Right after it is requested Polar answers "
+        "this too, for a few seconds, while it makes the invoice."
+    ),
     "ReceiptNotAllocated": "The order has no succeeded payment, so it has no receipt.",
     "ResourceNotFound": ("Check the id: it may be mistyped, or belong to another organization or environment."),
     "ExpiredCheckoutError": "The checkout session has expired; create a new checkout.",
@@ -89,16 +92,19 @@ REFUND_TOO_HIGH_HINT = (
     "The amount is more than what is left to refund on this order; nothing was refunded. The amount is net "
     "of tax (Polar adds the prorated tax itself): re-read the order and refund at most its refundable_amount."
 )
-# Polar's uncancel answers with its generic errors: say what they mean there.
+NOT_SCHEDULED_HINT = (
+    "The subscription has no cancellation scheduled at the period's end, so there is nothing to take "
+    "back; nothing changed. Read it to see its state."
+)
+# Polar's uncancel answers with its generic errors: say what they mean there. With nothing scheduled, Polar's
+# server code raises a bare 400 `BadRequest`; polar-sdk 1.0.2 declares a 409 `SubscriptionNotScheduledToCancel`.
 SUBSCRIPTION_HINTS: dict[str, str] = {
     "ResourceUnavailable": (
         "The subscription has already ended, so its cancellation cannot be taken back; nothing changed. "
         "The customer must subscribe again."
     ),
-    "BadRequest": (
-        "The subscription has no cancellation scheduled at the period's end, so there is nothing to take "
-        "back; nothing changed. Read it to see its state."
-    ),
+    "BadRequest": NOT_SCHEDULED_HINT,
+    "SubscriptionNotScheduledToCancel": NOT_SCHEDULED_HINT,
 }
 
 

@@ -75,7 +75,8 @@ class Subscriptions:
         return await self._api.model(Subscription, "PATCH", f"{PATH}{segment(subscription_id)}", json_body=body)
 
     async def uncancel(self, subscription_id: str) -> Subscription:
-        """Take back a cancellation scheduled for the period's end (400 if none, 410 once it ended)."""
+        """Take back a cancellation scheduled for the period's end (400, or 409 `SubscriptionNotScheduledToCancel`,
+        if none; 410 once it ended)."""
         body = {"cancel_at_period_end": False}
         return await self._api.model(Subscription, "PATCH", f"{PATH}{segment(subscription_id)}", json_body=body)
 

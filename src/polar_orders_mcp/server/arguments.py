@@ -296,6 +296,7 @@ def _wanted(sub: Mapping[str, Any], defs: Mapping[str, Any]) -> str:
 
 
 def _example(sub: Mapping[str, Any], defs: Mapping[str, Any], depth: int = 0) -> Any:
+    """A value the schema accepts, to show in an error; None when there is no honest one."""
     sub = _resolved(sub, defs)
     if depth > 3:
         return None
@@ -304,30 +305,40 @@ def _example(sub: Mapping[str, Any], defs: Mapping[str, Any], depth: int = 0) ->
     if sub.get("enum"):
         return sub["enum"][0]
     kind = sub.get("type")
-    if kind == "string":
-        if sub.get("format") in FORMAT_EXAMPLES:
-            return FORMAT_EXAMPLES[sub["format"]]
-        pattern = sub.get("pattern")
-        if isinstance(pattern, str) and pattern.startswith("^polar_c_"):
-            return "polar_c_…"
-        return PATTERN_EXAMPLES.get(pattern) if pattern else None
-    if kind == "integer":
-        low, high = sub.get("minimum"), sub.get("maximum")
-        for candidate in (sub.get("default"), 1250 if low is not None and low == 0 else None, low, 1):
-            if isinstance(candidate, int) and (low is None or candidate >= low) and (high is None or candidate <= high):
-                return candidate
-        return None
-    if kind == "boolean":
-        return True
     if kind == "array":
         item = _example(sub.get("items", {}), defs, depth + 1)
         return [item] if item is not None else None
     if kind == "object" and "properties" in sub:
         required = sub.get("required", [])
         return {name: _example(sub["properties"][name], defs, depth + 1) for name in required} or None
-    if kind == "object":
-        return {"key": "value"}
+    example = _SCALAR_EXAMPLES.get(kind) if isinstance(kind, str) else None
+    return example(sub) if example else None
+
+
+def _string_example(sub: Mapping[str, Any]) -> Any:
+    if sub.get("format") in FORMAT_EXAMPLES:
+        return FORMAT_EXAMPLES[sub["format"]]
+    pattern = sub.get("pattern")
+    if isinstance(pattern, str) and pattern.startswith("^polar_c_"):
+        return "polar_c_…"
+    return PATTERN_EXAMPLES.get(pattern) if pattern else None
+
+
+def _integer_example(sub: Mapping[str, Any]) -> int | None:
+    """The default, else 1250 where 0 is the floor (an amount), else the floor, else 1: within the bounds."""
+    low, high = sub.get("minimum"), sub.get("maximum")
+    for candidate in (sub.get("default"), 1250 if low is not None and low == 0 else None, low, 1):
+        if isinstance(candidate, int) and (low is None or candidate >= low) and (high is None or candidate <= high):
+            return candidate
     return None
+
+
+_SCALAR_EXAMPLES: dict[str, Callable[[Mapping[str, Any]], Any]] = {
+    "string": _string_example,
+    "integer": _integer_example,
+    "boolean": lambda _: True,
+    "object": lambda _: {"key": "value"},
+}
 
 
 def _at(schema: Mapping[str, Any], loc: tuple[Any, ...], defs: Mapping[str, Any]) -> Mapping[str, Any] | None:

@@ -44,40 +44,57 @@ def compact_schema(schema: dict[str, Any], *, optional_null: bool) -> dict[str, 
     for key, value in schema.items():
         if key == "title" or (optional_null and (key in _CAPS or _sanity_cap(key, value))):
             continue
-        if key == "properties" and optional_null and isinstance(value, dict):
-            out[key] = {name: _implied(name, compact_schema(sub, optional_null=True)) for name, sub in value.items()}
-        elif key in _SCHEMA_MAPS and isinstance(value, dict):
-            out[key] = {name: compact_schema(sub, optional_null=optional_null) for name, sub in value.items()}
-        elif key in _SCHEMA_LISTS and isinstance(value, list):
-            out[key] = [compact_schema(sub, optional_null=optional_null) for sub in value]
-        elif key in _SCHEMA_ONE and isinstance(value, dict):
-            out[key] = compact_schema(value, optional_null=optional_null)
-        else:
-            out[key] = value
-    branches = out.get("anyOf")
-    if (
-        optional_null
-        and isinstance(branches, list)
-        and len(branches) == 2
-        and _NULL in branches
-        and "default" in out
-        and out["default"] is None
-    ):
-        rest = {k: v for k, v in out.items() if k not in ("anyOf", "default")}
-        out = {**next(b for b in branches if b != _NULL), **rest}
-    if out.get("pattern") == _UUID:
-        del out["pattern"]
-        out["format"] = "uuid"
-    if optional_null and out.get("pattern") == EMAIL_PATTERN:
-        del out["pattern"]
-        out["format"] = "email"
-    if optional_null and out.get("type") == "string" and all(isinstance(v, str) for v in out.get("enum") or [0]):
-        del out["type"]
-    # Leaving it out means null, or for a flag, false.
-    unsaid = out.get("default") is None or (out.get("default") is False and out.get("type") == "boolean")
-    if optional_null and "default" in out and unsaid:
-        del out["default"]
+        out[key] = _compact_value(key, value, optional_null=optional_null)
+    if optional_null:
+        out = _optional_as_its_type(out)
+    _name_formats(out, optional_null=optional_null)
+    if optional_null:
+        _drop_the_unsaid(out)
     return out
+
+
+def _compact_value(key: str, value: Any, *, optional_null: bool) -> Any:
+    """One keyword's value, its subschemas compacted (every other keyword holds data)."""
+    if key == "properties" and optional_null and isinstance(value, dict):
+        return {name: _implied(name, compact_schema(sub, optional_null=True)) for name, sub in value.items()}
+    if key in _SCHEMA_MAPS and isinstance(value, dict):
+        return {name: compact_schema(sub, optional_null=optional_null) for name, sub in value.items()}
+    if key in _SCHEMA_LISTS and isinstance(value, list):
+        return [compact_schema(sub, optional_null=optional_null) for sub in value]
+    if key in _SCHEMA_ONE and isinstance(value, dict):
+        return compact_schema(value, optional_null=optional_null)
+    return value
+
+
+def _optional_as_its_type(schema: dict[str, Any]) -> dict[str, Any]:
+    """`anyOf: [T, null]` with a null default is advertised as T: leaving the parameter out means null."""
+    branches = schema.get("anyOf")
+    if not (isinstance(branches, list) and len(branches) == 2 and _NULL in branches):
+        return schema
+    if "default" not in schema or schema["default"] is not None:
+        return schema
+    rest = {k: v for k, v in schema.items() if k not in ("anyOf", "default")}
+    return {**next(b for b in branches if b != _NULL), **rest}
+
+
+def _name_formats(schema: dict[str, Any], *, optional_null: bool) -> None:
+    """The UUID regex as `format: uuid`, and in input schemas the email regex as `format: email`."""
+    if schema.get("pattern") == _UUID:
+        del schema["pattern"]
+        schema["format"] = "uuid"
+    if optional_null and schema.get("pattern") == EMAIL_PATTERN:
+        del schema["pattern"]
+        schema["format"] = "email"
+
+
+def _drop_the_unsaid(schema: dict[str, Any]) -> None:
+    """An input schema leaves out what goes without saying: the type of an enum of strings, a null
+    default, a flag's false."""
+    if schema.get("type") == "string" and all(isinstance(v, str) for v in schema.get("enum") or [0]):
+        del schema["type"]
+    unsaid = schema.get("default") is None or (schema.get("default") is False and schema.get("type") == "boolean")
+    if "default" in schema and unsaid:
+        del schema["default"]
 
 
 # Defaults every agent assumes, said once in the server's instructions rather than in every tool.

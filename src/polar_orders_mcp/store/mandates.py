@@ -27,6 +27,7 @@ from polar_orders_mcp.store.records import (
     MandateTerms,
     MandateUsage,
     NewApproval,
+    new_approval_id,
 )
 from polar_orders_mcp.store.schema import acts, approvals, mandates
 from polar_orders_mcp.store.sql import DAY, SqlStore
@@ -201,7 +202,7 @@ class MandateStore:
         self, conn: AsyncConnection, new: NewApproval, mandate: Mandate, now: float, window: float
     ) -> Approval:
         approval = Approval(
-            id="apr_" + secrets.token_urlsafe(18), tool=new.tool, target=new.target, digest=new.digest,
+            id=new_approval_id(), tool=new.tool, target=new.target, digest=new.digest,
             facts=new.facts, summary=new.summary, message=new.message, display=new.display, amount=new.amount,
             currency=new.currency, client=new.client, session=new.session, channel="mandate", state="approved",
             created_at=now, expires_at=now + window, decided_by=mandate.created_by, decided_at=now,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import secrets
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
@@ -14,6 +15,15 @@ ActState = Literal["started", "done", "failed", "unknown"]
 unknown: the answer was lost and reading back could not tell. Only `failed` frees spend."""
 
 SCHEMA_VERSION = 6
+
+# An approval's id, as the store makes it and every irreversible tool takes it back (a relay token embeds it).
+APPROVAL_ID_PREFIX = "apr_"
+APPROVAL_ID_PATTERN = r"apr_[A-Za-z0-9_-]{16,64}"
+
+
+def new_approval_id() -> str:
+    """A fresh approval id: the prefix and 144 random bits."""
+    return APPROVAL_ID_PREFIX + secrets.token_urlsafe(18)
 """1: the first schema. 2: free text (targets, client names, sessions, deciders, outcomes) in columns
 without a length, so that PostgreSQL, which enforces VARCHAR lengths, takes what SQLite takes. 3: acts
 indexed by target alone, for the check that no other act on a target is in flight. 4: approvers' passkeys,

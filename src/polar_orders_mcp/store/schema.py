@@ -1,8 +1,7 @@
-"""The store's tables, one definition for SQLite and PostgreSQL, and the steps that upgrade older databases."""
+"""The store's tables, one definition for SQLite and PostgreSQL (the steps that upgrade older databases are in
+`migrations/`)."""
 
 from __future__ import annotations
-
-from collections.abc import Callable
 
 import sqlalchemy as sa
 
@@ -195,72 +194,3 @@ mandates = sa.Table(
     sa.Column("signature", sa.Text),
     sa.Index("pom_mandates_open", "revoked_at", "expires_at"),
 )
-
-
-def _free_text_columns(conn: sa.Connection, dialect: str) -> None:
-    """Schema 2: free text loses its declared length (SQLite never enforced one: nothing to do there)."""
-    if dialect != "postgresql":
-        return
-    for table, columns in (("pom_approvals", ("target", "client", "session", "decided_by", "outcome")),
-                           ("pom_acts", ("target",))):  # fmt: skip
-        conn.execute(sa.text(f"ALTER TABLE {table} " + ", ".join(f"ALTER COLUMN {c} TYPE text" for c in columns)))
-
-
-def _acts_by_target(conn: sa.Connection, dialect: str) -> None:
-    """Schema 3: acts indexed by target alone (create_all makes no index on a table that exists)."""
-    next(i for i in acts.indexes if i.name == "pom_acts_by_target").create(conn, checkfirst=True)
-
-
-def _passkeys(conn: sa.Connection, dialect: str) -> None:
-    """Schema 4: a decision's passkey proof (the passkeys and their nonces are new tables, made by create_all)."""
-    if "proof" not in {c["name"] for c in sa.inspect(conn).get_columns("pom_approvals")}:
-        conn.execute(sa.text("ALTER TABLE pom_approvals ADD COLUMN proof TEXT"))
-
-
-def _boot(conn: sa.Connection, dialect: str) -> None:
-    """Schema 4: each approval records the run of the server that asked for it (SqlStore.boot); older rows
-    have none, and read as asked by an earlier run."""
-    if "boot" not in {c["name"] for c in sa.inspect(conn).get_columns("pom_approvals")}:
-        conn.execute(sa.text("ALTER TABLE pom_approvals ADD COLUMN boot VARCHAR(32)"))
-
-
-def _signatures(conn: sa.Connection, dialect: str) -> None:
-    """Schema 4: each decision, each audit record and the chain's head carry the signing key's signature; a
-    decision may carry a proof (a passkey's assertion). Rows written before stay unsigned."""
-    found = sa.inspect(conn)
-    for table, names in (("pom_approvals", ("signature", "proof")), ("pom_audit", ("signature",)),
-                         ("pom_audit_head", ("signature",))):  # fmt: skip
-        present = {column["name"] for column in found.get_columns(table)}
-        for name in names:
-            if name not in present:
-                conn.execute(sa.text(f"ALTER TABLE {table} ADD COLUMN {name} TEXT"))
-
-
-def _schema_4(conn: sa.Connection, dialect: str) -> None:
-    _passkeys(conn, dialect)
-    _boot(conn, dialect)
-    _signatures(conn, dialect)
-
-
-def _schema_5(conn: sa.Connection, dialect: str) -> None:
-    """Schema 5: who asked for an approval (the person an OAuth client acts for); the OAuth clients, pending
-    requests, codes and tokens of the embedded authorization server are new tables, made by create_all."""
-    if "asked_by" not in {c["name"] for c in sa.inspect(conn).get_columns("pom_approvals")}:
-        conn.execute(sa.text("ALTER TABLE pom_approvals ADD COLUMN asked_by TEXT"))
-
-
-def _schema_6(conn: sa.Connection, dialect: str) -> None:
-    """Schema 6: the standing approval (mandate) an approval was granted under; the mandates are a new table."""
-    if "mandate" not in {c["name"] for c in sa.inspect(conn).get_columns("pom_approvals")}:
-        conn.execute(sa.text("ALTER TABLE pom_approvals ADD COLUMN mandate VARCHAR(64)"))
-    next(i for i in approvals.indexes if i.name == "pom_approvals_mandate").create(conn, checkfirst=True)
-
-
-# The step that brings a database to each version from the one before; run in order, in one transaction.
-MIGRATIONS: dict[int, Callable[[sa.Connection, str], None]] = {
-    2: _free_text_columns,
-    3: _acts_by_target,
-    4: _schema_4,
-    5: _schema_5,
-    6: _schema_6,
-}

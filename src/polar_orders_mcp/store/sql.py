@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 
 from polar_orders_mcp.signing import SigningKey
-from polar_orders_mcp.store import signed
+from polar_orders_mcp.store import migrations, signed
 from polar_orders_mcp.store.base import Standing
 from polar_orders_mcp.store.records import (
     GENESIS,
@@ -67,9 +67,9 @@ from polar_orders_mcp.store.records import (
     StoreUnavailable,
     TargetBusy,
     chain_hash,
+    new_approval_id,
 )
 from polar_orders_mcp.store.schema import (
-    MIGRATIONS,
     acts,
     approvals,
     audit,
@@ -362,10 +362,10 @@ class SqlStore:
                 if version is None:
                     await conn.execute(meta.insert().values(key="schema_version", value=str(SCHEMA_VERSION)))
                     await conn.execute(audit_head.insert().values(id=1, seq=0, hash=GENESIS))
+                    await conn.run_sync(migrations.stamp, SCHEMA_VERSION)
                     await self._sign_head(conn)
                 elif version < SCHEMA_VERSION:
-                    for step in range(version + 1, SCHEMA_VERSION + 1):
-                        await conn.run_sync(MIGRATIONS[step], self.dialect)
+                    await conn.run_sync(migrations.upgrade, version)
                     if version < 4:  # the head of the unsigned chain so far, signed once, as the upgrade found it
                         await self._sign_head(conn)
                     await conn.execute(
@@ -425,7 +425,7 @@ class SqlStore:
     ) -> Requested:
         now = self.now()
         approval = Approval(
-            id="apr_" + secrets.token_urlsafe(18),
+            id=new_approval_id(),
             tool=new.tool,
             target=_text(new.target),
             digest=new.digest,
@@ -1128,3 +1128,4 @@ def _wal(cursor: Any) -> None:
             if "locked" not in str(exc) or attempt >= 300:
                 raise
             time.sleep(0.01)
+

@@ -25,10 +25,13 @@ from polar_orders_mcp.tools.irreversible import (
     guarded,
     how_decided,
 )
-from polar_orders_mcp.tools.params import Detail, DisputeId, OrderId
+from polar_orders_mcp.tools.params import CustomerId, Detail, DisputeId, OrderId
 
 DisputeStatus = Literal["prevented", "early_warning", "needs_response", "under_review", "lost", "won"]
 DisputeSort = Literal["created_at", "-created_at", "amount", "-amount"]
+# Polar's disputes list filters by order: a customer's disputes are those of their orders, up to one page.
+CUSTOMER_ORDERS = 100
+DISPUTABLE = ["pending", "paid", "refunded", "partially_refunded", "void"]
 # A subscription in these states is revoked at once when its order's dispute is resolved.
 REVOCABLE = frozenset({"trialing", "active", "past_due", "paused"})
 
@@ -37,6 +40,7 @@ async def list_disputes(
     api: Api,
     now: Now,
     order_id: OrderId | None = None,
+    customer_id: CustomerId | None = None,
     status: Annotated[
         list[DisputeStatus] | None,
         Field(max_length=6, description="Only these statuses; needs_response are the ones awaiting you."),
@@ -48,13 +52,33 @@ async def list_disputes(
     limit: Annotated[int, Field(ge=1, le=100, description="Disputes per page, at most 100.")] = 20,
     detail: Detail = "summary",
 ) -> views.DisputeList:
-    """List disputes (chargebacks raised by customers' banks), newest first, by order or status, with the
-    disputed total and the deadline to respond. Use get_dispute for one you know the id of."""
+    """List disputes (chargebacks raised by customers' banks), newest first, by order, customer or status,
+    with the disputed total and the deadline to respond. Use get_dispute for one you know the id of."""
+    orders: list[str] | str | None = order_id
+    if customer_id is not None:
+        orders = await customer_order_ids(api, customer_id, order_id)
+        if not orders:
+            empty = models.Page[models.Dispute](items=[], total_count=0, max_page=0, page=page, limit=limit)
+            return views.dispute_list(empty, now, detail)
     result = await api.disputes.list(
-        page=page, limit=limit, order_id=order_id, status=list(status) if status else None,
+        page=page, limit=limit, order_id=orders, status=list(status) if status else None,
         sorting=list(sorting) if sorting else None,
     )  # fmt: skip
     return views.dispute_list(result, now, detail)
+
+
+async def customer_order_ids(api: PolarClient, customer_id: str, order_id: str | None) -> list[str]:
+    """The customer's placed orders, for Polar's disputes filter, which takes orders but not customers.
+    A draft was never paid, so it is never disputed."""
+    page = await api.orders.list(customer_id=customer_id, status=DISPUTABLE, limit=CUSTOMER_ORDERS)
+    if page.total_count > CUSTOMER_ORDERS:
+        raise ToolError(
+            f"Customer {customer_id} has {page.total_count} orders, more than the {CUSTOMER_ORDERS} this filter "
+            "can cover: Polar filters disputes by order, not by customer. Pass order_id (list_orders finds the "
+            "customer's orders), or list disputes by status."
+        )
+    ids = [o.id for o in page.items]
+    return [i for i in ids if i == order_id] if order_id is not None else ids
 
 
 async def get_dispute(dispute_id: DisputeId, api: Api, detail: Detail = "summary") -> views.DisputeView:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable
-from typing import Literal
+from typing import Annotated, Literal
 
 import anyio
 from mcp.server.mcpserver.exceptions import ToolError
@@ -12,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from polar_orders_mcp.polar import models
 from polar_orders_mcp.polar.errors import (
     OUTCOME_UNKNOWN,
+    NotFoundError,
     PolarError,
     may_still_be_running,
     outcome_unknown,
@@ -25,10 +27,14 @@ from polar_orders_mcp.tools.views import CustomerSupplied
 
 # Polar answers 202 while it renders a receipt PDF; a short wait usually sees it ready.
 RECEIPT_POLL_DELAYS = (0.3, 0.7, 1.5)
+# Polar makes an invoice in a queued job ("usually only a few seconds"): the delays between reads while
+# waiting for it, the last repeated, and the longest wait a call may ask for.
+INVOICE_POLL_DELAYS = (0.5, 1.0, 2.0)
+MAX_INVOICE_WAIT = 30
 
 
 async def get_receipt(order_id: OrderId, api: Api) -> views.ReceiptView:
-    """A paid order's receipt PDF link (short-lived)."""
+    """A paid order's receipt PDF link, for about 10 minutes: link_expires says what to email instead."""
     return await wait_for_receipt(order_id, lambda: api.orders.get_receipt(order_id), "get_receipt")
 
 
@@ -67,26 +73,39 @@ def check_invoice_request(order: models.Order) -> None:
         )
 
 
+WaitSeconds = Annotated[
+    int, Field(ge=0, le=MAX_INVOICE_WAIT, description="wait for the link")
+]
+
+
 class InvoiceResult(BaseModel):
     model_config = ConfigDict(defer_build=True)
     order_id: str
-    status: Literal["requested"] = Field(description="requested: Polar is generating (or regenerating) it.")
-    invoice_number: str | None = None
+    status: Literal["requested", "ready"] = Field(
+        description="ready: url is the invoice. requested: Polar is still making it."
+    )
+    invoice_number: str | None = Field(default=None, description="Kept when the invoice is remade.")
+    url: str | None = Field(default=None, description="The invoice PDF, when ready.", exclude_if=lambda v: v is None)
+    link_expires: str | None = Field(
+        default=None, description="How long the link works, and what to send instead.", exclude_if=lambda v: v is None
+    )
     customer_supplied: CustomerSupplied = Field(description="The billing details the invoice is made with.")
-    next_step: str
+    next_step: str | None = None
 
 
-async def generate_invoice(order_id: OrderId, api: Api) -> InvoiceResult:
-    """Make an order's invoice, or remake it after update_order. Then get_invoice."""
+async def generate_invoice(order_id: OrderId, api: Api, wait_seconds: WaitSeconds = 5) -> InvoiceResult:
+    """Make an order's invoice, or remake it after update_order (same number), and wait for its link."""
     order = await api.orders.get(order_id)
     check_invoice_request(order)
-    return await send_invoice_request(
+    requested = await send_invoice_request(
         order,
         send=lambda: api.orders.generate_invoice(order_id),
         read_back=lambda: api.orders.get(order_id),
         tool="generate_invoice",
         get_tool="get_invoice",
     )
+    fetch = functools.partial(api.orders.get_invoice, order_id)
+    return await wait_for_invoice(requested, order, fetch, wait_seconds, "get_invoice")
 
 
 async def send_invoice_request(
@@ -128,22 +147,57 @@ async def send_invoice_request(
         customer_supplied=CustomerSupplied(
             billing_name=views.clean_text(order.billing_name), billing_address=views.address_line(order.billing_address)
         ),
-        next_step=f"Polar is generating the invoice (a few seconds); {get_tool} returns its link once it exists.",
+        next_step=f"Polar is making the invoice (usually a few seconds); {get_tool} returns its link once it exists, "
+        "and answers InvoiceDoesNotExist until then.",
     )
+
+
+async def wait_for_invoice(
+    requested: InvoiceResult,
+    before: models.Order,
+    fetch: Callable[[], Awaitable[models.Invoice]],
+    wait_seconds: int,
+    get_tool: str,
+) -> InvoiceResult:
+    """Poll for the invoice's link for at most `wait_seconds`. An invoice that existed before the request is
+    there at once; when its billing details changed, Polar remakes it (same number) a few seconds later."""
+    deadline = anyio.current_time() + wait_seconds
+    delays = iter(INVOICE_POLL_DELAYS)
+    while wait_seconds > 0:
+        try:
+            invoice = await fetch()
+        except NotFoundError:
+            left = deadline - anyio.current_time()
+            if left <= 0:
+                break
+            await anyio.sleep(min(next(delays, INVOICE_POLL_DELAYS[-1]), left))
+            continue
+        step = None
+        if before.is_invoice_generated:
+            step = (
+                "This is the invoice as it was made before; if the billing details changed since, Polar is "
+                f"remaking it (same number): call {get_tool} in about 10 seconds for the new version."
+            )
+        return requested.model_copy(
+            update={"status": "ready", "url": invoice.url, "link_expires": views.LINK_LIFETIME, "next_step": step}
+        )
+    if wait_seconds > 0:
+        waited = f"Not ready after {wait_seconds} s: "
+        return requested.model_copy(update={"next_step": waited + (requested.next_step or "")})
+    return requested
 
 
 class InvoiceView(BaseModel):
     model_config = ConfigDict(defer_build=True)
     order_id: str
     url: str = Field(description="Short-lived link to the invoice PDF (about 10 minutes).")
-    # Polar presigns invoice links for 10 minutes (S3Service's default presign TTL).
-    link_expires: str = views.LINK_LIFETIME
+    link_expires: str = Field(description="How long the link works, and what to send instead.")
 
 
 async def get_invoice(order_id: OrderId, api: Api) -> InvoiceView:
-    """An order's invoice PDF link (short-lived), once generate_invoice made it."""
+    """An order's invoice PDF link (short-lived); InvoiceDoesNotExist until generate_invoice made it."""
     invoice = await api.orders.get_invoice(order_id)
-    return InvoiceView(order_id=order_id, url=invoice.url)
+    return InvoiceView(order_id=order_id, url=invoice.url, link_expires=views.LINK_LIFETIME)
 
 
 TOOLS = (

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Self, TypeVar
+from typing import Annotated, Any, Self, TypeVar
 
 import mcp_types as types
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from polar_orders_mcp.approvals import flow
 from polar_orders_mcp.approvals.flow import Action, Awaiting, Ceiling, Done, iso
+from polar_orders_mcp.approvals.policy import RelayTokens
 from polar_orders_mcp.approvals.preview import Preview
+from polar_orders_mcp.store.records import APPROVAL_ID_PATTERN
 from polar_orders_mcp.tools.context import Ctx, app_state
 
 P = TypeVar("P", bound=Preview)
@@ -18,7 +20,7 @@ O = TypeVar("O")  # noqa: E741
 ApprovalIdArg = Annotated[
     str,
     Field(
-        pattern=r"^(apr_[A-Za-z0-9_-]{16,64}|pr1\.apr_[A-Za-z0-9_-]{16,64}\.[0-9a-f]{43})$",
+        pattern=rf"^({APPROVAL_ID_PATTERN}|{RelayTokens.PATTERN})$",
     ),
     # Advertised short: the model copies the id from the first answer, the server checks its form.
     WithJsonSchema({"type": "string", "description": "only after an approval_pending answer"}),
@@ -76,9 +78,6 @@ class GuardedResult(BaseModel):
             **fields,
         }
         return cls(**data)
-
-
-Pending = Literal["approval_pending", "confirmation_required"]
 
 
 def how_decided(done: Done[Any, Any]) -> str:

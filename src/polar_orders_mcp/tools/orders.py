@@ -49,11 +49,19 @@ from polar_orders_mcp.tools.params import (
     Since,
     SubscriptionId,
     Until,
+    address_needs_order,
     billing_changes,
     sort_keys,
 )
 
 log = logging.getLogger(__name__)
+
+# Polar's API has no way to void or delete a draft (order/endpoints.py: list, export, get, create, update,
+# finalize, invoice, receipt; its service voids only pending orders, for dunning and its staff).
+STRAY_DRAFT = (
+    "The draft stays, never charged, and is harmless: Polar's API cannot void or delete a draft. To charge "
+    "this again, reuse it with finalize_order; do not create another draft."
+)
 
 OrderSort = Literal[
     "created_at", "-created_at", "status", "-status", "invoice_number", "-invoice_number",
@@ -71,17 +79,23 @@ async def list_orders(
     product_id: ProductId | None = None,
     checkout_id: CheckoutId | None = None,
     subscription_id: SubscriptionId | None = None,
-    status: Annotated[list[OrderStatus] | None, Field(max_length=6)] = None,
+    status: Annotated[
+        list[OrderStatus] | None,
+        Field(max_length=6, description="paid excludes partially_refunded"),
+    ] = None,
     created_after: Since = None,
     created_before: Until = None,
     metadata: Metadata | None = None,
     sorting: Annotated[list[OrderSort] | None, Field(max_length=4), ORDER_SORT_SCHEMA] = None,
     page: Page = 1,
     limit: Limit = 20,
-    fields: Annotated[list[views.OrderField] | None, Field(max_length=8, description="add to each row")] = None,
+    fields: Annotated[
+        list[views.OrderField] | None, Field(max_length=8, description=views.ORDER_FIELDS_HELP)
+    ] = None,
     detail: Detail = "summary",
 ) -> views.OrderList:
-    """Orders, newest first, as short rows. Filter rather than page through; get_order has the rest."""
+    """Orders, newest first, as short rows. Filter rather than page through; get_order has the rest.
+    For an email, find_customers gives customer_id."""
     if created_after and created_before and created_after >= created_before:
         raise ToolError("created_after must be before created_before.")
     result = await api.orders.list(
@@ -126,9 +140,9 @@ async def create_order(
     ] = None,
     metadata: Metadata | None = None,
 ) -> views.OrderRow:
-    """A DRAFT order for finalize_order to charge; a draft charges nothing. Polar computes tax only here: a
-    draft is how to learn the total with tax, and finalize_order charges that same draft. Each call makes
-    one: after an unclear failure, check list_orders."""
+    """A DRAFT order for finalize_order to charge; it charges nothing. Polar computes tax only here: a draft
+    is how to learn the total with tax. Drafts cannot be voided: reuse one (finalize_order charges it). Each
+    call makes one: after an unclear failure, check list_orders."""
     if amount is not None and not app_state(ctx).allow_price_override:
         raise ToolError(
             "No draft was created: amount overrides the product's fixed price, and this server does not allow "
@@ -152,9 +166,10 @@ async def update_order(
     billing_name: BillingName = None,
     billing_address: BillingAddress = None,
 ) -> views.OrderSummary:
-    """Fix an order's billing name or address (not its country or state); generate_invoice then remakes
+    """Fix an order's billing name or address (its country and state stay); generate_invoice then remakes
     the invoice."""
-    order = await api.orders.update(order_id, **billing_changes(billing_name, billing_address))
+    current = (await api.orders.get(order_id)).billing_address if address_needs_order(billing_address) else None
+    order = await api.orders.update(order_id, **billing_changes(billing_name, billing_address, current))
     return views.order(order)
 
 
@@ -395,7 +410,10 @@ async def finalize_order(
 ) -> ChargeResult | types.InputRequiredResult:
     """Charge a draft order to a saved card (default: the customer's). MOVES MONEY: a person approves
     each charge first, maybe in this call."""
-    outcome = await guarded(ctx, Charge(order_id, payment_method_id), approval_id, max_amount, max_currency)
+    try:
+        outcome = await guarded(ctx, Charge(order_id, payment_method_id), approval_id, max_amount, max_currency)
+    except NotDone as exc:
+        raise NotDone(f"{exc} {STRAY_DRAFT}", refusal=exc.refusal) from exc
     if isinstance(outcome, types.InputRequiredResult):
         return outcome
     if isinstance(outcome, Awaiting):

@@ -8,7 +8,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, WithJsonSchema
 
 from polar_orders_mcp.polar.ids import UUID_PATTERN
-from polar_orders_mcp.polar.models import OrderStatusName
+from polar_orders_mcp.polar.models import Address, OrderStatusName
 
 _UUID = UUID_PATTERN
 
@@ -61,15 +61,46 @@ class AddressInput(BaseModel):
     country: Annotated[str, Field(pattern=r"^[A-Z]{2}$", description="e.g. US")]
 
 
+class OrderAddressInput(BaseModel):
+    """An order's new billing address. Its country and state cannot change: left out, they stay."""
+
+    model_config = ConfigDict(defer_build=True)
+
+    line1: Annotated[str | None, Field(max_length=256)] = None
+    line2: Annotated[str | None, Field(max_length=256)] = None
+    postal_code: Annotated[str | None, Field(max_length=32)] = None
+    city: Annotated[str | None, Field(max_length=128)] = None
+    state: Annotated[str | None, Field(max_length=64, description="e.g. US-CA")] = None
+    country: Annotated[str | None, Field(pattern=r"^[A-Z]{2}$", description="e.g. US")] = None
+
+
 BillingName = Annotated[str | None, Field(max_length=256)]
-BillingAddress = Annotated[AddressInput | None, Field(description="the whole address")]
+BillingAddress = Annotated[
+    OrderAddressInput | None,
+    Field(description="replaces the address; country and state stay. Left out: the address stays as it is"),
+]
 
 
-def billing_changes(billing_name: str | None, billing_address: AddressInput | None) -> dict[str, Any]:
-    """The billing fields to send, or a ToolError when there is nothing to change."""
+def billing_changes(
+    billing_name: str | None, billing_address: OrderAddressInput | None, current: Address | None = None
+) -> dict[str, Any]:
+    """The billing fields to send, or a ToolError when there is nothing to change. An address without country
+    or state takes the order's own (`current`), which Polar does not let change."""
     if billing_name is None and billing_address is None:
         raise ToolError("Nothing to update: pass billing_name, billing_address, or both.")
-    return {
-        "billing_name": billing_name,
-        "billing_address": billing_address.model_dump(exclude_none=True) if billing_address else None,
-    }
+    address = billing_address.model_dump(exclude_none=True) if billing_address else None
+    if address is not None and current is not None:
+        address.setdefault("country", current.country)
+        if current.state is not None:
+            address.setdefault("state", current.state)
+    if address is not None and "country" not in address:
+        raise ToolError(
+            "Nothing was updated: the order has no billing address yet, so billing_address needs its country "
+            "(e.g. US); it cannot change later."
+        )
+    return {"billing_name": billing_name, "billing_address": address}
+
+
+def address_needs_order(billing_address: OrderAddressInput | None) -> bool:
+    """Whether the order's own address must be read: to keep the country or state the new one leaves out."""
+    return billing_address is not None and (billing_address.country is None or billing_address.state is None)

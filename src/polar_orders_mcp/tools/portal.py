@@ -17,8 +17,10 @@ from polar_orders_mcp.tools.context import Api, Now
 from polar_orders_mcp.tools.documents import (
     InvoiceResult,
     InvoiceView,
+    WaitSeconds,
     check_invoice_request,
     send_invoice_request,
+    wait_for_invoice,
     wait_for_receipt,
 )
 from polar_orders_mcp.tools.params import (
@@ -29,6 +31,7 @@ from polar_orders_mcp.tools.params import (
     OrderStatus,
     Since,
     Until,
+    address_needs_order,
     billing_changes,
 )
 
@@ -108,25 +111,30 @@ async def update_my_billing_details(
     billing_address: BillingAddress = None,
 ) -> views.OrderSummary:
     """Fix the billing name or address on one of the customer's orders; request_my_invoice then
-    regenerates its invoice. Country and state cannot change. Safe to repeat."""
-    order = await api.customer_portal.orders.update(order_id, **billing_changes(billing_name, billing_address))
+    regenerates its invoice. Country and state stay as they are. Safe to repeat."""
+    portal = api.customer_portal.orders
+    current = (await portal.get(order_id)).billing_address if address_needs_order(billing_address) else None
+    order = await portal.update(order_id, **billing_changes(billing_name, billing_address, current))
     return views.order(order)
 
 
 @session_errors
-async def request_my_invoice(order_id: OrderId, api: Api) -> InvoiceResult:
+async def request_my_invoice(order_id: OrderId, api: Api, wait_seconds: WaitSeconds = 5) -> InvoiceResult:
     """Request the invoice PDF of one of the customer's orders, or regenerate it after its billing details
-    changed (it keeps its number). Fix billing details with update_my_billing_details first. Safe to repeat;
-    get_my_invoice returns the link once it exists."""
-    order = await api.customer_portal.orders.get(order_id)
+    changed (it keeps its number). Polar makes it in the background: this waits up to wait_seconds for its
+    link. Safe to repeat."""
+    portal = api.customer_portal.orders
+    order = await portal.get(order_id)
     check_invoice_request(order)
-    return await send_invoice_request(
+    requested = await send_invoice_request(
         order,
-        send=lambda: api.customer_portal.orders.generate_invoice(order_id),
-        read_back=lambda: api.customer_portal.orders.get(order_id),
+        send=lambda: portal.generate_invoice(order_id),
+        read_back=lambda: portal.get(order_id),
         tool="request_my_invoice",
         get_tool="get_my_invoice",
     )
+    fetch = functools.partial(portal.get_invoice, order_id)
+    return await wait_for_invoice(requested, order, fetch, wait_seconds, "get_my_invoice")
 
 
 @session_errors
@@ -134,7 +142,7 @@ async def get_my_invoice(order_id: OrderId, api: Api) -> InvoiceView:
     """Get the link to the invoice of one of the customer's orders, once it exists; the link works for
     about 10 minutes."""
     invoice = await api.customer_portal.orders.get_invoice(order_id)
-    return InvoiceView(order_id=order_id, url=invoice.url)
+    return InvoiceView(order_id=order_id, url=invoice.url, link_expires=views.LINK_LIFETIME)
 
 
 @session_errors

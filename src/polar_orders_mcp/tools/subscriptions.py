@@ -16,6 +16,7 @@ from polar_orders_mcp.polar.client import PolarClient
 from polar_orders_mcp.polar.errors import (
     OUTCOME_UNKNOWN,
     BadRequestError,
+    ConflictError,
     GoneError,
     PermissionDeniedError,
     PolarAPIError,
@@ -161,7 +162,9 @@ async def uncancel_subscription(subscription_id: SubscriptionId, api: Api) -> Su
         )
     try:
         changed = await api.subscriptions.uncancel(subscription_id)
-    except (BadRequestError, GoneError) as exc:
+    except (BadRequestError, ConflictError, GoneError) as exc:
+        # Nothing scheduled any more (a 400, or the 409 `SubscriptionNotScheduledToCancel` of polar-sdk 1.0.2),
+        # or ended: another call got there first. Say what Polar has now.
         return await _settle(api, subscription_id, exc, wanted=False)
     except OUTCOME_UNKNOWN as exc:
         if not outcome_unknown(exc):

@@ -138,7 +138,7 @@ class OrderSummary(BaseModel):
     total_amount: int = Field(description="Total charged, minor units, tax included.")
     total: str = Field(description="total_amount for humans, e.g. $12.50.")
     tax_amount: int
-    refunded_amount: int
+    refunded_amount: int = Field(description="Minor units, before tax.")
     units: int | None = _none_excluded("Units bought, for unit-based prices.")
     billing_reason: str | None = None
     invoice_generated: bool
@@ -191,9 +191,11 @@ def order(o: models.Order, detail: str = "summary") -> OrderSummary:
 
 
 OrderField = Literal["product_id", "tax", "refunds", "billing", "documents", "links", "customer_name", "notes"]
-"""What list_orders' `fields` adds to its rows: product_id; tax (tax_amount); refunds (refunded_amount);
-billing (billing name and address, billing reason); documents (invoice and receipt numbers); links
-(subscription_id, checkout_id); customer_name; notes (description, metadata)."""
+# What list_orders' `fields` adds to its rows, as the model reads it in the argument's description.
+ORDER_FIELDS_HELP = (
+    "add to rows: refunds: refunded and refundable amounts, before tax; billing: name, address; "
+    "documents: invoice, receipt numbers; links: checkout_id; notes: description, metadata"
+)
 ORDER_FIELDS: tuple[OrderField, ...] = get_args(OrderField)
 
 
@@ -223,18 +225,29 @@ class OrderRow(BaseModel):
     currency: str
     total_amount: int = Field(description="Minor units, tax included.")
     total: str = Field(description="total_amount for humans, e.g. $12.50.")
+    charged: str | None = _none_excluded("'not charged' on a draft: nothing was taken from the customer.")
+    billing_reason: str | None = _none_excluded(
+        "subscription_create, subscription_cycle (a renewal), subscription_update...; left out for a purchase."
+    )
+    subscription_id: str | None = _none_excluded("The subscription that made the order.")
     product_id: str | None = _none_excluded("With fields=['product_id'].")
     tax_amount: int | None = _none_excluded("With fields=['tax'].")
-    refunded_amount: int | None = _none_excluded("With fields=['refunds'].")
-    billing_reason: str | None = _none_excluded("With fields=['billing'].")
+    refunded_amount: int | None = _none_excluded("With fields=['refunds']: minor units, before tax.")
+    refundable_amount: int | None = _none_excluded("With fields=['refunds']: minor units, before tax.")
     invoice_generated: bool | None = _none_excluded("With fields=['documents'].")
     invoice_number: str | None = _none_excluded("With fields=['documents'], once the invoice exists.")
     reserved_invoice_number: str | None = _none_excluded("With fields=['documents'], before the invoice exists.")
     receipt_number: str | None = _none_excluded("With fields=['documents'].")
-    subscription_id: str | None = _none_excluded("With fields=['links'].")
     checkout_id: str | None = _none_excluded("With fields=['links'].")
     customer_supplied: RowSupplied
     api_object: dict[str, Any] | None = _none_excluded("Polar's complete order object, only with detail='full'.")
+
+
+def refundable_before_tax(o: models.Order) -> int:
+    """What a refund could still return, before tax: Polar's refundable_amount (older answers lack it)."""
+    if o.refundable_amount is not None:
+        return o.refundable_amount
+    return max(0, o.net_amount - o.refunded_amount)
 
 
 def order_row(o: models.Order, fields: Collection[str] = (), detail: str = "summary") -> OrderRow:
@@ -252,15 +265,17 @@ def order_row(o: models.Order, fields: Collection[str] = (), detail: str = "summ
         currency=full.currency,
         total_amount=full.total_amount,
         total=full.total,
+        charged="not charged" if o.status == "draft" else None,
+        billing_reason=full.billing_reason if full.billing_reason != "purchase" else None,
+        subscription_id=full.subscription_id,
         product_id=full.product.id if "product_id" in want else None,
         tax_amount=full.tax_amount if "tax" in want else None,
         refunded_amount=full.refunded_amount if "refunds" in want else None,
-        billing_reason=full.billing_reason if "billing" in want else None,
+        refundable_amount=refundable_before_tax(o) if "refunds" in want else None,
         invoice_generated=generated if "documents" in want else None,
         invoice_number=full.invoice_number if "documents" in want else None,
         reserved_invoice_number=full.reserved_invoice_number if "documents" in want else None,
         receipt_number=full.receipt_number if "documents" in want else None,
-        subscription_id=full.subscription_id if "links" in want else None,
         checkout_id=full.checkout_id if "links" in want else None,
         customer_supplied=RowSupplied(
             email=supplied.email,
@@ -396,7 +411,17 @@ def _without_secret(api_object: dict[str, Any] | None) -> dict[str, Any] | None:
     return {k: v for k, v in api_object.items() if k != "client_secret"} if api_object is not None else None
 
 
-LINK_LIFETIME = "The link works for about 10 minutes: fetch a fresh one rather than keeping it."
+# Polar presigns receipt and invoice links for 10 minutes (S3Service's presign_ttl). What lasts, from Polar's code:
+# the organization's customer portal (a sign-in by emailed code, customer_portal/service/customer_session.py),
+# and the confirmation email Polar sends when an order is paid, with the invoice attached when billing details
+# are set (order/service.py send_confirmation_email; its portal link holds a one-hour session).
+LINK_LIFETIME = (
+    "The link works for about 10 minutes: do not email it; fetch a fresh one to download. What lasts: the "
+    "customer portal, https://polar.sh/<organization slug>/portal (sandbox.polar.sh on sandbox), where the "
+    "customer signs in with their email and downloads receipts and invoices; or attach the PDF itself. Polar "
+    "also emails the customer when an order is paid (unless the organization turned it off), with the invoice "
+    "attached if billing details were set."
+)
 
 
 class ReceiptView(BaseModel):
