@@ -74,7 +74,7 @@ def test_irreversible_tools_take_an_approval_id_and_an_amount_only_to_refund_les
 
 
 DEFAULT = [
-    "list_orders", "get_order", "update_order", "get_receipt", "generate_invoice", "get_invoice", "get_subscription",
+    "list_orders", "get_order", "update_order", "get_receipt", "generate_invoice", "get_invoice",
     "create_order", "finalize_order",
     "create_checkout", "list_checkouts", "get_checkout", "update_checkout",
     "find_customers", "get_customer", "list_products",
@@ -88,8 +88,8 @@ def test_without_toolsets_the_server_lists_the_default_ones_in_toolset_order() -
 
 def test_every_toolset_but_the_defaults_is_opt_in() -> None:
     with_subscriptions = [t.name for t in _listed_tools(toolsets=["default", "subscriptions"])]
-    assert with_subscriptions == [*DEFAULT, "list_subscriptions", "cancel_subscription", "uncancel_subscription",
-                                  "revoke_subscription"]
+    assert with_subscriptions == [*DEFAULT, "list_subscriptions", "get_subscription", "cancel_subscription",
+                                  "uncancel_subscription", "revoke_subscription"]
     assert [t.name for t in _listed_tools(toolsets=["checkout_page"])] == [
         "get_checkout_by_secret", "update_checkout_by_secret", "confirm_checkout"
     ]

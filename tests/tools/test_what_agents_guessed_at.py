@@ -41,8 +41,7 @@ async def test_the_price_before_tax_and_where_the_total_with_tax_comes_from(
         })  # fmt: skip
     price = next(p for p in products["items"] if p["id"] == seed.products["one_time_fixed"])["prices"][0]
     assert draft["total_amount"] == price["amount"] + draft["tax_amount"] and draft["tax_amount"] > 0
-    assert "before tax" in (tools["list_products"].description or "")
-    assert "total with tax" in (tools["list_products"].description or "")
+    assert "Products and their prices, before tax" in (tools["list_products"].description or "")
     assert "it charges nothing. Polar computes tax only here" in (tools["create_order"].description or "")
     assert "reuse one (finalize_order charges it)" in (tools["create_order"].description or "")
 
@@ -160,21 +159,37 @@ async def test_list_my_orders_filters_by_date(emulator: Any, state: EmulatorStat
     assert backwards.endswith("created_after must be before created_before.")
 
 
-# Item: a subscription's charge is explained by default.
+# Item: get_order says where a subscription's order is explained, served or not.
 
 
-async def test_get_subscription_is_served_by_default_and_get_order_points_to_it(
+async def test_get_order_points_to_the_subscription_where_it_is_served(make_server: Any, seed: SeedInfo) -> None:
+    subscription_id = seed.subscriptions["active"]
+    async with Client(make_server(toolsets=["default", "subscriptions"])) as client:
+        order = await call(client, "get_order", {"order_id": seed.subscription_orders["active"]})
+        subscription = await call(client, "get_subscription", {"subscription_id": order["subscription_id"]})
+        one_time = await call(client, "get_order", {"order_id": seed.paid_order_id})
+    assert order["subscription_note"] == (
+        "get_subscription reads its subscription (period, price, whether it ends); "
+        f"list_orders(subscription_id='{subscription_id}') lists its charges."
+    )
+    assert subscription["id"] == subscription_id and subscription["current_period_end"]
+    assert "subscription_note" not in one_time
+
+
+async def test_get_order_says_the_subscription_tools_are_opt_in_where_they_are_not_served(
     make_server: Any, seed: SeedInfo
 ) -> None:
     server = make_server(toolsets=[])
-    tools = await listed(server)
-    order_id = seed.subscription_orders["active"]
     async with Client(server) as client:
-        order = await call(client, "get_order", {"order_id": order_id})
-        subscription = await call(client, "get_subscription", {"subscription_id": order["subscription_id"]})
-    assert "get_subscription reads its subscription_id" in (tools["get_order"].description or "")
-    assert {"get_subscription"} <= set(tools) and not {"list_subscriptions", "cancel_subscription"} & set(tools)
-    assert subscription["id"] == seed.subscriptions["active"] and subscription["current_period_end"]
+        order = await call(client, "get_order", {"order_id": seed.subscription_orders["active"]})
+        listed_charges = await call(client, "list_orders", {"subscription_id": order["subscription_id"]})
+    assert order["subscription_note"] == (
+        f"list_orders(subscription_id='{seed.subscriptions['active']}') lists its subscription's charges. "
+        "get_subscription (period, price) is in the subscriptions toolset, which this server does not serve: the "
+        "operator adds it with --toolsets default,subscriptions."
+    )
+    assert "get_subscription" not in await listed(server)
+    assert order["id"] in {row["id"] for row in listed_charges["items"]}
 
 
 # Item: which refund reason fits, and what revoke_benefits does by default.
@@ -183,13 +198,11 @@ async def test_get_subscription_is_served_by_default_and_get_order_points_to_it(
 async def test_create_refund_says_which_reason_fits_and_what_revoke_benefits_does(server: MCPServer[Any]) -> None:
     schema = (await listed(server))["create_refund"].input_schema["properties"]
     reason = schema["reason"]["description"]
-    assert all(name in reason for name in schema["reason"]["enum"])
-    assert "duplicate: charged twice" in reason
-    assert "our error (overcharged, charged by mistake): other + comment" in reason
-    assert "fraudulent: not the cardholder's (only recorded)" in reason
-    assert schema["revoke_benefits"]["description"] == (
-        "default false: the customer keeps what the order granted (one-time orders only)"
+    assert reason == (
+        "charged twice: duplicate; the merchant's error (overcharged, charged by mistake): other + comment; "
+        "fraudulent is only recorded"
     )
+    assert schema["revoke_benefits"]["description"] == "default false: the customer keeps the order's benefits"
 
 
 # Item: customer_supplied is explained once, where the client reads the server's instructions.

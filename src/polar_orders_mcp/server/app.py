@@ -539,6 +539,7 @@ def build_parts(
             guard=guard,
             allow_price_override=settings.allow_price_override,
             show_client_secrets=any(t.name in SECRET_TAKERS for t in tools),
+            subscription_tools=any(t.name == "get_subscription" for t in tools),
             clock=clock,
             timezone=settings.timezone or "UTC",
         )

@@ -36,6 +36,8 @@ class AppState:
     allow_price_override: bool = False
     show_client_secrets: bool = True
     """A checkout's client secret is a credential: answers carry it only when a tool that takes one is served."""
+    subscription_tools: bool = False
+    """Whether get_subscription is served: get_order's answer for a subscription's order says where it is."""
     clock: Callable[[], datetime] = utc_now
     """The server's time, said in list answers (the embedded emulator's clock when the server runs on it)."""
     timezone: str = "UTC"

@@ -114,10 +114,25 @@ async def list_orders(
     return views.order_list(result, now, detail, fields)
 
 
-async def get_order(order_id: OrderId, api: Api, detail: Detail = "summary") -> views.OrderSummary:
-    """One order: status, customer, product, amounts, billing details, invoice and receipt. get_subscription
-    reads its subscription_id."""
-    return views.order(await api.orders.get(order_id), detail)
+# What get_order's answer says of an order a subscription charged: where its period and its other charges are.
+SUBSCRIPTION_SERVED = (
+    "get_subscription reads its subscription (period, price, whether it ends); "
+    "list_orders(subscription_id={id!r}) lists its charges."
+)
+SUBSCRIPTION_OPT_IN = (
+    "list_orders(subscription_id={id!r}) lists its subscription's charges. get_subscription (period, price) is in "
+    "the subscriptions toolset, which this server does not serve: the operator adds it with "
+    "--toolsets default,subscriptions."
+)
+
+
+async def get_order(order_id: OrderId, api: Api, ctx: Ctx, detail: Detail = "summary") -> views.OrderSummary:
+    """One order: status, customer, product, amounts, billing details, invoice and receipt."""
+    order = views.order(await api.orders.get(order_id), detail)
+    if order.subscription_id is None:
+        return order
+    said = SUBSCRIPTION_SERVED if app_state(ctx).subscription_tools else SUBSCRIPTION_OPT_IN
+    return order.model_copy(update={"subscription_note": said.format(id=order.subscription_id)})
 
 
 async def create_order(

@@ -71,8 +71,7 @@ async def list_products(
     page: Page = 1,
     limit: Limit = 20,
 ) -> ProductList:
-    """Products and their prices, before tax (create_order takes one-time fixed prices only; its draft has
-    the total with tax)."""
+    """Products and their prices, before tax (create_order takes one-time fixed prices only)."""
     result = await api.products.list(
         page=page,
         limit=limit,

@@ -44,10 +44,10 @@ RefundReason = Literal[
 # Which of Polar's reasons fits: a reason is only recorded (Polar tells Stripe "duplicate" for duplicate and
 # "requested_by_customer" for every other, fraudulent included, and acts on none).
 REASON_GUIDE = (
-    "duplicate: charged twice; fraudulent: not the cardholder's (only recorded); our error (overcharged, "
-    "charged by mistake): other + comment; else customer_request, service_disruption, satisfaction_guarantee"
+    "charged twice: duplicate; the merchant's error (overcharged, charged by mistake): other + comment; "
+    "fraudulent is only recorded"
 )
-REVOKE_GUIDE = "default false: the customer keeps what the order granted (one-time orders only)"
+REVOKE_GUIDE = "default false: the customer keeps the order's benefits"
 # A refund this recent on the same order makes a new one worth a second look (a retried request?).
 RECENT_REFUND_WINDOW = timedelta(hours=24)
 # Refunds that paid, or are paying, money back.

@@ -92,7 +92,8 @@ async def list_subscriptions(
 async def get_subscription(
     subscription_id: SubscriptionId, api: Api, detail: Detail = "summary"
 ) -> views.SubscriptionView:
-    """One subscription: status, customer, product, price, current period, and whether and when it ends."""
+    """Get one subscription: status, customer, product, price, current period, and whether it is set
+    to end at the period's end (cancel_at_period_end) or has ended."""
     return views.subscription(await api.subscriptions.get(subscription_id), detail)
 
 
@@ -435,8 +436,7 @@ async def revoke_subscription(
 
 TOOLS = (
     Tool(list_subscriptions, tier="read", title="List subscriptions", toolset="subscriptions"),
-    # Served by default, with the orders: a subscription order's charge is explained by its subscription.
-    Tool(get_subscription, tier="read", title="Get subscription", toolset="orders"),
+    Tool(get_subscription, tier="read", title="Get subscription", toolset="subscriptions"),
     Tool(
         cancel_subscription,
         tier="write",

@@ -18,14 +18,13 @@ class Toolset:
 # In the order the server lists them. The default ones are what a merchant's support desk needs;
 # the rest are opt-in (`--toolsets default,subscriptions`, or `all`).
 TOOLSETS: tuple[Toolset, ...] = (
-    Toolset("orders", "find and read orders and their subscriptions, fix billing details, receipts and invoices",
-            default=True),
+    Toolset("orders", "find and read orders, fix billing details, receipts and invoices", default=True),
     Toolset("charges", "draft an order and charge a customer's saved card", default=True),
     Toolset("checkouts", "checkout links: create, list, read and change them", default=True),
     Toolset("customers", "find customers, their saved cards and the products on sale", default=True),
     Toolset("refunds", "refund an order, list and read refunds", default=True),
     Toolset("reports", "sales figures for a period (by product, status or day) and the CSV export", default=False),
-    Toolset("subscriptions", "list, cancel, uncancel and revoke subscriptions", default=False),
+    Toolset("subscriptions", "list, read, cancel, uncancel and revoke subscriptions", default=False),
     Toolset("disputes", "list and read chargebacks, concede one", default=False),
     Toolset("checkout_page", "act as the payment page: read, fill in and confirm a checkout by its client "
             "secret", default=False),

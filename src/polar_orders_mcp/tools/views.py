@@ -148,6 +148,7 @@ class OrderSummary(BaseModel):
     )
     receipt_number: str | None = None
     subscription_id: str | None = None
+    subscription_note: str | None = _none_excluded("get_order, for a subscription's order: where to read it.")
     checkout_id: str | None = None
     customer_supplied: CustomerSupplied
     api_object: dict[str, Any] | None = _none_excluded(
