@@ -58,8 +58,14 @@ test-deep: $(STAMP)
 schemas: $(STAMP)
 	$(BIN)/python -m tests.update_schemas
 
-lint: $(STAMP)
-	$(BIN)/python -m pip install --quiet ruff mypy
+# The lint tools at the versions pinned in pyproject.toml's lint extra, installed once (again when it changes).
+LINT_STAMP := $(VENV)/.lint-installed
+
+$(LINT_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[lint]'
+	touch $(LINT_STAMP)
+
+lint: $(LINT_STAMP)
 	$(BIN)/ruff check src tests bench deploy scripts
 	$(BIN)/mypy
 
