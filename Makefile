@@ -54,7 +54,8 @@ test-deep: $(STAMP)
 	POLAR_MCP_FUZZ_EXAMPLES=500 POLAR_MCP_MACHINE_EXAMPLES=200 \
 		$(BIN)/python -m pytest -n auto --dist loadfile --timeout 0 tests/properties $(PYTEST_ARGS)
 
-# Rewrite the tool schema snapshots in tests/schemas/ (public API) after a deliberate change; review the diff.
+# Rewrite the tool snapshots in tests/schemas/ (title, description, annotations, schemas: public API) after a
+# deliberate change; review the diff.
 schemas: $(STAMP)
 	$(BIN)/python -m tests.update_schemas
 
