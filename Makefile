@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow test-deep test-idp idp-deps lint clean conformance dist-check bench bench-tasks bench-replicas bench-mandates soak schemas system-deps replicas
+.PHONY: demo test coverage test-slow test-deep test-idp idp-deps lint clean conformance dist-check bench bench-tasks bench-replicas bench-mandates soak schemas system-deps replicas
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,15 @@ demo: $(STAMP)
 # PYTEST_ARGS to add.
 test: $(STAMP)
 	$(BIN)/python -m pytest -n auto --dist loadfile -rfEs -m "not slow" $(PYTEST_ARGS)
+
+# make test measured: branch coverage across processes (the suite's workers and every server, emulator and demo
+# the tests start, each writing its own data file, combined after the run). Fails under fail_under in
+# pyproject.toml's [tool.coverage.report]. COVERAGE_ARGS="--show-missing" (or --include=...) for the report.
+coverage: $(STAMP)
+	rm -f .coverage .coverage.*
+	$(BIN)/python -m coverage run -m pytest -n auto --dist loadfile -rfEs -m "not slow" $(PYTEST_ARGS)
+	$(BIN)/python -m coverage combine --quiet
+	$(BIN)/python -m coverage report $(COVERAGE_ARGS)
 
 # The tests marked slow (tests/conftest.py lists them): runs of several processes, of a real browser, of the
 # property tests, and smoke runs of the benchmarks and the soak. make test leaves them out; CI runs them.

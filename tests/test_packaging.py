@@ -173,3 +173,14 @@ def test_the_lint_tools_are_pinned_and_installed_once() -> None:
     assert all(re.fullmatch(r"[a-z]+==[0-9.]+", spec) for spec in pins.values()), pins
     assert "install" not in recipe("lint")
     assert "$(LINT_STAMP)" in (ROOT / "Makefile").read_text().split("\nlint: ", 1)[1].split("\n", 1)[0]
+
+
+def test_coverage_follows_the_processes_the_tests_start_and_has_a_floor() -> None:
+    """Servers, emulators and the demo run in subprocesses: measured there too (branch coverage), combined, and
+    gated by a floor in the target CI runs."""
+    coverage = PYPROJECT["tool"]["coverage"]
+    assert coverage["run"]["branch"] is True and coverage["run"]["parallel"] is True
+    assert "subprocess" in coverage["run"]["patch"]
+    assert coverage["report"]["fail_under"] >= 90
+    assert "coverage combine" in recipe("coverage") and "coverage report" in recipe("coverage")
+    assert "\nstep make coverage " in (ROOT / ".ci" / "run").read_text()
