@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-slow test-deep test-idp idp-deps lint clean conformance dist-check bench bench-tasks bench-replicas bench-mandates soak schemas docs system-deps replicas
+.PHONY: demo test coverage test-slow test-deep test-idp idp-deps lint clean conformance dist-check bench bench-tasks bench-replicas bench-mandates soak schemas docs system-deps replicas
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,15 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -n auto --dist loadfile -rfEs -m "not slow" $(PYTEST_ARGS)
 
+# make test measured: branch coverage across processes (the suite's workers and every server, emulator and demo
+# the tests start, each writing its own data file, combined after the run). Fails under fail_under in
+# pyproject.toml's [tool.coverage.report]. COVERAGE_ARGS="--show-missing" (or --include=...) for the report.
+coverage: $(STAMP)
+	rm -f .coverage .coverage.*
+	$(BIN)/python -m coverage run -m pytest -n auto --dist loadfile -rfEs -m "not slow" $(PYTEST_ARGS)
+	$(BIN)/python -m coverage combine --quiet
+	$(BIN)/python -m coverage report $(COVERAGE_ARGS)
+
 # The tests marked slow (tests/conftest.py lists them): runs of several processes, of a real browser, of the
 # property tests, and smoke runs of the benchmarks and the soak. make test leaves them out; CI runs them.
 test-slow: $(STAMP)
@@ -54,7 +63,8 @@ test-deep: $(STAMP)
 	POLAR_MCP_FUZZ_EXAMPLES=500 POLAR_MCP_MACHINE_EXAMPLES=200 \
 		$(BIN)/python -m pytest -n auto --dist loadfile --timeout 0 tests/properties $(PYTEST_ARGS)
 
-# Rewrite the tool schema snapshots in tests/schemas/ (public API) after a deliberate change; review the diff.
+# Rewrite the tool snapshots in tests/schemas/ (title, description, annotations, schemas: public API) after a
+# deliberate change; review the diff.
 schemas: $(STAMP)
 	$(BIN)/python -m tests.update_schemas
 
@@ -63,8 +73,14 @@ schemas: $(STAMP)
 docs: $(STAMP)
 	$(BIN)/python scripts/options_table.py
 
-lint: $(STAMP)
-	$(BIN)/python -m pip install --quiet ruff mypy
+# The lint tools at the versions pinned in pyproject.toml's lint extra, installed once (again when it changes).
+LINT_STAMP := $(VENV)/.lint-installed
+
+$(LINT_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[lint]'
+	touch $(LINT_STAMP)
+
+lint: $(LINT_STAMP)
 	$(BIN)/ruff check src tests bench deploy scripts
 	$(BIN)/mypy
 

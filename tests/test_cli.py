@@ -306,3 +306,67 @@ def test_a_postgresql_url_without_the_driver_names_the_extra_in_every_command(
     code, said = refusal(monkeypatch, capsys, *args, "--state-dir", str(tmp_path),
                          env={"POLAR_MCP_DATABASE_URL": POSTGRES_URL})  # fmt: skip
     assert (code, said) == (2, f"polar-orders-mcp {args[0]}: {POSTGRES_DRIVER_MISSING}\n")
+
+
+# The Polar token checked at start (polar_orders_mcp/token_check.py), through the real command.
+MADE_UP_TOKEN = "polar_oat_MADEupZq7ZpL2mXv9RtK4wNs8BdJ3h"
+
+
+@pytest.fixture(scope="module")
+def polar() -> Iterator[str]:
+    """The emulator as a process of its own: the URL a server is pointed at with --server."""
+    from tests.reliability.processes import emulator_process
+
+    with emulator_process("--orders", "3") as emulator:
+        yield emulator.url
+
+
+@pytest.fixture
+def closed_port() -> Iterator[int]:
+    """A port bound but not listening: a connection to it is refused at once."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield sock.getsockname()[1]
+
+
+def test_a_token_of_the_wrong_kind_is_refused_at_start_before_any_request() -> None:
+    result = run("serve", "--server", "sandbox", env={"POLAR_ACCESS_TOKEN": "sk_live_51HabcdefghijklmnopQRST"})
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == (
+        "polar-orders-mcp: POLAR_ACCESS_TOKEN is a Stripe secret key (sk_live_…), which Polar refuses on every call "
+        "this server makes. Create an organization access token (polar_oat_…) in your organization's settings in "
+        "Polar sandbox and set POLAR_ACCESS_TOKEN to it. Not started.\n"
+    )
+
+
+@pytest.mark.parametrize("transport", ["stdio", "http"])
+def test_a_token_polar_does_not_accept_stops_the_start(polar: str, transport: str) -> None:
+    result = run("serve", "--server", polar, "--transport", transport, "--port", "0",
+                 env={"POLAR_ACCESS_TOKEN": MADE_UP_TOKEN})  # fmt: skip
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr.endswith(
+        f"polar-orders-mcp: The server ({polar}) does not accept POLAR_ACCESS_TOKEN: is it one made for another "
+        "server? Check POLAR_SERVER (or --server). Otherwise it was revoked, has expired or was mistyped. Create an "
+        "organization access token (polar_oat_…) in your organization's settings in Polar and set POLAR_ACCESS_TOKEN "
+        "to it. Not started.\n"
+    )
+    assert "MADEup" not in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_polar_that_cannot_be_reached_is_a_warning_and_the_server_starts(closed_port: int) -> None:
+    url = f"http://127.0.0.1:{closed_port}"
+    result = run("serve", "--server", url, "--read-only", env={"POLAR_ACCESS_TOKEN": MADE_UP_TOKEN})
+    assert (result.returncode, result.stdout) == (0, "")  # served stdio until its input ended
+    assert result.stderr.endswith(
+        f" WARNING polar_orders_mcp: Could not talk to Polar at {url} (ConnectError), so POLAR_ACCESS_TOKEN was not "
+        "checked; serving all the same: calls fail until Polar answers. Check the network and POLAR_SERVER (or "
+        "--server).\n"
+    )
+    assert result.stderr.count("\n") == 1 and "MADEup" not in result.stderr
+
+
+def test_a_token_polar_accepts_starts_without_a_word(polar: str) -> None:
+    from polar_orders_mcp.emulator.seed import ORG_TOKEN
+
+    result = run("serve", "--server", polar, "--read-only", env={"POLAR_ACCESS_TOKEN": ORG_TOKEN})
+    assert (result.returncode, result.stdout, result.stderr) == (0, "", "")

@@ -163,3 +163,30 @@ def test_the_readme_says_what_the_server_does_today() -> None:
     ]
     intro = README.split("\n## ", 1)[0]
     assert all(word in intro for word in ("refund", "subscriptions", "disputes", "ChatGPT", "OAuth"))
+
+
+def recipe(target: str) -> str:
+    """The commands of a Makefile target (its prerequisites line excluded)."""
+    makefile = (ROOT / "Makefile").read_text()
+    return makefile.split(f"\n{target}: ", 1)[1].split("\n\n", 1)[0].split("\n", 1)[1]
+
+
+def test_the_lint_tools_are_pinned_and_installed_once() -> None:
+    """make lint runs the ruff and mypy of one pinned version each, installed by a stamped step, not on every run."""
+    extra = PYPROJECT["project"]["optional-dependencies"]["lint"]
+    pins = {re.split(r"[=<>!~\[ ]", spec, maxsplit=1)[0]: spec for spec in extra}
+    assert set(pins) == {"ruff", "mypy"}
+    assert all(re.fullmatch(r"[a-z]+==[0-9.]+", spec) for spec in pins.values()), pins
+    assert "install" not in recipe("lint")
+    assert "$(LINT_STAMP)" in (ROOT / "Makefile").read_text().split("\nlint: ", 1)[1].split("\n", 1)[0]
+
+
+def test_coverage_follows_the_processes_the_tests_start_and_has_a_floor() -> None:
+    """Servers, emulators and the demo run in subprocesses: measured there too (branch coverage), combined, and
+    gated by a floor in the target CI runs."""
+    coverage = PYPROJECT["tool"]["coverage"]
+    assert coverage["run"]["branch"] is True and coverage["run"]["parallel"] is True
+    assert "subprocess" in coverage["run"]["patch"]
+    assert coverage["report"]["fail_under"] >= 90
+    assert "coverage combine" in recipe("coverage") and "coverage report" in recipe("coverage")
+    assert "\nstep make coverage " in (ROOT / ".ci" / "run").read_text()

@@ -1,9 +1,11 @@
-"""Write the tool schema snapshots in tests/schemas/ from the server as it is: `python -m tests.update_schemas`.
+"""Write the tool snapshots in tests/schemas/ from the server as it is: `python -m tests.update_schemas`.
 
-Every tool's input and output schema is public API: tests/server/test_schema_snapshots.py fails when one
-drifts from its snapshot. After changing a tool (or adding one), run this (or `make schemas`) and review
-the diff of tests/schemas/ like any other change. One file per tool and mode, so that tools added on
-different branches do not touch the same file.
+Every tool as `tools/list` sends it is public API, and most of it is what the model reads: its title, its
+description, its annotations, its input and output schemas (and anything else the server sets on it).
+tests/server/test_schema_snapshots.py fails when one drifts from its snapshot. After changing a tool (or adding
+one), run this (or `make schemas`) and review the diff of tests/schemas/ like any other change. One file per
+tool and mode, so that tools added on different branches do not touch the same file; a description is kept as
+its lines, so that a changed sentence shows as a changed line.
 """
 
 from __future__ import annotations
@@ -36,7 +38,16 @@ ERAS = ("legacy", "auto")  # the initialize handshake, and the stateless 2026 er
 async def _listed(settings: Settings, era: str) -> dict[str, dict[str, Any]]:
     async with Client(build_server(settings), mode=era) as client:
         tools = (await client.list_tools()).tools
-    return {tool.name: {"input": tool.input_schema, "output": tool.output_schema} for tool in tools}
+    return {tool.name: snapshot(tool) for tool in tools}
+
+
+def snapshot(tool: mcp_types.Tool) -> dict[str, Any]:
+    """The tool as sent (wire names), but for its name (the file's) and with the schemas under input and output."""
+    sent = tool.model_dump(mode="json", by_alias=True, exclude_none=True)
+    del sent["name"]
+    description = sent.pop("description", None)
+    schemas = {"input": sent.pop("inputSchema"), "output": sent.pop("outputSchema", None)}
+    return {**sent, "description": description.split("\n") if description is not None else None, **schemas}
 
 
 async def current() -> dict[str, dict[str, Any]]:
@@ -81,7 +92,7 @@ def main() -> int:
         target.write_text(render(content))
     SIZES.write_text(render(anyio.run(sizes)))
     where = SNAPSHOTS.relative_to(Path.cwd())
-    print(f"wrote {len(files)} tool schema snapshots and the tool list's size under {where}/", file=sys.stderr)
+    print(f"wrote {len(files)} tool snapshots and the tool list's size under {where}/", file=sys.stderr)
     return 0
 
 

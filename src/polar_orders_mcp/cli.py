@@ -317,11 +317,15 @@ def _serve(args: argparse.Namespace) -> int:
 
     from polar_orders_mcp.server.app import UnknownNames
     from polar_orders_mcp.store.records import StoreError
+    from polar_orders_mcp.token_check import check_token
 
+    log = logging.getLogger("polar_orders_mcp")
     try:
         if settings.transport == "stdio":
             from polar_orders_mcp.server.stdio import serve_stdio
 
+            for warning in check_token(settings):
+                log.warning("%s", warning)
             serve_stdio(settings)
         else:
             from polar_orders_mcp.server.app import build_parts, open_store, replica_warnings
@@ -330,8 +334,8 @@ def _serve(args: argparse.Namespace) -> int:
             check_exposure(settings)
             sock = listen(settings.host, settings.port, how_to_change="--port N (or POLAR_MCP_PORT)")
             built = build_parts(settings)
-            for warning in replica_warnings(settings):
-                logging.getLogger("polar_orders_mcp").warning("%s", warning)
+            for warning in [*replica_warnings(settings), *check_token(settings)]:
+                log.warning("%s", warning)
             # The schema is created or upgraded before the first request; a newer one stops the start.
             open_store(built)
             _freeze_startup_objects()

@@ -23,6 +23,7 @@ import anyio
 import httpx2
 
 STARTUP_SECONDS = 60.0
+STOP_SECONDS = 5.0
 PROTOCOL_VERSION = "2025-06-18"
 MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
 
@@ -133,11 +134,21 @@ def child_process(*args: str, env: dict[str, str] | None = None, health: str = "
             time.sleep(0.05)
         yield server
     finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait()
+        stop(proc)
         for reader in readers:
             reader.join(timeout=5)
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, as a service manager stops it (so that it exits through its own shutdown, and coverage.py in it
+    writes its data); SIGKILL if it has not exited within a few seconds."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=STOP_SECONDS)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    proc.wait()
 
 
 class Session:
