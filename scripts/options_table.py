@@ -11,7 +11,7 @@ from typing import Any
 from pydantic.fields import FieldInfo
 
 from polar_orders_mcp.cli import _parser
-from polar_orders_mcp.settings import Settings
+from polar_orders_mcp.settings import Settings, environment_names
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "configuration.md"
 BEGIN = "<!-- options table: written by `make docs` from Settings and `serve`'s flags; do not edit by hand -->"
@@ -28,12 +28,6 @@ def serve_flags() -> dict[str, list[str]]:
         if action.dest != "help":
             flags[action.dest] = [option for option in action.option_strings if option.startswith("--")]
     return flags
-
-
-def environment(field: FieldInfo) -> list[str]:
-    """The environment variables that set a field, the current name first (the rest are older names)."""
-    choices = getattr(field.validation_alias, "choices", [])
-    return [str(name) for name in choices if str(name).isupper()]
 
 
 def default(field: FieldInfo) -> str:
@@ -60,7 +54,7 @@ def table() -> str:
     for name, field in Settings.model_fields.items():
         options = flags.get(name, [])
         flag = ", ".join(f"`{option}`" for option in options) or "—"
-        names = environment(field)
+        names = environment_names(name)
         env = f"`{names[0]}`" + "".join(f" (or `{older}`)" for older in names[1:])
         rows.append(f"| {flag} | {env} | {default(field)} | {cell(field.description or '')} |")
     return "\n".join([*rows, "", END])

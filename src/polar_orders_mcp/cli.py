@@ -232,14 +232,12 @@ def _settings_overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 def _environment_only() -> str:
     """The settings no flag sets (secrets, mostly), each with its environment variable, for serve --help."""
-    from polar_orders_mcp.settings import Settings
+    from polar_orders_mcp.settings import Settings, environment_names
 
     lines = ["read from the environment only (secrets never show in a process list):"]
     for name, field in Settings.model_fields.items():
-        alias = getattr(field.validation_alias, "choices", None)
-        if name in FLAGGED or not alias:
-            continue
-        lines.append(f"  {alias[0]}: {field.description or ''}")
+        if name not in FLAGGED:
+            lines.append(f"  {environment_names(name)[0]}: {field.description or ''}")
     return "\n".join(lines)
 
 
@@ -258,21 +256,17 @@ FLAGGED = ("emulator", "emulator_orders", "customer_session", "server", "api_ver
 def _setting_name(loc: tuple[int | str, ...], given: dict[str, Any]) -> str:
     """What the user typed: the flag when a flag set the field, else the environment variable."""
     field = str(loc[0]) if loc else ""
-    if field in given:
-        return "--" + field.replace("_", "-")
-    return ".".join(str(part) for part in loc)
+    return _setting_label(field, given) if field else ""
 
 
 def _setting_label(field: str, given: dict[str, Any]) -> str:
-    """The flag when a flag set `field`, else its environment variable: the only other place it comes from."""
-    from pydantic import AliasChoices
-
-    from polar_orders_mcp.settings import Settings
+    """The flag when a flag set `field`, else its environment variable: the only other place it comes from (a
+    variable's name, as an error about an aliased setting gives it, stays as it is)."""
+    from polar_orders_mcp.settings import Settings, environment_names
 
     if field in given:
         return "--" + field.replace("_", "-")
-    alias = Settings.model_fields[field].validation_alias
-    return str(alias.choices[0]) if isinstance(alias, AliasChoices) else field
+    return environment_names(field)[0] if field in Settings.model_fields else field
 
 
 def _configure_logging(level: str) -> None:
