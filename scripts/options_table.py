@@ -6,11 +6,10 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
 
 from pydantic.fields import FieldInfo
 
-from polar_orders_mcp.cli import _parser
+from polar_orders_mcp.cli import _parser, default_text
 from polar_orders_mcp.settings import Settings, environment_names
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "configuration.md"
@@ -31,16 +30,10 @@ def serve_flags() -> dict[str, list[str]]:
 
 
 def default(field: FieldInfo) -> str:
-    value: Any = field.get_default(call_default_factory=True)
-    if value is None or value == type(value)():
-        return "—" if not isinstance(value, bool) else "off"
-    if isinstance(value, bool):
-        return "on"
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, list):
-        value = ",".join(str(item) for item in value)
-    return f"`{value}`"
+    if field.annotation is bool:
+        return "on" if field.default else "off"
+    text = default_text(field)
+    return "—" if text is None else f"`{text}`"
 
 
 def cell(text: str) -> str:

@@ -185,7 +185,8 @@ class Settings(BaseSettings):
     customer_session: SecretStr | None = Field(
         default=None,
         validation_alias="POLAR_CUSTOMER_SESSION",
-        description="Customer session token (polar_cst_...): serve one customer's portal tools instead.",
+        description="Customer session token (polar_cst_...): serve one customer's portal tools instead. Prefer the "
+        "environment variable: a flag shows in process lists.",
     )
     server: str = Field(
         default="production",
@@ -209,7 +210,9 @@ class Settings(BaseSettings):
     )
     confirm: ConfirmMode = Field(
         default="auto",
-        description="How a human approves irreversible calls: auto, elicit, console, relay or off.",
+        description="How a person approves irreversible calls: auto (in the client when it can ask, else the approval "
+        "console), elicit (only in the client), console (only the console), relay (the model relays a token: it can "
+        "approve by itself) or off (nobody).",
     )
     confirm_secret: SecretStr | None = Field(
         default=None,
@@ -235,16 +238,18 @@ class Settings(BaseSettings):
     )
     approval_above: Annotated[Limits, NoDecode] = Field(
         default_factory=Limits,
-        description="Above this amount only the approval console may approve (a second person).",
+        description="Above this amount only the approval console may approve (a second person), even when the "
+        "client could ask: usd=50000,eur=45000, or one number for any currency.",
     )
     approval_proof: ApprovalProof = Field(
         default="secret",
         description="What an approval in the console needs: secret (the approver signed in) or passkey (also "
-        "their passkey, signing the facts shown).",
+        "their passkey, signing the facts shown; never in the client's form).",
     )
     passkey_above: Annotated[Limits, NoDecode] = Field(
         default_factory=Limits,
-        description="Above this amount an approval needs the approver's passkey, in the console.",
+        description="Above this amount an approval needs the approver's passkey, in the console: "
+        "usd=50000,eur=45000, or one number for any currency.",
     )
     approver_token: SecretStr | None = Field(
         default=None,
@@ -266,8 +271,8 @@ class Settings(BaseSettings):
     )
     timezone: str | None = Field(
         default=None,
-        description="IANA time zone for the times people read in approvals (UTC is shown beside); default: this "
-        "machine's zone.",
+        description="IANA time zone for the times people read in approvals, e.g. Europe/Paris (UTC is shown "
+        "beside); default: this machine's zone.",
     )
     state_dir: Path | None = Field(
         default=None,
@@ -308,11 +313,13 @@ class Settings(BaseSettings):
     )
     toolsets: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
-        description="The groups of tools to serve; empty: the default ones. `default` and `all` expand.",
+        description="The groups of tools to serve (serve --help lists them); empty: the default ones. `default` "
+        "stands for the default ones, `all` for every one: default,subscriptions adds one.",
     )
     max_charge: Annotated[Limits, NoDecode] = Field(
         default_factory=Limits,
-        description="Largest single move of money, per currency in minor units: usd=50000,eur=45000.",
+        description="Largest single move of money, per currency in minor units: usd=50000,eur=45000 (a currency "
+        "left out is refused); a bare number or *=N applies to every other currency.",
     )
     max_daily: Annotated[Limits, NoDecode] = Field(
         default_factory=Limits,
@@ -352,12 +359,14 @@ class Settings(BaseSettings):
     )
     no_auth: bool = Field(
         default=False,
-        description="Serve HTTP on loopback without any bearer token (every local user and process can call tools).",
+        description="Serve HTTP on loopback without any bearer token (every local user and process can call "
+        "tools); otherwise one is made up and printed when POLAR_MCP_HTTP_TOKEN is unset.",
     )
     oauth: bool = Field(
         default=False,
-        description="OAuth 2.1 for HTTP clients, with the embedded authorization server: people (POLAR_MCP_APPROVERS, "
-        "with POLAR_MCP_ROLES) sign in and consent, clients register by metadata document or DCR.",
+        description="OAuth 2.1 for HTTP clients (claude.ai, ChatGPT, Claude Desktop connectors), with the embedded "
+        "authorization server: people (POLAR_MCP_APPROVERS, with POLAR_MCP_ROLES) sign in and consent, clients "
+        "register by metadata document or DCR; static tokens keep working.",
     )
     oauth_issuer: str | None = Field(
         default=None,
@@ -379,7 +388,8 @@ class Settings(BaseSettings):
     )
     oauth_client_id: str | None = Field(
         default=None,
-        description="This server's client id at the external provider (introspection; console sign-in).",
+        description="This server's client id at the external provider (introspection; console sign-in); its "
+        "secret in POLAR_MCP_OAUTH_CLIENT_SECRET.",
     )
     oauth_client_secret: SecretStr | None = Field(
         default=None,
