@@ -386,3 +386,17 @@ def test_a_flag_overrides_the_environment(
         monkeypatch.setenv(name, value)
     assert getattr(Settings(), field) != expected
     assert getattr(Settings(**_settings_overrides(_parser().parse_args(["serve", *args]))), field) == expected
+
+
+@pytest.mark.parametrize("module", ["cli.py", "settings.py"])
+def test_the_command_line_and_settings_are_short_functions(module: str) -> None:
+    import ast
+    from pathlib import Path
+
+    import polar_orders_mcp
+
+    source = Path(polar_orders_mcp.__file__).parent / module
+    long = [f"{node.name}: {node.end_lineno - node.lineno + 1} lines"
+            for node in ast.walk(ast.parse(source.read_text()))
+            if isinstance(node, ast.FunctionDef) and (node.end_lineno or 0) - node.lineno >= 40]  # fmt: skip
+    assert long == []

@@ -262,41 +262,48 @@ def _freeze_startup_objects() -> None:
     gc.freeze()
 
 
-def _serve(args: argparse.Namespace) -> int:
+def _read_settings(overrides: dict[str, Any]) -> Settings | None:
+    """The settings from the environment and the flags; None, having said what is wrong, when they are not valid."""
     from pydantic import ValidationError
 
-    overrides = _settings_overrides(args)
     try:
-        settings = Settings(**overrides)
+        return Settings(**overrides)
     except ValidationError as exc:
         for error in exc.errors():
             name = _setting_name(error["loc"], overrides)
             message = str(error["msg"]).removeprefix("Value error, ")
             say(f"polar-orders-mcp: invalid setting {name}: {message}")
+        return None
+
+
+def _serve_http(settings: Settings) -> None:
+    from polar_orders_mcp.server.app import build_parts, open_store, replica_warnings
+    from polar_orders_mcp.server.http import check_exposure, listen, serve_http
+
+    check_exposure(settings)
+    sock = listen(settings.host, settings.port, how_to_change="--port N (or POLAR_MCP_PORT)")
+    built = build_parts(settings)
+    for warning in replica_warnings(settings):
+        logging.getLogger("polar_orders_mcp").warning("%s", warning)
+    # The schema is created or upgraded before the first request; a newer one stops the start.
+    open_store(built)
+    _freeze_startup_objects()
+    serve_http(built.server, settings, sock)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    overrides = _settings_overrides(args)
+    settings = _read_settings(overrides)
+    if settings is None:
         return 2
     _configure_logging(settings.log_level)
 
     from polar_orders_mcp.server.app import UnknownNames
+    from polar_orders_mcp.server.stdio import serve_stdio
     from polar_orders_mcp.store.records import StoreError
 
     try:
-        if settings.transport == "stdio":
-            from polar_orders_mcp.server.stdio import serve_stdio
-
-            serve_stdio(settings)
-        else:
-            from polar_orders_mcp.server.app import build_parts, open_store, replica_warnings
-            from polar_orders_mcp.server.http import check_exposure, listen, serve_http
-
-            check_exposure(settings)
-            sock = listen(settings.host, settings.port, how_to_change="--port N (or POLAR_MCP_PORT)")
-            built = build_parts(settings)
-            for warning in replica_warnings(settings):
-                logging.getLogger("polar_orders_mcp").warning("%s", warning)
-            # The schema is created or upgraded before the first request; a newer one stops the start.
-            open_store(built)
-            _freeze_startup_objects()
-            serve_http(built.server, settings, sock)
+        serve_stdio(settings) if settings.transport == "stdio" else _serve_http(settings)
     except (ValueError, StoreError) as exc:
         said = exc.said_of(_said_as(exc.setting, overrides)) if isinstance(exc, UnknownNames) else str(exc)
         say(f"polar-orders-mcp: {said}")
@@ -317,25 +324,32 @@ def _emulator(args: argparse.Namespace) -> int:
     return 0
 
 
+def _demo(args: argparse.Namespace) -> int:
+    from polar_orders_mcp.demo import run_demo
+
+    return run_demo()
+
+
+def _audit(args: argparse.Namespace) -> int:
+    from polar_orders_mcp.audit_cli import run_audit
+
+    return run_audit(args)
+
+
+def _passkeys(args: argparse.Namespace) -> int:
+    from polar_orders_mcp.passkeys_cli import run_passkeys
+
+    return run_passkeys(args)
+
+
+RUN: dict[str, Callable[[argparse.Namespace], int]] = {
+    "serve": _serve, "emulator": _emulator, "demo": _demo, "audit": _audit, "passkeys": _passkeys,
+}  # fmt: skip
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help", "--version")):
         argv.insert(0, "serve")
     args = _parser().parse_args(argv)
-    if args.command == "emulator":
-        code = _emulator(args)
-    elif args.command == "demo":
-        from polar_orders_mcp.demo import run_demo
-
-        code = run_demo()
-    elif args.command == "audit":
-        from polar_orders_mcp.audit_cli import run_audit
-
-        code = run_audit(args)
-    elif args.command == "passkeys":
-        from polar_orders_mcp.passkeys_cli import run_passkeys
-
-        code = run_passkeys(args)
-    else:
-        code = _serve(args)
-    sys.exit(code)
+    sys.exit(RUN[args.command](args))
