@@ -6,12 +6,11 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
 
 from pydantic.fields import FieldInfo
 
-from polar_orders_mcp.cli import _parser
-from polar_orders_mcp.settings import Settings
+from polar_orders_mcp.cli import _parser, default_text
+from polar_orders_mcp.settings import Settings, environment_names
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "configuration.md"
 BEGIN = "<!-- options table: written by `make docs` from Settings and `serve`'s flags; do not edit by hand -->"
@@ -30,23 +29,11 @@ def serve_flags() -> dict[str, list[str]]:
     return flags
 
 
-def environment(field: FieldInfo) -> list[str]:
-    """The environment variables that set a field, the current name first (the rest are older names)."""
-    choices = getattr(field.validation_alias, "choices", [])
-    return [str(name) for name in choices if str(name).isupper()]
-
-
 def default(field: FieldInfo) -> str:
-    value: Any = field.get_default(call_default_factory=True)
-    if value is None or value == type(value)():
-        return "—" if not isinstance(value, bool) else "off"
-    if isinstance(value, bool):
-        return "on"
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, list):
-        value = ",".join(str(item) for item in value)
-    return f"`{value}`"
+    if field.annotation is bool:
+        return "on" if field.default else "off"
+    text = default_text(field)
+    return "—" if text is None else f"`{text}`"
 
 
 def cell(text: str) -> str:
@@ -60,7 +47,7 @@ def table() -> str:
     for name, field in Settings.model_fields.items():
         options = flags.get(name, [])
         flag = ", ".join(f"`{option}`" for option in options) or "—"
-        names = environment(field)
+        names = environment_names(name)
         env = f"`{names[0]}`" + "".join(f" (or `{older}`)" for older in names[1:])
         rows.append(f"| {flag} | {env} | {default(field)} | {cell(field.description or '')} |")
     return "\n".join([*rows, "", END])

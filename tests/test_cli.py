@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -370,3 +372,95 @@ def test_a_token_polar_accepts_starts_without_a_word(polar: str) -> None:
 
     result = run("serve", "--server", polar, "--read-only", env={"POLAR_ACCESS_TOKEN": ORG_TOKEN})
     assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+
+
+def normalized(text: str) -> str:
+    return " ".join(text.split())
+
+
+def test_each_option_says_what_its_setting_says() -> None:
+    """serve --help shows each setting's own description (an option's help, or the list of those the environment
+    alone sets), with its environment variable."""
+    shown = normalized(run("serve", "--help").stdout)
+    fields = Settings.model_fields.items()
+    missing = [name for name, field in fields if normalized(field.description or "") not in shown]
+    assert missing == []
+    assert "--timeout SECONDS Seconds to wait for Polar before giving up on a request. Default: 30. " \
+        "[POLAR_MCP_TIMEOUT]" in shown  # fmt: skip
+
+
+def test_the_main_help_names_every_secret() -> None:
+    """polar-orders-mcp --help names the variables serve --help lists as read from the environment only."""
+    serve_help = run("serve", "--help").stdout.split("read from the environment only", 1)[1]
+    secrets = re.findall(r"^  ([A-Z_]+): ", serve_help, re.M)
+    assert "POLAR_MCP_OAUTH_CLIENT_SECRET" in secrets and len(secrets) >= 10
+    shown = normalized(run("--help").stdout)
+    assert [name for name in secrets if name not in shown] == []
+
+
+def test_a_new_setting_gets_its_serve_option() -> None:
+    """An option is made from its setting: name, type, description, default and variable; a secret gets none."""
+    from typing import Annotated
+
+    from pydantic import Field, SecretStr
+    from pydantic_settings import NoDecode
+
+    from polar_orders_mcp.cli import add_serve_options
+
+    class Grown(Settings):
+        refund_window: float = Field(default=30.0, gt=0, description="Days a refund may follow its order.")
+        lanes: Annotated[list[str], NoDecode] = Field(default_factory=list, description="Lanes to serve.")
+        quiet: bool = Field(default=False, description="Say less.")
+        webhook_secret: SecretStr | None = Field(default=None, description="A secret.")
+
+    parser = argparse.ArgumentParser(prog="serve")
+    add_serve_options(parser, Grown)
+    args = parser.parse_args(["--refund-window", "7", "--lanes", "a, b", "--quiet"])
+    assert (args.refund_window, args.lanes, args.quiet) == (7.0, ["a", "b"], True)
+    shown = normalized(parser.format_help())
+    assert "--refund-window NUMBER Days a refund may follow its order. Default: 30. [POLAR_MCP_REFUND_WINDOW]" \
+        in shown  # fmt: skip
+    assert "--lanes A,B Lanes to serve. [POLAR_MCP_LANES]" in shown
+    assert "--webhook-secret" not in shown
+
+
+@pytest.mark.parametrize(
+    ("env", "args", "field", "expected"),
+    [
+        ({"POLAR_SERVER": "sandbox"}, ("--server", "production"), "server", "production"),
+        ({"POLAR_MCP_TIMEOUT": "5"}, ("--timeout", "7"), "timeout", 7.0),
+        ({"POLAR_MCP_CONFIRM_TTL": "5"}, ("--approval-ttl", "9"), "approval_ttl", 9.0),
+        ({"POLAR_MCP_APPROVAL_TTL": "5"}, ("--confirm-ttl", "9"), "approval_ttl", 9.0),
+        ({"POLAR_MCP_OAUTH_REGISTRATION": "true"}, ("--no-oauth-registration",), "oauth_registration", False),
+        ({"POLAR_MCP_READ_ONLY": "false"}, ("--read-only",), "read_only", True),
+        ({"POLAR_MCP_TOOLS": "get_order"}, ("--tools", "list_orders, get_order"), "tools",
+         ["list_orders", "get_order"]),
+        ({"POLAR_MCP_CONFIRM": "console"}, ("--confirm", "token"), "confirm", "relay"),
+        ({"POLAR_MCP_LOG_LEVEL": "error"}, ("--log-level", "debug"), "log_level", "DEBUG"),
+    ],
+)  # fmt: skip
+def test_a_flag_overrides_the_environment(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], args: tuple[str, ...], field: str, expected: object
+) -> None:
+    from polar_orders_mcp.cli import _parser, _settings_overrides
+
+    for name in [k for k in os.environ if k.startswith("POLAR")]:
+        monkeypatch.delenv(name)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert getattr(Settings(), field) != expected
+    assert getattr(Settings(**_settings_overrides(_parser().parse_args(["serve", *args]))), field) == expected
+
+
+@pytest.mark.parametrize("module", ["cli.py", "settings.py"])
+def test_the_command_line_and_settings_are_short_functions(module: str) -> None:
+    import ast
+    from pathlib import Path
+
+    import polar_orders_mcp
+
+    source = Path(polar_orders_mcp.__file__).parent / module
+    long = [f"{node.name}: {node.end_lineno - node.lineno + 1} lines"
+            for node in ast.walk(ast.parse(source.read_text()))
+            if isinstance(node, ast.FunctionDef) and (node.end_lineno or 0) - node.lineno >= 40]  # fmt: skip
+    assert long == []

@@ -15,7 +15,7 @@ from mcp.client import Client
 
 from polar_orders_mcp import __version__
 from polar_orders_mcp.server.app import build_server
-from polar_orders_mcp.settings import Settings
+from polar_orders_mcp.settings import Settings, environment_names
 
 ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
@@ -27,14 +27,8 @@ DEPLOYMENT = (DOCS / "deployment.md").read_text()
 
 
 def env_names() -> set[str]:
-    """Every environment variable Settings reads (the first alias of each field)."""
-    names = set()
-    for field in Settings.model_fields.values():
-        alias = field.validation_alias
-        choices = getattr(alias, "choices", None)
-        assert choices, f"{field} has no environment alias"
-        names.add(str(choices[0]))
-    return names
+    """Every environment variable Settings reads (the current name of each field)."""
+    return {environment_names(name)[0] for name in Settings.model_fields}
 
 
 def options_table() -> list[tuple[str, str]]:

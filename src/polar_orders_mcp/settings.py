@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationInfo, field_validator, model_validator
+from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from polar_orders_mcp.approvals.limits import ApprovalProof, ConfirmMode, Limits
@@ -66,11 +67,6 @@ def _with_default(clients: dict[str, str], single: SecretStr | None) -> dict[str
     if len(set(clients.values())) != len(clients):
         raise ValueError("gives two HTTP clients the same token: give each client its own")
     return clients
-
-
-def _env(name: str, field: str, *more: str) -> AliasChoices:
-    # Accept the environment name and the field name (the CLI passes field names).
-    return AliasChoices(name, field, *more)
 
 
 def default_state_dir() -> Path:
@@ -169,56 +165,61 @@ def split_keys(text: str) -> list[str]:
     return keys
 
 
+ENV_PREFIX = "POLAR_MCP_"
+
+
 class Settings(BaseSettings):
     """Everything the server is configured with. Flags override the environment."""
 
-    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, case_sensitive=False)
+    # A setting's variable is POLAR_MCP_<NAME> unless its field names another (validation_alias: the current name
+    # first, then older ones). Code and flags set fields by name.
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, extra="ignore", populate_by_name=True, case_sensitive=False
+    )
 
     access_token: SecretStr | None = Field(
         default=None,
-        validation_alias=_env("POLAR_ACCESS_TOKEN", "access_token"),
+        validation_alias="POLAR_ACCESS_TOKEN",
         description="Polar organization access token (polar_oat_...).",
     )
     customer_session: SecretStr | None = Field(
         default=None,
-        validation_alias=_env("POLAR_CUSTOMER_SESSION", "customer_session"),
-        description="Customer session token (polar_cst_...): serve one customer's portal tools instead.",
+        validation_alias="POLAR_CUSTOMER_SESSION",
+        description="Customer session token (polar_cst_...): serve one customer's portal tools instead. Prefer the "
+        "environment variable: a flag shows in process lists.",
     )
     server: str = Field(
         default="production",
-        validation_alias=_env("POLAR_SERVER", "server"),
+        validation_alias="POLAR_SERVER",
         description="production, sandbox, or a base URL.",
     )
     api_version: str = Field(
         default="2026-10",
-        validation_alias=_env("POLAR_API_VERSION", "api_version"),
+        validation_alias="POLAR_API_VERSION",
         description="Value of the Polar-Version header.",
     )
     emulator: bool = Field(
         default=False,
-        validation_alias=_env("POLAR_MCP_EMULATOR", "emulator"),
         description="Serve against the embedded Polar emulator: no token, no network.",
     )
     emulator_orders: int = Field(
         default=60,
         ge=0,
         le=1_000_000,
-        validation_alias=_env("POLAR_MCP_EMULATOR_ORDERS", "emulator_orders"),
         description="How many orders the embedded emulator is seeded with.",
     )
     confirm: ConfirmMode = Field(
         default="auto",
-        validation_alias=_env("POLAR_MCP_CONFIRM", "confirm"),
-        description="How a human approves irreversible calls: auto, elicit, console, relay or off.",
+        description="How a person approves irreversible calls: auto (in the client when it can ask, else the approval "
+        "console), elicit (only in the client), console (only the console), relay (the model relays a token: it can "
+        "approve by itself) or off (nobody).",
     )
     confirm_secret: SecretStr | None = Field(
         default=None,
-        validation_alias=_env("POLAR_MCP_CONFIRM_SECRET", "confirm_secret"),
         description="HMAC secret of relay-mode confirmation tokens; random per process when unset.",
     )
     request_state_keys: SecretStr | None = Field(
         default=None,
-        validation_alias=_env("POLAR_MCP_REQUEST_STATE_KEYS", "request_state_keys"),
         description="Keys sealing the state a 2026-07-28 client echoes back (key1,key2: the first seals, all "
         "open); random per process when unset. Replicas must share them.",
     )
@@ -226,73 +227,63 @@ class Settings(BaseSettings):
         default=900.0,
         gt=0,
         le=86_400,
-        validation_alias=_env("POLAR_MCP_APPROVAL_TTL", "approval_ttl", "POLAR_MCP_CONFIRM_TTL", "confirm_ttl"),
+        validation_alias=AliasChoices("POLAR_MCP_APPROVAL_TTL", "POLAR_MCP_CONFIRM_TTL"),
         description="Seconds an approval request stays open for a decision, and an approval for its use.",
     )
     approval_wait: float = Field(
         default=60.0,
         ge=0,
         le=3600,
-        validation_alias=_env("POLAR_MCP_APPROVAL_WAIT", "approval_wait"),
         description="Seconds a call waits for a decision once a person has the approval page.",
     )
     approval_above: Annotated[Limits, NoDecode] = Field(
         default_factory=Limits,
-        validation_alias=_env("POLAR_MCP_APPROVAL_ABOVE", "approval_above"),
-        description="Above this amount only the approval console may approve (a second person).",
+        description="Above this amount only the approval console may approve (a second person), even when the "
+        "client could ask: usd=50000,eur=45000, or one number for any currency.",
     )
     approval_proof: ApprovalProof = Field(
         default="secret",
-        validation_alias=_env("POLAR_MCP_APPROVAL_PROOF", "approval_proof"),
         description="What an approval in the console needs: secret (the approver signed in) or passkey (also "
-        "their passkey, signing the facts shown).",
+        "their passkey, signing the facts shown; never in the client's form).",
     )
     passkey_above: Annotated[Limits, NoDecode] = Field(
         default_factory=Limits,
-        validation_alias=_env("POLAR_MCP_PASSKEY_ABOVE", "passkey_above"),
-        description="Above this amount an approval needs the approver's passkey, in the console.",
+        description="Above this amount an approval needs the approver's passkey, in the console: "
+        "usd=50000,eur=45000, or one number for any currency.",
     )
     approver_token: SecretStr | None = Field(
         default=None,
-        validation_alias=_env("POLAR_MCP_APPROVER_TOKEN", "approver_token"),
         description="The approval console's sign-in secret for one approver, named 'approver'.",
     )
     approvers: SecretStr | None = Field(
         default=None,
-        validation_alias=_env("POLAR_MCP_APPROVERS", "approvers"),
         description="Named approvers and their sign-in secrets: name:secret,name2:secret2.",
     )
     approvals_port: int = Field(
         default=8765,
         ge=0,
         le=65535,
-        validation_alias=_env("POLAR_MCP_APPROVALS_PORT", "approvals_port"),
         description="stdio mode: loopback port of the approval console (0: any free port).",
     )
     console_url: str | None = Field(
         default=None,
-        validation_alias=_env("POLAR_MCP_CONSOLE_URL", "console_url"),
         description="Public base URL of the approval console in links, e.g. https://mcp.example.com/approvals.",
     )
     timezone: str | None = Field(
         default=None,
-        validation_alias=_env("POLAR_MCP_TIMEZONE", "timezone"),
-        description="IANA time zone for the times people read in approvals (UTC is shown beside); default: this "
-        "machine's zone.",
+        description="IANA time zone for the times people read in approvals, e.g. Europe/Paris (UTC is shown "
+        "beside); default: this machine's zone.",
     )
     state_dir: Path | None = Field(
         default=None,
-        validation_alias=_env("POLAR_MCP_STATE_DIR", "state_dir"),
         description="Directory of the embedded SQLite store (default: the per-user state directory).",
     )
     database_url: SecretStr | None = Field(
         default=None,
-        validation_alias=_env("POLAR_MCP_DATABASE_URL", "database_url"),
         description="Store URL: sqlite:///path or postgresql://… (shared by replicas); overrides --state-dir.",
     )
     signing_key: SecretStr | None = Field(
         default=None,
-        validation_alias=_env("POLAR_MCP_SIGNING_KEY", "signing_key"),
         description="Ed25519 private key (PEM or JWK) signing decisions and the audit, the same on every replica; "
         "default: the state directory's signing-key.pem, made on first use.",
     )
@@ -300,152 +291,129 @@ class Settings(BaseSettings):
         default=30.0,
         gt=0,
         le=600,
-        validation_alias=_env("POLAR_MCP_TIMEOUT", "timeout"),
         description="Seconds to wait for Polar before giving up on a request.",
     )
     max_retries: int = Field(
         default=3,
         ge=0,
         le=10,
-        validation_alias=_env("POLAR_MCP_MAX_RETRIES", "max_retries"),
         description="Retries for reads on connection errors, 429 and 502/503/504.",
     )
     read_only: bool = Field(
         default=False,
-        validation_alias=_env("POLAR_MCP_READ_ONLY", "read_only"),
         description="Serve only read tools; wins over every other selection.",
     )
     tools: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
-        validation_alias=_env("POLAR_MCP_TOOLS", "tools"),
         description="Serve only these tools (comma-separated names).",
     )
     exclude_tools: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
-        validation_alias=_env("POLAR_MCP_EXCLUDE_TOOLS", "exclude_tools"),
         description="Never serve these tools.",
     )
     toolsets: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
-        validation_alias=_env("POLAR_MCP_TOOLSETS", "toolsets"),
-        description="The groups of tools to serve; empty: the default ones. `default` and `all` expand.",
+        description="The groups of tools to serve (serve --help lists them); empty: the default ones. `default` "
+        "stands for the default ones, `all` for every one: default,subscriptions adds one.",
     )
     max_charge: Annotated[Limits, NoDecode] = Field(
         default_factory=Limits,
-        validation_alias=_env("POLAR_MCP_MAX_CHARGE", "max_charge"),
-        description="Largest single move of money, per currency in minor units: usd=50000,eur=45000.",
+        description="Largest single move of money, per currency in minor units: usd=50000,eur=45000 (a currency "
+        "left out is refused); a bare number or *=N applies to every other currency.",
     )
     max_daily: Annotated[Limits, NoDecode] = Field(
         default_factory=Limits,
-        validation_alias=_env("POLAR_MCP_MAX_DAILY", "max_daily"),
         description="Most money moved in any 24 hours, per currency in minor units: usd=200000.",
     )
     allow_price_override: bool = Field(
         default=False,
-        validation_alias=_env("POLAR_MCP_ALLOW_PRICE_OVERRIDE", "allow_price_override"),
         description="Let create_order set an amount that overrides the product's fixed price.",
     )
     audit_log: str | None = Field(
         default=None,
-        validation_alias=_env("POLAR_MCP_AUDIT_LOG", "audit_log"),
         description="Append audit JSON lines to this file instead of stderr.",
     )
     transport: Transport = Field(
         default="stdio",
-        validation_alias=_env("POLAR_MCP_TRANSPORT", "transport"),
         description="stdio, sse, or http (streamable HTTP).",
     )
     host: str = Field(
         default="127.0.0.1",
-        validation_alias=_env("POLAR_MCP_HOST", "host"),
         description="Address the HTTP transports bind to.",
     )
     port: int = Field(
-        default=8000, ge=0, le=65535, validation_alias=_env("POLAR_MCP_PORT", "port"), description="HTTP port."
+        default=8000, ge=0, le=65535, description="HTTP port."
     )
     http_token: SecretStr | None = Field(
         default=None,
-        validation_alias=_env("POLAR_MCP_HTTP_TOKEN", "http_token"),
         description="Bearer token HTTP clients must send (client 'default'); made up per run on loopback when unset.",
     )
     http_tokens: SecretStr | None = Field(
         default=None,
-        validation_alias=_env("POLAR_MCP_HTTP_TOKENS", "http_tokens"),
         description="Named HTTP clients, name:token,name:token; each session belongs to the client that opened it.",
     )
     person_clients: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
-        validation_alias=_env("POLAR_MCP_PERSON_CLIENTS", "person_clients"),
         description="HTTP clients with a person at the screen, whose answer to a confirmation form counts as that "
         "person's approval; any other client's requests go to the approval console (stdio: always a person).",
     )
     no_auth: bool = Field(
         default=False,
-        validation_alias=_env("POLAR_MCP_NO_AUTH", "no_auth"),
-        description="Serve HTTP on loopback without any bearer token (every local user and process can call tools).",
+        description="Serve HTTP on loopback without any bearer token (every local user and process can call "
+        "tools); otherwise one is made up and printed when POLAR_MCP_HTTP_TOKEN is unset.",
     )
     oauth: bool = Field(
         default=False,
-        validation_alias=_env("POLAR_MCP_OAUTH", "oauth"),
-        description="OAuth 2.1 for HTTP clients, with the embedded authorization server: people (POLAR_MCP_APPROVERS, "
-        "with POLAR_MCP_ROLES) sign in and consent, clients register by metadata document or DCR.",
+        description="OAuth 2.1 for HTTP clients (claude.ai, ChatGPT, Claude Desktop connectors), with the embedded "
+        "authorization server: people (POLAR_MCP_APPROVERS, with POLAR_MCP_ROLES) sign in and consent, clients "
+        "register by metadata document or DCR; static tokens keep working.",
     )
     oauth_issuer: str | None = Field(
         default=None,
-        validation_alias=_env("POLAR_MCP_OAUTH_ISSUER", "oauth_issuer"),
         description="OAuth 2.1 with an external identity provider: its issuer URL (Keycloak, Auth0, Okta, Entra …); "
         "tokens are checked against its JWKS, or by introspection.",
     )
     oauth_audience: str | None = Field(
         default=None,
-        validation_alias=_env("POLAR_MCP_OAUTH_AUDIENCE", "oauth_audience"),
         description="The audience an external provider's tokens must carry (default: this server's resource URL).",
     )
     oauth_jwks_url: str | None = Field(
         default=None,
-        validation_alias=_env("POLAR_MCP_OAUTH_JWKS_URL", "oauth_jwks_url"),
         description="The external provider's JWKS URL (default: from its discovery document).",
     )
     oauth_introspection_url: str | None = Field(
         default=None,
-        validation_alias=_env("POLAR_MCP_OAUTH_INTROSPECTION_URL", "oauth_introspection_url"),
         description="Check the external provider's tokens by RFC 7662 introspection at this URL instead of by JWKS "
         "(for opaque tokens); needs --oauth-client-id and POLAR_MCP_OAUTH_CLIENT_SECRET.",
     )
     oauth_client_id: str | None = Field(
         default=None,
-        validation_alias=_env("POLAR_MCP_OAUTH_CLIENT_ID", "oauth_client_id"),
-        description="This server's client id at the external provider (introspection; console sign-in).",
+        description="This server's client id at the external provider (introspection; console sign-in); its "
+        "secret in POLAR_MCP_OAUTH_CLIENT_SECRET.",
     )
     oauth_client_secret: SecretStr | None = Field(
         default=None,
-        validation_alias=_env("POLAR_MCP_OAUTH_CLIENT_SECRET", "oauth_client_secret"),
         description="This server's client secret at the external provider (environment only).",
     )
     oauth_algorithms: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["RS256", "PS256", "ES256", "EdDSA"],
-        validation_alias=_env("POLAR_MCP_OAUTH_ALGORITHMS", "oauth_algorithms"),
         description="Signature algorithms accepted on the external provider's tokens (never 'none' nor HS*).",
     )
     oauth_name_claim: str = Field(
         default="preferred_username",
-        validation_alias=_env("POLAR_MCP_OAUTH_NAME_CLAIM", "oauth_name_claim"),
         description="The claim of an external provider's token that names the person (as approvers are named).",
     )
     oauth_console: bool = Field(
         default=False,
-        validation_alias=_env("POLAR_MCP_OAUTH_CONSOLE", "oauth_console"),
         description="People sign in to the approval console through the external provider (OpenID Connect).",
     )
     public_url: str | None = Field(
         default=None,
-        validation_alias=_env("POLAR_MCP_PUBLIC_URL", "public_url"),
         description="The address clients reach this server at, e.g. https://mcp.example.com (OAuth's resource and "
         "issuer; default http://localhost:PORT on loopback).",
     )
     roles: str | None = Field(
         default=None,
-        validation_alias=_env("POLAR_MCP_ROLES", "roles"),
         description="What each person of POLAR_MCP_APPROVERS may do: name=use (clients act for them), name=approve "
         "(the console), name=use+approve; anyone not named: approve.",
     )
@@ -453,74 +421,62 @@ class Settings(BaseSettings):
         default=3600,
         ge=60,
         le=86_400,
-        validation_alias=_env("POLAR_MCP_OAUTH_ACCESS_TTL", "oauth_access_ttl"),
         description="Seconds an access token of the embedded authorization server lasts.",
     )
     oauth_refresh_ttl: int = Field(
         default=30 * 86_400,
         ge=300,
         le=365 * 86_400,
-        validation_alias=_env("POLAR_MCP_OAUTH_REFRESH_TTL", "oauth_refresh_ttl"),
         description="Seconds a refresh token lasts unused (each use replaces it).",
     )
     oauth_registration: bool = Field(
         default=True,
-        validation_alias=_env("POLAR_MCP_OAUTH_REGISTRATION", "oauth_registration"),
         description="Let clients register by Dynamic Client Registration (metadata documents are always accepted).",
     )
     oauth_private_metadata: bool = Field(
         default=False,
-        validation_alias=_env("POLAR_MCP_OAUTH_PRIVATE_METADATA", "oauth_private_metadata"),
         description="Fetch client metadata documents from private and loopback addresses too (tests, intranets).",
     )
     max_sessions_per_client: int = Field(
         default=100,
         ge=1,
         le=100_000,
-        validation_alias=_env("POLAR_MCP_MAX_SESSIONS_PER_CLIENT", "max_sessions_per_client"),
         description="Open MCP sessions (streamable HTTP or SSE) one HTTP client may hold; its idlest goes first.",
     )
     max_sessions: int = Field(
         default=1000,
         ge=1,
         le=100_000,
-        validation_alias=_env("POLAR_MCP_MAX_SESSIONS", "max_sessions"),
         description="Open MCP sessions over all HTTP clients.",
     )
     session_idle_timeout: float = Field(
         default=1800.0,
         gt=0,
         le=86_400,
-        validation_alias=_env("POLAR_MCP_SESSION_IDLE_TIMEOUT", "session_idle_timeout"),
         description="Seconds without a request after which an MCP session is closed and its memory freed.",
     )
     head_timeout: float = Field(
         default=10.0,  # a client sends its head at once
         gt=0,
         le=3600,
-        validation_alias=_env("POLAR_MCP_HEAD_TIMEOUT", "head_timeout"),
         description="Seconds a connection to an HTTP listener (MCP, the approval console) has to send its request "
         "head, after it opens or after its last answer; then it is closed. A console form's body has as long once "
         "its head is whole.",
     )
     allowed_hosts: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
-        validation_alias=_env("POLAR_MCP_ALLOWED_HOSTS", "allowed_hosts"),
         description="Extra Host header values accepted (host:port, or host:* for any port).",
     )
     allowed_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
-        validation_alias=_env("POLAR_MCP_ALLOWED_ORIGINS", "allowed_origins"),
         description="Extra Origin header values accepted (scheme://host:port, port may be *).",
     )
     trusted_proxies: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
-        validation_alias=_env("POLAR_MCP_TRUSTED_PROXIES", "trusted_proxies"),
         description="Addresses (or CIDR ranges) of proxies whose X-Forwarded-For is believed; none by default.",
     )
     log_level: LogLevel = Field(
         default="WARNING",
-        validation_alias=_env("POLAR_MCP_LOG_LEVEL", "log_level"),
         description="Log level on stderr.",
     )
 
@@ -782,3 +738,12 @@ class Settings(BaseSettings):
     @classmethod
     def _upper(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
+
+
+def environment_names(name: str, field: FieldInfo | None = None) -> list[str]:
+    """The environment variables that set the setting `name` (`field`, when not one of Settings'), the current
+    name first (the rest are older names)."""
+    alias = (field or Settings.model_fields[name]).validation_alias
+    if isinstance(alias, AliasChoices):
+        return [str(choice) for choice in alias.choices]
+    return [alias] if isinstance(alias, str) else [ENV_PREFIX + name.upper()]
