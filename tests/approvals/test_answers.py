@@ -13,6 +13,7 @@ from polar_orders_mcp.emulator.state import EmulatorState
 from polar_orders_mcp.money import major_units
 from polar_orders_mcp.server.app import Built
 from polar_orders_mcp.store.records import Approval
+from polar_orders_mcp.tools.orders import STRAY_DRAFT
 from tests.tools.conftest import error_text, fail
 
 pytestmark = pytest.mark.anyio
@@ -64,7 +65,7 @@ async def test_a_refused_or_unreadable_answer_is_stored_as_a_denial_by_that_clie
     approval = await only_approval(parts)
     assert (approval.state, approval.decided_by, approval.channel) == ("denied", by, "form")
     assert told.startswith(f"Error executing tool finalize_order: Order {order_id} was not charged: ")
-    assert told.endswith(TOLD[by.removeprefix("stdio: ")])
+    assert told.endswith(f"{TOLD[by.removeprefix('stdio: ')]} {STRAY_DRAFT}")
 
 
 @pytest.mark.parametrize(("answer", "by"), REFUSALS)
@@ -120,7 +121,7 @@ async def test_a_client_that_fails_to_show_the_request_leaves_it_denied(
     approval = await only_approval(parts)
     assert message == (
         f"Error executing tool finalize_order: Order {order_id} was not charged: the client could not show the "
-        "confirmation request (MCPError)."
+        f"confirmation request (MCPError). {STRAY_DRAFT}"
     )
     assert (approval.state, approval.decided_by) == ("denied", "stdio: the confirmation request failed")
     assert state.faults.received("POST", FINALIZE) == []

@@ -12,6 +12,7 @@ from mcp.client import Client
 
 from polar_orders_mcp.emulator.seed import SeedInfo
 from polar_orders_mcp.emulator.state import EmulatorState
+from polar_orders_mcp.tools.orders import STRAY_DRAFT
 from tests.approvals.console_client import Person
 from tests.approvals.test_pinning import BUYER, Window, parts_with
 from tests.tools.conftest import call, fail
@@ -74,5 +75,5 @@ async def test_a_charge_that_never_reached_polar_is_settled_as_failed(
     store = await parts.store()
     [act] = await store.acts_for("finalize_order", order_id)
     assert message.startswith(f"Error executing tool finalize_order: Order {order_id} was not charged: Polar could ")
-    assert message.endswith("Nothing happened; calling again is safe.")
+    assert message.endswith(f"Nothing happened; calling again is safe. {STRAY_DRAFT}")
     assert (act.state, await store.spent("usd"), state.store.order(order_id).status) == ("failed", 0, "draft")

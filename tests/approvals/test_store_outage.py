@@ -15,6 +15,7 @@ from sqlalchemy.engine import make_url
 from polar_orders_mcp.emulator.seed import SeedInfo
 from polar_orders_mcp.emulator.state import EmulatorState
 from polar_orders_mcp.store.sql import SqlStore
+from polar_orders_mcp.tools.orders import STRAY_DRAFT
 from tests.approvals.console_client import Person
 from tests.conftest import Postgres
 from tests.tools.conftest import call, fail
@@ -32,7 +33,7 @@ async def test_with_the_database_unreachable_nothing_is_sent_and_the_agent_is_to
     assert message == (
         f"Error executing tool finalize_order: Order {order_id} was not charged: the server's approval store is "
         "unavailable (ConnectionRefusedError), so nothing was sent to Polar. Tell the operator; once it is back, "
-        "call again (a person may have to approve again)."
+        f"call again (a person may have to approve again). {STRAY_DRAFT}"
     )
     assert state.store.order(order_id).status == "draft"
 
