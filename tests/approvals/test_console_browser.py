@@ -172,7 +172,7 @@ async def test_a_denial_in_the_browser_charges_nothing_and_the_agent_is_told(
         click_and_wait(chromium, "button.deny", "done=denied")
         assert "You denied it." in chromium.find_element(By.TAG_NAME, "main").text
         told = await client.call_tool("finalize_order", {"order_id": order_id, "approval_id": approval["approval_id"]})
-    assert told.is_error and "approver denied it at" in told.content[0].text  # type: ignore[union-attr]
+    assert told.is_error and "approver denied it in the approval console at" in told.content[0].text  # type: ignore[union-attr]
     assert state.store.order(order_id).status == "draft"
 
 

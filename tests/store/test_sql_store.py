@@ -708,3 +708,21 @@ async def test_a_store_of_another_polar_server_is_refused(store_url: str) -> Non
         "and this server talks to https://api.polar.sh: give each Polar server its own store (--state-dir DIR, or "
         "its own POLAR_MCP_DATABASE_URL)."
     )
+
+
+async def test_earlier_on_lists_the_decided_requests_for_the_same_call_and_target(
+    store: SqlStore, clock: Clock
+) -> None:
+    denied = await store.create_approval(request("order-1"))
+    await store.decide(denied.id, approve=False, by="ada", redeem_window=60, reason="not today")
+    clock.now += 10
+    undecided = await store.create_approval(request("order-1"))
+    elsewhere = await store.create_approval(request("order-2"))
+    await store.decide(elsewhere.id, approve=False, by="ada", redeem_window=60)
+    clock.now += 10
+    asked = await store.create_approval(request("order-1"))
+    earlier = await store.earlier_on(asked)
+    assert [(a.id, a.state, a.decided_by, a.reason) for a in earlier] == [(denied.id, "denied", "ada", "not today")]
+    assert undecided.id not in [a.id for a in earlier] and await store.earlier_on(denied) == []
+    clock.now += 86_400
+    assert await store.earlier_on(await store.create_approval(request("order-1"))) == []

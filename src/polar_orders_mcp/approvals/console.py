@@ -13,6 +13,7 @@ import hmac
 import logging
 import secrets
 import shlex
+import unicodedata
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, datetime, tzinfo
 from typing import TYPE_CHECKING, Any
@@ -24,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from polar_orders_mcp.approvals import pages
+from polar_orders_mcp.approvals import pages, render
 from polar_orders_mcp.approvals.limits import Limits
 from polar_orders_mcp.approvals.passkeys import (
     NONCE_TTL,
@@ -115,6 +116,46 @@ def _enrolment_closed(approver: str, since: list[Passkey]) -> str | None:
         return None
     said = HAS_PASSKEY if any(k.removed_at is None for k in since) else HAD_PASSKEY
     return said.format(name=shlex.quote(approver))
+
+
+def reason_of(form: Any) -> str | None:
+    """The approver's optional reason as posted: control, format and other invisible characters dropped, one
+    line, at most pages.REASON_LIMIT characters (a sentence or two for the agent and the audit); None when nothing
+    is left."""
+    raw = form.get("reason")
+    if not isinstance(raw, str):
+        return None
+    text = "".join(" " if unicodedata.category(ch)[0] in "CZ" and ch != " " else ch for ch in raw)
+    text = " ".join(text.split())
+    return text[: pages.REASON_LIMIT] or None
+
+
+async def _before(store: Store, approval: Approval) -> pages.Before:
+    """What was decided or refused before on a waiting request's call and target, for the person deciding it."""
+    acts = await store.acts_for(approval.tool, approval.target)
+    refused = [act for act in reversed(acts) if act.state == "failed" and act.detail.get("refusal")][:5]
+    return pages.Before(decided=await store.earlier_on(approval), refused=refused)
+
+
+def _after_decision(done: str, approval: Approval, zone: tzinfo) -> tuple[str | None, str]:
+    """What a person is told once they decided (the page's `done`), and its CSS class: what happens next."""
+    if done == "approved" and approval.state == "approved":
+        return (
+            "You approved it. Nothing has happened yet: if the agent is waiting on it, its call goes on now; "
+            f"if not, tell the agent to continue before {render.when(approval.expires_at, zone)}, when the "
+            "approval lapses.",
+            "done",
+        )
+    if done == "approved":
+        return "You approved it.", "done"
+    if done == "denied":
+        told = " and your reason" if approval.reason else ""
+        return (
+            f"You denied it. Nothing was done: the agent is told of your decision{told} on its next call, and a "
+            "new request for the same thing shows your denial to whoever decides it.",
+            "plain",
+        )
+    return None, ""
 
 
 def _hash(token: str) -> str:
@@ -240,9 +281,10 @@ class Console:
         shown = pending[:PENDING_SHOWN]
         origins = {a.id: _origin(a, store) for a in shown}
         needs = frozenset(a.id for a in shown if self.passkeys.needs_for(a))
+        before = {a.id: await _before(store, a) for a in shown}
         return _html(pages.index(shown, decided, store.now(), approver=approver, csrf=csrf, base=self.path,
                                  zone=self.zone, origins=origins, page_number=page, more=len(pending) > PENDING_SHOWN,
-                                 needs_passkey=needs))
+                                 needs_passkey=needs, before=before))
 
     async def _detail(self, request: Request) -> Response:
         if (refused := self._refuse(request)) is not None:
@@ -257,14 +299,16 @@ class Console:
         approver, csrf = signed
         if approval is None:
             return _html(pages.message("Not found", "There is no approval request with this id.", base=self.path), 404)
-        notice = {"approved": "You approved it.", "denied": "You denied it."}.get(request.query_params.get("done", ""))
+        notice, kind = _after_decision(request.query_params.get("done", ""), approval, self.zone)
         needs = self.passkeys.needs_for(approval)
         ask = None
-        if needs and approval.state_at(store.now()) == "pending" and approval.channel in DECIDED_HERE:
+        pending = approval.state_at(store.now()) == "pending"
+        if needs and pending and approval.channel in DECIDED_HERE:
             ask = await self._passkey_ask(store, _key(token), approver, approval)
+        before = await _before(store, approval) if pending else None
         page = pages.detail(approval, store.now(), approver=approver, csrf=csrf, base=self.path, notice=notice,
-                            zone=self.zone, passkey=ask, needs_passkey=needs,
-                            origin=_origin(approval, store))  # fmt: skip
+                            zone=self.zone, passkey=ask, needs_passkey=needs, origin=_origin(approval, store),
+                            before=before, notice_kind=kind)  # fmt: skip
         return _html(page, script=ask is not None and ask.unable is None)
 
     async def _passkey_ask(self, store: Store, session_key: str, approver: str, approval: Approval) -> pages.PasskeyAsk:
@@ -315,7 +359,9 @@ class Console:
 
         store = await self._store()
         try:
-            await store.decide_in_console(_key(token), approval_id, judge, redeem_window=self.redeem_window)
+            await store.decide_in_console(
+                _key(token), approval_id, judge, redeem_window=self.redeem_window, reason=reason_of(form)
+            )
         except NotPending as exc:
             text = f"This request is {exc.state}: it can no longer be decided."
             return _html(pages.message("Already decided", text, base=self.path), 409)

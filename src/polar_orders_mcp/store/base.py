@@ -74,9 +74,16 @@ class Store(Protocol):
         `offset`. Expiry is applied as of now; only the given channels, when given."""
         ...
 
-    async def decide(self, approval_id: str, *, approve: bool, by: str, redeem_window: float) -> Approval:
-        """pending → approved | denied, once; raises NotPending otherwise. An approval gets at least
-        `redeem_window` seconds from the decision to be used."""
+    async def decide(
+        self, approval_id: str, *, approve: bool, by: str, redeem_window: float, reason: str | None = None
+    ) -> Approval:
+        """pending → approved | denied, once, with the decider's `reason` when given; raises NotPending otherwise.
+        An approval gets at least `redeem_window` seconds from the decision to be used."""
+        ...
+
+    async def earlier_on(self, approval: Approval, *, window: float = 86_400.0, limit: int = 5) -> list[Approval]:
+        """The decided requests for the same tool and target asked in the `window` before this one, newest
+        decision first."""
         ...
 
     async def redeem(self, approval_id: str, *, digest: str) -> Approval:
@@ -171,10 +178,11 @@ class Store(Protocol):
         judge: Callable[[ConsoleSession | None, Approval | None], bool | None],
         *,
         redeem_window: float,
+        reason: str | None = None,
     ) -> tuple[ConsoleSession | None, Approval | None]:
         """In one transaction: read the session and the approval, ask `judge` (approve: True, deny: False,
-        leave it: None), and decide as `decide` does, by the session's approver. Returns what was read, the
-        approval as decided. Raises NotPending as `decide` does."""
+        leave it: None), and decide as `decide` does, by the session's approver, with their `reason`. Returns
+        what was read, the approval as decided. Raises NotPending as `decide` does."""
         ...
 
     async def delete_console_session(self, token_hash: str) -> None: ...

@@ -13,14 +13,15 @@ ActState = Literal["started", "done", "failed", "unknown"]
 """started: sent (or about to be) and not settled; done: Polar did it; failed: Polar did not;
 unknown: the answer was lost and reading back could not tell. Only `failed` frees spend."""
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 """1: the first schema. 2: free text (targets, client names, sessions, deciders, outcomes) in columns
 without a length, so that PostgreSQL, which enforces VARCHAR lengths, takes what SQLite takes. 3: acts
 indexed by target alone, for the check that no other act on a target is in flight. 4: approvers' passkeys,
 their single-use nonces, a decision's passkey proof, each approval's boot (the run of the server that asked
 for it), and signatures of the signing key on each decision, each audit record and the chain's head. 5: who
 asked for an approval (the person an OAuth client acts for), and the embedded authorization server's clients,
-codes and tokens (hashed). 6: standing approvals (mandates), and the one each approval was granted under."""
+codes and tokens (hashed). 6: standing approvals (mandates), and the one each approval was granted under.
+7: the decider's reason on a decision, and approvals indexed by target."""
 
 PASSKEY_REMOVED = "approved with a passkey since removed"
 """Why an approval proven by a passkey the approver removed since is not redeemed (NotRedeemable.state)."""
@@ -93,6 +94,8 @@ class Approval:
     """The person the asking client acted for (OAuth); they may never approve it themselves."""
     mandate: str | None = None
     """The standing approval it was granted under (decided_by: the approver who signed that), or None."""
+    reason: str | None = None
+    """The decider's own words on the decision (the console's optional reason), cleaned; None when none."""
 
     def state_at(self, now: float) -> ApprovalState:
         """The state as of `now`: a pending or approved request past its expiry reads as expired."""

@@ -43,7 +43,9 @@ approvals = sa.Table(
     sa.Column("signature", sa.Text),
     sa.Column("asked_by", sa.Text),  # the person the asking client acts for (OAuth), when it acts for one
     sa.Column("mandate", sa.String(64)),  # the standing approval it was done under, when one covered it
+    sa.Column("reason", sa.Text),  # the decider's own words on the decision, when they gave any
     sa.Index("pom_approvals_state", "state", "created_at"),
+    sa.Index("pom_approvals_target", "target", "tool", "created_at"),
     sa.Index("pom_approvals_mandate", "mandate", "decided_at"),
 )
 
@@ -256,6 +258,14 @@ def _schema_6(conn: sa.Connection, dialect: str) -> None:
     next(i for i in approvals.indexes if i.name == "pom_approvals_mandate").create(conn, checkfirst=True)
 
 
+def _schema_7(conn: sa.Connection, dialect: str) -> None:
+    """Schema 7: the decider's reason on a decision, and approvals indexed by target (a request shows the earlier
+    decisions on its target)."""
+    if "reason" not in {c["name"] for c in sa.inspect(conn).get_columns("pom_approvals")}:
+        conn.execute(sa.text("ALTER TABLE pom_approvals ADD COLUMN reason TEXT"))
+    next(i for i in approvals.indexes if i.name == "pom_approvals_target").create(conn, checkfirst=True)
+
+
 # The step that brings a database to each version from the one before; run in order, in one transaction.
 MIGRATIONS: dict[int, Callable[[sa.Connection, str], None]] = {
     2: _free_text_columns,
@@ -263,4 +273,5 @@ MIGRATIONS: dict[int, Callable[[sa.Connection, str], None]] = {
     4: _schema_4,
     5: _schema_5,
     6: _schema_6,
+    7: _schema_7,
 }

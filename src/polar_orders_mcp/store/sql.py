@@ -175,6 +175,7 @@ def _approval(row: sa.Row[Any]) -> Approval:
         signature=row.signature,
         asked_by=row.asked_by,
         mandate=row.mandate,
+        reason=row.reason,
     )
 
 
@@ -531,9 +532,31 @@ class SqlStore:
             rows = (await conn.execute(query)).all()
         return [_approval(row) for row in rows]
 
-    async def decide(self, approval_id: str, *, approve: bool, by: str, redeem_window: float) -> Approval:
+    async def decide(
+        self, approval_id: str, *, approve: bool, by: str, redeem_window: float, reason: str | None = None
+    ) -> Approval:
         async with self._tx() as conn:
-            return await self._decide(conn, approval_id, approve, by, self.now(), redeem_window)
+            return await self._decide(conn, approval_id, approve, by, self.now(), redeem_window, reason=reason)
+
+    async def earlier_on(self, approval: Approval, *, window: float = DAY, limit: int = 5) -> list[Approval]:
+        """The decided requests for the same tool and target asked in the `window` before this one, newest
+        first: what a person deciding this one should know was decided before."""
+        query = (
+            approvals.select()
+            .where(
+                approvals.c.target == approval.target,
+                approvals.c.tool == approval.tool,
+                approvals.c.id != approval.id,
+                approvals.c.created_at <= approval.created_at,
+                approvals.c.created_at > approval.created_at - window,
+                approvals.c.decided_at.is_not(None),
+            )
+            .order_by(approvals.c.decided_at.desc(), approvals.c.id)
+            .limit(limit)
+        )
+        async with self._tx(write=False) as conn:
+            rows = (await conn.execute(query)).all()
+        return [_approval(row) for row in rows]
 
     async def _decide(
         self,
@@ -544,9 +567,12 @@ class SqlStore:
         now: float,
         redeem_window: float,
         proof: dict[str, Any] | None = None,
+        *,
+        reason: str | None = None,
     ) -> Approval:
-        """The decision, signed in the transaction that records it, whatever the channel that made it. Nobody
-        approves a request they asked for themselves (OwnRequest); they may deny it."""
+        """The decision, signed in the transaction that records it, whatever the channel that made it, with the
+        decider's reason when they gave one. Nobody approves a request they asked for themselves (OwnRequest);
+        they may deny it."""
         until = now + redeem_window
         pending = [approvals.c.id == approval_id, approvals.c.state == "pending", approvals.c.expires_at > now]
         if approve:
@@ -560,6 +586,7 @@ class SqlStore:
                 decided_at=now,
                 expires_at=sa.case((approvals.c.expires_at < until, until), else_=approvals.c.expires_at),
                 **({} if proof is None else {"proof": json.dumps(proof, sort_keys=True)}),
+                **({} if reason is None else {"reason": reason}),
             )
         )
         row = (await conn.execute(approvals.select().where(approvals.c.id == approval_id))).first()
@@ -899,6 +926,7 @@ class SqlStore:
         judge: Callable[[ConsoleSession | None, Approval | None], bool | None],
         *,
         redeem_window: float,
+        reason: str | None = None,
     ) -> tuple[ConsoleSession | None, Approval | None]:
         now = self.now()
         async with self._tx() as conn:
@@ -906,7 +934,10 @@ class SqlStore:
             approve = judge(session, approval)
             if approve is None or session is None or approval is None:
                 return session, approval
-            return session, await self._decide(conn, approval_id, approve, session.approver, now, redeem_window)
+            decided = await self._decide(
+                conn, approval_id, approve, session.approver, now, redeem_window, reason=reason
+            )
+            return session, decided
 
     async def _console_rows(
         self, conn: AsyncConnection, token_hash: str, approval_id: str
