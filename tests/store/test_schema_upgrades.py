@@ -27,6 +27,7 @@ async def test_a_schema_4_store_upgrades_keeping_its_approvals(
         store_url,
         "DROP INDEX pom_approvals_target",
         "ALTER TABLE pom_approvals DROP COLUMN reason",
+        "ALTER TABLE pom_approvals DROP COLUMN client_name",
         "DROP INDEX pom_approvals_mandate",
         "ALTER TABLE pom_approvals DROP COLUMN mandate",
         "ALTER TABLE pom_approvals DROP COLUMN asked_by",

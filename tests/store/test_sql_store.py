@@ -587,7 +587,7 @@ async def test_an_expired_console_session_is_read_as_signed_out(store: SqlStore,
     await store.create_console_session(token_hash="h" * 64, approver="ada", csrf="c", ttl=60)
     made = await store.create_approval(request())
     clock.now += 61
-    assert (await store.console_view("h" * 64, made.id)) == (None, made)
+    assert (await store.console_view("h" * 64, made.id)) == (None, made, None)
 
 
 async def test_the_per_charge_limit_at_the_act_holds_at_its_exact_boundary(store: SqlStore) -> None:
@@ -721,8 +721,8 @@ async def test_earlier_on_lists_the_decided_requests_for_the_same_call_and_targe
     await store.decide(elsewhere.id, approve=False, by="ada", redeem_window=60)
     clock.now += 10
     asked = await store.create_approval(request("order-1"))
-    earlier = await store.earlier_on(asked)
+    earlier = (await store.earlier_on(asked)).decided
     assert [(a.id, a.state, a.decided_by, a.reason) for a in earlier] == [(denied.id, "denied", "ada", "not today")]
-    assert undecided.id not in [a.id for a in earlier] and await store.earlier_on(denied) == []
+    assert undecided.id not in [a.id for a in earlier] and (await store.earlier_on(denied)).decided == []
     clock.now += 86_400
-    assert await store.earlier_on(await store.create_approval(request("order-1"))) == []
+    assert (await store.earlier_on(await store.create_approval(request("order-1")))).decided == []

@@ -130,13 +130,6 @@ def reason_of(form: Any) -> str | None:
     return text[: pages.REASON_LIMIT] or None
 
 
-async def _before(store: Store, approval: Approval) -> pages.Before:
-    """What was decided or refused before on a waiting request's call and target, for the person deciding it."""
-    acts = await store.acts_for(approval.tool, approval.target)
-    refused = [act for act in reversed(acts) if act.state == "failed" and act.detail.get("refusal")][:5]
-    return pages.Before(decided=await store.earlier_on(approval), refused=refused)
-
-
 def _after_decision(done: str, approval: Approval, zone: tzinfo) -> tuple[str | None, str]:
     """What a person is told once they decided (the page's `done`), and its CSS class: what happens next."""
     if done == "approved" and approval.state == "approved":
@@ -281,7 +274,7 @@ class Console:
         shown = pending[:PENDING_SHOWN]
         origins = {a.id: _origin(a, store) for a in shown}
         needs = frozenset(a.id for a in shown if self.passkeys.needs_for(a))
-        before = {a.id: await _before(store, a) for a in shown}
+        before = {a.id: await store.earlier_on(a) for a in shown}
         return _html(pages.index(shown, decided, store.now(), approver=approver, csrf=csrf, base=self.path,
                                  zone=self.zone, origins=origins, page_number=page, more=len(pending) > PENDING_SHOWN,
                                  needs_passkey=needs, before=before))
@@ -292,7 +285,7 @@ class Console:
         approval_id = request.path_params["approval_id"]
         store = await self._store()
         token = request.cookies.get(SESSION_COOKIE, "")
-        session, approval = await store.console_view(_key(token), approval_id) if token else (None, None)
+        session, approval, before = await store.console_view(_key(token), approval_id) if token else (None, None, None)
         signed = self._approver_of(session, token)
         if signed is None:
             return self._to_login(request, f"{self.path}/{quote(approval_id, safe='')}")
@@ -302,10 +295,8 @@ class Console:
         notice, kind = _after_decision(request.query_params.get("done", ""), approval, self.zone)
         needs = self.passkeys.needs_for(approval)
         ask = None
-        pending = approval.state_at(store.now()) == "pending"
-        if needs and pending and approval.channel in DECIDED_HERE:
+        if needs and approval.state_at(store.now()) == "pending" and approval.channel in DECIDED_HERE:
             ask = await self._passkey_ask(store, _key(token), approver, approval)
-        before = await _before(store, approval) if pending else None
         page = pages.detail(approval, store.now(), approver=approver, csrf=csrf, base=self.path, notice=notice,
                             zone=self.zone, passkey=ask, needs_passkey=needs, origin=_origin(approval, store),
                             before=before, notice_kind=kind)  # fmt: skip

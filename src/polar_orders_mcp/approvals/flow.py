@@ -290,7 +290,8 @@ async def _run(
     if preview is None:
         preview = await action.with_history(await action.preview(api), store)
     not_done = action.not_done()
-    _note(previewed=preview.facts())
+    amount, currency = preview.money()
+    _note(previewed=preview.facts(), amount=amount, currency=currency)
     if ceiling is not None:
         # Every call, the first and the one acting on an approval (whose facts must equal these to act).
         if (over := ceiling.refusal(preview, not_done)) is not None:
@@ -748,6 +749,7 @@ def _request(
         channel=channel,
         ttl=ttl,
         asked_by=who.person,
+        client_name=who.declared,
     )
 
 

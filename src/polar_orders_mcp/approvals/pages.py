@@ -5,14 +5,14 @@ Every value is escaped here; the facts come from render.py, the same rows a clie
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, tzinfo
 from html import escape
 from typing import Literal
 
 from polar_orders_mcp.approvals import render
-from polar_orders_mcp.store.records import Act, Approval, Passkey
+from polar_orders_mcp.store.records import Approval, Earlier, Passkey
 
 
 @dataclass(frozen=True)
@@ -25,15 +25,6 @@ class PasskeyAsk:
     nonce: str = ""
     credentials: tuple[str, ...] = ()
     unable: str | None = None
-
-
-@dataclass(frozen=True)
-class Before:
-    """What happened before on a request's target, for the person deciding it: the earlier requests for the same
-    call decided in the last day (a denial, its reason), and Polar's refusals of the same call on it."""
-
-    decided: Sequence[Approval] = ()
-    refused: Sequence[Act] = field(default_factory=tuple)
 
 
 Origin = Literal["this", "earlier", "other"]
@@ -160,6 +151,13 @@ def amount_of(approval: Approval) -> str:
     return next((value for _, value, kind in approval.display if kind == "amount"), "")
 
 
+def customer_of(approval: Approval) -> str:
+    """The customer a request is about, as the preview shows them (their email, else their name), as HTML."""
+    rows = {label: value for label, value, kind in approval.display if kind == "customer"}
+    shown = rows.get("Customer email") or rows.get("Customer name")
+    return f'<span class="customer">{escape(shown)}</span>' if shown else ""
+
+
 def card(
     approval: Approval,
     now: float,
@@ -171,7 +169,7 @@ def card(
     passkey: PasskeyAsk | None = None,
     needs_passkey: bool = False,
     origin: Origin = "this",
-    before: Before | None = None,
+    before: Earlier | None = None,
 ) -> str:
     """One request. `needs_passkey`: approving it takes a passkey, asked on its own page (`passkey` there);
     `before`: what was decided or refused earlier on the same call and target, shown while it waits."""
@@ -256,7 +254,7 @@ def ago(seconds: float) -> str:
     return f"{seconds / 3600:.0f} h ago"
 
 
-def earlier_note(approval: Approval, before: Before | None, now: float, zone: tzinfo) -> str:
+def earlier_note(approval: Approval, before: Earlier | None, now: float, zone: tzinfo) -> str:
     """What was decided or refused before on the same call and target, newest first; nothing when nothing was."""
     if before is None or not (before.decided or before.refused):
         return ""
@@ -281,8 +279,12 @@ def earlier_note(approval: Approval, before: Before | None, now: float, zone: tz
 
 
 def requester(approval: Approval) -> str:
-    """Who asked, escaped: the person a client acts for, and the client."""
+    """Who asked, escaped: the person a client acts for, and the client (the name it gives itself, then how it
+    reached this server: stdio, or its credential's name)."""
     client = f"<strong>{escape(approval.client)}</strong>"
+    if approval.client_name and approval.client_name != approval.client:
+        client = (f'<strong>{escape(approval.client_name)}</strong><span class="tag">its own name for itself</span>'
+                  f" through {client}")  # fmt: skip
     if approval.asked_by is None:
         return client
     return f"<strong>{escape(approval.asked_by)}</strong> through {client}"
@@ -341,7 +343,7 @@ def index(
     origins: Mapping[str, Origin] | None = None,
     page_number: int = 1,
     more: bool = False,
-    before: Mapping[str, Before] | None = None,
+    before: Mapping[str, Earlier] | None = None,
 ) -> str:
     """`pending`: one page of the requests waiting (the `page_number`th; `more` when others wait after it).
     `needs_passkey`: the ids of the requests that only a passkey approves; `before`: by id, what was decided or
@@ -356,12 +358,14 @@ def index(
           "more is waiting.</p>")  # fmt: skip
     rows = "".join(
         f"<tr><td>{when(a.decided_at or a.expires_at, zone)}</td><td>{escape(TOOL_NAMES.get(a.tool, a.tool))}</td>"
-        f'<td class="num">{escape(amount_of(a))}</td><td class="opt">{requester(a)}</td>'
+        f'<td class="num">{escape(amount_of(a))}</td><td>{customer_of(a)}</td>'
+        f'<td class="opt">{requester(a)}</td>'
         f'<td>{decision_line(a, now, zone)} · <a href="{escape(base)}/{escape(a.id)}">details</a></td></tr>'
         for a in decided
     )
     history = (
-        '<table><thead><tr><th>When</th><th>What</th><th>Amount</th><th class="opt">Asked by</th><th>Decision</th>'
+        "<table><thead><tr><th>When</th><th>What</th><th>Amount</th><th>Customer</th><th class=\"opt\">Asked by</th>"
+        "<th>Decision</th>"
         f"</tr></thead><tbody>{rows}</tbody></table>"
         if rows
         else '<p class="empty">No decisions yet.</p>'
@@ -386,7 +390,7 @@ def detail(
     passkey: PasskeyAsk | None = None,
     needs_passkey: bool = False,
     origin: Origin = "this",
-    before: Before | None = None,
+    before: Earlier | None = None,
     notice_kind: str = "",
 ) -> str:
     """One request on its own page; `notice`, what came of a decision just made (`notice_kind`: its CSS class)."""

@@ -12,6 +12,7 @@ from polar_orders_mcp.store.records import (
     ApprovalState,
     AuditRecord,
     ConsoleSession,
+    Earlier,
     Enrolment,
     Loaded,
     NewApproval,
@@ -81,9 +82,9 @@ class Store(Protocol):
         An approval gets at least `redeem_window` seconds from the decision to be used."""
         ...
 
-    async def earlier_on(self, approval: Approval, *, window: float = 86_400.0, limit: int = 5) -> list[Approval]:
+    async def earlier_on(self, approval: Approval, *, window: float = 86_400.0, limit: int = 5) -> Earlier:
         """The decided requests for the same tool and target asked in the `window` before this one, newest
-        decision first."""
+        decision first, and Polar's refusals of the same call on the target (failed acts with its error code)."""
         ...
 
     async def redeem(self, approval_id: str, *, digest: str) -> Approval:
@@ -167,8 +168,11 @@ class Store(Protocol):
 
     async def get_console_session(self, token_hash: str) -> ConsoleSession | None: ...
 
-    async def console_view(self, token_hash: str, approval_id: str) -> tuple[ConsoleSession | None, Approval | None]:
-        """get_console_session and get_approval, read in one transaction."""
+    async def console_view(
+        self, token_hash: str, approval_id: str
+    ) -> tuple[ConsoleSession | None, Approval | None, Earlier | None]:
+        """get_console_session and get_approval, read in one transaction; for a signed-in session's look at a
+        request still waiting, what `earlier_on` gives too (else None)."""
         ...
 
     async def decide_in_console(

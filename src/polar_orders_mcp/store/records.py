@@ -58,6 +58,8 @@ class NewApproval:
     ttl: float
     asked_by: str | None = None
     """The person the asking client acts for (an OAuth token names them); None for a program's or stdio's."""
+    client_name: str | None = None
+    """The name the asking client gives itself (MCP clientInfo), shown to people only; None when it gave none."""
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,8 @@ class Approval:
     """The person the asking client acted for (OAuth); they may never approve it themselves."""
     mandate: str | None = None
     """The standing approval it was granted under (decided_by: the approver who signed that), or None."""
+    client_name: str | None = None
+    """The name the asking client gave itself (MCP clientInfo), shown beside `client`; never trusted."""
     reason: str | None = None
     """The decider's own words on the decision (the console's optional reason), cleaned; None when none."""
 
@@ -139,6 +143,15 @@ class Act:
     started_at: float
     finished_at: float | None = None
     detail: dict[str, Any] = field(default_factory=dict)
+
+
+class Earlier(NamedTuple):
+    """What happened before on a request's call and target, for the person deciding it: the requests for the same
+    call decided in the day before it (newest decision first), and Polar's refusals of that call on the target
+    (failed acts with Polar's error code, newest first)."""
+
+    decided: list[Approval]
+    refused: list[Act]
 
 
 @dataclass(frozen=True)

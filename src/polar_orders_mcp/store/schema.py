@@ -44,6 +44,7 @@ approvals = sa.Table(
     sa.Column("asked_by", sa.Text),  # the person the asking client acts for (OAuth), when it acts for one
     sa.Column("mandate", sa.String(64)),  # the standing approval it was done under, when one covered it
     sa.Column("reason", sa.Text),  # the decider's own words on the decision, when they gave any
+    sa.Column("client_name", sa.Text),  # the name the asking client gave itself (MCP clientInfo), shown only
     sa.Index("pom_approvals_state", "state", "created_at"),
     sa.Index("pom_approvals_target", "target", "tool", "created_at"),
     sa.Index("pom_approvals_mandate", "mandate", "decided_at"),
@@ -259,10 +260,12 @@ def _schema_6(conn: sa.Connection, dialect: str) -> None:
 
 
 def _schema_7(conn: sa.Connection, dialect: str) -> None:
-    """Schema 7: the decider's reason on a decision, and approvals indexed by target (a request shows the earlier
-    decisions on its target)."""
-    if "reason" not in {c["name"] for c in sa.inspect(conn).get_columns("pom_approvals")}:
-        conn.execute(sa.text("ALTER TABLE pom_approvals ADD COLUMN reason TEXT"))
+    """Schema 7: the decider's reason on a decision, the name the asking client gave itself, and approvals indexed
+    by target (a request shows the earlier decisions on its target)."""
+    present = {c["name"] for c in sa.inspect(conn).get_columns("pom_approvals")}
+    for name in ("reason", "client_name"):
+        if name not in present:
+            conn.execute(sa.text(f"ALTER TABLE pom_approvals ADD COLUMN {name} TEXT"))
     next(i for i in approvals.indexes if i.name == "pom_approvals_target").create(conn, checkfirst=True)
 
 

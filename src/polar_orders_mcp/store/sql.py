@@ -51,6 +51,7 @@ from polar_orders_mcp.store.records import (
     AuditRecord,
     ConsoleSession,
     DriverMissing,
+    Earlier,
     Enrolment,
     LimitExceeded,
     Loaded,
@@ -175,6 +176,7 @@ def _approval(row: sa.Row[Any]) -> Approval:
         signature=row.signature,
         asked_by=row.asked_by,
         mandate=row.mandate,
+        client_name=row.client_name,
         reason=row.reason,
     )
 
@@ -444,6 +446,7 @@ class SqlStore:
             expires_at=now + new.ttl,
             boot=self.boot,
             asked_by=None if new.asked_by is None else _text(new.asked_by),
+            client_name=None if new.client_name is None else _text(new.client_name),
         )
         async with self._tx() as conn:
             if daily is not None and new.currency and new.amount is not None:
@@ -476,6 +479,7 @@ class SqlStore:
                     expires_at=approval.expires_at,
                     boot=approval.boot,
                     asked_by=approval.asked_by,
+                    client_name=approval.client_name,
                 )
             )
             entry = audit(approval) if audit is not None else None
@@ -538,9 +542,13 @@ class SqlStore:
         async with self._tx() as conn:
             return await self._decide(conn, approval_id, approve, by, self.now(), redeem_window, reason=reason)
 
-    async def earlier_on(self, approval: Approval, *, window: float = DAY, limit: int = 5) -> list[Approval]:
-        """The decided requests for the same tool and target asked in the `window` before this one, newest
-        first: what a person deciding this one should know was decided before."""
+    async def earlier_on(self, approval: Approval, *, window: float = DAY, limit: int = 5) -> Earlier:
+        async with self._tx(write=False) as conn:
+            return await self._earlier(conn, approval, window, limit)
+
+    async def _earlier(self, conn: AsyncConnection, approval: Approval, window: float, limit: int) -> Earlier:
+        """The decided requests for the same tool and target asked in the `window` before this one, and Polar's
+        refusals of the same call on the target since then: what a person deciding this one should know."""
         query = (
             approvals.select()
             .where(
@@ -554,9 +562,20 @@ class SqlStore:
             .order_by(approvals.c.decided_at.desc(), approvals.c.id)
             .limit(limit)
         )
-        async with self._tx(write=False) as conn:
-            rows = (await conn.execute(query)).all()
-        return [_approval(row) for row in rows]
+        failed = (
+            acts.select()
+            .where(
+                acts.c.tool == approval.tool,
+                acts.c.target == approval.target,
+                acts.c.state == "failed",
+                acts.c.started_at > approval.created_at - window,
+            )
+            .order_by(acts.c.started_at.desc())
+            .limit(limit * 4)
+        )
+        decided = [_approval(row) for row in (await conn.execute(query)).all()]
+        refused = [act for act in map(_act, (await conn.execute(failed)).all()) if act.detail.get("refusal")]
+        return Earlier(decided, refused[:limit])
 
     async def _decide(
         self,
@@ -915,9 +934,14 @@ class SqlStore:
             return None
         return ConsoleSession(approver=row.approver, csrf=row.csrf, expires_at=row.expires_at)
 
-    async def console_view(self, token_hash: str, approval_id: str) -> tuple[ConsoleSession | None, Approval | None]:
+    async def console_view(
+        self, token_hash: str, approval_id: str
+    ) -> tuple[ConsoleSession | None, Approval | None, Earlier | None]:
         async with self._tx(write=False) as conn:
-            return await self._console_rows(conn, token_hash, approval_id)
+            session, approval = await self._console_rows(conn, token_hash, approval_id)
+            waiting = session is not None and approval is not None and approval.state_at(self.now()) == "pending"
+            earlier = await self._earlier(conn, approval, DAY, 5) if waiting and approval is not None else None
+            return session, approval, earlier
 
     async def decide_in_console(
         self,
