@@ -201,6 +201,26 @@ async def test_a_denials_reason_typed_in_the_browser_reaches_the_agent_and_the_n
     assert state.store.order(order_id).status == "draft"
 
 
+async def test_times_read_in_the_viewers_own_time_zone_with_utc_beside(chromium: Any, desk: tuple[str, Any]) -> None:
+    from selenium.webdriver.common.by import By
+
+    url, state = desk
+    async with agent(url) as client:
+        approval = (
+            await client.call_tool("finalize_order", {"order_id": state.seed_info.draft_orders["good_card"]})
+        ).structured_content["approval"]  # type: ignore[index]
+    served = None
+    chromium.execute_cdp_cmd("Emulation.setTimezoneOverride", {"timezoneId": "Asia/Tokyo"})
+    try:
+        sign_in(chromium, approval["approve_at"])
+        served = chromium.page_source
+        shown = [t.text for t in chromium.find_elements(By.CSS_SELECTOR, "main time")]
+    finally:
+        chromium.execute_cdp_cmd("Emulation.setTimezoneOverride", {"timezoneId": ""})
+    assert shown and all("GMT+9" in t and t.endswith(" UTC)") for t in shown), shown
+    assert served is not None and "<time datetime=" in served
+
+
 async def test_an_expired_request_offers_no_buttons(chromium: Any, tmp_path: Path) -> None:
     from selenium.webdriver.common.by import By
 

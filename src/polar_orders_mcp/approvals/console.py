@@ -74,7 +74,8 @@ HEADERS = {
     # same-origin, not no-referrer: with no-referrer Chromium sends "Origin: null" on the console's own forms.
     "Referrer-Policy": "same-origin",
 }
-# The pages that ask for a passkey run the console's one script, served by the console itself; nothing inline.
+# The console's pages run its one script, served by the console itself (passkeys, times in the viewer's zone);
+# nothing inline.
 SCRIPT_HEADERS = {
     **HEADERS,
     "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; "
@@ -300,7 +301,7 @@ class Console:
         page = pages.detail(approval, store.now(), approver=approver, csrf=csrf, base=self.path, notice=notice,
                             zone=self.zone, passkey=ask, needs_passkey=needs, origin=_origin(approval, store),
                             before=before, notice_kind=kind)  # fmt: skip
-        return _html(page, script=ask is not None and ask.unable is None)
+        return _html(page)
 
     async def _passkey_ask(self, store: Store, session_key: str, approver: str, approval: Approval) -> pages.PasskeyAsk:
         """The passkey challenge of this page: a fresh single-use nonce, bound to this session and approval."""
@@ -442,7 +443,7 @@ class Console:
             )
         page = pages.passkeys(keys, approver=approver, csrf=csrf, base=self.path, zone=self.zone, options=options,
                               nonce=nonce, unable=unable, error=error, notice=notice)  # fmt: skip
-        return _html(page, status, script=unable is None)
+        return _html(page, status)
 
     async def posted_form(self, request: Request, page: str) -> tuple[tuple[str, str], FormData] | Response:
         """The signed-in approver (name, CSRF token) and the form they posted from their `page` (under the
@@ -727,8 +728,9 @@ def _local(path: str | None, default: str) -> str:
     return default
 
 
-def _html(text: str, status: int = 200, *, script: bool = False) -> HTMLResponse:
-    return HTMLResponse(text, status_code=status, headers=SCRIPT_HEADERS if script else HEADERS)
+def _html(text: str, status: int = 200) -> HTMLResponse:
+    # Every page may run the console's one script (a signed-in page shows times in the viewer's zone with it).
+    return HTMLResponse(text, status_code=status, headers=SCRIPT_HEADERS)
 
 
 def _redirect(location: str) -> Response:

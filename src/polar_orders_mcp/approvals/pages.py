@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, tzinfo
+from datetime import UTC, datetime, tzinfo
 from html import escape
 from typing import Literal
 
@@ -116,7 +116,12 @@ button{flex:1}table .opt{display:none}}
 
 
 def when(timestamp: float | None, zone: tzinfo) -> str:
-    return escape(render.when(timestamp, zone))
+    """A moment in the server's display zone (UTC beside), marked up so that the console's script shows it in the
+    viewer's own zone instead (UTC still beside)."""
+    if timestamp is None:
+        return escape(render.when(timestamp, zone))
+    instant = datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds")
+    return f'<time datetime="{instant}">{escape(render.when(timestamp, zone))}</time>'
 
 
 def page(
@@ -136,7 +141,7 @@ def page(
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width,initial-scale=1">'
         f"<title>{escape(title)} · Polar approvals</title><style>{CSS}</style>"
-        + (f'<script src="{escape(base)}/passkeys.js" defer></script>' if script else "")
+        + (f'<script src="{escape(base)}/passkeys.js" defer></script>' if script or who else "")
         + "</head><body>"
         f'<header><div class="brand"><a href="{escape(base) or "/"}" style="color:inherit;text-decoration:none">'
         f"Polar approvals</a></div>{who}</header><main>{body}</main></body></html>"
