@@ -6,15 +6,18 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import UTC
 from typing import Any
 
 import pytest
 from mcp.client import Client
 
+from polar_orders_mcp.approvals import pages
 from polar_orders_mcp.emulator.seed import SeedInfo
 from polar_orders_mcp.emulator.state import EmulatorState
 from polar_orders_mcp.server.app import Built
 from polar_orders_mcp.store import signed
+from polar_orders_mcp.store.records import Act, Approval, Earlier
 from tests.approvals.console_client import Person, _field
 from tests.tools.conftest import call, fail
 
@@ -197,3 +200,39 @@ async def test_a_new_request_after_polar_refused_the_same_call_shows_the_refusal
 
 def _earlier_block(page: str) -> Any:
     return re.search(r'<div class="earlier">.*?</ul></div>', page, re.S)
+
+
+async def test_an_earlier_denials_reason_is_escaped_on_the_next_requests_page(
+    parts: Built, person: Person, seed: SeedInfo
+) -> None:
+    order_id = seed.draft_orders["good_card"]
+    async with Client(parts.server) as client:
+        denied = await _asked(client, order_id)
+        await person.deny(denied, '<button class="approve" name="decision" value="approve">Approve</button>')
+        again = await _asked(client, order_id)
+    shown = _earlier_block((await person.http.get(f"/approvals/{again}")).text)
+    assert shown is not None and "<button" not in shown.group(0)
+    assert "&lt;button class=&quot;approve&quot;" in shown.group(0)
+
+
+async def test_the_decision_forms_carry_the_reason_field(parts: Built, person: Person, seed: SeedInfo) -> None:
+    async with Client(parts.server) as client:
+        approval_id = await _asked(client, seed.draft_orders["good_card"])
+    await person.sign_in()
+    field = f'<textarea id="reason-{approval_id}" name="reason" maxlength="500" rows="2"></textarea>'
+    for path in (f"/approvals/{approval_id}", "/approvals"):
+        page = (await person.http.get(path)).text
+        opening = f'<form class="actions" method="post" action="/approvals/{approval_id}">'
+        form = re.search(rf"{re.escape(opening)}.*?</form>", page, re.S)
+        assert form is not None and field in form.group(0)
+
+
+def test_polar_refusals_alone_are_shown_as_what_came_before() -> None:
+    """A request whose earlier calls were all refused by Polar (none decided in the console) still shows them."""
+    approval = Approval(id="apr_1", tool="finalize_order", target="o1", digest="d", facts={}, summary="", message="",
+                        display=[], amount=None, currency=None, client="stdio", session=None, channel="console",
+                        state="pending", created_at=100.0, expires_at=900.0)  # fmt: skip
+    act = Act("apr_0", "finalize_order", "o1", "usd", 1500, "failed", 40.0, 41.0, {"refusal": "PaymentFailed"})
+    shown = pages.earlier_note(approval, Earlier([], [act]), 100.0, UTC)
+    assert "<li>Polar refused it 60 s ago (" in shown and "PaymentFailed</li>" in shown
+    assert pages.earlier_note(approval, Earlier([], []), 100.0, UTC) == ""
