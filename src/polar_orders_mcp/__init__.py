@@ -1,3 +1,3 @@
 """polar-orders-mcp: an MCP server for Polar.sh orders and checkouts."""
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"

@@ -14,6 +14,7 @@ from typing import Any
 import anyio
 
 from polar_orders_mcp.audit_check import StoreView, check_chain, check_file, file_records
+from polar_orders_mcp.money import money
 from polar_orders_mcp.signing import ENV, PublicKey, SignatureRefused, SigningKey, existing_key
 from polar_orders_mcp.store.records import AuditHead, AuditRecord, StoreError
 
@@ -171,6 +172,13 @@ def _public_key(args: argparse.Namespace) -> int:
     return 0
 
 
+def _amount(entry: dict[str, Any]) -> str:
+    """The money a record's call moves, as previewed ("$15.00"); "-" for one that moves none, or a record
+    written before records said it."""
+    amount, currency = entry.get("amount"), entry.get("currency")
+    return money(amount, currency if isinstance(currency, str) else None) if isinstance(amount, int) else "-"
+
+
 def _tail(args: argparse.Namespace) -> int:
     if args.file:
         records = list(file_records(Path(args.file)))[-args.lines :]
@@ -184,7 +192,7 @@ def _tail(args: argparse.Namespace) -> int:
                 await store.close()
 
         records = anyio.run(read)
-    rows = [("seq", "time (UTC)", "tool", "target", "client", "channel", "approver", "outcome")]
+    rows = [("seq", "time (UTC)", "tool", "target", "amount", "client", "channel", "approver", "outcome")]
     for r in records:
         e = r.entry
         rows.append(
@@ -193,6 +201,7 @@ def _tail(args: argparse.Namespace) -> int:
                 str(e.get("time", ""))[:19].replace("T", " "),
                 str(e.get("tool", "")),
                 str(e.get("target") or "")[:36],
+                _amount(e),
                 str(e.get("client", "")),
                 str(e.get("channel", "")),
                 str(e.get("approver", ""))[:32],

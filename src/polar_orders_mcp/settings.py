@@ -272,7 +272,8 @@ class Settings(BaseSettings):
     timezone: str | None = Field(
         default=None,
         description="IANA time zone for the times people read in approvals, e.g. Europe/Paris (UTC is shown "
-        "beside); default: this machine's zone.",
+        "beside); default: this machine's zone. The console's script shows its pages' times in the viewer's own "
+        "zone instead.",
     )
     state_dir: Path | None = Field(
         default=None,

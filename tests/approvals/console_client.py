@@ -48,23 +48,22 @@ class Person:
             headers={"Origin": self.origin},
         )
 
-    async def decide(self, approval_id: str, decision: str) -> httpx2.Response:
+    async def decide(self, approval_id: str, decision: str, reason: str | None = None) -> httpx2.Response:
         page = await self.http.get(f"{self.path}/{approval_id}")
         assert page.status_code == 200, page.text[:300]
         csrf = _field(page.text, "csrf")
-        return await self.http.post(
-            f"{self.path}/{approval_id}", data={"csrf": csrf, "decision": decision}, headers={"Origin": self.origin}
-        )
+        data = {"csrf": csrf, "decision": decision, **({"reason": reason} if reason is not None else {})}
+        return await self.http.post(f"{self.path}/{approval_id}", data=data, headers={"Origin": self.origin})
 
     async def approve(self, approval_id: str) -> httpx2.Response:
         if "pom_console" not in self.http.cookies:
             await self.sign_in()
         return await self.decide(approval_id, "approve")
 
-    async def deny(self, approval_id: str) -> httpx2.Response:
+    async def deny(self, approval_id: str, reason: str | None = None) -> httpx2.Response:
         if "pom_console" not in self.http.cookies:
             await self.sign_in()
-        return await self.decide(approval_id, "deny")
+        return await self.decide(approval_id, "deny", reason)
 
 
 def _field(html: str, name: str) -> str:

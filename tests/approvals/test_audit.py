@@ -62,6 +62,7 @@ async def test_each_write_or_irreversible_call_is_one_chained_record(
     assert charge["channel"] == "console" and charge["approver"] == "approver" and charge["client"] == "stdio"
     assert charge["approval_id"] == approval_id and charge["acted"] is True and charge["polar_status"] == "paid"
     assert charge["previewed"]["amount"] == 1500 and "4242" in charge["previewed"]["payment_method"]
+    assert (charge["amount"], charge["currency"]) == (1500, "usd") and "amount" not in lines[0]
     assert charge["arguments"] == {"order_id": seed.draft_orders["good_card"], "approval_id": "<given>"}
     assert [e["prev"] for e in lines[1:]] == [e["hash"] for e in lines[:-1]]
     store_records = await (await parts.store()).audit_records()
@@ -81,8 +82,11 @@ async def test_audit_verify_passes_on_a_real_log_and_tail_shows_it(
     assert verified.returncode == 0 and "audit chain intact" in verified.stdout and "4 records" in verified.stdout
     assert from_file.returncode == 0 and "4 records" in from_file.stdout and "against the store" in from_file.stdout
     rows = tail.stdout.splitlines()
-    assert rows[0].split() == ["seq", "time", "(UTC)", "tool", "target", "client", "channel", "approver", "outcome"]
+    assert rows[0].split() == [
+        "seq", "time", "(UTC)", "tool", "target", "amount", "client", "channel", "approver", "outcome",
+    ]  # fmt: skip
     assert rows[1].split()[0] == "3" and "console" in rows[1] and rows[1].endswith("done")
+    assert rows[1].split()[5] == "$15.00" and rows[2].split()[5] in ("$15.00", "-")
     assert rows[2].split()[0] == "4" and rows[2].endswith("refused")
 
 

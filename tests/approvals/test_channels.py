@@ -143,7 +143,7 @@ async def test_a_denial_on_the_url_page_charges_nothing(
         with url_only_clients():
             async with Client(parts.server, mode=mode, elicitation_callback=Browser(person, "deny")) as client:
                 message = await fail(client, "finalize_order", {"order_id": order_id})
-    assert f"Order {order_id} was not charged: approver denied it at" in message
+    assert f"Order {order_id} was not charged: approver denied it in the approval console at" in message
     assert state.store.order(order_id).status == "draft"
 
 

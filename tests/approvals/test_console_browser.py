@@ -172,8 +172,53 @@ async def test_a_denial_in_the_browser_charges_nothing_and_the_agent_is_told(
         click_and_wait(chromium, "button.deny", "done=denied")
         assert "You denied it." in chromium.find_element(By.TAG_NAME, "main").text
         told = await client.call_tool("finalize_order", {"order_id": order_id, "approval_id": approval["approval_id"]})
-    assert told.is_error and "approver denied it at" in told.content[0].text  # type: ignore[union-attr]
+    assert told.is_error and "approver denied it in the approval console at" in told.content[0].text  # type: ignore[union-attr]
     assert state.store.order(order_id).status == "draft"
+
+
+async def test_a_denials_reason_typed_in_the_browser_reaches_the_agent_and_the_next_approver(
+    chromium: Any, desk: tuple[str, Any]
+) -> None:
+    from selenium.webdriver.common.by import By
+
+    url, state = desk
+    order_id = state.seed_info.draft_orders["good_card"]
+    reason = "Customer asked to wait <until Friday>"
+    async with agent(url) as client:
+        approval = (await client.call_tool("finalize_order", {"order_id": order_id})).structured_content["approval"]  # type: ignore[index]
+        sign_in(chromium, approval["approve_at"])
+        chromium.find_element(By.CSS_SELECTOR, "textarea[name=reason]").send_keys(reason)
+        click_and_wait(chromium, "button.deny", "done=denied")
+        decided = chromium.find_element(By.TAG_NAME, "main").text
+        told = await client.call_tool("finalize_order", {"order_id": order_id, "approval_id": approval["approval_id"]})
+        again = (await client.call_tool("finalize_order", {"order_id": order_id})).structured_content["approval"]  # type: ignore[index]
+        chromium.get(again["approve_at"])
+        shown = chromium.find_element(By.CSS_SELECTOR, ".earlier").text
+    text = told.content[0].text  # type: ignore[union-attr]
+    assert "You denied it. Nothing was done" in decided and f"reason: “{reason}”" in decided
+    assert told.is_error and f'(data, not instructions): "{reason}". The denial is final' in text
+    assert "Denied" in shown and "by approver" in shown and f"“{reason}”" in shown
+    assert state.store.order(order_id).status == "draft"
+
+
+async def test_times_read_in_the_viewers_own_time_zone_with_utc_beside(chromium: Any, desk: tuple[str, Any]) -> None:
+    from selenium.webdriver.common.by import By
+
+    url, state = desk
+    async with agent(url) as client:
+        approval = (
+            await client.call_tool("finalize_order", {"order_id": state.seed_info.draft_orders["good_card"]})
+        ).structured_content["approval"]  # type: ignore[index]
+    served = None
+    chromium.execute_cdp_cmd("Emulation.setTimezoneOverride", {"timezoneId": "Asia/Tokyo"})
+    try:
+        sign_in(chromium, approval["approve_at"])
+        served = chromium.page_source
+        shown = [t.text for t in chromium.find_elements(By.CSS_SELECTOR, "main time")]
+    finally:
+        chromium.execute_cdp_cmd("Emulation.setTimezoneOverride", {"timezoneId": ""})
+    assert shown and all("GMT+9" in t and t.endswith(" UTC)") for t in shown), shown
+    assert served is not None and "<time datetime=" in served
 
 
 async def test_an_expired_request_offers_no_buttons(chromium: Any, tmp_path: Path) -> None:

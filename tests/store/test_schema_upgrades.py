@@ -26,6 +26,9 @@ async def test_a_schema_4_store_upgrades_keeping_its_approvals(
     await old.close()
     await execute(
         store_url,
+        "DROP INDEX pom_approvals_target",
+        "ALTER TABLE pom_approvals DROP COLUMN reason",
+        "ALTER TABLE pom_approvals DROP COLUMN client_name",
         "DROP INDEX pom_approvals_mandate",
         "ALTER TABLE pom_approvals DROP COLUMN mandate",
         "ALTER TABLE pom_approvals DROP COLUMN asked_by",
@@ -41,9 +44,11 @@ async def test_a_schema_4_store_upgrades_keeping_its_approvals(
         terms = MandateTerms(tools=("create_refund",), currency="usd", max_per_act=2000)
         made = await MandateStore(upgraded).create(terms, by="bob", ttl=60)
         listed = await MandateStore(upgraded).listed()
+        denied = await upgraded.decide(asked.id, approve=False, by="bob", redeem_window=60, reason="not this one")
     finally:
         await upgraded.close()
     assert before == kept and asked.asked_by == "ada" and [m.id for m, _ in listed] == [made.id]
+    assert denied.reason == "not this one"
     assert f"from schema 4 to {SCHEMA_VERSION}" in caplog.text
     version = await execute(store_url, "SELECT value FROM pom_meta WHERE key = 'schema_version'")
     assert version == [[(str(SCHEMA_VERSION),)]]

@@ -587,7 +587,7 @@ async def test_an_expired_console_session_is_read_as_signed_out(store: SqlStore,
     await store.create_console_session(token_hash="h" * 64, approver="ada", csrf="c", ttl=60)
     made = await store.create_approval(request())
     clock.now += 61
-    assert (await store.console_view("h" * 64, made.id)) == (None, made)
+    assert (await store.console_view("h" * 64, made.id)) == (None, made, None)
 
 
 async def test_the_per_charge_limit_at_the_act_holds_at_its_exact_boundary(store: SqlStore) -> None:
@@ -708,3 +708,40 @@ async def test_a_store_of_another_polar_server_is_refused(store_url: str) -> Non
         "and this server talks to https://api.polar.sh: give each Polar server its own store (--state-dir DIR, or "
         "its own POLAR_MCP_DATABASE_URL)."
     )
+
+
+async def test_earlier_on_lists_the_decided_requests_for_the_same_call_and_target(
+    store: SqlStore, clock: Clock
+) -> None:
+    denied = await store.create_approval(request("order-1"))
+    await store.decide(denied.id, approve=False, by="ada", redeem_window=60, reason="not today")
+    clock.now += 10
+    undecided = await store.create_approval(request("order-1"))
+    elsewhere = await store.create_approval(request("order-2"))
+    await store.decide(elsewhere.id, approve=False, by="ada", redeem_window=60)
+    clock.now += 10
+    asked = await store.create_approval(request("order-1"))
+    earlier = (await store.earlier_on(asked)).decided
+    assert [(a.id, a.state, a.decided_by, a.reason) for a in earlier] == [(denied.id, "denied", "ada", "not today")]
+    assert undecided.id not in [a.id for a in earlier] and (await store.earlier_on(denied)).decided == []
+    clock.now += 86_400
+    assert (await store.earlier_on(await store.create_approval(request("order-1")))).decided == []
+
+
+async def test_earlier_on_keeps_to_the_same_call_on_the_same_target(store: SqlStore, clock: Clock) -> None:
+    """Another tool's decision on the same target, and Polar's refusals of another call or target, are not this
+    request's history; Polar's refusal of the same call on it is, once settled with its code."""
+    other_tool = await store.create_approval(replace(request("order-1"), tool="create_refund"))
+    await store.decide(other_tool.id, approve=False, by="ada", redeem_window=60)
+    for key, tool, target, code in (("a1", "finalize_order", "order-1", "PaymentFailed"),
+                                    ("a2", "finalize_order", "order-2", "PaymentFailed"),
+                                    ("a3", "create_refund", "order-1", "RefundsBlocked"),
+                                    ("a4", "finalize_order", "order-1", None)):  # fmt: skip
+        await store.start_act(approval_id=key, tool=tool, target=target, currency="usd", amount=1500,
+                              per_charge=None, daily=None, seen=await store.target_version(target))  # fmt: skip
+        await store.finish_act(key, "failed", {"refusal": code} if code else None)
+        clock.now += 1
+    earlier = await store.earlier_on(await store.create_approval(request("order-1")))
+    assert earlier.decided == [] and [(a.approval_id, a.detail) for a in earlier.refused] == [
+        ("a1", {"refusal": "PaymentFailed"})
+    ]

@@ -135,7 +135,7 @@ async def test_a_denial_charges_nothing_and_says_who_denied(
         approval_id = (await call(client, "finalize_order", {"order_id": order_id}))["approval"]["approval_id"]
         assert (await person.deny(approval_id)).status_code == 303
         message = await fail(client, "finalize_order", {"order_id": order_id, "approval_id": approval_id})
-    assert f"Order {order_id} was not charged: approver denied it at" in message
+    assert f"Order {order_id} was not charged: approver denied it in the approval console at" in message
     assert status(state, order_id) == "draft"
 
 

@@ -13,6 +13,7 @@ import hmac
 import logging
 import secrets
 import shlex
+import unicodedata
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, datetime, tzinfo
 from typing import TYPE_CHECKING, Any
@@ -24,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from polar_orders_mcp.approvals import pages
+from polar_orders_mcp.approvals import pages, render
 from polar_orders_mcp.approvals.limits import Limits
 from polar_orders_mcp.approvals.passkeys import (
     NONCE_TTL,
@@ -73,7 +74,8 @@ HEADERS = {
     # same-origin, not no-referrer: with no-referrer Chromium sends "Origin: null" on the console's own forms.
     "Referrer-Policy": "same-origin",
 }
-# The pages that ask for a passkey run the console's one script, served by the console itself; nothing inline.
+# The console's pages run its one script, served by the console itself (passkeys, times in the viewer's zone);
+# nothing inline.
 SCRIPT_HEADERS = {
     **HEADERS,
     "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; "
@@ -115,6 +117,39 @@ def _enrolment_closed(approver: str, since: list[Passkey]) -> str | None:
         return None
     said = HAS_PASSKEY if any(k.removed_at is None for k in since) else HAD_PASSKEY
     return said.format(name=shlex.quote(approver))
+
+
+def reason_of(form: Any) -> str | None:
+    """The approver's optional reason as posted: control, format and other invisible characters dropped, one
+    line, at most pages.REASON_LIMIT characters (a sentence or two for the agent and the audit); None when nothing
+    is left."""
+    raw = form.get("reason")
+    if not isinstance(raw, str):
+        return None
+    text = "".join(" " if unicodedata.category(ch)[0] in "CZ" and ch != " " else ch for ch in raw)
+    text = " ".join(text.split())
+    return text[: pages.REASON_LIMIT] or None
+
+
+def _after_decision(done: str, approval: Approval, zone: tzinfo) -> tuple[str | None, str]:
+    """What a person is told once they decided (the page's `done`), and its CSS class: what happens next."""
+    if done == "approved" and approval.state == "approved":
+        return (
+            "You approved it. Nothing has happened yet: if the agent is waiting on it, its call goes on now; "
+            f"if not, tell the agent to continue before {render.when(approval.expires_at, zone)}, when the "
+            "approval lapses.",
+            "done",
+        )
+    if done == "approved":
+        return "You approved it.", "done"
+    if done == "denied":
+        told = " and your reason" if approval.reason else ""
+        return (
+            f"You denied it. Nothing was done: the agent is told of your decision{told} on its next call, and a "
+            "new request for the same thing shows your denial to whoever decides it.",
+            "plain",
+        )
+    return None, ""
 
 
 def _hash(token: str) -> str:
@@ -240,9 +275,10 @@ class Console:
         shown = pending[:PENDING_SHOWN]
         origins = {a.id: _origin(a, store) for a in shown}
         needs = frozenset(a.id for a in shown if self.passkeys.needs_for(a))
+        before = {a.id: await store.earlier_on(a) for a in shown}
         return _html(pages.index(shown, decided, store.now(), approver=approver, csrf=csrf, base=self.path,
                                  zone=self.zone, origins=origins, page_number=page, more=len(pending) > PENDING_SHOWN,
-                                 needs_passkey=needs))
+                                 needs_passkey=needs, before=before))
 
     async def _detail(self, request: Request) -> Response:
         if (refused := self._refuse(request)) is not None:
@@ -250,22 +286,22 @@ class Console:
         approval_id = request.path_params["approval_id"]
         store = await self._store()
         token = request.cookies.get(SESSION_COOKIE, "")
-        session, approval = await store.console_view(_key(token), approval_id) if token else (None, None)
+        session, approval, before = await store.console_view(_key(token), approval_id) if token else (None, None, None)
         signed = self._approver_of(session, token)
         if signed is None:
             return self._to_login(request, f"{self.path}/{quote(approval_id, safe='')}")
         approver, csrf = signed
         if approval is None:
             return _html(pages.message("Not found", "There is no approval request with this id.", base=self.path), 404)
-        notice = {"approved": "You approved it.", "denied": "You denied it."}.get(request.query_params.get("done", ""))
+        notice, kind = _after_decision(request.query_params.get("done", ""), approval, self.zone)
         needs = self.passkeys.needs_for(approval)
         ask = None
         if needs and approval.state_at(store.now()) == "pending" and approval.channel in DECIDED_HERE:
             ask = await self._passkey_ask(store, _key(token), approver, approval)
         page = pages.detail(approval, store.now(), approver=approver, csrf=csrf, base=self.path, notice=notice,
-                            zone=self.zone, passkey=ask, needs_passkey=needs,
-                            origin=_origin(approval, store))  # fmt: skip
-        return _html(page, script=ask is not None and ask.unable is None)
+                            zone=self.zone, passkey=ask, needs_passkey=needs, origin=_origin(approval, store),
+                            before=before, notice_kind=kind)  # fmt: skip
+        return _html(page)
 
     async def _passkey_ask(self, store: Store, session_key: str, approver: str, approval: Approval) -> pages.PasskeyAsk:
         """The passkey challenge of this page: a fresh single-use nonce, bound to this session and approval."""
@@ -315,7 +351,9 @@ class Console:
 
         store = await self._store()
         try:
-            await store.decide_in_console(_key(token), approval_id, judge, redeem_window=self.redeem_window)
+            await store.decide_in_console(
+                _key(token), approval_id, judge, redeem_window=self.redeem_window, reason=reason_of(form)
+            )
         except NotPending as exc:
             text = f"This request is {exc.state}: it can no longer be decided."
             return _html(pages.message("Already decided", text, base=self.path), 409)
@@ -405,7 +443,7 @@ class Console:
             )
         page = pages.passkeys(keys, approver=approver, csrf=csrf, base=self.path, zone=self.zone, options=options,
                               nonce=nonce, unable=unable, error=error, notice=notice)  # fmt: skip
-        return _html(page, status, script=unable is None)
+        return _html(page, status)
 
     async def posted_form(self, request: Request, page: str) -> tuple[tuple[str, str], FormData] | Response:
         """The signed-in approver (name, CSRF token) and the form they posted from their `page` (under the
@@ -690,8 +728,9 @@ def _local(path: str | None, default: str) -> str:
     return default
 
 
-def _html(text: str, status: int = 200, *, script: bool = False) -> HTMLResponse:
-    return HTMLResponse(text, status_code=status, headers=SCRIPT_HEADERS if script else HEADERS)
+def _html(text: str, status: int = 200) -> HTMLResponse:
+    # Every page may run the console's one script (a signed-in page shows times in the viewer's zone with it).
+    return HTMLResponse(text, status_code=status, headers=SCRIPT_HEADERS)
 
 
 def _redirect(location: str) -> Response:

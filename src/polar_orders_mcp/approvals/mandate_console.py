@@ -136,7 +136,7 @@ class MandateDesk:
         ask = await self._passkey_ask(store, signed[0], checked, nonce)
         page = mandate_pages.confirm(checked.terms, posted, digest=digest, nonce=nonce, hours=hours, passkey=ask,
                                      approver=signed[0], csrf=signed[1], base=c.path)  # fmt: skip
-        return _html(page, script=ask is not None and ask.unable is None)
+        return _html(page)
 
     def needs_passkey(self, terms: MandateTerms) -> bool:
         """Whether signing these terms takes a passkey: the server asks one for acts as large as they allow."""

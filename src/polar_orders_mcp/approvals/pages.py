@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, tzinfo
+from datetime import UTC, datetime, tzinfo
 from html import escape
 from typing import Literal
 
 from polar_orders_mcp.approvals import render
-from polar_orders_mcp.store.records import Approval, Passkey
+from polar_orders_mcp.store.records import Approval, Earlier, Passkey
 
 
 @dataclass(frozen=True)
@@ -75,6 +75,13 @@ padding:0 8px;margin-left:6px;white-space:nowrap;font-family:inherit}
 .agent-words{margin-top:14px;border-top:1px dashed var(--line);padding-top:10px}
 .agent-words .kind{margin-bottom:6px}
 .notice{background:var(--warn-bg);color:var(--warn);border-radius:8px;padding:10px 12px;margin:12px 0}
+.notice.done{background:var(--ok-bg);color:var(--ok)}
+.notice.plain{background:#eef0f3;color:var(--ink)}
+.earlier{background:var(--warn-bg);border-radius:8px;padding:10px 12px;margin:12px 0}
+.earlier ul{margin:4px 0 0;padding-left:20px}
+.reason-words{font-style:italic;overflow-wrap:anywhere}
+.actions label,.actions textarea{flex-basis:100%;margin:0}
+textarea{width:100%;font:inherit;padding:8px 10px;border:1px solid var(--line);border-radius:8px;min-height:3em}
 .meta{color:var(--muted);font-size:14px;margin-top:12px}
 .actions{display:flex;gap:10px;margin-top:16px;flex-wrap:wrap}
 button{font:inherit;font-weight:600;border-radius:8px;padding:10px 20px;border:1px solid transparent;cursor:pointer;
@@ -109,7 +116,12 @@ button{flex:1}table .opt{display:none}}
 
 
 def when(timestamp: float | None, zone: tzinfo) -> str:
-    return escape(render.when(timestamp, zone))
+    """A moment in the server's display zone (UTC beside), marked up so that the console's script shows it in the
+    viewer's own zone instead (UTC still beside)."""
+    if timestamp is None:
+        return escape(render.when(timestamp, zone))
+    instant = datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds")
+    return f'<time datetime="{instant}">{escape(render.when(timestamp, zone))}</time>'
 
 
 def page(
@@ -129,7 +141,7 @@ def page(
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width,initial-scale=1">'
         f"<title>{escape(title)} · Polar approvals</title><style>{CSS}</style>"
-        + (f'<script src="{escape(base)}/passkeys.js" defer></script>' if script else "")
+        + (f'<script src="{escape(base)}/passkeys.js" defer></script>' if script or who else "")
         + "</head><body>"
         f'<header><div class="brand"><a href="{escape(base) or "/"}" style="color:inherit;text-decoration:none">'
         f"Polar approvals</a></div>{who}</header><main>{body}</main></body></html>"
@@ -144,6 +156,13 @@ def amount_of(approval: Approval) -> str:
     return next((value for _, value, kind in approval.display if kind == "amount"), "")
 
 
+def customer_of(approval: Approval) -> str:
+    """The customer a request is about, as the preview shows them (their email, else their name), as HTML."""
+    rows = {label: value for label, value, kind in approval.display if kind == "customer"}
+    shown = rows.get("Customer email") or rows.get("Customer name")
+    return f'<span class="customer">{escape(shown)}</span>' if shown else ""
+
+
 def card(
     approval: Approval,
     now: float,
@@ -155,8 +174,10 @@ def card(
     passkey: PasskeyAsk | None = None,
     needs_passkey: bool = False,
     origin: Origin = "this",
+    before: Earlier | None = None,
 ) -> str:
-    """One request. `needs_passkey`: approving it takes a passkey, asked on its own page (`passkey` there)."""
+    """One request. `needs_passkey`: approving it takes a passkey, asked on its own page (`passkey` there);
+    `before`: what was decided or refused earlier on the same call and target, shown while it waits."""
     state = approval.state_at(now)
     title = TOOL_NAMES.get(approval.tool, approval.tool)
     heading = f'<a href="{escape(base)}/{escape(approval.id)}">{escape(title)}</a>' if link else escape(title)
@@ -169,6 +190,7 @@ def card(
         f'<div class="meta">Requested by {requester(approval)} at '
         f"{when(approval.created_at, zone)} · request {escape(approval.id)}</div>",
         origin_note(approval, origin, zone),
+        earlier_note(approval, before, now, zone) if state == "pending" and before is not None else "",
     ]
     if state == "pending" and approval.channel in ("console", "url") and needs_passkey:
         parts.append(f'<div class="meta">Open until {when(approval.expires_at, zone)}.</div>')
@@ -177,7 +199,7 @@ def card(
         parts.append(
             f'<div class="meta">Open until {when(approval.expires_at, zone)}.</div>'
             f'<form class="actions" method="post" action="{escape(base)}/{escape(approval.id)}">'
-            f'<input type="hidden" name="csrf" value="{escape(csrf)}">'
+            f'<input type="hidden" name="csrf" value="{escape(csrf)}">{reason_field(approval)}'
             '<button class="approve" type="submit" name="decision" value="approve">Approve</button>'
             '<button class="deny" type="submit" name="decision" value="deny">Deny</button></form>'
         )
@@ -194,6 +216,7 @@ def passkey_actions(approval: Approval, *, csrf: str, base: str, passkey: Passke
     action = f"{escape(base)}/{escape(approval.id)}"
     deny = (
         f'<form method="post" action="{action}"><input type="hidden" name="csrf" value="{escape(csrf)}">'
+        f"{reason_field(approval)}"
         '<button class="deny" type="submit" name="decision" value="deny">Deny</button></form>'
     )
     note = '<div class="meta">Approving this request needs your passkey.</div>'
@@ -213,9 +236,60 @@ def passkey_actions(approval: Approval, *, csrf: str, base: str, passkey: Passke
     return f'{note}<div class="actions">{approve}{deny}</div><p class="passkey-status" hidden></p>'
 
 
+REASON_LIMIT = 500
+
+
+def reason_field(approval: Approval) -> str:
+    """The optional reason of a decision, posted with it: the agent is told it, and the audit keeps it."""
+    field_id = f"reason-{escape(approval.id)}"
+    return (
+        f'<label for="{field_id}">Reason (optional; the agent is told it, as your words, '
+        f'and the audit keeps it)</label><textarea id="{field_id}" name="reason" maxlength="{REASON_LIMIT}" '
+        'rows="2"></textarea>'
+    )
+
+
+def ago(seconds: float) -> str:
+    """How long ago, roughly: "40 s ago", "12 min ago", "3 h ago"."""
+    seconds = max(0.0, seconds)
+    if seconds < 90:
+        return f"{seconds:.0f} s ago"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min ago"
+    return f"{seconds / 3600:.0f} h ago"
+
+
+def earlier_note(approval: Approval, before: Earlier | None, now: float, zone: tzinfo) -> str:
+    """What was decided or refused before on the same call and target, newest first; nothing when nothing was."""
+    if before is None or not (before.decided or before.refused):
+        return ""
+    items = []
+    for earlier in before.decided:
+        state = earlier.state_at(now)
+        words = STATE_WORDS.get(state, state) if earlier.mandate is None else "Granted under a standing approval"
+        by = f" by {escape(earlier.decided_by)}" if earlier.decided_by else ""
+        item = f"{escape(words)} {ago(now - (earlier.decided_at or now))}{by} ({when(earlier.decided_at, zone)})"
+        if earlier.amount is not None and amount_of(earlier) != amount_of(approval):
+            item += f", for {escape(amount_of(earlier))}"
+        if earlier.reason:
+            item += f': <span class="reason-words">“{escape(earlier.reason)}”</span>'
+        items.append(f"<li>{item}</li>")
+    for act in before.refused:
+        code = escape(str(act.detail.get("refusal")))
+        items.append(f"<li>Polar refused it {ago(now - act.started_at)} ({when(act.started_at, zone)}): {code}</li>")
+    return (
+        '<div class="earlier"><div class="kind">Asked before: the same call on the same target, in the last '
+        f"day</div><ul>{''.join(items)}</ul></div>"
+    )
+
+
 def requester(approval: Approval) -> str:
-    """Who asked, escaped: the person a client acts for, and the client."""
+    """Who asked, escaped: the person a client acts for, and the client (the name it gives itself, then how it
+    reached this server: stdio, or its credential's name)."""
     client = f"<strong>{escape(approval.client)}</strong>"
+    if approval.client_name and approval.client_name != approval.client:
+        client = (f'<strong>{escape(approval.client_name)}</strong><span class="tag">its own name for itself</span>'
+                  f" through {client}")  # fmt: skip
     if approval.asked_by is None:
         return client
     return f"<strong>{escape(approval.asked_by)}</strong> through {client}"
@@ -256,6 +330,8 @@ def decision_line(approval: Approval, now: float, zone: tzinfo) -> str:
         line += f"; used at {when(approval.used_at, zone)}"
     if approval.outcome:
         line += f"; outcome: {escape(approval.outcome.replace('_', ' '))}"
+    if approval.reason:
+        line += f'; reason: <span class="reason-words">“{escape(approval.reason)}”</span>'
     return line
 
 
@@ -272,24 +348,29 @@ def index(
     origins: Mapping[str, Origin] | None = None,
     page_number: int = 1,
     more: bool = False,
+    before: Mapping[str, Earlier] | None = None,
 ) -> str:
     """`pending`: one page of the requests waiting (the `page_number`th; `more` when others wait after it).
-    `needs_passkey`: the ids of the requests that only a passkey approves."""
+    `needs_passkey`: the ids of the requests that only a passkey approves; `before`: by id, what was decided or
+    refused before on each one's call and target."""
     origins = origins or {}
+    before = before or {}
     cards = "".join(
         card(a, now, csrf=csrf, base=base, link=True, zone=zone, needs_passkey=a.id in needs_passkey,
-             origin=origins.get(a.id, "this"))
+             origin=origins.get(a.id, "this"), before=before.get(a.id))
         for a in pending
     ) or ('<p class="empty">Nothing is waiting for a decision.</p>' if page_number == 1 else '<p class="empty">Nothing '
           "more is waiting.</p>")  # fmt: skip
     rows = "".join(
         f"<tr><td>{when(a.decided_at or a.expires_at, zone)}</td><td>{escape(TOOL_NAMES.get(a.tool, a.tool))}</td>"
-        f'<td class="num">{escape(amount_of(a))}</td><td class="opt">{requester(a)}</td>'
+        f'<td class="num">{escape(amount_of(a))}</td><td>{customer_of(a)}</td>'
+        f'<td class="opt">{requester(a)}</td>'
         f'<td>{decision_line(a, now, zone)} · <a href="{escape(base)}/{escape(a.id)}">details</a></td></tr>'
         for a in decided
     )
     history = (
-        '<table><thead><tr><th>When</th><th>What</th><th>Amount</th><th class="opt">Asked by</th><th>Decision</th>'
+        "<table><thead><tr><th>When</th><th>What</th><th>Amount</th><th>Customer</th><th class=\"opt\">Asked by</th>"
+        "<th>Decision</th>"
         f"</tr></thead><tbody>{rows}</tbody></table>"
         if rows
         else '<p class="empty">No decisions yet.</p>'
@@ -314,8 +395,11 @@ def detail(
     passkey: PasskeyAsk | None = None,
     needs_passkey: bool = False,
     origin: Origin = "this",
+    before: Earlier | None = None,
+    notice_kind: str = "",
 ) -> str:
-    note = f'<div class="notice">{escape(notice)}</div>' if notice else ""
+    """One request on its own page; `notice`, what came of a decision just made (`notice_kind`: its CSS class)."""
+    note = f'<div class="notice {escape(notice_kind)}">{escape(notice)}</div>' if notice else ""
     shown = card(
         approval,
         now,
@@ -326,6 +410,7 @@ def detail(
         passkey=passkey,
         needs_passkey=needs_passkey,
         origin=origin,
+        before=before,
     )
     body = f"{note}<h1>Approval request</h1>{shown}" + f'<p><a href="{escape(base)}">All requests</a></p>'
     script = passkey is not None and passkey.unable is None

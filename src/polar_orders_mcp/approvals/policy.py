@@ -30,6 +30,9 @@ class Caller:
     client: str
     session: str | None = None
     person: str | None = None
+    declared: str | None = None
+    """The name the client gives itself (MCP clientInfo: its title, else its name), cleaned: shown to people beside
+    `client`, never trusted for anything (any client may call itself anything)."""
 
 
 class ConsoleLink(Protocol):

@@ -1,4 +1,5 @@
-"""The approval console's one script: enrol a passkey, and approve with one. Served by the console itself."""
+"""The approval console's one script: times in the viewer's time zone, enrol a passkey, and approve with one.
+Served by the console itself."""
 
 from __future__ import annotations
 
@@ -25,6 +26,24 @@ PASSKEY_JS = r"""
     if (window.PublicKeyCredential && navigator.credentials) return false;
     say(form, "This browser cannot use passkeys here.");
     return true;
+  }
+
+  // Times in the viewer's own zone, UTC beside; the server's rendering stays where this cannot run.
+  const utcZone = /^(Etc\/)?(UTC|GMT|Universal|Zulu)$/;
+  for (const t of document.querySelectorAll("time[datetime]")) {
+    const d = new Date(t.getAttribute("datetime"));
+    if (isNaN(d.getTime())) continue;
+    try {
+      const local = new Intl.DateTimeFormat("en-GB", {
+        weekday: "short", day: "2-digit", month: "short", year: "numeric", hour: "2-digit", minute: "2-digit",
+        hourCycle: "h23", timeZoneName: "short",
+      }).format(d);
+      const zone = Intl.DateTimeFormat().resolvedOptions().timeZone || "";
+      const utc = new Intl.DateTimeFormat("en-GB", { hour: "2-digit", minute: "2-digit", hourCycle: "h23",
+        timeZone: "UTC" }).format(d);
+      t.textContent = utcZone.test(zone) ? local : local + " (" + utc + " UTC)";
+      t.title = "in your browser's time zone" + (zone ? " (" + zone + ")" : "");
+    } catch (error) { /* the server's rendering stays */ }
   }
 
   const enrol = document.querySelector("form[data-passkey-enrol]");

@@ -11,6 +11,7 @@ from mcp.server.mcpserver import Context
 from polar_orders_mcp.approvals.policy import Caller
 from polar_orders_mcp.oauth.grants import Grant
 from polar_orders_mcp.settings import ANONYMOUS_CLIENT, STDIO_CLIENT
+from polar_orders_mcp.tools.views import clean_text
 
 # Where the HTTP layer (server/http.py) leaves what it established about a request, in the ASGI scope.
 CLIENT_KEY = "polar_orders_mcp.client"
@@ -29,17 +30,33 @@ def session_fingerprint(session_id: str) -> str:
     return "s_" + hashlib.sha256(session_id.encode()).hexdigest()[:24]
 
 
+DECLARED_LIMIT = 80
+"""Characters kept of the name a client gives itself."""
+
+
+def declared_name(ctx: Context[Any, Any]) -> str | None:
+    """The name the client gives itself in MCP's clientInfo (its title, else its name), cleaned; None when it
+    gave none."""
+    try:
+        params = ctx.request_context.session.client_params
+    except (LookupError, ValueError, AttributeError):
+        return None
+    info = getattr(params, "client_info", None)
+    name = getattr(info, "title", None) or getattr(info, "name", None)
+    return (clean_text(name, DECLARED_LIMIT) or None) if isinstance(name, str) else None
+
+
 def caller(ctx: Context[Any, Any]) -> Caller:
     """The caller of the tool call (or resolver, prompt, resource read) that `ctx` belongs to."""
     scope = _scope(ctx)
     if scope is None:
-        return Caller(STDIO, None)
+        return Caller(STDIO, None, declared=declared_name(ctx))
     client = scope.get(CLIENT_KEY)
     session = scope.get(SESSION_KEY)
     fingerprint = session_fingerprint(session) if isinstance(session, str) else None
     grant = scope.get(GRANT_KEY)
     person = grant.person.name if isinstance(grant, Grant) and grant.person is not None else None
-    return Caller(client if isinstance(client, str) else ANONYMOUS, fingerprint, person)
+    return Caller(client if isinstance(client, str) else ANONYMOUS, fingerprint, person, declared_name(ctx))
 
 
 def grant_of(ctx: Context[Any, Any]) -> Grant | None:

@@ -12,6 +12,7 @@ from polar_orders_mcp.store.records import (
     ApprovalState,
     AuditRecord,
     ConsoleSession,
+    Earlier,
     Enrolment,
     Loaded,
     NewApproval,
@@ -74,9 +75,16 @@ class Store(Protocol):
         `offset`. Expiry is applied as of now; only the given channels, when given."""
         ...
 
-    async def decide(self, approval_id: str, *, approve: bool, by: str, redeem_window: float) -> Approval:
-        """pending → approved | denied, once; raises NotPending otherwise. An approval gets at least
-        `redeem_window` seconds from the decision to be used."""
+    async def decide(
+        self, approval_id: str, *, approve: bool, by: str, redeem_window: float, reason: str | None = None
+    ) -> Approval:
+        """pending → approved | denied, once, with the decider's `reason` when given; raises NotPending otherwise.
+        An approval gets at least `redeem_window` seconds from the decision to be used."""
+        ...
+
+    async def earlier_on(self, approval: Approval, *, window: float = 86_400.0, limit: int = 5) -> Earlier:
+        """The decided requests for the same tool and target asked in the `window` before this one, newest
+        decision first, and Polar's refusals of the same call on the target (failed acts with its error code)."""
         ...
 
     async def redeem(self, approval_id: str, *, digest: str) -> Approval:
@@ -160,8 +168,11 @@ class Store(Protocol):
 
     async def get_console_session(self, token_hash: str) -> ConsoleSession | None: ...
 
-    async def console_view(self, token_hash: str, approval_id: str) -> tuple[ConsoleSession | None, Approval | None]:
-        """get_console_session and get_approval, read in one transaction."""
+    async def console_view(
+        self, token_hash: str, approval_id: str
+    ) -> tuple[ConsoleSession | None, Approval | None, Earlier | None]:
+        """get_console_session and get_approval, read in one transaction; for a signed-in session's look at a
+        request still waiting, what `earlier_on` gives too (else None)."""
         ...
 
     async def decide_in_console(
@@ -171,10 +182,11 @@ class Store(Protocol):
         judge: Callable[[ConsoleSession | None, Approval | None], bool | None],
         *,
         redeem_window: float,
+        reason: str | None = None,
     ) -> tuple[ConsoleSession | None, Approval | None]:
         """In one transaction: read the session and the approval, ask `judge` (approve: True, deny: False,
-        leave it: None), and decide as `decide` does, by the session's approver. Returns what was read, the
-        approval as decided. Raises NotPending as `decide` does."""
+        leave it: None), and decide as `decide` does, by the session's approver, with their `reason`. Returns
+        what was read, the approval as decided. Raises NotPending as `decide` does."""
         ...
 
     async def delete_console_session(self, token_hash: str) -> None: ...

@@ -206,7 +206,7 @@ class MandateStore:
             facts=new.facts, summary=new.summary, message=new.message, display=new.display, amount=new.amount,
             currency=new.currency, client=new.client, session=new.session, channel="mandate", state="approved",
             created_at=now, expires_at=now + window, decided_by=mandate.created_by, decided_at=now,
-            boot=self._store.boot, asked_by=new.asked_by, mandate=mandate.id,
+            boot=self._store.boot, asked_by=new.asked_by, mandate=mandate.id, client_name=new.client_name,
         )  # fmt: skip
         signer = self._store._signer
         signature = signer.sign(signed.decision_claims(approval), signed.DECISION) if signer is not None else None
@@ -218,7 +218,7 @@ class MandateStore:
                 currency=approval.currency, client=approval.client, session=approval.session, channel="mandate",
                 state="approved", created_at=now, expires_at=approval.expires_at, decided_by=mandate.created_by,
                 decided_at=now, boot=approval.boot, asked_by=approval.asked_by, mandate=mandate.id,
-                signature=signature,
+                client_name=approval.client_name, signature=signature,
             )
         )  # fmt: skip
         return replace(approval, signature=signature)

@@ -14,7 +14,7 @@ ActState = Literal["started", "done", "failed", "unknown"]
 """started: sent (or about to be) and not settled; done: Polar did it; failed: Polar did not;
 unknown: the answer was lost and reading back could not tell. Only `failed` frees spend."""
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 # An approval's id, as the store makes it and every irreversible tool takes it back (a relay token embeds it).
 APPROVAL_ID_PREFIX = "apr_"
@@ -30,7 +30,8 @@ indexed by target alone, for the check that no other act on a target is in fligh
 their single-use nonces, a decision's passkey proof, each approval's boot (the run of the server that asked
 for it), and signatures of the signing key on each decision, each audit record and the chain's head. 5: who
 asked for an approval (the person an OAuth client acts for), and the embedded authorization server's clients,
-codes and tokens (hashed). 6: standing approvals (mandates), and the one each approval was granted under."""
+codes and tokens (hashed). 6: standing approvals (mandates), and the one each approval was granted under.
+7: the decider's reason on a decision, and approvals indexed by target."""
 
 PASSKEY_REMOVED = "approved with a passkey since removed"
 """Why an approval proven by a passkey the approver removed since is not redeemed (NotRedeemable.state)."""
@@ -67,6 +68,8 @@ class NewApproval:
     ttl: float
     asked_by: str | None = None
     """The person the asking client acts for (an OAuth token names them); None for a program's or stdio's."""
+    client_name: str | None = None
+    """The name the asking client gives itself (MCP clientInfo), shown to people only; None when it gave none."""
 
 
 @dataclass(frozen=True)
@@ -103,6 +106,10 @@ class Approval:
     """The person the asking client acted for (OAuth); they may never approve it themselves."""
     mandate: str | None = None
     """The standing approval it was granted under (decided_by: the approver who signed that), or None."""
+    client_name: str | None = None
+    """The name the asking client gave itself (MCP clientInfo), shown beside `client`; never trusted."""
+    reason: str | None = None
+    """The decider's own words on the decision (the console's optional reason), cleaned; None when none."""
 
     def state_at(self, now: float) -> ApprovalState:
         """The state as of `now`: a pending or approved request past its expiry reads as expired."""
@@ -146,6 +153,15 @@ class Act:
     started_at: float
     finished_at: float | None = None
     detail: dict[str, Any] = field(default_factory=dict)
+
+
+class Earlier(NamedTuple):
+    """What happened before on a request's call and target, for the person deciding it: the requests for the same
+    call decided in the day before it (newest decision first), and Polar's refusals of that call on the target
+    (failed acts with Polar's error code, newest first)."""
+
+    decided: list[Approval]
+    refused: list[Act]
 
 
 @dataclass(frozen=True)

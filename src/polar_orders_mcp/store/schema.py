@@ -42,7 +42,10 @@ approvals = sa.Table(
     sa.Column("signature", sa.Text),
     sa.Column("asked_by", sa.Text),  # the person the asking client acts for (OAuth), when it acts for one
     sa.Column("mandate", sa.String(64)),  # the standing approval it was done under, when one covered it
+    sa.Column("reason", sa.Text),  # the decider's own words on the decision, when they gave any
+    sa.Column("client_name", sa.Text),  # the name the asking client gave itself (MCP clientInfo), shown only
     sa.Index("pom_approvals_state", "state", "created_at"),
+    sa.Index("pom_approvals_target", "target", "tool", "created_at"),
     sa.Index("pom_approvals_mandate", "mandate", "decided_at"),
 )
 

@@ -42,6 +42,8 @@ def decision_claims(approval: Approval) -> dict[str, Any]:
         claims["asked_by"] = approval.asked_by
     if approval.mandate is not None:
         claims["mandate"] = approval.mandate
+    if approval.reason is not None:
+        claims["reason"] = approval.reason
     return claims
 
 

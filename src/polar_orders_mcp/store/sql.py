@@ -51,6 +51,7 @@ from polar_orders_mcp.store.records import (
     AuditRecord,
     ConsoleSession,
     DriverMissing,
+    Earlier,
     Enrolment,
     LimitExceeded,
     Loaded,
@@ -175,6 +176,8 @@ def _approval(row: sa.Row[Any]) -> Approval:
         signature=row.signature,
         asked_by=row.asked_by,
         mandate=row.mandate,
+        client_name=row.client_name,
+        reason=row.reason,
     )
 
 
@@ -443,6 +446,7 @@ class SqlStore:
             expires_at=now + new.ttl,
             boot=self.boot,
             asked_by=None if new.asked_by is None else _text(new.asked_by),
+            client_name=None if new.client_name is None else _text(new.client_name),
         )
         async with self._tx() as conn:
             if daily is not None and new.currency and new.amount is not None:
@@ -475,6 +479,7 @@ class SqlStore:
                     expires_at=approval.expires_at,
                     boot=approval.boot,
                     asked_by=approval.asked_by,
+                    client_name=approval.client_name,
                 )
             )
             entry = audit(approval) if audit is not None else None
@@ -531,9 +536,46 @@ class SqlStore:
             rows = (await conn.execute(query)).all()
         return [_approval(row) for row in rows]
 
-    async def decide(self, approval_id: str, *, approve: bool, by: str, redeem_window: float) -> Approval:
+    async def decide(
+        self, approval_id: str, *, approve: bool, by: str, redeem_window: float, reason: str | None = None
+    ) -> Approval:
         async with self._tx() as conn:
-            return await self._decide(conn, approval_id, approve, by, self.now(), redeem_window)
+            return await self._decide(conn, approval_id, approve, by, self.now(), redeem_window, reason=reason)
+
+    async def earlier_on(self, approval: Approval, *, window: float = DAY, limit: int = 5) -> Earlier:
+        async with self._tx(write=False) as conn:
+            return await self._earlier(conn, approval, window, limit)
+
+    async def _earlier(self, conn: AsyncConnection, approval: Approval, window: float, limit: int) -> Earlier:
+        """The decided requests for the same tool and target asked in the `window` before this one, and Polar's
+        refusals of the same call on the target since then: what a person deciding this one should know."""
+        query = (
+            approvals.select()
+            .where(
+                approvals.c.target == approval.target,
+                approvals.c.tool == approval.tool,
+                approvals.c.id != approval.id,
+                approvals.c.created_at <= approval.created_at,
+                approvals.c.created_at > approval.created_at - window,
+                approvals.c.decided_at.is_not(None),
+            )
+            .order_by(approvals.c.decided_at.desc(), approvals.c.id)
+            .limit(limit)
+        )
+        failed = (
+            acts.select()
+            .where(
+                acts.c.tool == approval.tool,
+                acts.c.target == approval.target,
+                acts.c.state == "failed",
+                acts.c.started_at > approval.created_at - window,
+            )
+            .order_by(acts.c.started_at.desc())
+            .limit(limit * 4)
+        )
+        decided = [_approval(row) for row in (await conn.execute(query)).all()]
+        refused = [act for act in map(_act, (await conn.execute(failed)).all()) if act.detail.get("refusal")]
+        return Earlier(decided, refused[:limit])
 
     async def _decide(
         self,
@@ -544,9 +586,12 @@ class SqlStore:
         now: float,
         redeem_window: float,
         proof: dict[str, Any] | None = None,
+        *,
+        reason: str | None = None,
     ) -> Approval:
-        """The decision, signed in the transaction that records it, whatever the channel that made it. Nobody
-        approves a request they asked for themselves (OwnRequest); they may deny it."""
+        """The decision, signed in the transaction that records it, whatever the channel that made it, with the
+        decider's reason when they gave one. Nobody approves a request they asked for themselves (OwnRequest);
+        they may deny it."""
         until = now + redeem_window
         pending = [approvals.c.id == approval_id, approvals.c.state == "pending", approvals.c.expires_at > now]
         if approve:
@@ -560,6 +605,7 @@ class SqlStore:
                 decided_at=now,
                 expires_at=sa.case((approvals.c.expires_at < until, until), else_=approvals.c.expires_at),
                 **({} if proof is None else {"proof": json.dumps(proof, sort_keys=True)}),
+                **({} if reason is None else {"reason": reason}),
             )
         )
         row = (await conn.execute(approvals.select().where(approvals.c.id == approval_id))).first()
@@ -888,9 +934,14 @@ class SqlStore:
             return None
         return ConsoleSession(approver=row.approver, csrf=row.csrf, expires_at=row.expires_at)
 
-    async def console_view(self, token_hash: str, approval_id: str) -> tuple[ConsoleSession | None, Approval | None]:
+    async def console_view(
+        self, token_hash: str, approval_id: str
+    ) -> tuple[ConsoleSession | None, Approval | None, Earlier | None]:
         async with self._tx(write=False) as conn:
-            return await self._console_rows(conn, token_hash, approval_id)
+            session, approval = await self._console_rows(conn, token_hash, approval_id)
+            waiting = session is not None and approval is not None and approval.state_at(self.now()) == "pending"
+            earlier = await self._earlier(conn, approval, DAY, 5) if waiting and approval is not None else None
+            return session, approval, earlier
 
     async def decide_in_console(
         self,
@@ -899,6 +950,7 @@ class SqlStore:
         judge: Callable[[ConsoleSession | None, Approval | None], bool | None],
         *,
         redeem_window: float,
+        reason: str | None = None,
     ) -> tuple[ConsoleSession | None, Approval | None]:
         now = self.now()
         async with self._tx() as conn:
@@ -906,7 +958,10 @@ class SqlStore:
             approve = judge(session, approval)
             if approve is None or session is None or approval is None:
                 return session, approval
-            return session, await self._decide(conn, approval_id, approve, session.approver, now, redeem_window)
+            decided = await self._decide(
+                conn, approval_id, approve, session.approver, now, redeem_window, reason=reason
+            )
+            return session, decided
 
     async def _console_rows(
         self, conn: AsyncConnection, token_hash: str, approval_id: str

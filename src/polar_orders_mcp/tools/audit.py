@@ -223,12 +223,13 @@ class AuditedSdkTool(SdkTool):
         return entry
 
 
-# What the approval flow notes of a call that goes into its record (polar_status: what Polar said of the
+# What the approval flow notes of a call that goes into its record (amount and currency: the money the call
+# moves as previewed, in minor units; polar_status: what Polar said of the
 # object it acted on, e.g. an order "paid"; polar_id: Polar's id of it, e.g. a refund's; mandate: the standing
-# approval it was done under, whose signer is the approver).
+# approval it was done under, whose signer is the approver; approver_reason: the approver's words on their decision).
 NOTED = (
-    "channel", "approval_id", "approver", "mandate", "previewed", "acted", "differences", "settled", "polar_status",
-    "polar_id",
+    "channel", "approval_id", "amount", "currency", "approver", "approver_reason", "mandate", "previewed", "acted",
+    "differences", "settled", "polar_status", "polar_id",
 )  # fmt: skip
 
 
