@@ -20,7 +20,7 @@ import mcp_types as types
 from mcp.server.elicitation import render_elicitation_schema
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types.version import is_version_at_least
-from pydantic import ConfigDict, Field, create_model
+from pydantic import ConfigDict, Field, PrivateAttr, create_model
 
 from polar_orders_mcp.approvals.passkeys import recheck
 from polar_orders_mcp.approvals.policy import Caller, ConfirmationRefused, Ctx, Guard, RelayTokens, limit_message
@@ -154,7 +154,9 @@ class Action(ABC, Generic[P, O]):
 
     @abstractmethod
     async def act(self, api: PolarClient, approved: P) -> O:
-        """Do it, carrying the approved facts in the request. Raise NotDone for Polar's refusals."""
+        """Do it, carrying the approved facts in the request. Polar's error statuses need no handling here: after
+        a 5xx the flow reads back, any other it reports as not done (keeping Polar's code). Raise NotDone to say
+        more of a refusal, or for an answer that says nothing was done."""
 
     @abstractmethod
     async def read_back(self, api: PolarClient, approved: P, failure: PolarError) -> O:
@@ -197,6 +199,8 @@ class Awaiting(Generic[P]):
     link: str | None
     token: str | None
     next_step: str
+    tool: str = field(kw_only=True)
+    """The tool whose call went through the flow to this outcome (as on every outcome `run` returns)."""
 
 
 @dataclass
@@ -210,6 +214,25 @@ class Done(Generic[P, O]):
     """Set when the answer was lost and reading back showed it was done: what happened."""
     standing: str | None = None
     """Set when it was done under a standing approval: which, signed by whom, and what is left of it."""
+    tool: str = field(kw_only=True)
+    """The tool whose call went through the flow to this outcome."""
+
+
+class Asking(types.InputRequiredResult):
+    """The flow asking the client for a person's answer (protocol 2026-07-28): the call resumes with it."""
+
+    _tool: str = PrivateAttr(default="")
+
+    @classmethod
+    def for_tool(cls, tool: str, **fields: Any) -> Asking:
+        asking = cls(**fields)
+        asking._tool = tool
+        return asking
+
+    @property
+    def tool(self) -> str:
+        """The tool whose call went through the flow to this request."""
+        return self._tool
 
 
 def iso(timestamp: float) -> str:
@@ -479,7 +502,7 @@ async def _ask(
     _chained(record)
     if channel == "relay":
         token = guard.relay.issue(approval)
-        return Awaiting(preview, approval, None, token, _relay_step(action, approval))
+        return Awaiting(preview, approval, None, token, _relay_step(action, approval), tool=action.tool)
     if channel == "console":
         if guard.mode == "console" and guard.wait > 0:
             approval = await _wait(ctx, store, guard, approval, guard.wait)
@@ -513,9 +536,7 @@ async def _ask(
     return await _proceed(ctx, action, api, guard, store, approval, preview, seen, fresh=False)
 
 
-def _input_required(
-    approval: Approval, preview: Preview, link: str | None, zone: tzinfo
-) -> types.InputRequiredResult:
+def _input_required(approval: Approval, preview: Preview, link: str | None, zone: tzinfo) -> Asking:
     params: types.ElicitRequestParams
     if link is None:
         params = types.ElicitRequestFormParams(
@@ -523,7 +544,8 @@ def _input_required(
         )
     else:
         params = types.ElicitRequestURLParams(message=_url_message(preview), url=link)
-    return types.InputRequiredResult(
+    return Asking.for_tool(
+        approval.tool,
         input_requests={ANSWER_KEY: types.ElicitRequest(params=params)},
         request_state=STATE_PREFIX + approval.id,
     )
@@ -726,7 +748,7 @@ def _pending(ctx: Ctx, guard: Guard, action: Action[P, Any], approval: Approval,
     )
     if guard.console.notice is not None:
         step += f" WARNING, tell the user: {guard.console.notice}."
-    return Awaiting(preview, approval, link, None, step)
+    return Awaiting(preview, approval, link, None, step, tool=action.tool)
 
 
 def _request(
@@ -908,7 +930,7 @@ async def _act(
     _note(outcome_detail="as approved", settled=settled, polar_status=status if isinstance(status, str) else None)
     # The call's audit record is chained with the act's settlement: one transaction.
     await _finish(store, key, approval, "done", audit=_audit_entry("done"), moved=moved)
-    return Done(approved, outcome, approval, settled)
+    return Done(approved, outcome, approval, settled, tool=action.tool)
 
 
 def _refusal_of(exc: NotDone) -> str | None:

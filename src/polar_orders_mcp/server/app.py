@@ -46,6 +46,7 @@ from polar_orders_mcp.store.base import Store
 from polar_orders_mcp.tools.audit import AuditedSdkTool, AuditTrail
 from polar_orders_mcp.tools.base import Tool
 from polar_orders_mcp.tools.context import AppState, polar_errors_as_tool_errors, utc_now
+from polar_orders_mcp.tools.irreversible import through_the_flow
 from polar_orders_mcp.tools.registry import ALL_TOOLS, CUSTOMER_TOOLS
 from polar_orders_mcp.tools.toolsets import DEFAULT_TOOLSETS, TOOLSET_NAMES, TOOLSET_WORDS
 
@@ -56,12 +57,15 @@ log = logging.getLogger(__name__)
 
 SERVER_NAME = "polar-orders-mcp"
 
-INSTRUCTIONS = """\
+IRREVERSIBLE = tuple(tool.name for tool in ALL_TOOLS if tool.tier == "irreversible")
+"""The tools that cannot be undone, as the table says (a person approves each call)."""
+
+INSTRUCTIONS = f"""\
 Work with Polar.sh orders and checkouts for one organization.
 - Find orders with list_orders (filters) and inspect one with get_order; amounts are in minor \
 units (cents) with a display string beside them. Lists give short rows, from page 1; detail="full" \
 (default "summary") adds Polar's whole object to any answer.
-- finalize_order, confirm_checkout, create_refund, revoke_subscription and accept_dispute cannot be \
+- {", ".join(IRREVERSIBLE[:-1])} and {IRREVERSIBLE[-1]} cannot be \
 undone. A person approves each call: the first call does nothing and returns the preview and where the \
 person approves it (or the client asks them directly). Tell the user, then call again with the \
 approval_id once they decided.
@@ -295,8 +299,10 @@ def _shared_sdk_tool(tool: Tool) -> CheckedTool:
     function: most of the time a server takes to build), copied for each server."""
     # An irreversible tool's answer (approval pending, or done) leaves out what carries nothing.
     irreversible = tool.tier == "irreversible"
+    # An irreversible tool answers only with what came through the approval flow.
+    fn = through_the_flow(tool) if irreversible else tool.fn
     sdk_tool = _kind(tool).from_function(
-        compact_result(polar_errors_as_tool_errors(tool.fn), without_nulls=irreversible),
+        compact_result(polar_errors_as_tool_errors(fn), without_nulls=irreversible),
         name=tool.name,
         title=tool.title,
         description=description_of(tool.fn),

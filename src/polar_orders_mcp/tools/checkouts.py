@@ -10,10 +10,10 @@ import mcp_types as types
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import Field
 
-from polar_orders_mcp.approvals.flow import Action, Awaiting, NotDone, OutcomeUnknown
+from polar_orders_mcp.approvals.flow import Done, NotDone
 from polar_orders_mcp.approvals.preview import Preview
 from polar_orders_mcp.polar.client import PolarClient
-from polar_orders_mcp.polar.errors import BadRequestError, PolarError, may_still_be_running, what_failed
+from polar_orders_mcp.polar.errors import BadRequestError
 from polar_orders_mcp.polar.ids import EMAIL_PATTERN
 from polar_orders_mcp.polar.models import Checkout, CheckoutStatusName
 from polar_orders_mcp.polar.params import NULL
@@ -25,8 +25,8 @@ from polar_orders_mcp.tools.irreversible import (
     GuardedResult,
     MaxAmountArg,
     MaxCurrencyArg,
+    StatusReadBack,
     guarded,
-    how_decided,
 )
 from polar_orders_mcp.tools.params import (
     AddressInput,
@@ -308,7 +308,7 @@ def refuse_what_cannot_be_pinned(checkout: Checkout, needs_payment: bool) -> Non
 
 
 @dataclass
-class ConfirmCheckout(Action[CheckoutPreview, Checkout]):
+class ConfirmCheckout(StatusReadBack[CheckoutPreview, Checkout]):
     """confirm_checkout: pay one open checkout as its payment page would."""
 
     client_secret: str
@@ -356,29 +356,25 @@ class ConfirmCheckout(Action[CheckoutPreview, Checkout]):
         except BadRequestError as exc:
             raise NotDone(f"{self.not_done()}: Polar refused the payment ({exc.code}: {exc.detail}).") from exc
 
-    async def read_back(self, api: PolarClient, approved: CheckoutPreview, failure: PolarError) -> Checkout:
-        why = what_failed(failure)
-        target = self.checkout_id
-        try:
-            after = await api.checkouts.client_get(self.client_secret)
-        except PolarError as exc:
-            raise OutcomeUnknown(
-                f"Checkout {target} may or may not have been confirmed: the confirm request failed ({why}) and "
-                f"reading the checkout back failed too ({exc}). Do not call confirm_checkout again until "
-                "get_checkout shows its status."
-            ) from exc
-        if after.status == "open" and may_still_be_running(failure):
-            raise OutcomeUnknown(
-                f"Checkout {target} is still open, but {why} and Polar may still be processing the payment. "
-                "Check with get_checkout in a minute before doing anything else. Calling confirm_checkout "
-                "again is safe: Polar never confirms one checkout twice."
-            )
-        if after.status == "open":
-            raise NotDone(
-                f"{self.not_done()}: {why} and the checkout is still open. It is safe to call confirm_checkout "
-                "again (a person approves it again)."
-            )
-        return after
+    UNREADABLE = (
+        "Checkout {target} may or may not have been confirmed: the confirm request failed ({why}) and reading the "
+        "checkout back failed too ({error}). Do not call confirm_checkout again until get_checkout shows its status."
+    )
+    STILL_RUNNING = (
+        "Checkout {target} is still open, but {why} and Polar may still be processing the payment. Check with "
+        "get_checkout in a minute before doing anything else. Calling confirm_checkout again is safe: Polar never "
+        "confirms one checkout twice."
+    )
+    NOT_DONE = (
+        "{not_done}: {why} and the checkout is still open. It is safe to call confirm_checkout again (a person "
+        "approves it again)."
+    )
+
+    async def read_target(self, api: PolarClient) -> Checkout:
+        return await api.checkouts.client_get(self.client_secret)
+
+    def done_in(self, target: Checkout) -> bool:
+        return target.status != "open"
 
     def moved(self, outcome: Checkout) -> tuple[int, str]:
         return outcome.total_amount, outcome.currency
@@ -402,6 +398,13 @@ class ConfirmResult(GuardedResult):
     preview: CheckoutPreview
     checkout: views.CheckoutSummary | None = None
 
+    @classmethod
+    def finished(cls, done: Done[CheckoutPreview, Checkout]) -> dict[str, Any]:
+        step = "Confirmed: Polar now processes the payment; get_checkout shows when it succeeded."
+        if done.settled:
+            step = f"Confirmed ({done.settled}). Do not retry; get_checkout shows when it succeeded."
+        return {"status": "confirmed", "checkout": views.checkout(done.outcome), "next_step": step}
+
 
 async def confirm_checkout(
     ctx: Ctx,
@@ -417,18 +420,7 @@ async def confirm_checkout(
     """Confirm a checkout session as its payment page does: CHARGES the customer, cannot be undone.
     A person approves it first, maybe in this call. Never confirms one checkout twice."""
     action = ConfirmCheckout(client_secret, payment_token)
-    outcome = await guarded(ctx, action, approval_id, max_amount, max_currency)
-    if isinstance(outcome, types.InputRequiredResult):
-        return outcome
-    if isinstance(outcome, Awaiting):
-        return ConfirmResult.waiting(outcome)
-    step = "Confirmed: Polar now processes the payment; get_checkout shows when it succeeded."
-    if outcome.settled:
-        step = f"Confirmed ({outcome.settled}). Do not retry; get_checkout shows when it succeeded."
-    return ConfirmResult(
-        status="confirmed", preview=outcome.preview, checkout=views.checkout(outcome.outcome),
-        decided=how_decided(outcome), next_step=step,
-    )
+    return await guarded(ctx, action, ConfirmResult, approval_id, max_amount, max_currency)
 
 
 TOOLS = (
@@ -438,5 +430,11 @@ TOOLS = (
     Tool(update_checkout, tier="write", title="Update checkout", toolset="checkouts", idempotent=True),
     Tool(get_checkout_by_secret, tier="read", title="Get checkout by client secret", toolset="checkout_page"),
     Tool(update_checkout_by_secret, tier="write", title="Fill in checkout", toolset="checkout_page", idempotent=True),
-    Tool(confirm_checkout, tier="irreversible", title="Confirm checkout (charges)", toolset="checkout_page"),
+    Tool(
+        confirm_checkout,
+        tier="irreversible",
+        title="Confirm checkout (charges)",
+        toolset="checkout_page",
+        action=ConfirmCheckout,
+    ),
 )

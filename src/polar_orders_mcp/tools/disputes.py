@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import mcp_types as types
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, ConfigDict, Field
 
-from polar_orders_mcp.approvals.flow import Action, Awaiting, NotDone, OutcomeUnknown
+from polar_orders_mcp.approvals.flow import Done
 from polar_orders_mcp.approvals.preview import Preview
 from polar_orders_mcp.polar import models
 from polar_orders_mcp.polar.client import PolarClient
-from polar_orders_mcp.polar.errors import PolarAPIError, PolarError, may_still_be_running, what_failed
 from polar_orders_mcp.tools import views
 from polar_orders_mcp.tools.base import Tool
 from polar_orders_mcp.tools.context import Api, Ctx, Now
@@ -22,8 +21,8 @@ from polar_orders_mcp.tools.irreversible import (
     GuardedResult,
     MaxAmountArg,
     MaxCurrencyArg,
+    StatusReadBack,
     guarded,
-    how_decided,
 )
 from polar_orders_mcp.tools.params import CustomerId, Detail, DisputeId, OrderId
 
@@ -181,7 +180,7 @@ class ConcedePreview(Preview):
 
 
 @dataclass
-class Concede(Action[ConcedePreview, models.Dispute]):
+class AcceptDispute(StatusReadBack[ConcedePreview, models.Dispute]):
     """accept_dispute: concede one chargeback."""
 
     dispute_id: str
@@ -216,30 +215,23 @@ class Concede(Action[ConcedePreview, models.Dispute]):
         )
 
     async def act(self, api: PolarClient, approved: ConcedePreview) -> models.Dispute:
-        try:
-            return await api.disputes.accept(self.dispute_id)
-        except PolarAPIError as exc:
-            if exc.status_code >= 500:
-                raise
-            raise NotDone(f"{self.not_done()}: {exc}") from exc
+        return await api.disputes.accept(self.dispute_id)
 
-    async def read_back(self, api: PolarClient, approved: ConcedePreview, failure: PolarError) -> models.Dispute:
-        why = what_failed(failure)
-        try:
-            after = await api.disputes.get(self.dispute_id)
-        except PolarError as exc:
-            raise OutcomeUnknown(
-                f"Dispute {self.dispute_id} may or may not have been accepted: the request failed ({why}) and "
-                f"reading it back failed too ({exc}). Check with get_dispute before anything else."
-            ) from exc
-        if after.status != "needs_response":
-            return after
-        if may_still_be_running(failure):
-            raise OutcomeUnknown(
-                f"Dispute {self.dispute_id} still needs a response, but {why} and Polar may still be accepting it. "
-                "Check with get_dispute in a minute."
-            )
-        raise NotDone(f"{self.not_done()}: {why}, and it still needs a response.")
+    UNREADABLE = (
+        "Dispute {target} may or may not have been accepted: the request failed ({why}) and reading it back failed "
+        "too ({error}). Check with get_dispute before anything else."
+    )
+    STILL_RUNNING = (
+        "Dispute {target} still needs a response, but {why} and Polar may still be accepting it. Check with "
+        "get_dispute in a minute."
+    )
+    NOT_DONE = "{not_done}: {why}, and it still needs a response."
+
+    async def read_target(self, api: PolarClient) -> models.Dispute:
+        return await api.disputes.get(self.dispute_id)
+
+    def done_in(self, target: models.Dispute) -> bool:
+        return target.status != "needs_response"
 
     def moved(self, outcome: models.Dispute) -> tuple[int, str]:
         return outcome.total_amount, outcome.currency
@@ -259,6 +251,13 @@ class ConcedeResult(GuardedResult):
     preview: ConcedePreview
     dispute: views.DisputeView | None = None
 
+    @classmethod
+    def finished(cls, done: Done[ConcedePreview, models.Dispute]) -> dict[str, Any]:
+        step = f"Accepted: the dispute is {done.outcome.status}."
+        if done.settled:
+            step = f"Accepted ({done.settled}). Do not retry."
+        return {"status": "accepted", "dispute": views.dispute(done.outcome), "next_step": step}
+
 
 async def accept_dispute(
     ctx: Ctx,
@@ -269,22 +268,17 @@ async def accept_dispute(
 ) -> ConcedeResult | types.InputRequiredResult:
     """Concede a dispute (chargeback): the customer keeps the money and Polar revokes the order's benefits.
     Cannot be undone. A person approves it first, maybe in this call."""
-    outcome = await guarded(ctx, Concede(dispute_id), approval_id, max_amount, max_currency)
-    if isinstance(outcome, types.InputRequiredResult):
-        return outcome
-    if isinstance(outcome, Awaiting):
-        return ConcedeResult.waiting(outcome)
-    step = f"Accepted: the dispute is {outcome.outcome.status}."
-    if outcome.settled:
-        step = f"Accepted ({outcome.settled}). Do not retry."
-    return ConcedeResult(
-        status="accepted", preview=outcome.preview, dispute=views.dispute(outcome.outcome),
-        decided=how_decided(outcome), next_step=step,
-    )
+    return await guarded(ctx, AcceptDispute(dispute_id), ConcedeResult, approval_id, max_amount, max_currency)
 
 
 TOOLS = (
     Tool(list_disputes, tier="read", title="List disputes", toolset="disputes"),
     Tool(get_dispute, tier="read", title="Get dispute", toolset="disputes"),
-    Tool(accept_dispute, tier="irreversible", title="Accept (concede) a dispute", toolset="disputes"),
+    Tool(
+        accept_dispute,
+        tier="irreversible",
+        title="Accept (concede) a dispute",
+        toolset="disputes",
+        action=AcceptDispute,
+    ),
 )

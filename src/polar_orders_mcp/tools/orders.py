@@ -10,17 +10,11 @@ import mcp_types as types
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import Field
 
-from polar_orders_mcp.approvals.flow import Action, Awaiting, NotDone, OutcomeUnknown
+from polar_orders_mcp.approvals.flow import Done, NotDone
 from polar_orders_mcp.approvals.preview import Preview
 from polar_orders_mcp.polar import models
 from polar_orders_mcp.polar.client import PolarClient
-from polar_orders_mcp.polar.errors import (
-    PaymentRequiredError,
-    PolarError,
-    PreconditionFailedError,
-    may_still_be_running,
-    what_failed,
-)
+from polar_orders_mcp.polar.errors import PaymentRequiredError, PreconditionFailedError
 from polar_orders_mcp.tools import views
 from polar_orders_mcp.tools.base import Tool
 from polar_orders_mcp.tools.context import Api, Ctx, Now, app_state
@@ -29,8 +23,8 @@ from polar_orders_mcp.tools.irreversible import (
     GuardedResult,
     MaxAmountArg,
     MaxCurrencyArg,
+    StatusReadBack,
     guarded,
-    how_decided,
 )
 from polar_orders_mcp.tools.organization import charges_refused, refused_by_organization
 from polar_orders_mcp.tools.params import (
@@ -319,7 +313,7 @@ def charge_preview_of(order: models.Order, method_id: str, method_label: str, li
 
 
 @dataclass
-class Charge(Action[ChargePreview, models.Order]):
+class FinalizeOrder(StatusReadBack[ChargePreview, models.Order]):
     """finalize_order: charge one draft order to one saved payment method."""
 
     order_id: str
@@ -359,29 +353,26 @@ class Charge(Action[ChargePreview, models.Order]):
                 f"({exc.code}). Another call may have finalized it; check with get_order."
             ) from exc
 
-    async def read_back(self, api: PolarClient, approved: ChargePreview, failure: PolarError) -> models.Order:
-        why = what_failed(failure)
-        try:
-            order = await api.orders.get(self.order_id)
-        except PolarError as exc:
-            raise OutcomeUnknown(
-                f"Order {self.order_id} may or may not have been charged: the charge request failed ({why}) and "
-                f"reading the order back failed too ({exc}). Do not call finalize_order again until get_order "
-                "shows the order's status (paid means it was charged)."
-            ) from exc
-        if order.status == "draft" and may_still_be_running(failure):
-            # A slow charge can land after this read: say what is known, not more.
-            raise OutcomeUnknown(
-                f"Order {self.order_id} is still a draft, but {why} and Polar may still be processing the charge. "
-                "Check with get_order in a minute before doing anything else. Calling finalize_order again is safe: "
-                "Polar never charges one order twice."
-            )
-        if order.status == "draft":
-            raise NotDone(
-                f"Order {self.order_id} was not charged: {why} and the order is still a draft. It is safe to call "
-                "finalize_order again (a person approves it again)."
-            )
-        return order
+    UNREADABLE = (
+        "Order {target} may or may not have been charged: the charge request failed ({why}) and reading the order "
+        "back failed too ({error}). Do not call finalize_order again until get_order shows the order's status "
+        "(paid means it was charged)."
+    )
+    STILL_RUNNING = (
+        "Order {target} is still a draft, but {why} and Polar may still be processing the charge. Check with "
+        "get_order in a minute before doing anything else. Calling finalize_order again is safe: Polar never "
+        "charges one order twice."
+    )
+    NOT_DONE = (
+        "{not_done}: {why} and the order is still a draft. It is safe to call finalize_order again (a person "
+        "approves it again)."
+    )
+
+    async def read_target(self, api: PolarClient) -> models.Order:
+        return await api.orders.get(self.order_id)
+
+    def done_in(self, target: models.Order) -> bool:
+        return target.status != "draft"
 
     def moved(self, outcome: models.Order) -> tuple[int, str]:
         return outcome.total_amount, outcome.currency
@@ -414,6 +405,15 @@ class ChargeResult(GuardedResult):
         override it is only a pre-tax number beside the total charged, easily read as a mismatch."""
         return {"preview": {"list_price"}} if self.preview.price_override is None else {}
 
+    @classmethod
+    def finished(cls, done: Done[ChargePreview, models.Order]) -> dict[str, Any]:
+        paid = done.outcome
+        log.info("order %s finalized: %s", paid.id, paid.status)
+        step = "Charged. Use get_receipt for the receipt."
+        if done.settled:
+            step = f"Charged ({done.settled}): the order is now {paid.status}. Do not retry."
+        return {"status": "charged", "order": views.order_row(paid, fields=("documents",)), "next_step": step}
+
 
 async def finalize_order(
     ctx: Ctx,
@@ -425,22 +425,11 @@ async def finalize_order(
 ) -> ChargeResult | types.InputRequiredResult:
     """Charge a draft order to a saved card (default: the customer's). MOVES MONEY: a person approves
     each charge first, maybe in this call."""
+    action = FinalizeOrder(order_id, payment_method_id)
     try:
-        outcome = await guarded(ctx, Charge(order_id, payment_method_id), approval_id, max_amount, max_currency)
+        return await guarded(ctx, action, ChargeResult, approval_id, max_amount, max_currency)
     except NotDone as exc:
         raise NotDone(f"{exc} {STRAY_DRAFT}", refusal=exc.refusal) from exc
-    if isinstance(outcome, types.InputRequiredResult):
-        return outcome
-    if isinstance(outcome, Awaiting):
-        return ChargeResult.waiting(outcome)
-    log.info("order %s finalized: %s", order_id, outcome.outcome.status)
-    step = "Charged. Use get_receipt for the receipt."
-    if outcome.settled:
-        step = f"Charged ({outcome.settled}): the order is now {outcome.outcome.status}. Do not retry."
-    paid = views.order_row(outcome.outcome, fields=("documents",))
-    return ChargeResult(
-        status="charged", preview=outcome.preview, order=paid, decided=how_decided(outcome), next_step=step
-    )
 
 
 def _payment_refused(not_done: str, exc: PaymentRequiredError) -> str:
@@ -467,5 +456,11 @@ TOOLS = (
     Tool(get_order, tier="read", title="Get order", toolset="orders"),
     Tool(create_order, tier="write", title="Create draft order", toolset="charges"),
     Tool(update_order, tier="write", title="Update order billing details", toolset="orders", idempotent=True),
-    Tool(finalize_order, tier="irreversible", title="Finalize (charge) a draft order", toolset="charges"),
+    Tool(
+        finalize_order,
+        tier="irreversible",
+        title="Finalize (charge) a draft order",
+        toolset="charges",
+        action=FinalizeOrder,
+    ),
 )

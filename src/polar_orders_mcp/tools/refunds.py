@@ -10,13 +10,12 @@ import mcp_types as types
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, ConfigDict, Field
 
-from polar_orders_mcp.approvals.flow import Action, Awaiting, NotDone, OutcomeUnknown, iso
+from polar_orders_mcp.approvals.flow import Action, Done, NotDone, OutcomeUnknown, iso
 from polar_orders_mcp.approvals.preview import Preview
 from polar_orders_mcp.polar import models
 from polar_orders_mcp.polar.client import PolarClient
 from polar_orders_mcp.polar.errors import (
     PermissionDeniedError,
-    PolarAPIError,
     PolarError,
     may_still_be_running,
     what_failed,
@@ -32,7 +31,6 @@ from polar_orders_mcp.tools.irreversible import (
     MaxAmountArg,
     MaxCurrencyArg,
     guarded,
-    how_decided,
 )
 from polar_orders_mcp.tools.organization import refunds_refused, refused_by_organization
 from polar_orders_mcp.tools.params import CustomerId, Detail, Limit, OrderId, Page, RefundId, SubscriptionId
@@ -427,7 +425,7 @@ def refund_preview_of(facts: RefundFacts, reason: str, comment: str | None, revo
 
 
 @dataclass
-class Refund(Action[RefundPreview, models.Refund]):
+class CreateRefund(Action[RefundPreview, models.Refund]):
     """create_refund: pay back (part of) one paid order, exactly once."""
 
     order_id: str
@@ -498,18 +496,13 @@ class Refund(Action[RefundPreview, models.Refund]):
 
     async def act(self, api: PolarClient, approved: RefundPreview) -> models.Refund:
         self.sent_at = datetime.now(UTC)
-        try:
-            made = await api.refunds.create(
-                order_id=self.order_id,
-                reason=approved.reason,
-                amount=approved.amount,
-                comment=approved.comment,
-                revoke_benefits=approved.revoke_benefits,
-            )
-        except PolarAPIError as exc:
-            if exc.status_code >= 500:
-                raise  # an unclear answer: read_back finds out
-            raise NotDone(f"{self.not_done()}: {exc}", refusal=exc.code) from exc
+        made = await api.refunds.create(
+            order_id=self.order_id,
+            reason=approved.reason,
+            amount=approved.amount,
+            comment=approved.comment,
+            revoke_benefits=approved.revoke_benefits,
+        )
         if made.status in ("failed", "canceled"):
             raise NotDone(
                 f"{self.not_done()}: Polar made refund {made.id} but it {made.status}; nothing was paid back."
@@ -569,6 +562,16 @@ class RefundResult(GuardedResult):
         """Once refunded, the order's status from before the refund is stale: refund.status is the one status."""
         return {"preview": {"order_status"}} if self.status == "refunded" else {}
 
+    @classmethod
+    def finished(cls, done: Done[RefundPreview, models.Refund]) -> dict[str, Any]:
+        made = done.outcome
+        # Polar's refunds are pending or succeeded here: failed and canceled ones were reported as not done.
+        state = "succeeded" if made.status == "succeeded" else f"is {made.status} (Polar is paying it back)"
+        step = f"Refund {made.id} {state}: list_refunds(order_id={done.preview.order_id!r}) shows it."
+        if done.settled:
+            step = f"Refund {made.id} {state} ({done.settled}): it was made once; do not call create_refund again."
+        return {"status": "refunded", "refund": views.refund(made), "next_step": step}
+
 
 async def create_refund(
     ctx: Ctx,
@@ -590,26 +593,12 @@ async def create_refund(
 ) -> RefundResult | types.InputRequiredResult:
     """Refund a paid order, whole or in part. MOVES MONEY: a person approves it first, maybe in this call.
     After an unclear failure, check list_refunds."""
-    action = Refund(order_id, amount, reason, comment, revoke_benefits, total)
-    outcome = await guarded(ctx, action, approval_id, max_amount, max_currency)
-    if isinstance(outcome, types.InputRequiredResult):
-        return outcome
-    if isinstance(outcome, Awaiting):
-        return RefundResult.waiting(outcome)
-    made = outcome.outcome
-    # Polar's refunds are pending or succeeded here: failed and canceled ones were reported as not done.
-    state = "succeeded" if made.status == "succeeded" else f"is {made.status} (Polar is paying it back)"
-    step = f"Refund {made.id} {state}: list_refunds(order_id={order_id!r}) shows it."
-    if outcome.settled:
-        step = f"Refund {made.id} {state} ({outcome.settled}): it was made once; do not call create_refund again."
-    return RefundResult(
-        status="refunded", preview=outcome.preview, refund=views.refund(made), decided=how_decided(outcome),
-        next_step=step,
-    )
+    action = CreateRefund(order_id, amount, reason, comment, revoke_benefits, total)
+    return await guarded(ctx, action, RefundResult, approval_id, max_amount, max_currency)
 
 
 TOOLS = (
     Tool(list_refunds, tier="read", title="List refunds", toolset="refunds"),
     Tool(get_refund, tier="read", title="Get refund", toolset="refunds"),
-    Tool(create_refund, tier="irreversible", title="Refund an order", toolset="refunds"),
+    Tool(create_refund, tier="irreversible", title="Refund an order", toolset="refunds", action=CreateRefund),
 )

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import mcp_types as types
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, ConfigDict, Field
 
-from polar_orders_mcp.approvals.flow import Action, Awaiting, NotDone, OutcomeUnknown
+from polar_orders_mcp.approvals.flow import Done
 from polar_orders_mcp.approvals.preview import Preview, Typed
 from polar_orders_mcp.polar import models
 from polar_orders_mcp.polar.client import PolarClient
@@ -19,16 +19,14 @@ from polar_orders_mcp.polar.errors import (
     ConflictError,
     GoneError,
     PermissionDeniedError,
-    PolarAPIError,
     PolarError,
-    may_still_be_running,
     outcome_unknown,
     what_failed,
 )
 from polar_orders_mcp.tools import views
 from polar_orders_mcp.tools.base import Tool
 from polar_orders_mcp.tools.context import Api, Ctx, Now
-from polar_orders_mcp.tools.irreversible import ApprovalIdArg, GuardedResult, guarded, how_decided
+from polar_orders_mcp.tools.irreversible import ApprovalIdArg, GuardedResult, StatusReadBack, guarded
 from polar_orders_mcp.tools.params import CustomerId, Detail, ProductId, SubscriptionId
 from polar_orders_mcp.tools.refunds import refundable
 
@@ -339,7 +337,7 @@ class RevokePreview(Preview):
 
 
 @dataclass
-class Revoke(Action[RevokePreview, models.Subscription]):
+class RevokeSubscription(StatusReadBack[RevokePreview, models.Subscription]):
     """revoke_subscription: end one subscription now."""
 
     subscription_id: str
@@ -376,30 +374,23 @@ class Revoke(Action[RevokePreview, models.Subscription]):
         )
 
     async def act(self, api: PolarClient, approved: RevokePreview) -> models.Subscription:
-        try:
-            return await api.subscriptions.revoke(self.subscription_id)
-        except PolarAPIError as exc:
-            if exc.status_code >= 500:
-                raise
-            raise NotDone(f"{self.not_done()}: {exc}") from exc
+        return await api.subscriptions.revoke(self.subscription_id)
 
-    async def read_back(self, api: PolarClient, approved: RevokePreview, failure: PolarError) -> models.Subscription:
-        why = what_failed(failure)
-        try:
-            after = await api.subscriptions.get(self.subscription_id)
-        except PolarError as exc:
-            raise OutcomeUnknown(
-                f"Subscription {self.subscription_id} may or may not have been revoked: the request failed ({why}) "
-                f"and reading it back failed too ({exc}). Check with get_subscription before anything else."
-            ) from exc
-        if _ended(after):
-            return after
-        if may_still_be_running(failure):
-            raise OutcomeUnknown(
-                f"Subscription {self.subscription_id} is still {after.status}, but {why} and Polar may still be "
-                "revoking it. Check with get_subscription in a minute."
-            )
-        raise NotDone(f"{self.not_done()}: {why}, and it is still {after.status}.")
+    UNREADABLE = (
+        "Subscription {target} may or may not have been revoked: the request failed ({why}) and reading it back "
+        "failed too ({error}). Check with get_subscription before anything else."
+    )
+    STILL_RUNNING = (
+        "Subscription {target} is still {status}, but {why} and Polar may still be revoking it. Check with "
+        "get_subscription in a minute."
+    )
+    NOT_DONE = "{not_done}: {why}, and it is still {status}."
+
+    async def read_target(self, api: PolarClient) -> models.Subscription:
+        return await api.subscriptions.get(self.subscription_id)
+
+    def done_in(self, target: models.Subscription) -> bool:
+        return _ended(target)
 
     def verify(self, approved: RevokePreview, outcome: models.Subscription) -> list[str]:
         if outcome.id != approved.subscription_id:
@@ -414,24 +405,20 @@ class RevokeResult(GuardedResult):
     preview: RevokePreview
     subscription: views.SubscriptionView | None = None
 
+    @classmethod
+    def finished(cls, done: Done[RevokePreview, models.Subscription]) -> dict[str, Any]:
+        step = "Revoked. Refund its last order separately (create_refund) if the customer is owed money."
+        if done.settled:
+            step = f"Revoked ({done.settled}). Do not retry."
+        return {"status": "revoked", "subscription": views.subscription(done.outcome), "next_step": step}
+
 
 async def revoke_subscription(
     ctx: Ctx, subscription_id: SubscriptionId, approval_id: ApprovalIdArg | None = None
 ) -> RevokeResult | types.InputRequiredResult:
     """End a subscription NOW: access and benefits go at once; refunds nothing (cancel_subscription ends it at
     period end instead). A person approves it first, maybe in this call."""
-    outcome = await guarded(ctx, Revoke(subscription_id), approval_id)
-    if isinstance(outcome, types.InputRequiredResult):
-        return outcome
-    if isinstance(outcome, Awaiting):
-        return RevokeResult.waiting(outcome)
-    step = "Revoked. Refund its last order separately (create_refund) if the customer is owed money."
-    if outcome.settled:
-        step = f"Revoked ({outcome.settled}). Do not retry."
-    return RevokeResult(
-        status="revoked", preview=outcome.preview, subscription=views.subscription(outcome.outcome),
-        decided=how_decided(outcome), next_step=step,
-    )
+    return await guarded(ctx, RevokeSubscription(subscription_id), RevokeResult, approval_id)
 
 
 TOOLS = (
@@ -451,5 +438,11 @@ TOOLS = (
         toolset="subscriptions",
         idempotent=True,
     ),
-    Tool(revoke_subscription, tier="irreversible", title="Revoke subscription now", toolset="subscriptions"),
+    Tool(
+        revoke_subscription,
+        tier="irreversible",
+        title="Revoke subscription now",
+        toolset="subscriptions",
+        action=RevokeSubscription,
+    ),
 )
