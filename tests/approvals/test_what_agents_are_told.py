@@ -12,6 +12,7 @@ from mcp.client import Client
 from mcp.server.mcpserver import MCPServer
 
 from polar_orders_mcp.emulator.seed import SeedInfo
+from polar_orders_mcp.tools.registry import ALL_TOOLS
 from tests.approvals.console_client import Person
 from tests.tools.conftest import approved_call, call, fail
 from tests.tools.test_finalize import Human
@@ -53,9 +54,7 @@ async def test_approval_id_is_described_as_finishing_a_pending_answer_only(
     async with Client(make_server(toolsets=["all"])) as client:
         listed = (await client.list_tools()).tools
     irreversible = {tool.name: tool for tool in listed if tool.input_schema["properties"].get("approval_id")}
-    assert set(irreversible) == {
-        "finalize_order", "confirm_checkout", "create_refund", "revoke_subscription", "accept_dispute",
-    }  # fmt: skip
+    assert set(irreversible) == {tool.name for tool in ALL_TOOLS if tool.tier == "irreversible"}
     for tool in irreversible.values():
         described = " ".join((tool.description or "").split())
         assert "approves it first, maybe in this call" in described or (

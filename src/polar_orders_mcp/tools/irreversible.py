@@ -175,9 +175,9 @@ def through_the_flow(tool: Tool) -> Callable[..., Awaitable[Any]]:
         if not went_through_the_flow(tool.name, result):
             log.error("%s returned an answer that did not come through the approval flow: withheld", tool.name)
             raise ToolError(
-                f"{tool.name} did not answer: its call did not go through the approval flow that every "
-                "irreversible call goes through (a fault in this server). Whether anything was done is not known: "
-                "check the target's status before anything else, and tell the operator."
+                "The answer is withheld: this call did not go through the approval flow that every irreversible "
+                "call goes through (a fault in this server). Whether anything was done is not known: check the "
+                "target's status before anything else, and tell the operator."
             )
         return result
 
