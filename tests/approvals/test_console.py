@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from html import escape
 from typing import Any
 
 import httpx2
@@ -14,6 +15,7 @@ from polar_orders_mcp.approvals.console import console_app
 from polar_orders_mcp.emulator.seed import SeedInfo
 from polar_orders_mcp.emulator.state import EmulatorState
 from polar_orders_mcp.server.app import Built
+from polar_orders_mcp.tools.registry import ALL_TOOLS
 from tests.approvals.console_client import APPROVER_SECRET, Person
 from tests.tools.conftest import call
 
@@ -279,3 +281,18 @@ async def test_a_session_cookie_without_its_binding_signs_nobody_in(parts: Built
     async with browser(parts, cookies={"pom_console": token + "." + "0" * 32}) as http:
         forged = await http.get("/approvals")
     assert (bare.status_code, forged.status_code) == (303, 303)
+
+
+async def test_a_request_is_headed_by_its_tools_title_from_the_tool_table(
+    parts: Built, person: Person, seed: SeedInfo
+) -> None:
+    title = next(tool.title for tool in ALL_TOOLS if tool.name == "finalize_order")
+    approval_id = await pending_request(parts, seed)
+    await person.sign_in()
+    listing = await person.http.get("/approvals")
+    assert f'<a href="/approvals/{approval_id}">{escape(title)}</a>' in listing.text
+    page = await person.http.get(f"/approvals/{approval_id}")
+    assert f'<div class="kind">{escape(title)}</div>' in page.text
+    await person.approve(approval_id)
+    after = await person.http.get("/approvals")
+    assert f"<td>{escape(title)}</td>" in after.text

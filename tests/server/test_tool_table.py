@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import anyio
 import pytest
 from mcp.client import Client
@@ -119,3 +121,11 @@ def test_serve_help_describes_every_toolset(capsys: pytest.CaptureFixture[str]) 
     for name in TOOLSETS:
         assert f"  {name} " in shown, name
     assert "subscriptions      opt-in" in shown and "orders             default" in shown
+
+
+def test_the_instructions_name_the_tools_that_cannot_be_undone_from_the_table() -> None:
+    from polar_orders_mcp.server.app import INSTRUCTIONS
+
+    said = re.search(r"^- (.+) cannot be undone\.", INSTRUCTIONS, re.MULTILINE)
+    assert said is not None
+    assert set(re.split(r", | and ", said.group(1))) == {t.name for t in ALL_TOOLS if t.tier == "irreversible"}

@@ -14,7 +14,7 @@ import logging
 import secrets
 import shlex
 import unicodedata
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, tzinfo
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote, urlsplit
@@ -190,7 +190,8 @@ class Console:
         body_timeout: float = BODY_TIMEOUT,
         oidc: OidcSignIn | None = None,
         max_charge: Limits | None = None,
-        irreversible: Sequence[str] = tuple(pages.TOOL_NAMES),
+        irreversible: Sequence[str] = (),
+        titles: Mapping[str, str] | None = None,
     ) -> None:
         self._store = store
         self._approvers = dict(approvers)
@@ -207,6 +208,7 @@ class Console:
         self.oidc = oidc  # sign-in through the external identity provider (--oauth-console)
         self.max_charge = max_charge or Limits()  # the server's --max-charge: no standing approval allows more
         self.irreversible = tuple(irreversible)  # the served tools that move money, which standing approvals name
+        self.titles = dict(titles or {})  # every tool that moves money by its name, titled as the tool table says
 
     # What the guard asks ---------------------------------------------------------------------------
 
@@ -278,7 +280,7 @@ class Console:
         before = {a.id: await store.earlier_on(a) for a in shown}
         return _html(pages.index(shown, decided, store.now(), approver=approver, csrf=csrf, base=self.path,
                                  zone=self.zone, origins=origins, page_number=page, more=len(pending) > PENDING_SHOWN,
-                                 needs_passkey=needs, before=before))
+                                 needs_passkey=needs, before=before, titles=self.titles))
 
     async def _detail(self, request: Request) -> Response:
         if (refused := self._refuse(request)) is not None:
@@ -300,7 +302,7 @@ class Console:
             ask = await self._passkey_ask(store, _key(token), approver, approval)
         page = pages.detail(approval, store.now(), approver=approver, csrf=csrf, base=self.path, notice=notice,
                             zone=self.zone, passkey=ask, needs_passkey=needs, origin=_origin(approval, store),
-                            before=before, notice_kind=kind)  # fmt: skip
+                            before=before, notice_kind=kind, titles=self.titles)  # fmt: skip
         return _html(page)
 
     async def _passkey_ask(self, store: Store, session_key: str, approver: str, approval: Approval) -> pages.PasskeyAsk:

@@ -88,7 +88,7 @@ class MandateDesk:
         listed = await _mandates(store).listed(ended=True)
         notice = DONE.get(request.query_params.get("done", ""))
         page = mandate_pages.mandates(listed, store.now(), approver=signed[0], csrf=signed[1], base=c.path,
-                                      zone=c.zone, notice=notice, error=error)  # fmt: skip
+                                      zone=c.zone, notice=notice, error=error, titles=c.titles)  # fmt: skip
         return _html(page, status)
 
     async def _new(self, request: Request) -> Response:
@@ -108,7 +108,7 @@ class MandateDesk:
         limit = c.max_charge.of(currency) if len(currency) == 3 else None
         note = "e.g. 20.00" + (f"; this server's maximum per charge: {money(limit, currency)}" if limit else "")
         page = mandate_pages.form(posted, errors, tools=c.irreversible, limit_note=note, approver=signed[0],
-                                  csrf=signed[1], base=c.path)  # fmt: skip
+                                  csrf=signed[1], base=c.path, titles=c.titles)  # fmt: skip
         return _html(page, status)
 
     async def _posted(self, request: Request) -> tuple[tuple[str, str], FormData] | Response:
@@ -135,7 +135,7 @@ class MandateDesk:
         nonce = await store.create_passkey_nonce(token_hash=session_key, purpose=_purpose(digest, hours), ttl=NONCE_TTL)
         ask = await self._passkey_ask(store, signed[0], checked, nonce)
         page = mandate_pages.confirm(checked.terms, posted, digest=digest, nonce=nonce, hours=hours, passkey=ask,
-                                     approver=signed[0], csrf=signed[1], base=c.path)  # fmt: skip
+                                     approver=signed[0], csrf=signed[1], base=c.path, titles=c.titles)  # fmt: skip
         return _html(page)
 
     def needs_passkey(self, terms: MandateTerms) -> bool:

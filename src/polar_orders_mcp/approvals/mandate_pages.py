@@ -11,7 +11,7 @@ from html import escape
 
 from polar_orders_mcp.approvals.mandate_form import FIELDS, MAX_HOURS, MIN_HOURS, REASONS, Posted
 from polar_orders_mcp.approvals.mandates import left_text, terms_text
-from polar_orders_mcp.approvals.pages import TOOL_NAMES, PasskeyAsk, page, when
+from polar_orders_mcp.approvals.pages import PasskeyAsk, Titles, page, when
 from polar_orders_mcp.money import money
 from polar_orders_mcp.store.records import Mandate, MandateTerms, MandateUsage
 
@@ -24,14 +24,14 @@ CSS = (
 )
 
 
-def terms_rows(terms: MandateTerms) -> str:
-    """Each term on a line of its own, escaped."""
+def terms_rows(terms: MandateTerms, titles: Titles) -> str:
+    """Each term on a line of its own, escaped; each tool by its title too."""
 
     def shown(minor: int | None) -> str:
         return money(minor, terms.currency) if minor is not None else "no limit"
 
     rows = [
-        ("Tools", ", ".join(f"{TOOL_NAMES.get(t, t)} ({t})" for t in terms.tools)),
+        ("Tools", ", ".join(f"{titles.get(t, t)} ({t})" for t in terms.tools)),
         ("Currency", terms.currency.upper()),
         ("At most per act", shown(terms.max_per_act)),
         ("Budget a day", shown(terms.daily_budget)),
@@ -54,13 +54,15 @@ def _signed(mandate: Mandate, zone: tzinfo) -> str:
     return f"Signed by <strong>{escape(mandate.created_by)}</strong>{how} at {when(mandate.created_at, zone)}"
 
 
-def _card(mandate: Mandate, used: MandateUsage, now: float, *, csrf: str, base: str, zone: tzinfo) -> str:
+def _card(
+    mandate: Mandate, used: MandateUsage, now: float, *, csrf: str, base: str, zone: tzinfo, titles: Titles
+) -> str:
     terms = mandate.terms
     spent = f"{used.acts} acts, {money(used.total, terms.currency)} in all, {money(used.today, terms.currency)} today"
     return (
         f'<section class="card mandate" id="{escape(mandate.id)}"><div class="kind">Standing approval '
         f"{escape(mandate.id)}</div><div class=\"summary\"><strong>{escape(terms_text(terms))}</strong></div>"
-        f"{terms_rows(terms)}"
+        f"{terms_rows(terms, titles)}"
         f'<div class="meta">{_signed(mandate, zone)} · expires {when(mandate.expires_at, zone)}</div>'
         f'<div class="meta">Used: {escape(spent)} · left: {escape(left_text(mandate, used))}</div>'
         f'<form class="actions" method="post" action="{escape(base)}/mandates/revoke">'
@@ -95,11 +97,12 @@ def mandates(
     zone: tzinfo,
     notice: str | None = None,
     error: str | None = None,
+    titles: Titles | None = None,
 ) -> str:
     """The active standing approvals, each with Revoke, then the revoked and expired ones."""
     active = [(m, u) for m, u in listed if m.state_at(now) == "active"]
     ended = [(m, u) for m, u in listed if m.state_at(now) != "active"]
-    cards = "".join(_card(m, u, now, csrf=csrf, base=base, zone=zone) for m, u in active)
+    cards = "".join(_card(m, u, now, csrf=csrf, base=base, zone=zone, titles=titles or {}) for m, u in active)
     rows = "".join(_history_row(m, u, now, zone) for m, u in ended)
     history = (
         '<table><thead><tr><th>Id</th><th>Terms</th><th class="opt">Signed</th><th>Ended</th><th>Used</th></tr>'
@@ -149,6 +152,7 @@ def form(
     approver: str,
     csrf: str,
     base: str,
+    titles: Titles | None = None,
 ) -> str:
     """The form for a new standing approval, filled in as posted, each field's problem beside it."""
     problem = (
@@ -156,7 +160,7 @@ def form(
     )
     note_error = f'<div class="field-error">{escape(errors["note"])}</div>' if "note" in errors else ""
     fields = "".join([
-        _boxes("tools", "Tools it allows", [(t, f"{TOOL_NAMES.get(t, t)} ({t})") for t in tools], posted.tools,
+        _boxes("tools", "Tools it allows", [(t, f"{(titles or {}).get(t, t)} ({t})") for t in tools], posted.tools,
                errors),
         _input(posted, "currency", "Currency", errors, hint="three letters, e.g. USD"),
         _input(posted, "max_per_act", "At most per act", errors, hint=limit_note),
@@ -199,6 +203,7 @@ def confirm(
     approver: str,
     csrf: str,
     base: str,
+    titles: Titles | None = None,
 ) -> str:
     """The terms in full and Sign: with the approver's passkey when `passkey` is given (or why it cannot be)."""
     carried = "".join(
@@ -232,7 +237,7 @@ def confirm(
     body = (
         "<h1>Sign this standing approval</h1>"
         f'<section class="card pending"><div class="summary"><strong>{escape(terms_text(terms))}</strong></div>'
-        f"{terms_rows(terms)}"
+        f"{terms_rows(terms, titles or {})}"
         f'<div class="meta">Lasts {hours} hours from signing, unless revoked. Signed by you, '
         f"{escape(approver)}; terms digest {escape(digest[:16])}…</div>{sign}</section>"
         f'<p><a href="{escape(base)}/mandates/new">Start again</a> · '

@@ -30,13 +30,8 @@ class PasskeyAsk:
 Origin = Literal["this", "earlier", "other"]
 """Which run of the server asked for a request: this one, one started before it, or another beside it."""
 
-TOOL_NAMES = {
-    "finalize_order": "Charge a saved card",
-    "confirm_checkout": "Confirm a checkout payment",
-    "create_refund": "Refund",
-    "revoke_subscription": "Revoke a subscription now",
-    "accept_dispute": "Concede a dispute",
-}
+Titles = Mapping[str, str]
+"""The title of each tool that moves money, by its name, as the tool table gives it: a request's heading."""
 
 STATE_WORDS = {
     "pending": "Waiting for a decision",
@@ -175,11 +170,12 @@ def card(
     needs_passkey: bool = False,
     origin: Origin = "this",
     before: Earlier | None = None,
+    titles: Titles | None = None,
 ) -> str:
     """One request. `needs_passkey`: approving it takes a passkey, asked on its own page (`passkey` there);
     `before`: what was decided or refused earlier on the same call and target, shown while it waits."""
     state = approval.state_at(now)
-    title = TOOL_NAMES.get(approval.tool, approval.tool)
+    title = (titles or {}).get(approval.tool, approval.tool)
     heading = f'<a href="{escape(base)}/{escape(approval.id)}">{escape(title)}</a>' if link else escape(title)
     amount = amount_of(approval)
     parts = [
@@ -349,20 +345,22 @@ def index(
     page_number: int = 1,
     more: bool = False,
     before: Mapping[str, Earlier] | None = None,
+    titles: Titles | None = None,
 ) -> str:
     """`pending`: one page of the requests waiting (the `page_number`th; `more` when others wait after it).
     `needs_passkey`: the ids of the requests that only a passkey approves; `before`: by id, what was decided or
     refused before on each one's call and target."""
     origins = origins or {}
     before = before or {}
+    titles = titles or {}
     cards = "".join(
         card(a, now, csrf=csrf, base=base, link=True, zone=zone, needs_passkey=a.id in needs_passkey,
-             origin=origins.get(a.id, "this"), before=before.get(a.id))
+             origin=origins.get(a.id, "this"), before=before.get(a.id), titles=titles)
         for a in pending
     ) or ('<p class="empty">Nothing is waiting for a decision.</p>' if page_number == 1 else '<p class="empty">Nothing '
           "more is waiting.</p>")  # fmt: skip
     rows = "".join(
-        f"<tr><td>{when(a.decided_at or a.expires_at, zone)}</td><td>{escape(TOOL_NAMES.get(a.tool, a.tool))}</td>"
+        f"<tr><td>{when(a.decided_at or a.expires_at, zone)}</td><td>{escape(titles.get(a.tool, a.tool))}</td>"
         f'<td class="num">{escape(amount_of(a))}</td><td>{customer_of(a)}</td>'
         f'<td class="opt">{requester(a)}</td>'
         f'<td>{decision_line(a, now, zone)} · <a href="{escape(base)}/{escape(a.id)}">details</a></td></tr>'
@@ -397,6 +395,7 @@ def detail(
     origin: Origin = "this",
     before: Earlier | None = None,
     notice_kind: str = "",
+    titles: Titles | None = None,
 ) -> str:
     """One request on its own page; `notice`, what came of a decision just made (`notice_kind`: its CSS class)."""
     note = f'<div class="notice {escape(notice_kind)}">{escape(notice)}</div>' if notice else ""
@@ -411,6 +410,7 @@ def detail(
         needs_passkey=needs_passkey,
         origin=origin,
         before=before,
+        titles=titles,
     )
     body = f"{note}<h1>Approval request</h1>{shown}" + f'<p><a href="{escape(base)}">All requests</a></p>'
     script = passkey is not None and passkey.unable is None

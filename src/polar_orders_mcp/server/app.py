@@ -493,6 +493,7 @@ def build_parts(
         oidc=_console_sign_in(settings),
         max_charge=settings.max_charge,
         irreversible=[t.name for t in tools if t.tier == "irreversible"],
+        titles={t.name: t.title for t in ALL_TOOLS if t.tier == "irreversible"},
     )
     guard = Guard(
         mode=settings.confirm,
