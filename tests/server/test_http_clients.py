@@ -80,7 +80,8 @@ async def test_a_tool_learns_the_name_of_the_credential_and_the_session(start: A
         async with Client(streamable_http_client(f"{url}/mcp", http_client=http), mode="auto") as client:
             modern = (await client.call_tool("whoami", {})).structured_content
     assert legacy == {"client": "alice", "session": session_fingerprint(seen[0]), "person": None, "declared": "mcp"}
-    assert modern == {"client": "bob", "session": None, "person": None, "declared": "mcp"}  # the stateless 2026 era has no session
+    # The stateless 2026 era has no session.
+    assert modern == {"client": "bob", "session": None, "person": None, "declared": "mcp"}
 
 
 async def test_an_sse_call_carries_its_client_and_its_sse_session(start: Any) -> None:
