@@ -58,8 +58,10 @@ def test_the_task_benchmark_counts_calls_bytes_and_the_requests_polar_gets(tmp_p
     assert tasks.failures(results) == []
     receipt = results["tasks"]["receipt"]["current"]
     order_id = receipt["calls"][2]["arguments"]["order_id"]
+    customer_id = receipt["calls"][1]["arguments"]["customer_id"]
     assert [(c["tool"], c["requests"]) for c in receipt["calls"]] == [
-        ("find_customers", ["GET /v1/customers/"]),
+        # The customer's default card, for its label in the row.
+        ("find_customers", ["GET /v1/customers/", f"GET /v1/customers/{customer_id}/payment-methods"]),
         ("list_orders", ["GET /v1/orders/"]),
         ("get_receipt", [f"GET /v1/orders/{order_id}/receipt"]),
     ]

@@ -79,8 +79,9 @@ async def test_a_tool_learns_the_name_of_the_credential_and_the_session(start: A
         http = httpx2.AsyncClient(headers=bearer(BOB), timeout=30)
         async with Client(streamable_http_client(f"{url}/mcp", http_client=http), mode="auto") as client:
             modern = (await client.call_tool("whoami", {})).structured_content
-    assert legacy == {"client": "alice", "session": session_fingerprint(seen[0]), "person": None}
-    assert modern == {"client": "bob", "session": None, "person": None}  # the stateless 2026 era has no session
+    assert legacy == {"client": "alice", "session": session_fingerprint(seen[0]), "person": None, "declared": "mcp"}
+    # The stateless 2026 era has no session.
+    assert modern == {"client": "bob", "session": None, "person": None, "declared": "mcp"}
 
 
 async def test_an_sse_call_carries_its_client_and_its_sse_session(start: Any) -> None:
@@ -102,8 +103,8 @@ async def test_the_single_token_is_the_default_client_and_stdio_is_stdio(emulato
         http = httpx2.AsyncClient(headers=bearer(ALICE), timeout=30)
         async with Client(streamable_http_client(f"{url}/mcp", http_client=http), mode="auto") as client:
             over_http = (await client.call_tool("whoami", {})).structured_content
-    assert in_process == {"client": "stdio", "session": None, "person": None}
-    assert over_http == {"client": "default", "session": None, "person": None}
+    assert in_process == {"client": "stdio", "session": None, "person": None, "declared": "mcp"}
+    assert over_http == {"client": "default", "session": None, "person": None, "declared": "mcp"}
 
 
 async def test_no_auth_callers_are_anonymous(emulator: Any) -> None:
@@ -113,7 +114,7 @@ async def test_no_auth_callers_are_anonymous(emulator: Any) -> None:
     with serve_in_thread(http_app(server, config)) as url:
         async with Client(streamable_http_client(f"{url}/mcp"), mode="auto") as client:
             answer = (await client.call_tool("whoami", {})).structured_content
-    assert answer == {"client": "anonymous", "session": None, "person": None}
+    assert answer == {"client": "anonymous", "session": None, "person": None, "declared": "mcp"}
 
 
 async def test_every_configured_token_is_compared_whichever_matches(monkeypatch: pytest.MonkeyPatch) -> None:
