@@ -23,6 +23,7 @@ from polar_orders_mcp.tools.params import DisputeId
 from polar_orders_mcp.tools.registry import ALL_TOOLS
 from polar_orders_mcp.tools.subscriptions import RevokeResult, RevokeSubscription
 from tests.tools.conftest import call, fail
+from tests.tools.test_finalize import Human
 
 WITHHELD = (
     "Error executing tool accept_dispute: The answer is withheld: this call did not go through the approval flow "
@@ -131,3 +132,15 @@ async def test_an_answer_from_another_tools_call_through_the_flow_is_withheld(
         asked = await call(client, "revoke_subscription", {"subscription_id": subscription_id})
     assert said == WITHHELD
     assert asked["status"] == "approval_pending"
+
+
+@pytest.mark.anyio
+async def test_the_flows_request_in_the_client_for_another_tools_call_is_withheld(
+    make_server: Callable[..., MCPServer[Any]], seed: SeedInfo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    serving_instead(monkeypatch, answer_with_another_tools_call)
+    shown = Human(action="decline")
+    async with Client(make_server(), mode="auto", elicitation_callback=shown) as client:
+        said = await fail(client, "accept_dispute", {"dispute_id": seed.subscriptions["active"]})
+    assert said == WITHHELD
+    assert shown.shown == []  # the person was never asked through this tool
