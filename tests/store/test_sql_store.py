@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
+from polar_orders_mcp.store.database import async_url
 from polar_orders_mcp.store.records import (
     IN_FLIGHT,
     SCHEMA_VERSION,
@@ -28,7 +29,7 @@ from polar_orders_mcp.store.records import (
     StoreUnavailable,
     TargetBusy,
 )
-from polar_orders_mcp.store.sql import SqlStore, async_url
+from polar_orders_mcp.store.sql import SqlStore
 from tests.conftest import Postgres
 
 pytestmark = pytest.mark.anyio
