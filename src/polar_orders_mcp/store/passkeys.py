@@ -87,6 +87,23 @@ async def _take_nonce(conn: AsyncConnection, nonce: str, token_hash: str, purpos
     return bool(taken.rowcount == 1)
 
 
+async def _count_use(conn: AsyncConnection, proven: Proven, approver: str, now: float) -> bool:
+    """Move the passkey's count on to the one its assertion carried, only from the count the assertion was checked
+    against (one use per count) and only while it is the approver's and not removed. False when it was used or
+    removed since."""
+    moved = await conn.execute(
+        passkeys.update()
+        .where(
+            passkeys.c.credential_id == proven.credential_id,
+            passkeys.c.approver == approver,
+            passkeys.c.removed_at.is_(None),
+            passkeys.c.sign_count == proven.seen,
+        )
+        .values(sign_count=proven.sign_count, last_used_at=now)
+    )
+    return bool(moved.rowcount == 1)
+
+
 class Passkeys(StorePart):
     """The passkeys' operations."""
 
@@ -170,6 +187,11 @@ class Passkeys(StorePart):
         async with self._tx() as conn:
             return await _take_nonce(conn, nonce, token_hash, purpose, self.now())
 
+    async def count_passkey_use(self, proven: Proven, *, approver: str) -> bool:
+        """A passkey's use outside a decision (a standing approval signed in the console): see _count_use."""
+        async with self._tx() as conn:
+            return await _count_use(conn, proven, approver, self.now())
+
     async def decide_with_passkey(
         self,
         token_hash: str,
@@ -187,18 +209,7 @@ class Passkeys(StorePart):
             proven = judge(session, approval, await _read(conn, credential_id), fresh)
             if proven is None or session is None or approval is None:
                 return session, approval
-            # The count the assertion was checked against must still be the passkey's: one use per count.
-            moved = await conn.execute(
-                passkeys.update()
-                .where(
-                    passkeys.c.credential_id == proven.credential_id,
-                    passkeys.c.approver == session.approver,
-                    passkeys.c.removed_at.is_(None),
-                    passkeys.c.sign_count == proven.seen,
-                )
-                .values(sign_count=proven.sign_count, last_used_at=now)
-            )
-            if moved.rowcount != 1:
+            if not await _count_use(conn, proven, session.approver, now):
                 raise PasskeyChanged("the passkey was used or removed while this decision was checked")
             decided = await decide_pending(
                 conn, approval_id, approve=proven.approve, by=session.approver, now=now,
