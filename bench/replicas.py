@@ -303,11 +303,11 @@ async def _one_transaction(url: str, kept: bool, n: int = 200) -> dict[str, floa
         from sqlalchemy.ext.asyncio import create_async_engine
         from sqlalchemy.pool import NullPool
 
-        from polar_orders_mcp.store import sql
+        from polar_orders_mcp.store import database
 
         def per_transaction() -> Any:
             engine = create_async_engine(store._url, poolclass=NullPool, connect_args={"timeout": 30})
-            sql._sqlite_pragmas(engine)
+            database._sqlite_pragmas(engine)
             return engine
 
         store._make_engine = per_transaction  # type: ignore[method-assign]

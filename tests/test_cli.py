@@ -17,8 +17,8 @@ from polar_orders_mcp import __version__
 from polar_orders_mcp.cli import main
 from polar_orders_mcp.settings import Settings
 from polar_orders_mcp.signing import signing_key
-from polar_orders_mcp.store.records import SCHEMA_VERSION
-from polar_orders_mcp.store.sql import POSTGRES_DRIVER_MISSING, SqlStore
+from polar_orders_mcp.store.records import POSTGRES_DRIVER_MISSING, SCHEMA_VERSION
+from polar_orders_mcp.store.sql import SqlStore
 
 # The command in a process where asyncpg cannot be imported, as where the postgres extra is not installed.
 WITHOUT_ASYNCPG = ("-c", "import sys; sys.modules['asyncpg'] = None; from polar_orders_mcp.cli import main; main()")

@@ -48,7 +48,7 @@ async def test_a_refund_retried_after_an_unknown_outcome_is_asked_of_a_person(
 async def test_removing_the_mandates_passkey_between_the_checks_and_the_act_stops_the_act(
     make_parts: Any, seed: SeedInfo, state: EmulatorState, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """As for an approval signed with a passkey (SqlStore._redeem), in the transaction that starts the act."""
+    """As for an approval signed with a passkey (store/approvals.py), in the transaction that starts the act."""
     parts = make_parts(**PASSKEY_SETTINGS)
     async with await signed_in(parts) as person:
         key = SoftPasskey()

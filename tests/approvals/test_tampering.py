@@ -17,7 +17,7 @@ from polar_orders_mcp.emulator.models import PaymentMethod
 from polar_orders_mcp.emulator.seed import SeedInfo
 from polar_orders_mcp.emulator.state import EmulatorState
 from polar_orders_mcp.server.app import Built
-from polar_orders_mcp.store.sql import async_url
+from polar_orders_mcp.store.database import async_url
 from tests.approvals.console_client import Person
 from tests.tools.conftest import call, fail
 

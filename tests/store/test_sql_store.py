@@ -16,10 +16,15 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
+from polar_orders_mcp.store.database import async_url
+from polar_orders_mcp.store.mandates import Granted, MandateStore
 from polar_orders_mcp.store.records import (
     IN_FLIGHT,
     SCHEMA_VERSION,
     LimitExceeded,
+    Mandate,
+    MandateTerms,
+    MandateUsage,
     NewApproval,
     NotPending,
     NotRedeemable,
@@ -28,7 +33,7 @@ from polar_orders_mcp.store.records import (
     StoreUnavailable,
     TargetBusy,
 )
-from polar_orders_mcp.store.sql import SqlStore, async_url
+from polar_orders_mcp.store.sql import SqlStore
 from tests.conftest import Postgres
 
 pytestmark = pytest.mark.anyio
@@ -186,6 +191,26 @@ async def test_concurrent_acts_never_pass_the_daily_limit(store: SqlStore) -> No
             group.start_soon(act, n)
     assert outcomes.count("started") == 6 and outcomes.count("daily") == 14
     assert await store.spent("usd") == 9000
+
+
+async def test_concurrent_acts_under_one_standing_approval_never_pass_its_budget(store: SqlStore) -> None:
+    mandates = MandateStore(store)
+    terms = MandateTerms(("finalize_order",), "usd", max_per_act=1500, total_budget=6000)
+    mandate = await mandates.create(terms, by="ada", ttl=3600)
+    granted: list[str] = []
+
+    def fit(mandate: Mandate, used: MandateUsage) -> str | None:
+        return "its budget is used" if used.total + 1500 > 6000 else None
+
+    async def take(n: int) -> None:
+        if isinstance(await mandates.take(request(f"o{n}"), fit, window=60), Granted):
+            granted.append(f"o{n}")
+
+    async with anyio.create_task_group() as group:
+        for n in range(20):
+            group.start_soon(take, n)
+    assert len(granted) == 4
+    assert (await mandates.usage(mandate.id)).total == 6000
 
 
 async def test_a_failed_act_frees_its_amount_and_old_acts_age_out(store: SqlStore, clock: Clock) -> None:

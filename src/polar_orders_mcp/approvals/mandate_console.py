@@ -32,7 +32,6 @@ from polar_orders_mcp.money import money
 from polar_orders_mcp.store.base import Store
 from polar_orders_mcp.store.mandates import MandateStore
 from polar_orders_mcp.store.records import Mandate, MandateTerms, Proven
-from polar_orders_mcp.store.schema import passkeys
 from polar_orders_mcp.store.sql import SqlStore
 
 if TYPE_CHECKING:
@@ -240,18 +239,6 @@ class MandateDesk:
 async def _count_moved(store: Store, proven: Proven, approver: str) -> bool:
     """Move the passkey's signature count on to the one its answer carried, if it is still the one checked: one
     use per count (as a decision's, in SqlStore.decide_with_passkey). False when it was used or removed since."""
-    sql = store if isinstance(store, SqlStore) else None
-    if sql is None:
+    if not isinstance(store, SqlStore):
         return False
-    async with sql._tx() as conn:
-        moved = await conn.execute(
-            passkeys.update()
-            .where(
-                passkeys.c.credential_id == proven.credential_id,
-                passkeys.c.approver == approver,
-                passkeys.c.removed_at.is_(None),
-                passkeys.c.sign_count == proven.seen,
-            )
-            .values(sign_count=proven.sign_count, last_used_at=store.now())
-        )
-    return bool(moved.rowcount == 1)
+    return await store.count_passkey_use(proven, approver=approver)

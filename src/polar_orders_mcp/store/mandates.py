@@ -2,7 +2,7 @@
 
 An act under a mandate is an approval like any other, granted by the store instead of asked: in one transaction,
 under the mandate's lock, the store checks the mandate is active and its budgets hold the act, then records the
-approval as decided by the mandate's approver. Redeeming it (SqlStore._redeem) checks the mandate again, in the
+approval as decided by the mandate's approver. Redeeming it (store/approvals.py) checks the mandate again, in the
 transaction that starts the act: a revocation stops even a call past its checks and about to act. What an act
 used is counted from the approvals granted under the mandate that are not expired unused and whose act did
 not fail: budgets are never exceeded, across sessions, processes and replicas sharing the database.
@@ -20,6 +20,9 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from polar_orders_mcp.store import signed
+from polar_orders_mcp.store.approvals import insert_approval
+from polar_orders_mcp.store.audit_chain import append_record
+from polar_orders_mcp.store.part import DAY, take_lock
 from polar_orders_mcp.store.records import (
     Approval,
     AuditRecord,
@@ -30,7 +33,7 @@ from polar_orders_mcp.store.records import (
     new_approval_id,
 )
 from polar_orders_mcp.store.schema import acts, approvals, mandates
-from polar_orders_mcp.store.sql import DAY, SqlStore
+from polar_orders_mcp.store.sql import SqlStore
 
 Fit = Callable[[Mandate, MandateUsage], str | None]
 """Why an act does not fit a mandate (its terms against the act's facts, its budgets against what was used), or
@@ -107,7 +110,7 @@ class MandateStore:
                 )
             )  # fmt: skip
             if audit is not None:
-                await self._store._append(conn, audit(mandate))
+                await append_record(conn, audit(mandate), self._store._signer)
         return replace(mandate, signature=signature)
 
     async def get(self, mandate_id: str) -> Mandate | None:
@@ -131,10 +134,10 @@ class MandateStore:
         self, mandate_id: str, *, by: str, audit: Callable[[Mandate], dict[str, Any]] | None = None
     ) -> Mandate | None:
         """End a mandate now; None when there is no active one of that id. Approvals granted under it and not yet
-        redeemed are refused from now on (SqlStore._redeem)."""
+        redeemed are refused from now on (store/approvals.py)."""
         now = self.now()
         async with self._tx() as conn:
-            await self._store._lock(conn, _lock(mandate_id))
+            await take_lock(conn, _lock(mandate_id))
             done = await conn.execute(
                 mandates.update()
                 .where(mandates.c.id == mandate_id, mandates.c.revoked_at.is_(None), mandates.c.expires_at > now)
@@ -145,7 +148,7 @@ class MandateStore:
             row = (await conn.execute(mandates.select().where(mandates.c.id == mandate_id))).one()
             mandate = _mandate(row)
             if audit is not None:
-                await self._store._append(conn, audit(mandate))
+                await append_record(conn, audit(mandate), self._store._signer)
             return mandate
 
     async def take(
@@ -185,7 +188,7 @@ class MandateStore:
             mandate = _mandate(row)
             if new.tool not in mandate.terms.tools:
                 continue
-            await self._store._lock(conn, _lock(mandate.id))
+            await take_lock(conn, _lock(mandate.id))
             used = await self._usage(conn, mandate.id, now)
             why = fit(mandate, used)
             if why is not None:
@@ -194,7 +197,7 @@ class MandateStore:
             approval = await self._grant(conn, new, mandate, now, window)
             after = await self._usage(conn, mandate.id, now)
             entry = audit(approval, mandate, after) if audit is not None else None
-            record = await self._store._append(conn, entry) if entry is not None else None
+            record = await append_record(conn, entry, self._store._signer) if entry is not None else None
             return Granted(approval, mandate, after, record)
         return Missed(missed)
 
@@ -210,18 +213,9 @@ class MandateStore:
         )  # fmt: skip
         signer = self._store._signer
         signature = signer.sign(signed.decision_claims(approval), signed.DECISION) if signer is not None else None
-        await conn.execute(
-            approvals.insert().values(
-                id=approval.id, tool=approval.tool, target=approval.target, digest=approval.digest,
-                facts=json.dumps(approval.facts, sort_keys=True), summary=approval.summary,
-                message=approval.message, display=json.dumps(approval.display), amount=approval.amount,
-                currency=approval.currency, client=approval.client, session=approval.session, channel="mandate",
-                state="approved", created_at=now, expires_at=approval.expires_at, decided_by=mandate.created_by,
-                decided_at=now, boot=approval.boot, asked_by=approval.asked_by, mandate=mandate.id,
-                client_name=approval.client_name, signature=signature,
-            )
-        )  # fmt: skip
-        return replace(approval, signature=signature)
+        approval = replace(approval, signature=signature)
+        await insert_approval(conn, approval)
+        return approval
 
     async def usage(self, mandate_id: str) -> MandateUsage:
         async with self._tx(write=False) as conn:
