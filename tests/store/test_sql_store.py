@@ -770,3 +770,68 @@ async def test_earlier_on_keeps_to_the_same_call_on_the_same_target(store: SqlSt
     assert earlier.decided == [] and [(a.approval_id, a.detail) for a in earlier.refused] == [
         ("a1", {"refusal": "PaymentFailed"})
     ]
+
+
+def _any_fit(mandate: Mandate, used: MandateUsage) -> str | None:
+    return None
+
+
+async def _holding_the_mandate_lock(store_url: str, mandate_id: str, *statements: str) -> Any:
+    """A connection behind the store's back, in a transaction holding the mandate's lock (as a grant or a
+    revocation in flight does), having run `statements`."""
+    engine = create_async_engine(async_url(store_url), poolclass=NullPool)
+    conn = await engine.connect()
+    tx = await conn.begin()
+    await conn.execute(sa.text("UPDATE pom_locks SET n = n + 1 WHERE name = :name"), {"name": f"mandate:{mandate_id}"})
+    for statement in statements:
+        await conn.execute(sa.text(statement))
+    return engine, conn, tx
+
+
+async def test_a_revocation_waits_for_a_grant_in_flight_under_its_mandate(store: SqlStore, store_url: str) -> None:
+    # So that every grant the revocation did not stop is ordered before it (on PostgreSQL the lock does this;
+    # SQLite serializes writers anyway).
+    mandates = MandateStore(store)
+    mandate = await mandates.create(MandateTerms(("finalize_order",), "usd", max_per_act=1500), by="ada", ttl=3600)
+    assert isinstance(await mandates.take(request("o1"), _any_fit, window=60), Granted)
+    engine, conn, tx = await _holding_the_mandate_lock(store_url, mandate.id)
+    revoked = anyio.Event()
+
+    async def revoke() -> None:
+        await mandates.revoke(mandate.id, by="bob")
+        revoked.set()
+
+    try:
+        async with anyio.create_task_group() as group:
+            group.start_soon(revoke)
+            await anyio.sleep(0.5)
+            waited = not revoked.is_set()
+            await tx.commit()
+    finally:
+        await conn.close()
+        await engine.dispose()
+    assert waited and revoked.is_set()
+
+
+async def test_a_grant_that_waited_for_a_revocation_grants_nothing(
+    store: SqlStore, store_url: str, clock: Clock
+) -> None:
+    mandates = MandateStore(store)
+    mandate = await mandates.create(MandateTerms(("finalize_order",), "usd", max_per_act=1500), by="ada", ttl=3600)
+    assert isinstance(await mandates.take(request("o1"), _any_fit, window=60), Granted)
+    revoking = f"UPDATE pom_mandates SET revoked_at = {clock.now}, revoked_by = 'bob' WHERE id = '{mandate.id}'"
+    engine, conn, tx = await _holding_the_mandate_lock(store_url, mandate.id, revoking)
+    taken: list[Any] = []
+
+    async def take() -> None:
+        taken.append(await mandates.take(request("o2"), _any_fit, window=60))
+
+    try:
+        async with anyio.create_task_group() as group:
+            group.start_soon(take)
+            await anyio.sleep(0.5)
+            await tx.commit()
+    finally:
+        await conn.close()
+        await engine.dispose()
+    assert not isinstance(taken[0], Granted)

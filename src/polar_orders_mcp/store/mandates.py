@@ -189,6 +189,10 @@ class MandateStore:
             if new.tool not in mandate.terms.tools:
                 continue
             await take_lock(conn, _lock(mandate.id))
+            if not await _still_active(conn, mandate.id, now):
+                # Revoked (or ended) while this request waited for its lock: the revocation came first.
+                missed.append((mandate, "it was revoked while this request was being checked"))
+                continue
             used = await self._usage(conn, mandate.id, now)
             why = fit(mandate, used)
             if why is not None:
@@ -249,6 +253,16 @@ class MandateStore:
             )
         ).one()
         return MandateUsage(acts=int(found[0]), total=int(found[1]), today=int(found[2]), acts_today=int(found[3]))
+
+
+async def _still_active(conn: AsyncConnection, mandate_id: str, now: float) -> bool:
+    """Whether the mandate is neither revoked nor ended, read under its lock (a revocation takes it too)."""
+    found = await conn.execute(
+        sa.select(mandates.c.id).where(
+            mandates.c.id == mandate_id, mandates.c.revoked_at.is_(None), mandates.c.expires_at > now
+        )
+    )
+    return found.first() is not None
 
 
 def _lock(mandate_id: str) -> str:
