@@ -234,7 +234,7 @@ def _chained(record: AuditRecord | None) -> None:
         note.chained = record
 
 
-def modern(ctx: Ctx) -> bool:
+def elicits_by_input_required(ctx: Ctx) -> bool:
     """True when elicitation rides InputRequiredResult (2026-07-28) rather than a request mid-call."""
     version = ctx.protocol_version
     return version is not None and is_version_at_least(version, "2026-07-28")
@@ -307,7 +307,7 @@ async def _run(
             if unasked_seen is None:
                 unasked_seen = await store.target_version(action.target)
             preview = await action.with_history(await action.reread(api, preview), store)
-        return await _act(action, api, guard, preview, None, unasked_seen)
+        return await _send_approved(action, api, guard, preview, None, unasked_seen)
     who = guard.identify(ctx)
     answer: types.ElicitResult | None = None
     resumed = _resumed(ctx)
@@ -334,7 +334,9 @@ async def _run(
             "given with the preview, once the user approved it."
         )
     elif answer is not None:
-        approval = await _answered(ctx, store, guard, approval, _as(preview, approval.facts), answer, not_done)
+        approval = await _answered(
+            ctx, store, guard, approval, _approved_preview(preview, approval.facts), answer, not_done
+        )
     assert loaded is not None  # read above for every approval id a call brings, before any read of Polar
     return await _proceed(ctx, action, api, guard, store, approval, preview, loaded.version)
 
@@ -453,7 +455,7 @@ async def _ask(
     # The call's outcome when it ends as soon as the request is recorded: its audit record rides along.
     waits = channel == "console" and guard.mode == "console" and guard.wait > 0
     said = {"relay": "confirmation_required", "console": None if waits else "approval_pending"}.get(
-        channel, "approval_requested" if modern(ctx) else None
+        channel, "approval_requested" if elicits_by_input_required(ctx) else None
     )
 
     def audit(approval: Approval) -> dict[str, Any] | None:
@@ -490,7 +492,7 @@ async def _ask(
             waiting.next_step += f" No standing approval covers it: {missed}."
         return waiting
     link = guard.console.link(ctx, approval.id) if channel == "url" else None
-    if modern(ctx):
+    if elicits_by_input_required(ctx):
         return _input_required(approval, preview, link, guard.zone)
     if channel == "form":
         try:
@@ -622,7 +624,7 @@ async def _proceed(
     state = approval.state_at(now)
     if state == "pending" and guard.wait > 0:
         fresh = False
-        if approval.channel == "url" and not modern(ctx):
+        if approval.channel == "url" and not elicits_by_input_required(ctx):
             approval = await _wait(ctx, store, guard, approval, guard.wait)
             if approval.state_at(store.now()) != "pending":
                 await ctx.session.send_elicit_complete(approval.id, related_request_id=ctx.request_id)
@@ -642,8 +644,8 @@ async def _proceed(
     if state == "used":
         raise _used(action, approval, now)
     if not fresh or preview.remembered:
-        preview = await action.with_history(await action.reread(api, _as(preview, approval.facts)), store)
-    if changes := action.recheck(_as(preview, approval.facts), preview):
+        preview = await action.with_history(await action.reread(api, _approved_preview(preview, approval.facts)), store)
+    if changes := action.recheck(_approved_preview(preview, approval.facts), preview):
         raise ConfirmationRefused(
             f"{not_done}: it changed after it was approved ({'; '.join(changes)}), so the approval no longer "
             f"matches it. Call {action.tool} again without approval_id for a fresh preview and approval."
@@ -653,8 +655,8 @@ async def _proceed(
             f"{not_done}: approval {approval.id} {unproven}. Call {action.tool} again without approval_id for a "
             "person to approve it again."
         )
-    approved = _as(preview, approval.facts)
-    return await _act(action, api, guard, approved, approval, seen)
+    approved = _approved_preview(preview, approval.facts)
+    return await _send_approved(action, api, guard, approved, approval, seen)
 
 
 async def _unproven(guard: Guard, store: Store, approval: Approval) -> str | None:
@@ -711,7 +713,7 @@ def _used(action: Action[Any, Any], approval: Approval, now: float) -> Confirmat
     )
 
 
-def _as(preview: P, facts: dict[str, Any]) -> P:
+def _approved_preview(preview: P, facts: dict[str, Any]) -> P:
     """The approved facts as the action's preview type."""
     return type(preview).model_validate(facts)
 
@@ -809,7 +811,7 @@ def _relay_step(action: Action[Any, Any], approval: Approval) -> str:
     )
 
 
-async def _act(
+async def _send_approved(
     action: Action[P, O],
     api: PolarClient,
     guard: Guard,

@@ -383,12 +383,12 @@ def replica_warnings(settings: Settings) -> list[str]:
     return found
 
 
-def open_store(built: Built) -> None:
+def open_store(parts: ServerParts) -> None:
     """Connect to the store now, creating or upgrading its schema, on an event loop of its own (the
     connections are closed with it). Raises StoreError: SchemaTooNew, StoreUnavailable."""
 
     async def check() -> None:
-        store = await built.store()
+        store = await parts.store()
         try:
             await store.open()
         finally:
@@ -414,7 +414,7 @@ def console_hosts(settings: Settings) -> list[str]:
 
 
 @dataclass
-class Built:
+class ServerParts:
     """What build_parts makes: the MCP server, the approval console, and the store they share."""
 
     server: MCPServer[AppState]
@@ -458,7 +458,7 @@ def build_parts(
     schema_cache: Path | None = None,
     console_at: ConsoleAddress | None = None,
     clock: Clock | None = None,
-) -> Built:
+) -> ServerParts:
     """The MCP server, its approval console and its store, for these settings. With `schema_cache` (a
     directory), the tool schemas are read from there when the code has not changed since they were written,
     and what a call needs beyond them is derived while the server waits for its first call. `console_at`:
@@ -577,7 +577,7 @@ def build_parts(
     _CONSOLES[mcp] = console
     _STORES[mcp] = store
     checked = {t.name: t.explained_schema for t in sdk_tools if isinstance(t, CheckedTool)}
-    return Built(mcp, console, store, guard, checked, store_url=settings.store_url())
+    return ServerParts(mcp, console, store, guard, checked, store_url=settings.store_url())
 
 
 # The approval console of each server build_parts made, for the HTTP app to serve beside MCP.
