@@ -12,9 +12,9 @@ import pytest
 from mcp.client import Client
 
 from polar_orders_mcp.server.app import build_parts
-from polar_orders_mcp.server.arguments import CheckedTool
 from polar_orders_mcp.server.prepare import AFTER_LIST_SECONDS, UNLISTED_AFTER_SECONDS, FirstCallPreparation
 from polar_orders_mcp.server.schema_cache import SchemaCache, ToolSchemas, default_cache_dir
+from polar_orders_mcp.server.sdk_tools import CheckedTool
 from polar_orders_mcp.settings import Settings
 from polar_orders_mcp.tools.context import AppState
 

@@ -32,7 +32,7 @@ from polar_orders_mcp.approvals.passkeys import PasskeyPolicy
 from polar_orders_mcp.approvals.policy import Guard, RelayTokens
 from polar_orders_mcp.guesses import closest
 from polar_orders_mcp.polar.client import PolarClient
-from polar_orders_mcp.server.arguments import CheckedTool, close_schema
+from polar_orders_mcp.server.arguments import close_schema
 from polar_orders_mcp.server.compact import bare_ids, compact_result, compact_schema, inline_defs, nulls_left_out
 from polar_orders_mcp.server.identity import STDIO, caller
 from polar_orders_mcp.server.log_level import accept_log_level
@@ -41,9 +41,10 @@ from polar_orders_mcp.server.prepare import FirstCallPreparation
 from polar_orders_mcp.server.prompts import add_prompts
 from polar_orders_mcp.server.resources import register_resources
 from polar_orders_mcp.server.schema_cache import SchemaCache, ToolSchemas
+from polar_orders_mcp.server.sdk_tools import AuditedCheckedTool, AuditedSdkTool, CheckedTool
 from polar_orders_mcp.settings import LOOPBACK, Settings, default_state_dir
 from polar_orders_mcp.store.base import Store
-from polar_orders_mcp.tools.audit import AuditedSdkTool, AuditTrail
+from polar_orders_mcp.tools.audit import AuditTrail
 from polar_orders_mcp.tools.base import Tool
 from polar_orders_mcp.tools.context import AppState, polar_errors_as_tool_errors, utc_now
 from polar_orders_mcp.tools.registry import ALL_TOOLS, CUSTOMER_TOOLS
@@ -235,10 +236,6 @@ def description_of(fn: Callable[..., Any]) -> str:
     """The docstring as the model should read it: paragraphs on one line each, without the source's indent."""
     paragraphs = inspect.cleandoc(fn.__doc__ or "").split("\n\n")
     return "\n\n".join(" ".join(line.strip() for line in paragraph.splitlines()) for paragraph in paragraphs)
-
-
-class AuditedCheckedTool(AuditedSdkTool, CheckedTool):
-    """A write or irreversible tool: audited, including the calls its argument checks refuse."""
 
 
 # The tools that take a checkout's client secret (the checkout_page toolset).

@@ -22,10 +22,9 @@ from typing import IO, Any
 
 import mcp_types as types
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp.server.mcpserver.tools import Tool as SdkTool
-from pydantic import PrivateAttr, ValidationError
+from pydantic import ValidationError
 
-from polar_orders_mcp.approvals.flow import AUDIT_NOTE, AuditNote, Mismatch, NotDone, OutcomeUnknown
+from polar_orders_mcp.approvals.flow import Mismatch, NotDone, OutcomeUnknown
 from polar_orders_mcp.approvals.policy import Caller, ConfirmationRefused
 from polar_orders_mcp.polar.errors import PolarAPIError, PolarError
 from polar_orders_mcp.store.base import Store
@@ -154,73 +153,30 @@ def outcome_of(exc: BaseException) -> dict[str, Any]:
     return {"outcome": "error", "error": type(exc).__name__}
 
 
-class AuditedSdkTool(SdkTool):
-    """The SDK's tool, writing one audit record per call, whatever its outcome."""
-
-    _entry: Tool | None = PrivateAttr(default=None)
-    _trail: AuditTrail | None = PrivateAttr(default=None)
-    _identify: Callable[[Any], Caller] | None = PrivateAttr(default=None)
-
-    def audit_with(self, tool: Tool, trail: AuditTrail, identify: Callable[[Any], Caller]) -> AuditedSdkTool:
-        self._entry, self._trail, self._identify = tool, trail, identify
-        return self
-
-    async def run(self, arguments: dict[str, Any], context: Any, convert_result: bool = False) -> Any:
-        note = AuditNote()
-        if self._entry is not None and self._trail is not None:
-            note.entry = lambda outcome: self._record(arguments, context, note.fields, {"outcome": outcome})
-        reset = AUDIT_NOTE.set(note)
-        try:
-            result = await super().run(arguments, context, convert_result)
-        except BaseException as exc:
-            if isinstance(exc, Exception):
-                await self._write(arguments, context, note, outcome_of(exc))
-            raise
-        finally:
-            AUDIT_NOTE.reset(reset)
-        await self._write(arguments, context, note, _result_outcome(result))
-        return result
-
-    async def _write(self, arguments: dict[str, Any], context: Any, note: AuditNote, outcome: dict[str, Any]) -> None:
-        if self._trail is None:
-            return
-        entry = self._record(arguments, context, note.fields, outcome)
-        if entry is None:
-            return
-        chained = note.chained
-        # The flow chained the record of the outcome it foresaw; any other outcome gets a record of its own,
-        # after that one's line (it is in the chain: a file without it would miss a record of its writer).
-        same = chained is not None and chained.entry.get("outcome") == entry.get("outcome")
-        if chained is not None and not same:
-            await self._trail.write(chained.entry, chained)
-        await self._trail.write(entry, chained if same else None)
-
-    def _record(
-        self, arguments: dict[str, Any], context: Any, note: dict[str, Any], outcome: dict[str, Any]
-    ) -> dict[str, Any] | None:
-        """The call's audit entry for this outcome."""
-        if self._entry is None:
-            return None
-        who = self._identify(context) if self._identify is not None else Caller("unknown")
-        entry: dict[str, Any] = {
-            "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
-            "tool": self._entry.name,
-            "tier": self._entry.tier,
-            "client": who.client,
-            **({"person": who.person} if who.person is not None else {}),
-            "session": who.session,
-            "target": _target(arguments if isinstance(arguments, dict) else {}, note),
-            "arguments": recorded_arguments(arguments if isinstance(arguments, dict) else {}),
-        }
-        if self._trail is not None:
-            entry["writer"] = self._trail.writer
-        for key in NOTED:
-            if key in note:
-                entry[key] = note[key]
-        entry.update(outcome)
-        if entry.get("outcome") == "ok" and note.get("outcome_detail") == "as approved":
-            entry["outcome"] = "done"
-        return entry
+def call_entry(
+    tool: Tool, who: Caller, writer: str | None, arguments: Any, note: dict[str, Any], outcome: dict[str, Any]
+) -> dict[str, Any]:
+    """One call's audit entry for this outcome: who called which tool with what, what the flow noted of it."""
+    given = arguments if isinstance(arguments, dict) else {}
+    entry: dict[str, Any] = {
+        "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+        "tool": tool.name,
+        "tier": tool.tier,
+        "client": who.client,
+        **({"person": who.person} if who.person is not None else {}),
+        "session": who.session,
+        "target": _target(given, note),
+        "arguments": recorded_arguments(given),
+    }
+    if writer is not None:
+        entry["writer"] = writer
+    for key in NOTED:
+        if key in note:
+            entry[key] = note[key]
+    entry.update(outcome)
+    if entry.get("outcome") == "ok" and note.get("outcome_detail") == "as approved":
+        entry["outcome"] = "done"
+    return entry
 
 
 # What the approval flow notes of a call that goes into its record (amount and currency: the money the call
@@ -233,7 +189,8 @@ NOTED = (
 )  # fmt: skip
 
 
-def _result_outcome(result: Any) -> dict[str, Any]:
+def result_outcome(result: Any) -> dict[str, Any]:
+    """The outcome fields of a call that returned."""
     if isinstance(result, types.InputRequiredResult):
         return {"outcome": "approval_requested"}
     structured = getattr(result, "structured_content", None)
