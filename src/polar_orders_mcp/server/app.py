@@ -485,6 +485,7 @@ def build_parts(
         max_charge=settings.max_charge,
         irreversible=[t.name for t in tools if t.tier == "irreversible"],
     )
+    trail = AuditTrail(store, settings.audit_log)
     guard = Guard(
         mode=settings.confirm,
         store=store,
@@ -499,6 +500,7 @@ def build_parts(
         person_clients=frozenset({STDIO, *settings.person_clients}),
         passkeys=passkeys,
         zone=console.zone,
+        audit_writer=trail.writer,
     )
     irreversible = any(t.tier == "irreversible" for t in tools)
     if settings.confirm == "off" and irreversible:
@@ -511,7 +513,6 @@ def build_parts(
             "--confirm relay: the model receives the confirmation token and can pass it back by itself, so "
             "nothing but the client's own tool-approval prompt stands between the model and a charge."
         )
-    trail = AuditTrail(store, settings.audit_log)
     schemas = SchemaCache(schema_cache) if schema_cache is not None else None
     sdk_tools = [_sdk_tool(tool, trail, [t.name for t in tools], schemas) for tool in tools]
     underived = [t for t in sdk_tools if isinstance(t, CheckedTool) and not t.derived]

@@ -10,12 +10,12 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.tools import Tool as SdkTool
 from pydantic import PrivateAttr
 
-from polar_orders_mcp.approvals.flow import AUDIT_NOTE, AuditNote
+from polar_orders_mcp.approvals.audit_facts import AuditFacts, call_entry, facts_of
 from polar_orders_mcp.approvals.policy import Caller
 from polar_orders_mcp.oauth.grants import SCOPE_OF_TIER
 from polar_orders_mcp.server.arguments import check_arguments
 from polar_orders_mcp.server.identity import grant_of
-from polar_orders_mcp.tools.audit import AuditTrail, call_entry, outcome_of, result_outcome
+from polar_orders_mcp.tools.audit import AuditTrail, outcome_of, result_outcome
 from polar_orders_mcp.tools.base import Tool
 
 
@@ -88,44 +88,30 @@ class AuditedSdkTool(SdkTool):
         return self
 
     async def run(self, arguments: dict[str, Any], context: Any, convert_result: bool = False) -> Any:
-        note = AuditNote()
-        if self._entry is not None and self._trail is not None:
-            note.entry = lambda outcome: self._record(arguments, context, note.fields, {"outcome": outcome})
-        reset = AUDIT_NOTE.set(note)
         try:
             result = await super().run(arguments, context, convert_result)
         except BaseException as exc:
             if isinstance(exc, Exception):
-                await self._write(arguments, context, note, outcome_of(exc))
+                await self._write(arguments, context, facts_of(exc), outcome_of(exc))
             raise
-        finally:
-            AUDIT_NOTE.reset(reset)
-        await self._write(arguments, context, note, result_outcome(result))
+        await self._write(arguments, context, facts_of(result), result_outcome(result))
         return result
 
-    async def _write(self, arguments: dict[str, Any], context: Any, note: AuditNote, outcome: dict[str, Any]) -> None:
-        if self._trail is None:
+    async def _write(
+        self, arguments: dict[str, Any], context: Any, facts: AuditFacts | None, outcome: dict[str, Any]
+    ) -> None:
+        """Write the call's record: the one the flow chained when it foresaw this outcome, else a new one."""
+        if self._trail is None or self._entry is None:
             return
-        entry = self._record(arguments, context, note.fields, outcome)
-        if entry is None:
-            return
-        chained = note.chained
+        who = self._identify(context) if self._identify is not None else Caller("unknown")
+        entry = call_entry(self._entry.name, self._entry.tier, who, self._trail.writer, arguments, facts, outcome)
+        chained = facts.chained if facts is not None else None
         # The flow chained the record of the outcome it foresaw; any other outcome gets a record of its own,
         # after that one's line (it is in the chain: a file without it would miss a record of its writer).
         same = chained is not None and chained.entry.get("outcome") == entry.get("outcome")
         if chained is not None and not same:
             await self._trail.write(chained.entry, chained)
         await self._trail.write(entry, chained if same else None)
-
-    def _record(
-        self, arguments: dict[str, Any], context: Any, note: dict[str, Any], outcome: dict[str, Any]
-    ) -> dict[str, Any] | None:
-        """The call's audit entry for this outcome."""
-        if self._entry is None:
-            return None
-        who = self._identify(context) if self._identify is not None else Caller("unknown")
-        writer = self._trail.writer if self._trail is not None else None
-        return call_entry(self._entry, who, writer, arguments, note, outcome)
 
 
 class AuditedCheckedTool(AuditedSdkTool, CheckedTool):

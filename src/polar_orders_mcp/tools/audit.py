@@ -17,7 +17,6 @@ import secrets
 import sys
 import threading
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import IO, Any
 
 import mcp_types as types
@@ -25,17 +24,13 @@ from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import ValidationError
 
 from polar_orders_mcp.approvals.flow import Mismatch, NotDone, OutcomeUnknown
-from polar_orders_mcp.approvals.policy import Caller, ConfirmationRefused
+from polar_orders_mcp.approvals.policy import ConfirmationRefused
 from polar_orders_mcp.polar.errors import PolarAPIError, PolarError
 from polar_orders_mcp.store.base import Store
 from polar_orders_mcp.store.records import AuditRecord
-from polar_orders_mcp.tools.base import Tool
 
 log = logging.getLogger(__name__)
 
-# Arguments that are credentials: never written, whatever the tool.
-SECRET_ARGUMENTS = frozenset({"approval_id", "client_secret", "payment_token", "confirmation_token"})
-TARGETS = ("order_id", "checkout_id", "customer_id", "subscription_id", "dispute_id", "refund_id")
 
 
 class AuditTrail:
@@ -72,31 +67,6 @@ class AuditTrail:
         if self._file is not None:
             self._file.close()
             self._file = None
-
-
-def _target(arguments: dict[str, Any], note: dict[str, Any]) -> str | None:
-    for name in TARGETS:
-        if isinstance(arguments.get(name), str):
-            return str(arguments[name])[:100]
-    previewed = note.get("previewed") or {}
-    return previewed.get("checkout_id") or previewed.get("order_id")
-
-
-def recorded_arguments(arguments: dict[str, Any]) -> dict[str, Any]:
-    """The arguments as recorded: credentials redacted, long values bounded."""
-    shown: dict[str, Any] = {}
-    for name, value in list(arguments.items())[:40]:
-        key = str(name)[:64]
-        if key in SECRET_ARGUMENTS:
-            if value is not None:
-                shown[key] = "<given>"
-        elif isinstance(value, str):
-            shown[key] = value if len(value) <= 200 else value[:200] + "…"  # hostile input stays bounded
-        elif isinstance(value, int | float | bool | list | dict) or value is None:
-            shown[key] = value if len(json.dumps(value, default=str)) <= 2000 else "<too long to record>"
-        else:
-            shown[key] = f"<{type(value).__name__}>"
-    return shown
 
 
 def _polar_cause(exc: BaseException) -> PolarError | None:
@@ -151,42 +121,6 @@ def outcome_of(exc: BaseException) -> dict[str, Any]:
     if isinstance(exc, ToolError):
         return {"outcome": "refused", "reason": _reason(exc)}
     return {"outcome": "error", "error": type(exc).__name__}
-
-
-def call_entry(
-    tool: Tool, who: Caller, writer: str | None, arguments: Any, note: dict[str, Any], outcome: dict[str, Any]
-) -> dict[str, Any]:
-    """One call's audit entry for this outcome: who called which tool with what, what the flow noted of it."""
-    given = arguments if isinstance(arguments, dict) else {}
-    entry: dict[str, Any] = {
-        "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
-        "tool": tool.name,
-        "tier": tool.tier,
-        "client": who.client,
-        **({"person": who.person} if who.person is not None else {}),
-        "session": who.session,
-        "target": _target(given, note),
-        "arguments": recorded_arguments(given),
-    }
-    if writer is not None:
-        entry["writer"] = writer
-    for key in NOTED:
-        if key in note:
-            entry[key] = note[key]
-    entry.update(outcome)
-    if entry.get("outcome") == "ok" and note.get("outcome_detail") == "as approved":
-        entry["outcome"] = "done"
-    return entry
-
-
-# What the approval flow notes of a call that goes into its record (amount and currency: the money the call
-# moves as previewed, in minor units; polar_status: what Polar said of the
-# object it acted on, e.g. an order "paid"; polar_id: Polar's id of it, e.g. a refund's; mandate: the standing
-# approval it was done under, whose signer is the approver; approver_reason: the approver's words on their decision).
-NOTED = (
-    "channel", "approval_id", "amount", "currency", "approver", "approver_reason", "mandate", "previewed", "acted",
-    "differences", "settled", "polar_status", "polar_id",
-)  # fmt: skip
 
 
 def result_outcome(result: Any) -> dict[str, Any]:

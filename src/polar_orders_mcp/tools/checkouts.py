@@ -428,7 +428,7 @@ async def confirm_checkout(
     return ConfirmResult(
         status="confirmed", preview=outcome.preview, checkout=views.checkout(outcome.outcome),
         decided=how_decided(outcome), next_step=step,
-    )
+    ).of_call(outcome)
 
 
 TOOLS = (

@@ -280,7 +280,7 @@ async def accept_dispute(
     return ConcedeResult(
         status="accepted", preview=outcome.preview, dispute=views.dispute(outcome.outcome),
         decided=how_decided(outcome), next_step=step,
-    )
+    ).of_call(outcome)
 
 
 TOOLS = (

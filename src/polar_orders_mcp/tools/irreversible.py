@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Annotated, Any, Self, TypeVar
 
 import mcp_types as types
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, WithJsonSchema
 
 from polar_orders_mcp.approvals import flow
+from polar_orders_mcp.approvals.audit_facts import AuditFacts
 from polar_orders_mcp.approvals.flow import Action, Awaiting, Ceiling, Done, iso
 from polar_orders_mcp.approvals.policy import RelayTokens
 from polar_orders_mcp.approvals.preview import Preview
@@ -57,6 +58,18 @@ class GuardedResult(BaseModel):
     decided: str | None = Field(default=None, description="Who approved what was done, where and when.")
     next_step: str
 
+    _audit_facts: AuditFacts | None = PrivateAttr(default=None)
+
+    @property
+    def audit_facts(self) -> AuditFacts | None:
+        """What the flow learnt of the call, for its audit record (never sent)."""
+        return self._audit_facts
+
+    def of_call(self, outcome: Awaiting[Any] | Done[Any, Any]) -> Self:
+        """This answer, with the flow's facts of the call that `outcome` ended."""
+        self._audit_facts = outcome.audit_facts
+        return self
+
     def left_out(self) -> dict[str, Any]:
         """What the answer leaves out (as pydantic's `exclude`): facts a person approved that, in the agent's
         answer, would only mislead. Nulls go anyway."""
@@ -77,7 +90,7 @@ class GuardedResult(BaseModel):
             "next_step": outcome.next_step,
             **fields,
         }
-        return cls(**data)
+        return cls(**data).of_call(outcome)
 
 
 def how_decided(done: Done[Any, Any]) -> str:

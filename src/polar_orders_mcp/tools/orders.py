@@ -440,7 +440,7 @@ async def finalize_order(
     paid = views.order_row(outcome.outcome, fields=("documents",))
     return ChargeResult(
         status="charged", preview=outcome.preview, order=paid, decided=how_decided(outcome), next_step=step
-    )
+    ).of_call(outcome)
 
 
 def _payment_refused(not_done: str, exc: PaymentRequiredError) -> str:

@@ -605,7 +605,7 @@ async def create_refund(
     return RefundResult(
         status="refunded", preview=outcome.preview, refund=views.refund(made), decided=how_decided(outcome),
         next_step=step,
-    )
+    ).of_call(outcome)
 
 
 TOOLS = (

@@ -431,7 +431,7 @@ async def revoke_subscription(
     return RevokeResult(
         status="revoked", preview=outcome.preview, subscription=views.subscription(outcome.outcome),
         decided=how_decided(outcome), next_step=step,
-    )
+    ).of_call(outcome)
 
 
 TOOLS = (
