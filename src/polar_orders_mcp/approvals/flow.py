@@ -141,9 +141,10 @@ class Action(ABC, Generic[P, O]):
         """Do it, carrying the approved facts in the request. Raise NotDone for Polar's refusals."""
 
     @abstractmethod
-    async def read_back(self, api: PolarClient, approved: P, failure: PolarError) -> O:
+    async def read_back(self, api: PolarClient, approved: P, failure: PolarError, sent_at: datetime) -> O:
         """The answer was lost after Polar may have acted: find out. Return the outcome if it was done,
-        raise NotDone if it was not, OutcomeUnknown if Polar cannot tell yet."""
+        raise NotDone if it was not, OutcomeUnknown if Polar cannot tell yet. `sent_at`: when the flow sent
+        the act (what Polar made before it is not this call's doing)."""
 
     @abstractmethod
     def verify(self, approved: P, outcome: O) -> list[str]:
@@ -927,6 +928,7 @@ async def _send_approved(
         raise ConfirmationRefused(_busy_message(action, approval, exc)) from exc
     settled: str | None = None
     audit.note(acted=True)
+    sent_at = datetime.now(UTC)
     try:
         outcome = await action.act(api, approved)
     except NotDone as exc:
@@ -940,7 +942,7 @@ async def _send_approved(
                 f"{not_done}: Polar could not be reached ({exc}). Nothing happened; calling again is safe."
             ) from exc
         try:
-            outcome = await action.read_back(api, approved, exc)
+            outcome = await action.read_back(api, approved, exc, sent_at)
         except NotDone:
             await _finish(audit, store, key, approval, "failed")
             raise

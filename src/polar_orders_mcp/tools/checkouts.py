@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Any, ClassVar, Literal
 
 import mcp_types as types
@@ -356,7 +357,9 @@ class ConfirmCheckout(Action[CheckoutPreview, Checkout]):
         except BadRequestError as exc:
             raise NotDone(f"{self.not_done()}: Polar refused the payment ({exc.code}: {exc.detail}).") from exc
 
-    async def read_back(self, api: PolarClient, approved: CheckoutPreview, failure: PolarError) -> Checkout:
+    async def read_back(
+        self, api: PolarClient, approved: CheckoutPreview, failure: PolarError, sent_at: datetime
+    ) -> Checkout:
         why = what_failed(failure)
         target = self.checkout_id
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, ClassVar, Literal
 
 import mcp_types as types
@@ -223,7 +224,9 @@ class Concede(Action[ConcedePreview, models.Dispute]):
                 raise
             raise NotDone(f"{self.not_done()}: {exc}") from exc
 
-    async def read_back(self, api: PolarClient, approved: ConcedePreview, failure: PolarError) -> models.Dispute:
+    async def read_back(
+        self, api: PolarClient, approved: ConcedePreview, failure: PolarError, sent_at: datetime
+    ) -> models.Dispute:
         why = what_failed(failure)
         try:
             after = await api.disputes.get(self.dispute_id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Any, ClassVar, Literal
 
 import mcp_types as types
@@ -359,7 +360,9 @@ class Charge(Action[ChargePreview, models.Order]):
                 f"({exc.code}). Another call may have finalized it; check with get_order."
             ) from exc
 
-    async def read_back(self, api: PolarClient, approved: ChargePreview, failure: PolarError) -> models.Order:
+    async def read_back(
+        self, api: PolarClient, approved: ChargePreview, failure: PolarError, sent_at: datetime
+    ) -> models.Order:
         why = what_failed(failure)
         try:
             order = await api.orders.get(self.order_id)

@@ -436,7 +436,6 @@ class Refund(Action[RefundPreview, models.Refund]):
     comment: str | None
     revoke_benefits: bool
     total: int | None = None
-    sent_at: datetime | None = None
     tool: ClassVar[str] = "create_refund"
     preview_model: ClassVar[type[Preview] | None] = RefundPreview
 
@@ -497,7 +496,6 @@ class Refund(Action[RefundPreview, models.Refund]):
         )
 
     async def act(self, api: PolarClient, approved: RefundPreview) -> models.Refund:
-        self.sent_at = datetime.now(UTC)
         try:
             made = await api.refunds.create(
                 order_id=self.order_id,
@@ -516,7 +514,9 @@ class Refund(Action[RefundPreview, models.Refund]):
             )
         return made
 
-    async def read_back(self, api: PolarClient, approved: RefundPreview, failure: PolarError) -> models.Refund:
+    async def read_back(
+        self, api: PolarClient, approved: RefundPreview, failure: PolarError, sent_at: datetime
+    ) -> models.Refund:
         why = what_failed(failure)
         try:
             refunds = [r async for r in api.refunds.iterate(order_id=self.order_id, sorting=["-created_at"])]
@@ -526,7 +526,7 @@ class Refund(Action[RefundPreview, models.Refund]):
                 f"listing the order's refunds failed too ({exc}). Do not call create_refund again: check "
                 f"list_refunds(order_id={self.order_id!r}) first."
             ) from exc
-        since = (self.sent_at or datetime.now(UTC)) - timedelta(seconds=5)
+        since = sent_at - timedelta(seconds=5)
         new = [
             r for r in refunds
             if r.id not in approved.previous_refund_ids and r.amount == approved.amount and r.created_at >= since

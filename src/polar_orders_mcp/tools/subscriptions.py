@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, ClassVar, Literal
 
 import mcp_types as types
@@ -383,7 +384,9 @@ class Revoke(Action[RevokePreview, models.Subscription]):
                 raise
             raise NotDone(f"{self.not_done()}: {exc}") from exc
 
-    async def read_back(self, api: PolarClient, approved: RevokePreview, failure: PolarError) -> models.Subscription:
+    async def read_back(
+        self, api: PolarClient, approved: RevokePreview, failure: PolarError, sent_at: datetime
+    ) -> models.Subscription:
         why = what_failed(failure)
         try:
             after = await api.subscriptions.get(self.subscription_id)
