@@ -9,10 +9,13 @@ from typing import Any
 import pytest
 from mcp.client import Client
 
+from polar_orders_mcp.approvals.audit_facts import AuditFacts
 from polar_orders_mcp.emulator.seed import SeedInfo
 from polar_orders_mcp.emulator.state import EmulatorState
 from tests.approvals.console_client import Person
-from tests.tools.conftest import call
+from tests.approvals.form_person import person as approving_in_the_client
+from tests.approvals.test_pinning import Window, parts_with
+from tests.tools.conftest import call, fail
 
 pytestmark = pytest.mark.anyio
 
@@ -138,3 +141,132 @@ async def test_a_revocation_whose_outcome_is_unknown_records_it_so(
         "acted": True,
         "outcome": "unknown",
     }
+
+
+async def test_a_charge_under_confirm_off_records_that_nobody_was_asked(
+    make_parts: Any, seed: SeedInfo, tmp_path: Path
+) -> None:
+    order_id = seed.draft_orders["good_card"]
+    log = tmp_path / "audit.jsonl"
+    parts = make_parts(audit_log=str(log), confirm="off")
+    async with Client(parts.server) as client:
+        await call(client, "finalize_order", {"order_id": order_id})
+    found = await records(log)
+    previewed = found[0]["previewed"]
+    assert previewed["order_id"] == order_id
+    assert found == [
+        {
+            "tool": "finalize_order",
+            "tier": "irreversible",
+            "client": "stdio",
+            "target": order_id,
+            "arguments": {"order_id": order_id},
+            "channel": "off",
+            "amount": 1500,
+            "currency": "usd",
+            "approver": "none (--confirm off)",
+            "previewed": previewed,
+            "acted": True,
+            "polar_status": "paid",
+            "polar_id": order_id,
+            "outcome": "done",
+        }
+    ]
+
+
+async def test_a_revocation_read_back_as_done_records_how_it_was_settled(
+    make_parts: Any, seed: SeedInfo, state: EmulatorState, tmp_path: Path
+) -> None:
+    subscription_id = seed.subscriptions["active"]
+    state.faults.add("drop_after", "/v1/subscriptions/{id}", method="PATCH")
+    log = tmp_path / "audit.jsonl"
+    parts = make_parts(audit_log=str(log), confirm="off")
+    async with Client(parts.server) as client:
+        await call(client, "revoke_subscription", {"subscription_id": subscription_id})
+    [found] = await records(log)
+    assert found == {
+        "tool": "revoke_subscription",
+        "tier": "irreversible",
+        "client": "stdio",
+        "target": subscription_id,
+        "arguments": {"subscription_id": subscription_id},
+        "channel": "off",
+        "approver": "none (--confirm off)",
+        "previewed": found["previewed"],
+        "acted": True,
+        "settled": "the answer was lost, and reading it back from Polar showed it was done",
+        "polar_status": found["polar_status"],
+        "polar_id": subscription_id,
+        "outcome": "done",
+    }
+    assert found["previewed"]["subscription_id"] == subscription_id and found["polar_status"] == "canceled"
+
+
+async def test_a_charge_approved_in_the_clients_form_records_both_rounds(
+    make_parts: Any, seed: SeedInfo, tmp_path: Path
+) -> None:
+    order_id = seed.draft_orders["good_card"]
+    log = tmp_path / "audit.jsonl"
+    parts = make_parts(audit_log=str(log), confirm="elicit")
+    async with Client(parts.server, elicitation_callback=approving_in_the_client) as client:
+        await call(client, "finalize_order", {"order_id": order_id})
+    found = await records(log)
+    previewed = found[0]["previewed"]
+    approval_id = found[0]["approval_id"]
+    first = asked("finalize_order", order_id, {"order_id": order_id}, previewed, {"amount": 1500, "currency": "usd"})
+    assert found == [
+        {**first, "channel": "form", "approval_id": approval_id, "outcome": "approval_requested"},
+        {
+            **first,
+            "channel": "form",
+            "approval_id": approval_id,
+            "approver": "stdio: the person approved it in the client",
+            "acted": True,
+            "polar_status": "paid",
+            "polar_id": order_id,
+            "outcome": "done",
+        },
+    ]
+
+
+def test_a_fact_learnt_stays_when_a_later_step_learns_nothing_of_it() -> None:
+    facts = AuditFacts()
+    facts.note(approver="ada", approver_reason="fine")
+    facts.note(approver=None, approver_reason=None, polar_id="order-1")
+    assert facts.recorded() == {"approver": "ada", "approver_reason": "fine", "polar_id": "order-1"}
+
+
+async def test_a_checkout_confirmed_by_its_secret_is_recorded_under_the_checkouts_id(
+    make_parts: Any, seed: SeedInfo, tmp_path: Path
+) -> None:
+    secret = seed.open_checkout_client_secret
+    log = tmp_path / "audit.jsonl"
+    parts = make_parts(audit_log=str(log))
+    address = {"country": "US", "state": "US-NY", "line1": "1 Main St", "city": "New York", "postal_code": "10001"}
+    async with Client(parts.server) as client:
+        await call(client, "update_checkout_by_secret", {
+            "client_secret": secret, "customer_email": "p@example.com", "customer_billing_address": address,
+        })  # fmt: skip
+        await call(client, "confirm_checkout", {"client_secret": secret, "payment_token": "tok_visa"})
+    [asking] = [r for r in await records(log) if r["tool"] == "confirm_checkout"]
+    assert (asking["target"], asking["outcome"]) == (seed.open_checkout_id, "approval_pending")
+    assert asking["arguments"] == {"client_secret": "<given>", "payment_token": "<given>"}
+
+
+async def test_a_charge_polar_made_otherwise_records_the_differences(
+    emulator: Any, seed: SeedInfo, state: EmulatorState, tmp_path: Path
+) -> None:
+    order_id = seed.draft_orders["good_card"]
+
+    async def polar_changes_the_amount() -> None:
+        state.store.order(order_id).subtotal_amount += 5_998_500
+
+    log = tmp_path / "audit.jsonl"
+    parts = parts_with(emulator, Window(emulator, "/finalize", polar_changes_the_amount), tmp_path, audit_log=str(log))
+    async with Client(parts.server) as client, Person(parts.console) as person:
+        approval_id = (await call(client, "finalize_order", {"order_id": order_id}))["approval"]["approval_id"]
+        await person.approve(approval_id)
+        await fail(client, "finalize_order", {"order_id": order_id, "approval_id": approval_id})
+    done = (await records(log))[-1]
+    assert (done["outcome"], done["differences"]) == ("mismatch", ["approved $15.00, Polar charged $60,000.00"])
+    assert (done["acted"], done["polar_id"], done["approval_id"]) == (True, order_id, approval_id)
