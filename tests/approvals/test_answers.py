@@ -11,7 +11,7 @@ from mcp.client import Client
 from polar_orders_mcp.emulator.seed import SeedInfo
 from polar_orders_mcp.emulator.state import EmulatorState
 from polar_orders_mcp.money import major_units
-from polar_orders_mcp.server.app import Built
+from polar_orders_mcp.server.app import ServerParts
 from polar_orders_mcp.store.records import Approval
 from polar_orders_mcp.tools.orders import STRAY_DRAFT
 from tests.tools.conftest import error_text, fail
@@ -49,7 +49,7 @@ def answering(answer: types.ElicitResult) -> Any:
     return person
 
 
-async def only_approval(parts: Built) -> Approval:
+async def only_approval(parts: ServerParts) -> Approval:
     store = await parts.store()
     [approval] = await store.list_approvals(states=["pending", "approved", "denied", "expired", "used"])
     return approval
@@ -57,7 +57,7 @@ async def only_approval(parts: Built) -> Approval:
 
 @pytest.mark.parametrize(("answer", "by"), REFUSALS)
 async def test_a_refused_or_unreadable_answer_is_stored_as_a_denial_by_that_client(
-    parts: Built, seed: SeedInfo, mode: str, answer: types.ElicitResult, by: str
+    parts: ServerParts, seed: SeedInfo, mode: str, answer: types.ElicitResult, by: str
 ) -> None:
     order_id = seed.draft_orders["good_card"]
     async with Client(parts.server, mode=mode, elicitation_callback=answering(answer)) as client:
@@ -70,7 +70,7 @@ async def test_a_refused_or_unreadable_answer_is_stored_as_a_denial_by_that_clie
 
 @pytest.mark.parametrize(("answer", "by"), REFUSALS)
 async def test_a_refused_request_replayed_with_an_accept_is_not_acted_on(
-    parts: Built, seed: SeedInfo, state: EmulatorState, answer: types.ElicitResult, by: str
+    parts: ServerParts, seed: SeedInfo, state: EmulatorState, answer: types.ElicitResult, by: str
 ) -> None:
     """Protocol 2026-07-28: the client holds the sealed request_state, and can send it again with any answer.
     Once refused, the request stays refused."""
@@ -108,7 +108,7 @@ async def test_a_refused_request_replayed_with_an_accept_is_not_acted_on(
 
 
 async def test_a_client_that_fails_to_show_the_request_leaves_it_denied(
-    parts: Built, seed: SeedInfo, state: EmulatorState
+    parts: ServerParts, seed: SeedInfo, state: EmulatorState
 ) -> None:
     """Before 2026-07-28 the server asks mid-call: a client that answers with an error approved nothing."""
     order_id = seed.draft_orders["good_card"]

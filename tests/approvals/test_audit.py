@@ -15,7 +15,7 @@ from mcp.client import Client
 from polar_orders_mcp.audit_cli import check_chain, file_records
 from polar_orders_mcp.emulator.seed import SeedInfo
 from polar_orders_mcp.emulator.state import EmulatorState
-from polar_orders_mcp.server.app import Built
+from polar_orders_mcp.server.app import ServerParts
 from tests.approvals.console_client import Person
 from tests.tools.conftest import call, fail
 
@@ -32,7 +32,7 @@ def audit(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-async def a_days_work(parts: Built, seed: SeedInfo) -> str:
+async def a_days_work(parts: ServerParts, seed: SeedInfo) -> str:
     """Reads, writes, an approved charge, a refused one: what a desk does. Returns the approval id."""
     async with Client(parts.server) as client, Person(parts.console) as person:
         await call(client, "get_order", {"order_id": seed.paid_order_id})  # a read: not audited
@@ -49,7 +49,7 @@ async def test_each_write_or_irreversible_call_is_one_chained_record(
     make_parts: Any, seed: SeedInfo, state: EmulatorState, tmp_path: Path
 ) -> None:
     log = tmp_path / "audit.jsonl"
-    parts: Built = make_parts(audit_log=str(log))
+    parts: ServerParts = make_parts(audit_log=str(log))
     approval_id = await a_days_work(parts, seed)
     lines = [json.loads(line) for line in log.read_text().splitlines()]
     assert [(e["seq"], e["tool"], e["outcome"]) for e in lines] == [
@@ -73,7 +73,7 @@ async def test_audit_verify_passes_on_a_real_log_and_tail_shows_it(
     make_parts: Any, seed: SeedInfo, tmp_path: Path
 ) -> None:
     log = tmp_path / "audit.jsonl"
-    parts: Built = make_parts(audit_log=str(log))
+    parts: ServerParts = make_parts(audit_log=str(log))
     await a_days_work(parts, seed)
     state_dir = str(tmp_path / "state")
     verified = audit("verify", "--state-dir", state_dir)
@@ -131,7 +131,7 @@ async def test_audit_verify_finds_an_edited_line_of_the_file(make_parts: Any, se
 
 async def test_lines_are_ascii_whatever_the_arguments_hold(make_parts: Any, seed: SeedInfo, tmp_path: Path) -> None:
     log = tmp_path / "audit.jsonl"
-    parts: Built = make_parts(audit_log=str(log))
+    parts: ServerParts = make_parts(audit_log=str(log))
     name = "Ada\u2028Lovelace\u2029Ltd\u0085 — 東京"
     async with Client(parts.server) as client:
         await call(client, "update_order", {"order_id": seed.paid_order_id, "billing_name": name})
@@ -143,7 +143,7 @@ async def test_lines_are_ascii_whatever_the_arguments_hold(make_parts: Any, seed
 
 async def test_a_refusal_never_repeats_the_raw_argument(make_parts: Any, seed: SeedInfo, tmp_path: Path) -> None:
     log = tmp_path / "audit.jsonl"
-    parts: Built = make_parts(audit_log=str(log))
+    parts: ServerParts = make_parts(audit_log=str(log))
     secret = seed.open_checkout_client_secret + "\n"
     async with Client(parts.server) as client:
         await fail(client, "confirm_checkout", {"client_secret": secret, "payment_token": "tok_visa"})

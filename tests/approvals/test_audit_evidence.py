@@ -12,7 +12,7 @@ import pytest
 from mcp.client import Client
 
 from polar_orders_mcp.emulator.seed import SeedInfo
-from polar_orders_mcp.server.app import Built
+from polar_orders_mcp.server.app import ServerParts
 from polar_orders_mcp.store.records import GENESIS, chain_hash
 from tests.approvals.test_audit import a_days_work, audit
 from tests.tools.conftest import call
@@ -73,7 +73,7 @@ async def test_each_replicas_own_file_verifies_against_the_shared_store(
     make_parts: Any, seed: SeedInfo, tmp_path: Path
 ) -> None:
     logs = [tmp_path / "replica-a.jsonl", tmp_path / "replica-b.jsonl"]
-    replicas: list[Built] = [make_parts(audit_log=str(log)) for log in logs]
+    replicas: list[ServerParts] = [make_parts(audit_log=str(log)) for log in logs]
     async with Client(replicas[0].server) as a, Client(replicas[1].server) as b:
         for n in range(3):
             for client in (a, b):

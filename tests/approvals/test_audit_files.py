@@ -12,7 +12,7 @@ import pytest
 from mcp.client import Client
 
 from polar_orders_mcp.emulator.seed import SeedInfo
-from polar_orders_mcp.server.app import Built
+from polar_orders_mcp.server.app import ServerParts
 from tests.approvals.test_audit import a_days_work, audit
 from tests.approvals.test_audit_evidence import rewrite_file
 from tests.tools.conftest import call
@@ -44,7 +44,7 @@ async def test_a_store_set_back_to_an_older_copy_is_found_by_the_file(
     make_parts: Any, seed: SeedInfo, tmp_path: Path
 ) -> None:
     log = tmp_path / "audit.jsonl"
-    parts: Built = make_parts(audit_log=str(log))
+    parts: ServerParts = make_parts(audit_log=str(log))
     await a_days_work(parts, seed)
     db = tmp_path / "state" / "state.db"
     await (await parts.store()).close()

@@ -10,14 +10,14 @@ from mcp.client import Client
 from polar_orders_mcp.approvals.policy import Caller
 from polar_orders_mcp.emulator.seed import SeedInfo
 from polar_orders_mcp.emulator.state import EmulatorState
-from polar_orders_mcp.server.app import Built
+from polar_orders_mcp.server.app import ServerParts
 from tests.approvals.console_client import Person
 from tests.tools.conftest import call, fail
 
 pytestmark = pytest.mark.anyio
 
 
-def as_caller(parts: Built, client: str, session: str | None = None) -> Built:
+def as_caller(parts: ServerParts, client: str, session: str | None = None) -> ServerParts:
     """The server as a given HTTP credential (and legacy session) reaches it; stdio has just one caller."""
     parts.guard.identify = lambda _ctx: Caller(client, session)
     return parts
@@ -54,7 +54,7 @@ async def test_an_approval_asked_in_one_session_cannot_be_used_from_another(
 
 
 async def test_an_approval_for_one_tool_does_not_serve_another(
-    parts: Built, person: Person, seed: SeedInfo, state: EmulatorState
+    parts: ServerParts, person: Person, seed: SeedInfo, state: EmulatorState
 ) -> None:
     async with Client(parts.server) as client:
         await call(
@@ -109,7 +109,7 @@ async def test_a_relay_token_with_odd_characters_is_refused_cleanly(
     make_parts: Any, seed: SeedInfo, state: EmulatorState
 ) -> None:
     order_id = seed.draft_orders["good_card"]
-    parts: Built = make_parts(confirm="relay")
+    parts: ServerParts = make_parts(confirm="relay")
     async with Client(parts.server) as client:
         token = (await call(client, "finalize_order", {"order_id": order_id}))["approval"]["approval_id"]
         store = await parts.store()
@@ -129,14 +129,14 @@ async def test_one_approval_raced_from_two_servers_on_one_store_charges_once(
     import anyio
 
     order_id = seed.draft_orders["good_card"]
-    one: Built = make_parts(state_dir=tmp_path / "shared")
-    two: Built = make_parts(state_dir=tmp_path / "shared")
+    one: ServerParts = make_parts(state_dir=tmp_path / "shared")
+    two: ServerParts = make_parts(state_dir=tmp_path / "shared")
     async with Client(one.server) as a, Person(one.console) as person:
         approval_id = (await call(a, "finalize_order", {"order_id": order_id}))["approval"]["approval_id"]
         await person.approve(approval_id)
     results: list[Any] = []
 
-    async def use(parts: Built) -> None:
+    async def use(parts: ServerParts) -> None:
         async with Client(parts.server) as client:
             results.append(await client.call_tool("finalize_order", {"order_id": order_id, "approval_id": approval_id}))
 

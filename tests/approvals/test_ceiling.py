@@ -11,7 +11,7 @@ from mcp.client import Client
 
 from polar_orders_mcp.emulator.seed import SeedInfo
 from polar_orders_mcp.emulator.state import EmulatorState
-from polar_orders_mcp.server.app import Built
+from polar_orders_mcp.server.app import ServerParts
 from tests.approvals.console_client import Person
 from tests.approvals.form_person import typed_yes
 from tests.tools.conftest import call, fail
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.anyio
 
 
 async def test_a_charge_over_the_ceiling_it_was_given_is_refused_before_anyone_is_asked(
-    parts: Built, seed: SeedInfo, state: EmulatorState
+    parts: ServerParts, seed: SeedInfo, state: EmulatorState
 ) -> None:
     order_id = seed.draft_orders["good_card"]  # $15.00, tax included
     async with Client(parts.server) as client:
@@ -35,7 +35,7 @@ async def test_a_charge_over_the_ceiling_it_was_given_is_refused_before_anyone_i
 
 
 async def test_a_charge_at_the_ceiling_is_asked_with_the_ceiling_beside_the_amount(
-    parts: Built, seed: SeedInfo, state: EmulatorState
+    parts: ServerParts, seed: SeedInfo, state: EmulatorState
 ) -> None:
     order_id = seed.draft_orders["good_card"]
     asked: list[str] = []
@@ -57,7 +57,7 @@ async def test_a_charge_at_the_ceiling_is_asked_with_the_ceiling_beside_the_amou
     assert charged["status"] == "charged" and state.store.order(order_id).status == "paid"
 
 
-async def test_a_ceiling_in_another_currency_is_refused(parts: Built, seed: SeedInfo) -> None:
+async def test_a_ceiling_in_another_currency_is_refused(parts: ServerParts, seed: SeedInfo) -> None:
     order_id = seed.draft_orders["good_card"]
     async with Client(parts.server) as client:
         message = await fail(
@@ -71,7 +71,7 @@ async def test_a_ceiling_in_another_currency_is_refused(parts: Built, seed: Seed
 
 
 async def test_an_approval_asked_without_a_ceiling_is_not_acted_on_over_a_ceiling_given_later(
-    parts: Built, person: Person, seed: SeedInfo, state: EmulatorState
+    parts: ServerParts, person: Person, seed: SeedInfo, state: EmulatorState
 ) -> None:
     """The second call brings a lower ceiling: nothing is charged and the approval is kept (it is not used)."""
     order_id = seed.draft_orders["good_card"]
@@ -87,7 +87,7 @@ async def test_an_approval_asked_without_a_ceiling_is_not_acted_on_over_a_ceilin
     assert state.store.order(order_id).status == "draft"
 
 
-async def test_a_refund_and_a_conceded_dispute_take_a_ceiling_too(parts: Built, seed: SeedInfo) -> None:
+async def test_a_refund_and_a_conceded_dispute_take_a_ceiling_too(parts: ServerParts, seed: SeedInfo) -> None:
     async with Client(parts.server) as client:
         refund = await fail(client, "create_refund", {"order_id": seed.paid_order_id, "total": 200, "max_amount": 199})
         dispute_id = seed.disputes["needs_response"]

@@ -15,7 +15,7 @@ from mcp.client.session import ClientSession
 from polar_orders_mcp.approvals.policy import capabilities
 from polar_orders_mcp.emulator.seed import SeedInfo
 from polar_orders_mcp.emulator.state import EmulatorState
-from polar_orders_mcp.server.app import Built
+from polar_orders_mcp.server.app import ServerParts
 from tests.approvals.console_client import Person
 from tests.approvals.form_person import typed_yes
 from tests.tools.conftest import call, fail
@@ -94,7 +94,7 @@ def test_the_capability_matrix(form: bool | None, url: bool, expected: tuple[boo
 async def test_url_elicitation_sends_the_person_to_the_requests_page(
     make_parts: Any, seed: SeedInfo, state: EmulatorState, mode: str
 ) -> None:
-    parts: Built = make_parts(approval_wait=5)
+    parts: ServerParts = make_parts(approval_wait=5)
     order_id = seed.draft_orders["good_card"]
     async with Person(parts.console) as person:
         browser = Browser(person)
@@ -112,7 +112,7 @@ async def test_url_elicitation_sends_the_person_to_the_requests_page(
 async def test_url_elicitation_waits_for_a_decision_made_after_the_page_opened(
     make_parts: Any, seed: SeedInfo, state: EmulatorState
 ) -> None:
-    parts: Built = make_parts(approval_wait=5)
+    parts: ServerParts = make_parts(approval_wait=5)
     order_id = seed.draft_orders["good_card"]
     async with Person(parts.console) as person:
         browser = Browser(person, before_answering=False)
@@ -137,7 +137,7 @@ async def test_url_elicitation_waits_for_a_decision_made_after_the_page_opened(
 async def test_a_denial_on_the_url_page_charges_nothing(
     make_parts: Any, seed: SeedInfo, state: EmulatorState, mode: str
 ) -> None:
-    parts: Built = make_parts(approval_wait=5)
+    parts: ServerParts = make_parts(approval_wait=5)
     order_id = seed.draft_orders["good_card"]
     async with Person(parts.console) as person:
         with url_only_clients():
@@ -150,7 +150,7 @@ async def test_a_denial_on_the_url_page_charges_nothing(
 async def test_a_url_page_nobody_decides_leaves_the_request_waiting(
     make_parts: Any, seed: SeedInfo, state: EmulatorState, mode: str
 ) -> None:
-    parts: Built = make_parts(approval_wait=0.3)
+    parts: ServerParts = make_parts(approval_wait=0.3)
     order_id = seed.draft_orders["good_card"]
 
     async def opens_and_walks_away(_ctx: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
@@ -166,7 +166,7 @@ async def test_a_url_page_nobody_decides_leaves_the_request_waiting(
 async def test_url_elicitation_needs_an_approver_to_sign_in(
     make_parts: Any, seed: SeedInfo, state: EmulatorState
 ) -> None:
-    parts: Built = make_parts(approver_token=None)
+    parts: ServerParts = make_parts(approver_token=None)
     asked: list[Any] = []
 
     async def browser(_ctx: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
@@ -183,7 +183,7 @@ async def test_url_elicitation_needs_an_approver_to_sign_in(
 async def test_a_client_that_cannot_ask_and_no_approver_means_nobody_can_approve(
     make_parts: Any, seed: SeedInfo, state: EmulatorState
 ) -> None:
-    parts: Built = make_parts(approver_token=None)
+    parts: ServerParts = make_parts(approver_token=None)
     order_id = seed.draft_orders["good_card"]
     async with Client(parts.server) as client:
         message = await fail(client, "finalize_order", {"order_id": order_id})
@@ -203,7 +203,7 @@ async def form_says_yes(_ctx: Any, _params: types.ElicitRequestParams) -> types.
 async def test_console_mode_uses_the_console_even_when_the_client_could_ask(
     make_parts: Any, seed: SeedInfo, state: EmulatorState, mode: str
 ) -> None:
-    parts: Built = make_parts(confirm="console")
+    parts: ServerParts = make_parts(confirm="console")
     async with Client(parts.server, mode=mode, elicitation_callback=form_says_yes) as client:
         waiting = await call(client, "finalize_order", {"order_id": seed.draft_orders["good_card"]})
     assert waiting["status"] == "approval_pending"
@@ -212,7 +212,7 @@ async def test_console_mode_uses_the_console_even_when_the_client_could_ask(
 async def test_console_mode_waits_for_the_supervisor_and_reports_progress(
     make_parts: Any, seed: SeedInfo, state: EmulatorState
 ) -> None:
-    parts: Built = make_parts(confirm="console", approval_wait=10)
+    parts: ServerParts = make_parts(confirm="console", approval_wait=10)
     order_id = seed.draft_orders["good_card"]
     progress: list[float] = []
 
@@ -242,14 +242,14 @@ async def test_console_mode_waits_for_the_supervisor_and_reports_progress(
 async def test_above_the_threshold_only_the_console_may_approve(
     make_parts: Any, seed: SeedInfo, state: EmulatorState, mode: str
 ) -> None:
-    parts: Built = make_parts(approval_above="usd=1000")  # the good card's draft is $15.00
+    parts: ServerParts = make_parts(approval_above="usd=1000")  # the good card's draft is $15.00
     async with Client(parts.server, mode=mode, elicitation_callback=form_says_yes) as client:
         waiting = await call(client, "finalize_order", {"order_id": seed.draft_orders["good_card"]})
     assert waiting["status"] == "approval_pending"
 
 
 async def test_below_the_threshold_the_client_asks(make_parts: Any, seed: SeedInfo, state: EmulatorState) -> None:
-    parts: Built = make_parts(approval_above="usd=5000,eur=1")
+    parts: ServerParts = make_parts(approval_above="usd=5000,eur=1")
 
     async def yes(_ctx: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
         return typed_yes(params)

@@ -14,7 +14,7 @@ from mcp.client import Client
 from polar_orders_mcp.approvals.console import console_app
 from polar_orders_mcp.emulator.seed import SeedInfo
 from polar_orders_mcp.emulator.state import EmulatorState
-from polar_orders_mcp.server.app import Built
+from polar_orders_mcp.server.app import ServerParts
 from polar_orders_mcp.tools.registry import ALL_TOOLS
 from tests.approvals.console_client import APPROVER_SECRET, Person
 from tests.tools.conftest import call
@@ -24,7 +24,7 @@ pytestmark = pytest.mark.anyio
 ORIGIN = "http://127.0.0.1:8765"
 
 
-def browser(parts: Built, **kwargs: Any) -> httpx2.AsyncClient:
+def browser(parts: ServerParts, **kwargs: Any) -> httpx2.AsyncClient:
     return httpx2.AsyncClient(
         transport=httpx2.ASGITransport(app=console_app(parts.console)),
         base_url=ORIGIN,
@@ -33,7 +33,7 @@ def browser(parts: Built, **kwargs: Any) -> httpx2.AsyncClient:
     )
 
 
-async def pending_request(parts: Built, seed: SeedInfo) -> str:
+async def pending_request(parts: ServerParts, seed: SeedInfo) -> str:
     async with Client(parts.server) as client:
         return str(
             (await call(client, "finalize_order", {"order_id": seed.draft_orders["good_card"]}))["approval"][
@@ -42,13 +42,13 @@ async def pending_request(parts: Built, seed: SeedInfo) -> str:
         )
 
 
-async def approval_state(parts: Built, approval_id: str) -> str:
+async def approval_state(parts: ServerParts, approval_id: str) -> str:
     approval = await (await parts.store()).get_approval(approval_id)
     assert approval is not None
     return approval.state
 
 
-async def test_every_page_needs_a_signed_in_approver(parts: Built, seed: SeedInfo) -> None:
+async def test_every_page_needs_a_signed_in_approver(parts: ServerParts, seed: SeedInfo) -> None:
     approval_id = await pending_request(parts, seed)
     async with browser(parts) as http:
         index = await http.get("/approvals")
@@ -60,7 +60,7 @@ async def test_every_page_needs_a_signed_in_approver(parts: Built, seed: SeedInf
     assert await approval_state(parts, approval_id) == "pending"
 
 
-async def test_signing_in_gives_an_httponly_strict_cookie_and_no_secret_in_any_url(parts: Built) -> None:
+async def test_signing_in_gives_an_httponly_strict_cookie_and_no_secret_in_any_url(parts: ServerParts) -> None:
     async with Person(parts.console) as person:
         login = await person.http.get("/approvals/login")
         signed = await person.sign_in()
@@ -72,13 +72,13 @@ async def test_signing_in_gives_an_httponly_strict_cookie_and_no_secret_in_any_u
     assert APPROVER_SECRET not in signed.headers["location"] and APPROVER_SECRET not in cookie
 
 
-async def test_sign_in_needs_the_forms_own_token(parts: Built) -> None:
+async def test_sign_in_needs_the_forms_own_token(parts: ServerParts) -> None:
     async with browser(parts) as http:
         forged = await http.post("/approvals/login", data={"csrf": "forged", "secret": APPROVER_SECRET})
     assert forged.status_code == 403 and "pom_console" not in forged.headers.get("set-cookie", "")
 
 
-async def test_a_decision_needs_the_sessions_csrf_token(parts: Built, person: Person, seed: SeedInfo) -> None:
+async def test_a_decision_needs_the_sessions_csrf_token(parts: ServerParts, person: Person, seed: SeedInfo) -> None:
     approval_id = await pending_request(parts, seed)
     await person.sign_in()
     refused = await person.http.post(
@@ -88,7 +88,9 @@ async def test_a_decision_needs_the_sessions_csrf_token(parts: Built, person: Pe
     assert await approval_state(parts, approval_id) == "pending"
 
 
-async def test_a_decision_posted_from_another_site_is_refused(parts: Built, person: Person, seed: SeedInfo) -> None:
+async def test_a_decision_posted_from_another_site_is_refused(
+    parts: ServerParts, person: Person, seed: SeedInfo
+) -> None:
     approval_id = await pending_request(parts, seed)
     await person.sign_in()
     page = await person.http.get(f"/approvals/{approval_id}")
@@ -102,14 +104,14 @@ async def test_a_decision_posted_from_another_site_is_refused(parts: Built, pers
     assert await approval_state(parts, approval_id) == "pending"
 
 
-async def test_an_unknown_host_is_refused(parts: Built) -> None:
+async def test_an_unknown_host_is_refused(parts: ServerParts) -> None:
     async with browser(parts) as http:
         rebound = await http.get("/approvals/login", headers={"Host": "evil.example"})
     assert rebound.status_code == 421
 
 
 async def test_the_page_escapes_and_labels_what_customers_wrote(
-    parts: Built, person: Person, seed: SeedInfo, state: EmulatorState
+    parts: ServerParts, person: Person, seed: SeedInfo, state: EmulatorState
 ) -> None:
     customer = state.store.order(seed.draft_orders["good_card"]).customer
     customer.name = '<script>alert("pwned")</script><img src=x onerror=alert(1)>'
@@ -125,7 +127,7 @@ async def test_the_page_escapes_and_labels_what_customers_wrote(
 
 
 async def test_the_list_shows_pending_requests_with_their_facts_and_the_decisions(
-    parts: Built, person: Person, seed: SeedInfo
+    parts: ServerParts, person: Person, seed: SeedInfo
 ) -> None:
     approval_id = await pending_request(parts, seed)
     await person.sign_in()
@@ -138,7 +140,7 @@ async def test_the_list_shows_pending_requests_with_their_facts_and_the_decision
     assert "Approved, not used yet</span> by approver" in after.text
 
 
-async def test_signing_out_ends_the_session(parts: Built, person: Person) -> None:
+async def test_signing_out_ends_the_session(parts: ServerParts, person: Person) -> None:
     await person.sign_in()
     page = await person.http.get("/approvals")
     csrf = re.search(r'action="/approvals/logout"><input type="hidden" name="csrf" value="([^"]*)"', page.text)
@@ -151,7 +153,7 @@ async def test_signing_out_ends_the_session(parts: Built, person: Person) -> Non
 
 
 async def test_without_an_approver_the_console_says_how_to_configure_one(make_parts: Any) -> None:
-    parts: Built = make_parts(approver_token=None)
+    parts: ServerParts = make_parts(approver_token=None)
     async with browser(parts) as http:
         login = await http.get("/approvals/login")
     assert login.status_code == 503
@@ -159,7 +161,7 @@ async def test_without_an_approver_the_console_says_how_to_configure_one(make_pa
 
 
 async def test_named_approvers_are_recorded_by_name(make_parts: Any, seed: SeedInfo) -> None:
-    parts: Built = make_parts(approver_token=None, approvers="ada:ada-secret-0123456,bob:bob-secret-0123456")
+    parts: ServerParts = make_parts(approver_token=None, approvers="ada:ada-secret-0123456,bob:bob-secret-0123456")
     approval_id = await pending_request(parts, seed)
     async with Person(parts.console, secret="bob-secret-0123456") as bob:
         assert (await bob.approve(approval_id)).status_code == 303
@@ -168,7 +170,7 @@ async def test_named_approvers_are_recorded_by_name(make_parts: Any, seed: SeedI
 
 
 async def test_a_request_answered_in_the_client_is_not_decided_here(
-    parts: Built, person: Person, seed: SeedInfo
+    parts: ServerParts, person: Person, seed: SeedInfo
 ) -> None:
     store = await parts.store()
     from polar_orders_mcp.store.records import NewApproval
@@ -203,7 +205,9 @@ async def test_a_request_answered_in_the_client_is_not_decided_here(
     assert await approval_state(parts, asked_in_a_client.id) == "pending"
 
 
-async def test_a_session_of_an_approver_no_longer_configured_decides_nothing(parts: Built, seed: SeedInfo) -> None:
+async def test_a_session_of_an_approver_no_longer_configured_decides_nothing(
+    parts: ServerParts, seed: SeedInfo
+) -> None:
     """A session signed in by an approver since removed from the server's configuration is signed out."""
     approval_id = await pending_request(parts, seed)
     token = "a-session-token-of-a-removed-approver"
@@ -231,7 +235,7 @@ class CountingBody:
             yield b"a" * self.chunk
 
 
-async def test_a_sign_in_without_the_forms_own_cookie_is_refused_before_its_body_is_read(parts: Built) -> None:
+async def test_a_sign_in_without_the_forms_own_cookie_is_refused_before_its_body_is_read(parts: ServerParts) -> None:
     body = CountingBody(200 * 1024 * 1024)
     async with browser(parts) as http:
         refused = await http.post(
@@ -241,7 +245,7 @@ async def test_a_sign_in_without_the_forms_own_cookie_is_refused_before_its_body
     assert body.read <= 128 * 1024  # what the transport hands over before the answer: not 200 MiB
 
 
-async def test_a_console_form_larger_than_its_limit_is_refused_unread(parts: Built) -> None:
+async def test_a_console_form_larger_than_its_limit_is_refused_unread(parts: ServerParts) -> None:
     """A form is a token, a secret and a choice: 16 KiB is plenty, whatever the body says of its length."""
     async with browser(parts) as http:
         await http.get("/approvals/login")  # the sign-in form's own cookie
@@ -259,12 +263,12 @@ async def test_rotating_the_approver_secret_ends_the_sessions_made_with_the_old_
     make_parts: Any, seed: SeedInfo
 ) -> None:
     """The finding: a session made before the secret was rotated approved a new charge after a restart."""
-    before: Built = make_parts(approver_token="the-secret-before-rotation-0123456789")
+    before: ServerParts = make_parts(approver_token="the-secret-before-rotation-0123456789")
     async with Person(before.console, secret="the-secret-before-rotation-0123456789") as person:
         assert (await person.sign_in()).status_code == 303
         cookie = person.http.cookies["pom_console"]
         still = await person.http.get("/approvals")
-    after: Built = make_parts(approver_token="the-secret-after-rotation-9876543210")  # a restart, the same store
+    after: ServerParts = make_parts(approver_token="the-secret-after-rotation-9876543210")  # a restart, the same store
     approval_id = await pending_request(after, seed)
     async with browser(after, cookies={"pom_console": cookie}) as http:
         page = await http.get(f"/approvals/{approval_id}")
@@ -273,7 +277,7 @@ async def test_rotating_the_approver_secret_ends_the_sessions_made_with_the_old_
     assert await approval_state(after, approval_id) == "pending"
 
 
-async def test_a_session_cookie_without_its_binding_signs_nobody_in(parts: Built, person: Person) -> None:
+async def test_a_session_cookie_without_its_binding_signs_nobody_in(parts: ServerParts, person: Person) -> None:
     await person.sign_in()
     token = person.http.cookies["pom_console"].rpartition(".")[0]
     async with browser(parts, cookies={"pom_console": token}) as http:
@@ -284,7 +288,7 @@ async def test_a_session_cookie_without_its_binding_signs_nobody_in(parts: Built
 
 
 async def test_a_request_is_headed_by_its_tools_title_from_the_tool_table(
-    parts: Built, person: Person, seed: SeedInfo
+    parts: ServerParts, person: Person, seed: SeedInfo
 ) -> None:
     title = next(tool.title for tool in ALL_TOOLS if tool.name == "finalize_order")
     approval_id = await pending_request(parts, seed)

@@ -10,21 +10,21 @@ from mcp.client import Client
 from mcp_types import Implementation
 
 from polar_orders_mcp.emulator.seed import SeedInfo
-from polar_orders_mcp.server.app import Built
+from polar_orders_mcp.server.app import ServerParts
 from tests.approvals.console_client import Person
 from tests.tools.conftest import call
 
 pytestmark = pytest.mark.anyio
 
 
-async def _asked(parts: Built, order_id: str, info: Implementation | None, mode: str = "legacy") -> str:
+async def _asked(parts: ServerParts, order_id: str, info: Implementation | None, mode: str = "legacy") -> str:
     async with Client(parts.server, mode=mode, client_info=info) as client:  # type: ignore[arg-type]
         first = await call(client, "finalize_order", {"order_id": order_id})
     return str(first["approval"]["approval_id"])
 
 
 async def test_a_request_names_the_client_as_it_names_itself_beside_stdio(
-    parts: Built, person: Person, seed: SeedInfo, mode: str
+    parts: ServerParts, person: Person, seed: SeedInfo, mode: str
 ) -> None:
     info = Implementation(name="claude-code", title="Claude Code", version="2.1.0")
     approval_id = await _asked(parts, seed.draft_orders["good_card"], info, mode)
@@ -39,7 +39,7 @@ async def test_a_request_names_the_client_as_it_names_itself_beside_stdio(
 
 
 async def test_a_client_that_names_itself_like_an_approval_is_shown_escaped_and_tagged_as_its_own_words(
-    parts: Built, person: Person, seed: SeedInfo
+    parts: ServerParts, person: Person, seed: SeedInfo
 ) -> None:
     lure = "<b>Approved by approver</b>\u202e\n" + "x" * 200
     approval_id = await _asked(parts, seed.draft_orders["good_card"], Implementation(name=lure, version="1"))
@@ -53,7 +53,9 @@ async def test_a_client_that_names_itself_like_an_approval_is_shown_escaped_and_
     assert approval.client == "stdio"  # what binds the approval to its caller is not the name it gives itself
 
 
-async def test_the_decisions_table_names_each_decisions_customer(parts: Built, person: Person, seed: SeedInfo) -> None:
+async def test_the_decisions_table_names_each_decisions_customer(
+    parts: ServerParts, person: Person, seed: SeedInfo
+) -> None:
     approval_id = await _asked(parts, seed.draft_orders["good_card"], None)
     await person.deny(approval_id)
     listed = (await person.http.get("/approvals")).text

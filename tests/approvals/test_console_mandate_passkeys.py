@@ -14,7 +14,7 @@ from webauthn.helpers import base64url_to_bytes
 
 from polar_orders_mcp.approvals.passkeys import mandate_challenge
 from polar_orders_mcp.emulator.seed import SeedInfo
-from polar_orders_mcp.server.app import Built
+from polar_orders_mcp.server.app import ServerParts
 from tests.approvals.authenticator import SoftPasskey
 from tests.approvals.console_client import Person
 from tests.approvals.test_console_mandates import TERMS, mandate_store, refund, review, sign
@@ -36,7 +36,7 @@ def field(page: str, name: str) -> str:
     return html.unescape(found.group(1))
 
 
-async def signed_in(parts: Built) -> Person:
+async def signed_in(parts: ServerParts) -> Person:
     person = Person(parts.console, base_url=ORIGIN)
     await person.sign_in()
     return person

@@ -14,7 +14,7 @@ from mcp.client import Client
 
 from polar_orders_mcp.approvals.mandate_form import REASONS
 from polar_orders_mcp.emulator.seed import SeedInfo
-from polar_orders_mcp.server.app import Built
+from polar_orders_mcp.server.app import ServerParts
 from polar_orders_mcp.store.mandates import MandateStore
 from polar_orders_mcp.store.records import Mandate
 from polar_orders_mcp.store.sql import SqlStore
@@ -58,13 +58,13 @@ async def sign(person: Person, confirm: httpx2.Response, **changed: str) -> http
     )  # fmt: skip
 
 
-async def mandate_store(parts: Built) -> MandateStore:
+async def mandate_store(parts: ServerParts) -> MandateStore:
     store = await parts.store()
     assert isinstance(store, SqlStore)
     return MandateStore(store)
 
 
-async def make(parts: Built, person: Person, **fields: Any) -> Mandate:
+async def make(parts: ServerParts, person: Person, **fields: Any) -> Mandate:
     signed = await sign(person, await review(person, {**TERMS, **fields}))
     assert signed.status_code == 303, signed.text[:500]
     found = await (await mandate_store(parts)).get(signed.headers["location"].rpartition("#")[2])
@@ -73,20 +73,20 @@ async def make(parts: Built, person: Person, **fields: Any) -> Mandate:
 
 
 @pytest.fixture
-async def desk(parts: Built) -> Any:
+async def desk(parts: ServerParts) -> Any:
     """A person signed in to the console."""
     async with Person(parts.console) as someone:
         await someone.sign_in()
         yield someone
 
 
-async def refund(parts: Built, seed: SeedInfo, total: int) -> dict[str, Any]:
+async def refund(parts: ServerParts, seed: SeedInfo, total: int) -> dict[str, Any]:
     async with Client(parts.server) as client:
         return await call(client, "create_refund", {"order_id": seed.paid_order_id, "total": total})
 
 
 async def test_a_signed_mandate_grants_a_refund_that_fits_without_asking(
-    parts: Built, desk: Person, seed: SeedInfo
+    parts: ServerParts, desk: Person, seed: SeedInfo
 ) -> None:
     confirm = await review(desk, TERMS)
     assert "create_refund up to $20.00 each; $100.00 a day" in confirm.text and "Sign</button>" in confirm.text
@@ -100,7 +100,7 @@ async def test_a_signed_mandate_grants_a_refund_that_fits_without_asking(
     assert created["terms"]["max_per_act"] == 2000 and created["terms"]["daily_budget"] == 10_000
 
 
-async def audit_events(parts: Built) -> list[dict[str, Any]]:
+async def audit_events(parts: ServerParts) -> list[dict[str, Any]]:
     return [r.entry for r in await (await parts.store()).audit_tail(20) if "event" in r.entry]
 
 
@@ -138,7 +138,7 @@ REFUSALS = [
 @pytest.mark.parametrize(("changed", "name", "message"), REFUSALS, ids=[f"{n}-{i}" for i, (_, n, _) in
                                                                        enumerate(REFUSALS)])  # fmt: skip
 async def test_each_bad_field_is_shown_again_with_what_is_wrong(
-    parts: Built, desk: Person, changed: dict[str, Any], name: str, message: str
+    parts: ServerParts, desk: Person, changed: dict[str, Any], name: str, message: str
 ) -> None:
     answer = await review(desk, {**TERMS, **changed})
     assert answer.status_code == 400
@@ -187,7 +187,7 @@ async def test_the_tools_offered_are_the_irreversible_ones_served(make_parts: An
     assert "This server does not serve finalize_order as a tool that moves money." in refused.text
 
 
-async def test_making_or_revoking_one_needs_the_sessions_csrf_token(parts: Built, desk: Person) -> None:
+async def test_making_or_revoking_one_needs_the_sessions_csrf_token(parts: ServerParts, desk: Person) -> None:
     no_token = await review(desk, TERMS, csrf="")
     forged = await review(desk, TERMS, csrf="forged")
     confirm = await review(desk, TERMS)
@@ -200,7 +200,7 @@ async def test_making_or_revoking_one_needs_the_sessions_csrf_token(parts: Built
     assert [m.id for m, _ in await (await mandate_store(parts)).listed()] == [mandate.id]
 
 
-async def test_nothing_is_made_shown_or_revoked_without_signing_in(parts: Built, desk: Person) -> None:
+async def test_nothing_is_made_shown_or_revoked_without_signing_in(parts: ServerParts, desk: Person) -> None:
     confirm = await review(desk, TERMS)
     mandate = await make(parts, desk)
     async with Person(parts.console) as stranger:
@@ -219,7 +219,7 @@ async def test_nothing_is_made_shown_or_revoked_without_signing_in(parts: Built,
     assert [m.id for m, _ in await (await mandate_store(parts)).listed()] == [mandate.id]
 
 
-async def test_a_form_posted_from_another_site_is_refused(parts: Built, desk: Person) -> None:
+async def test_a_form_posted_from_another_site_is_refused(parts: ServerParts, desk: Person) -> None:
     mandate = await make(parts, desk)
     csrf = await csrf_of(desk, "/approvals/mandates")
     for origin in ("https://evil.example", "null"):
@@ -230,7 +230,7 @@ async def test_a_form_posted_from_another_site_is_refused(parts: Built, desk: Pe
     assert kept is not None and kept.revoked_at is None
 
 
-async def test_a_sign_page_signs_once_and_only_the_terms_it_showed(parts: Built, desk: Person) -> None:
+async def test_a_sign_page_signs_once_and_only_the_terms_it_showed(parts: ServerParts, desk: Person) -> None:
     confirm = await review(desk, TERMS)
     first = await sign(desk, confirm)
     again = await sign(desk, confirm)
@@ -245,7 +245,7 @@ async def test_a_sign_page_signs_once_and_only_the_terms_it_showed(parts: Built,
 
 
 async def test_the_page_lists_active_ones_with_their_use_and_revoking_moves_one_to_the_history(
-    parts: Built, desk: Person, seed: SeedInfo
+    parts: ServerParts, desk: Person, seed: SeedInfo
 ) -> None:
     mandate = await make(parts, desk, max_acts="10", daily_acts="4", note="for the support desk")
     assert (await refund(parts, seed, 500))["status"] == "refunded"
@@ -273,7 +273,9 @@ async def test_the_page_lists_active_ones_with_their_use_and_revoking_moves_one_
     assert asked["status"] == "approval_pending"
 
 
-async def test_a_request_granted_under_one_says_so_on_its_page(parts: Built, desk: Person, seed: SeedInfo) -> None:
+async def test_a_request_granted_under_one_says_so_on_its_page(
+    parts: ServerParts, desk: Person, seed: SeedInfo
+) -> None:
     mandate = await make(parts, desk)
     assert (await refund(parts, seed, 1500))["status"] == "refunded"
     [granted] = await (await parts.store()).list_approvals(states=["used"], limit=5)

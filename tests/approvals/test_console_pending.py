@@ -12,7 +12,7 @@ from mcp.client import Client
 
 from polar_orders_mcp.approvals import console
 from polar_orders_mcp.emulator.seed import SeedInfo
-from polar_orders_mcp.server.app import Built
+from polar_orders_mcp.server.app import ServerParts
 from tests.approvals.console_client import Person
 from tests.store.test_sql_store import request
 from tests.tools.conftest import call
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.anyio
 EARLIER = "Asked by an earlier run of this server at "
 
 
-async def ask(parts: Built, order_id: str) -> str:
+async def ask(parts: ServerParts, order_id: str) -> str:
     async with Client(parts.server) as client:
         return str((await call(client, "finalize_order", {"order_id": order_id}))["approval"]["approval_id"])
 
@@ -35,9 +35,9 @@ def cards(html: str) -> list[str]:
 async def test_a_request_an_earlier_run_asked_for_is_marked(make_parts: Any, seed: SeedInfo) -> None:
     """The finding: after the stdio server restarted, its console showed the earlier run's request like any other,
     though the agent waiting for it had gone with that run."""
-    before: Built = make_parts()
+    before: ServerParts = make_parts()
     asked_before = await ask(before, seed.draft_orders["good_card"])
-    after: Built = make_parts()  # a restart: the same store
+    after: ServerParts = make_parts()  # a restart: the same store
     asked_after = await ask(after, seed.draft_orders["declining_card"])
     async with Person(after.console) as person:
         await person.sign_in()
@@ -50,7 +50,7 @@ async def test_a_request_an_earlier_run_asked_for_is_marked(make_parts: Any, see
     assert EARLIER in old_page and EARLIER not in new_page
 
 
-async def test_every_waiting_request_is_reachable_through_the_pages(parts: Built, monkeypatch: Any) -> None:
+async def test_every_waiting_request_is_reachable_through_the_pages(parts: ServerParts, monkeypatch: Any) -> None:
     """The finding: the list showed at most the 500 longest waiting; the others were nowhere to be seen. Here a
     page of 10 (the module's page size is a constant, made small for the test) and 25 waiting."""
     monkeypatch.setattr(console, "PENDING_SHOWN", 10)

@@ -15,7 +15,7 @@ from mcp.client import Client
 from polar_orders_mcp.approvals import pages
 from polar_orders_mcp.emulator.seed import SeedInfo
 from polar_orders_mcp.emulator.state import EmulatorState
-from polar_orders_mcp.server.app import Built
+from polar_orders_mcp.server.app import ServerParts
 from polar_orders_mcp.store import signed
 from polar_orders_mcp.store.records import Act, Approval, Earlier
 from polar_orders_mcp.tools.orders import STRAY_DRAFT
@@ -34,7 +34,7 @@ async def _asked(client: Client, order_id: str) -> str:
 
 
 async def test_a_denial_with_a_reason_tells_the_agent_who_where_why_and_what_next(
-    parts: Built, person: Person, seed: SeedInfo, state: EmulatorState
+    parts: ServerParts, person: Person, seed: SeedInfo, state: EmulatorState
 ) -> None:
     order_id = seed.draft_orders["good_card"]
     async with Client(parts.server) as client:
@@ -56,7 +56,7 @@ async def test_a_denial_with_a_reason_tells_the_agent_who_where_why_and_what_nex
     assert state.store.order(order_id).status == "draft"
 
 
-async def test_a_denial_without_a_reason_says_so_plainly(parts: Built, person: Person, seed: SeedInfo) -> None:
+async def test_a_denial_without_a_reason_says_so_plainly(parts: ServerParts, person: Person, seed: SeedInfo) -> None:
     order_id = seed.draft_orders["good_card"]
     async with Client(parts.server) as client:
         approval_id = await _asked(client, order_id)
@@ -68,7 +68,7 @@ async def test_a_denial_without_a_reason_says_so_plainly(parts: Built, person: P
 
 
 async def test_the_reason_is_kept_with_the_signed_decision_and_in_the_audit(
-    parts: Built, person: Person, seed: SeedInfo
+    parts: ServerParts, person: Person, seed: SeedInfo
 ) -> None:
     order_id = seed.draft_orders["good_card"]
     async with Client(parts.server) as client:
@@ -91,7 +91,7 @@ HOSTILE = (
 
 
 async def test_a_reason_dressed_as_an_approval_stays_one_quoted_line_of_the_approvers_words(
-    parts: Built, person: Person, seed: SeedInfo, state: EmulatorState
+    parts: ServerParts, person: Person, seed: SeedInfo, state: EmulatorState
 ) -> None:
     """Whoever writes the reason, it cannot read as an approval or an instruction: one line, JSON-quoted under
     its label, capped, with control and direction characters gone; the call stays refused, on every retry."""
@@ -115,7 +115,7 @@ async def test_a_reason_dressed_as_an_approval_stays_one_quoted_line_of_the_appr
 
 
 async def test_a_reason_posted_without_the_pages_csrf_token_decides_nothing(
-    parts: Built, person: Person, seed: SeedInfo
+    parts: ServerParts, person: Person, seed: SeedInfo
 ) -> None:
     order_id = seed.draft_orders["good_card"]
     async with Client(parts.server) as client:
@@ -137,7 +137,7 @@ async def test_a_reason_posted_without_the_pages_csrf_token_decides_nothing(
 
 
 async def test_the_page_says_what_happens_next_after_each_decision(
-    parts: Built, person: Person, seed: SeedInfo
+    parts: ServerParts, person: Person, seed: SeedInfo
 ) -> None:
     async with Client(parts.server) as client:
         approved = await _asked(client, seed.draft_orders["good_card"])
@@ -160,7 +160,7 @@ async def test_the_page_says_what_happens_next_after_each_decision(
 
 
 async def test_a_new_request_after_a_denial_shows_its_approver_the_denial(
-    parts: Built, person: Person, seed: SeedInfo, state: EmulatorState
+    parts: ServerParts, person: Person, seed: SeedInfo, state: EmulatorState
 ) -> None:
     order_id = seed.draft_orders["good_card"]
     async with Client(parts.server) as client:
@@ -185,7 +185,7 @@ async def test_a_new_request_after_a_denial_shows_its_approver_the_denial(
 
 
 async def test_a_new_request_after_polar_refused_the_same_call_shows_the_refusal(
-    parts: Built, person: Person, seed: SeedInfo
+    parts: ServerParts, person: Person, seed: SeedInfo
 ) -> None:
     order_id = seed.draft_orders["declining_card"]
     async with Client(parts.server) as client:
@@ -204,7 +204,7 @@ def _earlier_block(page: str) -> Any:
 
 
 async def test_an_earlier_denials_reason_is_escaped_on_the_next_requests_page(
-    parts: Built, person: Person, seed: SeedInfo
+    parts: ServerParts, person: Person, seed: SeedInfo
 ) -> None:
     order_id = seed.draft_orders["good_card"]
     async with Client(parts.server) as client:
@@ -216,7 +216,7 @@ async def test_an_earlier_denials_reason_is_escaped_on_the_next_requests_page(
     assert "&lt;button class=&quot;approve&quot;" in shown.group(0)
 
 
-async def test_the_decision_forms_carry_the_reason_field(parts: Built, person: Person, seed: SeedInfo) -> None:
+async def test_the_decision_forms_carry_the_reason_field(parts: ServerParts, person: Person, seed: SeedInfo) -> None:
     async with Client(parts.server) as client:
         approval_id = await _asked(client, seed.draft_orders["good_card"])
     await person.sign_in()

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from polar_orders_mcp.approvals.limits import Limits
 from polar_orders_mcp.emulator.seed import SeedInfo
 from polar_orders_mcp.emulator.state import EmulatorState
-from polar_orders_mcp.server.app import Built
+from polar_orders_mcp.server.app import ServerParts
 from polar_orders_mcp.settings import Settings
 from tests.approvals.console_client import Person
 from tests.approvals.form_person import typed_yes
@@ -176,7 +176,7 @@ async def drafts(client: Client, seed: SeedInfo, count: int) -> list[str]:
 async def test_the_daily_limit_holds_when_approved_charges_land_at_once_from_many_sessions(
     make_parts: Any, seed: SeedInfo, state: EmulatorState
 ) -> None:
-    parts: Built = make_parts(max_daily="usd=4500")  # three $15.00 charges
+    parts: ServerParts = make_parts(max_daily="usd=4500")  # three $15.00 charges
     async with Client(parts.server) as client, Person(parts.console) as person:
         orders = await drafts(client, seed, 6)
         approvals = []
@@ -205,11 +205,11 @@ async def test_the_daily_limit_holds_when_approved_charges_land_at_once_from_man
 
 
 async def test_the_daily_total_survives_a_restart(make_parts: Any, seed: SeedInfo, state: EmulatorState) -> None:
-    first: Built = make_parts(max_daily="usd=2000", confirm="off")
+    first: ServerParts = make_parts(max_daily="usd=2000", confirm="off")
     async with Client(first.server) as client:
         [one, two] = await drafts(client, seed, 2)
         await call(client, "finalize_order", {"order_id": one})
-    restarted: Built = make_parts(max_daily="usd=2000", confirm="off")  # a new process on the same state
+    restarted: ServerParts = make_parts(max_daily="usd=2000", confirm="off")  # a new process on the same state
     async with Client(restarted.server) as client:
         message = await fail(client, "finalize_order", {"order_id": two})
     assert (
@@ -223,7 +223,7 @@ async def test_the_daily_total_survives_a_restart(make_parts: Any, seed: SeedInf
 async def test_a_charge_polar_refused_frees_its_share_of_the_daily_limit(
     make_parts: Any, seed: SeedInfo, state: EmulatorState
 ) -> None:
-    parts: Built = make_parts(max_daily="usd=1500", confirm="off")
+    parts: ServerParts = make_parts(max_daily="usd=1500", confirm="off")
     async with Client(parts.server) as client:
         await fail(client, "finalize_order", {"order_id": seed.draft_orders["declining_card"]})  # $12.50, declined
         charged = await call(client, "finalize_order", {"order_id": seed.draft_orders["good_card"]})  # $15.00
@@ -233,7 +233,7 @@ async def test_a_charge_polar_refused_frees_its_share_of_the_daily_limit(
 
 async def test_a_charge_over_the_days_total_is_refused_before_anyone_is_asked(make_parts: Any, seed: SeedInfo) -> None:
     """The request is not recorded: checked in the same transaction that would record it."""
-    parts: Built = make_parts(max_daily="usd=2000")
+    parts: ServerParts = make_parts(max_daily="usd=2000")
     store = await parts.store()
     await store.start_act(approval_id="earlier", tool="finalize_order", target="another-order", currency="usd",
                           amount=1000, per_charge=None, daily=None, seen=0)  # fmt: skip
@@ -254,7 +254,7 @@ async def test_an_approved_charge_over_the_days_total_by_now_keeps_its_approval(
 ) -> None:
     """Another charge used up the day's total after the approval: the approved call is refused before the
     approval is used (it can be used once the total allows), and nothing is charged."""
-    parts: Built = make_parts(max_daily="usd=2000")
+    parts: ServerParts = make_parts(max_daily="usd=2000")
     store = await parts.store()
     order_id = seed.draft_orders["good_card"]
     async with Client(parts.server) as client, Person(parts.console) as person:
@@ -274,7 +274,7 @@ async def test_the_act_takes_the_servers_limits_into_the_store_with_it(
     """The limits are checked before anyone is asked, and again atomically in the store as the approval is
     redeemed: the act hands the store this server's own per-charge and daily limits, so that second check is
     never skipped (it is what holds when the first one was made with other facts or limits)."""
-    parts: Built = make_parts(max_charge="usd=5000", max_daily="usd=100000")
+    parts: ServerParts = make_parts(max_charge="usd=5000", max_daily="usd=100000")
     store = await parts.store()
     handed: list[tuple[Any, Any]] = []
     redeem = store.redeem_and_start
@@ -309,7 +309,7 @@ async def test_a_charge_of_exactly_the_per_charge_limit_is_approved_and_made(
     """The draft is $15.00 and --max-charge usd=1500: checked before asking, before acting and in the store's
     act, it passes each."""
     order_id = seed.draft_orders["good_card"]
-    parts: Built = make_parts(max_charge="usd=1500")
+    parts: ServerParts = make_parts(max_charge="usd=1500")
     async with Client(parts.server) as client, Person(parts.console) as person:
         charged = await approved_call(client, person, "finalize_order", {"order_id": order_id})
     assert charged["status"] == "charged"
@@ -320,7 +320,7 @@ async def test_a_charge_one_unit_over_the_per_charge_limit_is_refused_before_any
     make_parts: Any, seed: SeedInfo, state: EmulatorState
 ) -> None:
     order_id = seed.draft_orders["good_card"]
-    parts: Built = make_parts(max_charge="usd=1499")
+    parts: ServerParts = make_parts(max_charge="usd=1499")
     async with Client(parts.server) as client:
         message = await fail(client, "finalize_order", {"order_id": order_id})
     assert message == (
@@ -335,7 +335,7 @@ async def test_a_request_that_brings_the_days_total_to_exactly_the_limit_is_reco
     make_parts: Any, seed: SeedInfo
 ) -> None:
     """$10.00 moved today and a $15.00 charge: --max-daily usd=2500 records the request for a person."""
-    parts: Built = make_parts(max_daily="usd=2500")
+    parts: ServerParts = make_parts(max_daily="usd=2500")
     store = await parts.store()
     await store.start_act(approval_id="earlier", tool="finalize_order", target="another-order", currency="usd",
                           amount=1000, per_charge=None, daily=None, seen=0)  # fmt: skip
@@ -349,7 +349,7 @@ async def test_a_request_one_unit_over_the_days_limit_asks_nobody_and_records_no
     make_parts: Any, seed: SeedInfo, state: EmulatorState
 ) -> None:
     """$10.00 moved today and a $15.00 charge over --max-daily usd=2499: the client that could ask is not asked."""
-    parts: Built = make_parts(max_daily="usd=2499")
+    parts: ServerParts = make_parts(max_daily="usd=2499")
     store = await parts.store()
     await store.start_act(approval_id="earlier", tool="finalize_order", target="another-order", currency="usd",
                           amount=1000, per_charge=None, daily=None, seen=0)  # fmt: skip

@@ -10,7 +10,7 @@ from mcp.client import Client
 from polar_orders_mcp.approvals.policy import Caller
 from polar_orders_mcp.emulator.seed import SeedInfo
 from polar_orders_mcp.emulator.state import EmulatorState
-from polar_orders_mcp.server.app import Built
+from polar_orders_mcp.server.app import ServerParts
 from polar_orders_mcp.store import signed
 from polar_orders_mcp.store.records import NewApproval, OwnRequest
 from tests.approvals.console_client import Person
@@ -23,7 +23,9 @@ BOB_SECRET = "bob-secret-for-the-tests"
 PEOPLE = {"approvers": f"ada:{ADA_SECRET},bob:{BOB_SECRET}", "roles": "ada=use+approve,bob=approve"}
 
 
-def acting_for(parts: Built, person: str | None, client: str = "oauth:desk", session: str | None = None) -> Built:
+def acting_for(
+    parts: ServerParts, person: str | None, client: str = "oauth:desk", session: str | None = None
+) -> ServerParts:
     """The server as an OAuth client acting for `person` reaches it (server/identity.py reads it from the token)."""
     parts.guard.identify = lambda _ctx: Caller(client, session, person)
     return parts
@@ -105,7 +107,7 @@ async def test_elicit_only_says_that_another_person_must_approve(make_parts: Any
     assert "(--confirm elicit)" in said
 
 
-async def test_the_store_refuses_an_approval_by_the_asker_whatever_the_channel(parts: Built) -> None:
+async def test_the_store_refuses_an_approval_by_the_asker_whatever_the_channel(parts: ServerParts) -> None:
     store = await parts.store()
     request = NewApproval(
         tool="finalize_order", target="order-1", digest="d" * 64, facts={}, summary="s", message="m", display=[],
@@ -121,7 +123,7 @@ async def test_the_store_refuses_an_approval_by_the_asker_whatever_the_channel(p
     assert (await store.decide(theirs.id, approve=False, by="ada", redeem_window=60)).state == "denied"
 
 
-def test_a_form_answer_from_a_client_acting_for_a_person_approves_nothing(parts: Built) -> None:
+def test_a_form_answer_from_a_client_acting_for_a_person_approves_nothing(parts: ServerParts) -> None:
     """Checked again when an answer arrives: a form answered by the asker's own client is the asker's approval."""
     refusal = parts.guard.form_refusal(Caller("stdio", None, "ada"), 1500, "usd")
     assert refusal == "ada asked for it through this client, and only another person may approve it"

@@ -17,7 +17,7 @@ from polar_orders_mcp import receipts
 from polar_orders_mcp.approvals.policy import Caller
 from polar_orders_mcp.emulator.seed import SeedInfo
 from polar_orders_mcp.emulator.state import EmulatorState
-from polar_orders_mcp.server.app import Built
+from polar_orders_mcp.server.app import ServerParts
 from polar_orders_mcp.signing import KEY_FILE, SigningKey
 from polar_orders_mcp.store import signed
 from polar_orders_mcp.store.mandates import MandateStore
@@ -41,13 +41,13 @@ def made(state: EmulatorState, order_id: str, days: float) -> None:
     state.store.order(order_id).created_at = datetime.now(UTC) - timedelta(days=days)
 
 
-async def mandate(parts: Built, *, ttl: float = 3600, by: str = "ada", **terms: Any) -> Mandate:
+async def mandate(parts: ServerParts, *, ttl: float = 3600, by: str = "ada", **terms: Any) -> Mandate:
     """A standing approval for create_refund in USD signed by `by`, as the approval console records it."""
     given: dict[str, Any] = {"tools": ("create_refund",), "currency": "usd", "max_per_act": 2000, **terms}
     return await MandateStore(await parts.store()).create(MandateTerms(**given), by=by, ttl=ttl)
 
 
-async def usage(parts: Built, made_: Mandate) -> MandateUsage:
+async def usage(parts: ServerParts, made_: Mandate) -> MandateUsage:
     return await MandateStore(await parts.store()).usage(made_.id)
 
 
@@ -78,7 +78,7 @@ def order_id(seed: SeedInfo, state: EmulatorState) -> str:
 
 
 async def test_an_act_within_a_mandate_is_done_at_once_and_says_which_and_what_is_left(
-    parts: Built, order_id: str, state: EmulatorState
+    parts: ServerParts, order_id: str, state: EmulatorState
 ) -> None:
     standing = await mandate(parts, max_acts=10, daily_budget=5000, max_order_age_days=30)
     async with Client(parts.server) as client:
@@ -92,7 +92,9 @@ async def test_an_act_within_a_mandate_is_done_at_once_and_says_which_and_what_i
     assert await usage(parts, standing) == MandateUsage(acts=1, total=600, today=600, acts_today=1)
 
 
-async def test_the_audit_record_of_the_act_names_the_mandate_and_its_approver(parts: Built, order_id: str) -> None:
+async def test_the_audit_record_of_the_act_names_the_mandate_and_its_approver(
+    parts: ServerParts, order_id: str
+) -> None:
     standing = await mandate(parts)
     async with Client(parts.server) as client:
         await call(client, "create_refund", {"order_id": order_id, **REFUND})
@@ -104,7 +106,7 @@ async def test_the_audit_record_of_the_act_names_the_mandate_and_its_approver(pa
 
 
 async def test_the_signed_decision_and_the_receipt_reference_the_mandate(
-    parts: Built, order_id: str, tmp_path: Any
+    parts: ServerParts, order_id: str, tmp_path: Any
 ) -> None:
     standing = await mandate(parts)
     async with Client(parts.server) as client:
@@ -184,7 +186,7 @@ CASES = [  # built per test from its seed
 
 @pytest.mark.parametrize("case", CASES)
 async def test_each_constraint_at_and_past_its_boundary(
-    parts: Built, order_id: str, seed: SeedInfo, state: EmulatorState, case: str
+    parts: ServerParts, order_id: str, seed: SeedInfo, state: EmulatorState, case: str
 ) -> None:
     terms, caller, arguments, why = cases(seed)[case]
     parts.guard.identify = lambda _ctx: caller
@@ -214,7 +216,7 @@ SMALL = {"amount": 300}  # $3.60 paid back, tax included: three fit in the order
     ids=["acts", "acts-a-day", "daily", "total"],
 )
 async def test_a_budget_holds_its_last_act_and_not_one_more(
-    parts: Built, order_id: str, state: EmulatorState, budget: dict[str, Any], left: str, why: str
+    parts: ServerParts, order_id: str, state: EmulatorState, budget: dict[str, Any], left: str, why: str
 ) -> None:
     standing = await mandate(parts, **budget)
     async with Client(parts.server) as client:
@@ -228,7 +230,7 @@ async def test_a_budget_holds_its_last_act_and_not_one_more(
 
 
 async def test_the_daily_budget_is_free_again_a_day_later_and_the_total_is_not(
-    parts: Built, order_id: str, state: EmulatorState
+    parts: ServerParts, order_id: str, state: EmulatorState
 ) -> None:
     standing = await mandate(parts, ttl=7 * DAY, daily_budget=480, total_budget=720)
     now = frozen(await parts.store(), time.time())
@@ -247,7 +249,7 @@ async def test_the_daily_budget_is_free_again_a_day_later_and_the_total_is_not(
 
 @pytest.mark.parametrize(("older", "why"), [(0, None), (1, "the order is 30 days old, over its 30 days")])
 async def test_the_order_age_at_and_past_its_bound(
-    parts: Built, seed: SeedInfo, state: EmulatorState, older: int, why: str | None
+    parts: ServerParts, seed: SeedInfo, state: EmulatorState, older: int, why: str | None
 ) -> None:
     at = float(int(time.time()))
     frozen(await parts.store(), at)
@@ -266,7 +268,9 @@ async def test_the_order_age_at_and_past_its_bound(
 
 
 @pytest.mark.parametrize("ended", ["expired", "revoked"])
-async def test_an_ended_mandate_allows_nothing(parts: Built, order_id: str, state: EmulatorState, ended: str) -> None:
+async def test_an_ended_mandate_allows_nothing(
+    parts: ServerParts, order_id: str, state: EmulatorState, ended: str
+) -> None:
     standing = await mandate(parts, ttl=0 if ended == "expired" else 3600)
     if ended == "revoked":
         assert await MandateStore(await parts.store()).revoke(standing.id, by="bea") is not None
@@ -277,7 +281,7 @@ async def test_an_ended_mandate_allows_nothing(parts: Built, order_id: str, stat
 
 
 async def test_an_act_polar_refuses_does_not_use_the_budget(
-    parts: Built, order_id: str, seed: SeedInfo, state: EmulatorState
+    parts: ServerParts, order_id: str, seed: SeedInfo, state: EmulatorState
 ) -> None:
     made(state, seed.refunds_blocked_order_id, 3)
     standing = await mandate(parts, max_acts=1, daily_budget=1500)
@@ -292,7 +296,7 @@ async def test_an_act_polar_refuses_does_not_use_the_budget(
 
 
 async def test_a_revocation_between_the_grant_and_the_act_stops_the_act(
-    parts: Built, order_id: str, state: EmulatorState, monkeypatch: pytest.MonkeyPatch
+    parts: ServerParts, order_id: str, state: EmulatorState, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     standing = await mandate(parts)
     store = await parts.store()
@@ -318,7 +322,7 @@ async def test_a_revocation_between_the_grant_and_the_act_stops_the_act(
 # A hostile model: nothing it can call makes, widens or extends a mandate, and no id it invents stands for one.
 
 
-async def test_no_tool_makes_or_changes_a_mandate(parts: Built) -> None:
+async def test_no_tool_makes_or_changes_a_mandate(parts: ServerParts) -> None:
     async with Client(parts.server) as client:
         tools = (await client.list_tools()).tools
     assert len(tools) > 20
@@ -331,7 +335,7 @@ async def test_no_tool_makes_or_changes_a_mandate(parts: Built) -> None:
 
 @pytest.mark.parametrize("kind", ["the mandate's id", "made up"])
 async def test_a_mandate_id_passed_as_an_approval_grants_nothing(
-    parts: Built, order_id: str, state: EmulatorState, kind: str
+    parts: ServerParts, order_id: str, state: EmulatorState, kind: str
 ) -> None:
     standing = await mandate(parts, max_per_act=100)  # covers nothing this call moves
     given = standing.id if kind == "the mandate's id" else "mdt_" + "A" * 16
@@ -348,7 +352,7 @@ async def test_a_mandate_id_passed_as_an_approval_grants_nothing(
 
 
 async def test_the_per_charge_limit_refuses_what_a_mandate_allows(
-    make_parts: Callable[..., Built], order_id: str, state: EmulatorState
+    make_parts: Callable[..., ServerParts], order_id: str, state: EmulatorState
 ) -> None:
     parts = make_parts(max_charge="usd=599")
     standing = await mandate(parts)
@@ -359,7 +363,7 @@ async def test_the_per_charge_limit_refuses_what_a_mandate_allows(
 
 
 async def test_the_daily_limit_refuses_what_a_mandate_allows(
-    make_parts: Callable[..., Built], order_id: str, state: EmulatorState
+    make_parts: Callable[..., ServerParts], order_id: str, state: EmulatorState
 ) -> None:
     parts = make_parts(max_daily="usd=1000")
     standing = await mandate(parts)
@@ -372,7 +376,7 @@ async def test_the_daily_limit_refuses_what_a_mandate_allows(
 
 
 async def test_an_act_the_daily_limit_refuses_at_the_act_does_not_use_the_mandate(
-    make_parts: Callable[..., Built], order_id: str, state: EmulatorState, monkeypatch: pytest.MonkeyPatch
+    make_parts: Callable[..., ServerParts], order_id: str, state: EmulatorState, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Another call moves money between this one's grant and its act, filling the day's limit: Polar is not asked,
     and the mandate's budget is left as it was."""
@@ -408,7 +412,7 @@ def refundable(state: EmulatorState, seed: SeedInfo) -> list[str]:
 
 
 async def test_parallel_acts_on_two_servers_sharing_a_state_dir_stay_within_the_daily_budget(
-    make_parts: Callable[..., Built], seed: SeedInfo, state: EmulatorState, tmp_path: Any
+    make_parts: Callable[..., ServerParts], seed: SeedInfo, state: EmulatorState, tmp_path: Any
 ) -> None:
     import anyio
 
@@ -437,7 +441,7 @@ async def test_parallel_acts_on_two_servers_sharing_a_state_dir_stay_within_the_
 
 
 async def test_a_mandate_covers_only_its_own_tools(
-    parts: Built, seed: SeedInfo, state: EmulatorState
+    parts: ServerParts, seed: SeedInfo, state: EmulatorState
 ) -> None:
     """A standing approval for refunds allows no charge, however small."""
     standing = await mandate(parts, max_per_act=100_000)
@@ -449,7 +453,7 @@ async def test_a_mandate_covers_only_its_own_tools(
 
 
 async def test_an_order_age_bound_never_fits_a_preview_that_does_not_say_the_orders_age(
-    parts: Built, seed: SeedInfo, state: EmulatorState
+    parts: ServerParts, seed: SeedInfo, state: EmulatorState
 ) -> None:
     standing = await mandate(parts, tools=("finalize_order",), max_per_act=100_000, max_order_age_days=30)
     order_id = seed.draft_orders["good_card"]
@@ -463,7 +467,7 @@ async def test_an_order_age_bound_never_fits_a_preview_that_does_not_say_the_ord
 
 
 async def test_a_mandate_without_a_passkey_allows_nothing_where_the_server_needs_one(
-    make_parts: Callable[..., Built], order_id: str, state: EmulatorState
+    make_parts: Callable[..., ServerParts], order_id: str, state: EmulatorState
 ) -> None:
     from tests.approvals.test_passkeys import PASSKEY_SETTINGS
 
@@ -478,7 +482,7 @@ async def test_a_mandate_without_a_passkey_allows_nothing_where_the_server_needs
 
 
 async def test_a_mandate_covers_its_acts_in_relay_mode_too(
-    make_parts: Callable[..., Built], order_id: str, state: EmulatorState
+    make_parts: Callable[..., ServerParts], order_id: str, state: EmulatorState
 ) -> None:
     """A person's standing approval is worth more than a token the model passes back: used where it fits."""
     parts = make_parts(confirm="relay")
@@ -488,7 +492,7 @@ async def test_a_mandate_covers_its_acts_in_relay_mode_too(
     assert done["status"] == "refunded" and standing.id in done["decided"] and posted(state) == 1
 
 
-async def test_a_grant_never_acted_on_stops_counting_once_it_lapses(parts: Built) -> None:
+async def test_a_grant_never_acted_on_stops_counting_once_it_lapses(parts: ServerParts) -> None:
     """A call granted under a mandate that never acted (it crashed, or its target was busy) holds its share of the
     budgets only while its approval can still be redeemed."""
     from polar_orders_mcp.store.mandates import Granted
@@ -509,7 +513,7 @@ async def test_a_grant_never_acted_on_stops_counting_once_it_lapses(parts: Built
 
 
 async def test_a_draft_whose_price_was_set_by_hand_is_never_charged_under_a_mandate(
-    make_parts: Callable[..., Built], seed: SeedInfo, state: EmulatorState
+    make_parts: Callable[..., ServerParts], seed: SeedInfo, state: EmulatorState
 ) -> None:
     """create_order's amount replaces the product's price: a person sees that before it is charged."""
     parts = make_parts(allow_price_override=True)

@@ -19,7 +19,7 @@ import pytest
 from mcp.client import Client
 
 from polar_orders_mcp.emulator.app import create_app
-from polar_orders_mcp.server.app import Built, build_parts
+from polar_orders_mcp.server.app import ServerParts, build_parts
 from polar_orders_mcp.server.http import http_app
 from polar_orders_mcp.settings import Settings
 from tests.approvals.console_client import APPROVER_SECRET
@@ -36,7 +36,7 @@ pytestmark = pytest.mark.anyio
 class Desk:
     """The console's address, the agent's server (in memory) and the emulator's state."""
 
-    def __init__(self, origin: str, parts: Built, state: Any) -> None:
+    def __init__(self, origin: str, parts: ServerParts, state: Any) -> None:
         self.origin, self.parts, self.state = origin, parts, state
 
     def refundable(self) -> tuple[str, str]:

@@ -9,7 +9,7 @@ from mcp.client import Client
 
 from polar_orders_mcp.emulator.seed import SeedInfo
 from polar_orders_mcp.emulator.state import EmulatorState
-from polar_orders_mcp.server.app import Built
+from polar_orders_mcp.server.app import ServerParts
 from polar_orders_mcp.store.records import MandateUsage
 from tests.approvals.authenticator import SoftPasskey
 from tests.approvals.test_console_mandate_passkeys import challenge_of, signed_in
@@ -29,7 +29,7 @@ def order_id(seed: SeedInfo, state: EmulatorState) -> str:
 
 
 async def test_a_refund_retried_after_an_unknown_outcome_is_asked_of_a_person(
-    parts: Built, order_id: str, state: EmulatorState
+    parts: ServerParts, order_id: str, state: EmulatorState
 ) -> None:
     """Polar may still be making the first refund (its answer was a 500): the retry's preview warns a person of it,
     and a mandate, which nobody reads at the act, must not pay the customer back a second time unseen."""
@@ -70,7 +70,7 @@ async def test_removing_the_mandates_passkey_between_the_checks_and_the_act_stop
 
 
 async def test_many_tasks_of_one_client_racing_stay_within_the_budget(
-    parts: Built, seed: SeedInfo, state: EmulatorState
+    parts: ServerParts, seed: SeedInfo, state: EmulatorState
 ) -> None:
     """One process, one client, eight calls at once: the budget holds three acts of $1.20 and not one more."""
     import anyio
@@ -94,7 +94,7 @@ async def test_many_tasks_of_one_client_racing_stay_within_the_budget(
 
 @pytest.mark.parametrize("hidden", ["\u3164", "\u2800", "\u115f", "\ufe0f"])
 async def test_a_customer_named_by_email_is_not_matched_by_an_address_that_only_reads_the_same(
-    parts: Built, order_id: str, state: EmulatorState, hidden: str
+    parts: ServerParts, order_id: str, state: EmulatorState, hidden: str
 ) -> None:
     """Another customer's address with a character the preview's cleaning drops (Polar takes them in an address's
     local part) is another address: a mandate for vip@example.com never covers it."""

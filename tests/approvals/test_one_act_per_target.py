@@ -10,7 +10,7 @@ import pytest
 from mcp.client import Client
 
 from polar_orders_mcp.emulator.state import EmulatorState
-from polar_orders_mcp.server.app import Built
+from polar_orders_mcp.server.app import ServerParts
 from tests.approvals.console_client import Person
 from tests.tools.conftest import call, error_text
 
@@ -25,7 +25,7 @@ HELD_BACK = ("another call is acting on", "another call acted on", "changed afte
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def backend(request: pytest.FixtureRequest, make_parts: Any) -> Built:
+def backend(request: pytest.FixtureRequest, make_parts: Any) -> ServerParts:
     if request.param == "postgresql":
         return make_parts(database_url=request.getfixturevalue("postgres").new_database())  # type: ignore[no-any-return]
     return make_parts(database_url=None)  # type: ignore[no-any-return]
@@ -43,7 +43,7 @@ def refundable_orders(state: EmulatorState, count: int) -> list[str]:
 
 
 async def test_two_approved_partial_refunds_of_one_order_redeemed_together_pay_once(
-    backend: Built, state: EmulatorState
+    backend: ServerParts, state: EmulatorState
 ) -> None:
     refunds_posted: list[int] = []
     async with Client(backend.server) as client, Person(backend.console) as person:
@@ -77,7 +77,7 @@ async def test_two_approved_partial_refunds_of_one_order_redeemed_together_pay_o
     assert refunds_posted == [1] * ROUNDS
 
 
-async def held_back(backend: Built, state: EmulatorState, *, until: str) -> tuple[str, list[str], str, str]:
+async def held_back(backend: ServerParts, state: EmulatorState, *, until: str) -> tuple[str, list[str], str, str]:
     """Two approved refunds of one order; the second reaches the store's act only once the first is at Polar
     (`until="at Polar"`) or settled (`until="settled"`), having read the order before the first acted. Returns
     the order, the approval ids, what the second call was told, and what calling it again says."""
@@ -128,7 +128,7 @@ async def held_back(backend: Built, state: EmulatorState, *, until: str) -> tupl
 
 
 async def test_an_act_on_a_target_another_act_is_in_flight_on_sends_nothing_and_keeps_its_approval(
-    backend: Built, state: EmulatorState
+    backend: ServerParts, state: EmulatorState
 ) -> None:
     order_id, ids, told, again = await held_back(backend, state, until="at Polar")
     assert told == (
@@ -141,7 +141,7 @@ async def test_an_act_on_a_target_another_act_is_in_flight_on_sends_nothing_and_
 
 
 async def test_an_act_on_a_target_acted_on_after_its_facts_were_read_sends_nothing_and_keeps_its_approval(
-    backend: Built, state: EmulatorState
+    backend: ServerParts, state: EmulatorState
 ) -> None:
     order_id, ids, told, again = await held_back(backend, state, until="settled")
     assert told == (
@@ -158,7 +158,7 @@ async def test_with_confirm_off_two_refunds_of_one_order_fired_together_send_one
 ) -> None:
     """No person is asked, and acts on one target are still one at a time: the second is held back while the
     first is at Polar, and told to call again if it is still needed."""
-    parts: Built = make_parts(confirm="off")
+    parts: ServerParts = make_parts(confirm="off")
     order_id = refundable_orders(state, 1)[0]
     state.faults.add("latency", "/v1/refunds/", method="POST", seconds=0.3)
     answers: list[Any] = []

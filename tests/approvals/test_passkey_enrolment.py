@@ -19,7 +19,7 @@ from webauthn.helpers import base64url_to_bytes
 from polar_orders_mcp.cli import main
 from polar_orders_mcp.emulator.seed import SeedInfo
 from polar_orders_mcp.emulator.state import EmulatorState
-from polar_orders_mcp.server.app import Built
+from polar_orders_mcp.server.app import ServerParts
 from polar_orders_mcp.signing import KEY_FILE
 from tests.approvals.authenticator import SoftPasskey
 from tests.approvals.console_client import APPROVER_SECRET, Person
@@ -40,12 +40,12 @@ HAD_ONE = (
 
 
 @pytest.fixture
-def parts(make_parts: Any) -> Built:
+def parts(make_parts: Any) -> ServerParts:
     return make_parts(**PASSKEYS)  # type: ignore[no-any-return]
 
 
 @pytest.fixture
-async def person(parts: Built) -> Any:
+async def person(parts: ServerParts) -> Any:
     async with Person(parts.console, base_url=ORIGIN) as someone:
         await someone.sign_in()
         yield someone
@@ -81,13 +81,15 @@ async def remove(person: Person, key: SoftPasskey) -> httpx2.Response:
     return await person.http.post("/approvals/passkeys/remove", data=form, headers={"Origin": ORIGIN})
 
 
-async def audited(parts: Built, event: str) -> list[dict[str, Any]]:
+async def audited(parts: ServerParts, event: str) -> list[dict[str, Any]]:
     records = await (await parts.store()).audit_records()
     return [r.entry for r in records if r.entry.get("event") == event]
 
 
 @pytest.fixture
-def operator(parts: Built, tmp_path: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> Any:
+def operator(
+    parts: ServerParts, tmp_path: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> Any:
     """`polar-orders-mcp ARGS --state-dir` of the test server, run as the operator would: its exit code and
     what it printed."""
 
@@ -116,7 +118,7 @@ def untimed(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{k: v for k, v in e.items() if k != "time"} for e in entries]
 
 
-async def test_an_approver_without_a_passkey_adds_one_with_the_secret(parts: Built, person: Person) -> None:
+async def test_an_approver_without_a_passkey_adds_one_with_the_secret(parts: ServerParts, person: Person) -> None:
     page = (await person.http.get("/approvals/passkeys")).text
     mine = SoftPasskey()
     added = await enrol(person, mine)
@@ -127,7 +129,7 @@ async def test_an_approver_without_a_passkey_adds_one_with_the_secret(parts: Bui
     ]
 
 
-async def test_an_approver_with_a_passkey_adds_no_other(parts: Built, person: Person, key: SoftPasskey) -> None:
+async def test_an_approver_with_a_passkey_adds_no_other(parts: ServerParts, person: Person, key: SoftPasskey) -> None:
     page = await person.http.get("/approvals/passkeys")
     other = SoftPasskey()
     refused = await enrol_anyway(person, other)
@@ -139,7 +141,7 @@ async def test_an_approver_with_a_passkey_adds_no_other(parts: Built, person: Pe
 
 
 async def test_removing_ones_passkey_in_the_console_does_not_let_the_secret_add_another(
-    parts: Built, person: Person, key: SoftPasskey
+    parts: ServerParts, person: Person, key: SoftPasskey
 ) -> None:
     """Else whoever holds the secret removes the approver's passkey and adds their own."""
     assert (await remove(person, key)).status_code == 303
@@ -149,7 +151,7 @@ async def test_removing_ones_passkey_in_the_console_does_not_let_the_secret_add_
 
 
 async def test_after_the_operators_reset_the_approver_adds_one_again(
-    parts: Built, person: Person, key: SoftPasskey, operator: Any
+    parts: ServerParts, person: Person, key: SoftPasskey, operator: Any
 ) -> None:
     code, out, err = await operator("passkeys", "reset", "approver")
     new = SoftPasskey()
@@ -170,7 +172,7 @@ async def test_after_the_operators_reset_the_approver_adds_one_again(
 
 
 async def test_a_reset_after_a_removal_in_the_console_lets_the_approver_add_one(
-    parts: Built, person: Person, key: SoftPasskey, operator: Any
+    parts: ServerParts, person: Person, key: SoftPasskey, operator: Any
 ) -> None:
     await remove(person, key)
     code, out, _ = await operator("passkeys", "reset", "approver")
@@ -183,7 +185,7 @@ async def test_a_reset_after_a_removal_in_the_console_lets_the_approver_add_one(
 
 
 async def test_a_reset_stops_an_approval_made_with_the_reset_passkey_before_its_act(
-    parts: Built, person: Person, key: SoftPasskey, seed: SeedInfo, state: EmulatorState, operator: Any
+    parts: ServerParts, person: Person, key: SoftPasskey, seed: SeedInfo, state: EmulatorState, operator: Any
 ) -> None:
     order_id = seed.draft_orders["good_card"]
     async with Client(parts.server) as client:
@@ -200,7 +202,7 @@ async def test_a_reset_stops_an_approval_made_with_the_reset_passkey_before_its_
 
 
 async def test_the_operator_lists_every_passkey(make_parts: Any, tmp_path: Any, operator: Any) -> None:
-    parts: Built = make_parts(**PASSKEYS, approver_token=None,
+    parts: ServerParts = make_parts(**PASSKEYS, approver_token=None,
                               approvers=f"ada:{APPROVER_SECRET},bob:{APPROVER_SECRET}-bob")  # fmt: skip
     async with (
         Person(parts.console, base_url=ORIGIN) as ada,
@@ -224,7 +226,9 @@ async def test_the_operator_lists_every_passkey(make_parts: Any, tmp_path: Any, 
     assert only_ada[1].splitlines()[1:] == lines[1:2]
 
 
-async def test_a_reset_without_the_servers_signing_key_is_refused(operator: Any, tmp_path: Any, parts: Built) -> None:
+async def test_a_reset_without_the_servers_signing_key_is_refused(
+    operator: Any, tmp_path: Any, parts: ServerParts
+) -> None:
     await (await parts.store()).open()
     (tmp_path / "state" / KEY_FILE).unlink()
     code, out, err = await operator("passkeys", "reset", "approver")

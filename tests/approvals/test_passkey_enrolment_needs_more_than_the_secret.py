@@ -9,7 +9,7 @@ from mcp.client import Client
 
 from polar_orders_mcp.emulator.seed import SeedInfo
 from polar_orders_mcp.emulator.state import EmulatorState
-from polar_orders_mcp.server.app import Built
+from polar_orders_mcp.server.app import ServerParts
 from tests.approvals.authenticator import SoftPasskey
 from tests.approvals.console_client import APPROVER_SECRET, Person
 from tests.approvals.test_passkey_enrolment import HAS_ONE, enrol_anyway, page_error
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.anyio
 
 
 async def test_the_secret_alone_adds_no_passkey_that_approves(
-    parts: Built,  # noqa: F811
+    parts: ServerParts,  # noqa: F811
     person: Person,  # noqa: F811
     key: SoftPasskey,  # noqa: F811  the approver's own passkey, added before
     seed: SeedInfo,

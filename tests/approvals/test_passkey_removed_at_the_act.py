@@ -10,7 +10,7 @@ from mcp.client import Client
 
 from polar_orders_mcp.emulator.seed import SeedInfo
 from polar_orders_mcp.emulator.state import EmulatorState
-from polar_orders_mcp.server.app import Built
+from polar_orders_mcp.server.app import ServerParts
 from tests.approvals.authenticator import SoftPasskey
 from tests.approvals.console_client import Person
 from tests.approvals.test_passkeys import approve_with, ask, key, not_charged, parts, person  # noqa: F401
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.anyio
 
 
 async def test_a_passkey_removed_while_the_act_starts_charges_nothing(
-    parts: Built,  # noqa: F811
+    parts: ServerParts,  # noqa: F811
     person: Person,  # noqa: F811
     key: SoftPasskey,  # noqa: F811
     seed: SeedInfo,

@@ -20,7 +20,7 @@ from webauthn.helpers import base64url_to_bytes, bytes_to_base64url
 from polar_orders_mcp.approvals.passkeys import PasskeyPolicy, decision_challenge, site_of
 from polar_orders_mcp.emulator.seed import SeedInfo
 from polar_orders_mcp.emulator.state import EmulatorState
-from polar_orders_mcp.server.app import Built
+from polar_orders_mcp.server.app import ServerParts
 from polar_orders_mcp.settings import Settings
 from tests.approvals.authenticator import SoftPasskey
 from tests.approvals.console_client import APPROVER_SECRET, Person
@@ -90,12 +90,12 @@ def refusal(response: httpx2.Response) -> str:
 
 
 @pytest.fixture
-def parts(make_parts: Any) -> Built:
+def parts(make_parts: Any) -> ServerParts:
     return make_parts(**PASSKEY_SETTINGS)  # type: ignore[no-any-return]
 
 
 @pytest.fixture
-async def person(parts: Built) -> Any:
+async def person(parts: ServerParts) -> Any:
     async with Person(parts.console, base_url=ORIGIN) as someone:
         await someone.sign_in()
         yield someone
@@ -115,7 +115,7 @@ async def ask(client: Client, order_id: str) -> str:
 
 
 async def test_an_approver_enrols_a_passkey_approves_with_it_and_the_agents_next_call_charges(
-    parts: Built, person: Person, key: SoftPasskey, seed: SeedInfo, state: EmulatorState
+    parts: ServerParts, person: Person, key: SoftPasskey, seed: SeedInfo, state: EmulatorState
 ) -> None:
     order_id = seed.draft_orders["good_card"]
     async with Client(parts.server) as client:
@@ -133,7 +133,7 @@ async def test_an_approver_enrols_a_passkey_approves_with_it_and_the_agents_next
 
 
 async def test_a_plain_approve_is_refused_when_a_passkey_is_needed_and_a_deny_needs_none(
-    parts: Built, person: Person, seed: SeedInfo, state: EmulatorState
+    parts: ServerParts, person: Person, seed: SeedInfo, state: EmulatorState
 ) -> None:
     async with Client(parts.server) as client:
         first = await ask(client, seed.draft_orders["good_card"])
@@ -148,7 +148,9 @@ async def test_a_plain_approve_is_refused_when_a_passkey_is_needed_and_a_deny_ne
     assert state.store.order(seed.draft_orders["good_card"]).status == "draft"
 
 
-async def test_an_approver_without_a_passkey_is_told_to_add_one(parts: Built, person: Person, seed: SeedInfo) -> None:
+async def test_an_approver_without_a_passkey_is_told_to_add_one(
+    parts: ServerParts, person: Person, seed: SeedInfo
+) -> None:
     async with Client(parts.server) as client:
         approval_id = await ask(client, seed.draft_orders["good_card"])
     page = (await person.http.get(f"/approvals/{approval_id}")).text
@@ -168,7 +170,7 @@ async def test_an_approver_without_a_passkey_is_told_to_add_one(parts: Built, pe
     ids=["another-origin", "another-rp-id", "no-user-verification"],
 )
 async def test_an_assertion_not_made_here_by_a_verified_person_is_refused(
-    parts: Built, person: Person, key: SoftPasskey, seed: SeedInfo, signing: dict[str, Any], said: str
+    parts: ServerParts, person: Person, key: SoftPasskey, seed: SeedInfo, signing: dict[str, Any], said: str
 ) -> None:
     async with Client(parts.server) as client:
         approval_id = await ask(client, seed.draft_orders["good_card"])
@@ -180,7 +182,9 @@ async def test_an_assertion_not_made_here_by_a_verified_person_is_refused(
     assert (await (await parts.store()).get_approval(approval_id)).state == "pending"  # type: ignore[union-attr]
 
 
-async def test_a_pages_challenge_is_good_once(parts: Built, person: Person, key: SoftPasskey, seed: SeedInfo) -> None:
+async def test_a_pages_challenge_is_good_once(
+    parts: ServerParts, person: Person, key: SoftPasskey, seed: SeedInfo
+) -> None:
     async with Client(parts.server) as client:
         approval_id = await ask(client, seed.draft_orders["good_card"])
     page = await open_page(person, approval_id)
@@ -194,7 +198,7 @@ async def test_a_pages_challenge_is_good_once(parts: Built, person: Person, key:
 
 
 async def test_an_assertion_is_not_good_with_another_pages_nonce(
-    parts: Built, person: Person, key: SoftPasskey, seed: SeedInfo
+    parts: ServerParts, person: Person, key: SoftPasskey, seed: SeedInfo
 ) -> None:
     async with Client(parts.server) as client:
         approval_id = await ask(client, seed.draft_orders["good_card"])
@@ -207,7 +211,7 @@ async def test_an_assertion_is_not_good_with_another_pages_nonce(
 
 
 async def test_an_assertion_whose_count_did_not_move_on_is_refused(
-    parts: Built, person: Person, key: SoftPasskey, seed: SeedInfo
+    parts: ServerParts, person: Person, key: SoftPasskey, seed: SeedInfo
 ) -> None:
     orders = [seed.draft_orders["good_card"], seed.draft_orders["declining_card"]]
     async with Client(parts.server) as client:
@@ -219,7 +223,7 @@ async def test_an_assertion_whose_count_did_not_move_on_is_refused(
 
 
 async def test_an_assertion_for_another_approval_is_refused(
-    parts: Built, person: Person, key: SoftPasskey, seed: SeedInfo
+    parts: ServerParts, person: Person, key: SoftPasskey, seed: SeedInfo
 ) -> None:
     orders = [seed.draft_orders["good_card"], seed.draft_orders["declining_card"]]
     async with Client(parts.server) as client:
@@ -236,7 +240,7 @@ async def test_an_assertion_for_another_approval_is_refused(
 
 
 async def test_a_passkey_of_another_approver_or_a_removed_one_approves_nothing(make_parts: Any, seed: SeedInfo) -> None:
-    parts: Built = make_parts(**PASSKEY_SETTINGS, approver_token=None,
+    parts: ServerParts = make_parts(**PASSKEY_SETTINGS, approver_token=None,
                               approvers=f"ada:{APPROVER_SECRET},bob:{APPROVER_SECRET}-bob")  # fmt: skip
     async with (
         Person(parts.console, base_url=ORIGIN) as ada,
@@ -265,7 +269,7 @@ async def test_a_passkey_of_another_approver_or_a_removed_one_approves_nothing(m
 
 
 async def test_a_passkey_removed_after_approving_stops_the_act(
-    parts: Built, person: Person, key: SoftPasskey, seed: SeedInfo, state: EmulatorState
+    parts: ServerParts, person: Person, key: SoftPasskey, seed: SeedInfo, state: EmulatorState
 ) -> None:
     order_id = seed.draft_orders["good_card"]
     async with Client(parts.server) as client:
@@ -285,7 +289,7 @@ async def test_a_passkey_removed_after_approving_stops_the_act(
 
 
 async def test_a_digest_rewritten_in_the_store_after_a_passkey_approval_stops_the_act(
-    parts: Built, person: Person, key: SoftPasskey, seed: SeedInfo, state: EmulatorState
+    parts: ServerParts, person: Person, key: SoftPasskey, seed: SeedInfo, state: EmulatorState
 ) -> None:
     """Whoever can write the database can rewrite an approval's facts and digest; not what the passkey signed."""
     order_id = seed.draft_orders["good_card"]
@@ -304,7 +308,7 @@ async def test_a_digest_rewritten_in_the_store_after_a_passkey_approval_stops_th
 
 
 async def test_a_proof_that_does_not_verify_stops_the_act(
-    parts: Built, person: Person, key: SoftPasskey, seed: SeedInfo, state: EmulatorState
+    parts: ServerParts, person: Person, key: SoftPasskey, seed: SeedInfo, state: EmulatorState
 ) -> None:
     order_id = seed.draft_orders["good_card"]
     store = await parts.store()
@@ -328,7 +332,7 @@ async def test_a_proof_that_does_not_verify_stops_the_act(
 
 
 async def test_an_approval_needing_a_passkey_approved_without_one_is_not_acted_on(
-    parts: Built, seed: SeedInfo, state: EmulatorState
+    parts: ServerParts, seed: SeedInfo, state: EmulatorState
 ) -> None:
     """However it came to be approved (another replica's older version, the database): no passkey, no act."""
     order_id = seed.draft_orders["good_card"]
@@ -345,7 +349,9 @@ async def test_an_approval_needing_a_passkey_approved_without_one_is_not_acted_o
     assert state.store.order(order_id).status == "draft"
 
 
-async def test_a_request_needing_a_passkey_is_never_asked_in_the_clients_form(parts: Built, seed: SeedInfo) -> None:
+async def test_a_request_needing_a_passkey_is_never_asked_in_the_clients_form(
+    parts: ServerParts, seed: SeedInfo
+) -> None:
     asked: list[str] = []
 
     async def client_asks(_ctx: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
@@ -431,7 +437,7 @@ def test_settings_that_cannot_ask_for_a_passkey_are_refused(settings: dict[str, 
 
 
 async def test_a_passkey_approval_is_acted_on_only_where_it_was_made(
-    parts: Built, person: Person, key: SoftPasskey, seed: SeedInfo, state: EmulatorState
+    parts: ServerParts, person: Person, key: SoftPasskey, seed: SeedInfo, state: EmulatorState
 ) -> None:
     """A console that moved to another address (a stdio server restarted on another port) acts on none of the
     passkey approvals made on the old one: an origin is checked exactly, again before acting."""
@@ -480,7 +486,7 @@ async def _reassigned(store: Any, key: SoftPasskey, first: str, second: str) -> 
     ids=["without-user-verification", "copied-to-another-request", "another-approver"],
 )
 async def test_a_stored_proof_rewritten_in_the_store_is_not_acted_on(
-    parts: Built, person: Person, key: SoftPasskey, seed: SeedInfo, state: EmulatorState,
+    parts: ServerParts, person: Person, key: SoftPasskey, seed: SeedInfo, state: EmulatorState,
     rewrite: Any, acted_on: str, said: str,
 ) -> None:  # fmt: skip
     order_id = seed.draft_orders["good_card"]

@@ -13,7 +13,7 @@ from mcp.client import Client
 from polar_orders_mcp.emulator.models import PaymentMethod
 from polar_orders_mcp.emulator.seed import SeedInfo
 from polar_orders_mcp.emulator.state import EmulatorState
-from polar_orders_mcp.server.app import Built, build_parts
+from polar_orders_mcp.server.app import ServerParts, build_parts
 from polar_orders_mcp.settings import Settings
 from tests.approvals.console_client import Person
 from tests.tools.conftest import TEST_SETTINGS, call, fail
@@ -49,7 +49,7 @@ class Window(httpx2.AsyncBaseTransport):
         return await self.inner.handle_async_request(request)
 
 
-def parts_with(emulator: Any, transport: httpx2.AsyncBaseTransport, tmp_path: Any, **settings: Any) -> Built:
+def parts_with(emulator: Any, transport: httpx2.AsyncBaseTransport, tmp_path: Any, **settings: Any) -> ServerParts:
     merged = {**TEST_SETTINGS, "state_dir": tmp_path / "state", **settings}
     return build_parts(Settings(emulator=True, **merged), transport=transport)
 
@@ -92,7 +92,7 @@ async def test_a_checkout_changed_through_its_client_secret_at_the_last_moment_c
 
 
 async def test_the_slow_reread_race_of_the_finding_charges_only_what_was_approved(
-    parts: Built, person: Person, emulator: Any, seed: SeedInfo, state: EmulatorState
+    parts: ServerParts, person: Person, emulator: Any, seed: SeedInfo, state: EmulatorState
 ) -> None:
     """The finding as reported: a slow answer to the re-read widens the window, and the buyer's page
     raises the amount inside it."""
@@ -231,7 +231,7 @@ async def test_a_price_override_is_refused_unless_the_server_allows_it(
 async def test_an_allowed_price_override_is_shown_plainly_to_the_person(
     make_parts: Any, seed: SeedInfo, state: EmulatorState
 ) -> None:
-    parts: Built = make_parts(allow_price_override=True)
+    parts: ServerParts = make_parts(allow_price_override=True)
     async with Client(parts.server) as client, Person(parts.console) as person:
         draft = await call(
             client,
@@ -267,7 +267,7 @@ async def emulator_call(emulator: Any, method: str, path: str, body: Any = None)
         return response.json() if response.content else None
 
 
-async def approve_then_act(parts: Built, tool: str, args: dict[str, Any]) -> Any:
+async def approve_then_act(parts: ServerParts, tool: str, args: dict[str, Any]) -> Any:
     async with Client(parts.server) as client, Person(parts.console) as person:
         first = await call(client, tool, args)
         await person.approve(first["approval"]["approval_id"])
@@ -398,7 +398,7 @@ async def test_a_tax_id_added_at_the_last_moment_is_cleared_by_the_confirmation(
 
 
 async def test_the_slow_reread_race_with_a_new_billing_country_charges_only_what_was_approved(
-    parts: Built, person: Person, emulator: Any, seed: SeedInfo, state: EmulatorState
+    parts: ServerParts, person: Person, emulator: Any, seed: SeedInfo, state: EmulatorState
 ) -> None:
     """A slow answer to the reread before the confirm widens the window; the buyer's page moves the billing
     country to one with tax inside it. Deterministic: the change lands while the reread's body is trickling."""
@@ -427,7 +427,7 @@ async def test_the_slow_reread_race_with_a_new_billing_country_charges_only_what
 
 
 async def test_a_checkout_that_charges_without_a_billing_address_is_refused_before_anyone_is_asked(
-    parts: Built, seed: SeedInfo, state: EmulatorState
+    parts: ServerParts, seed: SeedInfo, state: EmulatorState
 ) -> None:
     async with Client(parts.server) as client:
         checkout = await call(
@@ -450,7 +450,7 @@ async def test_a_checkout_that_charges_without_a_billing_address_is_refused_befo
 
 
 async def test_the_person_reads_the_billing_address_and_the_tax_it_sets(
-    parts: Built, seed: SeedInfo
+    parts: ServerParts, seed: SeedInfo
 ) -> None:
     async with Client(parts.server) as client:
         checkout = await call(

@@ -12,7 +12,7 @@ from mcp.client import Client
 
 from polar_orders_mcp.emulator.seed import SeedInfo
 from polar_orders_mcp.emulator.state import EmulatorState
-from polar_orders_mcp.server.app import Built
+from polar_orders_mcp.server.app import ServerParts
 from tests.approvals.console_client import Person
 from tests.approvals.test_pinning import parts_with
 from tests.tools.conftest import call, error_text
@@ -42,7 +42,9 @@ class Gate(httpx2.AsyncBaseTransport):
         return await self.inner.handle_async_request(request)
 
 
-async def race(parts: Built, tool: str, args: dict[str, Any], mode: str, times: int = 2) -> list[types.CallToolResult]:
+async def race(
+    parts: ServerParts, tool: str, args: dict[str, Any], mode: str, times: int = 2
+) -> list[types.CallToolResult]:
     """The same call, with the same approval, from `times` sessions of the client that asked, at once."""
     results: list[types.CallToolResult] = []
 

@@ -15,7 +15,7 @@ import pytest
 
 from polar_orders_mcp.approvals.console import console_app
 from polar_orders_mcp.approvals.slowdown import SlowDown
-from polar_orders_mcp.server.app import Built
+from polar_orders_mcp.server.app import ServerParts
 from tests.approvals.console_client import APPROVER_SECRET
 from tests.server.conftest import serve_in_thread
 
@@ -25,7 +25,9 @@ GIVES_UP_AFTER = 0.05
 """Seconds the guesser waits for each answer before it takes the guess for a wrong one."""
 
 
-async def _guess(parts: Built, slow: SlowDown, guesses: list[str], gives_up_after: float) -> tuple[str | None, float]:
+async def _guess(
+    parts: ServerParts, slow: SlowDown, guesses: list[str], gives_up_after: float
+) -> tuple[str | None, float]:
     """The guess the console signed in with, if the guesser saw it, and the seconds it took to get there."""
     parts.console.slow_down = slow
     await parts.store()
@@ -55,13 +57,13 @@ async def _guess(parts: Built, slow: SlowDown, guesses: list[str], gives_up_afte
 GUESSES = [f"wrong-guess-number-{n:03}" for n in range(15)] + [APPROVER_SECRET]
 
 
-async def test_a_guesser_that_gives_up_on_each_answer_misses_the_right_secret(parts: Built) -> None:
+async def test_a_guesser_that_gives_up_on_each_answer_misses_the_right_secret(parts: ServerParts) -> None:
     slow = SlowDown(step=0.02, most=0.16)  # the defaults' shape, in a fraction of the time
     found, _ = await _guess(parts, slow, GUESSES, GIVES_UP_AFTER)
     assert found is None
 
 
-async def test_a_guesser_that_waits_for_each_answer_pays_every_delay(parts: Built) -> None:
+async def test_a_guesser_that_waits_for_each_answer_pays_every_delay(parts: ServerParts) -> None:
     slow = SlowDown(step=0.02, most=0.16)
     # What the slow-down makes a guesser who waits for every answer spend on the wrong guesses.
     waiting = SlowDown(step=slow.step, most=slow.most, clock=lambda: 0.0)

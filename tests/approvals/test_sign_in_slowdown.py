@@ -9,7 +9,7 @@ import anyio
 import pytest
 
 from polar_orders_mcp.approvals.slowdown import SlowDown
-from polar_orders_mcp.server.app import Built
+from polar_orders_mcp.server.app import ServerParts
 from tests.approvals.console_client import Person
 
 pytestmark = pytest.mark.anyio
@@ -23,7 +23,7 @@ async def timed_sign_in(person: Person) -> tuple[int, float]:
     return status, time.monotonic() - started
 
 
-async def test_300_wrong_guesses_never_lock_out_the_right_secret(parts: Built) -> None:
+async def test_300_wrong_guesses_never_lock_out_the_right_secret(parts: ServerParts) -> None:
     """The finding: five wrong guesses from loopback (where every local process is) answered the right secret
     429 for five minutes. Here 300, from the very address the approver uses."""
     parts.console.slow_down = SlowDown(step=0.05, most=0.6)  # the defaults' shape, in a fraction of the time
@@ -47,7 +47,7 @@ async def test_300_wrong_guesses_never_lock_out_the_right_secret(parts: Built) -
     assert 0.6 <= right_took < 0.9, f"the right secret waited {right_took:.3f} s"
 
 
-async def test_wrong_secrets_are_answered_at_once_five_times_then_later_and_later(parts: Built) -> None:
+async def test_wrong_secrets_are_answered_at_once_five_times_then_later_and_later(parts: ServerParts) -> None:
     parts.console.slow_down = SlowDown(step=0.1, most=0.4)
     async with Person(parts.console, secret=WRONG) as intruder:
         answers = [await timed_sign_in(intruder) for _ in range(8)]
@@ -57,7 +57,7 @@ async def test_wrong_secrets_are_answered_at_once_five_times_then_later_and_late
     assert 0.1 <= took[5] < 0.2 and 0.2 <= took[6] < 0.4 and took[7] >= 0.4
 
 
-async def test_the_right_secret_waits_as_long_as_a_wrong_one_and_is_accepted(parts: Built) -> None:
+async def test_the_right_secret_waits_as_long_as_a_wrong_one_and_is_accepted(parts: ServerParts) -> None:
     parts.console.slow_down = SlowDown(step=0.1, most=0.4)
     async with Person(parts.console, secret=WRONG) as intruder, Person(parts.console) as approver:
         for _ in range(6):

@@ -16,7 +16,7 @@ from sqlalchemy.pool import NullPool
 from polar_orders_mcp.emulator.models import PaymentMethod
 from polar_orders_mcp.emulator.seed import SeedInfo
 from polar_orders_mcp.emulator.state import EmulatorState
-from polar_orders_mcp.server.app import Built
+from polar_orders_mcp.server.app import ServerParts
 from polar_orders_mcp.store.database import async_url
 from tests.approvals.console_client import Person
 from tests.tools.conftest import call, fail
@@ -62,7 +62,7 @@ def a_second_card(state: EmulatorState, order_id: str) -> None:
     customer.payment_methods.append(card)
 
 
-async def approved(parts: Built, order_id: str) -> str:
+async def approved(parts: ServerParts, order_id: str) -> str:
     async with Client(parts.server) as client, Person(parts.console) as person:
         approval_id: str = (await call(client, "finalize_order", {"order_id": order_id}))["approval"]["approval_id"]
         await person.approve(approval_id)
@@ -75,7 +75,7 @@ async def test_an_approval_whose_stored_facts_were_changed_is_refused_with_nothi
     order_id = seed.draft_orders["good_card"]
     a_second_card(state, order_id)
     url = database(tmp_path)
-    parts: Built = make_parts(database_url=url)
+    parts: ServerParts = make_parts(database_url=url)
     approval_id = await approved(parts, order_id)
     await rewrite_facts(url, approval_id, {"payment_method_id": OTHER_CARD, "payment_method": "mastercard •••• 0341"})
     async with Client(parts.server) as client:
@@ -96,7 +96,7 @@ async def test_an_approval_whose_stored_facts_are_untouched_is_acted_on(
     order_id = seed.draft_orders["good_card"]
     a_second_card(state, order_id)
     url = database(tmp_path)
-    parts: Built = make_parts(database_url=url)
+    parts: ServerParts = make_parts(database_url=url)
     approval_id = await approved(parts, order_id)
     await rewrite_facts(url, approval_id, {})  # written again as they were
     async with Client(parts.server) as client:

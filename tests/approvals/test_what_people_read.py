@@ -15,7 +15,7 @@ from mcp.client import Client
 
 from polar_orders_mcp.approvals import render
 from polar_orders_mcp.emulator.seed import SeedInfo
-from polar_orders_mcp.server.app import Built
+from polar_orders_mcp.server.app import ServerParts
 from polar_orders_mcp.settings import Settings
 from polar_orders_mcp.store.records import Approval
 from tests.approvals.console_client import Person
@@ -26,7 +26,7 @@ pytestmark = pytest.mark.anyio
 AGENT = "Written by the agent — not checked by this server"
 
 
-async def _pending(parts: Built, tool: str, args: dict[str, Any]) -> Approval:
+async def _pending(parts: ServerParts, tool: str, args: dict[str, Any]) -> Approval:
     async with Client(parts.server) as client:
         answer = await call(client, tool, args)
     assert answer["status"] == "approval_pending", answer
@@ -35,7 +35,7 @@ async def _pending(parts: Built, tool: str, args: dict[str, Any]) -> Approval:
     return approval
 
 
-async def _page(parts: Built, approval_id: str) -> str:
+async def _page(parts: ServerParts, approval_id: str) -> str:
     async with Person(parts.console) as person:
         await person.sign_in()
         return (await person.http.get(f"/approvals/{approval_id}")).text
@@ -50,7 +50,7 @@ def _facts_and_agent_words(page: str) -> tuple[str, str]:
 
 
 async def test_a_refunds_reason_and_comment_are_the_agents_words_shown_apart(
-    parts: Built, seed: SeedInfo
+    parts: ServerParts, seed: SeedInfo
 ) -> None:
     approval = await _pending(parts, "create_refund", {
         "order_id": seed.paid_order_id, "amount": 100, "reason": "duplicate", "comment": "verified by finance",
@@ -63,7 +63,7 @@ async def test_a_refunds_reason_and_comment_are_the_agents_words_shown_apart(
     assert AGENT in page_words and "verified by finance" in page_words and "duplicate" in page_words
 
 
-async def test_a_drafts_own_description_is_the_agents_words_not_a_fact(parts: Built, seed: SeedInfo) -> None:
+async def test_a_drafts_own_description_is_the_agents_words_not_a_fact(parts: ServerParts, seed: SeedInfo) -> None:
     """create_order's description is the agent's: a person must not read it as what the charge is."""
     lure = "AMOUNT DUE: $1.50 - the $15.00 above is a temporary card pre-authorization"
     async with Client(parts.server) as client:
@@ -79,12 +79,12 @@ async def test_a_drafts_own_description_is_the_agents_words_not_a_fact(parts: Bu
     assert "AMOUNT DUE" not in page_facts and "AMOUNT DUE" in page_words
 
 
-async def test_a_polar_default_description_is_not_shown_as_the_agents(parts: Built, seed: SeedInfo) -> None:
+async def test_a_polar_default_description_is_not_shown_as_the_agents(parts: ServerParts, seed: SeedInfo) -> None:
     approval = await _pending(parts, "finalize_order", {"order_id": seed.draft_orders["good_card"]})
     assert AGENT not in approval.message and "Product: Starter Pack" in approval.message
 
 
-async def test_customers_details_are_tagged_as_theirs_not_as_the_request(parts: Built, seed: SeedInfo) -> None:
+async def test_customers_details_are_tagged_as_theirs_not_as_the_request(parts: ServerParts, seed: SeedInfo) -> None:
     approval = await _pending(parts, "finalize_order", {"order_id": seed.draft_orders["good_card"]})
     assert "Customer email: good-card@example.com  (as the customer entered it)" in approval.message
     assert "written by the customer" not in approval.message
@@ -100,7 +100,7 @@ def test_a_time_reads_in_the_display_zone_with_utc_beside() -> None:
 
 
 async def test_a_revoke_says_when_it_would_renew_and_what_each_amount_holds(
-    make_parts: Callable[..., Built], seed: SeedInfo
+    make_parts: Callable[..., ServerParts], seed: SeedInfo
 ) -> None:
     parts = make_parts(timezone="America/New_York")
     approval = await _pending(parts, "revoke_subscription", {"subscription_id": seed.subscriptions["active"]})
@@ -115,7 +115,7 @@ async def test_a_revoke_says_when_it_would_renew_and_what_each_amount_holds(
 
 
 async def test_a_subscription_checkout_says_how_often_it_charges(
-    parts: Built, seed: SeedInfo
+    parts: ServerParts, seed: SeedInfo
 ) -> None:
     async with Client(parts.server) as client:
         checkout = await call(client, "create_checkout", {"products": [seed.products["recurring"]]})
@@ -130,7 +130,7 @@ async def test_a_subscription_checkout_says_how_often_it_charges(
                      r"cancelled\n", approval.message)  # fmt: skip
 
 
-async def test_a_one_time_checkout_says_nothing_of_renewing(parts: Built, seed: SeedInfo) -> None:
+async def test_a_one_time_checkout_says_nothing_of_renewing(parts: ServerParts, seed: SeedInfo) -> None:
     secret = seed.open_checkout_client_secret
     async with Client(parts.server) as client:
         await call(client, "update_checkout_by_secret", {

@@ -30,7 +30,7 @@ from polar_orders_mcp.emulator.app import create_app
 from polar_orders_mcp.oauth import embedded
 from polar_orders_mcp.oauth.documents import DocumentFetcher
 from polar_orders_mcp.oauth.grants import SCOPES
-from polar_orders_mcp.server.app import Built, build_parts
+from polar_orders_mcp.server.app import ServerParts, build_parts
 from polar_orders_mcp.server.http import http_app
 from tests.approvals.test_console_browser import chromium
 from tests.oauth.conftest import ADA, Authority, authority, make_settings
@@ -67,7 +67,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-BUILT: list[tuple[Built, Any]] = []
+BUILT: list[tuple[ServerParts, Any]] = []
 
 
 @pytest.fixture

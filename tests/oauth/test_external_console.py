@@ -9,7 +9,7 @@ import httpx2
 import pytest
 
 from polar_orders_mcp.approvals.console import console_app
-from polar_orders_mcp.server.app import Built
+from polar_orders_mcp.server.app import ServerParts
 from tests.oauth.real_idp import CONSOLE_REDIRECT, SECRET, RealIdp
 from tests.tools.conftest import emulator, make_parts
 
@@ -28,14 +28,14 @@ def idp() -> Iterator[RealIdp]:
 
 
 @pytest.fixture
-def parts(idp: RealIdp, make_parts: Callable[..., Built]) -> Built:
+def parts(idp: RealIdp, make_parts: Callable[..., ServerParts]) -> ServerParts:
     return make_parts(
         transport="http", oauth_issuer=idp.issuer, oauth_client_id="polar-mcp", oauth_client_secret=SECRET,
         oauth_console=True, roles="ada=approve,bob=use",
     )  # fmt: skip
 
 
-def console(parts: Built, **options: Any) -> httpx2.AsyncClient:
+def console(parts: ServerParts, **options: Any) -> httpx2.AsyncClient:
     transport = httpx2.ASGITransport(app=console_app(parts.console))
     return httpx2.AsyncClient(transport=transport, base_url=ORIGIN, follow_redirects=False, **options)
 
@@ -56,7 +56,7 @@ async def through_provider(http: httpx2.AsyncClient, idp: RealIdp, person: str, 
     return await http.get("/approvals/oidc/callback", params=params)
 
 
-async def test_an_approver_signs_in_through_the_provider(parts: Built, idp: RealIdp) -> None:
+async def test_an_approver_signs_in_through_the_provider(parts: ServerParts, idp: RealIdp) -> None:
     async with console(parts) as http:
         signed = await through_provider(http, idp, "ada")
         assert signed.status_code == 303 and signed.headers["location"] == "/approvals"
@@ -65,7 +65,7 @@ async def test_an_approver_signs_in_through_the_provider(parts: Built, idp: Real
         assert page.status_code == 200 and "Signed in as <strong>ada</strong>" in page.text
 
 
-async def test_a_person_who_may_not_approve_is_not_signed_in(parts: Built, idp: RealIdp) -> None:
+async def test_a_person_who_may_not_approve_is_not_signed_in(parts: ServerParts, idp: RealIdp) -> None:
     async with console(parts) as http:
         refused = await through_provider(http, idp, "bob")
         assert refused.status_code == 401
@@ -73,14 +73,14 @@ async def test_a_person_who_may_not_approve_is_not_signed_in(parts: Built, idp: 
         assert "pom_console" not in http.cookies
 
 
-async def test_an_answer_for_another_sign_in_is_refused(parts: Built, idp: RealIdp) -> None:
+async def test_an_answer_for_another_sign_in_is_refused(parts: ServerParts, idp: RealIdp) -> None:
     async with console(parts) as http:
         refused = await through_provider(http, idp, "ada", state="someone-elses-state")
         assert refused.status_code == 401 and "is not for this sign-in (state)" in refused.text
         assert "pom_console" not in http.cookies
 
 
-async def test_an_answer_without_the_sign_ins_cookie_is_refused(parts: Built, idp: RealIdp) -> None:
+async def test_an_answer_without_the_sign_ins_cookie_is_refused(parts: ServerParts, idp: RealIdp) -> None:
     async with console(parts) as http:
         sent = await http.get("/approvals/oidc/start")
         http.cookies.clear()

@@ -15,7 +15,7 @@ import mcp_types as types
 import uvicorn
 
 from polar_orders_mcp.emulator.app import create_app
-from polar_orders_mcp.server.app import Built, build_parts
+from polar_orders_mcp.server.app import ServerParts, build_parts
 from polar_orders_mcp.settings import Settings
 
 UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
@@ -30,7 +30,7 @@ def quiet_emulator(orders: int = 20) -> Any:
     return app
 
 
-def emulator_parts(app: Any, **settings: Any) -> Built:
+def emulator_parts(app: Any, **settings: Any) -> ServerParts:
     """Our server in emulator mode, talking to `app` (the emulator, or a wrapper of it) in process."""
     return build_parts(Settings(emulator=True, **settings), transport=httpx2.ASGITransport(app=app))
 

@@ -47,7 +47,7 @@ from polar_orders_mcp.approvals.console import console_app
 from polar_orders_mcp.approvals.slowdown import SlowDown
 from polar_orders_mcp.emulator.models import REFUND_BLOCKING_DISPUTE_STATUSES, Dispute, Subscription
 from polar_orders_mcp.emulator.state import EmulatorState
-from polar_orders_mcp.server.app import Built, build_parts
+from polar_orders_mcp.server.app import ServerParts, build_parts
 from polar_orders_mcp.settings import Settings
 from polar_orders_mcp.tools.registry import ALL_TOOLS
 from tests.approvals.console_client import APPROVER_SECRET, Person
@@ -232,7 +232,7 @@ def forged_token(approval_id: str) -> str:
 
 
 @functools.cache
-def emulator_and_parts(mode: str) -> tuple[Any, Built]:
+def emulator_and_parts(mode: str) -> tuple[Any, ServerParts]:
     """One emulator and one server per policy, shared by the runs (each run resets the emulator's data)."""
     import os
     import tempfile

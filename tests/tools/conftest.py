@@ -16,7 +16,7 @@ from mcp.server.mcpserver import MCPServer
 from polar_orders_mcp.emulator.app import create_app
 from polar_orders_mcp.emulator.seed import SeedInfo
 from polar_orders_mcp.emulator.state import EmulatorState
-from polar_orders_mcp.server.app import Built, build_parts
+from polar_orders_mcp.server.app import ServerParts, build_parts
 from polar_orders_mcp.settings import Settings
 from tests.approvals.console_client import APPROVER_SECRET, Person
 
@@ -48,12 +48,12 @@ STORE_ENV = "POLAR_MCP_TEST_STORE"
 
 
 @pytest.fixture
-def make_parts(emulator: Any, tmp_path: Any, request: pytest.FixtureRequest) -> Callable[..., Built]:
+def make_parts(emulator: Any, tmp_path: Any, request: pytest.FixtureRequest) -> Callable[..., ServerParts]:
     """Build a server on this test's emulator and its own store (a fresh SQLite file per test, or a fresh
     PostgreSQL database under POLAR_MCP_TEST_STORE=postgresql)."""
     database: list[str] = []  # on PostgreSQL: one database per test, shared by its servers as a state dir is
 
-    def make(**settings: Any) -> Built:
+    def make(**settings: Any) -> ServerParts:
         merged = {**TEST_SETTINGS, "state_dir": tmp_path / "state", **settings}
         if os.environ.get(STORE_ENV) == "postgresql" and "database_url" not in settings:
             database or database.append(request.getfixturevalue("postgres").new_database())
@@ -65,7 +65,7 @@ def make_parts(emulator: Any, tmp_path: Any, request: pytest.FixtureRequest) -> 
 
 
 @pytest.fixture
-def make_server(make_parts: Callable[..., Built]) -> Callable[..., MCPServer[Any]]:
+def make_server(make_parts: Callable[..., ServerParts]) -> Callable[..., MCPServer[Any]]:
     def make(**settings: Any) -> MCPServer[Any]:
         return make_parts(**settings).server
 
@@ -73,17 +73,17 @@ def make_server(make_parts: Callable[..., Built]) -> Callable[..., MCPServer[Any
 
 
 @pytest.fixture
-def parts(make_parts: Callable[..., Built]) -> Built:
+def parts(make_parts: Callable[..., ServerParts]) -> ServerParts:
     return make_parts()
 
 
 @pytest.fixture
-def server(parts: Built) -> MCPServer[Any]:
+def server(parts: ServerParts) -> MCPServer[Any]:
     return parts.server
 
 
 @pytest.fixture
-async def person(parts: Built) -> Any:
+async def person(parts: ServerParts) -> Any:
     """A person signed in to this server's approval console."""
     async with Person(parts.console) as someone:
         yield someone

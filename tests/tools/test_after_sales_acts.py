@@ -10,7 +10,7 @@ from mcp.client import Client
 
 from polar_orders_mcp.emulator.seed import SeedInfo
 from polar_orders_mcp.emulator.state import EmulatorState
-from polar_orders_mcp.server.app import Built
+from polar_orders_mcp.server.app import ServerParts
 from tests.approvals.console_client import Person
 from tests.approvals.form_person import typed
 from tests.tools.conftest import approved_call, call, fail
@@ -25,7 +25,7 @@ def refund_posts(state: EmulatorState) -> int:
 
 
 async def test_a_full_refund_is_previewed_approved_and_made_once(
-    parts: Built, person: Person, seed: SeedInfo, state: EmulatorState, mode: str
+    parts: ServerParts, person: Person, seed: SeedInfo, state: EmulatorState, mode: str
 ) -> None:
     order_id = seed.paid_order_id
     order = state.store.order(order_id)
@@ -56,7 +56,7 @@ async def test_a_full_refund_is_previewed_approved_and_made_once(
 
 
 async def test_a_second_refund_within_a_day_is_flagged_to_the_person(
-    parts: Built, person: Person, seed: SeedInfo, state: EmulatorState
+    parts: ServerParts, person: Person, seed: SeedInfo, state: EmulatorState
 ) -> None:
     order_id = seed.paid_order_id
     async with Client(parts.server) as client:
@@ -70,7 +70,7 @@ async def test_a_second_refund_within_a_day_is_flagged_to_the_person(
 
 
 async def test_a_refund_made_in_between_voids_the_approval(
-    parts: Built, person: Person, seed: SeedInfo, state: EmulatorState
+    parts: ServerParts, person: Person, seed: SeedInfo, state: EmulatorState
 ) -> None:
     order_id = seed.paid_order_id
     async with Client(parts.server) as client:
@@ -91,7 +91,7 @@ async def test_a_refund_made_in_between_voids_the_approval(
 
 
 async def test_the_approved_refund_reads_the_order_and_its_refunds_then_refunds(
-    parts: Built, person: Person, seed: SeedInfo, state: EmulatorState
+    parts: ServerParts, person: Person, seed: SeedInfo, state: EmulatorState
 ) -> None:
     """The order (its status and amounts) and its refunds (one made in between) are read again right before the
     refund; its disputes are not: Polar refuses to refund a disputed payment by itself."""
@@ -106,7 +106,7 @@ async def test_the_approved_refund_reads_the_order_and_its_refunds_then_refunds(
 
 
 async def test_a_dispute_opened_after_the_approval_stops_the_refund(
-    parts: Built, person: Person, seed: SeedInfo, state: EmulatorState
+    parts: ServerParts, person: Person, seed: SeedInfo, state: EmulatorState
 ) -> None:
     order_id = seed.paid_order_id
     async with Client(parts.server) as client:
@@ -191,7 +191,7 @@ async def test_refunds_count_against_the_daily_limit(make_parts: Any, seed: Seed
 
 
 async def test_revoking_a_subscription_is_approved_then_ends_it_at_once(
-    parts: Built, person: Person, seed: SeedInfo, state: EmulatorState, mode: str
+    parts: ServerParts, person: Person, seed: SeedInfo, state: EmulatorState, mode: str
 ) -> None:
     subscription_id = seed.subscriptions["active"]
     async with Client(parts.server, mode=mode) as client:
@@ -215,7 +215,7 @@ async def test_revoking_a_subscription_is_approved_then_ends_it_at_once(
     ("yes", False),
 ])  # fmt: skip
 async def test_revoking_in_a_clients_form_takes_the_customers_email_typed_as_shown(
-    parts: Built, seed: SeedInfo, state: EmulatorState, mode: str, typing: str, revoked: bool
+    parts: ServerParts, seed: SeedInfo, state: EmulatorState, mode: str, typing: str, revoked: bool
 ) -> None:
     """No money moves, so the form asks for the customer's email: a reader of the facts can give it."""
     subscription_id = seed.subscriptions["active"]
@@ -234,7 +234,7 @@ async def test_revoking_in_a_clients_form_takes_the_customers_email_typed_as_sho
 
 
 async def test_conceding_a_dispute_is_approved_then_closes_it(
-    parts: Built, person: Person, seed: SeedInfo, state: EmulatorState, mode: str
+    parts: ServerParts, person: Person, seed: SeedInfo, state: EmulatorState, mode: str
 ) -> None:
     dispute_id = seed.disputes["needs_response"]
     async with Client(parts.server, mode=mode) as client:
@@ -253,7 +253,7 @@ async def test_conceding_a_dispute_is_approved_then_closes_it(
 
 
 async def test_a_refund_by_the_total_the_customer_gets_back_is_split_as_polar_splits_it(
-    parts: Built, person: Person, seed: SeedInfo, state: EmulatorState
+    parts: ServerParts, person: Person, seed: SeedInfo, state: EmulatorState
 ) -> None:
     """$2.00 back on a 20%-tax order: 167 net + 33 prorated tax. An agent that passed 200 as the net amount
     would have refunded $2.40."""
@@ -273,7 +273,7 @@ async def test_a_refund_by_the_total_the_customer_gets_back_is_split_as_polar_sp
     assert (state.store.order(order_id).refunded_amount, state.store.order(order_id).refunded_tax_amount) == (167, 33)
 
 
-async def test_a_total_no_refund_can_pay_back_names_the_nearest(parts: Built, seed: SeedInfo) -> None:
+async def test_a_total_no_refund_can_pay_back_names_the_nearest(parts: ServerParts, seed: SeedInfo) -> None:
     order_id = seed.disputed_orders["won"]
     async with Client(parts.server) as client:
         unreachable = await fail(client, "create_refund", {"order_id": order_id, "total": 3})

@@ -9,7 +9,7 @@ from mcp.client import Client
 
 from polar_orders_mcp.emulator.seed import SeedInfo
 from polar_orders_mcp.emulator.state import EmulatorState
-from polar_orders_mcp.server.app import Built
+from polar_orders_mcp.server.app import ServerParts
 from tests.tools.conftest import error_text
 
 pytestmark = pytest.mark.anyio
@@ -61,7 +61,7 @@ ACCEPT_FAULTS = [
 ]
 
 
-async def act_once(parts: Built, tool: str, args: dict[str, Any]) -> tuple[bool, str]:
+async def act_once(parts: ServerParts, tool: str, args: dict[str, Any]) -> tuple[bool, str]:
     """One call, with --confirm off (the read back is the same whoever approved): (done, what the agent read)."""
     async with Client(parts.server) as client:
         result = await client.call_tool(tool, args)
@@ -71,7 +71,7 @@ async def act_once(parts: Built, tool: str, args: dict[str, Any]) -> tuple[bool,
     return True, result.structured_content["next_step"]
 
 
-async def settled(parts: Built, tool: str, target: str) -> list[str]:
+async def settled(parts: ServerParts, tool: str, target: str) -> list[str]:
     return [act.state for act in await (await parts.store()).acts_for(tool, target)]
 
 
@@ -81,7 +81,7 @@ async def test_a_revocation_whose_answer_is_unclear_is_read_back_and_sent_once(
 ) -> None:
     subscription_id = seed.subscriptions["active"]
     state.faults.add(path=REVOKE[1], method=REVOKE[0], **fault)
-    parts: Built = make_parts(confirm="off")
+    parts: ServerParts = make_parts(confirm="off")
     done, said = await act_once(parts, "revoke_subscription", {"subscription_id": subscription_id})
     assert (done, said) == (made, told.format(id=subscription_id))
     assert len(state.faults.received(*REVOKE)) == 1
@@ -95,7 +95,7 @@ async def test_a_conceded_dispute_whose_answer_is_unclear_is_read_back_and_sent_
 ) -> None:
     dispute_id = seed.disputes["needs_response"]
     state.faults.add(path=ACCEPT[1], method=ACCEPT[0], **fault)
-    parts: Built = make_parts(confirm="off")
+    parts: ServerParts = make_parts(confirm="off")
     done, said = await act_once(parts, "accept_dispute", {"dispute_id": dispute_id})
     assert (done, said) == (made, told.format(id=dispute_id))
     assert len(state.faults.received(*ACCEPT)) == 1
@@ -110,7 +110,7 @@ async def test_a_revocation_whose_read_back_fails_too_says_to_check_before_anyth
     state.faults.add("drop_after", REVOKE[1], method=REVOKE[0])
     # The preview's read goes through; the read after the act fails (a 500: reads are not retried on it).
     state.faults.add("status", "/v1/subscriptions/{id}", method="GET", status=500, skip=1)
-    parts: Built = make_parts(confirm="off")
+    parts: ServerParts = make_parts(confirm="off")
     done, said = await act_once(parts, "revoke_subscription", {"subscription_id": subscription_id})
     assert (done, said) == (
         False,
@@ -130,7 +130,7 @@ async def test_a_conceded_dispute_whose_read_back_fails_too_says_to_check_before
     dispute_id = seed.disputes["needs_response"]
     state.faults.add("drop_after", ACCEPT[1], method=ACCEPT[0])
     state.faults.add("status", "/v1/disputes/{id}", method="GET", status=500, skip=1)  # as above
-    parts: Built = make_parts(confirm="off")
+    parts: ServerParts = make_parts(confirm="off")
     done, said = await act_once(parts, "accept_dispute", {"dispute_id": dispute_id})
     assert (done, said) == (
         False,

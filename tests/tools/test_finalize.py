@@ -14,7 +14,7 @@ from mcp.server.mcpserver import MCPServer
 
 from polar_orders_mcp.emulator.seed import SeedInfo
 from polar_orders_mcp.emulator.state import EmulatorState
-from polar_orders_mcp.server.app import Built
+from polar_orders_mcp.server.app import ServerParts
 from polar_orders_mcp.tools.orders import STRAY_DRAFT
 from tests.approvals.console_client import Person
 from tests.approvals.form_person import typed, typed_yes
@@ -154,7 +154,7 @@ async def test_a_call_before_the_decision_is_told_to_wait(
 async def test_an_expired_request_cannot_be_approved_or_used(
     make_parts: Any, seed: SeedInfo, state: EmulatorState
 ) -> None:
-    parts: Built = make_parts(approval_ttl=0.2)
+    parts: ServerParts = make_parts(approval_ttl=0.2)
     order_id = seed.draft_orders["good_card"]
     async with Client(parts.server) as client, Person(parts.console) as person:
         approval_id = (await call(client, "finalize_order", {"order_id": order_id}))["approval"]["approval_id"]
@@ -186,11 +186,11 @@ async def test_an_approval_from_another_store_is_unknown(
     make_parts: Any, seed: SeedInfo, state: EmulatorState, tmp_path: Any
 ) -> None:
     order_id = seed.draft_orders["good_card"]
-    one: Built = make_parts(state_dir=tmp_path / "one")
+    one: ServerParts = make_parts(state_dir=tmp_path / "one")
     async with Client(one.server) as client, Person(one.console) as person:
         approval_id = (await call(client, "finalize_order", {"order_id": order_id}))["approval"]["approval_id"]
         await person.approve(approval_id)
-    two: Built = make_parts(state_dir=tmp_path / "two")
+    two: ServerParts = make_parts(state_dir=tmp_path / "two")
     async with Client(two.server) as client:
         message = await fail(client, "finalize_order", {"order_id": order_id, "approval_id": approval_id})
     assert f"there is no approval request {approval_id!r} here" in message
@@ -201,8 +201,8 @@ async def test_servers_sharing_a_store_share_approvals(
     make_parts: Any, seed: SeedInfo, state: EmulatorState, tmp_path: Any
 ) -> None:
     order_id = seed.draft_orders["good_card"]
-    one: Built = make_parts(state_dir=tmp_path / "shared")
-    two: Built = make_parts(state_dir=tmp_path / "shared")
+    one: ServerParts = make_parts(state_dir=tmp_path / "shared")
+    two: ServerParts = make_parts(state_dir=tmp_path / "shared")
     async with Client(one.server) as client, Person(two.console) as person:
         approval_id = (await call(client, "finalize_order", {"order_id": order_id}))["approval"]["approval_id"]
         await person.approve(approval_id)

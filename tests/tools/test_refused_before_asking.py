@@ -15,7 +15,7 @@ from polar_orders_mcp.approvals.flow import iso
 from polar_orders_mcp.emulator.models import OrgPrincipal
 from polar_orders_mcp.emulator.seed import SCOPES, SeedInfo
 from polar_orders_mcp.emulator.state import EmulatorState
-from polar_orders_mcp.server.app import Built
+from polar_orders_mcp.server.app import ServerParts
 from polar_orders_mcp.store.base import Store
 from tests.approvals.console_client import Person
 from tests.approvals.form_person import typed_yes
@@ -42,7 +42,7 @@ def posts(state: EmulatorState, suffix: str) -> int:
     return sum(1 for r in state.faults.journal if r.method == "POST" and r.path.split("?")[0].endswith(suffix))
 
 
-async def nobody_was_asked(parts: Built, human: Human) -> None:
+async def nobody_was_asked(parts: ServerParts, human: Human) -> None:
     store = await parts.store()
     assert await store.list_approvals(states=EVERY_STATE) == []
     assert human.shown == []
@@ -59,7 +59,7 @@ async def refused_at(store: Store, order_id: str) -> float:
 
 
 async def test_a_refund_when_polar_has_turned_the_organizations_refunds_off_is_refused_before_anyone_is_asked(
-    parts: Built, seed: SeedInfo, state: EmulatorState, mode: str
+    parts: ServerParts, seed: SeedInfo, state: EmulatorState, mode: str
 ) -> None:
     state.set_organization(can_refund=False)
     order_id = seed.paid_order_id
@@ -76,7 +76,7 @@ async def test_a_refund_when_polar_has_turned_the_organizations_refunds_off_is_r
 
 
 async def test_a_charge_when_off_session_charges_are_off_is_refused_before_anyone_is_asked(
-    parts: Built, seed: SeedInfo, state: EmulatorState, mode: str
+    parts: ServerParts, seed: SeedInfo, state: EmulatorState, mode: str
 ) -> None:
     state.set_organization(off_session_charges_enabled=False)
     order_id = seed.draft_orders["good_card"]
@@ -94,7 +94,7 @@ async def test_a_charge_when_off_session_charges_are_off_is_refused_before_anyon
 
 
 async def test_a_charge_when_the_organization_cannot_accept_payments_is_refused_before_anyone_is_asked(
-    parts: Built, seed: SeedInfo, state: EmulatorState, mode: str
+    parts: ServerParts, seed: SeedInfo, state: EmulatorState, mode: str
 ) -> None:
     state.set_organization(payments_ready=False)
     order_id = seed.draft_orders["good_card"]
@@ -112,7 +112,7 @@ async def test_a_charge_when_the_organization_cannot_accept_payments_is_refused_
 
 
 async def test_an_organization_turned_back_on_is_read_again_before_refusing(
-    parts: Built, seed: SeedInfo, state: EmulatorState
+    parts: ServerParts, seed: SeedInfo, state: EmulatorState
 ) -> None:
     """The organization is remembered for a few minutes to save a read, but a refusal is said on a fresh read."""
     state.set_organization(off_session_charges_enabled=False)
@@ -124,7 +124,7 @@ async def test_an_organization_turned_back_on_is_read_again_before_refusing(
 
 
 async def test_the_approved_refund_does_not_read_the_organization_again(
-    parts: Built, person: Person, seed: SeedInfo, state: EmulatorState, monkeypatch: pytest.MonkeyPatch
+    parts: ServerParts, person: Person, seed: SeedInfo, state: EmulatorState, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Right before the refund only what the approval pins is read again (the order and its refunds): Polar
     refuses refunds turned off meanwhile itself, so the organization is not read, however long ago it was."""
@@ -141,7 +141,7 @@ async def test_the_approved_refund_does_not_read_the_organization_again(
 
 
 async def test_an_organization_that_cannot_be_read_now_is_no_reason_to_refuse(
-    parts: Built, seed: SeedInfo, state: EmulatorState
+    parts: ServerParts, seed: SeedInfo, state: EmulatorState
 ) -> None:
     """The read only spares a person an approval Polar would refuse: when it fails, the person is asked."""
     state.set_organization(off_session_charges_enabled=False)
@@ -162,7 +162,7 @@ def token_without(state: EmulatorState, seed: SeedInfo, *resources: str) -> str:
 
 
 async def test_after_polar_refused_a_refund_as_blocked_nobody_is_asked_about_that_order_again(
-    parts: Built, seed: SeedInfo, state: EmulatorState, mode: str
+    parts: ServerParts, seed: SeedInfo, state: EmulatorState, mode: str
 ) -> None:
     """Polar's staff blocked refunds of this order; its API does not show that, so the first request is asked and
     refused by Polar. The next one is answered from that refusal."""
@@ -185,7 +185,7 @@ async def test_after_polar_refused_a_refund_as_blocked_nobody_is_asked_about_tha
 
 
 async def test_a_blocked_order_is_asked_about_again_after_a_day(
-    parts: Built, seed: SeedInfo, state: EmulatorState, monkeypatch: pytest.MonkeyPatch
+    parts: ServerParts, seed: SeedInfo, state: EmulatorState, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     order_id = seed.refunds_blocked_order_id
     human = Human()
@@ -201,7 +201,7 @@ async def test_a_blocked_order_is_asked_about_again_after_a_day(
 
 
 async def test_the_refusal_of_a_console_approved_refund_is_remembered_too(
-    parts: Built, person: Person, seed: SeedInfo, state: EmulatorState
+    parts: ServerParts, person: Person, seed: SeedInfo, state: EmulatorState
 ) -> None:
     order_id = seed.refunds_blocked_order_id
     async with Client(parts.server) as client:
@@ -219,7 +219,7 @@ async def test_without_organizations_read_the_preview_cannot_tell_and_polar_answ
     """A token that cannot read the organization: the refund is asked for, Polar refuses it, and that is
     remembered for the order."""
     state.set_organization(can_refund=False)
-    parts: Built = make_parts(access_token=token_without(state, seed, "organizations"))
+    parts: ServerParts = make_parts(access_token=token_without(state, seed, "organizations"))
     order_id = seed.paid_order_id
     human = Human()
     async with Client(parts.server, elicitation_callback=human) as client:
@@ -233,7 +233,7 @@ async def test_without_organizations_read_the_preview_cannot_tell_and_polar_answ
 async def test_a_disputed_payment_polar_refused_is_remembered_when_disputes_cannot_be_read(
     make_parts: Any, seed: SeedInfo, state: EmulatorState
 ) -> None:
-    parts: Built = make_parts(access_token=token_without(state, seed, "disputes"))
+    parts: ServerParts = make_parts(access_token=token_without(state, seed, "disputes"))
     order_id = seed.disputed_orders["needs_response"]
     human = Human()
     async with Client(parts.server, elicitation_callback=human) as client:
@@ -260,7 +260,7 @@ REMEMBERED = [
 
 @pytest.mark.parametrize(("code", "why", "then"), REMEMBERED, ids=[c for c, _, _ in REMEMBERED])
 async def test_each_remembered_refusal_says_what_polar_said_and_what_to_do(
-    parts: Built, seed: SeedInfo, code: str, why: str, then: str
+    parts: ServerParts, seed: SeedInfo, code: str, why: str, then: str
 ) -> None:
     order_id = seed.paid_order_id
     store = await parts.store()
@@ -288,7 +288,7 @@ HISTORIES = {
 
 @pytest.mark.parametrize("history", HISTORIES.values(), ids=HISTORIES.keys())
 async def test_other_refusals_and_a_refund_made_since_are_no_reason_to_refuse(
-    parts: Built, seed: SeedInfo, history: list[tuple[Any, str | None]]
+    parts: ServerParts, seed: SeedInfo, history: list[tuple[Any, str | None]]
 ) -> None:
     """Polar's answers about a request (its amount, its options) are not about the order; and a refund made after
     a remembered refusal shows the order was unblocked."""
@@ -305,7 +305,7 @@ async def test_other_refusals_and_a_refund_made_since_are_no_reason_to_refuse(
 
 
 async def test_a_declined_charge_is_not_remembered(
-    parts: Built, seed: SeedInfo, state: EmulatorState
+    parts: ServerParts, seed: SeedInfo, state: EmulatorState
 ) -> None:
     """Only refunds remember Polar's refusals; a declined card may be fixed by the customer in a minute."""
     order_id = seed.draft_orders["declining_card"]
@@ -322,7 +322,7 @@ async def test_a_declined_charge_is_not_remembered(
 async def test_a_daily_limit_already_reached_is_refused_before_anyone_is_asked(
     make_parts: Any, seed: SeedInfo, state: EmulatorState
 ) -> None:
-    parts: Built = make_parts(max_daily="usd=2000")
+    parts: ServerParts = make_parts(max_daily="usd=2000")
     store = await parts.store()
     await store.start_act(approval_id="earlier", tool="finalize_order", target="another-order", currency="usd",
                           amount=1000, per_charge=None, daily=None, seen=0)  # fmt: skip
@@ -391,7 +391,7 @@ KNOWN_BEFORE = [
 
 @pytest.mark.parametrize(("tool", "args", "said"), KNOWN_BEFORE)
 async def test_what_polars_data_shows_is_refused_before_anyone_is_asked(
-    parts: Built, seed: SeedInfo, state: EmulatorState, tool: str, args: Any, said: Any
+    parts: ServerParts, seed: SeedInfo, state: EmulatorState, tool: str, args: Any, said: Any
 ) -> None:
     human = Human()
     async with Client(parts.server, elicitation_callback=human) as client:
@@ -402,7 +402,7 @@ async def test_what_polars_data_shows_is_refused_before_anyone_is_asked(
 
 
 async def test_a_refund_of_what_pending_refunds_cover_is_refused_before_anyone_is_asked(
-    parts: Built, person: Person, seed: SeedInfo, state: EmulatorState
+    parts: ServerParts, person: Person, seed: SeedInfo, state: EmulatorState
 ) -> None:
     state.settings.refund_status = "pending"
     order_id = seed.paid_order_id

@@ -14,7 +14,7 @@ from mcp.client import Client
 
 from polar_orders_mcp.emulator.seed import SeedInfo
 from polar_orders_mcp.emulator.state import EmulatorState
-from polar_orders_mcp.server.app import Built
+from polar_orders_mcp.server.app import ServerParts
 from polar_orders_mcp.store.records import SCHEMA_VERSION
 from polar_orders_mcp.store.sql import SqlStore
 from polar_orders_mcp.tools.orders import STRAY_DRAFT
@@ -31,7 +31,7 @@ DRIVER_MISSING = (
 
 
 async def test_a_store_made_by_a_newer_version_is_named(
-    make_parts: Callable[..., Built], seed: SeedInfo, state: EmulatorState, tmp_path: Any
+    make_parts: Callable[..., ServerParts], seed: SeedInfo, state: EmulatorState, tmp_path: Any
 ) -> None:
     (tmp_path / "state").mkdir()
     newer = SqlStore(f"sqlite:///{tmp_path}/state/state.db")
@@ -54,7 +54,7 @@ async def test_a_store_made_by_a_newer_version_is_named(
 
 
 async def test_a_postgresql_store_without_its_driver_says_which_extra_to_install(
-    make_parts: Callable[..., Built], seed: SeedInfo, monkeypatch: pytest.MonkeyPatch
+    make_parts: Callable[..., ServerParts], seed: SeedInfo, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setitem(sys.modules, "asyncpg", None)  # as if the postgres extra were not installed
     parts = make_parts(database_url="postgresql://pom@127.0.0.1:1/pom")

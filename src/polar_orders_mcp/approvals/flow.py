@@ -9,8 +9,7 @@ import json
 import logging
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable
-from contextvars import ContextVar
+from collections.abc import Awaitable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, tzinfo
 from typing import Any, ClassVar, Generic, TypeVar
@@ -22,6 +21,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp_types.version import is_version_at_least
 from pydantic import ConfigDict, Field, PrivateAttr, create_model
 
+from polar_orders_mcp.approvals.audit_facts import AuditFacts, call_entry
 from polar_orders_mcp.approvals.passkeys import recheck
 from polar_orders_mcp.approvals.policy import Caller, ConfirmationRefused, Ctx, Guard, RelayTokens, limit_message
 from polar_orders_mcp.approvals.preview import Preview, Typed, changed_facts
@@ -55,22 +55,6 @@ log = logging.getLogger(__name__)
 P = TypeVar("P", bound=Preview)
 O = TypeVar("O")  # noqa: E741
 
-
-@dataclass
-class AuditNote:
-    """The audit record of the call in progress, as the audit layer opens it around each call.
-
-    The flow adds `fields` (the channel, the approval, the outcome). `entry`, when the audit layer sets it,
-    makes the call's whole record for an outcome: the flow then appends it to the chain in the same
-    transaction as its last store write and leaves the record in `chained`, so the audit layer only writes
-    its line (saving a transaction per call)."""
-
-    fields: dict[str, Any] = field(default_factory=dict)
-    entry: Callable[[str], dict[str, Any] | None] | None = None
-    chained: AuditRecord | None = None
-
-
-AUDIT_NOTE: ContextVar[AuditNote | None] = ContextVar("audit_note", default=None)
 
 # Marks the request_state of an elicitation this server asked (protocol 2026-07-28); the SDK seals it.
 STATE_PREFIX = "pom1:"
@@ -159,9 +143,10 @@ class Action(ABC, Generic[P, O]):
         more of a refusal, or for an answer that says nothing was done."""
 
     @abstractmethod
-    async def read_back(self, api: PolarClient, approved: P, failure: PolarError) -> O:
+    async def read_back(self, api: PolarClient, approved: P, failure: PolarError, sent_at: datetime) -> O:
         """The answer was lost after Polar may have acted: find out. Return the outcome if it was done,
-        raise NotDone if it was not, OutcomeUnknown if Polar cannot tell yet."""
+        raise NotDone if it was not, OutcomeUnknown if Polar cannot tell yet. `sent_at`: when the flow sent
+        the act (what Polar made before it is not this call's doing)."""
 
     @abstractmethod
     def verify(self, approved: P, outcome: O) -> list[str]:
@@ -199,6 +184,8 @@ class Awaiting(Generic[P]):
     link: str | None
     token: str | None
     next_step: str
+    audit_facts: AuditFacts | None = None
+    """What the flow learnt of the call, for its audit record."""
     tool: str = field(kw_only=True)
     """The tool whose call went through the flow to this outcome (as on every outcome `run` returns)."""
 
@@ -214,6 +201,8 @@ class Done(Generic[P, O]):
     """Set when the answer was lost and reading back showed it was done: what happened."""
     standing: str | None = None
     """Set when it was done under a standing approval: which, signed by whom, and what is left of it."""
+    audit_facts: AuditFacts | None = None
+    """What the flow learnt of the call, for its audit record."""
     tool: str = field(kw_only=True)
     """The tool whose call went through the flow to this outcome."""
 
@@ -222,6 +211,7 @@ class Asking(types.InputRequiredResult):
     """The flow asking the client for a person's answer (protocol 2026-07-28): the call resumes with it."""
 
     _tool: str = PrivateAttr(default="")
+    _audit_facts: AuditFacts | None = PrivateAttr(default=None)
 
     @classmethod
     def for_tool(cls, tool: str, **fields: Any) -> Asking:
@@ -234,30 +224,54 @@ class Asking(types.InputRequiredResult):
         """The tool whose call went through the flow to this request."""
         return self._tool
 
+    @property
+    def audit_facts(self) -> AuditFacts | None:
+        """What the flow learnt of the call, for its audit record."""
+        return self._audit_facts
+
+    def with_facts(self, facts: AuditFacts) -> Asking:
+        self._audit_facts = facts
+        return self
+
 
 def iso(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds")
 
 
-def _note(**fields: Any) -> None:
-    note = AUDIT_NOTE.get()
-    if note is not None:
-        note.fields.update({k: v for k, v in fields.items() if v is not None})
+class _CallAudit:
+    """The audit of the call in progress, as the flow keeps it: the facts it learns (returned with its outcome
+    or raised with its exception), and the call's record to chain in its last store write."""
+
+    def __init__(self, ctx: Ctx, action: Action[Any, Any], guard: Guard) -> None:
+        self.facts = AuditFacts()
+        self._ctx, self._action, self._guard = ctx, action, guard
+
+    def note(self, **learnt: Any) -> None:
+        self.facts.note(**learnt)
+
+    def entry(self, outcome: str) -> dict[str, Any] | None:
+        """The call's audit record for this outcome, to chain in the flow's last write; None when this server
+        keeps no audit."""
+        writer = self._guard.audit_writer
+        if writer is None:
+            return None
+        who = self._guard.identify(self._ctx)
+        arguments = _arguments(self._ctx)
+        return call_entry(self._action.tool, "irreversible", who, writer, arguments, self.facts, {"outcome": outcome})
+
+    def chain(self, record: AuditRecord | None) -> None:
+        if record is not None:
+            self.facts.chained = record
 
 
-def _audit_entry(outcome: str) -> dict[str, Any] | None:
-    """The call's audit record for this outcome, to chain in the flow's last write; None outside a call."""
-    note = AUDIT_NOTE.get()
-    return note.entry(outcome) if note is not None and note.entry is not None else None
+def _arguments(ctx: Ctx) -> dict[str, Any]:
+    """The call's arguments as the client sent them (what its audit record shows)."""
+    params = ctx.request_context.params or {}
+    arguments = params.get("arguments")
+    return arguments if isinstance(arguments, dict) else {}
 
 
-def _chained(record: AuditRecord | None) -> None:
-    note = AUDIT_NOTE.get()
-    if note is not None and record is not None:
-        note.chained = record
-
-
-def modern(ctx: Ctx) -> bool:
+def elicits_by_input_required(ctx: Ctx) -> bool:
     """True when elicitation rides InputRequiredResult (2026-07-28) rather than a request mid-call."""
     version = ctx.protocol_version
     return version is not None and is_version_at_least(version, "2026-07-28")
@@ -274,9 +288,33 @@ async def run(
 ) -> Awaiting[P] | Done[P, O] | types.InputRequiredResult:
     """The whole guarded call. `approval_id` is what the model passed back: an approval id, or in relay
     mode the confirmation token standing for one; `ceiling`, the most it may move. Raises ToolError
-    (NotDone, ConfirmationRefused…) saying what was not done."""
+    (NotDone, ConfirmationRefused…) saying what was not done. What it returns and what it raises carry the
+    facts it learnt of the call for the audit (`audit_facts`)."""
+    audit = _CallAudit(ctx, action, guard)
     try:
-        return await _run(ctx, action, api=api, guard=guard, approval_id=approval_id, ceiling=ceiling)
+        outcome = await _run_or_refuse(ctx, action, audit, api, guard, approval_id, ceiling)
+    except Exception as exc:
+        exc.audit_facts = audit.facts  # type: ignore[attr-defined]  # read by the audit (audit_facts.facts_of)
+        raise
+    if isinstance(outcome, Asking):
+        outcome.with_facts(audit.facts)
+    elif isinstance(outcome, Awaiting | Done):
+        outcome.audit_facts = audit.facts
+    return outcome
+
+
+async def _run_or_refuse(
+    ctx: Ctx,
+    action: Action[P, O],
+    audit: _CallAudit,
+    api: PolarClient,
+    guard: Guard,
+    approval_id: str | None,
+    ceiling: Ceiling | None,
+) -> Awaiting[P] | Done[P, O] | types.InputRequiredResult:
+    """The call, with a store that fails before Polar was asked said as not done."""
+    try:
+        return await _run(ctx, action, audit, api=api, guard=guard, approval_id=approval_id, ceiling=ceiling)
     except StoreUnavailable as exc:
         # A store failure once Polar was asked is logged and absorbed (_record): this one came before.
         log.error("%s: %s", action.tool, exc)
@@ -297,6 +335,7 @@ async def run(
 async def _run(
     ctx: Ctx,
     action: Action[P, O],
+    audit: _CallAudit,
     *,
     api: PolarClient,
     guard: Guard,
@@ -314,7 +353,7 @@ async def _run(
         preview = await action.with_history(await action.preview(api), store)
     not_done = action.not_done()
     amount, currency = preview.money()
-    _note(previewed=preview.facts(), amount=amount, currency=currency)
+    audit.note(previewed=preview.facts(), amount=amount, currency=currency)
     if ceiling is not None:
         # Every call, the first and the one acting on an approval (whose facts must equal these to act).
         if (over := ceiling.refusal(preview, not_done)) is not None:
@@ -324,13 +363,13 @@ async def _run(
     first = approval_id is None and _resumed(ctx) is None and guard.mode != "off"
     await guard.check_limits(preview, not_done, _spent_in(loaded, preview), daily=not first)
     if guard.mode == "off":
-        _note(channel="off", approver="none (--confirm off)")
+        audit.note(channel="off", approver="none (--confirm off)")
         if unasked_seen is None or preview.remembered:
             # The target was learnt from the preview, or the preview from memory: read it (again) now.
             if unasked_seen is None:
                 unasked_seen = await store.target_version(action.target)
             preview = await action.with_history(await action.reread(api, preview), store)
-        return await _act(action, api, guard, preview, None, unasked_seen)
+        return await _send_approved(audit, action, api, guard, preview, None, unasked_seen)
     who = guard.identify(ctx)
     answer: types.ElicitResult | None = None
     resumed = _resumed(ctx)
@@ -345,9 +384,9 @@ async def _run(
             )
         approval_id = guard.relay.approval_id(confirmation_token)
     if approval_id is None:
-        return await _ask(ctx, action, api, guard, store, who, preview)
+        return await _ask(audit, ctx, action, api, guard, store, who, preview)
     approval = await _load(store, approval_id, action, who, not_done, loaded)
-    _note(approval_id=approval.id, channel=approval.channel)
+    audit.note(approval_id=approval.id, channel=approval.channel)
     if confirmation_token is not None:
         guard.relay.check(confirmation_token, approval)
         approval = await _decide(store, guard, approval, True, "relay: a token passed back by the model", not_done)
@@ -357,9 +396,11 @@ async def _run(
             "given with the preview, once the user approved it."
         )
     elif answer is not None:
-        approval = await _answered(ctx, store, guard, approval, _as(preview, approval.facts), answer, not_done)
+        approval = await _answered(
+            ctx, store, guard, approval, _approved_preview(preview, approval.facts), answer, not_done
+        )
     assert loaded is not None  # read above for every approval id a call brings, before any read of Polar
-    return await _proceed(ctx, action, api, guard, store, approval, preview, loaded.version)
+    return await _proceed(audit, ctx, action, api, guard, store, approval, preview, loaded.version)
 
 
 async def _read_approval(ctx: Ctx, guard: Guard, store: Store, approval_id: str | None) -> Loaded | None:
@@ -461,7 +502,14 @@ async def _load(
 
 
 async def _ask(
-    ctx: Ctx, action: Action[P, O], api: PolarClient, guard: Guard, store: Store, who: Caller, preview: P
+    audit: _CallAudit,
+    ctx: Ctx,
+    action: Action[P, O],
+    api: PolarClient,
+    guard: Guard,
+    store: Store,
+    who: Caller,
+    preview: P,
 ) -> Awaiting[P] | Done[P, O] | types.InputRequiredResult:
     """A new request: done at once if a standing approval covers it; else record it, then ask a person through
     the chosen channel."""
@@ -476,17 +524,17 @@ async def _ask(
     # The call's outcome when it ends as soon as the request is recorded: its audit record rides along.
     waits = channel == "console" and guard.mode == "console" and guard.wait > 0
     said = {"relay": "confirmation_required", "console": None if waits else "approval_pending"}.get(
-        channel, "approval_requested" if modern(ctx) else None
+        channel, "approval_requested" if elicits_by_input_required(ctx) else None
     )
 
-    def audit(approval: Approval) -> dict[str, Any] | None:
-        _note(approval_id=approval.id, channel=channel)
-        return _audit_entry(said) if said else None
+    def record_of(approval: Approval) -> dict[str, Any] | None:
+        audit.note(approval_id=approval.id, channel=channel)
+        return audit.entry(said) if said else None
 
     request = _request(action, preview, guard, who, channel, guard.ttl)
     try:
         requested = await store.request_approval(
-            request, daily=guard.max_daily.of(currency), audit=audit, standing=standing, ask=refusal is None
+            request, daily=guard.max_daily.of(currency), audit=record_of, standing=standing, ask=refusal is None
         )
     except LimitExceeded as exc:
         raise ConfirmationRefused(
@@ -494,12 +542,12 @@ async def _ask(
         ) from exc
     approval, record, seen, checked = requested
     if getattr(checked, "mandate", None) is not None:
-        return await _under_mandate(ctx, action, api, guard, store, preview, checked, seen)
+        return await _under_mandate(audit, ctx, action, api, guard, store, preview, checked, seen)
     missed = _missed(checked)
     if approval is None:
         assert refusal is not None
         raise ConfirmationRefused(f"{refusal}{f' No standing approval covers it: {missed}.' if missed else ''}")
-    _chained(record)
+    audit.chain(record)
     if channel == "relay":
         token = guard.relay.issue(approval)
         return Awaiting(preview, approval, None, token, _relay_step(action, approval), tool=action.tool)
@@ -507,13 +555,13 @@ async def _ask(
         if guard.mode == "console" and guard.wait > 0:
             approval = await _wait(ctx, store, guard, approval, guard.wait)
             if approval.state_at(store.now()) != "pending":
-                return await _proceed(ctx, action, api, guard, store, approval, preview, seen, fresh=False)
+                return await _proceed(audit, ctx, action, api, guard, store, approval, preview, seen, fresh=False)
         waiting = _pending(ctx, guard, action, approval, preview)
         if missed:
             waiting.next_step += f" No standing approval covers it: {missed}."
         return waiting
     link = guard.console.link(ctx, approval.id) if channel == "url" else None
-    if modern(ctx):
+    if elicits_by_input_required(ctx):
         return _input_required(approval, preview, link, guard.zone)
     if channel == "form":
         try:
@@ -533,7 +581,7 @@ async def _ask(
         )
     approval = await _answered(ctx, store, guard, approval, preview, answer, not_done)
     # The person took their time: what is acted on must still be what they saw.
-    return await _proceed(ctx, action, api, guard, store, approval, preview, seen, fresh=False)
+    return await _proceed(audit, ctx, action, api, guard, store, approval, preview, seen, fresh=False)
 
 
 def _input_required(approval: Approval, preview: Preview, link: str | None, zone: tzinfo) -> Asking:
@@ -625,6 +673,7 @@ async def _wait(ctx: Ctx, store: Store, guard: Guard, approval: Approval, second
 
 
 async def _proceed(
+    audit: _CallAudit,
     ctx: Ctx,
     action: Action[P, O],
     api: PolarClient,
@@ -644,14 +693,14 @@ async def _proceed(
     state = approval.state_at(now)
     if state == "pending" and guard.wait > 0:
         fresh = False
-        if approval.channel == "url" and not modern(ctx):
+        if approval.channel == "url" and not elicits_by_input_required(ctx):
             approval = await _wait(ctx, store, guard, approval, guard.wait)
             if approval.state_at(store.now()) != "pending":
                 await ctx.session.send_elicit_complete(approval.id, related_request_id=ctx.request_id)
         else:
             approval = await _wait(ctx, store, guard, approval, guard.wait)
         state = approval.state_at(store.now())
-    _note(approver=approval.decided_by, approver_reason=approval.reason)
+    audit.note(approver=approval.decided_by, approver_reason=approval.reason)
     if state == "pending":
         return _pending(ctx, guard, action, approval, preview)
     if state == "denied":
@@ -664,8 +713,8 @@ async def _proceed(
     if state == "used":
         raise _used(action, approval, now)
     if not fresh or preview.remembered:
-        preview = await action.with_history(await action.reread(api, _as(preview, approval.facts)), store)
-    if changes := action.recheck(_as(preview, approval.facts), preview):
+        preview = await action.with_history(await action.reread(api, _approved_preview(preview, approval.facts)), store)
+    if changes := action.recheck(_approved_preview(preview, approval.facts), preview):
         raise ConfirmationRefused(
             f"{not_done}: it changed after it was approved ({'; '.join(changes)}), so the approval no longer "
             f"matches it. Call {action.tool} again without approval_id for a fresh preview and approval."
@@ -675,8 +724,8 @@ async def _proceed(
             f"{not_done}: approval {approval.id} {unproven}. Call {action.tool} again without approval_id for a "
             "person to approve it again."
         )
-    approved = _as(preview, approval.facts)
-    return await _act(action, api, guard, approved, approval, seen)
+    approved = _approved_preview(preview, approval.facts)
+    return await _send_approved(audit, action, api, guard, approved, approval, seen)
 
 
 async def _unproven(guard: Guard, store: Store, approval: Approval) -> str | None:
@@ -733,7 +782,7 @@ def _used(action: Action[Any, Any], approval: Approval, now: float) -> Confirmat
     )
 
 
-def _as(preview: P, facts: dict[str, Any]) -> P:
+def _approved_preview(preview: P, facts: dict[str, Any]) -> P:
     """The approved facts as the action's preview type."""
     return type(preview).model_validate(facts)
 
@@ -807,15 +856,23 @@ def _missed(checked: Any) -> str | None:
 
 
 async def _under_mandate(
-    ctx: Ctx, action: Action[P, O], api: PolarClient, guard: Guard, store: Store, preview: P, granted: Any, seen: int
+    audit: _CallAudit,
+    ctx: Ctx,
+    action: Action[P, O],
+    api: PolarClient,
+    guard: Guard,
+    store: Store,
+    preview: P,
+    granted: Any,
+    seen: int,
 ) -> Awaiting[P] | Done[P, O]:
     """Act on the approval granted under a standing approval, as on any approval; the answer names the mandate,
     who signed it and what is left of it."""
     from polar_orders_mcp.approvals.mandates import left_text, terms_text
 
     mandate, approval = granted.mandate, granted.approval
-    _note(approval_id=approval.id, channel="mandate", mandate=mandate.id)
-    done = await _proceed(ctx, action, api, guard, store, approval, preview, seen, fresh=False)
+    audit.note(approval_id=approval.id, channel="mandate", mandate=mandate.id)
+    done = await _proceed(audit, ctx, action, api, guard, store, approval, preview, seen, fresh=False)
     if isinstance(done, Done):
         done.standing = (
             f"Done without asking anyone, under standing approval {mandate.id} signed by {mandate.created_by} "
@@ -831,7 +888,8 @@ def _relay_step(action: Action[Any, Any], approval: Approval) -> str:
     )
 
 
-async def _act(
+async def _send_approved(
+    audit: _CallAudit,
     action: Action[P, O],
     api: PolarClient,
     guard: Guard,
@@ -887,49 +945,52 @@ async def _act(
     except TargetBusy as exc:
         raise ConfirmationRefused(_busy_message(action, approval, exc)) from exc
     settled: str | None = None
-    _note(acted=True)
+    audit.note(acted=True)
+    sent_at = datetime.now(UTC)
     try:
         outcome = await action.act(api, approved)
     except NotDone as exc:
         refusal = _refusal_of(exc)
-        await _finish(store, key, approval, "failed", {"refusal": refusal} if refusal else None)
+        await _finish(audit, store, key, approval, "failed", {"refusal": refusal} if refusal else None)
         raise
     except OUTCOME_UNKNOWN as exc:
         if not outcome_unknown(exc):
-            await _finish(store, key, approval, "failed")
+            await _finish(audit, store, key, approval, "failed")
             raise NotDone(
                 f"{not_done}: Polar could not be reached ({exc}). Nothing happened; calling again is safe."
             ) from exc
         try:
-            outcome = await action.read_back(api, approved, exc)
+            outcome = await action.read_back(api, approved, exc, sent_at)
         except NotDone:
-            await _finish(store, key, approval, "failed")
+            await _finish(audit, store, key, approval, "failed")
             raise
         except ToolError:
-            await _finish(store, key, approval, "unknown")
+            await _finish(audit, store, key, approval, "unknown")
             raise
         settled = "the answer was lost, and reading it back from Polar showed it was done"
     except PolarAPIError as exc:
-        await _finish(store, key, approval, "failed", {"refusal": exc.code} if exc.code else None)
+        await _finish(audit, store, key, approval, "failed", {"refusal": exc.code} if exc.code else None)
         raise NotDone(f"{not_done}: {exc}") from exc
     differences = action.verify(approved, outcome)
     # The limits count what Polar reports it moved, more or less than approved.
     moved = action.moved(outcome)
     # Polar's id of what it did (the order charged, the refund made): what a receipt names as what moved.
     polar_id = getattr(outcome, "id", None)
-    _note(polar_id=polar_id if isinstance(polar_id, str) else None)
+    audit.note(polar_id=polar_id if isinstance(polar_id, str) else None)
     if differences:
-        _note(outcome_detail="mismatch", differences=differences)
-        await _finish(store, key, approval, "done", {"differences": differences}, outcome="mismatch", moved=moved)
+        audit.note(outcome_detail="mismatch", differences=differences)
+        await _finish(
+            audit, store, key, approval, "done", {"differences": differences}, outcome="mismatch", moved=moved
+        )
         raise Mismatch(
             f"{action.tool} went through on {action.target}, but NOT as approved: {'; '.join(differences)}. "
             "Tell a person now; do not retry."
         )
     # What Polar says of the object it acted on (an order paid, a refund succeeded): evidence in the audit.
     status = getattr(outcome, "status", None)
-    _note(outcome_detail="as approved", settled=settled, polar_status=status if isinstance(status, str) else None)
+    audit.note(outcome_detail="as approved", settled=settled, polar_status=status if isinstance(status, str) else None)
     # The call's audit record is chained with the act's settlement: one transaction.
-    await _finish(store, key, approval, "done", audit=_audit_entry("done"), moved=moved)
+    await _finish(audit, store, key, approval, "done", record=audit.entry("done"), moved=moved)
     return Done(approved, outcome, approval, settled, tool=action.tool)
 
 
@@ -966,6 +1027,7 @@ class Mismatch(ToolError):
 
 
 async def _finish(
+    audit: _CallAudit,
     store: Store,
     key: str,
     approval: Approval | None,
@@ -973,14 +1035,14 @@ async def _finish(
     detail: dict[str, Any] | None = None,
     *,
     outcome: str | None = None,
-    audit: dict[str, Any] | None = None,
+    record: dict[str, Any] | None = None,
     moved: tuple[int, str] | None = None,
 ) -> None:
     """Settle the act and its approval's outcome (the act's state unless said), with the call's audit
     record when given and the money Polar reports moved, in one transaction."""
     outcome = (outcome or state) if approval is not None else None
-    settle = store.finish_act(key, state, detail, outcome=outcome, audit=audit, moved=moved)
-    _chained(await _record("the act's outcome", settle))
+    settle = store.finish_act(key, state, detail, outcome=outcome, audit=record, moved=moved)
+    audit.chain(await _record("the act's outcome", settle))
 
 
 async def _record(what: str, write: Awaitable[AuditRecord | None]) -> AuditRecord | None:

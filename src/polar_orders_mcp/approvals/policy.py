@@ -128,6 +128,9 @@ class Guard:
     poll_interval: float = 0.5
     zone: tzinfo = UTC
     """The zone of the times a person reads in a confirmation (UTC is shown beside)."""
+    audit_writer: str | None = None
+    """Who writes this server's audit records (AuditTrail.writer), for the record the flow chains in its last
+    store write; None: the flow chains none."""
 
     def form_refusal(self, who: Caller, amount: int | None, currency: str | None) -> str | None:
         """Why this client's answer to a confirmation form cannot approve a move of `amount` under the policy in

@@ -32,7 +32,7 @@ from polar_orders_mcp.approvals.passkeys import PasskeyPolicy
 from polar_orders_mcp.approvals.policy import Guard, RelayTokens
 from polar_orders_mcp.guesses import closest
 from polar_orders_mcp.polar.client import PolarClient
-from polar_orders_mcp.server.arguments import CheckedTool, close_schema
+from polar_orders_mcp.server.arguments import close_schema
 from polar_orders_mcp.server.compact import bare_ids, compact_result, compact_schema, inline_defs, nulls_left_out
 from polar_orders_mcp.server.identity import STDIO, caller
 from polar_orders_mcp.server.log_level import accept_log_level
@@ -41,9 +41,10 @@ from polar_orders_mcp.server.prepare import FirstCallPreparation
 from polar_orders_mcp.server.prompts import add_prompts
 from polar_orders_mcp.server.resources import register_resources
 from polar_orders_mcp.server.schema_cache import SchemaCache, ToolSchemas
+from polar_orders_mcp.server.sdk_tools import AuditedCheckedTool, AuditedSdkTool, CheckedTool
 from polar_orders_mcp.settings import LOOPBACK, Settings, default_state_dir
 from polar_orders_mcp.store.base import Store
-from polar_orders_mcp.tools.audit import AuditedSdkTool, AuditTrail
+from polar_orders_mcp.tools.audit import AuditTrail
 from polar_orders_mcp.tools.base import Tool
 from polar_orders_mcp.tools.context import AppState, polar_errors_as_tool_errors, utc_now
 from polar_orders_mcp.tools.irreversible import through_the_flow
@@ -241,10 +242,6 @@ def description_of(fn: Callable[..., Any]) -> str:
     return "\n\n".join(" ".join(line.strip() for line in paragraph.splitlines()) for paragraph in paragraphs)
 
 
-class AuditedCheckedTool(AuditedSdkTool, CheckedTool):
-    """A write or irreversible tool: audited, including the calls its argument checks refuse."""
-
-
 # The tools that take a checkout's client secret (the checkout_page toolset).
 SECRET_TAKERS = frozenset({"get_checkout_by_secret", "update_checkout_by_secret", "confirm_checkout"})
 
@@ -389,12 +386,12 @@ def replica_warnings(settings: Settings) -> list[str]:
     return found
 
 
-def open_store(built: Built) -> None:
+def open_store(parts: ServerParts) -> None:
     """Connect to the store now, creating or upgrading its schema, on an event loop of its own (the
     connections are closed with it). Raises StoreError: SchemaTooNew, StoreUnavailable."""
 
     async def check() -> None:
-        store = await built.store()
+        store = await parts.store()
         try:
             await store.open()
         finally:
@@ -420,7 +417,7 @@ def console_hosts(settings: Settings) -> list[str]:
 
 
 @dataclass
-class Built:
+class ServerParts:
     """What build_parts makes: the MCP server, the approval console, and the store they share."""
 
     server: MCPServer[AppState]
@@ -464,7 +461,7 @@ def build_parts(
     schema_cache: Path | None = None,
     console_at: ConsoleAddress | None = None,
     clock: Clock | None = None,
-) -> Built:
+) -> ServerParts:
     """The MCP server, its approval console and its store, for these settings. With `schema_cache` (a
     directory), the tool schemas are read from there when the code has not changed since they were written,
     and what a call needs beyond them is derived while the server waits for its first call. `console_at`:
@@ -495,6 +492,7 @@ def build_parts(
         irreversible=[t.name for t in tools if t.tier == "irreversible"],
         titles={t.name: t.title for t in ALL_TOOLS if t.tier == "irreversible"},
     )
+    trail = AuditTrail(store, settings.audit_log)
     guard = Guard(
         mode=settings.confirm,
         store=store,
@@ -509,6 +507,7 @@ def build_parts(
         person_clients=frozenset({STDIO, *settings.person_clients}),
         passkeys=passkeys,
         zone=console.zone,
+        audit_writer=trail.writer,
     )
     irreversible = any(t.tier == "irreversible" for t in tools)
     if settings.confirm == "off" and irreversible:
@@ -521,7 +520,6 @@ def build_parts(
             "--confirm relay: the model receives the confirmation token and can pass it back by itself, so "
             "nothing but the client's own tool-approval prompt stands between the model and a charge."
         )
-    trail = AuditTrail(store, settings.audit_log)
     schemas = SchemaCache(schema_cache) if schema_cache is not None else None
     sdk_tools = [_sdk_tool(tool, trail, [t.name for t in tools], schemas) for tool in tools]
     underived = [t for t in sdk_tools if isinstance(t, CheckedTool) and not t.derived]
@@ -584,7 +582,7 @@ def build_parts(
     _CONSOLES[mcp] = console
     _STORES[mcp] = store
     checked = {t.name: t.explained_schema for t in sdk_tools if isinstance(t, CheckedTool)}
-    return Built(mcp, console, store, guard, checked, store_url=settings.store_url())
+    return ServerParts(mcp, console, store, guard, checked, store_url=settings.store_url())
 
 
 # The approval console of each server build_parts made, for the HTTP app to serve beside MCP.

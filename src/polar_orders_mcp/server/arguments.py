@@ -1,6 +1,7 @@
 """Tool arguments checked for an agent: closed schemas, unknown names refused, errors that say what to send.
 
-Every tool the server serves goes through `CheckedTool`, so a tool added to a table gets all of it:
+Every tool the server serves goes through `CheckedTool` (server/sdk_tools.py), so a tool added to a table
+gets all of it:
 
 - an argument the tool does not take is an error naming the valid ones ("did you mean …?"), never
   silently dropped (a misspelled filter would otherwise return unfiltered data);
@@ -12,17 +13,17 @@ Every tool the server serves goes through `CheckedTool`, so a tool added to a ta
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp.server.mcpserver.tools import Tool as SdkTool
-from pydantic import PrivateAttr, ValidationError
+from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from polar_orders_mcp.guesses import closest
-from polar_orders_mcp.oauth.grants import SCOPE_OF_TIER
-from polar_orders_mcp.server.identity import grant_of
+
+if TYPE_CHECKING:
+    from polar_orders_mcp.server.sdk_tools import CheckedTool
 
 # Arguments that are credentials: their values are never repeated back in an error.
 CREDENTIALS = frozenset({"confirmation_token", "client_secret", "payment_token"})
@@ -72,63 +73,6 @@ def close_schema(schema: dict[str, Any]) -> dict[str, Any]:
     if "properties" in out and "additionalProperties" not in out:
         out["additionalProperties"] = False
     return out
-
-
-class CheckedTool(SdkTool):
-    """The SDK's tool, checking its arguments the agent's way before the SDK validates them itself."""
-
-    _served: frozenset[str] = PrivateAttr(default=frozenset())
-    _tier: str = PrivateAttr(default="irreversible")
-    _explained: dict[str, Any] | None = PrivateAttr(default=None)
-    _derive: Callable[[], SdkTool] | None = PrivateAttr(default=None)
-
-    def derive_later(self, derive: Callable[[], SdkTool]) -> None:
-        """This tool was made from cached schemas: its argument model comes from `derive` (the SDK's tool made
-        from the function) on its first call, or earlier through `derive_now`."""
-        self._derive = derive
-
-    def derive_now(self) -> None:
-        if self._derive is None:
-            return
-        derived, self._derive = self._derive(), None
-        # The schemas this tool advertises stay its own; the rest is what calling the function needs.
-        self.fn_metadata = derived.fn_metadata.model_copy(update={"output_schema": self.fn_metadata.output_schema})
-        self.fn, self.is_async, self.context_kwarg = derived.fn, derived.is_async, derived.context_kwarg
-        self.resolved_params, self.resolver_plans = derived.resolved_params, derived.resolver_plans
-
-    @property
-    def derived(self) -> bool:
-        return self._derive is None
-
-    def serving_beside(self, names: Iterable[str]) -> None:
-        """The other tools served, so that a hint only ever names one that exists."""
-        self._served = frozenset(names)
-
-    def explain_with(self, schema: dict[str, Any]) -> None:
-        """The schema an argument error is explained from: the advertised one with what it leaves out
-        to be short (ids' `format: uuid`)."""
-        self._explained = schema
-
-    @property
-    def explained_schema(self) -> dict[str, Any]:
-        return self._explained or self.parameters
-
-    def tiered(self, tier: str) -> None:
-        """The tool's tier: an OAuth token must grant its scope (the HTTP gate checks first; this is the last
-        word, for every transport and request shape)."""
-        self._tier = tier
-
-    async def run(self, arguments: dict[str, Any], context: Any, convert_result: bool = False) -> Any:
-        grant = grant_of(context)
-        if grant is not None and not grant.allows(self._tier):
-            needed = SCOPE_OF_TIER[self._tier]
-            raise ToolError(
-                f"{self.name} needs the OAuth scope {needed}, which this client's token does not grant. Nothing "
-                f"was done: sign in again and allow {needed}."
-            )
-        self.derive_now()
-        arguments = check_arguments(self, arguments)
-        return await super().run(arguments, context, convert_result)
 
 
 def check_arguments(tool: CheckedTool, arguments: dict[str, Any]) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from typing import Any, ParamSpec, TypeVar
 import mcp_types as types
 from pydantic import BaseModel
 
+from polar_orders_mcp.approvals.audit_facts import AuditedResult
 from polar_orders_mcp.polar.ids import EMAIL_PATTERN, UUID_PATTERN
 from polar_orders_mcp.tools.irreversible import GuardedResult
 
@@ -185,10 +186,10 @@ def compact_result(fn: Callable[P, Awaitable[R]], *, without_nulls: bool = False
         exclude = result.left_out() if isinstance(result, GuardedResult) else None
         text = result.model_dump_json(exclude_none=True, by_alias=True, exclude=exclude)
         structured = result.model_dump(mode="json", by_alias=True, exclude_none=without_nulls, exclude=exclude)
-        compact = types.CallToolResult(
+        compact = AuditedResult(
             content=[types.TextContent(type="text", text=text)],
             structured_content=structured,
-        )
+        ).with_facts(result.audit_facts if isinstance(result, GuardedResult) else None)
         return compact  # type: ignore[return-value]  # the SDK takes a CallToolResult from any tool
 
     return wrapper

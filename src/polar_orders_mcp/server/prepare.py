@@ -8,7 +8,7 @@ import anyio
 import anyio.to_thread
 from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
 
-from polar_orders_mcp.server.arguments import CheckedTool
+from polar_orders_mcp.server.sdk_tools import CheckedTool
 from polar_orders_mcp.tools.context import AppState
 
 # A client that never lists the tools (a 2026-07-28 one may keep the list from an earlier session) gets

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import anyio
 
 from polar_orders_mcp.approvals.address import ConsoleAddress, bind_console
-from polar_orders_mcp.server.app import Built, build_parts, select_tools
+from polar_orders_mcp.server.app import ServerParts, build_parts, select_tools
 from polar_orders_mcp.server.schema_cache import default_cache_dir
 from polar_orders_mcp.server.stdio_wire import run_stdio
 from polar_orders_mcp.settings import Settings
@@ -70,7 +70,7 @@ def _bind_console(settings: Settings) -> tuple[ConsoleAddress | None, socket.soc
     return address, sock
 
 
-async def _run(built: Built, listener: ConsoleListener | None) -> None:
+async def _run(built: ServerParts, listener: ConsoleListener | None) -> None:
     # As over HTTP, a store this server cannot use (a newer schema, a missing driver) stops the start: otherwise
     # the first irreversible call would be the first to find out. A SQLite file is read without the database
     # layer (a session that only reads never loads it); a PostgreSQL database is opened, on the serving loop, so

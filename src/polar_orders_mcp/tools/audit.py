@@ -17,26 +17,20 @@ import secrets
 import sys
 import threading
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import IO, Any
 
 import mcp_types as types
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp.server.mcpserver.tools import Tool as SdkTool
-from pydantic import PrivateAttr, ValidationError
+from pydantic import ValidationError
 
-from polar_orders_mcp.approvals.flow import AUDIT_NOTE, AuditNote, Mismatch, NotDone, OutcomeUnknown
-from polar_orders_mcp.approvals.policy import Caller, ConfirmationRefused
+from polar_orders_mcp.approvals.flow import Mismatch, NotDone, OutcomeUnknown
+from polar_orders_mcp.approvals.policy import ConfirmationRefused
 from polar_orders_mcp.polar.errors import PolarAPIError, PolarError
 from polar_orders_mcp.store.base import Store
 from polar_orders_mcp.store.records import AuditRecord
-from polar_orders_mcp.tools.base import Tool
 
 log = logging.getLogger(__name__)
 
-# Arguments that are credentials: never written, whatever the tool.
-SECRET_ARGUMENTS = frozenset({"approval_id", "client_secret", "payment_token", "confirmation_token"})
-TARGETS = ("order_id", "checkout_id", "customer_id", "subscription_id", "dispute_id", "refund_id")
 
 
 class AuditTrail:
@@ -73,31 +67,6 @@ class AuditTrail:
         if self._file is not None:
             self._file.close()
             self._file = None
-
-
-def _target(arguments: dict[str, Any], note: dict[str, Any]) -> str | None:
-    for name in TARGETS:
-        if isinstance(arguments.get(name), str):
-            return str(arguments[name])[:100]
-    previewed = note.get("previewed") or {}
-    return previewed.get("checkout_id") or previewed.get("order_id")
-
-
-def recorded_arguments(arguments: dict[str, Any]) -> dict[str, Any]:
-    """The arguments as recorded: credentials redacted, long values bounded."""
-    shown: dict[str, Any] = {}
-    for name, value in list(arguments.items())[:40]:
-        key = str(name)[:64]
-        if key in SECRET_ARGUMENTS:
-            if value is not None:
-                shown[key] = "<given>"
-        elif isinstance(value, str):
-            shown[key] = value if len(value) <= 200 else value[:200] + "…"  # hostile input stays bounded
-        elif isinstance(value, int | float | bool | list | dict) or value is None:
-            shown[key] = value if len(json.dumps(value, default=str)) <= 2000 else "<too long to record>"
-        else:
-            shown[key] = f"<{type(value).__name__}>"
-    return shown
 
 
 def _polar_cause(exc: BaseException) -> PolarError | None:
@@ -154,86 +123,8 @@ def outcome_of(exc: BaseException) -> dict[str, Any]:
     return {"outcome": "error", "error": type(exc).__name__}
 
 
-class AuditedSdkTool(SdkTool):
-    """The SDK's tool, writing one audit record per call, whatever its outcome."""
-
-    _entry: Tool | None = PrivateAttr(default=None)
-    _trail: AuditTrail | None = PrivateAttr(default=None)
-    _identify: Callable[[Any], Caller] | None = PrivateAttr(default=None)
-
-    def audit_with(self, tool: Tool, trail: AuditTrail, identify: Callable[[Any], Caller]) -> AuditedSdkTool:
-        self._entry, self._trail, self._identify = tool, trail, identify
-        return self
-
-    async def run(self, arguments: dict[str, Any], context: Any, convert_result: bool = False) -> Any:
-        note = AuditNote()
-        if self._entry is not None and self._trail is not None:
-            note.entry = lambda outcome: self._record(arguments, context, note.fields, {"outcome": outcome})
-        reset = AUDIT_NOTE.set(note)
-        try:
-            result = await super().run(arguments, context, convert_result)
-        except BaseException as exc:
-            if isinstance(exc, Exception):
-                await self._write(arguments, context, note, outcome_of(exc))
-            raise
-        finally:
-            AUDIT_NOTE.reset(reset)
-        await self._write(arguments, context, note, _result_outcome(result))
-        return result
-
-    async def _write(self, arguments: dict[str, Any], context: Any, note: AuditNote, outcome: dict[str, Any]) -> None:
-        if self._trail is None:
-            return
-        entry = self._record(arguments, context, note.fields, outcome)
-        if entry is None:
-            return
-        chained = note.chained
-        # The flow chained the record of the outcome it foresaw; any other outcome gets a record of its own,
-        # after that one's line (it is in the chain: a file without it would miss a record of its writer).
-        same = chained is not None and chained.entry.get("outcome") == entry.get("outcome")
-        if chained is not None and not same:
-            await self._trail.write(chained.entry, chained)
-        await self._trail.write(entry, chained if same else None)
-
-    def _record(
-        self, arguments: dict[str, Any], context: Any, note: dict[str, Any], outcome: dict[str, Any]
-    ) -> dict[str, Any] | None:
-        """The call's audit entry for this outcome."""
-        if self._entry is None:
-            return None
-        who = self._identify(context) if self._identify is not None else Caller("unknown")
-        entry: dict[str, Any] = {
-            "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
-            "tool": self._entry.name,
-            "tier": self._entry.tier,
-            "client": who.client,
-            **({"person": who.person} if who.person is not None else {}),
-            "session": who.session,
-            "target": _target(arguments if isinstance(arguments, dict) else {}, note),
-            "arguments": recorded_arguments(arguments if isinstance(arguments, dict) else {}),
-        }
-        if self._trail is not None:
-            entry["writer"] = self._trail.writer
-        for key in NOTED:
-            if key in note:
-                entry[key] = note[key]
-        entry.update(outcome)
-        if entry.get("outcome") == "ok" and note.get("outcome_detail") == "as approved":
-            entry["outcome"] = "done"
-        return entry
-
-
-# What the approval flow notes of a call that goes into its record (amount and currency: the money the call
-# moves as previewed, in minor units; polar_status: what Polar said of the
-# object it acted on, e.g. an order "paid"; polar_id: Polar's id of it, e.g. a refund's; mandate: the standing
-# approval it was done under, whose signer is the approver; approver_reason: the approver's words on their decision).
-NOTED = (
-    "channel", "approval_id", "amount", "currency", "approver", "approver_reason", "mandate", "previewed", "acted",
-    "differences", "settled", "polar_status", "polar_id",
-)  # fmt: skip
-
-
-def _result_outcome(result: Any) -> dict[str, Any]:
+def result_outcome(result: Any) -> dict[str, Any]:
+    """The outcome fields of a call that returned."""
     if isinstance(result, types.InputRequiredResult):
         return {"outcome": "approval_requested"}
     structured = getattr(result, "structured_content", None)

@@ -7,6 +7,7 @@ import functools
 import logging
 from abc import abstractmethod
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Annotated, Any, ClassVar, Self, TypeVar
 
 import mcp_types as types
@@ -14,6 +15,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, WithJsonSchema
 
 from polar_orders_mcp.approvals import flow
+from polar_orders_mcp.approvals.audit_facts import AuditFacts
 from polar_orders_mcp.approvals.flow import Action, Asking, Awaiting, Ceiling, Done, NotDone, OutcomeUnknown, iso
 from polar_orders_mcp.approvals.policy import RelayTokens
 from polar_orders_mcp.approvals.preview import Preview
@@ -87,9 +89,21 @@ class GuardedResult(BaseModel):
     def done(cls, done: Done[Any, Any]) -> Self:
         """Done as approved: the preview, who decided, and the tool's own fields."""
         data: dict[str, Any] = {"preview": done.preview, "decided": how_decided(done), **cls.finished(done)}
-        answer = cls(**data)
+        answer = cls(**data).of_call(done)
         answer._through = done.tool
         return answer
+
+    _audit_facts: AuditFacts | None = PrivateAttr(default=None)
+
+    @property
+    def audit_facts(self) -> AuditFacts | None:
+        """What the flow learnt of the call, for its audit record (never sent)."""
+        return self._audit_facts
+
+    def of_call(self, outcome: Awaiting[Any] | Done[Any, Any]) -> Self:
+        """This answer, with the flow's facts of the call that `outcome` ended."""
+        self._audit_facts = outcome.audit_facts
+        return self
 
     def left_out(self) -> dict[str, Any]:
         """What the answer leaves out (as pydantic's `exclude`): facts a person approved that, in the agent's
@@ -111,7 +125,7 @@ class GuardedResult(BaseModel):
             "next_step": outcome.next_step,
             **fields,
         }
-        answer = cls(**data)
+        answer = cls(**data).of_call(outcome)
         answer._through = outcome.tool
         return answer
 
@@ -206,7 +220,7 @@ class StatusReadBack(Action[P, O]):
     def done_in(self, target: O) -> bool:
         """Whether the target, as read, shows the act done."""
 
-    async def read_back(self, api: PolarClient, approved: P, failure: PolarError) -> O:
+    async def read_back(self, api: PolarClient, approved: P, failure: PolarError, sent_at: datetime) -> O:
         why = what_failed(failure)
         try:
             after = await self.read_target(api)

@@ -434,7 +434,6 @@ class CreateRefund(Action[RefundPreview, models.Refund]):
     comment: str | None
     revoke_benefits: bool
     total: int | None = None
-    sent_at: datetime | None = None
     tool: ClassVar[str] = "create_refund"
     preview_model: ClassVar[type[Preview] | None] = RefundPreview
 
@@ -495,7 +494,6 @@ class CreateRefund(Action[RefundPreview, models.Refund]):
         )
 
     async def act(self, api: PolarClient, approved: RefundPreview) -> models.Refund:
-        self.sent_at = datetime.now(UTC)
         made = await api.refunds.create(
             order_id=self.order_id,
             reason=approved.reason,
@@ -509,7 +507,9 @@ class CreateRefund(Action[RefundPreview, models.Refund]):
             )
         return made
 
-    async def read_back(self, api: PolarClient, approved: RefundPreview, failure: PolarError) -> models.Refund:
+    async def read_back(
+        self, api: PolarClient, approved: RefundPreview, failure: PolarError, sent_at: datetime
+    ) -> models.Refund:
         why = what_failed(failure)
         try:
             refunds = [r async for r in api.refunds.iterate(order_id=self.order_id, sorting=["-created_at"])]
@@ -519,7 +519,7 @@ class CreateRefund(Action[RefundPreview, models.Refund]):
                 f"listing the order's refunds failed too ({exc}). Do not call create_refund again: check "
                 f"list_refunds(order_id={self.order_id!r}) first."
             ) from exc
-        since = (self.sent_at or datetime.now(UTC)) - timedelta(seconds=5)
+        since = sent_at - timedelta(seconds=5)
         new = [
             r for r in refunds
             if r.id not in approved.previous_refund_ids and r.amount == approved.amount and r.created_at >= since
