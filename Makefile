@@ -82,6 +82,7 @@ $(LINT_STAMP): $(STAMP) pyproject.toml
 
 lint: $(LINT_STAMP)
 	$(BIN)/ruff check src tests bench deploy scripts
+	$(BIN)/ruff format --check src tests bench deploy scripts
 	$(BIN)/mypy
 
 # The compose recipe (deploy/compose.yaml) as local processes: a PostgreSQL cluster in a temporary

@@ -33,8 +33,13 @@ def import_costs(argv: list[str], env: dict[str, str]) -> dict[str, int]:
     script = argv[1:] if argv[0] == sys.executable else argv  # a Python script and its arguments
     done = subprocess.run(
         [sys.executable, "-X", "importtime", *script],
-        stdin=subprocess.DEVNULL, capture_output=True, text=True, env=env, timeout=60, cwd=p.ROOT,
-    )  # fmt: skip
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        cwd=p.ROOT,
+    )
     modules: dict[str, int] = {}
     for line in done.stderr.splitlines():
         match = re.match(r"import time:\s+(\d+) \|\s+\d+ \| (\s*)(\S+)", line)
@@ -64,9 +69,12 @@ def import_breakdown(procs: p.Processes, emulator_url: str) -> dict[str, Any]:
         "ours_import_ms": sum(ours.values()) / 1000,
         "extra_import_ms": sum(extra.values()) / 1000,
         "extra_by_package_ms": {k: v / 1000 for k, v in sorted(groups.items(), key=lambda kv: -kv[1])[:15]},
-        "not_imported": [m for m in ("polar_orders_mcp.emulator", "polar_orders_mcp.server.http", "uvicorn",
-                                      "httpcore2", "h11", "ssl") if m not in ours],
-    }  # fmt: skip
+        "not_imported": [
+            m
+            for m in ("polar_orders_mcp.emulator", "polar_orders_mcp.server.http", "uvicorn", "httpcore2", "h11", "ssl")
+            if m not in ours
+        ],
+    }
 
 
 def startup_phases(env: dict[str, str], runs: int) -> dict[str, dict[str, float]]:
@@ -77,8 +85,13 @@ def startup_phases(env: dict[str, str], runs: int) -> dict[str, dict[str, float]
         for _ in range(runs):
             done = subprocess.run(
                 [sys.executable, "-m", "bench.startup_phases", which],
-                capture_output=True, text=True, env=env, timeout=60, cwd=p.ROOT, check=True,
-            )  # fmt: skip
+                capture_output=True,
+                text=True,
+                env=env,
+                timeout=60,
+                cwd=p.ROOT,
+                check=True,
+            )
             samples.append(json.loads(done.stdout))
         result[which] = {phase: stats.summary([s[phase] for s in samples])["median"] for phase in samples[0]}
     return result

@@ -99,8 +99,17 @@ def support_fields(summary: dict[str, Any], raw: dict[str, Any]) -> dict[str, An
     return {"checked": len(checks), "missing": sorted(name for name, ok in checks.items() if not ok)}
 
 
-LEAN_FACTS = ("id", "status", "created_at", "customer id", "customer email", "product name", "currency",
-              "total amount", "total for humans")
+LEAN_FACTS = (
+    "id",
+    "status",
+    "created_at",
+    "customer id",
+    "customer email",
+    "product name",
+    "currency",
+    "total amount",
+    "total for humans",
+)
 ALL_ROW_FIELDS = ["product_id", "tax", "refunds", "billing", "documents", "links", "customer_name", "notes"]
 
 

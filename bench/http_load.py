@@ -21,9 +21,11 @@ def main() -> int:
     args = parser.parse_args()
     with server_process("--emulator", "--emulator-orders", "200") as server:
         figures = anyio.run(concurrent_sessions, server, args.sessions, args.calls)
-    print(f"{args.sessions} sessions x {args.calls} calls: {figures.answered} answered, 0 errors, "
-          f"{figures.seconds:.1f} s ({figures.answered / figures.seconds:.0f} calls/s); server RSS "
-          f"{figures.rss_before_kb // 1024} -> {figures.rss_after_kb // 1024} MiB")
+    print(
+        f"{args.sessions} sessions x {args.calls} calls: {figures.answered} answered, 0 errors, "
+        f"{figures.seconds:.1f} s ({figures.answered / figures.seconds:.0f} calls/s); server RSS "
+        f"{figures.rss_before_kb // 1024} -> {figures.rss_after_kb // 1024} MiB"
+    )
     return 0
 
 

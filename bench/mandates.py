@@ -54,9 +54,13 @@ TASKS = 50
 TOOLSETS = ["default"]  # create_refund and finalize_order are in it
 SUPERVISOR = "supervisor"
 TERMS = MandateTerms(
-    tools=("create_refund",), currency="usd", max_per_act=2000, daily_acts=10, max_order_age_days=30,
+    tools=("create_refund",),
+    currency="usd",
+    max_per_act=2000,
+    daily_acts=10,
+    max_order_age_days=30,
     note="small refunds for the support desk, one day",
-)  # fmt: skip
+)
 MANDATE_TTL = 86_400.0
 """A day: what the supervisor signs in the morning."""
 
@@ -200,9 +204,13 @@ async def day(seed: int, count: int, state_dir: Path) -> dict[str, Any]:
     state: EmulatorState = emulator.state.emulator
     tasks = await prepare(state, random.Random(seed), count)
     settings = Settings(
-        emulator=True, state_dir=state_dir, approver_token=APPROVER_SECRET,
-        console_url="http://127.0.0.1:8765/approvals", approval_wait=0, toolsets=TOOLSETS,
-    )  # fmt: skip
+        emulator=True,
+        state_dir=state_dir,
+        approver_token=APPROVER_SECRET,
+        console_url="http://127.0.0.1:8765/approvals",
+        approval_wait=0,
+        toolsets=TOOLSETS,
+    )
     parts = build_parts(settings, transport=httpx2.ASGITransport(app=emulator))
     mandates = MandateStore(await parts.store())  # type: ignore[arg-type]  # the SQL store
     mandate = await mandates.create(TERMS, by=SUPERVISOR, ttl=MANDATE_TTL)

@@ -208,8 +208,17 @@ class Processes:
     def polar_stdio_argv(self, emulator_url: str, *, preload: bool = True) -> list[str]:
         """Polar's server over stdio; without the preload for cold starts (no API call is made)."""
         node = ["node", "--require", str(POLAR_PRELOAD)] if preload else ["node"]
-        return [*node, str(POLAR_SERVER_JS), "start", "--access-token", ORG_TOKEN,
-                "--server-url", emulator_url, "--log-level", "error"]  # fmt: skip
+        return [
+            *node,
+            str(POLAR_SERVER_JS),
+            "start",
+            "--access-token",
+            ORG_TOKEN,
+            "--server-url",
+            emulator_url,
+            "--log-level",
+            "error",
+        ]
 
     def stdio(self, name: str, argv: Sequence[str], env: dict[str, str]) -> rpc.StdioSession:
         """A started, initialized stdio session."""
@@ -222,8 +231,18 @@ class Processes:
     ) -> tuple[str, subprocess.Popen[bytes]]:
         """Our server over streamable HTTP (`http`) or SSE; its base URL."""
         port = free_port()
-        argv = [OUR_COMMAND, "serve", "--transport", transport, "--no-auth", "--host", HOST, "--port", str(port),
-                *toolsets_option(toolsets)]  # fmt: skip
+        argv = [
+            OUR_COMMAND,
+            "serve",
+            "--transport",
+            transport,
+            "--no-auth",
+            "--host",
+            HOST,
+            "--port",
+            str(port),
+            *toolsets_option(toolsets),
+        ]
         proc = self.start(f"ours-{transport}-{port}", argv, self.ours_env(emulator_url))
         url = f"http://{HOST}:{port}"
         wait_http(f"{url}/healthz", 60, proc)
@@ -241,9 +260,23 @@ class Processes:
     def polar_sse(self, emulator_url: str) -> tuple[str, subprocess.Popen[bytes]]:
         """Polar's server over its SSE transport (it has no streamable HTTP), kept on loopback."""
         port = free_port()
-        argv = ["node", "--require", str(POLAR_PRELOAD), str(POLAR_SERVER_JS), "start", "--transport", "sse",
-                "--port", str(port), "--access-token", ORG_TOKEN, "--server-url", emulator_url,
-                "--log-level", "error"]  # fmt: skip
+        argv = [
+            "node",
+            "--require",
+            str(POLAR_PRELOAD),
+            str(POLAR_SERVER_JS),
+            "start",
+            "--transport",
+            "sse",
+            "--port",
+            str(port),
+            "--access-token",
+            ORG_TOKEN,
+            "--server-url",
+            emulator_url,
+            "--log-level",
+            "error",
+        ]
         proc = self.start(f"polar-sse-{port}", argv, clean_env())
         url = f"http://{HOST}:{port}"
         wait_http(f"{url}/nothing-here", 60, proc)  # express answers 404 once it listens

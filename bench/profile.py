@@ -86,10 +86,22 @@ def sampling(pid: int, spy: str) -> Iterator[Path]:
     """py-spy attached to `pid` for the duration of the block; yields the path of its raw output."""
     out = Path(tempfile.mkdtemp(prefix="bench-profile-")) / "profile.txt"
     recorder = subprocess.Popen(
-        [spy, "record", "--pid", str(pid), "--rate", str(RATE), "--format", "raw", "--output", str(out),
-         "--nonblocking"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        [
+            spy,
+            "record",
+            "--pid",
+            str(pid),
+            "--rate",
+            str(RATE),
+            "--format",
+            "raw",
+            "--output",
+            str(out),
+            "--nonblocking",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         time.sleep(0.5)  # attached
         yield out

@@ -67,9 +67,12 @@ def tasks_block(md: str) -> list[str]:
     found = tables(md)
     run = re.search(r"^`python -m bench\.(?:tasks|run)[^`]*`, (.+? UTC)", md, re.M)
     rows = table(found, "Tasks", "task")
-    out = [f"Figures of the run of {run.group(1) if run else '?'}:", "",
-           "| task | calls (0.1.0 → now) | bytes now / 0.1.0 | Polar requests (0.1.0 → now) |",
-           "|---|---|---|---|"]  # fmt: skip
+    out = [
+        f"Figures of the run of {run.group(1) if run else '?'}:",
+        "",
+        "| task | calls (0.1.0 → now) | bytes now / 0.1.0 | Polar requests (0.1.0 → now) |",
+        "|---|---|---|---|",
+    ]
     for i, r in enumerate(rows):
         if r[1] != "current":
             continue
@@ -81,8 +84,7 @@ def tasks_block(md: str) -> list[str]:
             out.append(f"| {named} | {r[2]} | — | {first_number(r[6])} |")
         else:
             ratio = rows[i + 1][5].strip("*")
-            out.append(f"| {named} | {old[2]} → {r[2]} | {ratio} | "
-                       f"{first_number(old[6])} → {first_number(r[6])} |")  # fmt: skip
+            out.append(f"| {named} | {old[2]} → {r[2]} | {ratio} | {first_number(old[6])} → {first_number(r[6])} |")
     targets = table(found, "Targets", "target")
     listing = next(r for r in targets if r[0].startswith("default tool list"))
     tools = re.search(r"\((\d+) tools\)", listing[0])
@@ -92,10 +94,15 @@ def tasks_block(md: str) -> list[str]:
     over = table(found, "Tools over", "tool")
     largest = ", ".join(f"{r[0]} ({r[1]} bytes)" for r in over)
     listed = listing[1].replace(" B", " bytes")
-    out += ["", *wrap(f"Default tool list {listed} ({tools.group(1) if tools else '?'} tools; "
+    out += [
+        "",
+        *wrap(
+            f"Default tool list {listed} ({tools.group(1) if tools else '?'} tools; "
             f"0.1.0's was {old_list}); a `list_orders` row {row_bytes.replace(' B', ' bytes')}; a confirmed charge "
             f"costs {first_number(charge)} requests to Polar. Tools over 600 bytes, profiled argument by argument "
-            f"in the full table: {largest}.")]  # fmt: skip
+            f"in the full table: {largest}."
+        ),
+    ]
     return out
 
 
@@ -129,8 +136,11 @@ def latest_block(md: str) -> list[str]:
     missed = [f"- {r[0]}, {r[1]}: {r[2]}" for r in targets if r[3] == "**missed**"]
     cold_ratio = row(targets, "cold start")[2].split(" ")[0]
     return [
-        *wrap(f"From the run of {run.group(1) if run else '?'} (`{run.group(2) if run else '?'}`) on a shared "
-              f"{machine.group(2) if machine else '?'}-core machine:"), "",
+        *wrap(
+            f"From the run of {run.group(1) if run else '?'} (`{run.group(2) if run else '?'}`) on a shared "
+            f"{machine.group(2) if machine else '?'}-core machine:"
+        ),
+        "",
         "| measure | polar-orders-mcp | beside it | ratio |",
         "|---|---|---|---|",
         f"| cold start over stdio, to the first `tools/list` | {ours[2]} ms | minimal `mcp` server {floor[2]} ms; "
@@ -153,10 +163,15 @@ def latest_block(md: str) -> list[str]:
         f"| `export_orders`, 100,000 orders | {export_l[2]} s | a direct export {export_l[5]} s | "
         f"{float(derived['export ours/direct time 100000']):.2f}× direct |",
         "",
-        *wrap("Missed targets in that run (what limits them is in [the results]"
-              "(../bench/results/latest.md#what-limits-the-missed-targets)):" if missed else "No target missed."),
-        "", *missed,
-    ]  # fmt: skip
+        *wrap(
+            "Missed targets in that run (what limits them is in [the results]"
+            "(../bench/results/latest.md#what-limits-the-missed-targets)):"
+            if missed
+            else "No target missed."
+        ),
+        "",
+        *missed,
+    ]
 
 
 def replicas_block(md: str) -> list[str]:
@@ -171,12 +186,18 @@ def replicas_block(md: str) -> list[str]:
     calls = table(found, "Calls per second", "workload")
     bound = next((line for line in md.splitlines() if line.startswith("A read costs the whole system")), "")
     names = ("reads", "reads (`get_order`)"), ("approved charges", "approved charges (two calls each)")
-    throughput = [f"| {label} | {' | '.join(first_number(c) + ' calls/s' for c in r[1:4])} | {r[4]} | {r[5]} |"
-                  for kind, label in names for r in [row(calls, kind)]]  # fmt: skip
+    throughput = [
+        f"| {label} | {' | '.join(first_number(c) + ' calls/s' for c in r[1:4])} | {r[4]} | {r[5]} |"
+        for kind, label in names
+        for r in [row(calls, kind)]
+    ]
     p50 = lambda r: r[1].split(" / ")[0]  # noqa: E731
     return [
-        *wrap(f"From the run of {run.group(2) if run else '?'} (`{run.group(1) if run else '?'}`, "
-              "[full results](../bench/results/replicas.md)):"), "",
+        *wrap(
+            f"From the run of {run.group(2) if run else '?'} (`{run.group(1) if run else '?'}`, "
+            "[full results](../bench/results/replicas.md)):"
+        ),
+        "",
         "| measure | SQLite | PostgreSQL | ratio |",
         "|---|---|---|---|",
         f"| ms in the store for one console-approved charge ({operations.group(1) if operations else '?'} "
@@ -191,7 +212,7 @@ def replicas_block(md: str) -> list[str]:
         *throughput,
         "",
         *wrap(bound),
-    ]  # fmt: skip
+    ]
 
 
 def wrap(text: str) -> list[str]:
@@ -199,8 +220,11 @@ def wrap(text: str) -> list[str]:
 
 
 def cold_names(rows: list[list[str]]) -> tuple[str, str, str]:
-    return (next(r[0] for r in rows if r[0].startswith("floor")), "polar-orders-mcp",
-            next(r[0] for r in rows if r[0].startswith("Polar's")))  # fmt: skip
+    return (
+        next(r[0] for r in rows if r[0].startswith("floor")),
+        "polar-orders-mcp",
+        next(r[0] for r in rows if r[0].startswith("Polar's")),
+    )
 
 
 def ratio(a: str, b: str) -> str:
@@ -212,9 +236,22 @@ def block(results: Path = RESULTS) -> str:
     """docs/performance.md's generated block, markers included."""
     tasks = tasks_block((results / "tasks.md").read_text())
     latest = latest_block((results / "latest.md").read_text())
-    lines = [BEGIN, "", "**What the model reads, per support task** ([full table](../bench/results/tasks.md)).", "",
-             *tasks, "", *wrap("**Beside the floors and Polar's own server** ([full results: every table, the "
-             "machine, the versions, the profiles](../bench/results/latest.md)).") , "", *latest, "", END]  # fmt: skip
+    lines = [
+        BEGIN,
+        "",
+        "**What the model reads, per support task** ([full table](../bench/results/tasks.md)).",
+        "",
+        *tasks,
+        "",
+        *wrap(
+            "**Beside the floors and Polar's own server** ([full results: every table, the "
+            "machine, the versions, the profiles](../bench/results/latest.md))."
+        ),
+        "",
+        *latest,
+        "",
+        END,
+    ]
     return "\n".join(lines)
 
 
@@ -248,8 +285,10 @@ def main(argv: list[str] | None = None) -> int:
         if new == text:
             continue
         if args.check:
-            print(f"{doc.name}'s benchmark figures differ from bench/results/: run python -m bench.readme",
-                  file=sys.stderr)  # fmt: skip
+            print(
+                f"{doc.name}'s benchmark figures differ from bench/results/: run python -m bench.readme",
+                file=sys.stderr,
+            )
             return 1
         doc.write_text(new)
         print(f"bench: wrote {doc.name}'s benchmark figures", file=sys.stderr)

@@ -93,8 +93,14 @@ async def _timed(workers: list[Worker], seconds: float) -> dict[str, Any]:
     began = time.perf_counter()
     await asyncio.wait_for(asyncio.gather(*(loop(n, w) for n, w in enumerate(workers))), seconds + 120)
     elapsed = time.perf_counter() - began
-    return {"calls_per_s": calls / elapsed, "calls": calls, "units": len(latencies),
-            "p50_ms": stats.percentile(latencies, 50), "errors": len(errors), "first_errors": errors[:3]}  # fmt: skip
+    return {
+        "calls_per_s": calls / elapsed,
+        "calls": calls,
+        "units": len(latencies),
+        "p50_ms": stats.percentile(latencies, 50),
+        "errors": len(errors),
+        "first_errors": errors[:3],
+    }
 
 
 async def _session(url: str, token: str) -> rpc.AsyncHttpSession:
@@ -140,16 +146,18 @@ class Meter:
     trees: frozenset[str] = frozenset()
 
     def read(self) -> dict[str, float]:
-        return {name: (p.cpu_seconds_tree if name in self.trees else p.cpu_seconds)(pid)
-                for name, pid in self.pids.items()} | {"load generator": time.process_time()}  # fmt: skip
+        return {
+            name: (p.cpu_seconds_tree if name in self.trees else p.cpu_seconds)(pid) for name, pid in self.pids.items()
+        } | {"load generator": time.process_time()}
 
 
 def postmaster_pid(cluster: Cluster) -> int:
     return int((cluster.data / "postmaster.pid").read_text().split()[0])
 
 
-async def _throughput(urls: list[str], topology: Topology, config: Config, kind: str, drafts: Drafts,
-                      order_id: str, meter: Meter) -> dict[str, Any]:  # fmt: skip
+async def _throughput(
+    urls: list[str], topology: Topology, config: Config, kind: str, drafts: Drafts, order_id: str, meter: Meter
+) -> dict[str, Any]:
     """`config.sessions` sessions spread over `urls`, each reading or charging back to back; with the CPU
     time each process of the system spent per call (`cpu_ms_per_call`)."""
     token = topology.secrets.http_token
@@ -197,19 +205,24 @@ def throughput(topology: Topology, config: Config, postgres: int) -> dict[str, A
         names = list(shapes)
         for name in names[rep % 3 :] + names[: rep % 3]:  # a different order each round
             for kind in runs:
-                runs[kind][name].append(asyncio.run(_throughput(shapes[name], topology, config, kind, drafts,
-                                                                order_id, meter)))  # fmt: skip
+                runs[kind][name].append(
+                    asyncio.run(_throughput(shapes[name], topology, config, kind, drafts, order_id, meter))
+                )
     result: dict[str, Any] = {"sessions": config.sessions, "seconds": config.seconds, "reps": config.reps}
     for kind, by_shape in runs.items():
         result[kind] = {
-            name: {"calls_per_s": stats.summary([r["calls_per_s"] for r in rows]),
-                   "p50_ms": stats.summary([r["p50_ms"] for r in rows]),
-                   "errors": sum(r["errors"] for r in rows),
-                   "first_errors": [e for r in rows for e in r["first_errors"]][:3],
-                   "cpu_ms_per_call": {process: stats.summary([r["cpu_ms_per_call"][process] for r in rows])["median"]
-                                       for process in rows[0]["cpu_ms_per_call"]}}
+            name: {
+                "calls_per_s": stats.summary([r["calls_per_s"] for r in rows]),
+                "p50_ms": stats.summary([r["p50_ms"] for r in rows]),
+                "errors": sum(r["errors"] for r in rows),
+                "first_errors": [e for r in rows for e in r["first_errors"]][:3],
+                "cpu_ms_per_call": {
+                    process: stats.summary([r["cpu_ms_per_call"][process] for r in rows])["median"]
+                    for process in rows[0]["cpu_ms_per_call"]
+                },
+            }
             for name, rows in by_shape.items()
-        }  # fmt: skip
+        }
         one = result[kind]["one replica"]["calls_per_s"]["median"]
         result[kind]["two_over_one"] = stats.ratio(result[kind]["two replicas"]["calls_per_s"]["median"], one)
         result[kind]["proxy_over_one"] = stats.ratio(
@@ -259,13 +272,22 @@ async def _store_run(url: str, charges: int, concurrency: int) -> dict[str, Any]
     console's pages over ASGI and the emulator in process, on a store at `url` (under --max-daily): the
     time spent in store transactions per charge, and how many there were."""
     emulator = create_app(orders=10)
-    settings = Settings(emulator=True, database_url=url, approver_token=APPROVER_SECRET, approval_wait=0,
-                        console_url="http://127.0.0.1:8765/approvals", max_daily="usd=1000000000")  # fmt: skip
+    settings = Settings(
+        emulator=True,
+        database_url=url,
+        approver_token=APPROVER_SECRET,
+        approval_wait=0,
+        console_url="http://127.0.0.1:8765/approvals",
+        max_daily="usd=1000000000",
+    )
     parts = build_parts(settings, transport=httpx2.ASGITransport(app=emulator))
     seed = emulator.state.emulator.seed_info
     body = {"customer_id": seed.customers["good_card"], "product_id": seed.products["one_time_fixed"]}
-    async with httpx2.AsyncClient(transport=httpx2.ASGITransport(app=emulator), base_url="http://emulator",
-                                  headers={"authorization": f"Bearer {ORG_TOKEN}"}) as http:  # fmt: skip
+    async with httpx2.AsyncClient(
+        transport=httpx2.ASGITransport(app=emulator),
+        base_url="http://emulator",
+        headers={"authorization": f"Bearer {ORG_TOKEN}"},
+    ) as http:
         drafts = [(await http.post("/v1/orders/", json=body)).json()["id"] for _ in range(charges + 5)]
     undo = _timed_transactions()
     try:
@@ -290,9 +312,13 @@ async def _store_run(url: str, charges: int, concurrency: int) -> dict[str, Any]
         undo()
         await (await parts.store()).close()
     per_charge = operations / charges
-    return {"store_ms_per_charge": spent / charges, "ms_per_charge": stats.summary(times),
-            "charges_per_s": charges / elapsed, "operations_per_charge": per_charge,
-            "ms_per_operation": spent / operations}  # fmt: skip
+    return {
+        "store_ms_per_charge": spent / charges,
+        "ms_per_charge": stats.summary(times),
+        "charges_per_s": charges / elapsed,
+        "operations_per_charge": per_charge,
+        "ms_per_operation": spent / operations,
+    }
 
 
 async def _one_transaction(url: str, kept: bool, n: int = 200) -> dict[str, float]:
@@ -313,8 +339,10 @@ async def _one_transaction(url: str, kept: bool, n: int = 200) -> dict[str, floa
         store._make_engine = per_transaction  # type: ignore[method-assign]
     approval = await store.create_approval(_request("diagnostic"))
     timed: dict[str, float] = {}
-    for name, op in (("read", lambda: store.get_approval(approval.id)),
-                     ("write", lambda: store.set_outcome(approval.id, "done"))):  # fmt: skip
+    for name, op in (
+        ("read", lambda: store.get_approval(approval.id)),
+        ("write", lambda: store.set_outcome(approval.id, "done")),
+    ):
         for _ in range(10):
             await op()
         began = time.perf_counter()
@@ -327,11 +355,20 @@ async def _one_transaction(url: str, kept: bool, n: int = 200) -> dict[str, floa
 
 def _request(target: str) -> NewApproval:
     return NewApproval(
-        tool="finalize_order", target=target, digest="d" * 64, facts={"order_id": target, "amount": 1500},
-        summary=f"Charge $15.00 for order {target}", message=f"Charge $15.00 for order {target}",
-        display=[("Amount", "$15.00", "amount")], amount=1500, currency="usd", client="http", session="s" * 32,
-        channel="console", ttl=900,
-    )  # fmt: skip
+        tool="finalize_order",
+        target=target,
+        digest="d" * 64,
+        facts={"order_id": target, "amount": 1500},
+        summary=f"Charge $15.00 for order {target}",
+        message=f"Charge $15.00 for order {target}",
+        display=[("Amount", "$15.00", "amount")],
+        amount=1500,
+        currency="usd",
+        client="http",
+        session="s" * 32,
+        channel="console",
+        ttl=900,
+    )
 
 
 def store_costs(sqlite_url: str, postgres_url: Callable[[], str], config: Config) -> dict[str, Any]:
@@ -343,9 +380,10 @@ def store_costs(sqlite_url: str, postgres_url: Callable[[], str], config: Config
     }
     for concurrency in (1, 8):
         key = f"concurrency {concurrency}"
-        result[key] = {name: asyncio.run(_store_run(url, config.store_charges, concurrency))
-                       for name, url in (("sqlite", f"{sqlite_url}{concurrency}.db"),
-                                         ("postgresql", postgres_url()))}  # fmt: skip
+        result[key] = {
+            name: asyncio.run(_store_run(url, config.store_charges, concurrency))
+            for name, url in (("sqlite", f"{sqlite_url}{concurrency}.db"), ("postgresql", postgres_url()))
+        }
         rows = result[key]
         result["operations_per_charge"] = rows["sqlite"]["operations_per_charge"]
         result[key]["postgresql_over_sqlite_ms"] = stats.ratio(
@@ -388,8 +426,18 @@ def end_to_end(topology: Topology, procs: p.Processes, config: Config) -> dict[s
     env.pop("POLAR_MCP_DATABASE_URL")
     env.pop("POLAR_MCP_CONSOLE_URL")
     port = p.free_port()
-    argv = [p.OUR_COMMAND, "serve", "--transport", "http", "--host", p.HOST, "--port", str(port), "--max-daily",
-            "usd=1000000000"]  # fmt: skip
+    argv = [
+        p.OUR_COMMAND,
+        "serve",
+        "--transport",
+        "http",
+        "--host",
+        p.HOST,
+        "--port",
+        str(port),
+        "--max-daily",
+        "usd=1000000000",
+    ]
     sqlite_proc = procs.start("sqlite-server", argv, env)
     sqlite_url = f"http://{p.HOST}:{port}"
     p.wait_http(f"{sqlite_url}/healthz", 60, sqlite_proc)
@@ -403,8 +451,12 @@ def end_to_end(topology: Topology, procs: p.Processes, config: Config) -> dict[s
         }
     finally:
         procs.stop(sqlite_proc)
-    return {**rows, "postgresql_over_sqlite": stats.ratio(rows["postgresql"]["ms_per_charge"]["median"],
-                                                          rows["sqlite"]["ms_per_charge"]["median"])}  # fmt: skip
+    return {
+        **rows,
+        "postgresql_over_sqlite": stats.ratio(
+            rows["postgresql"]["ms_per_charge"]["median"], rows["sqlite"]["ms_per_charge"]["median"]
+        ),
+    }
 
 
 # The report ---------------------------------------------------------------------------------------------
@@ -448,8 +500,10 @@ def _cpu_section(t: dict[str, Any], cores: int) -> list[str]:
             ceiling = cores * 1000 / total if total else float("nan")
             measured = row["calls_per_s"]["median"]
             cells = " | ".join(_f(parts.get(name, 0.0), 2) for name in names)
-            lines.append(f"| {label} | {shape} | {cells} | {_f(total, 2)} ms | {_f(ceiling, 0)} calls/s | "
-                         f"{_f(measured, 0)} calls/s | {measured / ceiling:.0%} |")  # fmt: skip
+            lines.append(
+                f"| {label} | {shape} | {cells} | {_f(total, 2)} ms | {_f(ceiling, 0)} calls/s | "
+                f"{_f(measured, 0)} calls/s | {measured / ceiling:.0%} |"
+            )
     read = t["read"]["one replica"]
     parts = _cpu_parts(read["cpu_ms_per_call"])
     total, replica = sum(parts.values()), parts["replicas"]
@@ -493,9 +547,11 @@ def markdown(r: dict[str, Any]) -> str:
     ]
     for kind, label in (("read", "reads"), ("charge", "approved charges")):
         row = t[kind]
-        cells = [f"{_f(row[name]['calls_per_s']['median'], 0)} calls/s (p50 {_f(row[name]['p50_ms']['median'])} ms"
-                 f"{', ' + str(row[name]['errors']) + ' errors' if row[name]['errors'] else ''})"
-                 for name in ("one replica", "two replicas", "two replicas behind the proxy")]  # fmt: skip
+        cells = [
+            f"{_f(row[name]['calls_per_s']['median'], 0)} calls/s (p50 {_f(row[name]['p50_ms']['median'])} ms"
+            f"{', ' + str(row[name]['errors']) + ' errors' if row[name]['errors'] else ''})"
+            for name in ("one replica", "two replicas", "two replicas behind the proxy")
+        ]
         lines.append(f"| {label} | {' | '.join(cells)} | {row['two_over_one']:.2f}× | {row['proxy_over_one']:.2f}× |")
     lines += _cpu_section(t, r["machine"]["cores"])
     lines += [
@@ -544,8 +600,9 @@ def markdown(r: dict[str, Any]) -> str:
     for name, label in (("sqlite", "SQLite file"), ("postgresql", "PostgreSQL")):
         total = e[name]["ms_per_charge"]
         part = one[name]["store_ms_per_charge"]
-        lines.append(f"| {label} | {_f(total['median'])} / {_f(total['p99'])} | {_f(part, 2)} | "
-                     f"{part / total['median']:.0%} |")  # fmt: skip
+        lines.append(
+            f"| {label} | {_f(total['median'])} / {_f(total['p99'])} | {_f(part, 2)} | {part / total['median']:.0%} |"
+        )
     lines += [
         "",
         f"PostgreSQL / SQLite, end to end: {e['postgresql_over_sqlite']:.2f}×.",
@@ -586,8 +643,14 @@ def main(argv: list[str] | None = None) -> int:
     serve_args = ["--max-daily", "usd=1000000000", "--approval-wait", "0"]
     with Cluster(fast=False) as cluster, p.Processes(logdir) as procs:
         results["postgresql"] = cluster.psql("SHOW server_version")
-        topology = Topology(replicas=2, database_url=cluster.create_database("bench"), orders=200,
-                            serve_args=serve_args, secrets_=Secrets(), proxy_process=True)  # fmt: skip
+        topology = Topology(
+            replicas=2,
+            database_url=cluster.create_database("bench"),
+            orders=200,
+            serve_args=serve_args,
+            secrets_=Secrets(),
+            proxy_process=True,
+        )
         with topology:
             print("bench.replicas: throughput …", file=sys.stderr, flush=True)
             results["throughput"] = throughput(topology, config, postmaster_pid(cluster))
@@ -595,8 +658,9 @@ def main(argv: list[str] | None = None) -> int:
             results["end_to_end"] = end_to_end(topology, procs, config)
         print("bench.replicas: the store alone …", file=sys.stderr, flush=True)
         sqlite_dir = Path(tempfile.mkdtemp(prefix="store-", dir=WORK[0]))
-        results["store"] = store_costs(f"sqlite:///{sqlite_dir}/state-", lambda: cluster.create_database(
-            f"store_{secrets.token_hex(3)}"), config)  # fmt: skip
+        results["store"] = store_costs(
+            f"sqlite:///{sqlite_dir}/state-", lambda: cluster.create_database(f"store_{secrets.token_hex(3)}"), config
+        )
     shutil.rmtree(WORK[0], ignore_errors=True)
     results["machine"]["load_end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     args.out.mkdir(parents=True, exist_ok=True)

@@ -51,25 +51,40 @@ def targets(r: dict[str, Any]) -> list[Target]:
     b = r["benchmarks"]
     out: list[Target] = []
     if c := b.get("cold_start"):
-        out.append(Target("cold start", "ours / minimal-server floor (median of per-round ratios)",
-                          c["ours_over_floor"], 1.15))  # fmt: skip
+        out.append(
+            Target("cold start", "ours / minimal-server floor (median of per-round ratios)", c["ours_over_floor"], 1.15)
+        )
     if lat := b.get("latency"):
         d = lat["derived"]
         for tool in ("get_order", "list_orders"):
             for peer in ("ours-stdio", "ours-http"):
-                out.append(Target("latency", f"{peer} {tool}: p50 overhead over the direct request",
-                                  d[f"{peer}/{tool} p50 overhead ms"], 2.0, unit=" ms"))  # fmt: skip
+                out.append(
+                    Target(
+                        "latency",
+                        f"{peer} {tool}: p50 overhead over the direct request",
+                        d[f"{peer}/{tool} p50 overhead ms"],
+                        2.0,
+                        unit=" ms",
+                    )
+                )
         for tool in ("get_order", "list_orders"):
             out.append(Target("latency", f"{tool} p50, ours / Polar's, stdio", d[f"ours/polar stdio {tool} p50"], 1.0))
             out.append(Target("latency", f"{tool} p50, ours / Polar's, SSE", d[f"ours/polar sse {tool} p50"], 1.0))
     if t := b.get("throughput"):
-        out.append(Target("throughput", "ours / emulator direct, calls per second", t["ours_over_direct"], 0.5,
-                          at_most=False))  # fmt: skip
+        out.append(
+            Target("throughput", "ours / emulator direct, calls per second", t["ours_over_direct"], 0.5, at_most=False)
+        )
         out.append(Target("throughput", "errors", t["peers"]["ours-http"]["errors"], 0, unit=""))
     if ctx := b.get("context"):
         q = ctx["ratios"]
-        out.append(Target("context", "tools/list per tool, model-visible, ours / Polar's",
-                          q["tools_list visible per tool ours/polar"], 0.5))  # fmt: skip
+        out.append(
+            Target(
+                "context",
+                "tools/list per tool, model-visible, ours / Polar's",
+                q["tools_list visible per tool ours/polar"],
+                0.5,
+            )
+        )
         out.append(Target("context", "get_order text / raw API JSON", q["get_order text ours/raw"], 0.25))
         out.append(Target("context", "list_orders (50) text / raw API JSON", q["list_orders text ours/raw"], 0.25))
         out.append(Target("context", "support-agent fields missing", len(ctx["support_fields"]["missing"]), 0, unit=""))
@@ -81,12 +96,27 @@ def targets(r: dict[str, Any]) -> list[Target]:
         large = str(max(s["sizes"]))
         small = str(min(s["sizes"]))
         for op in ("export", "walk"):
-            out.append(Target("scale", f"{op}: peak RSS at {int(large):,} orders", d[f"{op} peak RSS MB {large}"], 150,
-                              unit=" MB"))  # fmt: skip
-            out.append(Target("scale", f"{op}: peak RSS growth {int(small):,} → {int(large):,}",
-                              d[f"{op} RSS growth {small}->{large}"], 1.2))  # fmt: skip
-            out.append(Target("scale", f"{op}: time per row, {int(large):,} vs {int(small):,} (1 = linear)",
-                              d[f"{op} time linearity"], 1.25))  # fmt: skip
+            out.append(
+                Target(
+                    "scale", f"{op}: peak RSS at {int(large):,} orders", d[f"{op} peak RSS MB {large}"], 150, unit=" MB"
+                )
+            )
+            out.append(
+                Target(
+                    "scale",
+                    f"{op}: peak RSS growth {int(small):,} → {int(large):,}",
+                    d[f"{op} RSS growth {small}->{large}"],
+                    1.2,
+                )
+            )
+            out.append(
+                Target(
+                    "scale",
+                    f"{op}: time per row, {int(large):,} vs {int(small):,} (1 = linear)",
+                    d[f"{op} time linearity"],
+                    1.25,
+                )
+            )
     return out
 
 
@@ -108,12 +138,22 @@ def headline(r: dict[str, Any]) -> list[str]:
 
 def cold_start_section(c: dict[str, Any]) -> list[str]:
     rows = []
-    names = {"floor": "floor: minimal `mcp` server, one tool", "ours": "polar-orders-mcp",
-             "polar": "Polar's server (Node, @polar-sh/sdk)"}  # fmt: skip
+    names = {
+        "floor": "floor: minimal `mcp` server, one tool",
+        "ours": "polar-orders-mcp",
+        "polar": "Polar's server (Node, @polar-sh/sdk)",
+    }
     for name, peer in c["peers"].items():
         ratio = peer["ms"]["median"] / c["peers"]["floor"]["ms"]["median"]
-        rows.append([names[name], str(peer["tools"]), *_ms(peer["ms"], "median", "min", "max"), f"{ratio:.2f}×",
-                     _num(peer["rss_mb"]["median"])])  # fmt: skip
+        rows.append(
+            [
+                names[name],
+                str(peer["tools"]),
+                *_ms(peer["ms"], "median", "min", "max"),
+                f"{ratio:.2f}×",
+                _num(peer["rss_mb"]["median"]),
+            ]
+        )
     imp = c["imports"]
     lines = [f"## 1. Cold start over stdio (spawn → first `tools/list` answer, {c['runs']} runs each, interleaved)", ""]
     lines += _table(["server", "tools", "median ms", "min ms", "max ms", "vs floor", "peak RSS MB"], rows)
@@ -132,8 +172,10 @@ def cold_start_section(c: dict[str, Any]) -> list[str]:
     lines += [f"Not imported by a stdio session: {', '.join(f'`{m}`' for m in imp['not_imported']) or 'none'}.", ""]
     if phases := c.get("phases_ms"):
         floor, ours = phases["floor"], phases["ours"]
-        rows = [[phase, _num(floor[phase]) if phase in floor else "—", _num(ours[phase]) if phase in ours else "—"]
-                for phase in dict.fromkeys([*floor, *ours])]  # fmt: skip
+        rows = [
+            [phase, _num(floor[phase]) if phase in floor else "—", _num(ours[phase]) if phase in ours else "—"]
+            for phase in dict.fromkeys([*floor, *ours])
+        ]
         lines += ["Startup phases measured inside a fresh process (`bench/startup_phases.py`, median ms):", ""]
         lines += _table(["phase", "floor", "ours"], rows)
     return lines
@@ -174,17 +216,30 @@ def latency_section(lat: dict[str, Any]) -> list[str]:
 
 
 def throughput_section(t: dict[str, Any]) -> list[str]:
-    names = {"direct": "emulator, direct httpx2 requests", "ours-http": "ours, `get_order`, streamable HTTP",
-             "floor-http": "floor server, trivial tool, streamable HTTP"}  # fmt: skip
+    names = {
+        "direct": "emulator, direct httpx2 requests",
+        "ours-http": "ours, `get_order`, streamable HTTP",
+        "floor-http": "floor server, trivial tool, streamable HTTP",
+    }
     rows = []
     for name, peer in t["peers"].items():
-        rows.append([names[name], *_ms(peer["calls_per_s"], "median", "min", "max"), _num(peer["p50_ms"]["median"]),
-                     _num(peer["p99_ms"]["median"]), str(peer["errors"])])  # fmt: skip
+        rows.append(
+            [
+                names[name],
+                *_ms(peer["calls_per_s"], "median", "min", "max"),
+                _num(peer["p50_ms"]["median"]),
+                _num(peer["p99_ms"]["median"]),
+                str(peer["errors"]),
+            ]
+        )
     lines = [f"## 3. Throughput ({t['sessions']} concurrent sessions, {t['seconds']:.0f} s, {t['reps']} runs each)", ""]
     lines += _table(["peer", "calls/s median", "min", "max", "p50 ms", "p99 ms", "errors"], rows)
     per = t["ours_over_direct_per_rep"]
-    lines += [f"Ours / direct, calls per second: {t['ours_over_direct']:.2f}× "
-              f"(per run: {per['min']:.2f}×–{per['max']:.2f}×).", ""]  # fmt: skip
+    lines += [
+        f"Ours / direct, calls per second: {t['ours_over_direct']:.2f}× "
+        f"(per run: {per['min']:.2f}×–{per['max']:.2f}×).",
+        "",
+    ]
     rows = []
     for name, peer in t["peers"].items():
         cpu = peer.get("cpu_ms_per_call", {})
@@ -206,30 +261,80 @@ def context_section(ctx: dict[str, Any]) -> list[str]:
     rows = []
     for name, label in (("ours", "ours"), ("polar", "Polar's")):
         x = tl[name]
-        rows.append([label, str(x["tools"]), f"{x['whole_bytes']:,}", f"{x['visible_bytes']:,}",
-                     f"{x['visible_bytes'] // bpt:,}", f"{x['whole_per_tool']:,.0f}", f"{x['visible_per_tool']:,.0f}",
-                     f"{x['visible_per_tool_median']:,.0f}"])  # fmt: skip
+        rows.append(
+            [
+                label,
+                str(x["tools"]),
+                f"{x['whole_bytes']:,}",
+                f"{x['visible_bytes']:,}",
+                f"{x['visible_bytes'] // bpt:,}",
+                f"{x['whole_per_tool']:,.0f}",
+                f"{x['visible_per_tool']:,.0f}",
+                f"{x['visible_per_tool_median']:,.0f}",
+            ]
+        )
     lines = [f"## 4. Context cost (bytes of compact JSON; tokens at {bpt} bytes each)", "", "`tools/list`:", ""]
-    lines += _table(["server", "tools", "whole bytes", "model-visible bytes", "visible tokens", "whole per tool",
-                     "visible per tool", "visible per tool (median)"], rows)  # fmt: skip
-    lines += ["Model-visible: each tool's name, description and input schema. Whole: everything, including "
-              "our output schemas and annotations (Polar's server sends neither).", ""]  # fmt: skip
+    lines += _table(
+        [
+            "server",
+            "tools",
+            "whole bytes",
+            "model-visible bytes",
+            "visible tokens",
+            "whole per tool",
+            "visible per tool",
+            "visible per tool (median)",
+        ],
+        rows,
+    )
+    lines += [
+        "Model-visible: each tool's name, description and input schema. Whole: everything, including "
+        "our output schemas and annotations (Polar's server sends neither).",
+        "",
+    ]
     rows = []
     for call in ("get_order", "list_orders"):
         c = ctx[call]
         label = f"`{call}`" + (f" ({c['orders']} orders)" if call == "list_orders" else "")
-        rows.append([label, f"{c['raw']:,}", f"{c['ours']['text']:,}", f"{c['ours']['text'] // bpt:,}",
-                     f"{c['ours']['whole']:,}", f"{c['polar']['text']:,}", f"{c['ours']['text'] / c['raw']:.2f}",
-                     f"{c['ours']['text'] / c['polar']['text']:.2f}"])  # fmt: skip
+        rows.append(
+            [
+                label,
+                f"{c['raw']:,}",
+                f"{c['ours']['text']:,}",
+                f"{c['ours']['text'] // bpt:,}",
+                f"{c['ours']['whole']:,}",
+                f"{c['polar']['text']:,}",
+                f"{c['ours']['text'] / c['raw']:.2f}",
+                f"{c['ours']['text'] / c['polar']['text']:.2f}",
+            ]
+        )
     lines += ["Tool results:", ""]
-    lines += _table(["call", "raw API JSON", "ours: text the model reads", "tokens", "ours: whole result",
-                     "Polar's: text", "ours / raw", "ours / Polar's"], rows)  # fmt: skip
+    lines += _table(
+        [
+            "call",
+            "raw API JSON",
+            "ours: text the model reads",
+            "tokens",
+            "ours: whole result",
+            "Polar's: text",
+            "ours / raw",
+            "ours / Polar's",
+        ],
+        rows,
+    )
     sf = ctx["support_fields"]
     missing = ", ".join(sf["missing"]) or "none"
-    lines += [f"Support-agent fields checked against the API's own values, in {sf['orders_checked']} orders: "
-              f"{sf['checked_per_order']} per order; missing or different: {missing}.", "",
-              "What the model reads for one order (`get_order`):", "", "```json",
-              ctx["sample_get_order_text"], "```", ""]  # fmt: skip
+    lines += [
+        f"Support-agent fields checked against the API's own values, in {sf['orders_checked']} orders: "
+        f"{sf['checked_per_order']} per order; missing or different: {missing}.",
+        "",
+        "What the model reads for one order (`get_order`):",
+        "",
+        "```json",
+        ctx["sample_get_order_text"],
+        "```",
+        "",
+    ]
     return lines
 
 
@@ -238,13 +343,36 @@ def scale_section(s: dict[str, Any]) -> list[str]:
     for n, run in s["runs"].items():
         for op, label in (("export", "`export_orders`"), ("walk", f"`list_orders` walk ({s['page']} per page)")):
             x = run[op]
-            rows.append([f"{int(n):,}", label, *_ms(x["seconds"], "median", "min", "max"),
-                         _num(x["direct_seconds"]["median"]), _num(x["server_cpu_seconds"]["median"]),
-                         _num(x["emulator_cpu_seconds"]["median"]), _num(x["rss_start_mb"]["median"]),
-                         _num(x["rss_peak_mb"]["max"]), "yes" if x["rows_ok"] else "**no**"])  # fmt: skip
+            rows.append(
+                [
+                    f"{int(n):,}",
+                    label,
+                    *_ms(x["seconds"], "median", "min", "max"),
+                    _num(x["direct_seconds"]["median"]),
+                    _num(x["server_cpu_seconds"]["median"]),
+                    _num(x["emulator_cpu_seconds"]["median"]),
+                    _num(x["rss_start_mb"]["median"]),
+                    _num(x["rss_peak_mb"]["max"]),
+                    "yes" if x["rows_ok"] else "**no**",
+                ]
+            )
     lines = [f"## 5. Scale (our server over stdio, a fresh process per operation, {s['reps']} run(s) each)", ""]
-    lines += _table(["orders", "operation", "seconds median", "min", "max", "direct s", "server CPU s",
-                     "emulator CPU s", "RSS at start MB", "peak RSS MB", "all rows"], rows)  # fmt: skip
+    lines += _table(
+        [
+            "orders",
+            "operation",
+            "seconds median",
+            "min",
+            "max",
+            "direct s",
+            "server CPU s",
+            "emulator CPU s",
+            "RSS at start MB",
+            "peak RSS MB",
+            "all rows",
+        ],
+        rows,
+    )
     lines += _table(["derived", "value"], [[k, _num(v)] for k, v in s["derived"].items()])
     d = s["derived"]
     lines += [
@@ -267,8 +395,11 @@ def profile_section(prof: dict[str, Any]) -> list[str]:
     rows = [[part] + [_num(prof[name]["parts"].get(part, 0.0)) for name in names] for part in parts]
     rows.append(["(server busy, % of the time)"] + [_num(100 * prof[name]["busy_share"]) for name in names])
     lines += _table(["part", *[f"{name} %" for name in names]], rows)
-    lines += [f"{prof['rate']} samples per second; each sample goes to the first part, in the order above, that "
-              "one of its frames belongs to (`bench/profile.py`).", ""]  # fmt: skip
+    lines += [
+        f"{prof['rate']} samples per second; each sample goes to the first part, in the order above, that "
+        "one of its frames belongs to (`bench/profile.py`).",
+        "",
+    ]
     return lines
 
 
@@ -348,7 +479,7 @@ def limits(r: dict[str, Any]) -> list[str]:
             "`tools/list`, while the model reads it. Polar's Node server starts in "
             f"{c['polar_over_floor']:.2f}× the Python floor: Python and the `mcp` import are most of any Python "
             "server's start."
-        )  # fmt: skip
+        )
     lat = b.get("latency")
     if "latency" in missed and lat:
         s, d = lat["series"], lat["derived"]
@@ -365,7 +496,7 @@ def limits(r: dict[str, Any]) -> list[str]:
             f"same trivial tool costs {_num(s['node-floor-stdio/echo']['median'])} ms on Node's MCP SDK and "
             f"{_num(s['floor-stdio/echo']['median'])} ms on Python's, a head start Polar's server keeps on a "
             "single small call and loses on lists, where the work per order dominates."
-        )  # fmt: skip
+        )
     t = b.get("throughput")
     if "throughput" in missed and t:
         peers = t["peers"]
@@ -378,7 +509,7 @@ def limits(r: dict[str, Any]) -> list[str]:
             f"the emulator {_num(peers['direct']['cpu_ms_per_call']['emulator'])} ms; one server process is one "
             "core, and the load generator and the emulator share the two cores with it. All processes together "
             f"spend {t['direct_over_ours_cpu_per_call']:.2f}× the CPU on a direct call that they spend on ours."
-        )  # fmt: skip
+        )
     ctx = b.get("context")
     if "context" in missed and ctx:
         o, q = ctx["tools_list"]["ours"], ctx["tools_list"]["polar"]
@@ -394,7 +525,7 @@ def limits(r: dict[str, Any]) -> list[str]:
             f"{g['ours']['text']:,} bytes, {g['ours']['text_uuid_bytes']:,} of them ids (order, customer, "
             f"product, checkout) that later calls need; a 50-order page is {li['ours']['text']:,} bytes "
             f"({li['ours']['text_uuid_bytes']:,} of ids)."
-        )  # fmt: skip
+        )
     tk = b.get("tasks")
     if "tasks" in missed and tk and (note := task_report.where(tk)):
         out.append(f"**Support tasks**: {note}")

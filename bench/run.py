@@ -38,13 +38,43 @@ class Config:
     profile_seconds: float
 
 
-FULL = Config(orders=1000, cold_runs=20, latency_calls=500, sessions=16, throughput_seconds=20, throughput_reps=3,
-              scale_sizes=(10_000, 100_000), scale_reps=3, profile_calls=1000, profile_seconds=8)  # fmt: skip
-QUICK = Config(orders=200, cold_runs=3, latency_calls=50, sessions=16, throughput_seconds=3, throughput_reps=1,
-               scale_sizes=(1_000, 5_000), scale_reps=1, profile_calls=100, profile_seconds=2)  # fmt: skip
+FULL = Config(
+    orders=1000,
+    cold_runs=20,
+    latency_calls=500,
+    sessions=16,
+    throughput_seconds=20,
+    throughput_reps=3,
+    scale_sizes=(10_000, 100_000),
+    scale_reps=3,
+    profile_calls=1000,
+    profile_seconds=8,
+)
+QUICK = Config(
+    orders=200,
+    cold_runs=3,
+    latency_calls=50,
+    sessions=16,
+    throughput_seconds=3,
+    throughput_reps=1,
+    scale_sizes=(1_000, 5_000),
+    scale_reps=1,
+    profile_calls=100,
+    profile_seconds=2,
+)
 # Seconds per benchmark: that each still runs on this tree (tests/test_bench_smoke.py); its figures mean nothing.
-TINY = Config(orders=60, cold_runs=1, latency_calls=25, sessions=2, throughput_seconds=0.3, throughput_reps=1,
-              scale_sizes=(30, 60), scale_reps=1, profile_calls=10, profile_seconds=0.3)  # fmt: skip
+TINY = Config(
+    orders=60,
+    cold_runs=1,
+    latency_calls=25,
+    sessions=2,
+    throughput_seconds=0.3,
+    throughput_reps=1,
+    scale_sizes=(30, 60),
+    scale_reps=1,
+    profile_calls=10,
+    profile_seconds=0.3,
+)
 
 Bench = Callable[[p.Processes, str, Config], dict[str, Any]]
 BENCHMARKS: dict[str, tuple[Bench, float]] = {  # name: (function, time budget in seconds)
@@ -75,8 +105,9 @@ def machine() -> dict[str, Any]:
         if line.startswith("model name"):
             cpu = line.split(":", 1)[1].strip()
             break
-    memory_kb = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
-                     if line.startswith("MemTotal"))  # fmt: skip
+    memory_kb = next(
+        int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal")
+    )
     return {
         "cpu": cpu,
         "cores": os.cpu_count(),

@@ -84,8 +84,14 @@ def measure_ours(procs: p.Processes, emulator_url: str, op: str) -> dict[str, An
         emulator_cpu = p.cpu_seconds(emulator_pid) - emulator_cpu_start
     finally:
         procs.stop(session.proc)
-    return {"seconds": seconds, "rows": rows, "rss_start_mb": rss_start / 1024, "rss_peak_mb": rss_peak / 1024,
-            "server_cpu_seconds": cpu, "emulator_cpu_seconds": emulator_cpu}  # fmt: skip
+    return {
+        "seconds": seconds,
+        "rows": rows,
+        "rss_start_mb": rss_start / 1024,
+        "rss_peak_mb": rss_peak / 1024,
+        "server_cpu_seconds": cpu,
+        "emulator_cpu_seconds": emulator_cpu,
+    }
 
 
 def linearity(small: dict[str, Any], large: dict[str, Any], growth: float, key: str) -> float:

@@ -30,8 +30,16 @@ CONCURRENCY = 32
 
 async def open_session(http: httpx2.AsyncClient, url: str, token: str) -> tuple[int, str | None]:
     headers = {**MCP_HEADERS, "Authorization": f"Bearer {token}"}
-    init = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-        "protocolVersion": PROTOCOL_VERSION, "capabilities": {}, "clientInfo": {"name": "flood", "version": "1"}}}
+    init = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": PROTOCOL_VERSION,
+            "capabilities": {},
+            "clientInfo": {"name": "flood", "version": "1"},
+        },
+    }
     response = await http.post(f"{url}/mcp", json=init, headers=headers)
     session_id = response.headers.get("mcp-session-id")
     if response.status_code == 200 and session_id:
@@ -83,8 +91,10 @@ def main() -> None:
     print(f"server from: {args.src or 'this checkout'} ({'named clients' if named else 'one shared token'})")
     print(f"{args.sessions} session opens by one credential in {elapsed:.1f} s: HTTP answers {dict(answers)}")
     print(f"server RSS: {before / 1024:.0f} MiB before, {after / 1024:.0f} MiB after (+{(after - before) / 1024:.0f})")
-    print(f"afterwards a newcomer ({'another credential' if named else 'the same token'}) gets HTTP {other}; "
-          f"the flooding credential gets HTTP {same}")
+    print(
+        f"afterwards a newcomer ({'another credential' if named else 'the same token'}) gets HTTP {other}; "
+        f"the flooding credential gets HTTP {same}"
+    )
 
 
 if __name__ == "__main__":

@@ -83,14 +83,33 @@ def targets(r: dict[str, Any]) -> list[Target]:
     out: list[Target] = []
     if current := r["figures"].get(CURRENT):
         tools = current["tools"]
-        out.append(Target(f"default tool list, model-visible ({len(tools)} tools)", current["tool_list_bytes"],
-                          TOOL_LIST_LIMIT, " B"))  # fmt: skip
+        out.append(
+            Target(
+                f"default tool list, model-visible ({len(tools)} tools)",
+                current["tool_list_bytes"],
+                TOOL_LIST_LIMIT,
+                " B",
+            )
+        )
         name, largest = max(tools.items(), key=lambda kv: kv[1])
         over = sum(size > TOOL_LIMIT for size in tools.values())
-        out.append(Target("largest tool, model-visible", largest, TOOL_LIMIT, " B",
-                          f"{name}; {over} of {len(tools)} tools over {TOOL_LIMIT} B, profiled below"))  # fmt: skip
-        out.append(Target(f"one `list_orders` row (median of a page of {current['list_orders_rows']})",
-                          current["list_orders_row_bytes"]["median"], ROW_LIMIT, " B"))  # fmt: skip
+        out.append(
+            Target(
+                "largest tool, model-visible",
+                largest,
+                TOOL_LIMIT,
+                " B",
+                f"{name}; {over} of {len(tools)} tools over {TOOL_LIMIT} B, profiled below",
+            )
+        )
+        out.append(
+            Target(
+                f"one `list_orders` row (median of a page of {current['list_orders_rows']})",
+                current["list_orders_row_bytes"]["median"],
+                ROW_LIMIT,
+                " B",
+            )
+        )
     for task in r["tasks"].values():
         old, new = task.get(OLD), task.get(CURRENT)
         if old is not None and ok(new):
@@ -102,8 +121,15 @@ def targets(r: dict[str, Any]) -> list[Target]:
     if ok(charge):
         sent = requests(charge, "finalize_order")
         detail = f"{by_method(sent).partition(' ')[2].strip('()')}; the whole task {sum(requests(charge).values())}"
-        out.append(Target("Polar requests per confirmed charge (both `finalize_order` calls)", sum(sent.values()),
-                          CHARGE_REQUESTS_LIMIT, "", detail))  # fmt: skip
+        out.append(
+            Target(
+                "Polar requests per confirmed charge (both `finalize_order` calls)",
+                sum(sent.values()),
+                CHARGE_REQUESTS_LIMIT,
+                "",
+                detail,
+            )
+        )
     return out
 
 
@@ -117,8 +143,11 @@ def where(r: dict[str, Any]) -> str:
         listed = sum(t[label]["tool_list_bytes"] * calls(t[label]) for t in both)
         whole = sum(total_bytes(t[label]) for t in both)
         parts.append(f"{label} {_b(whole)} B, {100 * listed / whole:.0f}% of it the tool list")
-    return (f"Over the {len(both)} tasks both versions can do, the model reads " + "; ".join(parts) +
-            ". The tool list is paid once per call, so it weighs most in the tasks with the most calls.")
+    return (
+        f"Over the {len(both)} tasks both versions can do, the model reads "
+        + "; ".join(parts)
+        + ". The tool list is paid once per call, so it weighs most in the tasks with the most calls."
+    )
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -143,15 +172,32 @@ def summary_table(r: dict[str, Any]) -> list[str]:
             elif not ok(run):
                 rows.append([name, label, "—", "—", "—", "—", "—", f"failed: {run['failed'][:120]}"])
             else:
-                rows.append([name, label, str(calls(run)), _b(run["tool_list_bytes"]), _b(results_bytes(run)),
-                             _b(total_bytes(run)), by_method(requests(run)), run["configured"]])  # fmt: skip
+                rows.append(
+                    [
+                        name,
+                        label,
+                        str(calls(run)),
+                        _b(run["tool_list_bytes"]),
+                        _b(results_bytes(run)),
+                        _b(total_bytes(run)),
+                        by_method(requests(run)),
+                        run["configured"],
+                    ]
+                )
         if ok(old) and ok(new):
             assert old is not None and new is not None
-            rows.append(["", "current / 0.1.0", _x(ratio(calls(new), calls(old))),
-                         _x(ratio(new["tool_list_bytes"], old["tool_list_bytes"])),
-                         _x(ratio(results_bytes(new), results_bytes(old))),
-                         f"**{_x(ratio(total_bytes(new), total_bytes(old)))}**",
-                         _x(ratio(sum(requests(new).values()), sum(requests(old).values()))), ""])  # fmt: skip
+            rows.append(
+                [
+                    "",
+                    "current / 0.1.0",
+                    _x(ratio(calls(new), calls(old))),
+                    _x(ratio(new["tool_list_bytes"], old["tool_list_bytes"])),
+                    _x(ratio(results_bytes(new), results_bytes(old))),
+                    f"**{_x(ratio(total_bytes(new), total_bytes(old)))}**",
+                    _x(ratio(sum(requests(new).values()), sum(requests(old).values()))),
+                    "",
+                ]
+            )
     header = ["task", "version", "calls", "tool list B", "results B", "total B", "Polar requests", "server"]
     return _table(header, rows)
 
@@ -181,10 +227,20 @@ def calls_section(r: dict[str, Any]) -> list[str]:
             if not ok(run):
                 lines += [f"{label}: **failed**: {run['failed']}", ""]
                 continue
-            rows = [[str(i), f"`{c['tool']}`({_args(c['arguments'])})" + (" → error" if c["error"] else ""),
-                     _b(c["result_bytes"]), _paths(c["requests"])] for i, c in enumerate(run["calls"], 1)]  # fmt: skip
-            lines += [f"{label} ({run['configured']}, {run['tools']} tools, {_b(run['tool_list_bytes'])} B of tool "
-                      f"list); checked: {run['checked']}", ""]  # fmt: skip
+            rows = [
+                [
+                    str(i),
+                    f"`{c['tool']}`({_args(c['arguments'])})" + (" → error" if c["error"] else ""),
+                    _b(c["result_bytes"]),
+                    _paths(c["requests"]),
+                ]
+                for i, c in enumerate(run["calls"], 1)
+            ]
+            lines += [
+                f"{label} ({run['configured']}, {run['tools']} tools, {_b(run['tool_list_bytes'])} B of tool "
+                f"list); checked: {run['checked']}",
+                "",
+            ]
             lines += _table(["#", "call", "result B", "requests to Polar"], rows)
     return lines
 
@@ -198,11 +254,20 @@ def tools_section(r: dict[str, Any]) -> list[str]:
             continue
         largest = sorted(f["tools"].items(), key=lambda kv: -kv[1])[:5]
         row = f["list_orders_row_bytes"]
-        rows.append([label, f["configured"], str(len(f["tools"])), _b(f["tool_list_bytes"]),
-                     ", ".join(f"{name} {_b(size)}" for name, size in largest),
-                     f"{_b(row['median'])} ({_b(row['min'])}–{_b(row['max'])})"])  # fmt: skip
-    lines += _table(["version", "server", "tools", "model-visible B", "largest tools (B)",
-                     "`list_orders` row B, median (min–max)"], rows)  # fmt: skip
+        rows.append(
+            [
+                label,
+                f["configured"],
+                str(len(f["tools"])),
+                _b(f["tool_list_bytes"]),
+                ", ".join(f"{name} {_b(size)}" for name, size in largest),
+                f"{_b(row['median'])} ({_b(row['min'])}–{_b(row['max'])})",
+            ]
+        )
+    lines += _table(
+        ["version", "server", "tools", "model-visible B", "largest tools (B)", "`list_orders` row B, median (min–max)"],
+        rows,
+    )
     return lines + profile_section(r)
 
 
@@ -211,21 +276,36 @@ def profile_section(r: dict[str, Any]) -> list[str]:
     profiles = (r["figures"].get(CURRENT) or {}).get("profiles") or {}
     if not profiles:
         return []
-    lines = [f"### Tools over {TOOL_LIMIT} B, argument by argument", "",
-             "Each argument's bytes are its `\"name\":{…}` in the input schema; the rest is the tool's name "
-             "and the schema's envelope (type, required, additionalProperties: false).", ""]  # fmt: skip
+    lines = [
+        f"### Tools over {TOOL_LIMIT} B, argument by argument",
+        "",
+        "Each argument's bytes are its `\"name\":{…}` in the input schema; the rest is the tool's name "
+        "and the schema's envelope (type, required, additionalProperties: false).",
+        "",
+    ]
     rows = []
     for name, p in sorted(profiles.items(), key=lambda kv: -r["figures"][CURRENT]["tools"][kv[0]]):
         arguments = sorted(p["arguments"].items(), key=lambda kv: -kv[1])
-        rows.append([f"`{name}`", _b(r["figures"][CURRENT]["tools"][name]), _b(p["description"]),
-                     ", ".join(f"{arg} {_b(size)}" for arg, size in arguments), _b(p["rest"])])  # fmt: skip
+        rows.append(
+            [
+                f"`{name}`",
+                _b(r["figures"][CURRENT]["tools"][name]),
+                _b(p["description"]),
+                ", ".join(f"{arg} {_b(size)}" for arg, size in arguments),
+                _b(p["rest"]),
+            ]
+        )
     lines += _table(["tool", "B", "description B", "arguments (B)", "rest B"], rows)
     return lines
 
 
 def markdown(r: dict[str, Any]) -> str:
-    failed = [f"{t['title']} ({label})" for t in r["tasks"].values() for label in (OLD, CURRENT)
-              if t.get(label) is not None and not ok(t[label])]  # fmt: skip
+    failed = [
+        f"{t['title']} ({label})"
+        for t in r["tasks"].values()
+        for label in (OLD, CURRENT)
+        if t.get(label) is not None and not ok(t[label])
+    ]
     lines = [
         "# Support tasks: what the model reads, the calls it makes, the requests Polar gets",
         "",
@@ -254,11 +334,19 @@ def markdown(r: dict[str, Any]) -> str:
     ]
     if failed:
         lines += [f"**Failed:** {', '.join(failed)}.", ""]
-    starting = [f"{t['title']} ({label}): {', '.join(t[label]['startup_requests'])}" for t in r["tasks"].values()
-                for label in (OLD, CURRENT) if ok(t.get(label)) and t[label]["startup_requests"]]  # fmt: skip
+    starting = [
+        f"{t['title']} ({label}): {', '.join(t[label]['startup_requests'])}"
+        for t in r["tasks"].values()
+        for label in (OLD, CURRENT)
+        if ok(t.get(label)) and t[label]["startup_requests"]
+    ]
     if starting:
-        lines += ["**Requests a server sent while it started** (not counted in the task):", "",
-                  *[f"- {line}" for line in starting], ""]  # fmt: skip
+        lines += [
+            "**Requests a server sent while it started** (not counted in the task):",
+            "",
+            *[f"- {line}" for line in starting],
+            "",
+        ]
     lines += ["## Targets (issue 17)", "", *target_table(r)]
     if note := where(r):
         lines += [note, ""]

@@ -175,8 +175,10 @@ def billing_invoice(a: Agent, s: Scenario) -> Any:
 
 def month(a: Agent, s: Scenario) -> Any:
     answer = a.call("summarize_orders", created_after=MONTH[0], created_before=MONTH[1], status=SALES)
-    return {"orders": sum(c["orders"] for c in answer["currencies"]),
-            "net": {c["currency"]: c["net_amount"] for c in answer["currencies"]}}  # fmt: skip
+    return {
+        "orders": sum(c["orders"] for c in answer["currencies"]),
+        "net": {c["currency"]: c["net_amount"] for c in answer["currencies"]},
+    }
 
 
 def refund(a: Agent, s: Scenario) -> Any:
@@ -228,27 +230,65 @@ DIFFERENCES = (
 
 
 TASKS: tuple[Task, ...] = (
-    Task("receipt", "Find a receipt", "Ada (by email) wants the receipt of her most recent paid order.",
-         OLD["receipt"], CURRENT["receipt"]),
-    Task("declined_charge", "Declined card, then a checkout link",
-         f"Charge Dan's saved card for the {PRODUCT}; it declines, so send him a checkout link.",
-         OLD["declined_charge"], CURRENT["declined_charge"]),
-    Task("confirmed_charge", "Charge a saved card", f"Charge Ada's saved card for the {PRODUCT}.",
-         OLD["confirmed_charge"], CURRENT["confirmed_charge"]),
-    Task("billing_invoice", "Fix billing details, make an invoice",
-         "Put Ada's company name and new street on her most recent paid order, and send the invoice.",
-         OLD["billing_invoice"], CURRENT["billing_invoice"]),
-    Task("month_sales", "Month sales figures", "How did October go? (orders and net sales)",
-         OLD["month_sales"], CURRENT["month_sales"]),
+    Task(
+        "receipt",
+        "Find a receipt",
+        "Ada (by email) wants the receipt of her most recent paid order.",
+        OLD["receipt"],
+        CURRENT["receipt"],
+    ),
+    Task(
+        "declined_charge",
+        "Declined card, then a checkout link",
+        f"Charge Dan's saved card for the {PRODUCT}; it declines, so send him a checkout link.",
+        OLD["declined_charge"],
+        CURRENT["declined_charge"],
+    ),
+    Task(
+        "confirmed_charge",
+        "Charge a saved card",
+        f"Charge Ada's saved card for the {PRODUCT}.",
+        OLD["confirmed_charge"],
+        CURRENT["confirmed_charge"],
+    ),
+    Task(
+        "billing_invoice",
+        "Fix billing details, make an invoice",
+        "Put Ada's company name and new street on her most recent paid order, and send the invoice.",
+        OLD["billing_invoice"],
+        CURRENT["billing_invoice"],
+    ),
+    Task(
+        "month_sales",
+        "Month sales figures",
+        "How did October go? (orders and net sales)",
+        OLD["month_sales"],
+        CURRENT["month_sales"],
+    ),
     Task("refund", "Refund an order", "Refund Ada's most recent paid order in full.", None, CURRENT["refund"]),
-    Task("cancel_subscription", "Cancel a subscription",
-         "A subscriber (by email) wants to cancel their plan at the end of the period.",
-         None, CURRENT["cancel_subscription"]),
-    Task("portal", "Answer in customer mode", "Signed in as Ada: \"send me the receipt of my last order\".",
-         OLD["portal"], CURRENT["portal"], customer_mode=True),
-    Task("open_checkouts", "List open checkouts", "Which checkout links are still open?",
-         OLD["open_checkouts"], CURRENT["open_checkouts"]),
-)  # fmt: skip
+    Task(
+        "cancel_subscription",
+        "Cancel a subscription",
+        "A subscriber (by email) wants to cancel their plan at the end of the period.",
+        None,
+        CURRENT["cancel_subscription"],
+    ),
+    Task(
+        "portal",
+        "Answer in customer mode",
+        'Signed in as Ada: "send me the receipt of my last order".',
+        OLD["portal"],
+        CURRENT["portal"],
+        customer_mode=True,
+    ),
+    Task(
+        "open_checkouts",
+        "List open checkouts",
+        "Which checkout links are still open?",
+        OLD["open_checkouts"],
+        CURRENT["open_checkouts"],
+    ),
+)
 
 
 # -- checks: each answer against the truth, read from the emulator once the task is done --------------

@@ -53,8 +53,9 @@ class TaskFailed(RuntimeError):
 
 def extract_old(into: Path) -> Path:
     """0.1.0's package, from git, into `into`/src (what PYTHONPATH points at)."""
-    archive = subprocess.run(["git", "archive", "--format=tar", OLD_COMMIT, "src"], cwd=p.ROOT, check=True,
-                             capture_output=True).stdout  # fmt: skip
+    archive = subprocess.run(
+        ["git", "archive", "--format=tar", OLD_COMMIT, "src"], cwd=p.ROOT, check=True, capture_output=True
+    ).stdout
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
         tar.extractall(into, filter="data")
     return into / "src"
@@ -175,8 +176,7 @@ class Agent:
             raise TaskFailed(f"{tool}: {json.dumps(reply['error'])[:500]}")
         result = reply["result"]
         journal = self.emulator.journal()
-        self.calls.append(Call(tool, arguments, model_bytes(result), bool(result.get("isError")),
-                               journal[self.seen:]))  # fmt: skip
+        self.calls.append(Call(tool, arguments, model_bytes(result), bool(result.get("isError")), journal[self.seen :]))
         self.seen = len(journal)
         return result, bool(result.get("isError"))
 
@@ -229,8 +229,7 @@ def profile(tool: dict[str, Any]) -> dict[str, Any]:
     arguments = {name: context.size({name: sub}) - 2 for name, sub in (schema.get("properties") or {}).items()}
     description = len((tool.get("description") or "").encode())
     whole = context.size({k: tool[k] for k in context.MODEL_VISIBLE if k in tool})
-    return {"description": description, "arguments": arguments,
-            "rest": whole - description - sum(arguments.values())}  # fmt: skip
+    return {"description": description, "arguments": arguments, "rest": whole - description - sum(arguments.values())}
 
 
 def visible_tools(listing: dict[str, Any]) -> list[tuple[str, int]]:
@@ -297,8 +296,16 @@ class Server:
             procs.stop(self.session.proc)
 
 
-def run_task(procs: p.Processes, emulator: Emulator, seed: dict[str, Any], server: Server, s: Scenario,
-             state: Path, *, keep: bool = False) -> dict[str, Any]:  # fmt: skip
+def run_task(
+    procs: p.Processes,
+    emulator: Emulator,
+    seed: dict[str, Any],
+    server: Server,
+    s: Scenario,
+    state: Path,
+    *,
+    keep: bool = False,
+) -> dict[str, Any]:
     """Reset the emulator, replay the task's calls on the server's session, and what they cost. The server
     is stopped afterwards unless `keep` (and it did not fail)."""
     task, sequence = server.task, server.sequence
@@ -327,10 +334,15 @@ def run_task(procs: p.Processes, emulator: Emulator, seed: dict[str, Any], serve
         server.stop(procs)
     tools = visible_tools(server.listing)
     made = [
-        {"tool": c.tool, "arguments": c.arguments, "result_bytes": c.result_bytes, "error": c.error,
-         "requests": [" ".join(r) for r in c.requests]}
+        {
+            "tool": c.tool,
+            "arguments": c.arguments,
+            "result_bytes": c.result_bytes,
+            "error": c.error,
+            "requests": [" ".join(r) for r in c.requests],
+        }
         for c in agent.calls
-    ]  # fmt: skip
+    ]
     return {
         "configured": server.configured,
         "tools": len(tools),
@@ -388,17 +400,24 @@ def run(procs: p.Processes, emulator_url: str, only: list[str] | None = None, *,
             results: dict[str, Any] = {"tasks": {}, "figures": {}}
             servers = [Server(task, version) for task in TASKS if not only or task.key in only for version in versions]
             servers = [server for server in servers if server.sequence is not None]
-            shown = {server.version.label: server for server in servers
-                     if not server.task.customer_mode and server.task.key not in CURRENT_TOOLSETS}  # fmt: skip
+            shown = {
+                server.version.label: server
+                for server in servers
+                if not server.task.customer_mode and server.task.key not in CURRENT_TOOLSETS
+            }
             quiet: dict[str, bool] = {}  # by version: its servers ask Polar nothing while they start
             for i, server in enumerate(servers):
                 for following in servers[i + 1 : i + 1 + AHEAD]:
-                    if following.session is None and not following.task.customer_mode and quiet.get(
-                            following.version.label):  # fmt: skip
+                    if (
+                        following.session is None
+                        and not following.task.customer_mode
+                        and quiet.get(following.version.label)
+                    ):
                         following.spawn(procs, emulator, state)
                 label, keep = server.version.label, shown.get(server.version.label) is server
-                entry = results["tasks"].setdefault(server.task.key, {"title": server.task.title,
-                                                                      "asked": server.task.asked})  # fmt: skip
+                entry = results["tasks"].setdefault(
+                    server.task.key, {"title": server.task.title, "asked": server.task.asked}
+                )
                 try:
                     entry[label] = run_task(procs, emulator, seed, server, s, state, keep=keep)
                     quiet.setdefault(label, not entry[label]["startup_requests"])
@@ -416,16 +435,26 @@ def run(procs: p.Processes, emulator_url: str, only: list[str] | None = None, *,
 
 
 def failures(results: dict[str, Any]) -> list[str]:
-    return [f"{key} ({label})" for key, task in results["tasks"].items() for label in (OLD_LABEL, CURRENT_LABEL)
-            if isinstance(task.get(label), dict) and "failed" in task[label]]  # fmt: skip
+    return [
+        f"{key} ({label})"
+        for key, task in results["tasks"].items()
+        for label in (OLD_LABEL, CURRENT_LABEL)
+        if isinstance(task.get(label), dict) and "failed" in task[label]
+    ]
 
 
 def _commit() -> str:
     try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=p.ROOT, capture_output=True, text=True,
-                              timeout=30).stdout.strip()  # fmt: skip
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "src"], cwd=p.ROOT,
-                               capture_output=True, text=True, timeout=30).stdout.strip()  # fmt: skip
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=p.ROOT, capture_output=True, text=True, timeout=30
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no", "src"],
+            cwd=p.ROOT,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "?"
     return head + (", modified" if dirty else "")

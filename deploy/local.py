@@ -122,8 +122,9 @@ class Topology:
             self.cluster = Cluster(fast=self.fast_database).start()
             self.database_url = self.cluster.create_database("polar_orders_mcp")
         port = free_port()
-        self._emulator = self._spawn("emulator", ["emulator", "--host", HOST, "--port", str(port),
-                                                  "--orders", str(self.orders)], {})  # fmt: skip
+        self._emulator = self._spawn(
+            "emulator", ["emulator", "--host", HOST, "--port", str(port), "--orders", str(self.orders)], {}
+        )
         self.emulator_url = f"http://{HOST}:{port}"
         _wait(f"{self.emulator_url}/_emulator/state", self._emulator, self.root / "emulator.log")
         # One replica first: it creates the schema; the others then start at once.
@@ -183,8 +184,16 @@ class Topology:
 
     def _start_proxy(self) -> None:
         if self.proxy_process:
-            argv = [sys.executable, "-m", "deploy.proxy", "--host", HOST, "--port", str(self.proxy_port),
-                    *(r.url for r in self.replicas)]  # fmt: skip
+            argv = [
+                sys.executable,
+                "-m",
+                "deploy.proxy",
+                "--host",
+                HOST,
+                "--port",
+                str(self.proxy_port),
+                *(r.url for r in self.replicas),
+            ]
             log = open(self.root / "proxy.log", "ab")  # noqa: SIM115 - closed in stop()
             self._logs.append(log)
             root = str(Path(__file__).resolve().parents[1])
@@ -281,8 +290,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     chosen, given = Secrets.from_environment()
     database = os.environ.get("POLAR_MCP_DATABASE_URL")
-    topology = Topology(replicas=args.replicas, serve_args=args.serve_args, database_url=database,
-                        orders=args.orders, proxy_port=args.port, fast_database=False, secrets_=chosen)  # fmt: skip
+    topology = Topology(
+        replicas=args.replicas,
+        serve_args=args.serve_args,
+        database_url=database,
+        orders=args.orders,
+        proxy_port=args.port,
+        fast_database=False,
+        secrets_=chosen,
+    )
 
     def stop(signum: int, _: object) -> None:
         raise KeyboardInterrupt

@@ -96,15 +96,17 @@ class Cluster:
             owner = pwd.getpwnam(RUN_AS)
             for path in (self.root, self.sockets):
                 os.chown(path, owner.pw_uid, owner.pw_gid)
-        made = self._run("initdb", "-D", str(self.data), "-U", USER, "--auth=trust", "-E", "UTF8", "--no-sync",
-                         "--no-instructions")  # fmt: skip
+        made = self._run(
+            "initdb", "-D", str(self.data), "-U", USER, "--auth=trust", "-E", "UTF8", "--no-sync", "--no-instructions"
+        )
         if made.returncode != 0:
             raise RuntimeError(f"initdb failed ({made.returncode}): {made.stderr.strip()[-2000:]}")
         options = [f"-p {self.port}", "-c listen_addresses=127.0.0.1", f"-k {self.sockets}", "-c max_connections=200"]
         if self.fast:
             options += ["-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off"]
-        started = self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-w", "-t", "60",
-                            "-o", " ".join(options), "start")  # fmt: skip
+        started = self._run(
+            "pg_ctl", "-D", str(self.data), "-l", str(self.log), "-w", "-t", "60", "-o", " ".join(options), "start"
+        )
         if started.returncode != 0:
             log = self.log.read_text(errors="replace")[-2000:] if self.log.exists() else ""
             raise RuntimeError(f"pg_ctl start failed ({started.returncode}): {started.stderr.strip()}\n{log}")
@@ -124,8 +126,25 @@ class Cluster:
 
     def psql(self, sql: str, database: str = "postgres") -> str:
         """Run SQL through psql on the loopback port; its output, or RuntimeError with psql's error."""
-        done = self._run("psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1",
-                         "-p", str(self.port), "-U", USER, "-d", database, "-c", sql)  # fmt: skip
+        done = self._run(
+            "psql",
+            "-X",
+            "-q",
+            "-A",
+            "-t",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            "-U",
+            USER,
+            "-d",
+            database,
+            "-c",
+            sql,
+        )
         if done.returncode != 0:
             raise RuntimeError(f"psql failed: {done.stderr.strip()}")
         return done.stdout.strip()
@@ -153,4 +172,3 @@ class Cluster:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-

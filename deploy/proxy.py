@@ -26,9 +26,18 @@ from starlette.types import Receive, Scope, Send
 SESSION_HEADER = "mcp-session-id"
 # Connection-level headers: each hop has its own (RFC 9110 7.6.1).
 HOP_BY_HOP = frozenset(
-    {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
-     "transfer-encoding", "upgrade", "content-length"}
-)  # fmt: skip
+    {
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "content-length",
+    }
+)
 MAX_SESSIONS = 100_000
 MAX_BODY = 8 * 1024 * 1024
 
@@ -61,8 +70,11 @@ class Proxy:
         if body is None:
             await _answer(send, 413, b"request body too large\n")
             return
-        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]
-                   if k.decode("latin-1").lower() not in HOP_BY_HOP]  # fmt: skip
+        headers = [
+            (k.decode("latin-1"), v.decode("latin-1"))
+            for k, v in scope["headers"]
+            if k.decode("latin-1").lower() not in HOP_BY_HOP
+        ]
         session = next((v for k, v in headers if k.lower() == SESSION_HEADER), None)
         pinned = self.sessions.get(session) if session else None
         if session and pinned is None and len(self.upstreams) > 1:
@@ -73,8 +85,9 @@ class Proxy:
         query = scope.get("query_string", b"")
         target = path.decode("latin-1") + (("?" + query.decode("latin-1")) if query else "")
         for index in order:
-            request = self._client().build_request(scope["method"], self.upstreams[index] + target,
-                                                   headers=headers, content=body)  # fmt: skip
+            request = self._client().build_request(
+                scope["method"], self.upstreams[index] + target, headers=headers, content=body
+            )
             try:
                 response = await self._client().send(request, stream=True)
             except httpx2.ConnectError:
@@ -102,8 +115,11 @@ class Proxy:
             self.sessions.pop(session, None)
 
     async def _relay(self, response: httpx2.Response, receive: Receive, send: Send) -> None:
-        headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers.multi_items()
-                   if k.lower() not in HOP_BY_HOP]  # fmt: skip
+        headers = [
+            (k.encode("latin-1"), v.encode("latin-1"))
+            for k, v in response.headers.multi_items()
+            if k.lower() not in HOP_BY_HOP
+        ]
         try:
             await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
             async with anyio.create_task_group() as group:

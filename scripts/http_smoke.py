@@ -41,11 +41,20 @@ def result(reply: dict[str, Any] | None, method: str) -> dict[str, Any]:
 
 
 def main(url: str, version: str) -> None:
-    init, session = post(url, {
-        "jsonrpc": "2.0", "id": 1, "method": "initialize",
-        "params": {"protocolVersion": PROTOCOL_VERSION, "capabilities": {},
-                   "clientInfo": {"name": "dist-check", "version": "1"}},
-    }, None)  # fmt: skip
+    init, session = post(
+        url,
+        {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "initialize",
+            "params": {
+                "protocolVersion": PROTOCOL_VERSION,
+                "capabilities": {},
+                "clientInfo": {"name": "dist-check", "version": "1"},
+            },
+        },
+        None,
+    )
     info = result(init, "initialize")["serverInfo"]
     if info.get("version") != version:
         raise SystemExit(f"serverInfo.version is {info.get('version')!r}, expected {version!r}")
@@ -54,10 +63,19 @@ def main(url: str, version: str) -> None:
     names = {tool["name"] for tool in tools}
     if "list_orders" not in names:
         raise SystemExit(f"list_orders is not served: {sorted(names)}")
-    call = result(post(url, {
-        "jsonrpc": "2.0", "id": 3, "method": "tools/call",
-        "params": {"name": "list_orders", "arguments": {"limit": 2}},
-    }, session)[0], "tools/call")  # fmt: skip
+    call = result(
+        post(
+            url,
+            {
+                "jsonrpc": "2.0",
+                "id": 3,
+                "method": "tools/call",
+                "params": {"name": "list_orders", "arguments": {"limit": 2}},
+            },
+            session,
+        )[0],
+        "tools/call",
+    )
     if call.get("isError") or not call.get("structuredContent"):
         raise SystemExit(f"list_orders failed: {json.dumps(call)[:500]}")
     print(f"  http: serverInfo {info['name']} {info['version']}, {len(tools)} tools, list_orders answered")

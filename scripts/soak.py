@@ -180,8 +180,9 @@ async def charge(agent: Agent, run: Run) -> None:
     """create_order; finalize_order, answered approval_pending; the person approves in the console;
     finalize_order again with the approval_id, which charges."""
     ids = agent.ids
-    draft = await agent.call(run, "create_order",
-                             {"customer_id": ids.good_customer, "product_id": ids.one_time_product})
+    draft = await agent.call(
+        run, "create_order", {"customer_id": ids.good_customer, "product_id": ids.one_time_product}
+    )
     if draft is None:
         return
     order_id = draft["id"]
@@ -266,8 +267,10 @@ async def worker(number: int, server: Server, ids: Catalog, pacer: Pacer, until:
     rng = random.Random(number)
     headers = {"Authorization": f"Bearer {server.token}"}
     done = 0
-    async with httpx2.AsyncClient(headers=headers, timeout=60) as http, \
-            Person(base_url=server.url, secret=server.approver) as person:  # fmt: skip
+    async with (
+        httpx2.AsyncClient(headers=headers, timeout=60) as http,
+        Person(base_url=server.url, secret=server.approver) as person,
+    ):
         while time.monotonic() < until:
             try:
                 async with Session(http, server.url) as session:
@@ -364,7 +367,8 @@ def report(args: argparse.Namespace, run: Run, elapsed: float) -> tuple[str, boo
         f"| errors | {errors} |",
         f"| faults injected | a round every {fault_every(args.duration):g} s |",
         f"| faults applied (all absorbed: no error reached the agent) | {sum(run.faults.values())}: "
-        + ", ".join(f"{k} {v}" for k, v in sorted(run.faults.items())) + " |",
+        + ", ".join(f"{k} {v}" for k, v in sorted(run.faults.items()))
+        + " |",
         f"| server RSS at start | {mib[0]:.1f} MiB |",
         f"| server RSS after warm-up ({warm_from:.0f} s) | {warm:.1f} MiB |",
         f"| server RSS max | {peak:.1f} MiB |",
@@ -379,8 +383,14 @@ def report(args: argparse.Namespace, run: Run, elapsed: float) -> tuple[str, boo
         "",
     ]
     if run.errors:
-        lines += ["Errors by kind: " + ", ".join(f"{k} {v}" for k, v in sorted(run.errors.items())) + ".", "",
-                  "First errors:", "", *[f"- {e}" for e in run.error_samples], ""]
+        lines += [
+            "Errors by kind: " + ", ".join(f"{k} {v}" for k, v in sorted(run.errors.items())) + ".",
+            "",
+            "First errors:",
+            "",
+            *[f"- {e}" for e in run.error_samples],
+            "",
+        ]
     lines += ["| t (s) | server RSS (MiB) | calls |", "|---:|---:|---:|"]
     every = max(1, round(30 / SAMPLE_EVERY))
     for index, (t, rss, _, done) in enumerate(samples):
@@ -398,16 +408,27 @@ async def soak(args: argparse.Namespace) -> int:
         # --approval-wait 0: finalize_order answers approval_pending at once, instead of holding the call
         # for up to a minute while it waits for the person; the person approves, the second call charges.
         with server_process(
-            "--server", emulator.url, "--confirm", "console", "--approval-wait", "0",
-            "--state-dir", state, "--toolsets", ",".join(TOOLSETS), env=env,
-        ) as server:  # fmt: skip
+            "--server",
+            emulator.url,
+            "--confirm",
+            "console",
+            "--approval-wait",
+            "0",
+            "--state-dir",
+            state,
+            "--toolsets",
+            ",".join(TOOLSETS),
+            env=env,
+        ) as server:
             ids = await catalog(emulator.url)
             target = Server(server.url, token, approver)
             pacer = Pacer(args.rate)
             started = time.monotonic()
             until = started + args.duration
-            print(f"soaking {args.duration:g} s: server pid {server.pid} on {server.url}, "
-                  f"emulator on {emulator.url}", flush=True)
+            print(
+                f"soaking {args.duration:g} s: server pid {server.pid} on {server.url}, emulator on {emulator.url}",
+                flush=True,
+            )
             with anyio.fail_after(args.duration + 120):
                 async with anyio.create_task_group() as group:
                     group.start_soon(sample, server, emulator, started, until, run)
@@ -430,11 +451,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=float, default=600, help="seconds of calls (default 600)")
     parser.add_argument("--sessions", type=int, default=16, help="concurrent sessions (default 16)")
-    parser.add_argument("--rate", type=float, default=150,
-                        help="agent steps per second, all sessions together (default 150; a charge is 3 calls "
-                        "and a console approval)")
-    parser.add_argument("--max-growth", type=float, default=16,
-                        help="MiB the server's RSS may grow after the warm-up (default 16)")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=150,
+        help="agent steps per second, all sessions together (default 150; a charge is 3 calls and a console approval)",
+    )
+    parser.add_argument(
+        "--max-growth", type=float, default=16, help="MiB the server's RSS may grow after the warm-up (default 16)"
+    )
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "soak.md"))
     sys.exit(anyio.run(soak, parser.parse_args()))
 

@@ -135,6 +135,8 @@ def private_state_dir(tmp_path_factory: pytest.TempPathFactory) -> Any:
             os.environ.pop(name, None)
         else:
             os.environ[name] = value
+
+
 @pytest.fixture(autouse=True, scope="session")
 def every_toolset() -> Any:
     """Servers the tests start serve every toolset (POLAR_MCP_TOOLSETS=all, inherited by server

@@ -32,12 +32,15 @@ def test_bench_measures_our_server_over_stdio(tmp_path: Path) -> None:
         summaries = context.text_json(ours)["items"]
         whole = context.text_json(session.call("list_orders", {"limit": 10, "fields": context.ALL_ROW_FIELDS}))
         checks = [context.row_fields(s, r) for s, r in zip(summaries, raw.json()["items"], strict=True)]
-        checks += [context.support_fields(context.as_summary(s), r)
-                   for s, r in zip(whole["items"], raw.json()["items"], strict=True)]
+        checks += [
+            context.support_fields(context.as_summary(s), r)
+            for s, r in zip(whole["items"], raw.json()["items"], strict=True)
+        ]
     assert procs.started == []  # every process it started is stopped
     assert listing["tools"] >= 5 and listing["visible_bytes"] < listing["whole_bytes"]
     assert len(summaries) == 10
     assert [c["missing"] for c in checks] == [[]] * 20
+
 
 def test_the_replica_benchmark_times_the_store_operations_of_an_approved_charge(tmp_path: Path) -> None:
     from bench import replicas
@@ -45,7 +48,6 @@ def test_the_replica_benchmark_times_the_store_operations_of_an_approved_charge(
     timed = asyncio.run(replicas._store_run(f"sqlite:///{tmp_path / 'state.db'}", charges=2, concurrency=2))
     assert timed["ms_per_charge"]["n"] == 2 and timed["charges_per_s"] > 0
     assert timed["operations_per_charge"] == 6  # counted from the real charges, under --max-daily
-
 
 
 def test_the_task_benchmark_counts_calls_bytes_and_the_requests_polar_gets(tmp_path: Path) -> None:

@@ -30,8 +30,12 @@ def run(
     base = {k: v for k, v in os.environ.items() if not k.startswith("POLAR")}
     return subprocess.run(
         [sys.executable, *(WITHOUT_ASYNCPG if without_asyncpg else ("-m", "polar_orders_mcp")), *args],
-        capture_output=True, text=True, timeout=30, env={**base, **(env or {})}, stdin=subprocess.DEVNULL,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**base, **(env or {})},
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def refusal(
@@ -61,9 +65,21 @@ def test_version() -> None:
 def test_help_lists_every_serve_option() -> None:
     result = run("serve", "--help")
     assert result.returncode == 0
-    for flag in ("--emulator", "--server", "--api-version", "--confirm", "--confirm-ttl", "--timeout",
-                 "--max-retries", "--transport", "--host", "--port", "--allowed-hosts", "--allowed-origins",
-                 "--log-level"):  # fmt: skip
+    for flag in (
+        "--emulator",
+        "--server",
+        "--api-version",
+        "--confirm",
+        "--confirm-ttl",
+        "--timeout",
+        "--max-retries",
+        "--transport",
+        "--host",
+        "--port",
+        "--allowed-hosts",
+        "--allowed-origins",
+        "--log-level",
+    ):
         assert flag in result.stdout
 
 
@@ -105,41 +121,99 @@ def test_http_beyond_loopback_needs_a_token() -> None:
 @pytest.mark.parametrize(
     ("env", "args", "expected"),
     [
-        ({"POLAR_SERVER": "http://"}, (), "invalid setting POLAR_SERVER: must be 'production', 'sandbox', or a base "
-         "URL such as https://sandbox-api.polar.sh or http://127.0.0.1:8080; the value 'http://' is not one: it has "
-         "no host name"),
-        ({}, ("--server", "http://"), "invalid setting --server: must be 'production', 'sandbox', or a base URL such "
-         "as https://sandbox-api.polar.sh or http://127.0.0.1:8080; the value 'http://' is not one: it has no host "
-         "name"),
-        ({"POLAR_ACCESS_TOKEN": "polar_cst_abcdef"}, (), "invalid setting POLAR_ACCESS_TOKEN: is a customer session "
-         "(polar_cst_…), which belongs in POLAR_CUSTOMER_SESSION (customer mode: one customer's own orders). "
-         "POLAR_ACCESS_TOKEN takes an organization access token (polar_oat_…)"),
-        ({"POLAR_CUSTOMER_SESSION": "polar_oat_abcdef"}, (), "invalid setting POLAR_CUSTOMER_SESSION: is an "
-         "organization access token (polar_oat_…), which belongs in POLAR_ACCESS_TOKEN. POLAR_CUSTOMER_SESSION "
-         "takes a customer session (polar_cst_…)"),
-        ({"POLAR_ACCESS_TOKEN": "polar_oat_abc def"}, (), "invalid setting POLAR_ACCESS_TOKEN: has spaces or line "
-         "breaks in it (a copy-paste slip?): set it to the token alone, nothing around it"),
-        ({"POLAR_ACCESS_TOKEN": "polar_oat_abcdef\n"}, (), "invalid setting POLAR_ACCESS_TOKEN: has spaces or line "
-         "breaks in it (a copy-paste slip?): set it to the token alone, nothing around it"),
-        ({}, ("--max-charge", "-5"), "invalid setting --max-charge: '-5' is negative: a limit is a whole "
-         "number of minor units, 0 or more"),
-        ({"POLAR_MCP_MAX_CHARGE": "-5"}, (), "invalid setting POLAR_MCP_MAX_CHARGE: '-5' is negative: a "
-         "limit is a whole number of minor units, 0 or more"),
-        ({}, ("--max-charge", "12.50"), "invalid setting --max-charge: '12.50' is not an amount in minor "
-         "units: give a whole number, e.g. 1250 for $12.50 (12.50 in major units is 1250 minor units for a 2-decimal "
-         "currency)"),
-        ({}, ("--max-daily", "usd=10,usd"), "invalid setting --max-daily: 'usd' is not an amount in minor units: "
-         "give a whole number, e.g. 1250 for $12.50"),
-        ({}, ("--max-charge", "usd:50000"), "invalid setting --max-charge: 'usd:50000': write usd=50000 (a "
-         "currency's limit is currency=amount)"),
-        ({"POLAR_MCP_MAX_DAILY": "usd=50000,usd=100"}, (), "invalid setting POLAR_MCP_MAX_DAILY: usd is given twice "
-         "(usd=50000 and usd=100): keep one, usd=50000 or usd=100"),
-        ({}, ("--max-daily", "usd=50000,usd=100"), "invalid setting --max-daily: usd is given twice (usd=50000 and "
-         "usd=100): keep one, usd=50000 or usd=100"),
-        ({}, ("--approval-above", "usd=50,000"), "invalid setting --approval-above: 'usd=50,000': a comma separates "
-         "limits, so this reads as two; write usd=50000 (no thousands separators)"),
-        ({"POLAR_MCP_PASSKEY_ABOVE": "usd 50000"}, (), "invalid setting POLAR_MCP_PASSKEY_ABOVE: 'usd 50000': write "
-         "usd=50000 (a currency's limit is currency=amount)"),
+        (
+            {"POLAR_SERVER": "http://"},
+            (),
+            "invalid setting POLAR_SERVER: must be 'production', 'sandbox', or a base "
+            "URL such as https://sandbox-api.polar.sh or http://127.0.0.1:8080; the value 'http://' is not one: it has "
+            "no host name",
+        ),
+        (
+            {},
+            ("--server", "http://"),
+            "invalid setting --server: must be 'production', 'sandbox', or a base URL such "
+            "as https://sandbox-api.polar.sh or http://127.0.0.1:8080; the value 'http://' is not one: it has no host "
+            "name",
+        ),
+        (
+            {"POLAR_ACCESS_TOKEN": "polar_cst_abcdef"},
+            (),
+            "invalid setting POLAR_ACCESS_TOKEN: is a customer session "
+            "(polar_cst_…), which belongs in POLAR_CUSTOMER_SESSION (customer mode: one customer's own orders). "
+            "POLAR_ACCESS_TOKEN takes an organization access token (polar_oat_…)",
+        ),
+        (
+            {"POLAR_CUSTOMER_SESSION": "polar_oat_abcdef"},
+            (),
+            "invalid setting POLAR_CUSTOMER_SESSION: is an "
+            "organization access token (polar_oat_…), which belongs in POLAR_ACCESS_TOKEN. POLAR_CUSTOMER_SESSION "
+            "takes a customer session (polar_cst_…)",
+        ),
+        (
+            {"POLAR_ACCESS_TOKEN": "polar_oat_abc def"},
+            (),
+            "invalid setting POLAR_ACCESS_TOKEN: has spaces or line "
+            "breaks in it (a copy-paste slip?): set it to the token alone, nothing around it",
+        ),
+        (
+            {"POLAR_ACCESS_TOKEN": "polar_oat_abcdef\n"},
+            (),
+            "invalid setting POLAR_ACCESS_TOKEN: has spaces or line "
+            "breaks in it (a copy-paste slip?): set it to the token alone, nothing around it",
+        ),
+        (
+            {},
+            ("--max-charge", "-5"),
+            "invalid setting --max-charge: '-5' is negative: a limit is a whole number of minor units, 0 or more",
+        ),
+        (
+            {"POLAR_MCP_MAX_CHARGE": "-5"},
+            (),
+            "invalid setting POLAR_MCP_MAX_CHARGE: '-5' is negative: a "
+            "limit is a whole number of minor units, 0 or more",
+        ),
+        (
+            {},
+            ("--max-charge", "12.50"),
+            "invalid setting --max-charge: '12.50' is not an amount in minor "
+            "units: give a whole number, e.g. 1250 for $12.50 (12.50 in major units is 1250 minor "
+            "units for a 2-decimal "
+            "currency)",
+        ),
+        (
+            {},
+            ("--max-daily", "usd=10,usd"),
+            "invalid setting --max-daily: 'usd' is not an amount in minor units: "
+            "give a whole number, e.g. 1250 for $12.50",
+        ),
+        (
+            {},
+            ("--max-charge", "usd:50000"),
+            "invalid setting --max-charge: 'usd:50000': write usd=50000 (a currency's limit is currency=amount)",
+        ),
+        (
+            {"POLAR_MCP_MAX_DAILY": "usd=50000,usd=100"},
+            (),
+            "invalid setting POLAR_MCP_MAX_DAILY: usd is given twice "
+            "(usd=50000 and usd=100): keep one, usd=50000 or usd=100",
+        ),
+        (
+            {},
+            ("--max-daily", "usd=50000,usd=100"),
+            "invalid setting --max-daily: usd is given twice (usd=50000 and usd=100): keep one, usd=50000 or usd=100",
+        ),
+        (
+            {},
+            ("--approval-above", "usd=50,000"),
+            "invalid setting --approval-above: 'usd=50,000': a comma separates "
+            "limits, so this reads as two; write usd=50000 (no thousands separators)",
+        ),
+        (
+            {"POLAR_MCP_PASSKEY_ABOVE": "usd 50000"},
+            (),
+            "invalid setting POLAR_MCP_PASSKEY_ABOVE: 'usd 50000': write "
+            "usd=50000 (a currency's limit is currency=amount)",
+        ),
     ],
 )
 def test_a_bad_setting_is_refused_at_start_naming_what_the_user_typed(
@@ -158,10 +232,14 @@ def test_a_bad_setting_is_refused_at_start_naming_what_the_user_typed(
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        (("--read-only", "--tools", "finalize_order"), "--tools finalize_order keeps finalize_order; then "
-         "--read-only (read tools only) removes finalize_order."),
-        (("--tools", "get_order", "--exclude-tools", "get_order"), "--tools get_order keeps get_order; then "
-         "--exclude-tools get_order removes get_order."),
+        (
+            ("--read-only", "--tools", "finalize_order"),
+            "--tools finalize_order keeps finalize_order; then --read-only (read tools only) removes finalize_order.",
+        ),
+        (
+            ("--tools", "get_order", "--exclude-tools", "get_order"),
+            "--tools get_order keeps get_order; then --exclude-tools get_order removes get_order.",
+        ),
     ],
 )
 def test_a_selection_of_no_tools_is_refused_at_start(args: tuple[str, ...], expected: str) -> None:
@@ -178,10 +256,16 @@ def test_a_selection_of_no_tools_is_refused_at_start(args: tuple[str, ...], expe
     [
         ({}, ("--tools", "list_order"), "--tools: unknown list_order (did you mean list_orders?)."),
         ({"POLAR_MCP_TOOLS": "list_order"}, (), "POLAR_MCP_TOOLS: unknown list_order (did you mean list_orders?)."),
-        ({"POLAR_MCP_EXCLUDE_TOOLS": "finalise_order"}, (), "POLAR_MCP_EXCLUDE_TOOLS: unknown finalise_order (did "
-         "you mean finalize_order?)."),
-        ({"POLAR_MCP_TOOLSETS": "subscription"}, ("--transport", "http", "--port", "0"), "POLAR_MCP_TOOLSETS: unknown "
-         "subscription (did you mean subscriptions?)."),
+        (
+            {"POLAR_MCP_EXCLUDE_TOOLS": "finalise_order"},
+            (),
+            "POLAR_MCP_EXCLUDE_TOOLS: unknown finalise_order (did you mean finalize_order?).",
+        ),
+        (
+            {"POLAR_MCP_TOOLSETS": "subscription"},
+            ("--transport", "http", "--port", "0"),
+            "POLAR_MCP_TOOLSETS: unknown subscription (did you mean subscriptions?).",
+        ),
     ],
 )
 def test_an_unknown_tool_name_is_refused_naming_the_flag_or_variable_that_gave_it(
@@ -219,6 +303,8 @@ def test_the_emulator_names_a_port_in_use_before_its_banner(taken_port: int) -> 
         f"polar-orders-mcp emulator: Port {taken_port} on 127.0.0.1 is already in use (another server, or this one "
         "started twice). Pick another with --port N, or stop what is listening there.\n"
     )
+
+
 def test_an_http_server_whose_database_cannot_be_reached_does_not_start() -> None:
     database = "postgresql://pom:db-password-1234@127.0.0.1:1/pom"
     result = run("serve", "--emulator", "--transport", "http", "--port", "0", env={"POLAR_MCP_DATABASE_URL": database})
@@ -288,8 +374,16 @@ POSTGRES_URL = "postgresql://pom:db-password-1234@127.0.0.1:1/pom"
 
 @pytest.mark.parametrize("transport", ["stdio", "http"])
 def test_a_postgresql_url_without_the_driver_names_the_extra_at_start(transport: str) -> None:
-    result = run("serve", "--emulator", "--transport", transport, "--port", "0",
-                 env={"POLAR_MCP_DATABASE_URL": POSTGRES_URL}, without_asyncpg=True)  # fmt: skip
+    result = run(
+        "serve",
+        "--emulator",
+        "--transport",
+        transport,
+        "--port",
+        "0",
+        env={"POLAR_MCP_DATABASE_URL": POSTGRES_URL},
+        without_asyncpg=True,
+    )
     assert (result.returncode, result.stdout) == (2, "")
     assert result.stderr.endswith(f"polar-orders-mcp: {POSTGRES_DRIVER_MISSING}\n")
     assert "Traceback" not in result.stderr and "db-password-1234" not in result.stderr
@@ -297,16 +391,22 @@ def test_a_postgresql_url_without_the_driver_names_the_extra_at_start(transport:
 
 @pytest.mark.parametrize(
     "args",
-    [("audit", "verify"), ("audit", "tail"), ("audit", "receipt", "apr_x"), ("passkeys", "list"),
-     ("passkeys", "reset", "ada")],
-)  # fmt: skip
+    [
+        ("audit", "verify"),
+        ("audit", "tail"),
+        ("audit", "receipt", "apr_x"),
+        ("passkeys", "list"),
+        ("passkeys", "reset", "ada"),
+    ],
+)
 def test_a_postgresql_url_without_the_driver_names_the_extra_in_every_command(
     args: tuple[str, ...], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Any
 ) -> None:
     signing_key(None, tmp_path)  # the server's key, which verify, receipt and reset read first
     monkeypatch.setitem(sys.modules, "asyncpg", None)  # as if the postgres extra were not installed
-    code, said = refusal(monkeypatch, capsys, *args, "--state-dir", str(tmp_path),
-                         env={"POLAR_MCP_DATABASE_URL": POSTGRES_URL})  # fmt: skip
+    code, said = refusal(
+        monkeypatch, capsys, *args, "--state-dir", str(tmp_path), env={"POLAR_MCP_DATABASE_URL": POSTGRES_URL}
+    )
     assert (code, said) == (2, f"polar-orders-mcp {args[0]}: {POSTGRES_DRIVER_MISSING}\n")
 
 
@@ -343,8 +443,9 @@ def test_a_token_of_the_wrong_kind_is_refused_at_start_before_any_request() -> N
 
 @pytest.mark.parametrize("transport", ["stdio", "http"])
 def test_a_token_polar_does_not_accept_stops_the_start(polar: str, transport: str) -> None:
-    result = run("serve", "--server", polar, "--transport", transport, "--port", "0",
-                 env={"POLAR_ACCESS_TOKEN": MADE_UP_TOKEN})  # fmt: skip
+    result = run(
+        "serve", "--server", polar, "--transport", transport, "--port", "0", env={"POLAR_ACCESS_TOKEN": MADE_UP_TOKEN}
+    )
     assert (result.returncode, result.stdout) == (2, "")
     assert result.stderr.endswith(
         f"polar-orders-mcp: The server ({polar}) does not accept POLAR_ACCESS_TOKEN: is it one made for another "
@@ -385,8 +486,10 @@ def test_each_option_says_what_its_setting_says() -> None:
     fields = Settings.model_fields.items()
     missing = [name for name, field in fields if normalized(field.description or "") not in shown]
     assert missing == []
-    assert "--timeout SECONDS Seconds to wait for Polar before giving up on a request. Default: 30. " \
-        "[POLAR_MCP_TIMEOUT]" in shown  # fmt: skip
+    assert (
+        "--timeout SECONDS Seconds to wait for Polar before giving up on a request. Default: 30. "
+        "[POLAR_MCP_TIMEOUT]" in shown
+    )
 
 
 def test_the_main_help_names_every_secret() -> None:
@@ -418,8 +521,7 @@ def test_a_new_setting_gets_its_serve_option() -> None:
     args = parser.parse_args(["--refund-window", "7", "--lanes", "a, b", "--quiet"])
     assert (args.refund_window, args.lanes, args.quiet) == (7.0, ["a", "b"], True)
     shown = normalized(parser.format_help())
-    assert "--refund-window NUMBER Days a refund may follow its order. Default: 30. [POLAR_MCP_REFUND_WINDOW]" \
-        in shown  # fmt: skip
+    assert "--refund-window NUMBER Days a refund may follow its order. Default: 30. [POLAR_MCP_REFUND_WINDOW]" in shown
     assert "--lanes A,B Lanes to serve. [POLAR_MCP_LANES]" in shown
     assert "--webhook-secret" not in shown
 
@@ -433,12 +535,16 @@ def test_a_new_setting_gets_its_serve_option() -> None:
         ({"POLAR_MCP_APPROVAL_TTL": "5"}, ("--confirm-ttl", "9"), "approval_ttl", 9.0),
         ({"POLAR_MCP_OAUTH_REGISTRATION": "true"}, ("--no-oauth-registration",), "oauth_registration", False),
         ({"POLAR_MCP_READ_ONLY": "false"}, ("--read-only",), "read_only", True),
-        ({"POLAR_MCP_TOOLS": "get_order"}, ("--tools", "list_orders, get_order"), "tools",
-         ["list_orders", "get_order"]),
+        (
+            {"POLAR_MCP_TOOLS": "get_order"},
+            ("--tools", "list_orders, get_order"),
+            "tools",
+            ["list_orders", "get_order"],
+        ),
         ({"POLAR_MCP_CONFIRM": "console"}, ("--confirm", "token"), "confirm", "relay"),
         ({"POLAR_MCP_LOG_LEVEL": "error"}, ("--log-level", "debug"), "log_level", "DEBUG"),
     ],
-)  # fmt: skip
+)
 def test_a_flag_overrides_the_environment(
     monkeypatch: pytest.MonkeyPatch, env: dict[str, str], args: tuple[str, ...], field: str, expected: object
 ) -> None:
@@ -460,7 +566,9 @@ def test_the_command_line_and_settings_are_short_functions(module: str) -> None:
     import polar_orders_mcp
 
     source = Path(polar_orders_mcp.__file__).parent / module
-    long = [f"{node.name}: {node.end_lineno - node.lineno + 1} lines"
-            for node in ast.walk(ast.parse(source.read_text()))
-            if isinstance(node, ast.FunctionDef) and (node.end_lineno or 0) - node.lineno >= 40]  # fmt: skip
+    long = [
+        f"{node.name}: {node.end_lineno - node.lineno + 1} lines"
+        for node in ast.walk(ast.parse(source.read_text()))
+        if isinstance(node, ast.FunctionDef) and (node.end_lineno or 0) - node.lineno >= 40
+    ]
     assert long == []

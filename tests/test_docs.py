@@ -113,8 +113,10 @@ def test_the_readme_lists_every_tool_with_its_tier_and_toolset() -> None:
     expected = {}
     for toolset in TOOLSETS:
         tools = [tool for tool in (*ALL_TOOLS, *CUSTOMER_TOOLS) if tool.toolset == toolset.name]
-        by_tier = (", ".join(tool.name for tool in tools if tool.tier == tier) or "—"
-                   for tier in ("read", "write", "irreversible"))  # fmt: skip
+        by_tier = (
+            ", ".join(tool.name for tool in tools if tool.tier == tier) or "—"
+            for tier in ("read", "write", "irreversible")
+        )
         expected[toolset.name] = tuple(by_tier)
     assert glance_rows() == expected
 

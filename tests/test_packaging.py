@@ -91,8 +91,11 @@ def test_the_options_table_lists_every_setting_and_flag() -> None:
     assert sorted({env for _, env in rows}) == sorted(env_names()), "Options rows vs Settings fields"
     help_text = subprocess.run(
         [sys.executable, "-m", "polar_orders_mcp", "serve", "--help"],
-        capture_output=True, text=True, check=True, timeout=30,
-    ).stdout  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    ).stdout
     specs = re.findall(r"^  (--\S.*?)(?:\s{2,}|$)", help_text, re.M)  # "--approval-ttl SECONDS, --confirm-ttl …"
     flags = {flag for spec in specs for flag in re.findall(r"--[a-z-]+", spec)} - {"--help"}
     assert flags == {flag for flag, _ in rows if flag != "—"}, "Options flags vs `serve --help`"

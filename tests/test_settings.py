@@ -57,8 +57,12 @@ ENVIRONMENT: list[tuple[str, str, str, object]] = [
     ("POLAR_MCP_OAUTH_ISSUER", "oauth_issuer", "https://idp.example.com", "https://idp.example.com"),
     ("POLAR_MCP_OAUTH_AUDIENCE", "oauth_audience", "aud-1", "aud-1"),
     ("POLAR_MCP_OAUTH_JWKS_URL", "oauth_jwks_url", "https://idp.example.com/jwks", "https://idp.example.com/jwks"),
-    ("POLAR_MCP_OAUTH_INTROSPECTION_URL", "oauth_introspection_url", "https://idp.example.com/in",
-     "https://idp.example.com/in"),
+    (
+        "POLAR_MCP_OAUTH_INTROSPECTION_URL",
+        "oauth_introspection_url",
+        "https://idp.example.com/in",
+        "https://idp.example.com/in",
+    ),
     ("POLAR_MCP_OAUTH_CLIENT_ID", "oauth_client_id", "client-1", "client-1"),
     ("POLAR_MCP_OAUTH_CLIENT_SECRET", "oauth_client_secret", "client-secret-1", "client-secret-1"),
     ("POLAR_MCP_OAUTH_ALGORITHMS", "oauth_algorithms", "ES256", ["ES256"]),
@@ -78,7 +82,7 @@ ENVIRONMENT: list[tuple[str, str, str, object]] = [
     ("POLAR_MCP_ALLOWED_ORIGINS", "allowed_origins", "https://mcp.example.com", ["https://mcp.example.com"]),
     ("POLAR_MCP_TRUSTED_PROXIES", "trusted_proxies", "10.0.0.0/8", ["10.0.0.0/8"]),
     ("POLAR_MCP_LOG_LEVEL", "log_level", "debug", "DEBUG"),
-]  # fmt: skip
+]
 
 
 @pytest.fixture
@@ -113,8 +117,10 @@ def test_the_current_name_wins_over_the_older_one(environment: pytest.MonkeyPatc
     assert Settings().approval_ttl == 120.0
 
 
-@pytest.mark.parametrize(("name", "field"), [("PORT", "port"), ("HOST", "host"), ("TIMEOUT", "timeout"),
-                                             ("TOOLS", "tools"), ("ACCESS_TOKEN", "access_token")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("name", "field"),
+    [("PORT", "port"), ("HOST", "host"), ("TIMEOUT", "timeout"), ("TOOLS", "tools"), ("ACCESS_TOKEN", "access_token")],
+)
 def test_a_variable_without_the_servers_prefix_is_not_read(
     environment: pytest.MonkeyPatch, name: str, field: str
 ) -> None:

@@ -13,10 +13,20 @@ pytestmark = pytest.mark.slow  # make test-slow
 
 ROOT = Path(__file__).resolve().parents[1]
 MIX_TOOLS = {
-    "get_order", "list_orders", "get_customer", "find_customers", "list_products", "list_checkouts",
-    "get_checkout", "get_receipt", "update_order", "create_checkout", "export_orders", "create_order",
+    "get_order",
+    "list_orders",
+    "get_customer",
+    "find_customers",
+    "list_products",
+    "list_checkouts",
+    "get_checkout",
+    "get_receipt",
+    "update_order",
+    "create_checkout",
+    "export_orders",
+    "create_order",
     "finalize_order",
-}  # fmt: skip
+}
 
 
 def figure(report: str, name: str) -> str:
@@ -35,8 +45,9 @@ def calls_by_tool(report: str) -> dict[str, int]:
 def test_a_short_soak_charges_through_the_console_and_ends_without_an_error(tmp_path: Path) -> None:
     out = tmp_path / "soak.md"
     argv = ["--duration", "8", "--sessions", "2", "--out", str(out)]  # a round of faults at 5 s
-    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "soak.py"), *argv],
-                          capture_output=True, text=True, timeout=100)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "soak.py"), *argv], capture_output=True, text=True, timeout=100
+    )
     assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
     report = out.read_text()
     calls = calls_by_tool(report)

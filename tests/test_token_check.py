@@ -81,8 +81,10 @@ async def test_a_token_polar_does_not_accept_is_refused_naming_the_other_environ
     settings = Settings(access_token=MADE_UP, server=server)
     with pytest.raises(TokenRefused) as refused:
         await check_access(settings, MADE_UP, emulator)
-    where = {"production": "Polar production (https://api.polar.sh)",
-             "sandbox": "Polar sandbox (https://sandbox-api.polar.sh)"}[server]  # fmt: skip
+    where = {
+        "production": "Polar production (https://api.polar.sh)",
+        "sandbox": "Polar sandbox (https://sandbox-api.polar.sh)",
+    }[server]
     assert str(refused.value) == (
         f"{where} does not accept POLAR_ACCESS_TOKEN: is it {guess}. Otherwise it was revoked, has expired or was "
         f"mistyped. Create an organization access token (polar_oat_…) in your organization's settings in Polar "

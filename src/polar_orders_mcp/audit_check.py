@@ -173,9 +173,10 @@ def _against_store(ordered: list[AuditRecord], store: StoreView) -> str | None:
     writers = {record.entry.get("writer") for record in ordered}
     have = {record.seq for record in ordered}
     mine = [
-        seq for seq, record in sorted(store.records.items())
+        seq
+        for seq, record in sorted(store.records.items())
         if seq >= ordered[0].seq and record.entry.get("writer") in writers and seq not in have
-    ]  # fmt: skip
+    ]
     if not mine:
         return None
     last = ordered[-1].seq

@@ -113,8 +113,10 @@ def _verify(args: argparse.Namespace) -> int:
         print(f"audit log BROKEN in {args.file}: {problem} ({checked} records before it are intact).")
         return 1
     against = "on its own" if view is None else f"against the store's chain, signed up to record {view.head.seq}"
-    print(f"audit log intact in {args.file}: {checked} records, every hash and signature (key {signer}) matches, "
-          f"checked {against}.")  # fmt: skip
+    print(
+        f"audit log intact in {args.file}: {checked} records, every hash and signature (key {signer}) matches, "
+        f"checked {against}."
+    )
     return 0
 
 
@@ -160,8 +162,10 @@ def _receipt(args: argparse.Namespace) -> int:
         return 1
     if args.out:
         Path(args.out).write_text(token + "\n", encoding="ascii")
-        print(f"receipt of {approval.id} written to {args.out}; check it with: polar-orders-mcp audit receipt "
-              f"--verify {args.out} --public-key JWK")  # fmt: skip
+        print(
+            f"receipt of {approval.id} written to {args.out}; check it with: polar-orders-mcp audit receipt "
+            f"--verify {args.out} --public-key JWK"
+        )
     else:
         print(token)
     return 0

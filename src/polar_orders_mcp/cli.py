@@ -21,8 +21,12 @@ from polar_orders_mcp.tools.toolsets import toolsets_help
 COMMANDS = ("serve", "emulator", "demo", "audit", "passkeys")
 # Loggers that would write request or result payloads (customer data, audit entries) at DEBUG.
 PAYLOAD_LOGGERS = {
-    "httpx2": logging.WARNING, "sse_starlette": logging.INFO, "mcp.server.sse": logging.INFO,
-    "aiosqlite": logging.INFO, "sqlalchemy.engine": logging.WARNING, "asyncpg": logging.INFO,
+    "httpx2": logging.WARNING,
+    "sse_starlette": logging.INFO,
+    "mcp.server.sse": logging.INFO,
+    "aiosqlite": logging.INFO,
+    "sqlalchemy.engine": logging.WARNING,
+    "asyncpg": logging.INFO,
 }
 
 
@@ -62,8 +66,9 @@ def _is_secret(field: FieldInfo) -> bool:
 
 def flagged(settings: type[Settings] = Settings) -> list[str]:
     """The settings a serve option sets: all but the secrets."""
-    return [name for name, field in settings.model_fields.items()
-            if not _is_secret(field) or name in SECRETS_WITH_A_FLAG]  # fmt: skip
+    return [
+        name for name, field in settings.model_fields.items() if not _is_secret(field) or name in SECRETS_WITH_A_FLAG
+    ]
 
 
 def environment_only() -> list[str]:
@@ -135,8 +140,13 @@ def add_serve_options(parser: argparse.ArgumentParser, settings: type[Settings] 
     """One option per setting of `settings` but the secrets, in the settings' order."""
     for name in flagged(settings):
         field = settings.model_fields[name]
-        parser.add_argument(flag(name, field), *OPTIONS.get(name, Option()).aliases, dest=name,
-                            help=_help(name, field), **_value(name, field))  # fmt: skip
+        parser.add_argument(
+            flag(name, field),
+            *OPTIONS.get(name, Option()).aliases,
+            dest=name,
+            help=_help(name, field),
+            **_value(name, field),
+        )
 
 
 def _environment_only() -> str:
@@ -149,10 +159,11 @@ def _environment_only() -> str:
 
 def _add_serve(sub: Any) -> None:
     serve = sub.add_parser(
-        "serve", help="serve MCP over stdio (the default command)",
+        "serve",
+        help="serve MCP over stdio (the default command)",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=f"toolsets (--toolsets):\n{toolsets_help()}\n\n{_environment_only()}",
-    )  # fmt: skip
+    )
     add_serve_options(serve)
 
 
@@ -165,37 +176,53 @@ def _add_emulator(sub: Any) -> None:
 
 def _add_audit(sub: Any) -> None:
     audit = sub.add_parser("audit", help="verify the audit chain, show it, export or check a signed receipt")
-    audit.add_argument("action", choices=["verify", "tail", "receipt", "public-key"],
-                       help="verify: check every record's hash and signature against the signed head; tail: show "
-                       "the last records as a table; receipt ID: export a decision and its outcome as a signed "
-                       "receipt (receipt --verify FILE: check one, offline); public-key: print the key that checks "
-                       "signatures, as a JWK")  # fmt: skip
+    audit.add_argument(
+        "action",
+        choices=["verify", "tail", "receipt", "public-key"],
+        help="verify: check every record's hash and signature against the signed head; tail: show "
+        "the last records as a table; receipt ID: export a decision and its outcome as a signed "
+        "receipt (receipt --verify FILE: check one, offline); public-key: print the key that checks "
+        "signatures, as a JWK",
+    )
     audit.add_argument("id", nargs="?", help="receipt: the approval's id (apr_...)")
     audit.add_argument("-n", "--lines", type=int, default=20, help="tail: how many records (default 20)")
-    audit.add_argument("--file", metavar="FILE",
-                       help="verify: check this JSON-lines audit log (one process's) against the store; tail: show "
-                       "it")  # fmt: skip
-    audit.add_argument("--no-store", action="store_true",
-                       help="verify --file: check the file on its own (a replica's file then shows gaps)")
+    audit.add_argument(
+        "--file",
+        metavar="FILE",
+        help="verify: check this JSON-lines audit log (one process's) against the store; tail: show it",
+    )
+    audit.add_argument(
+        "--no-store",
+        action="store_true",
+        help="verify --file: check the file on its own (a replica's file then shows gaps)",
+    )
     audit.add_argument("--state-dir", metavar="DIR", help="the store's state directory [POLAR_MCP_STATE_DIR]")
-    audit.add_argument("--public-key", metavar="JWK", action="append",
-                       help="check signatures with this public key (a JWK or PEM, or a file holding one; repeat for "
-                       "several); default: the server's own key [POLAR_MCP_SIGNING_KEY or the state directory's]")
+    audit.add_argument(
+        "--public-key",
+        metavar="JWK",
+        action="append",
+        help="check signatures with this public key (a JWK or PEM, or a file holding one; repeat for "
+        "several); default: the server's own key [POLAR_MCP_SIGNING_KEY or the state directory's]",
+    )
     audit.add_argument("--verify", metavar="FILE", help="receipt: check this receipt offline, without the store")
     audit.add_argument("--out", metavar="FILE", help="receipt: write it to FILE instead of stdout")
 
 
 def _add_passkeys(sub: Any) -> None:
     keys = sub.add_parser(
-        "passkeys", help="list the approvers' passkeys, or reset an approver's so that they may add one again",
+        "passkeys",
+        help="list the approvers' passkeys, or reset an approver's so that they may add one again",
         description="An approver's first passkey is added in the console with their approver secret; after that "
         "the secret alone adds none. reset NAME marks every passkey of the approver removed (an approval made with "
         "one and not yet used is not acted on) and lets them add one again in the console. Both are recorded in "
         "the audit chain.",
-    )  # fmt: skip
-    keys.add_argument("action", choices=["list", "reset"],
-                      help="list: every passkey (approver, name, created, last used, removed); reset NAME: remove "
-                      "every passkey of the approver NAME and let them add one again")  # fmt: skip
+    )
+    keys.add_argument(
+        "action",
+        choices=["list", "reset"],
+        help="list: every passkey (approver, name, created, last used, removed); reset NAME: remove "
+        "every passkey of the approver NAME and let them add one again",
+    )
     keys.add_argument("name", nargs="?", help="the approver (reset; list: only theirs)")
     keys.add_argument("--state-dir", metavar="DIR", help="the store's state directory [POLAR_MCP_STATE_DIR]")
 
@@ -353,8 +380,12 @@ def _passkeys(args: argparse.Namespace) -> int:
 
 
 RUN: dict[str, Callable[[argparse.Namespace], int]] = {
-    "serve": _serve, "emulator": _emulator, "demo": _demo, "audit": _audit, "passkeys": _passkeys,
-}  # fmt: skip
+    "serve": _serve,
+    "emulator": _emulator,
+    "demo": _demo,
+    "audit": _audit,
+    "passkeys": _passkeys,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -73,8 +73,11 @@ async def _person_approves(link: str, secret: str) -> None:
         login = await browser.get(f"{console}/login")
         csrf = re.search(r'name="csrf" value="([^"]*)"', login.text)
         assert csrf, "the console's sign-in page has no form"
-        await browser.post(f"{console}/login", data={"csrf": csrf.group(1), "next": console, "secret": secret},
-                           headers={"Origin": base})  # fmt: skip
+        await browser.post(
+            f"{console}/login",
+            data={"csrf": csrf.group(1), "next": console, "secret": secret},
+            headers={"Origin": base},
+        )
         page = await browser.get(link.removeprefix(base))
         shown = re.sub(r"<[^>]+>", " ", page.text.split("<main>")[1].split("</form>")[0])
         _say("   [the person signs in to the approval console and sees]")
@@ -82,8 +85,9 @@ async def _person_approves(link: str, secret: str) -> None:
             _say("   │ " + line)
         csrf = re.search(r'name="csrf" value="([^"]*)"', page.text)
         assert csrf, "the request's page has no decision form"
-        decided = await browser.post(link.removeprefix(base), data={"csrf": csrf.group(1), "decision": "approve"},
-                                     headers={"Origin": base})  # fmt: skip
+        decided = await browser.post(
+            link.removeprefix(base), data={"csrf": csrf.group(1), "decision": "approve"}, headers={"Origin": base}
+        )
         _say(f"   [the person clicks Approve: {'done' if decided.status_code == 303 else decided.status_code}]")
 
 
@@ -94,10 +98,22 @@ async def _session(folder: Path) -> None:
     approver_secret = secrets.token_urlsafe(16)
     params = StdioServerParameters(
         command=sys.executable,
-        args=["-m", "polar_orders_mcp", "serve", "--emulator", "--audit-log", str(audit_log),
-              "--state-dir", str(folder / "state"), "--approvals-port", "0", "--approval-wait", "0"],
+        args=[
+            "-m",
+            "polar_orders_mcp",
+            "serve",
+            "--emulator",
+            "--audit-log",
+            str(audit_log),
+            "--state-dir",
+            str(folder / "state"),
+            "--approvals-port",
+            "0",
+            "--approval-wait",
+            "0",
+        ],
         env={**os.environ, "POLAR_MCP_APPROVER_TOKEN": approver_secret},
-    )  # fmt: skip
+    )
     _say("polar-orders-mcp demo: an MCP client talking to the server over stdio; the server runs")
     _say("on the embedded Polar emulator (no account, no network).")
 
@@ -106,8 +122,11 @@ async def _session(folder: Path) -> None:
         _step(f"The server offers {len(tools.tools)} tools")
         for tool in tools.tools:
             hints = tool.annotations
-            kind = "read-only" if hints and hints.read_only_hint else (
-                "IRREVERSIBLE" if hints and hints.destructive_hint else "write")
+            kind = (
+                "read-only"
+                if hints and hints.read_only_hint
+                else ("IRREVERSIBLE" if hints and hints.destructive_hint else "write")
+            )
             _say(f"   {tool.name:<18} {kind}")
 
         _step("List the newest orders")
@@ -125,8 +144,9 @@ async def _session(folder: Path) -> None:
 
         _step("Create a checkout link for a product")
         product_id = order["product"]["id"]
-        checkout = await _call(client, "create_checkout", {"products": [product_id],
-                                                           "customer_email": "buyer@example.com"})
+        checkout = await _call(
+            client, "create_checkout", {"products": [product_id], "customer_email": "buyer@example.com"}
+        )
         _show(checkout, ("id", "status", "url", "total", "expires_at"))
 
         _step("Finalize a draft order: the first call only asks a person; nothing is charged")
@@ -140,8 +160,10 @@ async def _session(folder: Path) -> None:
 
         _step("The agent calls again with the approval_id: now it charges")
         second = await _call(client, "finalize_order", {"order_id": good["id"], "approval_id": approval["approval_id"]})
-        _say(f"← {second['status']}: order {second['order']['id']} is now {second['order']['status']}, "
-             f"{second['order']['total']} charged to {second['preview']['payment_method']}")
+        _say(
+            f"← {second['status']}: order {second['order']['id']} is now {second['order']['status']}, "
+            f"{second['order']['total']} charged to {second['preview']['payment_method']}"
+        )
 
         _step("Fetch its receipt")
         receipt = await _call(client, "get_receipt", {"order_id": good["id"]})
@@ -158,12 +180,16 @@ async def _session(folder: Path) -> None:
     _step("The audit: one hash-chained record per write or irreversible call, no secret in it")
     for line in audit_log.read_text().splitlines():
         entry = json.loads(line)
-        _say(f"   {entry['seq']:>3} {entry['time'][11:23]}  {entry['tool']:<16} {entry['target'] or '(new)':<36}  "
-             f"{entry.get('channel', ''):<8} {entry['outcome']}")
+        _say(
+            f"   {entry['seq']:>3} {entry['time'][11:23]}  {entry['tool']:<16} {entry['target'] or '(new)':<36}  "
+            f"{entry.get('channel', ''):<8} {entry['outcome']}"
+        )
     verify = subprocess.run(
         [sys.executable, "-m", "polar_orders_mcp", "audit", "verify", "--state-dir", str(folder / "state")],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     _say(f"→ polar-orders-mcp audit verify\n← {verify.stdout.strip() or verify.stderr.strip()}")
     _say()
     _say("Demo complete.")

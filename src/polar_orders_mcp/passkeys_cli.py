@@ -38,8 +38,16 @@ def _list(args: argparse.Namespace) -> int:
         return 0
     rows = [("approver", "name", "credential", "created (UTC)", "last used (UTC)", "removed (UTC)")]
     for k in keys:
-        rows.append((k.approver, k.name, k.credential_id[:12], _when(k.created_at),
-                     _when(k.last_used_at) or "never", _when(k.removed_at)))  # fmt: skip
+        rows.append(
+            (
+                k.approver,
+                k.name,
+                k.credential_id[:12],
+                _when(k.created_at),
+                _when(k.last_used_at) or "never",
+                _when(k.removed_at),
+            )
+        )
     _table(rows)
     return 0
 

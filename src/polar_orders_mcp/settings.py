@@ -158,8 +158,10 @@ def split_keys(text: str) -> list[str]:
         raise ValueError(f"no key given: generate one with {KEY_HINT}")
     for number, key in enumerate(keys, start=1):
         if len(key.encode()) < MIN_REQUEST_STATE_KEY:
-            raise ValueError(f"key {number} is too short: use at least {MIN_REQUEST_STATE_KEY} random characters, "
-                             f"e.g. from {KEY_HINT}")  # fmt: skip
+            raise ValueError(
+                f"key {number} is too short: use at least {MIN_REQUEST_STATE_KEY} random characters, "
+                f"e.g. from {KEY_HINT}"
+            )
     if len(set(keys)) != len(keys):
         raise ValueError("a key is listed twice")
     return keys
@@ -342,9 +344,7 @@ class Settings(BaseSettings):
         default="127.0.0.1",
         description="Address the HTTP transports bind to.",
     )
-    port: int = Field(
-        default=8000, ge=0, le=65535, description="HTTP port."
-    )
+    port: int = Field(default=8000, ge=0, le=65535, description="HTTP port.")
     http_token: SecretStr | None = Field(
         default=None,
         description="Bearer token HTTP clients must send (client 'default'); made up per run on loopback when unset.",
@@ -621,8 +621,11 @@ class Settings(BaseSettings):
         if info.field_name == "oauth_audience":
             return value
         value = value.rstrip("/") if info.field_name in ("public_url", "oauth_issuer") else value
-        if not value.startswith(("http://", "https://")) or "#" in value or (info.field_name != "oauth_jwks_url"
-                                                                             and "?" in value):  # fmt: skip
+        if (
+            not value.startswith(("http://", "https://"))
+            or "#" in value
+            or (info.field_name != "oauth_jwks_url" and "?" in value)
+        ):
             raise ValueError("must be an http(s) URL without query or fragment, e.g. https://mcp.example.com")
         return value
 
@@ -717,8 +720,15 @@ class Settings(BaseSettings):
         return "custom-" + hashlib.sha256(self.polar_owner().encode()).hexdigest()[:12]
 
     @field_validator(
-        "allowed_hosts", "allowed_origins", "trusted_proxies", "person_clients", "tools", "exclude_tools", "toolsets",
-        "oauth_algorithms", mode="before",
+        "allowed_hosts",
+        "allowed_origins",
+        "trusted_proxies",
+        "person_clients",
+        "tools",
+        "exclude_tools",
+        "toolsets",
+        "oauth_algorithms",
+        mode="before",
     )
     @classmethod
     def _comma_list(cls, value: object) -> object:

@@ -129,7 +129,7 @@ class SigningKey:
         except (ValueError, TypeError, KeyError, jwt.InvalidKeyError):
             key = None
         if not isinstance(key, Ed25519PrivateKey):
-            raise ValueError(f"{where} is not an Ed25519 private key (a PEM or a JWK with \"d\")")
+            raise ValueError(f'{where} is not an Ed25519 private key (a PEM or a JWK with "d")')
         return cls(key)
 
     def pem(self) -> bytes:
@@ -153,8 +153,12 @@ def load_or_create(path: Path) -> SigningKey:
                 os.fsync(out.fileno())
             try:
                 os.link(draft, path)  # fails when another process made it first: then its key is the one
-                log.info("made a new signing key in %s (key id %s): back it up, and keep its public key apart "
-                         "(polar-orders-mcp audit public-key)", path, fresh.kid)  # fmt: skip
+                log.info(
+                    "made a new signing key in %s (key id %s): back it up, and keep its public key apart "
+                    "(polar-orders-mcp audit public-key)",
+                    path,
+                    fresh.kid,
+                )
             except FileExistsError:
                 pass
         finally:

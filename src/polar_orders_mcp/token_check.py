@@ -125,15 +125,17 @@ def _not_accepted(settings: Settings, client: PolarClient) -> str:
     )
 
 
-async def check_access(
-    settings: Settings, token: str, transport: httpx2.AsyncBaseTransport | None = None
-) -> list[str]:
+async def check_access(settings: Settings, token: str, transport: httpx2.AsyncBaseTransport | None = None) -> list[str]:
     """One read Polar must accept (the first page of one order): TokenRefused on 401; warnings when a scope is
     missing or Polar could not be asked."""
     client = PolarClient(
-        token, server=settings.server, api_version=settings.api_version, transport=transport,
-        timeout=min(settings.timeout, CHECK_TIMEOUT), max_retries=0,
-    )  # fmt: skip
+        token,
+        server=settings.server,
+        api_version=settings.api_version,
+        transport=transport,
+        timeout=min(settings.timeout, CHECK_TIMEOUT),
+        max_retries=0,
+    )
     async with client:
         try:
             if settings.customer_mode:

@@ -49,11 +49,17 @@ class SoftPasskey:
         auth_data = self._auth_data(UP | (UV if uv else 0) | AT, None, attested)
         attestation = encode_cbor({"fmt": "none", "attStmt": {}, "authData": auth_data})
         client_data = self._client_data("webauthn.create", challenge, origin)
-        return json.dumps({
-            "id": self.id, "rawId": self.id, "type": "public-key",
-            "response": {"clientDataJSON": bytes_to_base64url(client_data),
-                         "attestationObject": bytes_to_base64url(attestation)},
-        })  # fmt: skip
+        return json.dumps(
+            {
+                "id": self.id,
+                "rawId": self.id,
+                "type": "public-key",
+                "response": {
+                    "clientDataJSON": bytes_to_base64url(client_data),
+                    "attestationObject": bytes_to_base64url(attestation),
+                },
+            }
+        )
 
     def get(
         self, challenge: bytes, origin: str, *, uv: bool = True, rp_id: str | None = None, count: int | None = None
@@ -63,9 +69,16 @@ class SoftPasskey:
         auth_data = self._auth_data(UP | (UV if uv else 0), rp_id)
         client_data = self._client_data("webauthn.get", challenge, origin)
         signature = self.key.sign(auth_data + hashlib.sha256(client_data).digest(), ec.ECDSA(hashes.SHA256()))
-        return json.dumps({
-            "id": self.id, "rawId": self.id, "type": "public-key",
-            "response": {"clientDataJSON": bytes_to_base64url(client_data),
-                         "authenticatorData": bytes_to_base64url(auth_data),
-                         "signature": bytes_to_base64url(signature), "userHandle": None},
-        })  # fmt: skip
+        return json.dumps(
+            {
+                "id": self.id,
+                "rawId": self.id,
+                "type": "public-key",
+                "response": {
+                    "clientDataJSON": bytes_to_base64url(client_data),
+                    "authenticatorData": bytes_to_base64url(auth_data),
+                    "signature": bytes_to_base64url(signature),
+                    "userHandle": None,
+                },
+            }
+        )

@@ -83,8 +83,17 @@ async def test_audit_verify_passes_on_a_real_log_and_tail_shows_it(
     assert from_file.returncode == 0 and "4 records" in from_file.stdout and "against the store" in from_file.stdout
     rows = tail.stdout.splitlines()
     assert rows[0].split() == [
-        "seq", "time", "(UTC)", "tool", "target", "amount", "client", "channel", "approver", "outcome",
-    ]  # fmt: skip
+        "seq",
+        "time",
+        "(UTC)",
+        "tool",
+        "target",
+        "amount",
+        "client",
+        "channel",
+        "approver",
+        "outcome",
+    ]
     assert rows[1].split()[0] == "3" and "console" in rows[1] and rows[1].endswith("done")
     assert rows[1].split()[5] == "$15.00" and rows[2].split()[5] in ("$15.00", "-")
     assert rows[2].split()[0] == "4" and rows[2].endswith("refused")

@@ -65,8 +65,10 @@ async def test_a_file_whose_last_records_were_cut_is_found_against_the_store(
     cut_tail(log, 2)
     result = audit("verify", "--file", str(log), "--state-dir", str(tmp_path / "state"))
     assert result.returncode == 1, result.stdout
-    assert f"audit log BROKEN in {log}: records 3 to 4, written by the process that wrote this file, are in the " \
+    assert (
+        f"audit log BROKEN in {log}: records 3 to 4, written by the process that wrote this file, are in the "
         "store but not in it: its last lines were removed" in result.stdout
+    )
 
 
 async def test_each_replicas_own_file_verifies_against_the_shared_store(

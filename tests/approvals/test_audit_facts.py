@@ -46,9 +46,16 @@ async def asked_and_decided(
 
 def asked(tool: str, target: str, args: dict[str, Any], previewed: dict[str, Any], money: dict[str, Any]) -> dict:
     return {
-        "tool": tool, "tier": "irreversible", "client": "stdio", "target": target, "arguments": args,
-        "channel": "console", **money, "previewed": previewed, "outcome": "approval_pending",
-    }  # fmt: skip
+        "tool": tool,
+        "tier": "irreversible",
+        "client": "stdio",
+        "target": target,
+        "arguments": args,
+        "channel": "console",
+        **money,
+        "previewed": previewed,
+        "outcome": "approval_pending",
+    }
 
 
 async def test_a_denied_charge_records_who_denied_it_and_why(make_parts: Any, seed: SeedInfo, tmp_path: Path) -> None:
@@ -244,9 +251,15 @@ async def test_a_checkout_confirmed_by_its_secret_is_recorded_under_the_checkout
     parts = make_parts(audit_log=str(log))
     address = {"country": "US", "state": "US-NY", "line1": "1 Main St", "city": "New York", "postal_code": "10001"}
     async with Client(parts.server) as client:
-        await call(client, "update_checkout_by_secret", {
-            "client_secret": secret, "customer_email": "p@example.com", "customer_billing_address": address,
-        })  # fmt: skip
+        await call(
+            client,
+            "update_checkout_by_secret",
+            {
+                "client_secret": secret,
+                "customer_email": "p@example.com",
+                "customer_billing_address": address,
+            },
+        )
         await call(client, "confirm_checkout", {"client_secret": secret, "payment_token": "tok_visa"})
     [asking] = [r for r in await records(log) if r["tool"] == "confirm_checkout"]
     assert (asking["target"], asking["outcome"]) == (seed.open_checkout_id, "approval_pending")

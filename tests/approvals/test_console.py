@@ -219,8 +219,10 @@ async def test_a_session_of_an_approver_no_longer_configured_decides_nothing(
             f"/approvals/{approval_id}", data={"csrf": "c" * 32, "decision": "approve"}, headers={"Origin": ORIGIN}
         )
     assert (answer.status_code, answer.headers["location"], await approval_state(parts, approval_id)) == (
-        303, f"/approvals/login?next=/approvals/{approval_id}", "pending"
-    )  # fmt: skip
+        303,
+        f"/approvals/login?next=/approvals/{approval_id}",
+        "pending",
+    )
 
 
 class CountingBody:

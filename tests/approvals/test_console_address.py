@@ -60,16 +60,30 @@ def stdio_server(tmp_path: Path, port: int) -> tuple[StdioServerParameters, Path
     """The stdio server as a desktop client starts it, its console asked on `port`; and where its stderr goes."""
     stderr = tmp_path / f"stderr-{time.monotonic_ns()}.txt"
     env = clean_env(POLAR_MCP_APPROVER_TOKEN=APPROVER_SECRET)
-    command = [sys.executable, "-m", "polar_orders_mcp", "serve", "--emulator", "--approvals-port", str(port),
-               "--approval-wait", "0", "--state-dir", str(tmp_path / "state")]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "polar_orders_mcp",
+        "serve",
+        "--emulator",
+        "--approvals-port",
+        str(port),
+        "--approval-wait",
+        "0",
+        "--state-dir",
+        str(tmp_path / "state"),
+    ]
     shell = ['exec "$0" "$@" 2>>' + str(stderr), *command]
     return StdioServerParameters(command="/bin/sh", args=["-c", *shell], env=env), stderr
 
 
 async def ask_for_a_charge(client: Client) -> dict[str, Any]:
     drafts = await client.call_tool("list_orders", {"status": ["draft"], "limit": 50})
-    order_id = next(o["id"] for o in drafts.structured_content["items"]  # type: ignore[index]
-                    if o["customer_supplied"]["email"] == "good-card@example.com")  # fmt: skip
+    order_id = next(
+        o["id"]
+        for o in drafts.structured_content["items"]  # type: ignore[index]
+        if o["customer_supplied"]["email"] == "good-card@example.com"
+    )
     first = await client.call_tool("finalize_order", {"order_id": order_id})
     return first.structured_content  # type: ignore[return-value]
 
@@ -171,8 +185,10 @@ def test_no_second_process_takes_a_listening_console_port_and_a_restart_gets_it_
 
 def _bind_in_another_process(port: int) -> str:
     """What another process gets binding 127.0.0.1:port with SO_REUSEADDR, as any server would."""
-    code = ("import socket, sys; s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); "
-            "s.bind(('127.0.0.1', int(sys.argv[1]))); s.listen(); print('bound')")  # fmt: skip
+    code = (
+        "import socket, sys; s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); "
+        "s.bind(('127.0.0.1', int(sys.argv[1]))); s.listen(); print('bound')"
+    )
     done = subprocess.run([sys.executable, "-c", code, str(port)], capture_output=True, text=True, timeout=30)
     return done.stdout + done.stderr
 
@@ -182,8 +198,17 @@ def stdio_process(tmp_path: Path, port: int) -> Iterator[tuple[subprocess.Popen[
     """The stdio server with stdin held open, its console asked on `port`; its stderr in a file."""
     stderr = tmp_path / f"stderr-{time.monotonic_ns()}.txt"
     env = clean_env(POLAR_MCP_APPROVER_TOKEN=APPROVER_SECRET)
-    command = [sys.executable, "-m", "polar_orders_mcp", "serve", "--emulator", "--approvals-port", str(port),
-               "--state-dir", str(tmp_path / "state")]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "polar_orders_mcp",
+        "serve",
+        "--emulator",
+        "--approvals-port",
+        str(port),
+        "--state-dir",
+        str(tmp_path / "state"),
+    ]
     with stderr.open("wb") as err:
         proc = subprocess.Popen(command, env=env, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err)
     try:

@@ -60,5 +60,6 @@ async def test_the_decisions_table_names_each_decisions_customer(
     await person.deny(approval_id)
     listed = (await person.http.get("/approvals")).text
     assert "<th>Customer</th>" in listed
-    assert re.search(r'<td class="num">\$15\.00</td><td><span class="customer">good-card@example\.com</span></td>',
-                     listed)  # fmt: skip
+    assert re.search(
+        r'<td class="num">\$15\.00</td><td><span class="customer">good-card@example\.com</span></td>', listed
+    )

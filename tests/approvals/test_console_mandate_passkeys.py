@@ -89,9 +89,7 @@ async def test_passkey_above_asks_one_only_for_terms_that_allow_more(make_parts:
     assert signed.status_code == 303
 
 
-async def test_removing_the_passkey_that_signed_a_mandate_stops_what_it_allows(
-    make_parts: Any, seed: SeedInfo
-) -> None:
+async def test_removing_the_passkey_that_signed_a_mandate_stops_what_it_allows(make_parts: Any, seed: SeedInfo) -> None:
     parts = make_parts(**PASSKEY_SETTINGS)
     async with await signed_in(parts) as person:
         key = SoftPasskey()

@@ -53,9 +53,10 @@ async def sign(person: Person, confirm: httpx2.Response, **changed: str) -> http
     assert confirm.status_code == 200, confirm.text[:500]
     fields = [(n, changed.get(n, v)) for n, v in hidden(confirm.text)]
     return await person.http.post(
-        "/approvals/mandates/sign", content=urlencode(fields).encode(),
+        "/approvals/mandates/sign",
+        content=urlencode(fields).encode(),
         headers={"Origin": person.origin, "Content-Type": "application/x-www-form-urlencoded"},
-    )  # fmt: skip
+    )
 
 
 async def mandate_store(parts: ServerParts) -> MandateStore:
@@ -113,8 +114,11 @@ REFUSALS = [
     ({"max_per_act": "-5"}, "max_per_act", "“-5” is not an amount: write it like 20.00."),
     ({"max_per_act": "0.00"}, "max_per_act", "Give an amount above zero."),
     ({"max_per_act": "20.005"}, "max_per_act", "“20.005” has too many decimals: USD takes at most 2 decimals."),
-    ({"currency": "jpy", "max_per_act": "20.5", "daily_budget": ""}, "max_per_act",
-     "“20.5” has too many decimals: JPY takes no decimals."),
+    (
+        {"currency": "jpy", "max_per_act": "20.5", "daily_budget": ""},
+        "max_per_act",
+        "“20.5” has too many decimals: JPY takes no decimals.",
+    ),
     ({"daily_budget": "1e9"}, "daily_budget", "“1e9” is not an amount: write it like 20.00."),
     ({"total_budget": "9999999999999"}, "total_budget", "“9999999999999” is too large."),
     ({"max_acts": "0"}, "max_acts", "Give a whole number of acts, from 1 to 100,000."),
@@ -125,18 +129,22 @@ REFUSALS = [
     ({"customers": "bob@"}, "customers", "“bob@” is not an email address."),
     ({"customers": "cus_1"}, "customers", "“cus_1” is not a customer id (a UUID) nor an email."),
     ({"reasons": "because"}, "reasons", "because is not one of Polar's refund reasons."),
-    ({"tools": "finalize_order", "reasons": "duplicate"}, "reasons",
-     "Refund reasons limit refunds only: tick create_refund, or tick no reason."),
+    (
+        {"tools": "finalize_order", "reasons": "duplicate"},
+        "reasons",
+        "Refund reasons limit refunds only: tick create_refund, or tick no reason.",
+    ),
     ({"for_client": "x" * 201}, "for_client", "Keep it under 200 characters."),
     ({"note": "n" * 501}, "note", "Keep it under 500 characters."),
     ({"hours": "0"}, "hours", "Give a whole number of hours, from 1 to 2,160."),
     ({"hours": "2161"}, "hours", "Give a whole number of hours, from 1 to 2,160."),
     ({"hours": ""}, "hours", "Give a whole number of hours, from 1 to 2,160."),
-]  # fmt: skip
+]
 
 
-@pytest.mark.parametrize(("changed", "name", "message"), REFUSALS, ids=[f"{n}-{i}" for i, (_, n, _) in
-                                                                       enumerate(REFUSALS)])  # fmt: skip
+@pytest.mark.parametrize(
+    ("changed", "name", "message"), REFUSALS, ids=[f"{n}-{i}" for i, (_, n, _) in enumerate(REFUSALS)]
+)
 async def test_each_bad_field_is_shown_again_with_what_is_wrong(
     parts: ServerParts, desk: Person, changed: dict[str, Any], name: str, message: str
 ) -> None:
@@ -150,8 +158,9 @@ async def test_each_bad_field_is_shown_again_with_what_is_wrong(
 
 
 async def test_the_form_keeps_what_was_typed_escaped(desk: Person) -> None:
-    answer = await review(desk, {**TERMS, "max_per_act": "", "note": '<script>alert("x")</script>',
-                                 "for_person": '"><img src=x>'})  # fmt: skip
+    answer = await review(
+        desk, {**TERMS, "max_per_act": "", "note": '<script>alert("x")</script>', "for_person": '"><img src=x>'}
+    )
     assert answer.status_code == 400 and "<script>alert" not in answer.text and "<img src=x>" not in answer.text
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;</textarea>" in answer.text
     assert 'value="&quot;&gt;&lt;img src=x&gt;"' in answer.text
@@ -193,8 +202,9 @@ async def test_making_or_revoking_one_needs_the_sessions_csrf_token(parts: Serve
     confirm = await review(desk, TERMS)
     unsigned = await sign(desk, confirm, csrf="forged")
     mandate = await make(parts, desk)
-    revoke = await desk.http.post("/approvals/mandates/revoke", data={"mandate_id": mandate.id},
-                                  headers={"Origin": ORIGIN})  # fmt: skip
+    revoke = await desk.http.post(
+        "/approvals/mandates/revoke", data={"mandate_id": mandate.id}, headers={"Origin": ORIGIN}
+    )
     for answer in (no_token, forged, unsigned, revoke):
         assert answer.status_code == 403 and "This form is out of date" in answer.text
     assert [m.id for m, _ in await (await mandate_store(parts)).listed()] == [mandate.id]
@@ -206,12 +216,15 @@ async def test_nothing_is_made_shown_or_revoked_without_signing_in(parts: Server
     async with Person(parts.console) as stranger:
         listing = await stranger.http.get("/approvals/mandates")
         form = await stranger.http.get("/approvals/mandates/new")
-        posted = await stranger.http.post("/approvals/mandates/new", data={**TERMS, "csrf": "x"},
-                                          headers={"Origin": ORIGIN})  # fmt: skip
-        signed = await stranger.http.post("/approvals/mandates/sign", data=dict(hidden(confirm.text)),
-                                          headers={"Origin": ORIGIN})  # fmt: skip
-        revoked = await stranger.http.post("/approvals/mandates/revoke", data={"csrf": "x", "mandate_id": mandate.id},
-                                           headers={"Origin": ORIGIN})  # fmt: skip
+        posted = await stranger.http.post(
+            "/approvals/mandates/new", data={**TERMS, "csrf": "x"}, headers={"Origin": ORIGIN}
+        )
+        signed = await stranger.http.post(
+            "/approvals/mandates/sign", data=dict(hidden(confirm.text)), headers={"Origin": ORIGIN}
+        )
+        revoked = await stranger.http.post(
+            "/approvals/mandates/revoke", data={"csrf": "x", "mandate_id": mandate.id}, headers={"Origin": ORIGIN}
+        )
     assert listing.status_code == 303 and listing.headers["location"] == "/approvals/login?next=/approvals/mandates"
     assert form.headers["location"] == "/approvals/login?next=/approvals/mandates/new"
     for answer in (posted, signed, revoked):
@@ -223,8 +236,9 @@ async def test_a_form_posted_from_another_site_is_refused(parts: ServerParts, de
     mandate = await make(parts, desk)
     csrf = await csrf_of(desk, "/approvals/mandates")
     for origin in ("https://evil.example", "null"):
-        refused = await desk.http.post("/approvals/mandates/revoke", data={"csrf": csrf, "mandate_id": mandate.id},
-                                       headers={"Origin": origin})  # fmt: skip
+        refused = await desk.http.post(
+            "/approvals/mandates/revoke", data={"csrf": csrf, "mandate_id": mandate.id}, headers={"Origin": origin}
+        )
         assert refused.status_code == 403
     kept = await (await mandate_store(parts)).get(mandate.id)
     assert kept is not None and kept.revoked_at is None
@@ -250,25 +264,28 @@ async def test_the_page_lists_active_ones_with_their_use_and_revoking_moves_one_
     mandate = await make(parts, desk, max_acts="10", daily_acts="4", note="for the support desk")
     assert (await refund(parts, seed, 500))["status"] == "refunded"
     listing = (await desk.http.get("/approvals/mandates")).text
-    card = listing[listing.index(f'id="{mandate.id}"'):]
+    card = listing[listing.index(f'id="{mandate.id}"') :]
     assert mandate.terms.daily_acts == 4
     assert "create_refund up to $20.00 each; $100.00 a day; at most 4 acts a day; at most 10 acts" in card
     assert "Signed by <strong>approver</strong> at" in card and "expires" in card
     assert "Used: 1 acts, $5.00 in all, $5.00 today · left: 3 acts today, 9 acts, $95.00 today" in card
     assert "for the support desk" in card and 'class="deny revoke"' in card
     csrf = await csrf_of(desk, "/approvals/mandates")
-    revoked = await desk.http.post("/approvals/mandates/revoke", data={"csrf": csrf, "mandate_id": mandate.id},
-                                   headers={"Origin": ORIGIN})  # fmt: skip
-    twice = await desk.http.post("/approvals/mandates/revoke", data={"csrf": csrf, "mandate_id": mandate.id},
-                                 headers={"Origin": ORIGIN})  # fmt: skip
+    revoked = await desk.http.post(
+        "/approvals/mandates/revoke", data={"csrf": csrf, "mandate_id": mandate.id}, headers={"Origin": ORIGIN}
+    )
+    twice = await desk.http.post(
+        "/approvals/mandates/revoke", data={"csrf": csrf, "mandate_id": mandate.id}, headers={"Origin": ORIGIN}
+    )
     after = (await desk.http.get(revoked.headers["location"])).text
     assert revoked.status_code == 303 and "It was revoked." in after
     assert "No standing approval is active." in after and "Revoked: revoked by approver at" in after
     assert twice.status_code == 404 and "no active standing approval with this id" in twice.text
     events = [e for e in await audit_events(parts) if e["event"].startswith("mandate_")]
     assert [(e["event"], e["mandate_id"], e["by"]) for e in events] == [
-        ("mandate_created", mandate.id, "approver"), ("mandate_revoked", mandate.id, "approver"),
-    ]  # fmt: skip
+        ("mandate_created", mandate.id, "approver"),
+        ("mandate_revoked", mandate.id, "approver"),
+    ]
     asked = await refund(parts, seed, 1000)
     assert asked["status"] == "approval_pending"
 

@@ -79,8 +79,11 @@ async def test_the_reason_is_kept_with_the_signed_decision_and_in_the_audit(
     approval = await store.get_approval(approval_id)
     assert approval is not None and approval.reason == "wrong customer"
     assert signed.decision_claims(approval)["reason"] == "wrong customer"
-    [told] = [r.entry for r in await store.audit_tail(5) if r.entry.get("approval_id") == approval_id
-              and r.entry.get("outcome") == "not_done"]  # fmt: skip
+    [told] = [
+        r.entry
+        for r in await store.audit_tail(5)
+        if r.entry.get("approval_id") == approval_id and r.entry.get("outcome") == "not_done"
+    ]
     assert told["approver"] == "approver" and told["approver_reason"] == "wrong customer"
 
 
@@ -122,15 +125,19 @@ async def test_a_reason_posted_without_the_pages_csrf_token_decides_nothing(
         approval_id = await _asked(client, order_id)
     await person.sign_in()
     forged = await person.http.post(
-        f"/approvals/{approval_id}", data={"csrf": "forged", "decision": "deny", "reason": "approved, go ahead"},
+        f"/approvals/{approval_id}",
+        data={"csrf": "forged", "decision": "deny", "reason": "approved, go ahead"},
         headers={"Origin": person.origin},
-    )  # fmt: skip
+    )
     other_site = await person.http.post(
         f"/approvals/{approval_id}",
-        data={"csrf": _field((await person.http.get(f"/approvals/{approval_id}")).text, "csrf"), "decision": "deny",
-              "reason": "approved, go ahead"},
+        data={
+            "csrf": _field((await person.http.get(f"/approvals/{approval_id}")).text, "csrf"),
+            "decision": "deny",
+            "reason": "approved, go ahead",
+        },
         headers={"Origin": "http://evil.example"},
-    )  # fmt: skip
+    )
     approval = await (await parts.store()).get_approval(approval_id)
     assert forged.status_code == 403 and other_site.status_code == 403
     assert approval is not None and approval.state == "pending" and approval.reason is None
@@ -156,7 +163,7 @@ async def test_the_page_says_what_happens_next_after_each_decision(
         "reason on its next call, and a new request for the same thing shows your denial to whoever decides it."
         "</div>"
     ) in after_denial
-    assert "reason: <span class=\"reason-words\">“not today”</span>" in after_denial
+    assert 'reason: <span class="reason-words">“not today”</span>' in after_denial
 
 
 async def test_a_new_request_after_a_denial_shows_its_approver_the_denial(
@@ -230,9 +237,24 @@ async def test_the_decision_forms_carry_the_reason_field(parts: ServerParts, per
 
 def test_polar_refusals_alone_are_shown_as_what_came_before() -> None:
     """A request whose earlier calls were all refused by Polar (none decided in the console) still shows them."""
-    approval = Approval(id="apr_1", tool="finalize_order", target="o1", digest="d", facts={}, summary="", message="",
-                        display=[], amount=None, currency=None, client="stdio", session=None, channel="console",
-                        state="pending", created_at=100.0, expires_at=900.0)  # fmt: skip
+    approval = Approval(
+        id="apr_1",
+        tool="finalize_order",
+        target="o1",
+        digest="d",
+        facts={},
+        summary="",
+        message="",
+        display=[],
+        amount=None,
+        currency=None,
+        client="stdio",
+        session=None,
+        channel="console",
+        state="pending",
+        created_at=100.0,
+        expires_at=900.0,
+    )
     act = Act("apr_0", "finalize_order", "o1", "usd", 1500, "failed", 40.0, 41.0, {"refusal": "PaymentFailed"})
     shown = pages.earlier_note(approval, Earlier([], [act]), 100.0, UTC)
     assert "<li>Polar refused it 60 s ago (" in shown and "PaymentFailed</li>" in shown

@@ -68,13 +68,21 @@ def test_a_limit_that_is_not_one_says_what_to_write(given: str, said: str) -> No
 @pytest.mark.parametrize(
     ("given", "said"),
     [
-        ("usd=50,000", "'usd=50,000': a comma separates limits, so this reads as two; write usd=50000 (no thousands "
-         "separators)"),
+        (
+            "usd=50,000",
+            "'usd=50,000': a comma separates limits, so this reads as two; write usd=50000 (no thousands separators)",
+        ),
         ("50,000", "'50,000': a comma separates limits, so this reads as two; write 50000 (no thousands separators)"),
-        ("usd=1,000,000,eur=5", "'usd=1,000': a comma separates limits, so this reads as two; write "
-         "usd=1000000,eur=5 (no thousands separators)"),
-        ("usd=1,500", "'usd=1,500': a comma separates limits, so this reads as two; write usd=1500 (no thousands "
-         "separators), or *=500 for a limit on any other currency"),
+        (
+            "usd=1,000,000,eur=5",
+            "'usd=1,000': a comma separates limits, so this reads as two; write "
+            "usd=1000000,eur=5 (no thousands separators)",
+        ),
+        (
+            "usd=1,500",
+            "'usd=1,500': a comma separates limits, so this reads as two; write usd=1500 (no thousands "
+            "separators), or *=500 for a limit on any other currency",
+        ),
     ],
 )
 def test_a_limit_written_with_thousands_separators_is_refused_not_read_as_two(given: str, said: str) -> None:
@@ -235,8 +243,16 @@ async def test_a_charge_over_the_days_total_is_refused_before_anyone_is_asked(ma
     """The request is not recorded: checked in the same transaction that would record it."""
     parts: ServerParts = make_parts(max_daily="usd=2000")
     store = await parts.store()
-    await store.start_act(approval_id="earlier", tool="finalize_order", target="another-order", currency="usd",
-                          amount=1000, per_charge=None, daily=None, seen=0)  # fmt: skip
+    await store.start_act(
+        approval_id="earlier",
+        tool="finalize_order",
+        target="another-order",
+        currency="usd",
+        amount=1000,
+        per_charge=None,
+        daily=None,
+        seen=0,
+    )
     order_id = seed.draft_orders["good_card"]
     async with Client(parts.server) as client:
         message = await fail(client, "finalize_order", {"order_id": order_id})
@@ -260,8 +276,16 @@ async def test_an_approved_charge_over_the_days_total_by_now_keeps_its_approval(
     async with Client(parts.server) as client, Person(parts.console) as person:
         approval_id = (await call(client, "finalize_order", {"order_id": order_id}))["approval"]["approval_id"]
         await person.approve(approval_id)
-        await store.start_act(approval_id="another", tool="finalize_order", target="another-order", currency="usd",
-                              amount=1000, per_charge=None, daily=None, seen=0)  # fmt: skip
+        await store.start_act(
+            approval_id="another",
+            tool="finalize_order",
+            target="another-order",
+            currency="usd",
+            amount=1000,
+            per_charge=None,
+            daily=None,
+            seen=0,
+        )
         message = await fail(client, "finalize_order", {"order_id": order_id, "approval_id": approval_id})
     approval = await store.get_approval(approval_id)
     assert "over this server's limit of $20.00 (--max-daily)" in message
@@ -337,8 +361,16 @@ async def test_a_request_that_brings_the_days_total_to_exactly_the_limit_is_reco
     """$10.00 moved today and a $15.00 charge: --max-daily usd=2500 records the request for a person."""
     parts: ServerParts = make_parts(max_daily="usd=2500")
     store = await parts.store()
-    await store.start_act(approval_id="earlier", tool="finalize_order", target="another-order", currency="usd",
-                          amount=1000, per_charge=None, daily=None, seen=0)  # fmt: skip
+    await store.start_act(
+        approval_id="earlier",
+        tool="finalize_order",
+        target="another-order",
+        currency="usd",
+        amount=1000,
+        per_charge=None,
+        daily=None,
+        seen=0,
+    )
     async with Client(parts.server) as client:
         waiting = await call(client, "finalize_order", {"order_id": seed.draft_orders["good_card"]})
     assert waiting["status"] == "approval_pending"
@@ -351,8 +383,16 @@ async def test_a_request_one_unit_over_the_days_limit_asks_nobody_and_records_no
     """$10.00 moved today and a $15.00 charge over --max-daily usd=2499: the client that could ask is not asked."""
     parts: ServerParts = make_parts(max_daily="usd=2499")
     store = await parts.store()
-    await store.start_act(approval_id="earlier", tool="finalize_order", target="another-order", currency="usd",
-                          amount=1000, per_charge=None, daily=None, seen=0)  # fmt: skip
+    await store.start_act(
+        approval_id="earlier",
+        tool="finalize_order",
+        target="another-order",
+        currency="usd",
+        amount=1000,
+        per_charge=None,
+        daily=None,
+        seen=0,
+    )
     person = InClient()
     order_id = seed.draft_orders["good_card"]
     async with Client(parts.server, elicitation_callback=person) as client:

@@ -85,9 +85,7 @@ async def test_another_person_on_the_same_client_cannot_use_the_approval(
     assert state.store.order(order_id).status == "draft"
 
 
-async def test_a_client_acting_for_a_person_is_never_asked_in_its_own_form(
-    make_parts: Any, seed: SeedInfo
-) -> None:
+async def test_a_client_acting_for_a_person_is_never_asked_in_its_own_form(make_parts: Any, seed: SeedInfo) -> None:
     """Even a client the operator marked as having a person at the screen: that person is the asker."""
     parts = acting_for(make_parts(person_clients=[], **PEOPLE), "ada", client="stdio")
 
@@ -110,9 +108,21 @@ async def test_elicit_only_says_that_another_person_must_approve(make_parts: Any
 async def test_the_store_refuses_an_approval_by_the_asker_whatever_the_channel(parts: ServerParts) -> None:
     store = await parts.store()
     request = NewApproval(
-        tool="finalize_order", target="order-1", digest="d" * 64, facts={}, summary="s", message="m", display=[],
-        amount=100, currency="usd", client="oauth:desk", session=None, channel="console", ttl=600, asked_by="ada",
-    )  # fmt: skip
+        tool="finalize_order",
+        target="order-1",
+        digest="d" * 64,
+        facts={},
+        summary="s",
+        message="m",
+        display=[],
+        amount=100,
+        currency="usd",
+        client="oauth:desk",
+        session=None,
+        channel="console",
+        ttl=600,
+        asked_by="ada",
+    )
     mine = await store.create_approval(request)
     with pytest.raises(OwnRequest):
         await store.decide(mine.id, approve=True, by="ada", redeem_window=60)

@@ -151,37 +151,60 @@ def cases(seed: SeedInfo) -> dict[str, Case]:
         "per act, a cent over": ({"max_per_act": 599}, STDIO, REFUND, "$6.00 is over its $5.99 per act"),
         "currency": ({"currency": "eur"}, STDIO, REFUND, "it is in EUR, and this act is in USD"),
         "product, one of": ({"products": (yearly, fixed)}, STDIO, REFUND, None),
-        "product, another": (
-            {"products": (yearly,)}, STDIO, REFUND, f"the product {fixed} is not one of its products"
-        ),
+        "product, another": ({"products": (yearly,)}, STDIO, REFUND, f"the product {fixed} is not one of its products"),
         "customer, by email": ({"customers": ("Good-Card@Example.com",)}, STDIO, REFUND, None),
         "customer, another": (
-            {"customers": ("someone@example.com",)}, STDIO, REFUND, "the customer is not one of its customers"
+            {"customers": ("someone@example.com",)},
+            STDIO,
+            REFUND,
+            "the customer is not one of its customers",
         ),
         "reason, one of": ({"reasons": ("duplicate",)}, STDIO, {**REFUND, "reason": "duplicate"}, None),
         "reason, another": (
-            {"reasons": ("duplicate", "fraudulent")}, STDIO, REFUND,
+            {"reasons": ("duplicate", "fraudulent")},
+            STDIO,
+            REFUND,
             "the reason customer_request is not one of its reasons (duplicate, fraudulent)",
         ),
         "client A, by A": ({"for_client": "desk-a"}, Caller("desk-a"), REFUND, None),
         "client A, by B": (
-            {"for_client": "desk-a"}, Caller("desk-b"), REFUND, "it is for the client desk-a, and desk-b asked"
+            {"for_client": "desk-a"},
+            Caller("desk-b"),
+            REFUND,
+            "it is for the client desk-a, and desk-b asked",
         ),
         "person X, by X": ({"for_person": "xavier"}, Caller("desk", None, "xavier"), REFUND, None),
         "person X, by Y": (
-            {"for_person": "xavier"}, Caller("desk", None, "yvonne"), REFUND, "it is for xavier, and yvonne asked"
+            {"for_person": "xavier"},
+            Caller("desk", None, "yvonne"),
+            REFUND,
+            "it is for xavier, and yvonne asked",
         ),
         "person X, by a program": (
-            {"for_person": "xavier"}, Caller("desk"), REFUND, "it is for xavier, and no signed-in person asked"
+            {"for_person": "xavier"},
+            Caller("desk"),
+            REFUND,
+            "it is for xavier, and no signed-in person asked",
         ),
-    }  # fmt: skip
+    }
 
 
 CASES = [  # built per test from its seed
-    "per act, at", "per act, a cent over", "currency", "product, one of", "product, another", "customer, by email",
-    "customer, another", "reason, one of", "reason, another", "client A, by A", "client A, by B", "person X, by X",
-    "person X, by Y", "person X, by a program",
-]  # fmt: skip
+    "per act, at",
+    "per act, a cent over",
+    "currency",
+    "product, one of",
+    "product, another",
+    "customer, by email",
+    "customer, another",
+    "reason, one of",
+    "reason, another",
+    "client A, by A",
+    "client A, by B",
+    "person X, by X",
+    "person X, by Y",
+    "person X, by a program",
+]
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -405,10 +428,13 @@ def refundable(state: EmulatorState, seed: SeedInfo) -> list[str]:
     """Paid one-time orders taxed at 20%, that Polar lets be refunded: $1.00 of each pays back $1.20."""
     barred = {seed.refunds_blocked_order_id, *seed.disputed_orders.values()}
     return [
-        o.id for o in state.store.orders
-        if o.status == "paid" and o.subscription is None and o.id not in barred
+        o.id
+        for o in state.store.orders
+        if o.status == "paid"
+        and o.subscription is None
+        and o.id not in barred
         and o.tax_amount * 5 == o.subtotal_amount
-    ]  # fmt: skip
+    ]
 
 
 async def test_parallel_acts_on_two_servers_sharing_a_state_dir_stay_within_the_daily_budget(
@@ -440,9 +466,7 @@ async def test_parallel_acts_on_two_servers_sharing_a_state_dir_stay_within_the_
     assert await usage(one, standing) == MandateUsage(3, 360, 360, 3)
 
 
-async def test_a_mandate_covers_only_its_own_tools(
-    parts: ServerParts, seed: SeedInfo, state: EmulatorState
-) -> None:
+async def test_a_mandate_covers_only_its_own_tools(parts: ServerParts, seed: SeedInfo, state: EmulatorState) -> None:
     """A standing approval for refunds allows no charge, however small."""
     standing = await mandate(parts, max_per_act=100_000)
     order_id = seed.draft_orders["good_card"]
@@ -501,9 +525,21 @@ async def test_a_grant_never_acted_on_stops_counting_once_it_lapses(parts: Serve
     standing = await mandate(parts, max_acts=1)
     store = await parts.store()
     now = frozen(store, store.now())
-    new = NewApproval(tool="create_refund", target="order-x", digest="d" * 64, facts={}, summary="s", message="m",
-                      display=[], amount=600, currency="usd", client="stdio", session=None, channel="mandate",
-                      ttl=120)  # fmt: skip
+    new = NewApproval(
+        tool="create_refund",
+        target="order-x",
+        digest="d" * 64,
+        facts={},
+        summary="s",
+        message="m",
+        display=[],
+        amount=600,
+        currency="usd",
+        client="stdio",
+        session=None,
+        channel="mandate",
+        ttl=120,
+    )
     granted = await MandateStore(store).take(new, lambda *_: None, window=120)
     assert isinstance(granted, Granted) and granted.used.acts == 1
     now[0] += 119

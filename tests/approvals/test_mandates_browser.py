@@ -43,10 +43,14 @@ class Desk:
         """Two paid USD orders: the seeded $15.00 one and another, to refund in part."""
         first = self.state.seed_info.paid_order_id
         other = next(
-            o.id for o in self.state.store.orders
-            if o.status == "paid" and o.currency == "usd" and o.id != first and o.total_amount >= 1000
+            o.id
+            for o in self.state.store.orders
+            if o.status == "paid"
+            and o.currency == "usd"
+            and o.id != first
+            and o.total_amount >= 1000
             and o.id not in self.state.seed_info.disputed_orders.values()
-        )  # fmt: skip
+        )
         return first, other
 
     async def refund(self, order_id: str, total: int) -> dict[str, Any]:
@@ -57,9 +61,16 @@ class Desk:
 def _desk(tmp_path: Path, **settings: Any) -> Iterator[Desk]:
     emulator = create_app(orders=20)
     given = {
-        "emulator": True, "transport": "http", "http_token": HTTP_TOKEN, "approver_token": APPROVER_SECRET,
-        "approval_wait": 0, "approval_ttl": 600, "state_dir": tmp_path / "state", "toolsets": ["all"], **settings,
-    }  # fmt: skip
+        "emulator": True,
+        "transport": "http",
+        "http_token": HTTP_TOKEN,
+        "approver_token": APPROVER_SECRET,
+        "approval_wait": 0,
+        "approval_ttl": 600,
+        "state_dir": tmp_path / "state",
+        "toolsets": ["all"],
+        **settings,
+    }
     served = build_parts(Settings(**given), transport=httpx2.ASGITransport(app=emulator))
     agent = build_parts(Settings(**given), transport=httpx2.ASGITransport(app=emulator))
     with serve_in_thread(http_app(served.server, Settings(**given))) as url:

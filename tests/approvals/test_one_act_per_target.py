@@ -35,9 +35,11 @@ def refundable_orders(state: EmulatorState, count: int) -> list[str]:
     found = [
         o.id
         for o in state.store.orders
-        if o.status == "paid" and o.refundable_amount >= 2 * PART and not o.refunds_blocked
+        if o.status == "paid"
+        and o.refundable_amount >= 2 * PART
+        and not o.refunds_blocked
         and not any(d.order.id == o.id for d in state.store.disputes.values())
-    ]  # fmt: skip
+    ]
     assert len(found) >= count, "the seed has too few paid orders for this test"
     return found[:count]
 

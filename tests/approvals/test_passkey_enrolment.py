@@ -70,8 +70,12 @@ async def enrol_anyway(person: Person, key: SoftPasskey) -> httpx2.Response:
     found = re.search(r'data-options="([^"]*)"', page)
     challenge = json.loads(html.unescape(found.group(1)))["challenge"] if found else "AAAA"
     nonce = re.search(r'name="nonce" value="([^"]*)"', page)
-    form = {"csrf": _field(page, "csrf"), "nonce": nonce.group(1) if nonce else "", "name": "theirs",
-            "credential": key.create(base64url_to_bytes(challenge), ORIGIN)}  # fmt: skip
+    form = {
+        "csrf": _field(page, "csrf"),
+        "nonce": nonce.group(1) if nonce else "",
+        "name": "theirs",
+        "credential": key.create(base64url_to_bytes(challenge), ORIGIN),
+    }
     return await person.http.post("/approvals/passkeys", data=form, headers={"Origin": ORIGIN})
 
 
@@ -202,8 +206,9 @@ async def test_a_reset_stops_an_approval_made_with_the_reset_passkey_before_its_
 
 
 async def test_the_operator_lists_every_passkey(make_parts: Any, tmp_path: Any, operator: Any) -> None:
-    parts: ServerParts = make_parts(**PASSKEYS, approver_token=None,
-                              approvers=f"ada:{APPROVER_SECRET},bob:{APPROVER_SECRET}-bob")  # fmt: skip
+    parts: ServerParts = make_parts(
+        **PASSKEYS, approver_token=None, approvers=f"ada:{APPROVER_SECRET},bob:{APPROVER_SECRET}-bob"
+    )
     async with (
         Person(parts.console, base_url=ORIGIN) as ada,
         Person(parts.console, base_url=ORIGIN, secret=f"{APPROVER_SECRET}-bob") as bob,
@@ -218,8 +223,18 @@ async def test_the_operator_lists_every_passkey(make_parts: Any, tmp_path: Any, 
     only_ada = await operator("passkeys", "list", "ada")
     lines = out.splitlines()
     assert code == 0 and len(lines) == 3
-    assert lines[0].split() == ["approver", "name", "credential", "created", "(UTC)", "last", "used", "(UTC)",
-                                "removed", "(UTC)"]  # fmt: skip
+    assert lines[0].split() == [
+        "approver",
+        "name",
+        "credential",
+        "created",
+        "(UTC)",
+        "last",
+        "used",
+        "(UTC)",
+        "removed",
+        "(UTC)",
+    ]
     day = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d"
     assert re.fullmatch(rf"ada +laptop +{re.escape(adas.id[:12])} +{day} +never", lines[1]), lines[1]
     assert re.fullmatch(rf"bob +laptop +{re.escape(bobs.id[:12])} +{day} +never +{day}", lines[2]), lines[2]

@@ -240,8 +240,9 @@ async def test_an_assertion_for_another_approval_is_refused(
 
 
 async def test_a_passkey_of_another_approver_or_a_removed_one_approves_nothing(make_parts: Any, seed: SeedInfo) -> None:
-    parts: ServerParts = make_parts(**PASSKEY_SETTINGS, approver_token=None,
-                              approvers=f"ada:{APPROVER_SECRET},bob:{APPROVER_SECRET}-bob")  # fmt: skip
+    parts: ServerParts = make_parts(
+        **PASSKEY_SETTINGS, approver_token=None, approvers=f"ada:{APPROVER_SECRET},bob:{APPROVER_SECRET}-bob"
+    )
     async with (
         Person(parts.console, base_url=ORIGIN) as ada,
         Person(parts.console, base_url=ORIGIN, secret=f"{APPROVER_SECRET}-bob") as bob,
@@ -263,9 +264,7 @@ async def test_a_passkey_of_another_approver_or_a_removed_one_approves_nothing(m
     assert refusal(with_adas) == (
         "Not approved: that passkey is not one of yours here: use one listed on your Passkeys page."
     )
-    assert refusal(removed) == (
-        "Not approved: that passkey was removed: use another one listed on your Passkeys page."
-    )
+    assert refusal(removed) == ("Not approved: that passkey was removed: use another one listed on your Passkeys page.")
 
 
 async def test_a_passkey_removed_after_approving_stops_the_act(
@@ -371,8 +370,10 @@ async def test_above_the_passkey_amount_a_passkey_is_needed_and_below_it_the_for
 
     async def form_yes(_ctx: Any, params: types.ElicitRequestParams) -> types.ElicitResult:
         modes.append(params.mode or "form")
-        return typed_yes(params) if isinstance(params, types.ElicitRequestFormParams) else types.ElicitResult(
-            action="accept"
+        return (
+            typed_yes(params)
+            if isinstance(params, types.ElicitRequestFormParams)
+            else types.ElicitResult(action="accept")
         )
 
     order_id = seed.draft_orders["good_card"]
@@ -390,15 +391,22 @@ def test_what_needs_a_passkey() -> None:
 
     above = PasskeyPolicy(above=Limits.parse("usd=1000"))
     assert (above.needs(1001, "usd"), above.needs(1000, "usd"), above.needs(1, "eur"), above.needs(None, "usd")) == (
-        True, False, True, False,
-    )  # fmt: skip
+        True,
+        False,
+        True,
+        False,
+    )
     assert PasskeyPolicy("passkey").needs(None, None) and not PasskeyPolicy().needs(10**9, "usd")
 
 
 def test_the_challenge_covers_the_approval_its_facts_the_decision_and_the_nonce() -> None:
     base = ("apr_1", "d" * 64, "approve", "nonce-1")
-    others = [("apr_2", "d" * 64, "approve", "nonce-1"), ("apr_1", "e" * 64, "approve", "nonce-1"),
-              ("apr_1", "d" * 64, "deny", "nonce-1"), ("apr_1", "d" * 64, "approve", "nonce-2")]  # fmt: skip
+    others = [
+        ("apr_2", "d" * 64, "approve", "nonce-1"),
+        ("apr_1", "e" * 64, "approve", "nonce-1"),
+        ("apr_1", "d" * 64, "deny", "nonce-1"),
+        ("apr_1", "d" * 64, "approve", "nonce-2"),
+    ]
     assert len({decision_challenge(*base), *(decision_challenge(*o) for o in others)}) == 5
     assert decision_challenge(*base) == decision_challenge(*base)
 
@@ -459,8 +467,12 @@ async def _unverified(store: Any, key: SoftPasskey, first: str, second: str) -> 
     approval = await store.get_approval(first)
     challenge = decision_challenge(first, approval.digest, "approve", approval.proof["nonce"])
     response = json.loads(key.get(challenge, ORIGIN, uv=False))["response"]
-    proof = {**approval.proof, "authenticator_data": response["authenticatorData"],
-             "client_data_json": response["clientDataJSON"], "signature": response["signature"]}  # fmt: skip
+    proof = {
+        **approval.proof,
+        "authenticator_data": response["authenticatorData"],
+        "client_data_json": response["clientDataJSON"],
+        "signature": response["signature"],
+    }
     return f"UPDATE pom_approvals SET proof = '{json.dumps(proof)}' WHERE id = '{first}'"
 
 
@@ -486,9 +498,15 @@ async def _reassigned(store: Any, key: SoftPasskey, first: str, second: str) -> 
     ids=["without-user-verification", "copied-to-another-request", "another-approver"],
 )
 async def test_a_stored_proof_rewritten_in_the_store_is_not_acted_on(
-    parts: ServerParts, person: Person, key: SoftPasskey, seed: SeedInfo, state: EmulatorState,
-    rewrite: Any, acted_on: str, said: str,
-) -> None:  # fmt: skip
+    parts: ServerParts,
+    person: Person,
+    key: SoftPasskey,
+    seed: SeedInfo,
+    state: EmulatorState,
+    rewrite: Any,
+    acted_on: str,
+    said: str,
+) -> None:
     order_id = seed.draft_orders["good_card"]
     store = await parts.store()
     async with Client(parts.server) as client:

@@ -39,9 +39,12 @@ def authenticator(chromium: Any) -> Iterator[Any]:
     from selenium.webdriver.common.virtual_authenticator import VirtualAuthenticatorOptions
 
     options = VirtualAuthenticatorOptions(
-        protocol="ctap2", transport="internal", has_resident_key=True, has_user_verification=True,
+        protocol="ctap2",
+        transport="internal",
+        has_resident_key=True,
+        has_user_verification=True,
         is_user_verified=True,
-    )  # fmt: skip
+    )
     chromium.add_virtual_authenticator(options)
     try:
         yield chromium
@@ -55,10 +58,16 @@ def desk(tmp_path: Path) -> Iterator[tuple[str, str, Any]]:
     a host name). Yields the agent's URL, the console's origin and the emulator's state."""
     emulator = create_app(orders=20)
     settings = Settings(
-        emulator=True, transport="http", http_token=HTTP_TOKEN, approver_token=APPROVER_SECRET, approval_wait=0,
-        approval_ttl=600, state_dir=tmp_path / "state", approval_proof="passkey",
+        emulator=True,
+        transport="http",
+        http_token=HTTP_TOKEN,
+        approver_token=APPROVER_SECRET,
+        approval_wait=0,
+        approval_ttl=600,
+        state_dir=tmp_path / "state",
+        approval_proof="passkey",
         console_url="http://localhost:1/approvals",  # the port is known once it serves: set below
-    )  # fmt: skip
+    )
     built = build_parts(settings, transport=httpx2.ASGITransport(app=emulator))
     with serve_in_thread(http_app(built.server, settings)) as url:
         origin = url.replace("127.0.0.1", "localhost")
@@ -135,9 +144,12 @@ def squatter(console_origin: str) -> Starlette:
         headers = {name: value for name, value in request.headers.items() if name in ("cookie", "content-type")}
         async with httpx2.AsyncClient() as http:
             answer = await http.request(
-                request.method, f"{console_origin}{request.url.path}", params=dict(request.query_params),
-                headers={**headers, "origin": console_origin}, content=await request.body(),
-            )  # fmt: skip
+                request.method,
+                f"{console_origin}{request.url.path}",
+                params=dict(request.query_params),
+                headers={**headers, "origin": console_origin},
+                content=await request.body(),
+            )
         kept = ("content-type", "location", "content-security-policy")
         return Response(answer.content, answer.status_code, {k: v for k, v in answer.headers.items() if k in kept})
 

@@ -390,9 +390,14 @@ async def test_a_tax_id_added_at_the_last_moment_is_cleared_by_the_confirmation(
     emulator: Any, seed: SeedInfo, state: EmulatorState, tmp_path: Any
 ) -> None:
     checkout, first, _ = await confirm_with_a_last_moment_change(
-        emulator, seed, tmp_path, "auto", is_business_customer=True, customer_billing_name="ACME Inc",
+        emulator,
+        seed,
+        tmp_path,
+        "auto",
+        is_business_customer=True,
+        customer_billing_name="ACME Inc",
         customer_tax_id="DE123456789",
-    )  # fmt: skip
+    )
     assert "tax_id" not in first["preview"] and first["preview"]["business"] is False
     assert state.store.checkout(checkout["id"]).customer_tax_id is None
 
@@ -434,9 +439,10 @@ async def test_a_checkout_that_charges_without_a_billing_address_is_refused_befo
             client, "create_checkout", {"products": [seed.products["one_time_custom"]], "amount": 1200}
         )
         await call(
-            client, "update_checkout_by_secret",
+            client,
+            "update_checkout_by_secret",
             {"client_secret": checkout["client_secret"], "customer_email": "buyer@example.com"},
-        )  # fmt: skip
+        )
         message = await fail(
             client, "confirm_checkout", {"client_secret": checkout["client_secret"], "payment_token": "tok_visa"}
         )
@@ -449,18 +455,20 @@ async def test_a_checkout_that_charges_without_a_billing_address_is_refused_befo
     assert state.store.checkout(checkout["id"]).status == "open"
 
 
-async def test_the_person_reads_the_billing_address_and_the_tax_it_sets(
-    parts: ServerParts, seed: SeedInfo
-) -> None:
+async def test_the_person_reads_the_billing_address_and_the_tax_it_sets(parts: ServerParts, seed: SeedInfo) -> None:
     async with Client(parts.server) as client:
         checkout = await call(
             client, "create_checkout", {"products": [seed.products["one_time_custom"]], "amount": 1000}
         )
         await call(
-            client, "update_checkout_by_secret",
-            {"client_secret": checkout["client_secret"], "customer_email": "kunde@example.com",
-             "customer_billing_address": GERMAN_ADDRESS},
-        )  # fmt: skip
+            client,
+            "update_checkout_by_secret",
+            {
+                "client_secret": checkout["client_secret"],
+                "customer_email": "kunde@example.com",
+                "customer_billing_address": GERMAN_ADDRESS,
+            },
+        )
         first = await call(
             client, "confirm_checkout", {"client_secret": checkout["client_secret"], "payment_token": "tok_visa"}
         )
@@ -547,9 +555,15 @@ async def test_the_confirmation_carries_every_fact_that_sets_the_amount(
 def with_discount(code: str | None, allow_codes: bool) -> Any:
     def rewrite(body: dict[str, Any]) -> dict[str, Any]:
         discount = {
-            "id": "3e1c2d6a-0000-4000-8000-000000000001", "name": "Launch", "code": code, "duration": "once",
-            "type": "fixed", "amount": 200, "currency": "usd", "amounts": {"usd": 200},
-        }  # fmt: skip
+            "id": "3e1c2d6a-0000-4000-8000-000000000001",
+            "name": "Launch",
+            "code": code,
+            "duration": "once",
+            "type": "fixed",
+            "amount": 200,
+            "currency": "usd",
+            "amounts": {"usd": 200},
+        }
         return {**body, "discount": discount, "discount_id": discount["id"], "allow_discount_codes": allow_codes}
 
     return rewrite
@@ -610,14 +624,18 @@ async def test_a_business_purchase_turned_off_at_the_last_moment_keeps_its_tax_i
     confirmation marks it again and names the approved tax id."""
     secrets: list[str] = []
     transport = Window(
-        emulator, "/confirm",
+        emulator,
+        "/confirm",
         lambda: change_through_the_client_secret(emulator, secrets[0], is_business_customer=False),
-    )  # fmt: skip
+    )
     parts = parts_with(emulator, transport, tmp_path)
     business = {
-        "customer_email": "buyer@acme.example", "customer_billing_address": GERMAN_ADDRESS,
-        "is_business_customer": True, "customer_billing_name": "ACME GmbH", "customer_tax_id": "DE123456789",
-    }  # fmt: skip
+        "customer_email": "buyer@acme.example",
+        "customer_billing_address": GERMAN_ADDRESS,
+        "is_business_customer": True,
+        "customer_billing_name": "ACME GmbH",
+        "customer_tax_id": "DE123456789",
+    }
     async with Client(parts.server) as client, Person(parts.console) as person:
         checkout = await call(
             client, "create_checkout", {"products": [seed.products["one_time_custom"]], "amount": 1200}

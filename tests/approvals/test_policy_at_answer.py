@@ -82,9 +82,15 @@ async def test_a_script_no_longer_marked_as_a_person_client_cannot_answer_its_ow
 
     def url_of(**policy: Any) -> Any:
         config = Settings(
-            emulator=True, transport="http", http_token=HTTP_TOKEN, approver_token=APPROVER_SECRET,
-            approval_wait=0, state_dir=tmp_path / "state", request_state_keys=KEY, **policy,
-        )  # fmt: skip
+            emulator=True,
+            transport="http",
+            http_token=HTTP_TOKEN,
+            approver_token=APPROVER_SECRET,
+            approval_wait=0,
+            state_dir=tmp_path / "state",
+            request_state_keys=KEY,
+            **policy,
+        )
         return serve_in_thread(http_app(build_server(config, transport=httpx2.ASGITransport(app=emulator)), config))
 
     async def call(url: str, **resume: Any) -> Any:

@@ -22,9 +22,12 @@ pytestmark = pytest.mark.anyio
 def audit(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "polar_orders_mcp", "audit", *args],
-        capture_output=True, text=True, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
         env={k: v for k, v in os.environ.items() if not k.startswith("POLAR")} | (env or {}),
-    )  # fmt: skip
+    )
 
 
 def payload(token: str) -> dict[str, Any]:
@@ -51,8 +54,10 @@ async def test_a_receipt_is_checked_offline_with_the_public_key_alone(
     checked = audit("receipt", "--verify", str(out), "--public-key", jwk, "--state-dir", str(tmp_path / "nowhere"))
     assert checked.returncode == 0, checked.stdout + checked.stderr
     first = checked.stdout.splitlines()[0]
-    assert first.startswith(f"receipt intact, signed by key {json.loads(jwk)['kid']}: approval {approval_id} approved "
-                            "by approver (console) at ")  # fmt: skip
+    assert first.startswith(
+        f"receipt intact, signed by key {json.loads(jwk)['kid']}: approval {approval_id} approved "
+        "by approver (console) at "
+    )
     assert first.endswith("; outcome succeeded.")
     document = payload(out.read_text())
     mandate, receipt = document["payment_mandate"], document["payment_receipt"]
@@ -77,8 +82,10 @@ async def test_a_receipt_with_one_byte_changed_is_refused(exported: tuple[Path, 
         changed.write_text(token)
         refused = audit("receipt", "--verify", str(changed), "--public-key", jwk)
         assert refused.returncode == 1
-        assert refused.stdout == "receipt REFUSED: the receipt's signature does not check out: its signature does " \
+        assert (
+            refused.stdout == "receipt REFUSED: the receipt's signature does not check out: its signature does "
             "not check out (InvalidSignatureError).\n"
+        )
 
 
 async def test_a_receipt_signed_by_another_key_is_refused(exported: tuple[Path, str, str], tmp_path: Path) -> None:
@@ -109,9 +116,7 @@ async def test_a_receipt_whose_mandate_is_not_what_the_decision_signed_is_refuse
     assert refused.stdout == "receipt REFUSED: the mandate's approver is not what the decision's signature covers.\n"
 
 
-async def test_no_receipt_for_a_decision_changed_in_the_store(
-    make_parts: Any, seed: SeedInfo, tmp_path: Path
-) -> None:
+async def test_no_receipt_for_a_decision_changed_in_the_store(make_parts: Any, seed: SeedInfo, tmp_path: Path) -> None:
     import sqlite3
 
     approval_id = await a_days_work(make_parts(), seed)
@@ -145,7 +150,7 @@ async def test_the_signing_key_never_appears_in_what_the_commands_print(
     assert json.loads(runs[3].stdout) == key.public.jwk  # the environment's key: no file was made
     assert not (tmp_path / "state" / KEY_FILE).exists()
     assert runs[4].stderr == (
-        "polar-orders-mcp audit: POLAR_MCP_SIGNING_KEY is not an Ed25519 private key (a PEM or a JWK with \"d\")\n"
+        'polar-orders-mcp audit: POLAR_MCP_SIGNING_KEY is not an Ed25519 private key (a PEM or a JWK with "d")\n'
     )
     secrets = [_d(key), *[line for line in pem.splitlines() if "-----" not in line]]
     for run in runs:
@@ -158,8 +163,9 @@ async def test_the_signing_key_never_appears_in_what_the_commands_print(
 def _d(key: SigningKey) -> str:
     from cryptography.hazmat.primitives import serialization
 
-    raw = key._key.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw,
-                                 serialization.NoEncryption())  # fmt: skip
+    raw = key._key.private_bytes(
+        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+    )
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
@@ -191,8 +197,10 @@ def _record_signature(claims: dict[str, Any]) -> None:
         (_reference, "the receipt's reference is not the hash of its mandate"),
         (_record, "audit record {seq} in the receipt does not match its hash"),
         (_record_of_another, "audit record {seq} in the receipt is about another approval"),
-        (_record_signature, "audit record {seq} in the receipt: its signature does not match it (signed with other "
-                            "hash, seq)"),
+        (
+            _record_signature,
+            "audit record {seq} in the receipt: its signature does not match it (signed with other hash, seq)",
+        ),
     ],
 )
 async def test_a_receipt_re_signed_whole_is_still_checked_part_by_part(

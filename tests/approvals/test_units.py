@@ -40,9 +40,15 @@ def test_a_relay_token_verifies_for_the_approval_it_was_issued_for() -> None:
     TOKENS.check(TOKENS.issue(approval()), approval())
 
 
-@pytest.mark.parametrize("other", [
-    {"digest": "e" * 64}, {"target": "order-2"}, {"tool": "create_refund"}, {"id": "apr_BBBBBBBBBBBBBBBBBBBBBBBB"},
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "other",
+    [
+        {"digest": "e" * 64},
+        {"target": "order-2"},
+        {"tool": "create_refund"},
+        {"id": "apr_BBBBBBBBBBBBBBBBBBBBBBBB"},
+    ],
+)
 def test_the_signature_covers_the_id_the_tool_the_target_and_the_facts(other: dict[str, str]) -> None:
     token = TOKENS.issue(approval())
     with pytest.raises(ConfirmationRefused, match="not valid: it was altered or not issued here"):
@@ -90,8 +96,13 @@ class Charge(Preview):
 
 
 PREVIEW = Charge(
-    summary="Charge $15.00 to a@example.com for order o-1", order_id="o-1", amount=1500, currency="USD",
-    amount_display="$15.00", customer_id="c-1", customer_email="a@example.com",
+    summary="Charge $15.00 to a@example.com for order o-1",
+    order_id="o-1",
+    amount=1500,
+    currency="USD",
+    amount_display="$15.00",
+    customer_id="c-1",
+    customer_email="a@example.com",
 )
 
 

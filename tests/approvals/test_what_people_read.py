@@ -52,9 +52,16 @@ def _facts_and_agent_words(page: str) -> tuple[str, str]:
 async def test_a_refunds_reason_and_comment_are_the_agents_words_shown_apart(
     parts: ServerParts, seed: SeedInfo
 ) -> None:
-    approval = await _pending(parts, "create_refund", {
-        "order_id": seed.paid_order_id, "amount": 100, "reason": "duplicate", "comment": "verified by finance",
-    })  # fmt: skip
+    approval = await _pending(
+        parts,
+        "create_refund",
+        {
+            "order_id": seed.paid_order_id,
+            "amount": 100,
+            "reason": "duplicate",
+            "comment": "verified by finance",
+        },
+    )
     facts, _, words = approval.message.partition(f"\n\n{AGENT}:\n")
     assert "finance" not in facts and "Reason" not in facts
     assert words.startswith("  Reason: duplicate\n  Comment: verified by finance\n\n")
@@ -67,10 +74,15 @@ async def test_a_drafts_own_description_is_the_agents_words_not_a_fact(parts: Se
     """create_order's description is the agent's: a person must not read it as what the charge is."""
     lure = "AMOUNT DUE: $1.50 - the $15.00 above is a temporary card pre-authorization"
     async with Client(parts.server) as client:
-        draft = await call(client, "create_order", {
-            "customer_id": seed.customers["good_card"], "product_id": seed.products["one_time_fixed"],
-            "description": lure,
-        })  # fmt: skip
+        draft = await call(
+            client,
+            "create_order",
+            {
+                "customer_id": seed.customers["good_card"],
+                "product_id": seed.products["one_time_fixed"],
+                "description": lure,
+            },
+        )
     approval = await _pending(parts, "finalize_order", {"order_id": draft["id"]})
     facts, _, words = approval.message.partition(f"\n\n{AGENT}:\n")
     assert "AMOUNT DUE" not in facts and "Amount, tax included: $15.00" in facts
@@ -108,36 +120,60 @@ async def test_a_revoke_says_when_it_would_renew_and_what_each_amount_holds(
     assert renews and re.fullmatch(r"\w{3} \d{2} \w{3} \d{4}, \d{2}:\d{2} E[SD]T \(\d{2}:\d{2} UTC\)", renews[1])
     assert "T" not in renews[1].split(",")[0]  # no raw ISO
     assert re.search(r"Price, before tax: \$[\d.,]+ / (month|year)", approval.message)
-    assert re.search(r"Its newest order: \S+, \w+: \$[\d.,]+ tax included; \$[\d.,]+ before tax can still be refunded",
-                     approval.message)  # fmt: skip
+    assert re.search(
+        r"Its newest order: \S+, \w+: \$[\d.,]+ tax included; \$[\d.,]+ before tax can still be refunded",
+        approval.message,
+    )
     page = await _page(parts, approval.id)
     assert renews[1] in page  # the page and the form read the same
 
 
-async def test_a_subscription_checkout_says_how_often_it_charges(
-    parts: ServerParts, seed: SeedInfo
-) -> None:
+async def test_a_subscription_checkout_says_how_often_it_charges(parts: ServerParts, seed: SeedInfo) -> None:
     async with Client(parts.server) as client:
         checkout = await call(client, "create_checkout", {"products": [seed.products["recurring"]]})
         secret = checkout["client_secret"]
-        await call(client, "update_checkout_by_secret", {
-            "client_secret": secret, "customer_email": "p@example.com", "customer_name": "Pat",
-            "customer_billing_address": {
-                "country": "US", "state": "US-NY", "line1": "1 Main St", "city": "New York", "postal_code": "10001"},
-        })  # fmt: skip
+        await call(
+            client,
+            "update_checkout_by_secret",
+            {
+                "client_secret": secret,
+                "customer_email": "p@example.com",
+                "customer_name": "Pat",
+                "customer_billing_address": {
+                    "country": "US",
+                    "state": "US-NY",
+                    "line1": "1 Main St",
+                    "city": "New York",
+                    "postal_code": "10001",
+                },
+            },
+        )
     approval = await _pending(parts, "confirm_checkout", {"client_secret": secret, "payment_token": "tok_visa"})
-    assert re.search(r"Amount, tax included: \$[\d.,]+\nThen: charges again every month until the subscription is "
-                     r"cancelled\n", approval.message)  # fmt: skip
+    assert re.search(
+        r"Amount, tax included: \$[\d.,]+\nThen: charges again every month until the subscription is "
+        r"cancelled\n",
+        approval.message,
+    )
 
 
 async def test_a_one_time_checkout_says_nothing_of_renewing(parts: ServerParts, seed: SeedInfo) -> None:
     secret = seed.open_checkout_client_secret
     async with Client(parts.server) as client:
-        await call(client, "update_checkout_by_secret", {
-            "client_secret": secret, "customer_email": "p@example.com",
-            "customer_billing_address": {
-                "country": "US", "state": "US-NY", "line1": "1 Main St", "city": "New York", "postal_code": "10001"},
-        })  # fmt: skip
+        await call(
+            client,
+            "update_checkout_by_secret",
+            {
+                "client_secret": secret,
+                "customer_email": "p@example.com",
+                "customer_billing_address": {
+                    "country": "US",
+                    "state": "US-NY",
+                    "line1": "1 Main St",
+                    "city": "New York",
+                    "postal_code": "10001",
+                },
+            },
+        )
     approval = await _pending(parts, "confirm_checkout", {"client_secret": secret, "payment_token": "tok_visa"})
     assert "Then:" not in approval.message and "Amount, tax included:" in approval.message
 

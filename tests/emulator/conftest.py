@@ -70,7 +70,8 @@ class SpecChecker:
             schema = {"components": self.spec["components"], **content["application/json"]["schema"]}
             errors = sorted(Draft202012Validator(schema).iter_errors(body), key=lambda e: list(e.absolute_path))
             assert not errors, f"{method} {template} {status}: " + "; ".join(
-                f"{list(e.absolute_path)}: {e.message[:300]}" for e in errors[:5])
+                f"{list(e.absolute_path)}: {e.message[:300]}" for e in errors[:5]
+            )
             return body
         if "text/csv" in content:
             assert response.headers["content-type"].startswith("text/csv")

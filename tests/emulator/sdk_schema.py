@@ -17,8 +17,13 @@ from typing import Any
 from polar.v2026_10 import outputs
 
 Schema = dict[str, Any]
-_SCALARS: dict[Any, Schema] = {int: {"type": "integer"}, str: {"type": "string"}, bool: {"type": "boolean"},
-                               float: {"type": "number"}, type(None): {"type": "null"}}
+_SCALARS: dict[Any, Schema] = {
+    int: {"type": "integer"},
+    str: {"type": "string"},
+    bool: {"type": "boolean"},
+    float: {"type": "number"},
+    type(None): {"type": "null"},
+}
 
 
 def json_schema(annotation: Any) -> Schema:
@@ -40,9 +45,14 @@ def sdk_additions(spec: Schema) -> dict[str, dict[str, tuple[Schema, bool]]]:
             continue
         hints = typing.get_type_hints(model)
         known = schema.get("properties", {})
-        extra = {f.name: (json_schema(hints[f.name]),
-                          f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING)
-                 for f in dataclasses.fields(model) if f.name not in known}
+        extra = {
+            f.name: (
+                json_schema(hints[f.name]),
+                f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING,
+            )
+            for f in dataclasses.fields(model)
+            if f.name not in known
+        }
         if extra:
             found[name] = extra
     return found

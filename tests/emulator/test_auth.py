@@ -31,29 +31,35 @@ async def test_unknown_token_is_401_invalid_token_with_challenge(anonymous: http
     assert response.status_code == 401
     assert response.json() == {"error": "invalid_token", "error_description": INVALID_TOKEN_DESCRIPTION}
     assert response.headers["www-authenticate"] == (
-        f'Bearer realm="polar", error="invalid_token", error_description="{INVALID_TOKEN_DESCRIPTION}"')
+        f'Bearer realm="polar", error="invalid_token", error_description="{INVALID_TOKEN_DESCRIPTION}"'
+    )
 
 
 async def test_read_only_token_reads_but_cannot_write(anonymous: httpx2.AsyncClient, info: SeedInfo) -> None:
     headers = bearer(READ_ONLY_TOKEN)
     assert (await anonymous.get("/v1/orders/", headers=headers)).status_code == 200
     assert (await anonymous.get("/v1/checkouts/", headers=headers)).status_code == 200
-    for method, path in (("POST", f"/v1/orders/{info.draft_orders['good_card']}/finalize"),
-                         ("PATCH", f"/v1/orders/{info.paid_order_id}"), ("POST", "/v1/checkouts/"),
-                         ("POST", "/v1/customer-sessions/")):
+    for method, path in (
+        ("POST", f"/v1/orders/{info.draft_orders['good_card']}/finalize"),
+        ("PATCH", f"/v1/orders/{info.paid_order_id}"),
+        ("POST", "/v1/checkouts/"),
+        ("POST", "/v1/customer-sessions/"),
+    ):
         response = await anonymous.request(method, path, headers=headers, json={})
         assert response.status_code == 403, path
         assert response.json() == {"error": "insufficient_scope", "error_description": INSUFFICIENT_SCOPE_DESCRIPTION}
         assert response.headers["www-authenticate"].startswith('Bearer realm="polar", scope="')
         assert response.headers["www-authenticate"].endswith(
-            f'", error="insufficient_scope", error_description="{INSUFFICIENT_SCOPE_DESCRIPTION}"')
+            f'", error="insufficient_scope", error_description="{INSUFFICIENT_SCOPE_DESCRIPTION}"'
+        )
     # Polar's spec quirk: generating an invoice needs only orders:read.
     response = await anonymous.post(f"/v1/orders/{info.paid_order_id}/invoice", headers=headers)
     assert response.status_code == 202
 
 
-async def test_customer_session_reaches_only_the_portal(client: httpx2.AsyncClient, anonymous: httpx2.AsyncClient,
-                                                        info: SeedInfo) -> None:
+async def test_customer_session_reaches_only_the_portal(
+    client: httpx2.AsyncClient, anonymous: httpx2.AsyncClient, info: SeedInfo
+) -> None:
     session = (await client.post("/v1/customer-sessions/", json={"customer_id": info.customers["good_card"]})).json()
     assert session["token"].startswith("polar_cst_")
     headers = bearer(session["token"])
@@ -65,8 +71,9 @@ async def test_customer_session_reaches_only_the_portal(client: httpx2.AsyncClie
     assert response.status_code == 401 and response.json()["error"] == "Unauthorized"
 
 
-async def test_customer_session_expires_after_an_hour(client: httpx2.AsyncClient, anonymous: httpx2.AsyncClient,
-                                                      state: EmulatorState, info: SeedInfo) -> None:
+async def test_customer_session_expires_after_an_hour(
+    client: httpx2.AsyncClient, anonymous: httpx2.AsyncClient, state: EmulatorState, info: SeedInfo
+) -> None:
     session = (await client.post("/v1/customer-sessions/", json={"customer_id": info.customers["good_card"]})).json()
     later = state.now() + timedelta(hours=1, seconds=1)
     state.clock = lambda: later
@@ -74,18 +81,29 @@ async def test_customer_session_expires_after_an_hour(client: httpx2.AsyncClient
     assert response.status_code == 401 and response.json()["error"] == "invalid_token"
 
 
-async def test_client_checkout_paths_need_no_bearer_but_reject_a_bad_one(anonymous: httpx2.AsyncClient,
-                                                                         info: SeedInfo) -> None:
+async def test_client_checkout_paths_need_no_bearer_but_reject_a_bad_one(
+    anonymous: httpx2.AsyncClient, info: SeedInfo
+) -> None:
     path = f"/v1/checkouts/client/{info.open_checkout_client_secret}"
     assert (await anonymous.get(path)).status_code == 200
     assert (await anonymous.get(path, headers=bearer("polar_oat_nope"))).status_code == 401
 
 
-@pytest.mark.parametrize("version, status, served", [
-    (None, 200, "2026-04"), ("2026-04", 200, "2026-04"), ("2026-10", 200, "2026-10"),
-    ("2025-01", 404, None), ("2027-01", 404, None), ("latest", 404, None), (" 2026-10", 404, None)])
-async def test_polar_version_header(client: httpx2.AsyncClient, version: str | None, status: int,
-                                    served: str | None) -> None:
+@pytest.mark.parametrize(
+    "version, status, served",
+    [
+        (None, 200, "2026-04"),
+        ("2026-04", 200, "2026-04"),
+        ("2026-10", 200, "2026-10"),
+        ("2025-01", 404, None),
+        ("2027-01", 404, None),
+        ("latest", 404, None),
+        (" 2026-10", 404, None),
+    ],
+)
+async def test_polar_version_header(
+    client: httpx2.AsyncClient, version: str | None, status: int, served: str | None
+) -> None:
     headers = {"Polar-Version": version} if version else {}
     response = await client.get("/v1/orders/", headers=headers)
     assert response.status_code == status

@@ -52,12 +52,16 @@ async def test_customers(client: httpx2.AsyncClient, conform: SpecChecker, info:
     conform.check(await client.get("/v1/customers/", params={"page": "x"}), "GET", "/v1/customers/")
     for customer_id in info.customers.values():
         conform.check(await client.get(f"/v1/customers/{customer_id}"), "GET", "/v1/customers/{id}")
-        conform.check(await client.get(f"/v1/customers/{customer_id}/payment-methods"), "GET",
-                      "/v1/customers/{id}/payment-methods")
+        conform.check(
+            await client.get(f"/v1/customers/{customer_id}/payment-methods"),
+            "GET",
+            "/v1/customers/{id}/payment-methods",
+        )
     for bad in (UNKNOWN, "nope"):
         conform.check(await client.get(f"/v1/customers/{bad}"), "GET", "/v1/customers/{id}")
-        conform.check(await client.get(f"/v1/customers/{bad}/payment-methods"), "GET",
-                      "/v1/customers/{id}/payment-methods")
+        conform.check(
+            await client.get(f"/v1/customers/{bad}/payment-methods"), "GET", "/v1/customers/{id}/payment-methods"
+        )
     sessions = "/v1/customer-sessions/"
     conform.check(await client.post(sessions, json={"customer_id": info.customers["good_card"]}), "POST", sessions)
     conform.check(await client.post(sessions, json={"external_customer_id": "emu_sca_card"}), "POST", sessions)
@@ -82,40 +86,67 @@ async def test_order_reads(client: httpx2.AsyncClient, conform: SpecChecker, inf
     conform.check(await client.get(export, params={"created_after": "2026-01-01T00:00:00"}), "GET", export)
 
 
-async def test_order_writes(client: httpx2.AsyncClient, conform: SpecChecker, info: SeedInfo,
-                            state: EmulatorState) -> None:
+async def test_order_writes(
+    client: httpx2.AsyncClient, conform: SpecChecker, info: SeedInfo, state: EmulatorState
+) -> None:
     orders, one = "/v1/orders/", "/v1/orders/{id}"
     fixed = info.products["one_time_fixed"]
-    conform.check(await client.post(orders, json={"customer_id": info.customers["good_card"], "product_id": fixed}),
-                  "POST", orders)
-    for body in ({}, {"customer_id": info.customers["good_card"], "product_id": info.products["recurring"]},
-                 {"customer_id": info.customers["no_billing_address"], "product_id": fixed}):
+    conform.check(
+        await client.post(orders, json={"customer_id": info.customers["good_card"], "product_id": fixed}),
+        "POST",
+        orders,
+    )
+    for body in (
+        {},
+        {"customer_id": info.customers["good_card"], "product_id": info.products["recurring"]},
+        {"customer_id": info.customers["no_billing_address"], "product_id": fixed},
+    ):
         conform.check(await client.post(orders, json=body), "POST", orders)
     draft = info.draft_orders["no_billing_address"]
-    conform.check(await client.patch(f"/v1/orders/{draft}", json={"billing_name": "Omar N.", "billing_address": {
-        "country": "IT", "line1": "Via Roma 1", "city": "Roma"}}), "PATCH", one)
-    conform.check(await client.patch(f"/v1/orders/{info.paid_order_id}", json={"billing_address": {"country": "US"}}),
-                  "PATCH", one)
+    conform.check(
+        await client.patch(
+            f"/v1/orders/{draft}",
+            json={
+                "billing_name": "Omar N.",
+                "billing_address": {"country": "IT", "line1": "Via Roma 1", "city": "Roma"},
+            },
+        ),
+        "PATCH",
+        one,
+    )
+    conform.check(
+        await client.patch(f"/v1/orders/{info.paid_order_id}", json={"billing_address": {"country": "US"}}),
+        "PATCH",
+        one,
+    )
     conform.check(await client.patch(f"/v1/orders/{UNKNOWN}", json={"billing_name": "x"}), "PATCH", one)
     # Polar does not list 403 for order creation, but sends OffSessionChargesNotEnabled.
     state.set_organization(off_session_charges_enabled=False)
-    polar_error(await client.post(orders, json={"customer_id": info.customers["good_card"], "product_id": fixed}),
-                403, "OffSessionChargesNotEnabled")
+    polar_error(
+        await client.post(orders, json={"customer_id": info.customers["good_card"], "product_id": fixed}),
+        403,
+        "OffSessionChargesNotEnabled",
+    )
 
 
-async def test_finalize(client: httpx2.AsyncClient, conform: SpecChecker, info: SeedInfo,
-                        state: EmulatorState) -> None:
+async def test_finalize(client: httpx2.AsyncClient, conform: SpecChecker, info: SeedInfo, state: EmulatorState) -> None:
     finalize = "/v1/orders/{id}/finalize"
 
     def url(kind: str) -> str:
         return f"/v1/orders/{info.draft_orders[kind]}/finalize"
 
-    for kind, error in (("declining_card", "PaymentFailed"), ("sca_card", "PaymentActionRequired"),
-                        ("no_payment_method", "PaymentFailed")):  # fmt: skip
+    for kind, error in (
+        ("declining_card", "PaymentFailed"),
+        ("sca_card", "PaymentActionRequired"),
+        ("no_payment_method", "PaymentFailed"),
+    ):
         body = conform.check(await client.post(url(kind)), "POST", finalize)
         assert body["error"] == error, kind
-    conform.check(await client.post(url("good_card"), json={"payment_method_id": info.payment_methods["sca_card"]}),
-                  "POST", finalize)
+    conform.check(
+        await client.post(url("good_card"), json={"payment_method_id": info.payment_methods["sca_card"]}),
+        "POST",
+        finalize,
+    )
     conform.check(await client.post(url("good_card"), json={"payment_method_id": 5}), "POST", finalize)
     conform.check(await client.post(url("good_card")), "POST", finalize)
     conform.check(await client.post(url("good_card")), "POST", finalize)
@@ -152,18 +183,31 @@ async def test_invoices_and_receipts(client: httpx2.AsyncClient, conform: SpecCh
     conform.check(await client.get(f"/v1/orders/{draft}/receipt"), "GET", receipt)
     conform.check(await client.get(f"/v1/orders/{UNKNOWN}/receipt"), "GET", receipt)
     conform.check(await client.get("/v1/orders/zzz/receipt"), "GET", receipt)
-    assert {(m, s) for m, _, s in conform.checked} >= {("GET", 200), ("GET", 202), ("POST", 202), ("POST", 409),
-                                                       ("POST", 422), ("GET", 404), ("POST", 404), ("GET", 422)}
+    assert {(m, s) for m, _, s in conform.checked} >= {
+        ("GET", 200),
+        ("GET", 202),
+        ("POST", 202),
+        ("POST", 409),
+        ("POST", 422),
+        ("GET", 404),
+        ("POST", 404),
+        ("GET", 422),
+    }
 
 
-async def test_checkouts(client: httpx2.AsyncClient, anonymous: httpx2.AsyncClient, conform: SpecChecker,
-                         info: SeedInfo) -> None:
+async def test_checkouts(
+    client: httpx2.AsyncClient, anonymous: httpx2.AsyncClient, conform: SpecChecker, info: SeedInfo
+) -> None:
     many, one = "/v1/checkouts/", "/v1/checkouts/{id}"
     conform.check(await client.get(many, params={"limit": 100}), "GET", many)
     conform.check(await client.get(many, params={"status": "nope"}), "GET", many)
     products = [info.products["one_time_custom"], info.products["one_time_fixed"]]
-    body = {"products": products, "amount": 2000, "customer_billing_address": {"country": "FR"},
-            "metadata": {"ref": "abc"}}
+    body = {
+        "products": products,
+        "amount": 2000,
+        "customer_billing_address": {"country": "FR"},
+        "metadata": {"ref": "abc"},
+    }
     created = conform.check(await client.post(many, json=body), "POST", many)
     conform.check(await client.post(many, json={"products": []}), "POST", many)
     conform.check(await client.get(f"/v1/checkouts/{created['id']}"), "GET", one)
@@ -179,24 +223,32 @@ async def test_checkouts(client: httpx2.AsyncClient, anonymous: httpx2.AsyncClie
     for method, body in (("GET", None), ("PATCH", {"customer_name": "Zoe"})):
         for s in (secret, expired, "polar_c_unknown"):
             conform.check(await anonymous.request(method, f"/v1/checkouts/client/{s}", json=body), method, get)
-    conform.check(await anonymous.patch(f"/v1/checkouts/client/{secret}", json={"customer_email": "bad"}),
-                  "PATCH", get)
+    conform.check(await anonymous.patch(f"/v1/checkouts/client/{secret}", json={"customer_email": "bad"}), "PATCH", get)
     for s in (expired, "polar_c_unknown"):
         conform.check(await anonymous.post(f"/v1/checkouts/client/{s}/confirm", json={}), "POST", confirm)
     url = f"/v1/checkouts/client/{secret}/confirm"
     conform.check(await anonymous.post(url, json={}), "POST", confirm)
-    conform.check(await anonymous.post(url, json={"customer_email": "zoe@example.com",
-                                                  "confirmation_token_id": "tok_chargeDeclined"}), "POST", confirm)
-    conform.check(await anonymous.post(url, json={"customer_email": "zoe@example.com",
-                                                  "confirmation_token_id": "tok_visa"}), "POST", confirm)
+    conform.check(
+        await anonymous.post(
+            url, json={"customer_email": "zoe@example.com", "confirmation_token_id": "tok_chargeDeclined"}
+        ),
+        "POST",
+        confirm,
+    )
+    conform.check(
+        await anonymous.post(url, json={"customer_email": "zoe@example.com", "confirmation_token_id": "tok_visa"}),
+        "POST",
+        confirm,
+    )
     conform.check(await anonymous.post(url, json={}), "POST", confirm)  # now 403: no longer open
     conform.check(await anonymous.patch(f"/v1/checkouts/client/{secret}", json={}), "PATCH", get)
     assert {s for m, t, s in conform.checked if t == confirm} == {200, 400, 403, 404, 410, 422}
     assert {s for m, t, s in conform.checked if t == get} == {200, 403, 404, 410, 422}
 
 
-async def test_customer_portal(client: httpx2.AsyncClient, anonymous: httpx2.AsyncClient, conform: SpecChecker,
-                               info: SeedInfo) -> None:
+async def test_customer_portal(
+    client: httpx2.AsyncClient, anonymous: httpx2.AsyncClient, conform: SpecChecker, info: SeedInfo
+) -> None:
     session = (await client.post("/v1/customer-sessions/", json={"customer_id": info.customers["good_card"]})).json()
     headers = {"Authorization": f"Bearer {session['token']}"}
     other = info.draft_orders["declining_card"]
@@ -229,10 +281,22 @@ async def test_customer_portal(client: httpx2.AsyncClient, anonymous: httpx2.Asy
         await call("POST", f"/{info.paid_order_id}/confirm-payment", retry, {"confirmation_token_id": "tok_visa"})
         await call("POST", f"/{other}/confirm-payment", retry, {"confirmation_token_id": "tok_visa"})
         # Not in the spec, which lists only OrderNotEligibleForRetry as the 422: FastAPI's own for the body.
-        exact(await anonymous.post(f"{prefix}/{info.paid_order_id}/confirm-payment", headers=headers, json={}), 422, {
-            "error": "RequestValidationError", "detail": [{
-                "type": "value_error", "loc": ["body"], "input": {}, "ctx": {"error": {}},
-                "msg": "Value error, Either confirmation_token_id or payment_method_id must be provided"}]})
+        exact(
+            await anonymous.post(f"{prefix}/{info.paid_order_id}/confirm-payment", headers=headers, json={}),
+            422,
+            {
+                "error": "RequestValidationError",
+                "detail": [
+                    {
+                        "type": "value_error",
+                        "loc": ["body"],
+                        "input": {},
+                        "ctx": {"error": {}},
+                        "msg": "Value error, Either confirmation_token_id or payment_method_id must be provided",
+                    }
+                ],
+            },
+        )
     assert {s for _, _, s in conform.checked} == {200, 202, 404, 409, 422}
 
 
@@ -252,8 +316,9 @@ async def test_auth_and_version_errors(anonymous: httpx2.AsyncClient, info: Seed
 
 def test_the_checks_cover_the_fields_newer_than_the_spec(spec: dict[str, Any]) -> None:
     # Were the SDK's models renamed or moved, the extension above would silently add nothing.
-    required = {name: sorted(f for f, (_, needed) in fields.items() if needed)
-                for name, fields in sdk_additions(spec).items()}
+    required = {
+        name: sorted(f for f, (_, needed) in fields.items() if needed) for name, fields in sdk_additions(spec).items()
+    }
     assert required["Order"] == required["CustomerOrder"] == ["units"]
     assert required["OrderSubscription"] == required["CustomerOrderSubscription"] == ["units"]
     for name in ("Checkout", "CheckoutPublic", "CheckoutPublicConfirmed"):
@@ -266,24 +331,40 @@ def test_the_checks_cover_the_fields_newer_than_the_spec(spec: dict[str, Any]) -
 # Operations of the subset spec the emulator does not serve: they answer as any unknown route does
 # (405 where the path exists for other methods, else 404). The emulator README lists them.
 NOT_SERVED = {
-    ("POST", "/v1/products/"), ("PATCH", "/v1/products/{id}"),
-    ("POST", "/v1/customers/"), ("PATCH", "/v1/customers/{id}"), ("DELETE", "/v1/customers/{id}"),
+    ("POST", "/v1/products/"),
+    ("PATCH", "/v1/products/{id}"),
+    ("POST", "/v1/customers/"),
+    ("PATCH", "/v1/customers/{id}"),
+    ("DELETE", "/v1/customers/{id}"),
 }
 
 
 def served(app: Starlette) -> set[tuple[str, str]]:
-    return {(method, route.path) for route in app.routes if isinstance(route, Route) and route.path.startswith("/v1/")
-            for method in (route.methods or ()) if method != "HEAD"}
+    return {
+        (method, route.path)
+        for route in app.routes
+        if isinstance(route, Route) and route.path.startswith("/v1/")
+        for method in (route.methods or ())
+        if method != "HEAD"
+    }
 
 
 def test_every_operation_of_the_spec_is_served_or_listed_as_not(spec: dict[str, Any], app: Starlette) -> None:
-    operations = {(method.upper(), path) for path, ops in spec["paths"].items() for method in ops
-                  if method in ("get", "post", "patch", "put", "delete")}
+    operations = {
+        (method.upper(), path)
+        for path, ops in spec["paths"].items()
+        for method in ops
+        if method in ("get", "post", "patch", "put", "delete")
+    }
     assert operations - served(app) == NOT_SERVED
     # Served beyond the subset: the portal's deprecated alias, the after-sales paths of Polar's full spec
     # (checked against it in test_conformance_sales.py) and the token's organization (test_organizations.py).
     assert {path.split("/")[2] for _, path in served(app) - operations} == {
-        "users", "subscriptions", "disputes", "organizations"}
+        "users",
+        "subscriptions",
+        "disputes",
+        "organizations",
+    }
 
 
 async def test_what_is_not_served_answers_as_an_unknown_route(client: httpx2.AsyncClient) -> None:

@@ -18,10 +18,18 @@ async def test_state_exposes_the_seed_info(anonymous: httpx2.AsyncClient, info: 
     body = (await anonymous.get("/_emulator/state")).json()
     for field in fields(SeedInfo):
         assert body[field.name] == getattr(info, field.name)
-    assert set(body["customers"]) == {"good_card", "declining_card", "sca_card", "no_payment_method",
-                                      "no_billing_address"}
+    assert set(body["customers"]) == {
+        "good_card",
+        "declining_card",
+        "sca_card",
+        "no_payment_method",
+        "no_billing_address",
+    }
     assert body["settings"] == {
-        "receipt_render_polls": 1, "invoice_render_polls": 0, "charge_seconds": 0.0, "refund_status": "succeeded"
+        "receipt_render_polls": 1,
+        "invoice_render_polls": 0,
+        "charge_seconds": 0.0,
+        "refund_status": "succeeded",
     }
     assert body["organization"] == {"off_session_charges_enabled": True, "payments_ready": True, "can_refund": True}
     assert body["counts"]["orders"] == 60
@@ -54,7 +62,10 @@ async def test_seed_changes_size_and_ids_then_reset_keeps_them(client: httpx2.As
 async def test_settings_and_organization_patches(anonymous: httpx2.AsyncClient) -> None:
     settings = await anonymous.patch("/_emulator/settings", json={"receipt_render_polls": 3})
     assert settings.json() == {
-        "receipt_render_polls": 3, "invoice_render_polls": 0, "charge_seconds": 0.0, "refund_status": "succeeded"
+        "receipt_render_polls": 3,
+        "invoice_render_polls": 0,
+        "charge_seconds": 0.0,
+        "refund_status": "succeeded",
     }
     org = await anonymous.patch("/_emulator/organization", json={"off_session_charges_enabled": False})
     assert org.json() == {"off_session_charges_enabled": False, "payments_ready": True, "can_refund": True}

@@ -19,7 +19,11 @@ async def test_accepting_an_open_dispute_settles_it_as_lost_and_only_once(
     dispute_id = info.disputes["needs_response"]
     before = (await client.get(f"/v1/disputes/{dispute_id}")).json()
     assert (before["status"], before["resolved"], before["closed"], before["order_id"]) == (
-        "needs_response", False, False, info.disputed_orders["needs_response"])
+        "needs_response",
+        False,
+        False,
+        info.disputed_orders["needs_response"],
+    )
     assert (before["amount"], before["tax_amount"], before["currency"]) == (1250, 250, "usd")
     assert before["evidence_due_by"] is not None and before["customer"]["id"] == info.customers["good_card"]
     accepted = await client.post(f"/v1/disputes/{dispute_id}/accept")
@@ -45,8 +49,15 @@ async def test_accepting_a_dispute_on_a_subscription_order_revokes_the_subscript
     client: httpx2.AsyncClient, info: SeedInfo, state: EmulatorState
 ) -> None:
     order = state.store.order(info.subscription_orders["active"])
-    dispute = Dispute(state.store.new_id(), state.now(), order, "needs_response", order.net_amount, order.tax_amount,
-                      state.store.derived_id("payment", order.id))
+    dispute = Dispute(
+        state.store.new_id(),
+        state.now(),
+        order,
+        "needs_response",
+        order.net_amount,
+        order.tax_amount,
+        state.store.derived_id("payment", order.id),
+    )
     state.store.disputes[dispute.id] = dispute
     assert (await client.post(f"/v1/disputes/{dispute.id}/accept")).status_code == 200
     subscription = (await client.get(f"/v1/subscriptions/{info.subscriptions['active']}")).json()

@@ -31,8 +31,7 @@ async def test_seeded_paid_orders_have_their_receipt_ready(client: httpx2.AsyncC
 
 
 @pytest.mark.parametrize("status", ["draft", "pending", "void"])
-async def test_no_receipt_without_a_succeeded_payment(client: httpx2.AsyncClient, info: SeedInfo,
-                                                      status: str) -> None:
+async def test_no_receipt_without_a_succeeded_payment(client: httpx2.AsyncClient, info: SeedInfo, status: str) -> None:
     order_id = info.orders_by_status[status]
     response = await client.get(f"/v1/orders/{order_id}/receipt")
     assert response.status_code == 404
@@ -58,8 +57,10 @@ async def test_invoice_needs_an_eligible_status(client: httpx2.AsyncClient, info
     order_id = info.orders_by_status[status]
     response = await client.post(f"/v1/orders/{order_id}/invoice")
     assert response.status_code == 409
-    assert response.json() == {"error": "OrderNotEligibleForInvoice", "detail": (
-        f"Order {order_id} is not eligible for invoice generation (current status: {status}).")}
+    assert response.json() == {
+        "error": "OrderNotEligibleForInvoice",
+        "detail": (f"Order {order_id} is not eligible for invoice generation (current status: {status})."),
+    }
 
 
 async def test_missing_billing_details_then_fixed_with_patch(client: httpx2.AsyncClient, info: SeedInfo) -> None:
@@ -67,13 +68,23 @@ async def test_missing_billing_details_then_fixed_with_patch(client: httpx2.Asyn
     await client.post(f"/v1/orders/{order_id}/finalize")
     refused = await client.post(f"/v1/orders/{order_id}/invoice")
     assert refused.status_code == 422
-    assert refused.json() == {"error": "MissingInvoiceBillingDetails", "detail": (
-        "Billing name and address are required to generate an invoice for this order.")}
-    patched = await client.patch(f"/v1/orders/{order_id}", json={
-        "billing_name": "Omar Noaddress GmbH", "billing_address": {"country": "DE", "city": "Berlin"}})
+    assert refused.json() == {
+        "error": "MissingInvoiceBillingDetails",
+        "detail": ("Billing name and address are required to generate an invoice for this order."),
+    }
+    patched = await client.patch(
+        f"/v1/orders/{order_id}",
+        json={"billing_name": "Omar Noaddress GmbH", "billing_address": {"country": "DE", "city": "Berlin"}},
+    )
     assert patched.status_code == 200
-    assert patched.json()["billing_address"] == {"line1": None, "line2": None, "postal_code": None, "city": "Berlin",
-                                                 "state": None, "country": "DE"}
+    assert patched.json()["billing_address"] == {
+        "line1": None,
+        "line2": None,
+        "postal_code": None,
+        "city": "Berlin",
+        "state": None,
+        "country": "DE",
+    }
     assert (await client.post(f"/v1/orders/{order_id}/invoice")).status_code == 202
 
 
@@ -82,20 +93,38 @@ async def test_country_and_state_cannot_change(client: httpx2.AsyncClient, info:
     moved = await client.patch(f"/v1/orders/{order_id}", json={"billing_address": {"country": "GB"}})
     assert moved.status_code == 422
     # Polar checks both and reports both: the state (US-CA) went too.
-    assert moved.json() == {"error": "PolarRequestValidationError", "detail": [
-        {"type": "value_error", "loc": ["body", "billing_address", "country"], "msg": "Country cannot be changed",
-         "input": "GB"},
-        {"type": "value_error", "loc": ["body", "billing_address", "state"], "msg": "State cannot be changed",
-         "input": None}]}
+    assert moved.json() == {
+        "error": "PolarRequestValidationError",
+        "detail": [
+            {
+                "type": "value_error",
+                "loc": ["body", "billing_address", "country"],
+                "msg": "Country cannot be changed",
+                "input": "GB",
+            },
+            {
+                "type": "value_error",
+                "loc": ["body", "billing_address", "state"],
+                "msg": "State cannot be changed",
+                "input": None,
+            },
+        ],
+    }
     state = await client.patch(f"/v1/orders/{order_id}", json={"billing_address": {"country": "US", "state": "US-NY"}})
     assert state.status_code == 422 and [e["msg"] for e in state.json()["detail"]] == ["State cannot be changed"]
-    fine = await client.patch(f"/v1/orders/{order_id}", json={"billing_address": {
-        "country": "US", "state": "US-CA", "line1": "2 Mission St", "city": "San Francisco"}, "billing_name": "Dan D."})
+    fine = await client.patch(
+        f"/v1/orders/{order_id}",
+        json={
+            "billing_address": {"country": "US", "state": "US-CA", "line1": "2 Mission St", "city": "San Francisco"},
+            "billing_name": "Dan D.",
+        },
+    )
     assert fine.status_code == 200 and fine.json()["billing_name"] == "Dan D."
 
 
-async def test_billing_address_null_removes_it_and_a_new_one_can_have_any_country(client: httpx2.AsyncClient,
-                                                                                 info: SeedInfo) -> None:
+async def test_billing_address_null_removes_it_and_a_new_one_can_have_any_country(
+    client: httpx2.AsyncClient, info: SeedInfo
+) -> None:
     order_id = info.paid_order_id  # billed in GB
     cleared = await client.patch(f"/v1/orders/{order_id}", json={"billing_address": None})
     assert cleared.status_code == 200 and cleared.json()["billing_address"] is None
@@ -114,7 +143,8 @@ async def invoice_pdf(client: httpx2.AsyncClient, order_id: str) -> bytes:
 
 
 async def test_billing_details_change_after_the_invoice_and_the_next_request_regenerates_it(
-        client: httpx2.AsyncClient, info: SeedInfo) -> None:
+    client: httpx2.AsyncClient, info: SeedInfo
+) -> None:
     order_id = info.paid_order_id
     await client.post(f"/v1/orders/{order_id}/invoice")
     first = (await client.get(f"/v1/orders/{order_id}")).json()

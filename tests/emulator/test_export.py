@@ -35,10 +35,13 @@ async def test_default_columns_every_row_and_attachment(client: httpx2.AsyncClie
     assert len(rows) == 61  # header + all 60 orders, no pagination
 
 
-async def test_columns_in_the_order_asked_and_amounts_in_major_units(client: httpx2.AsyncClient,
-                                                                     info: SeedInfo) -> None:
-    response = await client.get("/v1/orders/export", params={
-        "columns": ["total_amount", "email", "tax_amount", "billing_country"], "status": "paid"})
+async def test_columns_in_the_order_asked_and_amounts_in_major_units(
+    client: httpx2.AsyncClient, info: SeedInfo
+) -> None:
+    response = await client.get(
+        "/v1/orders/export",
+        params={"columns": ["total_amount", "email", "tax_amount", "billing_country"], "status": "paid"},
+    )
     rows = parse(response.text)
     assert rows[0] == ["Total", "Email", "Tax", "Billing Country"]
     # Polar writes minor / 100: 1500 → 15.0, 250 → 2.5; the newest paid order is the seeded GB one.
@@ -48,25 +51,37 @@ async def test_columns_in_the_order_asked_and_amounts_in_major_units(client: htt
 async def test_timezone_renders_created_at(client: httpx2.AsyncClient, state: EmulatorState) -> None:
     newest = state.store.orders[-1].created_at
     utc = parse((await client.get("/v1/orders/export", params={"columns": "created_at"})).text)
-    tokyo = parse((await client.get("/v1/orders/export", params={"columns": "created_at",
-                                                                  "timezone": "Asia/Tokyo"})).text)
+    tokyo = parse(
+        (await client.get("/v1/orders/export", params={"columns": "created_at", "timezone": "Asia/Tokyo"})).text
+    )
     assert utc[1] == [newest.isoformat()] and tokyo[1][0].endswith("+09:00")
     assert datetime.fromisoformat(tokyo[1][0]) == newest
     bad = await client.get("/v1/orders/export", params={"timezone": "Nowhere/Land"})
     # Polar's validator raises a ValueError; FastAPI's jsonable_encoder renders it in `ctx` as its empty vars().
     said = "'Nowhere/Land' is not a valid IANA time zone"
-    assert bad.status_code == 422 and bad.json()["detail"] == [{
-        "type": "value_error", "loc": ["query", "timezone"], "msg": f"Value error, {said}", "input": "Nowhere/Land",
-        "ctx": {"error": {}},
-    }]  # fmt: skip
+    assert bad.status_code == 422 and bad.json()["detail"] == [
+        {
+            "type": "value_error",
+            "loc": ["query", "timezone"],
+            "msg": f"Value error, {said}",
+            "input": "Nowhere/Land",
+            "ctx": {"error": {}},
+        }
+    ]
 
 
 async def test_filters_and_aware_datetimes(client: httpx2.AsyncClient, state: EmulatorState) -> None:
     naive = await client.get("/v1/orders/export", params={"created_after": "2026-06-01T00:00:00"})
     assert naive.status_code == 422 and naive.json()["detail"][0]["type"] == "timezone_aware"
     after = datetime(2026, 6, 1, tzinfo=UTC)
-    response = await client.get("/v1/orders/export", params={
-        "created_after": after.isoformat(), "status": ["paid", "refunded"], "columns": ["created_at", "status"]})
+    response = await client.get(
+        "/v1/orders/export",
+        params={
+            "created_after": after.isoformat(),
+            "status": ["paid", "refunded"],
+            "columns": ["created_at", "status"],
+        },
+    )
     rows = parse(response.text)[1:]
     expected = [o for o in state.store.orders if o.created_at > after and o.status in ("paid", "refunded")]
     assert len(rows) == len(expected) > 0
@@ -78,10 +93,20 @@ async def test_export_streams_in_chunks() -> None:
     # httpx's ASGI transport buffers bodies, so talk ASGI directly and count the body messages.
     app = create_app(orders=1200)
     messages: list[dict[str, Any]] = []
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
-             "path": "/v1/orders/export", "raw_path": b"/v1/orders/export", "query_string": b"", "root_path": "",
-             "headers": [(b"host", b"polar.test"), (b"authorization", ORG["Authorization"].encode())],
-             "server": ("polar.test", 80), "client": ("127.0.0.1", 1234)}
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": "/v1/orders/export",
+        "raw_path": b"/v1/orders/export",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"polar.test"), (b"authorization", ORG["Authorization"].encode())],
+        "server": ("polar.test", 80),
+        "client": ("127.0.0.1", 1234),
+    }
 
     requested = False
 

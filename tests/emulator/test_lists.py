@@ -40,13 +40,17 @@ async def test_default_limit_is_10_and_empty_lists_have_max_page_0(client: httpx
     assert empty == {"items": [], "pagination": {"total_count": 0, "max_page": 0}}
 
 
-@pytest.mark.parametrize("name, value, kind, msg", [
-    ("limit", "0", "greater_than", "Input should be greater than 0"),
-    ("page", "-1", "greater_than", "Input should be greater than 0"),
-    ("page", "two", "int_parsing", "Input should be a valid integer, unable to parse string as an integer"),
-])
-async def test_bad_pagination_is_fastapi_422(client: httpx2.AsyncClient, name: str, value: str, kind: str,
-                                             msg: str) -> None:
+@pytest.mark.parametrize(
+    "name, value, kind, msg",
+    [
+        ("limit", "0", "greater_than", "Input should be greater than 0"),
+        ("page", "-1", "greater_than", "Input should be greater than 0"),
+        ("page", "two", "int_parsing", "Input should be a valid integer, unable to parse string as an integer"),
+    ],
+)
+async def test_bad_pagination_is_fastapi_422(
+    client: httpx2.AsyncClient, name: str, value: str, kind: str, msg: str
+) -> None:
     response = await client.get("/v1/orders/", params={name: value})
     assert response.status_code == 422
     detail = response.json()["detail"]

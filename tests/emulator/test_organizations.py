@@ -36,15 +36,18 @@ async def test_another_organization_is_not_found_and_the_scope_is_checked(
     missing = await client.get(f"/v1/organizations/{UNKNOWN}")
     assert (missing.status_code, missing.json()) == (404, {"error": "ResourceNotFound", "detail": "Not found"})
     token = "polar_oat_no_organizations"
-    state.store.tokens[token] = OrgPrincipal(info.organization_id, SCOPES - {"organizations:read",
-                                                                            "organizations:write"})
-    refused = await client.get(f"/v1/organizations/{info.organization_id}",
-                               headers={"Authorization": f"Bearer {token}"})
+    state.store.tokens[token] = OrgPrincipal(
+        info.organization_id, SCOPES - {"organizations:read", "organizations:write"}
+    )
+    refused = await client.get(
+        f"/v1/organizations/{info.organization_id}", headers={"Authorization": f"Bearer {token}"}
+    )
     assert refused.status_code == 403 and refused.json()["error"] == "insufficient_scope"
 
 
-async def test_conformance(client: httpx2.AsyncClient, conform_full: SpecChecker, info: SeedInfo,
-                           state: EmulatorState) -> None:
+async def test_conformance(
+    client: httpx2.AsyncClient, conform_full: SpecChecker, info: SeedInfo, state: EmulatorState
+) -> None:
     conform_full.check(await client.get(f"/v1/organizations/{info.organization_id}"), "GET", ONE)
     state.set_organization(can_refund=False, payments_ready=False, off_session_charges_enabled=False)
     conform_full.check(await client.get(f"/v1/organizations/{info.organization_id}"), "GET", ONE)

@@ -116,7 +116,8 @@ def test_customer_sessions(polar: Polar, info: SeedInfo) -> None:
         polar.customer_sessions.create(customer_id=UNKNOWN)
     assert unknown.value.error.detail is not None
     assert [(e.loc, e.msg) for e in unknown.value.error.detail] == [
-        (["body", "customer_id"], "Customer does not exist.")]
+        (["body", "customer_id"], "Customer does not exist.")
+    ]
 
 
 # Orders.
@@ -142,8 +143,12 @@ def test_order_reads(polar: Polar, info: SeedInfo) -> None:
 
 
 def test_order_create_and_update(polar: Polar, info: SeedInfo) -> None:
-    draft = polar.orders.create(customer_id=info.customers["good_card"], product_id=info.products["one_time_fixed"],
-                                amount=2000, metadata={"ticket": "T-9"})
+    draft = polar.orders.create(
+        customer_id=info.customers["good_card"],
+        product_id=info.products["one_time_fixed"],
+        amount=2000,
+        metadata={"ticket": "T-9"},
+    )
     assert isinstance(draft, outputs.Order) and (draft.status, draft.total_amount) == ("draft", 2400)
     with pytest.raises(errors.HTTPValidationError) as custom:
         polar.orders.create(customer_id=info.customers["good_card"], product_id=info.products["one_time_custom"])
@@ -164,9 +169,12 @@ def test_finalize(polar: Polar, info: SeedInfo, state: EmulatorState) -> None:
     assert (paid.status, paid.paid) == ("paid", True) and paid.invoice_number
     with pytest.raises(errors.OrderNotDraft) as again:
         polar.orders.finalize(paid.id)
-    polar_error(again.value, 412, "OrderNotDraft",
-                f"Order {paid.id} is not in draft status (current: paid). "
-                "Only draft orders can be modified or finalized.")
+    polar_error(
+        again.value,
+        412,
+        "OrderNotDraft",
+        f"Order {paid.id} is not in draft status (current: paid). Only draft orders can be modified or finalized.",
+    )
     with pytest.raises(errors.OrdersFinalize402Error) as declined:
         polar.orders.finalize(info.draft_orders["declining_card"])
     assert isinstance(declined.value.error, outputs.PaymentFailed)
@@ -185,9 +193,13 @@ def test_finalize(polar: Polar, info: SeedInfo, state: EmulatorState) -> None:
     state.set_organization(off_session_charges_enabled=False)
     with pytest.raises(errors.OrdersFinalize403Error) as disabled:
         polar.orders.finalize(sca)
-    polar_error(disabled.value, 403, "OffSessionChargesNotEnabled",
-                f"Off-session charges are not enabled for this organization ({info.organization_id}). "
-                "Contact Polar support to opt in.")
+    polar_error(
+        disabled.value,
+        403,
+        "OffSessionChargesNotEnabled",
+        f"Off-session charges are not enabled for this organization ({info.organization_id}). "
+        "Contact Polar support to opt in.",
+    )
     with pytest.raises(errors.ResourceNotFound):
         polar.orders.finalize(UNKNOWN)
 
@@ -199,7 +211,9 @@ def test_invoices(polar: Polar, raw: httpx2.Client, info: SeedInfo) -> None:
     with pytest.raises(PolarDeserializationError):
         polar.orders.invoice(order_id)
     assert raw.get(f"/v1/orders/{order_id}/invoice").json() == {
-        "error": "InvoiceDoesNotExist", "detail": f"No invoice exists for order {order_id}."}
+        "error": "InvoiceDoesNotExist",
+        "detail": f"No invoice exists for order {order_id}.",
+    }
     assert polar.orders.generate_invoice(order_id) is None  # 202, body null
     first = polar.orders.get(order_id)
     invoice = polar.orders.invoice(order_id)
@@ -211,15 +225,22 @@ def test_invoices(polar: Polar, raw: httpx2.Client, info: SeedInfo) -> None:
     assert b"Ada Good Ltd" in raw.get(polar.orders.invoice(order_id).url).content
     with pytest.raises(errors.OrderNotEligibleForInvoice) as draft:
         polar.orders.generate_invoice(info.draft_orders["good_card"])
-    polar_error(draft.value, 409, "OrderNotEligibleForInvoice",
-                f"Order {info.draft_orders['good_card']} is not eligible for invoice generation "
-                "(current status: draft).")
+    polar_error(
+        draft.value,
+        409,
+        "OrderNotEligibleForInvoice",
+        f"Order {info.draft_orders['good_card']} is not eligible for invoice generation (current status: draft).",
+    )
     nameless = info.draft_orders["no_billing_address"]
     polar.orders.finalize(nameless)
     with pytest.raises(errors.MissingInvoiceBillingDetails) as missing:
         polar.orders.generate_invoice(nameless)
-    polar_error(missing.value, 422, "MissingInvoiceBillingDetails",
-                "Billing name and address are required to generate an invoice for this order.")
+    polar_error(
+        missing.value,
+        422,
+        "MissingInvoiceBillingDetails",
+        "Billing name and address are required to generate an invoice for this order.",
+    )
 
 
 def test_receipts(polar: Polar, raw: httpx2.Client, info: SeedInfo) -> None:
@@ -236,7 +257,9 @@ def test_receipts(polar: Polar, raw: httpx2.Client, info: SeedInfo) -> None:
     with pytest.raises(PolarDeserializationError):  # ReceiptNotAllocated, not ResourceNotFound
         polar.orders.receipt(draft)
     assert raw.get(f"/v1/orders/{draft}/receipt").json() == {
-        "error": "ReceiptNotAllocated", "detail": f"No receipt allocated for order {draft}."}
+        "error": "ReceiptNotAllocated",
+        "detail": f"No receipt allocated for order {draft}.",
+    }
 
 
 def test_a_receipt_still_rendering_is_an_empty_202(raw: httpx2.Client, info: SeedInfo) -> None:
@@ -254,8 +277,11 @@ def test_checkouts_organization_side(polar: Polar, info: SeedInfo) -> None:
     assert isinstance(page, outputs.ListResourceCheckout) and len(page.items) == 3
     assert all(c.units is None and c.min_units is None for c in page.items)
     assert len(list(polar.checkouts.iter_list(limit=1))) == 3
-    created = polar.checkouts.create(products=[info.products["one_time_custom"], info.products["one_time_fixed"]],
-                                     amount=2000, metadata={"ref": "abc"})
+    created = polar.checkouts.create(
+        products=[info.products["one_time_custom"], info.products["one_time_fixed"]],
+        amount=2000,
+        metadata={"ref": "abc"},
+    )
     assert isinstance(created, outputs.Checkout) and created.amount == 2000
     assert polar.checkouts.get(created.id).metadata == {"ref": "abc"}
     updated = polar.checkouts.update(created.id, product_id=info.products["one_time_fixed"], customer_name="Zoe")
@@ -282,14 +308,20 @@ def test_checkouts_client_side(polar: Polar, info: SeedInfo, state: EmulatorStat
         (["body", "customer_email"], "Field is required."),
         (["body", "customer_billing_address"], "Field is required."),
         (["body", "customer_billing_address", "country"], "Field is required."),
-        (["body", "confirmation_token_id"], "Confirmation token is required.")]
-    filled = polar.checkouts.client_update(secret, customer_email="zoe@example.com",
-                                           customer_billing_address=US_ADDRESS)
+        (["body", "confirmation_token_id"], "Confirmation token is required."),
+    ]
+    filled = polar.checkouts.client_update(
+        secret, customer_email="zoe@example.com", customer_billing_address=US_ADDRESS
+    )
     assert filled.customer_email == "zoe@example.com"
     with pytest.raises(errors.PaymentError) as declined:
         polar.checkouts.client_confirm(secret, confirmation_token_id="tok_chargeDeclined")
-    polar_error(declined.value, 400, "PaymentError",
-                "The payment failed: Your card was declined. Please try again with a different payment method.")
+    polar_error(
+        declined.value,
+        400,
+        "PaymentError",
+        "The payment failed: Your card was declined. Please try again with a different payment method.",
+    )
     state.set_organization(payments_ready=False)
     with pytest.raises(errors.CheckoutsClientConfirm403Error) as not_ready:
         polar.checkouts.client_confirm(secret, confirmation_token_id="tok_visa")
@@ -342,7 +374,9 @@ def test_customer_portal_orders(polar: Polar, raw: httpx2.Client, info: SeedInfo
     assert portal.receipt(order_id, request_access_token=token).url.startswith("http")
     status = portal.get_payment_status(order_id, request_access_token=token)
     assert isinstance(status, outputs.CustomerOrderPaymentStatus) and (status.status, status.error) == (
-        "succeeded", None)
+        "succeeded",
+        None,
+    )
     pending = info.orders_by_status["pending"]
     with pytest.raises(errors.OrderNotEligibleForRetry) as retry:
         portal.confirm_retry_payment(pending, confirmation_token_id="tok_visa", request_access_token=token)

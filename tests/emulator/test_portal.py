@@ -25,8 +25,9 @@ async def test_session_by_external_id_and_unknown_customer(client: httpx2.AsyncC
 
 
 @pytest.mark.parametrize("prefix", PREFIXES)
-async def test_lists_only_the_sessions_customer(client: httpx2.AsyncClient, anonymous: httpx2.AsyncClient,
-                                                info: SeedInfo, prefix: str) -> None:
+async def test_lists_only_the_sessions_customer(
+    client: httpx2.AsyncClient, anonymous: httpx2.AsyncClient, info: SeedInfo, prefix: str
+) -> None:
     headers = await session_headers(client, info.customers["sca_card"])
     body = (await anonymous.get(f"{prefix}/", params={"limit": 100}, headers=headers)).json()
     assert body["items"] and {o["customer_id"] for o in body["items"]} == {info.customers["sca_card"]}
@@ -36,14 +37,16 @@ async def test_lists_only_the_sessions_customer(client: httpx2.AsyncClient, anon
     theirs = await anonymous.get(f"{prefix}/{info.paid_order_id}", headers=headers)
     assert theirs.status_code == 404 and theirs.json()["error"] == "ResourceNotFound"
     for method, suffix in (("PATCH", ""), ("POST", "/invoice"), ("GET", "/invoice"), ("GET", "/receipt")):
-        response = await anonymous.request(method, f"{prefix}/{info.paid_order_id}{suffix}", headers=headers,
-                                           json={} if method == "PATCH" else None)
+        response = await anonymous.request(
+            method, f"{prefix}/{info.paid_order_id}{suffix}", headers=headers, json={} if method == "PATCH" else None
+        )
         assert response.status_code == 404, (method, suffix)
 
 
 @pytest.mark.parametrize("prefix", PREFIXES)
-async def test_billing_details_invoice_and_receipt(client: httpx2.AsyncClient, anonymous: httpx2.AsyncClient,
-                                                   info: SeedInfo, prefix: str) -> None:
+async def test_billing_details_invoice_and_receipt(
+    client: httpx2.AsyncClient, anonymous: httpx2.AsyncClient, info: SeedInfo, prefix: str
+) -> None:
     headers = await session_headers(client, info.customers["good_card"])
     order_url = f"{prefix}/{info.paid_order_id}"
     patched = await anonymous.patch(order_url, headers=headers, json={"billing_name": "Ada Good Ltd"})
@@ -57,8 +60,9 @@ async def test_billing_details_invoice_and_receipt(client: httpx2.AsyncClient, a
     assert org_view["billing_name"] == "Ada Good Ltd" and org_view["is_invoice_generated"]
 
 
-async def test_alias_answers_exactly_like_the_portal(client: httpx2.AsyncClient, anonymous: httpx2.AsyncClient,
-                                                     info: SeedInfo) -> None:
+async def test_alias_answers_exactly_like_the_portal(
+    client: httpx2.AsyncClient, anonymous: httpx2.AsyncClient, info: SeedInfo
+) -> None:
     headers = await session_headers(client, info.customers["good_card"])
     for suffix in ("/", f"/{info.paid_order_id}", "/?sorting=-amount&limit=3"):
         portal = await anonymous.get(f"/v1/customer-portal/orders{suffix}", headers=headers)
@@ -67,15 +71,18 @@ async def test_alias_answers_exactly_like_the_portal(client: httpx2.AsyncClient,
 
 
 @pytest.mark.parametrize("prefix", PREFIXES)
-async def test_payment_status_follows_the_latest_payment(client: httpx2.AsyncClient, anonymous: httpx2.AsyncClient,
-                                                         info: SeedInfo, prefix: str) -> None:
+async def test_payment_status_follows_the_latest_payment(
+    client: httpx2.AsyncClient, anonymous: httpx2.AsyncClient, info: SeedInfo, prefix: str
+) -> None:
     headers = await session_headers(client, info.customers["declining_card"])
     draft = info.draft_orders["declining_card"]
     status = f"{prefix}/{draft}/payment-status"
     assert (await anonymous.get(status, headers=headers)).json() == {"status": "no_payment", "error": None}
     await client.post(f"/v1/orders/{draft}/finalize")
     assert (await anonymous.get(status, headers=headers)).json() == {
-        "status": "failed", "error": "The bank did not return any further details with this decline."}
+        "status": "failed",
+        "error": "The bank did not return any further details with this decline.",
+    }
     good = await session_headers(client, info.customers["good_card"])
     paid = await anonymous.get(f"{prefix}/{info.paid_order_id}/payment-status", headers=good)
     assert paid.json() == {"status": "succeeded", "error": None}
@@ -84,16 +91,20 @@ async def test_payment_status_follows_the_latest_payment(client: httpx2.AsyncCli
 
 
 @pytest.mark.parametrize("prefix", PREFIXES)
-async def test_no_order_is_eligible_for_a_payment_retry(client: httpx2.AsyncClient, anonymous: httpx2.AsyncClient,
-                                                        info: SeedInfo, prefix: str) -> None:
+async def test_no_order_is_eligible_for_a_payment_retry(
+    client: httpx2.AsyncClient, anonymous: httpx2.AsyncClient, info: SeedInfo, prefix: str
+) -> None:
     headers = await session_headers(client, info.customers["good_card"])
     order_id = info.orders_by_status["pending"]
     url = f"{prefix}/{order_id}/confirm-payment"
     retry = await anonymous.post(url, headers=headers, json={"confirmation_token_id": "tok_visa"})
     assert retry.status_code == 422
-    assert retry.json() == {"error": "OrderNotEligibleForRetry",
-                            "detail": f"Order {order_id} is not eligible for payment retry."}
+    assert retry.json() == {
+        "error": "OrderNotEligibleForRetry",
+        "detail": f"Order {order_id} is not eligible for payment retry.",
+    }
     neither = await anonymous.post(url, headers=headers, json={})
     assert neither.status_code == 422 and neither.json()["error"] == "RequestValidationError"
     assert neither.json()["detail"][0]["msg"] == (
-        "Value error, Either confirmation_token_id or payment_method_id must be provided")
+        "Value error, Either confirmation_token_id or payment_method_id must be provided"
+    )

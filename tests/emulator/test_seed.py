@@ -36,8 +36,13 @@ def test_seed_covers_every_status_and_customer_kind(state: EmulatorState) -> Non
     assert {store.orders_by_id[i].customer.id for i in info.draft_orders.values()} == set(info.customers.values())
     customers = {kind: store.customers[i] for kind, i in info.customers.items()}
     outcomes = {kind: [pm.outcome for pm in c.payment_methods] for kind, c in customers.items()}
-    assert outcomes == {"good_card": ["succeeds"], "declining_card": ["declines"], "sca_card": ["requires_action"],
-                        "no_payment_method": [], "no_billing_address": ["succeeds"]}
+    assert outcomes == {
+        "good_card": ["succeeds"],
+        "declining_card": ["declines"],
+        "sca_card": ["requires_action"],
+        "no_payment_method": [],
+        "no_billing_address": ["succeeds"],
+    }
     assert customers["no_billing_address"].billing_address is None
     assert all(c.billing_address and c.email for k, c in customers.items() if k != "no_billing_address")
     assert store.checkouts[info.open_checkout_id].status == "open"

@@ -36,8 +36,14 @@ class Clock:
 
 
 def make_settings(**given: Any) -> Settings:
-    defaults: dict[str, Any] = {"emulator": True, "transport": "http", "oauth": True, "port": 8000,
-                                "approvers": f"ada:{ADA},bob:{BOB}", "roles": "ada=use+approve"}  # fmt: skip
+    defaults: dict[str, Any] = {
+        "emulator": True,
+        "transport": "http",
+        "oauth": True,
+        "port": 8000,
+        "approvers": f"ada:{ADA},bob:{BOB}",
+        "roles": "ada=use+approve",
+    }
     return Settings(**{**defaults, **given})
 
 
@@ -70,9 +76,17 @@ class Server:
         return str(answer.json()["client_id"])
 
     async def authorize(self, client_id: str, challenge: str, **params: str) -> httpx2.Response:
-        query = {"response_type": "code", "client_id": client_id, "redirect_uri": REDIRECT,
-                 "code_challenge": challenge, "code_challenge_method": "S256", "state": "st-1",
-                 "scope": "polar:read polar:write", "resource": f"{BASE}/mcp", **params}  # fmt: skip
+        query = {
+            "response_type": "code",
+            "client_id": client_id,
+            "redirect_uri": REDIRECT,
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+            "state": "st-1",
+            "scope": "polar:read polar:write",
+            "resource": f"{BASE}/mcp",
+            **params,
+        }
         return await self.http.get("/authorize", params={k: v for k, v in query.items() if v != ""})
 
     async def sign_in(self, sign_in_url: str, secret: str = ADA) -> httpx2.Response:
@@ -89,8 +103,9 @@ class Server:
         page = await self.http.get(consent_url)
         assert page.status_code == 200, page.text
         request_id = parse_qs(urlsplit(consent_url).query)["request"][0]
-        return await self.post("/oauth/consent", {"csrf": csrf_of(page.text), "request": request_id,
-                                                  "decision": decision})  # fmt: skip
+        return await self.post(
+            "/oauth/consent", {"csrf": csrf_of(page.text), "request": request_id, "decision": decision}
+        )
 
     async def code_for(self, client_id: str, challenge: str, **params: str) -> str:
         """A code, through sign-in and consent as ada."""
@@ -108,8 +123,13 @@ class Server:
     async def tokens(self, client_id: str, **params: str) -> dict[str, Any]:
         verifier, challenge = pkce()
         code = await self.code_for(client_id, challenge, **params)
-        answer = await self.token(grant_type="authorization_code", code=code, client_id=client_id,
-                                  code_verifier=verifier, redirect_uri=REDIRECT)  # fmt: skip
+        answer = await self.token(
+            grant_type="authorization_code",
+            code=code,
+            client_id=client_id,
+            code_verifier=verifier,
+            redirect_uri=REDIRECT,
+        )
         assert answer.status_code == 200, answer.text
         return dict(answer.json())
 
@@ -190,6 +210,9 @@ def authority(tmp_path_factory: pytest.TempPathFactory) -> Authority:
     leaf = issue("localhost", leaf_key, ca_key, "Test CA", False)
     folder = tmp_path_factory.mktemp("tls")
     (folder / "cert.pem").write_bytes(leaf.public_bytes(serialization.Encoding.PEM))
-    (folder / "key.pem").write_bytes(leaf_key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))  # fmt: skip
+    (folder / "key.pem").write_bytes(
+        leaf_key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
     return Authority(ca.public_bytes(serialization.Encoding.PEM), folder / "cert.pem", folder / "key.pem")

@@ -59,11 +59,14 @@ class LocalIdp:
             raise httpx2.ConnectError("connection refused", request=request)
         discovery = ("/.well-known/openid-configuration",) if self.openid else ()
         if path in (*discovery, "/.well-known/oauth-authorization-server"):
-            return httpx2.Response(200, json={
-                "issuer": self.discovered_issuer,
-                "jwks_uri": f"{self.issuer}/jwks",
-                "introspection_endpoint": INTROSPECTION,
-            })  # fmt: skip
+            return httpx2.Response(
+                200,
+                json={
+                    "issuer": self.discovered_issuer,
+                    "jwks_uri": f"{self.issuer}/jwks",
+                    "introspection_endpoint": INTROSPECTION,
+                },
+            )
         if path == "/jwks":
             return httpx2.Response(200, json={"keys": self.keys})
         if path == "/token/introspection":

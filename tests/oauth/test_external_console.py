@@ -30,9 +30,13 @@ def idp() -> Iterator[RealIdp]:
 @pytest.fixture
 def parts(idp: RealIdp, make_parts: Callable[..., ServerParts]) -> ServerParts:
     return make_parts(
-        transport="http", oauth_issuer=idp.issuer, oauth_client_id="polar-mcp", oauth_client_secret=SECRET,
-        oauth_console=True, roles="ada=approve,bob=use",
-    )  # fmt: skip
+        transport="http",
+        oauth_issuer=idp.issuer,
+        oauth_client_id="polar-mcp",
+        oauth_client_secret=SECRET,
+        oauth_console=True,
+        roles="ada=approve,bob=use",
+    )
 
 
 def console(parts: ServerParts, **options: Any) -> httpx2.AsyncClient:
@@ -98,9 +102,13 @@ async def test_an_id_token_without_the_name_claim_signs_nobody_in(monkeypatch: p
     from polar_orders_mcp.oauth.provider import Provider
 
     sign_in = OidcSignIn(
-        Provider("https://login.example.com"), client_id="polar-mcp", client_secret=SECRET, algorithms=["RS256"],
-        name_claim="preferred_username", approvers=["ada", "ada@example.test"],
-    )  # fmt: skip
+        Provider("https://login.example.com"),
+        client_id="polar-mcp",
+        client_secret=SECRET,
+        algorithms=["RS256"],
+        name_claim="preferred_username",
+        approvers=["ada", "ada@example.test"],
+    )
 
     async def answer(*_: Any, **__: Any) -> Any:
         return {"id_token": "checked below"}

@@ -18,8 +18,14 @@ CLIENT = "polar-mcp"
 
 def sign_in(idp: LocalIdp) -> oidc.OidcSignIn:
     provider = Provider(idp.issuer, transport=idp.transport)
-    return oidc.OidcSignIn(provider, client_id=CLIENT, client_secret="s" * 24, algorithms=("RS256",),
-                           name_claim="preferred_username", approvers=("ada",))  # fmt: skip
+    return oidc.OidcSignIn(
+        provider,
+        client_id=CLIENT,
+        client_secret="s" * 24,
+        algorithms=("RS256",),
+        name_claim="preferred_username",
+        approvers=("ada",),
+    )
 
 
 async def test_the_id_token_of_this_sign_in_is_taken() -> None:

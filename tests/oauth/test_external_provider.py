@@ -143,9 +143,17 @@ async def test_a_provider_that_does_not_answer_in_time_grants_nothing(caplog: py
 def active(**changes: Any) -> dict[str, Any]:
     now = int(time.time())
     found = {
-        "active": True, "iss": ISSUER, "aud": RESOURCE, "sub": "sub-bob", "preferred_username": "bob",
-        "client_id": "desk", "scope": "polar:read polar:money", "exp": now + 600, "iat": now, "token_type": "Bearer",
-    }  # fmt: skip
+        "active": True,
+        "iss": ISSUER,
+        "aud": RESOURCE,
+        "sub": "sub-bob",
+        "preferred_username": "bob",
+        "client_id": "desk",
+        "scope": "polar:read polar:money",
+        "exp": now + 600,
+        "iat": now,
+        "token_type": "Bearer",
+    }
     found.update(changes)
     return {name: value for name, value in found.items() if value is not None}
 

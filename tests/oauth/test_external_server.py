@@ -39,8 +39,16 @@ def site(idp: RealIdp, tmp_path: Path) -> Iterator[str]:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = int(sock.getsockname()[1])
-    settings = Settings(emulator=True, transport="http", port=port, oauth_issuer=idp.issuer, state_dir=tmp_path,
-                        toolsets=["all"], approval_wait=0, approvers="bob:bob-secret-for-tests")  # fmt: skip
+    settings = Settings(
+        emulator=True,
+        transport="http",
+        port=port,
+        oauth_issuer=idp.issuer,
+        state_dir=tmp_path,
+        toolsets=["all"],
+        approval_wait=0,
+        approvers="bob:bob-secret-for-tests",
+    )
     emulator = create_app(orders=10)
     built = build_parts(settings, transport=httpx2.ASGITransport(app=emulator))
     SERVED[:] = [built, emulator]
@@ -72,8 +80,12 @@ async def test_a_read_token_is_told_to_step_up_and_nothing_moves(idp: RealIdp, s
     _, emulator = SERVED
     order_id = emulator.state.emulator.seed_info.draft_orders["good_card"]
     headers = {**MCP_HEADERS, "Authorization": f"Bearer {tokens['access_token']}"}
-    call = {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
-            "params": {"name": "finalize_order", "arguments": {"order_id": order_id}}}  # fmt: skip
+    call = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "tools/call",
+        "params": {"name": "finalize_order", "arguments": {"order_id": order_id}},
+    }
     async with httpx2.AsyncClient(timeout=30) as http:
         answer = await http.post(site, json=call, headers=headers)
     assert answer.status_code == 403
@@ -89,8 +101,12 @@ async def test_tokens_for_another_resource_or_from_another_provider_are_refused(
         foreign = other.client_credentials(site, scope="polar:read")
     finally:
         other.stop()
-    initialize = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}  # fmt: skip
+    initialize = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
+    }
     async with httpx2.AsyncClient(timeout=30) as http:
         answers = [
             await http.post(site, json=initialize, headers={**MCP_HEADERS, "Authorization": f"Bearer {token}"})

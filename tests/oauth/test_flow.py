@@ -54,8 +54,13 @@ async def test_a_replayed_code_is_refused_and_revokes_the_tokens_issued_with_it(
     client_id = await server.register()
     verifier, challenge = pkce()
     code = await server.code_for(client_id, challenge)
-    form = {"grant_type": "authorization_code", "code": code, "client_id": client_id, "code_verifier": verifier,
-            "redirect_uri": REDIRECT}  # fmt: skip
+    form = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "client_id": client_id,
+        "code_verifier": verifier,
+        "redirect_uri": REDIRECT,
+    }
     first = (await server.token(**form)).json()
     again = await server.token(**form)
     assert again.status_code == 400
@@ -72,8 +77,9 @@ async def test_a_wrong_code_verifier_is_refused(server: Server) -> None:
     _, challenge = pkce()
     code = await server.code_for(client_id, challenge)
     other, _ = pkce()
-    answer = await server.token(grant_type="authorization_code", code=code, client_id=client_id, code_verifier=other,
-                                redirect_uri=REDIRECT)  # fmt: skip
+    answer = await server.token(
+        grant_type="authorization_code", code=code, client_id=client_id, code_verifier=other, redirect_uri=REDIRECT
+    )
     assert answer.status_code == 400
     assert answer.json() == {"error": "invalid_grant", "error_description": "incorrect code_verifier"}
 
@@ -123,8 +129,12 @@ async def test_a_scope_outside_the_list_is_refused(server: Server) -> None:
 async def test_a_refresh_rotates_and_never_grants_more_than_the_grant(server: Server) -> None:
     client_id = await server.register()
     tokens = await server.tokens(client_id, scope="polar:read")
-    more = await server.token(grant_type="refresh_token", refresh_token=tokens["refresh_token"], client_id=client_id,
-                              scope="polar:read polar:money")  # fmt: skip
+    more = await server.token(
+        grant_type="refresh_token",
+        refresh_token=tokens["refresh_token"],
+        client_id=client_id,
+        scope="polar:read polar:money",
+    )
     assert more.status_code == 400
     assert more.json() == {
         "error": "invalid_scope",
@@ -138,8 +148,9 @@ async def test_a_refresh_rotates_and_never_grants_more_than_the_grant(server: Se
 async def test_a_rotated_refresh_token_used_again_revokes_the_family(server: Server) -> None:
     client_id = await server.register()
     tokens = await server.tokens(client_id)
-    fresh = (await server.token(grant_type="refresh_token", refresh_token=tokens["refresh_token"],
-                                client_id=client_id)).json()  # fmt: skip
+    fresh = (
+        await server.token(grant_type="refresh_token", refresh_token=tokens["refresh_token"], client_id=client_id)
+    ).json()
     again = await server.token(grant_type="refresh_token", refresh_token=tokens["refresh_token"], client_id=client_id)
     assert again.status_code == 400 and again.json() == {
         "error": "invalid_grant",
@@ -161,8 +172,9 @@ async def test_revoking_either_token_revokes_both(server: Server) -> None:
         answer = await server.http.post("/revoke", data=form)
         assert answer.status_code == 200
         assert await server.verifier.verify(tokens["access_token"]) is None
-        refreshed = await server.token(grant_type="refresh_token", refresh_token=tokens["refresh_token"],
-                                       client_id=client_id)  # fmt: skip
+        refreshed = await server.token(
+            grant_type="refresh_token", refresh_token=tokens["refresh_token"], client_id=client_id
+        )
         assert refreshed.json() == {"error": "invalid_grant", "error_description": "refresh token does not exist"}
 
 
@@ -189,8 +201,10 @@ async def test_a_person_without_the_role_use_cannot_sign_in(server: Server) -> N
     started = await server.authorize(client_id, challenge)
     answer = await server.sign_in(started.headers["location"], secret=BOB)
     assert answer.status_code == 403
-    assert ("bob may approve in the approval console but may not connect clients: ask the operator to give bob the "
-            "role use (POLAR_MCP_ROLES=bob=use+approve).") in answer.text  # fmt: skip
+    assert (
+        "bob may approve in the approval console but may not connect clients: ask the operator to give bob the "
+        "role use (POLAR_MCP_ROLES=bob=use+approve)."
+    ) in answer.text
 
 
 async def test_a_wrong_secret_is_refused_and_counted(server: Server) -> None:
@@ -241,8 +255,12 @@ async def test_deny_returns_access_denied_with_the_state(server: Server) -> None
     started = await server.authorize(client_id, challenge)
     signed = await server.sign_in(started.headers["location"])
     decided = await server.decide(signed.headers["location"], "deny")
-    assert query(decided.headers["location"]) == {"error": "access_denied", "error_description": "The person declined.",
-                                                  "state": "st-1", "iss": BASE}  # fmt: skip
+    assert query(decided.headers["location"]) == {
+        "error": "access_denied",
+        "error_description": "The person declined.",
+        "state": "st-1",
+        "iss": BASE,
+    }
 
 
 async def test_the_consent_page_names_client_person_return_host_and_scopes(server: Server) -> None:
@@ -312,13 +330,22 @@ async def test_no_secret_token_or_code_is_logged(server: Server, caplog: pytest.
     client_id = await server.register()
     verifier, challenge = pkce()
     code = await server.code_for(client_id, challenge)
-    tokens = (await server.token(grant_type="authorization_code", code=code, client_id=client_id,
-                                 code_verifier=verifier, redirect_uri=REDIRECT)).json()  # fmt: skip
-    refreshed = (await server.token(grant_type="refresh_token", refresh_token=tokens["refresh_token"],
-                                    client_id=client_id)).json()  # fmt: skip
+    tokens = (
+        await server.token(
+            grant_type="authorization_code",
+            code=code,
+            client_id=client_id,
+            code_verifier=verifier,
+            redirect_uri=REDIRECT,
+        )
+    ).json()
+    refreshed = (
+        await server.token(grant_type="refresh_token", refresh_token=tokens["refresh_token"], client_id=client_id)
+    ).json()
     await server.verifier.verify("pom_at_" + "x" * 40)
-    await server.token(grant_type="authorization_code", code=code, client_id=client_id, code_verifier=verifier,
-                       redirect_uri=REDIRECT)  # a replay, refused and logged  # fmt: skip
+    await server.token(
+        grant_type="authorization_code", code=code, client_id=client_id, code_verifier=verifier, redirect_uri=REDIRECT
+    )  # a replay, refused and logged
     logged = caplog.text
     for secret in (ADA, code, verifier, tokens["access_token"], tokens["refresh_token"], refreshed["access_token"]):
         assert secret not in logged

@@ -25,8 +25,9 @@ async def oauth(store_url: str, clock: Clock) -> AsyncIterator[OAuthStore]:
 
 
 async def issued(oauth: OAuthStore, scopes: tuple[str, ...] = ("polar:read", "polar:write")) -> Issued:
-    grant = CodeGrant("desk", "ada", scopes, "c" * 43, "http://127.0.0.1/cb", True, "http://x/mcp", oauth.now() + 60,
-                      used=False)  # fmt: skip
+    grant = CodeGrant(
+        "desk", "ada", scopes, "c" * 43, "http://127.0.0.1/cb", True, "http://x/mcp", oauth.now() + 60, used=False
+    )
     tokens = await oauth.exchange_code(await oauth.create_code(grant), "desk")
     assert tokens is not None
     return tokens
@@ -58,8 +59,9 @@ async def test_of_two_concurrent_refreshes_with_one_token_exactly_one_succeeds(o
 
 
 async def test_of_many_concurrent_exchanges_of_one_code_exactly_one_succeeds(oauth: OAuthStore) -> None:
-    grant = CodeGrant("desk", "ada", ("polar:read",), "c" * 43, "http://127.0.0.1/cb", True, None, oauth.now() + 60,
-                      used=False)  # fmt: skip
+    grant = CodeGrant(
+        "desk", "ada", ("polar:read",), "c" * 43, "http://127.0.0.1/cb", True, None, oauth.now() + 60, used=False
+    )
     code = await oauth.create_code(grant)
     outcomes: list[Issued | None] = []
 
@@ -88,8 +90,9 @@ async def test_a_refresh_token_of_another_client_or_expired_gives_nothing(oauth:
 
 
 async def test_an_expired_code_gives_nothing(oauth: OAuthStore, clock: Clock) -> None:
-    grant = CodeGrant("desk", "ada", ("polar:read",), "c" * 43, "http://127.0.0.1/cb", True, None, oauth.now() + 60,
-                      used=False)  # fmt: skip
+    grant = CodeGrant(
+        "desk", "ada", ("polar:read",), "c" * 43, "http://127.0.0.1/cb", True, None, oauth.now() + 60, used=False
+    )
     code = await oauth.create_code(grant)
     clock.now += 60
     assert await oauth.exchange_code(code, "desk") is None
@@ -124,8 +127,9 @@ async def test_a_metadata_document_is_replaced_when_fetched_again(oauth: OAuthSt
 
 
 async def test_a_code_exchanged_again_revokes_the_tokens_of_its_first_exchange(oauth: OAuthStore) -> None:
-    grant = CodeGrant("desk", "ada", ("polar:read",), "c" * 43, "http://127.0.0.1/cb", True, None, oauth.now() + 60,
-                      used=False)  # fmt: skip
+    grant = CodeGrant(
+        "desk", "ada", ("polar:read",), "c" * 43, "http://127.0.0.1/cb", True, None, oauth.now() + 60, used=False
+    )
     code = await oauth.create_code(grant)
     first = await oauth.exchange_code(code, "desk")
     assert first is not None and (await oauth.token(first.access)).revoked_at is None  # type: ignore[union-attr]

@@ -15,8 +15,9 @@ UNKNOWN = "00000000-0000-4000-8000-000000000000"
 
 async def test_refund_create_list_and_get(polar: PolarClient, emulator: Emulator) -> None:
     order_id = emulator.seed["paid_order_id"]
-    made = await polar.refunds.create(order_id=order_id, reason="customer_request", amount=500, comment="late",
-                                      metadata={"ticket": "T-9"})
+    made = await polar.refunds.create(
+        order_id=order_id, reason="customer_request", amount=500, comment="late", metadata={"ticket": "T-9"}
+    )
     assert (made.status, made.amount, made.tax_amount, made.total_amount) == ("succeeded", 500, 100, 600)
     assert made.metadata == {"ticket": "T-9"} and made.order_id == order_id
     listed = await polar.refunds.list(order_id=order_id, succeeded=True, sorting=["-amount"])
@@ -33,13 +34,16 @@ async def test_get_of_an_unknown_refund_is_not_found(polar: PolarClient) -> None
     assert caught.value.code == "ResourceNotFound" and UNKNOWN in str(caught.value)
 
 
-@pytest.mark.parametrize("case, status, code, cls", [
-    ("blocked", 403, "RefundsBlocked", errors.PermissionDeniedError),
-    ("refunded", 403, "RefundedAlready", errors.PermissionDeniedError),
-    ("disputed", 403, "RefundDisputedPayment", errors.PermissionDeniedError),
-    ("subscription", 400, "RevokeSubscriptionBenefitsProhibited", errors.BadRequestError),
-    ("void", 404, "RefundUnknownPayment", errors.NotFoundError),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "case, status, code, cls",
+    [
+        ("blocked", 403, "RefundsBlocked", errors.PermissionDeniedError),
+        ("refunded", 403, "RefundedAlready", errors.PermissionDeniedError),
+        ("disputed", 403, "RefundDisputedPayment", errors.PermissionDeniedError),
+        ("subscription", 400, "RevokeSubscriptionBenefitsProhibited", errors.BadRequestError),
+        ("void", 404, "RefundUnknownPayment", errors.NotFoundError),
+    ],
+)
 async def test_each_refusal_is_an_error_with_polars_code_and_a_hint(
     polar: PolarClient, emulator: Emulator, case: str, status: int, code: str, cls: type[errors.PolarAPIError]
 ) -> None:
@@ -52,8 +56,9 @@ async def test_each_refusal_is_an_error_with_polars_code_and_a_hint(
         "void": seed["orders_by_status"]["void"],
     }[case]
     with pytest.raises(cls) as caught:
-        await polar.refunds.create(order_id=order_id, reason="duplicate", amount=100,
-                                   revoke_benefits=case == "subscription")
+        await polar.refunds.create(
+            order_id=order_id, reason="duplicate", amount=100, revoke_benefits=case == "subscription"
+        )
     error = caught.value
     assert (error.status_code, error.code) == (status, code)
     assert error.hint == CODE_HINTS[code] and "nothing" in error.hint.lower()
@@ -88,8 +93,9 @@ async def test_subscriptions_cancel_uncancel_and_revoke(polar: PolarClient, emul
     with pytest.raises(errors.GoneError) as ended:
         await polar.subscriptions.uncancel(subscription_id)
     assert ended.value.hint == SUBSCRIPTION_HINTS["ResourceUnavailable"]
-    listed = await polar.subscriptions.list(customer_id=emulator.seed["customers"]["good_card"], status="canceled",
-                                            limit=100)
+    listed = await polar.subscriptions.list(
+        customer_id=emulator.seed["customers"]["good_card"], status="canceled", limit=100
+    )
     assert subscription_id in {s.id for s in listed.items}
     everything = [s.id async for s in polar.subscriptions.iterate(cancel_at_period_end=True)]
     assert everything == [emulator.seed["subscriptions"]["canceled_at_period_end"]]

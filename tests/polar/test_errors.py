@@ -87,8 +87,10 @@ async def test_missing_token_hint() -> None:
 
 async def test_insufficient_scope_names_the_scope() -> None:
     # As Authlib writes it for Polar (polar/oauth2/exceptions.py): realm, the scope, then the error.
-    header = ('Bearer realm="polar", scope="orders:write", error="insufficient_scope", '
-              'error_description="The request requires higher privileges than provided by the access token."')
+    header = (
+        'Bearer realm="polar", scope="orders:write", error="insufficient_scope", '
+        'error_description="The request requires higher privileges than provided by the access token."'
+    )
     body = {"error": "insufficient_scope", "error_description": "The request requires higher privileges."}
     error = await _raise(403, body, {"WWW-Authenticate": header})
     assert isinstance(error, errors.PermissionDeniedError)
@@ -177,11 +179,14 @@ async def test_every_error_is_a_polar_error() -> None:
     assert issubclass(errors.PolarTimeoutError, errors.PolarConnectionError)
 
 
-@pytest.mark.parametrize(("status", "code", "cls", "says"), [
-    (409, "RefundPendingCreation", errors.ConflictError, "do not refund again"),
-    (403, "InactiveSubscription", errors.PermissionDeniedError, "not active"),
-    (409, "SubscriptionLocked", errors.ConflictError, "update pending"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("status", "code", "cls", "says"),
+    [
+        (409, "RefundPendingCreation", errors.ConflictError, "do not refund again"),
+        (403, "InactiveSubscription", errors.PermissionDeniedError, "not active"),
+        (409, "SubscriptionLocked", errors.ConflictError, "update pending"),
+    ],
+)
 async def test_refusals_the_emulator_never_sends_still_get_their_hint(
     status: int, code: str, cls: type[PolarAPIError], says: str
 ) -> None:
@@ -195,9 +200,12 @@ async def test_refusals_the_emulator_never_sends_still_get_their_hint(
 # 1.0.2 declares a 409 `SubscriptionNotScheduledToCancel` for it. Either says the same thing.
 NOT_SCHEDULED = [
     (400, {"error": "BadRequest", "detail": "Bad request"}, errors.BadRequestError),
-    (409, {"error": "SubscriptionNotScheduledToCancel", "detail": "The subscription is not scheduled to cancel."},
-     errors.ConflictError),
-]  # fmt: skip
+    (
+        409,
+        {"error": "SubscriptionNotScheduledToCancel", "detail": "The subscription is not scheduled to cancel."},
+        errors.ConflictError,
+    ),
+]
 
 
 @pytest.mark.parametrize(("status", "body", "cls"), NOT_SCHEDULED, ids=["400", "409"])

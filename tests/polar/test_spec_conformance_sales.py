@@ -28,21 +28,44 @@ async def _all(iterator: Any) -> list[Any]:
 
 CALLS: dict[str, Callable[[PolarClient], Awaitable[object]]] = {
     "refunds.list": lambda p: p.refunds.list(
-        page=2, limit=50, id=[ID2], organization_id=ID2, order_id=ORDER_ID, subscription_id=[ID2],
-        customer_id=CUSTOMER_ID, external_customer_id=["ext_1"], succeeded=False, sorting=["-amount", "created_at"],
+        page=2,
+        limit=50,
+        id=[ID2],
+        organization_id=ID2,
+        order_id=ORDER_ID,
+        subscription_id=[ID2],
+        customer_id=CUSTOMER_ID,
+        external_customer_id=["ext_1"],
+        succeeded=False,
+        sorting=["-amount", "created_at"],
     ),
     "refunds.iterate": lambda p: _all(p.refunds.iterate(order_id=ORDER_ID, succeeded=True)),
     "refunds.get": lambda p: p.refunds.get(ID2),
     "refunds.create": lambda p: p.refunds.create(
-        order_id=ORDER_ID, reason="customer_request", amount=625, comment="late", revoke_benefits=True,
+        order_id=ORDER_ID,
+        reason="customer_request",
+        amount=625,
+        comment="late",
+        revoke_benefits=True,
         metadata={"ticket": "T-1", "n": 2},
     ),
     "refunds.create.minimal": lambda p: p.refunds.create(order_id=ORDER_ID, reason="other", amount=1),
     "subscriptions.list": lambda p: p.subscriptions.list(
-        page=1, limit=100, organization_id=ID2, product_id=[PRODUCT_ID], customer_id=CUSTOMER_ID,
-        external_customer_id="ext", discount_id=ID2, status=["active", "past_due"], cancel_at_period_end=True,
-        customer_cancellation_reason=["unused"], canceled_at_after=WHEN, canceled_at_before=WHEN,
-        started_after="2026-01-01T00:00:00Z", started_before=WHEN, metadata={"plan": "pro"},
+        page=1,
+        limit=100,
+        organization_id=ID2,
+        product_id=[PRODUCT_ID],
+        customer_id=CUSTOMER_ID,
+        external_customer_id="ext",
+        discount_id=ID2,
+        status=["active", "past_due"],
+        cancel_at_period_end=True,
+        customer_cancellation_reason=["unused"],
+        canceled_at_after=WHEN,
+        canceled_at_before=WHEN,
+        started_after="2026-01-01T00:00:00Z",
+        started_before=WHEN,
+        metadata={"plan": "pro"},
         sorting=["-current_period_end", "customer"],
     ),
     "subscriptions.iterate": lambda p: _all(p.subscriptions.iterate(status="active")),
@@ -61,9 +84,18 @@ CALLS: dict[str, Callable[[PolarClient], Awaitable[object]]] = {
     "disputes.get": lambda p: p.disputes.get(ID2),
     "disputes.accept": lambda p: p.disputes.accept(ID2),
     "organizations.get": lambda p: p.organizations.get(ID2),
-}  # fmt: skip
-OPERATIONS = {"refunds:list", "refunds:create", "subscriptions:list", "subscriptions:get", "subscriptions:update",
-              "disputes:list", "disputes:get", "disputes:accept", "organizations:get"}
+}
+OPERATIONS = {
+    "refunds:list",
+    "refunds:create",
+    "subscriptions:list",
+    "subscriptions:get",
+    "subscriptions:update",
+    "disputes:list",
+    "disputes:get",
+    "disputes:accept",
+    "organizations:get",
+}
 
 
 async def _sent(call: Callable[[PolarClient], Awaitable[object]]) -> list[httpx2.Request]:

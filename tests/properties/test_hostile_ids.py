@@ -42,10 +42,22 @@ def baseline(rig: Rig, mode: str, tool: str) -> dict[str, Any]:
 def hostile_ids(real: str) -> list[str]:
     """Hostile strings, and near misses of a real id (a UUID or a client secret)."""
     return [
-        *HOSTILE, f"{real}\n", f" {real}", f"{real} ", f"{real}/../../customers", f"{real}/confirm", f"{real}?x=1",
-        f"{real}#", f"{real}%00", f"{real}\u200b", f"\u202e{real}", f"{real}\x00", f"../{real}", real[:-1] + "/",
+        *HOSTILE,
+        f"{real}\n",
+        f" {real}",
+        f"{real} ",
+        f"{real}/../../customers",
+        f"{real}/confirm",
+        f"{real}?x=1",
+        f"{real}#",
+        f"{real}%00",
+        f"{real}\u200b",
+        f"\u202e{real}",
+        f"{real}\x00",
+        f"../{real}",
+        real[:-1] + "/",
         real.replace("-", "/") if "-" in real else real + "/x",
-    ]  # fmt: skip
+    ]
 
 
 @pytest.mark.parametrize(("mode", "tool"), TOOLS)

@@ -55,14 +55,48 @@ PATH_SHAPES = (
 )
 NOT_IN_A_PATH = ("..", "%2e", "%2E", "%2f", "%2F", "%5c", "%5C", "%00", "\\")
 HOSTILE = (
-    "../../v1/customers", "..%2F..%2Fv1%2Fcustomers", "%2e%2e/", "%2e%2e%2f%2e%2e%2fv1", "..", ".", "/", "//",
-    "..\\..\\v1", "'; DROP TABLE orders; --", '" OR 1=1 --', "{{7*7}}", "${7*7}", "<script>alert(1)</script>",
-    "\x00", "a\x00b", "\r\n", "id\r\nX-Injected: 1", "\n", "\t", " ", "", "\u200b", "\u202e\u2066evil\u2069",
-    "\ufeff", "\ud800", "\U0001d560\U0001d563\U0001d555\U0001d556\U0001d563", "\uff4f\uff52\uff44\uff45\uff52",
-    "A" * 100_000, "?page=2", "#fragment", "%00", "%0d%0a",
-    "http://169.254.169.254/latest/meta-data", "polar_c_../../v1/orders", "polar_c_abc/../../v1/orders",
-    "polar_c_" + "A" * 300, "polar_c_abc\n", "polar_c_%2e%2e", "polar_c_abc def", "polar_c_\u200babc",
-)  # fmt: skip
+    "../../v1/customers",
+    "..%2F..%2Fv1%2Fcustomers",
+    "%2e%2e/",
+    "%2e%2e%2f%2e%2e%2fv1",
+    "..",
+    ".",
+    "/",
+    "//",
+    "..\\..\\v1",
+    "'; DROP TABLE orders; --",
+    '" OR 1=1 --',
+    "{{7*7}}",
+    "${7*7}",
+    "<script>alert(1)</script>",
+    "\x00",
+    "a\x00b",
+    "\r\n",
+    "id\r\nX-Injected: 1",
+    "\n",
+    "\t",
+    " ",
+    "",
+    "\u200b",
+    "\u202e\u2066evil\u2069",
+    "\ufeff",
+    "\ud800",
+    "\U0001d560\U0001d563\U0001d555\U0001d556\U0001d563",
+    "\uff4f\uff52\uff44\uff45\uff52",
+    "A" * 100_000,
+    "?page=2",
+    "#fragment",
+    "%00",
+    "%0d%0a",
+    "http://169.254.169.254/latest/meta-data",
+    "polar_c_../../v1/orders",
+    "polar_c_abc/../../v1/orders",
+    "polar_c_" + "A" * 300,
+    "polar_c_abc\n",
+    "polar_c_%2e%2e",
+    "polar_c_abc def",
+    "polar_c_\u200babc",
+)
 EXTRA_KEYS = ("api", "guard", "ctx", "preview", "approval", "confirm", "__proto__", "$ref", "order_id ", "ORDER_ID")
 WRONG_TYPES: SearchStrategy[Any] = st.one_of(
     st.none(),
@@ -163,14 +197,28 @@ def rig() -> Iterator[Rig]:
             for mode in servers
             for tool in portal.call(clients[(mode, "auto")].list_tools).tools
         }
-        ids = [*seed.customers.values(), *seed.products.values(), *seed.draft_orders.values(), seed.paid_order_id,
-               seed.open_checkout_id, *seed.payment_methods.values(), seed.discount_id]  # fmt: skip
+        ids = [
+            *seed.customers.values(),
+            *seed.products.values(),
+            *seed.draft_orders.values(),
+            seed.paid_order_id,
+            seed.open_checkout_id,
+            *seed.payment_methods.values(),
+            seed.discount_id,
+        ]
         probe = {
             "org": ("get_order", {"order_id": seed.paid_order_id}),
             "customer": ("get_my_order", {"order_id": seed.paid_order_id}),
         }
-        yield Rig(recorder, portal, clients, schemas, ids,
-                  [seed.open_checkout_client_secret, seed.expired_checkout_client_secret], probe)  # fmt: skip
+        yield Rig(
+            recorder,
+            portal,
+            clients,
+            schemas,
+            ids,
+            [seed.open_checkout_client_secret, seed.expired_checkout_client_secret],
+            probe,
+        )
 
 
 def plausible(schema: dict[str, Any], defs: dict[str, Any], rig: Rig) -> SearchStrategy[Any]:
@@ -229,8 +277,9 @@ def arguments(draw: st.DrawFn, schema: dict[str, Any], defs: dict[str, Any], rig
     if corrupt != "none" and draw(st.booleans()):
         for name in [n for n in required if n in args and draw(st.booleans())]:
             del args[name]
-    extra = draw(st.dictionaries(st.sampled_from(EXTRA_KEYS) | st.text(max_size=8), WRONG_TYPES | HOSTILE_TEXT,
-                                 max_size=2))  # fmt: skip
+    extra = draw(
+        st.dictionaries(st.sampled_from(EXTRA_KEYS) | st.text(max_size=8), WRONG_TYPES | HOSTILE_TEXT, max_size=2)
+    )
     return extra | args
 
 

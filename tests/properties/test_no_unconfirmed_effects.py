@@ -117,9 +117,13 @@ PAYMENT_TOKENS = (None, "tok_visa", "tok_visa", "tok_chargeDeclined", "tok_three
 REFUND_AMOUNTS = (None, 100)  # all that is left, or $1.00 of it
 FAULTS = ("status", "drop_before", "drop_after")
 NOTHING_DONE = (
-    "was not charged", "nothing was charged", "was not confirmed", "was not refunded", "was not revoked",
+    "was not charged",
+    "nothing was charged",
+    "was not confirmed",
+    "was not refunded",
+    "was not revoked",
     "was not accepted",
-)  # fmt: skip
+)
 # An order's statuses once it was charged, and the changes a refund makes.
 MONEY_TAKEN = ("paid", "partially_refunded", "refunded")
 REFUNDED = {("paid", "partially_refunded"), ("paid", "refunded"), ("partially_refunded", "refunded")}
@@ -404,8 +408,16 @@ class ApprovalMachine(RuleBasedStateMachine):
         if tool == "revoke_subscription":
             product = store.product(seed.products["recurring"])
             amount = product.prices[0].price_amount or 0
-            s = Subscription(store.new_id(), now, seed.customers["good_card"], product.id, amount, "month", now,
-                             now + timedelta(days=30))  # fmt: skip
+            s = Subscription(
+                store.new_id(),
+                now,
+                seed.customers["good_card"],
+                product.id,
+                amount,
+                "month",
+                now,
+                now + timedelta(days=30),
+            )
             store.subscriptions[s.id] = s
             self.subscriptions.append(s.id)
         elif tool == "accept_dispute":
@@ -413,8 +425,17 @@ class ApprovalMachine(RuleBasedStateMachine):
             undisputed = [o for o in store.orders if o.has_succeeded_payment and o.id not in disputed]
             order = data.draw(st.sampled_from(undisputed), label="order the bank disputes")
             payment = store.derived_id("payment", order.id)
-            d = Dispute(store.new_id(), now, order, "needs_response", order.net_amount, order.tax_amount, payment,
-                        reason="fraudulent", evidence_due_by=now + timedelta(days=7))  # fmt: skip
+            d = Dispute(
+                store.new_id(),
+                now,
+                order,
+                "needs_response",
+                order.net_amount,
+                order.tax_amount,
+                payment,
+                reason="fraudulent",
+                evidence_due_by=now + timedelta(days=7),
+            )
             store.disputes[d.id] = d
             self.disputes.append(d.id)
         elif tool == "finalize_order":

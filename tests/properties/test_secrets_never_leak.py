@@ -65,10 +65,15 @@ def markers(canary: str) -> list[str]:
     return found
 
 
-LEAKS = {name: markers(value) for name, value in [
-    ("Polar token", POLAR_CANARY), ("customer session", SESSION_CANARY),
-    ("confirmation secret", CONFIRM_CANARY), ("HTTP token", HTTP_CANARY),
-]}  # fmt: skip
+LEAKS = {
+    name: markers(value)
+    for name, value in [
+        ("Polar token", POLAR_CANARY),
+        ("customer session", SESSION_CANARY),
+        ("confirmation secret", CONFIRM_CANARY),
+        ("HTTP token", HTTP_CANARY),
+    ]
+}
 
 
 @dataclass
@@ -207,8 +212,9 @@ def canary_emulator(variant: str) -> Any:
         state.store.tokens[POLAR_CANARY] = state.store.tokens[ORG_TOKEN]
         customer = state.store.customers[state.seed_info.customers["good_card"]]
         now = state.now()
-        state.store.sessions[SESSION_CANARY] = CustomerSession("canary", SESSION_CANARY, customer, now, now.replace(
-            year=now.year + 1))  # fmt: skip
+        state.store.sessions[SESSION_CANARY] = CustomerSession(
+            "canary", SESSION_CANARY, customer, now, now.replace(year=now.year + 1)
+        )
     return emulator
 
 
@@ -242,9 +248,12 @@ class FailEveryRequest:
 
 @pytest.mark.parametrize("variant", ["accepted", "rejected", "failing", "unreachable"])
 async def test_no_secret_in_results_logs_or_audit(
-    variant: str, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str], tmp_path: Path,
+    variant: str,
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
+    tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
-) -> None:  # fmt: skip
+) -> None:
     caplog.set_level(logging.DEBUG)
     monkeypatch.setattr(retries, "INITIAL_BACKOFF", 0.001)  # the retry paths run, without their waits
     emulator = canary_emulator(variant)
@@ -301,24 +310,37 @@ def bearer_attempts() -> list[dict[str, str]]:
     no miss: `bearer` is `Bearer`, RFC 9110)."""
     basic = base64.b64encode(f"user:{HTTP_CANARY}".encode()).decode()
     return [
-        {}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Bearer {HTTP_CANARY[:-1]}"},
-        {"Authorization": f"Bearer {HTTP_CANARY}x"}, {"Authorization": f"Bearer{HTTP_CANARY}"},
-        {"Authorization": f"Basic {basic}"}, {"Authorization": HTTP_CANARY},
+        {},
+        {"Authorization": "Bearer wrong"},
+        {"Authorization": f"Bearer {HTTP_CANARY[:-1]}"},
+        {"Authorization": f"Bearer {HTTP_CANARY}x"},
+        {"Authorization": f"Bearer{HTTP_CANARY}"},
+        {"Authorization": f"Basic {basic}"},
+        {"Authorization": HTTP_CANARY},
         {"Authorization": f"Bearer {POLAR_CANARY}"},
-    ]  # fmt: skip
+    ]
 
 
 async def test_no_secret_over_http(caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]) -> None:
     caplog.set_level(logging.DEBUG)
     emulator = canary_emulator("accepted")
     settings = Settings(
-        access_token=POLAR_CANARY, server=POLAR_URL, confirm_secret=CONFIRM_CANARY, transport="http",
-        http_token=HTTP_CANARY, log_level="DEBUG", audit_log="/dev/null",
-    )  # fmt: skip
+        access_token=POLAR_CANARY,
+        server=POLAR_URL,
+        confirm_secret=CONFIRM_CANARY,
+        transport="http",
+        http_token=HTTP_CANARY,
+        log_level="DEBUG",
+        audit_log="/dev/null",
+    )
     server = build_server(settings, transport=httpx2.ASGITransport(app=emulator))
     seen = Seen()
-    init = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}  # fmt: skip
+    init = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
+    }
     accept = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
     right = {"Authorization": f"Bearer {HTTP_CANARY}"}
     with serve_on_loopback(http_app(server, settings)) as url:
@@ -338,8 +360,9 @@ async def test_no_secret_over_http(caplog: pytest.LogCaptureFixture, capfd: pyte
             call = Calls(client, seen)
             await call("list_orders", {"limit": 2})
             await call("get_order", {"order_id": str(uuid.uuid4())})
-            await call.irreversible("finalize_order", {"order_id": emulator.state.emulator.seed_info.draft_orders[
-                "good_card"]})  # fmt: skip
+            await call.irreversible(
+                "finalize_order", {"order_id": emulator.state.emulator.seed_info.draft_orders["good_card"]}
+            )
     captured = capfd.readouterr()
     logs = list(log_lines(caplog))
     assert_no_leak([*seen.texts, ("stdout", captured.out), ("stderr", captured.err), *logs])

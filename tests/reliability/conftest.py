@@ -88,9 +88,7 @@ def built_servers() -> dict[tuple[Any, ...], MCPServer[Any]]:
 
 
 @pytest.fixture
-def make_server(
-    polar_url: str, built_servers: dict[tuple[Any, ...], MCPServer[Any]]
-) -> Callable[..., MCPServer[Any]]:
+def make_server(polar_url: str, built_servers: dict[tuple[Any, ...], MCPServer[Any]]) -> Callable[..., MCPServer[Any]]:
     """Our server, its client pointed at the emulator's URL like at any Polar deployment.
 
     Built once per module and settings: each `Client` session runs the server's lifespan, so it

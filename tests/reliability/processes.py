@@ -106,11 +106,14 @@ def emulator_process(*args: str) -> AbstractContextManager[ServerProcess]:
 def child_process(*args: str, env: dict[str, str] | None = None, health: str = "/healthz") -> Iterator[ServerProcess]:
     """`polar-orders-mcp ARGS…` listening on the port it was given (0: any), once `health` answers 200."""
     command = [sys.executable, "-m", "polar_orders_mcp", *args]
-    proc = subprocess.Popen(command, env=env or clean_env(), stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    proc = subprocess.Popen(
+        command, env=env or clean_env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     server = ServerProcess(proc)
-    readers = [threading.Thread(target=_drain, args=(pipe, out), daemon=True)
-               for pipe, out in ((proc.stdout, server.stdout), (proc.stderr, server.stderr))]  # fmt: skip
+    readers = [
+        threading.Thread(target=_drain, args=(pipe, out), daemon=True)
+        for pipe, out in ((proc.stdout, server.stdout), (proc.stderr, server.stderr))
+    ]
     for reader in readers:
         reader.start()
     try:
@@ -161,12 +164,19 @@ class Session:
         self.ids = 0
 
     async def __aenter__(self) -> Session:
-        init = await self._post("initialize", {"protocolVersion": PROTOCOL_VERSION, "capabilities": {},
-                                               "clientInfo": {"name": "reliability", "version": "1"}})
+        init = await self._post(
+            "initialize",
+            {
+                "protocolVersion": PROTOCOL_VERSION,
+                "capabilities": {},
+                "clientInfo": {"name": "reliability", "version": "1"},
+            },
+        )
         assert init["result"]["serverInfo"]["name"] == "polar-orders-mcp", init
         self.headers["mcp-protocol-version"] = PROTOCOL_VERSION
-        response = await self.http.post(self.url, headers=self.headers,
-                                        json={"jsonrpc": "2.0", "method": "notifications/initialized"})
+        response = await self.http.post(
+            self.url, headers=self.headers, json={"jsonrpc": "2.0", "method": "notifications/initialized"}
+        )
         assert response.status_code == 202, response.text
         return self
 

@@ -104,9 +104,7 @@ async def test_faults_match_by_method_path_template_prefix_and_regex(faults: Fau
     assert statuses == [200, 200, 502, 200]
 
 
-async def test_the_control_plane_lists_clears_and_validates_faults(
-    faults: Faults, state: EmulatorState
-) -> None:
+async def test_the_control_plane_lists_clears_and_validates_faults(faults: Faults, state: EmulatorState) -> None:
     http = faults.http
     added = await faults.add("latency", "/v1/products/*", seconds=0.01, count=5)
     assert added["remaining"] == 5 and added["method"] is None

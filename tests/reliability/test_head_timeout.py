@@ -72,8 +72,9 @@ def _get(port: int, path: str) -> bytes:
 def _stdio_console(*args: str) -> Iterator[tuple[int, int]]:
     env = clean_env(POLAR_MCP_APPROVER_TOKEN="head-timeout-approver-secret-0123")
     command = [sys.executable, "-m", "polar_orders_mcp", "serve", "--emulator", "--approvals-port", "0", *args]
-    proc = subprocess.Popen(command, env=env, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)  # fmt: skip
+    proc = subprocess.Popen(
+        command, env=env, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         deadline = time.monotonic() + STARTUP_SECONDS
         while (port := listening_port(proc.pid)) is None:
@@ -138,7 +139,12 @@ def test_the_uvicorn_internals_the_timeout_relies_on_are_there() -> None:
     """head_timeout.py subclasses uvicorn's protocols (checked on 0.55.0): a rename there must fail here."""
     for protocol in (HttpToolsProtocol, H11Protocol):
         source = inspect.getsource(protocol)
-        for name in ("def connection_made", "def on_response_complete", "self.cycle = RequestResponseCycle(",
-                     "self.transport = transport", "self.loop = "):  # fmt: skip
+        for name in (
+            "def connection_made",
+            "def on_response_complete",
+            "self.cycle = RequestResponseCycle(",
+            "self.transport = transport",
+            "self.loop = ",
+        ):
             assert name in source, f"{protocol.__name__} has no {name!r}"
     assert "self.response_complete = False" in inspect.getsource(RequestResponseCycle)

@@ -102,8 +102,9 @@ def test_the_standalone_emulator_answers_without_nagle(loop: str, tmp_path: Path
 def _stdio_server_with_console(env: dict[str, str]) -> Iterator[tuple[int, int]]:
     """`serve` over stdio (stdin held open) with its approval console on a free port: (pid, console port)."""
     command = [sys.executable, "-m", "polar_orders_mcp", "serve", "--emulator", "--approvals-port", "0"]
-    proc = subprocess.Popen(command, env=env, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)  # fmt: skip
+    proc = subprocess.Popen(
+        command, env=env, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         deadline = time.monotonic() + STARTUP_SECONDS
         while (port := listening_port(proc.pid)) is None:
@@ -149,7 +150,12 @@ def test_every_listening_socket_is_made_by_tcp_listener() -> None:
     for path in sorted(PACKAGE.rglob("*.py")):
         where = path.relative_to(PACKAGE).as_posix()
         for node in ast.walk(ast.parse(path.read_text(), where)):
-            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "socket"
-                    and isinstance(node.func.value, ast.Name) and node.func.value.id == "socket"):  # fmt: skip
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "socket"
+                and isinstance(node.func.value, ast.Name)
+                and node.func.value.id == "socket"
+            ):
                 found.append(where)
     assert found == ["sockets.py"], f"socket.socket() outside sockets.py: {found}"

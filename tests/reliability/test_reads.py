@@ -50,28 +50,43 @@ async def test_a_read_is_retried_through_transient_faults_and_answered(
 @pytest.mark.parametrize(
     "fault,requests,says",
     [
-        pytest.param({"kind": "status", "status": 503}, 3, ["HTTP 503", "on GET /v1/orders/", "Polar's side"],
-                     id="503"),
-        pytest.param({"kind": "status", "status": 504}, 3, ["HTTP 504", "Gateway Time-out", "Polar's side"],
-                     id="504"),
-        pytest.param({"kind": "rate_limit", "retry_after": 0.05}, 3,
-                     ["HTTP 429", "rate limit was hit; nothing was done", "Retry after 0.05 seconds"], id="rate_limit"),
-        pytest.param({"kind": "drop_after"}, 3,
-                     ["Could not talk to Polar at http://127.0.0.1:", "(RemoteProtocolError)", "safe to try again"],
-                     id="drop_after"),
-        pytest.param({"kind": "slow_body", **SLOW}, 3,
-                     ["Polar at http://127.0.0.1:", "did not answer in time (ReadTimeout)", "safe to try again"],
-                     id="slow_body"),  # three timeouts of TIMEOUT each
+        pytest.param(
+            {"kind": "status", "status": 503}, 3, ["HTTP 503", "on GET /v1/orders/", "Polar's side"], id="503"
+        ),
+        pytest.param({"kind": "status", "status": 504}, 3, ["HTTP 504", "Gateway Time-out", "Polar's side"], id="504"),
+        pytest.param(
+            {"kind": "rate_limit", "retry_after": 0.05},
+            3,
+            ["HTTP 429", "rate limit was hit; nothing was done", "Retry after 0.05 seconds"],
+            id="rate_limit",
+        ),
+        pytest.param(
+            {"kind": "drop_after"},
+            3,
+            ["Could not talk to Polar at http://127.0.0.1:", "(RemoteProtocolError)", "safe to try again"],
+            id="drop_after",
+        ),
+        pytest.param(
+            {"kind": "slow_body", **SLOW},
+            3,
+            ["Polar at http://127.0.0.1:", "did not answer in time (ReadTimeout)", "safe to try again"],
+            id="slow_body",
+        ),  # three timeouts of TIMEOUT each
         # A 500 is Polar failing on this request, not a passing hiccup: not retried.
-        pytest.param({"kind": "status", "status": 500}, 1, ["HTTP 500", "Internal Server Error", "Polar's side"],
-                     id="500"),
+        pytest.param(
+            {"kind": "status", "status": 500}, 1, ["HTTP 500", "Internal Server Error", "Polar's side"], id="500"
+        ),
         # A success status with an unreadable body: not a transport failure, so not retried here.
         pytest.param({"kind": "malformed"}, 1, ["Unreadable response (HTTP 200)", "not JSON"], id="malformed"),
     ],
 )
 async def test_a_read_that_keeps_failing_stops_at_max_retries_with_a_clear_error(
-    make_server: Callable[..., MCPServer[Any]], faults: Faults, seed: SeedInfo,
-    fault: dict[str, Any], requests: int, says: list[str],
+    make_server: Callable[..., MCPServer[Any]],
+    faults: Faults,
+    seed: SeedInfo,
+    fault: dict[str, Any],
+    requests: int,
+    says: list[str],
 ) -> None:
     await faults.add(path=ORDER, method="GET", count=10, **fault)
     async with Client(make_server(timeout=TIMEOUT, max_retries=2)) as client:

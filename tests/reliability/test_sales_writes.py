@@ -58,13 +58,22 @@ async def _accept(polar: PolarClient, state: EmulatorState) -> object:
 
 
 WRITES = {
-    "refund": Write("POST", "/v1/refunds/", _refund,
-                    lambda s: any(r.order.id == s.seed_info.paid_order_id for r in s.store.refunds)),
-    "revoke": Write("PATCH", "/v1/subscriptions/{id}", _revoke,
-                    lambda s: s.store.subscription(s.seed_info.subscriptions["active"]).status == "canceled"),
-    "accept": Write("POST", "/v1/disputes/{id}/accept", _accept,
-                    lambda s: s.store.dispute(s.seed_info.disputes["needs_response"]).status == "lost"),
-}  # fmt: skip
+    "refund": Write(
+        "POST", "/v1/refunds/", _refund, lambda s: any(r.order.id == s.seed_info.paid_order_id for r in s.store.refunds)
+    ),
+    "revoke": Write(
+        "PATCH",
+        "/v1/subscriptions/{id}",
+        _revoke,
+        lambda s: s.store.subscription(s.seed_info.subscriptions["active"]).status == "canceled",
+    ),
+    "accept": Write(
+        "POST",
+        "/v1/disputes/{id}/accept",
+        _accept,
+        lambda s: s.store.dispute(s.seed_info.disputes["needs_response"]).status == "lost",
+    ),
+}
 
 
 @pytest.mark.parametrize("kind", FAULT_KINDS)

@@ -24,10 +24,16 @@ pytestmark = pytest.mark.anyio
 @pytest.mark.parametrize(
     "server,says",
     [
-        ("sandbox", "Polar sandbox (https://sandbox-api.polar.sh) does not accept this access token. Is it a "
-                    "production token used against sandbox? Point the client at production"),
-        ("production", "Polar production (https://api.polar.sh) does not accept this access token. Is it a "
-                       "sandbox token used against production? Point the client at sandbox"),
+        (
+            "sandbox",
+            "Polar sandbox (https://sandbox-api.polar.sh) does not accept this access token. Is it a "
+            "production token used against sandbox? Point the client at production",
+        ),
+        (
+            "production",
+            "Polar production (https://api.polar.sh) does not accept this access token. Is it a "
+            "sandbox token used against production? Point the client at sandbox",
+        ),
     ],
 )
 async def test_a_token_from_the_other_environment_says_which_one_to_use(
@@ -57,8 +63,11 @@ async def test_a_missing_scope_names_the_scope(
     orders = len(state.store.orders)
     async with Client(make_server(access_token=READ_ONLY_TOKEN)) as client:
         order = await call(client, "get_order", {"order_id": seed.paid_order_id})  # reading is allowed
-        message = await fail(client, "create_order", {"customer_id": seed.customers["good_card"],
-                                                      "product_id": seed.products["one_time_fixed"]})
+        message = await fail(
+            client,
+            "create_order",
+            {"customer_id": seed.customers["good_card"], "product_id": seed.products["one_time_fixed"]},
+        )
     assert order["id"] == seed.paid_order_id
     assert "insufficient_scope (HTTP 403)" in message
     assert "The access token needs the scope orders:write; create a token that has it." in message, message

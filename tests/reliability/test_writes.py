@@ -37,8 +37,14 @@ def ready_checkout(state: EmulatorState) -> None:
     """The seeded open checkout, filled in as its payment page would, so it can be confirmed."""
     checkout = state.store.checkout(state.seed_info.open_checkout_id)
     checkout.customer_email = "payer@example.com"
-    checkout.customer_billing_address = {"country": "US", "state": "US-NY", "line1": "1 Main St", "line2": None,
-                                         "postal_code": "10001", "city": "New York"}  # fmt: skip
+    checkout.customer_billing_address = {
+        "country": "US",
+        "state": "US-NY",
+        "line1": "1 Main St",
+        "line2": None,
+        "postal_code": "10001",
+        "city": "New York",
+    }
 
 
 def seeded_count(state: EmulatorState, table: str) -> Callable[[EmulatorState], int]:
@@ -51,31 +57,45 @@ def writes(state: EmulatorState) -> dict[str, Write]:
     draft, paid = seed.draft_orders["good_card"], seed.paid_order_id
     return {
         "create_order": Write(
-            "create_order", "/v1/orders/",
+            "create_order",
+            "/v1/orders/",
             lambda s: {"customer_id": s.customers["good_card"], "product_id": s.products["one_time_fixed"]},
-            seeded_count(state, "orders")),
+            seeded_count(state, "orders"),
+        ),
         "create_checkout": Write(
-            "create_checkout", "/v1/checkouts/", lambda s: {"products": [s.products["one_time_fixed"]]},
-            seeded_count(state, "checkouts")),
+            "create_checkout",
+            "/v1/checkouts/",
+            lambda s: {"products": [s.products["one_time_fixed"]]},
+            seeded_count(state, "checkouts"),
+        ),
         "finalize_order": Write(
-            "finalize_order", FINALIZE, lambda s: {"order_id": draft},
-            lambda s: int(s.store.order(draft).status == "paid")),
+            "finalize_order",
+            FINALIZE,
+            lambda s: {"order_id": draft},
+            lambda s: int(s.store.order(draft).status == "paid"),
+        ),
         "confirm_checkout": Write(
-            "confirm_checkout", CONFIRM,
+            "confirm_checkout",
+            CONFIRM,
             lambda s: {"client_secret": s.open_checkout_client_secret, "payment_token": "tok_visa"},
-            lambda s: int(s.store.checkout(s.seed_info.open_checkout_id).status != "open")),
+            lambda s: int(s.store.checkout(s.seed_info.open_checkout_id).status != "open"),
+        ),
         "generate_invoice": Write(
-            "generate_invoice", "/v1/orders/{id}/invoice", lambda s: {"order_id": paid},
-            lambda s: int(s.store.order(paid).is_invoice_generated)),
-    }  # fmt: skip
+            "generate_invoice",
+            "/v1/orders/{id}/invoice",
+            lambda s: {"order_id": paid},
+            lambda s: int(s.store.order(paid).is_invoice_generated),
+        ),
+    }
 
 
 WRITE_TOOLS = ["create_order", "create_checkout", "finalize_order", "confirm_checkout", "generate_invoice"]
 
 
 @pytest.mark.parametrize("tool", WRITE_TOOLS)
-@pytest.mark.parametrize("fault", [{"kind": "status", "status": 503}, {"kind": "status", "status": 502}],
-                         ids=["503", "502"])
+@pytest.mark.parametrize(
+    "fault", [{"kind": "status", "status": 503}, {"kind": "status", "status": 502}], ids=["503", "502"]
+)
 async def test_a_write_answered_5xx_is_sent_once_and_not_done(
     make_server: Callable[..., MCPServer[Any]], faults: Faults, state: EmulatorState, tool: str, fault: dict[str, Any]
 ) -> None:

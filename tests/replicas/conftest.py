@@ -34,16 +34,25 @@ async def polar(topology: Topology) -> AsyncIterator[Polar]:
     for index, replica in enumerate(topology.replicas):
         if replica.proc.poll() is not None:
             topology.restart(index)
-    async with httpx2.AsyncClient(base_url=topology.emulator_url, timeout=30,
-                                  headers={"Authorization": f"Bearer {ORG_TOKEN}"}) as http:  # fmt: skip
+    async with httpx2.AsyncClient(
+        base_url=topology.emulator_url, timeout=30, headers={"Authorization": f"Bearer {ORG_TOKEN}"}
+    ) as http:
         (await http.post("/_emulator/reset")).raise_for_status()
         connection = await asyncpg.connect(topology.database_url)
         try:
             await connection.execute("DELETE FROM pom_acts")
         finally:
             await connection.close()
-        yield Polar(http, SeedInfo(**{k: v for k, v in (await http.get("/_emulator/state")).json().items()
-                                      if k in SeedInfo.__dataclass_fields__}))  # fmt: skip
+        yield Polar(
+            http,
+            SeedInfo(
+                **{
+                    k: v
+                    for k, v in (await http.get("/_emulator/state")).json().items()
+                    if k in SeedInfo.__dataclass_fields__
+                }
+            ),
+        )
 
 
 class Polar:

@@ -140,8 +140,11 @@ async def test_the_audit_of_both_replicas_is_one_unbroken_chain(topology: Topolo
     verified = subprocess.run(
         [sys.executable, "-m", "polar_orders_mcp", "audit", "verify", "--public-key", json.dumps(key.public.jwk)],
         env={**os.environ, "POLAR_MCP_DATABASE_URL": topology.database_url},
-        capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert verified.returncode == 0, verified.stderr
     assert verified.stdout == (
         f"audit chain intact in {topology.database_url}: {before + 20} records, every hash matches, and every "
@@ -200,9 +203,12 @@ async def test_a_replica_on_a_database_of_a_newer_schema_refuses_to_start(
         await connection.close()
     started = subprocess.run(
         [sys.executable, "-m", "polar_orders_mcp", "serve", "--transport", "http", "--port", "0"],
-        env={**topology.env(), "POLAR_MCP_DATABASE_URL": url}, capture_output=True, text=True, timeout=60,
+        env={**topology.env(), "POLAR_MCP_DATABASE_URL": url},
+        capture_output=True,
+        text=True,
+        timeout=60,
         check=False,
-    )  # fmt: skip
+    )
     assert started.returncode == 2
     assert started.stderr.endswith(
         f"polar-orders-mcp: The database at {url} has schema version 99, newer than this server's "

@@ -46,6 +46,7 @@ def seed(state: Any) -> Any:
 def mode(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
+
 UUID = "8f14e45f-ceea-4e7a-9c2b-3d5e6f708192"
 LIST_ORDERS_ARGS = (
     "customer_id, product_id, checkout_id, subscription_id, "
@@ -180,12 +181,23 @@ async def test_several_problems_are_each_explained(server: Any, seed: Any) -> No
         ("list_orders", {"limit": 500}, "Argument limit (500) is too large: at most 100. For example: 20."),
         ("list_orders", {"page": "two"}, 'Argument page ("two") must be a whole number. For example: 1.'),
         ("list_orders", {"page": 0}, "Argument page (0) is too small: at least 1. For example: 1."),
-        ("find_customers", {"email": "a" * 400}, f'Argument email ("{"a" * 58}…) is too long: at most 320 '
-         "characters. Expected: exact."),
-        ("list_checkouts", {"status": "opn"}, 'Argument status[0] ("opn") must be one of "open", "expired", '
-         '"confirmed", "succeeded", "failed". For example: "open".'),
-        ("export_orders", {"created_after": "2026-01-01"}, 'Argument created_after ("2026-01-01") needs a timezone '
-         '(Z or an offset such as +02:00). For example: "2026-10-01T00:00:00Z" (inclusive).'),
+        (
+            "find_customers",
+            {"email": "a" * 400},
+            f'Argument email ("{"a" * 58}…) is too long: at most 320 characters. Expected: exact.',
+        ),
+        (
+            "list_checkouts",
+            {"status": "opn"},
+            'Argument status[0] ("opn") must be one of "open", "expired", '
+            '"confirmed", "succeeded", "failed". For example: "open".',
+        ),
+        (
+            "export_orders",
+            {"created_after": "2026-01-01"},
+            'Argument created_after ("2026-01-01") needs a timezone '
+            '(Z or an offset such as +02:00). For example: "2026-10-01T00:00:00Z" (inclusive).',
+        ),
         ("list_orders", {"metadata": {"crm": 1}}, "Argument metadata.crm (1) must be a string."),
     ],
 )
@@ -203,7 +215,7 @@ async def test_a_credential_is_never_repeated_back_in_an_error(server: Any, seed
         message = await fail(client, "get_checkout_by_secret", {"client_secret": secret})
     assert message == (
         "Error executing tool get_checkout_by_secret: Argument client_secret does not have the expected form. "
-        'For example: "polar_c_…" (the checkout\'s client secret (polar_c_...): its payment page\'s credential). '
+        "For example: \"polar_c_…\" (the checkout's client secret (polar_c_...): its payment page's credential). "
         "Nothing was done: call get_checkout_by_secret again with this fixed."
     )
 
@@ -220,11 +232,14 @@ async def test_a_single_string_is_taken_where_a_list_is_expected(server: Any, mo
     assert exported["row_count"] > 0
 
 
-@pytest.mark.parametrize("arguments", [
-    {"metadata": {"\ud800": "x"}},
-    {"metadata": {"k": "a\udfffb"}},
-    {"customer_name": "\ud83d"},
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        {"metadata": {"\ud800": "x"}},
+        {"metadata": {"k": "a\udfffb"}},
+        {"customer_name": "\ud83d"},
+    ],
+)
 async def test_text_that_is_not_unicode_is_refused_by_name_before_anything_runs(
     server: MCPServer[Any], seed: Any, arguments: dict[str, Any]
 ) -> None:

@@ -15,9 +15,14 @@ def test_a_nullable_property_becomes_optional_without_its_null_branch() -> None:
             "either": {"anyOf": [{"type": "string"}, {"type": "integer"}, {"type": "null"}]},
         },
         "required": ["id", "note", "either"],
-        "$defs": {"Row": {"type": "object", "properties": {"n": {"anyOf": [{"type": "integer"}, {"type": "null"}]}},
-                          "required": ["n"]}},
-    }  # fmt: skip
+        "$defs": {
+            "Row": {
+                "type": "object",
+                "properties": {"n": {"anyOf": [{"type": "integer"}, {"type": "null"}]}},
+                "required": ["n"],
+            }
+        },
+    }
     assert nulls_left_out(schema) == {
         "type": "object",
         "properties": {

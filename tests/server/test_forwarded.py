@@ -20,8 +20,15 @@ CLAIMED = {"X-Forwarded-For": "203.0.113.7", "X-Forwarded-Proto": "https"}
 
 def seen_behind(tmp_path: Any, **settings: Any) -> dict[str, str]:
     """The peer address and scheme an app served as `serve` runs it sees for a request claiming others."""
-    config = Settings(emulator=True, transport="http", http_token=HTTP_TOKEN, host="127.0.0.1", port=0,
-                      state_dir=tmp_path / "state", **settings)  # fmt: skip
+    config = Settings(
+        emulator=True,
+        transport="http",
+        http_token=HTTP_TOKEN,
+        host="127.0.0.1",
+        port=0,
+        state_dir=tmp_path / "state",
+        **settings,
+    )
 
     async def echo(request: Request) -> JSONResponse:
         return JSONResponse({"peer": request.client.host if request.client else "", "scheme": request.url.scheme})

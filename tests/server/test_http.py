@@ -28,9 +28,11 @@ pytestmark = pytest.mark.anyio
 
 AUTH = {"Authorization": f"Bearer {HTTP_TOKEN}"}
 INIT = {
-    "jsonrpc": "2.0", "id": 1, "method": "initialize",
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
     "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
-}  # fmt: skip
+}
 JSON_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
 
 
@@ -144,8 +146,12 @@ async def test_a_form_only_client_not_marked_as_a_person_is_sent_to_the_console(
     async with httpx2.AsyncClient(timeout=30) as http:
         with mcp_over_http("http") as url, anyio.fail_after(20):  # asked in a form, it would wait for an answer
             session = await _raw_session(http, url, {"elicitation": {"form": {}}})
-            call = {"jsonrpc": "2.0", "id": 2, "method": "tools/call",
-                    "params": {"name": "finalize_order", "arguments": {"order_id": order_id}}}  # fmt: skip
+            call = {
+                "jsonrpc": "2.0",
+                "id": 2,
+                "method": "tools/call",
+                "params": {"name": "finalize_order", "arguments": {"order_id": order_id}},
+            }
             headers = {**JSON_HEADERS, **AUTH, "mcp-session-id": session}
             answer = await http.post(f"{url}/mcp", json=call, headers=headers)
     result = _last_result(answer.text)
@@ -294,12 +300,17 @@ def test_serving_beyond_loopback_without_a_token_is_refused() -> None:
 @pytest.mark.parametrize(
     ("settings", "message"),
     [
-        ({"host": "0.0.0.0", "no_auth": True}, "Refusing to serve on 0.0.0.0 without POLAR_MCP_HTTP_TOKEN: anyone who "
-         "can reach the port could act on your Polar organization. Set POLAR_MCP_HTTP_TOKEN (a long random string "
-         "clients send as 'Authorization: Bearer …') or POLAR_MCP_HTTP_TOKENS, or bind to 127.0.0.1. --no-auth is "
-         "for loopback only."),
-        ({"no_auth": True, "http_token": "x" * 32}, "--no-auth and an HTTP token (POLAR_MCP_HTTP_TOKEN or "
-         "POLAR_MCP_HTTP_TOKENS) at once: drop one of them."),
+        (
+            {"host": "0.0.0.0", "no_auth": True},
+            "Refusing to serve on 0.0.0.0 without POLAR_MCP_HTTP_TOKEN: anyone who "
+            "can reach the port could act on your Polar organization. Set POLAR_MCP_HTTP_TOKEN (a long random string "
+            "clients send as 'Authorization: Bearer …') or POLAR_MCP_HTTP_TOKENS, or bind to 127.0.0.1. --no-auth is "
+            "for loopback only.",
+        ),
+        (
+            {"no_auth": True, "http_token": "x" * 32},
+            "--no-auth and an HTTP token (POLAR_MCP_HTTP_TOKEN or POLAR_MCP_HTTP_TOKENS) at once: drop one of them.",
+        ),
     ],
 )
 def test_no_auth_is_for_loopback_without_tokens_only(settings: dict[str, Any], message: str) -> None:

@@ -160,8 +160,11 @@ async def test_another_credential_cannot_answer_an_elicitation_in_a_session_it_d
             headers = {**MCP_HEADERS, **bearer(BOB), "mcp-session-id": seen[-1]}
             async with httpx2.AsyncClient(headers=headers, timeout=30) as bob:
                 for request_id in range(5):
-                    answer = {"jsonrpc": "2.0", "id": request_id,
-                              "result": {"action": "accept", "content": {"amount": "15.00"}}}  # fmt: skip
+                    answer = {
+                        "jsonrpc": "2.0",
+                        "id": request_id,
+                        "result": {"action": "accept", "content": {"amount": "15.00"}},
+                    }
                     response = await bob.post(f"{url}/mcp", json=answer)
                     hijack[f"id {request_id}"] = (response.status_code, response.text)
             await anyio.sleep(0.2)
@@ -210,8 +213,12 @@ async def _sse_session_id(stream: httpx2.Response) -> str:
 
 
 async def _raw_initialize(http: httpx2.AsyncClient, url: str, token: str) -> httpx2.Response:
-    init = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}  # fmt: skip
+    init = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
+    }
     return await http.post(f"{url}/mcp", json=init, headers={**MCP_HEADERS, **bearer(token)})
 
 

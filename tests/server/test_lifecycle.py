@@ -13,9 +13,11 @@ import httpx2
 from tests.reliability.processes import child_process, clean_env, server_process
 
 INIT = {
-    "jsonrpc": "2.0", "id": 1, "method": "initialize",
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
     "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
-}  # fmt: skip
+}
 
 
 def test_sigterm_stops_the_http_server_with_exit_code_0() -> None:
@@ -40,8 +42,11 @@ def test_sigterm_stops_the_http_server_with_exit_code_0() -> None:
 def test_closing_stdin_ends_the_stdio_server_cleanly() -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "polar_orders_mcp", "serve", "--emulator"],
-        env=clean_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )  # fmt: skip
+        env=clean_env(),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
         assert proc.stdin is not None and proc.stdout is not None
         proc.stdin.write((json.dumps(INIT) + "\n").encode())

@@ -30,9 +30,11 @@ ISSUER = "https://login.example.com"
 STATIC = "static-token-0123456789abcdef"
 PEOPLE = {"approvers": "ada:ada-secret-for-tests,bob:bob-secret-for-tests", "roles": "ada=use,bob=use+approve"}
 INITIALIZE = {
-    "jsonrpc": "2.0", "id": 1, "method": "initialize",
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
     "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
-}  # fmt: skip
+}
 
 
 def person(name: str) -> Person:
@@ -61,8 +63,15 @@ def start(emulator: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> Call
 
     @contextmanager
     def run(**settings: Any) -> Iterator[str]:
-        given = {"oauth": True, "public_url": PUBLIC, "allowed_hosts": ["127.0.0.1"], "state_dir": tmp_path,
-                 "toolsets": ["all"], **PEOPLE, **settings}  # fmt: skip
+        given = {
+            "oauth": True,
+            "public_url": PUBLIC,
+            "allowed_hosts": ["127.0.0.1"],
+            "state_dir": tmp_path,
+            "toolsets": ["all"],
+            **PEOPLE,
+            **settings,
+        }
         config = Settings(emulator=True, **{"transport": "http", **given})
         built = build_parts(config, transport=httpx2.ASGITransport(app=emulator))
         BUILT[:] = [built]
@@ -138,9 +147,10 @@ async def test_a_read_token_reads_and_is_told_which_scope_moving_money_needs(sta
                 f"{url}/mcp", json=tool_call("finalize_order", {"order_id": order_id}), headers=bearer("ada-reads")
             )
             batch = await http.post(
-                f"{url}/mcp", json=[tool_call("list_products", {}), tool_call("create_checkout", {})],
+                f"{url}/mcp",
+                json=[tool_call("list_products", {}), tool_call("create_checkout", {})],
                 headers=bearer("ada-reads"),
-            )  # fmt: skip
+            )
     assert listed.status_code == 200 and '"isError":false' in listed.text.replace(" ", "")
     assert charge.status_code == 403
     assert charge.headers["www-authenticate"] == (
@@ -158,8 +168,9 @@ async def test_reading_resources_and_prompts_needs_the_read_scope(start: Any) ->
     prompt = {"jsonrpc": "2.0", "id": 4, "method": "prompts/get", "params": {"name": "x"}}
     with start() as url:
         async with httpx2.AsyncClient(timeout=30) as http:
-            answers = [await http.post(f"{url}/mcp", json=body, headers=bearer("ada-money-only"))
-                       for body in (read, prompt)]  # fmt: skip
+            answers = [
+                await http.post(f"{url}/mcp", json=body, headers=bearer("ada-money-only")) for body in (read, prompt)
+            ]
     assert [a.status_code for a in answers] == [403, 403]
     assert all(f'scope="{SCOPE_READ} {SCOPE_MONEY}"' in a.headers["www-authenticate"] for a in answers)
 
@@ -237,8 +248,11 @@ async def test_a_tool_refuses_a_token_without_its_scope_even_past_the_gate(emula
 async def test_a_body_too_large_to_read_for_its_scope_is_refused(start: Any) -> None:
     with start() as url:
         async with httpx2.AsyncClient(timeout=30) as http:
-            huge = await http.post(f"{url}/mcp", content=b"[" + b" " * (4 * 1024 * 1024) + b"]",
-                                   headers={**bearer("ada-reads"), "content-type": "application/json"})  # fmt: skip
+            huge = await http.post(
+                f"{url}/mcp",
+                content=b"[" + b" " * (4 * 1024 * 1024) + b"]",
+                headers={**bearer("ada-reads"), "content-type": "application/json"},
+            )
     assert huge.status_code == 413
     assert huge.json()["error_description"] == "Request bodies are limited to 4194304 bytes."
 

@@ -58,8 +58,10 @@ async def test_prompts_are_listed_and_name_real_tools_in_order(server: Any) -> N
 
 async def test_the_after_sales_prompts_walk_through_their_tools_in_order(server: Any) -> None:
     async with Client(server) as client:
-        texts = {name: (await client.get_prompt(name, ARGS[name])).messages[0].content
-                 for name in ("summarize_sales", "refund_order", "handle_dispute")}
+        texts = {
+            name: (await client.get_prompt(name, ARGS[name])).messages[0].content
+            for name in ("summarize_sales", "refund_order", "handle_dispute")
+        }
     text = {name: content.text for name, content in texts.items() if isinstance(content, types.TextContent)}
 
     def order_of(name: str, *tools: str) -> list[int]:
@@ -78,8 +80,10 @@ async def test_resource_templates_read_the_same_views(server: Any, emulator: Any
     async with Client(server) as client:
         templates = (await client.list_resource_templates()).resource_templates
         assert {t.uri_template for t in templates} == {
-            "polar://orders/{id}", "polar://checkouts/{id}", "polar://customers/{id}",
-        }  # fmt: skip
+            "polar://orders/{id}",
+            "polar://checkouts/{id}",
+            "polar://customers/{id}",
+        }
         order = await client.read_resource(f"polar://orders/{seed.paid_order_id}")
         tool = await client.call_tool("get_order", {"order_id": seed.paid_order_id})
         checkout = await client.read_resource(f"polar://checkouts/{seed.open_checkout_id}")

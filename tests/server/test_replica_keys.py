@@ -60,9 +60,15 @@ def two_replicas(emulator: Any, state_dir: Path, *keys: str | None) -> Iterator[
         urls = []
         for key in keys:
             config = Settings(
-                emulator=True, transport="http", http_token=HTTP_TOKEN, approver_token=APPROVER_SECRET,
-                approval_wait=0, state_dir=state_dir, request_state_keys=key, person_clients=["default"],
-            )  # fmt: skip
+                emulator=True,
+                transport="http",
+                http_token=HTTP_TOKEN,
+                approver_token=APPROVER_SECRET,
+                approval_wait=0,
+                state_dir=state_dir,
+                request_state_keys=key,
+                person_clients=["default"],
+            )
             server = build_server(config, transport=httpx2.ASGITransport(app=emulator))
             urls.append(stack.enter_context(serve_in_thread(http_app(server, config))))
         yield urls
@@ -129,14 +135,19 @@ def test_a_replica_on_a_shared_database_is_warned_of_what_every_replica_must_sha
     shared = {"transport": "http", "database_url": "postgresql://pom@db/pom"}
     warned = replica_warnings(Settings(**shared, confirm="relay"))
     assert [w.split(" is not set")[0] for w in warned] == [
-        "POLAR_MCP_REQUEST_STATE_KEYS", "POLAR_MCP_CONFIRM_SECRET", "POLAR_MCP_SIGNING_KEY",
-    ]  # fmt: skip
+        "POLAR_MCP_REQUEST_STATE_KEYS",
+        "POLAR_MCP_CONFIRM_SECRET",
+        "POLAR_MCP_SIGNING_KEY",
+    ]
     assert "Set it to the same secret on every replica" in warned[0]
     assert "Give every replica the same key" in warned[2]
     pem = SigningKey.generate().pem().decode()
     assert replica_warnings(Settings(**shared, request_state_keys=KEY, signing_key=pem)) == []
-    assert replica_warnings(
-        Settings(**shared, request_state_keys=KEY, confirm="relay", confirm_secret="s" * 32, signing_key=pem)
-    ) == []
+    assert (
+        replica_warnings(
+            Settings(**shared, request_state_keys=KEY, confirm="relay", confirm_secret="s" * 32, signing_key=pem)
+        )
+        == []
+    )
     assert replica_warnings(Settings(transport="http", state_dir="/tmp/x")) == []  # SQLite: one host, no replicas
     assert replica_warnings(Settings(database_url="postgresql://pom@db/pom")) == []  # stdio

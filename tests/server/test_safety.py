@@ -76,11 +76,14 @@ async def test_audit_log_records_polars_error_code(tmp_path: Path) -> None:
     assert entry["outcome"] == "polar_error" and entry["status"] == 422 and entry["error_code"]
 
 
-@pytest.mark.parametrize(("mode", "said"), [
-    ("off", "run WITHOUT a person's approval"),
-    ("relay", "the model receives the confirmation token and can pass it back by itself"),
-    ("token", "the model receives the confirmation token and can pass it back by itself"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("mode", "said"),
+    [
+        ("off", "run WITHOUT a person's approval"),
+        ("relay", "the model receives the confirmation token and can pass it back by itself"),
+        ("token", "the model receives the confirmation token and can pass it back by itself"),
+    ],
+)
 def test_off_and_relay_warn_at_start(caplog: pytest.LogCaptureFixture, mode: str, said: str) -> None:
     with caplog.at_level(logging.WARNING):
         build_server(

@@ -155,7 +155,6 @@ async def test_a_tampered_cache_changes_what_is_listed_never_what_is_accepted(tm
     """Someone who can write the cache can make the list say anything; the arguments are still checked by the
     tool's own model, derived from the code: a hostile id is refused as by a server that never read a cache."""
 
-
     build_parts(SETTINGS, schema_cache=tmp_path)
     (cached,) = tmp_path.glob("tool-schemas-*.json")
     entries = json.loads(cached.read_text())
@@ -171,5 +170,6 @@ async def test_a_tampered_cache_changes_what_is_listed_never_what_is_accepted(tm
     assert listed.input_schema == permissive  # what a tampered cache can do
     said = answer.content[0].text  # type: ignore[union-attr]
     assert answer.is_error and "Unknown argument extra." in said  # what it cannot
-    assert 'Argument order_id ("../../v1/refunds/")' in said and said.endswith("Nothing was done: call get_order "
-                                                                             "again with this fixed.")
+    assert 'Argument order_id ("../../v1/refunds/")' in said and said.endswith(
+        "Nothing was done: call get_order again with this fixed."
+    )

@@ -31,10 +31,13 @@ async def test_every_tool_schema_matches_its_snapshot() -> None:
 def test_a_snapshot_holds_what_the_model_reads_of_a_tool() -> None:
     """Not only the schemas: a reworded description, a new title or a changed hint shows in review too."""
     tool = mcp_types.Tool(
-        name="get_order", title="Get order", description="One order.\nUse list_orders to find one.",
-        input_schema={"type": "object"}, output_schema={"type": "object", "properties": {}},
+        name="get_order",
+        title="Get order",
+        description="One order.\nUse list_orders to find one.",
+        input_schema={"type": "object"},
+        output_schema={"type": "object", "properties": {}},
         annotations=mcp_types.ToolAnnotations(title="Get order", read_only_hint=True, destructive_hint=False),
-    )  # fmt: skip
+    )
     assert snapshot(tool) == {
         "title": "Get order",
         "description": ["One order.", "Use list_orders to find one."],

@@ -40,14 +40,29 @@ async def test_the_stdio_servers_own_approval_console_approves_a_charge(mode: st
     env["POLAR_MCP_APPROVER_TOKEN"] = APPROVER_SECRET
     params = StdioServerParameters(
         command=sys.executable,
-        args=["-m", "polar_orders_mcp", "serve", "--emulator", "--approvals-port", "0", "--approval-wait", "0",
-              "--log-level", "debug", "--state-dir", str(tmp_path)],
+        args=[
+            "-m",
+            "polar_orders_mcp",
+            "serve",
+            "--emulator",
+            "--approvals-port",
+            "0",
+            "--approval-wait",
+            "0",
+            "--log-level",
+            "debug",
+            "--state-dir",
+            str(tmp_path),
+        ],
         env=env,
-    )  # fmt: skip
+    )
     async with Client(params, mode=mode) as client:
         drafts = await client.call_tool("list_orders", {"status": ["draft"], "limit": 50})
-        order_id = next(o["id"] for o in drafts.structured_content["items"]  # type: ignore[index]
-                        if o["customer_supplied"]["email"] == "good-card@example.com")  # fmt: skip
+        order_id = next(
+            o["id"]
+            for o in drafts.structured_content["items"]  # type: ignore[index]
+            if o["customer_supplied"]["email"] == "good-card@example.com"
+        )
         first = await client.call_tool("finalize_order", {"order_id": order_id})
         approval = first.structured_content["approval"]  # type: ignore[index]
         link = approval["approve_at"]

@@ -24,8 +24,12 @@ from mcp.server.stdio import stdio_server
 
 from polar_orders_mcp.server.stdio_wire import PARSE_ERROR, error_for
 
-INITIALIZE = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-    "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "test", "version": "1"}}}  # fmt: skip
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "test", "version": "1"}},
+}
 PING = '{"jsonrpc":"2.0","id":%d,"method":"ping","params":{"x":%s}}'
 UNREADABLE = {
     "a lone surrogate": PING % (2, '"\\ud800"'),
@@ -38,12 +42,19 @@ UNREADABLE = {
 @contextmanager
 def stdio_lines() -> Iterator[tuple[subprocess.Popen[bytes], queue.Queue[bytes]]]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("POLAR")}
-    proc = subprocess.Popen([sys.executable, "-m", "polar_orders_mcp", "serve", "--emulator"], env=env,
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "polar_orders_mcp", "serve", "--emulator"],
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
     lines: queue.Queue[bytes] = queue.Queue()
     assert proc.stdout is not None
-    threading.Thread(target=lambda: [lines.put(line) for line in iter(proc.stdout.readline, b"")],  # type: ignore[union-attr]
-                     daemon=True).start()  # fmt: skip
+    threading.Thread(
+        target=lambda: [lines.put(line) for line in iter(proc.stdout.readline, b"")],  # type: ignore[union-attr]
+        daemon=True,
+    ).start()
     try:
         yield proc, lines
     finally:
@@ -93,6 +104,9 @@ async def test_the_sdk_still_passes_an_unreadable_line_down_its_read_stream() ->
             await write_stream.aclose()
     assert isinstance(item, Exception)
     lowlevel = MCPServer("probe")._lowlevel_server
-    assert list(inspect.signature(lowlevel.run).parameters)[:3] == ["read_stream", "write_stream",
-                                                                   "initialization_options"]  # fmt: skip
+    assert list(inspect.signature(lowlevel.run).parameters)[:3] == [
+        "read_stream",
+        "write_stream",
+        "initialization_options",
+    ]
     assert callable(lowlevel.create_initialization_options)

@@ -77,17 +77,34 @@ def test_the_tools_that_move_money_are_these_five() -> None:
     # The one list of them written by hand, on purpose: a tool that moves money is added, or leaves the approval
     # flow (its tier changed to write), only by changing this line in review.
     assert {t.name for t in ALL_TOOLS if t.tier == "irreversible"} == {
-        "finalize_order", "confirm_checkout", "create_refund", "revoke_subscription", "accept_dispute",
+        "finalize_order",
+        "confirm_checkout",
+        "create_refund",
+        "revoke_subscription",
+        "accept_dispute",
     }
 
 
 DEFAULT = [
-    "list_orders", "get_order", "update_order", "get_receipt", "generate_invoice", "get_invoice",
-    "create_order", "finalize_order",
-    "create_checkout", "list_checkouts", "get_checkout", "update_checkout",
-    "find_customers", "get_customer", "list_products",
-    "list_refunds", "get_refund", "create_refund",
-]  # fmt: skip
+    "list_orders",
+    "get_order",
+    "update_order",
+    "get_receipt",
+    "generate_invoice",
+    "get_invoice",
+    "create_order",
+    "finalize_order",
+    "create_checkout",
+    "list_checkouts",
+    "get_checkout",
+    "update_checkout",
+    "find_customers",
+    "get_customer",
+    "list_products",
+    "list_refunds",
+    "get_refund",
+    "create_refund",
+]
 
 
 def test_without_toolsets_the_server_lists_the_default_ones_in_toolset_order() -> None:
@@ -96,10 +113,18 @@ def test_without_toolsets_the_server_lists_the_default_ones_in_toolset_order() -
 
 def test_every_toolset_but_the_defaults_is_opt_in() -> None:
     with_subscriptions = [t.name for t in _listed_tools(toolsets=["default", "subscriptions"])]
-    assert with_subscriptions == [*DEFAULT, "list_subscriptions", "get_subscription", "cancel_subscription",
-                                  "uncancel_subscription", "revoke_subscription"]
+    assert with_subscriptions == [
+        *DEFAULT,
+        "list_subscriptions",
+        "get_subscription",
+        "cancel_subscription",
+        "uncancel_subscription",
+        "revoke_subscription",
+    ]
     assert [t.name for t in _listed_tools(toolsets=["checkout_page"])] == [
-        "get_checkout_by_secret", "update_checkout_by_secret", "confirm_checkout"
+        "get_checkout_by_secret",
+        "update_checkout_by_secret",
+        "confirm_checkout",
     ]
     everything = [t.name for t in _listed_tools(toolsets=["all"])]
     assert sorted(everything) == sorted(t.name for t in ALL_TOOLS)
@@ -108,7 +133,8 @@ def test_every_toolset_but_the_defaults_is_opt_in() -> None:
 
 def test_tools_named_by_tools_are_served_whatever_their_toolset() -> None:
     assert [t.name for t in _listed_tools(toolsets=[], tools=["accept_dispute", "get_order"])] == [
-        "get_order", "accept_dispute"
+        "get_order",
+        "accept_dispute",
     ]
 
 

@@ -41,9 +41,7 @@ async def test_an_approvers_passkeys_are_listed_and_a_removed_one_is_kept_but_no
     assert kept is not None and kept.removed_at == clock.now
 
 
-async def test_a_nonce_is_good_once_for_its_session_and_purpose_until_it_expires(
-    store: SqlStore, clock: Clock
-) -> None:
+async def test_a_nonce_is_good_once_for_its_session_and_purpose_until_it_expires(store: SqlStore, clock: Clock) -> None:
     first = await store.create_passkey_nonce(token_hash=SESSION, purpose="enrol", ttl=60)
     used = [await store.take_passkey_nonce(first, token_hash=SESSION, purpose="enrol") for _ in range(2)]
     other_session = await store.create_passkey_nonce(token_hash=SESSION, purpose="enrol", ttl=60)
@@ -92,9 +90,13 @@ async def test_a_passkey_decision_is_refused_unless_its_passkey_is_the_approvers
         nonce = await store.create_passkey_nonce(token_hash=SESSION, purpose=f"decide:{made.id}", ttl=60)
         with pytest.raises(PasskeyChanged):
             await store.decide_with_passkey(
-                SESSION, made.id, credential_id=stale.credential_id, nonce=nonce,
-                judge=lambda *_, p=stale: p, redeem_window=300,  # type: ignore[misc]
-            )  # fmt: skip
+                SESSION,
+                made.id,
+                credential_id=stale.credential_id,
+                nonce=nonce,
+                judge=lambda *_, p=stale: p,
+                redeem_window=300,  # type: ignore[misc]
+            )
     assert (await store.get_approval(made.id)).state == "pending"  # type: ignore[union-attr]
 
 

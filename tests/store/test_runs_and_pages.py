@@ -32,8 +32,11 @@ async def test_a_database_of_schema_3_gains_the_runs_and_keeps_its_approvals(sto
     old = SqlStore(store_url)
     kept = await old.create_approval(request("order-1"))
     await old.close()
-    await execute(store_url, "ALTER TABLE pom_approvals DROP COLUMN boot",
-                  "UPDATE pom_meta SET value = '3' WHERE key = 'schema_version'")  # fmt: skip
+    await execute(
+        store_url,
+        "ALTER TABLE pom_approvals DROP COLUMN boot",
+        "UPDATE pom_meta SET value = '3' WHERE key = 'schema_version'",
+    )
     upgraded = SqlStore(store_url)
     try:
         before = await upgraded.get_approval(kept.id)

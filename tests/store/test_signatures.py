@@ -52,10 +52,12 @@ async def rewrite(url: str, seq: int, change: dict[str, Any]) -> None:
 
 
 async def test_each_decision_is_signed_as_it_is_recorded(store: SqlStore) -> None:
-    approved = await store.decide((await store.create_approval(request("a"))).id, approve=True, by="ada",
-                                  redeem_window=300)  # fmt: skip
-    denied = await store.decide((await store.create_approval(request("b"))).id, approve=False, by="bob",
-                                redeem_window=300)  # fmt: skip
+    approved = await store.decide(
+        (await store.create_approval(request("a"))).id, approve=True, by="ada", redeem_window=300
+    )
+    denied = await store.decide(
+        (await store.create_approval(request("b"))).id, approve=False, by="bob", redeem_window=300
+    )
     for decided, decision in ((approved, "approved"), (denied, "denied")):
         assert decided.signature is not None
         claims = KEY.public.verify(decided.signature, signed.DECISION)
@@ -165,8 +167,11 @@ async def test_an_unsigned_chain_upgraded_to_schema_4_is_signed_from_its_head_on
             await old.append_audit({"n": n})
     finally:
         await old.close()
-    await execute(store_url, "UPDATE pom_meta SET value = '3' WHERE key = 'schema_version'",
-                  "UPDATE pom_audit_head SET signature = NULL")  # fmt: skip
+    await execute(
+        store_url,
+        "UPDATE pom_meta SET value = '3' WHERE key = 'schema_version'",
+        "UPDATE pom_audit_head SET signature = NULL",
+    )
     upgraded = SqlStore(store_url, clock=clock, signer=KEY)
     try:
         await upgraded.open()

@@ -288,9 +288,11 @@ async def test_a_database_of_schema_1_is_upgraded_on_start(store_url: str) -> No
     # Schema 1 as it was: VARCHAR lengths on the free-text columns (which only PostgreSQL enforces).
     downgrade = ["UPDATE pom_meta SET value = '1' WHERE key = 'schema_version'"]
     if store_url.startswith("postgresql"):
-        downgrade += ["ALTER TABLE pom_approvals ALTER COLUMN session TYPE varchar(256), "
-                      "ALTER COLUMN decided_by TYPE varchar(128)",
-                      "ALTER TABLE pom_acts ALTER COLUMN target TYPE varchar(256)"]  # fmt: skip
+        downgrade += [
+            "ALTER TABLE pom_approvals ALTER COLUMN session TYPE varchar(256), "
+            "ALTER COLUMN decided_by TYPE varchar(128)",
+            "ALTER TABLE pom_acts ALTER COLUMN target TYPE varchar(256)",
+        ]
     downgrade.append("DROP INDEX pom_acts_by_target")  # schema 3's
     downgrade.append("ALTER TABLE pom_approvals DROP COLUMN boot")  # schema 4's
     await execute(store_url, *downgrade)
@@ -497,8 +499,15 @@ async def _approved(store: SqlStore, target: str, amount: int = 1500) -> Any:
 
 
 def _act(target: str, amount: int = 1500, daily: int | None = None, seen: int = 0) -> dict[str, Any]:
-    return {"tool": "finalize_order", "target": target, "currency": "usd", "amount": amount, "per_charge": None,
-            "daily": daily, "seen": seen}  # fmt: skip
+    return {
+        "tool": "finalize_order",
+        "target": target,
+        "currency": "usd",
+        "amount": amount,
+        "per_charge": None,
+        "daily": daily,
+        "seen": seen,
+    }
 
 
 async def test_of_many_concurrent_redemptions_with_their_acts_exactly_one_wins_and_counts(store: SqlStore) -> None:
@@ -555,8 +564,10 @@ async def test_a_request_over_the_daily_limit_is_not_recorded(store: SqlStore) -
     with pytest.raises(LimitExceeded) as refused:
         await store.request_approval(request("order-1"), daily=10_000, audit=lambda a: {"approval": a.id})
     assert (refused.value.used, await store.list_approvals(states=["pending"]), await store.audit_tail(5)) == (
-        9_000, [], []
-    )  # fmt: skip
+        9_000,
+        [],
+        [],
+    )
 
 
 async def test_a_request_and_its_audit_record_are_written_together(store: SqlStore) -> None:
@@ -758,12 +769,22 @@ async def test_earlier_on_keeps_to_the_same_call_on_the_same_target(store: SqlSt
     request's history; Polar's refusal of the same call on it is, once settled with its code."""
     other_tool = await store.create_approval(replace(request("order-1"), tool="create_refund"))
     await store.decide(other_tool.id, approve=False, by="ada", redeem_window=60)
-    for key, tool, target, code in (("a1", "finalize_order", "order-1", "PaymentFailed"),
-                                    ("a2", "finalize_order", "order-2", "PaymentFailed"),
-                                    ("a3", "create_refund", "order-1", "RefundsBlocked"),
-                                    ("a4", "finalize_order", "order-1", None)):  # fmt: skip
-        await store.start_act(approval_id=key, tool=tool, target=target, currency="usd", amount=1500,
-                              per_charge=None, daily=None, seen=await store.target_version(target))  # fmt: skip
+    for key, tool, target, code in (
+        ("a1", "finalize_order", "order-1", "PaymentFailed"),
+        ("a2", "finalize_order", "order-2", "PaymentFailed"),
+        ("a3", "create_refund", "order-1", "RefundsBlocked"),
+        ("a4", "finalize_order", "order-1", None),
+    ):
+        await store.start_act(
+            approval_id=key,
+            tool=tool,
+            target=target,
+            currency="usd",
+            amount=1500,
+            per_charge=None,
+            daily=None,
+            seen=await store.target_version(target),
+        )
         await store.finish_act(key, "failed", {"refusal": code} if code else None)
         clock.now += 1
     earlier = await store.earlier_on(await store.create_approval(request("order-1")))

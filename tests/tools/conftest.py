@@ -24,7 +24,10 @@ CONSOLE_URL = "http://127.0.0.1:8765/approvals"
 # What every test server runs with unless a test says otherwise: an approver for the console, links
 # to a fixed address, no waiting for decisions that a test makes itself, and every toolset.
 TEST_SETTINGS: dict[str, Any] = {
-    "approver_token": APPROVER_SECRET, "console_url": CONSOLE_URL, "approval_wait": 0, "toolsets": ["all"]
+    "approver_token": APPROVER_SECRET,
+    "console_url": CONSOLE_URL,
+    "approval_wait": 0,
+    "toolsets": ["all"],
 }
 
 
@@ -58,8 +61,11 @@ def make_parts(emulator: Any, tmp_path: Any, request: pytest.FixtureRequest) -> 
         if os.environ.get(STORE_ENV) == "postgresql" and "database_url" not in settings:
             database or database.append(request.getfixturevalue("postgres").new_database())
             merged["database_url"] = database[0]
-        return build_parts(Settings(emulator=True, **merged), transport=httpx2.ASGITransport(app=emulator),
-                           clock=lambda: emulator.state.emulator.now())
+        return build_parts(
+            Settings(emulator=True, **merged),
+            transport=httpx2.ASGITransport(app=emulator),
+            clock=lambda: emulator.state.emulator.now(),
+        )
 
     return make
 

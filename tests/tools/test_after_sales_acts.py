@@ -199,21 +199,29 @@ async def test_revoking_a_subscription_is_approved_then_ends_it_at_once(
         assert "Access ends NOW" in first["preview"]["effect"]
         assert state.store.subscriptions[subscription_id].ended_at is None
         await person.approve(first["approval"]["approval_id"])
-        done = await call(client, "revoke_subscription", {
-            "subscription_id": subscription_id, "approval_id": first["approval"]["approval_id"],
-        })  # fmt: skip
+        done = await call(
+            client,
+            "revoke_subscription",
+            {
+                "subscription_id": subscription_id,
+                "approval_id": first["approval"]["approval_id"],
+            },
+        )
         again = await fail(client, "revoke_subscription", {"subscription_id": subscription_id})
     assert done["status"] == "revoked" and done["subscription"]["ended_at"]
     assert state.store.subscriptions[subscription_id].ended_at is not None
     assert "there is nothing to revoke" in again
 
 
-@pytest.mark.parametrize(("typing", "revoked"), [
-    ("the email", True),
-    ("  ACTIVE@EXAMPLE.COM ", True),  # case and outer spaces aside
-    ("someone-else@example.com", False),
-    ("yes", False),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("typing", "revoked"),
+    [
+        ("the email", True),
+        ("  ACTIVE@EXAMPLE.COM ", True),  # case and outer spaces aside
+        ("someone-else@example.com", False),
+        ("yes", False),
+    ],
+)
 async def test_revoking_in_a_clients_form_takes_the_customers_email_typed_as_shown(
     parts: ServerParts, seed: SeedInfo, state: EmulatorState, mode: str, typing: str, revoked: bool
 ) -> None:
@@ -266,9 +274,15 @@ async def test_a_refund_by_the_total_the_customer_gets_back_is_split_as_polar_sp
         assert (preview["total_amount"], preview["amount"], preview["tax_amount"]) == (200, 167, 33)
         assert preview["total_display"] == "$2.00" and preview["amount_display"] == "$1.67"
         await person.approve(first["approval"]["approval_id"])
-        done = await call(client, "create_refund", {
-            "order_id": order_id, "total": 200, "approval_id": first["approval"]["approval_id"],
-        })  # fmt: skip
+        done = await call(
+            client,
+            "create_refund",
+            {
+                "order_id": order_id,
+                "total": 200,
+                "approval_id": first["approval"]["approval_id"],
+            },
+        )
     assert done["refund"]["total_amount"] == 200
     assert (state.store.order(order_id).refunded_amount, state.store.order(order_id).refunded_tax_amount) == (167, 33)
 

@@ -18,10 +18,15 @@ pytestmark = pytest.mark.anyio
 
 async def test_create_checkout_returns_a_link(server: MCPServer[Any], seed: SeedInfo, mode: str) -> None:
     async with Client(server, mode=mode) as client:
-        checkout = await call(client, "create_checkout", {
-            "products": [seed.products["one_time_fixed"]], "customer_email": "new@example.com",
-            "metadata": {"ticket": "T-1"},
-        })  # fmt: skip
+        checkout = await call(
+            client,
+            "create_checkout",
+            {
+                "products": [seed.products["one_time_fixed"]],
+                "customer_email": "new@example.com",
+                "metadata": {"ticket": "T-1"},
+            },
+        )
     assert checkout["status"] == "open"
     assert checkout["url"].startswith("http")
     assert checkout["client_secret"].startswith("polar_c_")
@@ -31,9 +36,13 @@ async def test_create_checkout_returns_a_link(server: MCPServer[Any], seed: Seed
         "the customer the url instead."
     )
     assert checkout["customer_supplied"] == {
-        "name": None, "email": "new@example.com", "billing_name": None, "billing_address": None,
-        "description": None, "metadata": {"ticket": "T-1"},
-    }  # fmt: skip
+        "name": None,
+        "email": "new@example.com",
+        "billing_name": None,
+        "billing_address": None,
+        "description": None,
+        "metadata": {"ticket": "T-1"},
+    }
 
 
 async def test_list_and_get_checkouts(server: MCPServer[Any], seed: SeedInfo) -> None:
@@ -46,9 +55,14 @@ async def test_list_and_get_checkouts(server: MCPServer[Any], seed: SeedInfo) ->
 
 async def test_update_checkout(server: MCPServer[Any], seed: SeedInfo) -> None:
     async with Client(server) as client:
-        updated = await call(client, "update_checkout", {
-            "checkout_id": seed.open_checkout_id, "customer_name": "Grace Hopper",
-        })  # fmt: skip
+        updated = await call(
+            client,
+            "update_checkout",
+            {
+                "checkout_id": seed.open_checkout_id,
+                "customer_name": "Grace Hopper",
+            },
+        )
     assert updated["customer_supplied"]["name"] == "Grace Hopper"
 
 
@@ -57,9 +71,14 @@ async def test_client_secret_calls(server: MCPServer[Any], seed: SeedInfo) -> No
     async with Client(server) as client:
         seen = await call(client, "get_checkout_by_secret", {"client_secret": secret})
         assert seen["id"] == seed.open_checkout_id
-        filled = await call(client, "update_checkout_by_secret", {
-            "client_secret": secret, "customer_name": "Payer Name",
-        })  # fmt: skip
+        filled = await call(
+            client,
+            "update_checkout_by_secret",
+            {
+                "client_secret": secret,
+                "customer_name": "Payer Name",
+            },
+        )
     assert filled["customer_supplied"]["name"] == "Payer Name"
 
 
@@ -74,11 +93,21 @@ async def test_confirm_checkout_needs_the_token_and_a_person(
 ) -> None:
     secret = seed.open_checkout_client_secret
     async with Client(server, mode=mode) as client:
-        await call(client, "update_checkout_by_secret", {
-            "client_secret": secret, "customer_email": "p@example.com",
-            "customer_billing_address": {
-                "country": "US", "state": "US-NY", "line1": "1 Main St", "city": "New York", "postal_code": "10001"},
-        })  # fmt: skip
+        await call(
+            client,
+            "update_checkout_by_secret",
+            {
+                "client_secret": secret,
+                "customer_email": "p@example.com",
+                "customer_billing_address": {
+                    "country": "US",
+                    "state": "US-NY",
+                    "line1": "1 Main St",
+                    "city": "New York",
+                    "postal_code": "10001",
+                },
+            },
+        )
         missing = await fail(client, "confirm_checkout", {"client_secret": secret})
         assert "needs payment_token" in missing
         preview = await call(client, "confirm_checkout", {"client_secret": secret, "payment_token": "tok_visa"})
@@ -86,9 +115,10 @@ async def test_confirm_checkout_needs_the_token_and_a_person(
         assert state.store.checkout(seed.open_checkout_id).status == "open"
         await person.approve(preview["approval"]["approval_id"])
         confirmed = await call(
-            client, "confirm_checkout",
+            client,
+            "confirm_checkout",
             {"client_secret": secret, "payment_token": "tok_visa", "approval_id": preview["approval"]["approval_id"]},
-        )  # fmt: skip
+        )
     assert confirmed["status"] == "confirmed"
     # Polar moves a checkout from confirmed to succeeded once the payment went through; nothing read it since.
     assert state.store.checkout(seed.open_checkout_id).status == "confirmed"
@@ -135,19 +165,30 @@ async def test_an_approval_is_bound_to_the_whole_payment_token(
 ) -> None:
     secret = seed.open_checkout_client_secret
     async with Client(server) as client:
-        await call(client, "update_checkout_by_secret", {
-            "client_secret": secret, "customer_email": "p@example.com",
-            "customer_billing_address": {
-                "country": "US", "state": "US-NY", "line1": "1 Main St", "city": "New York", "postal_code": "10001"},
-        })  # fmt: skip
+        await call(
+            client,
+            "update_checkout_by_secret",
+            {
+                "client_secret": secret,
+                "customer_email": "p@example.com",
+                "customer_billing_address": {
+                    "country": "US",
+                    "state": "US-NY",
+                    "line1": "1 Main St",
+                    "city": "New York",
+                    "postal_code": "10001",
+                },
+            },
+        )
         approved = await call(
             client, "confirm_checkout", {"client_secret": secret, "payment_token": "tok_chargeDeclined"}
         )
         await person.approve(approved["approval"]["approval_id"])
         other_card = {
-            "client_secret": secret, "payment_token": "ctoken_someone_elses_card_combined",
+            "client_secret": secret,
+            "payment_token": "ctoken_someone_elses_card_combined",
             "approval_id": approved["approval"]["approval_id"],
-        }  # fmt: skip
+        }
         message = await fail(client, "confirm_checkout", other_card)
     assert "changed after it was approved" in message and "payment_token_digest" in message
     assert state.store.checkout(seed.open_checkout_id).status == "open"

@@ -22,7 +22,11 @@ async def test_list_disputes_by_status_and_order(server: MCPServer[Any], seed: S
     assert [d["id"] for d in open_["items"]] == [seed.disputes["needs_response"]]
     item = open_["items"][0]
     assert (item["total_amount"], item["total"], item["reason"], item["customer_supplied"]["email"]) == (
-        1500, "$15.00", "fraudulent", "good-card@example.com")
+        1500,
+        "$15.00",
+        "fraudulent",
+        "good-card@example.com",
+    )
     assert item["evidence_due_by"] and (item["resolved"], item["closed"]) == (False, False)
     assert every["total_count"] == 4 and every["next_page"] == 2
     assert [d["status"] for d in of_order["items"]] == ["won"]

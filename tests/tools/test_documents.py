@@ -26,9 +26,7 @@ async def test_receipt_of_a_paid_order(server: MCPServer[Any], seed: SeedInfo, m
     assert receipt["url"].startswith("http")
 
 
-async def test_receipt_still_rendering_is_waited_for(
-    make_server: Any, seed: SeedInfo, state: EmulatorState
-) -> None:
+async def test_receipt_still_rendering_is_waited_for(make_server: Any, seed: SeedInfo, state: EmulatorState) -> None:
     order_id = seed.draft_orders["good_card"]
     async with Client(make_server(confirm="off")) as client:
         await call(client, "finalize_order", {"order_id": order_id})
@@ -85,9 +83,7 @@ async def test_export_returns_csv_as_an_embedded_resource(server: MCPServer[Any]
     assert "." in rows[0]["Total"]  # major units
 
 
-async def test_export_is_cut_with_a_note_when_too_big(
-    server: MCPServer[Any], monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_export_is_cut_with_a_note_when_too_big(server: MCPServer[Any], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(export, "MAX_CSV_BYTES", 600)
     async with Client(server) as client:
         result = await call(client, "export_orders", {})
@@ -96,9 +92,7 @@ async def test_export_is_cut_with_a_note_when_too_big(
     assert "Narrow" in result["note"]
 
 
-async def test_export_cleans_only_the_rows_it_returns(
-    server: MCPServer[Any], monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_export_cleans_only_the_rows_it_returns(server: MCPServer[Any], monkeypatch: pytest.MonkeyPatch) -> None:
     cleaned: list[str] = []
     clean_record = export.clean_record
 
@@ -124,7 +118,7 @@ def test_csv_records_keep_quoted_newlines_together() -> None:
     splitter = export.CsvRecords()
     records = splitter.feed('a,b\n"x\ny",2\n"unfinished') + splitter.feed(' "" quote",3\nlast,4')
     records += splitter.close()
-    assert records == ['a,b\n', '"x\ny",2\n', '"unfinished "" quote",3\n', "last,4\n"]
+    assert records == ["a,b\n", '"x\ny",2\n', '"unfinished "" quote",3\n', "last,4\n"]
 
 
 def test_csv_records_skipped_are_counted_as_feed_would_split_them() -> None:

@@ -68,8 +68,14 @@ async def test_a_checkout_confirm_whose_answer_is_lost_is_read_back(
     secret = seed.open_checkout_client_secret
     checkout = state.store.checkout(seed.open_checkout_id)
     checkout.customer_email = "payer@example.com"
-    checkout.customer_billing_address = {"country": "US", "state": "US-NY", "line1": "1 Main St", "line2": None,
-                                         "postal_code": "10001", "city": "New York"}  # fmt: skip
+    checkout.customer_billing_address = {
+        "country": "US",
+        "state": "US-NY",
+        "line1": "1 Main St",
+        "line2": None,
+        "postal_code": "10001",
+        "city": "New York",
+    }
     transport = DroppedConnection(emulator, "/confirm", after_acting=True)
     server = build_server(Settings(emulator=True, confirm="off"), transport=transport)
     async with Client(server) as client:

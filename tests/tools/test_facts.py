@@ -25,8 +25,9 @@ pytestmark = pytest.mark.anyio
 
 @pytest.fixture
 async def api(emulator: Any) -> AsyncIterator[PolarClient]:
-    async with PolarClient(ORG_TOKEN, server="http://emulator.test",
-                           transport=httpx2.ASGITransport(app=emulator)) as client:
+    async with PolarClient(
+        ORG_TOKEN, server="http://emulator.test", transport=httpx2.ASGITransport(app=emulator)
+    ) as client:
         yield client
 
 
@@ -35,7 +36,10 @@ async def test_the_default_is_the_whole_refundable_amount_with_its_tax(api: Pola
     assert (facts.amount, facts.tax_amount, facts.total_amount, facts.currency) == (1250, 250, 1500, "usd")
     assert (facts.amount_display, facts.tax_display, facts.total_display) == ("$12.50", "$2.50", "$15.00")
     assert (facts.customer_email, facts.customer_name, facts.product) == (
-        "good-card@example.com", "Ada Good", "Starter Pack")
+        "good-card@example.com",
+        "Ada Good",
+        "Starter Pack",
+    )
     assert facts.full_refund and facts.refundable_amount == facts.available_amount == 1250
     assert facts.previous_refunds == [] and not facts.refunded_in_last_24h and facts.recent_refunds_note is None
     assert facts.disputes_checked and facts.subscription_id is None
@@ -50,9 +54,12 @@ async def test_a_partial_refund_then_facts_show_it_as_recent(api: PolarClient, s
     assert (made.amount, made.tax_amount, made.total_amount) == (facts.amount, facts.tax_amount, facts.total_amount)
     after = await refund_facts(api, order_id)
     assert (after.amount, after.tax_amount, after.refunded_amount, after.order_status) == (
-        917, 183, 333, "partially_refunded")
-    assert [(r.id, r.amount, r.tax_amount, r.total) for r in after.previous_refunds] == [
-        (made.id, 333, 67, "$4.00")]
+        917,
+        183,
+        333,
+        "partially_refunded",
+    )
+    assert [(r.id, r.amount, r.tax_amount, r.total) for r in after.previous_refunds] == [(made.id, 333, 67, "$4.00")]
     assert after.refunded_in_last_24h
     at = made.created_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
     assert after.recent_refunds_note == f"$4.00 was refunded on this order at {at} (refund {made.id}, succeeded)"
@@ -67,33 +74,53 @@ async def test_a_seeded_partial_refund_is_listed_and_leaves_the_rest(api: PolarC
     assert not facts.refunded_in_last_24h  # seeded a day after an order dated before the seed's epoch
 
 
-async def test_a_pending_refund_is_held_back_from_what_is_left(api: PolarClient, seed: SeedInfo,
-                                                               state: EmulatorState) -> None:
+async def test_a_pending_refund_is_held_back_from_what_is_left(
+    api: PolarClient, seed: SeedInfo, state: EmulatorState
+) -> None:
     state.settings.refund_status = "pending"
     await api.refunds.create(order_id=seed.paid_order_id, reason="other", amount=1000)
     facts = await refund_facts(api, seed.paid_order_id)
     # Polar's refundable amount does not count a pending refund yet; the facts do.
     assert (facts.refundable_amount, facts.pending_amount, facts.available_amount, facts.amount) == (
-        1250, 1000, 250, 250)
+        1250,
+        1000,
+        250,
+        250,
+    )
     assert facts.refunded_in_last_24h and not facts.full_refund
 
 
-@pytest.mark.parametrize("case, amount, says", [
-    ("draft", None, ": it is draft, so it has no succeeded payment to refund. Only paid or partially refunded "
-                    "orders can be refunded."),
-    ("void", None, ": it is void, so it has no succeeded payment to refund."),
-    ("refunded", None, ": it is already fully refunded ($15.00 paid back). See when with list_refunds(order_id="),
-    ("paid", 1251, ": $12.51 is more than the $12.50 left to refund (amounts are net of tax; Polar adds the "
-                   "prorated tax). Pass an amount of at most 1250, or leave it out to refund all of it."),
-    ("paid", 0, ": amount must be at least 1 (minor units, net of tax)."),
-    ("disputed", None, ": its payment is disputed (dispute "),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "case, amount, says",
+    [
+        (
+            "draft",
+            None,
+            ": it is draft, so it has no succeeded payment to refund. Only paid or partially refunded "
+            "orders can be refunded.",
+        ),
+        ("void", None, ": it is void, so it has no succeeded payment to refund."),
+        ("refunded", None, ": it is already fully refunded ($15.00 paid back). See when with list_refunds(order_id="),
+        (
+            "paid",
+            1251,
+            ": $12.51 is more than the $12.50 left to refund (amounts are net of tax; Polar adds the "
+            "prorated tax). Pass an amount of at most 1250, or leave it out to refund all of it.",
+        ),
+        ("paid", 0, ": amount must be at least 1 (minor units, net of tax)."),
+        ("disputed", None, ": its payment is disputed (dispute "),
+    ],
+)
 async def test_what_polar_would_refuse_is_refused_with_what_to_do(
     api: PolarClient, seed: SeedInfo, case: str, amount: int | None, says: str
 ) -> None:
-    order_id = {"draft": seed.draft_orders["good_card"], "void": seed.orders_by_status["void"],
-                "refunded": seed.orders_by_status["refunded"], "paid": seed.paid_order_id,
-                "disputed": seed.disputed_orders["needs_response"]}[case]
+    order_id = {
+        "draft": seed.draft_orders["good_card"],
+        "void": seed.orders_by_status["void"],
+        "refunded": seed.orders_by_status["refunded"],
+        "paid": seed.paid_order_id,
+        "disputed": seed.disputed_orders["needs_response"],
+    }[case]
     with pytest.raises(ToolError) as caught:
         await refund_facts(api, order_id, amount)
     assert str(caught.value).startswith(f"Order {order_id} was not refunded{says}")
@@ -124,13 +151,21 @@ def test_the_tax_is_prorated_exactly_as_polars_order_model_does(state: EmulatorS
 
     for order_id in (seed.paid_order_id, seed.orders_by_status["partially_refunded"]):
         emulated = state.store.order(order_id)
-        order = Order.model_validate({
-            "id": order_id, "created_at": "2026-10-01T00:00:00Z", "status": emulated.status,
-            "subtotal_amount": emulated.subtotal_amount, "net_amount": emulated.net_amount,
-            "tax_amount": emulated.tax_amount, "total_amount": emulated.total_amount, "currency": "usd",
-            "customer_id": emulated.customer.id, "refunded_amount": emulated.refunded_amount,
-            "refunded_tax_amount": emulated.refunded_tax_amount,
-        })  # fmt: skip
+        order = Order.model_validate(
+            {
+                "id": order_id,
+                "created_at": "2026-10-01T00:00:00Z",
+                "status": emulated.status,
+                "subtotal_amount": emulated.subtotal_amount,
+                "net_amount": emulated.net_amount,
+                "tax_amount": emulated.tax_amount,
+                "total_amount": emulated.total_amount,
+                "currency": "usd",
+                "customer_id": emulated.customer.id,
+                "refunded_amount": emulated.refunded_amount,
+                "refunded_tax_amount": emulated.refunded_tax_amount,
+            }
+        )
         for amount in range(1, emulated.refundable_amount + 1):
             assert prorated_tax(order, amount) == emulated.refund_tax_from_subtotal(amount), amount
 
@@ -138,7 +173,11 @@ def test_the_tax_is_prorated_exactly_as_polars_order_model_does(state: EmulatorS
 async def test_revoke_facts_of_active_and_scheduled_subscriptions(api: PolarClient, seed: SeedInfo) -> None:
     active = await subscription_revoke_facts(api, seed.subscriptions["active"])
     assert (active.status, active.price, active.customer_email, active.product) == (
-        "active", "$29.00 / month", "good-card@example.com", "Pro Monthly")
+        "active",
+        "$29.00 / month",
+        "good-card@example.com",
+        "Pro Monthly",
+    )
     assert active.last_order is not None and active.last_order.id == seed.subscription_orders["active"]
     assert (active.last_order.total, active.last_order.refundable_amount) == ("$34.80", 2900)
     assert "Access ends NOW" in active.effect and "Nothing is refunded" in active.effect
@@ -153,24 +192,37 @@ async def test_revoke_facts_refuse_an_ended_subscription(api: PolarClient, seed:
     with pytest.raises(ToolError) as caught:
         await subscription_revoke_facts(api, subscription_id)
     assert revoked.ended_at is not None
-    assert str(caught.value) == (f"Subscription {subscription_id} was not revoked: it is canceled and ended at "
-                                 f"{revoked.ended_at.isoformat()}; there is nothing to revoke.")
+    assert str(caught.value) == (
+        f"Subscription {subscription_id} was not revoked: it is canceled and ended at "
+        f"{revoked.ended_at.isoformat()}; there is nothing to revoke."
+    )
 
 
 async def test_accept_facts_of_an_open_dispute(api: PolarClient, seed: SeedInfo) -> None:
     facts = await dispute_accept_facts(api, seed.disputes["needs_response"])
     assert (facts.amount, facts.tax_amount, facts.total_amount, facts.total_display) == (1250, 250, 1500, "$15.00")
     assert (facts.order_id, facts.customer_email, facts.reason) == (
-        seed.disputed_orders["needs_response"], "good-card@example.com", "fraudulent")
+        seed.disputed_orders["needs_response"],
+        "good-card@example.com",
+        "fraudulent",
+    )
     assert facts.subscription_id is None and facts.evidence_due_by
     assert "the customer keeps the $15.00" in facts.effect and "revoked at once" not in facts.effect
 
 
-async def test_accept_facts_name_the_subscription_polar_revokes(api: PolarClient, seed: SeedInfo,
-                                                                state: EmulatorState) -> None:
+async def test_accept_facts_name_the_subscription_polar_revokes(
+    api: PolarClient, seed: SeedInfo, state: EmulatorState
+) -> None:
     order = state.store.order(seed.subscription_orders["active"])
-    dispute = Dispute(state.store.new_id(), datetime.now(UTC), order, "needs_response", order.net_amount,
-                      order.tax_amount, state.store.derived_id("payment", order.id))
+    dispute = Dispute(
+        state.store.new_id(),
+        datetime.now(UTC),
+        order,
+        "needs_response",
+        order.net_amount,
+        order.tax_amount,
+        state.store.derived_id("payment", order.id),
+    )
     state.store.disputes[dispute.id] = dispute
     facts = await dispute_accept_facts(api, dispute.id)
     assert facts.subscription_id == seed.subscriptions["active"]
@@ -178,10 +230,13 @@ async def test_accept_facts_name_the_subscription_polar_revokes(api: PolarClient
 
 
 @pytest.mark.parametrize("status", ["under_review", "won", "lost"])
-async def test_accept_facts_refuse_a_dispute_not_awaiting_a_response(api: PolarClient, seed: SeedInfo,
-                                                                     status: str) -> None:
+async def test_accept_facts_refuse_a_dispute_not_awaiting_a_response(
+    api: PolarClient, seed: SeedInfo, status: str
+) -> None:
     dispute_id = seed.disputes[status]
     with pytest.raises(ToolError) as caught:
         await dispute_accept_facts(api, dispute_id)
-    assert str(caught.value) == (f"Dispute {dispute_id} was not accepted: it is {status}, and only a dispute "
-                                 "awaiting a response (needs_response) can be accepted. Nothing was done.")
+    assert str(caught.value) == (
+        f"Dispute {dispute_id} was not accepted: it is {status}, and only a dispute "
+        "awaiting a response (needs_response) can be accepted. Nothing was done."
+    )

@@ -171,9 +171,14 @@ async def test_an_approval_for_another_order_is_refused(
 ) -> None:
     good = seed.draft_orders["good_card"]
     async with Client(server) as client:
-        other = await call(client, "create_order", {
-            "customer_id": seed.customers["good_card"], "product_id": seed.products["one_time_fixed"],
-        })  # fmt: skip
+        other = await call(
+            client,
+            "create_order",
+            {
+                "customer_id": seed.customers["good_card"],
+                "product_id": seed.products["one_time_fixed"],
+            },
+        )
         approval_id = (await call(client, "finalize_order", {"order_id": good}))["approval"]["approval_id"]
         await person.approve(approval_id)
         message = await fail(client, "finalize_order", {"order_id": other["id"], "approval_id": approval_id})
@@ -253,16 +258,19 @@ MISTYPED = (
 )
 
 
-@pytest.mark.parametrize(("action", "typing", "said"), [
-    ("decline", True, "the person declined the confirmation request."),
-    ("cancel", True, "the person dismissed the confirmation request."),
-    ("accept", "0.01", MISTYPED),
-    ("accept", "", MISTYPED),
-    ("accept", "yes", MISTYPED),
-    ("accept", {"approve": True}, UNREADABLE),  # a blind "accept" of a yes/no form
-    ("accept", {"amount": 118.8}, UNREADABLE),
-    ("accept", {"amount": "118.80", "approve": True}, UNREADABLE),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("action", "typing", "said"),
+    [
+        ("decline", True, "the person declined the confirmation request."),
+        ("cancel", True, "the person dismissed the confirmation request."),
+        ("accept", "0.01", MISTYPED),
+        ("accept", "", MISTYPED),
+        ("accept", "yes", MISTYPED),
+        ("accept", {"approve": True}, UNREADABLE),  # a blind "accept" of a yes/no form
+        ("accept", {"amount": 118.8}, UNREADABLE),
+        ("accept", {"amount": "118.80", "approve": True}, UNREADABLE),
+    ],
+)
 async def test_a_refused_unreadable_or_mistyped_elicitation_charges_nothing(
     server: MCPServer[Any], seed: SeedInfo, state: EmulatorState, mode: str, action: str, typing: Any, said: str
 ) -> None:
@@ -344,8 +352,10 @@ async def test_the_approved_call_reads_the_order_once_then_charges(
     customer = state.store.order(order_id).customer.id
     product = state.store.order(order_id).product.id
     assert first == [
-        ("GET", f"/v1/orders/{order_id}"), ("GET", f"/v1/organizations/{seed.organization_id}"),
-        ("GET", f"/v1/customers/{customer}/payment-methods"), ("GET", f"/v1/products/{product}"),
+        ("GET", f"/v1/orders/{order_id}"),
+        ("GET", f"/v1/organizations/{seed.organization_id}"),
+        ("GET", f"/v1/customers/{customer}/payment-methods"),
+        ("GET", f"/v1/products/{product}"),
     ]
     assert second == [("GET", f"/v1/orders/{order_id}"), ("POST", f"/v1/orders/{order_id}/finalize")]
 
@@ -368,10 +378,13 @@ async def test_a_charge_approved_in_the_client_reads_polar_alike_in_both_eras(
         sent = [(r.method, r.path) for r in state.faults.journal]
     assert charged["status"] == "charged"
     assert sent == [
-        ("GET", f"/v1/orders/{order_id}"), ("GET", f"/v1/organizations/{seed.organization_id}"),
-        ("GET", f"/v1/customers/{customer}/payment-methods"), ("GET", f"/v1/products/{product}"),
-        ("GET", f"/v1/orders/{order_id}"), ("POST", f"/v1/orders/{order_id}/finalize"),
-    ]  # fmt: skip
+        ("GET", f"/v1/orders/{order_id}"),
+        ("GET", f"/v1/organizations/{seed.organization_id}"),
+        ("GET", f"/v1/customers/{customer}/payment-methods"),
+        ("GET", f"/v1/products/{product}"),
+        ("GET", f"/v1/orders/{order_id}"),
+        ("POST", f"/v1/orders/{order_id}/finalize"),
+    ]
 
 
 async def test_a_confirmed_charge_after_looking_at_the_customer_and_products_costs_three_requests(
@@ -393,7 +406,8 @@ async def test_a_confirmed_charge_after_looking_at_the_customer_and_products_cos
     assert charged["status"] == "charged"
     assert charged["preview"]["payment_method"].startswith("visa •••• 4242")
     assert sent == [
-        ("GET", f"/v1/orders/{order_id}"), ("GET", f"/v1/orders/{order_id}"),
+        ("GET", f"/v1/orders/{order_id}"),
+        ("GET", f"/v1/orders/{order_id}"),
         ("POST", f"/v1/orders/{order_id}/finalize"),
     ]
 
@@ -418,7 +432,8 @@ async def test_a_charge_of_a_draft_just_made_costs_three_requests(
         sent = [(r.method, r.path) for r in state.faults.journal]
     assert charged["status"] == "charged"
     assert sent == [
-        ("GET", f"/v1/customers/{customer}/payment-methods"), ("GET", f"/v1/orders/{order_id}"),
+        ("GET", f"/v1/customers/{customer}/payment-methods"),
+        ("GET", f"/v1/orders/{order_id}"),
         ("POST", f"/v1/orders/{order_id}/finalize"),
     ]
 

@@ -85,30 +85,37 @@ async def test_get_order_unknown_id_says_not_found(server: MCPServer[Any]) -> No
 async def test_ids_are_validated_before_any_request(server: MCPServer[Any], bad: str) -> None:
     async with Client(server) as client:
         message = await fail(client, "get_order", {"order_id": bad})
-    assert f'Argument order_id ({json.dumps(bad)}) is not a UUID.' in message
+    assert f"Argument order_id ({json.dumps(bad)}) is not a UUID." in message
 
 
 async def test_create_order_makes_a_draft_and_charges_nothing(
     server: MCPServer[Any], seed: SeedInfo, state: EmulatorState
 ) -> None:
     async with Client(server) as client:
-        order = await call(client, "create_order", {
-            "customer_id": seed.customers["good_card"],
-            "product_id": seed.products["one_time_fixed"],
-            "description": "Extra seats",
-        })  # fmt: skip
+        order = await call(
+            client,
+            "create_order",
+            {
+                "customer_id": seed.customers["good_card"],
+                "product_id": seed.products["one_time_fixed"],
+                "description": "Extra seats",
+            },
+        )
     assert order["status"] == "draft"
     assert order["total_amount"] > 0
     assert state.store.order(order["id"]).status == "draft"
 
 
-async def test_create_order_for_a_recurring_product_is_refused_clearly(
-    server: MCPServer[Any], seed: SeedInfo
-) -> None:
+async def test_create_order_for_a_recurring_product_is_refused_clearly(server: MCPServer[Any], seed: SeedInfo) -> None:
     async with Client(server) as client:
-        message = await fail(client, "create_order", {
-            "customer_id": seed.customers["good_card"], "product_id": seed.products["recurring"],
-        })  # fmt: skip
+        message = await fail(
+            client,
+            "create_order",
+            {
+                "customer_id": seed.customers["good_card"],
+                "product_id": seed.products["recurring"],
+            },
+        )
     assert "422" in message
 
 
@@ -131,8 +138,11 @@ async def test_list_orders_filters_by_status_dates_and_subscription(
     after, before = orders[5].created_at, orders[30].created_at
     async with Client(server, mode=mode) as client:
         refunds = await call(client, "list_orders", {"status": ["refunded", "partially_refunded"], "limit": 100})
-        window = await call(client, "list_orders", {"created_after": after.isoformat(),
-                                                    "created_before": before.isoformat(), "limit": 100})
+        window = await call(
+            client,
+            "list_orders",
+            {"created_after": after.isoformat(), "created_before": before.isoformat(), "limit": 100},
+        )
         subscribed = await call(client, "list_orders", {"subscription_id": seed.subscriptions["active"]})
     assert {o["status"] for o in refunds["items"]} == {"refunded", "partially_refunded"}
     assert refunds["total_count"] == sum(o.status in ("refunded", "partially_refunded") for o in orders)
@@ -144,8 +154,9 @@ async def test_list_orders_filters_by_status_dates_and_subscription(
 async def test_list_orders_refuses_naive_or_backwards_dates(server: MCPServer[Any], state: EmulatorState) -> None:
     async with Client(server) as client:
         naive = await fail(client, "list_orders", {"created_after": "2026-10-01T00:00:00"})
-        backwards = await fail(client, "list_orders", {"created_after": "2026-10-02T00:00:00Z",
-                                                       "created_before": "2026-10-01T00:00:00Z"})
+        backwards = await fail(
+            client, "list_orders", {"created_after": "2026-10-02T00:00:00Z", "created_before": "2026-10-01T00:00:00Z"}
+        )
     assert "created_after" in naive and "timezone" in naive
     assert backwards == "Error executing tool list_orders: created_after must be before created_before."
     assert state.faults.received("GET", "/v1/orders/") == []

@@ -96,15 +96,21 @@ async def test_an_expired_session_says_to_create_a_new_one(
 
 async def test_billing_details_rules(customer_server: Any, state: EmulatorState, seed: SeedInfo) -> None:
     mine = next(
-        o for o in state.store.orders
+        o
+        for o in state.store.orders
         if o.customer.id == seed.customers["good_card"] and o.status == "paid" and not o.is_invoice_generated
-    )  # fmt: skip
+    )
     async with Client(customer_server) as client:
         renamed = await call(client, "update_my_billing_details", {"order_id": mine.id, "billing_name": "Ada Ltd"})
         assert renamed["customer_supplied"]["billing_name"] == "Ada Ltd"
-        moved = await fail(client, "update_my_billing_details", {
-            "order_id": mine.id, "billing_address": {"country": "US", "state": "US-CA", "city": "Oakland"},
-        })  # fmt: skip
+        moved = await fail(
+            client,
+            "update_my_billing_details",
+            {
+                "order_id": mine.id,
+                "billing_address": {"country": "US", "state": "US-CA", "city": "Oakland"},
+            },
+        )
         assert "422" in moved
         requested = await call(client, "request_my_invoice", {"order_id": mine.id})
         assert requested["customer_supplied"]["billing_name"] == "Ada Ltd"

@@ -26,14 +26,17 @@ async def test_list_refunds_of_an_order_shows_what_was_paid_back(
         listed = await call(client, "list_refunds", {"order_id": order_id})
         by_amount = await call(client, "list_refunds", {"order_id": order_id, "sorting": ["amount"], "limit": 1})
     assert [(r["amount"], r["tax_amount"], r["total_amount"], r["total"]) for r in listed["items"]] == [
-        (125, 25, 150, "$1.50"), (500, 100, 600, "$6.00")]  # fmt: skip
+        (125, 25, 150, "$1.50"),
+        (500, 100, 600, "$6.00"),
+    ]
     assert {r["order_id"] for r in listed["items"]} == {order_id} and listed["total_count"] == 2
     assert listed["items"][0]["status"] == "succeeded" and "api_object" not in listed["items"][0]
     assert by_amount["items"][0]["amount"] == 125 and by_amount["next_page"] == 2
 
 
-async def test_list_refunds_by_customer_and_status(server: MCPServer[Any], seed: SeedInfo,
-                                                   state: EmulatorState) -> None:
+async def test_list_refunds_by_customer_and_status(
+    server: MCPServer[Any], seed: SeedInfo, state: EmulatorState
+) -> None:
     state.settings.refund_status = "pending"
     pending = state.refunds.create(order_id=seed.paid_order_id, reason="other", amount=100)
     async with Client(server) as client:
@@ -44,8 +47,9 @@ async def test_list_refunds_by_customer_and_status(server: MCPServer[Any], seed:
     assert [r["id"] for r in not_yet["items"]] == [pending.id]
 
 
-async def test_get_refund_reads_one_and_says_when_there_is_none(server: MCPServer[Any], seed: SeedInfo,
-                                                                mode: str) -> None:
+async def test_get_refund_reads_one_and_says_when_there_is_none(
+    server: MCPServer[Any], seed: SeedInfo, mode: str
+) -> None:
     refund_id = seed.refunds["partially_refunded"]
     async with Client(server, mode=mode) as client:
         refund = await call(client, "get_refund", {"refund_id": refund_id, "detail": "full"})

@@ -250,8 +250,11 @@ async def test_a_disputed_payment_polar_refused_is_remembered_when_disputes_cann
 
 
 REMEMBERED = [
-    ("RefundsBlocked", "refunds of this order are blocked at Polar, which its API does not show beforehand",
-     "Ask Polar support to unblock it."),
+    (
+        "RefundsBlocked",
+        "refunds of this order are blocked at Polar, which its API does not show beforehand",
+        "Ask Polar support to unblock it.",
+    ),
     ("RefundDisputedPayment", "its payment is disputed", "Handle the dispute instead: list_disputes(order_id={id!r})."),
     ("RefundedAlready", "it is already fully refunded", "See what was paid back: list_refunds(order_id={id!r})."),
     ("RefundUnknownPayment", "Polar has no succeeded payment of it to refund", "Check the order with get_order."),
@@ -264,8 +267,16 @@ async def test_each_remembered_refusal_says_what_polar_said_and_what_to_do(
 ) -> None:
     order_id = seed.paid_order_id
     store = await parts.store()
-    await store.start_act(approval_id="earlier", tool="create_refund", target=order_id, currency="usd", amount=1500,
-                          per_charge=None, daily=None, seen=await store.target_version(order_id))  # fmt: skip
+    await store.start_act(
+        approval_id="earlier",
+        tool="create_refund",
+        target=order_id,
+        currency="usd",
+        amount=1500,
+        per_charge=None,
+        daily=None,
+        seen=await store.target_version(order_id),
+    )
     await store.finish_act("earlier", "failed", {"refusal": code})
     [act] = await store.acts_for("create_refund", order_id)
     human = Human()
@@ -295,18 +306,23 @@ async def test_other_refusals_and_a_refund_made_since_are_no_reason_to_refuse(
     order_id = seed.paid_order_id
     store = await parts.store()
     for n, (outcome, refusal) in enumerate(history):
-        await store.start_act(approval_id=f"earlier{n}", tool="create_refund", target=order_id, currency="usd",
-                              amount=100, per_charge=None, daily=None,
-                              seen=await store.target_version(order_id))  # fmt: skip
+        await store.start_act(
+            approval_id=f"earlier{n}",
+            tool="create_refund",
+            target=order_id,
+            currency="usd",
+            amount=100,
+            per_charge=None,
+            daily=None,
+            seen=await store.target_version(order_id),
+        )
         await store.finish_act(f"earlier{n}", outcome, {"refusal": refusal} if refusal else None)
     async with Client(parts.server) as client:
         asked = await call(client, "create_refund", {"order_id": order_id, "amount": 100})
     assert asked["status"] == "approval_pending"
 
 
-async def test_a_declined_charge_is_not_remembered(
-    parts: ServerParts, seed: SeedInfo, state: EmulatorState
-) -> None:
+async def test_a_declined_charge_is_not_remembered(parts: ServerParts, seed: SeedInfo, state: EmulatorState) -> None:
     """Only refunds remember Polar's refusals; a declined card may be fixed by the customer in a minute."""
     order_id = seed.draft_orders["declining_card"]
     human = Human()
@@ -324,8 +340,16 @@ async def test_a_daily_limit_already_reached_is_refused_before_anyone_is_asked(
 ) -> None:
     parts: ServerParts = make_parts(max_daily="usd=2000")
     store = await parts.store()
-    await store.start_act(approval_id="earlier", tool="finalize_order", target="another-order", currency="usd",
-                          amount=1000, per_charge=None, daily=None, seen=0)  # fmt: skip
+    await store.start_act(
+        approval_id="earlier",
+        tool="finalize_order",
+        target="another-order",
+        currency="usd",
+        amount=1000,
+        per_charge=None,
+        daily=None,
+        seen=0,
+    )
     order_id = seed.draft_orders["good_card"]
     human = Human()
     async with Client(parts.server, elicitation_callback=human) as client:
@@ -342,47 +366,63 @@ async def test_a_daily_limit_already_reached_is_refused_before_anyone_is_asked(
 
 KNOWN_BEFORE = [
     pytest.param(
-        "create_refund", lambda s: {"order_id": s.disputed_orders["needs_response"]},
-        lambda s: f"Order {s.disputed_orders['needs_response']} was not refunded: its payment is disputed (dispute "
-        f"{s.disputes['needs_response']}, needs_response), and Polar cannot refund a disputed payment. Handle the "
-        "dispute instead (get_dispute).",
+        "create_refund",
+        lambda s: {"order_id": s.disputed_orders["needs_response"]},
+        lambda s: (
+            f"Order {s.disputed_orders['needs_response']} was not refunded: its payment is disputed (dispute "
+            f"{s.disputes['needs_response']}, needs_response), and Polar cannot refund a disputed payment. Handle the "
+            "dispute instead (get_dispute)."
+        ),
         id="disputed payment",
     ),
     pytest.param(
-        "create_refund", lambda s: {"order_id": s.orders_by_status["refunded"]},
+        "create_refund",
+        lambda s: {"order_id": s.orders_by_status["refunded"]},
         lambda s: f"Order {s.orders_by_status['refunded']} was not refunded: it is already fully refunded",
         id="fully refunded",
     ),
     pytest.param(
-        "create_refund", lambda s: {"order_id": s.paid_order_id, "amount": 1251},
+        "create_refund",
+        lambda s: {"order_id": s.paid_order_id, "amount": 1251},
         lambda s: f"Order {s.paid_order_id} was not refunded: $12.51 is more than the $12.50 left to refund",
         id="more than is left",
     ),
     pytest.param(
-        "create_refund", lambda s: {"order_id": s.draft_orders["good_card"]},
-        lambda s: f"Order {s.draft_orders['good_card']} was not refunded: it is draft, so it has no succeeded "
-        "payment to refund.",
+        "create_refund",
+        lambda s: {"order_id": s.draft_orders["good_card"]},
+        lambda s: (
+            f"Order {s.draft_orders['good_card']} was not refunded: it is draft, so it has no succeeded "
+            "payment to refund."
+        ),
         id="no payment to refund",
     ),
     pytest.param(
-        "finalize_order", lambda s: {"order_id": s.draft_orders["no_payment_method"]},
-        lambda s: f"Order {s.draft_orders['no_payment_method']} was not charged: the customer has no default saved "
-        "payment method. Pass payment_method_id, or send the customer a checkout link with create_checkout.",
+        "finalize_order",
+        lambda s: {"order_id": s.draft_orders["no_payment_method"]},
+        lambda s: (
+            f"Order {s.draft_orders['no_payment_method']} was not charged: the customer has no default saved "
+            "payment method. Pass payment_method_id, or send the customer a checkout link with create_checkout."
+        ),
         id="draft with no card",
     ),
     pytest.param(
-        "finalize_order", lambda s: {"order_id": s.paid_order_id},
+        "finalize_order",
+        lambda s: {"order_id": s.paid_order_id},
         lambda s: f"Order {s.paid_order_id} is paid, not a draft: there is nothing to charge.",
         id="not a draft",
     ),
     pytest.param(
-        "accept_dispute", lambda s: {"dispute_id": s.disputes["won"]},
-        lambda s: f"Dispute {s.disputes['won']} was not accepted: it is won, and only a dispute awaiting a response "
-        "(needs_response) can be accepted.",
+        "accept_dispute",
+        lambda s: {"dispute_id": s.disputes["won"]},
+        lambda s: (
+            f"Dispute {s.disputes['won']} was not accepted: it is won, and only a dispute awaiting a response "
+            "(needs_response) can be accepted."
+        ),
         id="dispute not open",
     ),
     pytest.param(
-        "revoke_subscription", lambda s: {"subscription_id": s.subscriptions["revoked"]},
+        "revoke_subscription",
+        lambda s: {"subscription_id": s.subscriptions["revoked"]},
         lambda s: f"Subscription {s.subscriptions['revoked']} was not revoked: it is canceled and ended",
         id="subscription ended",
     ),
@@ -415,4 +455,3 @@ async def test_a_refund_of_what_pending_refunds_cover_is_refused_before_anyone_i
         message = await fail(client, "create_refund", {"order_id": order_id})
     assert f"Order {order_id} was not refunded: nothing is left to refund; $12.50 of it is in a refund " in message
     assert human.shown == [] and len(await (await parts.store()).list_approvals(states=EVERY_STATE)) == 1
-

@@ -22,15 +22,21 @@ pytestmark = pytest.mark.anyio
 
 async def test_list_and_get_subscriptions(server: MCPServer[Any], seed: SeedInfo, mode: str) -> None:
     async with Client(server, mode=mode) as client:
-        ada = await call(client, "list_subscriptions", {"customer_id": seed.customers["good_card"],
-                                                        "status": ["active"], "limit": 100})
+        ada = await call(
+            client,
+            "list_subscriptions",
+            {"customer_id": seed.customers["good_card"], "status": ["active"], "limit": 100},
+        )
         ending = await call(client, "list_subscriptions", {"cancel_at_period_end": True})
         one = await call(client, "get_subscription", {"subscription_id": seed.subscriptions["active"]})
     assert seed.subscriptions["active"] in {s["id"] for s in ada["items"]}
     assert {s["status"] for s in ada["items"]} == {"active"}
     assert [s["id"] for s in ending["items"]] == [seed.subscriptions["canceled_at_period_end"]]
     assert (one["price"], one["customer_supplied"]["email"], one["product"]["name"]) == (
-        "$29.00 / month", "good-card@example.com", "Pro Monthly")
+        "$29.00 / month",
+        "good-card@example.com",
+        "Pro Monthly",
+    )
     assert one["cancel_at_period_end"] is False and one["ends_at"] is None and one["current_period_end"]
 
 
@@ -65,12 +71,16 @@ async def test_an_ended_subscription_can_be_neither_canceled_nor_resumed(
         resume = await fail(client, "uncancel_subscription", {"subscription_id": subscription_id})
     ended = state.store.subscription(subscription_id).ended_at
     assert ended is not None
-    assert cancel == (f"Error executing tool cancel_subscription: Subscription {subscription_id} was not "
-                      f"canceled: it is canceled and has already ended ({ended.isoformat()}); there is nothing "
-                      "to cancel.")
-    assert resume == (f"Error executing tool uncancel_subscription: Subscription {subscription_id} was not "
-                      f"resumed: it has already ended ({ended.isoformat()}), so it cannot be uncanceled. The "
-                      "customer must subscribe again.")
+    assert cancel == (
+        f"Error executing tool cancel_subscription: Subscription {subscription_id} was not "
+        f"canceled: it is canceled and has already ended ({ended.isoformat()}); there is nothing "
+        "to cancel."
+    )
+    assert resume == (
+        f"Error executing tool uncancel_subscription: Subscription {subscription_id} was not "
+        f"resumed: it has already ended ({ended.isoformat()}), so it cannot be uncanceled. The "
+        "customer must subscribe again."
+    )
     assert state.faults.received("PATCH") == []
 
 
@@ -94,9 +104,11 @@ async def test_a_cancel_refused_by_polar_before_acting_says_it_is_safe_to_call_a
     server = build_server(Settings(emulator=True), transport=httpx2.ASGITransport(app=emulator))
     async with Client(server) as client:
         message = await fail(client, "cancel_subscription", {"subscription_id": subscription_id})
-    assert message == (f"Error executing tool cancel_subscription: Subscription {subscription_id} was not "
-                       f"canceled: Polar answered HTTP 503, and it is "
-                       "unchanged. It is safe to call again.")
+    assert message == (
+        f"Error executing tool cancel_subscription: Subscription {subscription_id} was not "
+        f"canceled: Polar answered HTTP 503, and it is "
+        "unchanged. It is safe to call again."
+    )
 
 
 class UncancelledFirst(httpx2.AsyncBaseTransport):
@@ -114,8 +126,9 @@ class UncancelledFirst(httpx2.AsyncBaseTransport):
         self.state.subscriptions.uncancel(request.url.path.rsplit("/", 1)[-1])
         if self.answer == "polar":
             return await self.inner.handle_async_request(request)
-        return json_response(409, {"error": "SubscriptionNotScheduledToCancel",
-                                   "detail": "The subscription is not scheduled to cancel."})
+        return json_response(
+            409, {"error": "SubscriptionNotScheduledToCancel", "detail": "The subscription is not scheduled to cancel."}
+        )
 
 
 @pytest.mark.parametrize("answer", ["polar", "sdk"])

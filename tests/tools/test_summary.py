@@ -29,9 +29,13 @@ AFTER, BEFORE = datetime(2026, 5, 1, tzinfo=UTC), datetime(2026, 7, 1, tzinfo=UT
 
 def expected(state: EmulatorState, statuses: list[str]) -> dict[str, int]:
     orders = [o for o in state.store.orders if AFTER <= o.created_at < BEFORE and o.status in statuses]
-    return {"orders": len(orders), "net_amount": sum(o.net_amount for o in orders),
-            "tax_amount": sum(o.tax_amount for o in orders), "total_amount": sum(o.total_amount for o in orders),
-            "refunded_amount": sum(o.refunded_amount for o in orders)}
+    return {
+        "orders": len(orders),
+        "net_amount": sum(o.net_amount for o in orders),
+        "tax_amount": sum(o.tax_amount for o in orders),
+        "total_amount": sum(o.total_amount for o in orders),
+        "refunded_amount": sum(o.refunded_amount for o in orders),
+    }
 
 
 @pytest.fixture
@@ -39,11 +43,15 @@ def emulator() -> Any:
     return create_app(orders=1200)
 
 
-async def test_totals_are_exact_minor_units_per_currency(server: MCPServer[Any], state: EmulatorState,
-                                                         mode: str) -> None:
+async def test_totals_are_exact_minor_units_per_currency(
+    server: MCPServer[Any], state: EmulatorState, mode: str
+) -> None:
     async with Client(server, mode=mode) as client:
-        result = await call(client, "summarize_orders", {
-            "created_after": AFTER.isoformat(), "created_before": BEFORE.isoformat(), "status": SALES})
+        result = await call(
+            client,
+            "summarize_orders",
+            {"created_after": AFTER.isoformat(), "created_before": BEFORE.isoformat(), "status": SALES},
+        )
     want = expected(state, SALES)
     assert result["orders"] == want["orders"] > 100
     [usd] = result["currencies"]
@@ -51,8 +59,10 @@ async def test_totals_are_exact_minor_units_per_currency(server: MCPServer[Any],
     assert usd["currency"] == "usd" and usd["net_after_refunds"] == want["net_amount"] - want["refunded_amount"]
     assert usd["total"] == f"${want['total_amount'] // 100:,}.{want['total_amount'] % 100:02d}"
     assert result["groups"] is None
-    assert result["period"] == "from 2026-05-01T00:00:00+00:00 (inclusive) to 2026-07-01T00:00:00+00:00 (exclusive); " \
+    assert (
+        result["period"] == "from 2026-05-01T00:00:00+00:00 (inclusive) to 2026-07-01T00:00:00+00:00 (exclusive); "
         "days in UTC"
+    )
     assert len(str(result)) < 700  # a few hundred bytes, however many orders
 
 
@@ -61,8 +71,11 @@ async def test_grouped_by_product_status_and_day(server: MCPServer[Any], state: 
     async with Client(server) as client:
         by_product = await call(client, "summarize_orders", {**bounds, "group_by": "product"})
         by_status = await call(client, "summarize_orders", {**bounds, "group_by": "status"})
-        by_day = await call(client, "summarize_orders", {**bounds, "status": ["paid"], "group_by": "day",
-                                                         "timezone": "America/New_York"})
+        by_day = await call(
+            client,
+            "summarize_orders",
+            {**bounds, "status": ["paid"], "group_by": "day", "timezone": "America/New_York"},
+        )
     orders = [o for o in state.store.orders if AFTER <= o.created_at < BEFORE]
     products: defaultdict[str, int] = defaultdict(int)
     for o in orders:
@@ -78,8 +91,9 @@ async def test_grouped_by_product_status_and_day(server: MCPServer[Any], state: 
     assert [g["key"] for g in by_day["groups"]] == sorted(days)
 
 
-async def test_progress_is_reported_on_long_ranges(server: MCPServer[Any], monkeypatch: pytest.MonkeyPatch,
-                                                   mode: str) -> None:
+async def test_progress_is_reported_on_long_ranges(
+    server: MCPServer[Any], monkeypatch: pytest.MonkeyPatch, mode: str
+) -> None:
     monkeypatch.setattr(summary, "PROGRESS_EVERY", 400)
     seen: list[tuple[float, float | None]] = []
 
@@ -92,29 +106,42 @@ async def test_progress_is_reported_on_long_ranges(server: MCPServer[Any], monke
     assert seen == [(400, 1200), (800, 1200), (1200, 1200)]
 
 
-async def test_bad_ranges_and_zones_are_refused_before_any_request(server: MCPServer[Any],
-                                                                   state: EmulatorState) -> None:
+async def test_bad_ranges_and_zones_are_refused_before_any_request(
+    server: MCPServer[Any], state: EmulatorState
+) -> None:
     async with Client(server) as client:
-        year = await fail(client, "summarize_orders", {"group_by": "day", "created_after": "2026-01-01T00:00:00Z",
-                                                       "created_before": "2026-12-01T00:00:00Z"})
+        year = await fail(
+            client,
+            "summarize_orders",
+            {"group_by": "day", "created_after": "2026-01-01T00:00:00Z", "created_before": "2026-12-01T00:00:00Z"},
+        )
         open_ended = await fail(client, "summarize_orders", {"group_by": "day"})
-        backwards = await fail(client, "summarize_orders", {"created_after": BEFORE.isoformat(),
-                                                            "created_before": AFTER.isoformat()})
+        backwards = await fail(
+            client, "summarize_orders", {"created_after": BEFORE.isoformat(), "created_before": AFTER.isoformat()}
+        )
         zone = await fail(client, "summarize_orders", {"timezone": "Mars/Olympus"})
         naive = await fail(client, "summarize_orders", {"created_after": "2026-05-01T00:00:00"})
         both = await fail(client, "summarize_orders", {"created_after": AFTER.isoformat(), "from_day": "2026-05-01"})
-        both_ends = await fail(client, "summarize_orders", {"created_before": AFTER.isoformat(),
-                                                            "to_day": "2026-05-01"})
+        both_ends = await fail(
+            client, "summarize_orders", {"created_before": AFTER.isoformat(), "to_day": "2026-05-01"}
+        )
         days_backwards = await fail(client, "summarize_orders", {"from_day": "2026-05-02", "to_day": "2026-05-01"})
         no_such_day = await fail(client, "summarize_orders", {"from_day": "2026-02-30"})
         day_zone = await fail(client, "summarize_orders", {"from_day": "2026-05-01", "timezone": "Mars/Olympus"})
         last_day = await fail(client, "summarize_orders", {"to_day": "9999-12-31"})
-        long_days = await fail(client, "summarize_orders", {"group_by": "day", "from_day": "2026-01-01",
-                                                            "to_day": "2026-04-30"})
-    assert year == open_ended == long_days == (
-        "Error executing tool summarize_orders: group_by='day' needs a start and an end (created_after/from_day, "
-        "created_before/to_day) at most 92 days apart; summarize longer periods by product or status, or one "
-        "quarter at a time.")
+        long_days = await fail(
+            client, "summarize_orders", {"group_by": "day", "from_day": "2026-01-01", "to_day": "2026-04-30"}
+        )
+    assert (
+        year
+        == open_ended
+        == long_days
+        == (
+            "Error executing tool summarize_orders: group_by='day' needs a start and an end (created_after/from_day, "
+            "created_before/to_day) at most 92 days apart; summarize longer periods by product or status, or one "
+            "quarter at a time."
+        )
+    )
     assert last_day.endswith("to_day 9999-12-31 has no next day; leave to_day out to count up to now.")
     assert both.endswith("Pass created_after or from_day, not both.")
     assert both_ends.endswith("Pass created_before or to_day, not both.")
@@ -127,8 +154,9 @@ async def test_bad_ranges_and_zones_are_refused_before_any_request(server: MCPSe
     assert state.faults.received(path="/v1/orders/*") == []
 
 
-async def test_products_past_the_group_cap_are_folded_into_other(server: MCPServer[Any],
-                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_products_past_the_group_cap_are_folded_into_other(
+    server: MCPServer[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(summary, "MAX_GROUPS", 3)
     async with Client(server) as client:
         result = await call(client, "summarize_orders", {"group_by": "product"})
@@ -147,15 +175,19 @@ def test_export_amounts_convert_to_exact_minor_units() -> None:
             summary.minor_units(bad, "net_amount")
 
 
-async def test_a_quoted_product_name_with_a_comma_and_newline_is_one_group(emulator: Any,
-                                                                           state: EmulatorState) -> None:
+async def test_a_quoted_product_name_with_a_comma_and_newline_is_one_group(emulator: Any, state: EmulatorState) -> None:
     for order in state.store.orders[:10]:
         order.description = 'Seats, "team"\nedition'
     server = build_server(Settings(emulator=True), transport=httpx2.ASGITransport(app=emulator))
     async with Client(server) as client:
-        result = await call(client, "summarize_orders", {"group_by": "product",
-                                                         "created_before": (state.store.orders[9].created_at
-                                                                            + timedelta(seconds=1)).isoformat()})
+        result = await call(
+            client,
+            "summarize_orders",
+            {
+                "group_by": "product",
+                "created_before": (state.store.orders[9].created_at + timedelta(seconds=1)).isoformat(),
+            },
+        )
     assert [(g["key"], g["orders"]) for g in result["groups"]] == [('Seats, "team" edition', 10)]
 
 
@@ -163,8 +195,11 @@ def first_order_of_a_day_at_midnight(state: EmulatorState, zone: ZoneInfo) -> da
     """Move the first order of a day (in `zone`) from the middle of the sample to that day's midnight; return it.
     The orders stay in order: the one before it was made on an earlier day."""
     orders = state.store.orders
-    index = next(i for i in range(len(orders) // 2, len(orders))
-                 if orders[i].created_at.astimezone(zone).date() != orders[i - 1].created_at.astimezone(zone).date())
+    index = next(
+        i
+        for i in range(len(orders) // 2, len(orders))
+        if orders[i].created_at.astimezone(zone).date() != orders[i - 1].created_at.astimezone(zone).date()
+    )
     day = orders[index].created_at.astimezone(zone).date()
     orders[index].created_at = datetime.combine(day, datetime.min.time(), zone)
     return orders[index].created_at
@@ -173,8 +208,14 @@ def first_order_of_a_day_at_midnight(state: EmulatorState, zone: ZoneInfo) -> da
 async def test_an_order_made_at_the_start_is_counted(server: MCPServer[Any], state: EmulatorState) -> None:
     midnight = first_order_of_a_day_at_midnight(state, ZoneInfo("UTC"))
     async with Client(server) as client:
-        result = await call(client, "summarize_orders", {"created_after": midnight.isoformat().replace("+00:00", "Z"),
-                                                         "created_before": (midnight + timedelta(days=1)).isoformat()})
+        result = await call(
+            client,
+            "summarize_orders",
+            {
+                "created_after": midnight.isoformat().replace("+00:00", "Z"),
+                "created_before": (midnight + timedelta(days=1)).isoformat(),
+            },
+        )
     day = [o for o in state.store.orders if midnight <= o.created_at < midnight + timedelta(days=1)]
     assert day[0].created_at == midnight and result["orders"] == len(day)
 
@@ -185,8 +226,16 @@ async def test_calendar_days_are_whole_days_in_the_timezone(server: MCPServer[An
     first = midnight.date()
     last = first + timedelta(days=2)
     async with Client(server) as client:
-        result = await call(client, "summarize_orders", {"from_day": first.isoformat(), "to_day": last.isoformat(),
-                                                         "timezone": "America/New_York", "group_by": "day"})
+        result = await call(
+            client,
+            "summarize_orders",
+            {
+                "from_day": first.isoformat(),
+                "to_day": last.isoformat(),
+                "timezone": "America/New_York",
+                "group_by": "day",
+            },
+        )
     days = Counter(d for o in state.store.orders if first <= (d := o.created_at.astimezone(zone).date()) <= last)
     assert {g["key"]: g["orders"] for g in result["groups"]} == {d.isoformat(): n for d, n in days.items()}
     assert result["orders"] == sum(days.values()) and len(days) == 3
@@ -199,14 +248,16 @@ async def test_days_default_to_the_servers_timezone(make_server: Any, state: Emu
     zone = ZoneInfo("Asia/Tokyo")
     midnight = first_order_of_a_day_at_midnight(state, zone)
     async with Client(make_server(timezone="Asia/Tokyo")) as client:
-        result = await call(client, "summarize_orders", {"from_day": midnight.date().isoformat(),
-                                                         "to_day": midnight.date().isoformat()})
+        result = await call(
+            client, "summarize_orders", {"from_day": midnight.date().isoformat(), "to_day": midnight.date().isoformat()}
+        )
     day = [o for o in state.store.orders if o.created_at.astimezone(zone).date() == midnight.date()]
     assert result["orders"] == len(day) and result["period"].endswith("days in Asia/Tokyo")
 
 
-async def test_product_groups_have_their_product_id_and_display_amounts(server: MCPServer[Any],
-                                                                        state: EmulatorState) -> None:
+async def test_product_groups_have_their_product_id_and_display_amounts(
+    server: MCPServer[Any], state: EmulatorState
+) -> None:
     ids = {p.name: p.id for p in state.store.products.values()}
     async with Client(server) as client:
         result = await call(client, "summarize_orders", {"group_by": "product"})
@@ -230,9 +281,15 @@ async def test_the_export_takes_the_same_period(server: MCPServer[Any], state: E
     zone = ZoneInfo("Europe/Paris")
     midnight = first_order_of_a_day_at_midnight(state, zone)
     async with Client(server) as client:
-        result = await client.call_tool("export_orders", {"from_day": midnight.date().isoformat(),
-                                                          "to_day": midnight.date().isoformat(),
-                                                          "timezone": "Europe/Paris", "columns": ["created_at"]})
+        result = await client.call_tool(
+            "export_orders",
+            {
+                "from_day": midnight.date().isoformat(),
+                "to_day": midnight.date().isoformat(),
+                "timezone": "Europe/Paris",
+                "columns": ["created_at"],
+            },
+        )
     rows = result.content[1].resource.text.splitlines()[1:]  # type: ignore[union-attr]
     day = [o for o in state.store.orders if o.created_at.astimezone(zone).date() == midnight.date()]
     assert rows[-1] == midnight.isoformat() and len(rows) == len(day)

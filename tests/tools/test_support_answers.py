@@ -77,8 +77,16 @@ async def test_disputes_are_listed_by_customer_through_the_customers_orders(
     server: MCPServer[Any], state: EmulatorState, seed: SeedInfo
 ) -> None:
     theirs = next(o for o in state.store.orders if o.customer.id == seed.customers["declining_card"] and o.paid)
-    extra = Dispute(state.store.new_id(), theirs.created_at, theirs, "needs_response", theirs.net_amount,
-                    theirs.tax_amount, state.store.derived_id("payment", theirs.id), reason="fraudulent")
+    extra = Dispute(
+        state.store.new_id(),
+        theirs.created_at,
+        theirs,
+        "needs_response",
+        theirs.net_amount,
+        theirs.tax_amount,
+        state.store.derived_id("payment", theirs.id),
+        reason="fraudulent",
+    )
     state.store.disputes[extra.id] = extra
     async with Client(server) as client:
         declining = await call(client, "list_disputes", {"customer_id": seed.customers["declining_card"]})
@@ -146,8 +154,9 @@ async def test_request_my_invoice_waits_too(emulator: Any, state: EmulatorState,
 async def test_an_address_without_country_or_state_keeps_the_orders_own(
     server: MCPServer[Any], state: EmulatorState, seed: SeedInfo
 ) -> None:
-    order = next(o for o in state.store.orders
-                 if o.status == "paid" and o.billing_address and o.billing_address.get("state"))  # fmt: skip
+    order = next(
+        o for o in state.store.orders if o.status == "paid" and o.billing_address and o.billing_address.get("state")
+    )
     country, region = order.billing_address["country"], order.billing_address["state"]  # type: ignore[index]
     async with Client(server) as client:
         new = {"line1": "9 New Street", "city": "Oakland"}
@@ -155,7 +164,10 @@ async def test_an_address_without_country_or_state_keeps_the_orders_own(
     assert updated["customer_supplied"]["billing_address"].startswith("9 New Street")
     assert order.billing_address is not None
     assert {k: v for k, v in order.billing_address.items() if v is not None} == {
-        "line1": "9 New Street", "city": "Oakland", "state": region, "country": country
+        "line1": "9 New Street",
+        "city": "Oakland",
+        "state": region,
+        "country": country,
     }
 
 
@@ -202,9 +214,7 @@ async def test_a_declined_charge_says_the_draft_cannot_be_voided_and_should_be_r
     assert "cannot be voided" in (tools["create_order"].description or "")
 
 
-async def test_a_denied_charge_says_the_draft_is_harmless(
-    make_server: Any, seed: SeedInfo, person: Any
-) -> None:
+async def test_a_denied_charge_says_the_draft_is_harmless(make_server: Any, seed: SeedInfo, person: Any) -> None:
     order_id = seed.draft_orders["good_card"]
     async with Client(make_server()) as client:
         asked = await call(client, "finalize_order", {"order_id": order_id})

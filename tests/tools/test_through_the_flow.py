@@ -51,8 +51,9 @@ def test_an_irreversible_row_without_its_action_is_refused() -> None:
 
 def test_a_row_naming_the_action_of_another_tool_is_refused() -> None:
     with pytest.raises(ValueError) as refused:
-        Tool(accept_dispute, tier="irreversible", title="Accept a dispute", toolset="disputes",
-             action=RevokeSubscription)  # fmt: skip
+        Tool(
+            accept_dispute, tier="irreversible", title="Accept a dispute", toolset="disputes", action=RevokeSubscription
+        )
     assert str(refused.value) == (
         "Tool accept_dispute: its Action RevokeSubscription is for 'revoke_subscription', not 'accept_dispute'."
     )

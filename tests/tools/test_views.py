@@ -7,15 +7,18 @@ import pytest
 from polar_orders_mcp.tools.views import clean_mapping, clean_text, money
 
 
-@pytest.mark.parametrize(("amount", "currency", "shown"), [
-    (1250, "usd", "$12.50"),
-    (5, "eur", "€0.05"),
-    (123456789, "gbp", "£1,234,567.89"),
-    (500, "jpy", "¥500"),
-    (1999, "sek", "19.99 SEK"),
-    (-300, "usd", "-$3.00"),
-    (None, "usd", "—"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("amount", "currency", "shown"),
+    [
+        (1250, "usd", "$12.50"),
+        (5, "eur", "€0.05"),
+        (123456789, "gbp", "£1,234,567.89"),
+        (500, "jpy", "¥500"),
+        (1999, "sek", "19.99 SEK"),
+        (-300, "usd", "-$3.00"),
+        (None, "usd", "—"),
+    ],
+)
 def test_money(amount: int | None, currency: str, shown: str) -> None:
     assert money(amount, currency) == shown
 

@@ -36,9 +36,14 @@ async def test_the_price_before_tax_and_where_the_total_with_tax_comes_from(
     tools = await listed(server)
     async with Client(server) as client:
         products = await call(client, "list_products", {"kind": "one_time"})
-        draft = await call(client, "create_order", {
-            "customer_id": seed.customers["good_card"], "product_id": seed.products["one_time_fixed"],
-        })  # fmt: skip
+        draft = await call(
+            client,
+            "create_order",
+            {
+                "customer_id": seed.customers["good_card"],
+                "product_id": seed.products["one_time_fixed"],
+            },
+        )
     price = next(p for p in products["items"] if p["id"] == seed.products["one_time_fixed"])["prices"][0]
     assert draft["total_amount"] == price["amount"] + draft["tax_amount"] and draft["tax_amount"] > 0
     assert "Products and their prices, before tax" in (tools["list_products"].description or "")
@@ -79,9 +84,7 @@ async def test_find_customers_shows_the_default_cards_label(
     assert "payment_methods" not in found and "unlabelled_cards" not in found
 
 
-async def test_find_customers_reads_at_most_ten_customers_cards(
-    server: MCPServer[Any], state: EmulatorState
-) -> None:
+async def test_find_customers_reads_at_most_ten_customers_cards(server: MCPServer[Any], state: EmulatorState) -> None:
     with_card = [c for c in state.store.customers.values() if c.default_payment_method_id]
     assert len(with_card) > CARD_LABELS
     async with Client(server) as client:
@@ -139,21 +142,39 @@ async def test_an_own_order_without_an_invoice_still_says_so(emulator: Any, stat
 async def test_list_my_orders_filters_by_date(emulator: Any, state: EmulatorState) -> None:
     mine = sorted(
         (o for o in state.store.orders if o.customer.id == state.seed_info.customers["good_card"]),
-        key=lambda o: o.created_at, reverse=True,
-    )  # fmt: skip
+        key=lambda o: o.created_at,
+        reverse=True,
+    )
     assert len(mine) >= 4
     after, before = mine[-1].created_at, mine[0].created_at
     inside = [o.id for o in mine if after < o.created_at < before]
     async with Client(customer_server(emulator, state)) as client:
-        between = await call(client, "list_my_orders", {
-            "created_after": after.isoformat(), "created_before": before.isoformat(), "limit": 100,
-        })  # fmt: skip
-        paid_since = await call(client, "list_my_orders", {
-            "status": ["paid"], "created_after": (after - timedelta(seconds=1)).isoformat(), "limit": 100,
-        })  # fmt: skip
-        backwards = await fail(client, "list_my_orders", {
-            "created_after": before.isoformat(), "created_before": after.isoformat(),
-        })  # fmt: skip
+        between = await call(
+            client,
+            "list_my_orders",
+            {
+                "created_after": after.isoformat(),
+                "created_before": before.isoformat(),
+                "limit": 100,
+            },
+        )
+        paid_since = await call(
+            client,
+            "list_my_orders",
+            {
+                "status": ["paid"],
+                "created_after": (after - timedelta(seconds=1)).isoformat(),
+                "limit": 100,
+            },
+        )
+        backwards = await fail(
+            client,
+            "list_my_orders",
+            {
+                "created_after": before.isoformat(),
+                "created_before": after.isoformat(),
+            },
+        )
     assert [o["id"] for o in between["items"]] == inside and between["total_count"] == len(inside)
     assert [o["id"] for o in paid_since["items"]] == [o.id for o in mine if o.status == "paid"]
     assert backwards.endswith("created_after must be before created_before.")

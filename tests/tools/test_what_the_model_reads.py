@@ -45,7 +45,7 @@ def test_clean_text_joins_lines_and_caps_long_runs() -> None:
     assert clean_text("A" * 3000) == "A" * 199 + "…"
 
 
-HOSTILE = f"=HYPERLINK(\"http://evil.example\")\n{TAGS}\u202eAda{'A' * 3000}"
+HOSTILE = f'=HYPERLINK("http://evil.example")\n{TAGS}\u202eAda{"A" * 3000}'
 CLEAN_HOSTILE = clean_text(HOSTILE, 1000)
 
 
@@ -92,18 +92,35 @@ async def test_the_summary_groups_what_customers_wrote_apart_from_polars_facts(
         order = await call(client, "get_order", {"order_id": seed.paid_order_id})
     short = clean_text(HOSTILE)
     assert order["customer_supplied"] == {
-        "name": short, "email": state.store.order(seed.paid_order_id).customer.email, "billing_name": short,
-        "billing_address": order["customer_supplied"]["billing_address"], "description": short,
+        "name": short,
+        "email": state.store.order(seed.paid_order_id).customer.email,
+        "billing_name": short,
+        "billing_address": order["customer_supplied"]["billing_address"],
+        "description": short,
         "metadata": {"note": short},
-    }  # fmt: skip
+    }
     # Nothing a customer wrote is anywhere else in the view.
     facts = {k: v for k, v in order.items() if k != "customer_supplied"}
     assert not any("HYPERLINK" in s for s in _strings(facts))
     assert set(order) == {
-        "id", "status", "created_at", "customer_id", "product", "currency", "total_amount", "total", "tax_amount",
-        "refunded_amount", "billing_reason", "invoice_generated", "reserved_invoice_number", "receipt_number",
-        "subscription_id", "checkout_id", "customer_supplied",
-    }  # fmt: skip
+        "id",
+        "status",
+        "created_at",
+        "customer_id",
+        "product",
+        "currency",
+        "total_amount",
+        "total",
+        "tax_amount",
+        "refunded_amount",
+        "billing_reason",
+        "invoice_generated",
+        "reserved_invoice_number",
+        "receipt_number",
+        "subscription_id",
+        "checkout_id",
+        "customer_supplied",
+    }
 
 
 async def test_the_csv_export_is_cleaned_and_holds_no_formula(
@@ -128,9 +145,18 @@ async def test_the_csv_export_is_cleaned_and_holds_no_formula(
 
 @pytest.mark.parametrize(
     ("cell", "safe"),
-    [("=1+1", "'=1+1"), ("+1 555 0100", "'+1 555 0100"), ("-2+3", "'-2+3"), ("@x", "'@x"), ("-12.5", "-12.5"),
-     ("12.5", "12.5"), ("Ada", "Ada"), ("\t=1", "'=1"), ("", "")],
-)  # fmt: skip
+    [
+        ("=1+1", "'=1+1"),
+        ("+1 555 0100", "'+1 555 0100"),
+        ("-2+3", "'-2+3"),
+        ("@x", "'@x"),
+        ("-12.5", "-12.5"),
+        ("12.5", "12.5"),
+        ("Ada", "Ada"),
+        ("\t=1", "'=1"),
+        ("", ""),
+    ],
+)
 def test_a_formula_cell_is_neutralised_and_a_number_is_not(cell: str, safe: str) -> None:
     assert clean_cell(cell) == safe
 

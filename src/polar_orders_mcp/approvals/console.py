@@ -91,8 +91,7 @@ NOT_CONFIGURED = (
 )
 
 OWN_REQUEST = (
-    "You asked for this yourself, through a client acting for you: another approver must approve it. You may deny "
-    "it."
+    "You asked for this yourself, through a client acting for you: another approver must approve it. You may deny it."
 )
 PASSKEY_NEEDED = (
     "Approving this request needs your passkey: open the request and press Approve with passkey. If you have no "
@@ -278,9 +277,23 @@ class Console:
         origins = {a.id: _origin(a, store) for a in shown}
         needs = frozenset(a.id for a in shown if self.passkeys.needs_for(a))
         before = {a.id: await store.earlier_on(a) for a in shown}
-        return _html(pages.index(shown, decided, store.now(), approver=approver, csrf=csrf, base=self.path,
-                                 zone=self.zone, origins=origins, page_number=page, more=len(pending) > PENDING_SHOWN,
-                                 needs_passkey=needs, before=before, titles=self.titles))
+        return _html(
+            pages.index(
+                shown,
+                decided,
+                store.now(),
+                approver=approver,
+                csrf=csrf,
+                base=self.path,
+                zone=self.zone,
+                origins=origins,
+                page_number=page,
+                more=len(pending) > PENDING_SHOWN,
+                needs_passkey=needs,
+                before=before,
+                titles=self.titles,
+            )
+        )
 
     async def _detail(self, request: Request) -> Response:
         if (refused := self._refuse(request)) is not None:
@@ -300,9 +313,21 @@ class Console:
         ask = None
         if needs and approval.state_at(store.now()) == "pending" and approval.channel in DECIDED_HERE:
             ask = await self._passkey_ask(store, _key(token), approver, approval)
-        page = pages.detail(approval, store.now(), approver=approver, csrf=csrf, base=self.path, notice=notice,
-                            zone=self.zone, passkey=ask, needs_passkey=needs, origin=_origin(approval, store),
-                            before=before, notice_kind=kind, titles=self.titles)  # fmt: skip
+        page = pages.detail(
+            approval,
+            store.now(),
+            approver=approver,
+            csrf=csrf,
+            base=self.path,
+            notice=notice,
+            zone=self.zone,
+            passkey=ask,
+            needs_passkey=needs,
+            origin=_origin(approval, store),
+            before=before,
+            notice_kind=kind,
+            titles=self.titles,
+        )
         return _html(page)
 
     async def _passkey_ask(self, store: Store, session_key: str, approver: str, approval: Approval) -> pages.PasskeyAsk:
@@ -372,8 +397,9 @@ class Console:
         facts, this console's origin and RP ID, user verification, and a count that moved on."""
         site = self.site()
         if isinstance(site, str):
-            return _html(pages.message("Passkeys unavailable", f"Passkeys cannot be used here: {site}",
-                                       base=self.path), 409)  # fmt: skip
+            return _html(
+                pages.message("Passkeys unavailable", f"Passkeys cannot be used here: {site}", base=self.path), 409
+            )
         assertion, nonce = str(form.get("assertion", "")), str(form.get("nonce", ""))
         refusal: list[Response] = []
 
@@ -388,8 +414,15 @@ class Console:
                 refusal.append(said or _html(pages.message("Refused", STALE_PASSKEY_PAGE, base=self.path), 403))
                 return None
             try:
-                return verify_decision(assertion, site=site, approval=approval, decision="approve", nonce=nonce,
-                                       passkey=passkey, approver=signed[0])  # fmt: skip
+                return verify_decision(
+                    assertion,
+                    site=site,
+                    approval=approval,
+                    decision="approve",
+                    nonce=nonce,
+                    passkey=passkey,
+                    approver=signed[0],
+                )
             except PasskeyRefused as exc:
                 refusal.append(_html(pages.message("Refused", f"Not approved: {exc}", base=self.path), 403))
                 return None
@@ -397,9 +430,13 @@ class Console:
         store = await self._store()
         try:
             await store.decide_with_passkey(
-                _key(token), approval_id, credential_id=assertion_id(assertion), nonce=nonce, judge=judge,
+                _key(token),
+                approval_id,
+                credential_id=assertion_id(assertion),
+                nonce=nonce,
+                judge=judge,
                 redeem_window=self.redeem_window,
-            )  # fmt: skip
+            )
         except NotPending as exc:
             text = f"This request is {exc.state}: it can no longer be decided."
             return _html(pages.message("Already decided", text, base=self.path), 409)
@@ -443,8 +480,18 @@ class Console:
             notice = {"added": "Your passkey was added.", "removed": "The passkey was removed."}.get(
                 request.query_params.get("done", "")
             )
-        page = pages.passkeys(keys, approver=approver, csrf=csrf, base=self.path, zone=self.zone, options=options,
-                              nonce=nonce, unable=unable, error=error, notice=notice)  # fmt: skip
+        page = pages.passkeys(
+            keys,
+            approver=approver,
+            csrf=csrf,
+            base=self.path,
+            zone=self.zone,
+            options=options,
+            nonce=nonce,
+            unable=unable,
+            error=error,
+            notice=notice,
+        )
         return _html(page, status)
 
     async def posted_form(self, request: Request, page: str) -> tuple[tuple[str, str], FormData] | Response:
@@ -483,8 +530,9 @@ class Console:
             return await self._passkeys_page(request, error=STALE_PASSKEY_PAGE, status=403)
         name = " ".join(str(form.get("name", "")).split())[:PASSKEY_NAME_LIMIT] or "Passkey"
         try:
-            passkey = verify_enrolment(str(form.get("credential", "")), site=site, approver=approver, nonce=nonce,
-                                       name=name, now=store.now())  # fmt: skip
+            passkey = verify_enrolment(
+                str(form.get("credential", "")), site=site, approver=approver, nonce=nonce, name=name, now=store.now()
+            )
         except PasskeyRefused as exc:
             return await self._passkeys_page(request, error=f"No passkey was added: {exc}", status=400)
         entry = {
@@ -500,8 +548,12 @@ class Console:
         if added != "added":  # another passkey was added since the check above
             said = HAS_PASSKEY if added == "has_one" else HAD_PASSKEY
             return await self._passkeys_page(request, error=said.format(name=shlex.quote(approver)), status=403)
-        log.warning("passkey %r added for approver %r (credential %s…), recorded in the audit chain", passkey.name,
-                    approver, passkey.credential_id[:12])  # fmt: skip
+        log.warning(
+            "passkey %r added for approver %r (credential %s…), recorded in the audit chain",
+            passkey.name,
+            approver,
+            passkey.credential_id[:12],
+        )
         return _redirect(f"{self.path}/passkeys?done=added")
 
     async def _remove_passkey(self, request: Request) -> Response:

@@ -143,13 +143,15 @@ class Action(ABC, Generic[P, O]):
         more of a refusal, or for an answer that says nothing was done."""
 
     @abstractmethod
-    async def read_back(self, api: PolarClient, approved: P, failure: PolarError, sent_at: datetime) -> O:
+    async def find_out_after_lost_answer(
+        self, api: PolarClient, approved: P, failure: PolarError, sent_at: datetime
+    ) -> O:
         """The answer was lost after Polar may have acted: find out. Return the outcome if it was done,
         raise NotDone if it was not, OutcomeUnknown if Polar cannot tell yet. `sent_at`: when the flow sent
         the act (what Polar made before it is not this call's doing)."""
 
     @abstractmethod
-    def verify(self, approved: P, outcome: O) -> list[str]:
+    def differences_from_approved(self, approved: P, outcome: O) -> list[str]:
         """How what Polar reports differs from what was approved, in words; empty when it matches."""
 
     def moved(self, outcome: O) -> tuple[int, str] | None:
@@ -165,12 +167,12 @@ class Action(ABC, Generic[P, O]):
         """The preview with what the store knows of earlier calls on the same target (default: nothing)."""
         return preview
 
-    async def reread(self, api: PolarClient, approved: P) -> P:
+    async def read_again_before_acting(self, api: PolarClient, approved: P) -> P:
         """The facts again, right before acting on an approval given some time ago. The default reads
         everything the preview read; an action whose act pins some facts can read less."""
         return await self.preview(api)
 
-    def recheck(self, approved: P, fresh: P) -> list[str]:
+    def changes_forbidding_the_act(self, approved: P, fresh: P) -> list[str]:
         """What changed since the approval that forbids acting on it (default: any fact)."""
         return changed_facts(approved.facts(), fresh.facts())
 
@@ -368,7 +370,7 @@ async def _run(
             # The target was learnt from the preview, or the preview from memory: read it (again) now.
             if unasked_seen is None:
                 unasked_seen = await store.target_version(action.target)
-            preview = await action.with_history(await action.reread(api, preview), store)
+            preview = await action.with_history(await action.read_again_before_acting(api, preview), store)
         return await _send_approved(audit, action, api, guard, preview, None, unasked_seen)
     who = guard.identify(ctx)
     answer: types.ElicitResult | None = None
@@ -455,7 +457,7 @@ async def _approved_facts_now(
         return None
     approved = model.model_validate(approval.facts)
     try:
-        fresh = await action.reread(api, approved)  # type: ignore[arg-type]
+        fresh = await action.read_again_before_acting(api, approved)  # type: ignore[arg-type]
     except ToolError:
         # A call racing the one that used this approval can find the target changed by it: say that first.
         again = await store.get_approval(approval.id)
@@ -713,8 +715,10 @@ async def _proceed(
     if state == "used":
         raise _used(action, approval, now)
     if not fresh or preview.remembered:
-        preview = await action.with_history(await action.reread(api, _approved_preview(preview, approval.facts)), store)
-    if changes := action.recheck(_approved_preview(preview, approval.facts), preview):
+        preview = await action.with_history(
+            await action.read_again_before_acting(api, _approved_preview(preview, approval.facts)), store
+        )
+    if changes := action.changes_forbidding_the_act(_approved_preview(preview, approval.facts), preview):
         raise ConfirmationRefused(
             f"{not_done}: it changed after it was approved ({'; '.join(changes)}), so the approval no longer "
             f"matches it. Call {action.tool} again without approval_id for a fresh preview and approval."
@@ -960,7 +964,7 @@ async def _send_approved(
                 f"{not_done}: Polar could not be reached ({exc}). Nothing happened; calling again is safe."
             ) from exc
         try:
-            outcome = await action.read_back(api, approved, exc, sent_at)
+            outcome = await action.find_out_after_lost_answer(api, approved, exc, sent_at)
         except NotDone:
             await _finish(audit, store, key, approval, "failed")
             raise
@@ -971,7 +975,7 @@ async def _send_approved(
     except PolarAPIError as exc:
         await _finish(audit, store, key, approval, "failed", {"refusal": exc.code} if exc.code else None)
         raise NotDone(f"{not_done}: {exc}") from exc
-    differences = action.verify(approved, outcome)
+    differences = action.differences_from_approved(approved, outcome)
     # The limits count what Polar reports it moved, more or less than approved.
     moved = action.moved(outcome)
     # Polar's id of what it did (the order charged, the refund made): what a receipt names as what moved.
@@ -1008,7 +1012,9 @@ def _busy_message(action: Action[Any, Any], approval: Approval | None, busy: Tar
     kept = f"; approval {approval.id} is still good" if approval is not None else ""
     again = (
         "call again with the same approval_id: the server reads it again and acts only if it still matches "
-        "what was approved" if approval is not None else "call again if it is still needed"
+        "what was approved"
+        if approval is not None
+        else "call again if it is still needed"
     )
     if busy.why == "in flight":
         return (

@@ -86,8 +86,17 @@ class MandateDesk:
         store = await c._store()
         listed = await _mandates(store).listed(ended=True)
         notice = DONE.get(request.query_params.get("done", ""))
-        page = mandate_pages.mandates(listed, store.now(), approver=signed[0], csrf=signed[1], base=c.path,
-                                      zone=c.zone, notice=notice, error=error, titles=c.titles)  # fmt: skip
+        page = mandate_pages.mandates(
+            listed,
+            store.now(),
+            approver=signed[0],
+            csrf=signed[1],
+            base=c.path,
+            zone=c.zone,
+            notice=notice,
+            error=error,
+            titles=c.titles,
+        )
         return _html(page, status)
 
     async def _new(self, request: Request) -> Response:
@@ -106,8 +115,16 @@ class MandateDesk:
         currency = posted.value("currency").strip().lower()
         limit = c.max_charge.of(currency) if len(currency) == 3 else None
         note = "e.g. 20.00" + (f"; this server's maximum per charge: {money(limit, currency)}" if limit else "")
-        page = mandate_pages.form(posted, errors, tools=c.irreversible, limit_note=note, approver=signed[0],
-                                  csrf=signed[1], base=c.path, titles=c.titles)  # fmt: skip
+        page = mandate_pages.form(
+            posted,
+            errors,
+            tools=c.irreversible,
+            limit_note=note,
+            approver=signed[0],
+            csrf=signed[1],
+            base=c.path,
+            titles=c.titles,
+        )
         return _html(page, status)
 
     async def _posted(self, request: Request) -> tuple[tuple[str, str], FormData] | Response:
@@ -133,8 +150,18 @@ class MandateDesk:
         session_key = _key(request.cookies[SESSION_COOKIE])
         nonce = await store.create_passkey_nonce(token_hash=session_key, purpose=_purpose(digest, hours), ttl=NONCE_TTL)
         ask = await self._passkey_ask(store, signed[0], checked, nonce)
-        page = mandate_pages.confirm(checked.terms, posted, digest=digest, nonce=nonce, hours=hours, passkey=ask,
-                                     approver=signed[0], csrf=signed[1], base=c.path, titles=c.titles)  # fmt: skip
+        page = mandate_pages.confirm(
+            checked.terms,
+            posted,
+            digest=digest,
+            nonce=nonce,
+            hours=hours,
+            passkey=ask,
+            approver=signed[0],
+            csrf=signed[1],
+            base=c.path,
+            titles=c.titles,
+        )
         return _html(page)
 
     def needs_passkey(self, terms: MandateTerms) -> bool:
@@ -155,8 +182,9 @@ class MandateDesk:
             )
         signed = mandate_challenge(checked.terms.digest(), checked.hours, nonce)
         challenge = base64.urlsafe_b64encode(signed).rstrip(b"=").decode()
-        return pages.PasskeyAsk(rp_id=site.rp_id, challenge=challenge, nonce=nonce,
-                                credentials=tuple(k.credential_id for k in keys))  # fmt: skip
+        return pages.PasskeyAsk(
+            rp_id=site.rp_id, challenge=challenge, nonce=nonce, credentials=tuple(k.credential_id for k in keys)
+        )
 
     # Signing and revoking ---------------------------------------------------------------------------
 
@@ -188,12 +216,23 @@ class MandateDesk:
         terms = checked.terms
 
         def entry(mandate: Mandate) -> dict[str, Any]:
-            return {"time": _now_iso(), "event": "mandate_created", "mandate_id": mandate.id, "by": approver,
-                    "terms": terms.as_json(), "digest": mandate.digest, "passkey": proof is not None}  # fmt: skip
+            return {
+                "time": _now_iso(),
+                "event": "mandate_created",
+                "mandate_id": mandate.id,
+                "by": approver,
+                "terms": terms.as_json(),
+                "digest": mandate.digest,
+                "passkey": proof is not None,
+            }
 
         made = await _mandates(store).create(terms, by=approver, ttl=checked.hours * 3600.0, proof=proof, audit=entry)
-        log.warning("standing approval %s (terms digest %s…) signed by %r in the console, recorded in the audit chain",
-                    made.id, made.digest[:12], approver)  # fmt: skip
+        log.warning(
+            "standing approval %s (terms digest %s…) signed by %r in the console, recorded in the audit chain",
+            made.id,
+            made.digest[:12],
+            approver,
+        )
         return _redirect(f"{c.path}/mandates?done=created#{made.id}")
 
     async def _proven(
@@ -203,14 +242,22 @@ class MandateDesk:
         c = self.console
         site = c.site()
         if isinstance(site, str):
-            return _html(pages.message("Passkeys unavailable", f"Passkeys cannot be used here: {site}", base=c.path),
-                         409)  # fmt: skip
+            return _html(
+                pages.message("Passkeys unavailable", f"Passkeys cannot be used here: {site}", base=c.path), 409
+            )
         if not assertion:
             return _html(pages.message("Refused", "Signing these terms needs your passkey.", base=c.path), 403)
         passkey = await store.get_passkey(assertion_id(assertion))
         try:
-            proven = verify_mandate(assertion, site=site, digest=checked.terms.digest(), hours=checked.hours,
-                                    nonce=nonce, passkey=passkey, approver=approver)  # fmt: skip
+            proven = verify_mandate(
+                assertion,
+                site=site,
+                digest=checked.terms.digest(),
+                hours=checked.hours,
+                nonce=nonce,
+                passkey=passkey,
+                approver=approver,
+            )
         except PasskeyRefused as exc:
             return _html(pages.message("Refused", f"Nothing was made: {exc}", base=c.path), 403)
         if not await _count_moved(store, proven, approver):
@@ -230,8 +277,9 @@ class MandateDesk:
 
         revoked = await _mandates(store).revoke(mandate_id, by=approver, audit=entry)
         if revoked is None:
-            return await self._list(request, error="There is no active standing approval with this id: nothing was "
-                                    "revoked.", status=404)  # fmt: skip
+            return await self._list(
+                request, error="There is no active standing approval with this id: nothing was revoked.", status=404
+            )
         log.warning("standing approval %s revoked by %r in the console", revoked.id, approver)
         return _redirect(f"{self.console.path}/mandates?done=revoked")
 

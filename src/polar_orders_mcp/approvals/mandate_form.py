@@ -25,9 +25,20 @@ MAX_IDS = 50
 NOTE_LIMIT = 500
 NAME_LIMIT = 200
 FIELDS = (
-    "currency", "max_per_act", "daily_budget", "total_budget", "daily_acts", "max_acts", "max_order_age_days",
-    "products", "customers", "for_client", "for_person", "hours", "note",
-)  # fmt: skip
+    "currency",
+    "max_per_act",
+    "daily_budget",
+    "total_budget",
+    "daily_acts",
+    "max_acts",
+    "max_order_age_days",
+    "products",
+    "customers",
+    "for_client",
+    "for_person",
+    "hours",
+    "note",
+)
 """The form's text fields (besides the ticked `tools` and `reasons`), as posted and as carried to the Sign step."""
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _CURRENCY = re.compile(r"^[a-z]{3}$")
@@ -107,10 +118,21 @@ def check(posted: Posted, *, tools: Sequence[str], max_charge: Limits) -> Checke
     if errors or per_act is None or hours is None:
         return errors or {"max_per_act": "Give a maximum per act."}
     terms = MandateTerms(
-        tools=chosen, currency=currency, max_per_act=per_act, daily_budget=daily, total_budget=total,
-        max_acts=max_acts, daily_acts=daily_acts, max_order_age_days=age, products=products, customers=customers,
-        reasons=reasons, for_client=for_client, for_person=for_person, note=note,
-    )  # fmt: skip
+        tools=chosen,
+        currency=currency,
+        max_per_act=per_act,
+        daily_budget=daily,
+        total_budget=total,
+        max_acts=max_acts,
+        daily_acts=daily_acts,
+        max_order_age_days=age,
+        products=products,
+        customers=customers,
+        reasons=reasons,
+        for_client=for_client,
+        for_person=for_person,
+        note=note,
+    )
     return Checked(terms, hours)
 
 

@@ -61,7 +61,7 @@ def _card(
     spent = f"{used.acts} acts, {money(used.total, terms.currency)} in all, {money(used.today, terms.currency)} today"
     return (
         f'<section class="card mandate" id="{escape(mandate.id)}"><div class="kind">Standing approval '
-        f"{escape(mandate.id)}</div><div class=\"summary\"><strong>{escape(terms_text(terms))}</strong></div>"
+        f'{escape(mandate.id)}</div><div class="summary"><strong>{escape(terms_text(terms))}</strong></div>'
         f"{terms_rows(terms, titles)}"
         f'<div class="meta">{_signed(mandate, zone)} · expires {when(mandate.expires_at, zone)}</div>'
         f'<div class="meta">Used: {escape(spent)} · left: {escape(left_text(mandate, used))}</div>'
@@ -132,11 +132,12 @@ def _input(posted: Posted, name: str, label: str, errors: Mapping[str, str], *, 
     )
 
 
-def _boxes(name: str, legend: str, options: Sequence[tuple[str, str]], ticked: Sequence[str],
-           errors: Mapping[str, str]) -> str:  # fmt: skip
+def _boxes(
+    name: str, legend: str, options: Sequence[tuple[str, str]], ticked: Sequence[str], errors: Mapping[str, str]
+) -> str:
     boxes = "".join(
         f'<label><input type="checkbox" name="{name}" value="{escape(value)}"'
-        f'{" checked" if value in ticked else ""}>{escape(text)}</label>'
+        f"{' checked' if value in ticked else ''}>{escape(text)}</label>"
         for value, text in options
     )
     error = f'<div class="field-error">{escape(errors[name])}</div>' if name in errors else ""
@@ -155,31 +156,48 @@ def form(
     titles: Titles | None = None,
 ) -> str:
     """The form for a new standing approval, filled in as posted, each field's problem beside it."""
-    problem = (
-        '<div class="error">Nothing was made: correct what is marked below.</div>' if errors else ""
-    )
+    problem = '<div class="error">Nothing was made: correct what is marked below.</div>' if errors else ""
     note_error = f'<div class="field-error">{escape(errors["note"])}</div>' if "note" in errors else ""
-    fields = "".join([
-        _boxes("tools", "Tools it allows", [(t, f"{(titles or {}).get(t, t)} ({t})") for t in tools], posted.tools,
-               errors),
-        _input(posted, "currency", "Currency", errors, hint="three letters, e.g. USD"),
-        _input(posted, "max_per_act", "At most per act", errors, hint=limit_note),
-        _input(posted, "daily_budget", "Budget a day", errors, hint="optional, e.g. 100.00"),
-        _input(posted, "total_budget", "Budget in all", errors, hint="optional"),
-        _input(posted, "daily_acts", "Acts a day at most", errors, hint="optional, in any 24 hours"),
-        _input(posted, "max_acts", "Acts at most", errors, hint="optional, a whole number, in all"),
-        _input(posted, "max_order_age_days", "Orders at most this many days old", errors,
-               hint="optional; refunds read the order's age"),
-        _input(posted, "products", "Product ids", errors, hint="optional, separated by commas"),
-        _input(posted, "customers", "Customer ids or emails", errors, hint="optional, separated by commas"),
-        _boxes("reasons", "Refund reasons (none ticked: any)", [(r, r.replace("_", " ")) for r in REASONS],
-               posted.reasons, errors),
-        _input(posted, "for_client", "Only for the client", errors, hint="optional: its name as the audit shows it"),
-        _input(posted, "for_person", "Only for the person", errors, hint="optional: who the client acts for"),
-        _input(posted, "hours", "Lasts this many hours", errors, hint=f"{MIN_HOURS} to {MAX_HOURS} (90 days)"),
-        f'<label for="f-note">Note</label><textarea id="f-note" name="note" rows="2" maxlength="500">'
-        f"{escape(posted.value('note'))}</textarea>{note_error}",
-    ])  # fmt: skip
+    fields = "".join(
+        [
+            _boxes(
+                "tools",
+                "Tools it allows",
+                [(t, f"{(titles or {}).get(t, t)} ({t})") for t in tools],
+                posted.tools,
+                errors,
+            ),
+            _input(posted, "currency", "Currency", errors, hint="three letters, e.g. USD"),
+            _input(posted, "max_per_act", "At most per act", errors, hint=limit_note),
+            _input(posted, "daily_budget", "Budget a day", errors, hint="optional, e.g. 100.00"),
+            _input(posted, "total_budget", "Budget in all", errors, hint="optional"),
+            _input(posted, "daily_acts", "Acts a day at most", errors, hint="optional, in any 24 hours"),
+            _input(posted, "max_acts", "Acts at most", errors, hint="optional, a whole number, in all"),
+            _input(
+                posted,
+                "max_order_age_days",
+                "Orders at most this many days old",
+                errors,
+                hint="optional; refunds read the order's age",
+            ),
+            _input(posted, "products", "Product ids", errors, hint="optional, separated by commas"),
+            _input(posted, "customers", "Customer ids or emails", errors, hint="optional, separated by commas"),
+            _boxes(
+                "reasons",
+                "Refund reasons (none ticked: any)",
+                [(r, r.replace("_", " ")) for r in REASONS],
+                posted.reasons,
+                errors,
+            ),
+            _input(
+                posted, "for_client", "Only for the client", errors, hint="optional: its name as the audit shows it"
+            ),
+            _input(posted, "for_person", "Only for the person", errors, hint="optional: who the client acts for"),
+            _input(posted, "hours", "Lasts this many hours", errors, hint=f"{MIN_HOURS} to {MAX_HOURS} (90 days)"),
+            f'<label for="f-note">Note</label><textarea id="f-note" name="note" rows="2" maxlength="500">'
+            f"{escape(posted.value('note'))}</textarea>{note_error}",
+        ]
+    )
     body = (
         f"{CSS}<h1>New standing approval</h1>{problem}"
         "<p>Agents will do what fits these terms without asking anyone until it expires or you revoke it. "

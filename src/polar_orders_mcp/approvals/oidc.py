@@ -91,23 +91,30 @@ class OidcSignIn:
                 request, "The identity provider cannot be reached: try again shortly, or sign in with your secret."
             )
         state, nonce, verifier = (secrets.token_urlsafe(32) for _ in range(3))
-        query = urlencode({
-            "response_type": "code",
-            "client_id": self.client_id,
-            "redirect_uri": self._redirect_uri(console, request),
-            "scope": SCOPE,
-            "state": state,
-            "nonce": nonce,
-            "code_challenge": _b64(hashlib.sha256(verifier.encode()).digest()),
-            "code_challenge_method": "S256",
-        })  # fmt: skip
+        query = urlencode(
+            {
+                "response_type": "code",
+                "client_id": self.client_id,
+                "redirect_uri": self._redirect_uri(console, request),
+                "scope": SCOPE,
+                "state": state,
+                "nonce": nonce,
+                "code_challenge": _b64(hashlib.sha256(verifier.encode()).digest()),
+                "code_challenge_method": "S256",
+            }
+        )
         response = Response(status_code=303, headers={"Location": f"{authorize}?{query}", "Cache-Control": "no-store"})
         kept = {"state": state, "nonce": nonce, "verifier": verifier, "next": request.query_params.get("next", "")}
         # Lax, not Strict: the provider's redirect back is a cross-site navigation, which a Strict cookie misses.
         response.set_cookie(
-            STATE_COOKIE, _b64(json.dumps(kept).encode()), max_age=STATE_TTL, path=f"{console.path}/oidc",
-            httponly=True, samesite="lax", secure=self._redirect_uri(console, request).startswith("https://"),
-        )  # fmt: skip
+            STATE_COOKIE,
+            _b64(json.dumps(kept).encode()),
+            max_age=STATE_TTL,
+            path=f"{console.path}/oidc",
+            httponly=True,
+            samesite="lax",
+            secure=self._redirect_uri(console, request).startswith("https://"),
+        )
         return response
 
     async def _callback(self, console: Console, request: Request) -> Response:
@@ -149,10 +156,14 @@ class OidcSignIn:
             raise Refused("the identity provider sent no code")
         answer = await self.provider.post_form(
             await self.provider.endpoint("token_endpoint"),
-            {"grant_type": "authorization_code", "code": code, "code_verifier": kept["verifier"],
-             "redirect_uri": self._redirect_uri(console, request)},
+            {
+                "grant_type": "authorization_code",
+                "code": code,
+                "code_verifier": kept["verifier"],
+                "redirect_uri": self._redirect_uri(console, request),
+            },
             client=(self.client_id, self._secret),
-        )  # fmt: skip
+        )
         claims = await self._id_token(answer.get("id_token"), kept["nonce"])
         # The claim alone, as the tokens that call tools name who asked (oauth/external.py): maker and checker.
         name = claims.get(self.name_claim)
@@ -177,9 +188,14 @@ class OidcSignIn:
             raise Refused("the ID token's signing key is not in the provider's JWKS")
         try:
             claims: dict[str, Any] = jwt.decode(
-                token, key, algorithms=[alg], audience=self.client_id, issuer=self.provider.issuer, leeway=LEEWAY,
+                token,
+                key,
+                algorithms=[alg],
+                audience=self.client_id,
+                issuer=self.provider.issuer,
+                leeway=LEEWAY,
                 options={"require": ["exp", "iat", "iss", "aud", "sub"]},
-            )  # fmt: skip
+            )
         except jwt.PyJWTError as exc:
             raise Refused(f"the ID token is not valid ({type(exc).__name__})") from exc
         if not hmac.compare_digest(str(claims.get("nonce", "")).encode(), nonce.encode()):

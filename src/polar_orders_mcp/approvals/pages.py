@@ -284,8 +284,10 @@ def requester(approval: Approval) -> str:
     reached this server: stdio, or its credential's name)."""
     client = f"<strong>{escape(approval.client)}</strong>"
     if approval.client_name and approval.client_name != approval.client:
-        client = (f'<strong>{escape(approval.client_name)}</strong><span class="tag">its own name for itself</span>'
-                  f" through {client}")  # fmt: skip
+        client = (
+            f'<strong>{escape(approval.client_name)}</strong><span class="tag">its own name for itself</span>'
+            f" through {client}"
+        )
     if approval.asked_by is None:
         return client
     return f"<strong>{escape(approval.asked_by)}</strong> through {client}"
@@ -294,11 +296,15 @@ def requester(approval: Approval) -> str:
 def origin_note(approval: Approval, origin: Origin, zone: tzinfo) -> str:
     """A request another run of the server asked for, said so: its agent may be gone, or be another's."""
     if origin == "earlier":
-        return (f'<div class="notice">Asked by an earlier run of this server at {when(approval.created_at, zone)}; '
-                "the agent that asked may be gone.</div>")  # fmt: skip
+        return (
+            f'<div class="notice">Asked by an earlier run of this server at {when(approval.created_at, zone)}; '
+            "the agent that asked may be gone.</div>"
+        )
     if origin == "other":
-        return ('<div class="notice">Asked through another running process of this server (another client\'s, '
-                "or a replica), not this one.</div>")  # fmt: skip
+        return (
+            '<div class="notice">Asked through another running process of this server (another client\'s, '
+            "or a replica), not this one.</div>"
+        )
     return ""
 
 
@@ -316,8 +322,10 @@ def decision_line(approval: Approval, now: float, zone: tzinfo) -> str:
     state = approval.state_at(now)
     line = f'<span class="state {escape(state)}">{escape(STATE_WORDS.get(state, state))}</span>'
     if approval.mandate is not None:
-        line += (f" · Granted under standing approval {escape(approval.mandate)} (signed by "
-                 f"{escape(approval.decided_by or 'an approver')}) at {when(approval.decided_at, zone)}")  # fmt: skip
+        line += (
+            f" · Granted under standing approval {escape(approval.mandate)} (signed by "
+            f"{escape(approval.decided_by or 'an approver')}) at {when(approval.decided_at, zone)}"
+        )
     elif approval.decided_by:
         line += f" by {escape(approval.decided_by)} at {when(approval.decided_at, zone)}"
     if approval.proof:
@@ -354,11 +362,24 @@ def index(
     before = before or {}
     titles = titles or {}
     cards = "".join(
-        card(a, now, csrf=csrf, base=base, link=True, zone=zone, needs_passkey=a.id in needs_passkey,
-             origin=origins.get(a.id, "this"), before=before.get(a.id), titles=titles)
+        card(
+            a,
+            now,
+            csrf=csrf,
+            base=base,
+            link=True,
+            zone=zone,
+            needs_passkey=a.id in needs_passkey,
+            origin=origins.get(a.id, "this"),
+            before=before.get(a.id),
+            titles=titles,
+        )
         for a in pending
-    ) or ('<p class="empty">Nothing is waiting for a decision.</p>' if page_number == 1 else '<p class="empty">Nothing '
-          "more is waiting.</p>")  # fmt: skip
+    ) or (
+        '<p class="empty">Nothing is waiting for a decision.</p>'
+        if page_number == 1
+        else '<p class="empty">Nothing more is waiting.</p>'
+    )
     rows = "".join(
         f"<tr><td>{when(a.decided_at or a.expires_at, zone)}</td><td>{escape(titles.get(a.tool, a.tool))}</td>"
         f'<td class="num">{escape(amount_of(a))}</td><td>{customer_of(a)}</td>'
@@ -367,7 +388,7 @@ def index(
         for a in decided
     )
     history = (
-        "<table><thead><tr><th>When</th><th>What</th><th>Amount</th><th>Customer</th><th class=\"opt\">Asked by</th>"
+        '<table><thead><tr><th>When</th><th>What</th><th>Amount</th><th>Customer</th><th class="opt">Asked by</th>'
         "<th>Decision</th>"
         f"</tr></thead><tbody>{rows}</tbody></table>"
         if rows

@@ -184,8 +184,16 @@ def verify_decision(
     with user verification, signing this approval's challenge, by a passkey of this approver that is not
     removed, with a count that moved on. Raises PasskeyRefused."""
     challenge = decision_challenge(approval.id, approval.digest, decision, nonce)
-    proven = _verified(assertion, site=site, challenge=challenge, nonce=nonce, passkey=passkey, approver=approver,
-                       what="this decision", about=approval.id)  # fmt: skip
+    proven = _verified(
+        assertion,
+        site=site,
+        challenge=challenge,
+        nonce=nonce,
+        passkey=passkey,
+        approver=approver,
+        what="this decision",
+        about=approval.id,
+    )
     proven.proof.update(decision=decision)
     return replace(proven, approve=decision == "approve")
 
@@ -203,8 +211,16 @@ def verify_mandate(
     """A standing approval signed with a passkey, checked as a decision is (this console's origin and RP ID, user
     verification, a passkey of this approver not removed, a count that moved on), over the challenge of these
     terms. Raises PasskeyRefused."""
-    proven = _verified(assertion, site=site, challenge=mandate_challenge(digest, hours, nonce), nonce=nonce,
-                       passkey=passkey, approver=approver, what="these terms", about=digest[:12])  # fmt: skip
+    proven = _verified(
+        assertion,
+        site=site,
+        challenge=mandate_challenge(digest, hours, nonce),
+        nonce=nonce,
+        passkey=passkey,
+        approver=approver,
+        what="these terms",
+        about=digest[:12],
+    )
     proven.proof.update(digest=digest, hours=hours)
     return proven
 
@@ -304,4 +320,3 @@ def recheck(approval: Approval, passkey: Passkey | None, site: Site) -> str | No
 def _said(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return text[:160]
-

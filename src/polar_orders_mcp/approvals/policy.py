@@ -211,8 +211,7 @@ class Guard:
         if self.mode == "elicit":
             cannot = unmarked if unattended else f"{UNABLE} (no form or URL elicitation)"
             raise ConfirmationRefused(
-                f"{not_done}: this server requires a person to approve in the client (--confirm elicit), and "
-                f"{cannot}."
+                f"{not_done}: this server requires a person to approve in the client (--confirm elicit), and {cannot}."
             )
         if no_console:
             cannot = unmarked if unattended else UNABLE
@@ -230,9 +229,12 @@ class Guard:
         amount, currency = preview.money()
         if amount is None or currency is None:
             return
-        for limits, flag in ((self.max_charge, "--max-charge"), (self.max_daily, "--max-daily"),
-                             (self.approval_above, "--approval-above"),
-                             (self.passkeys.above, "--passkey-above")):  # fmt: skip
+        for limits, flag in (
+            (self.max_charge, "--max-charge"),
+            (self.max_daily, "--max-daily"),
+            (self.approval_above, "--approval-above"),
+            (self.passkeys.above, "--passkey-above"),
+        ):
             if not limits.names(currency):
                 raise ConfirmationRefused(unnamed_currency_message(not_done, currency, limits, flag))
         per_charge = self.max_charge.of(currency)

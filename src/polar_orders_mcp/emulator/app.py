@@ -92,8 +92,16 @@ def create_app(*, orders: int = 60, seed: int = 0) -> Starlette:
     `state.faults`, set through `/_emulator/faults`) sits in front of all of it, see `EmulatorApp`.
     """
     app = EmulatorApp(
-        routes=[*control.ROUTES, *routes.ROUTES, *checkout_routes.ROUTES, *portal_routes.ROUTES, *refund_routes.ROUTES,
-                *subscription_routes.ROUTES, *dispute_routes.ROUTES, *organization_routes.ROUTES],
+        routes=[
+            *control.ROUTES,
+            *routes.ROUTES,
+            *checkout_routes.ROUTES,
+            *portal_routes.ROUTES,
+            *refund_routes.ROUTES,
+            *subscription_routes.ROUTES,
+            *dispute_routes.ROUTES,
+            *organization_routes.ROUTES,
+        ],
         middleware=[Middleware(PolarVersionMiddleware)],
         exception_handlers={PolarError: polar_error, NotNullViolation: server_error, HTTPException: http_error},
     )
@@ -112,8 +120,10 @@ def serve(host: str = "127.0.0.1", port: int = 8080, orders: int = 60, sock: soc
     info = app.state.emulator.seed_info
     if sock is not None:
         port = sock.getsockname()[1]
-    print(f"Polar emulator on http://{host}:{port} (API versions {API_VERSION} and {DEFAULT_API_VERSION}, the "
-          f"default; {info.orders} orders)")
+    print(
+        f"Polar emulator on http://{host}:{port} (API versions {API_VERSION} and {DEFAULT_API_VERSION}, the "
+        f"default; {info.orders} orders)"
+    )
     print(f"  organization token (all scopes): {info.org_token}")
     print(f"  organization token (read only):  {info.read_only_token}")
     print(f"  seeded ids: GET http://{host}:{port}/_emulator/state")

@@ -7,8 +7,9 @@ from typing import Annotated, Any, Literal
 from pydantic import UUID4, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 MetadataValue = Annotated[str, StringConstraints(min_length=1, max_length=500)] | int | float | bool
-MetadataInput = Annotated[dict[Annotated[str, StringConstraints(min_length=1, max_length=40)], MetadataValue],
-                          Field(max_length=50)]
+MetadataInput = Annotated[
+    dict[Annotated[str, StringConstraints(min_length=1, max_length=40)], MetadataValue], Field(max_length=50)
+]
 Url = Annotated[str, StringConstraints(min_length=1, max_length=2083)]
 Email = Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
 
@@ -139,16 +140,25 @@ class CustomerSessionCreate(Body):
 
 class RefundCreate(Body):
     order_id: UUID4
-    reason: Literal["duplicate", "fraudulent", "customer_request", "service_disruption", "satisfaction_guarantee",
-                    "other"]
+    reason: Literal[
+        "duplicate", "fraudulent", "customer_request", "service_disruption", "satisfaction_guarantee", "other"
+    ]
     amount: Annotated[int, Field(gt=0)]
     comment: str | None = None
     revoke_benefits: bool = False
     metadata: MetadataInput = {}
 
 
-CancellationReason = Literal["customer_service", "low_quality", "missing_features", "switched_service", "too_complex",
-                             "too_expensive", "unused", "other"]
+CancellationReason = Literal[
+    "customer_service",
+    "low_quality",
+    "missing_features",
+    "switched_service",
+    "too_complex",
+    "too_expensive",
+    "unused",
+    "other",
+]
 
 
 class SubscriptionCancel(Body):

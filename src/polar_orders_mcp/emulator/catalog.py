@@ -39,15 +39,17 @@ class ProductFilters:
     metadata: dict[str, list[str]] | None = None
 
     def matches(self, p: Product) -> bool:
-        return ((self.id is None or p.id in self.id)
-                and (self.organization_id is None or p.organization_id in self.organization_id)
-                and (self.query is None or self.query.lower() in p.name.lower())
-                and (self.is_archived is None or p.is_archived == self.is_archived)
-                and (self.is_recurring is None or p.is_recurring == self.is_recurring)
-                # Seeded products carry no benefits, so a benefit filter matches nothing.
-                and self.benefit_id is None
-                and (self.visibility is None or p.visibility in self.visibility)
-                and (not self.metadata or metadata_matches(p.metadata, self.metadata)))
+        return (
+            (self.id is None or p.id in self.id)
+            and (self.organization_id is None or p.organization_id in self.organization_id)
+            and (self.query is None or self.query.lower() in p.name.lower())
+            and (self.is_archived is None or p.is_archived == self.is_archived)
+            and (self.is_recurring is None or p.is_recurring == self.is_recurring)
+            # Seeded products carry no benefits, so a benefit filter matches nothing.
+            and self.benefit_id is None
+            and (self.visibility is None or p.visibility in self.visibility)
+            and (not self.metadata or metadata_matches(p.metadata, self.metadata))
+        )
 
 
 @dataclass
@@ -60,13 +62,19 @@ class CustomerFilters:
 
     def matches(self, c: Customer) -> bool:
         needle = self.query.lower() if self.query else None
-        return ((self.organization_id is None or c.organization_id in self.organization_id)
-                and (self.email is None or c.email.lower() == self.email.lower())
-                and (needle is None or needle in c.email.lower() or needle in (c.name or "").lower()
-                     or needle in (c.external_id or "").lower())
-                # Customers are never deleted here: all are active.
-                and self.active is not False
-                and (not self.metadata or metadata_matches(c.metadata, self.metadata)))
+        return (
+            (self.organization_id is None or c.organization_id in self.organization_id)
+            and (self.email is None or c.email.lower() == self.email.lower())
+            and (
+                needle is None
+                or needle in c.email.lower()
+                or needle in (c.name or "").lower()
+                or needle in (c.external_id or "").lower()
+            )
+            # Customers are never deleted here: all are active.
+            and self.active is not False
+            and (not self.metadata or metadata_matches(c.metadata, self.metadata))
+        )
 
 
 class CatalogService:
@@ -84,8 +92,7 @@ class CatalogService:
     def get_product(self, product_id: str) -> Product:
         return self._store.product(product_id)
 
-    def list_customers(self, f: CustomerFilters, *, sorting: Sequence[str], page: int,
-                       limit: int) -> Page[Customer]:
+    def list_customers(self, f: CustomerFilters, *, sorting: Sequence[str], page: int, limit: int) -> Page[Customer]:
         found = [c for c in self._store.customers.values() if f.matches(c)]
         return paginate(sort_records(found, sorting, CUSTOMER_SORT_KEYS), page, limit)
 
@@ -95,8 +102,9 @@ class CatalogService:
     def list_payment_methods(self, customer_id: str, *, page: int, limit: int) -> Page[PaymentMethod]:
         return paginate(self._store.customer(customer_id).payment_methods, page, limit)
 
-    def create_session(self, *, customer_id: str | None = None, external_customer_id: str | None = None,
-                       return_url: str | None = None) -> CustomerSession:
+    def create_session(
+        self, *, customer_id: str | None = None, external_customer_id: str | None = None, return_url: str | None = None
+    ) -> CustomerSession:
         """Mint a `polar_cst_` token good for one hour on the customer portal."""
         value: str | None
         if customer_id is not None:
@@ -108,7 +116,13 @@ class CatalogService:
         if customer is None:
             raise invalid(loc, "Customer does not exist.", value)
         now = self._backend.now()
-        session = CustomerSession(self._store.new_id(), self._store.new_secret("polar_cst_"), customer, now,
-                                  now + CUSTOMER_SESSION_TTL, return_url)
+        session = CustomerSession(
+            self._store.new_id(),
+            self._store.new_secret("polar_cst_"),
+            customer,
+            now,
+            now + CUSTOMER_SESSION_TTL,
+            return_url,
+        )
         self._store.sessions[session.token] = session
         return session

@@ -17,9 +17,14 @@ async def list_checkouts(request: Request) -> Response:
     state = emulator(request)
     state.require_org(bearer(request), "checkouts:read", "checkouts:write")
     q = Query(request.query_params)
-    f = CheckoutFilters(organization_id=q.uuids("organization_id"), product_id=q.uuids("product_id"),
-                        customer_id=q.uuids("customer_id"), external_customer_id=q.strings("external_customer_id"),
-                        status=q.enums("status", CHECKOUT_STATUSES), query=q.string("query"))
+    f = CheckoutFilters(
+        organization_id=q.uuids("organization_id"),
+        product_id=q.uuids("product_id"),
+        customer_id=q.uuids("customer_id"),
+        external_customer_id=q.strings("external_customer_id"),
+        status=q.enums("status", CHECKOUT_STATUSES),
+        query=q.string("query"),
+    )
     page, limit = q.pagination()
     sorting = q.sorting(("created_at", "expires_at", "status"))
     q.check()
@@ -36,8 +41,12 @@ async def create_checkout(request: Request) -> Response:
     for name in ("products", "customer_id", "amount", "external_customer_id"):
         fields.pop(name, None)
     checkout = state.checkouts.create(
-        products=[str(p) for p in body.products], customer_id=str(body.customer_id) if body.customer_id else None,
-        amount=body.amount, external_customer_id=body.external_customer_id, fields=fields)
+        products=[str(p) for p in body.products],
+        customer_id=str(body.customer_id) if body.customer_id else None,
+        amount=body.amount,
+        external_customer_id=body.external_customer_id,
+        fields=fields,
+    )
     return JSONResponse(render.checkout(checkout, base_url(request)), 201)
 
 
@@ -58,6 +67,7 @@ async def update_checkout(request: Request) -> Response:
 
 # The client secret is the credential on /client/ paths: no bearer is needed, but Polar's
 # middleware still rejects a bearer that is present and invalid.
+
 
 async def client_get_checkout(request: Request) -> Response:
     state = emulator(request)

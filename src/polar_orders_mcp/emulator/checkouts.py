@@ -42,11 +42,28 @@ CHECKOUT_SORT_KEYS: dict[str, Callable[[Checkout], Any]] = {
     "status": lambda c: c.status,
 }
 # Fields a customer may change with the client secret (CheckoutUpdatePublic).
-CUSTOMER_FIELDS = ("customer_name", "customer_email", "customer_billing_name", "customer_billing_address",
-                   "customer_tax_id", "is_business_customer", "locale", "custom_field_data")
+CUSTOMER_FIELDS = (
+    "customer_name",
+    "customer_email",
+    "customer_billing_name",
+    "customer_billing_address",
+    "customer_tax_id",
+    "is_business_customer",
+    "locale",
+    "custom_field_data",
+)
 # Further fields only the organization may change (CheckoutUpdate).
-ORGANIZATION_FIELDS = ("metadata", "customer_metadata", "success_url", "return_url", "embed_origin",
-                       "require_billing_address", "allow_discount_codes", "allow_trial", "customer_ip_address")
+ORGANIZATION_FIELDS = (
+    "metadata",
+    "customer_metadata",
+    "success_url",
+    "return_url",
+    "embed_origin",
+    "require_billing_address",
+    "allow_discount_codes",
+    "allow_trial",
+    "customer_ip_address",
+)
 # Fields the update bodies accept as null although Polar's checkout table holds them NOT NULL.
 NOT_NULL_FIELDS = ("allow_discount_codes", "require_billing_address", "is_business_customer", "customer_metadata")
 _CHECKOUT_FIELDS = tuple(f.name for f in dataclasses.fields(Checkout))
@@ -81,13 +98,18 @@ class CheckoutFilters:
 
     def matches(self, c: Checkout) -> bool:
         needle = self.query.lower() if self.query else None
-        return ((self.organization_id is None or c.organization_id in self.organization_id)
-                and (self.product_id is None or c.product.id in self.product_id)
-                and (self.customer_id is None or (c.customer is not None and c.customer.id in self.customer_id))
-                and (self.external_customer_id is None or c.external_customer_id in self.external_customer_id)
-                and (self.status is None or c.status in self.status)
-                and (needle is None or needle in (c.customer_email or "").lower()
-                     or needle in (c.customer_name or "").lower()))
+        return (
+            (self.organization_id is None or c.organization_id in self.organization_id)
+            and (self.product_id is None or c.product.id in self.product_id)
+            and (self.customer_id is None or (c.customer is not None and c.customer.id in self.customer_id))
+            and (self.external_customer_id is None or c.external_customer_id in self.external_customer_id)
+            and (self.status is None or c.status in self.status)
+            and (
+                needle is None
+                or needle in (c.customer_email or "").lower()
+                or needle in (c.customer_name or "").lower()
+            )
+        )
 
 
 def card_outcome(token: str, known: Mapping[str, str]) -> str:
@@ -126,8 +148,15 @@ class CheckoutService:
     def get(self, checkout_id: str) -> Checkout:
         return self._refresh(self._store.checkout(checkout_id))
 
-    def create(self, *, products: list[str], customer_id: str | None = None, amount: int | None = None,
-               external_customer_id: str | None = None, fields: dict[str, Any]) -> Checkout:
+    def create(
+        self,
+        *,
+        products: list[str],
+        customer_id: str | None = None,
+        amount: int | None = None,
+        external_customer_id: str | None = None,
+        fields: dict[str, Any],
+    ) -> Checkout:
         store = self._store
         chosen: list[Product] = []
         for i, product_id in enumerate(products):
@@ -143,9 +172,20 @@ class CheckoutService:
             customer = store.customer_by_external_id(external_customer_id)
         now, product = self._backend.now(), chosen[0]
         secret = store.new_secret("polar_c_")
-        checkout = Checkout(store.new_id(), now, secret, now + CHECKOUT_TTL, store.organization.id, chosen, product,
-                            product.prices[0], product.prices[0].default_amount(), None, customer=customer,
-                            external_customer_id=external_customer_id or (customer.external_id if customer else None))
+        checkout = Checkout(
+            store.new_id(),
+            now,
+            secret,
+            now + CHECKOUT_TTL,
+            store.organization.id,
+            chosen,
+            product,
+            product.prices[0],
+            product.prices[0].default_amount(),
+            None,
+            customer=customer,
+            external_customer_id=external_customer_id or (customer.external_id if customer else None),
+        )
         if customer is not None:
             checkout.customer_email, checkout.customer_name = customer.email, customer.name
             checkout.customer_billing_name = customer.billing_name
@@ -157,8 +197,9 @@ class CheckoutService:
         if amount is not None:
             self._set_amount(checkout, amount)
         preset: Address | None = fields.get("customer_billing_address")
-        if preset is not None and (has_address(preset) or (preset.get("state") is not None
-                                                          and preset.get("country") not in ("US", "CA"))):
+        if preset is not None and (
+            has_address(preset) or (preset.get("state") is not None and preset.get("country") not in ("US", "CA"))
+        ):
             # Polar: presetting more of an address than its country makes the full address required.
             checkout.require_billing_address = True
         store.add_checkout(checkout)
@@ -193,14 +234,28 @@ class CheckoutService:
             raise PaymentNotReady()
         errors: list[dict[str, Any]] = [
             {"type": "missing", "loc": ["body", *path], "msg": "Field is required.", "input": None}
-            for path in staged.required_confirm_fields() if _lookup(staged, path) is None]
+            for path in staged.required_confirm_fields()
+            if _lookup(staged, path) is None
+        ]
         address = staged.customer_billing_address
         if staged.is_billing_address_required and (address is None or not has_address(address)):
-            errors.append({"type": "value_error", "loc": ["body", "customer_billing_address"],
-                           "msg": "Full billing address is required.", "input": address})
+            errors.append(
+                {
+                    "type": "value_error",
+                    "loc": ["body", "customer_billing_address"],
+                    "msg": "Full billing address is required.",
+                    "input": address,
+                }
+            )
         if staged.is_payment_form_required and token is None:
-            errors.append({"type": "missing", "loc": ["body", "confirmation_token_id"],
-                           "msg": "Confirmation token is required.", "input": None})
+            errors.append(
+                {
+                    "type": "missing",
+                    "loc": ["body", "confirmation_token_id"],
+                    "msg": "Confirmation token is required.",
+                    "input": None,
+                }
+            )
         if errors:
             raise PolarRequestValidationError(errors)
         if staged.is_payment_form_required:
@@ -227,8 +282,9 @@ class CheckoutService:
         if changes.get("product_id") is not None:
             product = next((p for p in staged.products if p.id == changes["product_id"]), None)
             if product is None:
-                raise invalid(("body", "product_id"), "Product is not available in this checkout.",
-                              changes["product_id"])
+                raise invalid(
+                    ("body", "product_id"), "Product is not available in this checkout.", changes["product_id"]
+                )
             price_id = changes.get("product_price_id")
             # Each product has one price here; Polar only reads product_price_id along with product_id.
             if price_id is not None and price_id != product.prices[0].id:
@@ -269,24 +325,40 @@ class CheckoutService:
         if amount < price.minimum_amount:
             raise invalid(("body", "amount"), "Amount is below minimum.", amount, kind="greater_than_equal")
         if 0 < amount < MINIMUM_AMOUNT:
-            raise invalid(("body", "amount"), f"Amount must be 0 or at least {format_usd(MINIMUM_AMOUNT)}.", amount,
-                          kind="invalid_amount")
+            raise invalid(
+                ("body", "amount"),
+                f"Amount must be 0 or at least {format_usd(MINIMUM_AMOUNT)}.",
+                amount,
+                kind="invalid_amount",
+            )
         if price.maximum_amount is not None and amount > price.maximum_amount:
             raise invalid(("body", "amount"), "Amount is above maximum.", amount, kind="less_than_equal")
         if amount > MAXIMUM_AMOUNT:
-            raise invalid(("body", "amount"), f"Amount must be at most {format_usd(MAXIMUM_AMOUNT)}.", amount,
-                          kind="less_than_equal")
+            raise invalid(
+                ("body", "amount"),
+                f"Amount must be at most {format_usd(MAXIMUM_AMOUNT)}.",
+                amount,
+                kind="less_than_equal",
+            )
         checkout.amount = amount
 
     def _buyer(self, checkout: Checkout) -> Customer:
         store = self._store
         email = checkout.customer_email or ""
         customer = checkout.customer or next(
-            (c for c in store.customers.values() if c.email.lower() == email.lower()), None)
+            (c for c in store.customers.values() if c.email.lower() == email.lower()), None
+        )
         if customer is None:
-            customer = Customer(store.new_id(), store.organization.id, self._backend.now(), email,
-                                checkout.customer_name, checkout.customer_billing_address,
-                                external_id=checkout.external_customer_id, metadata=dict(checkout.customer_metadata))
+            customer = Customer(
+                store.new_id(),
+                store.organization.id,
+                self._backend.now(),
+                email,
+                checkout.customer_name,
+                checkout.customer_billing_address,
+                external_id=checkout.external_customer_id,
+                metadata=dict(checkout.customer_metadata),
+            )
             store.add_customer(customer)
         elif customer.billing_address is None:
             customer.billing_address = checkout.customer_billing_address
@@ -294,15 +366,34 @@ class CheckoutService:
 
     def _order(self, checkout: Checkout, customer: Customer) -> Order:
         store, now, product = self._store, self._backend.now(), checkout.product
-        order = Order(store.new_id(), now, "paid", customer, product, checkout.price, checkout.amount,
-                      tax_for(checkout.amount, checkout.customer_billing_address), product.name,
-                      checkout.customer_billing_name or customer.name, checkout.customer_billing_address,
-                      dict(checkout.metadata), checkout_id=checkout.id,
-                      custom_field_data=dict(checkout.custom_field_data))
+        order = Order(
+            store.new_id(),
+            now,
+            "paid",
+            customer,
+            product,
+            checkout.price,
+            checkout.amount,
+            tax_for(checkout.amount, checkout.customer_billing_address),
+            product.name,
+            checkout.customer_billing_name or customer.name,
+            checkout.customer_billing_address,
+            dict(checkout.metadata),
+            checkout_id=checkout.id,
+            custom_field_data=dict(checkout.custom_field_data),
+        )
         if product.is_recurring:
             period = timedelta(days=30 if product.recurring_interval == "month" else 365)
-            subscription = Subscription(store.new_id(), now, customer.id, product.id, checkout.amount,
-                                        product.recurring_interval or "month", now, now + period)
+            subscription = Subscription(
+                store.new_id(),
+                now,
+                customer.id,
+                product.id,
+                checkout.amount,
+                product.recurring_interval or "month",
+                now,
+                now + period,
+            )
             store.subscriptions[subscription.id] = subscription
             order.subscription, order.billing_reason = subscription, "subscription_create"
         order.invoice_number = store.organization.allocate_invoice_number()
@@ -310,4 +401,3 @@ class CheckoutService:
         order.receipt_polls_left = self._backend.settings.receipt_render_polls
         store.add_order(order)
         return order
-

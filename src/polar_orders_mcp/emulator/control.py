@@ -67,12 +67,21 @@ def state_json(state: EmulatorState) -> dict[str, Any]:
     return {
         **asdict(state.seed_info),
         "settings": asdict(state.settings),
-        "organization": {"off_session_charges_enabled": org.off_session_charges_enabled,
-                         "payments_ready": org.payments_ready, "can_refund": org.can_refund},
-        "counts": {"orders": len(store.orders), "customers": len(store.customers),
-                   "products": len(store.products), "checkouts": len(store.checkouts),
-                   "customer_sessions": len(store.sessions), "refunds": len(store.refunds),
-                   "subscriptions": len(store.subscriptions), "disputes": len(store.disputes)},
+        "organization": {
+            "off_session_charges_enabled": org.off_session_charges_enabled,
+            "payments_ready": org.payments_ready,
+            "can_refund": org.can_refund,
+        },
+        "counts": {
+            "orders": len(store.orders),
+            "customers": len(store.customers),
+            "products": len(store.products),
+            "checkouts": len(store.checkouts),
+            "customer_sessions": len(store.sessions),
+            "refunds": len(store.refunds),
+            "subscriptions": len(store.subscriptions),
+            "disputes": len(store.disputes),
+        },
     }
 
 
@@ -96,8 +105,11 @@ async def get_state(request: Request) -> Response:
 async def patch_organization(request: Request) -> Response:
     state = emulator(request)
     body = await parse_body(request, OrganizationPatch)
-    state.set_organization(off_session_charges_enabled=body.off_session_charges_enabled,
-                           payments_ready=body.payments_ready, can_refund=body.can_refund)
+    state.set_organization(
+        off_session_charges_enabled=body.off_session_charges_enabled,
+        payments_ready=body.payments_ready,
+        can_refund=body.can_refund,
+    )
     return JSONResponse(state_json(state)["organization"])
 
 
@@ -149,8 +161,10 @@ async def checkout_page(request: Request) -> Response:
     checkout = emulator(request).store.checkouts_by_secret.get(secret)
     if checkout is None:
         return JSONResponse({"detail": "Not Found"}, 404)
-    return PlainTextResponse(f"Emulated checkout {checkout.id}: {checkout.status}. Confirm it through "
-                             f"POST /v1/checkouts/client/{{client_secret}}/confirm.\n")
+    return PlainTextResponse(
+        f"Emulated checkout {checkout.id}: {checkout.status}. Confirm it through "
+        f"POST /v1/checkouts/client/{{client_secret}}/confirm.\n"
+    )
 
 
 async def portal_page(request: Request) -> Response:

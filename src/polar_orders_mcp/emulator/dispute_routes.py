@@ -17,13 +17,17 @@ async def list_disputes(request: Request) -> Response:
     state = emulator(request)
     state.require_org(bearer(request), "disputes:read", "disputes:write")
     q = Query(request.query_params)
-    f = DisputeFilters(organization_id=q.uuids("organization_id"), order_id=q.uuids("order_id"),
-                       status=q.enums("status", DISPUTE_STATUSES))
+    f = DisputeFilters(
+        organization_id=q.uuids("organization_id"),
+        order_id=q.uuids("order_id"),
+        status=q.enums("status", DISPUTE_STATUSES),
+    )
     page, limit = q.pagination()
     sorting = q.sorting(tuple(DISPUTE_SORT_KEYS))
     q.check()
-    return JSONResponse(render.page(state.disputes.list_disputes(f, sorting=sorting, page=page, limit=limit),
-                                    render.dispute))
+    return JSONResponse(
+        render.page(state.disputes.list_disputes(f, sorting=sorting, page=page, limit=limit), render.dispute)
+    )
 
 
 async def get_dispute(request: Request) -> Response:

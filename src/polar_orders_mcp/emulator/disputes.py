@@ -25,9 +25,11 @@ class DisputeFilters:
     status: list[str] | None = None
 
     def matches(self, d: Dispute) -> bool:
-        return ((self.organization_id is None or d.order.customer.organization_id in self.organization_id)
-                and (self.order_id is None or d.order.id in self.order_id)
-                and (self.status is None or d.status in self.status))
+        return (
+            (self.organization_id is None or d.order.customer.organization_id in self.organization_id)
+            and (self.order_id is None or d.order.id in self.order_id)
+            and (self.status is None or d.status in self.status)
+        )
 
 
 class DisputeService:

@@ -5,9 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 # RFC 6750 wording, as Polar's OAuth2 error handler sends it.
-INVALID_TOKEN_DESCRIPTION = (
-    "The access token provided is expired, revoked, malformed, or invalid for other reasons."
-)
+INVALID_TOKEN_DESCRIPTION = "The access token provided is expired, revoked, malformed, or invalid for other reasons."
 INSUFFICIENT_SCOPE_DESCRIPTION = "The request requires higher privileges than provided by the access token."
 
 
@@ -137,8 +135,10 @@ class OrderNotDraft(PolarError):
     status = 412
 
     def __init__(self, order_id: str, status: str) -> None:
-        super().__init__(f"Order {order_id} is not in draft status (current: {status}). "
-                         "Only draft orders can be modified or finalized.")
+        super().__init__(
+            f"Order {order_id} is not in draft status (current: {status}). "
+            "Only draft orders can be modified or finalized."
+        )
 
 
 class PaymentFailed(PolarError):
@@ -154,24 +154,30 @@ class PaymentActionRequired(PolarError):
     status = 402
 
     def __init__(self, order_id: str) -> None:
-        super().__init__(f"Order {order_id} payment requires customer authentication "
-                         "(e.g. 3DS challenge); off-session charge cannot complete.")
+        super().__init__(
+            f"Order {order_id} payment requires customer authentication "
+            "(e.g. 3DS challenge); off-session charge cannot complete."
+        )
 
 
 class OffSessionChargesNotEnabled(PolarError):
     status = 403
 
     def __init__(self, organization_id: str) -> None:
-        super().__init__(f"Off-session charges are not enabled for this organization ({organization_id}). "
-                         "Contact Polar support to opt in.")
+        super().__init__(
+            f"Off-session charges are not enabled for this organization ({organization_id}). "
+            "Contact Polar support to opt in."
+        )
 
 
 class OrganizationNotReadyForPayments(PolarError):
     status = 403
 
     def __init__(self, organization_id: str) -> None:
-        super().__init__(f"This organization ({organization_id}) can't accept payments yet. "
-                         "Its account may be pending onboarding or under review.")
+        super().__init__(
+            f"This organization ({organization_id}) can't accept payments yet. "
+            "Its account may be pending onboarding or under review."
+        )
 
 
 class PaymentNotReady(PolarError):
@@ -235,8 +241,9 @@ class PaymentError(PolarError):
 
     def __init__(self, error: str | None) -> None:
         # Polar puts the processor's message (Stripe's, e.g. "Your card was declined.") in the middle.
-        super().__init__(f"The payment failed{f': {error}' if error else '.'} "
-                         "Please try again with a different payment method.")
+        super().__init__(
+            f"The payment failed{f': {error}' if error else '.'} Please try again with a different payment method."
+        )
 
 
 class NotNullViolation(Exception):
@@ -246,6 +253,7 @@ class NotNullViolation(Exception):
     def __init__(self, column: str) -> None:
         super().__init__(f"null value in column {column!r} violates not-null constraint")
         self.column = column
+
 
 # Refunds (polar/refund/service.py): messages as Polar words them.
 

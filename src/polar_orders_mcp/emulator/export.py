@@ -58,11 +58,22 @@ def _moment(value: datetime | None, tz: tzinfo) -> str | None:
 ORDERS: ExportTable[Order] = ExportTable(
     name="orders",
     headers={
-        "email": "Email", "created_at": "Created At", "product": "Product", "net_amount": "Net Amount",
-        "currency": "Currency", "status": "Status", "invoice_number": "Invoice number",
-        "customer_name": "Customer Name", "billing_name": "Billing Name", "billing_country": "Billing Country",
-        "subtotal_amount": "Subtotal", "discount_amount": "Discount", "tax_amount": "Tax", "total_amount": "Total",
-        "refunded_amount": "Refunded Amount", "billing_reason": "Billing Reason",
+        "email": "Email",
+        "created_at": "Created At",
+        "product": "Product",
+        "net_amount": "Net Amount",
+        "currency": "Currency",
+        "status": "Status",
+        "invoice_number": "Invoice number",
+        "customer_name": "Customer Name",
+        "billing_name": "Billing Name",
+        "billing_country": "Billing Country",
+        "subtotal_amount": "Subtotal",
+        "discount_amount": "Discount",
+        "tax_amount": "Tax",
+        "total_amount": "Total",
+        "refunded_amount": "Refunded Amount",
+        "billing_reason": "Billing Reason",
     },
     defaults=("email", "created_at", "product", "net_amount", "currency", "status", "invoice_number"),
     getters={
@@ -83,7 +94,7 @@ ORDERS: ExportTable[Order] = ExportTable(
         "refunded_amount": lambda o, tz: o.refunded_amount / 100,
         "billing_reason": lambda o, tz: o.billing_reason,
     },
-)  # fmt: skip
+)
 
 # Polar's subscription/export.py `_row`. The emulator's subscriptions start when created, renew every single
 # interval (so "Billing Interval" is the bare interval), carry no discount, seats or trial, and are charged
@@ -91,13 +102,27 @@ ORDERS: ExportTable[Order] = ExportTable(
 SUBSCRIPTIONS: ExportTable[SubscriptionRow] = ExportTable(
     name="subscriptions",
     headers={
-        "email": "Email", "started_at": "Started At", "product": "Product", "amount": "Amount",
-        "currency": "Currency", "status": "Status", "recurring_interval": "Billing Interval",
-        "customer_name": "Customer Name", "billing_name": "Billing Name", "billing_country": "Billing Country",
-        "net_amount": "Net Amount", "discount": "Discount", "seats": "Seats",
-        "current_period_start": "Current Period Start", "current_period_end": "Current Period End",
-        "cancel_at_period_end": "Cancels At Period End", "canceled_at": "Canceled At", "ends_at": "Ends At",
-        "ended_at": "Ended At", "cancellation_reason": "Cancellation Reason", "trial_start": "Trial Start",
+        "email": "Email",
+        "started_at": "Started At",
+        "product": "Product",
+        "amount": "Amount",
+        "currency": "Currency",
+        "status": "Status",
+        "recurring_interval": "Billing Interval",
+        "customer_name": "Customer Name",
+        "billing_name": "Billing Name",
+        "billing_country": "Billing Country",
+        "net_amount": "Net Amount",
+        "discount": "Discount",
+        "seats": "Seats",
+        "current_period_start": "Current Period Start",
+        "current_period_end": "Current Period End",
+        "cancel_at_period_end": "Cancels At Period End",
+        "canceled_at": "Canceled At",
+        "ends_at": "Ends At",
+        "ended_at": "Ended At",
+        "cancellation_reason": "Cancellation Reason",
+        "trial_start": "Trial Start",
         "trial_end": "Trial End",
     },
     defaults=("email", "started_at", "product", "amount", "currency", "status", "recurring_interval"),
@@ -125,7 +150,7 @@ SUBSCRIPTIONS: ExportTable[SubscriptionRow] = ExportTable(
         "trial_start": lambda r, tz: None,
         "trial_end": lambda r, tz: None,
     },
-)  # fmt: skip
+)
 
 
 def csv_rows(orders: Iterable[Order], columns: Sequence[str], tz: tzinfo) -> Iterator[str]:

@@ -34,10 +34,19 @@ import anyio
 import httpx2
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-FaultKind = Literal["latency", "status", "rate_limit", "drop_before", "drop_after", "truncate", "malformed",
-                    "slow_body"]
-FAULT_KINDS: tuple[FaultKind, ...] = ("latency", "status", "rate_limit", "drop_before", "drop_after", "truncate",
-                                      "malformed", "slow_body")
+FaultKind = Literal[
+    "latency", "status", "rate_limit", "drop_before", "drop_after", "truncate", "malformed", "slow_body"
+]
+FAULT_KINDS: tuple[FaultKind, ...] = (
+    "latency",
+    "status",
+    "rate_limit",
+    "drop_before",
+    "drop_after",
+    "truncate",
+    "malformed",
+    "slow_body",
+)
 JOURNAL_SIZE = 10_000
 # How long a dropped connection waits for the server to notice the socket is gone.
 DROP_SETTLE_SECONDS = 1.0
@@ -78,9 +87,18 @@ class Fault:
         return (self.method is None or self.method == method) and self.pattern.search(path) is not None
 
     def as_json(self) -> dict[str, Any]:
-        return {"id": self.id, "kind": self.kind, "path": self.path, "method": self.method,
-                "remaining": self.remaining, "applied": self.applied, "status": self.status,
-                "retry_after": self.retry_after, "seconds": self.seconds, "skip": self.skip}
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "path": self.path,
+            "method": self.method,
+            "remaining": self.remaining,
+            "applied": self.applied,
+            "status": self.status,
+            "retry_after": self.retry_after,
+            "seconds": self.seconds,
+            "skip": self.skip,
+        }
 
 
 @dataclass(frozen=True)
@@ -103,10 +121,29 @@ class FaultPlan:
         self.journal: deque[Received] = deque(maxlen=JOURNAL_SIZE)
         self._ids = counter(1)
 
-    def add(self, kind: FaultKind, path: str, *, method: str | None = None, count: int = 1,
-            status: int = 503, retry_after: float = 1.0, seconds: float = 0.2, skip: int = 0) -> Fault:
-        fault = Fault(next(self._ids), kind, path, method, count, status=status, retry_after=retry_after,
-                      seconds=seconds, skip=skip)
+    def add(
+        self,
+        kind: FaultKind,
+        path: str,
+        *,
+        method: str | None = None,
+        count: int = 1,
+        status: int = 503,
+        retry_after: float = 1.0,
+        seconds: float = 0.2,
+        skip: int = 0,
+    ) -> Fault:
+        fault = Fault(
+            next(self._ids),
+            kind,
+            path,
+            method,
+            count,
+            status=status,
+            retry_after=retry_after,
+            seconds=seconds,
+            skip=skip,
+        )
         self.faults.append(fault)
         return fault
 
@@ -127,8 +164,11 @@ class FaultPlan:
 
     def received(self, method: str | None = None, path: str | None = None) -> list[Received]:
         pattern = compile_path(path) if path else None
-        return [r for r in self.journal if (method is None or r.method == method.upper())
-                and (pattern is None or pattern.search(r.path))]
+        return [
+            r
+            for r in self.journal
+            if (method is None or r.method == method.upper()) and (pattern is None or pattern.search(r.path))
+        ]
 
 
 class ConnectionDropped(httpx2.RemoteProtocolError):
@@ -226,9 +266,15 @@ async def _slow_body(app: ASGIApp, fault: Fault, scope: Scope, receive: Receive,
 
 
 APPLY = {
-    "latency": _latency, "status": _status, "rate_limit": _rate_limit, "drop_before": _drop_before,
-    "drop_after": _drop_after, "truncate": _truncate, "malformed": _malformed, "slow_body": _slow_body,
-}  # fmt: skip
+    "latency": _latency,
+    "status": _status,
+    "rate_limit": _rate_limit,
+    "drop_before": _drop_before,
+    "drop_after": _drop_after,
+    "truncate": _truncate,
+    "malformed": _malformed,
+    "slow_body": _slow_body,
+}
 _PHRASES = {502: "Bad Gateway", 503: "Service Temporarily Unavailable", 504: "Gateway Time-out"}
 
 

@@ -13,11 +13,27 @@ InvoiceDetails = tuple[str | None, Address | None]
 ChargeOutcome = Literal["succeeds", "declines", "requires_action"]
 
 ORDER_STATUSES = ("draft", "pending", "paid", "refunded", "partially_refunded", "void")
-SUBSCRIPTION_STATUSES = ("incomplete", "incomplete_expired", "trialing", "active", "past_due", "canceled", "unpaid",
-                         "paused")
+SUBSCRIPTION_STATUSES = (
+    "incomplete",
+    "incomplete_expired",
+    "trialing",
+    "active",
+    "past_due",
+    "canceled",
+    "unpaid",
+    "paused",
+)
 BILLABLE_SUBSCRIPTION_STATUSES = frozenset({"trialing", "active", "past_due"})
-CANCELLATION_REASONS = ("customer_service", "low_quality", "missing_features", "switched_service", "too_complex",
-                        "too_expensive", "unused", "other")
+CANCELLATION_REASONS = (
+    "customer_service",
+    "low_quality",
+    "missing_features",
+    "switched_service",
+    "too_complex",
+    "too_expensive",
+    "unused",
+    "other",
+)
 DISPUTE_STATUSES = ("prevented", "early_warning", "needs_response", "under_review", "lost", "won")
 # Stripe refuses to refund a charge with a dispute open or lost (`charge_disputed`); an early warning
 # (a ChargebackStop alert) is not a dispute at Stripe yet, and a won one is settled.
@@ -374,9 +390,14 @@ class Checkout:
         country = address.get("country") if address else None
         full = self.is_billing_address_required or country == "US"
         rest = "required" if full else "disabled"
-        return {"country": "required",
-                "state": "required" if country in ("US", "CA") else ("optional" if full else "disabled"),
-                "line1": rest, "line2": "optional" if full else "disabled", "city": rest, "postal_code": rest}
+        return {
+            "country": "required",
+            "state": "required" if country in ("US", "CA") else ("optional" if full else "disabled"),
+            "line1": rest,
+            "line2": "optional" if full else "disabled",
+            "city": rest,
+            "postal_code": rest,
+        }
 
     def required_confirm_fields(self) -> list[tuple[str, ...]]:
         """What a confirmation must have (Polar's `_get_required_confirm_fields`), in a stable order."""
@@ -386,8 +407,11 @@ class Checkout:
         if self.is_payment_form_required or self.is_business_customer:
             paths.append(("customer_billing_address",))
         if self.is_payment_form_required:
-            paths.extend(("customer_billing_address", name)
-                         for name, mode in self.billing_address_modes().items() if mode == "required")
+            paths.extend(
+                ("customer_billing_address", name)
+                for name, mode in self.billing_address_modes().items()
+                if mode == "required"
+            )
         if self.is_business_customer:
             paths.append(("customer_billing_name",))
         return paths

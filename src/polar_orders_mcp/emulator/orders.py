@@ -148,8 +148,15 @@ class OrderService:
             return [o for o in window if check(o)]
         return [o for o in window if all(c(o) for c in checks)]
 
-    def list_orders(self, f: OrderFilters, *, sorting: Sequence[str] = DEFAULT_SORTING, page: int = 1, limit: int = 10,
-             customer: Customer | None = None) -> Page[Order]:
+    def list_orders(
+        self,
+        f: OrderFilters,
+        *,
+        sorting: Sequence[str] = DEFAULT_SORTING,
+        page: int = 1,
+        limit: int = 10,
+        customer: Customer | None = None,
+    ) -> Page[Order]:
         return paginate(self.sorted(self.matching(f, customer), sorting), page, limit)
 
     @staticmethod
@@ -165,27 +172,41 @@ class OrderService:
             raise ResourceNotFound()
         return order
 
-    def create(self, *, customer_id: str, product_id: str, organization_id: str | None = None,
-               currency: str | None = None, amount: int | None = None, description: str | None = None,
-               metadata: Metadata | None = None, custom_field_data: dict[str, Any] | None = None) -> Order:
+    def create(
+        self,
+        *,
+        customer_id: str,
+        product_id: str,
+        organization_id: str | None = None,
+        currency: str | None = None,
+        amount: int | None = None,
+        description: str | None = None,
+        metadata: Metadata | None = None,
+        custom_field_data: dict[str, Any] | None = None,
+    ) -> Order:
         """A draft for an off-session charge, with tax frozen now. The checks run in Polar's order."""
         store, org = self._store, self._store.organization
         if organization_id is not None:
             # Every token the emulator knows is an organization token.
-            raise invalid(("body", "organization_id"),
-                          "Setting organization_id is disallowed when using an organization token.",
-                          organization_id, kind="organization_token")
+            raise invalid(
+                ("body", "organization_id"),
+                "Setting organization_id is disallowed when using an organization token.",
+                organization_id,
+                kind="organization_token",
+            )
         if not org.off_session_charges_enabled:
             raise OffSessionChargesNotEnabled(org.id)
         product = store.products.get(product_id)
         if product is None:
             raise invalid(("body", "product_id"), "Product does not exist.", product_id)
         if product.is_recurring:
-            raise invalid(("body", "product_id"), "Subscription products are not supported by the off-session "
-                          "charge API. Use a one-time product.", product_id)
+            raise invalid(
+                ("body", "product_id"),
+                "Subscription products are not supported by the off-session charge API. Use a one-time product.",
+                product_id,
+            )
         if any(price.amount_type != "fixed" for price in product.prices):
-            raise invalid(("body", "product_id"), "Off-session charges only support fixed-price products.",
-                          product_id)
+            raise invalid(("body", "product_id"), "Off-session charges only support fixed-price products.", product_id)
         customer = store.customers.get(customer_id)
         if customer is None:
             raise invalid(("body", "customer_id"), "Customer does not exist.", customer_id)
@@ -193,20 +214,42 @@ class OrderService:
         if currency is not None and currency.lower() != price.currency:
             raise invalid(("body", "currency"), f"Product has no price in currency '{currency.lower()}'.", currency)
         if amount is not None and 0 < amount < MINIMUM_AMOUNT:
-            raise invalid(("body", "amount"), f"Amount must be at least {format_usd(MINIMUM_AMOUNT)}.", amount,
-                          kind="greater_than_equal")
+            raise invalid(
+                ("body", "amount"),
+                f"Amount must be at least {format_usd(MINIMUM_AMOUNT)}.",
+                amount,
+                kind="greater_than_equal",
+            )
         if amount is not None and amount > MAXIMUM_AMOUNT:
-            raise invalid(("body", "amount"), f"Amount must be at most {format_usd(MAXIMUM_AMOUNT)}.", amount,
-                          kind="less_than_equal")
+            raise invalid(
+                ("body", "amount"),
+                f"Amount must be at most {format_usd(MAXIMUM_AMOUNT)}.",
+                amount,
+                kind="less_than_equal",
+            )
         if customer.billing_address is None:
-            raise invalid(("body", "customer_id"), "Tax could not be calculated for this order. The customer needs "
-                          "a complete, valid billing address before an off-session charge can be created.",
-                          customer_id)
+            raise invalid(
+                ("body", "customer_id"),
+                "Tax could not be calculated for this order. The customer needs "
+                "a complete, valid billing address before an off-session charge can be created.",
+                customer_id,
+            )
         subtotal = price.default_amount() if amount is None else amount
-        order = Order(store.new_id(), self._backend.now(), "draft", customer, product, price, subtotal,
-                      tax_for(subtotal, customer.billing_address), description or product.name,
-                      customer.billing_name, dict(customer.billing_address), dict(metadata or {}),
-                      custom_field_data=dict(custom_field_data or {}))
+        order = Order(
+            store.new_id(),
+            self._backend.now(),
+            "draft",
+            customer,
+            product,
+            price,
+            subtotal,
+            tax_for(subtotal, customer.billing_address),
+            description or product.name,
+            customer.billing_name,
+            dict(customer.billing_address),
+            dict(metadata or {}),
+            custom_field_data=dict(custom_field_data or {}),
+        )
         store.add_order(order)
         return order
 
@@ -218,9 +261,16 @@ class OrderService:
         new: Address | None = changes.get("billing_address")
         old = order.billing_address
         if new is not None and old is not None:
-            errors = [{"type": "value_error", "loc": ["body", "billing_address", field],
-                       "msg": f"{field.capitalize()} cannot be changed", "input": new.get(field)}
-                      for field in ("country", "state") if new.get(field) != old.get(field)]
+            errors = [
+                {
+                    "type": "value_error",
+                    "loc": ["body", "billing_address", field],
+                    "msg": f"{field.capitalize()} cannot be changed",
+                    "input": new.get(field),
+                }
+                for field in ("country", "state")
+                if new.get(field) != old.get(field)
+            ]
             if errors:
                 raise PolarRequestValidationError(errors)
         if "billing_address" in changes:

@@ -29,8 +29,12 @@ def fastapi_errors(exc: ValidationError, prefix: Sequence[str | int]) -> list[di
     """Pydantic errors as FastAPI renders them: no `url`, `loc` prefixed, `ctx` made JSON-safe."""
     out = []
     for err in exc.errors(include_url=False):
-        item: dict[str, Any] = {"type": err["type"], "loc": [*prefix, *err["loc"]], "msg": err["msg"],
-                                "input": err.get("input")}
+        item: dict[str, Any] = {
+            "type": err["type"],
+            "loc": [*prefix, *err["loc"]],
+            "msg": err["msg"],
+            "input": err.get("input"),
+        }
         if "ctx" in err:
             item["ctx"] = {k: _jsonable(v) for k, v in err["ctx"].items()}
         out.append(item)
@@ -80,8 +84,10 @@ class Query:
         values = self._values(name)
         if values is None:
             return None
-        parsed = [self._adapt(_UUID, v, ("query", name, i) if len(values) > 1 else ("query", name))
-                  for i, v in enumerate(values)]
+        parsed = [
+            self._adapt(_UUID, v, ("query", name, i) if len(values) > 1 else ("query", name))
+            for i, v in enumerate(values)
+        ]
         return [str(v) for v in parsed if v is not None]
 
     def enums(self, name: str, allowed: Sequence[str]) -> list[str] | None:
@@ -91,9 +97,15 @@ class Query:
         expected = ", ".join(f"'{a}'" for a in allowed[:-1]) + f" or '{allowed[-1]}'"
         for i, value in enumerate(values):
             if value not in allowed:
-                self.errors.append({"type": "enum", "loc": ["query", name, i] if len(values) > 1 else ["query", name],
-                                    "msg": f"Input should be {expected}", "input": value,
-                                    "ctx": {"expected": expected}})
+                self.errors.append(
+                    {
+                        "type": "enum",
+                        "loc": ["query", name, i] if len(values) > 1 else ["query", name],
+                        "msg": f"Input should be {expected}",
+                        "input": value,
+                        "ctx": {"expected": expected},
+                    }
+                )
         return values
 
     def boolean(self, name: str) -> bool | None:
@@ -143,8 +155,15 @@ class Query:
             # Polar's own validator (order/export.py): a ValueError, so pydantic's value_error, its `ctx`
             # rendered by FastAPI as the exception's empty vars().
             message = f"{raw!r} is not a valid IANA time zone"
-            self.errors.append({"type": "value_error", "loc": ["query", name], "msg": f"Value error, {message}",
-                                "input": raw, "ctx": {"error": _jsonable(ValueError(message))}})
+            self.errors.append(
+                {
+                    "type": "value_error",
+                    "loc": ["query", name],
+                    "msg": f"Value error, {message}",
+                    "input": raw,
+                    "ctx": {"error": _jsonable(ValueError(message))},
+                }
+            )
             return ZoneInfo("UTC")
 
     def check(self) -> None:
@@ -162,8 +181,17 @@ async def parse_body(request: Request, model: type[M], *, optional: bool = False
     try:
         data = json.loads(raw)
     except ValueError as exc:
-        raise RequestValidationError([{"type": "json_invalid", "loc": ["body", getattr(exc, "pos", 0)],
-                                       "msg": "JSON decode error", "input": {}, "ctx": {"error": str(exc)}}]) from None
+        raise RequestValidationError(
+            [
+                {
+                    "type": "json_invalid",
+                    "loc": ["body", getattr(exc, "pos", 0)],
+                    "msg": "JSON decode error",
+                    "input": {},
+                    "ctx": {"error": str(exc)},
+                }
+            ]
+        ) from None
     try:
         return model.model_validate(data)
     except ValidationError as exc:

@@ -20,9 +20,12 @@ async def list_orders(request: Request) -> Response:
     state = emulator(request)
     customer = state.require_customer(bearer(request)).customer
     q = Query(request.query_params)
-    f = OrderFilters(product_id=q.uuids("product_id"),
-                     product_billing_type=q.enums("product_billing_type", ("one_time", "recurring")),
-                     subscription_id=q.uuids("subscription_id"), query=q.string("query"))
+    f = OrderFilters(
+        product_id=q.uuids("product_id"),
+        product_billing_type=q.enums("product_billing_type", ("one_time", "recurring")),
+        subscription_id=q.uuids("subscription_id"),
+        query=q.string("query"),
+    )
     page, limit = q.pagination()
     sorting = q.sorting(PORTAL_SORTING)
     q.check()

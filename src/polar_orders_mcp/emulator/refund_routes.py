@@ -16,22 +16,35 @@ async def list_refunds(request: Request) -> Response:
     state = emulator(request)
     state.require_org(bearer(request), "refunds:read", "refunds:write")
     q = Query(request.query_params)
-    f = RefundFilters(id=q.uuids("id"), organization_id=q.uuids("organization_id"), order_id=q.uuids("order_id"),
-                      subscription_id=q.uuids("subscription_id"), customer_id=q.uuids("customer_id"),
-                      external_customer_id=q.strings("external_customer_id"), succeeded=q.boolean("succeeded"))
+    f = RefundFilters(
+        id=q.uuids("id"),
+        organization_id=q.uuids("organization_id"),
+        order_id=q.uuids("order_id"),
+        subscription_id=q.uuids("subscription_id"),
+        customer_id=q.uuids("customer_id"),
+        external_customer_id=q.strings("external_customer_id"),
+        succeeded=q.boolean("succeeded"),
+    )
     page, limit = q.pagination()
     sorting = q.sorting(tuple(REFUND_SORT_KEYS))
     q.check()
-    return JSONResponse(render.page(state.refunds.list_refunds(f, sorting=sorting, page=page, limit=limit),
-                                    render.refund))
+    return JSONResponse(
+        render.page(state.refunds.list_refunds(f, sorting=sorting, page=page, limit=limit), render.refund)
+    )
 
 
 async def create_refund(request: Request) -> Response:
     state = emulator(request)
     state.require_org(bearer(request), "refunds:write")
     body = await parse_body(request, bodies.RefundCreate)
-    refund = state.refunds.create(order_id=str(body.order_id), reason=body.reason, amount=body.amount,
-                                  comment=body.comment, revoke_benefits=body.revoke_benefits, metadata=body.metadata)
+    refund = state.refunds.create(
+        order_id=str(body.order_id),
+        reason=body.reason,
+        amount=body.amount,
+        comment=body.comment,
+        revoke_benefits=body.revoke_benefits,
+        metadata=body.metadata,
+    )
     return JSONResponse(render.refund(refund), 201)
 
 

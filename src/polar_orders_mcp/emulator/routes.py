@@ -39,12 +39,18 @@ def base_url(request: Request) -> str:
 
 def order_filters(q: Query) -> OrderFilters:
     return OrderFilters(
-        organization_id=q.uuids("organization_id"), product_id=q.uuids("product_id"),
+        organization_id=q.uuids("organization_id"),
+        product_id=q.uuids("product_id"),
         product_billing_type=q.enums("product_billing_type", ("one_time", "recurring")),
-        discount_id=q.uuids("discount_id"), customer_id=q.uuids("customer_id"),
-        external_customer_id=q.strings("external_customer_id"), checkout_id=q.uuids("checkout_id"),
-        subscription_id=q.uuids("subscription_id"), status=q.enums("status", ORDER_STATUSES),
-        created_after=q.moment("created_after"), created_before=q.moment("created_before"), metadata=q.metadata(),
+        discount_id=q.uuids("discount_id"),
+        customer_id=q.uuids("customer_id"),
+        external_customer_id=q.strings("external_customer_id"),
+        checkout_id=q.uuids("checkout_id"),
+        subscription_id=q.uuids("subscription_id"),
+        status=q.enums("status", ORDER_STATUSES),
+        created_after=q.moment("created_after"),
+        created_before=q.moment("created_before"),
+        metadata=q.metadata(),
     )
 
 
@@ -52,15 +58,22 @@ async def list_products(request: Request) -> Response:
     state = emulator(request)
     state.require_org(bearer(request), "products:read", "products:write")
     q = Query(request.query_params)
-    f = ProductFilters(id=q.uuids("id"), organization_id=q.uuids("organization_id"), query=q.string("query"),
-                       is_archived=q.boolean("is_archived"), is_recurring=q.boolean("is_recurring"),
-                       benefit_id=q.uuids("benefit_id"), metadata=q.metadata(),
-                       visibility=q.enums("visibility", ("draft", "private", "public")))
+    f = ProductFilters(
+        id=q.uuids("id"),
+        organization_id=q.uuids("organization_id"),
+        query=q.string("query"),
+        is_archived=q.boolean("is_archived"),
+        is_recurring=q.boolean("is_recurring"),
+        benefit_id=q.uuids("benefit_id"),
+        metadata=q.metadata(),
+        visibility=q.enums("visibility", ("draft", "private", "public")),
+    )
     page, limit = q.pagination()
     sorting = q.sorting(("created_at", "name", "price_amount_type", "price_amount"))
     q.check()
-    return JSONResponse(render.page(state.catalog.list_products(f, sorting=sorting, page=page, limit=limit),
-                                    render.product))
+    return JSONResponse(
+        render.page(state.catalog.list_products(f, sorting=sorting, page=page, limit=limit), render.product)
+    )
 
 
 async def get_product(request: Request) -> Response:
@@ -73,13 +86,19 @@ async def list_customers(request: Request) -> Response:
     state = emulator(request)
     state.require_org(bearer(request), "customers:read", "customers:write")
     q = Query(request.query_params)
-    f = CustomerFilters(organization_id=q.uuids("organization_id"), email=q.string("email"), query=q.string("query"),
-                        active=q.boolean("active"), metadata=q.metadata())
+    f = CustomerFilters(
+        organization_id=q.uuids("organization_id"),
+        email=q.string("email"),
+        query=q.string("query"),
+        active=q.boolean("active"),
+        metadata=q.metadata(),
+    )
     page, limit = q.pagination()
     sorting = q.sorting(("created_at", "email", "name"))
     q.check()
-    return JSONResponse(render.page(state.catalog.list_customers(f, sorting=sorting, page=page, limit=limit),
-                                    render.customer))
+    return JSONResponse(
+        render.page(state.catalog.list_customers(f, sorting=sorting, page=page, limit=limit), render.customer)
+    )
 
 
 async def get_customer(request: Request) -> Response:
@@ -105,11 +124,21 @@ async def create_customer_session(request: Request) -> Response:
     state.require_org(bearer(request), "customer_sessions:write")
     body = await parse_body(request, bodies.CustomerSessionCreate)
     if body.customer_id is None and body.external_customer_id is None:
-        raise RequestValidationError([{"type": "missing", "loc": ["body", "customer_id"], "msg": "Field required",
-                                       "input": body.model_dump(mode="json", exclude_unset=True)}])
+        raise RequestValidationError(
+            [
+                {
+                    "type": "missing",
+                    "loc": ["body", "customer_id"],
+                    "msg": "Field required",
+                    "input": body.model_dump(mode="json", exclude_unset=True),
+                }
+            ]
+        )
     session = state.catalog.create_session(
         customer_id=str(body.customer_id) if body.customer_id else None,
-        external_customer_id=body.external_customer_id, return_url=body.return_url)
+        external_customer_id=body.external_customer_id,
+        return_url=body.return_url,
+    )
     return JSONResponse(render.customer_session(session, state.store.organization, base_url(request)), 201)
 
 
@@ -129,10 +158,15 @@ async def create_order(request: Request) -> Response:
     state.require_org(bearer(request), "orders:write")
     body = await parse_body(request, bodies.OrderCreate)
     order = state.orders.create(
-        customer_id=str(body.customer_id), product_id=str(body.product_id),
-        organization_id=str(body.organization_id) if body.organization_id else None, currency=body.currency,
-        amount=body.amount, description=body.description, metadata=body.metadata,
-        custom_field_data=body.custom_field_data)
+        customer_id=str(body.customer_id),
+        product_id=str(body.product_id),
+        organization_id=str(body.organization_id) if body.organization_id else None,
+        currency=body.currency,
+        amount=body.amount,
+        description=body.description,
+        metadata=body.metadata,
+        custom_field_data=body.custom_field_data,
+    )
     return JSONResponse(render.order(order), 201)
 
 
@@ -140,9 +174,13 @@ async def export_orders(request: Request) -> Response:
     state = emulator(request)
     state.require_org(bearer(request), "orders:read")
     q = Query(request.query_params)
-    f = OrderFilters(organization_id=q.uuids("organization_id"), product_id=q.uuids("product_id"),
-                     status=q.enums("status", ORDER_STATUSES), created_after=q.moment("created_after", aware=True),
-                     created_before=q.moment("created_before", aware=True))
+    f = OrderFilters(
+        organization_id=q.uuids("organization_id"),
+        product_id=q.uuids("product_id"),
+        status=q.enums("status", ORDER_STATUSES),
+        created_after=q.moment("created_after", aware=True),
+        created_before=q.moment("created_before", aware=True),
+    )
     tz = q.timezone()
     columns = q.enums("columns", tuple(ORDERS.headers)) or list(ORDERS.defaults)
     q.check()
@@ -153,8 +191,9 @@ async def export_orders(request: Request) -> Response:
 
 def csv_response(rows: Iterator[str], filename: str) -> StreamingResponse:
     """Polar's CSVStreamingResponse: text/csv, streamed, as an attachment named `filename` (ASCII here)."""
-    return StreamingResponse(_chunks(rows), media_type="text/csv",
-                             headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+    return StreamingResponse(
+        _chunks(rows), media_type="text/csv", headers={"Content-Disposition": f'attachment; filename="{filename}"'}
+    )
 
 
 async def _chunks(rows: Iterator[str]) -> AsyncIterator[str]:

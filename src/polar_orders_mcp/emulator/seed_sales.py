@@ -26,9 +26,19 @@ class SalesSeed:
 
 def refund_records(store: Store) -> None:
     """One succeeded refund for each order the seed marked (partially) refunded, a day after the order."""
-    made = [Refund(store.derived_id("refund", o.id), o.created_at + timedelta(days=1), o, "succeeded",
-                   "customer_request", o.refunded_amount, o.refunded_tax_amount)
-            for o in store.orders if o.refunded_amount > 0]
+    made = [
+        Refund(
+            store.derived_id("refund", o.id),
+            o.created_at + timedelta(days=1),
+            o,
+            "succeeded",
+            "customer_request",
+            o.refunded_amount,
+            o.refunded_tax_amount,
+        )
+        for o in store.orders
+        if o.refunded_amount > 0
+    ]
     made.sort(key=lambda r: r.created_at)
     store.refunds.extend(made)
 
@@ -43,9 +53,20 @@ def settle_generated(store: Store, epoch: datetime) -> None:
 
 def _paid(store: Store, created: datetime, customer: Customer, product: Product, kind: str) -> Order:
     price = product.prices[0]
-    order = Order(store.new_id(), created, "paid", customer, product, price, price.price_amount,
-                  tax_for(price.price_amount, customer.billing_address), product.name, customer.billing_name,
-                  customer.billing_address, {"kind": kind})
+    order = Order(
+        store.new_id(),
+        created,
+        "paid",
+        customer,
+        product,
+        price,
+        price.price_amount,
+        tax_for(price.price_amount, customer.billing_address),
+        product.name,
+        customer.billing_name,
+        customer.billing_address,
+        {"kind": kind},
+    )
     org = store.organization
     order.invoice_number = org.allocate_invoice_number()
     order.receipt_number = org.allocate_receipt_number()
@@ -62,9 +83,17 @@ def sales(store: Store, products: dict[str, Product], customers: dict[str, Custo
     for i, status in enumerate(DISPUTED):
         order = _paid(store, epoch - timedelta(hours=3, minutes=-i), good, fixed, f"disputed_{status}")
         opened = order.created_at + timedelta(minutes=30)
-        dispute = Dispute(store.new_id(), opened, order, status, order.net_amount, order.tax_amount,
-                          store.derived_id("payment", order.id), reason="fraudulent",
-                          evidence_due_by=opened + timedelta(days=7) if status == "needs_response" else None)
+        dispute = Dispute(
+            store.new_id(),
+            opened,
+            order,
+            status,
+            order.net_amount,
+            order.tax_amount,
+            store.derived_id("payment", order.id),
+            reason="fraudulent",
+            evidence_due_by=opened + timedelta(days=7) if status == "needs_response" else None,
+        )
         store.disputes[dispute.id] = dispute
         disputes[status], disputed_orders[status] = dispute.id, order.id
     blocked = _paid(store, epoch - timedelta(hours=2, minutes=50), good, fixed, "refunds_blocked")
@@ -77,8 +106,17 @@ def sales(store: Store, products: dict[str, Product], customers: dict[str, Custo
         start = epoch - timedelta(days=10)
         order = _paid(store, start, customer, monthly, f"subscription_{state}")
         order.billing_reason = "subscription_create"
-        subscription = Subscription(store.new_id(), start, customer.id, monthly.id, order.subtotal_amount, "month",
-                                    start, start + MONTH, metadata={"kind": state})
+        subscription = Subscription(
+            store.new_id(),
+            start,
+            customer.id,
+            monthly.id,
+            order.subtotal_amount,
+            "month",
+            start,
+            start + MONTH,
+            metadata={"kind": state},
+        )
         if state == "canceled_at_period_end":
             subscription.cancel_at_period_end = True
             subscription.canceled_at = start + timedelta(days=5)

@@ -84,8 +84,13 @@ class EmulatorState:
         self.faults = FaultPlan()
         return self.seed_info
 
-    def set_organization(self, *, off_session_charges_enabled: bool | None = None,
-                         payments_ready: bool | None = None, can_refund: bool | None = None) -> None:
+    def set_organization(
+        self,
+        *,
+        off_session_charges_enabled: bool | None = None,
+        payments_ready: bool | None = None,
+        can_refund: bool | None = None,
+    ) -> None:
         org = self.store.organization
         if off_session_charges_enabled is not None:
             org.off_session_charges_enabled = off_session_charges_enabled

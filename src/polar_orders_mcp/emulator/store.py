@@ -66,7 +66,6 @@ def _nulls_last(key: Callable[[T], Any]) -> Callable[[T], tuple[bool, Any]]:
     return wrapped
 
 
-
 # A list's filters, as Polar's SQL applies them: an unset filter (`None`) lets everything through.
 
 
@@ -87,6 +86,7 @@ def until(moment: datetime | None, bound: datetime | None, *, strict: bool = Fal
     if bound is None:
         return True
     return moment is not None and (moment < bound if strict else moment <= bound)
+
 
 @dataclass
 class Store:

@@ -18,8 +18,9 @@ from .state import EmulatorState
 from .subscriptions import DEFAULT_SORTING, SORT_PROPERTIES, SubscriptionFilters
 
 # Body keys of the `SubscriptionUpdate` shapes other than the base update, cancel and revoke.
-OTHER_SHAPES = frozenset({"seats", "units", "current_billing_period_end", "pause_at_period_end", "resumes_at",
-                          "resume", "pending_update"})
+OTHER_SHAPES = frozenset(
+    {"seats", "units", "current_billing_period_end", "pause_at_period_end", "resumes_at", "resume", "pending_update"}
+)
 
 
 def _render(state: EmulatorState, s: Subscription) -> dict[str, object]:
@@ -31,13 +32,20 @@ async def list_subscriptions(request: Request) -> Response:
     state.require_org(bearer(request), "subscriptions:read", "subscriptions:write")
     q = Query(request.query_params)
     f = SubscriptionFilters(
-        organization_id=q.uuids("organization_id"), product_id=q.uuids("product_id"),
-        customer_id=q.uuids("customer_id"), external_customer_id=q.strings("external_customer_id"),
-        discount_id=q.uuids("discount_id"), active=q.boolean("active"), status=q.enums("status", SUBSCRIPTION_STATUSES),
+        organization_id=q.uuids("organization_id"),
+        product_id=q.uuids("product_id"),
+        customer_id=q.uuids("customer_id"),
+        external_customer_id=q.strings("external_customer_id"),
+        discount_id=q.uuids("discount_id"),
+        active=q.boolean("active"),
+        status=q.enums("status", SUBSCRIPTION_STATUSES),
         cancel_at_period_end=q.boolean("cancel_at_period_end"),
         customer_cancellation_reason=q.enums("customer_cancellation_reason", CANCELLATION_REASONS),
-        canceled_at_after=q.moment("canceled_at_after"), canceled_at_before=q.moment("canceled_at_before"),
-        started_after=q.moment("started_after"), started_before=q.moment("started_before"), metadata=q.metadata(),
+        canceled_at_after=q.moment("canceled_at_after"),
+        canceled_at_before=q.moment("canceled_at_before"),
+        started_after=q.moment("started_after"),
+        started_before=q.moment("started_before"),
+        metadata=q.metadata(),
     )
     page, limit = q.pagination()
     sorting = q.sorting(SORT_PROPERTIES, default=DEFAULT_SORTING)
@@ -52,19 +60,22 @@ async def export_subscriptions(request: Request) -> Response:
     state.require_org(bearer(request), "subscriptions:read", "subscriptions:write")
     q = Query(request.query_params)
     f = SubscriptionFilters(
-        organization_id=q.uuids("organization_id"), product_id=q.uuids("product_id"),
-        status=q.enums("status", SUBSCRIPTION_STATUSES), cancel_at_period_end=q.boolean("cancel_at_period_end"),
-        started_after=q.moment("started_after", aware=True), started_before=q.moment("started_before", aware=True),
+        organization_id=q.uuids("organization_id"),
+        product_id=q.uuids("product_id"),
+        status=q.enums("status", SUBSCRIPTION_STATUSES),
+        cancel_at_period_end=q.boolean("cancel_at_period_end"),
+        started_after=q.moment("started_after", aware=True),
+        started_before=q.moment("started_before", aware=True),
     )
     tz = q.timezone()
     columns = q.enums("columns", tuple(SUBSCRIPTIONS.headers)) or list(SUBSCRIPTIONS.defaults)
     q.check()
     store = state.store
     # The matching subscriptions are fixed when the request starts; rows are rendered as they are sent.
-    rows = ((s, store.customers[s.customer_id], store.products[s.product_id])
-            for s in state.subscriptions.matching(f))
-    return csv_response(SUBSCRIPTIONS.rows(rows, columns, tz),
-                        SUBSCRIPTIONS.filename(f.started_after, f.started_before, tz))
+    rows = ((s, store.customers[s.customer_id], store.products[s.product_id]) for s in state.subscriptions.matching(f))
+    return csv_response(
+        SUBSCRIPTIONS.rows(rows, columns, tz), SUBSCRIPTIONS.filename(f.started_after, f.started_before, tz)
+    )
 
 
 async def get_subscription(request: Request) -> Response:
@@ -83,13 +94,20 @@ async def update_subscription(request: Request) -> Response:
     data = _object(await request.body())
     if "revoke" in data:
         revoke = await parse_body(request, bodies.SubscriptionRevoke)
-        s = state.subscriptions.cancel(subscription_id, immediately=True, reason=revoke.customer_cancellation_reason,
-                                       comment=revoke.customer_cancellation_comment)
+        s = state.subscriptions.cancel(
+            subscription_id,
+            immediately=True,
+            reason=revoke.customer_cancellation_reason,
+            comment=revoke.customer_cancellation_comment,
+        )
     elif "cancel_at_period_end" in data:
         cancel = await parse_body(request, bodies.SubscriptionCancel)
         if cancel.cancel_at_period_end:
-            s = state.subscriptions.cancel(subscription_id, reason=cancel.customer_cancellation_reason,
-                                           comment=cancel.customer_cancellation_comment)
+            s = state.subscriptions.cancel(
+                subscription_id,
+                reason=cancel.customer_cancellation_reason,
+                comment=cancel.customer_cancellation_comment,
+            )
         else:
             s = state.subscriptions.uncancel(subscription_id)
     elif set(data) & OTHER_SHAPES:

@@ -24,9 +24,7 @@ _READING = frozenset({"resources/read", "prompts/get"})
 class ResourceServer:
     """Verifies OAuth bearer tokens for this MCP endpoint, and says how to get one that is good enough."""
 
-    def __init__(
-        self, resource_url: str, issuer: str, verifiers: Sequence[Verifier], tiers: Mapping[str, str]
-    ) -> None:
+    def __init__(self, resource_url: str, issuer: str, verifiers: Sequence[Verifier], tiers: Mapping[str, str]) -> None:
         self.resource_url = resource_url
         self.issuer = issuer
         self.verifiers = tuple(verifiers)

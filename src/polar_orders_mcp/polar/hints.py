@@ -31,8 +31,7 @@ CODE_HINTS: dict[str, str] = {
         "Invoices exist only for orders that are neither draft nor void; check the order's status."
     ),
     "MissingInvoiceBillingDetails": (
-        "Set the order's billing name and billing address first (update the order), then ask for the "
-        "invoice again."
+        "Set the order's billing name and billing address first (update the order), then ask for the invoice again."
     ),
     "InvoiceDoesNotExist": (
         "No invoice exists for this order yet: generate one first. Right after it is requested Polar answers "

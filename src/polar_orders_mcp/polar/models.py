@@ -328,8 +328,7 @@ RefundReason = (
     | str
 )
 SubscriptionStatus = (
-    Literal["incomplete", "incomplete_expired", "trialing", "active", "past_due", "canceled", "unpaid", "paused"]
-    | str
+    Literal["incomplete", "incomplete_expired", "trialing", "active", "past_due", "canceled", "unpaid", "paused"] | str
 )
 CancellationReason = (
     Literal[

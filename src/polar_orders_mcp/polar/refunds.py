@@ -48,8 +48,14 @@ class Refunds:
         """One refund. Polar has no route for a single refund: this is the list filtered by id."""
         page = await self.list(id=refund_id, limit=1)
         if not page.items:
-            raise NotFoundError(404, code="ResourceNotFound", detail=f"No refund {refund_id} in this organization.",
-                                method="GET", path=PATH, hint=CODE_HINTS["ResourceNotFound"])
+            raise NotFoundError(
+                404,
+                code="ResourceNotFound",
+                detail=f"No refund {refund_id} in this organization.",
+                method="GET",
+                path=PATH,
+                hint=CODE_HINTS["ResourceNotFound"],
+            )
         return page.items[0]
 
     async def create(

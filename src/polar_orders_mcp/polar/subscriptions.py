@@ -48,9 +48,7 @@ class Subscriptions:
         """One page, most recently started first unless `sorting` says otherwise."""
         return await fetch_page(self._api, PATH, Subscription, build_query(filters), page=page, limit=limit)
 
-    def iterate(
-        self, *, limit: int = MAX_LIMIT, **filters: Unpack[SubscriptionFilters]
-    ) -> AsyncIterator[Subscription]:
+    def iterate(self, *, limit: int = MAX_LIMIT, **filters: Unpack[SubscriptionFilters]) -> AsyncIterator[Subscription]:
         query = build_query(filters)
         return iterate_pages(lambda n: fetch_page(self._api, PATH, Subscription, query, page=n, limit=limit))
 

@@ -471,9 +471,7 @@ def build_parts(
     settings = _emulator_state(settings)
     token, server, polar_transport, emulator_clock = _polar_target(settings, transport)
     clock = clock or emulator_clock or utc_now
-    secret = (
-        settings.confirm_secret.get_secret_value().encode() if settings.confirm_secret else secrets.token_bytes(32)
-    )
+    secret = settings.confirm_secret.get_secret_value().encode() if settings.confirm_secret else secrets.token_bytes(32)
     store = store_provider(settings)
     passkeys = PasskeyPolicy(settings.approval_proof, settings.passkey_above)
     tools = select_tools(settings)

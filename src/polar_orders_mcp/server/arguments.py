@@ -53,8 +53,11 @@ PATTERN_EXAMPLES = {
     "^https?://": "https://example.com/thanks",
 }
 FORMAT_EXAMPLES = {
-    "uuid": EXAMPLE_UUID, "email": "jane@example.com", "date-time": "2026-10-01T00:00:00Z", "date": "2026-10-01"
-}  # fmt: skip
+    "uuid": EXAMPLE_UUID,
+    "email": "jane@example.com",
+    "date-time": "2026-10-01T00:00:00Z",
+    "date": "2026-10-01",
+}
 VALUE_SHOWN = 60
 
 
@@ -229,7 +232,7 @@ def _what_was_wrong(error: ErrorDetails, sub: Mapping[str, Any]) -> str:
 
 
 def _wanted(sub: Mapping[str, Any], defs: Mapping[str, Any]) -> str:
-    """" For example: <value> (<description>)." from the argument's own schema."""
+    """ " For example: <value> (<description>)." from the argument's own schema."""
     sub = _resolved(sub, defs)
     description = str(sub.get("description") or "").strip().rstrip(".")
     example = _example(sub, defs)

@@ -165,16 +165,24 @@ class Gate:
         host = headers.get("host", "")
         if not _matches(host, self.rules.hosts):
             name = host.rsplit(":", 1)[0] if host.rsplit(":", 1)[-1].isdigit() else host
-            return 421, "invalid_host", (
-                f"This server does not answer to Host {_shown(host)}. If clients reach it by that name (a proxy, "
-                f"a DNS name), start it with --allowed-hosts {_shown(name, quote=False) or 'NAME'}:* (or "
-                "POLAR_MCP_ALLOWED_HOSTS). Accepted now: " + ", ".join(self.rules.hosts) + "."
+            return (
+                421,
+                "invalid_host",
+                (
+                    f"This server does not answer to Host {_shown(host)}. If clients reach it by that name (a proxy, "
+                    f"a DNS name), start it with --allowed-hosts {_shown(name, quote=False) or 'NAME'}:* (or "
+                    "POLAR_MCP_ALLOWED_HOSTS). Accepted now: " + ", ".join(self.rules.hosts) + "."
+                ),
             )
         origin = headers.get("origin")
         if origin is not None and not _matches(origin, self.rules.origins):
-            return 403, "invalid_origin", (
-                f"Requests from web pages at Origin {_shown(origin)} are refused. If that page is yours, start the "
-                f"server with --allowed-origins {_shown(origin, quote=False)} (or POLAR_MCP_ALLOWED_ORIGINS)."
+            return (
+                403,
+                "invalid_origin",
+                (
+                    f"Requests from web pages at Origin {_shown(origin)} are refused. If that page is yours, start the "
+                    f"server with --allowed-origins {_shown(origin, quote=False)} (or POLAR_MCP_ALLOWED_ORIGINS)."
+                ),
             )
         return None
 
@@ -288,9 +296,14 @@ class Gate:
 
         async def close() -> None:
             delete = {
-                **keep, "type": "http", "method": "DELETE", "path": MCP_PATH, "raw_path": MCP_PATH.encode(),
-                "query_string": b"", "headers": [*host, (b"mcp-session-id", session_id.encode())],
-            }  # fmt: skip
+                **keep,
+                "type": "http",
+                "method": "DELETE",
+                "path": MCP_PATH,
+                "raw_path": MCP_PATH.encode(),
+                "query_string": b"",
+                "headers": [*host, (b"mcp-session-id", session_id.encode())],
+            }
             received = False
 
             async def receive() -> Message:

@@ -22,6 +22,8 @@ from typing import Any
 _MAPS = frozenset({"properties", "$defs", "patternProperties"})
 _LISTS = frozenset({"anyOf", "oneOf", "allOf", "prefixItems"})
 _ONE = frozenset({"items", "additionalProperties", "not", "contains"})
+
+
 def compact_output(schema: dict[str, Any]) -> dict[str, Any]:
     return share_repeats(_without_null_defaults(schema))
 

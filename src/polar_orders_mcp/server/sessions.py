@@ -135,6 +135,5 @@ class Sessions:
                 "mcp-session-id, or closing an SSE stream), or try again when one ends."
             )
         return (
-            f"The server has {self.total} open MCP sessions (its limit, --max-sessions), all busy: try again "
-            "shortly."
+            f"The server has {self.total} open MCP sessions (its limit, --max-sessions), all busy: try again shortly."
         )

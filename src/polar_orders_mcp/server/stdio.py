@@ -60,8 +60,9 @@ def _bind_console(settings: Settings) -> tuple[ConsoleAddress | None, socket.soc
     try:
         sock, address = bind_console(settings.approvals_port, settings.console_url)
     except OSError as exc:
-        log.error("approval console not started: cannot listen on 127.0.0.1:%s (%s)",
-                  settings.approvals_port, exc.strerror)  # fmt: skip
+        log.error(
+            "approval console not started: cannot listen on 127.0.0.1:%s (%s)", settings.approvals_port, exc.strerror
+        )
         return None, None
     # Printed, not logged: it must show at every log level, and it is no warning unless the port moved.
     say(f"polar-orders-mcp: approval console on {address.url}")

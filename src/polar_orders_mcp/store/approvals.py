@@ -340,9 +340,15 @@ class Approvals(StorePart):
     ) -> Approval:
         async with self._tx() as conn:
             return await decide_pending(
-                conn, approval_id, approve=approve, by=by, now=self.now(), redeem_window=redeem_window,
-                signer=self._signer, reason=reason,
-            )  # fmt: skip
+                conn,
+                approval_id,
+                approve=approve,
+                by=by,
+                now=self.now(),
+                redeem_window=redeem_window,
+                signer=self._signer,
+                reason=reason,
+            )
 
     async def earlier_on(self, approval: Approval, *, window: float = DAY, limit: int = 5) -> Earlier:
         async with self._tx(write=False) as conn:

@@ -72,9 +72,15 @@ class ConsoleSessions(StorePart):
             if approve is None or session is None or approval is None:
                 return session, approval
             decided = await decide_pending(
-                conn, approval_id, approve=approve, by=session.approver, now=now, redeem_window=redeem_window,
-                signer=self._signer, reason=reason,
-            )  # fmt: skip
+                conn,
+                approval_id,
+                approve=approve,
+                by=session.approver,
+                now=now,
+                redeem_window=redeem_window,
+                signer=self._signer,
+                reason=reason,
+            )
             return session, decided
 
     async def delete_console_session(self, token_hash: str) -> None:

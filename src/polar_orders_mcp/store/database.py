@@ -129,9 +129,13 @@ class Database(StorePart):
             # Kept connections: opening one (a thread, the file, four pragmas) cost more than the transaction.
             # The engine is this loop's alone (see _get_engine); _let_go closes them when the loop changes.
             engine = create_async_engine(
-                self._url, poolclass=AsyncAdaptedQueuePool, pool_size=5, max_overflow=10, pool_timeout=30,
+                self._url,
+                poolclass=AsyncAdaptedQueuePool,
+                pool_size=5,
+                max_overflow=10,
+                pool_timeout=30,
                 connect_args={"timeout": 30},
-            )  # fmt: skip
+            )
             self._sqlite_open = _sqlite_pragmas(engine)
             return engine
         # asyncpg reads the URL itself, as libpq does (sslmode, sslrootcert, several hosts, passfile…):
@@ -236,8 +240,9 @@ class Database(StorePart):
                     await conn.execute(
                         meta.update().where(meta.c.key == "schema_version").values(value=str(SCHEMA_VERSION))
                     )
-                    log.warning("upgraded the store at %s from schema %s to %s", self.url_for_humans, version,
-                                SCHEMA_VERSION)  # fmt: skip
+                    log.warning(
+                        "upgraded the store at %s from schema %s to %s", self.url_for_humans, version, SCHEMA_VERSION
+                    )
                 if self._owner is not None:
                     await self._claim_ownership(conn, self._owner)
 

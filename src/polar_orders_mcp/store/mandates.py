@@ -96,19 +96,29 @@ class MandateStore:
         """Record a mandate an approver signed, its signature made in the same transaction."""
         now = self.now()
         mandate = Mandate(
-            id="mdt_" + secrets.token_urlsafe(12), terms=terms, digest=terms.digest(), created_by=by,
-            created_at=now, expires_at=now + ttl, proof=proof,
-        )  # fmt: skip
+            id="mdt_" + secrets.token_urlsafe(12),
+            terms=terms,
+            digest=terms.digest(),
+            created_by=by,
+            created_at=now,
+            expires_at=now + ttl,
+            proof=proof,
+        )
         signer = self._store._signer
         signature = signer.sign(signed.mandate_claims(mandate), signed.MANDATE) if signer is not None else None
         async with self._tx() as conn:
             await conn.execute(
                 mandates.insert().values(
-                    id=mandate.id, terms=json.dumps(terms.as_json(), sort_keys=True), digest=mandate.digest,
-                    created_by=by, created_at=now, expires_at=mandate.expires_at,
-                    proof=json.dumps(proof, sort_keys=True) if proof is not None else None, signature=signature,
+                    id=mandate.id,
+                    terms=json.dumps(terms.as_json(), sort_keys=True),
+                    digest=mandate.digest,
+                    created_by=by,
+                    created_at=now,
+                    expires_at=mandate.expires_at,
+                    proof=json.dumps(proof, sort_keys=True) if proof is not None else None,
+                    signature=signature,
                 )
-            )  # fmt: skip
+            )
             if audit is not None:
                 await append_record(conn, audit(mandate), self._store._signer)
         return replace(mandate, signature=signature)
@@ -209,12 +219,29 @@ class MandateStore:
         self, conn: AsyncConnection, new: NewApproval, mandate: Mandate, now: float, window: float
     ) -> Approval:
         approval = Approval(
-            id=new_approval_id(), tool=new.tool, target=new.target, digest=new.digest,
-            facts=new.facts, summary=new.summary, message=new.message, display=new.display, amount=new.amount,
-            currency=new.currency, client=new.client, session=new.session, channel="mandate", state="approved",
-            created_at=now, expires_at=now + window, decided_by=mandate.created_by, decided_at=now,
-            boot=self._store.boot, asked_by=new.asked_by, mandate=mandate.id, client_name=new.client_name,
-        )  # fmt: skip
+            id=new_approval_id(),
+            tool=new.tool,
+            target=new.target,
+            digest=new.digest,
+            facts=new.facts,
+            summary=new.summary,
+            message=new.message,
+            display=new.display,
+            amount=new.amount,
+            currency=new.currency,
+            client=new.client,
+            session=new.session,
+            channel="mandate",
+            state="approved",
+            created_at=now,
+            expires_at=now + window,
+            decided_by=mandate.created_by,
+            decided_at=now,
+            boot=self._store.boot,
+            asked_by=new.asked_by,
+            mandate=mandate.id,
+            client_name=new.client_name,
+        )
         signer = self._store._signer
         signature = signer.sign(signed.decision_claims(approval), signed.DECISION) if signer is not None else None
         approval = replace(approval, signature=signature)

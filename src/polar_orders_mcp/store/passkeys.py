@@ -212,7 +212,13 @@ class Passkeys(StorePart):
             if not await _count_use(conn, proven, session.approver, now):
                 raise PasskeyChanged("the passkey was used or removed while this decision was checked")
             decided = await decide_pending(
-                conn, approval_id, approve=proven.approve, by=session.approver, now=now,
-                redeem_window=redeem_window, signer=self._signer, proof=proven.proof,
-            )  # fmt: skip
+                conn,
+                approval_id,
+                approve=proven.approve,
+                by=session.approver,
+                now=now,
+                redeem_window=redeem_window,
+                signer=self._signer,
+                proof=proven.proof,
+            )
             return session, decided

@@ -24,6 +24,8 @@ APPROVAL_ID_PATTERN = r"apr_[A-Za-z0-9_-]{16,64}"
 def new_approval_id() -> str:
     """A fresh approval id: the prefix and 144 random bits."""
     return APPROVAL_ID_PREFIX + secrets.token_urlsafe(18)
+
+
 """1: the first schema. 2: free text (targets, client names, sessions, deciders, outcomes) in columns
 without a length, so that PostgreSQL, which enforces VARCHAR lengths, takes what SQLite takes. 3: acts
 indexed by target alone, for the check that no other act on a target is in flight. 4: approvers' passkeys,
@@ -338,12 +340,21 @@ class MandateTerms:
 
     def as_json(self) -> dict[str, Any]:
         return {
-            "tools": list(self.tools), "currency": self.currency, "max_per_act": self.max_per_act,
-            "daily_budget": self.daily_budget, "total_budget": self.total_budget, "max_acts": self.max_acts,
-            "daily_acts": self.daily_acts, "max_order_age_days": self.max_order_age_days,
-            "products": list(self.products), "customers": list(self.customers), "reasons": list(self.reasons),
-            "for_client": self.for_client, "for_person": self.for_person, "note": self.note,
-        }  # fmt: skip
+            "tools": list(self.tools),
+            "currency": self.currency,
+            "max_per_act": self.max_per_act,
+            "daily_budget": self.daily_budget,
+            "total_budget": self.total_budget,
+            "max_acts": self.max_acts,
+            "daily_acts": self.daily_acts,
+            "max_order_age_days": self.max_order_age_days,
+            "products": list(self.products),
+            "customers": list(self.customers),
+            "reasons": list(self.reasons),
+            "for_client": self.for_client,
+            "for_person": self.for_person,
+            "note": self.note,
+        }
 
     @classmethod
     def of_json(cls, data: dict[str, Any]) -> MandateTerms:

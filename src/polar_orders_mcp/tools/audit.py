@@ -32,7 +32,6 @@ from polar_orders_mcp.store.records import AuditRecord
 log = logging.getLogger(__name__)
 
 
-
 class AuditTrail:
     """Appends each record to the store's hash chain, then as a JSON line to a file (or stderr)."""
 

@@ -143,10 +143,14 @@ async def update_checkout(
     """Change an open checkout's prefilled customer, product, amount, success URL, metadata or whether its
     page takes discount codes."""
     fields = {
-        "customer_email": customer_email, "customer_name": customer_name, "product_id": product_id,
-        "amount": amount, "success_url": success_url, "metadata": metadata,
+        "customer_email": customer_email,
+        "customer_name": customer_name,
+        "product_id": product_id,
+        "amount": amount,
+        "success_url": success_url,
+        "metadata": metadata,
         "allow_discount_codes": allow_discount_codes,
-    }  # fmt: skip
+    }
     changes = {k: v for k, v in fields.items() if v is not None}
     if not changes:
         raise ToolError("Nothing to update: pass at least one field to change.")
@@ -174,12 +178,16 @@ async def update_checkout_by_secret(
     """Fill in a checkout session as its payment page would (customer details, product, discount
     code), using its client secret. Moves no money; safe to repeat."""
     fields = {
-        "customer_email": customer_email, "customer_name": customer_name,
-        "customer_billing_name": customer_billing_name, "product_id": product_id, "amount": amount,
+        "customer_email": customer_email,
+        "customer_name": customer_name,
+        "customer_billing_name": customer_billing_name,
+        "product_id": product_id,
+        "amount": amount,
         "discount_code": discount_code,
         "customer_billing_address": customer_billing_address.model_dump(exclude_none=True)
-        if customer_billing_address else None,
-    }  # fmt: skip
+        if customer_billing_address
+        else None,
+    }
     changes = {k: v for k, v in fields.items() if v is not None}
     if not changes:
         raise ToolError("Nothing to update: pass at least one field to change.")
@@ -253,9 +261,7 @@ async def compute_checkout_preview(api: PolarClient, client_secret: str, payment
     product = views.clean_text(checkout.product.name if checkout.product else None)
     email = views.clean_text(checkout.customer_email)
     custom = checkout.product_price is not None and checkout.product_price.amount_type == "custom"
-    discount = (
-        f"-{views.money(checkout.discount_amount, checkout.currency)}" if checkout.discount_amount else None
-    )
+    discount = f"-{views.money(checkout.discount_amount, checkout.currency)}" if checkout.discount_amount else None
     address = checkout.customer_billing_address
     pinned_address = (
         {k: v for k in ADDRESS_FIELDS if isinstance(v := getattr(address, k, None), str)} if address else None
@@ -379,7 +385,7 @@ class ConfirmCheckout(StatusReadBack[CheckoutPreview, Checkout]):
     def moved(self, outcome: Checkout) -> tuple[int, str]:
         return outcome.total_amount, outcome.currency
 
-    def verify(self, approved: CheckoutPreview, outcome: Checkout) -> list[str]:
+    def differences_from_approved(self, approved: CheckoutPreview, outcome: Checkout) -> list[str]:
         found = []
         if outcome.total_amount != approved.amount or (outcome.currency or "").lower() != (approved.currency or ""):
             found.append(

@@ -146,9 +146,12 @@ async def find_customers(
         page=result.page,
         total_count=result.total_count if not external_id else len(items),
         next_page=None if external_id else views.next_page(result),
-        unlabelled_cards=None if len(labels) == with_card else (
+        unlabelled_cards=None
+        if len(labels) == with_card
+        else (
             f"Only the first {CARD_LABELS} rows with a default card have its label; get_customer has the others'."
-            if with_card > CARD_LABELS else "Some default cards could not be read; get_customer shows them."
+            if with_card > CARD_LABELS
+            else "Some default cards could not be read; get_customer shows them."
         ),
     )
 

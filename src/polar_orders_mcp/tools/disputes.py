@@ -60,9 +60,12 @@ async def list_disputes(
             empty = models.Page[models.Dispute](items=[], total_count=0, max_page=0, page=page, limit=limit)
             return views.dispute_list(empty, now, detail)
     result = await api.disputes.list(
-        page=page, limit=limit, order_id=orders, status=list(status) if status else None,
+        page=page,
+        limit=limit,
+        order_id=orders,
+        status=list(status) if status else None,
         sorting=list(sorting) if sorting else None,
-    )  # fmt: skip
+    )
     return views.dispute_list(result, now, detail)
 
 
@@ -236,7 +239,7 @@ class AcceptDispute(StatusReadBack[ConcedePreview, models.Dispute]):
     def moved(self, outcome: models.Dispute) -> tuple[int, str]:
         return outcome.total_amount, outcome.currency
 
-    def verify(self, approved: ConcedePreview, outcome: models.Dispute) -> list[str]:
+    def differences_from_approved(self, approved: ConcedePreview, outcome: models.Dispute) -> list[str]:
         if outcome.id != approved.dispute_id:
             return [f"approved for dispute {approved.dispute_id}, Polar answered about {outcome.id}"]
         if outcome.status == "needs_response":

@@ -73,9 +73,7 @@ def check_invoice_request(order: models.Order) -> None:
         )
 
 
-WaitSeconds = Annotated[
-    int, Field(ge=0, le=MAX_INVOICE_WAIT, description="wait for the link")
-]
+WaitSeconds = Annotated[int, Field(ge=0, le=MAX_INVOICE_WAIT, description="wait for the link")]
 
 
 class InvoiceResult(BaseModel):

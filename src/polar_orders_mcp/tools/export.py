@@ -26,10 +26,23 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _NUMBER = re.compile(r"[-+]?\d+(\.\d+)?")
 
 ExportColumn = Literal[
-    "email", "created_at", "product", "net_amount", "currency", "status", "invoice_number",
-    "customer_name", "billing_name", "billing_country", "subtotal_amount", "discount_amount",
-    "tax_amount", "total_amount", "refunded_amount", "billing_reason",
-]  # fmt: skip
+    "email",
+    "created_at",
+    "product",
+    "net_amount",
+    "currency",
+    "status",
+    "invoice_number",
+    "customer_name",
+    "billing_name",
+    "billing_country",
+    "subtotal_amount",
+    "discount_amount",
+    "tax_amount",
+    "total_amount",
+    "refunded_amount",
+    "billing_reason",
+]
 
 
 class ExportResult(views.Listing):

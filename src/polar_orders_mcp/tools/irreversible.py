@@ -160,9 +160,7 @@ async def guarded(
     for a person or done."""
     state = app_state(ctx)
     ceiling = Ceiling(max_amount, max_currency.lower() if max_currency else None) if max_amount is not None else None
-    outcome = await flow.run(
-        ctx, action, api=state.client, guard=state.guard, approval_id=approval_id, ceiling=ceiling
-    )
+    outcome = await flow.run(ctx, action, api=state.client, guard=state.guard, approval_id=approval_id, ceiling=ceiling)
     if isinstance(outcome, types.InputRequiredResult):
         return outcome
     if isinstance(outcome, Awaiting):
@@ -220,7 +218,9 @@ class StatusReadBack(Action[P, O]):
     def done_in(self, target: O) -> bool:
         """Whether the target, as read, shows the act done."""
 
-    async def read_back(self, api: PolarClient, approved: P, failure: PolarError, sent_at: datetime) -> O:
+    async def find_out_after_lost_answer(
+        self, api: PolarClient, approved: P, failure: PolarError, sent_at: datetime
+    ) -> O:
         why = what_failed(failure)
         try:
             after = await self.read_target(api)

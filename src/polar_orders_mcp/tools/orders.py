@@ -58,10 +58,25 @@ STRAY_DRAFT = (
 )
 
 OrderSort = Literal[
-    "created_at", "-created_at", "status", "-status", "invoice_number", "-invoice_number",
-    "amount", "-amount", "net_amount", "-net_amount", "customer", "-customer",
-    "product", "-product", "discount", "-discount", "subscription", "-subscription",
-]  # fmt: skip
+    "created_at",
+    "-created_at",
+    "status",
+    "-status",
+    "invoice_number",
+    "-invoice_number",
+    "amount",
+    "-amount",
+    "net_amount",
+    "-net_amount",
+    "customer",
+    "-customer",
+    "product",
+    "-product",
+    "discount",
+    "-discount",
+    "subscription",
+    "-subscription",
+]
 # The keys an agent sorts by; the others Polar offers (net_amount, discount, subscription) are accepted too.
 ORDER_SORT_SCHEMA = sort_keys("created_at", "amount", "status", "invoice_number", "customer", "product")
 
@@ -83,9 +98,7 @@ async def list_orders(
     sorting: Annotated[list[OrderSort] | None, Field(max_length=4), ORDER_SORT_SCHEMA] = None,
     page: Page = 1,
     limit: Limit = 20,
-    fields: Annotated[
-        list[views.OrderField] | None, Field(max_length=8, description=views.ORDER_FIELDS_HELP)
-    ] = None,
+    fields: Annotated[list[views.OrderField] | None, Field(max_length=8, description=views.ORDER_FIELDS_HELP)] = None,
     detail: Detail = "summary",
 ) -> views.OrderList:
     """Orders, newest first, as short rows. Filter rather than page through; get_order has the rest.
@@ -144,9 +157,7 @@ async def create_order(
         ),
     ] = None,
     currency: Annotated[str | None, Field(pattern=r"^[a-z]{3}$")] = None,
-    description: Annotated[
-        str | None, Field(max_length=500, description="on the invoice and receipt")
-    ] = None,
+    description: Annotated[str | None, Field(max_length=500, description="on the invoice and receipt")] = None,
     metadata: Metadata | None = None,
 ) -> views.OrderRow:
     """A DRAFT order for finalize_order to charge; it charges nothing. Polar computes tax only here: a draft
@@ -331,7 +342,7 @@ class FinalizeOrder(StatusReadBack[ChargePreview, models.Order]):
     async def preview(self, api: PolarClient) -> ChargePreview:
         return await compute_charge_preview(api, self.order_id, self.payment_method_id)
 
-    async def reread(self, api: PolarClient, approved: ChargePreview) -> ChargePreview:
+    async def read_again_before_acting(self, api: PolarClient, approved: ChargePreview) -> ChargePreview:
         # One read, right before the charge: the order's status and amounts (what Polar will charge; its
         # finalize takes no amount, so this read is what keeps a changed order from being charged unseen).
         # It is never skipped: not after a person's approval, nor after a preview built from memory.
@@ -377,7 +388,7 @@ class FinalizeOrder(StatusReadBack[ChargePreview, models.Order]):
     def moved(self, outcome: models.Order) -> tuple[int, str]:
         return outcome.total_amount, outcome.currency
 
-    def verify(self, approved: ChargePreview, outcome: models.Order) -> list[str]:
+    def differences_from_approved(self, approved: ChargePreview, outcome: models.Order) -> list[str]:
         found = []
         if outcome.total_amount != approved.amount or outcome.currency.lower() != approved.currency.lower():
             found.append(
@@ -436,10 +447,14 @@ def _payment_refused(not_done: str, exc: PaymentRequiredError) -> str:
     detail = exc.detail if isinstance(exc.detail, str) else exc.code
     if exc.code == "PaymentActionRequired":
         # Polar's own detail already says why (authentication, which an off-session charge cannot do).
-        why = exc.detail.strip() if isinstance(exc.detail, str) and exc.detail.strip() else (
-            "the customer's bank requires the customer to authenticate this payment (3-D Secure), which "
-            "cannot happen off-session."
-        )  # fmt: skip
+        why = (
+            exc.detail.strip()
+            if isinstance(exc.detail, str) and exc.detail.strip()
+            else (
+                "the customer's bank requires the customer to authenticate this payment (3-D Secure), which "
+                "cannot happen off-session."
+            )
+        )
         return (
             f"{not_done}: {why.rstrip('.')}. The order is still a draft. Only the customer can authenticate "
             "the payment: send them a checkout link (create_checkout) to pay there."

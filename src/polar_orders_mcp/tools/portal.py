@@ -69,7 +69,7 @@ async def list_my_orders(
     now: Now,
     product_name: Annotated[str | None, Field(max_length=256, description="Match product names.")] = None,
     status: Annotated[
-        list[OrderStatus] | None, Field(max_length=6, description="Only these statuses, e.g. [\"paid\"].")
+        list[OrderStatus] | None, Field(max_length=6, description='Only these statuses, e.g. ["paid"].')
     ] = None,
     created_after: Since = None,
     created_before: Until = None,
@@ -91,8 +91,13 @@ async def list_my_orders(
         if (not status or o.status in status) and not (created_before and o.created_at >= created_before):
             matching.append(o)
     start = (page - 1) * limit
-    found = models.Page[models.Order](items=matching[start : start + limit], total_count=len(matching),
-                                      max_page=-(-len(matching) // limit), page=page, limit=limit)
+    found = models.Page[models.Order](
+        items=matching[start : start + limit],
+        total_count=len(matching),
+        max_page=-(-len(matching) // limit),
+        page=page,
+        limit=limit,
+    )
     return views.order_list(found, now)
 
 
@@ -190,4 +195,3 @@ CUSTOMER_TOOLS = (
 )
 
 TOOLS = (Tool(create_customer_session, tier="write", title="Create customer session", toolset="customer_sessions"),)
-

@@ -17,9 +17,7 @@ class PriceView(BaseModel):
     model_config = ConfigDict(defer_build=True)
     id: str
     type: str = Field(description="fixed, custom (pay what you want), free, or another Polar type.")
-    amount: int | None = Field(
-        description="Minor units, before tax, for fixed prices; the minimum for custom ones."
-    )
+    amount: int | None = Field(description="Minor units, before tax, for fixed prices; the minimum for custom ones.")
     display: str
 
 

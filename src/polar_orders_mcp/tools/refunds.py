@@ -454,7 +454,7 @@ class CreateRefund(Action[RefundPreview, models.Refund]):
             )
         return refund_preview_of(facts, self.reason, self.comment, self.revoke_benefits)
 
-    async def reread(self, api: PolarClient, approved: RefundPreview) -> RefundPreview:
+    async def read_again_before_acting(self, api: PolarClient, approved: RefundPreview) -> RefundPreview:
         # Right before the refund: the order (status, amounts) and its refunds (one made since the approval
         # changes what is left). Not its disputes nor its organization: Polar refuses a disputed payment
         # (RefundDisputedPayment) and refunds turned off (RefundsBlocked) itself.
@@ -507,7 +507,7 @@ class CreateRefund(Action[RefundPreview, models.Refund]):
             )
         return made
 
-    async def read_back(
+    async def find_out_after_lost_answer(
         self, api: PolarClient, approved: RefundPreview, failure: PolarError, sent_at: datetime
     ) -> models.Refund:
         why = what_failed(failure)
@@ -521,9 +521,10 @@ class CreateRefund(Action[RefundPreview, models.Refund]):
             ) from exc
         since = sent_at - timedelta(seconds=5)
         new = [
-            r for r in refunds
+            r
+            for r in refunds
             if r.id not in approved.previous_refund_ids and r.amount == approved.amount and r.created_at >= since
-        ]  # fmt: skip
+        ]
         if new:
             return new[0]
         if may_still_be_running(failure):
@@ -539,7 +540,7 @@ class CreateRefund(Action[RefundPreview, models.Refund]):
     def moved(self, outcome: models.Refund) -> tuple[int, str]:
         return outcome.total_amount, outcome.currency
 
-    def verify(self, approved: RefundPreview, outcome: models.Refund) -> list[str]:
+    def differences_from_approved(self, approved: RefundPreview, outcome: models.Refund) -> list[str]:
         found = []
         if outcome.order_id != approved.order_id:
             found.append(f"approved for order {approved.order_id}, Polar refunded order {outcome.order_id}")

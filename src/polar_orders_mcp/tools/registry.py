@@ -26,19 +26,21 @@ def _in_toolset_order(tools: tuple[Tool, ...]) -> tuple[Tool, ...]:
 
 
 # Organization mode (an organization access token): the whole organization's orders.
-ALL_TOOLS: tuple[Tool, ...] = _in_toolset_order((
-    *orders.TOOLS,
-    *documents.TOOLS,
-    *export.TOOLS,
-    *summary.TOOLS,
-    *checkouts.TOOLS,
-    *customers.TOOLS,
-    *products.TOOLS,
-    *portal.TOOLS,
-    *refunds.TOOLS,
-    *subscriptions.TOOLS,
-    *disputes.TOOLS,
-))
+ALL_TOOLS: tuple[Tool, ...] = _in_toolset_order(
+    (
+        *orders.TOOLS,
+        *documents.TOOLS,
+        *export.TOOLS,
+        *summary.TOOLS,
+        *checkouts.TOOLS,
+        *customers.TOOLS,
+        *products.TOOLS,
+        *portal.TOOLS,
+        *refunds.TOOLS,
+        *subscriptions.TOOLS,
+        *disputes.TOOLS,
+    )
+)
 
 # Customer mode (a customer session): one signed-in customer's own orders, nothing else.
 CUSTOMER_TOOLS: tuple[Tool, ...] = portal.CUSTOMER_TOOLS

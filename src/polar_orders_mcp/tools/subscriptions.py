@@ -32,16 +32,35 @@ from polar_orders_mcp.tools.refunds import refundable
 
 SubscriptionStatus = Literal[
     "incomplete", "incomplete_expired", "trialing", "active", "past_due", "canceled", "unpaid", "paused"
-]  # fmt: skip
+]
 SubscriptionSort = Literal[
-    "started_at", "-started_at", "current_period_end", "-current_period_end", "ends_at", "-ends_at",
-    "ended_at", "-ended_at", "amount", "-amount", "customer", "-customer", "product", "-product",
-    "status", "-status",
-]  # fmt: skip
+    "started_at",
+    "-started_at",
+    "current_period_end",
+    "-current_period_end",
+    "ends_at",
+    "-ends_at",
+    "ended_at",
+    "-ended_at",
+    "amount",
+    "-amount",
+    "customer",
+    "-customer",
+    "product",
+    "-product",
+    "status",
+    "-status",
+]
 CancellationReason = Literal[
-    "customer_service", "low_quality", "missing_features", "switched_service", "too_complex", "too_expensive",
-    "unused", "other",
-]  # fmt: skip
+    "customer_service",
+    "low_quality",
+    "missing_features",
+    "switched_service",
+    "too_complex",
+    "too_expensive",
+    "unused",
+    "other",
+]
 BILLABLE = frozenset({"trialing", "active", "past_due"})
 
 Reason = Annotated[
@@ -392,7 +411,7 @@ class RevokeSubscription(StatusReadBack[RevokePreview, models.Subscription]):
     def done_in(self, target: models.Subscription) -> bool:
         return _ended(target)
 
-    def verify(self, approved: RevokePreview, outcome: models.Subscription) -> list[str]:
+    def differences_from_approved(self, approved: RevokePreview, outcome: models.Subscription) -> list[str]:
         if outcome.id != approved.subscription_id:
             return [f"approved for subscription {approved.subscription_id}, Polar answered about {outcome.id}"]
         return [] if _ended(outcome) else [f"Polar answered, but the subscription is still {outcome.status}"]

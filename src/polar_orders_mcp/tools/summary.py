@@ -28,8 +28,7 @@ from polar_orders_mcp.tools.export import CsvRecords
 from polar_orders_mcp.tools.params import OrderStatus, ProductId, Until
 from polar_orders_mcp.tools.period import From, FromDay, Period, Timezone, ToDay, period
 
-COLUMNS = ["created_at", "product", "currency", "status", "net_amount", "tax_amount", "total_amount",
-           "refunded_amount"]  # fmt: skip
+COLUMNS = ["created_at", "product", "currency", "status", "net_amount", "tax_amount", "total_amount", "refunded_amount"]
 AMOUNTS = ("net_amount", "tax_amount", "total_amount", "refunded_amount")
 PROGRESS_EVERY = 5_000
 MAX_DAY_SPAN = timedelta(days=92)
@@ -103,15 +102,20 @@ def minor_units(text: str, column: str) -> int:
 
 def _check(when: Period, group_by: GroupBy | None) -> None:
     if group_by == "day" and not (when.start and when.end and when.end - when.start <= MAX_DAY_SPAN):
-        raise ToolError("group_by='day' needs a start and an end (created_after/from_day, created_before/to_day) "
-                        "at most 92 days apart; summarize longer periods by product or status, or one quarter at "
-                        "a time.")
+        raise ToolError(
+            "group_by='day' needs a start and an end (created_after/from_day, created_before/to_day) "
+            "at most 92 days apart; summarize longer periods by product or status, or one quarter at "
+            "a time."
+        )
 
 
 def _currency(currency: str, sums: _Sums) -> CurrencyTotals:
-    return CurrencyTotals(currency=currency, total=views.money(sums.amounts["total_amount"], currency),
-                          net_after_refunds=sums.amounts["net_amount"] - sums.amounts["refunded_amount"],
-                          **sums.totals())
+    return CurrencyTotals(
+        currency=currency,
+        total=views.money(sums.amounts["total_amount"], currency),
+        net_after_refunds=sums.amounts["net_amount"] - sums.amounts["refunded_amount"],
+        **sums.totals(),
+    )
 
 
 def _group(key: str, currency: str, sums: _Sums, product_id: str | None = None) -> GroupTotals:
@@ -128,8 +132,9 @@ async def _product_ids(api: PolarClient) -> dict[str, str | None]:
     return ids
 
 
-def _groups(sums: dict[tuple[str, str], _Sums], group_by: GroupBy,
-            product_ids: dict[str, str | None]) -> tuple[list[GroupTotals], int]:
+def _groups(
+    sums: dict[tuple[str, str], _Sums], group_by: GroupBy, product_ids: dict[str, str | None]
+) -> tuple[list[GroupTotals], int]:
     if group_by == "day":
         keys = sorted(sums)
     elif group_by == "status":
@@ -172,8 +177,11 @@ async def summarize_orders(
     _check(when, group_by)
     statuses = list(status) if status else None
     after, before = when.polar_after, when.end
-    expected = (await api.orders.list(limit=1, status=statuses, created_after=after, created_before=before,
-                                      product_id=product_id)).total_count
+    expected = (
+        await api.orders.list(
+            limit=1, status=statuses, created_after=after, created_before=before, product_id=product_id
+        )
+    ).total_count
     by_currency: dict[str, _Sums] = {}
     by_group: dict[tuple[str, str], _Sums] = {}
     rows = 0
@@ -191,8 +199,14 @@ async def summarize_orders(
             rows += 1
 
     header = True
-    stream = api.orders.export(columns=COLUMNS, timezone=when.zone, status=statuses, created_after=after,
-                               created_before=before, product_id=product_id)
+    stream = api.orders.export(
+        columns=COLUMNS,
+        timezone=when.zone,
+        status=statuses,
+        created_after=after,
+        created_before=before,
+        product_id=product_id,
+    )
     async for chunk in stream:
         records = splitter.feed(chunk)
         if header and records:

@@ -26,8 +26,11 @@ TOOLSETS: tuple[Toolset, ...] = (
     Toolset("reports", "sales figures for a period (by product, status or day) and the CSV export", default=False),
     Toolset("subscriptions", "list, read, cancel, uncancel and revoke subscriptions", default=False),
     Toolset("disputes", "list and read chargebacks, concede one", default=False),
-    Toolset("checkout_page", "act as the payment page: read, fill in and confirm a checkout by its client "
-            "secret", default=False),
+    Toolset(
+        "checkout_page",
+        "act as the payment page: read, fill in and confirm a checkout by its client secret",
+        default=False,
+    ),
     Toolset("customer_sessions", "sign a customer in to the customer portal (a session token)", default=False),
     Toolset("portal", "customer mode: the signed-in customer's own orders, receipts and invoices", default=True),
 )

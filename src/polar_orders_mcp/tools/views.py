@@ -435,14 +435,13 @@ class ReceiptView(BaseModel):
 
 
 def payment_method_label(method: models.PaymentMethod | None) -> str:
-    """"visa •••• 4242 (exp 12/2030)", or the method's type when it is not a card."""
+    """ "visa •••• 4242 (exp 12/2030)", or the method's type when it is not a card."""
     if method is None:
         return "no saved payment method"
     if method.brand and method.last4:
         expiry = f" (exp {method.exp_month:02d}/{method.exp_year})" if method.exp_month and method.exp_year else ""
         return f"{method.brand} •••• {method.last4}{expiry}"
     return str(method.type)
-
 
 
 def next_page(page: models.Page[Any]) -> int | None:
@@ -506,8 +505,13 @@ class RefundList(Listing):
 
 
 def refund_list(page: models.Page[models.Refund], now: datetime, detail: str = "summary") -> RefundList:
-    return RefundList(as_of=as_of(now), items=[refund(r, detail) for r in page.items], page=page.page,
-                      total_count=page.total_count, next_page=next_page(page))
+    return RefundList(
+        as_of=as_of(now),
+        items=[refund(r, detail) for r in page.items],
+        page=page.page,
+        total_count=page.total_count,
+        next_page=next_page(page),
+    )
 
 
 class SubscriptionView(BaseModel):
@@ -580,8 +584,13 @@ class SubscriptionList(Listing):
 def subscription_list(
     page: models.Page[models.Subscription], now: datetime, detail: str = "summary"
 ) -> SubscriptionList:
-    return SubscriptionList(as_of=as_of(now), items=[subscription(s, detail) for s in page.items], page=page.page,
-                            total_count=page.total_count, next_page=next_page(page))
+    return SubscriptionList(
+        as_of=as_of(now),
+        items=[subscription(s, detail) for s in page.items],
+        page=page.page,
+        total_count=page.total_count,
+        next_page=next_page(page),
+    )
 
 
 class DisputeView(BaseModel):
@@ -645,5 +654,10 @@ class DisputeList(Listing):
 
 
 def dispute_list(page: models.Page[models.Dispute], now: datetime, detail: str = "summary") -> DisputeList:
-    return DisputeList(as_of=as_of(now), items=[dispute(d, detail) for d in page.items], page=page.page,
-                       total_count=page.total_count, next_page=next_page(page))
+    return DisputeList(
+        as_of=as_of(now),
+        items=[dispute(d, detail) for d in page.items],
+        page=page.page,
+        total_count=page.total_count,
+        next_page=next_page(page),
+    )

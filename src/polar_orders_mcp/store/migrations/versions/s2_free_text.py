@@ -11,6 +11,8 @@ def upgrade() -> None:
     conn = op.get_bind()
     if conn.dialect.name != "postgresql":
         return
-    for table, columns in (("pom_approvals", ("target", "client", "session", "decided_by", "outcome")),
-                           ("pom_acts", ("target",))):  # fmt: skip
+    for table, columns in (
+        ("pom_approvals", ("target", "client", "session", "decided_by", "outcome")),
+        ("pom_acts", ("target",)),
+    ):
         conn.execute(sa.text(f"ALTER TABLE {table} " + ", ".join(f"ALTER COLUMN {c} TYPE text" for c in columns)))
