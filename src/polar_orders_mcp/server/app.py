@@ -11,8 +11,8 @@ import secrets
 import shutil
 import tempfile
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -449,6 +449,94 @@ def _console_sign_in(settings: Settings) -> OidcSignIn | None:
     )
 
 
+def _console(
+    settings: Settings,
+    store: Callable[[], Awaitable[Store]],
+    passkeys: PasskeyPolicy,
+    tools: Sequence[Tool],
+    console_at: ConsoleAddress | None,
+) -> Console:
+    """The approval console: served by stdio's own listener (`console_at`), else at /approvals of the HTTP app."""
+    return Console(
+        store,
+        settings.approver_secrets(),
+        path=console_at.path if console_at is not None else CONSOLE_ROOT,
+        base_url=console_at.url if console_at is not None else settings.console_url,
+        notice=console_at.notice() if console_at is not None else None,
+        allowed_hosts=console_hosts(settings),
+        zone=settings.display_zone(),
+        passkeys=passkeys,
+        body_timeout=settings.head_timeout,
+        oidc=_console_sign_in(settings),
+        max_charge=settings.max_charge,
+        irreversible=[t.name for t in tools if t.tier == "irreversible"],
+        titles={t.name: t.title for t in ALL_TOOLS if t.tier == "irreversible"},
+    )
+
+
+def _guard(
+    settings: Settings,
+    store: Callable[[], Awaitable[Store]],
+    console: Console,
+    passkeys: PasskeyPolicy,
+    trail: AuditTrail,
+) -> Guard:
+    """The policy every irreversible call goes through. Relay tokens are signed with --confirm-secret, else a
+    key made up for this run."""
+    secret = settings.confirm_secret.get_secret_value().encode() if settings.confirm_secret else secrets.token_bytes(32)
+    return Guard(
+        mode=settings.confirm,
+        store=store,
+        relay=RelayTokens(secret),
+        console=console,
+        identify=caller,
+        ttl=settings.approval_ttl,
+        wait=settings.approval_wait,
+        max_charge=settings.max_charge,
+        max_daily=settings.max_daily,
+        approval_above=settings.approval_above,
+        person_clients=frozenset({STDIO, *settings.person_clients}),
+        passkeys=passkeys,
+        zone=console.zone,
+        audit_writer=trail.writer,
+    )
+
+
+def _warn_of_the_confirm_mode(settings: Settings, tools: Sequence[Tool]) -> None:
+    if not any(t.tier == "irreversible" for t in tools):
+        return
+    if settings.confirm == "off":
+        log.warning(
+            "--confirm off: irreversible tools (charges, refunds…) run WITHOUT a person's approval. "
+            "Use this only for unattended back-office automation."
+        )
+    if settings.confirm == "relay":
+        log.warning(
+            "--confirm relay: the model receives the confirmation token and can pass it back by itself, so "
+            "nothing but the client's own tool-approval prompt stands between the model and a charge."
+        )
+
+
+def _lifespan(
+    new_state: Callable[[], AppState], preparation: FirstCallPreparation | None
+) -> Callable[[MCPServer[AppState]], AbstractAsyncContextManager[AppState]]:
+    """Each session's state, with the preparation of the first call running beside it until it ends."""
+
+    @asynccontextmanager
+    async def lifespan(_: MCPServer[AppState]) -> AsyncIterator[AppState]:
+        state = new_state()
+        try:
+            async with anyio.create_task_group() as group:
+                if preparation is not None:
+                    group.start_soon(preparation.run, state)
+                yield state
+                group.cancel_scope.cancel()
+        finally:
+            await state.aclose()
+
+    return lifespan
+
+
 def build_server(settings: Settings, transport: httpx2.AsyncBaseTransport | None = None) -> MCPServer[AppState]:
     """The MCP server for these settings. `transport` plugs a fake Polar in (tests, the emulator)."""
     return build_parts(settings, transport).server
@@ -470,91 +558,42 @@ def build_parts(
     the system's."""
     settings = _emulator_state(settings)
     token, server, polar_transport, emulator_clock = _polar_target(settings, transport)
-    clock = clock or emulator_clock or utc_now
-    secret = settings.confirm_secret.get_secret_value().encode() if settings.confirm_secret else secrets.token_bytes(32)
     store = store_provider(settings)
     passkeys = PasskeyPolicy(settings.approval_proof, settings.passkey_above)
     tools = select_tools(settings)
-    console = Console(
-        store,
-        settings.approver_secrets(),
-        path=console_at.path if console_at is not None else CONSOLE_ROOT,
-        base_url=console_at.url if console_at is not None else settings.console_url,
-        notice=console_at.notice() if console_at is not None else None,
-        allowed_hosts=console_hosts(settings),
-        zone=settings.display_zone(),
-        passkeys=passkeys,
-        body_timeout=settings.head_timeout,
-        oidc=_console_sign_in(settings),
-        max_charge=settings.max_charge,
-        irreversible=[t.name for t in tools if t.tier == "irreversible"],
-        titles={t.name: t.title for t in ALL_TOOLS if t.tier == "irreversible"},
-    )
+    console = _console(settings, store, passkeys, tools, console_at)
     trail = AuditTrail(store, settings.audit_log)
-    guard = Guard(
-        mode=settings.confirm,
-        store=store,
-        relay=RelayTokens(secret),
-        console=console,
-        identify=caller,
-        ttl=settings.approval_ttl,
-        wait=settings.approval_wait,
-        max_charge=settings.max_charge,
-        max_daily=settings.max_daily,
-        approval_above=settings.approval_above,
-        person_clients=frozenset({STDIO, *settings.person_clients}),
-        passkeys=passkeys,
-        zone=console.zone,
-        audit_writer=trail.writer,
-    )
-    irreversible = any(t.tier == "irreversible" for t in tools)
-    if settings.confirm == "off" and irreversible:
-        log.warning(
-            "--confirm off: irreversible tools (charges, refunds…) run WITHOUT a person's approval. "
-            "Use this only for unattended back-office automation."
-        )
-    if settings.confirm == "relay" and irreversible:
-        log.warning(
-            "--confirm relay: the model receives the confirmation token and can pass it back by itself, so "
-            "nothing but the client's own tool-approval prompt stands between the model and a charge."
-        )
+    guard = _guard(settings, store, console, passkeys, trail)
+    _warn_of_the_confirm_mode(settings, tools)
     schemas = SchemaCache(schema_cache) if schema_cache is not None else None
     sdk_tools = [_sdk_tool(tool, trail, [t.name for t in tools], schemas) for tool in tools]
     underived = [t for t in sdk_tools if isinstance(t, CheckedTool) and not t.derived]
     # stdio serves one client for the whole process: its Polar client can be made before the first call.
     preparation = FirstCallPreparation(underived, connect=settings.transport == "stdio") if underived else None
 
-    @asynccontextmanager
-    async def lifespan(_: MCPServer[AppState]) -> AsyncIterator[AppState]:
-        def connect() -> PolarClient:
-            return PolarClient(
-                token,
-                server=server,
-                api_version=settings.api_version,
-                timeout=settings.timeout,
-                max_retries=settings.max_retries,
-                transport=polar_transport,
-                user_agent=f"polar-orders-mcp/{__version__}",
-            )
+    def connect() -> PolarClient:
+        return PolarClient(
+            token,
+            server=server,
+            api_version=settings.api_version,
+            timeout=settings.timeout,
+            max_retries=settings.max_retries,
+            transport=polar_transport,
+            user_agent=f"polar-orders-mcp/{__version__}",
+        )
 
-        state = AppState(
+    def new_state() -> AppState:
+        return AppState(
             connect=connect,
             guard=guard,
             allow_price_override=settings.allow_price_override,
             show_client_secrets=any(t.name in SECRET_TAKERS for t in tools),
             subscription_tools=any(t.name == "get_subscription" for t in tools),
-            clock=clock,
+            clock=clock or emulator_clock or utc_now,
             timezone=settings.timezone or "UTC",
         )
-        try:
-            async with anyio.create_task_group() as group:
-                if preparation is not None:
-                    group.start_soon(preparation.run, state)
-                yield state
-                group.cancel_scope.cancel()
-        finally:
-            await state.aclose()
 
+    lifespan = _lifespan(new_state, preparation)
     keys = settings.request_state_key_list()
     mcp: MCPServer[AppState] = MCPServer(
         # Sealed request state names this server as its audience: every replica has the same name.

@@ -252,18 +252,46 @@ async def refund_facts(
     the organization nor the disputes are read: Polar refuses those itself.
     """
     not_done = f"Order {order_id} was not refunded"
-    if amount is not None and amount < 1:
-        raise ToolError(f"{not_done}: amount must be at least 1 (minor units, net of tax).")
-    if amount is not None and total is not None:
-        raise ToolError(
-            f"{not_done}: pass amount (net of tax) or total (what the customer gets back, tax included), not both."
-        )
+    _check_amounts(amount, total, not_done)
     order = await api.orders.get(order_id)
     _refusable(order, not_done)
     organization_id = order.customer.organization_id if order.customer else None
     if before_asking and (why := await refused_by_organization(api, organization_id, refunds_refused)):
         raise ToolError(f"{not_done}: {why}")
     refunds = [r async for r in api.refunds.iterate(order_id=order_id, sorting=["-created_at"])]
+    left = _left_to_refund(order, refunds, not_done)
+    wanted = _wanted(order, left, amount, total, not_done)
+    dispute, checked = await _open_dispute(api, order_id) if before_asking else (None, False)
+    if dispute is not None:
+        raise ToolError(
+            f"{not_done}: its payment is disputed (dispute {dispute.id}, {dispute.status}), and Polar cannot "
+            "refund a disputed payment. Handle the dispute instead (get_dispute)."
+        )
+    since = (now or datetime.now(UTC)) - RECENT_REFUND_WINDOW
+    recent = [r for r in refunds if r.status in MONEY_BACK and r.created_at >= since]
+    return _facts(order, refunds, left, wanted, recent, disputes_checked=checked)
+
+
+def _check_amounts(amount: int | None, total: int | None, not_done: str) -> None:
+    if amount is not None and amount < 1:
+        raise ToolError(f"{not_done}: amount must be at least 1 (minor units, net of tax).")
+    if amount is not None and total is not None:
+        raise ToolError(
+            f"{not_done}: pass amount (net of tax) or total (what the customer gets back, tax included), not both."
+        )
+
+
+@dataclass(frozen=True)
+class _Left:
+    """What is left to refund of an order, net of tax: all of it (`net`), in refunds still pending at Polar,
+    and what a new refund may take (`available`)."""
+
+    net: int
+    pending: int
+    available: int
+
+
+def _left_to_refund(order: models.Order, refunds: list[models.Refund], not_done: str) -> _Left:
     net, _ = refundable(order)
     pending = sum(r.amount for r in refunds if r.status == "pending")
     available = max(0, net - pending)
@@ -272,24 +300,33 @@ async def refund_facts(
             f"{not_done}: nothing is left to refund; {views.money(pending, order.currency)} of it is in a refund "
             "still pending at Polar. Check it again later with list_refunds."
         )
+    return _Left(net, pending, available)
+
+
+def _wanted(order: models.Order, left: _Left, amount: int | None, total: int | None, not_done: str) -> int:
+    """The amount to refund, net of tax: `amount`, what pays back `total`, or all that is left."""
     if total is not None:
-        amount = net_for_total(order, total, available, not_done)
-    wanted = available if amount is None else amount
-    if wanted > available:
+        amount = net_for_total(order, total, left.available, not_done)
+    wanted = left.available if amount is None else amount
+    if wanted > left.available:
         raise ToolError(
             f"{not_done}: {views.money(wanted, order.currency)} is more than the "
-            f"{views.money(available, order.currency)} left to refund (amounts are net of tax; Polar adds the "
-            f"prorated tax). Pass an amount of at most {available}, or leave it out to refund all of it."
+            f"{views.money(left.available, order.currency)} left to refund (amounts are net of tax; Polar adds the "
+            f"prorated tax). Pass an amount of at most {left.available}, or leave it out to refund all of it."
         )
-    dispute, checked = await _open_dispute(api, order_id) if before_asking else (None, False)
-    if dispute is not None:
-        raise ToolError(
-            f"{not_done}: its payment is disputed (dispute {dispute.id}, {dispute.status}), and Polar cannot "
-            "refund a disputed payment. Handle the dispute instead (get_dispute)."
-        )
+    return wanted
+
+
+def _facts(
+    order: models.Order,
+    refunds: list[models.Refund],
+    left: _Left,
+    wanted: int,
+    recent: list[models.Refund],
+    *,
+    disputes_checked: bool,
+) -> RefundFacts:
     tax = prorated_tax(order, wanted)
-    since = (now or datetime.now(UTC)) - RECENT_REFUND_WINDOW
-    recent = [r for r in refunds if r.status in MONEY_BACK and r.created_at >= since]
     note = "; ".join(
         f"{views.money(r.total_amount, r.currency)} was refunded on this order at {_at(r.created_at)} "
         f"(refund {r.id}, {r.status})"
@@ -312,29 +349,30 @@ async def refund_facts(
         amount_display=views.money(wanted, order.currency),
         tax_display=views.money(tax, order.currency),
         total_display=views.money(wanted + tax, order.currency),
-        full_refund=wanted == net,
+        full_refund=wanted == left.net,
         order_total_amount=order.total_amount,
         refunded_amount=order.refunded_amount,
         refunded_tax_amount=order.refunded_tax_amount,
-        refundable_amount=net,
-        pending_amount=pending,
-        available_amount=available,
+        refundable_amount=left.net,
+        pending_amount=left.pending,
+        available_amount=left.available,
         subscription_id=order.subscription_id,
-        previous_refunds=[
-            PreviousRefund(
-                id=r.id,
-                status=r.status,
-                reason=r.reason,
-                amount=r.amount,
-                tax_amount=r.tax_amount,
-                total=views.money(r.total_amount, r.currency),
-                created_at=r.created_at.isoformat(),
-            )
-            for r in refunds
-        ],
+        previous_refunds=[_previous(r) for r in refunds],
         refunded_in_last_24h=bool(recent),
         recent_refunds_note=note or None,
-        disputes_checked=checked,
+        disputes_checked=disputes_checked,
+    )
+
+
+def _previous(refund: models.Refund) -> PreviousRefund:
+    return PreviousRefund(
+        id=refund.id,
+        status=refund.status,
+        reason=refund.reason,
+        amount=refund.amount,
+        tax_amount=refund.tax_amount,
+        total=views.money(refund.total_amount, refund.currency),
+        created_at=refund.created_at.isoformat(),
     )
 
 
