@@ -212,9 +212,11 @@ class Agent:
     def approve(self, link: str, approval_id: str) -> None:
         """The person: signs in to the console the link names and approves (not counted: not the model's)."""
         base = link.split("/approvals/")[0]
+        # The console's own path: /approvals, or on stdio's listener /approvals/<segment of this run>.
+        path = link.removeprefix(base).rsplit("/", 1)[0]
 
         async def click() -> int:
-            async with Person(base_url=base, secret=self.approver_secret) as person:
+            async with Person(base_url=base, secret=self.approver_secret, path=path) as person:
                 return (await person.approve(approval_id)).status_code
 
         status = asyncio.run(click())
