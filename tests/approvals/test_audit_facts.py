@@ -58,6 +58,13 @@ def asked(tool: str, target: str, args: dict[str, Any], previewed: dict[str, Any
     }
 
 
+def decided(first: dict[str, Any], approval_id: str, **facts: Any) -> dict[str, Any]:
+    """The record of the call that came back with the console's decision: the asking call's facts, its
+    arguments with the approval id, who decided, and `facts`."""
+    arguments = {**first["arguments"], "approval_id": "<given>"}
+    return {**first, "arguments": arguments, "approval_id": approval_id, "approver": "approver", **facts}
+
+
 async def test_a_denied_charge_records_who_denied_it_and_why(make_parts: Any, seed: SeedInfo, tmp_path: Path) -> None:
     order_id = seed.draft_orders["good_card"]
     found, approval_id = await asked_and_decided(
@@ -70,14 +77,7 @@ async def test_a_denied_charge_records_who_denied_it_and_why(make_parts: Any, se
     assert found[0] == {**first, "approval_id": approval_id}
     said = found[1].pop("reason")
     assert said.startswith(f"Order {order_id} was not charged: approver denied it in the approval console at ")
-    assert found[1] == {
-        **first,
-        "arguments": {"order_id": order_id, "approval_id": "<given>"},
-        "approval_id": approval_id,
-        "approver": "approver",
-        "approver_reason": "not this week",
-        "outcome": "not_done",
-    }
+    assert found[1] == decided(first, approval_id, approver_reason="not this week", outcome="not_done")
 
 
 async def test_a_done_charge_records_the_approval_and_what_polar_said(
@@ -91,16 +91,7 @@ async def test_a_done_charge_records_the_approval_and_what_polar_said(
     money = {"amount": 1500, "currency": "usd"}
     first = asked("finalize_order", order_id, {"order_id": order_id}, previewed, money)
     assert found[0] == {**first, "approval_id": approval_id}
-    assert found[1] == {
-        **first,
-        "arguments": {"order_id": order_id, "approval_id": "<given>"},
-        "approval_id": approval_id,
-        "approver": "approver",
-        "acted": True,
-        "polar_status": "paid",
-        "polar_id": order_id,
-        "outcome": "done",
-    }
+    assert found[1] == decided(first, approval_id, acted=True, polar_status="paid", polar_id=order_id, outcome="done")
 
 
 async def test_a_charge_polar_declines_records_polars_refusal_code(
@@ -114,16 +105,14 @@ async def test_a_charge_polar_declines_records_polars_refusal_code(
     money = {"amount": previewed["amount"], "currency": "usd"}
     first = asked("finalize_order", order_id, {"order_id": order_id}, previewed, money)
     assert found[0] == {**first, "approval_id": approval_id}
-    assert found[1] == {
-        **first,
-        "arguments": {"order_id": order_id, "approval_id": "<given>"},
-        "approval_id": approval_id,
-        "approver": "approver",
-        "acted": True,
-        "outcome": "polar_error",
-        "status": found[1]["status"],
-        "error_code": found[1]["error_code"],
-    }
+    assert found[1] == decided(
+        first,
+        approval_id,
+        acted=True,
+        outcome="polar_error",
+        status=found[1]["status"],
+        error_code=found[1]["error_code"],
+    )
     assert (found[1]["status"], found[1]["error_code"]) == (402, "PaymentFailed")
 
 
@@ -140,14 +129,7 @@ async def test_a_revocation_whose_outcome_is_unknown_records_it_so(
     assert found[0] == {**first, "approval_id": approval_id}
     said = found[1].pop("reason")
     assert said.startswith(f"Subscription {subscription_id} is still active, but Polar answered HTTP 503")
-    assert found[1] == {
-        **first,
-        "arguments": {"subscription_id": subscription_id, "approval_id": "<given>"},
-        "approval_id": approval_id,
-        "approver": "approver",
-        "acted": True,
-        "outcome": "unknown",
-    }
+    assert found[1] == decided(first, approval_id, acted=True, outcome="unknown")
 
 
 async def test_a_charge_under_confirm_off_records_that_nobody_was_asked(
