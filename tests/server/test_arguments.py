@@ -255,3 +255,16 @@ async def test_text_that_is_not_unicode_is_refused_by_name_before_anything_runs(
     name = next(iter(arguments))
     assert f"Argument {name} holds text that is not valid Unicode" in str(refused.value)
     assert "Nothing was done" in str(refused.value)
+
+
+@pytest.mark.parametrize("approval_id", ["apr_short", "apr_" + "x" * 65, "pr1.apr_" + "x" * 24 + ".abc"])
+async def test_an_approval_id_of_another_form_is_refused_before_anything_is_read(
+    server: Any, seed: Any, state: Any, approval_id: str
+) -> None:
+    # The store makes ids of 24 characters after apr_, relay tokens carry one and a 43-digit signature: anything
+    # else the model passes is not one, and is said so before a preview, a lookup or a request to Polar.
+    order_id = seed.draft_orders["good_card"]
+    async with Client(server) as client:
+        message = await fail(client, "finalize_order", {"order_id": order_id, "approval_id": approval_id})
+    assert "approval_id" in message and "Nothing was done" in message, message
+    assert state.faults.received("GET", f"/v1/orders/{order_id}") == []
