@@ -440,7 +440,8 @@ async def finalize_order(
     try:
         return await guarded(ctx, action, ChargeResult, approval_id, max_amount, max_currency)
     except NotDone as exc:
-        raise NotDone(f"{exc} {STRAY_DRAFT}", refusal=exc.refusal) from exc
+        # Said once the flow has recorded the refusal (its code is kept with the act): only the words change.
+        raise NotDone(f"{exc} {STRAY_DRAFT}") from exc
 
 
 def _payment_refused(not_done: str, exc: PaymentRequiredError) -> str:
